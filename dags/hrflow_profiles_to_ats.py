@@ -1,0 +1,25 @@
+"""Sync new HrFlow.ai profiles to the ATS, then tag them ``sync=1``."""
+
+from __future__ import annotations
+
+from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.sync import build_sync_dag
+
+DOC_MD = """
+# HrFlow.ai profiles → ATS
+
+Every hour, finds the profiles of the configured sources that do not carry the tag `sync=1`, maps seven
+`info` fields (first_name, last_name, email, phone, date_birth, gender, summary), POSTs them to the ATS in
+batches as JSON with an `Idempotency-Key`, then re-reads each accepted profile and adds `sync=1`.
+
+* **Connections:** `hrflow_default` (HrFlow API), `ats_default` (ATS endpoint, API key as password).
+* **Sources:** Variable `hrflow_source_keys` (JSON list) or the `source_keys` param.
+* **Window:** scheduled and backfill runs take profiles created in their data interval; a manual run takes
+  every unsynced profile unless `created_at_min` / `created_at_max` are given.
+* **Mapping:** Variable `hrflow_profiles_field_map` replaces the default `{record field: object path}` map.
+* **Safe to retry:** the same batch always carries the same `Idempotency-Key`; profiles already tagged are
+  never edited; only profiles the ATS accepted are tagged.
+* The `summary` task reports found / posted / tagged / skipped / failed and fails the run if anything failed.
+"""
+
+dag = build_sync_dag(PROFILE, doc_md=DOC_MD)

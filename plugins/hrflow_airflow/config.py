@@ -1,0 +1,150 @@
+"""Turn a DAG run's params, Variables and data interval into one validated sync configuration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from hrflow_airflow.mapping import validate_field_map
+from hrflow_airflow.objects import ObjectKind
+
+WINDOWED_RUN_TYPES = frozenset({"scheduled", "backfill"})
+
+
+class ConfigError(ValueError):
+    """Raise when a run's configuration is unusable; the message names the offending setting."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open ``[start, end)`` window on ``created_at``; either side may be open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return self.start is not None or self.end is not None
+
+    def contains(self, created_at: str | None) -> bool:
+        if not self:
+            return True
+        if not created_at:
+            return False
+        when = parse_datetime(created_at, "created_at")
+        return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
+
+    def search_filters(self) -> dict[str, str]:
+        """Return the HrFlow search filters that cover this window (the exact bounds are applied client-side)."""
+        filters = {}
+        if self.start:
+            filters["created_at_min"] = self.start.isoformat()
+        if self.end:
+            filters["created_at_max"] = self.end.isoformat()
+        return filters
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    containers: list[str]
+    window: Window
+    batch_size: int
+    concurrency: int
+    requests_per_minute: int | None
+    dry_run: bool
+
+
+def parse_datetime(value: Any, name: str) -> datetime:
+    """Return an aware datetime for an ISO 8601 string, or raise ConfigError naming ``name``."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"{name} must be an ISO 8601 date-time, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def json_variable(get: Callable[[str], str | None], name: str) -> Any:
+    """Return a Variable's JSON value, or None if unset; raise ConfigError if it is not JSON."""
+    raw = get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as exc:
+        raise ConfigError(f"Variable '{name}' is not valid JSON: {exc}") from None
+
+
+def resolve_containers(kind: ObjectKind, params: Mapping[str, Any], get_variable: Callable[[str], str | None]) -> list[str]:
+    """Return the source/board keys: the param if given, else the Variable."""
+    keys = params.get(kind.containers_param)
+    origin = f"param '{kind.containers_param}'"
+    if not keys:
+        keys = json_variable(get_variable, kind.containers_variable)
+        origin = f"Variable '{kind.containers_variable}'"
+    if not keys:
+        raise ConfigError(f"No {kind.container} keys: set Variable '{kind.containers_variable}' to a JSON list "
+                          f"or pass param '{kind.containers_param}'")
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k.strip() for k in keys):
+        raise ConfigError(f"{origin} must be a list of non-empty {kind.container} key strings, got {keys!r}")
+    return list(dict.fromkeys(k.strip() for k in keys))
+
+
+def resolve_window(params: Mapping[str, Any], run_type: str, interval_start: Any, interval_end: Any) -> Window:
+    """
+    Return the created_at window of a run.
+
+    An explicit ``created_at_min``/``created_at_max`` wins. Otherwise scheduled and backfill runs take
+    their data interval, and manual runs take everything (no window).
+    """
+    low, high = params.get("created_at_min"), params.get("created_at_max")
+    if low or high:
+        window = Window(parse_datetime(low, "created_at_min") if low else None,
+                        parse_datetime(high, "created_at_max") if high else None)
+    elif str(run_type) in WINDOWED_RUN_TYPES and interval_start and interval_end:
+        window = Window(parse_datetime(interval_start, "data_interval_start"), parse_datetime(interval_end, "data_interval_end"))
+    else:
+        window = Window()
+    if window.start and window.end and window.start >= window.end:
+        raise ConfigError(f"created_at_min ({window.start.isoformat()}) must be before created_at_max ({window.end.isoformat()})")
+    return window
+
+
+def resolve_field_map(kind: ObjectKind, get_variable: Callable[[str], str | None]) -> dict[str, str]:
+    """Return the field map from Variable ``hrflow_<plural>_field_map``, or the kind's default."""
+    custom = json_variable(get_variable, kind.field_map_variable)
+    if custom is None:
+        return dict(kind.default_field_map)
+    try:
+        return validate_field_map(custom, source=f"Variable '{kind.field_map_variable}'")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, default: int | None) -> int | None:
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"param '{name}' must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: str, interval_start: Any,
+                   interval_end: Any, get_variable: Callable[[str], str | None]) -> SyncConfig:
+    """Return the validated configuration of one sync run."""
+    dry_run = params.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise ConfigError(f"param 'dry_run' must be true or false, got {dry_run!r}")
+    return SyncConfig(
+        containers=resolve_containers(kind, params, get_variable),
+        window=resolve_window(params, run_type, interval_start, interval_end),
+        batch_size=_int_param(params, "batch_size", 1, 1000, 100),
+        concurrency=_int_param(params, "concurrency", 1, 64, 8),
+        requests_per_minute=_int_param(params, "requests_per_minute", 1, 1_000_000, None),
+        dry_run=dry_run,
+    )

@@ -1,0 +1,120 @@
+"""Hooks for JSON endpoints guarded by an ``X-API-KEY`` header: the ATS and the messaging service."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowFailException
+
+from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError, pooled_session, send
+
+DEFAULT_TIMEOUT = 30.0
+REASON_LIMIT = 300
+
+
+class RejectedError(AirflowFailException):
+    """Raise when the endpoint refused a request with a 4xx other than 429. Never retried."""
+
+    def __init__(self, message: str, status: int, reason: str) -> None:
+        super().__init__(message)
+        self.status, self.reason = status, reason
+
+
+class ApiKeyJsonHook(BaseHook):
+    """
+    POST JSON to one endpoint with ``X-API-KEY`` and an ``Idempotency-Key``, retrying 429/5xx/connection errors.
+
+    Connection fields: host = full endpoint URL, password = API key, extra ``timeout`` in seconds.
+    """
+
+    conn_type = "http"
+    conn_name_attr = "conn_id"
+    service = "endpoint"
+
+    def __init__(self, *, conn_id: str, retry: RetryPolicy | None = None, logger_name: str | None = None) -> None:
+        super().__init__(logger_name=logger_name)
+        self.conn_id = conn_id
+        self.retry = retry or RetryPolicy()
+
+    @cached_property
+    def connection(self):
+        return self.get_connection(self.conn_id)
+
+    @cached_property
+    def url(self) -> str:
+        conn = self.connection
+        host = (conn.host or "").strip()
+        if not host:
+            raise AirflowFailException(f"Connection '{self.conn_id}' has no host: set it to the full {self.service} URL")
+        if "://" in host:
+            return host
+        port = f":{conn.port}" if conn.port else ""
+        return f"{conn.schema or 'https'}://{host}{port}"
+
+    @cached_property
+    def timeout(self) -> float:
+        raw = self.connection.extra_dejson.get("timeout", DEFAULT_TIMEOUT)
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise AirflowFailException(f"Connection '{self.conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}") from None
+
+    @cached_property
+    def session(self) -> requests.Session:
+        if not self.connection.password:
+            raise AirflowFailException(f"Connection '{self.conn_id}' has no password (the {self.service} API key)")
+        session = pooled_session()
+        session.headers.update({"X-API-KEY": self.connection.password, "Content-Type": "application/json"})
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def post_json(self, body: Any, *, idempotency_key: str) -> requests.Response:
+        """
+        POST ``body`` and return the 2xx response.
+
+        Raise :class:`RejectedError` on other 4xx and :class:`TransientHttpError` once retries are exhausted.
+        """
+        response = send(self.session, "POST", self.url, json=body, headers={"Idempotency-Key": idempotency_key},
+                        timeout=self.timeout, policy=self.retry, target=f"{self.service} ({self.conn_id})")
+        if response.ok:
+            return response
+        reason = response.text[:REASON_LIMIT].strip() or response.reason
+        message = f"{self.service} ({self.conn_id}) answered HTTP {response.status_code}: {reason}"
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientHttpError(message)
+        raise RejectedError(message, response.status_code, reason)
+
+
+class AtsHook(ApiKeyJsonHook):
+    """POST batches of records to the ATS: ``{"<plural>": [record, ...]}``."""
+
+    conn_name_attr = "ats_conn_id"
+    default_conn_name = "ats_default"
+    hook_name = "ATS (JSON over HTTP)"
+    service = "ATS"
+
+    def __init__(self, *, ats_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(conn_id=ats_conn_id, **kwargs)
+
+    def post_records(self, body_key: str, records: list[dict[str, Any]], *, idempotency_key: str) -> requests.Response:
+        return self.post_json({body_key: records}, idempotency_key=idempotency_key)
+
+
+class MessagingHook(ApiKeyJsonHook):
+    """Send one SMS: ``{"text": ...}``."""
+
+    conn_name_attr = "sms_conn_id"
+    default_conn_name = "sms_default"
+    hook_name = "Messaging service (JSON over HTTP)"
+    service = "messaging service"
+
+    def __init__(self, *, sms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(conn_id=sms_conn_id, **kwargs)
+
+    def send_sms(self, text: str, *, idempotency_key: str) -> requests.Response:
+        return self.post_json({"text": text}, idempotency_key=idempotency_key)

@@ -1,0 +1,248 @@
+"""HrFlowHook: the official hrflow SDK on a pooled, retrying session, configured from an Airflow Connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowFailException
+from hrflow import Hrflow
+
+from hrflow_airflow.hooks._http import RETRYABLE_STATUSES, RateLimiter, RetryPolicy, TransientHttpError, pooled_session, send
+from hrflow_airflow.mapping import is_synced, with_sync_tag
+
+if TYPE_CHECKING:
+    import requests
+
+    from hrflow_airflow.objects import ObjectKind
+
+DEFAULT_API_URL = "https://api.hrflow.ai/v1/"
+DEFAULT_TIMEOUT = 30.0
+MAX_PAGE_SIZE = 1000
+MAX_SEARCH_PASSES = 3
+
+
+class HrFlowError(Exception):
+    """Raise when HrFlow answers with an error envelope."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class HrFlowAuthError(HrFlowError, AirflowFailException):
+    """Raise on 401/403: wrong API secret or user. Never retried."""
+
+
+class HrFlowNotFoundError(HrFlowError, AirflowFailException):
+    """Raise when the object or its source/board does not exist. Never retried."""
+
+
+class _SessionClient(Hrflow):
+    """The SDK client with its four HTTP methods routed through one pooled, retrying session."""
+
+    def __init__(self, *, session: requests.Session, timeout: float, policy: RetryPolicy,
+                 limiter: RateLimiter, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._session, self._timeout, self._policy, self._limiter = session, timeout, policy, limiter
+
+    def _send(self, method: str, resource: str, **kwargs: Any) -> requests.Response:
+        return send(self._session, method, self._create_request_url(resource), headers=self.auth_header,
+                    timeout=self._timeout, policy=self._policy, limiter=self._limiter,
+                    target=f"HrFlow {resource}", **kwargs)
+
+    def get(self, resource_endpoint, query_params=None):
+        return self._send("GET", resource_endpoint, params=self._validate_args(dict(query_params or {})))
+
+    def post(self, resource_endpoint, data=None, json=None, files=None):
+        if files:
+            return self._send("POST", resource_endpoint, files=files, data=self._validate_args(dict(data or {})))
+        return self._send("POST", resource_endpoint, data=data or {}, json=json or {})
+
+    def patch(self, resource_endpoint, json=None):
+        return self._send("PATCH", resource_endpoint, json=self._validate_args(dict(json or {})))
+
+    def put(self, resource_endpoint, json=None):
+        return self._send("PUT", resource_endpoint, json=json or {})
+
+
+class HrFlowHook(BaseHook):
+    """
+    Talk to the HrFlow.ai API through the official ``hrflow`` SDK.
+
+    Connection fields: host = API base URL (empty means ``https://api.hrflow.ai/v1``), login = API user
+    email, password = API secret, extra ``webhook_secret`` and optional ``timeout`` (seconds).
+
+    :param hrflow_conn_id: the Airflow connection to use.
+    :param retry: attempts and backoff for 429, 5xx and connection errors.
+    :param requests_per_minute: client-side rate limit for accounts with a quota (None: no limit).
+    :param pool_size: HTTP connections kept open, at least the number of threads using the hook.
+    """
+
+    conn_name_attr = "hrflow_conn_id"
+    default_conn_name = "hrflow_default"
+    conn_type = "hrflow"
+    hook_name = "HrFlow.ai"
+
+    def __init__(self, *, hrflow_conn_id: str = default_conn_name, retry: RetryPolicy | None = None,
+                 requests_per_minute: int | None = None, pool_size: int = 16, logger_name: str | None = None) -> None:
+        super().__init__(logger_name=logger_name)
+        self.hrflow_conn_id = hrflow_conn_id
+        self.retry = retry or RetryPolicy()
+        self.requests_per_minute = requests_per_minute
+        self.pool_size = pool_size
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return how the connection form shows this hook's fields."""
+        return {
+            "hidden_fields": ["schema", "port"],
+            "relabeling": {"host": "API base URL", "login": "API user email", "password": "API secret"},
+            "placeholders": {"host": DEFAULT_API_URL.rstrip("/"), "login": "you@company.com",
+                             "extra": '{"webhook_secret": "..."}'},
+        }
+
+    @cached_property
+    def connection(self):
+        return self.get_connection(self.hrflow_conn_id)
+
+    @cached_property
+    def api_url(self) -> str:
+        host = (self.connection.host or "").strip()
+        return host.rstrip("/") + "/" if host else DEFAULT_API_URL
+
+    @cached_property
+    def webhook_secret(self) -> str:
+        """Return the extra ``webhook_secret`` used to verify HrFlow webhook signatures."""
+        secret = self.connection.extra_dejson.get("webhook_secret")
+        if not secret:
+            raise AirflowFailException(f"Connection '{self.hrflow_conn_id}' has no extra 'webhook_secret'")
+        return secret
+
+    @cached_property
+    def client(self) -> Hrflow:
+        """Return the SDK client, built on first use."""
+        conn = self.connection
+        for field, label in (("login", "login (API user email)"), ("password", "password (API secret)")):
+            if not getattr(conn, field):
+                raise AirflowFailException(f"Connection '{self.hrflow_conn_id}' has no {label}")
+        timeout = float(conn.extra_dejson.get("timeout", DEFAULT_TIMEOUT))
+        return _SessionClient(session=pooled_session(self.pool_size), timeout=timeout, policy=self.retry,
+                              limiter=RateLimiter(self.requests_per_minute), api_url=self.api_url,
+                              api_secret=conn.password, api_user=conn.login,
+                              webhook_secret=conn.extra_dejson.get("webhook_secret"))
+
+    def get_conn(self) -> Hrflow:
+        return self.client
+
+    # -- responses ------------------------------------------------------------------------
+    def _unwrap(self, response: dict[str, Any], what: str) -> Any:
+        """Return ``data`` of an HrFlow envelope, or raise a typed error carrying HrFlow's message."""
+        code = int(response.get("code") or 0)
+        if 200 <= code < 300:
+            return response.get("data")
+        message = str(response.get("message") or "no message")
+        text = f"HrFlow {what}: HTTP {code}: {message}"
+        if code in RETRYABLE_STATUSES:
+            raise TransientHttpError(text)
+        if code in (401, 403):
+            raise HrFlowAuthError(f"{text} (check connection '{self.hrflow_conn_id}')", code)
+        if code == 404 or "unable to find" in message.lower() or "not found" in message.lower():
+            raise HrFlowNotFoundError(text, code)
+        raise HrFlowError(text, code)
+
+    # -- operations -----------------------------------------------------------------------
+    def search_page(self, kind: ObjectKind, containers: list[str], *, page: int, limit: int,
+                    **filters: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Return one page of search results and its ``meta``."""
+        response = kind.search(self.client, containers, page=page, limit=limit, **filters)
+        data = self._unwrap(response, f"search {kind.plural}") or {}
+        return list(data.get(kind.plural) or []), dict(response.get("meta") or {})
+
+    def iter_search(self, kind: ObjectKind, containers: list[str], *, page_size: int = MAX_PAGE_SIZE,
+                    **filters: Any) -> Iterator[dict[str, Any]]:
+        """
+        Yield every object matching ``filters`` on every page, each once.
+
+        Pages are read oldest first. If the result set shrank while it was paged (someone else changed
+        tags), objects may have moved to pages already read, so the search is run again, up to
+        ``MAX_SEARCH_PASSES`` times, until a pass finds nothing new.
+        """
+        filters = {"sort_by": "created_at", "order_by": "asc", **filters}
+        seen: set[str] = set()
+        for attempt in range(1, MAX_SEARCH_PASSES + 1):
+            new, shrank, page, max_page, first_total = 0, False, 1, 1, None
+            while page <= max_page:
+                objs, meta = self.search_page(kind, containers, page=page, limit=page_size, **filters)
+                max_page, total = int(meta.get("maxPage") or 1), int(meta.get("total") or 0)
+                first_total = total if first_total is None else first_total
+                shrank = shrank or total < first_total
+                for obj in objs:
+                    if obj.get("key") not in seen:
+                        seen.add(obj["key"])
+                        new += 1
+                        yield obj
+                if not objs:
+                    break
+                page += 1
+            if not shrank or (attempt > 1 and not new):
+                return
+            self.log.info("%s search results shrank while paging; searching again (pass %s)", kind.plural, attempt + 1)
+
+    def get_object(self, kind: ObjectKind, container: str, key: str) -> dict[str, Any]:
+        """Return the current stored object."""
+        return self._unwrap(kind.get(self.client, container, key), f"get {kind.name} {key}")
+
+    def edit_object(self, kind: ObjectKind, container: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object back."""
+        return self._unwrap(kind.edit(self.client, container, obj), f"edit {kind.name} {obj.get('key')}")
+
+    def add_sync_tag(self, kind: ObjectKind, container: str, key: str) -> str:
+        """
+        Re-read the object and add ``sync=1`` unless it is already there.
+
+        Return ``"tagged"`` or ``"already"``. The PUT carries the copy read just before it, so edits
+        made by others since the search are kept.
+        """
+        current = self.get_object(kind, container, key)
+        if is_synced(current.get("tags")):
+            return "already"
+        self.edit_object(kind, container, with_sync_tag(current))
+        return "tagged"
+
+    def add_sync_tags(self, kind: ObjectKind, items: list[tuple[str, str]], *,
+                      concurrency: int = 8) -> list[tuple[str, str, str | None]]:
+        """
+        Tag many objects with bounded concurrency.
+
+        Return ``(key, outcome, reason)`` per item: outcome ``tagged``, ``already`` or ``failed``.
+        Not-found and other HrFlow refusals fail the item; auth errors and exhausted retries raise.
+        """
+        def one(item: tuple[str, str]) -> tuple[str, str, str | None]:
+            key, container = item
+            try:
+                return key, self.add_sync_tag(kind, container, key), None
+            except HrFlowAuthError:
+                raise
+            except HrFlowError as exc:
+                return key, "failed", str(exc)
+
+        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="hrflow-tag") as pool:
+            return list(pool.map(one, items))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the API secret and user against ``GET /auth``."""
+        try:
+            response = self.client.auth.get()
+        except ValueError as exc:  # the SDK checks the secret's shape before calling
+            return False, f"API secret of connection '{self.hrflow_conn_id}' is malformed: {exc}"
+        except Exception as exc:
+            return False, f"Cannot reach HrFlow at {self.api_url}: {exc}"
+        try:
+            self._unwrap(response, "auth")
+        except HrFlowError as exc:
+            return False, str(exc)
+        return True, f"Connected to HrFlow at {self.api_url}"

@@ -1,0 +1,87 @@
+"""What differs between the profile and job pipelines: one small description per object kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hrflow_airflow.mapping import extract
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    """Describe an HrFlow object kind: where it lives, how the SDK reaches it, how it maps to an ATS record."""
+
+    name: str  # SDK attribute and singular noun: "profile" / "job"
+    plural: str  # ATS body key, search data key, task and DAG naming: "profiles" / "jobs"
+    container: str  # "source" / "board"
+    ats_conn_id: str
+    default_field_map: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def container_key_field(self) -> str:
+        """Return the SDK/API field naming one container: ``source_key`` / ``board_key``."""
+        return f"{self.container}_key"
+
+    @property
+    def containers_param(self) -> str:
+        """Return the search argument and DAG param naming the containers: ``source_keys`` / ``board_keys``."""
+        return f"{self.container}_keys"
+
+    @property
+    def containers_variable(self) -> str:
+        """Return the Airflow Variable holding the default container keys."""
+        return f"hrflow_{self.containers_param}"
+
+    @property
+    def field_map_variable(self) -> str:
+        """Return the Airflow Variable that may replace :attr:`default_field_map`."""
+        return f"hrflow_{self.plural}_field_map"
+
+    @property
+    def dag_id(self) -> str:
+        return f"hrflow_{self.plural}_to_ats"
+
+    def search(self, client: Any, containers: list[str], **filters: Any) -> dict[str, Any]:
+        """Call ``<kind>.searching.list`` on the SDK client."""
+        return getattr(client, self.name).searching.list(**{self.containers_param: containers}, **filters)
+
+    def get(self, client: Any, container: str, key: str) -> dict[str, Any]:
+        """Call ``<kind>.storing.get`` on the SDK client."""
+        return getattr(client, self.name).storing.get(container, key=key)
+
+    def edit(self, client: Any, container: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Call ``<kind>.storing.edit`` (a PUT of the whole object) on the SDK client."""
+        return getattr(client, self.name).storing.edit(container, obj)
+
+    def container_of(self, obj: Mapping[str, Any], default: str | None = None) -> str | None:
+        """Return the container key an object was found in."""
+        return extract(obj, f"{self.container}.key") or obj.get(self.container_key_field) or default
+
+
+PROFILE = ObjectKind(
+    name="profile",
+    plural="profiles",
+    container="source",
+    ats_conn_id="ats_default",
+    default_field_map={f: f"info.{f}" for f in ("first_name", "last_name", "email", "phone", "date_birth", "gender", "summary")},
+)
+
+JOB = ObjectKind(
+    name="job",
+    plural="jobs",
+    container="board",
+    ats_conn_id="ats_jobs_default",
+    default_field_map={
+        "reference": "reference",
+        "name": "name",
+        "summary": "summary",
+        "url": "url",
+        "location_text": "location.text",
+        "created_at": "created_at",
+        "skills": "skills[].name",
+    },
+)
+
+KINDS = {kind.name: kind for kind in (PROFILE, JOB)}

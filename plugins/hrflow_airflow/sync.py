@@ -1,0 +1,242 @@
+"""The sync DAG factory, shared by profiles and jobs: search -> transform -> post_to_ats -> tag -> summary."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, dag, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from hrflow_airflow.config import ConfigError, SyncConfig, resolve_config, resolve_field_map
+from hrflow_airflow.hooks.api_key import AtsHook, RejectedError
+from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.mapping import SYNC_TAG, MappingError, chunk, idempotency_key, is_synced, plan_batch_size, project, to_record
+from hrflow_airflow.objects import ObjectKind
+
+log = logging.getLogger(__name__)
+
+MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
+DEFAULT_SCHEDULE = "0 * * * *"
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+FAILED_KEYS_IN_MESSAGE = 20
+
+
+def sync_params(kind: ObjectKind) -> dict[str, Param]:
+    """Return the JSON-schema params of a sync DAG, with titles and descriptions for the trigger form."""
+    return {
+        kind.containers_param: Param(
+            None, type=["null", "array"], items={"type": "string", "minLength": 1},
+            title=f"{kind.container.title()} keys",
+            description=f"HrFlow {kind.container} keys to sync. Empty: use Variable '{kind.containers_variable}'.",
+        ),
+        "created_at_min": Param(
+            None, type=["null", "string"], format="date-time", title="Created at or after",
+            description=f"Only {kind.plural} created at or after this instant (ISO 8601). "
+                        "Empty on a manual run: no lower bound. Scheduled and backfill runs use their data interval.",
+        ),
+        "created_at_max": Param(
+            None, type=["null", "string"], format="date-time", title="Created before",
+            description=f"Only {kind.plural} created before this instant (ISO 8601). Empty on a manual run: no upper bound.",
+        ),
+        "batch_size": Param(
+            100, type="integer", minimum=1, maximum=1000, title="Batch size",
+            description=f"{kind.plural.title()} per ATS request and per mapped task. Grown automatically to stay "
+                        f"within {MAX_BATCHES} batches.",
+        ),
+        "concurrency": Param(
+            8, type="integer", minimum=1, maximum=64, title="HrFlow concurrency",
+            description="Concurrent HrFlow calls inside one tagging task.",
+        ),
+        "requests_per_minute": Param(
+            None, type=["null", "integer"], minimum=1, title="HrFlow requests per minute",
+            description="Client-side rate limit per task, for accounts with a quota. Empty: no limit.",
+        ),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run",
+            description="Search and transform only: nothing is posted to the ATS and nothing is tagged.",
+        ),
+    }
+
+
+def _config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
+    try:
+        return resolve_config(
+            kind, context["params"], run_type=context["dag_run"].run_type,
+            interval_start=context.get("data_interval_start"), interval_end=context.get("data_interval_end"),
+            get_variable=lambda name: Variable.get(name, default=None),
+        )
+    except ConfigError as exc:
+        raise AirflowFailException(f"Bad configuration: {exc}") from None
+
+
+def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: Mapping[str, str]) -> list[list[Any]]:
+    """Return ``[key, container, trimmed object]`` for every unsynced object in the window, on every page."""
+    paths = list(field_map.values())
+    filters = {"tags_excluded": [[SYNC_TAG]], **cfg.window.search_filters()}
+    items = []
+    for obj in hook.iter_search(kind, cfg.containers, **filters):
+        if is_synced(obj.get("tags")) or not cfg.window.contains(obj.get("created_at")):
+            continue
+        items.append([obj["key"], kind.container_of(obj, cfg.containers[0]), project(obj, paths)])
+    return items
+
+
+def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
+    """Return ATS records for a batch; an item whose mapping fails is reported by key, the rest go on."""
+    records, items, failed = [], [], []
+    for key, container, data in batch["items"]:
+        try:
+            records.append(to_record(key, data, field_map))
+            items.append([key, container])
+        except MappingError as exc:
+            failed.append({"key": key, "reason": f"mapping failed: {exc}"})
+    return {"index": batch["index"], "records": records, "items": items, "failed": failed}
+
+
+def build_summary(kind: ObjectKind, *, dry_run: bool, transformed: Iterable[Mapping[str, Any]],
+                  posted: Iterable[Mapping[str, Any]], tagged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Add up the counts and failed keys of one run. Batches whose task never finished count as failed."""
+    posted_by_index = {p["index"]: p for p in posted}
+    tagged_by_index = {t["index"]: t for t in tagged}
+    summary = {"kind": kind.plural, "found": 0, "transformed": 0, "posted": 0, "tagged": 0,
+               "skipped": 0, "failed": 0, "failed_keys": [], "dry_run": dry_run}
+    failures: list[dict[str, str]] = []
+    for batch in transformed:
+        summary["transformed"] += len(batch["records"])
+        summary["found"] += len(batch["records"]) + len(batch["failed"])
+        failures += batch["failed"]
+        if dry_run:
+            continue
+        post = posted_by_index.get(batch["index"])
+        if post is None:
+            failures += [{"key": k, "reason": "post_to_ats did not finish"} for k, _ in batch["items"]]
+            continue
+        summary["posted"] += len(post["accepted"])
+        failures += post["rejected"]
+        tag = tagged_by_index.get(batch["index"])
+        if tag is None:
+            failures += [{"key": k, "reason": f"tag_{kind.plural} did not finish"} for k, _ in post["accepted"]]
+            continue
+        summary["tagged"] += tag["tagged"]
+        summary["skipped"] += tag["already"]
+        failures += tag["failed"]
+    summary["failed"] = len(failures)
+    summary["failed_keys"] = failures
+    return summary
+
+
+def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCHEDULE):
+    """Return the ``hrflow_<plural>_to_ats`` DAG for one object kind."""
+
+    @dag(
+        dag_id=kind.dag_id,
+        schedule=CronDataIntervalTimetable(schedule, timezone="UTC"),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        doc_md=doc_md,
+        tags=["hrflow", "ats", kind.plural],
+        params=sync_params(kind),
+        default_args={"retries": 3, "retry_delay": timedelta(seconds=15), "retry_exponential_backoff": True,
+                      "max_retry_delay": timedelta(minutes=5)},
+    )
+    def sync_dag():
+        @task(show_return_value_in_logs=False)
+        def search(**context) -> list[dict[str, Any]]:
+            """Find every unsynced object in the run's window, trimmed to the mapped fields, in batches."""
+            cfg = _config(kind, context)
+            try:
+                field_map = resolve_field_map(kind, lambda name: Variable.get(name, default=None))
+            except ConfigError as exc:
+                raise AirflowFailException(f"Bad configuration: {exc}") from None
+            hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
+            items = run_search(kind, hook, cfg, field_map)
+            size = plan_batch_size(len(items), cfg.batch_size, MAX_BATCHES)
+            batches = [{"index": i, "items": part} for i, part in enumerate(chunk(items, size))]
+            log.info("Found %s unsynced %s in %s %s(s), window %s; %s batch(es) of up to %s",
+                     len(items), kind.plural, len(cfg.containers), kind.container, cfg.window or "none",
+                     len(batches), size)
+            context["ti"].xcom_push(key="field_map", value=field_map)
+            return batches
+
+        @task(show_return_value_in_logs=False)
+        def transform(batch: dict[str, Any], field_map: dict[str, str]) -> dict[str, Any]:
+            """Map each trimmed object of the batch to an ATS record."""
+            result = transform_batch(batch, field_map)
+            for failure in result["failed"]:
+                log.warning("%s %s: %s", kind.name, failure["key"], failure["reason"])
+            log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], len(result["records"]), len(result["failed"]))
+            return result
+
+        @task(show_return_value_in_logs=False)
+        def post_to_ats(batch: dict[str, Any], **context) -> dict[str, Any]:
+            """POST the batch once, with an idempotency key that is the same on every retry and re-run."""
+            if context["params"].get("dry_run"):
+                raise AirflowSkipException("dry_run: nothing posted to the ATS")
+            index, items = batch["index"], batch["items"]
+            result = {"index": index, "accepted": [], "rejected": []}
+            if not batch["records"]:
+                return result
+            key = idempotency_key(kind.plural, batch["records"])
+            store = context.get("task_state_store")
+            if store is not None and (earlier := store.get(key)) is not None:
+                log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
+                return earlier
+            try:
+                AtsHook(ats_conn_id=kind.ats_conn_id).post_records(kind.plural, batch["records"], idempotency_key=key)
+                result["accepted"] = items
+                log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(items), kind.plural, key)
+            except RejectedError as exc:
+                reason = f"ATS HTTP {exc.status}: {exc.reason}"
+                result["rejected"] = [{"key": k, "reason": reason} for k, _ in items]
+                log.error("Batch %s: ATS rejected %s %s: %s; keys: %s", index, len(items), kind.plural, reason,
+                          ", ".join(k for k, _ in items))
+            if store is not None:
+                store.set(key, result)
+            return result
+
+        @task(task_id=f"tag_{kind.plural}")
+        def tag(batch: dict[str, Any], **context) -> dict[str, Any]:
+            """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
+            result = {"index": batch["index"], "tagged": 0, "already": 0, "failed": []}
+            if not batch["accepted"]:
+                return result
+            cfg = _config(kind, context)
+            hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute, pool_size=cfg.concurrency)
+            for key, outcome, reason in hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=cfg.concurrency):
+                if outcome == "failed":
+                    result["failed"].append({"key": key, "reason": reason})
+                    log.warning("%s %s: not tagged: %s", kind.name, key, reason)
+                else:
+                    result[outcome] += 1
+            log.info("Batch %s: tagged %s, already synced %s, failed %s", batch["index"], result["tagged"],
+                     result["already"], len(result["failed"]))
+            return result
+
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def summary(transformed, posted, tagged, **context) -> dict[str, Any]:
+            """Report counts and failed keys; fail the run if any object failed."""
+            result = build_summary(kind, dry_run=bool(context["params"].get("dry_run")),
+                                   transformed=transformed, posted=posted, tagged=tagged)
+            log.info("Run summary: %s found, %s transformed, %s posted, %s tagged, %s skipped, %s failed%s",
+                     result["found"], result["transformed"], result["posted"], result["tagged"], result["skipped"],
+                     result["failed"], " (dry run)" if result["dry_run"] else "")
+            for failure in result["failed_keys"]:
+                log.error("Failed %s %s: %s", kind.name, failure["key"], failure["reason"])
+            context["ti"].xcom_push(key="summary", value=result)
+            if result["failed"]:
+                shown = ", ".join(f["key"] for f in result["failed_keys"][:FAILED_KEYS_IN_MESSAGE])
+                more = "" if result["failed"] <= FAILED_KEYS_IN_MESSAGE else f" and {result['failed'] - FAILED_KEYS_IN_MESSAGE} more"
+                raise AirflowFailException(f"{result['failed']} {kind.plural} failed: {shown}{more}")
+            return result
+
+        batches = search()
+        transformed = transform.partial(field_map=batches["field_map"]).expand(batch=batches)
+        posted = post_to_ats.expand(batch=transformed)
+        tagged = tag.expand(batch=posted)
+        summary(transformed, posted, tagged)
+
+    return sync_dag()

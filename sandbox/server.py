@@ -1,0 +1,480 @@
+"""Local stand-ins for the HrFlow.ai API, an ATS and a messaging service.
+
+One threaded HTTP server answers three areas:
+
+* ``/v1/...``     an HrFlow API emulator speaking exactly what the ``hrflow`` SDK sends and expects
+                  (``X-API-KEY``/``X-USER-EMAIL`` auth, JSON-encoded list params in the query
+                  string, the ``{code, message, meta, data}`` envelope, ``application/json``);
+* ``/ats/<kind>`` a recording ATS receiver that honours ``Idempotency-Key``;
+* ``/sms``        a recording messaging receiver that honours ``Idempotency-Key``.
+
+``/_sandbox/...`` is the control plane used by the demo, tests and benchmarks: seed objects,
+inject latency and faults, read what was received.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+API_SECRET = "askw_" + "0" * 31 + "1"
+API_USER = "sandbox@example.com"
+ATS_API_KEY = "ats-sandbox-key"
+SMS_API_KEY = "sms-sandbox-key"
+WEBHOOK_SECRET = "sandbox-webhook-secret"
+
+EXAMPLE_PROFILE = Path(__file__).with_name("profile_example.json")
+FIRST_NAMES = ["Camille", "Zoë", "José", "Anne-Marie", "D'Arcy", "O\"Neil", "Łukasz", "Renée", "Jean", "Ngozi"]
+LAST_NAMES = ["Moreau", "Müller", "O'Brien", "García", "Nguyễn", "Smith \"Jr\"", "Dubois", "Kowalski"]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _parse_date(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def make_key(*parts: object) -> str:
+    """Return a 40-hex key, the shape HrFlow uses for every object key."""
+    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
+
+
+def make_profile(source_key: str, index: int, *, created_at: str | None = None, tags: list | None = None,
+                 phone: str | None = "default") -> dict[str, Any]:
+    """Return a profile shaped like the scrubbed real profile, with its own key and identity."""
+    profile = copy.deepcopy(_example_profile())
+    first = FIRST_NAMES[index % len(FIRST_NAMES)]
+    last = LAST_NAMES[index % len(LAST_NAMES)]
+    profile.update(key=make_key("profile", source_key, index), reference=f"ref-{index}", tags=tags,
+                   created_at=created_at or _now(), updated_at=created_at or _now())
+    profile["id"] = index
+    profile["source"] = {**profile["source"], "key": source_key}
+    profile["info"].update(full_name=f"{first} {last}", first_name=first, last_name=last,
+                           email=f"candidate{index}@example.com",
+                           phone=f"+3361{index:07d}" if phone == "default" else phone,
+                           summary=f"Candidate {index}")
+    return profile
+
+
+def make_job(board_key: str, index: int, *, created_at: str | None = None, tags: list | None = None) -> dict[str, Any]:
+    """Return a job object shaped like HrFlow's job object."""
+    return {
+        "key": make_key("job", board_key, index), "reference": f"job-{index}", "name": f"Data Engineer {index}",
+        "summary": "Build pipelines “end to end”.", "url": f"https://jobs.example.com/{index}",
+        "board": {"key": board_key, "name": "careers"}, "board_key": board_key,
+        "location": {"text": "Paris, France", "lat": 48.85, "lng": 2.35},
+        "skills": [{"name": "python", "type": "hard", "value": None}, {"name": "sql", "type": "hard", "value": None}],
+        "sections": [], "tags": tags, "metadatas": [], "ranges_date": [], "ranges_float": [],
+        "created_at": created_at or _now(), "updated_at": created_at or _now(),
+    }
+
+
+_EXAMPLE: dict[str, Any] | None = None
+
+
+def _example_profile() -> dict[str, Any]:
+    global _EXAMPLE
+    if _EXAMPLE is None:
+        _EXAMPLE = json.loads(EXAMPLE_PROFILE.read_text())
+    return _EXAMPLE
+
+
+@dataclass
+class Fault:
+    """One injected fault: matched on method and path prefix, used ``times`` times."""
+
+    path: str
+    status: int = 503
+    method: str | None = None
+    times: int = 1
+    retry_after: float | None = None
+    delay: float = 0.0
+    lose_response: bool = False  # apply the request, then drop the connection
+    match_key: str | None = None  # only requests whose body or query mentions this key
+    reason: str = "injected fault"
+
+    def matches(self, method: str, path: str, raw: str) -> bool:
+        return (self.times > 0 and path.startswith(self.path) and self.method in (None, method)
+                and (self.match_key is None or self.match_key in raw))
+
+
+@dataclass
+class Area:
+    """What the ATS or SMS receivers recorded."""
+
+    requests: int = 0
+    replays: int = 0
+    applied: Counter = field(default_factory=Counter)
+    bodies: list = field(default_factory=list)
+    responses: dict = field(default_factory=dict)
+
+
+class SandboxState:
+    """All the sandbox data, guarded by one lock."""
+
+    KINDS = {"profile": ("profiles", "source_key", "source_keys"), "job": ("jobs", "board_key", "board_keys")}
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.objects: dict[str, dict[str, dict[str, dict]]] = {"profile": {}, "job": {}}
+            self.version = 0
+            self.search_cache: dict[tuple, list] = {}
+            self.faults: list[Fault] = []
+            self.latency = {"hrflow": 0.0, "ats": 0.0, "sms": 0.0}
+            self.calls: Counter = Counter()
+            self.edits: Counter = Counter()
+            self.ats: dict[str, Area] = {}
+            self.sms = Area()
+            self.on_ats_post: Callable[[str, list[dict]], None] | None = None
+            self.ats_reject_keys: dict[str, str] = {}
+
+    # -- seeding -----------------------------------------------------------------------
+    def add(self, kind: str, container: str, objs: list[dict]) -> None:
+        with self.lock:
+            bucket = self.objects[kind].setdefault(container, {})
+            for obj in objs:
+                bucket[obj["key"]] = obj
+            self.version += 1
+
+    def seed(self, kind: str, container: str, count: int, *, start: int = 0, tags: list | None = None,
+             created_at: str | None = None, spread_seconds: int = 0) -> list[str]:
+        maker = make_profile if kind == "profile" else make_job
+        base = _parse_date(created_at) if created_at else datetime.now(timezone.utc)
+        objs = []
+        for i in range(start, start + count):
+            stamp = (base + timedelta(seconds=(i - start) * spread_seconds)).strftime("%Y-%m-%dT%H:%M:%S+0000")
+            objs.append(maker(container, i, created_at=stamp, tags=copy.deepcopy(tags)))
+        self.add(kind, container, objs)
+        return [o["key"] for o in objs]
+
+    def get(self, kind: str, container: str, key: str) -> dict | None:
+        with self.lock:
+            obj = self.objects[kind].get(container, {}).get(key)
+            return copy.deepcopy(obj) if obj else None
+
+    def update(self, kind: str, container: str, key: str, change: Callable[[dict], None]) -> None:
+        """Edit an object as a third party would (not counted as an edit by the sync)."""
+        with self.lock:
+            change(self.objects[kind][container][key])
+            self.version += 1
+
+    def ats_area(self, name: str) -> Area:
+        with self.lock:
+            return self.ats.setdefault(name, Area())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            def area(a: Area) -> dict:
+                return {"requests": a.requests, "replays": a.replays, "applied": dict(a.applied),
+                        "duplicates": sorted(k for k, n in a.applied.items() if n > 1)}
+            synced = {kind: sorted(k for c in conts.values() for k, o in c.items() if _has_sync(o))
+                      for kind, conts in self.objects.items()}
+            return {"ats": {n: area(a) for n, a in self.ats.items()}, "sms": {**area(self.sms),
+                    "messages": [b.get("text") for b in self.sms.bodies]}, "edits": dict(self.edits),
+                    "calls": dict(self.calls), "synced": synced}
+
+    # -- faults -----------------------------------------------------------------------
+    def take_fault(self, method: str, path: str, raw: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path, raw):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    # -- search -----------------------------------------------------------------------
+    def search(self, kind: str, containers: list[str], params: dict[str, Any]) -> list[dict]:
+        """Return every object matching the filters, in a stable order (cached per data version)."""
+        cache_key = (kind, tuple(containers), json.dumps({k: v for k, v in params.items()
+                                                           if k not in ("page", "limit")}, sort_keys=True))
+        with self.lock:
+            if (hit := self.search_cache.get(cache_key)) and hit[0] == self.version:
+                return hit[1]
+            pool = [o for c in containers for o in self.objects[kind].get(c, {}).values()]
+            version = self.version
+        included = params.get("tags_included") or []
+        excluded = params.get("tags_excluded") or []
+        low = _parse_date(params["created_at_min"]) if params.get("created_at_min") else None
+        high = _parse_date(params["created_at_max"]) if params.get("created_at_max") else None
+        result = []
+        for obj in pool:
+            created = _parse_date(obj["created_at"])
+            if (low and created < low) or (high and created > high):
+                continue
+            if excluded and any(_has_all(obj, group) for group in excluded):
+                continue
+            if included and not any(_has_all(obj, group) for group in included):
+                continue
+            result.append(obj)
+        result.sort(key=lambda o: (o["created_at"], o["key"]), reverse=params.get("order_by") != "asc")
+        with self.lock:
+            self.search_cache[cache_key] = (version, result)
+        return result
+
+
+def _tag_pairs(obj: dict) -> set[tuple[str, str]]:
+    return {(str(t.get("name")), str(t.get("value"))) for t in obj.get("tags") or []}
+
+
+def _has_all(obj: dict, group: list[dict]) -> bool:
+    pairs = _tag_pairs(obj)
+    return all((str(t.get("name")), str(t.get("value"))) in pairs for t in group)
+
+
+def _has_sync(obj: dict) -> bool:
+    return ("sync", "1") in _tag_pairs(obj)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SandboxServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the sandbox quiet
+        pass
+
+    @property
+    def state(self) -> SandboxState:
+        return self.server.state
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _envelope(self, status: int, message: str, data: Any = None, meta: dict | None = None) -> None:
+        body: dict[str, Any] = {"code": status, "message": message, "data": data}
+        if meta is not None:
+            body["meta"] = meta
+        self._send(status, body)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.close()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        body = self._body()
+        path = url.path
+        self.state.calls[f"{method} {path}"] += 1
+        area = "hrflow" if path.startswith("/v1/") else "ats" if path.startswith("/ats/") else "sms"
+        if not path.startswith("/_sandbox"):
+            if delay := self.state.latency.get(area):
+                time.sleep(delay)
+            fault = self.state.take_fault(method, path, url.query + body.decode("utf-8", "replace"))
+            if fault and not fault.lose_response:
+                time.sleep(fault.delay)
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                return self._send(fault.status, {"code": fault.status, "message": fault.reason}, headers)
+        else:
+            fault = None
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            if path.startswith("/v1/"):
+                self._hrflow(method, path[4:], query, body)
+            elif path.startswith("/ats/"):
+                self._receiver(self.state.ats_area(path[5:]), ATS_API_KEY, body, path[5:], fault)
+            elif path == "/sms":
+                self._receiver(self.state.sms, SMS_API_KEY, body, "sms", fault)
+            elif path.startswith("/_sandbox/"):
+                self._control(method, path[10:], query, body)
+            else:
+                self._send(404, {"message": f"no route {path}"})
+        except BrokenPipeError:
+            pass
+
+    # -- HrFlow API ----------------------------------------------------------------------
+    def _hrflow(self, method: str, route: str, query: dict[str, str], body: bytes) -> None:
+        if self.headers.get("X-API-KEY") != API_SECRET or self.headers.get("X-USER-EMAIL") != API_USER:
+            return self._envelope(401, "Unauthorized. Invalid secret key or user email.")
+        if route == "auth":
+            return self._envelope(200, "Authenticated", {"email": API_USER})
+        for kind, (plural, container_field, containers_param) in SandboxState.KINDS.items():
+            if route == f"{plural}/searching" and method == "GET":
+                return self._search(kind, plural, containers_param, query)
+            if route == f"{kind}/indexing" and method == "GET":
+                return self._get_one(kind, query.get(container_field), query.get("key"))
+            if route == f"{kind}/indexing" and method == "PUT":
+                return self._put_one(kind, container_field, json.loads(body or b"{}"))
+        self._envelope(404, f"Unknown endpoint {route}")
+
+    def _search(self, kind: str, plural: str, containers_param: str, query: dict[str, str]) -> None:
+        try:
+            containers = json.loads(query[containers_param])
+            params = {k: json.loads(v) if k.startswith("tags_") else v for k, v in query.items()}
+            page, limit = int(query.get("page", 1)), int(query.get("limit", 30))
+        except (KeyError, ValueError) as exc:
+            return self._envelope(400, f"Invalid parameters: {exc}")
+        unknown = [c for c in containers if c not in self.state.objects[kind]]
+        if unknown:
+            return self._envelope(400, f"Invalid parameters. Unable to find object: {containers_param[:-1]} {unknown[0]}")
+        if limit > 1000:
+            return self._envelope(400, "Invalid parameters: limit must be <= 1000")
+        found = self.state.search(kind, containers, params)
+        total = len(found)
+        page_items = found[(page - 1) * limit: page * limit]
+        meta = {"page": page, "maxPage": max(1, -(-total // limit)), "count": len(page_items), "total": total}
+        self._envelope(200, f"Succeeded to get {plural}", {plural: copy.deepcopy(page_items)}, meta)
+
+    def _get_one(self, kind: str, container: str | None, key: str | None) -> None:
+        if container not in self.state.objects[kind]:
+            return self._envelope(400, f"Invalid parameters. Unable to find object: {'source' if kind == 'profile' else 'board'}")
+        obj = self.state.get(kind, container, key or "")
+        if obj is None:
+            return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
+        self._envelope(200, f"{kind} retrieved", obj)
+
+    def _put_one(self, kind: str, container_field: str, obj: dict) -> None:
+        container, key = obj.get(container_field), obj.get("key")
+        with self.state.lock:
+            if self.state.get(kind, container, key or "") is None:
+                return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
+            stored = {k: v for k, v in obj.items() if k != container_field}
+            stored["updated_at"] = _now()
+            self.state.objects[kind][container][key] = stored
+            self.state.edits[key] += 1
+            self.state.version += 1
+        self._envelope(200, f"{kind} edited", stored)
+
+    # -- ATS / SMS receivers ------------------------------------------------------------
+    def _receiver(self, area: Area, api_key: str, body: bytes, name: str, fault: Fault | None) -> None:
+        if self.headers.get("X-API-KEY") != api_key:
+            return self._send(401, {"error": "invalid X-API-KEY"})
+        if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
+            return self._send(415, {"error": "Content-Type must be application/json"})
+        idem = self.headers.get("Idempotency-Key")
+        if not idem:
+            return self._send(400, {"error": "Idempotency-Key header is required"})
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return self._send(400, {"error": "body is not JSON"})
+        with self.state.lock:
+            area.requests += 1
+            if idem in area.responses:
+                area.replays += 1
+                status, response = area.responses[idem]
+                return self._send(status, response, {"Idempotent-Replayed": "true"})
+            status, response = self._apply(area, name, payload)
+            area.responses[idem] = (status, response)
+        if fault and fault.lose_response:
+            return self._drop()
+        self._send(status, response)
+
+    def _apply(self, area: Area, name: str, payload: Any) -> tuple[int, dict]:
+        if name == "sms":
+            if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+                return 422, {"error": "body must be {\"text\": string}"}
+            area.bodies.append(payload)
+            area.applied[payload["text"]] += 1
+            return 201, {"status": "queued"}
+        records = payload.get(name) if isinstance(payload, dict) else None
+        if not isinstance(records, list) or not all(isinstance(r, dict) and r.get("hrflow_key") for r in records):
+            return 422, {"error": f"body must be {{\"{name}\": [records with hrflow_key]}}"}
+        rejected = [r["hrflow_key"] for r in records if r["hrflow_key"] in self.state.ats_reject_keys]
+        if rejected:
+            return 422, {"error": f"validation failed: {self.state.ats_reject_keys[rejected[0]]}"}
+        area.bodies.append(payload)
+        for record in records:
+            area.applied[record["hrflow_key"]] += 1
+        if self.state.on_ats_post:
+            self.state.on_ats_post(name, records)
+        return 200, {"accepted": len(records)}
+
+    # -- control plane ------------------------------------------------------------------
+    def _control(self, method: str, route: str, query: dict[str, str], body: bytes) -> None:
+        data = json.loads(body) if body else {}
+        if route == "state":
+            return self._send(200, self.state.snapshot())
+        if route == "health":
+            return self._send(200, {"ok": True})
+        if method != "POST":
+            return self._send(405, {"error": "POST only"})
+        if route == "reset":
+            self.state.reset()
+            return self._send(200, {"ok": True})
+        if route == "seed":
+            keys = self.state.seed(data.get("kind", "profile"), data["container"], int(data["count"]),
+                                   start=int(data.get("start", 0)), tags=data.get("tags"),
+                                   created_at=data.get("created_at"), spread_seconds=int(data.get("spread_seconds", 0)))
+            return self._send(200, {"keys": keys})
+        if route == "faults":
+            with self.state.lock:
+                self.state.faults.extend(Fault(**f) for f in data.get("faults", []))
+            return self._send(200, {"ok": True})
+        if route == "latency":
+            self.state.latency.update({k: float(v) for k, v in data.items()})
+            return self._send(200, self.state.latency)
+        self._send(404, {"error": f"unknown control route {route}"})
+
+
+class SandboxServer(ThreadingHTTPServer):
+    """The sandbox HTTP server; ``state`` is shared with in-process callers."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> None:
+        super().__init__((host, port), _Handler)
+        self.state = state or SandboxState()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start_in_thread(self) -> SandboxServer:
+        threading.Thread(target=self.serve_forever, name="sandbox", daemon=True).start()
+        return self
+
+    def connections(self) -> dict[str, dict[str, Any]]:
+        """Return Airflow connection definitions (``AIRFLOW_CONN_*`` JSON) pointing at this sandbox."""
+        return {
+            "hrflow_default": {"conn_type": "hrflow", "host": f"{self.url}/v1", "login": API_USER,
+                               "password": API_SECRET, "extra": {"webhook_secret": WEBHOOK_SECRET}},
+            "ats_default": {"conn_type": "http", "host": f"{self.url}/ats/profiles", "password": ATS_API_KEY,
+                            "extra": {"timeout": 5}},
+            "ats_jobs_default": {"conn_type": "http", "host": f"{self.url}/ats/jobs", "password": ATS_API_KEY,
+                                 "extra": {"timeout": 5}},
+            "sms_default": {"conn_type": "http", "host": f"{self.url}/sms", "password": SMS_API_KEY,
+                            "extra": {"timeout": 5}},
+        }
+
+    def airflow_env(self) -> dict[str, str]:
+        """Return the ``AIRFLOW_CONN_*`` environment variables for :meth:`connections`."""
+        return {f"AIRFLOW_CONN_{cid.upper()}": json.dumps(conn) for cid, conn in self.connections().items()}
