@@ -219,8 +219,9 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         @task(trigger_rule=TriggerRule.ALL_DONE)
         def summary(transformed, posted, tagged, **context) -> dict[str, Any]:
             """Report counts and failed keys; fail the run if any object failed."""
+            # one slice read per upstream task instead of item-by-item iteration
             result = build_summary(kind, dry_run=bool(context["params"].get("dry_run")),
-                                   transformed=transformed, posted=posted, tagged=tagged)
+                                   transformed=transformed[:], posted=posted[:], tagged=tagged[:])
             log.info("Run summary: %s found, %s transformed, %s posted, %s tagged, %s skipped, %s failed%s",
                      result["found"], result["transformed"], result["posted"], result["tagged"], result["skipped"],
                      result["failed"], " (dry run)" if result["dry_run"] else "")

@@ -1,0 +1,55 @@
+"""`make demo`: a SQLite Airflow home in .airflow/, the sandbox, and one real hrflow_profiles_to_ats run."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from sandbox.__main__ import DEMO_SOURCE
+from sandbox.airflow_home import REPO, airflow_env, dags_test, migrate
+from sandbox.server import SandboxServer
+
+HOME = REPO / ".airflow"
+
+
+def seed(server: SandboxServer) -> None:
+    """Seed 40 unsynced profiles (some with null tags or sync=0) and 2 already synced ones."""
+    state = server.state
+    state.seed("profile", DEMO_SOURCE, 30, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
+    state.seed("profile", DEMO_SOURCE, 10, start=30, tags=[{"name": "sync", "value": "0"}, {"name": "stage", "value": "new"}],
+               created_at="2026-01-02T00:00:00+00:00", spread_seconds=60)
+    state.seed("profile", DEMO_SOURCE, 2, start=40, tags=[{"name": "sync", "value": "1"}], created_at="2026-01-03T00:00:00+00:00")
+
+
+def main() -> int:
+    server = SandboxServer().start_in_thread()
+    seed(server)
+    env = airflow_env(HOME, {**server.airflow_env(), "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE])})
+    print(f"Airflow home: {HOME} (SQLite); sandbox: {server.url}")
+    migrate(env)
+    print("Running: airflow dags test hrflow_profiles_to_ats ...", flush=True)
+    started = time.monotonic()
+    run = dags_test(env, "hrflow_profiles_to_ats")
+    elapsed = time.monotonic() - started
+    (HOME / "demo-run.log").write_text(run.stdout + run.stderr)
+    state = server.state.snapshot()
+    ats = server.state.ats_area("profiles")
+    print(f"\nRun finished in {elapsed:.1f}s with exit code {run.returncode} (full log: {HOME / 'demo-run.log'})")
+    print(f"\nReached the ATS: {len(ats.applied)} profiles in {len(ats.bodies)} request(s), "
+          f"{len(state['ats'].get('profiles', {}).get('duplicates', []))} duplicate(s)")
+    for body in ats.bodies:
+        for record in body["profiles"][:5]:
+            print(f"  {record['hrflow_key']}  {record['first_name']} {record['last_name']}  fields: {sorted(record)}")
+        if len(body["profiles"]) > 5:
+            print(f"  ... and {len(body['profiles']) - 5} more")
+    tagged = [k for k in state["synced"]["profile"] if state["edits"].get(k)]
+    untouched = [k for k in state["synced"]["profile"] if not state["edits"].get(k)]
+    print(f"\nTagged sync=1 by this run: {len(tagged)} profiles; already synced and left untouched: {len(untouched)}")
+    print(f"HrFlow calls: {sum(v for k, v in state['calls'].items() if ' /v1/' in k)}")
+    server.shutdown()
+    return run.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
