@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -452,6 +453,11 @@ class SandboxServer(ThreadingHTTPServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> None:
         super().__init__((host, port), _Handler)
         self.state = state or SandboxState()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about clients that hang up (timeouts, dropped responses); report real bugs."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

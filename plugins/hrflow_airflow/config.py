@@ -51,6 +51,7 @@ class SyncConfig:
     containers: list[str]
     window: Window
     batch_size: int
+    page_size: int
     concurrency: int
     requests_per_minute: int | None
     dry_run: bool
@@ -144,6 +145,7 @@ def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: str
         containers=resolve_containers(kind, params, get_variable),
         window=resolve_window(params, run_type, interval_start, interval_end),
         batch_size=_int_param(params, "batch_size", 1, 1000, 100),
+        page_size=_int_param(params, "page_size", 1, 1000, 100),
         concurrency=_int_param(params, "concurrency", 1, 64, 8),
         requests_per_minute=_int_param(params, "requests_per_minute", 1, 1_000_000, None),
         dry_run=dry_run,

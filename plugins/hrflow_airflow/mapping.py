@@ -28,9 +28,8 @@ def is_synced(tags: Any) -> bool:
 
 
 def with_sync_tag(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``obj`` with ``sync=1`` added and every other tag kept (a ``sync=0`` tag is replaced)."""
-    kept = [t for t in obj.get("tags") or [] if not (isinstance(t, Mapping) and t.get("name") == SYNC_TAG["name"])]
-    return {**obj, "tags": [*kept, dict(SYNC_TAG)]}
+    """Return a copy of ``obj`` with ``sync=1`` appended and every existing tag kept as it was."""
+    return {**obj, "tags": [*(obj.get("tags") or []), dict(SYNC_TAG)]}
 
 
 # -- field maps ---------------------------------------------------------------------------

@@ -46,6 +46,10 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             description=f"{kind.plural.title()} per ATS request and per mapped task. Grown automatically to stay "
                         f"within {MAX_BATCHES} batches.",
         ),
+        "page_size": Param(
+            100, type="integer", minimum=1, maximum=1000, title="Search page size",
+            description="Objects per HrFlow search page. Every page is read.",
+        ),
         "concurrency": Param(
             8, type="integer", minimum=1, maximum=64, title="HrFlow concurrency",
             description="Concurrent HrFlow calls inside one tagging task.",
@@ -77,7 +81,7 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
     paths = list(field_map.values())
     filters = {"tags_excluded": [[SYNC_TAG]], **cfg.window.search_filters()}
     items = []
-    for obj in hook.iter_search(kind, cfg.containers, **filters):
+    for obj in hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, **filters):
         if is_synced(obj.get("tags")) or not cfg.window.contains(obj.get("created_at")):
             continue
         items.append([obj["key"], kind.container_of(obj, cfg.containers[0]), project(obj, paths)])
@@ -96,17 +100,20 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> d
     return {"index": batch["index"], "records": records, "items": items, "failed": failed}
 
 
-def build_summary(kind: ObjectKind, *, dry_run: bool, transformed: Iterable[Mapping[str, Any]],
-                  posted: Iterable[Mapping[str, Any]], tagged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def build_summary(kind: ObjectKind, *, stats: Mapping[str, int], dry_run: bool,
+                  transformed: Iterable[Mapping[str, Any]], posted: Iterable[Mapping[str, Any]],
+                  tagged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Add up the counts and failed keys of one run. Batches whose task never finished count as failed."""
     posted_by_index = {p["index"]: p for p in posted}
     tagged_by_index = {t["index"]: t for t in tagged}
-    summary = {"kind": kind.plural, "found": 0, "transformed": 0, "posted": 0, "tagged": 0,
+    summary = {"kind": kind.plural, "found": stats["found"], "transformed": 0, "posted": 0, "tagged": 0,
                "skipped": 0, "failed": 0, "failed_keys": [], "dry_run": dry_run}
     failures: list[dict[str, str]] = []
+    accounted, seen = 0, set()
     for batch in transformed:
+        seen.add(batch["index"])
+        accounted += len(batch["records"]) + len(batch["failed"])
         summary["transformed"] += len(batch["records"])
-        summary["found"] += len(batch["records"]) + len(batch["failed"])
         failures += batch["failed"]
         if dry_run:
             continue
@@ -123,7 +130,9 @@ def build_summary(kind: ObjectKind, *, dry_run: bool, transformed: Iterable[Mapp
         summary["tagged"] += tag["tagged"]
         summary["skipped"] += tag["already"]
         failures += tag["failed"]
-    summary["failed"] = len(failures)
+    # batches whose transform never finished: their keys are not known here, only their count
+    failures += [{"key": f"batch {i}", "reason": "transform did not finish"} for i in range(stats["batches"]) if i not in seen]
+    summary["failed"] = len([f for f in failures if not f["key"].startswith("batch ")]) + stats["found"] - accounted
     summary["failed_keys"] = failures
     return summary
 
@@ -160,6 +169,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                      len(items), kind.plural, len(cfg.containers), kind.container, cfg.window or "none",
                      len(batches), size)
             context["ti"].xcom_push(key="field_map", value=field_map)
+            context["ti"].xcom_push(key="stats", value={"found": len(items), "batches": len(batches)})
             return batches
 
         @task(show_return_value_in_logs=False)
@@ -217,10 +227,10 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             return result
 
         @task(trigger_rule=TriggerRule.ALL_DONE)
-        def summary(transformed, posted, tagged, **context) -> dict[str, Any]:
-            """Report counts and failed keys; fail the run if any object failed."""
+        def summary(stats: dict[str, int], transformed, posted, tagged, **context) -> dict[str, Any]:
+            """Report counts and failed keys; fail the run if any object failed (or search never finished)."""
             # one slice read per upstream task instead of item-by-item iteration
-            result = build_summary(kind, dry_run=bool(context["params"].get("dry_run")),
+            result = build_summary(kind, stats=stats, dry_run=bool(context["params"].get("dry_run")),
                                    transformed=transformed[:], posted=posted[:], tagged=tagged[:])
             log.info("Run summary: %s found, %s transformed, %s posted, %s tagged, %s skipped, %s failed%s",
                      result["found"], result["transformed"], result["posted"], result["tagged"], result["skipped"],
@@ -228,9 +238,10 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             for failure in result["failed_keys"]:
                 log.error("Failed %s %s: %s", kind.name, failure["key"], failure["reason"])
             context["ti"].xcom_push(key="summary", value=result)
-            if result["failed"]:
-                shown = ", ".join(f["key"] for f in result["failed_keys"][:FAILED_KEYS_IN_MESSAGE])
-                more = "" if result["failed"] <= FAILED_KEYS_IN_MESSAGE else f" and {result['failed'] - FAILED_KEYS_IN_MESSAGE} more"
+            if result["failed_keys"]:
+                entries = result["failed_keys"]
+                shown = ", ".join(f["key"] for f in entries[:FAILED_KEYS_IN_MESSAGE])
+                more = f" and {len(entries) - FAILED_KEYS_IN_MESSAGE} more" if len(entries) > FAILED_KEYS_IN_MESSAGE else ""
                 raise AirflowFailException(f"{result['failed']} {kind.plural} failed: {shown}{more}")
             return result
 
@@ -238,6 +249,6 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         transformed = transform.partial(field_map=batches["field_map"]).expand(batch=batches)
         posted = post_to_ats.expand(batch=transformed)
         tagged = tag.expand(batch=posted)
-        summary(transformed, posted, tagged)
+        summary(batches["stats"], transformed, posted, tagged)
 
     return sync_dag()

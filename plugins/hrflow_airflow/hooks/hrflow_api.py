@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 DEFAULT_API_URL = "https://api.hrflow.ai/v1/"
 DEFAULT_TIMEOUT = 30.0
-MAX_PAGE_SIZE = 1000
 MAX_SEARCH_PASSES = 3
 
 
@@ -162,7 +161,7 @@ class HrFlowHook(BaseHook):
         data = self._unwrap(response, f"search {kind.plural}") or {}
         return list(data.get(kind.plural) or []), dict(response.get("meta") or {})
 
-    def iter_search(self, kind: ObjectKind, containers: list[str], *, page_size: int = MAX_PAGE_SIZE,
+    def iter_search(self, kind: ObjectKind, containers: list[str], *, page_size: int = 100,
                     **filters: Any) -> Iterator[dict[str, Any]]:
         """
         Yield every object matching ``filters`` on every page, each once.

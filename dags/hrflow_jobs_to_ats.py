@@ -1,0 +1,24 @@
+"""Sync new HrFlow.ai jobs to the ATS, then tag them ``sync=1``."""
+
+from __future__ import annotations
+
+from hrflow_airflow.objects import JOB
+from hrflow_airflow.sync import build_sync_dag
+
+DOC_MD = """
+# HrFlow.ai jobs → ATS
+
+The same pipeline as `hrflow_profiles_to_ats`, for jobs: every hour, finds the jobs of the configured boards
+that do not carry the tag `sync=1`, maps them to records (`hrflow_key`, `reference`, `name`, `summary`, `url`,
+`location_text`, `created_at`, `skills` as a list of names), POSTs them to the ATS as `{"jobs": [...]}` with an
+`Idempotency-Key`, then re-reads each accepted job and adds `sync=1`.
+
+* **Connections:** `hrflow_default` (HrFlow API), `ats_jobs_default` (ATS jobs endpoint, API key as password).
+* **Boards:** Variable `hrflow_board_keys` (JSON list) or the `board_keys` param.
+* **Window:** scheduled and backfill runs take jobs created in their data interval; a manual run takes every
+  unsynced job unless `created_at_min` / `created_at_max` are given.
+* **Mapping:** Variable `hrflow_jobs_field_map` replaces the default `{record field: object path}` map.
+* The `summary` task reports found / posted / tagged / skipped / failed and fails the run if anything failed.
+"""
+
+dag = build_sync_dag(JOB, doc_md=DOC_MD)

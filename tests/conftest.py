@@ -1,0 +1,96 @@
+"""Shared fixtures: one sandbox for every end-to-end test, one SQLite Airflow home, and a DAG runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Airflow code imported by unit tests reads its config at import time: give this process a throwaway home.
+_HOME = tempfile.mkdtemp(prefix="hrflow-airflow-pytest-")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+
+from sandbox.airflow_home import airflow_env, dags_test, migrate
+from sandbox.server import SandboxServer
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    server = SandboxServer().start_in_thread()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, monkeypatch):
+    """The sandbox, emptied, with its connections set in this process's environment too."""
+    sandbox_server.state.reset()
+    for name, value in sandbox_server.airflow_env().items():
+        monkeypatch.setenv(name, value)
+    yield sandbox_server
+    sandbox_server.state.reset()
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("airflow_home")
+    migrate(airflow_env(home))
+    return home
+
+
+@dataclass
+class DagRunResult:
+    returncode: int
+    output: str  # CLI stdout/stderr plus every task log file of the run
+    summary: dict[str, Any] | None
+    run_id: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.returncode == 0
+
+
+def _latest_run(home: Path, dag_id: str) -> tuple[str | None, dict | None]:
+    with sqlite3.connect(home / "airflow.db") as db:
+        row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
+        if not row:
+            return None, None
+        value = db.execute("SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'summary' AND key = 'summary'",
+                           (dag_id, row[0])).fetchone()
+    summary = json.loads(value[0]) if value else None
+    if isinstance(summary, str):
+        summary = json.loads(summary)
+    return row[0], summary
+
+
+def _task_logs(home: Path, dag_id: str, run_id: str | None) -> str:
+    if not run_id:
+        return ""
+    root = home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+    return "\n".join(p.read_text(errors="replace") for p in sorted(root.rglob("*.log"))) if root.exists() else ""
+
+
+@pytest.fixture
+def run_dag(airflow_home, sandbox):
+    """Run ``airflow dags test`` against the sandbox; return code, all output and the run summary."""
+
+    def run(dag_id: str, conf: dict | None = None, variables: dict[str, Any] | None = None,
+            env: dict[str, str] | None = None) -> DagRunResult:
+        extra = dict(sandbox.airflow_env())
+        for name, value in (variables or {}).items():
+            extra[f"AIRFLOW_VAR_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+        extra.update(env or {})
+        proc = dags_test(airflow_env(airflow_home, extra), dag_id, json.dumps(conf) if conf else None)
+        run_id, summary = _latest_run(airflow_home, dag_id)
+        output = proc.stdout + proc.stderr + _task_logs(airflow_home, dag_id, run_id)
+        return DagRunResult(proc.returncode, output, summary, run_id)
+
+    return run

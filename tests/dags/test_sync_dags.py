@@ -1,0 +1,222 @@
+"""End-to-end runs of hrflow_profiles_to_ats and hrflow_jobs_to_ats: real Airflow, real SDK, the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from hrflow_airflow.objects import JOB, PROFILE, ObjectKind
+from sandbox.server import API_SECRET, ATS_API_KEY, Fault, make_key
+
+CONTAINER = make_key("container", "e2e")
+SYNC_TAG = {"name": "sync", "value": "1"}
+
+
+@pytest.fixture(params=[PROFILE, JOB], ids=lambda k: k.plural)
+def kind(request) -> ObjectKind:
+    return request.param
+
+
+def expected_record(kind: ObjectKind, obj: dict) -> dict:
+    """Spell out the ATS record each kind must produce (independently of the mapping code)."""
+    if kind is PROFILE:
+        info = obj["info"]
+        return {"hrflow_key": obj["key"], "first_name": info["first_name"], "last_name": info["last_name"],
+                "email": info["email"], "phone": info["phone"], "date_birth": info["date_birth"],
+                "gender": info["gender"], "summary": info["summary"]}
+    return {"hrflow_key": obj["key"], "reference": obj["reference"], "name": obj["name"], "summary": obj["summary"],
+            "url": obj["url"], "location_text": obj["location"]["text"], "created_at": obj["created_at"],
+            "skills": [s["name"] for s in obj["skills"]]}
+
+
+def conf(kind: ObjectKind, **extra) -> dict:
+    return {kind.containers_param: [CONTAINER], **extra}
+
+
+def records_at_ats(sandbox, kind: ObjectKind) -> dict[str, dict]:
+    return {r["hrflow_key"]: r for body in sandbox.state.ats_area(kind.plural).bodies for r in body[kind.plural]}
+
+
+def assert_clean_logs(result, sandbox, kind: ObjectKind, keys: list[str]) -> None:
+    for secret in (API_SECRET, ATS_API_KEY):
+        assert secret not in result.output
+    if kind is PROFILE:
+        for key in keys:
+            info = sandbox.state.get("profile", CONTAINER, key)["info"]
+            assert info["phone"] not in result.output
+            assert info["email"] not in result.output
+
+
+def test_syncs_every_page_once_and_keeps_tags(run_dag, sandbox, kind):
+    state = sandbox.state
+    fresh = state.seed(kind.name, CONTAINER, 23, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)  # tags null
+    sync0 = state.seed(kind.name, CONTAINER, 4, start=23, tags=[{"name": "sync", "value": "0"}, {"name": "stage", "value": "new"}])
+    done = state.seed(kind.name, CONTAINER, 3, start=27, tags=[{"name": "sync", "value": 1}])
+    unsynced = fresh + sync0
+    before = {k: state.get(kind.name, CONTAINER, k) for k in unsynced}
+
+    result = run_dag(kind.dag_id, conf(kind, page_size=7, batch_size=10))
+
+    assert result.succeeded, result.output[-3000:]
+    ats = state.ats_area(kind.plural)
+    assert dict(ats.applied) == {k: 1 for k in unsynced}
+    assert len(ats.bodies) == 3  # 27 objects in batches of 10
+    assert records_at_ats(sandbox, kind) == {k: expected_record(kind, before[k]) for k in unsynced}
+    assert state.calls[f"GET /v1/{kind.plural}/searching"] >= 4  # 27 results at 7 per page
+    for key in unsynced:
+        after = state.get(kind.name, CONTAINER, key)
+        assert after["tags"] == (before[key]["tags"] or []) + [SYNC_TAG]
+        assert state.edits[key] == 1
+    assert not any(state.edits[k] for k in done)
+    assert result.summary["found"] == 27
+    assert (result.summary["posted"], result.summary["tagged"], result.summary["failed"]) == (27, 27, 0)
+    assert_clean_logs(result, sandbox, kind, unsynced)
+
+
+def test_rerun_posts_nothing(run_dag, sandbox, kind):
+    sandbox.state.seed(kind.name, CONTAINER, 5)
+    assert run_dag(kind.dag_id, conf(kind)).succeeded
+    requests = sandbox.state.ats_area(kind.plural).requests
+
+    again = run_dag(kind.dag_id, conf(kind))
+
+    assert again.succeeded, again.output[-3000:]
+    assert sandbox.state.ats_area(kind.plural).requests == requests
+    assert again.summary["found"] == 0 and again.summary["posted"] == 0
+
+
+def test_edit_made_during_run_survives(run_dag, sandbox, kind):
+    keys = sandbox.state.seed(kind.name, CONTAINER, 3)
+    target = keys[1]
+
+    def someone_edits(_name, _records):
+        def change(obj):
+            obj["summary"] = "edited by a recruiter"
+            obj["tags"] = (obj.get("tags") or []) + [{"name": "stage", "value": "interview"}]
+        sandbox.state.update(kind.name, CONTAINER, target, change)
+    sandbox.state.on_ats_post = someone_edits
+
+    result = run_dag(kind.dag_id, conf(kind))
+
+    assert result.succeeded, result.output[-3000:]
+    after = sandbox.state.get(kind.name, CONTAINER, target)
+    assert after["summary"] == "edited by a recruiter"
+    assert after["tags"] == [{"name": "stage", "value": "interview"}, SYNC_TAG]
+
+
+def test_ats_503_then_success_posts_once(run_dag, sandbox, kind):
+    keys = sandbox.state.seed(kind.name, CONTAINER, 4)
+    sandbox.state.faults.append(Fault(path=f"/ats/{kind.plural}", status=503, times=2))
+
+    result = run_dag(kind.dag_id, conf(kind))
+
+    assert result.succeeded, result.output[-3000:]
+    assert sandbox.state.calls[f"POST /ats/{kind.plural}"] == 3
+    assert dict(sandbox.state.ats_area(kind.plural).applied) == {k: 1 for k in keys}
+    assert "HTTP 503; retrying" in result.output
+
+
+def test_lost_ats_response_is_retried_without_duplicate(run_dag, sandbox, kind):
+    keys = sandbox.state.seed(kind.name, CONTAINER, 4)
+    sandbox.state.faults.append(Fault(path=f"/ats/{kind.plural}", lose_response=True))
+
+    result = run_dag(kind.dag_id, conf(kind))
+
+    assert result.succeeded, result.output[-3000:]
+    ats = sandbox.state.ats_area(kind.plural)
+    assert ats.requests == 2 and ats.replays == 1
+    assert dict(ats.applied) == {k: 1 for k in keys}
+    assert sandbox.state.snapshot()["synced"][kind.name] == sorted(keys)
+
+
+def test_hrflow_429_honours_retry_after(run_dag, sandbox, kind):
+    keys = sandbox.state.seed(kind.name, CONTAINER, 3)
+    sandbox.state.faults.append(Fault(path=f"/v1/{kind.plural}/searching", status=429, retry_after=1.5))
+    sandbox.state.faults.append(Fault(path=f"/v1/{kind.name}/indexing", method="PUT", status=429, retry_after=1))
+
+    result = run_dag(kind.dag_id, conf(kind))
+
+    assert result.succeeded, result.output[-3000:]
+    assert "HTTP 429; retrying in 1.5s" in result.output
+    assert "HTTP 429; retrying in 1.0s" in result.output
+    assert sandbox.state.snapshot()["synced"][kind.name] == sorted(keys)
+
+
+def test_dry_run_posts_and_tags_nothing(run_dag, sandbox, kind):
+    sandbox.state.seed(kind.name, CONTAINER, 6)
+
+    result = run_dag(kind.dag_id, conf(kind, dry_run=True))
+
+    assert result.succeeded, result.output[-3000:]
+    assert sandbox.state.ats_area(kind.plural).requests == 0
+    assert not sandbox.state.edits
+    assert result.summary["dry_run"] is True
+    assert (result.summary["found"], result.summary["transformed"], result.summary["posted"]) == (6, 6, 0)
+
+
+def test_ats_422_for_one_batch_fails_run_after_other_batches(run_dag, sandbox, kind):
+    keys = sandbox.state.seed(kind.name, CONTAINER, 9, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    sandbox.state.ats_reject_keys[keys[4]] = "field 'email' is invalid"  # lands in the second batch of 3
+
+    result = run_dag(kind.dag_id, conf(kind, batch_size=3))
+
+    assert not result.succeeded
+    rejected = set(keys[3:6])
+    assert set(sandbox.state.ats_area(kind.plural).applied) == set(keys) - rejected
+    assert sandbox.state.snapshot()["synced"][kind.name] == sorted(set(keys) - rejected)
+    assert result.summary["posted"] == 6 and result.summary["tagged"] == 6
+    failed = {f["key"]: f["reason"] for f in result.summary["failed_keys"]}
+    assert set(failed) == rejected
+    assert all("ATS HTTP 422" in r and "'email' is invalid" in r for r in failed.values())
+    assert f"3 {kind.plural} failed" in result.output
+
+
+def test_explicit_window_takes_only_objects_created_in_it(run_dag, sandbox, kind):
+    state = sandbox.state
+    early = state.seed(kind.name, CONTAINER, 2, created_at="2026-01-01T00:00:00+00:00")
+    inside = state.seed(kind.name, CONTAINER, 3, start=2, created_at="2026-02-01T00:00:00+00:00", spread_seconds=3600)
+    edge = state.seed(kind.name, CONTAINER, 1, start=5, created_at="2026-02-02T00:00:00+00:00")
+
+    result = run_dag(kind.dag_id, conf(kind, created_at_min="2026-02-01T00:00:00+00:00",
+                                       created_at_max="2026-02-02T00:00:00+00:00"))
+
+    assert result.succeeded, result.output[-3000:]
+    assert set(state.ats_area(kind.plural).applied) == set(inside)
+    assert not set(state.ats_area(kind.plural).applied) & set(early + edge)
+
+
+@pytest.mark.parametrize(
+    ("run_conf", "variables", "message"),
+    [
+        ({}, {}, "No {container} keys: set Variable 'hrflow_{container}_keys'"),
+        ({"created_at_min": "2026-02-02T00:00:00Z", "created_at_max": "2026-02-01T00:00:00Z"}, None,
+         "created_at_min (2026-02-02T00:00:00+00:00) must be before created_at_max"),
+        ({"batch_size": 0}, None, "batch_size"),
+    ],
+    ids=["no-containers", "inverted-window", "batch-size-0"],
+)
+def test_bad_configuration_fails_clearly_and_sends_nothing(run_dag, sandbox, kind, run_conf, variables, message):
+    sandbox.state.seed(kind.name, CONTAINER, 2)
+    full_conf = run_conf if variables == {} else conf(kind, **run_conf)
+
+    result = run_dag(kind.dag_id, full_conf or None)
+
+    assert not result.succeeded
+    assert message.format(container=kind.container) in result.output
+    assert sandbox.state.ats_area(kind.plural).requests == 0 and not sandbox.state.edits
+
+
+def test_unknown_container_fails_fast_with_hrflow_message(run_dag, sandbox, kind):
+    result = run_dag(kind.dag_id, {kind.containers_param: [make_key("nope")]})
+
+    assert not result.succeeded
+    assert "Unable to find object" in result.output
+    assert sandbox.state.calls[f"GET /v1/{kind.plural}/searching"] == 1  # not retried
+
+
+def test_variable_supplies_containers(run_dag, sandbox, kind):
+    keys = sandbox.state.seed(kind.name, CONTAINER, 2)
+
+    result = run_dag(kind.dag_id, variables={kind.containers_variable: [CONTAINER]})
+
+    assert result.succeeded, result.output[-3000:]
+    assert set(sandbox.state.ats_area(kind.plural).applied) == set(keys)

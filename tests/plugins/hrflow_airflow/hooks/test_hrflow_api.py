@@ -1,0 +1,123 @@
+"""HrFlowHook through the real hrflow SDK, over HTTP, against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError
+from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook, HrFlowNotFoundError
+from hrflow_airflow.objects import JOB, PROFILE
+from sandbox.server import Fault, make_key
+
+SOURCE = make_key("source", "hook")
+FAST = RetryPolicy(attempts=3, backoff=0.01)
+
+
+@pytest.fixture
+def hook(sandbox):
+    return HrFlowHook(retry=FAST)
+
+
+def test_no_io_in_init():
+    hook = HrFlowHook(hrflow_conn_id="does_not_exist")
+    assert hook.hrflow_conn_id == "does_not_exist"
+
+
+def test_iter_search_reads_every_page_once(hook, sandbox):
+    keys = sandbox.state.seed("profile", SOURCE, 25, spread_seconds=1)
+    found = [o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=4)]
+    assert sorted(found) == sorted(keys) and len(found) == 25
+    assert sandbox.state.calls["GET /v1/profiles/searching"] == 7
+
+
+def test_iter_search_passes_tag_filters_through(hook, sandbox):
+    unsynced = sandbox.state.seed("profile", SOURCE, 3)
+    sandbox.state.seed("profile", SOURCE, 2, start=3, tags=[{"name": "sync", "value": "1"}])
+    found = {o["key"] for o in hook.iter_search(PROFILE, [SOURCE], tags_excluded=[[{"name": "sync", "value": "1"}]])}
+    assert found == set(unsynced)
+
+
+def test_iter_search_searches_again_when_results_shrink_while_paging(hook, sandbox):
+    keys = sandbox.state.seed("profile", SOURCE, 10, spread_seconds=1)
+    original = sandbox.state.search
+
+    def tagging_elsewhere(kind, containers, params):
+        # after page 1 is served, someone else tags the first 3 profiles: page 2 shifts left
+        if params.get("page") == "2" and not getattr(tagging_elsewhere, "done", False):
+            tagging_elsewhere.done = True
+            for key in keys[:3]:
+                sandbox.state.update("profile", SOURCE, key, lambda o: o.update(tags=[{"name": "sync", "value": "1"}]))
+        return original(kind, containers, params)
+
+    sandbox.state.search = tagging_elsewhere
+    found = [o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=5,
+                                                 tags_excluded=[[{"name": "sync", "value": "1"}]])]
+    assert set(found) >= set(keys[3:])  # nothing unsynced was skipped
+    assert len(found) == len(set(found))
+
+
+def test_get_unknown_profile_raises_not_found_without_retry(hook, sandbox):
+    sandbox.state.seed("profile", SOURCE, 1)
+    with pytest.raises(HrFlowNotFoundError, match="Unable to find object: profile"):
+        hook.get_object(PROFILE, SOURCE, make_key("missing"))
+    assert sandbox.state.calls["GET /v1/profile/indexing"] == 1
+
+
+def test_wrong_secret_raises_auth_error(sandbox, monkeypatch):
+    conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, "password": "askw_" + "f" * 32}))
+    with pytest.raises(HrFlowAuthError, match="HTTP 401.*check connection 'hrflow_default'"):
+        list(HrFlowHook(retry=FAST).iter_search(PROFILE, [SOURCE]))
+
+
+def test_exhausted_5xx_is_transient(hook, sandbox):
+    sandbox.state.seed("profile", SOURCE, 1)
+    sandbox.state.faults.append(Fault(path="/v1/profiles/searching", status=503, times=5))
+    with pytest.raises(TransientHttpError, match="HTTP 503"):
+        list(hook.iter_search(PROFILE, [SOURCE]))
+
+
+def test_add_sync_tag_rereads_and_never_edits_synced_objects(hook, sandbox):
+    [key] = sandbox.state.seed("job", SOURCE, 1, tags=[{"name": "team", "value": "data"}])
+    sandbox.state.update("job", SOURCE, key, lambda o: o.update(summary="edited after search"))
+    assert hook.add_sync_tag(JOB, SOURCE, key) == "tagged"
+    assert hook.add_sync_tag(JOB, SOURCE, key) == "already"
+    job = sandbox.state.get("job", SOURCE, key)
+    assert job["summary"] == "edited after search"
+    assert job["tags"] == [{"name": "team", "value": "data"}, {"name": "sync", "value": "1"}]
+    assert sandbox.state.edits[key] == 1
+
+
+def test_add_sync_tags_reports_missing_objects_per_item(hook, sandbox):
+    keys = sandbox.state.seed("profile", SOURCE, 3)
+    outcomes = hook.add_sync_tags(PROFILE, [(k, SOURCE) for k in keys] + [(make_key("gone"), SOURCE)], concurrency=4)
+    assert [o[1] for o in outcomes] == ["tagged", "tagged", "tagged", "failed"]
+    assert "Unable to find object" in outcomes[3][2]
+
+
+def test_test_connection(sandbox, monkeypatch):
+    assert HrFlowHook().test_connection() == (True, f"Connected to HrFlow at {sandbox.url}/v1/")
+    conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, "password": "askw_" + "f" * 32}))
+    ok, message = HrFlowHook().test_connection()
+    assert not ok and "HTTP 401" in message
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, "password": "not-a-secret"}))
+    ok, message = HrFlowHook().test_connection()
+    assert not ok and "malformed" in message
+
+
+@pytest.mark.parametrize(("field", "label"), [("login", "login (API user email)"), ("password", "password (API secret)")])
+def test_missing_credentials_name_connection_and_field(sandbox, monkeypatch, field, label):
+    conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, field: None}))
+    with pytest.raises(Exception, match=re.escape(f"Connection 'hrflow_default' has no {label}")):
+        HrFlowHook().client
+
+
+def test_empty_host_means_public_api(sandbox, monkeypatch):
+    conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, "host": ""}))
+    assert HrFlowHook().api_url == "https://api.hrflow.ai/v1/"
