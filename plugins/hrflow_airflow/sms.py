@@ -1,0 +1,153 @@
+"""The ``hrflow_profile_sms`` DAG: one SMS per indexed profile, fetched through HrFlowHook."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import string
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, Variable, dag, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from hrflow_airflow.hooks.api_key import MessagingHook
+from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.sync import START_DATE
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "hrflow_profile_sms"
+HANDLED_EVENTS = ("profile.indexing.success", "profile.storing.success")
+DEFAULT_TEMPLATE = "{first_name} {last_name} just applied ! Send a message to {phone}."
+TEMPLATE_VARIABLE = "hrflow_sms_template"
+PLACEHOLDERS = ("first_name", "last_name", "phone", "email", "profile_key")
+
+
+class EventError(ValueError):
+    """Raise when a webhook event (DAG conf) is not a usable profile event; the message names the field."""
+
+
+def parse_event(event: Any) -> tuple[str, str]:
+    """Return ``(source_key, profile_key)`` of a handled profile event, or raise EventError naming what is wrong."""
+    if not isinstance(event, Mapping):
+        raise EventError(f"event must be a JSON object, got {type(event).__name__}")
+    if event.get("type") not in HANDLED_EVENTS:
+        raise EventError(f"event type must be one of {', '.join(HANDLED_EVENTS)}, got {event.get('type')!r}")
+    profile = event.get("profile")
+    if not isinstance(profile, Mapping):
+        raise EventError("event has no 'profile' object")
+    key = profile.get("key")
+    source = profile.get("source")
+    source_key = source.get("key") if isinstance(source, Mapping) else None
+    if not isinstance(key, str) or not key.strip():
+        raise EventError("event has no profile key ('profile.key')")
+    if not isinstance(source_key, str) or not source_key.strip():
+        raise EventError("event has no source key ('profile.source.key')")
+    return source_key.strip(), key.strip()
+
+
+def validate_template(template: str) -> str:
+    """Return ``template`` if it only uses known placeholders, else raise ValueError naming the unknown one."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"SMS template is malformed: {exc}") from None
+    for name in fields:
+        if name not in PLACEHOLDERS:
+            raise ValueError(f"SMS template uses unknown placeholder {{{name}}}; use {', '.join(PLACEHOLDERS)}")
+    return template
+
+
+def render_sms(template: str, fields: Mapping[str, Any]) -> str:
+    """Return the SMS text: placeholders filled from ``fields``; a missing value renders as an empty string."""
+    validate_template(template)
+    return template.format_map({name: "" if fields.get(name) is None else fields[name] for name in PLACEHOLDERS})
+
+
+def sms_fields(profile_key: str, profile: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the placeholders' values from a stored profile."""
+    info = profile.get("info") or {}
+    return {"profile_key": profile_key, **{name: info.get(name) for name in ("first_name", "last_name", "phone", "email")}}
+
+
+def sms_idempotency_key(dag_id: str, run_id: str) -> str:
+    """Return the key that makes every try of one DAG run send at most one SMS."""
+    return "sms-" + hashlib.sha256(f"{dag_id}/{run_id}".encode()).hexdigest()[:40]
+
+
+def sms_params() -> dict[str, Param]:
+    """Return the params, which are HrFlow's webhook payload fields, for the trigger form and validation."""
+    return {
+        "type": Param(
+            HANDLED_EVENTS[0], type="string", enum=list(HANDLED_EVENTS), title="Event type",
+            description="HrFlow webhook event that announced the profile.",
+        ),
+        "profile": Param(
+            type="object", title="Profile",
+            description='The profile to text about: {"key": "<profile key>", "source": {"key": "<source key>"}}.',
+            required=["key", "source"],
+            properties={
+                "key": {"type": "string", "minLength": 1, "title": "Profile key"},
+                "source": {"type": "object", "required": ["key"],
+                           "properties": {"key": {"type": "string", "minLength": 1, "title": "Source key"}}},
+            },
+        ),
+        "origin": Param("api", type=["null", "string"], title="Origin", description="Event origin, as sent by HrFlow."),
+        "message": Param(None, type=["null", "string"], title="Message", description="Event message, as sent by HrFlow."),
+    }
+
+
+def build_sms_dag(*, doc_md: str):
+    """Return the ``hrflow_profile_sms`` DAG."""
+
+    @dag(
+        dag_id=DAG_ID,
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        is_paused_upon_creation=False,  # runs only when an event arrives
+        max_active_runs=32,
+        doc_md=doc_md,
+        tags=["hrflow", "sms", "webhook"],
+        params=sms_params(),
+        default_args={"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True},
+    )
+    def sms_dag():
+        @task(show_return_value_in_logs=False)
+        def fetch_profile(**context) -> dict[str, Any]:
+            """Fetch the profile named by the event (unknown profiles and sources fail without retry)."""
+            try:
+                source_key, profile_key = parse_event(dict(context["params"]))
+            except EventError as exc:
+                raise AirflowFailException(f"Bad event: {exc}") from None
+            profile = HrFlowHook().get_object(PROFILE, source_key, profile_key)
+            log.info("Fetched profile %s from source %s", profile_key, source_key)
+            return sms_fields(profile_key, profile)
+
+        @task
+        def send_sms(fields: dict[str, Any], **context) -> dict[str, Any]:
+            """Send one SMS, at most once per DAG run; skip profiles without a phone number."""
+            key = fields["profile_key"]
+            if not fields.get("phone"):
+                raise AirflowSkipException(f"Profile {key} has no phone number: no SMS sent")
+            try:
+                template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
+            except ValueError as exc:
+                raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
+            idempotency_key = sms_idempotency_key(context["dag"].dag_id, context["run_id"])
+            store = context.get("task_state_store")
+            if store is not None and store.get(idempotency_key):
+                log.info("SMS for profile %s was sent in an earlier try", key)
+            else:
+                MessagingHook().send_sms(render_sms(template, fields), idempotency_key=idempotency_key)
+                if store is not None:
+                    store.set(idempotency_key, "sent")
+                log.info("SMS for profile %s sent (Idempotency-Key %s)", key, idempotency_key)
+            return {"profile_key": key, "sent": True}
+
+        send_sms(fetch_profile())
+
+    return sms_dag()

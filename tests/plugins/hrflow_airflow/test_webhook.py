@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from hrflow import Hrflow
+
+from hrflow_airflow.webhook import SIGNATURE_HEADER, SignatureError, create_app, run_id_for, sign, verify
+
+SECRET = "whsec-test"
+EVENT = {"type": "profile.indexing.success", "origin": "api", "message": "ok",
+         "profile": {"key": "p" * 40, "source": {"key": "s" * 40}}}
+
+
+def signed(event, secret=SECRET) -> str:
+    return sign(secret, json.dumps(event).encode())
+
+
+def test_signature_matches_the_hrflow_sdk():
+    received = []
+    client = Hrflow(api_secret="x", api_user="y", webhook_secret=SECRET)
+    client.webhooks.handlers["profile.parse.success"] = received.append
+    event = {"type": "profile.parse.success", "profile": {"key": "k"}}
+    client.webhooks.handle(request_headers={SIGNATURE_HEADER: signed(event)})
+    assert received == [event]
+
+
+def test_valid_signature_returns_the_event():
+    assert verify(signed(EVENT), SECRET) == EVENT
+
+
+def test_non_ascii_payload():
+    event = {**EVENT, "message": "Zoë Nguyễn — “ok”"}
+    assert verify(sign(SECRET, json.dumps(event, ensure_ascii=False).encode("utf-8")), SECRET) == event
+
+
+def _tamper(header: str) -> str:
+    sig, payload = header.split(".")
+    other = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    other["profile"]["key"] = "x" * 40
+    return f"{sig}.{base64.urlsafe_b64encode(json.dumps(other).encode()).decode()}"
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "missing"),
+        ("", "missing"),
+        (signed(EVENT, secret="wrong"), "does not match"),
+        (_tamper(signed(EVENT)), "does not match"),
+        (signed(EVENT)[:-10], "does not match|not base64url"),
+        (signed(EVENT).split(".")[0], "must be"),
+        ("a.b.c", "must be"),
+        ("!!!.???", "not base64url"),
+        (sign(SECRET, b"not json"), "not JSON"),
+    ],
+    ids=["absent", "empty", "forged", "tampered", "truncated", "no-payload", "three-parts", "garbage", "not-json"],
+)
+def test_bad_signatures_are_refused(header, reason):
+    with pytest.raises(SignatureError, match=reason):
+        verify(header, SECRET)
+
+
+@pytest.fixture
+def app_client():
+    triggered: dict[str, dict] = {}
+
+    def trigger(run_id, conf):
+        if run_id in triggered:
+            return "duplicate"
+        triggered[run_id] = conf
+        return "triggered"
+
+    client = TestClient(create_app(get_secret=lambda: SECRET, trigger=trigger))
+    client.triggered = triggered
+    return client
+
+
+def post(client, header):
+    return client.post("/webhook", headers={SIGNATURE_HEADER: header} if header else {})
+
+
+def test_valid_event_triggers_one_run_and_redelivery_is_a_duplicate(app_client):
+    first = post(app_client, signed(EVENT))
+    second = post(app_client, signed(EVENT))
+    assert first.status_code == second.status_code == 200
+    assert first.json()["results"][0]["status"] == "triggered"
+    assert second.json()["results"][0]["status"] == "duplicate"
+    assert app_client.triggered == {run_id_for(EVENT): EVENT}
+
+
+def test_current_event_name_is_accepted(app_client):
+    event = {**EVENT, "type": "profile.storing.success"}
+    assert post(app_client, signed(event)).json()["results"][0]["status"] == "triggered"
+
+
+def test_array_of_events(app_client):
+    other = {**EVENT, "profile": {"key": "q" * 40, "source": {"key": "s" * 40}}}
+    response = post(app_client, signed([EVENT, other, {"type": "job.train.success"}]))
+    assert [r["status"] for r in response.json()["results"]] == ["triggered", "triggered", "ignored"]
+    assert len(app_client.triggered) == 2
+
+
+def test_unhandled_event_type_is_ignored_with_2xx(app_client):
+    response = post(app_client, signed({"type": "profile.parse.success", "profile": {"key": "k"}}))
+    assert response.status_code == 200 and response.json()["results"][0]["status"] == "ignored"
+    assert not app_client.triggered
+
+
+@pytest.mark.parametrize("header", [None, signed(EVENT, secret="forged"), _tamper(signed(EVENT)), "garbage"])
+def test_unsigned_forged_or_tampered_is_401_and_starts_nothing(app_client, header):
+    assert post(app_client, header).status_code == 401
+    assert not app_client.triggered
+
+
+@pytest.mark.parametrize(
+    ("event", "detail"),
+    [
+        ({"profile": {}}, "has no 'type'"),
+        ({"type": "profile.indexing.success", "profile": {"source": {"key": "s"}}}, "no profile key"),
+        ({"type": "profile.indexing.success", "profile": {"key": "k"}}, "no source key"),
+        ([EVENT, {"type": "profile.indexing.success"}], "event 1: event has no 'profile' object"),
+    ],
+)
+def test_malformed_event_is_422_and_starts_nothing(app_client, event, detail):
+    response = post(app_client, signed(event))
+    assert response.status_code == 422 and detail in response.json()["detail"]
+    assert not app_client.triggered
+
+
+def test_missing_secret_is_503():
+    def no_secret():
+        raise RuntimeError("Connection 'hrflow_default' has no extra 'webhook_secret'")
+
+    client = TestClient(create_app(get_secret=no_secret, trigger=lambda *_: "triggered"))
+    assert client.post("/webhook", headers={SIGNATURE_HEADER: signed(EVENT)}).status_code == 503
