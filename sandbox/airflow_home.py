@@ -39,3 +39,107 @@ def dags_test(env: dict[str, str], dag_id: str, conf: str | None = None, timeout
     if conf:
         cmd += ["--conf", conf]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AirflowStack:
+    """A real api-server, scheduler and dag-processor (LocalExecutor, SQLite) on loopback, as separate processes."""
+
+    USER, PASSWORD = "admin", "admin-password"
+
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> None:
+        import json
+        import secrets
+
+        self.home = Path(home)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = airflow_env(self.home, {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+            **(extra_env or {}),
+        })
+        migrate(self.env)
+        (self.home / "passwords.json").write_text(json.dumps({self.USER: self.PASSWORD}))
+        self.procs: list[subprocess.Popen] = []
+        self._token: str | None = None
+
+    def start(self, wait_for_dags: tuple[str, ...] = (), timeout: float = 180) -> AirflowStack:
+        import time
+
+        for name, cmd in (("api-server", ["api-server", "--port", str(self.port)]), ("scheduler", ["scheduler"]),
+                          ("dag-processor", ["dag-processor"])):
+            log = open(self.home / f"{name}.log", "w")
+            self.procs.append(subprocess.Popen([AIRFLOW, *cmd], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.token()
+                if all(self.api("GET", f"/api/v2/dags/{d}").status_code == 200 for d in wait_for_dags):
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"Airflow stack did not come up; see logs in {self.home}")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs.clear()
+
+    def token(self) -> str:
+        import requests
+
+        if self._token is None:
+            response = requests.post(f"{self.url}/auth/token", json={"username": self.USER, "password": self.PASSWORD}, timeout=10)
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs):
+        import requests
+
+        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> str:
+        """Wait until a DAG run ends; return its state."""
+        import time
+        from urllib.parse import quote
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+            if response.status_code == 200 and response.json()["state"] in ("success", "failed"):
+                return response.json()["state"]
+            time.sleep(0.5)
+        raise TimeoutError(f"run {run_id} of {dag_id} did not finish in {timeout}s")

@@ -8,7 +8,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"hrflow_profiles_to_ats", "hrflow_jobs_to_ats"}
+EXPECTED = {"hrflow_profiles_to_ats", "hrflow_jobs_to_ats", "hrflow_profile_sms"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,112 @@
+"""End-to-end runs of hrflow_profile_sms: real Airflow, real SDK, the sandbox."""
+
+from __future__ import annotations
+
+from sandbox.server import API_SECRET, SMS_API_KEY, Fault, make_key
+
+SOURCE = make_key("source", "sms")
+
+
+def event(profile_key: str, source_key: str = SOURCE, event_type: str = "profile.indexing.success") -> dict:
+    return {"type": event_type, "origin": "api", "message": "Profile indexed",
+            "profile": {"key": profile_key, "source": {"key": source_key}}}
+
+
+def seed_one(sandbox, **kwargs) -> dict:
+    [key] = sandbox.state.seed("profile", SOURCE, 1, **kwargs)
+    return sandbox.state.get("profile", SOURCE, key)
+
+
+def assert_no_pii_or_secret(result, profile):
+    for secret in (API_SECRET, SMS_API_KEY, profile["info"]["email"]):
+        assert secret not in result.output
+    if profile["info"]["phone"]:
+        assert profile["info"]["phone"] not in result.output
+
+
+def test_sms_is_sent_once(run_dag, sandbox):
+    profile = seed_one(sandbox)
+    info = profile["info"]
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"]))
+
+    assert result.succeeded, result.output[-3000:]
+    assert sandbox.state.sms.bodies == [{"text": f"{info['first_name']} {info['last_name']} just applied ! "
+                                                 f"Send a message to {info['phone']}."}]
+    assert_no_pii_or_secret(result, profile)
+
+
+def test_current_event_name_and_custom_template(run_dag, sandbox):
+    profile = seed_one(sandbox)
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"], event_type="profile.storing.success"),
+                     variables={"hrflow_sms_template": "New: {first_name} ({profile_key})"})
+
+    assert result.succeeded, result.output[-3000:]
+    assert sandbox.state.sms.bodies == [{"text": f"New: {profile['info']['first_name']} ({profile['key']})"}]
+
+
+def test_profile_without_phone_is_skipped(run_dag, sandbox):
+    profile = seed_one(sandbox)
+    sandbox.state.update("profile", SOURCE, profile["key"], lambda p: p["info"].update(phone=None))
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"]))
+
+    assert result.succeeded, result.output[-3000:]
+    assert f"Profile {profile['key']} has no phone number: no SMS sent" in result.output
+    assert sandbox.state.sms.requests == 0
+    assert_no_pii_or_secret(result, {**profile, "info": {**profile["info"], "phone": None}})
+
+
+def test_unknown_profile_fails_fast_without_retry_storm(run_dag, sandbox):
+    seed_one(sandbox)
+
+    result = run_dag("hrflow_profile_sms", event(make_key("unknown")))
+
+    assert not result.succeeded
+    assert "Unable to find object: profile" in result.output
+    assert sandbox.state.calls["GET /v1/profile/indexing"] == 1
+    assert sandbox.state.sms.requests == 0
+
+
+def test_unknown_source_fails_with_hrflow_message(run_dag, sandbox):
+    profile = seed_one(sandbox)
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"], source_key=make_key("nowhere")))
+
+    assert not result.succeeded
+    assert "Unable to find object: source" in result.output
+    assert sandbox.state.sms.requests == 0
+
+
+def test_conf_without_source_key_is_refused(run_dag, sandbox):
+    profile = seed_one(sandbox)
+
+    result = run_dag("hrflow_profile_sms", {"type": "profile.indexing.success", "profile": {"key": profile["key"]}})
+
+    assert not result.succeeded
+    assert "source" in result.output and "required" in result.output
+    assert sandbox.state.calls["GET /v1/profile/indexing"] == 0 and sandbox.state.sms.requests == 0
+
+
+def test_messaging_503_then_success_sends_one_sms(run_dag, sandbox):
+    profile = seed_one(sandbox)
+    sandbox.state.faults.append(Fault(path="/sms", status=503, times=2))
+    sandbox.state.faults.append(Fault(path="/sms", lose_response=True))
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"]))
+
+    assert result.succeeded, result.output[-3000:]
+    assert sandbox.state.calls["POST /sms"] == 4
+    assert len(sandbox.state.sms.bodies) == 1 and sandbox.state.sms.replays == 1
+
+
+def test_messaging_4xx_fails_with_the_reason(run_dag, sandbox):
+    profile = seed_one(sandbox)
+    sandbox.state.faults.append(Fault(path="/sms", status=400, reason="phone number not reachable"))
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"]))
+
+    assert not result.succeeded
+    assert "answered HTTP 400" in result.output and "phone number not reachable" in result.output
+    assert sandbox.state.sms.bodies == []

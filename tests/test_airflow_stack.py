@@ -1,0 +1,78 @@
+"""A real api-server, scheduler and dag-processor on loopback: the webhook endpoint and the REST API."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
+from sandbox.airflow_home import AirflowStack
+from sandbox.server import WEBHOOK_SECRET, make_key
+
+SOURCE = make_key("source", "stack")
+
+
+@pytest.fixture(scope="module")
+def stack(sandbox_server, tmp_path_factory):
+    stack = AirflowStack(tmp_path_factory.mktemp("stack_home"), extra_env=sandbox_server.airflow_env())
+    stack.start(wait_for_dags=("hrflow_profile_sms",))
+    yield stack
+    stack.stop()
+
+
+def webhook(stack, payload, secret=WEBHOOK_SECRET, header=None):
+    body = json.dumps(payload).encode()
+    return requests.post(f"{stack.url}/hrflow/webhook", headers={SIGNATURE_HEADER: header or sign(secret, body)},
+                         data=b"", timeout=10)
+
+
+def test_signed_duplicated_and_forged_webhooks_send_exactly_one_sms(stack, sandbox):
+    [key] = sandbox.state.seed("profile", SOURCE, 1)
+    event = {"type": "profile.indexing.success", "origin": "api", "message": "indexed",
+             "profile": {"key": key, "source": {"key": SOURCE}}}
+
+    forged = webhook(stack, event, secret="not-the-secret")
+    unsigned = requests.post(f"{stack.url}/hrflow/webhook", json=event, timeout=10)
+    started = time.monotonic()
+    first = webhook(stack, event)
+    answered_in = time.monotonic() - started
+    second = webhook(stack, event)
+    ignored = webhook(stack, {"type": "job.train.success"})
+
+    assert forged.status_code == 401 and unsigned.status_code == 401
+    assert first.status_code == 200 and first.json()["results"][0]["status"] == "triggered"
+    assert second.status_code == 200 and second.json()["results"][0]["status"] == "duplicate"
+    assert ignored.status_code == 200 and ignored.json()["results"][0]["status"] == "ignored"
+    assert answered_in < 5  # generous bound for a loaded CI box; bench/ measures the real figure
+    run_id = first.json()["results"][0]["run_id"]
+    assert stack.wait_for_run("hrflow_profile_sms", run_id) == "success"
+    runs = stack.api("GET", "/api/v2/dags/hrflow_profile_sms/dagRuns").json()["dag_runs"]
+    assert [r["dag_run_id"] for r in runs] == [run_id]
+    info = sandbox.state.get("profile", SOURCE, key)["info"]
+    assert [b["text"] for b in sandbox.state.sms.bodies] == [
+        f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."]
+
+
+def test_rest_api_trigger_with_token(stack, sandbox):
+    [key] = sandbox.state.seed("profile", SOURCE, 1, start=1)
+    token = requests.post(f"{stack.url}/auth/token", json={"username": stack.USER, "password": stack.PASSWORD},
+                          timeout=10).json()["access_token"]
+    conf = {"type": "profile.indexing.success", "profile": {"key": key, "source": {"key": SOURCE}}}
+
+    response = requests.post(f"{stack.url}/api/v2/dags/hrflow_profile_sms/dagRuns",
+                             headers={"Authorization": f"Bearer {token}"},
+                             json={"logical_date": None, "conf": conf}, timeout=10)
+
+    assert response.status_code == 200, response.text
+    assert stack.wait_for_run("hrflow_profile_sms", response.json()["dag_run_id"]) == "success"
+    assert len(sandbox.state.sms.bodies) == 1
+
+
+def test_rest_api_refuses_conf_without_profile_key(stack, sandbox):
+    response = stack.api("POST", "/api/v2/dags/hrflow_profile_sms/dagRuns",
+                         json={"logical_date": None, "conf": {"type": "profile.indexing.success", "profile": {"source": {"key": SOURCE}}}})
+    assert response.status_code == 400
+    assert "key" in response.text
