@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+_BESIDE_PYTHON = Path(sys.executable).with_name("airflow")
+AIRFLOW = str(_BESIDE_PYTHON) if _BESIDE_PYTHON.exists() else shutil.which("airflow") or "airflow"
 
 
 def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -27,10 +29,14 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
     return env
 
 
-def migrate(env: dict[str, str]) -> None:
-    """Create or upgrade the metadata database of the home ``env`` points at."""
+POOL, POOL_SLOTS = "hrflow_api", 16
+
+
+def init_home(env: dict[str, str]) -> None:
+    """Create or upgrade the metadata database of the home ``env`` points at, and create the HrFlow pool."""
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for cmd in (["db", "migrate"], ["pools", "set", POOL, str(POOL_SLOTS), "Concurrent HrFlow API tasks"]):
+        subprocess.run([AIRFLOW, *cmd], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def dags_test(env: dict[str, str], dag_id: str, conf: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -76,7 +82,7 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
             **(extra_env or {}),
         })
-        migrate(self.env)
+        init_home(self.env)
         (self.home / "passwords.json").write_text(json.dumps({self.USER: self.PASSWORD}))
         self.procs: list[subprocess.Popen] = []
         self._token: str | None = None

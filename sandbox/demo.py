@@ -7,7 +7,7 @@ import sys
 import time
 
 from sandbox.__main__ import DEMO_SOURCE
-from sandbox.airflow_home import REPO, airflow_env, dags_test, migrate
+from sandbox.airflow_home import REPO, airflow_env, dags_test, init_home
 from sandbox.server import SandboxServer
 
 HOME = REPO / ".airflow"
@@ -27,7 +27,7 @@ def main() -> int:
     seed(server)
     env = airflow_env(HOME, {**server.airflow_env(), "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE])})
     print(f"Airflow home: {HOME} (SQLite); sandbox: {server.url}")
-    migrate(env)
+    init_home(env)
     print("Running: airflow dags test hrflow_profiles_to_ats ...", flush=True)
     started = time.monotonic()
     run = dags_test(env, "hrflow_profiles_to_ats")

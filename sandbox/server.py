@@ -444,6 +444,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, {"error": f"unknown control route {route}"})
 
 
+def sandbox_connections(base_url: str) -> dict[str, dict[str, Any]]:
+    """Return Airflow connection definitions (``AIRFLOW_CONN_*`` JSON) for a sandbox at ``base_url``."""
+    return {
+        "hrflow_default": {"conn_type": "hrflow", "host": f"{base_url}/v1", "login": API_USER,
+                           "password": API_SECRET, "extra": {"webhook_secret": WEBHOOK_SECRET}},
+        "ats_default": {"conn_type": "http", "host": f"{base_url}/ats/profiles", "password": ATS_API_KEY,
+                        "extra": {"timeout": 5}},
+        "ats_jobs_default": {"conn_type": "http", "host": f"{base_url}/ats/jobs", "password": ATS_API_KEY,
+                             "extra": {"timeout": 5}},
+        "sms_default": {"conn_type": "http", "host": f"{base_url}/sms", "password": SMS_API_KEY,
+                        "extra": {"timeout": 5}},
+    }
+
+
 class SandboxServer(ThreadingHTTPServer):
     """The sandbox HTTP server; ``state`` is shared with in-process callers."""
 
@@ -469,17 +483,7 @@ class SandboxServer(ThreadingHTTPServer):
         return self
 
     def connections(self) -> dict[str, dict[str, Any]]:
-        """Return Airflow connection definitions (``AIRFLOW_CONN_*`` JSON) pointing at this sandbox."""
-        return {
-            "hrflow_default": {"conn_type": "hrflow", "host": f"{self.url}/v1", "login": API_USER,
-                               "password": API_SECRET, "extra": {"webhook_secret": WEBHOOK_SECRET}},
-            "ats_default": {"conn_type": "http", "host": f"{self.url}/ats/profiles", "password": ATS_API_KEY,
-                            "extra": {"timeout": 5}},
-            "ats_jobs_default": {"conn_type": "http", "host": f"{self.url}/ats/jobs", "password": ATS_API_KEY,
-                                 "extra": {"timeout": 5}},
-            "sms_default": {"conn_type": "http", "host": f"{self.url}/sms", "password": SMS_API_KEY,
-                            "extra": {"timeout": 5}},
-        }
+        return sandbox_connections(self.url)
 
     def airflow_env(self) -> dict[str, str]:
         """Return the ``AIRFLOW_CONN_*`` environment variables for :meth:`connections`."""

@@ -18,7 +18,7 @@ os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 
-from sandbox.airflow_home import airflow_env, dags_test, migrate
+from sandbox.airflow_home import airflow_env, dags_test, init_home
 from sandbox.server import SandboxServer
 
 
@@ -42,7 +42,7 @@ def sandbox(sandbox_server, monkeypatch):
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("airflow_home")
-    migrate(airflow_env(home))
+    init_home(airflow_env(home))
     return home
 
 

@@ -76,3 +76,17 @@ def test_rest_api_refuses_conf_without_profile_key(stack, sandbox):
                          json={"logical_date": None, "conf": {"type": "profile.indexing.success", "profile": {"source": {"key": SOURCE}}}})
     assert response.status_code == 400
     assert "key" in response.text
+
+
+def test_hrflow_connection_form_is_served_by_the_api_server(stack):
+    response = stack.api("GET", "/ui/connections/hook_meta")
+    assert response.status_code == 200, response.text
+    [meta] = [m for m in response.json() if m["connection_type"] == "hrflow"]
+    assert meta["hook_name"] == "HrFlow.ai"
+    behaviour = meta["standard_fields"]
+    assert behaviour["host"]["title"] == "API base URL" and behaviour["host"]["placeholder"] == "https://api.hrflow.ai/v1"
+    assert behaviour["login"]["title"] == "API user email" and behaviour["password"]["title"] == "API secret"
+    assert behaviour["url_schema"]["hidden"] and behaviour["port"]["hidden"] and not behaviour["host"]["hidden"]
+    extra = meta["extra_fields"]
+    assert extra["webhook_secret"]["schema"]["title"] == "Webhook secret"
+    assert extra["webhook_secret"]["schema"]["format"] == "password"

@@ -10,9 +10,31 @@ def get_provider_info() -> dict:
     return {
         "package-name": "hrflow-airflow",
         "name": "HrFlow.ai",
-        "description": "HrFlow.ai hooks and DAGs for Apache Airflow 3.",
+        "description": "HrFlow.ai hooks, DAGs and webhook endpoint for Apache Airflow 3.",
         "versions": [__version__],
+        "hooks": [{"integration-name": "HrFlow.ai", "python-modules": ["hrflow_airflow.hooks.hrflow_api"]}],
         "connection-types": [
-            {"hook-class-name": "hrflow_airflow.hooks.hrflow_api.HrFlowHook", "connection-type": "hrflow"},
+            {
+                "hook-class-name": "hrflow_airflow.hooks.hrflow_api.HrFlowHook",
+                "hook-name": "HrFlow.ai",
+                "connection-type": "hrflow",
+                "conn-fields": {
+                    "webhook_secret": {
+                        "label": "Webhook secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "Signing key of your HrFlow webhooks; verifies POST /hrflow/webhook.",
+                    },
+                    "timeout": {
+                        "label": "HTTP timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"host": "API base URL", "login": "API user email", "password": "API secret"},
+                    "placeholders": {"host": "https://api.hrflow.ai/v1", "login": "you@company.com",
+                                     "password": "askw_..."},
+                },
+            }
         ],
     }

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from hrflow_airflow.hooks.api_key import MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sync import START_DATE
+from hrflow_airflow.sync import HRFLOW_POOL, START_DATE
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def build_sms_dag(*, doc_md: str):
         default_args={"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True},
     )
     def sms_dag():
-        @task(show_return_value_in_logs=False)
+        @task(show_return_value_in_logs=False, pool=HRFLOW_POOL)
         def fetch_profile(**context) -> dict[str, Any]:
             """Fetch the profile named by the event (unknown profiles and sources fail without retry)."""
             try:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.config import ConfigError, SyncConfig, resolve_config, resolve_field_map
@@ -22,6 +22,8 @@ MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
 DEFAULT_SCHEDULE = "0 * * * *"
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FAILED_KEYS_IN_MESSAGE = 20
+# Airflow pool that bounds concurrent HrFlow-calling tasks across every worker (`[hrflow] pool` overrides it).
+HRFLOW_POOL = conf.get("hrflow", "pool", fallback="hrflow_api")
 
 
 def sync_params(kind: ObjectKind) -> dict[str, Param]:
@@ -153,7 +155,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                       "max_retry_delay": timedelta(minutes=5)},
     )
     def sync_dag():
-        @task(show_return_value_in_logs=False)
+        @task(show_return_value_in_logs=False, pool=HRFLOW_POOL)
         def search(**context) -> list[dict[str, Any]]:
             """Find every unsynced object in the run's window, trimmed to the mapped fields, in batches."""
             cfg = _config(kind, context)
@@ -208,7 +210,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 store.set(key, result)
             return result
 
-        @task(task_id=f"tag_{kind.plural}")
+        @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL)
         def tag(batch: dict[str, Any], **context) -> dict[str, Any]:
             """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
             result = {"index": batch["index"], "tagged": 0, "already": 0, "failed": []}

@@ -43,3 +43,13 @@ def test_sync_dag_shape_and_backfillable_schedule(dagbag, dag_id, tag_task):
     for upstream, downstream in zip(chain, chain[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids
     assert dag.get_task("summary").trigger_rule == "all_done"
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "task_ids"),
+    [("hrflow_profiles_to_ats", ["search", "tag_profiles"]), ("hrflow_jobs_to_ats", ["search", "tag_jobs"]),
+     ("hrflow_profile_sms", ["fetch_profile"])],
+)
+def test_hrflow_calls_are_bounded_by_the_pool(dagbag, dag_id, task_ids):
+    for task_id in task_ids:
+        assert dagbag.dags[dag_id].get_task(task_id).pool == "hrflow_api"

@@ -94,16 +94,6 @@ class HrFlowHook(BaseHook):
         self.requests_per_minute = requests_per_minute
         self.pool_size = pool_size
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return how the connection form shows this hook's fields."""
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "API base URL", "login": "API user email", "password": "API secret"},
-            "placeholders": {"host": DEFAULT_API_URL.rstrip("/"), "login": "you@company.com",
-                             "extra": '{"webhook_secret": "..."}'},
-        }
-
     @cached_property
     def connection(self):
         return self.get_connection(self.hrflow_conn_id)

@@ -1,0 +1,102 @@
+"""The compose stack and image, checked at the YAML level (no Docker daemon here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.server import sandbox_connections
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+SERVICES = COMPOSE["services"]
+AIRFLOW_SERVICES = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
+                    "airflow-triggerer", "airflow-init"]
+COMMON_ENV = COMPOSE["x-airflow-common"]["environment"]
+
+
+def requirement_names(text: str) -> list[str]:
+    return [line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()]
+
+
+@pytest.mark.parametrize("service", AIRFLOW_SERVICES)
+def test_airflow_services_share_one_env_block_and_image(service):
+    spec = SERVICES[service]
+    env = spec["environment"]
+    assert {k: env[k] for k in COMMON_ENV} == COMMON_ENV
+    assert set(env) - set(COMMON_ENV) <= {"DUMB_INIT_SETSID"}
+    assert spec["build"] == "." and spec["image"] == COMPOSE["x-airflow-common"]["image"]
+    assert "healthcheck" in spec or service == "airflow-init"
+
+
+def test_base_services_and_shared_secrets():
+    assert SERVICES["postgres"]["image"] == "postgres:16"
+    assert SERVICES["redis"]["image"].startswith("redis:")
+    assert COMMON_ENV["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert COMMON_ENV["AIRFLOW__API_AUTH__JWT_SECRET"].startswith("${JWT_SECRET")
+    url = COMMON_ENV["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+    host, port = re.match(r"http://([\w-]+):(\d+)/execution/$", url).groups()
+    assert host == "airflow-apiserver" and f"{port}:{port}" in SERVICES[host]["ports"]
+    assert "airflow pools set hrflow_api" in SERVICES["airflow-init"]["command"][1]
+    assert COMMON_ENV["AIRFLOW__HRFLOW__POOL"] == "hrflow_api"
+
+
+def test_large_xcoms_go_to_object_storage_on_a_shared_volume():
+    assert COMMON_ENV["AIRFLOW__CORE__XCOM_BACKEND"].endswith("XComObjectStorageBackend")
+    assert "file:///opt/airflow/xcom" in COMMON_ENV["AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH"]
+    assert "xcom-data:/opt/airflow/xcom" in COMPOSE["x-airflow-common"]["volumes"]
+
+
+def test_every_volume_exists():
+    for spec in SERVICES.values():
+        for volume in spec.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).is_dir(), source
+            else:
+                assert source in COMPOSE["volumes"], source
+
+
+def test_sandbox_profile_points_connections_at_its_services():
+    sandbox, init = SERVICES["sandbox"], SERVICES["sandbox-init"]
+    assert sandbox["profiles"] == init["profiles"] == ["sandbox"]
+    port = sandbox["entrypoint"][sandbox["entrypoint"].index("--port") + 1]
+    base = init["entrypoint"][init["entrypoint"].index("--base-url") + 1]
+    assert base == f"http://sandbox:{port}"
+    for conn in sandbox_connections(base).values():
+        assert conn["host"].startswith(f"http://sandbox:{port}/")
+    assert init["depends_on"]["sandbox"]["condition"] == "service_healthy"
+
+
+def test_dockerfile_installs_requirements_and_the_package():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "FROM apache/airflow:3.3.2" in dockerfile.splitlines()
+    assert "-r /opt/hrflow-airflow/requirements.txt" in dockerfile
+    assert "COPY requirements.txt /opt/hrflow-airflow/requirements.txt" in dockerfile
+    assert "pip install --no-cache-dir --no-deps /opt/hrflow-airflow" in dockerfile
+    assert "_PIP_ADDITIONAL_REQUIREMENTS" not in (REPO / "docker-compose.yaml").read_text()
+    assert "apache-airflow[celery,postgres]==3.3.2" in requirement_names((REPO / "requirements.txt").read_text())
+
+
+def test_env_example_lists_every_setting():
+    names = {line.split("=")[0] for line in (REPO / ".env.example").read_text().splitlines()
+             if line and not line.startswith("#")}
+    assert {"AIRFLOW_FERNET_KEY", "JWT_SECRET", "AIRFLOW_CONN_HRFLOW_DEFAULT", "AIRFLOW_CONN_ATS_DEFAULT",
+            "AIRFLOW_CONN_ATS_JOBS_DEFAULT", "AIRFLOW_CONN_SMS_DEFAULT", "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS",
+            "AIRFLOW_VAR_HRFLOW_BOARD_KEYS"} <= names
+
+
+def test_provider_package_name_is_the_distribution_name():
+    from importlib.metadata import distribution
+
+    from hrflow_airflow import get_provider_info
+
+    info = get_provider_info()
+    assert distribution(info["package-name"]).metadata["Name"] == info["package-name"]
+    [conn] = info["connection-types"]
+    assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"
+    assert conn["ui-field-behaviour"]["relabeling"] == {"host": "API base URL", "login": "API user email",
+                                                        "password": "API secret"}
