@@ -220,3 +220,33 @@ def test_variable_supplies_containers(run_dag, sandbox, kind):
 
     assert result.succeeded, result.output[-3000:]
     assert set(sandbox.state.ats_area(kind.plural).applied) == set(keys)
+
+
+def test_custom_field_map_and_per_item_mapping_failure(run_dag, sandbox, kind):
+    keys = sandbox.state.seed(kind.name, CONTAINER, 4)
+    broken = keys[2]
+    field_map = ({"given": "info.first_name", "urls": "info.urls[].type"} if kind is PROFILE
+                 else {"title": "name", "skill_names": "skills[].name", "city": "location.text"})
+    list_field = "info.urls" if kind is PROFILE else "skills"
+
+    def break_list(obj):
+        holder = obj["info"] if kind is PROFILE else obj
+        holder[list_field.split(".")[-1]] = "not a list"
+    sandbox.state.update(kind.name, CONTAINER, broken, break_list)
+
+    result = run_dag(kind.dag_id, conf(kind), variables={kind.field_map_variable: field_map})
+
+    assert not result.succeeded
+    records = records_at_ats(sandbox, kind)
+    assert set(records) == set(keys) - {broken}
+    for key, record in records.items():
+        obj = sandbox.state.get(kind.name, CONTAINER, key)
+        if kind is PROFILE:
+            assert record == {"hrflow_key": key, "given": obj["info"]["first_name"],
+                              "urls": [u["type"] for u in obj["info"]["urls"]]}
+        else:
+            assert record == {"hrflow_key": key, "title": obj["name"], "skill_names": ["python", "sql"],
+                              "city": "Paris, France"}
+    [failure] = result.summary["failed_keys"]
+    assert failure["key"] == broken and "mapping failed" in failure["reason"] and "expected a list" in failure["reason"]
+    assert broken not in sandbox.state.snapshot()["synced"][kind.name]
