@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench sandbox clean
+.PHONY: install demo test bench bench-scale bench-chaos bench-webhook standalone sandbox clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.sync_bench
+
+standalone: install
+	$(BIN)/python -m sandbox.standalone
 
 sandbox: install
 	$(BIN)/python -m sandbox

@@ -23,6 +23,10 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+        # XComs of 1 KB or more go to files under the home; the metadata DB keeps only their paths
+        AIRFLOW__CORE__XCOM_BACKEND="airflow.providers.common.io.xcom.backend.XComObjectStorageBackend",
+        AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH=f"file://{home}/xcom",
+        AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD="1024",
         PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "plugins")]),
     )
     env.update(extra or {})

@@ -104,6 +104,7 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     lose_response: bool = False  # apply the request, then drop the connection
+    slow_apply: float = 0.0  # apply the request, then wait this long before answering
     match_key: str | None = None  # only requests whose body or query mentions this key
     reason: str = "injected fault"
 
@@ -144,7 +145,9 @@ class SandboxState:
             self.ats: dict[str, Area] = {}
             self.sms = Area()
             self.on_ats_post: Callable[[str, list[dict]], None] | None = None
+            self.edit_on_arrival: set[str] = set()  # keys a "recruiter" edits right after they reach the ATS
             self.ats_reject_keys: dict[str, str] = {}
+            self.third_party_edits: set[str] = set()
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
@@ -176,6 +179,20 @@ class SandboxState:
             change(self.objects[kind][container][key])
             self.version += 1
 
+    def third_party_edit(self, key: str) -> None:
+        """Edit an object the way a recruiter would, shortly after the sync posted it: tag and summary change."""
+        time.sleep(0.05)
+        with self.lock:
+            for kind, containers in self.objects.items():
+                for container, objs in containers.items():
+                    if key in objs:
+                        obj = objs[key]
+                        obj["tags"] = (obj.get("tags") or []) + [{"name": "stage", "value": "interview"}]
+                        holder = obj.get("info", obj)
+                        holder["summary"] = f"{holder.get('summary')} [edited by recruiter]"
+                        self.version += 1
+                        self.third_party_edits.add(key)
+
     def ats_area(self, name: str) -> Area:
         with self.lock:
             return self.ats.setdefault(name, Area())
@@ -189,7 +206,8 @@ class SandboxState:
                       for kind, conts in self.objects.items()}
             return {"ats": {n: area(a) for n, a in self.ats.items()}, "sms": {**area(self.sms),
                     "messages": [b.get("text") for b in self.sms.bodies]}, "edits": dict(self.edits),
-                    "calls": dict(self.calls), "synced": synced}
+                    "calls": dict(self.calls), "synced": synced,
+                    "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k))}
 
     # -- faults -----------------------------------------------------------------------
     def take_fault(self, method: str, path: str, raw: str) -> Fault | None:
@@ -228,6 +246,16 @@ class SandboxState:
         with self.lock:
             self.search_cache[cache_key] = (version, result)
         return result
+
+
+def _edit_survived(state: SandboxState, key: str) -> bool:
+    for containers in state.objects.values():
+        for objs in containers.values():
+            if key in objs:
+                obj = objs[key]
+                holder = obj.get("info", obj)
+                return ("stage", "interview") in _tag_pairs(obj) and "[edited by recruiter]" in str(holder.get("summary"))
+    return False
 
 
 def _tag_pairs(obj: dict) -> set[tuple[str, str]]:
@@ -298,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
             if delay := self.state.latency.get(area):
                 time.sleep(delay)
             fault = self.state.take_fault(method, path, url.query + body.decode("utf-8", "replace"))
-            if fault and not fault.lose_response:
+            if fault and not (fault.lose_response or fault.slow_apply):
                 time.sleep(fault.delay)
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 return self._send(fault.status, {"code": fault.status, "message": fault.reason}, headers)
@@ -395,6 +423,8 @@ class _Handler(BaseHTTPRequestHandler):
             area.responses[idem] = (status, response)
         if fault and fault.lose_response:
             return self._drop()
+        if fault and fault.slow_apply:
+            time.sleep(fault.slow_apply)
         self._send(status, response)
 
     def _apply(self, area: Area, name: str, payload: Any) -> tuple[int, dict]:
@@ -415,6 +445,10 @@ class _Handler(BaseHTTPRequestHandler):
             area.applied[record["hrflow_key"]] += 1
         if self.state.on_ats_post:
             self.state.on_ats_post(name, records)
+        for record in records:
+            if record["hrflow_key"] in self.state.edit_on_arrival:
+                self.state.edit_on_arrival.discard(record["hrflow_key"])
+                threading.Thread(target=self.state.third_party_edit, args=(record["hrflow_key"],), daemon=True).start()
         return 200, {"accepted": len(records)}
 
     # -- control plane ------------------------------------------------------------------
@@ -437,6 +471,10 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "faults":
             with self.state.lock:
                 self.state.faults.extend(Fault(**f) for f in data.get("faults", []))
+            return self._send(200, {"ok": True})
+        if route == "edit_on_arrival":
+            with self.state.lock:
+                self.state.edit_on_arrival.update(data.get("keys", []))
             return self._send(200, {"ok": True})
         if route == "latency":
             self.state.latency.update({k: float(v) for k, v in data.items()})

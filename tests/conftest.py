@@ -66,8 +66,8 @@ def _latest_run(home: Path, dag_id: str) -> tuple[str | None, dict | None]:
         value = db.execute("SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'summary' AND key = 'summary'",
                            (dag_id, row[0])).fetchone()
     summary = json.loads(value[0]) if value else None
-    if isinstance(summary, str):
-        summary = json.loads(summary)
+    if isinstance(summary, str):  # a large summary lives in object storage; the DB holds its path
+        summary = json.loads(Path(summary.removeprefix("file://")).read_text())
     return row[0], summary
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -90,3 +93,63 @@ def test_hrflow_connection_form_is_served_by_the_api_server(stack):
     extra = meta["extra_fields"]
     assert extra["webhook_secret"]["schema"]["title"] == "Webhook secret"
     assert extra["webhook_secret"]["schema"]["format"] == "password"
+
+
+def _readme_rest_block() -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("<!-- rest-example:start -->", 1)[1].split("<!-- rest-example:end -->", 1)[0]
+    return block.split("```bash\n", 1)[1].rsplit("```", 1)[0]
+
+
+def _json_objects(text: str) -> list[dict]:
+    decoder, objects, index = json.JSONDecoder(), [], 0
+    while index < len(text):
+        obj, index = decoder.raw_decode(text, index)
+        objects.append(obj)
+        while index < len(text) and text[index].isspace():
+            index += 1
+    return objects
+
+
+def test_readme_rest_examples_work_as_written(stack, sandbox):
+    source = make_key("source", "readme")
+    [key] = sandbox.state.seed("profile", source, 1)
+
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", _readme_rest_block()], capture_output=True, text=True,
+                          timeout=60, env={"PATH": os.environ["PATH"], "AIRFLOW_URL": stack.url, "AIRFLOW_USER": stack.USER,
+                                           "AIRFLOW_PASSWORD": stack.PASSWORD, "PROFILE_KEY": key, "SOURCE_KEY": source})
+
+    assert proc.returncode == 0, proc.stderr
+    sms_run, sync_run = _json_objects(proc.stdout)
+    assert stack.wait_for_run("hrflow_profile_sms", sms_run["dag_run_id"]) == "success"
+    assert stack.wait_for_run("hrflow_profiles_to_ats", sync_run["dag_run_id"]) == "success"
+    assert len(sandbox.state.sms.bodies) == 1
+    assert sandbox.state.ats_area("profiles").requests == 0 and not sandbox.state.edits  # dry run
+
+
+def test_backfill_syncs_each_interval_once(stack, sandbox):
+    source = make_key("source", "backfill")
+    first = sandbox.state.seed("profile", source, 2, created_at="2026-02-01T00:10:00+00:00", spread_seconds=60)
+    second = sandbox.state.seed("profile", source, 2, start=2, created_at="2026-02-01T01:20:00+00:00", spread_seconds=60)
+    later = sandbox.state.seed("profile", source, 1, start=4, created_at="2026-02-01T03:00:00+00:00")
+    assert stack.api("POST", "/api/v2/variables", json={"key": "hrflow_source_keys", "value": json.dumps([source])}).ok
+
+    response = stack.api("POST", "/api/v2/backfills", json={
+        "dag_id": "hrflow_profiles_to_ats", "from_date": "2026-02-01T00:00:00Z", "to_date": "2026-02-01T01:00:00Z",
+        "max_active_runs": 1})
+
+    assert response.status_code == 200, response.text
+    runs = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(runs) < 2:
+        runs = [r for r in stack.api("GET", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns").json()["dag_runs"]
+                if r["run_type"] == "backfill"]
+        time.sleep(1)
+    assert sorted(r["data_interval_start"][:19] for r in runs) == ["2026-02-01T00:00:00", "2026-02-01T01:00:00"]
+    for run in runs:
+        assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=180) == "success"
+    ats = sandbox.state.ats_area("profiles")
+    assert dict(ats.applied) == {k: 1 for k in first + second}
+    assert [sorted(r["hrflow_key"] for r in body["profiles"]) for body in ats.bodies] in (
+        [sorted(first), sorted(second)], [sorted(second), sorted(first)])
+    assert later[0] not in ats.applied

@@ -228,9 +228,12 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                      result["already"], len(result["failed"]))
             return result
 
-        @task(trigger_rule=TriggerRule.ALL_DONE)
-        def summary(stats: dict[str, int], transformed, posted, tagged, **context) -> dict[str, Any]:
+        @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+        def summary(transformed, posted, tagged, **context) -> dict[str, Any]:
             """Report counts and failed keys; fail the run if any object failed (or search never finished)."""
+            stats = context["ti"].xcom_pull(task_ids="search", key="stats")
+            if stats is None:
+                raise AirflowFailException("search did not finish (see its log): nothing was synced")
             # one slice read per upstream task instead of item-by-item iteration
             result = build_summary(kind, stats=stats, dry_run=bool(context["params"].get("dry_run")),
                                    transformed=transformed[:], posted=posted[:], tagged=tagged[:])
@@ -251,6 +254,6 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         transformed = transform.partial(field_map=batches["field_map"]).expand(batch=batches)
         posted = post_to_ats.expand(batch=transformed)
         tagged = tag.expand(batch=posted)
-        summary(batches["stats"], transformed, posted, tagged)
+        summary(transformed, posted, tagged)
 
     return sync_dag()

@@ -1,0 +1,94 @@
+"""Shared bench helpers: a sandbox in its own process, an Airflow home, timing and machine facts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import requests
+
+from sandbox.airflow_home import REPO, free_port
+from sandbox.server import make_key, sandbox_connections
+
+SOURCE = make_key("source", "bench")
+RESULTS = REPO / "bench" / "results"
+
+
+class SandboxProcess:
+    """The sandbox in a separate process (so it never competes with the measured code for the GIL)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(self.port), "--profiles", "0",
+                                      "--jobs", "0"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                requests.get(f"{self.url}/_sandbox/health", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("sandbox did not start")
+
+    def control(self, route: str, body: dict | None = None) -> Any:
+        method = "GET" if route == "state" else "POST"
+        response = requests.request(method, f"{self.url}/_sandbox/{route}", json=body, timeout=600)
+        response.raise_for_status()
+        return response.json()
+
+    def reset_and_seed(self, count: int, *, hrflow_latency: float, ats_latency: float) -> None:
+        self.control("reset")
+        self.control("seed", {"kind": "profile", "container": SOURCE, "count": count,
+                              "created_at": "2026-01-01T00:00:00+00:00", "spread_seconds": 1})
+        self.control("latency", {"hrflow": hrflow_latency, "ats": ats_latency})
+
+    def airflow_env(self) -> dict[str, str]:
+        env = {f"AIRFLOW_CONN_{cid.upper()}": json.dumps(c) for cid, c in sandbox_connections(self.url).items()}
+        env["AIRFLOW_VAR_HRFLOW_SOURCE_KEYS"] = json.dumps([SOURCE])
+        return env
+
+    def check_exactly_once(self, count: int) -> dict[str, int]:
+        """Return lost / duplicate / untagged counts for the ``count`` seeded profiles."""
+        state = self.control("state")
+        applied = state["ats"].get("profiles", {}).get("applied", {})
+        synced = set(state["synced"]["profile"])
+        keys = [make_key("profile", SOURCE, i) for i in range(count)]
+        return {"lost": sum(1 for k in keys if k not in applied),
+                "duplicates": sum(1 for n in applied.values() if n > 1),
+                "untagged": sum(1 for k in keys if k not in synced),
+                "edited_twice": sum(1 for k in keys if state["edits"].get(k, 0) > 1)}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@contextmanager
+def sandbox_process() -> Iterator[SandboxProcess]:
+    sandbox = SandboxProcess()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = 0
+    return f"{platform.machine()}, {cpus} CPU(s), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
+
+
+def save(name: str, text: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.txt").write_text(text)
+    print(text)
