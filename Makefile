@@ -24,6 +24,15 @@ test: install
 bench: install
 	$(BIN)/python -m bench.sync_bench
 
+bench-scale: install
+	$(BIN)/python -m bench.scale_run
+
+bench-chaos: install
+	$(BIN)/python -m bench.chaos_run
+
+bench-webhook: install
+	$(BIN)/python -m bench.webhook_latency
+
 standalone: install
 	$(BIN)/python -m sandbox.standalone
 

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         stack = AirflowStack(Path(home), extra_env={**sandbox.airflow_env(),
                                                     "AIRFLOW__CORE__PARALLELISM": str(args.parallelism)})
         stack.start(wait_for_dags=(DAG_ID,))
+        stack.unpause(DAG_ID)
         sampler = TaskRssSampler()
         sampler.start()
         try:

@@ -51,6 +51,13 @@ def dags_test(env: dict[str, str], dag_id: str, conf: str | None = None, timeout
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def worker_name() -> str:
+    """Hostname callable for test workers: the worker's own name, so task instances show who ran them."""
+    import socket
+
+    return os.environ.get("HRFLOW_WORKER_NAME") or socket.getfqdn()
+
+
 def free_port() -> int:
     import socket
 
@@ -91,14 +98,25 @@ class AirflowStack:
         self.procs: list[subprocess.Popen] = []
         self._token: str | None = None
 
-    def start(self, wait_for_dags: tuple[str, ...] = (), timeout: float = 180) -> AirflowStack:
+    def start(self, wait_for_dags: tuple[str, ...] = (), timeout: float = 180, standalone: bool = False,
+              celery_workers: tuple[str, ...] = ()) -> AirflowStack:
+        """
+        Start the processes (or one ``airflow standalone``) and wait until the API answers and DAGs are parsed.
+
+        ``celery_workers`` names Celery workers to start too; each reports its name as the task hostname.
+        """
         import time
 
-        for name, cmd in (("api-server", ["api-server", "--port", str(self.port)]), ("scheduler", ["scheduler"]),
-                          ("dag-processor", ["dag-processor"])):
+        commands = [("standalone", ["standalone"], {})] if standalone else [
+            ("api-server", ["api-server", "--port", str(self.port)], {}), ("scheduler", ["scheduler"], {}),
+            ("dag-processor", ["dag-processor"], {})]
+        commands += [(name, ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "2"],
+                      {"HRFLOW_WORKER_NAME": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "sandbox.airflow_home.worker_name"})
+                     for name in celery_workers]
+        for name, cmd, extra in commands:
             log = open(self.home / f"{name}.log", "w")
-            self.procs.append(subprocess.Popen([AIRFLOW, *cmd], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True))
+            self.procs.append(subprocess.Popen([AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log,
+                                               stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -140,6 +158,9 @@ class AirflowStack:
 
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> str:
         """Wait until a DAG run ends; return its state."""

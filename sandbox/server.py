@@ -98,7 +98,7 @@ class Fault:
     """One injected fault: matched on method and path prefix, used ``times`` times."""
 
     path: str
-    status: int = 503
+    status: int = 503  # 0: only delay, then answer normally
     method: str | None = None
     times: int = 1
     retry_after: float | None = None
@@ -121,6 +121,7 @@ class Area:
     replays: int = 0
     applied: Counter = field(default_factory=Counter)
     bodies: list = field(default_factory=list)
+    received_at: list = field(default_factory=list)  # time.time() of each applied body
     responses: dict = field(default_factory=dict)
 
 
@@ -139,6 +140,7 @@ class SandboxState:
             self.version = 0
             self.search_cache: dict[tuple, list] = {}
             self.faults: list[Fault] = []
+            self.faults_fired = 0
             self.latency = {"hrflow": 0.0, "ats": 0.0, "sms": 0.0}
             self.calls: Counter = Counter()
             self.edits: Counter = Counter()
@@ -206,7 +208,8 @@ class SandboxState:
                       for kind, conts in self.objects.items()}
             return {"ats": {n: area(a) for n, a in self.ats.items()}, "sms": {**area(self.sms),
                     "messages": [b.get("text") for b in self.sms.bodies]}, "edits": dict(self.edits),
-                    "calls": dict(self.calls), "synced": synced,
+                    "calls": dict(self.calls), "synced": synced, "faults_fired": self.faults_fired,
+                    "third_party_edits": len(self.third_party_edits),
                     "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k))}
 
     # -- faults -----------------------------------------------------------------------
@@ -215,6 +218,7 @@ class SandboxState:
             for fault in self.faults:
                 if fault.matches(method, path, raw):
                     fault.times -= 1
+                    self.faults_fired += 1
                     return fault
         return None
 
@@ -326,6 +330,9 @@ class _Handler(BaseHTTPRequestHandler):
             if delay := self.state.latency.get(area):
                 time.sleep(delay)
             fault = self.state.take_fault(method, path, url.query + body.decode("utf-8", "replace"))
+            if fault and fault.status == 0:
+                time.sleep(fault.delay)
+                fault = None
             if fault and not (fault.lose_response or fault.slow_apply):
                 time.sleep(fault.delay)
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
@@ -432,6 +439,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
                 return 422, {"error": "body must be {\"text\": string}"}
             area.bodies.append(payload)
+            area.received_at.append(time.time())
             area.applied[payload["text"]] += 1
             return 201, {"status": "queued"}
         records = payload.get(name) if isinstance(payload, dict) else None

@@ -133,6 +133,7 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
     second = sandbox.state.seed("profile", source, 2, start=2, created_at="2026-02-01T01:20:00+00:00", spread_seconds=60)
     later = sandbox.state.seed("profile", source, 1, start=4, created_at="2026-02-01T03:00:00+00:00")
     assert stack.api("POST", "/api/v2/variables", json={"key": "hrflow_source_keys", "value": json.dumps([source])}).ok
+    stack.unpause("hrflow_profiles_to_ats")
 
     response = stack.api("POST", "/api/v2/backfills", json={
         "dag_id": "hrflow_profiles_to_ats", "from_date": "2026-02-01T00:00:00Z", "to_date": "2026-02-01T01:00:00Z",
