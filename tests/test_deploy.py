@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -100,3 +101,15 @@ def test_provider_package_name_is_the_distribution_name():
     assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"
     assert conn["ui-field-behaviour"]["relabeling"] == {"host": "API base URL", "login": "API user email",
                                                         "password": "API secret"}
+
+
+def test_airflow_lists_the_hrflow_hook(tmp_path):
+    import subprocess
+
+    from sandbox.airflow_home import AIRFLOW, airflow_env
+
+    out = subprocess.run([AIRFLOW, "providers", "hooks", "--output", "json"], env=airflow_env(tmp_path),
+                         capture_output=True, text=True, check=True).stdout
+    hooks = {h["connection_type"]: h for h in json.loads(out[out.index("["):])}
+    assert hooks["hrflow"]["class"] == "hrflow_airflow.hooks.hrflow_api.HrFlowHook"
+    assert hooks["hrflow"]["package_name"] == "hrflow-airflow"

@@ -95,7 +95,7 @@ def resolve_containers(kind: ObjectKind, params: Mapping[str, Any], get_variable
     return list(dict.fromkeys(k.strip() for k in keys))
 
 
-def resolve_window(params: Mapping[str, Any], run_type: str, interval_start: Any, interval_end: Any) -> Window:
+def resolve_window(params: Mapping[str, Any], run_type: Any, interval_start: Any, interval_end: Any) -> Window:
     """
     Return the created_at window of a run.
 
@@ -106,7 +106,7 @@ def resolve_window(params: Mapping[str, Any], run_type: str, interval_start: Any
     if low or high:
         window = Window(parse_datetime(low, "created_at_min") if low else None,
                         parse_datetime(high, "created_at_max") if high else None)
-    elif str(run_type) in WINDOWED_RUN_TYPES and interval_start and interval_end:
+    elif getattr(run_type, "value", run_type) in WINDOWED_RUN_TYPES and interval_start and interval_end:
         window = Window(parse_datetime(interval_start, "data_interval_start"), parse_datetime(interval_end, "data_interval_end"))
     else:
         window = Window()
@@ -135,7 +135,7 @@ def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, defaul
     return value
 
 
-def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: str, interval_start: Any,
+def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: Any, interval_start: Any,
                    interval_end: Any, get_variable: Callable[[str], str | None]) -> SyncConfig:
     """Return the validated configuration of one sync run."""
     dry_run = params.get("dry_run", False)

@@ -24,6 +24,8 @@ START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FAILED_KEYS_IN_MESSAGE = 20
 # Airflow pool that bounds concurrent HrFlow-calling tasks across every worker (`[hrflow] pool` overrides it).
 HRFLOW_POOL = conf.get("hrflow", "pool", fallback="hrflow_api")
+# ATS requests in flight per run (`[hrflow] ats_concurrency` overrides it).
+ATS_CONCURRENCY = conf.getint("hrflow", "ats_concurrency", fallback=4)
 
 
 def sync_params(kind: ObjectKind) -> dict[str, Param]:
@@ -183,7 +185,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], len(result["records"]), len(result["failed"]))
             return result
 
-        @task(show_return_value_in_logs=False)
+        @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY)
         def post_to_ats(batch: dict[str, Any], **context) -> dict[str, Any]:
             """POST the batch once, with an idempotency key that is the same on every retry and re-run."""
             if context["params"].get("dry_run"):

@@ -53,3 +53,8 @@ def test_sync_dag_shape_and_backfillable_schedule(dagbag, dag_id, tag_task):
 def test_hrflow_calls_are_bounded_by_the_pool(dagbag, dag_id, task_ids):
     for task_id in task_ids:
         assert dagbag.dags[dag_id].get_task(task_id).pool == "hrflow_api"
+
+
+@pytest.mark.parametrize("dag_id", ["hrflow_profiles_to_ats", "hrflow_jobs_to_ats"])
+def test_ats_requests_in_flight_are_bounded(dagbag, dag_id):
+    assert dagbag.dags[dag_id].get_task("post_to_ats").max_active_tis_per_dagrun == 4

@@ -4,6 +4,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from airflow.sdk.api.datamodels._generated import DagRunType
 
 from hrflow_airflow.config import ConfigError, Window, resolve_config, resolve_containers, resolve_field_map, resolve_window
 from hrflow_airflow.objects import JOB, PROFILE
@@ -16,13 +17,14 @@ def no_variables(_name):
     return None
 
 
-@pytest.mark.parametrize("run_type", ["scheduled", "backfill"])
+@pytest.mark.parametrize("run_type", ["scheduled", "backfill", DagRunType.SCHEDULED, DagRunType.BACKFILL])
 def test_scheduled_and_backfill_runs_use_their_data_interval(run_type):
     assert resolve_window({}, run_type, START, END) == Window(START, END)
 
 
-def test_manual_run_without_window_takes_everything():
-    assert not resolve_window({}, "manual", START, END)
+@pytest.mark.parametrize("run_type", ["manual", DagRunType.MANUAL])
+def test_manual_run_without_window_takes_everything(run_type):
+    assert not resolve_window({}, run_type, START, END)
 
 
 def test_explicit_window_wins_over_interval():
