@@ -277,6 +277,7 @@ def _has_sync(obj: dict) -> bool:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: don't wait on delayed ACKs
     server: SandboxServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the sandbox quiet
@@ -292,7 +293,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        self._send_raw(status, json.dumps(payload).encode(), headers)
+
+    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -302,10 +305,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _envelope(self, status: int, message: str, data: Any = None, meta: dict | None = None) -> None:
+        """Answer with HrFlow's envelope. Serialized under the state lock: no copy of stored objects is made."""
         body: dict[str, Any] = {"code": status, "message": message, "data": data}
         if meta is not None:
             body["meta"] = meta
-        self._send(status, body)
+        with self.state.lock:
+            raw = json.dumps(body).encode()
+        self._send_raw(status, raw)
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -385,12 +391,12 @@ class _Handler(BaseHTTPRequestHandler):
         total = len(found)
         page_items = found[(page - 1) * limit: page * limit]
         meta = {"page": page, "maxPage": max(1, -(-total // limit)), "count": len(page_items), "total": total}
-        self._envelope(200, f"Succeeded to get {plural}", {plural: copy.deepcopy(page_items)}, meta)
+        self._envelope(200, f"Succeeded to get {plural}", {plural: page_items}, meta)
 
     def _get_one(self, kind: str, container: str | None, key: str | None) -> None:
         if container not in self.state.objects[kind]:
             return self._envelope(400, f"Invalid parameters. Unable to find object: {'source' if kind == 'profile' else 'board'}")
-        obj = self.state.get(kind, container, key or "")
+        obj = self.state.objects[kind][container].get(key or "")
         if obj is None:
             return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
         self._envelope(200, f"{kind} retrieved", obj)
@@ -398,7 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _put_one(self, kind: str, container_field: str, obj: dict) -> None:
         container, key = obj.get(container_field), obj.get("key")
         with self.state.lock:
-            if self.state.get(kind, container, key or "") is None:
+            if key not in self.state.objects[kind].get(container, {}):
                 return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
             stored = {k: v for k, v in obj.items() if k != container_field}
             stored["updated_at"] = _now()

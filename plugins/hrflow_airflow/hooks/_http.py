@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -76,9 +77,18 @@ class RateLimiter:
             time.sleep(pause)
 
 
-def pooled_session(pool_size: int = 16) -> requests.Session:
-    """Return a session with a connection pool large enough for ``pool_size`` threads."""
+def pooled_session(pool_size: int = 16, base_url: str | None = None) -> requests.Session:
+    """
+    Return a session with a connection pool large enough for ``pool_size`` threads.
+
+    With ``base_url`` (every call goes to that one service), proxy and CA settings are read from the
+    environment once here instead of on every request, which costs a quarter of the client's CPU per call.
+    """
     session = requests.Session()
+    if base_url:
+        session.trust_env = False
+        session.proxies.update(requests.utils.get_environ_proxies(base_url))
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

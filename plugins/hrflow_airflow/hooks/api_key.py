@@ -66,7 +66,7 @@ class ApiKeyJsonHook(BaseHook):
     def session(self) -> requests.Session:
         if not self.connection.password:
             raise AirflowFailException(f"Connection '{self.conn_id}' has no password (the {self.service} API key)")
-        session = pooled_session()
+        session = pooled_session(base_url=self.url)
         session.headers.update({"X-API-KEY": self.connection.password, "Content-Type": "application/json"})
         return session
 

@@ -119,7 +119,7 @@ class HrFlowHook(BaseHook):
             if not getattr(conn, field):
                 raise AirflowFailException(f"Connection '{self.hrflow_conn_id}' has no {label}")
         timeout = float(conn.extra_dejson.get("timeout", DEFAULT_TIMEOUT))
-        return _SessionClient(session=pooled_session(self.pool_size), timeout=timeout, policy=self.retry,
+        return _SessionClient(session=pooled_session(self.pool_size, self.api_url), timeout=timeout, policy=self.retry,
                               limiter=RateLimiter(self.requests_per_minute), api_url=self.api_url,
                               api_secret=conn.password, api_user=conn.login,
                               webhook_secret=conn.extra_dejson.get("webhook_secret"))

@@ -59,3 +59,12 @@ def test_send_retries_timeouts(sandbox):
     sandbox.state.faults.append(Fault(path="/v1/auth", status=200, delay=1.0))
     response = send(pooled_session(), "GET", f"{sandbox.url}/v1/auth", timeout=0.3, policy=FAST, target="t")
     assert response.status_code == 401
+
+
+def test_pooled_session_reads_proxy_settings_once_for_its_service(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "ats.internal")
+    assert pooled_session(base_url="https://api.hrflow.ai/v1/").proxies["https"] == "http://proxy.internal:3128"
+    assert "https" not in pooled_session(base_url="https://ats.internal/profiles").proxies
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company.pem")
+    assert pooled_session(base_url="https://api.hrflow.ai/v1/").verify == "/etc/ssl/company.pem"
