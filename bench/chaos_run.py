@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 
@@ -47,7 +48,7 @@ class Killer(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not self.killed:
-            tis = self.stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{self.run_id}/taskInstances").json()
+            tis = self.stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(self.run_id, safe='')}/taskInstances").json()
             ids = {ti["id"] for ti in tis.get("task_instances", []) if ti["task_id"] == self.task_id}
             for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
                 cmd = " ".join(proc.info["cmdline"] or [])

@@ -9,6 +9,7 @@ values live in object storage, the DB holds their paths), and the number of mapp
 from __future__ import annotations
 
 import argparse
+import re
 import sqlite3
 import tempfile
 import threading
@@ -21,6 +22,7 @@ from bench.common import machine, sandbox_process, save
 from sandbox.airflow_home import AirflowStack
 
 DAG_ID = "hrflow_profiles_to_ats"
+TASK_TITLE = re.compile(r"^airflow worker -- [0-9a-f]{8}-[0-9a-f]{4}-")  # a task process (not an idle executor worker)
 
 
 def _vm_hwm_kib(pid: int) -> int:
@@ -38,19 +40,19 @@ class TaskRssSampler(threading.Thread):
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peak_kib, self.tasks_seen, self._stop = 0, set(), threading.Event()
+        self.peak_kib, self.tasks_seen, self._done = 0, set(), threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             for proc in psutil.process_iter(["pid", "cmdline"]):
-                cmd = " ".join(proc.info["cmdline"] or [])
-                if cmd.startswith("airflow worker -- "):
+                cmd = " ".join(proc.info["cmdline"] or []).strip()
+                if TASK_TITLE.match(cmd):
                     self.tasks_seen.add(cmd)
                     self.peak_kib = max(self.peak_kib, _vm_hwm_kib(proc.info["pid"]))
             time.sleep(0.2)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
 
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             started = time.monotonic()
             run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
-                "logical_date": None, "conf": {"batch_size": args.batch_size, "page_size": 1000,
+                "logical_date": None, "conf": {"batch_size": args.batch_size,
                                                "concurrency": args.concurrency}}).json()
             state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=7200)
             wall = time.monotonic() - started

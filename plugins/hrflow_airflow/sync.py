@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -88,7 +89,8 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
     for obj in hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, **filters):
         if is_synced(obj.get("tags")) or not cfg.window.contains(obj.get("created_at")):
             continue
-        items.append([obj["key"], kind.container_of(obj, cfg.containers[0]), project(obj, paths)])
+        container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container, not per item
+        items.append([obj["key"], container, project(obj, paths)])
     return items
 
 
