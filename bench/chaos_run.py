@@ -10,6 +10,7 @@ tagged once, and no recruiter edit was lost.
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import random
 import signal
@@ -26,6 +27,7 @@ from sandbox.airflow_home import AirflowStack
 from sandbox.server import make_key
 
 DAG_ID = "hrflow_profiles_to_ats"
+TASK_TITLE = re.compile(r"^airflow worker -- ([0-9a-f]{8}-[0-9a-f-]{27})")  # the task process, not the executor worker
 FAULT_MENU = {
     "hrflow_429": [{"path": "/v1/profiles/searching", "status": 429, "retry_after": 1}],
     "hrflow_5xx": [{"path": "/v1/profile/indexing", "method": "GET", "status": 503, "times": 3}],
@@ -51,8 +53,8 @@ class Killer(threading.Thread):
             tis = self.stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(self.run_id, safe='')}/taskInstances").json()
             ids = {ti["id"] for ti in tis.get("task_instances", []) if ti["task_id"] == self.task_id}
             for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
-                cmd = " ".join(proc.info["cmdline"] or [])
-                if cmd.startswith("airflow worker -- ") and cmd.split()[-1] in ids:
+                title = TASK_TITLE.match(" ".join(proc.info["cmdline"] or []).strip())
+                if title and title.group(1) in ids:
                     if time.time() - proc.info["create_time"] >= self.after and self.ready():
                         os.kill(proc.info["pid"], signal.SIGKILL)
                         self.killed += 1

@@ -28,6 +28,8 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
         AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH=f"file://{home}/xcom",
         AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD="1024",
         PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "plugins")]),
+        # `airflow standalone` starts its components as `airflow ...` from PATH
+        PATH=os.pathsep.join([str(Path(AIRFLOW).parent), os.environ.get("PATH", "")]),
     )
     env.update(extra or {})
     return env
