@@ -135,18 +135,25 @@ def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, defaul
     return value
 
 
+def resolve_hrflow_tuning(params: Mapping[str, Any]) -> tuple[int, int | None]:
+    """Return ``(concurrency, requests_per_minute)``: all a tagging task needs, read from params alone."""
+    return (_int_param(params, "concurrency", 1, 64, 8),
+            _int_param(params, "requests_per_minute", 1, 1_000_000, None))
+
+
 def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: Any, interval_start: Any,
                    interval_end: Any, get_variable: Callable[[str], str | None]) -> SyncConfig:
     """Return the validated configuration of one sync run."""
     dry_run = params.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError(f"param 'dry_run' must be true or false, got {dry_run!r}")
+    concurrency, requests_per_minute = resolve_hrflow_tuning(params)
     return SyncConfig(
         containers=resolve_containers(kind, params, get_variable),
         window=resolve_window(params, run_type, interval_start, interval_end),
         batch_size=_int_param(params, "batch_size", 1, 1000, 100),
         page_size=_int_param(params, "page_size", 1, 1000, 100),
-        concurrency=_int_param(params, "concurrency", 1, 64, 8),
-        requests_per_minute=_int_param(params, "requests_per_minute", 1, 1_000_000, None),
+        concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
         dry_run=dry_run,
     )

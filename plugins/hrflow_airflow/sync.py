@@ -11,7 +11,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from hrflow_airflow.config import ConfigError, SyncConfig, resolve_config, resolve_field_map
+from hrflow_airflow.config import ConfigError, SyncConfig, resolve_config, resolve_field_map, resolve_hrflow_tuning
 from hrflow_airflow.hooks.api_key import AtsHook, RejectedError
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, chunk, idempotency_key, is_synced, plan_batch_size, project, to_record
@@ -220,9 +220,10 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             result = {"index": batch["index"], "tagged": 0, "already": 0, "failed": []}
             if not batch["accepted"]:
                 return result
-            cfg = _config(kind, context)
-            hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute, pool_size=cfg.concurrency)
-            for key, outcome, reason in hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=cfg.concurrency):
+            # search already validated the whole config; re-reading Variables in every batch is not needed
+            concurrency, requests_per_minute = resolve_hrflow_tuning(context["params"])
+            hook = HrFlowHook(requests_per_minute=requests_per_minute, pool_size=concurrency)
+            for key, outcome, reason in hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency):
                 if outcome == "failed":
                     result["failed"].append({"key": key, "reason": reason})
                     log.warning("%s %s: not tagged: %s", kind.name, key, reason)
