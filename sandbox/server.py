@@ -185,8 +185,8 @@ class SandboxState:
         """Edit an object the way a recruiter would, shortly after the sync posted it: tag and summary change."""
         time.sleep(0.05)
         with self.lock:
-            for kind, containers in self.objects.items():
-                for container, objs in containers.items():
+            for containers in self.objects.values():
+                for objs in containers.values():
                     if key in objs:
                         obj = objs[key]
                         obj["tags"] = (obj.get("tags") or []) + [{"name": "stage", "value": "interview"}]
