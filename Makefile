@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench bench-scale bench-chaos bench-webhook standalone sandbox clean
+.PHONY: install demo test test-distributed bench bench-scale bench-chaos bench-webhook standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# CeleryExecutor + PostgreSQL + Redis on loopback (part of `make test` too); REQUIRE_SERVICES=1 fails instead of skipping
+test-distributed: install
+	$(BIN)/python -m pytest -m distributed
 
 bench: install
 	$(BIN)/python -m bench.sync_bench
@@ -38,6 +42,10 @@ standalone: install
 
 sandbox: install
 	$(BIN)/python -m sandbox
+
+# README pictures (docs/img/) from airflow standalone + headless Chromium (Debian package `chromium`)
+screenshots: install
+	$(BIN)/python -m sandbox.screenshots
 
 clean:
 	rm -rf $(VENV) .airflow

@@ -38,10 +38,10 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
 POOL, POOL_SLOTS = "hrflow_api", 16
 
 
-def init_home(env: dict[str, str]) -> None:
+def init_home(env: dict[str, str], pool_slots: int = POOL_SLOTS) -> None:
     """Create or upgrade the metadata database of the home ``env`` points at, and create the HrFlow pool."""
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    for cmd in (["db", "migrate"], ["pools", "set", POOL, str(POOL_SLOTS), "Concurrent HrFlow API tasks"]):
+    for cmd in (["db", "migrate"], ["pools", "set", POOL, str(pool_slots), "Concurrent HrFlow API tasks"]):
         subprocess.run([AIRFLOW, *cmd], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -60,6 +60,15 @@ def worker_name() -> str:
     return os.environ.get("HRFLOW_WORKER_NAME") or socket.getfqdn()
 
 
+def _kill_quietly(proc) -> None:
+    import psutil
+
+    try:
+        proc.kill()
+    except psutil.Error:
+        pass
+
+
 def free_port() -> int:
     import socket
 
@@ -73,7 +82,8 @@ class AirflowStack:
 
     USER, PASSWORD = "admin", "admin-password"
 
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None, port: int | None = None,
+                 pool_slots: int = POOL_SLOTS) -> None:
         import json
         import secrets
 
@@ -95,9 +105,10 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
             **(extra_env or {}),
         })
-        init_home(self.env)
+        init_home(self.env, pool_slots)
         (self.home / "passwords.json").write_text(json.dumps({self.USER: self.PASSWORD}))
         self.procs: list[subprocess.Popen] = []
+        self.named: dict[str, subprocess.Popen] = {}
         self._token: str | None = None
 
     def start(self, wait_for_dags: tuple[str, ...] = (), timeout: float = 180, standalone: bool = False,
@@ -117,8 +128,10 @@ class AirflowStack:
                      for name in celery_workers]
         for name, cmd, extra in commands:
             log = open(self.home / f"{name}.log", "w")
-            self.procs.append(subprocess.Popen([AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True))
+            proc = subprocess.Popen([AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            self.procs.append(proc)
+            self.named[name] = proc
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -133,6 +146,7 @@ class AirflowStack:
             time.sleep(1)
 
     def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL), including task processes that left their group."""
         import os
         import signal
 
@@ -144,7 +158,34 @@ class AirflowStack:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        for leftover in self.leftover_processes():
+            _kill_quietly(leftover)
         self.procs.clear()
+
+    def kill_hard(self, name: str) -> list[int]:
+        """SIGKILL one component (say, a Celery worker) with every process under it, as a lost machine would."""
+        import psutil
+
+        root = psutil.Process(self.named[name].pid)
+        victims = [root, *root.children(recursive=True)]
+        for proc in victims:
+            _kill_quietly(proc)
+        self.named[name].wait(timeout=10)
+        return [p.pid for p in victims]
+
+    def leftover_processes(self) -> list:
+        """Return the live processes started for this stack's home (found by their ``AIRFLOW_HOME``)."""
+        import psutil
+
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.environ().get("AIRFLOW_HOME") == str(self.home) and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except (psutil.Error, OSError):
+                continue
+        return found
 
     def token(self) -> str:
         import requests

@@ -15,6 +15,7 @@ inject latency and faults, read what was received.
 from __future__ import annotations
 
 import copy
+import html
 import hashlib
 import json
 import sys
@@ -143,6 +144,8 @@ class SandboxState:
             self.faults_fired = 0
             self.latency = {"hrflow": 0.0, "ats": 0.0, "sms": 0.0}
             self.calls: Counter = Counter()
+            self.in_flight: Counter = Counter()  # requests being served now, per area
+            self.max_in_flight: Counter = Counter()  # the most ever served at once, per area
             self.edits: Counter = Counter()
             self.ats: dict[str, Area] = {}
             self.sms = Area()
@@ -208,9 +211,24 @@ class SandboxState:
                       for kind, conts in self.objects.items()}
             return {"ats": {n: area(a) for n, a in self.ats.items()}, "sms": {**area(self.sms),
                     "messages": [b.get("text") for b in self.sms.bodies]}, "edits": dict(self.edits),
-                    "calls": dict(self.calls), "synced": synced, "faults_fired": self.faults_fired,
+                    "calls": dict(self.calls), "max_in_flight": dict(self.max_in_flight), "synced": synced, "faults_fired": self.faults_fired,
                     "third_party_edits": len(self.third_party_edits),
                     "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k))}
+
+    def inbox_html(self) -> str:
+        """Return the messaging service's received SMS as a phone-like HTML page (newest first)."""
+        with self.lock:
+            messages = list(zip(self.sms.bodies, self.sms.received_at))[::-1]
+        items = "".join(
+            f'<li><div class="meta">to {html.escape(str(body.get("to", "(default recipient)")))} · '
+            f'{time.strftime("%H:%M:%S", time.gmtime(at))} UTC</div><div class="text">{html.escape(body["text"])}</div></li>'
+            for body, at in messages)
+        return ("<!doctype html><html><head><meta charset='utf-8'><title>Sandbox SMS inbox</title><style>"
+                "body{font-family:sans-serif;background:#f2f2f7;margin:0;padding:24px}h1{font-size:20px}"
+                "ul{list-style:none;padding:0;max-width:760px}li{background:#fff;border-radius:14px;padding:14px 18px;"
+                "margin:12px 0;box-shadow:0 1px 3px #0002}.meta{color:#666;font-size:13px;margin-bottom:6px}"
+                ".text{font-size:15px;line-height:1.4;word-break:break-all}</style></head><body>"
+                f"<h1>Messaging service (sandbox): {len(messages)} SMS received</h1><ul>{items}</ul></body></html>")
 
     # -- faults -----------------------------------------------------------------------
     def take_fault(self, method: str, path: str, raw: str) -> Fault | None:
@@ -330,8 +348,19 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self._body()
         path = url.path
-        self.state.calls[f"{method} {path}"] += 1
-        area = "hrflow" if path.startswith("/v1/") else "ats" if path.startswith("/ats/") else "sms"
+        area = ("hrflow" if path.startswith("/v1/") else "ats" if path.startswith("/ats/")
+                else "control" if path.startswith("/_sandbox") else "sms")
+        with self.state.lock:
+            self.state.calls[f"{method} {path}"] += 1
+            self.state.in_flight[area] += 1
+            self.state.max_in_flight[area] = max(self.state.max_in_flight[area], self.state.in_flight[area])
+        try:
+            self._serve(method, url, path, area, body)
+        finally:
+            with self.state.lock:
+                self.state.in_flight[area] -= 1
+
+    def _serve(self, method: str, url: Any, path: str, area: str, body: bytes) -> None:
         if not path.startswith("/_sandbox"):
             if delay := self.state.latency.get(area):
                 time.sleep(delay)
@@ -472,6 +501,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, self.state.snapshot())
         if route == "health":
             return self._send(200, {"ok": True})
+        if route == "inbox":
+            return self._send_raw(200, self.state.inbox_html().encode(), {"Content-Type": "text/html; charset=utf-8"})
         if method != "POST":
             return self._send(405, {"error": "POST only"})
         if route == "reset":

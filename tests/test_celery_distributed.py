@@ -1,8 +1,15 @@
-"""One sync run's batches spread over two Celery workers (PostgreSQL metadata DB, Redis broker)."""
+"""
+The sync DAG on CeleryExecutor: a fresh PostgreSQL metadata DB, Redis as the broker, two Celery workers.
+
+These tests need PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379. Where either is unreachable they
+skip, unless ``REQUIRE_SERVICES=1`` (set by ``.ci/run``), which turns the skip into a failure.
+"""
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 import uuid
 
 import pytest
@@ -10,11 +17,16 @@ import pytest
 from sandbox.airflow_home import AirflowStack
 from sandbox.server import make_key
 
+pytestmark = pytest.mark.distributed
+
 PG, REDIS = ("127.0.0.1", 5432), ("127.0.0.1", 6379)
-SOURCE = make_key("source", "celery")
+DAG_ID = "hrflow_profiles_to_ats"
+WORKERS = ("worker-a", "worker-b")
+PROFILES, BATCH_SIZE = 2000, 250  # 8 batches
+POOL_SLOTS, CONCURRENCY = 3, 2  # at most 3 HrFlow tasks at once, each with 2 calls in flight
 
 
-def _reachable(address) -> bool:
+def _reachable(address: tuple[str, int]) -> bool:
     try:
         socket.create_connection(address, timeout=2).close()
         return True
@@ -22,12 +34,22 @@ def _reachable(address) -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not (_reachable(PG) and _reachable(REDIS)),
-                                reason="needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379")
+@pytest.fixture(scope="module")
+def live_services() -> None:
+    """Skip (or fail, under REQUIRE_SERVICES=1) when PostgreSQL or Redis is unreachable."""
+    missing = [f"{name} on {host}:{port}" for name, (host, port) in (("PostgreSQL", PG), ("Redis", REDIS))
+               if not _reachable((host, port))]
+    if not missing:
+        return
+    reason = f"needs {' and '.join(missing)}"
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"REQUIRE_SERVICES=1, but this test {reason}, which is unreachable", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
-def postgres_db():
+def postgres_db(live_services):
+    """Create a fresh metadata database; drop it afterwards."""
     import psycopg2
 
     name = f"hrflow_airflow_{uuid.uuid4().hex[:8]}"
@@ -39,31 +61,98 @@ def postgres_db():
     admin.close()
 
 
-def test_batches_of_one_run_spread_over_celery_workers(sandbox_server, sandbox, postgres_db, tmp_path):
-    keys = sandbox.state.seed("profile", SOURCE, 60)
-    sandbox.state.latency["hrflow"] = 0.2  # each tag task takes a few seconds: both workers get work
+@pytest.fixture(scope="module")
+def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
+    """api-server, scheduler, dag-processor and two Celery workers; stopped, with nothing left, at the end."""
     redis_db = uuid.uuid4().int % 10 + 5
-    stack = AirflowStack(tmp_path, extra_env={
+    stack = AirflowStack(tmp_path_factory.mktemp("celery_home"), pool_slots=POOL_SLOTS, extra_env={
         **sandbox_server.airflow_env(),
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{postgres_db}",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres_db}",
+        # a task whose worker vanished is failed (and retried) after 30 s without a heartbeat
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
     })
-    stack.start(wait_for_dags=("hrflow_profiles_to_ats",), celery_workers=("worker-a", "worker-b"))
+    stack.start(wait_for_dags=(DAG_ID,), celery_workers=WORKERS)
     try:
-        stack.unpause("hrflow_profiles_to_ats")
-        run = stack.api("POST", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns", json={
-            "logical_date": None, "conf": {"source_keys": [SOURCE], "batch_size": 10, "concurrency": 2}}).json()
-        assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=300) == "success"
-        tis = stack.api("GET", f"/api/v2/dags/hrflow_profiles_to_ats/dagRuns/{run['dag_run_id']}/taskInstances",
-                        params={"limit": 100}).json()["task_instances"]
+        stack.unpause(DAG_ID)
+        yield stack
     finally:
         stack.stop()
+        left = stack.leftover_processes()
+        assert not left, f"processes left behind: {[(p.pid, p.name()) for p in left]}"
 
+
+def _trigger(stack: AirflowStack, source: str) -> str:
+    response = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
+        "logical_date": None,
+        "conf": {"source_keys": [source], "batch_size": BATCH_SIZE, "concurrency": CONCURRENCY}})
+    assert response.status_code == 200, response.text
+    return response.json()["dag_run_id"]
+
+
+def _task_instances(stack: AirflowStack, run_id: str) -> list[dict]:
+    response = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+    response.raise_for_status()
+    return response.json()["task_instances"]
+
+
+def _assert_delivered_once(sandbox, keys: list[str]) -> None:
+    state = sandbox.state
+    assert dict(state.ats_area("profiles").applied) == {k: 1 for k in keys}, "a profile reached the ATS twice or never"
+    assert {k: state.edits[k] for k in keys} == {k: 1 for k in keys}, "a profile was PUT twice or never"
+    assert state.snapshot()["synced"]["profile"] == sorted(keys)
+
+
+def test_batches_of_one_run_spread_over_two_celery_workers(celery_stack, sandbox):
+    source = make_key("source", "celery")
+    keys = sandbox.state.seed("profile", source, PROFILES)
+    sandbox.state.latency["hrflow"] = 0.01  # tagging batches overlap, so both workers get work
+    run_id = _trigger(celery_stack, source)
+
+    assert celery_stack.wait_for_run(DAG_ID, run_id, timeout=600) == "success"
+
+    tis = _task_instances(celery_stack, run_id)
     tag_hosts = {ti["map_index"]: ti["hostname"] for ti in tis if ti["task_id"] == "tag_profiles"}
     print("tag_profiles batch -> worker:", dict(sorted(tag_hosts.items())))
-    assert len(tag_hosts) == 6
-    assert set(tag_hosts.values()) == {"worker-a", "worker-b"}
-    assert dict(sandbox.state.ats_area("profiles").applied) == {k: 1 for k in keys}
-    assert sandbox.state.snapshot()["synced"]["profile"] == sorted(keys)
+    assert len(tag_hosts) == PROFILES // BATCH_SIZE
+    assert {ti["hostname"] for ti in tis} == set(WORKERS)
+    _assert_delivered_once(sandbox, keys)
+    in_flight = sandbox.state.max_in_flight["hrflow"]
+    print(f"HrFlow requests in flight at most: {in_flight} (pool allows {POOL_SLOTS} x {CONCURRENCY})")
+    assert 1 <= in_flight <= POOL_SLOTS * CONCURRENCY
+
+
+def _writing_on(stack: AirflowStack, run_id: str, worker: str) -> list[str]:
+    """Return the batches that write (to the ATS or to HrFlow) running on ``worker`` now."""
+    return [f"{ti['task_id']}[{ti['map_index']}]" for ti in _task_instances(stack, run_id)
+            if ti["state"] == "running" and ti["hostname"] == worker and ti["task_id"] in ("post_to_ats", "tag_profiles")]
+
+
+def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox):
+    source = make_key("source", "celery-kill")
+    keys = sandbox.state.seed("profile", source, PROFILES)
+    sandbox.state.latency["hrflow"] = 0.03  # a tagging batch lasts several seconds
+    run_id = _trigger(celery_stack, source)
+    victim, survivor = WORKERS
+
+    deadline = time.monotonic() + 300
+    while not (busy := _writing_on(celery_stack, run_id, victim)):
+        state = celery_stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
+        assert state in ("queued", "running"), f"run ended ({state}) before {victim} wrote a batch"
+        assert time.monotonic() < deadline, f"{victim} never wrote a batch"
+        time.sleep(0.3)
+    killed = celery_stack.kill_hard(victim)
+    print(f"SIGKILLed {victim} ({len(killed)} processes) while it ran {busy}")
+
+    assert celery_stack.wait_for_run(DAG_ID, run_id, timeout=900) == "success"
+
+    tis = _task_instances(celery_stack, run_id)
+    retried = [f"{ti['task_id']}[{ti['map_index']}]" for ti in tis if ti["try_number"] > 1]
+    print("retried after the kill:", retried)
+    assert set(busy) <= set(retried), "the batches the dead worker held were not retried"
+    assert all(ti["hostname"] == survivor for ti in tis if ti["try_number"] > 1)
+    _assert_delivered_once(sandbox, keys)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, Variable, dag, task
+from airflow.sdk import BaseNotifier, Param, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.hooks.api_key import MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sync import HRFLOW_POOL, START_DATE
 
@@ -100,8 +101,13 @@ def sms_params() -> dict[str, Param]:
     }
 
 
-def build_sms_dag(*, doc_md: str):
-    """Return the ``hrflow_profile_sms`` DAG."""
+def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
+    """
+    Return the ``hrflow_profile_sms`` DAG.
+
+    A failed run alerts through :class:`HrFlowAlertNotifier` and ``alert_notifiers``; a run not done
+    ``[hrflow] sms_deadline_seconds`` after the webhook queued it alerts too.
+    """
 
     @dag(
         dag_id=DAG_ID,
@@ -112,6 +118,8 @@ def build_sms_dag(*, doc_md: str):
         max_active_runs=32,
         doc_md=doc_md,
         tags=["hrflow", "sms", "webhook"],
+        on_failure_callback=[HrFlowAlertNotifier(), *alert_notifiers],
+        deadline=deadline_alert(SMS_DEADLINE),
         params=sms_params(),
         default_args={"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True},
     )
@@ -125,13 +133,15 @@ def build_sms_dag(*, doc_md: str):
                 raise AirflowFailException(f"Bad event: {exc}") from None
             profile = HrFlowHook().get_object(PROFILE, source_key, profile_key)
             log.info("Fetched profile %s from source %s", profile_key, source_key)
-            return sms_fields(profile_key, profile)
+            return {**sms_fields(profile_key, profile), "source_key": source_key}
 
         @task
         def send_sms(fields: dict[str, Any], **context) -> dict[str, Any]:
             """Send one SMS, at most once per DAG run; skip profiles without a phone number."""
             key = fields["profile_key"]
+            tags = {"dag_id": context["dag"].dag_id, "source": fields.get("source_key", "")}
             if not fields.get("phone"):
+                emit_counts("sms", {"skipped": 1}, ("skipped",), tags)
                 raise AirflowSkipException(f"Profile {key} has no phone number: no SMS sent")
             try:
                 template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
@@ -145,6 +155,7 @@ def build_sms_dag(*, doc_md: str):
                 MessagingHook().send_sms(render_sms(template, fields), idempotency_key=idempotency_key)
                 if store is not None:
                     store.set(idempotency_key, "sent")
+                emit_counts("sms", {"sent": 1}, ("sent",), tags)
                 log.info("SMS for profile %s sent (Idempotency-Key %s)", key, idempotency_key)
             return {"profile_key": key, "sent": True}
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task
+from airflow.sdk import AssetAlias, BaseNotifier, CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.config import ConfigError, SyncConfig, resolve_config, resolve_field_map, resolve_hrflow_tuning
 from hrflow_airflow.hooks.api_key import AtsHook, RejectedError
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, chunk, idempotency_key, is_synced, plan_batch_size, project, to_record
+from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table
 from hrflow_airflow.objects import ObjectKind
 
 log = logging.getLogger(__name__)
@@ -102,49 +104,84 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> d
             records.append(to_record(key, data, field_map))
             items.append([key, container])
         except MappingError as exc:
-            failed.append({"key": key, "reason": f"mapping failed: {exc}"})
+            failed.append({"key": key, "container": container, "reason": f"mapping failed: {exc}"})
     return {"index": batch["index"], "records": records, "items": items, "failed": failed}
 
 
-def build_summary(kind: ObjectKind, *, stats: Mapping[str, int], dry_run: bool,
+def found_by_container(items: Iterable[list[Any]], containers: Iterable[str] = ()) -> dict[str, int]:
+    """Count search results per source or board; ``containers`` searched without results count 0."""
+    return {**dict.fromkeys(containers, 0), **Counter(container for _, container, _ in items)}
+
+
+def _lost(items: Iterable[list[str]], reason: str) -> list[dict[str, str]]:
+    return [{"key": key, "container": container, "reason": reason} for key, container in items]
+
+
+def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
                   transformed: Iterable[Mapping[str, Any]], posted: Iterable[Mapping[str, Any]],
                   tagged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Add up the counts and failed keys of one run. Batches whose task never finished count as failed."""
+    """
+    Add up the counts and failed keys of one run, in total and per source or board (``by_container``).
+
+    Batches whose task never finished count as failed.
+    """
     posted_by_index = {p["index"]: p for p in posted}
     tagged_by_index = {t["index"]: t for t in tagged}
-    summary = {"kind": kind.plural, "found": stats["found"], "transformed": 0, "posted": 0, "tagged": 0,
-               "skipped": 0, "failed": 0, "failed_keys": [], "dry_run": dry_run}
+    per: dict[str, Counter] = {c: Counter(found=n) for c, n in (stats.get("found_by_container") or {}).items()}
+    accounted: Counter = Counter()
     failures: list[dict[str, str]] = []
-    accounted, seen = 0, set()
+    seen = set()
     for batch in transformed:
         seen.add(batch["index"])
-        accounted += len(batch["records"]) + len(batch["failed"])
-        summary["transformed"] += len(batch["records"])
+        for _, container in batch["items"]:
+            per.setdefault(container, Counter())["transformed"] += 1
+            accounted[container] += 1
+        for failure in batch["failed"]:
+            accounted[failure["container"]] += 1
         failures += batch["failed"]
         if dry_run:
             continue
         post = posted_by_index.get(batch["index"])
         if post is None:
-            failures += [{"key": k, "reason": "post_to_ats did not finish"} for k, _ in batch["items"]]
+            failures += _lost(batch["items"], "post_to_ats did not finish")
             continue
-        summary["posted"] += len(post["accepted"])
+        for _, container in post["accepted"]:
+            per[container]["posted"] += 1
         failures += post["rejected"]
         tag = tagged_by_index.get(batch["index"])
         if tag is None:
-            failures += [{"key": k, "reason": f"tag_{kind.plural} did not finish"} for k, _ in post["accepted"]]
+            failures += _lost(post["accepted"], f"tag_{kind.plural} did not finish")
             continue
-        summary["tagged"] += tag["tagged"]
-        summary["skipped"] += tag["already"]
+        for container, counts in tag["by_container"].items():
+            per[container]["tagged"] += counts["tagged"]
+            per[container]["skipped"] += counts["already"]
         failures += tag["failed"]
+    for failure in failures:
+        per.setdefault(failure["container"], Counter())["failed"] += 1
+    for container, counts in per.items():  # objects found whose batch never got through transform
+        if "found_by_container" not in stats:
+            counts["found"] = accounted[container]  # only the total is known
+        counts["failed"] += counts["found"] - accounted[container]
     # batches whose transform never finished: their keys are not known here, only their count
-    failures += [{"key": f"batch {i}", "reason": "transform did not finish"} for i in range(stats["batches"]) if i not in seen]
-    summary["failed"] = len([f for f in failures if not f["key"].startswith("batch ")]) + stats["found"] - accounted
-    summary["failed_keys"] = failures
-    return summary
+    failures += [{"key": f"batch {i}", "container": None, "reason": "transform did not finish"}
+                 for i in range(stats["batches"]) if i not in seen]
+    fields = ("found", "transformed", "posted", "tagged", "skipped", "failed")
+    by_container = {c: {f: counts[f] for f in fields} for c, counts in sorted(per.items())}
+    totals = {f: sum(counts[f] for counts in by_container.values()) for f in fields[1:]}
+    totals["failed"] += stats["found"] - sum(counts["found"] for counts in by_container.values())
+    return {"kind": kind.plural, "container": kind.container, "found": stats["found"], **totals,
+            "failed_keys": failures, "dry_run": dry_run, "by_container": by_container}
 
 
-def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCHEDULE):
-    """Return the ``hrflow_<plural>_to_ats`` DAG for one object kind."""
+def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCHEDULE,
+                   alert_notifiers: Iterable[BaseNotifier] = ()):
+    """
+    Return the ``hrflow_<plural>_to_ats`` DAG for one object kind.
+
+    A failed run alerts through :class:`HrFlowAlertNotifier` and ``alert_notifiers`` (any Airflow notifiers);
+    a run not done ``[hrflow] sync_deadline_minutes`` after it was queued alerts too.
+    """
+    alias = AssetAlias(f"hrflow_{kind.plural}")
 
     @dag(
         dag_id=kind.dag_id,
@@ -154,6 +191,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         max_active_runs=1,
         doc_md=doc_md,
         tags=["hrflow", "ats", kind.plural],
+        on_failure_callback=[HrFlowAlertNotifier(), *alert_notifiers],
+        deadline=deadline_alert(SYNC_DEADLINE),
         params=sync_params(kind),
         default_args={"retries": 3, "retry_delay": timedelta(seconds=15), "retry_exponential_backoff": True,
                       "max_retry_delay": timedelta(minutes=5)},
@@ -175,7 +214,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                      len(items), kind.plural, len(cfg.containers), kind.container, cfg.window or "none",
                      len(batches), size)
             context["ti"].xcom_push(key="field_map", value=field_map)
-            context["ti"].xcom_push(key="stats", value={"found": len(items), "batches": len(batches)})
+            context["ti"].xcom_push(key="stats", value={"found": len(items), "batches": len(batches),
+                                                        "found_by_container": found_by_container(items, cfg.containers)})
             return batches
 
         @task(show_return_value_in_logs=False)
@@ -207,7 +247,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(items), kind.plural, key)
             except RejectedError as exc:
                 reason = f"ATS HTTP {exc.status}: {exc.reason}"
-                result["rejected"] = [{"key": k, "reason": reason} for k, _ in items]
+                result["rejected"] = _lost(items, reason)
                 log.error("Batch %s: ATS rejected %s %s: %s; keys: %s", index, len(items), kind.plural, reason,
                           ", ".join(k for k, _ in items))
             if store is not None:
@@ -217,37 +257,47 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL)
         def tag(batch: dict[str, Any], **context) -> dict[str, Any]:
             """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
-            result = {"index": batch["index"], "tagged": 0, "already": 0, "failed": []}
+            result = {"index": batch["index"], "tagged": 0, "already": 0, "failed": [], "by_container": {}}
             if not batch["accepted"]:
                 return result
             # search already validated the whole config; re-reading Variables in every batch is not needed
             concurrency, requests_per_minute = resolve_hrflow_tuning(context["params"])
             hook = HrFlowHook(requests_per_minute=requests_per_minute, pool_size=concurrency)
+            container_of = dict(map(tuple, batch["accepted"]))
             for key, outcome, reason in hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency):
                 if outcome == "failed":
-                    result["failed"].append({"key": key, "reason": reason})
+                    result["failed"] += _lost([(key, container_of[key])], reason)
                     log.warning("%s %s: not tagged: %s", kind.name, key, reason)
                 else:
                     result[outcome] += 1
+                    counts = result["by_container"].setdefault(container_of[key], {"tagged": 0, "already": 0})
+                    counts[outcome] += 1
             log.info("Batch %s: tagged %s, already synced %s, failed %s", batch["index"], result["tagged"],
                      result["already"], len(result["failed"]))
             return result
 
-        @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
-        def summary(transformed, posted, tagged, **context) -> dict[str, Any]:
-            """Report counts and failed keys; fail the run if any object failed (or search never finished)."""
+        @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False, outlets=[alias])
+        def report(transformed, posted, tagged, **context) -> dict[str, Any]:
+            """Add up the run; emit one asset event per source or board and the run's metrics."""
             stats = context["ti"].xcom_pull(task_ids="search", key="stats")
             if stats is None:
                 raise AirflowFailException("search did not finish (see its log): nothing was synced")
             # one slice read per upstream task instead of item-by-item iteration
             result = build_summary(kind, stats=stats, dry_run=bool(context["params"].get("dry_run")),
                                    transformed=transformed[:], posted=posted[:], tagged=tagged[:])
-            log.info("Run summary: %s found, %s transformed, %s posted, %s tagged, %s skipped, %s failed%s",
-                     result["found"], result["transformed"], result["posted"], result["tagged"], result["skipped"],
-                     result["failed"], " (dry run)" if result["dry_run"] else "")
+            publish_report(kind, result, dag_id=context["dag"].dag_id, run_id=context["run_id"],
+                           events=context["outlet_events"][alias])
+            return result
+
+        @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+        def summary(result: dict[str, Any] | None, **context) -> dict[str, Any]:
+            """Log the run's counts as a table; fail the run if any object failed (or nothing could be counted)."""
+            if result is None:
+                raise AirflowFailException("report did not finish (see its log): the run could not be counted")
+            context["ti"].xcom_push(key="summary", value=result)
             for failure in result["failed_keys"]:
                 log.error("Failed %s %s: %s", kind.name, failure["key"], failure["reason"])
-            context["ti"].xcom_push(key="summary", value=result)
+            log.info("Run summary%s:\n%s", " (dry run)" if result["dry_run"] else "", summary_table(result))
             if result["failed_keys"]:
                 entries = result["failed_keys"]
                 shown = ", ".join(f["key"] for f in entries[:FAILED_KEYS_IN_MESSAGE])
@@ -259,6 +309,6 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         transformed = transform.partial(field_map=batches["field_map"]).expand(batch=batches)
         posted = post_to_ats.expand(batch=transformed)
         tagged = tag.expand(batch=posted)
-        summary(transformed, posted, tagged)
+        summary(report(transformed, posted, tagged))
 
     return sync_dag()

@@ -39,10 +39,22 @@ def test_sync_dag_shape_and_backfillable_schedule(dagbag, dag_id, tag_task):
     dag = dagbag.dags[dag_id]
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.max_active_runs == 1
-    chain = ["search", "transform", "post_to_ats", tag_task, "summary"]
+    chain = ["search", "transform", "post_to_ats", tag_task, "report", "summary"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids
+    assert dag.get_task("report").trigger_rule == "all_done"
     assert dag.get_task("summary").trigger_rule == "all_done"
+    assert [type(o).__name__ for o in dag.get_task("report").outlets] == ["AssetAlias"]
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_failures_and_late_runs_alert(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert [type(c).__name__ for c in dag.on_failure_callback] == ["HrFlowAlertNotifier"]
+    [deadline] = dag.deadline
+    assert deadline.callback.path == "hrflow_airflow.monitoring.HrFlowAlertNotifier"
+    assert deadline.callback.kwargs["event"] == "deadline"
+    assert deadline.interval.total_seconds() > 0
 
 
 @pytest.mark.parametrize(

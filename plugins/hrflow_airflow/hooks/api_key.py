@@ -106,7 +106,7 @@ class AtsHook(ApiKeyJsonHook):
 
 
 class MessagingHook(ApiKeyJsonHook):
-    """Send one SMS: ``{"text": ...}``."""
+    """Send one SMS: ``{"text": ...}``, plus ``"to"`` when the recipient is not the connection's default."""
 
     conn_name_attr = "sms_conn_id"
     default_conn_name = "sms_default"
@@ -116,5 +116,5 @@ class MessagingHook(ApiKeyJsonHook):
     def __init__(self, *, sms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(conn_id=sms_conn_id, **kwargs)
 
-    def send_sms(self, text: str, *, idempotency_key: str) -> requests.Response:
-        return self.post_json({"text": text}, idempotency_key=idempotency_key)
+    def send_sms(self, text: str, *, idempotency_key: str, to: str | None = None) -> requests.Response:
+        return self.post_json({"text": text, **({"to": to} if to else {})}, idempotency_key=idempotency_key)

@@ -1,0 +1,69 @@
+"""
+`make screenshots`: the README's monitoring screenshots, from a local `airflow standalone` and the sandbox.
+
+Runs one sync that succeeds and one whose ATS rejects a batch, so there is an asset event with failed keys and
+an on-call alert, then takes the pictures with headless Chromium (Debian's ``chromium`` package).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sandbox.airflow_home import REPO, AirflowStack
+from sandbox.server import SMS_API_KEY, SandboxServer, make_key
+
+OUT = REPO / "docs" / "img"
+ON_CALL = "+33 6 00 00 00 00"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"
+
+
+def screenshot(url: str, path: Path, size: str = "1400,900") -> None:
+    """Render ``url`` with headless Chromium into ``path`` (PNG)."""
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--window-size={size}", "--virtual-time-budget=20000", f"--screenshot={path}", url],
+                   check=True, capture_output=True, timeout=120)
+    print(f"wrote {path.relative_to(REPO)}")
+
+
+def main() -> int:
+    sandbox = SandboxServer().start_in_thread()
+    source = make_key("source", "careers-site")
+    keys = sandbox.state.seed("profile", source, 12, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
+    sandbox.state.ats_reject_keys[keys[0]] = "field 'email' is invalid"
+    alert = {"conn_type": "http", "host": f"{sandbox.url}/sms", "password": SMS_API_KEY, "extra": {"phone": ON_CALL}}
+    home = Path(tempfile.mkdtemp(prefix="hrflow-screens-"))
+    stack = AirflowStack(home, extra_env={**sandbox.airflow_env(), "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert),
+                                          "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"})
+    stack.start(wait_for_dags=("hrflow_profiles_to_ats",), standalone=True)
+    try:
+        stack.api("PATCH", "/api/v2/dags/hrflow_profiles_to_ats", json={"is_paused": False},
+                  params={"update_mask": "is_paused"}).raise_for_status()
+        run = stack.api("POST", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns", json={
+            "logical_date": None, "conf": {"source_keys": [source], "batch_size": 4}}).json()
+        state = stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=300)
+        print(f"sync run {run['dag_run_id']}: {state}")
+        for _ in range(60):  # the failure alert comes from the dag-processor, shortly after the run ends
+            if any(b.get("to") == ON_CALL for b in sandbox.state.sms.bodies):
+                break
+            time.sleep(1)
+        assets = stack.api("GET", "/api/v2/assets", params={"uri_pattern": f"hrflow://profiles/{source}"}).json()
+        asset_id = assets["assets"][0]["id"]
+        OUT.mkdir(parents=True, exist_ok=True)
+        screenshot(f"{stack.url}/assets/{asset_id}", OUT / "asset-view.png")
+        screenshot(f"{sandbox.url}/_sandbox/inbox", OUT / "alert-sms.png", size="900,420")
+        screenshot(f"{stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id']}", OUT / "failed-run.png")
+    finally:
+        stack.stop()
+        sandbox.shutdown()
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

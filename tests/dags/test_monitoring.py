@@ -1,0 +1,170 @@
+"""Monitoring end to end (``airflow dags test``): failure alerts, asset events, the log table and metrics."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from hrflow_airflow.objects import JOB, PROFILE, ObjectKind
+from sandbox.server import SMS_API_KEY, Fault, make_key
+
+CONTAINER = make_key("container", "monitoring")
+ON_CALL = "+33 6 00 00 00 01"
+
+
+@pytest.fixture(params=[PROFILE, JOB], ids=lambda k: k.plural)
+def kind(request) -> ObjectKind:
+    return request.param
+
+
+@pytest.fixture
+def alert_env(sandbox) -> dict[str, str]:
+    """The on-call alert connection: the sandbox's messaging service, to ON_CALL."""
+    conn = {"conn_type": "http", "host": f"{sandbox.url}/sms", "password": SMS_API_KEY, "extra": {"phone": ON_CALL}}
+    return {"AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(conn)}
+
+
+class StatsdListener:
+    """A UDP StatsD server that keeps every metric line it receives."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.lines: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65535)
+            except OSError:
+                continue
+            self.lines += data.decode().splitlines()
+
+    def env(self) -> dict[str, str]:
+        return {"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+                "AIRFLOW__METRICS__STATSD_PORT": str(self.port), "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+                "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True"}
+
+    def counters(self, prefix: str) -> dict[tuple[str, frozenset], int]:
+        """Return ``{(name, tags): total}`` for counters whose name starts with ``prefix``."""
+        time.sleep(0.5)  # let the last datagrams land
+        totals: dict[tuple[str, frozenset], int] = {}
+        for line in self.lines:
+            name_tags, _, value = line.partition(":")
+            name, *tags = name_tags.split(",")
+            if name.startswith(prefix) and value.endswith("|c"):
+                key = (name, frozenset(tuple(t.split("=", 1)) for t in tags))
+                totals[key] = totals.get(key, 0) + int(value.split("|")[0])
+        return totals
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def statsd():
+    listener = StatsdListener()
+    yield listener
+    listener.close()
+
+
+def asset_events(home, uri: str) -> list[dict]:
+    with sqlite3.connect(home / "airflow.db") as db:
+        rows = db.execute("SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.uri = ? "
+                          "ORDER BY e.id", (uri,)).fetchall()
+    return [json.loads(extra) for (extra,) in rows]
+
+
+def alerts(sandbox) -> list[dict]:
+    return [body for body in sandbox.state.sms.bodies if body.get("to") == ON_CALL]
+
+
+def test_successful_run_reports_an_asset_event_a_log_table_and_metrics(run_dag, sandbox, airflow_home, alert_env,
+                                                                         statsd, kind):
+    container = make_key("container", "report")
+    keys = sandbox.state.seed(kind.name, container, 7)
+    sandbox.state.seed(kind.name, container, 2, start=100, tags=[{"name": "sync", "value": "1"}])  # already synced
+
+    result = run_dag(kind.dag_id, {kind.containers_param: [container], "batch_size": 3}, env={**alert_env, **statsd.env()})
+
+    assert result.succeeded, result.output[-3000:]
+    [event] = asset_events(airflow_home, f"hrflow://{kind.plural}/{container}")
+    assert event == {"dag_id": kind.dag_id, "run_id": result.run_id, "found": 7, "posted": 7, "tagged": 7,
+                     "skipped": 0, "failed": 0, "failed_keys": []}
+    # the summary task's log ends with the table: a row for the source or board, then the total
+    table = result.output[result.output.index("Run summary:"):].splitlines()[1:6]
+    assert table[0].split() == [kind.container, "found", "posted", "tagged", "skipped", "failed"]
+    assert table[2].split() == [container, "7", "7", "7", "0", "0"]
+    assert table[4].split() == ["TOTAL", "7", "7", "7", "0", "0"]
+    tags = frozenset({("dag_id", kind.dag_id), (kind.container, container)})
+    counters = statsd.counters("airflow.hrflow.objects.")
+    assert {name.rsplit(".", 1)[1]: n for (name, t), n in counters.items() if t == tags} == \
+        {"found": 7, "posted": 7, "tagged": 7, "skipped": 0, "failed": 0}
+    assert alerts(sandbox) == [] and len(keys) == 7
+
+
+def test_failing_run_alerts_once_without_candidate_data(run_dag, sandbox, airflow_home, alert_env):
+    keys = sandbox.state.seed("profile", CONTAINER, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    sandbox.state.ats_reject_keys[keys[0]] = "field 'email' is invalid"  # its batch (keys 0-2) fails for good
+    # the other batch's first try exhausts its HTTP retries: Airflow retries that task, which must not re-alert
+    sandbox.state.faults.append(Fault(path="/ats/", status=503, times=5, match_key=keys[4]))
+
+    result = run_dag("hrflow_profiles_to_ats", {"source_keys": [CONTAINER], "batch_size": 3}, env=alert_env)
+
+    assert not result.succeeded
+    assert "Marking task as UP_FOR_RETRY" in result.output  # post_to_ats went through an Airflow retry
+    [alert] = alerts(sandbox)
+    assert alert["text"].startswith(f"[Airflow] hrflow_profiles_to_ats run {result.run_id} failed at summary.")
+    assert "So far: found 6, posted 3, tagged 3, skipped 0, failed 3." in alert["text"]
+    assert alert["text"].endswith(f"/dags/hrflow_profiles_to_ats/runs/{result.run_id.replace(':', '%3A').replace('+', '%2B')}")
+    for key in keys:
+        info = sandbox.state.get("profile", CONTAINER, key)["info"]
+        for value in (info["first_name"], info["last_name"], info["email"], info["phone"], key):
+            assert value not in alert["text"]
+    # the failed run still reports its source, with the failed keys
+    [event] = asset_events(airflow_home, f"hrflow://profiles/{CONTAINER}")
+    assert (event["found"], event["posted"], event["tagged"], event["failed"]) == (6, 3, 3, 3)
+    assert sorted(event["failed_keys"]) == sorted(keys[:3])
+
+
+def test_failing_run_without_alert_target_logs_it(run_dag, sandbox):
+    result = run_dag("hrflow_profiles_to_ats", {"source_keys": [make_key("source", "unknown")]})
+
+    assert not result.succeeded
+    assert "No alert target is set (connection 'hrflow_alert' or Variable 'hrflow_alert_phone')" in result.output
+    assert "[Airflow] hrflow_profiles_to_ats run" in result.output
+    assert sandbox.state.sms.requests == 0
+
+
+def test_alert_through_the_variable_and_sms_metrics(run_dag, sandbox, statsd):
+    source = make_key("source", "sms-metrics")
+    with_phone, without_phone = sandbox.state.seed("profile", source, 2)
+    sandbox.state.update("profile", source, without_phone, lambda p: p["info"].update(phone=None))
+    env = {**statsd.env(), "AIRFLOW_VAR_HRFLOW_ALERT_PHONE": ON_CALL}
+
+    def event(key: str) -> dict:
+        return {"type": "profile.indexing.success", "profile": {"key": key, "source": {"key": source}}}
+
+    assert run_dag("hrflow_profile_sms", event(with_phone), env=env).succeeded
+    assert run_dag("hrflow_profile_sms", event(without_phone), env=env).succeeded
+    failed = run_dag("hrflow_profile_sms", event(make_key("profile", "unknown")), env=env)
+
+    assert not failed.succeeded
+    tags = frozenset({("dag_id", "hrflow_profile_sms"), ("source", source)})
+    counters = statsd.counters("airflow.hrflow.sms.")
+    assert {name: n for (name, t), n in counters.items() if t == tags} == \
+        {"airflow.hrflow.sms.sent": 1, "airflow.hrflow.sms.skipped": 1}
+    [alert] = alerts(sandbox)
+    assert alert["text"].startswith(f"[Airflow] hrflow_profile_sms run {failed.run_id} failed at fetch_profile.")

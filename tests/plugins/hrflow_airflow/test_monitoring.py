@@ -1,0 +1,179 @@
+"""Alert messages, the alert target, the notifier's delivery, the summary table and the per-source reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+
+from hrflow_airflow import monitoring
+from hrflow_airflow.monitoring import (
+    HrFlowAlertNotifier,
+    alert_target,
+    deadline_alert,
+    deadline_text,
+    event_extra,
+    failure_text,
+    publish_report,
+    run_url,
+    summary_table,
+)
+from hrflow_airflow.objects import JOB, PROFILE
+from sandbox.server import SMS_API_KEY
+
+ON_CALL = "+33 6 00 00 00 01"
+
+
+def test_failure_text_is_short_and_names_run_task_counts_and_url():
+    text = failure_text("hrflow_profiles_to_ats", "manual__1", ["tag_profiles_3", "summary"],
+                        {"found": 30, "posted": 30, "tagged": 27, "skipped": 0, "failed": 3, "failed_keys": ["k"]},
+                        "http://airflow/dags/hrflow_profiles_to_ats/runs/manual__1")
+    assert text == ("[Airflow] hrflow_profiles_to_ats run manual__1 failed at tag_profiles_3, summary. "
+                    "So far: found 30, posted 30, tagged 27, skipped 0, failed 3. "
+                    "http://airflow/dags/hrflow_profiles_to_ats/runs/manual__1")
+
+
+def test_failure_text_without_counts_or_task():
+    assert failure_text("d", "r", [], None, "u") == "[Airflow] d run r failed at unknown task. u"
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(90, "90 s"), (120, "2 min"), (3600, "1 h"), (5400, "90 min")])
+def test_deadline_text(seconds, shown):
+    assert deadline_text("d", "r", timedelta(seconds=seconds), "u") == f"[Airflow] d run r is not done {shown} after it was queued. u"
+
+
+def test_run_url_quotes_the_run_id():
+    assert run_url("d", "manual__2026-01-01T00:00:00+00:00", "http://h:8080/") == \
+        "http://h:8080/dags/d/runs/manual__2026-01-01T00%3A00%3A00%2B00%3A00"
+
+
+def test_summary_table_has_a_row_per_source_and_a_total():
+    summary = {"container": "source", "found": 5, "posted": 4, "tagged": 3, "skipped": 1, "failed": 1,
+               "by_container": {"src_b": {"found": 2, "posted": 2, "tagged": 1, "skipped": 1, "failed": 0},
+                                "src_a": {"found": 3, "posted": 2, "tagged": 2, "skipped": 0, "failed": 1}}}
+    lines = summary_table(summary).splitlines()
+    assert lines[0].split() == ["source", "found", "posted", "tagged", "skipped", "failed"]
+    assert [line.split() for line in lines[2:4]] == [["src_a", "3", "2", "2", "0", "1"], ["src_b", "2", "2", "1", "1", "0"]]
+    assert lines[-1].split() == ["TOTAL", "5", "4", "3", "1", "1"]
+    assert set(lines[1]) == {"-"} and len({len(line) for line in lines}) == 1
+
+
+def test_deadline_alert_runs_the_notifier_through_the_executor():
+    alert = deadline_alert(timedelta(minutes=5))
+    assert type(alert.callback).__name__ == "SyncCallback"
+    assert alert.callback.path == "hrflow_airflow.monitoring.HrFlowAlertNotifier"
+    assert alert.callback.kwargs == {"event": "deadline", "deadline_seconds": 300.0}
+    assert alert.interval == timedelta(minutes=5)
+    assert deadline_alert(timedelta(0)) is None
+
+
+def test_event_extra_caps_failed_keys():
+    counts = {"found": 600, "failed": 600, "failed_keys": [{"key": f"k{i}"} for i in range(600)]}
+    extra = event_extra("d", "r", counts)
+    assert len(extra["failed_keys"]) == monitoring.MAX_KEYS_IN_EVENT
+    assert extra["failed_keys_truncated"] == 100
+    assert (extra["found"], extra["posted"], extra["failed"]) == (600, 0, 600)
+
+
+class _Events:
+    def __init__(self):
+        self.added = []
+
+    def add(self, asset, extra):
+        self.added.append((asset.uri, extra))
+
+
+@pytest.mark.parametrize(("kind", "tag"), [(PROFILE, "source"), (JOB, "board")])
+def test_publish_report_emits_one_event_and_counters_per_container(kind, tag, monkeypatch):
+    sent = []
+    monkeypatch.setattr(monitoring.stats, "incr", lambda stat, count=None, rate=None, *, tags=None: sent.append((stat, count, tags)))
+    summary = {"failed_keys": [{"key": "k9", "container": "b", "reason": "ATS HTTP 422"}],
+               "by_container": {"a": {"found": 2, "posted": 2, "tagged": 2, "skipped": 0, "failed": 0},
+                                "b": {"found": 1, "posted": 0, "tagged": 0, "skipped": 0, "failed": 1}}}
+    events = _Events()
+    publish_report(kind, summary, dag_id="d", run_id="r", events=events)
+    assert events.added == [
+        (f"hrflow://{kind.plural}/a", {"dag_id": "d", "run_id": "r", "found": 2, "posted": 2, "tagged": 2, "skipped": 0,
+                                       "failed": 0, "failed_keys": []}),
+        (f"hrflow://{kind.plural}/b", {"dag_id": "d", "run_id": "r", "found": 1, "posted": 0, "tagged": 0, "skipped": 0,
+                                       "failed": 1, "failed_keys": ["k9"]}),
+    ]
+    assert ("hrflow.objects.found", 2, {"dag_id": "d", tag: "a"}) in sent
+    assert ("hrflow.objects.failed", 1, {"dag_id": "d", tag: "b"}) in sent
+    assert len(sent) == 2 * len(monitoring.COUNT_FIELDS)
+
+
+# -- the alert target and delivery, through the sandbox's messaging service -------------------------------------
+@pytest.fixture
+def alert_conn(sandbox, monkeypatch):
+    conn = {"conn_type": "http", "host": f"{sandbox.url}/sms", "password": SMS_API_KEY, "extra": {"phone": ON_CALL}}
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_ALERT", json.dumps(conn))
+    return conn
+
+
+def _failure_context(run_id: str = "manual__1") -> dict:
+    from airflow.sdk import DAG
+
+    return {"dag": DAG("hrflow_profiles_to_ats", schedule=None), "run_id": run_id, "reason": "task_failure"}
+
+
+def test_alert_target_prefers_the_alert_connection(alert_conn, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_HRFLOW_ALERT_PHONE", "+33 6 99 99 99 99")
+    assert alert_target() == ("hrflow_alert", ON_CALL)
+
+
+def test_alert_target_falls_back_to_the_variable(sandbox, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_HRFLOW_ALERT_PHONE", ON_CALL)
+    assert alert_target() == ("sms_default", ON_CALL)
+
+
+def test_alert_connection_without_phone_is_named(alert_conn, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_ALERT", json.dumps({**alert_conn, "extra": {}}))
+    with pytest.raises(ValueError, match="connection 'hrflow_alert' has no extra 'phone'"):
+        alert_target()
+
+
+def test_notifier_sends_one_alert_per_run_even_if_called_twice(alert_conn, sandbox):
+    notifier = HrFlowAlertNotifier()
+    notifier(_failure_context())
+    notifier(_failure_context())
+    bodies = sandbox.state.sms.bodies
+    assert len(bodies) == 1 and sandbox.state.sms.replays == 1
+    assert bodies[0]["to"] == ON_CALL
+    assert bodies[0]["text"].startswith("[Airflow] hrflow_profiles_to_ats run manual__1 failed at unknown task.")
+
+
+def test_notifier_without_target_logs_and_does_not_raise(sandbox, monkeypatch, caplog):
+    monkeypatch.setattr(monitoring, "alert_target", lambda: None)
+    with caplog.at_level(logging.WARNING, logger="hrflow_airflow.monitoring"):
+        HrFlowAlertNotifier()(_failure_context())
+    assert "No alert target is set (connection 'hrflow_alert' or Variable 'hrflow_alert_phone')" in caplog.text
+    assert sandbox.state.sms.bodies == []
+
+
+def test_notifier_survives_a_failing_messaging_service(alert_conn, sandbox, monkeypatch, caplog):
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_ALERT", json.dumps({**alert_conn, "password": "wrong"}))
+    with caplog.at_level(logging.ERROR, logger="hrflow_airflow.monitoring"):
+        HrFlowAlertNotifier()(_failure_context())
+    assert "HrFlow alert not sent through connection 'hrflow_alert'" in caplog.text
+    assert "HTTP 401" in caplog.text
+
+
+def test_deadline_notifier_reads_the_run_from_json_context(alert_conn, sandbox):
+    context = {"dag_run": {"dag_id": "hrflow_profile_sms", "dag_run_id": "webhook__x"}, "deadline": {"id": "1"}}
+    HrFlowAlertNotifier(event="deadline", deadline_seconds=120, context=context)(context)
+    [body] = sandbox.state.sms.bodies
+    assert body["text"].startswith("[Airflow] hrflow_profile_sms run webhook__x is not done 2 min after it was queued.")
+
+
+def test_deadline_notifier_stays_quiet_for_a_run_that_already_failed(alert_conn, sandbox):
+    context = {"dag_run": {"dag_id": "hrflow_profile_sms", "dag_run_id": "webhook__x", "state": "failed"}}
+    HrFlowAlertNotifier(event="deadline", deadline_seconds=120, context=context)(context)
+    assert sandbox.state.sms.bodies == []
+
+
+def test_no_deadline_under_airflow_dags_test(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["airflow", "dags", "test", "hrflow_profiles_to_ats"])
+    assert deadline_alert(timedelta(minutes=5)) is None

@@ -1,0 +1,80 @@
+"""Deadline and failure alerts on a real scheduler, dag-processor and executor (LocalExecutor, SQLite)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+import pytest
+
+from sandbox.airflow_home import AirflowStack
+from sandbox.server import SMS_API_KEY, Fault, make_key
+
+ON_CALL = "+33 6 00 00 00 02"
+SYNC_DEADLINE_S, SMS_DEADLINE_S = 6, 15
+
+
+@pytest.fixture(scope="module")
+def stack(sandbox_server, tmp_path_factory):
+    alert_conn = {"conn_type": "http", "host": f"{sandbox_server.url}/sms", "password": SMS_API_KEY,
+                  "extra": {"phone": ON_CALL}}
+    stack = AirflowStack(tmp_path_factory.mktemp("monitoring_home"), extra_env={
+        **sandbox_server.airflow_env(),
+        "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_conn),
+        "AIRFLOW__HRFLOW__SYNC_DEADLINE_MINUTES": str(SYNC_DEADLINE_S / 60),
+        "AIRFLOW__HRFLOW__SMS_DEADLINE_SECONDS": str(SMS_DEADLINE_S),
+    })
+    stack.start(wait_for_dags=("hrflow_profiles_to_ats", "hrflow_profile_sms"))
+    yield stack
+    stack.stop()
+
+
+def alerts(sandbox, run_id: str) -> list[str]:
+    return [b["text"] for b in sandbox.state.sms.bodies if b.get("to") == ON_CALL and f" run {run_id} " in b["text"]]
+
+
+def trigger(stack, dag_id: str, conf: dict) -> dict:
+    response = stack.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_until_past(queued_at: str, seconds: float) -> None:
+    """Sleep until ``seconds`` after ``queued_at`` (so a deadline there has been evaluated)."""
+    left = datetime.fromisoformat(queued_at.replace("Z", "+00:00")).timestamp() + seconds - time.time()
+    time.sleep(max(0.0, left))
+
+
+def test_sync_run_still_going_past_its_deadline_alerts_once(stack, sandbox):
+    source = make_key("source", "late")
+    sandbox.state.seed("profile", source, 10)
+    sandbox.state.faults.append(Fault(path="/v1/profiles/searching", status=0, delay=SYNC_DEADLINE_S + 4))
+    stack.unpause("hrflow_profiles_to_ats")
+
+    run = trigger(stack, "hrflow_profiles_to_ats", {"source_keys": [source]})
+
+    assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=300) == "success"
+    wait_until_past(run["queued_at"], SYNC_DEADLINE_S + 10)
+    assert alerts(sandbox, run["dag_run_id"]) == [
+        f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} is not done {SYNC_DEADLINE_S} s after it was "
+        f"queued. {stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id'].replace(':', '%3A').replace('+', '%2B')}"]
+
+
+def test_prompt_sms_run_meets_its_deadline_and_a_failed_one_alerts_once(stack, sandbox):
+    source = make_key("source", "prompt")
+    [key] = sandbox.state.seed("profile", source, 1)
+    event = {"type": "profile.indexing.success", "profile": {"key": key, "source": {"key": source}}}
+    unknown = {**event, "profile": {"key": make_key("profile", "unknown"), "source": {"key": source}}}
+
+    prompt = trigger(stack, "hrflow_profile_sms", event)
+    failing = trigger(stack, "hrflow_profile_sms", unknown)
+
+    assert stack.wait_for_run("hrflow_profile_sms", prompt["dag_run_id"]) == "success"
+    assert stack.wait_for_run("hrflow_profile_sms", failing["dag_run_id"]) == "failed"
+    # past both deadlines: the prompt run's was met, the failed run's must not fire on top of its failure alert
+    wait_until_past(max(prompt["queued_at"], failing["queued_at"]), SMS_DEADLINE_S + 10)
+    assert alerts(sandbox, prompt["dag_run_id"]) == []
+    [failure] = alerts(sandbox, failing["dag_run_id"])
+    assert failure.startswith(f"[Airflow] hrflow_profile_sms run {failing['dag_run_id']} failed at fetch_profile.")
+    assert [b["text"] for b in sandbox.state.sms.bodies if "to" not in b] and key not in failure
