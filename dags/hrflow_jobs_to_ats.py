@@ -19,6 +19,9 @@ that do not carry the tag `sync=1`, maps them to records (`hrflow_key`, `referen
   unsynced job unless `created_at_min` / `created_at_max` are given.
 * **Mapping:** Variable `hrflow_jobs_field_map` replaces the default `{record field: object path}` map.
 * The `summary` task reports found / posted / tagged / skipped / failed and fails the run if anything failed.
+* **Monitoring:** `report` emits an asset event per board on `hrflow://jobs/<board_key>` (counts and failed keys)
+  and `hrflow.objects.*` metrics; a failed run, or one not done `[hrflow] sync_deadline_minutes` after it was
+  queued, sends one alert to connection `hrflow_alert` (extra `phone`) or Variable `hrflow_alert_phone`.
 """
 
 dag = build_sync_dag(JOB, doc_md=DOC_MD)

@@ -21,6 +21,9 @@ one SMS to the messaging service:
   `{email}`, `{profile_key}`.
 * A profile without a phone number is skipped; an unknown profile or source fails at once; a retry never
   sends a second SMS (`Idempotency-Key` per DAG run).
+* **Monitoring:** `hrflow.sms.sent` / `hrflow.sms.skipped` metrics; a failed run, or one not done
+  `[hrflow] sms_deadline_seconds` after the webhook queued it, sends one alert to connection `hrflow_alert`
+  (extra `phone`) or Variable `hrflow_alert_phone`.
 """
 
 dag = build_sms_dag(doc_md=DOC_MD)

@@ -20,6 +20,9 @@ batches as JSON with an `Idempotency-Key`, then re-reads each accepted profile a
 * **Safe to retry:** the same batch always carries the same `Idempotency-Key`; profiles already tagged are
   never edited; only profiles the ATS accepted are tagged.
 * The `summary` task reports found / posted / tagged / skipped / failed and fails the run if anything failed.
+* **Monitoring:** `report` emits an asset event per source on `hrflow://profiles/<source_key>` (counts and failed keys)
+  and `hrflow.objects.*` metrics; a failed run, or one not done `[hrflow] sync_deadline_minutes` after it was
+  queued, sends one alert to connection `hrflow_alert` (extra `phone`) or Variable `hrflow_alert_phone`.
 """
 
 dag = build_sync_dag(PROFILE, doc_md=DOC_MD)

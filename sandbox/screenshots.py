@@ -39,7 +39,8 @@ def main() -> int:
     alert = {"conn_type": "http", "host": f"{sandbox.url}/sms", "password": SMS_API_KEY, "extra": {"phone": ON_CALL}}
     home = Path(tempfile.mkdtemp(prefix="hrflow-screens-"))
     stack = AirflowStack(home, extra_env={**sandbox.airflow_env(), "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert),
-                                          "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"})
+                                          "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                                          "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "5"})
     stack.start(wait_for_dags=("hrflow_profiles_to_ats",), standalone=True)
     try:
         stack.api("PATCH", "/api/v2/dags/hrflow_profiles_to_ats", json={"is_paused": False},
@@ -52,12 +53,18 @@ def main() -> int:
             if any(b.get("to") == ON_CALL for b in sandbox.state.sms.bodies):
                 break
             time.sleep(1)
-        assets = stack.api("GET", "/api/v2/assets", params={"uri_pattern": f"hrflow://profiles/{source}"}).json()
+        for _ in range(60):  # the scheduler lists an alias's assets at its next asset clean-up
+            assets = stack.api("GET", "/api/v2/assets", params={"uri_pattern": f"hrflow://profiles/{source}"}).json()
+            if assets["assets"]:
+                break
+            time.sleep(1)
         asset_id = assets["assets"][0]["id"]
         OUT.mkdir(parents=True, exist_ok=True)
         screenshot(f"{stack.url}/assets/{asset_id}", OUT / "asset-view.png")
         screenshot(f"{sandbox.url}/_sandbox/inbox", OUT / "alert-sms.png", size="900,420")
         screenshot(f"{stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id']}", OUT / "failed-run.png")
+        # the event's extra as the REST API serves it (the asset view shows it folded)
+        screenshot(f"{stack.url}/api/v2/assets/events?asset_id={asset_id}", OUT / "asset-event-extra.png", size="1400,170")
     finally:
         stack.stop()
         sandbox.shutdown()

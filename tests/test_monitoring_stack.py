@@ -46,19 +46,27 @@ def wait_until_past(queued_at: str, seconds: float) -> None:
     time.sleep(max(0.0, left))
 
 
-def test_sync_run_still_going_past_its_deadline_alerts_once(stack, sandbox):
+def test_late_and_failing_sync_run_gets_one_deadline_alert_and_one_failure_alert(stack, sandbox):
     source = make_key("source", "late")
-    sandbox.state.seed("profile", source, 10)
+    keys = sandbox.state.seed("profile", source, 10, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    sandbox.state.ats_reject_keys[keys[0]] = "field 'email' is invalid"  # one batch of 5 is refused
     sandbox.state.faults.append(Fault(path="/v1/profiles/searching", status=0, delay=SYNC_DEADLINE_S + 4))
     stack.unpause("hrflow_profiles_to_ats")
 
-    run = trigger(stack, "hrflow_profiles_to_ats", {"source_keys": [source]})
+    run = trigger(stack, "hrflow_profiles_to_ats", {"source_keys": [source], "batch_size": 5})
 
-    assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=300) == "success"
+    assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=300) == "failed"
     wait_until_past(run["queued_at"], SYNC_DEADLINE_S + 10)
+    for _ in range(30):  # the failure callback runs in the dag-processor shortly after the run ends
+        if len(alerts(sandbox, run["dag_run_id"])) == 2:
+            break
+        time.sleep(1)
+    url = f"{stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id'].replace(':', '%3A').replace('+', '%2B')}"
     assert alerts(sandbox, run["dag_run_id"]) == [
-        f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} is not done {SYNC_DEADLINE_S} s after it was "
-        f"queued. {stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id'].replace(':', '%3A').replace('+', '%2B')}"]
+        f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} is not done {SYNC_DEADLINE_S} s after it was queued. {url}",
+        f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} failed at summary. "
+        f"So far: found 10, posted 5, tagged 5, skipped 0, failed 5. {url}",
+    ]
 
 
 def test_prompt_sms_run_meets_its_deadline_and_a_failed_one_alerts_once(stack, sandbox):

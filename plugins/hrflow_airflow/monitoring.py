@@ -40,7 +40,9 @@ SMS_DEADLINE = timedelta(seconds=conf.getfloat("hrflow", "sms_deadline_seconds",
 # -- messages (pure) ---------------------------------------------------------------------------------------
 def run_url(dag_id: str, run_id: str, base_url: str | None = None) -> str:
     """Return the UI URL of one DAG run."""
-    base = (base_url if base_url is not None else conf.get("api", "base_url", fallback="")).rstrip("/")
+    if base_url is None:
+        base_url = conf.get("api", "base_url", fallback="") or f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
+    base = base_url.rstrip("/")
     return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
@@ -95,6 +97,9 @@ class HrFlowAlertNotifier(BaseNotifier):
         super().__init__(context=dict(context) if context else None)
         self.event = event
         self.deadline_seconds = deadline_seconds
+
+    def render_template_fields(self, context: Mapping[str, Any], jinja_env: Any = None) -> None:
+        """Render nothing: the alert has no templated fields (and ``dags test`` passes a DAG Jinja can't use)."""
 
     def notify(self, context: Mapping[str, Any]) -> None:
         try:
@@ -193,6 +198,11 @@ def _counts_so_far(context: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 # -- deadlines -----------------------------------------------------------------------------------------------
+def under_dags_test() -> bool:
+    """Return True while ``airflow dags test`` parses the DAG (it runs no scheduler and has its own callback path)."""
+    return sys.argv[1:3] == ["dags", "test"]
+
+
 def deadline_alert(interval: timedelta) -> DeadlineAlert | None:
     """
     Return an alert for a run not done ``interval`` after it was queued, or None when ``interval`` is 0.
@@ -200,7 +210,7 @@ def deadline_alert(interval: timedelta) -> DeadlineAlert | None:
     ``airflow dags test`` gets None too: it never evaluates deadlines, and Airflow 3.3's ``DAG.test()`` crashes
     at the end of a successful run of a DAG that has one (apache/airflow#73428).
     """
-    if interval <= timedelta(0) or sys.argv[1:3] == ["dags", "test"]:
+    if interval <= timedelta(0) or under_dags_test():
         return None
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,

@@ -107,7 +107,7 @@ def test_successful_run_reports_an_asset_event_a_log_table_and_metrics(run_dag, 
     table = result.output[result.output.index("Run summary:"):].splitlines()[1:6]
     assert table[0].split() == [kind.container, "found", "posted", "tagged", "skipped", "failed"]
     assert table[2].split() == [container, "7", "7", "7", "0", "0"]
-    assert table[4].split() == ["TOTAL", "7", "7", "7", "0", "0"]
+    assert table[4].split()[:6] == ["TOTAL", "7", "7", "7", "0", "0"]  # then the logger name
     tags = frozenset({("dag_id", kind.dag_id), (kind.container, container)})
     counters = statsd.counters("airflow.hrflow.objects.")
     assert {name.rsplit(".", 1)[1]: n for (name, t), n in counters.items() if t == tags} == \
@@ -124,11 +124,12 @@ def test_failing_run_alerts_once_without_candidate_data(run_dag, sandbox, airflo
     result = run_dag("hrflow_profiles_to_ats", {"source_keys": [CONTAINER], "batch_size": 3}, env=alert_env)
 
     assert not result.succeeded
-    assert "Marking task as UP_FOR_RETRY" in result.output  # post_to_ats went through an Airflow retry
+    assert "new_state=up_for_retry" in result.output  # post_to_ats went through an Airflow retry
     [alert] = alerts(sandbox)
-    assert alert["text"].startswith(f"[Airflow] hrflow_profiles_to_ats run {result.run_id} failed at summary.")
-    assert "So far: found 6, posted 3, tagged 3, skipped 0, failed 3." in alert["text"]
-    assert alert["text"].endswith(f"/dags/hrflow_profiles_to_ats/runs/{result.run_id.replace(':', '%3A').replace('+', '%2B')}")
+    # (`dags test` runs the callback without the XCom access the dag-processor gives it: no counts here;
+    # tests/test_monitoring_stack.py checks them on a real dag-processor)
+    assert alert["text"] == (f"[Airflow] hrflow_profiles_to_ats run {result.run_id} failed at summary. http://localhost:8080"
+                             f"/dags/hrflow_profiles_to_ats/runs/{result.run_id.replace(':', '%3A').replace('+', '%2B')}")
     for key in keys:
         info = sandbox.state.get("profile", CONTAINER, key)["info"]
         for value in (info["first_name"], info["last_name"], info["email"], info["phone"], key):
@@ -148,23 +149,18 @@ def test_failing_run_without_alert_target_logs_it(run_dag, sandbox):
     assert sandbox.state.sms.requests == 0
 
 
-def test_alert_through_the_variable_and_sms_metrics(run_dag, sandbox, statsd):
+def test_sms_runs_count_sent_and_skipped(run_dag, sandbox, statsd):
     source = make_key("source", "sms-metrics")
     with_phone, without_phone = sandbox.state.seed("profile", source, 2)
     sandbox.state.update("profile", source, without_phone, lambda p: p["info"].update(phone=None))
-    env = {**statsd.env(), "AIRFLOW_VAR_HRFLOW_ALERT_PHONE": ON_CALL}
 
     def event(key: str) -> dict:
         return {"type": "profile.indexing.success", "profile": {"key": key, "source": {"key": source}}}
 
-    assert run_dag("hrflow_profile_sms", event(with_phone), env=env).succeeded
-    assert run_dag("hrflow_profile_sms", event(without_phone), env=env).succeeded
-    failed = run_dag("hrflow_profile_sms", event(make_key("profile", "unknown")), env=env)
+    assert run_dag("hrflow_profile_sms", event(with_phone), env=statsd.env()).succeeded
+    assert run_dag("hrflow_profile_sms", event(without_phone), env=statsd.env()).succeeded
 
-    assert not failed.succeeded
     tags = frozenset({("dag_id", "hrflow_profile_sms"), ("source", source)})
     counters = statsd.counters("airflow.hrflow.sms.")
     assert {name: n for (name, t), n in counters.items() if t == tags} == \
         {"airflow.hrflow.sms.sent": 1, "airflow.hrflow.sms.skipped": 1}
-    [alert] = alerts(sandbox)
-    assert alert["text"].startswith(f"[Airflow] hrflow_profile_sms run {failed.run_id} failed at fetch_profile.")
