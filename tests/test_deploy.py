@@ -82,12 +82,22 @@ def test_dockerfile_installs_requirements_and_the_package():
     assert "apache-airflow[celery,postgres]==3.3.2" in requirement_names((REPO / "requirements.txt").read_text())
 
 
+def test_distributed_path_packages_are_pinned_where_the_dockerfile_reads_them():
+    pins = dict(line.split("==") for line in requirement_names((REPO / "requirements.txt").read_text()) if "==" in line)
+    constraints = dict(line.split("==") for line in requirement_names((REPO / "constraints.txt").read_text()))
+    for package in ("apache-airflow-providers-celery", "psycopg2-binary", "asyncpg", "redis", "statsd"):
+        assert package in pins, f"{package} is not pinned in requirements.txt"
+        assert constraints[package] == pins[package], package
+    assert "celery>=5.6,<5.7" in requirement_names((REPO / "requirements.txt").read_text())
+
+
 def test_env_example_lists_every_setting():
     names = {line.split("=")[0] for line in (REPO / ".env.example").read_text().splitlines()
              if line and not line.startswith("#")}
     assert {"AIRFLOW_FERNET_KEY", "JWT_SECRET", "AIRFLOW_CONN_HRFLOW_DEFAULT", "AIRFLOW_CONN_ATS_DEFAULT",
             "AIRFLOW_CONN_ATS_JOBS_DEFAULT", "AIRFLOW_CONN_SMS_DEFAULT", "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS",
-            "AIRFLOW_VAR_HRFLOW_BOARD_KEYS"} <= names
+            "AIRFLOW_VAR_HRFLOW_BOARD_KEYS", "AIRFLOW_CONN_HRFLOW_ALERT", "AIRFLOW__HRFLOW__SYNC_DEADLINE_MINUTES",
+            "AIRFLOW__HRFLOW__SMS_DEADLINE_SECONDS"} <= names
 
 
 def test_provider_package_name_is_the_distribution_name():
