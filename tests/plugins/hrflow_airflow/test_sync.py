@@ -1,0 +1,60 @@
+"""The run summary, in total and per source: pure code, no Airflow run."""
+
+from __future__ import annotations
+
+from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.sync import build_summary, found_by_container
+
+FIELDS = ("found", "transformed", "posted", "tagged", "skipped", "failed")
+
+
+def counts(*values: int) -> dict[str, int]:
+    return dict(zip(FIELDS, values))
+
+
+def test_found_by_container_counts_empty_containers_too():
+    items = [["k1", "a", {}], ["k2", "b", {}], ["k3", "a", {}]]
+    assert found_by_container(items, ["a", "b", "c"]) == {"a": 2, "b": 1, "c": 0}
+
+
+def test_summary_splits_counts_and_failures_per_source():
+    stats = {"found": 5, "batches": 2, "found_by_container": {"a": 3, "b": 2}}
+    transformed = [
+        {"index": 0, "items": [["k1", "a"], ["k2", "a"]], "records": [{}, {}],
+         "failed": [{"key": "k3", "container": "a", "reason": "mapping failed: x"}]},
+        {"index": 1, "items": [["k4", "b"], ["k5", "b"]], "records": [{}, {}], "failed": []},
+    ]
+    posted = [{"index": 0, "accepted": [["k1", "a"], ["k2", "a"]], "rejected": []},
+              {"index": 1, "accepted": [], "rejected": [{"key": k, "container": "b", "reason": "ATS HTTP 422"} for k in ("k4", "k5")]}]
+    tagged = [{"index": 0, "tagged": 1, "already": 1, "failed": [], "by_container": {"a": {"tagged": 1, "already": 1}}},
+              {"index": 1, "tagged": 0, "already": 0, "failed": [], "by_container": {}}]
+
+    summary = build_summary(PROFILE, stats=stats, dry_run=False, transformed=transformed, posted=posted, tagged=tagged)
+
+    assert summary["by_container"] == {"a": counts(3, 2, 2, 1, 1, 1), "b": counts(2, 2, 0, 0, 0, 2)}
+    assert {f: summary[f] for f in FIELDS} == counts(5, 4, 2, 1, 1, 3)
+    assert [(f["key"], f["container"]) for f in summary["failed_keys"]] == [("k3", "a"), ("k4", "b"), ("k5", "b")]
+
+
+def test_batches_that_never_finished_fail_their_source():
+    stats = {"found": 4, "batches": 2, "found_by_container": {"a": 2, "b": 2}}
+    transformed = [{"index": 0, "items": [["k1", "a"], ["k2", "a"]], "records": [{}, {}], "failed": []}]
+    posted = [{"index": 0, "accepted": [["k1", "a"], ["k2", "a"]], "rejected": []}]
+
+    summary = build_summary(PROFILE, stats=stats, dry_run=False, transformed=transformed, posted=posted, tagged=[])
+
+    assert summary["by_container"] == {"a": counts(2, 2, 2, 0, 0, 2), "b": counts(2, 0, 0, 0, 0, 2)}
+    assert summary["failed"] == 4
+    reasons = {f["key"]: f["reason"] for f in summary["failed_keys"]}
+    assert reasons == {"k1": "tag_profiles did not finish", "k2": "tag_profiles did not finish",
+                       "batch 1": "transform did not finish"}
+
+
+def test_dry_run_counts_only_what_was_transformed():
+    stats = {"found": 2, "batches": 1, "found_by_container": {"a": 2}}
+    transformed = [{"index": 0, "items": [["k1", "a"], ["k2", "a"]], "records": [{}, {}], "failed": []}]
+
+    summary = build_summary(PROFILE, stats=stats, dry_run=True, transformed=transformed, posted=[], tagged=[])
+
+    assert summary["by_container"] == {"a": counts(2, 2, 0, 0, 0, 0)}
+    assert summary["dry_run"] is True and summary["failed_keys"] == []
