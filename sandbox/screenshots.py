@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from sandbox.airflow_home import REPO, AirflowStack
-from sandbox.server import SMS_API_KEY, SandboxServer, make_key
+from sandbox.server import SandboxServer, alert_connection, make_key
 
 OUT = REPO / "docs" / "img"
 ON_CALL = "+33 6 00 00 00 00"
@@ -36,7 +36,7 @@ def main() -> int:
     source = make_key("source", "careers-site")
     keys = sandbox.state.seed("profile", source, 12, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
     sandbox.state.ats_reject_keys[keys[0]] = "field 'email' is invalid"
-    alert = {"conn_type": "http", "host": f"{sandbox.url}/sms", "password": SMS_API_KEY, "extra": {"phone": ON_CALL}}
+    alert = alert_connection(sandbox.url, ON_CALL)
     home = Path(tempfile.mkdtemp(prefix="hrflow-screens-"))
     stack = AirflowStack(home, extra_env={**sandbox.airflow_env(), "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert),
                                           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",

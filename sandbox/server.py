@@ -541,6 +541,11 @@ def sandbox_connections(base_url: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def alert_connection(base_url: str, phone: str) -> dict[str, Any]:
+    """Return the ``hrflow_alert`` connection: the sandbox's messaging service, sending to ``phone``."""
+    return {**sandbox_connections(base_url)["sms_default"], "extra": {"phone": phone}}
+
+
 class SandboxServer(ThreadingHTTPServer):
     """The sandbox HTTP server; ``state`` is shared with in-process callers."""
 

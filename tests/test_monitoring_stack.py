@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from sandbox.airflow_home import AirflowStack
-from sandbox.server import SMS_API_KEY, Fault, make_key
+from sandbox.server import Fault, alert_connection, make_key
 
 ON_CALL = "+33 6 00 00 00 02"
 SYNC_DEADLINE_S, SMS_DEADLINE_S = 6, 30  # the SMS run takes a few seconds: 30 s leaves room on a busy box
@@ -17,11 +17,9 @@ SYNC_DEADLINE_S, SMS_DEADLINE_S = 6, 30  # the SMS run takes a few seconds: 30 s
 
 @pytest.fixture(scope="module")
 def stack(sandbox_server, tmp_path_factory):
-    alert_conn = {"conn_type": "http", "host": f"{sandbox_server.url}/sms", "password": SMS_API_KEY,
-                  "extra": {"phone": ON_CALL}}
     stack = AirflowStack(tmp_path_factory.mktemp("monitoring_home"), extra_env={
         **sandbox_server.airflow_env(),
-        "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_conn),
+        "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_connection(sandbox_server.url, ON_CALL)),
         "AIRFLOW__HRFLOW__SYNC_DEADLINE_MINUTES": str(SYNC_DEADLINE_S / 60),
         "AIRFLOW__HRFLOW__SMS_DEADLINE_SECONDS": str(SMS_DEADLINE_S),
     })

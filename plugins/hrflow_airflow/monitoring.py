@@ -186,7 +186,7 @@ def _counts_so_far(context: Mapping[str, Any]) -> dict[str, Any] | None:
     ti = context.get("ti")
     if ti is None:
         return None
-    for task_id, key in (("summary", "summary"), ("report", "return_value"), ("search", "stats")):
+    for task_id, key in (("summary", "summary"), ("search", "stats")):
         try:
             value = ti.xcom_pull(task_ids=task_id, key=key)
         except Exception:
@@ -244,11 +244,11 @@ def publish_report(kind: ObjectKind, summary: Mapping[str, Any], *, dag_id: str,
     for container, counts in summary["by_container"].items():
         events.add(container_asset(kind.plural, container),
                    extra=event_extra(dag_id, run_id, {**counts, "failed_keys": failed_by_container.get(container, [])}))
-        emit_counts("objects", counts, COUNT_FIELDS, {"dag_id": dag_id, kind.container: container})
+        emit_counts("objects", {f: counts[f] for f in COUNT_FIELDS}, {"dag_id": dag_id, kind.container: container})
     log.info("Reported %s %s(s) on assets hrflow://%s/<key>", len(summary["by_container"]), kind.container, kind.plural)
 
 
-def emit_counts(metric: str, counts: Mapping[str, Any], fields: Iterable[str], tags: Mapping[str, str]) -> None:
-    """Increment ``hrflow.<metric>.<field>`` by each count, with ``tags`` (StatsD/OpenTelemetry via Airflow)."""
-    for field in fields:
-        stats.incr(f"{METRIC_PREFIX}.{metric}.{field}", count=int(counts.get(field, 0)), tags=dict(tags))
+def emit_counts(metric: str, counts: Mapping[str, int], tags: Mapping[str, str]) -> None:
+    """Increment ``hrflow.<metric>.<name>`` by each count, with ``tags`` (StatsD/OpenTelemetry via Airflow)."""
+    for name, count in counts.items():
+        stats.incr(f"{METRIC_PREFIX}.{metric}.{name}", count=int(count), tags=dict(tags))

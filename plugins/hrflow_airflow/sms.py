@@ -143,7 +143,7 @@ def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
             key = fields["profile_key"]
             tags = {"dag_id": context["dag"].dag_id, "source": fields.get("source_key", "")}
             if not fields.get("phone"):
-                emit_counts("sms", {"skipped": 1}, ("skipped",), tags)
+                emit_counts("sms", {"skipped": 1}, tags)
                 raise AirflowSkipException(f"Profile {key} has no phone number: no SMS sent")
             try:
                 template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
@@ -157,7 +157,7 @@ def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
                 MessagingHook().send_sms(render_sms(template, fields), idempotency_key=idempotency_key)
                 if store is not None:
                     store.set(idempotency_key, "sent")
-                emit_counts("sms", {"sent": 1}, ("sent",), tags)
+                emit_counts("sms", {"sent": 1}, tags)
                 log.info("SMS for profile %s sent (Idempotency-Key %s)", key, idempotency_key)
             return {"profile_key": key, "sent": True}
 

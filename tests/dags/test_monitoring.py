@@ -11,7 +11,7 @@ import time
 import pytest
 
 from hrflow_airflow.objects import JOB, PROFILE, ObjectKind
-from sandbox.server import SMS_API_KEY, Fault, make_key
+from sandbox.server import Fault, alert_connection, make_key
 
 CONTAINER = make_key("container", "monitoring")
 ON_CALL = "+33 6 00 00 00 01"
@@ -25,8 +25,7 @@ def kind(request) -> ObjectKind:
 @pytest.fixture
 def alert_env(sandbox) -> dict[str, str]:
     """The on-call alert connection: the sandbox's messaging service, to ON_CALL."""
-    conn = {"conn_type": "http", "host": f"{sandbox.url}/sms", "password": SMS_API_KEY, "extra": {"phone": ON_CALL}}
-    return {"AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(conn)}
+    return {"AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_connection(sandbox.url, ON_CALL))}
 
 
 class StatsdListener:

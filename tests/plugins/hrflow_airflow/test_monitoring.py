@@ -21,7 +21,7 @@ from hrflow_airflow.monitoring import (
     summary_table,
 )
 from hrflow_airflow.objects import JOB, PROFILE
-from sandbox.server import SMS_API_KEY
+from sandbox.server import alert_connection
 
 ON_CALL = "+33 6 00 00 00 01"
 
@@ -108,7 +108,7 @@ def test_publish_report_emits_one_event_and_counters_per_container(kind, tag, mo
 # -- the alert target and delivery, through the sandbox's messaging service -------------------------------------
 @pytest.fixture
 def alert_conn(sandbox, monkeypatch):
-    conn = {"conn_type": "http", "host": f"{sandbox.url}/sms", "password": SMS_API_KEY, "extra": {"phone": ON_CALL}}
+    conn = alert_connection(sandbox.url, ON_CALL)
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_ALERT", json.dumps(conn))
     return conn
 
