@@ -4,8 +4,23 @@ One threaded HTTP server answers three areas:
 
 * ``/v1/...``     an HrFlow API emulator speaking exactly what the ``hrflow`` SDK sends and expects
                   (``X-API-KEY``/``X-USER-EMAIL`` auth, JSON-encoded list params in the query
-                  string, the ``{code, message, meta, data}`` envelope, ``application/json``);
-* ``/ats/<kind>`` a recording ATS receiver that honours ``Idempotency-Key``;
+                  string, the ``{code, message, meta, data}`` envelope, ``application/json``).
+                  It models the real API's documented behaviour, not a kinder one:
+                  - Searching (``GET /profiles/searching``) only sees *eligible* profiles: non-empty
+                    ``text`` and either an email or a first and a last name, or half of phone, date of
+                    birth, gender, summary, urls and location
+                    (https://developers.hrflow.ai/docs/assess-profile-eligibility-for-searching);
+                  - the search index lags behind writes by ``index_delay`` seconds (HrFlow indexes
+                    asynchronously and announces it with ``profile.searching.success``);
+                  - Storing listing (``GET /storing/profiles``, ``GET /storing/jobs``, SDK
+                    ``<kind>.storing.list``) returns every stored object, paged with ``page``/``limit``,
+                    sorted by ``created_at``; ``data`` is a list, full objects only with ``return_profile``/``return_job``
+                    (https://developers.hrflow.ai/reference "Find Profiles stored in Sources");
+                  - documented statuses such as 402 "Over plan quota on this endpoint"
+                    (https://developers.hrflow.ai/reference/errors) and, as a fault, a 2xx ``text/html``
+                    page from a proxy;
+* ``/ats/<kind>`` a recording ATS receiver that honours ``Idempotency-Key`` (``honour_idempotency``;
+                  turn it off to model the many real ATS endpoints that ignore the header);
 * ``/sms``        a recording messaging receiver that honours ``Idempotency-Key``.
 
 ``/_sandbox/...`` is the control plane used by the demo, tests and benchmarks: seed objects,
@@ -64,6 +79,7 @@ def make_profile(source_key: str, index: int, *, created_at: str | None = None, 
                    created_at=created_at or _now(), updated_at=created_at or _now())
     profile["id"] = index
     profile["source"] = {**profile["source"], "key": source_key}
+    profile["source_key"] = source_key  # real objects carry both source.key and source_key
     profile["info"].update(full_name=f"{first} {last}", first_name=first, last_name=last,
                            email=f"candidate{index}@example.com",
                            phone=f"+3361{index:07d}" if phone == "default" else phone,
@@ -108,6 +124,7 @@ class Fault:
     slow_apply: float = 0.0  # apply the request, then wait this long before answering
     match_key: str | None = None  # only requests whose body or query mentions this key
     reason: str = "injected fault"
+    content_type: str = "application/json"  # e.g. "text/html": a proxy's page instead of HrFlow's JSON
 
     def matches(self, method: str, path: str, raw: str) -> bool:
         return (self.times > 0 and path.startswith(self.path) and self.method in (None, method)
@@ -153,13 +170,18 @@ class SandboxState:
             self.edit_on_arrival: set[str] = set()  # keys a "recruiter" edits right after they reach the ATS
             self.ats_reject_keys: dict[str, str] = {}
             self.third_party_edits: set[str] = set()
+            self.index_delay = 0.0  # seconds before a write is visible to search
+            self.stored_at: dict[str, float] = {}  # object key -> time.time() it was written
+            self.honour_idempotency = True  # False: the ATS ignores Idempotency-Key, as most real ones do
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
         with self.lock:
             bucket = self.objects[kind].setdefault(container, {})
+            now = time.time()
             for obj in objs:
                 bucket[obj["key"]] = obj
+                self.stored_at[obj["key"]] = now
             self.version += 1
 
     def seed(self, kind: str, container: str, count: int, *, start: int = 0, tags: list | None = None,
@@ -246,9 +268,11 @@ class SandboxState:
         cache_key = (kind, tuple(containers), json.dumps({k: v for k, v in params.items()
                                                            if k not in ("page", "limit")}, sort_keys=True))
         with self.lock:
-            if (hit := self.search_cache.get(cache_key)) and hit[0] == self.version:
+            if (hit := self.search_cache.get(cache_key)) and hit[0] == self.version and not self.index_delay:
                 return hit[1]
-            pool = [o for c in containers for o in self.objects[kind].get(c, {}).values()]
+            indexed_before = time.time() - self.index_delay
+            pool = [o for c in containers for o in self.objects[kind].get(c, {}).values()
+                    if self.stored_at.get(o["key"], 0) <= indexed_before and (kind != "profile" or searchable(o))]
             version = self.version
         included = params.get("tags_included") or []
         excluded = params.get("tags_excluded") or []
@@ -268,6 +292,25 @@ class SandboxState:
         with self.lock:
             self.search_cache[cache_key] = (version, result)
         return result
+
+
+def searchable(profile: dict) -> bool:
+    """
+    Return True if HrFlow's Searching API would index this profile.
+
+    From "Assess Profile Eligibility for Searching" (developers.hrflow.ai): the text must not be empty, and
+    the profile must have an email or both a first and a last name, or at least half of phone, date of
+    birth, gender, summary, urls and location.
+    """
+    info = profile.get("info") or {}
+    if not str(profile.get("text") or "").strip():
+        return False
+    if info.get("email") or (info.get("first_name") and info.get("last_name")):
+        return True
+    location = info.get("location") or {}
+    others = [info.get("phone"), info.get("date_birth"), info.get("gender"), info.get("summary"),
+              info.get("urls"), location.get("text") if isinstance(location, dict) else location]
+    return sum(1 for value in others if value) * 2 >= len(others)
 
 
 def _edit_survived(state: SandboxState, key: str) -> bool:
@@ -314,10 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_raw(status, json.dumps(payload).encode(), headers)
 
     def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        headers = {"Content-Type": "application/json", **(headers or {})}
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
@@ -329,6 +372,11 @@ class _Handler(BaseHTTPRequestHandler):
             body["meta"] = meta
         with self.state.lock:
             raw = json.dumps(body).encode()
+        fault = getattr(self, "_fault", None)
+        if fault and fault.lose_response:  # the request was applied; its answer never arrives
+            return self._drop()
+        if fault and fault.slow_apply:
+            time.sleep(fault.slow_apply)
         self._send_raw(status, raw)
 
     def _drop(self) -> None:
@@ -368,12 +416,17 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and fault.status == 0:
                 time.sleep(fault.delay)
                 fault = None
+            if fault and fault.content_type != "application/json":
+                time.sleep(fault.delay)  # a proxy's page: whatever the status, not HrFlow's JSON
+                page = f"<html><body><h1>{fault.status}</h1><p>{html.escape(fault.reason)}</p></body></html>".encode()
+                return self._send_raw(fault.status, page, {"Content-Type": fault.content_type})
             if fault and not (fault.lose_response or fault.slow_apply):
                 time.sleep(fault.delay)
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 return self._send(fault.status, {"code": fault.status, "message": fault.reason}, headers)
         else:
             fault = None
+        self._fault = fault  # lose_response / slow_apply: applied by whichever area answers
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
             if path.startswith("/v1/"):
@@ -398,6 +451,8 @@ class _Handler(BaseHTTPRequestHandler):
         for kind, (plural, container_field, containers_param) in SandboxState.KINDS.items():
             if route == f"{plural}/searching" and method == "GET":
                 return self._search(kind, plural, containers_param, query)
+            if route == f"storing/{plural}" and method == "GET":
+                return self._storing_list(kind, plural, containers_param, query)
             if route == f"{kind}/indexing" and method == "GET":
                 return self._get_one(kind, query.get(container_field), query.get("key"))
             if route == f"{kind}/indexing" and method == "PUT":
@@ -422,6 +477,32 @@ class _Handler(BaseHTTPRequestHandler):
         meta = {"page": page, "maxPage": max(1, -(-total // limit)), "count": len(page_items), "total": total}
         self._envelope(200, f"Succeeded to get {plural}", {plural: page_items}, meta)
 
+    def _storing_list(self, kind: str, plural: str, containers_param: str, query: dict[str, str]) -> None:
+        """``GET /storing/<plural>``: every stored object, eligible for search or not; ``data`` is a list."""
+        try:
+            containers = json.loads(query[containers_param])
+            page, limit = int(query.get("page", 1)), int(query.get("limit", 30))
+            low = _parse_date(query["created_at_min"]) if query.get("created_at_min") else None
+            high = _parse_date(query["created_at_max"]) if query.get("created_at_max") else None
+        except (KeyError, ValueError) as exc:
+            return self._envelope(400, f"Invalid parameters: {exc}")
+        unknown = [c for c in containers if c not in self.state.objects[kind]]
+        if unknown:
+            return self._envelope(400, f"Invalid parameters. Unable to find object: {containers_param[:-1]} {unknown[0]}")
+        if limit > 1000:
+            return self._envelope(400, "Invalid parameters: limit must be <= 1000")
+        sort_by = query.get("sort_by", "created_at")
+        with self.state.lock:
+            found = [o for c in containers for o in self.state.objects[kind].get(c, {}).values()
+                     if (low is None or _parse_date(o["created_at"]) >= low) and (high is None or _parse_date(o["created_at"]) <= high)]
+        found.sort(key=lambda o: (o.get(sort_by) or "", o["key"]), reverse=query.get("order_by", "desc") != "asc")
+        total = len(found)
+        items = found[(page - 1) * limit: page * limit]
+        if str(query.get(f"return_{kind}", "")).lower() not in ("1", "true"):
+            items = [{f: o.get(f) for f in ("key", "reference", "created_at", "updated_at")} for o in items]
+        meta = {"page": page, "maxPage": max(1, -(-total // limit)), "count": len(items), "total": total}
+        self._envelope(200, f"List of {plural}", items, meta)
+
     def _get_one(self, kind: str, container: str | None, key: str | None) -> None:
         if container not in self.state.objects[kind]:
             return self._envelope(400, f"Invalid parameters. Unable to find object: {'source' if kind == 'profile' else 'board'}")
@@ -435,7 +516,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             if key not in self.state.objects[kind].get(container, {}):
                 return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
-            stored = {k: v for k, v in obj.items() if k != container_field}
+            stored = dict(obj)  # source_key/board_key stay on the object, as on the real API
             stored["updated_at"] = _now()
             self.state.objects[kind][container][key] = stored
             self.state.edits[key] += 1
@@ -457,7 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"error": "body is not JSON"})
         with self.state.lock:
             area.requests += 1
-            if idem in area.responses:
+            if self.state.honour_idempotency and idem in area.responses:
                 area.replays += 1
                 status, response = area.responses[idem]
                 return self._send(status, response, {"Idempotent-Replayed": "true"})

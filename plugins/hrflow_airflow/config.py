@@ -11,7 +11,9 @@ from typing import Any
 from hrflow_airflow.mapping import validate_field_map
 from hrflow_airflow.objects import ObjectKind
 
-WINDOWED_RUN_TYPES = frozenset({"scheduled", "backfill"})
+# A full sweep (the storing listing instead of search) runs once a day, in the scheduled run whose data
+# interval ends at this UTC hour; -1 never. `[hrflow] full_sweep_hour` overrides it.
+DEFAULT_FULL_SWEEP_HOUR = 0
 
 
 class ConfigError(ValueError):
@@ -36,14 +38,19 @@ class Window:
         when = parse_datetime(created_at, "created_at")
         return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
 
-    def search_filters(self) -> dict[str, str]:
-        """Return the HrFlow search filters that cover this window (the exact bounds are applied client-side)."""
+    def search_filters(self) -> dict[str, datetime]:
+        """Return the HrFlow listing filters that cover this window (the exact bounds are applied client-side)."""
         filters = {}
         if self.start:
-            filters["created_at_min"] = self.start.isoformat()
+            filters["created_at_min"] = self.start
         if self.end:
-            filters["created_at_max"] = self.end.isoformat()
+            filters["created_at_max"] = self.end
         return filters
+
+    def __str__(self) -> str:
+        if not self:
+            return "none"
+        return f"[{self.start.isoformat() if self.start else '-inf'}, {self.end.isoformat() if self.end else 'now'})"
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ class SyncConfig:
     concurrency: int
     requests_per_minute: int | None
     dry_run: bool
+    sweep: bool = False  # read containers through the storing listing (every stored object) instead of search
+    why: str = ""  # why this window and listing: logged by search and kept in the run summary
 
 
 def parse_datetime(value: Any, name: str) -> datetime:
@@ -95,24 +104,59 @@ def resolve_containers(kind: ObjectKind, params: Mapping[str, Any], get_variable
     return list(dict.fromkeys(k.strip() for k in keys))
 
 
-def resolve_window(params: Mapping[str, Any], run_type: Any, interval_start: Any, interval_end: Any) -> Window:
+def resolve_window(params: Mapping[str, Any], run_type: Any, interval_start: Any, interval_end: Any) -> tuple[Window, str]:
     """
-    Return the created_at window of a run.
+    Return the created_at window of a run and why it was chosen.
 
-    An explicit ``created_at_min``/``created_at_max`` wins. Otherwise scheduled and backfill runs take
-    their data interval, and manual runs take everything (no window).
+    * An explicit ``created_at_min``/``created_at_max`` wins: that is what the user asked for.
+    * A backfill run keeps its data interval, for the same reason.
+    * A scheduled run takes every object created before its interval end, with no lower bound: the
+      ``sync`` tag is the state, not the window, so backdated imports, late indexing and intervals the
+      scheduler missed are all caught by the next run.
+    * A manual run takes everything (no window).
     """
     low, high = params.get("created_at_min"), params.get("created_at_max")
+    kind = getattr(run_type, "value", run_type)
     if low or high:
         window = Window(parse_datetime(low, "created_at_min") if low else None,
                         parse_datetime(high, "created_at_max") if high else None)
-    elif getattr(run_type, "value", run_type) in WINDOWED_RUN_TYPES and interval_start and interval_end:
+        why = "explicit window"
+    elif kind == "backfill" and interval_start and interval_end:
         window = Window(parse_datetime(interval_start, "data_interval_start"), parse_datetime(interval_end, "data_interval_end"))
+        why = "backfill: its data interval"
+    elif kind == "scheduled" and interval_end:
+        window = Window(None, parse_datetime(interval_end, "data_interval_end"))
+        why = "scheduled: every unsynced object created before the interval end"
     else:
         window = Window()
+        why = "manual run without a window: everything pending"
     if window.start and window.end and window.start >= window.end:
         raise ConfigError(f"created_at_min ({window.start.isoformat()}) must be before created_at_max ({window.end.isoformat()})")
-    return window
+    return window, why
+
+
+def resolve_sweep(params: Mapping[str, Any], run_type: Any, window: Window, interval_end: Any,
+                  full_sweep_hour: int = DEFAULT_FULL_SWEEP_HOUR) -> tuple[bool, str]:
+    """
+    Return whether a run reads its containers through the storing listing (a full sweep), and why.
+
+    Search only returns profiles HrFlow could index (non-empty text, and an email or a full name...) and
+    only once they are indexed; the storing listing returns every stored object. A full sweep runs when
+    param ``full_sweep`` is true, on a manual run without a window, and in the one scheduled run a day
+    whose interval ends at ``full_sweep_hour`` (UTC). Param ``full_sweep: false`` turns it off.
+    """
+    forced = params.get("full_sweep")
+    if forced is not None and not isinstance(forced, bool):
+        raise ConfigError(f"param 'full_sweep' must be true, false or null, got {forced!r}")
+    if forced is not None:
+        return forced, f"param full_sweep={str(forced).lower()}"
+    kind = getattr(run_type, "value", run_type)
+    if kind not in ("scheduled", "backfill") and not window:
+        return True, "manual run without a window"
+    if kind == "scheduled" and interval_end and full_sweep_hour >= 0 \
+            and parse_datetime(interval_end, "data_interval_end").astimezone(timezone.utc).hour == full_sweep_hour:
+        return True, f"the daily full sweep ([hrflow] full_sweep_hour = {full_sweep_hour})"
+    return False, "search"
 
 
 def resolve_field_map(kind: ObjectKind, get_variable: Callable[[str], str | None]) -> dict[str, str]:
@@ -142,15 +186,20 @@ def resolve_hrflow_tuning(params: Mapping[str, Any]) -> tuple[int, int | None]:
 
 
 def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: Any, interval_start: Any,
-                   interval_end: Any, get_variable: Callable[[str], str | None]) -> SyncConfig:
+                   interval_end: Any, get_variable: Callable[[str], str | None],
+                   full_sweep_hour: int = DEFAULT_FULL_SWEEP_HOUR) -> SyncConfig:
     """Return the validated configuration of one sync run."""
     dry_run = params.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError(f"param 'dry_run' must be true or false, got {dry_run!r}")
     concurrency, requests_per_minute = resolve_hrflow_tuning(params)
+    window, why_window = resolve_window(params, run_type, interval_start, interval_end)
+    sweep, why_listing = resolve_sweep(params, run_type, window, interval_end, full_sweep_hour)
     return SyncConfig(
+        sweep=sweep,
+        why=f"window {window} ({why_window}); listing: {'storing listing (full sweep)' if sweep else 'search'} ({why_listing})",
         containers=resolve_containers(kind, params, get_variable),
-        window=resolve_window(params, run_type, interval_start, interval_end),
+        window=window,
         batch_size=_int_param(params, "batch_size", 1, 1000, 100),
         page_size=_int_param(params, "page_size", 1, 1000, 100),
         concurrency=concurrency,

@@ -47,6 +47,10 @@ class ObjectKind:
         """Call ``<kind>.searching.list`` on the SDK client."""
         return getattr(client, self.name).searching.list(**{self.containers_param: containers}, **filters)
 
+    def list_stored(self, client: Any, containers: list[str], **params: Any) -> dict[str, Any]:
+        """Call ``<kind>.storing.list`` (``GET /storing/<plural>``) on the SDK client, with whole objects."""
+        return getattr(client, self.name).storing.list(containers, **{f"return_{self.name}": True}, **params)
+
     def get(self, client: Any, container: str, key: str) -> dict[str, Any]:
         """Call ``<kind>.storing.get`` on the SDK client."""
         return getattr(client, self.name).storing.get(container, key=key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 from airflow.sdk import AssetAlias, BaseNotifier, CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from hrflow_airflow.config import ConfigError, SyncConfig, resolve_config, resolve_field_map, resolve_hrflow_tuning
+from hrflow_airflow.config import DEFAULT_FULL_SWEEP_HOUR, ConfigError, SyncConfig, resolve_config, resolve_field_map, resolve_hrflow_tuning
 from hrflow_airflow.hooks.api_key import AtsHook, RejectedError
-from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
+from hrflow_airflow.ledger import ACCEPTED, LedgerHook
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, chunk, idempotency_key, is_synced, plan_batch_size, project, to_record
 from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table
 from hrflow_airflow.objects import ObjectKind
@@ -41,12 +43,19 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
         ),
         "created_at_min": Param(
             None, type=["null", "string"], format="date-time", title="Created at or after",
-            description=f"Only {kind.plural} created at or after this instant (ISO 8601). "
-                        "Empty on a manual run: no lower bound. Scheduled and backfill runs use their data interval.",
+            description=f"Only {kind.plural} created at or after this instant (ISO 8601). Empty: no lower bound "
+                        "(a scheduled run takes every unsynced object created before its interval end; a backfill "
+                        "run keeps its data interval).",
         ),
         "created_at_max": Param(
             None, type=["null", "string"], format="date-time", title="Created before",
             description=f"Only {kind.plural} created before this instant (ISO 8601). Empty on a manual run: no upper bound.",
+        ),
+        "full_sweep": Param(
+            None, type=["null", "boolean"], title="Full sweep",
+            description=f"Read the {kind.container}s through HrFlow's storing listing, which returns every stored "
+                        f"{kind.name}, instead of search, which only returns indexed, search-eligible ones. Empty: "
+                        "a sweep on manual runs without a window and once a day on schedule ([hrflow] full_sweep_hour).",
         ),
         "batch_size": Param(
             100, type="integer", minimum=1, maximum=1000, title="Batch size",
@@ -78,22 +87,47 @@ def _config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
             kind, context["params"], run_type=context["dag_run"].run_type,
             interval_start=context.get("data_interval_start"), interval_end=context.get("data_interval_end"),
             get_variable=lambda name: Variable.get(name, default=None),
+            full_sweep_hour=conf.getint("hrflow", "full_sweep_hour", fallback=DEFAULT_FULL_SWEEP_HOUR),
         )
     except ConfigError as exc:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
 
 
-def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: Mapping[str, str]) -> list[list[Any]]:
-    """Return ``[key, container, trimmed object]`` for every unsynced object in the window, on every page."""
+def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: Mapping[str, str]) -> tuple[list[list[Any]], int | None]:
+    """
+    Return ``[key, container, trimmed object]`` for every unsynced object in the window, on every page.
+
+    Search is used unless the run is a full sweep, which reads the storing listing (every stored object,
+    searchable or not) and, beside it in a thread, the same search, to count the objects only the sweep
+    found (the second value; None when not a sweep or when that search failed).
+    """
     paths = list(field_map.values())
-    filters = {"tags_excluded": [[SYNC_TAG]], **cfg.window.search_filters()}
-    items = []
-    for obj in hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, **filters):
-        if is_synced(obj.get("tags")) or not cfg.window.contains(obj.get("created_at")):
-            continue
-        container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container, not per item
-        items.append([obj["key"], container, project(obj, paths)])
-    return items
+    search_filters = {"tags_excluded": [[SYNC_TAG]], **cfg.window.search_filters()}
+
+    def pending(objs) -> list[list[Any]]:
+        items = []
+        for obj in objs:
+            if is_synced(obj.get("tags")) or not cfg.window.contains(obj.get("created_at")):
+                continue
+            container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container, not per item
+            items.append([obj["key"], container, project(obj, paths)])
+        return items
+
+    if not cfg.sweep:
+        return pending(hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, **search_filters)), None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrflow-search") as pool:
+        searched = pool.submit(lambda: {o["key"] for o in hook.iter_search(kind, cfg.containers, page_size=cfg.page_size,
+                                                                            **search_filters)})
+        items = pending(hook.iter_stored(kind, cfg.containers, page_size=cfg.page_size, **cfg.window.search_filters()))
+        try:
+            seen_by_search = searched.result()
+        except HrFlowAuthError:
+            raise
+        except Exception as exc:  # the count is informative; the sweep itself has every object
+            log.warning("Search beside the full sweep failed (%s): objects found only by the sweep are not counted",
+                        type(exc).__name__)
+            return items, None
+    return items, sum(1 for key, _, _ in items if key not in seen_by_search)
 
 
 def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
@@ -125,6 +159,7 @@ def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
 
     Batches whose task never finished count as failed.
     """
+    posted = list(posted)
     posted_by_index = {p["index"]: p for p in posted}
     tagged_by_index = {t["index"]: t for t in tagged}
     per: dict[str, Counter] = {c: Counter(found=n) for c, n in (stats.get("found_by_container") or {}).items()}
@@ -170,7 +205,9 @@ def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
     totals = {f: sum(counts[f] for counts in by_container.values()) for f in fields[1:]}
     totals["failed"] += stats["found"] - sum(counts["found"] for counts in by_container.values())
     return {"kind": kind.plural, "container": kind.container, "found": stats["found"], **totals,
-            "failed_keys": failures, "dry_run": dry_run, "by_container": by_container}
+            "failed_keys": failures, "dry_run": dry_run, "by_container": by_container,
+            "listing": stats.get("listing", "search"), "found_only_by_sweep": stats.get("found_only_by_sweep"),
+            "resumed": sum(p.get("resumed", 0) for p in posted), "why": stats.get("why", "")}
 
 
 def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCHEDULE,
@@ -207,15 +244,22 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             except ConfigError as exc:
                 raise AirflowFailException(f"Bad configuration: {exc}") from None
             hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
-            items = run_search(kind, hook, cfg, field_map)
+            log.info("Listing: %s", cfg.why)
+            items, only_by_sweep = run_search(kind, hook, cfg, field_map)
             size = plan_batch_size(len(items), cfg.batch_size, MAX_BATCHES)
             batches = [{"index": i, "items": part} for i, part in enumerate(chunk(items, size))]
-            log.info("Found %s unsynced %s in %s %s(s), window %s; %s batch(es) of up to %s",
-                     len(items), kind.plural, len(cfg.containers), kind.container, cfg.window or "none",
+            log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s", len(items), kind.plural,
+                     len(cfg.containers), kind.container,
+                     f", {only_by_sweep} of them only by the full sweep (search cannot see them)" if only_by_sweep is not None else "",
                      len(batches), size)
+            if cfg.sweep and not cfg.window and not cfg.dry_run:
+                pruned = LedgerHook().prune(kind.ats_conn_id, cfg.containers, {key for key, _, _ in items})
+                if pruned:
+                    log.info("Ledger: dropped %s entries of %s no longer pending", pruned, kind.plural)
             context["ti"].xcom_push(key="field_map", value=field_map)
-            context["ti"].xcom_push(key="stats", value={"found": len(items), "batches": len(batches),
-                                                        "found_by_container": found_by_container(items, cfg.containers)})
+            context["ti"].xcom_push(key="stats", value={
+                "found": len(items), "batches": len(batches), "found_by_container": found_by_container(items, cfg.containers),
+                "listing": "sweep" if cfg.sweep else "search", "found_only_by_sweep": only_by_sweep, "why": cfg.why})
             return batches
 
         @task(show_return_value_in_logs=False)
@@ -229,29 +273,54 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
 
         @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY)
         def post_to_ats(batch: dict[str, Any], **context) -> dict[str, Any]:
-            """POST the batch once, with an idempotency key that is the same on every retry and re-run."""
+            """
+            POST the batch's objects the ATS has not accepted yet, once.
+
+            The sync ledger (durable, per object, across runs) says which objects an earlier run already got
+            accepted: those go straight to tagging, however this run's batches are cut. The rest are posted
+            with an idempotency key that is the same on every retry, and recorded as accepted.
+            """
             if context["params"].get("dry_run"):
                 raise AirflowSkipException("dry_run: nothing posted to the ATS")
             index, items = batch["index"], batch["items"]
-            result = {"index": index, "accepted": [], "rejected": []}
+            result = {"index": index, "accepted": [], "rejected": [], "resumed": 0}
             if not batch["records"]:
                 return result
-            key = idempotency_key(kind.plural, batch["records"])
+            destination, ledger = kind.ats_conn_id, LedgerHook()
+            store_key = idempotency_key(kind.plural, batch["records"])
             store = context.get("task_state_store")
-            if store is not None and (earlier := store.get(key)) is not None:
+            if store is not None and (earlier := store.get(store_key)) is not None:
                 log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
+                ledger.record_accepted(destination, [tuple(i) for i in earlier["accepted"]])
                 return earlier
-            try:
-                AtsHook(ats_conn_id=kind.ats_conn_id).post_records(kind.plural, batch["records"], idempotency_key=key)
-                result["accepted"] = items
-                log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(items), kind.plural, key)
-            except RejectedError as exc:
-                reason = f"ATS HTTP {exc.status}: {exc.reason}"
-                result["rejected"] = _lost(items, reason)
-                log.error("Batch %s: ATS rejected %s %s: %s; keys: %s", index, len(items), kind.plural, reason,
-                          ", ".join(k for k, _ in items))
+            known = ledger.lookup(destination, [key for key, _ in items])
+            done = {key for key, entry in known.items() if entry.state == ACCEPTED}
+            send = [(item, record) for item, record in zip(items, batch["records"]) if item[0] not in done]
+            result["accepted"] = [item for item in items if item[0] in done]
+            result["resumed"] = len(done)
+            if done:
+                log.info("Batch %s: %s %s already accepted by the ATS in an earlier run (ledger); tagging only",
+                         index, len(done), kind.plural)
+            if send:
+                sent_items = [tuple(item) for item, _ in send]
+                key = idempotency_key(kind.plural, [record for _, record in send])
+                ledger.record_intent(destination, sent_items)
+                try:
+                    AtsHook(ats_conn_id=destination).post_records(kind.plural, [r for _, r in send], idempotency_key=key)
+                except RejectedError as exc:
+                    reason = f"ATS HTTP {exc.status}: {exc.reason}"
+                    result["rejected"] = _lost(sent_items, reason)
+                    ledger.forget(destination, [k for k, _ in sent_items])  # refused: nothing was created
+                    log.error("Batch %s: ATS rejected %s %s: %s; keys: %s", index, len(sent_items), kind.plural, reason,
+                              ", ".join(k for k, _ in sent_items))
+                else:
+                    if store is not None:
+                        store.set(store_key, {**result, "accepted": [*result["accepted"], *map(list, sent_items)]})
+                    ledger.record_accepted(destination, sent_items)
+                    result["accepted"] += [list(i) for i in sent_items]
+                    log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(sent_items), kind.plural, key)
             if store is not None:
-                store.set(key, result)
+                store.set(store_key, result)
             return result
 
         @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL)
@@ -264,7 +333,10 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             concurrency, requests_per_minute = resolve_hrflow_tuning(context["params"])
             hook = HrFlowHook(requests_per_minute=requests_per_minute, pool_size=concurrency)
             container_of = dict(map(tuple, batch["accepted"]))
-            for key, outcome, reason in hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency):
+            outcomes = hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency)
+            # sync=1 is on them now: HrFlow holds the state, the ledger entry has done its job
+            LedgerHook().forget(kind.ats_conn_id, [key for key, outcome, _ in outcomes if outcome != "failed"])
+            for key, outcome, reason in outcomes:
                 if outcome == "failed":
                     result["failed"] += _lost([(key, container_of[key])], reason)
                     log.warning("%s %s: not tagged: %s", kind.name, key, reason)
@@ -298,6 +370,10 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             for failure in result["failed_keys"]:
                 log.error("Failed %s %s: %s", kind.name, failure["key"], failure["reason"])
             log.info("Run summary%s:\n%s", " (dry run)" if result["dry_run"] else "", summary_table(result))
+            log.info("Listing: %s; found only by the full sweep: %s; already accepted by the ATS in an earlier run "
+                     "(ledger), tagged only: %s", result["why"],
+                     "n/a (search)" if result["found_only_by_sweep"] is None else result["found_only_by_sweep"],
+                     result["resumed"])
             if result["failed_keys"]:
                 entries = result["failed_keys"]
                 shown = ", ".join(f["key"] for f in entries[:FAILED_KEYS_IN_MESSAGE])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,23 @@ class HrFlowAuthError(HrFlowError, AirflowFailException):
 
 class HrFlowNotFoundError(HrFlowError, AirflowFailException):
     """Raise when the object or its source/board does not exist. Never retried."""
+
+
+class HrFlowQuotaError(HrFlowError, AirflowFailException):
+    """
+    Raise on 402 "Over plan quota on this endpoint". Never retried: only a plan change lifts it.
+
+    Documented status: https://developers.hrflow.ai/reference/errors
+    """
+
+
+class HrFlowEmptyAnswerError(TransientHttpError):
+    """Raise when HrFlow answered 2xx without the envelope's ``data`` (or a listing's ``meta``) on every attempt."""
+
+
+def hrflow_datetime(value: datetime) -> str:
+    """Return ``value`` in the form HrFlow documents for dates: ``2020-05-15T23:59:59.999Z`` (UTC)."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 class _SessionClient(Hrflow):
@@ -139,25 +158,75 @@ class HrFlowHook(BaseHook):
             raise TransientHttpError(text)
         if code in (401, 403):
             raise HrFlowAuthError(f"{text} (check connection '{self.hrflow_conn_id}')", code)
+        if code == 402:
+            raise HrFlowQuotaError(f"{text}: the HrFlow plan's quota for this endpoint is used up; "
+                                   f"raise the plan or wait for the quota to reset (connection '{self.hrflow_conn_id}')", code)
         if code == 404 or "unable to find" in message.lower() or "not found" in message.lower():
             raise HrFlowNotFoundError(text, code)
         raise HrFlowError(text, code)
 
+    def _call(self, request: Callable[[], dict[str, Any]], what: str, *, listing: bool = False) -> dict[str, Any]:
+        """
+        Send one SDK request and return its envelope, retrying 2xx answers that carry no ``data``.
+
+        The SDK turns any answer whose Content-Type is not ``application/json`` (a proxy's HTML page, say)
+        into ``{"code": <status>, "message": "A generic error occurred..."}`` with no ``data``. Read as
+        data, a 200 of that kind would look like an empty page and end a run that synced nothing, so it
+        is retried like a 5xx and, if it persists, raised: never "nothing to sync".
+        """
+        for attempt in range(1, self.retry.attempts + 1):
+            response = request()
+            self._unwrap(response, what)  # raises on error statuses
+            if "data" in response and (not listing or isinstance(response.get("meta"), dict)):
+                return response
+            missing = "data" if "data" not in response else "meta"
+            text = (f"HrFlow {what}: HTTP {response.get('code')} without '{missing}' "
+                    f"({str(response.get('message') or 'no message')[:80]}); not HrFlow's JSON answer")
+            if attempt == self.retry.attempts:
+                raise HrFlowEmptyAnswerError(f"{text} after {attempt} attempts")
+            wait = self.retry.delay(attempt)
+            self.log.warning("%s; retrying in %.1fs", text, wait)
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     # -- operations -----------------------------------------------------------------------
     def search_page(self, kind: ObjectKind, containers: list[str], *, page: int, limit: int,
                     **filters: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Return one page of search results and its ``meta``."""
-        response = kind.search(self.client, containers, page=page, limit=limit, **filters)
-        data = self._unwrap(response, f"search {kind.plural}") or {}
-        return list(data.get(kind.plural) or []), dict(response.get("meta") or {})
+        """Return one page of search results (``GET /<plural>/searching``) and its ``meta``."""
+        response = self._call(lambda: kind.search(self.client, containers, page=page, limit=limit, **_dates(filters)),
+                              f"search {kind.plural}", listing=True)
+        data = response.get("data") or {}
+        return list(data.get(kind.plural) or []), dict(response["meta"])
+
+    def storing_page(self, kind: ObjectKind, containers: list[str], *, page: int, limit: int,
+                     **filters: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """
+        Return one page of the storing listing (``GET /storing/<plural>``) with whole objects, and its ``meta``.
+
+        Unlike search, the listing returns every stored object, searchable or not; it has no tag filter.
+        """
+        filters = {k: v for k, v in _dates(filters).items() if k in ("sort_by", "order_by", "created_at_min", "created_at_max")}
+        response = self._call(lambda: kind.list_stored(self.client, containers, page=page, limit=limit, **filters),
+                              f"list stored {kind.plural}", listing=True)
+        return list(response.get("data") or []), dict(response["meta"])
 
     def iter_search(self, kind: ObjectKind, containers: list[str], *, page_size: int = 100,
                     **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield every object search finds for ``filters``, each once (see :meth:`iter_pages`)."""
+        return self.iter_pages(self.search_page, kind, containers, page_size=page_size, **filters)
+
+    def iter_stored(self, kind: ObjectKind, containers: list[str], *, page_size: int = 100,
+                    **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield every stored object of the containers, each once, searchable or not (see :meth:`iter_pages`)."""
+        return self.iter_pages(self.storing_page, kind, containers, page_size=page_size, **filters)
+
+    def iter_pages(self, read_page: Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]], kind: ObjectKind,
+                   containers: list[str], *, page_size: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
         """
-        Yield every object matching ``filters`` on every page, each once.
+        Yield every object ``read_page`` returns on every page, each once.
 
         Pages are read oldest first. If the result set shrank while it was paged (someone else changed
-        tags), objects may have moved to pages already read, so the search is run again, up to
+        tags), objects may have moved to pages already read, so the listing is run again, up to
         ``MAX_SEARCH_PASSES`` times, until a pass finds nothing new.
         """
         filters = {"sort_by": "created_at", "order_by": "asc", **filters}
@@ -165,7 +234,7 @@ class HrFlowHook(BaseHook):
         for attempt in range(1, MAX_SEARCH_PASSES + 1):
             new, shrank, page, max_page, first_total = 0, False, 1, 1, None
             while page <= max_page:
-                objs, meta = self.search_page(kind, containers, page=page, limit=page_size, **filters)
+                objs, meta = read_page(kind, containers, page=page, limit=page_size, **filters)
                 max_page, total = int(meta.get("maxPage") or 1), int(meta.get("total") or 0)
                 first_total = total if first_total is None else first_total
                 shrank = shrank or total < first_total
@@ -183,11 +252,13 @@ class HrFlowHook(BaseHook):
 
     def get_object(self, kind: ObjectKind, container: str, key: str) -> dict[str, Any]:
         """Return the current stored object."""
-        return self._unwrap(kind.get(self.client, container, key), f"get {kind.name} {key}")
+        return self._call(lambda: kind.get(self.client, container, key), f"get {kind.name} {key}")["data"]
 
     def edit_object(self, kind: ObjectKind, container: str, obj: dict[str, Any]) -> dict[str, Any]:
         """PUT the whole object back."""
         return self._unwrap(kind.edit(self.client, container, obj), f"edit {kind.name} {obj.get('key')}")
+
+    # An edit is not retried on a 2xx without data: it may have been applied (add_sync_tag re-reads first).
 
     def add_sync_tag(self, kind: ObjectKind, container: str, key: str) -> str:
         """
@@ -199,6 +270,7 @@ class HrFlowHook(BaseHook):
         current = self.get_object(kind, container, key)
         if is_synced(current.get("tags")):
             return "already"
+        # the copy read just now, whole: source.key and source_key (board.key, board_key) are both kept
         self.edit_object(kind, container, with_sync_tag(current))
         return "tagged"
 
@@ -214,7 +286,7 @@ class HrFlowHook(BaseHook):
             key, container = item
             try:
                 return key, self.add_sync_tag(kind, container, key), None
-            except HrFlowAuthError:
+            except (HrFlowAuthError, HrFlowQuotaError):
                 raise
             except HrFlowError as exc:
                 return key, "failed", str(exc)
@@ -235,3 +307,8 @@ class HrFlowHook(BaseHook):
         except HrFlowError as exc:
             return False, str(exc)
         return True, f"Connected to HrFlow at {self.api_url}"
+
+
+def _dates(filters: dict[str, Any]) -> dict[str, Any]:
+    """Return ``filters`` with datetime values in HrFlow's documented date form."""
+    return {k: hrflow_datetime(v) if isinstance(v, datetime) else v for k, v in filters.items()}

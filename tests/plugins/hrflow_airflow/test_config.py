@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
 
-from hrflow_airflow.config import ConfigError, Window, resolve_config, resolve_containers, resolve_field_map, resolve_window
+from hrflow_airflow.config import ConfigError, Window, resolve_config, resolve_containers, resolve_field_map, resolve_sweep, resolve_window
 from hrflow_airflow.objects import JOB, PROFILE
 
 START = datetime(2026, 5, 1, 10, tzinfo=timezone.utc)
@@ -17,19 +17,57 @@ def no_variables(_name):
     return None
 
 
-@pytest.mark.parametrize("run_type", ["scheduled", "backfill", DagRunType.SCHEDULED, DagRunType.BACKFILL])
-def test_scheduled_and_backfill_runs_use_their_data_interval(run_type):
-    assert resolve_window({}, run_type, START, END) == Window(START, END)
+@pytest.mark.parametrize("run_type", ["backfill", DagRunType.BACKFILL])
+def test_backfill_runs_keep_their_data_interval(run_type):
+    window, why = resolve_window({}, run_type, START, END)
+    assert window == Window(START, END)
+    assert why.startswith("backfill")
+
+
+@pytest.mark.parametrize("run_type", ["scheduled", DagRunType.SCHEDULED])
+def test_scheduled_runs_take_everything_created_before_their_interval_end(run_type):
+    window, _ = resolve_window({}, run_type, START, END)
+    assert window == Window(None, END)
+    assert window.contains("2026-03-22T09:00:00+0000")  # backdated 40 days
+    assert window.contains("2026-05-01T07:30:00+0000")  # from an interval the scheduler missed
+    assert not window.contains("2026-05-01T11:00:00+0000")  # the next interval's
 
 
 @pytest.mark.parametrize("run_type", ["manual", DagRunType.MANUAL])
-def test_manual_run_without_window_takes_everything(run_type):
-    assert not resolve_window({}, run_type, START, END)
+def test_manual_run_without_window_takes_everything_in_a_full_sweep(run_type):
+    window, _ = resolve_window({}, run_type, START, END)
+    assert not window
+    assert resolve_sweep({}, run_type, window, END) == (True, "manual run without a window")
 
 
 def test_explicit_window_wins_over_interval():
-    window = resolve_window({"created_at_min": "2026-01-01T00:00:00Z"}, "scheduled", START, END)
+    window, why = resolve_window({"created_at_min": "2026-01-01T00:00:00Z"}, "scheduled", START, END)
     assert window == Window(datetime(2026, 1, 1, tzinfo=timezone.utc), None)
+    assert why == "explicit window"
+
+
+@pytest.mark.parametrize(
+    ("params", "run_type", "end_hour", "sweep_hour", "expected"),
+    [
+        ({}, "scheduled", 11, 0, False),
+        ({}, "scheduled", 0, 0, True),  # the daily sweep
+        ({}, "scheduled", 0, -1, False),  # turned off
+        ({}, "backfill", 0, 0, False),
+        ({"full_sweep": True}, "scheduled", 11, 0, True),
+        ({"full_sweep": False}, "manual", 11, 0, False),
+        ({"created_at_min": "2026-01-01T00:00:00Z"}, "manual", 11, 0, False),
+    ],
+)
+def test_when_a_run_is_a_full_sweep(params, run_type, end_hour, sweep_hour, expected):
+    end = END.replace(hour=end_hour)
+    window, _ = resolve_window(params, run_type, end - timedelta(hours=1), end)
+    sweep, why = resolve_sweep(params, run_type, window, end, sweep_hour)
+    assert sweep is expected, why
+
+
+def test_full_sweep_param_must_be_a_boolean():
+    with pytest.raises(ConfigError, match="param 'full_sweep' must be true, false or null"):
+        resolve_sweep({"full_sweep": "yes"}, "manual", Window(), None)
 
 
 def test_window_is_half_open():
