@@ -170,18 +170,20 @@ class SandboxState:
             self.edit_on_arrival: set[str] = set()  # keys a "recruiter" edits right after they reach the ATS
             self.ats_reject_keys: dict[str, str] = {}
             self.third_party_edits: set[str] = set()
-            self.index_delay = 0.0  # seconds before a write is visible to search
-            self.stored_at: dict[str, float] = {}  # object key -> time.time() it was written
+            self.index_delay = 0.0  # seconds before an object written from now on is visible to search
+            self.indexed_at: dict[str, float] = {}  # object key -> time.time() search sees it from
+            self.lag_until = 0.0  # the latest of indexed_at: search results are cacheable after it
             self.honour_idempotency = True  # False: the ATS ignores Idempotency-Key, as most real ones do
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
         with self.lock:
             bucket = self.objects[kind].setdefault(container, {})
-            now = time.time()
+            searchable_from = time.time() + self.index_delay
             for obj in objs:
                 bucket[obj["key"]] = obj
-                self.stored_at[obj["key"]] = now
+                self.indexed_at[obj["key"]] = searchable_from
+            self.lag_until = max(self.lag_until, searchable_from)
             self.version += 1
 
     def seed(self, kind: str, container: str, count: int, *, start: int = 0, tags: list | None = None,
@@ -268,11 +270,11 @@ class SandboxState:
         cache_key = (kind, tuple(containers), json.dumps({k: v for k, v in params.items()
                                                            if k not in ("page", "limit")}, sort_keys=True))
         with self.lock:
-            if (hit := self.search_cache.get(cache_key)) and hit[0] == self.version and not self.index_delay:
+            now = time.time()
+            if (hit := self.search_cache.get(cache_key)) and hit[0] == self.version and self.lag_until <= now:
                 return hit[1]
-            indexed_before = time.time() - self.index_delay
             pool = [o for c in containers for o in self.objects[kind].get(c, {}).values()
-                    if self.stored_at.get(o["key"], 0) <= indexed_before and (kind != "profile" or searchable(o))]
+                    if self.indexed_at.get(o["key"], 0) <= now and (kind != "profile" or searchable(o))]
             version = self.version
         included = params.get("tags_included") or []
         excluded = params.get("tags_excluded") or []

@@ -250,3 +250,98 @@ def test_custom_field_map_and_per_item_mapping_failure(run_dag, sandbox, kind):
     [failure] = result.summary["failed_keys"]
     assert failure["key"] == broken and "mapping failed" in failure["reason"] and "expected a list" in failure["reason"]
     assert broken not in sandbox.state.snapshot()["synced"][kind.name]
+
+
+# -- the real HrFlow API: search eligibility, index lag, exactly once across runs, error answers ----------------
+def _no_text(obj):
+    obj["text"] = ""
+
+
+def _no_identity(obj):
+    """No email, no name, and fewer than half of the other personal fields: HrFlow search skips it."""
+    obj["info"].update(email=None, first_name=None, last_name=None, full_name=None, phone=None, date_birth=None,
+                       gender=None, urls=[])
+
+
+def test_full_sweep_syncs_objects_search_cannot_see(run_dag, sandbox, kind):
+    state = sandbox.state
+    visible = state.seed(kind.name, CONTAINER, 3, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    hidden = state.seed(kind.name, CONTAINER, 2, start=3, created_at="2026-03-02T00:00:00+00:00", spread_seconds=60)
+    if kind is PROFILE:  # stored, but not eligible for search
+        state.update(kind.name, CONTAINER, hidden[0], _no_text)
+        state.update(kind.name, CONTAINER, hidden[1], _no_identity)
+    state.index_delay = 3600  # written after this point: stored at once, searchable an hour later
+    late = state.seed(kind.name, CONTAINER, 1, start=5, created_at="2026-03-03T00:00:00+00:00")
+    not_seen_by_search = (hidden if kind is PROFILE else []) + late
+
+    search_only = run_dag(kind.dag_id, conf(kind, full_sweep=False))
+
+    assert search_only.succeeded, search_only.output[-3000:]
+    assert set(state.ats_area(kind.plural).applied) == set(visible + hidden) - set(not_seen_by_search)
+    assert search_only.summary["listing"] == "search"
+
+    sweep = run_dag(kind.dag_id, conf(kind))  # a manual run without a window is a full sweep
+
+    assert sweep.succeeded, sweep.output[-3000:]
+    assert dict(state.ats_area(kind.plural).applied) == {k: 1 for k in visible + hidden + late}
+    assert state.snapshot()["synced"][kind.name] == sorted(visible + hidden + late)
+    assert sweep.summary["listing"] == "sweep"
+    assert sweep.summary["found"] == len(not_seen_by_search)
+    assert sweep.summary["found_only_by_sweep"] == len(not_seen_by_search)
+    assert f"{len(not_seen_by_search)} of them only by the full sweep" in sweep.output
+
+
+def test_accepted_but_untagged_objects_are_never_posted_again_by_a_later_run(run_dag, sandbox, kind):
+    state = sandbox.state
+    state.honour_idempotency = False  # like most real ATS endpoints: only the ledger can prevent a duplicate
+    first = state.seed(kind.name, CONTAINER, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    untagged = first[:4]
+    for key in untagged:  # HrFlow refuses the tagging PUT of 4 of them
+        state.faults.append(Fault(path=f"/v1/{kind.name}/indexing", method="PUT", status=400, times=1, match_key=key,
+                                  reason="Invalid parameters"))
+
+    run1 = run_dag(kind.dag_id, conf(kind, batch_size=3))
+
+    assert not run1.succeeded
+    assert dict(state.ats_area(kind.plural).applied) == {k: 1 for k in first}
+    assert state.snapshot()["synced"][kind.name] == sorted(first[4:])
+    # new objects that sort before the old ones: run 2 cuts its batches differently, so batch keys differ
+    earlier = state.seed(kind.name, CONTAINER, 2, start=6, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
+
+    run2 = run_dag(kind.dag_id, conf(kind, batch_size=3))
+
+    assert run2.succeeded, run2.output[-3000:]
+    assert dict(state.ats_area(kind.plural).applied) == {k: 1 for k in first + earlier}  # nobody twice
+    assert state.snapshot()["synced"][kind.name] == sorted(first + earlier)
+    assert (run2.summary["found"], run2.summary["resumed"], run2.summary["tagged"]) == (6, 4, 6)
+    assert "already accepted by the ATS in an earlier run (ledger); tagging only" in run2.output
+
+    run3 = run_dag(kind.dag_id, conf(kind, batch_size=3))
+    assert run3.succeeded and run3.summary["found"] == 0
+
+
+def test_over_quota_402_fails_fast_and_clearly(run_dag, sandbox):
+    sandbox.state.seed("profile", CONTAINER, 3)
+    sandbox.state.faults.append(Fault(path="/v1/storing/profiles", status=402, times=50,
+                                      reason="Over plan quota on this endpoint"))
+
+    result = run_dag(PROFILE.dag_id, conf(PROFILE))
+
+    assert not result.succeeded
+    assert "HTTP 402: Over plan quota on this endpoint" in result.output
+    assert "quota for this endpoint is used up" in result.output
+    assert sandbox.state.calls["GET /v1/storing/profiles"] == 1  # no retries, no task retries
+    assert sandbox.state.ats_area("profiles").requests == 0
+
+
+def test_html_200_from_a_proxy_is_never_a_silent_empty_sync(run_dag, sandbox):
+    keys = sandbox.state.seed("profile", CONTAINER, 3)
+    # five answers in a row: the listing task's first try fails after its five attempts; its retry succeeds
+    sandbox.state.faults.append(Fault(path="/v1/storing/profiles", status=200, content_type="text/html", times=5))
+
+    result = run_dag(PROFILE.dag_id, conf(PROFILE))
+
+    assert result.succeeded, result.output[-3000:]
+    assert "HTTP 200 without 'data'" in result.output and "after 5 attempts" in result.output
+    assert dict(sandbox.state.ats_area("profiles").applied) == {k: 1 for k in keys}
+    assert result.summary["found"] == 3

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 
 import pytest
 
 from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError
-from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook, HrFlowNotFoundError
+from hrflow_airflow.hooks.hrflow_api import (
+    HrFlowAuthError,
+    HrFlowEmptyAnswerError,
+    HrFlowHook,
+    HrFlowNotFoundError,
+    HrFlowQuotaError,
+    hrflow_datetime,
+)
 from hrflow_airflow.objects import JOB, PROFILE
 from sandbox.server import Fault, make_key
 
@@ -121,3 +129,80 @@ def test_empty_host_means_public_api(sandbox, monkeypatch):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, "host": ""}))
     assert HrFlowHook().api_url == "https://api.hrflow.ai/v1/"
+
+
+# -- the real API's listing, eligibility and error answers -----------------------------------------------------
+def _hide_from_search(obj):
+    """Make a profile ineligible for HrFlow search: no text (the rule's second half)."""
+    obj["text"] = ""
+
+
+def test_storing_listing_returns_profiles_search_cannot_see(hook, sandbox):
+    visible = sandbox.state.seed("profile", SOURCE, 3, spread_seconds=1)
+    hidden = sandbox.state.seed("profile", SOURCE, 2, start=3, spread_seconds=1)
+    for key in hidden:
+        sandbox.state.update("profile", SOURCE, key, _hide_from_search)
+
+    searched = {o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=2)}
+    stored = [o for o in hook.iter_stored(PROFILE, [SOURCE], page_size=2)]
+
+    assert searched == set(visible)
+    assert {o["key"] for o in stored} == set(visible + hidden)
+    assert all(o["info"]["email"] for o in stored)  # whole objects (return_profile), not keys and dates only
+    assert sandbox.state.calls["GET /v1/storing/profiles"] == 3
+
+
+def test_search_index_lags_behind_writes(hook, sandbox):
+    sandbox.state.index_delay = 60
+    [key] = sandbox.state.seed("profile", SOURCE, 1)
+    assert [o["key"] for o in hook.iter_search(PROFILE, [SOURCE])] == []
+    assert [o["key"] for o in hook.iter_stored(PROFILE, [SOURCE])] == [key]
+
+
+def test_402_over_quota_raises_at_once_naming_the_quota(hook, sandbox):
+    sandbox.state.faults.append(Fault(path="/v1/profiles/searching", status=402, times=5,
+                                      reason="Over plan quota on this endpoint"))
+    with pytest.raises(HrFlowQuotaError, match="Over plan quota on this endpoint.*quota for this endpoint is used up"):
+        list(hook.iter_search(PROFILE, [SOURCE]))
+    assert sandbox.state.calls["GET /v1/profiles/searching"] == 1
+
+
+def test_200_html_page_is_retried_and_never_read_as_an_empty_page(hook, sandbox):
+    keys = sandbox.state.seed("profile", SOURCE, 2)
+    sandbox.state.faults.append(Fault(path="/v1/storing/profiles", status=200, content_type="text/html", times=2))
+    assert sorted(o["key"] for o in hook.iter_stored(PROFILE, [SOURCE])) == sorted(keys)
+    assert sandbox.state.calls["GET /v1/storing/profiles"] == 3
+
+
+def test_200_html_page_that_persists_raises_after_every_attempt(hook, sandbox):
+    sandbox.state.seed("profile", SOURCE, 2)
+    sandbox.state.faults.append(Fault(path="/v1/profiles/searching", status=200, content_type="text/html", times=99))
+    with pytest.raises(HrFlowEmptyAnswerError, match="HTTP 200 without 'data'.*after 3 attempts"):
+        list(hook.iter_search(PROFILE, [SOURCE]))
+    assert sandbox.state.calls["GET /v1/profiles/searching"] == FAST.attempts
+
+
+def test_dates_are_sent_in_hrflow_form(hook, sandbox):
+    sandbox.state.seed("profile", SOURCE, 1)
+    seen = []
+    original = sandbox.state.search
+
+    def spy(kind, containers, params):
+        seen.append(params)
+        return original(kind, containers, params)
+
+    sandbox.state.search = spy
+    try:
+        list(hook.iter_search(PROFILE, [SOURCE], created_at_max=datetime(2026, 5, 15, 23, 59, 59, 999000, tzinfo=timezone.utc)))
+    finally:
+        sandbox.state.search = original
+    assert seen[0]["created_at_max"] == "2026-05-15T23:59:59.999Z"
+    assert hrflow_datetime(datetime(2020, 5, 15, 23, 59, 59, tzinfo=timezone.utc)) == "2020-05-15T23:59:59.000Z"
+
+
+@pytest.mark.parametrize("kind", [PROFILE, JOB], ids=lambda k: k.plural)
+def test_tag_put_keeps_both_container_fields(hook, sandbox, kind):
+    [key] = sandbox.state.seed(kind.name, SOURCE, 1)
+    assert hook.add_sync_tag(kind, SOURCE, key) == "tagged"
+    after = sandbox.state.get(kind.name, SOURCE, key)
+    assert after[kind.container_key_field] == SOURCE and after[kind.container]["key"] == SOURCE
