@@ -15,8 +15,14 @@ that do not carry the tag `sync=1`, maps them to records (`hrflow_key`, `referen
 
 * **Connections:** `hrflow_default` (HrFlow API), `ats_jobs_default` (ATS jobs endpoint, API key as password).
 * **Boards:** Variable `hrflow_board_keys` (JSON list) or the `board_keys` param.
-* **Window:** scheduled and backfill runs take jobs created in their data interval; a manual run takes every
-  unsynced job unless `created_at_min` / `created_at_max` are given.
+* **Window:** a scheduled run takes every unsynced job created before its interval end, with no lower bound
+  (the `sync` tag is the state, not the window); a backfill run keeps its data interval; a manual run takes
+  every unsynced job unless `created_at_min` / `created_at_max` are given.
+* **Full sweep:** manual runs without a window, the daily scheduled run at `[hrflow] full_sweep_hour` (UTC,
+  default 0) and param `full_sweep` read HrFlow's storing listing (every stored job) instead of search, which
+  only sees indexed jobs.
+* **Exactly once across runs:** the sync ledger (connection `hrflow_ledger`, else a SQLite file in
+  `$AIRFLOW_HOME`) remembers each job the ATS accepted until `sync=1` is on it; later runs only tag it.
 * **Mapping:** Variable `hrflow_jobs_field_map` replaces the default `{record field: object path}` map.
 * The `summary` task reports found / posted / tagged / skipped / failed and fails the run if anything failed.
 * **Monitoring:** `report` emits an asset event per board on `hrflow://jobs/<board_key>` (counts and failed keys)

@@ -14,8 +14,15 @@ batches as JSON with an `Idempotency-Key`, then re-reads each accepted profile a
 
 * **Connections:** `hrflow_default` (HrFlow API), `ats_default` (ATS endpoint, API key as password).
 * **Sources:** Variable `hrflow_source_keys` (JSON list) or the `source_keys` param.
-* **Window:** scheduled and backfill runs take profiles created in their data interval; a manual run takes
-  every unsynced profile unless `created_at_min` / `created_at_max` are given.
+* **Window:** a scheduled run takes every unsynced profile created before its interval end, with no lower
+  bound (the `sync` tag is the state, not the window: backdated imports, late indexing and missed hours are
+  caught); a backfill run keeps its data interval; a manual run takes every unsynced profile unless
+  `created_at_min` / `created_at_max` are given.
+* **Full sweep:** search only sees profiles HrFlow could index (text, and an email or a full name). Manual runs
+  without a window, the daily scheduled run at `[hrflow] full_sweep_hour` (UTC, default 0) and param
+  `full_sweep` read HrFlow's storing listing instead, which holds every stored profile.
+* **Exactly once across runs:** the sync ledger (connection `hrflow_ledger`, else a SQLite file in
+  `$AIRFLOW_HOME`) remembers each profile the ATS accepted until `sync=1` is on it; later runs only tag it.
 * **Mapping:** Variable `hrflow_profiles_field_map` replaces the default `{record field: object path}` map.
 * **Safe to retry:** the same batch always carries the same `Idempotency-Key`; profiles already tagged are
   never edited; only profiles the ATS accepted are tagged.
