@@ -7,6 +7,7 @@ skip, unless ``REQUIRE_SERVICES=1`` (set by ``.ci/run``), which turns the skip i
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -71,6 +72,9 @@ def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{postgres_db}",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres_db}",
+        # the sync ledger on the shared PostgreSQL, as docker-compose.yaml sets it: both workers see one ledger
+        "AIRFLOW_CONN_HRFLOW_LEDGER": json.dumps({"conn_type": "postgres", "host": PG[0], "port": PG[1],
+                                                  "login": "postgres", "schema": postgres_db.rsplit("/", 1)[1]}),
         # a task whose worker vanished is failed (and retried) after 30 s without a heartbeat
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
@@ -100,14 +104,21 @@ def _task_instances(stack: AirflowStack, run_id: str) -> list[dict]:
     return response.json()["task_instances"]
 
 
-def _assert_delivered_once(sandbox, keys: list[str]) -> None:
+def _assert_delivered_once(sandbox, keys: list[str], postgres_db: str) -> None:
     state = sandbox.state
     assert dict(state.ats_area("profiles").applied) == {k: 1 for k in keys}, "a profile reached the ATS twice or never"
     assert {k: state.edits[k] for k in keys} == {k: 1 for k in keys}, "a profile was PUT twice or never"
     assert state.snapshot()["synced"]["profile"] == sorted(keys)
+    # the ledger lived in PostgreSQL and let go of every profile once sync=1 was on it
+    import psycopg2
+
+    with psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname=postgres_db.rsplit("/", 1)[1]) as db:
+        cursor = db.cursor()
+        cursor.execute("SELECT count(*) FROM hrflow_sync_ledger WHERE object_key = ANY(%s)", (keys,))
+        assert cursor.fetchone()[0] == 0
 
 
-def test_batches_of_one_run_spread_over_two_celery_workers(celery_stack, sandbox):
+def test_batches_of_one_run_spread_over_two_celery_workers(celery_stack, sandbox, postgres_db):
     source = make_key("source", "celery")
     keys = sandbox.state.seed("profile", source, PROFILES)
     sandbox.state.latency["hrflow"] = 0.01  # tagging batches overlap, so both workers get work
@@ -120,7 +131,7 @@ def test_batches_of_one_run_spread_over_two_celery_workers(celery_stack, sandbox
     print("tag_profiles batch -> worker:", dict(sorted(tag_hosts.items())))
     assert len(tag_hosts) == PROFILES // BATCH_SIZE
     assert {ti["hostname"] for ti in tis} == set(WORKERS)
-    _assert_delivered_once(sandbox, keys)
+    _assert_delivered_once(sandbox, keys, postgres_db)
     in_flight = sandbox.state.max_in_flight["hrflow"]
     print(f"HrFlow requests in flight at most: {in_flight} (pool allows {POOL_SLOTS} x {CONCURRENCY})")
     assert 1 <= in_flight <= POOL_SLOTS * CONCURRENCY
@@ -132,7 +143,7 @@ def _writing_on(stack: AirflowStack, run_id: str, worker: str) -> list[str]:
             if ti["state"] == "running" and ti["hostname"] == worker and ti["task_id"] in ("post_to_ats", "tag_profiles")]
 
 
-def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox):
+def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox, postgres_db):
     source = make_key("source", "celery-kill")
     keys = sandbox.state.seed("profile", source, PROFILES)
     sandbox.state.latency["hrflow"] = 0.03  # a tagging batch lasts several seconds
@@ -155,4 +166,4 @@ def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox):
     print("retried after the kill:", retried)
     assert set(busy) <= set(retried), "the batches the dead worker held were not retried"
     assert all(ti["hostname"] == survivor for ti in tis if ti["try_number"] > 1)
-    _assert_delivered_once(sandbox, keys)
+    _assert_delivered_once(sandbox, keys, postgres_db)
