@@ -7,15 +7,18 @@ from hrflow_airflow.sms import build_sms_dag
 DOC_MD = """
 # HrFlow.ai profile → SMS
 
-Triggered from outside (no schedule). Each run handles one HrFlow webhook event
-(`profile.indexing.success` or `profile.storing.success`): it fetches the profile through HrFlowHook and POSTs
-one SMS to the messaging service:
+Triggered from outside (no schedule). Each run handles one new HrFlow profile, announced by a webhook event
+(`profile.parsing.success`, `profile.storing.success`, `profile.searching.success`, or the older
+`profile.indexing.success`; `[hrflow] webhook_events` replaces the list): it fetches the profile through
+HrFlowHook and POSTs one SMS to the messaging service:
 
 > {first_name} {last_name} just applied ! Send a message to {phone}.
 
 * **Triggering:** HrFlow calls `POST /hrflow/webhook` on this Airflow (signed with the `hrflow_default`
-  extra `webhook_secret`); or trigger from the UI form / REST API with the event as `conf`:
-  `{"type": "profile.indexing.success", "profile": {"key": "...", "source": {"key": "..."}}}`.
+  extra `webhook_secret`, hex or raw HMAC digest); or trigger from the UI form / REST API with the event as `conf`:
+  `{"type": "profile.storing.success", "profile": {"key": "...", "source": {"key": "..."}}}`.
+* **One SMS per profile:** the webhook derives the run id from the source and profile keys, so parsing,
+  storing and searching events for one profile start one run. The run's conf holds keys only.
 * **Connections:** `hrflow_default`, `sms_default` (full URL as host, API key as password).
 * **Text:** Variable `hrflow_sms_template` with placeholders `{first_name}`, `{last_name}`, `{phone}`,
   `{email}`, `{profile_key}`.

@@ -27,6 +27,8 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
         AIRFLOW__CORE__XCOM_BACKEND="airflow.providers.common.io.xcom.backend.XComObjectStorageBackend",
         AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH=f"file://{home}/xcom",
         AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD="1024",
+        # the HrFlow pool is opt-in; init_home creates it (AirflowStack(pool_slots=None) runs without it)
+        AIRFLOW__HRFLOW__POOL="hrflow_api",
         PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "plugins")]),
         # `airflow standalone` starts its components as `airflow ...` from PATH
         PATH=os.pathsep.join([str(Path(AIRFLOW).parent), os.environ.get("PATH", "")]),
@@ -38,10 +40,13 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
 POOL, POOL_SLOTS = "hrflow_api", 16
 
 
-def init_home(env: dict[str, str], pool_slots: int = POOL_SLOTS) -> None:
-    """Create or upgrade the metadata database of the home ``env`` points at, and create the HrFlow pool."""
+def init_home(env: dict[str, str], pool_slots: int | None = POOL_SLOTS) -> None:
+    """Create or upgrade the metadata database of the home ``env`` points at, and create the HrFlow pool (unless None)."""
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    for cmd in (["db", "migrate"], ["pools", "set", POOL, str(pool_slots), "Concurrent HrFlow API tasks"]):
+    commands = [["db", "migrate"]]
+    if pool_slots is not None:
+        commands.append(["pools", "set", POOL, str(pool_slots), "Concurrent HrFlow API tasks"])
+    for cmd in commands:
         subprocess.run([AIRFLOW, *cmd], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -83,7 +88,7 @@ class AirflowStack:
     USER, PASSWORD = "admin", "admin-password"
 
     def __init__(self, home: Path, extra_env: dict[str, str] | None = None, port: int | None = None,
-                 pool_slots: int = POOL_SLOTS) -> None:
+                 pool_slots: int | None = POOL_SLOTS) -> None:
         import json
         import secrets
 
@@ -105,6 +110,8 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
             **(extra_env or {}),
         })
+        if pool_slots is None:  # an Airflow where nobody ran `airflow pools set`: no pool, no [hrflow] pool
+            self.env.pop("AIRFLOW__HRFLOW__POOL", None)
         init_home(self.env, pool_slots)
         (self.home / "passwords.json").write_text(json.dumps({self.USER: self.PASSWORD}))
         self.procs: list[subprocess.Popen] = []

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseNotifier, Param, Variable, dag, task
+from airflow.sdk import BaseNotifier, Param, Variable, conf, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.hooks.api_key import MessagingHook
@@ -21,7 +21,21 @@ from hrflow_airflow.sync import HRFLOW_POOL, START_DATE
 log = logging.getLogger(__name__)
 
 DAG_ID = "hrflow_profile_sms"
-HANDLED_EVENTS = ("profile.indexing.success", "profile.storing.success")
+# HrFlow's new-profile events, each sent "for the 1st time" ("Create, Configure a Webhook",
+# https://developers.hrflow.ai/docs/connectors-webhook), plus the seed's `profile.indexing.success`.
+# `*.update` and `*.error` events are answered "ignored". `[hrflow] webhook_events` (comma-separated) replaces the list.
+DEFAULT_EVENTS = ("profile.parsing.success", "profile.storing.success", "profile.searching.success",
+                  "profile.indexing.success")
+
+
+def handled_events() -> tuple[str, ...]:
+    """Return the webhook event types that trigger an SMS: ``[hrflow] webhook_events`` or :data:`DEFAULT_EVENTS`."""
+    raw = conf.get("hrflow", "webhook_events", fallback="") or ""
+    configured = tuple(dict.fromkeys(e.strip() for e in raw.split(",") if e.strip()))
+    return configured or DEFAULT_EVENTS
+
+
+HANDLED_EVENTS = handled_events()
 DEFAULT_TEMPLATE = "{first_name} {last_name} just applied ! Send a message to {phone}."
 TEMPLATE_VARIABLE = "hrflow_sms_template"
 PLACEHOLDERS = ("first_name", "last_name", "phone", "email", "profile_key")
@@ -31,23 +45,42 @@ class EventError(ValueError):
     """Raise when a webhook event (DAG conf) is not a usable profile event; the message names the field."""
 
 
-def parse_event(event: Any) -> tuple[str, str]:
-    """Return ``(source_key, profile_key)`` of a handled profile event, or raise EventError naming what is wrong."""
+def parse_event(event: Any, handled: tuple[str, ...] | None = None) -> tuple[str, str]:
+    """
+    Return ``(source_key, profile_key)`` of a handled profile event, or raise EventError naming what is wrong.
+
+    A real delivery carries the whole profile object; only its key and its source key (``profile.source.key``
+    or ``profile.source_key``) are read here.
+    """
+    handled = handled or HANDLED_EVENTS
     if not isinstance(event, Mapping):
         raise EventError(f"event must be a JSON object, got {type(event).__name__}")
-    if event.get("type") not in HANDLED_EVENTS:
-        raise EventError(f"event type must be one of {', '.join(HANDLED_EVENTS)}, got {event.get('type')!r}")
+    if event.get("type") not in handled:
+        raise EventError(f"event type must be one of {', '.join(handled)}, got {event.get('type')!r}")
     profile = event.get("profile")
     if not isinstance(profile, Mapping):
         raise EventError("event has no 'profile' object")
     key = profile.get("key")
     source = profile.get("source")
     source_key = source.get("key") if isinstance(source, Mapping) else None
+    source_key = source_key or profile.get("source_key")
     if not isinstance(key, str) or not key.strip():
         raise EventError("event has no profile key ('profile.key')")
     if not isinstance(source_key, str) or not source_key.strip():
-        raise EventError("event has no source key ('profile.source.key')")
+        raise EventError("event has no source key ('profile.source.key' or 'profile.source_key')")
     return source_key.strip(), key.strip()
+
+
+def event_conf(event: Mapping[str, Any], source_key: str, profile_key: str) -> dict[str, Any]:
+    """
+    Return the run conf for an event: its type, origin, and the two keys. Nothing else.
+
+    The delivery's profile object (names, emails, phones, resume text) never reaches ``dag_run.conf``,
+    which Airflow keeps in its database and shows in the UI; the run fetches the profile itself.
+    """
+    origin = event.get("origin")
+    return {"type": event["type"], "origin": origin if isinstance(origin, str) else None,
+            "profile": {"key": profile_key, "source": {"key": source_key}}}
 
 
 def validate_template(template: str) -> str:
@@ -88,7 +121,8 @@ def sms_params() -> dict[str, Param]:
         ),
         "profile": Param(
             type="object", title="Profile",
-            description='The profile to text about: {"key": "<profile key>", "source": {"key": "<source key>"}}.',
+            description='The profile to text about: {"key": "<profile key>", "source": {"key": "<source key>"}}. '
+                        "Keys only: the run fetches the profile from HrFlow.",
             required=["key", "source"],
             properties={
                 "key": {"type": "string", "minLength": 1, "title": "Profile key"},
@@ -97,7 +131,6 @@ def sms_params() -> dict[str, Param]:
             },
         ),
         "origin": Param("api", type=["null", "string"], title="Origin", description="Event origin, as sent by HrFlow."),
-        "message": Param(None, type=["null", "string"], title="Message", description="Event message, as sent by HrFlow."),
     }
 
 

@@ -27,8 +27,10 @@ MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
 DEFAULT_SCHEDULE = "0 * * * *"
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FAILED_KEYS_IN_MESSAGE = 20
-# Airflow pool that bounds concurrent HrFlow-calling tasks across every worker (`[hrflow] pool` overrides it).
-HRFLOW_POOL = conf.get("hrflow", "pool", fallback="hrflow_api")
+# Airflow pool that bounds concurrent HrFlow-calling tasks across every worker. Opt-in: set `[hrflow] pool` once
+# the pool exists (`airflow pools set hrflow_api 16 ...`); unset, tasks use Airflow's default pool. A task in a
+# pool that does not exist is never scheduled, so the webhook refuses deliveries while the pool is missing.
+HRFLOW_POOL = conf.get("hrflow", "pool", fallback=None) or "default_pool"
 # ATS requests in flight per run (`[hrflow] ats_concurrency` overrides it).
 ATS_CONCURRENCY = conf.getint("hrflow", "ats_concurrency", fallback=4)
 

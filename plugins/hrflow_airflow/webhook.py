@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from hrflow_airflow.sms import DAG_ID, HANDLED_EVENTS, EventError, parse_event
+from hrflow_airflow.sms import DAG_ID, EventError, event_conf, handled_events, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,17 @@ def _b64url_decode(text: str) -> bytes:
         raise SignatureError("signature header is not base64url") from None
 
 
-def sign(secret: str, payload: bytes) -> str:
-    """Return the ``HTTP-HRFLOW-SIGNATURE`` value HrFlow sends for ``payload``."""
-    digest = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
-    return f"{_b64url_encode(digest.encode('ascii'))}.{_b64url_encode(payload)}"
+def sign(secret: str, payload: bytes, *, raw: bool = False) -> str:
+    """
+    Return the ``HTTP-HRFLOW-SIGNATURE`` value HrFlow sends for ``payload``: ``<signature>.<payload>``, base64url.
+
+    The signature is the HMAC-SHA256 of the payload with the webhook secret. HrFlow's official SDKs disagree
+    on its form: the Python SDK (``hrflow.webhook``) compares the **hex** digest, the PHP SDK the **raw**
+    32-byte digest (``raw=True``). Both are accepted by :func:`verify`.
+    """
+    mac = hmac.new(secret.encode(), payload, hashlib.sha256)
+    digest = mac.digest() if raw else mac.hexdigest().encode("ascii")
+    return f"{_b64url_encode(digest)}.{_b64url_encode(payload)}"
 
 
 def verify(header: str | None, secret: str) -> Any:
@@ -52,8 +59,10 @@ def verify(header: str | None, secret: str) -> Any:
     if len(parts) != 2 or not all(parts):
         raise SignatureError(f"{SIGNATURE_HEADER} must be '<signature>.<payload>'")
     signature, payload = _b64url_decode(parts[0]), _b64url_decode(parts[1])
-    expected = hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest().encode("ascii")
-    if not hmac.compare_digest(expected, signature):
+    mac = hmac.new(secret.encode(), payload, hashlib.sha256)
+    hex_ok = hmac.compare_digest(mac.hexdigest().encode("ascii"), signature)  # Python SDK form
+    raw_ok = hmac.compare_digest(mac.digest(), signature)  # PHP SDK form
+    if not (hex_ok or raw_ok):
         raise SignatureError("signature does not match the payload")
     try:
         return json.loads(payload.decode("utf-8"))
@@ -61,10 +70,27 @@ def verify(header: str | None, secret: str) -> Any:
         raise SignatureError("signed payload is not JSON") from None
 
 
-def run_id_for(event: Any) -> str:
-    """Return a run id derived from the event, so a redelivered event maps to the same run."""
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "hrflow_webhook__" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+def run_id_for(source_key: str, profile_key: str) -> str:
+    """
+    Return the run id for a profile: one per (source, profile), so however many new-profile events arrive for
+    it (parsing, storing, searching; in one delivery or several; redelivered), it gets one run and one SMS.
+    """
+    return "hrflow_webhook__" + hashlib.sha256(f"{source_key}/{profile_key}".encode()).hexdigest()[:40]
+
+
+def missing_pool() -> str | None:
+    """Return the name of the configured ``[hrflow] pool`` if it does not exist in this Airflow, else None."""
+    from airflow.configuration import conf
+
+    name = conf.get("hrflow", "pool", fallback=None)
+    if not name:
+        return None
+    from airflow.models.pool import Pool
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return None if session.scalar(select(Pool.id).where(Pool.pool == name)) else name
 
 
 def _webhook_secret() -> str:
@@ -96,8 +122,9 @@ def _trigger(run_id: str, conf: dict[str, Any]) -> str:
 
 
 def create_app(*, get_secret: Callable[[], str] = _webhook_secret,
-               trigger: Callable[[str, dict[str, Any]], str] = _trigger) -> FastAPI:
-    """Return the webhook app; ``get_secret`` and ``trigger`` are replaceable for tests."""
+               trigger: Callable[[str, dict[str, Any]], str] = _trigger,
+               check_pool: Callable[[], str | None] = missing_pool) -> FastAPI:
+    """Return the webhook app; ``get_secret``, ``trigger`` and ``check_pool`` are replaceable for tests."""
     app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks and triggers DAG runs.")
 
     @app.post("/webhook")
@@ -112,30 +139,37 @@ def create_app(*, get_secret: Callable[[], str] = _webhook_secret,
         except SignatureError as exc:
             log.warning("Refused HrFlow webhook: %s", exc)
             return JSONResponse({"detail": str(exc)}, status_code=401)
-        events = payload if isinstance(payload, list) else [payload]
-        plan: list[tuple[dict, str | None]] = []
+        events = payload if isinstance(payload, list) else [payload]  # HrFlow posts an array of events
+        handled = handled_events()
+        plan: list[tuple[dict, tuple[str, str] | None]] = []
         for position, event in enumerate(events):
             if not isinstance(event, dict) or not isinstance(event.get("type"), str):
                 return JSONResponse({"detail": f"event {position} has no 'type'"}, status_code=422)
-            if event["type"] not in HANDLED_EVENTS:
+            if event["type"] not in handled:
                 plan.append((event, None))
                 continue
             try:
-                parse_event(event)
+                plan.append((event, parse_event(event, handled)))
             except EventError as exc:
                 return JSONResponse({"detail": f"event {position}: {exc}"}, status_code=422)
-            plan.append((event, run_id_for(event)))
+        if any(keys for _, keys in plan) and (pool := check_pool()):
+            detail = (f"pool '{pool}' ([hrflow] pool) does not exist, so the SMS run would never be scheduled: "
+                      f"create it with `airflow pools set {pool} 16 \"HrFlow API\"` or unset [hrflow] pool")
+            log.error("HrFlow webhook refused: %s", detail)
+            return JSONResponse({"detail": detail}, status_code=503)
         results = []
-        for event, run_id in plan:
-            if run_id is None:
+        for event, keys in plan:
+            if keys is None:
                 results.append({"type": event["type"], "status": "ignored"})
                 continue
+            source_key, profile_key = keys
+            run_id = run_id_for(source_key, profile_key)
             try:
-                status = trigger(run_id, event)
+                status = trigger(run_id, event_conf(event, source_key, profile_key))
             except Exception as exc:  # e.g. the DAG is not parsed yet: let HrFlow redeliver
                 log.exception("Could not trigger %s", DAG_ID)
                 return JSONResponse({"detail": f"could not trigger {DAG_ID}: {exc}"}, status_code=503)
-            log.info("HrFlow event %s for profile %s: %s run %s", event["type"], event["profile"]["key"], status, run_id)
+            log.info("HrFlow event %s for profile %s: %s run %s", event["type"], profile_key, status, run_id)
             results.append({"type": event["type"], "status": status, "dag_id": DAG_ID, "run_id": run_id})
         return JSONResponse({"results": results}, status_code=200)
 

@@ -57,14 +57,33 @@ def test_failures_and_late_runs_alert(dagbag, dag_id):
     assert deadline.interval.total_seconds() > 0
 
 
-@pytest.mark.parametrize(
-    ("dag_id", "task_ids"),
-    [("hrflow_profiles_to_ats", ["search", "tag_profiles"]), ("hrflow_jobs_to_ats", ["search", "tag_jobs"]),
-     ("hrflow_profile_sms", ["fetch_profile"])],
-)
-def test_hrflow_calls_are_bounded_by_the_pool(dagbag, dag_id, task_ids):
-    for task_id in task_ids:
-        assert dagbag.dags[dag_id].get_task(task_id).pool == "hrflow_api"
+_POOLS = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={dags!r})
+print(json.dumps({{t: bag.dags[d].get_task(t).pool for d, t in [
+    ("hrflow_profiles_to_ats", "search"), ("hrflow_profiles_to_ats", "tag_profiles"),
+    ("hrflow_jobs_to_ats", "search"), ("hrflow_jobs_to_ats", "tag_jobs"), ("hrflow_profile_sms", "fetch_profile")]}}))
+"""
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, "default_pool"), ("hrflow_api", "hrflow_api")],
+                         ids=["pool-unset", "pool-set"])
+def test_hrflow_calls_use_the_pool_only_once_it_is_configured(setting, expected):
+    """A pool that does not exist would leave tasks unscheduled forever: it is opt-in ([hrflow] pool)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__HRFLOW__POOL"}
+    if setting:
+        env["AIRFLOW__HRFLOW__POOL"] = setting
+    proc = subprocess.run([sys.executable, "-c", _POOLS.format(dags=str(DAGS))], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pools = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert pools == dict.fromkeys(["search", "tag_profiles", "tag_jobs", "fetch_profile"], expected)
 
 
 @pytest.mark.parametrize("dag_id", ["hrflow_profiles_to_ats", "hrflow_jobs_to_ats"])

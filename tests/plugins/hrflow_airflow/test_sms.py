@@ -7,7 +7,8 @@ from hrflow_airflow.sms import DEFAULT_TEMPLATE, EventError, parse_event, render
 KEY, SOURCE = "p" * 40, "s" * 40
 
 
-@pytest.mark.parametrize("event_type", ["profile.indexing.success", "profile.storing.success"])
+@pytest.mark.parametrize("event_type", ["profile.parsing.success", "profile.storing.success",
+                                        "profile.searching.success", "profile.indexing.success"])
 def test_parse_event(event_type):
     assert parse_event({"type": event_type, "profile": {"key": KEY, "source": {"key": SOURCE}}}) == (SOURCE, KEY)
 
@@ -20,7 +21,7 @@ def test_parse_event(event_type):
         ({"type": "profile.indexing.success"}, "no 'profile' object"),
         ({"type": "profile.indexing.success", "profile": {"source": {"key": SOURCE}}}, r"no profile key \('profile.key'\)"),
         ({"type": "profile.indexing.success", "profile": {"key": " ", "source": {"key": SOURCE}}}, "no profile key"),
-        ({"type": "profile.indexing.success", "profile": {"key": KEY}}, r"no source key \('profile.source.key'\)"),
+        ({"type": "profile.indexing.success", "profile": {"key": KEY}}, r"no source key \('profile.source.key' or 'profile.source_key'\)"),
         ({"type": "profile.indexing.success", "profile": {"key": KEY, "source": "x"}}, "no source key"),
     ],
 )

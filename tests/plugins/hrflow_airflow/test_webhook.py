@@ -73,7 +73,7 @@ def app_client():
         triggered[run_id] = conf
         return "triggered"
 
-    client = TestClient(create_app(get_secret=lambda: SECRET, trigger=trigger))
+    client = TestClient(create_app(get_secret=lambda: SECRET, trigger=trigger, check_pool=lambda: None))
     client.triggered = triggered
     return client
 
@@ -88,7 +88,8 @@ def test_valid_event_triggers_one_run_and_redelivery_is_a_duplicate(app_client):
     assert first.status_code == second.status_code == 200
     assert first.json()["results"][0]["status"] == "triggered"
     assert second.json()["results"][0]["status"] == "duplicate"
-    assert app_client.triggered == {run_id_for(EVENT): EVENT}
+    assert app_client.triggered == {run_id_for("s" * 40, "p" * 40): {
+        "type": "profile.indexing.success", "origin": "api", "profile": {"key": "p" * 40, "source": {"key": "s" * 40}}}}
 
 
 def test_current_event_name_is_accepted(app_client):
@@ -101,6 +102,52 @@ def test_array_of_events(app_client):
     response = post(app_client, signed([EVENT, other, {"type": "job.train.success"}]))
     assert [r["status"] for r in response.json()["results"]] == ["triggered", "triggered", "ignored"]
     assert len(app_client.triggered) == 2
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["hex-digest-python-sdk", "raw-digest-php-sdk"])
+def test_both_signature_forms_are_accepted(raw):
+    header = sign(SECRET, json.dumps(EVENT).encode(), raw=raw)
+    assert verify(header, SECRET) == EVENT
+    forged = sign("not-the-secret", json.dumps(EVENT).encode(), raw=raw)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(forged, SECRET)
+
+
+FULL_PROFILE = {"key": "p" * 40, "source_key": "s" * 40, "source": {"key": "s" * 40, "name": "careers"},
+                "info": {"first_name": "Zoë", "last_name": "Moreau", "email": "zoe@example.com", "phone": "+33612345678"},
+                "text": "Resume " * 1000}
+
+
+def test_new_profile_events_for_one_profile_start_one_run_with_keys_only_in_conf(app_client):
+    events = [{"type": t, "origin": "api", "message": "ok", "profile": FULL_PROFILE}
+              for t in ("profile.parsing.success", "profile.storing.success")]
+    first = post(app_client, signed(events))
+    later = post(app_client, signed([{"type": "profile.searching.success", "origin": "api", "profile": FULL_PROFILE}]))
+    update = post(app_client, signed([{"type": "profile.storing.update", "origin": "api", "profile": FULL_PROFILE}]))
+
+    assert [r["status"] for r in first.json()["results"]] == ["triggered", "duplicate"]
+    assert later.json()["results"][0]["status"] == "duplicate"
+    assert update.json()["results"][0]["status"] == "ignored"
+    [conf] = app_client.triggered.values()
+    assert conf == {"type": "profile.parsing.success", "origin": "api",
+                    "profile": {"key": "p" * 40, "source": {"key": "s" * 40}}}
+    for value in ("Zoë", "zoe@example.com", "+33612345678", "Resume"):
+        assert value not in json.dumps(conf, ensure_ascii=False)
+
+
+def test_source_key_may_come_as_source_key(app_client):
+    event = {"type": "profile.storing.success", "profile": {"key": "k" * 40, "source_key": "s" * 40}}
+    assert post(app_client, signed(event)).json()["results"][0]["status"] == "triggered"
+
+
+def test_missing_pool_refuses_the_delivery_naming_the_pool_and_command():
+    started = []
+    client = TestClient(create_app(get_secret=lambda: SECRET, trigger=lambda *a: started.append(a) or "triggered",
+                                   check_pool=lambda: "hrflow_api"))
+    response = client.post("/webhook", headers={SIGNATURE_HEADER: signed(EVENT)})
+    assert response.status_code == 503
+    assert "pool 'hrflow_api'" in response.json()["detail"] and "airflow pools set hrflow_api" in response.json()["detail"]
+    assert not started
 
 
 def test_unhandled_event_type_is_ignored_with_2xx(app_client):
@@ -120,7 +167,7 @@ def test_unsigned_forged_or_tampered_is_401_and_starts_nothing(app_client, heade
     [
         ({"profile": {}}, "has no 'type'"),
         ({"type": "profile.indexing.success", "profile": {"source": {"key": "s"}}}, "no profile key"),
-        ({"type": "profile.indexing.success", "profile": {"key": "k"}}, "no source key"),
+        ({"type": "profile.indexing.success", "profile": {"key": "k"}}, "no source key ('profile.source.key' or 'profile.source_key')"),
         ([EVENT, {"type": "profile.indexing.success"}], "event 1: event has no 'profile' object"),
     ],
 )
@@ -134,5 +181,5 @@ def test_missing_secret_is_503():
     def no_secret():
         raise RuntimeError("Connection 'hrflow_default' has no extra 'webhook_secret'")
 
-    client = TestClient(create_app(get_secret=no_secret, trigger=lambda *_: "triggered"))
+    client = TestClient(create_app(get_secret=no_secret, trigger=lambda *_: "triggered", check_pool=lambda: None))
     assert client.post("/webhook", headers={SIGNATURE_HEADER: signed(EVENT)}).status_code == 503
