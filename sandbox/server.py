@@ -615,11 +615,12 @@ def sandbox_connections(base_url: str) -> dict[str, dict[str, Any]]:
     return {
         "hrflow_default": {"conn_type": "hrflow", "host": f"{base_url}/v1", "login": API_USER,
                            "password": API_SECRET, "extra": {"webhook_secret": WEBHOOK_SECRET}},
-        "ats_default": {"conn_type": "http", "host": f"{base_url}/ats/profiles", "password": ATS_API_KEY,
+        # the types the UI form registers; ats_jobs_default keeps the older `http` type, which works the same
+        "ats_default": {"conn_type": "hrflow_ats", "host": f"{base_url}/ats/profiles", "password": ATS_API_KEY,
                         "extra": {"timeout": 5}},
         "ats_jobs_default": {"conn_type": "http", "host": f"{base_url}/ats/jobs", "password": ATS_API_KEY,
                              "extra": {"timeout": 5}},
-        "sms_default": {"conn_type": "http", "host": f"{base_url}/sms", "password": SMS_API_KEY,
+        "sms_default": {"conn_type": "hrflow_messaging", "host": f"{base_url}/sms", "password": SMS_API_KEY,
                         "extra": {"timeout": 5}},
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -21,7 +22,8 @@ SOURCE = make_key("source", "stack")
 @pytest.fixture(scope="module")
 def stack(sandbox_server, tmp_path_factory):
     # pool_slots=None: an existing Airflow where nobody ran `airflow pools set`; the DAGs must still run
-    stack = AirflowStack(tmp_path_factory.mktemp("stack_home"), extra_env=sandbox_server.airflow_env(), pool_slots=None)
+    stack = AirflowStack(tmp_path_factory.mktemp("stack_home"), pool_slots=None, extra_env={
+        **sandbox_server.airflow_env(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"})
     stack.start(wait_for_dags=("hrflow_profile_sms",))
     yield stack
     stack.stop()
@@ -145,6 +147,55 @@ def test_hrflow_connection_form_is_served_by_the_api_server(stack):
     extra = meta["extra_fields"]
     assert extra["webhook_secret"]["schema"]["title"] == "Webhook secret"
     assert extra["webhook_secret"]["schema"]["format"] == "password"
+
+
+# every connection type the README's configuration table names, with the labels its form must show
+README_FORMS = {
+    "hrflow": ("HrFlow.ai", {"host": "API base URL", "login": "API user email", "password": "API secret"}),
+    "hrflow_ats": ("ATS (JSON endpoint)", {"host": "ATS endpoint URL", "password": "ATS API key (sent as X-API-KEY)"}),
+    "hrflow_messaging": ("Messaging service (JSON endpoint)",
+                         {"host": "Messaging endpoint URL", "password": "Messaging API key (sent as X-API-KEY)"}),
+    "postgres": (None, {}),  # hrflow_ledger: the postgres provider's own form
+}
+
+
+def test_every_connection_type_the_readme_names_has_a_labelled_form(stack):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    named = set(re.findall(r"Connection, type `([a-z_]+)`", readme))
+    assert named == set(README_FORMS), f"README names {sorted(named)}"
+    metas = {m["connection_type"]: m for m in stack.api("GET", "/ui/connections/hook_meta").json()}
+    for conn_type, (hook_name, labels) in README_FORMS.items():
+        assert conn_type in metas, f"type {conn_type} is not in the UI's list"
+        meta = metas[conn_type]
+        if hook_name:
+            assert meta["hook_name"] == hook_name
+        for field, title in labels.items():
+            assert meta["standard_fields"][field]["title"] == title, (conn_type, field)
+        if conn_type in ("hrflow_ats", "hrflow_messaging"):
+            fields = meta["standard_fields"]
+            assert fields["login"]["hidden"] and fields["port"]["hidden"] and fields["url_schema"]["hidden"]
+            assert fields["host"]["placeholder"].startswith("https://")
+            assert meta["extra_fields"]["timeout"]["schema"]["title"] == "HTTP timeout (seconds)"
+    assert metas["hrflow_messaging"]["extra_fields"]["phone"]["schema"]["title"].startswith("Recipient phone")
+
+
+@pytest.mark.parametrize(
+    ("conn", "ok", "message"),
+    [
+        ({"conn_type": "hrflow_ats", "host": "https://ats.example.com/api/hrflow/profiles", "password": "k"}, True,
+         "looks right: https://ats.example.com, API key set. Nothing was sent"),
+        ({"conn_type": "hrflow_ats", "host": "", "password": "k"}, False, "the ATS URL (host) is empty"),
+        ({"conn_type": "hrflow_ats", "host": "ftp://ats.example.com", "password": "k"}, False, "must start with https://"),
+        ({"conn_type": "hrflow_messaging", "host": "https://sms.example.com/send", "password": ""}, False,
+         "the messaging service API key (password) is empty"),
+    ],
+    ids=["good", "no-url", "bad-scheme", "no-key"],
+)
+def test_connection_form_test_button_checks_without_side_effects(stack, sandbox, conn, ok, message):
+    response = stack.api("POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn})
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] is ok and message in response.json()["message"]
+    assert sandbox.state.ats_area("profiles").requests == 0 and not sandbox.state.sms.bodies
 
 
 def _readme_rest_block() -> str:

@@ -12,8 +12,18 @@ def get_provider_info() -> dict:
         "name": "HrFlow.ai",
         "description": "HrFlow.ai hooks, DAGs and webhook endpoint for Apache Airflow 3.",
         "versions": [__version__],
-        "hooks": [{"integration-name": "HrFlow.ai", "python-modules": ["hrflow_airflow.hooks.hrflow_api"]}],
+        "hooks": [{"integration-name": "HrFlow.ai",
+                   "python-modules": ["hrflow_airflow.hooks.hrflow_api", "hrflow_airflow.hooks.api_key"]}],
         "connection-types": [
+            _json_endpoint("hrflow_airflow.hooks.api_key.AtsHook", "ATS (JSON endpoint)", "hrflow_ats",
+                           url_label="ATS endpoint URL", url_placeholder="https://ats.example.com/api/hrflow/profiles",
+                           key_label="ATS API key (sent as X-API-KEY)"),
+            _json_endpoint("hrflow_airflow.hooks.api_key.MessagingHook", "Messaging service (JSON endpoint)", "hrflow_messaging",
+                           url_label="Messaging endpoint URL", url_placeholder="https://sms.example.com/send",
+                           key_label="Messaging API key (sent as X-API-KEY)",
+                           extra={"phone": {"label": "Recipient phone (alerts: the on-call number)",
+                                            "schema": {"type": ["string", "null"]},
+                                            "description": "Only for hrflow_alert: where failure and deadline alerts go."}}),
             {
                 "hook-class-name": "hrflow_airflow.hooks.hrflow_api.HrFlowHook",
                 "hook-name": "HrFlow.ai",
@@ -37,4 +47,23 @@ def get_provider_info() -> dict:
                 },
             }
         ],
+    }
+
+
+def _json_endpoint(hook: str, name: str, conn_type: str, *, url_label: str, url_placeholder: str, key_label: str,
+                   extra: dict | None = None) -> dict:
+    """Return the UI form of a JSON endpoint guarded by an API key: labelled URL and key, unused fields hidden."""
+    return {
+        "hook-class-name": hook,
+        "hook-name": name,
+        "connection-type": conn_type,
+        "conn-fields": {
+            "timeout": {"label": "HTTP timeout (seconds)", "schema": {"type": ["number", "null"], "default": 30}},
+            **(extra or {}),
+        },
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login", "extra"],
+            "relabeling": {"host": url_label, "password": key_label},
+            "placeholders": {"host": url_placeholder, "password": "the API key"},
+        },
     }

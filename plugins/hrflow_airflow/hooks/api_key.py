@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from urllib.parse import urlsplit
+
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
@@ -28,11 +30,14 @@ class ApiKeyJsonHook(BaseHook):
     POST JSON to one endpoint with ``X-API-KEY`` and an ``Idempotency-Key``, retrying 429/5xx/connection errors.
 
     Connection fields: host = full endpoint URL, password = API key, extra ``timeout`` in seconds.
+    Connections of type ``http`` (environment variables, secrets backends) work the same as the types
+    registered for the UI form.
     """
 
     conn_type = "http"
     conn_name_attr = "conn_id"
     service = "endpoint"
+    placeholder_url = "https://example.com/api"
 
     def __init__(self, *, conn_id: str, retry: RetryPolicy | None = None, logger_name: str | None = None) -> None:
         super().__init__(logger_name=logger_name)
@@ -73,6 +78,29 @@ class ApiKeyJsonHook(BaseHook):
     def get_conn(self) -> requests.Session:
         return self.session
 
+    def test_connection(self) -> tuple[bool, str]:
+        """
+        Check what can be checked without side effects: the URL's shape, the key's presence, the timeout.
+
+        Nothing is sent: a POST to the endpoint would create an ATS record or send an SMS.
+        """
+        conn = self.connection
+        host = (conn.host or "").strip()
+        if not host:
+            return False, f"Connection '{self.conn_id}': the {self.service} URL (host) is empty; e.g. {self.placeholder_url}"
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return False, (f"Connection '{self.conn_id}': the {self.service} URL must start with https:// (or http://) "
+                           f"and name a host, e.g. {self.placeholder_url}")
+        if not conn.password:
+            return False, f"Connection '{self.conn_id}': the {self.service} API key (password) is empty"
+        try:
+            self.timeout
+        except AirflowFailException as exc:
+            return False, str(exc)
+        return True, (f"Connection '{self.conn_id}' looks right: {parts.scheme}://{parts.netloc}, API key set. "
+                      f"Nothing was sent (a request would create data at the {self.service}).")
+
     def post_json(self, body: Any, *, idempotency_key: str) -> requests.Response:
         """
         POST ``body`` and return the 2xx response.
@@ -95,8 +123,10 @@ class AtsHook(ApiKeyJsonHook):
 
     conn_name_attr = "ats_conn_id"
     default_conn_name = "ats_default"
-    hook_name = "ATS (JSON over HTTP)"
+    conn_type = "hrflow_ats"
+    hook_name = "ATS (JSON endpoint)"
     service = "ATS"
+    placeholder_url = "https://ats.example.com/api/hrflow/profiles"
 
     def __init__(self, *, ats_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(conn_id=ats_conn_id, **kwargs)
@@ -110,8 +140,10 @@ class MessagingHook(ApiKeyJsonHook):
 
     conn_name_attr = "sms_conn_id"
     default_conn_name = "sms_default"
-    hook_name = "Messaging service (JSON over HTTP)"
+    conn_type = "hrflow_messaging"
+    hook_name = "Messaging service (JSON endpoint)"
     service = "messaging service"
+    placeholder_url = "https://sms.example.com/send"
 
     def __init__(self, *, sms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(conn_id=sms_conn_id, **kwargs)
