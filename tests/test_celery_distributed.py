@@ -118,6 +118,22 @@ def _assert_delivered_once(sandbox, keys: list[str], postgres_db: str) -> None:
         assert cursor.fetchone()[0] == 0
 
 
+def _assert_no_candidate_data_in(postgres_db: str, sandbox, source: str, keys: list[str]) -> None:
+    """pg_dump the metadata database (ledger included): no email, phone or name of the run's candidates."""
+    import subprocess
+
+    dump = subprocess.run(["pg_dump", "-h", PG[0], "-p", str(PG[1]), "-U", "postgres", postgres_db.rsplit("/", 1)[1]],
+                          capture_output=True, check=True, timeout=120).stdout
+    assert b"hrflow_sync_ledger" in dump and b"xcom" in dump  # the dump covers what it should
+    leaks = []
+    for key in keys:
+        info = sandbox.state.get("profile", source, key)["info"]
+        for value in (info["email"], info["phone"], info["full_name"]):
+            if value.encode() in dump or json.dumps(value)[1:-1].encode() in dump:
+                leaks.append(f"{key}: {value}")
+    assert leaks == []
+
+
 def test_batches_of_one_run_spread_over_two_celery_workers(celery_stack, sandbox, postgres_db):
     source = make_key("source", "celery")
     keys = sandbox.state.seed("profile", source, PROFILES)
@@ -132,6 +148,7 @@ def test_batches_of_one_run_spread_over_two_celery_workers(celery_stack, sandbox
     assert len(tag_hosts) == PROFILES // BATCH_SIZE
     assert {ti["hostname"] for ti in tis} == set(WORKERS)
     _assert_delivered_once(sandbox, keys, postgres_db)
+    _assert_no_candidate_data_in(postgres_db, sandbox, source, keys)
     in_flight = sandbox.state.max_in_flight["hrflow"]
     print(f"HrFlow requests in flight at most: {in_flight} (pool allows {POOL_SLOTS} x {CONCURRENCY})")
     assert 1 <= in_flight <= POOL_SLOTS * CONCURRENCY

@@ -16,6 +16,7 @@ from hrflow_airflow.hooks.api_key import MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts, under_dags_test
 from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.sealed import delete_xcoms, seal, unseal
 from hrflow_airflow.sync import HRFLOW_POOL, START_DATE
 
 log = logging.getLogger(__name__)
@@ -168,15 +169,18 @@ def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
                 raise AirflowFailException(f"Bad event: {exc}") from None
             profile = HrFlowHook().get_object(PROFILE, source_key, profile_key)
             log.info("Fetched profile %s from source %s", profile_key, source_key)
-            return {**sms_fields(profile_key, profile), "source_key": source_key}
+            # the name, phone and email travel sealed; send_sms deletes this XCom once it is done
+            return {"profile_key": profile_key, "source_key": source_key, **seal(sms_fields(profile_key, profile))}
 
         @task
-        def send_sms(fields: dict[str, Any], **context) -> dict[str, Any]:
+        def send_sms(box: dict[str, Any], **context) -> dict[str, Any]:
             """Send one SMS, at most once per DAG run; skip profiles without a phone number."""
-            key = fields["profile_key"]
-            tags = {"dag_id": context["dag"].dag_id, "source": fields.get("source_key", "")}
+            key = box["profile_key"]
+            fields = unseal(box)
+            tags = {"dag_id": context["dag"].dag_id, "source": box.get("source_key", "")}
             if not fields.get("phone"):
                 emit_counts("sms", {"skipped": 1}, tags)
+                delete_xcoms(context, {"fetch_profile": None})
                 raise AirflowSkipException(f"Profile {key} has no phone number: no SMS sent")
             try:
                 template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
@@ -192,6 +196,7 @@ def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
                     store.set(idempotency_key, "sent")
                 emit_counts("sms", {"sent": 1}, tags)
                 log.info("SMS for profile %s sent (Idempotency-Key %s)", key, idempotency_key)
+            delete_xcoms(context, {"fetch_profile": None})
             return {"profile_key": key, "sent": True}
 
         send_sms(fetch_profile())

@@ -20,6 +20,7 @@ from hrflow_airflow.ledger import ACCEPTED, LedgerHook
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, chunk, idempotency_key, is_synced, plan_batch_size, project, to_record
 from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table
 from hrflow_airflow.objects import ObjectKind
+from hrflow_airflow.sealed import delete_xcoms, seal, unseal
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +133,27 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
     return items, sum(1 for key, _, _ in items if key not in seen_by_search)
 
 
+def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
+    """Return one batch as it travels: keys and containers readable, the trimmed objects sealed."""
+    return {"index": index, "items": [[key, container] for key, container, _ in items],
+            **seal([data for _, _, data in items])}
+
+
 def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
-    """Return ATS records for a batch; an item whose mapping fails is reported by key, the rest go on."""
+    """Return ATS records for a batch (sealed); an item whose mapping fails is reported by key, the rest go on."""
     records, items, failed = [], [], []
-    for key, container, data in batch["items"]:
+    for (key, container), data in zip(batch["items"], unseal(batch)):
         try:
             records.append(to_record(key, data, field_map))
             items.append([key, container])
         except MappingError as exc:
             failed.append({"key": key, "container": container, "reason": f"mapping failed: {exc}"})
-    return {"index": batch["index"], "records": records, "items": items, "failed": failed}
+    return {"index": batch["index"], "items": items, "failed": failed, "count": len(records), **seal(records)}
 
 
 def found_by_container(items: Iterable[list[Any]], containers: Iterable[str] = ()) -> dict[str, int]:
     """Count search results per source or board; ``containers`` searched without results count 0."""
-    return {**dict.fromkeys(containers, 0), **Counter(container for _, container, _ in items)}
+    return {**dict.fromkeys(containers, 0), **Counter(item[1] for item in items)}
 
 
 def _lost(items: Iterable[list[str]], reason: str) -> list[dict[str, str]]:
@@ -249,18 +256,21 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             log.info("Listing: %s", cfg.why)
             items, only_by_sweep = run_search(kind, hook, cfg, field_map)
             size = plan_batch_size(len(items), cfg.batch_size, MAX_BATCHES)
-            batches = [{"index": i, "items": part} for i, part in enumerate(chunk(items, size))]
-            log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s", len(items), kind.plural,
+            batches = [seal_batch(i, part) for i, part in enumerate(chunk(items, size))]
+            del items[:]  # only keys and counts from here on
+            found = sum(len(b["items"]) for b in batches)
+            log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s", found, kind.plural,
                      len(cfg.containers), kind.container,
                      f", {only_by_sweep} of them only by the full sweep (search cannot see them)" if only_by_sweep is not None else "",
                      len(batches), size)
             if cfg.sweep and not cfg.window and not cfg.dry_run:
-                pruned = LedgerHook().prune(kind.ats_conn_id, cfg.containers, {key for key, _, _ in items})
+                pruned = LedgerHook().prune(kind.ats_conn_id, cfg.containers, {key for b in batches for key, _ in b["items"]})
                 if pruned:
                     log.info("Ledger: dropped %s entries of %s no longer pending", pruned, kind.plural)
             context["ti"].xcom_push(key="field_map", value=field_map)
             context["ti"].xcom_push(key="stats", value={
-                "found": len(items), "batches": len(batches), "found_by_container": found_by_container(items, cfg.containers),
+                "found": found, "batches": len(batches),
+                "found_by_container": found_by_container((i for b in batches for i in b["items"]), cfg.containers),
                 "listing": "sweep" if cfg.sweep else "search", "found_only_by_sweep": only_by_sweep, "why": cfg.why})
             return batches
 
@@ -270,7 +280,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             result = transform_batch(batch, field_map)
             for failure in result["failed"]:
                 log.warning("%s %s: %s", kind.name, failure["key"], failure["reason"])
-            log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], len(result["records"]), len(result["failed"]))
+            log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], result["count"], len(result["failed"]))
             return result
 
         @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY)
@@ -286,10 +296,11 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 raise AirflowSkipException("dry_run: nothing posted to the ATS")
             index, items = batch["index"], batch["items"]
             result = {"index": index, "accepted": [], "rejected": [], "resumed": 0}
-            if not batch["records"]:
+            if not batch["count"]:
                 return result
+            records = unseal(batch)
             destination, ledger = kind.ats_conn_id, LedgerHook()
-            store_key = idempotency_key(kind.plural, batch["records"])
+            store_key = idempotency_key(kind.plural, records)
             store = context.get("task_state_store")
             if store is not None and (earlier := store.get(store_key)) is not None:
                 log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
@@ -297,7 +308,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 return earlier
             known = ledger.lookup(destination, [key for key, _ in items])
             done = {key for key, entry in known.items() if entry.state == ACCEPTED}
-            send = [(item, record) for item, record in zip(items, batch["records"]) if item[0] not in done]
+            send = [(item, record) for item, record in zip(items, records) if item[0] not in done]
             result["accepted"] = [item for item in items if item[0] in done]
             result["resumed"] = len(done)
             if done:
@@ -361,6 +372,11 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                                    transformed=transformed[:], posted=posted[:], tagged=tagged[:])
             publish_report(kind, result, dag_id=context["dag"].dag_id, run_id=context["run_id"],
                            events=context["outlet_events"][alias])
+            if not result["failed_keys"]:  # done: the sealed candidate data has no further use
+                deleted = delete_xcoms(context, {"search": None, "transform": stats["batches"]})
+                log.info("Deleted %s sealed XCom(s) of candidate data", deleted)
+            else:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
+                log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")
             return result
 
         @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)

@@ -1,0 +1,82 @@
+"""
+Candidate data that must travel between tasks, sealed with Airflow's Fernet key.
+
+XComs sit in the metadata database (or the XCom object storage) and Airflow also keeps each task's rendered
+arguments; both outlive the run and show in the UI. So whatever carries names, emails or phones between tasks
+travels as a Fernet token made with ``[core] fernet_key``, the key that already protects Connections: keys and
+counts stay readable, candidate data does not. A successful run deletes the sealed XComs when it ends; a failed
+run keeps them (still sealed) so that "clear failed tasks" can retry, until the run succeeds, is cleared, or
+``airflow db clean`` removes it.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+SEALED = "sealed"
+
+
+class SealError(RuntimeError):
+    """Raise when candidate data cannot be sealed or opened: no Fernet key, or a token from another key."""
+
+
+@lru_cache(maxsize=4)
+def _fernet(keys: str):
+    from cryptography.fernet import Fernet, MultiFernet
+
+    parts = [k.strip() for k in keys.split(",") if k.strip()]
+    if not parts:
+        raise SealError("[core] fernet_key is not set: candidate data passed between tasks is encrypted with it "
+                        "(as Connections are). Generate one with `python -c \"from cryptography.fernet import Fernet; "
+                        "print(Fernet.generate_key().decode())\"` and set AIRFLOW__CORE__FERNET_KEY on every component.")
+    try:
+        return MultiFernet([Fernet(k.encode()) for k in parts])  # a comma-separated list supports key rotation
+    except ValueError as exc:
+        raise SealError(f"[core] fernet_key is not a valid Fernet key: {exc}") from None
+
+
+def _keys() -> str:
+    from airflow.sdk import conf
+
+    return conf.get("core", "fernet_key", fallback="") or ""
+
+
+def seal(value: Any) -> dict[str, str]:
+    """Return ``{"sealed": <Fernet token>}`` holding ``value`` as JSON."""
+    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return {SEALED: _fernet(_keys()).encrypt(raw).decode("ascii")}
+
+
+def unseal(box: Any) -> Any:
+    """Return the value :func:`seal` put in ``box``."""
+    from cryptography.fernet import InvalidToken
+
+    if not isinstance(box, dict) or not isinstance(box.get(SEALED), str):
+        raise SealError("expected sealed candidate data ({'sealed': <token>})")
+    try:
+        return json.loads(_fernet(_keys()).decrypt(box[SEALED].encode("ascii")))
+    except InvalidToken:
+        raise SealError("sealed candidate data does not open with [core] fernet_key: was the key changed "
+                        "without keeping the old one (comma-separated) during rotation?") from None
+
+
+def delete_xcoms(context: dict[str, Any], task_ids: dict[str, int | None]) -> int:
+    """
+    Delete the ``return_value`` XComs of ``task_ids`` in this run (``task_id -> number of mapped instances``,
+    None when not mapped), from the database and the XCom object storage. Return how many were deleted.
+    """
+    from airflow.sdk.bases.xcom import BaseXCom
+    from airflow.sdk.execution_time.xcom import resolve_xcom_backend
+
+    backend: type[BaseXCom] = resolve_xcom_backend()
+    dag_id, run_id, deleted = context["dag"].dag_id, context["run_id"], 0
+    for task_id, mapped in task_ids.items():
+        for map_index in (range(mapped) if mapped is not None else [-1]):
+            try:
+                backend.delete(key="return_value", task_id=task_id, dag_id=dag_id, run_id=run_id, map_index=map_index)
+                deleted += 1
+            except Exception as exc:  # an XCom that was never written (task failed early) is not an error
+                context["ti"].log.debug("No XCom to delete for %s[%s]: %s", task_id, map_index, exc)
+    return deleted
