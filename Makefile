@@ -45,6 +45,7 @@ sandbox: install
 
 # README pictures (docs/img/) from airflow standalone + headless Chromium (Debian package `chromium`)
 screenshots: install
+	$(BIN)/python -m pip install -q playwright==1.49.1  # drives Debian's chromium; downloads no browser
 	$(BIN)/python -m sandbox.screenshots
 
 clean:

@@ -1,5 +1,6 @@
 """
-`make screenshots`: the README's monitoring screenshots, from a local `airflow standalone` and the sandbox.
+`make screenshots`: the README's screenshots (monitoring, and the ATS connection form), from a local
+`airflow standalone` and the sandbox.
 
 Runs one sync that succeeds and one whose ATS rejects a batch, so there is an asset event with failed keys and
 an on-call alert, then takes the pictures with headless Chromium (Debian's ``chromium`` package).
@@ -28,6 +29,29 @@ def screenshot(url: str, path: Path, size: str = "1400,900") -> None:
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     f"--window-size={size}", "--virtual-time-budget=20000", f"--screenshot={path}", url],
                    check=True, capture_output=True, timeout=120)
+    print(f"wrote {path.relative_to(REPO)}")
+
+
+def connection_form(airflow_url: str, path: Path) -> None:
+    """Open Admin → Connections → Add, pick the "ATS (JSON endpoint)" type and picture the labelled form (Playwright)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{airflow_url}/connections", wait_until="networkidle")
+            page.get_by_role("button", name="Add Connection").first.click()
+            page.get_by_role("dialog").get_by_role("textbox").first.fill("ats_default")
+            page.keyboard.press("Tab")  # the type picker (a react-select that never settles for a mouse click)
+            page.keyboard.type("ATS (JSON")
+            page.keyboard.press("Enter")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(path))
+        finally:
+            browser.close()
     print(f"wrote {path.relative_to(REPO)}")
 
 
@@ -65,6 +89,7 @@ def main() -> int:
         screenshot(f"{stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id']}", OUT / "failed-run.png")
         # the event's extra as the REST API serves it (the asset view shows it folded)
         screenshot(f"{stack.url}/api/v2/assets/events?asset_id={asset_id}", OUT / "asset-event-extra.png", size="1400,170")
+        connection_form(stack.url, OUT / "connection-form-ats.png")
     finally:
         stack.stop()
         sandbox.shutdown()
