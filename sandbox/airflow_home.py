@@ -153,10 +153,16 @@ class AirflowStack:
             time.sleep(1)
 
     def stop(self) -> None:
-        """Stop every process (SIGTERM, then SIGKILL), including task processes that left their group."""
+        """
+        Stop every process: SIGTERM, and SIGKILL for a component that did not stop within 20 s.
+
+        Then record in ``left_behind`` what was still alive for this home after that (a component that needed
+        SIGKILL, or a task process that left its group), before killing those too so the suite goes on.
+        """
         import os
         import signal
 
+        self.left_behind: list[str] = []
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -164,9 +170,14 @@ class AirflowStack:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
+                self.left_behind.append(f"{proc.args[1]} (pid {proc.pid}) ignored SIGTERM for 20 s")
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         for leftover in self.leftover_processes():
+            try:
+                self.left_behind.append(f"{leftover.name()} (pid {leftover.pid}) outlived its component")
+            except Exception:
+                pass
             _kill_quietly(leftover)
         self.procs.clear()
 

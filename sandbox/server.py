@@ -126,6 +126,17 @@ class Fault:
     reason: str = "injected fault"
     content_type: str = "application/json"  # e.g. "text/html": a proxy's page instead of HrFlow's JSON
 
+    @property
+    def kind(self) -> str:
+        """Name what this fault does, for counting: errors, delays and lost answers are told apart."""
+        if self.lose_response:
+            return "lost_answer"
+        if self.slow_apply:
+            return "slow_apply"
+        if self.content_type != "application/json":
+            return "non_json"
+        return "delay" if self.status == 0 else f"http_{self.status}"
+
     def matches(self, method: str, path: str, raw: str) -> bool:
         return (self.times > 0 and path.startswith(self.path) and self.method in (None, method)
                 and (self.match_key is None or self.match_key in raw))
@@ -159,6 +170,7 @@ class SandboxState:
             self.search_cache: dict[tuple, list] = {}
             self.faults: list[Fault] = []
             self.faults_fired = 0
+            self.faults_by_kind: Counter = Counter()  # "http_503", "lost_answer", "slow_apply", "delay", "non_json"
             self.latency = {"hrflow": 0.0, "ats": 0.0, "sms": 0.0}
             self.calls: Counter = Counter()
             self.in_flight: Counter = Counter()  # requests being served now, per area
@@ -168,12 +180,14 @@ class SandboxState:
             self.sms = Area()
             self.on_ats_post: Callable[[str, list[dict]], None] | None = None
             self.edit_on_arrival: set[str] = set()  # keys a "recruiter" edits right after they reach the ATS
+            self.edit_after_read: set[str] = set()  # keys a "recruiter" edits between the sync's re-read and its PUT
             self.ats_reject_keys: dict[str, str] = {}
             self.third_party_edits: set[str] = set()
             self.index_delay = 0.0  # seconds before an object written from now on is visible to search
             self.indexed_at: dict[str, float] = {}  # object key -> time.time() search sees it from
             self.lag_until = 0.0  # the latest of indexed_at: search results are cacheable after it
             self.honour_idempotency = True  # False: the ATS ignores Idempotency-Key, as most real ones do
+            self.hold: dict[str, threading.Event] | None = None  # see hold_next_ats_answer()
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
@@ -208,9 +222,9 @@ class SandboxState:
             change(self.objects[kind][container][key])
             self.version += 1
 
-    def third_party_edit(self, key: str) -> None:
+    def third_party_edit(self, key: str, delay: float = 0.05) -> None:
         """Edit an object the way a recruiter would, shortly after the sync posted it: tag and summary change."""
-        time.sleep(0.05)
+        time.sleep(delay)
         with self.lock:
             for containers in self.objects.values():
                 for objs in containers.values():
@@ -221,6 +235,16 @@ class SandboxState:
                         holder["summary"] = f"{holder.get('summary')} [edited by recruiter]"
                         self.version += 1
                         self.third_party_edits.add(key)
+
+    def hold_next_ats_answer(self) -> dict[str, threading.Event]:
+        """
+        Arm a one-shot hold: the next ATS POST is applied, then its answer waits until ``release`` is set.
+
+        ``held`` is set once a request is being held, so a test can kill exactly the task waiting for it.
+        """
+        with self.lock:
+            self.hold = {"held": threading.Event(), "release": threading.Event()}
+            return self.hold
 
     def ats_area(self, name: str) -> Area:
         with self.lock:
@@ -236,6 +260,7 @@ class SandboxState:
             return {"ats": {n: area(a) for n, a in self.ats.items()}, "sms": {**area(self.sms),
                     "messages": [b.get("text") for b in self.sms.bodies]}, "edits": dict(self.edits),
                     "calls": dict(self.calls), "max_in_flight": dict(self.max_in_flight), "synced": synced, "faults_fired": self.faults_fired,
+                    "faults_by_kind": dict(self.faults_by_kind),
                     "third_party_edits": len(self.third_party_edits),
                     "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k))}
 
@@ -261,6 +286,7 @@ class SandboxState:
                 if fault.matches(method, path, raw):
                     fault.times -= 1
                     self.faults_fired += 1
+                    self.faults_by_kind[fault.kind] += 1
                     return fault
         return None
 
@@ -511,6 +537,11 @@ class _Handler(BaseHTTPRequestHandler):
         obj = self.state.objects[kind][container].get(key or "")
         if obj is None:
             return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
+        if key in self.state.edit_after_read:  # the answer shows the object as it was; the edit lands before any PUT
+            self.state.edit_after_read.discard(key)
+            answer = copy.deepcopy(obj)
+            self.state.third_party_edit(key, delay=0)
+            return self._envelope(200, f"{kind} retrieved", answer)
         self._envelope(200, f"{kind} retrieved", obj)
 
     def _put_one(self, kind: str, container_field: str, obj: dict) -> None:
@@ -546,6 +577,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(status, response, {"Idempotent-Replayed": "true"})
             status, response = self._apply(area, name, payload)
             area.responses[idem] = (status, response)
+            hold, self.state.hold = (self.state.hold, None) if name != "sms" else (None, self.state.hold)
+        if hold is not None:  # applied; the answer waits for the test (which kills the task meanwhile)
+            hold["held"].set()
+            hold["release"].wait(300)
         if fault and fault.lose_response:
             return self._drop()
         if fault and fault.slow_apply:

@@ -86,8 +86,8 @@ def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
         yield stack
     finally:
         stack.stop()
-        left = stack.leftover_processes()
-        assert not left, f"processes left behind: {[(p.pid, p.name()) for p in left]}"
+        # checked on what SIGTERM left alive, before the teardown's SIGKILL of leftovers
+        assert not stack.left_behind, f"processes left behind: {stack.left_behind}"
 
 
 def _trigger(stack: AirflowStack, source: str) -> str:
@@ -154,27 +154,30 @@ def test_batches_of_one_run_spread_over_two_celery_workers(celery_stack, sandbox
     assert 1 <= in_flight <= POOL_SLOTS * CONCURRENCY
 
 
-def _writing_on(stack: AirflowStack, run_id: str, worker: str) -> list[str]:
-    """Return the batches that write (to the ATS or to HrFlow) running on ``worker`` now."""
-    return [f"{ti['task_id']}[{ti['map_index']}]" for ti in _task_instances(stack, run_id)
-            if ti["state"] == "running" and ti["hostname"] == worker and ti["task_id"] in ("post_to_ats", "tag_profiles")]
+def _running(stack: AirflowStack, run_id: str, task_id: str) -> list[dict]:
+    return [ti for ti in _task_instances(stack, run_id) if ti["task_id"] == task_id and ti["state"] == "running"]
 
 
 def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox, postgres_db):
     source = make_key("source", "celery-kill")
     keys = sandbox.state.seed("profile", source, PROFILES)
-    sandbox.state.latency["hrflow"] = 0.03  # a tagging batch lasts several seconds
+    sandbox.state.latency["hrflow"] = 0.03
+    hold = sandbox.state.hold_next_ats_answer()  # the first batch the ATS applies keeps its answer until the kill
     run_id = _trigger(celery_stack, source)
-    victim, survivor = WORKERS
 
-    deadline = time.monotonic() + 300
-    while not (busy := _writing_on(celery_stack, run_id, victim)):
-        state = celery_stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
-        assert state in ("queued", "running"), f"run ended ({state}) before {victim} wrote a batch"
-        assert time.monotonic() < deadline, f"{victim} never wrote a batch"
-        time.sleep(0.3)
+    assert hold["held"].wait(300), "no batch reached the ATS"
+    # the held POST's task is the one post_to_ats still running once the others have had their answers
+    deadline = time.monotonic() + 60
+    while len(running := _running(celery_stack, run_id, "post_to_ats")) != 1:
+        assert time.monotonic() < deadline, f"expected one post_to_ats waiting for its answer, saw {running}"
+        time.sleep(0.2)
+    [held_task] = running
+    victim = held_task["hostname"]
+    survivor = next(w for w in WORKERS if w != victim)
+    busy = [f"post_to_ats[{held_task['map_index']}]"]
     killed = celery_stack.kill_hard(victim)
-    print(f"SIGKILLed {victim} ({len(killed)} processes) while it ran {busy}")
+    hold["release"].set()
+    print(f"SIGKILLed {victim} ({len(killed)} processes) while it waited for the ATS's answer to {busy[0]}")
 
     assert celery_stack.wait_for_run(DAG_ID, run_id, timeout=900) == "success"
 

@@ -16,6 +16,13 @@ def kind(request) -> ObjectKind:
     return request.param
 
 
+@pytest.fixture(params=["honours-key", "ignores-key"])
+def receiver(request, sandbox) -> str:
+    """The ATS receiver: one that replays a repeated Idempotency-Key, and one that ignores it (most real ones)."""
+    sandbox.state.honour_idempotency = request.param == "honours-key"
+    return request.param
+
+
 def expected_record(kind: ObjectKind, obj: dict) -> dict:
     """Spell out the ATS record each kind must produce (independently of the mapping code)."""
     if kind is PROFILE:
@@ -46,7 +53,7 @@ def assert_clean_logs(result, sandbox, kind: ObjectKind, keys: list[str]) -> Non
             assert info["email"] not in result.output
 
 
-def test_syncs_every_page_once_and_keeps_tags(run_dag, sandbox, kind):
+def test_syncs_every_page_once_and_keeps_tags(run_dag, sandbox, kind, receiver):
     state = sandbox.state
     fresh = state.seed(kind.name, CONTAINER, 23, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)  # tags null
     sync0 = state.seed(kind.name, CONTAINER, 4, start=23, tags=[{"name": "sync", "value": "0"}, {"name": "stage", "value": "new"}])
@@ -72,7 +79,7 @@ def test_syncs_every_page_once_and_keeps_tags(run_dag, sandbox, kind):
     assert_clean_logs(result, sandbox, kind, unsynced)
 
 
-def test_rerun_posts_nothing(run_dag, sandbox, kind):
+def test_rerun_posts_nothing(run_dag, sandbox, kind, receiver):
     sandbox.state.seed(kind.name, CONTAINER, 5)
     assert run_dag(kind.dag_id, conf(kind)).succeeded
     requests = sandbox.state.ats_area(kind.plural).requests
@@ -103,7 +110,7 @@ def test_edit_made_during_run_survives(run_dag, sandbox, kind):
     assert after["tags"] == [{"name": "stage", "value": "interview"}, SYNC_TAG]
 
 
-def test_ats_503_then_success_posts_once(run_dag, sandbox, kind):
+def test_ats_503_then_success_posts_once(run_dag, sandbox, kind, receiver):
     keys = sandbox.state.seed(kind.name, CONTAINER, 4)
     sandbox.state.faults.append(Fault(path=f"/ats/{kind.plural}", status=503, times=2))
 
@@ -115,7 +122,12 @@ def test_ats_503_then_success_posts_once(run_dag, sandbox, kind):
     assert "HTTP 503; retrying" in result.output
 
 
-def test_lost_ats_response_is_retried_without_duplicate(run_dag, sandbox, kind):
+def test_lost_ats_response_is_retried_with_the_same_key(run_dag, sandbox, kind, receiver):
+    """
+    The ATS applied the batch but its answer was lost: the retry sends the same batch with the same key.
+    Only a receiver that honours Idempotency-Key can tell; one that ignores it gets the batch twice. That is
+    the one case where the JSON batch endpoint is at-least-once (README, docs/sync.md).
+    """
     keys = sandbox.state.seed(kind.name, CONTAINER, 4)
     sandbox.state.faults.append(Fault(path=f"/ats/{kind.plural}", lose_response=True))
 
@@ -123,9 +135,13 @@ def test_lost_ats_response_is_retried_without_duplicate(run_dag, sandbox, kind):
 
     assert result.succeeded, result.output[-3000:]
     ats = sandbox.state.ats_area(kind.plural)
-    assert ats.requests == 2 and ats.replays == 1
-    assert dict(ats.applied) == {k: 1 for k in keys}
+    assert ats.requests == 2
+    if receiver == "honours-key":
+        assert ats.replays == 1 and dict(ats.applied) == {k: 1 for k in keys}
+    else:
+        assert ats.replays == 0 and dict(ats.applied) == {k: 2 for k in keys}
     assert sandbox.state.snapshot()["synced"][kind.name] == sorted(keys)
+    assert {k: sandbox.state.edits[k] for k in keys} == {k: 1 for k in keys}
 
 
 def test_hrflow_429_honours_retry_after(run_dag, sandbox, kind):
@@ -345,3 +361,35 @@ def test_html_200_from_a_proxy_is_never_a_silent_empty_sync(run_dag, sandbox):
     assert "HTTP 200 without 'data'" in result.output and "after 5 attempts" in result.output
     assert dict(sandbox.state.ats_area("profiles").applied) == {k: 1 for k in keys}
     assert result.summary["found"] == 3
+
+
+def test_tag_put_applied_but_answer_lost_is_not_put_again(run_dag, sandbox, kind):
+    keys = sandbox.state.seed(kind.name, CONTAINER, 3)
+    sandbox.state.faults.append(Fault(path=f"/v1/{kind.name}/indexing", method="PUT", lose_response=True,
+                                      match_key=keys[1]))
+
+    result = run_dag(kind.dag_id, conf(kind))
+
+    assert result.succeeded, result.output[-3000:]
+    assert "PUT answer lost" in result.output and "re-reading before trying again" in result.output
+    assert sandbox.state.faults_fired == 1
+    assert {k: sandbox.state.edits[k] for k in keys} == {k: 1 for k in keys}  # one PUT each, the lost one included
+    after = sandbox.state.get(kind.name, CONTAINER, keys[1])
+    assert after["tags"].count(SYNC_TAG) == 1
+    assert result.summary["tagged"] == 3
+
+
+def test_edit_landing_between_re_read_and_put_is_overwritten(run_dag, sandbox):
+    """
+    The window the README names, measured: HrFlow's PUT is unconditional (no ETag), so an edit that lands after
+    the re-read and before the PUT is lost. Edits made before the re-read are kept (test above).
+    """
+    keys = sandbox.state.seed("profile", CONTAINER, 2)
+    sandbox.state.edit_after_read.add(keys[0])
+
+    result = run_dag(PROFILE.dag_id, conf(PROFILE))
+
+    assert result.succeeded, result.output[-3000:]
+    snapshot = sandbox.state.snapshot()
+    assert snapshot["third_party_edits"] == 1
+    assert snapshot["clobbered"] == [keys[0]]  # the honest result: this edit is overwritten

@@ -104,6 +104,7 @@ def send(
     policy: RetryPolicy,
     target: str,
     limiter: RateLimiter | None = None,
+    retry_connection_errors: bool = True,
     **kwargs,
 ) -> requests.Response:
     """
@@ -111,7 +112,9 @@ def send(
 
     Return the first response that is not retryable, or the last one once attempts run out
     on a retryable status. Raise :class:`TransientHttpError` when every attempt failed to connect.
-    ``target`` names the service in logs; URLs and bodies are never logged.
+    ``target`` names the service in logs; URLs and bodies are never logged. With
+    ``retry_connection_errors=False`` a connection error or timeout raises at once: the request may have been
+    applied with its answer lost, so the caller re-reads before it writes again.
     """
     for attempt in range(1, policy.attempts + 1):
         if limiter:
@@ -119,7 +122,7 @@ def send(
         try:
             response = session.request(method, url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            if attempt == policy.attempts:
+            if attempt == policy.attempts or not retry_connection_errors:
                 raise TransientHttpError(
                     f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}"
                 ) from exc

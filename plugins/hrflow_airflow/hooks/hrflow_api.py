@@ -84,7 +84,8 @@ class _SessionClient(Hrflow):
         return self._send("PATCH", resource_endpoint, json=self._validate_args(dict(json or {})))
 
     def put(self, resource_endpoint, json=None):
-        return self._send("PUT", resource_endpoint, json=json or {})
+        # a PUT whose answer is lost may have been applied: HrFlowHook.add_sync_tag re-reads before trying again
+        return self._send("PUT", resource_endpoint, json=json or {}, retry_connection_errors=False)
 
 
 class HrFlowHook(BaseHook):
@@ -267,12 +268,22 @@ class HrFlowHook(BaseHook):
         Return ``"tagged"`` or ``"already"``. The PUT carries the copy read just before it, so edits
         made by others since the search are kept.
         """
-        current = self.get_object(kind, container, key)
-        if is_synced(current.get("tags")):
-            return "already"
-        # the copy read just now, whole: source.key and source_key (board.key, board_key) are both kept
-        self.edit_object(kind, container, with_sync_tag(current))
-        return "tagged"
+        for attempt in range(1, self.retry.attempts + 1):
+            current = self.get_object(kind, container, key)
+            if is_synced(current.get("tags")):
+                return "already" if attempt == 1 else "tagged"  # a later attempt: our lost PUT was applied
+            # the copy read just now, whole: source.key and source_key (board.key, board_key) are both kept
+            try:
+                self.edit_object(kind, container, with_sync_tag(current))
+                return "tagged"
+            except TransientHttpError as exc:
+                if attempt == self.retry.attempts:
+                    raise
+                wait = self.retry.delay(attempt)
+                self.log.warning("%s %s: PUT answer lost (%s); re-reading before trying again in %.1fs",
+                                 kind.name, key, exc, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def add_sync_tags(self, kind: ObjectKind, items: list[tuple[str, str]], *,
                       concurrency: int = 8) -> list[tuple[str, str, str | None]]:

@@ -124,7 +124,10 @@ def test_bad_numbers_are_refused_by_name(params, message):
 
 
 def test_field_map_variable_replaces_default_and_is_validated():
-    assert resolve_field_map(PROFILE, no_variables) == dict(PROFILE.default_field_map)
+    # the default, spelled out: the seven info fields the PULL workflow maps
+    assert resolve_field_map(PROFILE, no_variables) == {
+        "first_name": "info.first_name", "last_name": "info.last_name", "email": "info.email", "phone": "info.phone",
+        "date_birth": "info.date_birth", "gender": "info.gender", "summary": "info.summary"}
     assert resolve_field_map(JOB, {"hrflow_jobs_field_map": '{"title": "name"}'}.get) == {"title": "name"}
     with pytest.raises(ConfigError, match="Variable 'hrflow_jobs_field_map': field 'title' has an invalid path"):
         resolve_field_map(JOB, {"hrflow_jobs_field_map": '{"title": ""}'}.get)

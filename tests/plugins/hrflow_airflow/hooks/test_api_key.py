@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError
 from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook, RejectedError
 from sandbox.server import Fault
@@ -20,11 +22,19 @@ def test_post_sends_json_api_key_and_idempotency_key(sandbox):
     assert "abc" in area.responses
 
 
-def test_retry_after_5xx_reuses_the_idempotency_key(sandbox):
+def test_retry_after_a_lost_answer_reuses_the_idempotency_key(sandbox):
     sandbox.state.faults.append(Fault(path="/ats/profiles", lose_response=True))
     AtsHook(retry=FAST).post_records("profiles", [{"hrflow_key": "k1"}], idempotency_key="same")
     area = sandbox.state.ats_area("profiles")
     assert area.requests == 2 and area.replays == 1 and area.applied["k1"] == 1
+
+
+def test_retry_after_5xx_sends_again_with_the_same_key(sandbox):
+    sandbox.state.faults.append(Fault(path="/ats/profiles", status=503, times=2))
+    AtsHook(retry=FAST).post_records("profiles", [{"hrflow_key": "k1"}], idempotency_key="same")
+    area = sandbox.state.ats_area("profiles")
+    assert sandbox.state.calls["POST /ats/profiles"] == 3  # two 503s, then the one that was applied
+    assert area.requests == 1 and area.applied["k1"] == 1 and list(area.responses) == ["same"]
 
 
 def test_4xx_is_rejected_with_the_reason_and_not_retried(sandbox):
@@ -39,6 +49,7 @@ def test_exhausted_429_is_transient(sandbox):
     sandbox.state.faults.append(Fault(path="/sms", status=429, retry_after=0, times=3))
     with pytest.raises(TransientHttpError, match="HTTP 429"):
         MessagingHook(retry=FAST).send_sms("hi", idempotency_key="k")
+    assert sandbox.state.calls["POST /sms"] == FAST.attempts
 
 
 def test_wrong_api_key_is_a_clear_rejection(sandbox, monkeypatch):
@@ -56,5 +67,5 @@ def test_wrong_api_key_is_a_clear_rejection(sandbox, monkeypatch):
 def test_bad_connection_names_id_and_field(sandbox, monkeypatch, change, message):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_ATS_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps({**conn, **change}))
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(AirflowFailException, match=message):
         AtsHook().post_records("profiles", [{"hrflow_key": "k"}], idempotency_key="k")

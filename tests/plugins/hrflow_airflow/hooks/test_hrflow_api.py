@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError
 from hrflow_airflow.hooks.hrflow_api import (
@@ -30,8 +31,10 @@ def hook(sandbox):
 
 
 def test_no_io_in_init():
-    hook = HrFlowHook(hrflow_conn_id="does_not_exist")
-    assert hook.hrflow_conn_id == "does_not_exist"
+    hook = HrFlowHook(hrflow_conn_id="does_not_exist")  # would raise if __init__ looked the connection up
+    assert "connection" not in hook.__dict__ and "client" not in hook.__dict__
+    with pytest.raises(AirflowNotFoundException, match="does_not_exist"):
+        hook.client  # the first use is where the connection is read
 
 
 def test_iter_search_reads_every_page_once(hook, sandbox):
@@ -48,7 +51,7 @@ def test_iter_search_passes_tag_filters_through(hook, sandbox):
     assert found == set(unsynced)
 
 
-def test_iter_search_searches_again_when_results_shrink_while_paging(hook, sandbox):
+def test_iter_search_searches_again_when_results_shrink_while_paging(hook, sandbox, monkeypatch):
     keys = sandbox.state.seed("profile", SOURCE, 10, spread_seconds=1)
     original = sandbox.state.search
 
@@ -60,7 +63,7 @@ def test_iter_search_searches_again_when_results_shrink_while_paging(hook, sandb
                 sandbox.state.update("profile", SOURCE, key, lambda o: o.update(tags=[{"name": "sync", "value": "1"}]))
         return original(kind, containers, params)
 
-    sandbox.state.search = tagging_elsewhere
+    monkeypatch.setattr(sandbox.state, "search", tagging_elsewhere)
     found = [o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=5,
                                                  tags_excluded=[[{"name": "sync", "value": "1"}]])]
     assert set(found) >= set(keys[3:])  # nothing unsynced was skipped
@@ -121,7 +124,7 @@ def test_test_connection(sandbox, monkeypatch):
 def test_missing_credentials_name_connection_and_field(sandbox, monkeypatch, field, label):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, field: None}))
-    with pytest.raises(Exception, match=re.escape(f"Connection 'hrflow_default' has no {label}")):
+    with pytest.raises(AirflowFailException, match=re.escape(f"Connection 'hrflow_default' has no {label}")):
         HrFlowHook().client
 
 
@@ -182,7 +185,7 @@ def test_200_html_page_that_persists_raises_after_every_attempt(hook, sandbox):
     assert sandbox.state.calls["GET /v1/profiles/searching"] == FAST.attempts
 
 
-def test_dates_are_sent_in_hrflow_form(hook, sandbox):
+def test_dates_are_sent_in_hrflow_form(hook, sandbox, monkeypatch):
     sandbox.state.seed("profile", SOURCE, 1)
     seen = []
     original = sandbox.state.search
@@ -191,11 +194,8 @@ def test_dates_are_sent_in_hrflow_form(hook, sandbox):
         seen.append(params)
         return original(kind, containers, params)
 
-    sandbox.state.search = spy
-    try:
-        list(hook.iter_search(PROFILE, [SOURCE], created_at_max=datetime(2026, 5, 15, 23, 59, 59, 999000, tzinfo=timezone.utc)))
-    finally:
-        sandbox.state.search = original
+    monkeypatch.setattr(sandbox.state, "search", spy)
+    list(hook.iter_search(PROFILE, [SOURCE], created_at_max=datetime(2026, 5, 15, 23, 59, 59, 999000, tzinfo=timezone.utc)))
     assert seen[0]["created_at_max"] == "2026-05-15T23:59:59.999Z"
     assert hrflow_datetime(datetime(2020, 5, 15, 23, 59, 59, tzinfo=timezone.utc)) == "2020-05-15T23:59:59.000Z"
 

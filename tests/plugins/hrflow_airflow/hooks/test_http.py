@@ -59,6 +59,7 @@ def test_send_retries_timeouts(sandbox):
     sandbox.state.faults.append(Fault(path="/v1/auth", status=200, delay=1.0))
     response = send(pooled_session(), "GET", f"{sandbox.url}/v1/auth", timeout=0.3, policy=FAST, target="t")
     assert response.status_code == 401
+    assert sandbox.state.calls["GET /v1/auth"] == 2  # the slow one timed out, the retry was answered
 
 
 def test_pooled_session_reads_proxy_settings_once_for_its_service(monkeypatch):
