@@ -31,8 +31,10 @@ bench: install
 bench-scale: install
 	$(BIN)/python -m bench.scale_run
 
+# twice: against an ATS that honours Idempotency-Key, then one that ignores it (most real ones)
 bench-chaos: install
 	$(BIN)/python -m bench.chaos_run
+	$(BIN)/python -m bench.chaos_run --ignore-idempotency-key
 
 bench-webhook: install
 	$(BIN)/python -m bench.webhook_latency

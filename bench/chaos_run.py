@@ -34,32 +34,54 @@ FAULT_MENU = {
     "hrflow_slow": [{"path": "/v1/profile/indexing", "method": "PUT", "status": 0, "delay": 2.0, "times": 2}],
     "ats_5xx": [{"path": "/ats/profiles", "status": 502, "times": 2}],
     "ats_lost_answer": [{"path": "/ats/profiles", "lose_response": True}],
-    "kill_post": [{"path": "/ats/profiles", "slow_apply": 4.0}],
+    "kill_post": [],  # the sandbox holds one applied batch's answer (/_sandbox/hold) until its task is killed
     "kill_tag": [{"path": "/v1/profile/indexing", "method": "PUT", "status": 0, "delay": 0.5, "times": 10}],
 }
 
 
 class Killer(threading.Thread):
-    """SIGKILL the first task process of ``task_id`` in ``run_id`` once it has lived ``after`` seconds."""
+    """
+    SIGKILL one task process of ``task_id`` in ``run_id``.
 
-    def __init__(self, stack: AirflowStack, run_id: str, task_id: str, after: float, ready=lambda: True) -> None:
+    Without ``held``: the first one that has lived ``after`` seconds. With ``held`` (kill_post): once the sandbox
+    holds an applied batch's answer, the one post_to_ats process still alive after the others got their answers,
+    which is the one waiting for the held answer; then the sandbox lets the answer go (to a dead socket).
+    """
+
+    def __init__(self, stack: AirflowStack, run_id: str, task_id: str, after: float, held=None, release=None) -> None:
         super().__init__(daemon=True)
         self.stack, self.run_id, self.task_id, self.after, self.killed = stack, run_id, task_id, after, 0
-        self.ready = ready
+        self.held, self.release = held, release
+
+    def _processes(self) -> list:
+        tis = self.stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(self.run_id, safe='')}/taskInstances").json()
+        ids = {ti["id"] for ti in tis.get("task_instances", []) if ti["task_id"] == self.task_id and ti["state"] == "running"}
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
+            title = TASK_TITLE.match(" ".join(proc.info["cmdline"] or []).strip())
+            if title and title.group(1) in ids:
+                found.append(proc)
+        return found
 
     def run(self) -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not self.killed:
-            tis = self.stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(self.run_id, safe='')}/taskInstances").json()
-            ids = {ti["id"] for ti in tis.get("task_instances", []) if ti["task_id"] == self.task_id}
-            for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
-                title = TASK_TITLE.match(" ".join(proc.info["cmdline"] or []).strip())
-                if title and title.group(1) in ids:
-                    if time.time() - proc.info["create_time"] >= self.after and self.ready():
+            procs = self._processes()
+            if self.held is not None:
+                if self.held() and len(procs) == 1:
+                    os.kill(procs[0].info["pid"], signal.SIGKILL)
+                    self.killed += 1
+                    self.release()
+                    return
+            else:
+                for proc in procs:
+                    if time.time() - proc.info["create_time"] >= self.after:
                         os.kill(proc.info["pid"], signal.SIGKILL)
                         self.killed += 1
                         return
             time.sleep(0.2)
+        if self.release:
+            self.release()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,12 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--per-run", type=int, default=100, help="new profiles before each run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ignore-idempotency-key", action="store_true",
+                        help="an ATS that ignores Idempotency-Key, as most real ones do")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
-    outcomes, kills, chosen = [], 0, []
+    outcomes, kills, kills_scheduled, chosen = [], 0, 0, []
 
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="hrflow-chaos-") as home:
         sandbox.reset_and_seed(0, hrflow_latency=0.002, ats_latency=0.01)
+        sandbox.control("receiver", {"honour_idempotency": not args.ignore_idempotency_key})
         stack = AirflowStack(Path(home), extra_env=sandbox.airflow_env())
         stack.start(wait_for_dags=(DAG_ID,))
         stack.unpause(DAG_ID)
@@ -88,16 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                 sandbox.control("faults", {"faults": [f for name in faults for f in FAULT_MENU[name]]})
                 run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
                     "logical_date": None, "conf": {"batch_size": 25, "concurrency": 4}}).json()
-                posted_before = sandbox.control("state")["ats"].get("profiles", {}).get("requests", 0)
-
-                def ats_holds_an_answer(before=posted_before) -> bool:  # the batch is applied, its answer pending
-                    return sandbox.control("state")["ats"].get("profiles", {}).get("requests", 0) > before
-
                 killers = []
                 if "kill_post" in faults:
-                    killers.append(Killer(stack, run["dag_run_id"], "post_to_ats", 0.5, ats_holds_an_answer))
+                    sandbox.control("hold")
+                    killers.append(Killer(stack, run["dag_run_id"], "post_to_ats", 0,
+                                          held=lambda: sandbox.control("state")["holding"] > 0,
+                                          release=lambda: sandbox.control("release")))
                 if "kill_tag" in faults:
                     killers.append(Killer(stack, run["dag_run_id"], "tag_profiles", 1.5))
+                kills_scheduled += len(killers)
                 for killer in killers:
                     killer.start()
                 outcomes.append(stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=900))
@@ -111,26 +135,41 @@ def main(argv: list[str] | None = None) -> int:
         check = sandbox.check_exactly_once(total)
         state = sandbox.control("state")
 
+    by_kind = state["faults_by_kind"]
+    # with an ATS that ignores Idempotency-Key, a batch applied whose answer never arrived (lost, or held while its
+    # task was killed) is sent again: the JSON batch endpoint is at-least-once there, and only there
+    at_least_once = (by_kind.get("lost_answer", 0) + sum(1 for f in chosen if "kill_post" in f)) * 25
+    duplicate_goal = at_least_once if args.ignore_idempotency_key else 0
+    goals = [("lost profiles (never reached ATS)", check["lost"], 0),
+             ("duplicates at the ATS", check["duplicates"], duplicate_goal),
+             ("accepted but untagged", check["untagged"], 0),
+             ("tagged more than once", check["edited_twice"], 0),
+             ("clobbered recruiter edits", len(state["clobbered"]), 0),
+             ("scheduled kills not done", kills_scheduled - kills, 0),
+             ("failed runs", outcomes.count("failed"), 0)]
+    missed = [name for name, measured, goal in goals if measured > goal]
+    receiver = "ignores Idempotency-Key" if args.ignore_idempotency_key else "honours Idempotency-Key (replays)"
     lines = [
         f"# Chaos run: {args.runs} hrflow_profiles_to_ats runs under LocalExecutor ({time.strftime('%Y-%m-%d')})",
         f"machine: {machine()}",
-        f"setup: {args.per_run} new profiles per run, batch_size 25, 3 random faults per run (seed {args.seed})",
+        f"setup: {args.per_run} new profiles per run, batch_size 25, 3 random faults per run (seed {args.seed}); "
+        f"the ATS receiver {receiver}",
         "",
         f"runs: {len(outcomes)} ({outcomes.count('success')} success, {outcomes.count('failed')} failed)",
-        f"faults injected by the sandbox: {state['faults_fired']}; task processes SIGKILLed: {kills}",
+        "faults fired by the sandbox, by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())),
+        f"  (errors: http_*; delays: delay; answers lost after the request was applied: lost_answer)",
+        f"task processes SIGKILLed: {kills} of {kills_scheduled} scheduled "
+        f"(kill_post kills the post_to_ats whose answer the sandbox holds; kill_tag a tagging task mid-way)",
         f"profiles: {total}; recruiter edits made while runs were in flight: {state['third_party_edits']}",
         "",
         f"{'':36} {'measured':>9} {'goal':>5}",
-        f"{'lost profiles (never reached ATS)':36} {check['lost']:9} {0:5}",
-        f"{'duplicates at the ATS':36} {check['duplicates']:9} {0:5}",
-        f"{'accepted but untagged':36} {check['untagged']:9} {0:5}",
-        f"{'tagged more than once':36} {check['edited_twice']:9} {0:5}",
-        f"{'clobbered recruiter edits':36} {len(state['clobbered']):9} {0:5}",
+        *[f"{name:36} {measured:9} {('<= ' if goal else '') + str(goal):>5}" for name, measured, goal in goals],
         "",
         "faults per run: " + "; ".join(",".join(f) for f in chosen),
+        "result: " + ("every goal met" if not missed else "MISSED: " + ", ".join(missed)),
     ]
-    save("chaos_run", "\n".join(lines) + "\n")
-    return 0
+    save("chaos_run" + ("_ignoring_key" if args.ignore_idempotency_key else ""), "\n".join(lines) + "\n")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from bench.common import machine, sandbox_process, save
 from sandbox.airflow_home import AirflowStack
 
 DAG_ID = "hrflow_profiles_to_ats"
-TASK_TITLE = re.compile(r"^airflow worker -- [0-9a-f]{8}-[0-9a-f]{4}-")  # a task process (not an idle executor worker)
+TASK_TITLE = re.compile(r"^airflow worker -- ([0-9a-f]{8}-[0-9a-f-]{27})")  # a task process, titled with its TI id
 
 
 def _vm_hwm_kib(pid: int) -> int:
@@ -36,20 +36,25 @@ def _vm_hwm_kib(pid: int) -> int:
 
 
 class TaskRssSampler(threading.Thread):
-    """Keep the highest VmHWM seen among task processes ('airflow worker -- <ti id>')."""
+    """Keep the highest VmHWM seen per task process ('airflow worker -- <ti id>'), by task instance id."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peak_kib, self.tasks_seen, self._done = 0, set(), threading.Event()
+        self.peak_by_ti: dict[str, int] = {}
+        self._done = threading.Event()
+
+    @property
+    def peak_kib(self) -> int:
+        return max(self.peak_by_ti.values(), default=0)
 
     def run(self) -> None:
         while not self._done.is_set():
             for proc in psutil.process_iter(["pid", "cmdline"]):
-                cmd = " ".join(proc.info["cmdline"] or []).strip()
-                if TASK_TITLE.match(cmd):
-                    self.tasks_seen.add(cmd)
-                    self.peak_kib = max(self.peak_kib, _vm_hwm_kib(proc.info["pid"]))
-            time.sleep(0.2)
+                title = TASK_TITLE.match(" ".join(proc.info["cmdline"] or []).strip())
+                if title:
+                    ti = title.group(1)
+                    self.peak_by_ti[ti] = max(self.peak_by_ti.get(ti, 0), _vm_hwm_kib(proc.info["pid"]))
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self._done.set()
@@ -79,9 +84,16 @@ def main(argv: list[str] | None = None) -> int:
                                                "concurrency": args.concurrency}}).json()
             state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=7200)
             wall = time.monotonic() - started
-        finally:
             sampler.stop()
+            tis = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances",
+                            params={"limit": 2000}).json()["task_instances"]
+        finally:
+            sampler.stop() if sampler.is_alive() else None
             stack.stop()
+        names = {ti["id"]: f"{ti['task_id']}" + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "") for ti in tis}
+        peak_ti = max(sampler.peak_by_ti, key=sampler.peak_by_ti.get, default=None)
+        peak_task = names.get(peak_ti, "unknown")
+        sampled = len(set(sampler.peak_by_ti) & set(names))
         check = sandbox.check_exactly_once(args.n)
         with sqlite3.connect(Path(home) / "airflow.db") as db:
             xcom_bytes, xcom_rows = db.execute("SELECT COALESCE(SUM(LENGTH(value)), 0), COUNT(*) FROM xcom WHERE run_id = ?",
@@ -102,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{'run state':44} {state:>12}",
         f"{'wall time (s)':44} {wall:12.0f}",
         f"{'peak RSS of the largest task process (MB)':44} {sampler.peak_kib / 1024:12.0f} {'< 300':>12}",
+        f"{'  reached by':44} {peak_task:>12}",
         f"{'XCom in the metadata DB (bytes, rows)':44} {xcom_bytes:12} {xcom_rows:>12}",
         f"{'XCom in the DB per batch (bytes)':44} {xcom_bytes / max(batches, 1):12.0f} {'< 2048':>12}",
         f"{'XCom offloaded to object storage (MB)':44} {offloaded / 2**20:12.1f}",
         f"{'batches / mapped task instances':44} {batches:>5} / {mapped:<5}",
-        f"{'task processes sampled':44} {len(sampler.tasks_seen):12}",
+        f"{'task instances whose process was sampled':44} {sampled:>5} of {len(names):<5}",
         f"{'profiles lost / duplicated / untagged':44} {check['lost']:>4} /{check['duplicates']:>3} /{check['untagged']:>3}",
         "",
         "Ceiling: a run maps at most 1,024 batches ([core] max_map_length); beyond batch_size x 1,024 objects the",

@@ -164,6 +164,8 @@ class SandboxState:
         self.reset()
 
     def reset(self) -> None:
+        for hold in getattr(self, "holds", []):  # nobody waits on an answer across a reset
+            hold["release"].set()
         with self.lock:
             self.objects: dict[str, dict[str, dict[str, dict]]] = {"profile": {}, "job": {}}
             self.version = 0
@@ -188,6 +190,7 @@ class SandboxState:
             self.lag_until = 0.0  # the latest of indexed_at: search results are cacheable after it
             self.honour_idempotency = True  # False: the ATS ignores Idempotency-Key, as most real ones do
             self.hold: dict[str, threading.Event] | None = None  # see hold_next_ats_answer()
+            self.holds: list[dict[str, threading.Event]] = []  # every hold armed since the reset
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
@@ -244,6 +247,7 @@ class SandboxState:
         """
         with self.lock:
             self.hold = {"held": threading.Event(), "release": threading.Event()}
+            self.holds.append(self.hold)
             return self.hold
 
     def ats_area(self, name: str) -> Area:
@@ -261,6 +265,7 @@ class SandboxState:
                     "messages": [b.get("text") for b in self.sms.bodies]}, "edits": dict(self.edits),
                     "calls": dict(self.calls), "max_in_flight": dict(self.max_in_flight), "synced": synced, "faults_fired": self.faults_fired,
                     "faults_by_kind": dict(self.faults_by_kind),
+                    "holding": sum(1 for h in self.holds if h["held"].is_set() and not h["release"].is_set()),
                     "third_party_edits": len(self.third_party_edits),
                     "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k))}
 
@@ -642,6 +647,18 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "latency":
             self.state.latency.update({k: float(v) for k, v in data.items()})
             return self._send(200, self.state.latency)
+        if route == "receiver":  # {"honour_idempotency": false}: an ATS that ignores Idempotency-Key
+            self.state.honour_idempotency = bool(data.get("honour_idempotency", True))
+            return self._send(200, {"honour_idempotency": self.state.honour_idempotency})
+        if route == "hold":  # arm: the next ATS POST is applied, its answer held until /_sandbox/release
+            self.state.hold_next_ats_answer()
+            return self._send(200, {"ok": True})
+        if route == "release":
+            with self.state.lock:
+                holds = list(self.state.holds)
+            for hold in holds:
+                hold["release"].set()
+            return self._send(200, {"released": len(holds)})
         self._send(404, {"error": f"unknown control route {route}"})
 
 
