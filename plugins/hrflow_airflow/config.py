@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -57,9 +58,9 @@ class Window:
 class SyncConfig:
     containers: list[str]
     window: Window
-    batch_size: int
+    batch_size: int | None  # None: chosen by plan_run from the work found
     page_size: int
-    concurrency: int
+    concurrency: int | None  # None: chosen by plan_run
     requests_per_minute: int | None
     dry_run: bool
     sweep: bool = False  # read containers through the storing listing (every stored object) instead of search
@@ -179,10 +180,67 @@ def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, defaul
     return value
 
 
-def resolve_hrflow_tuning(params: Mapping[str, Any]) -> tuple[int, int | None]:
-    """Return ``(concurrency, requests_per_minute)``: all a tagging task needs, read from params alone."""
-    return (_int_param(params, "concurrency", 1, 64, 8),
+def resolve_hrflow_tuning(params: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """Return ``(concurrency, requests_per_minute)`` from params alone (None: not given)."""
+    return (_int_param(params, "concurrency", 1, 64, None),
             _int_param(params, "requests_per_minute", 1, 1_000_000, None))
+
+
+# -- the automatic choice of batch size and HrFlow concurrency ----------------------------------------------
+MAX_AUTO_BATCH = 5000  # objects per batch at most when chosen automatically (one ATS request, one XCom file)
+MIN_AUTO_BATCH = 100
+MAX_BATCH_PARAM = 5000
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one run cuts its work: batch size, batches, HrFlow calls in flight per tagging task, and why."""
+
+    batch_size: int
+    batches: int
+    concurrency: int
+    why: str
+
+
+def plan_run(found: int, *, batch_size: int | None, concurrency: int | None, requests_per_minute: int | None,
+             sequential: bool, parallel_batches: int = 8, max_in_flight: int = 32, max_batches: int = 1024) -> Plan:
+    """
+    Return the run's plan from the work found and what the deployment allows; explicit params win.
+
+    * Batches: each costs three mapped task instances, about a second each to start. `airflow dags test`
+      (``sequential``) runs them one after another, so it gets as few batches as possible (up to
+      ``MAX_AUTO_BATCH`` objects each). Under a scheduler they run in parallel, so the work is cut into
+      ``parallel_batches`` batches (``[hrflow] parallel_batches``) for workers to share, of at least
+      ``MIN_AUTO_BATCH`` objects. Never more than ``max_batches`` (Airflow's ``[core] max_map_length``).
+    * HrFlow concurrency: ``max_in_flight`` calls per run (``[hrflow] max_in_flight``), shared by the tagging
+      tasks that run at once; with ``requests_per_minute``, no more threads than requests per second.
+    """
+    reasons = []
+    if batch_size:
+        size = batch_size
+        reasons.append(f"batch_size {batch_size} (param)")
+    else:
+        target = 1 if sequential else max(1, parallel_batches)
+        size = min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, math.ceil(max(found, 1) / target)))
+        how = ("airflow dags test runs mapped tasks one after another: as few batches as possible" if sequential
+               else f"tasks run in parallel: about {target} batches for the workers to share")
+        reasons.append(f"batch_size {size} (auto: {found} objects; {how}; {MIN_AUTO_BATCH}-{MAX_AUTO_BATCH} per batch)")
+    if found > size * max_batches:
+        size = math.ceil(found / max_batches)
+        reasons.append(f"grown to {size} to stay within {max_batches} mapped tasks")
+    batches = math.ceil(found / size) if found else 0
+    if concurrency:
+        threads = concurrency
+        reasons.append(f"concurrency {concurrency} (param)")
+    else:
+        at_once = 1 if sequential else max(1, min(batches, parallel_batches))
+        threads = max(2, max_in_flight // at_once)
+        why = f"{max_in_flight} HrFlow calls in flight per run / {at_once} tagging task(s) at once"
+        if requests_per_minute:
+            threads = min(threads, max(1, requests_per_minute // 60))
+            why += f", at most requests_per_minute/60 = {max(1, requests_per_minute // 60)}"
+        reasons.append(f"concurrency {threads} (auto: {why})")
+    return Plan(size, batches, threads, "; ".join(reasons))
 
 
 def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: Any, interval_start: Any,
@@ -200,7 +258,7 @@ def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: Any
         why=f"window {window} ({why_window}); listing: {'storing listing (full sweep)' if sweep else 'search'} ({why_listing})",
         containers=resolve_containers(kind, params, get_variable),
         window=window,
-        batch_size=_int_param(params, "batch_size", 1, 1000, 100),
+        batch_size=_int_param(params, "batch_size", 1, MAX_BATCH_PARAM, None),
         page_size=_int_param(params, "page_size", 1, 1000, 100),
         concurrency=concurrency,
         requests_per_minute=requests_per_minute,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -117,13 +116,6 @@ def to_record(key: str, data: Mapping[str, Any], field_map: Mapping[str, str]) -
 
 
 # -- batches ------------------------------------------------------------------------------
-def plan_batch_size(total: int, batch_size: int, max_batches: int) -> int:
-    """Return the batch size to use: ``batch_size``, grown just enough to stay within ``max_batches``."""
-    if total <= batch_size * max_batches:
-        return batch_size
-    return math.ceil(total / max_batches)
-
-
 def chunk(items: list[Any], size: int) -> list[list[Any]]:
     """Split ``items`` into lists of at most ``size``."""
     return [items[i:i + size] for i in range(0, len(items), size)]

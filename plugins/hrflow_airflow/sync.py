@@ -13,12 +13,21 @@ from typing import Any
 from airflow.sdk import AssetAlias, BaseNotifier, CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from hrflow_airflow.config import DEFAULT_FULL_SWEEP_HOUR, ConfigError, SyncConfig, resolve_config, resolve_field_map, resolve_hrflow_tuning
+from hrflow_airflow.config import (
+    DEFAULT_FULL_SWEEP_HOUR,
+    MAX_BATCH_PARAM,
+    ConfigError,
+    SyncConfig,
+    plan_run,
+    resolve_config,
+    resolve_field_map,
+    resolve_hrflow_tuning,
+)
 from hrflow_airflow.hooks.api_key import AtsHook, RejectedError
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
 from hrflow_airflow.ledger import ACCEPTED, LedgerHook
-from hrflow_airflow.mapping import SYNC_TAG, MappingError, chunk, idempotency_key, is_synced, plan_batch_size, project, to_record
-from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table
+from hrflow_airflow.mapping import SYNC_TAG, MappingError, chunk, idempotency_key, is_synced, project, to_record
+from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table, under_dags_test
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms, seal, unseal
 
@@ -61,17 +70,21 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
                         "a sweep on manual runs without a window and once a day on schedule ([hrflow] full_sweep_hour).",
         ),
         "batch_size": Param(
-            100, type="integer", minimum=1, maximum=1000, title="Batch size",
-            description=f"{kind.plural.title()} per ATS request and per mapped task. Grown automatically to stay "
-                        f"within {MAX_BATCHES} batches.",
+            None, type=["null", "integer"], minimum=1, maximum=MAX_BATCH_PARAM, title="Batch size",
+            description=f"{kind.plural.title()} per ATS request and per mapped task. Empty: chosen from the work "
+                        "found: few large batches under `airflow dags test` (it starts mapped tasks one after "
+                        "another), about [hrflow] parallel_batches (8) under a scheduler so workers share the work; "
+                        f"never more than {MAX_BATCHES} batches. The run summary logs the choice and why.",
         ),
         "page_size": Param(
             100, type="integer", minimum=1, maximum=1000, title="Search page size",
             description="Objects per HrFlow search page. Every page is read.",
         ),
         "concurrency": Param(
-            8, type="integer", minimum=1, maximum=64, title="HrFlow concurrency",
-            description="Concurrent HrFlow calls inside one tagging task.",
+            None, type=["null", "integer"], minimum=1, maximum=64, title="HrFlow concurrency",
+            description="Concurrent HrFlow calls inside one tagging task. Empty: [hrflow] max_in_flight (32) "
+                        "calls per run shared by the tagging tasks that run at once, and no more than "
+                        "requests_per_minute / 60 when that is set.",
         ),
         "requests_per_minute": Param(
             None, type=["null", "integer"], minimum=1, title="HrFlow requests per minute",
@@ -148,7 +161,8 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> d
             items.append([key, container])
         except MappingError as exc:
             failed.append({"key": key, "container": container, "reason": f"mapping failed: {exc}"})
-    return {"index": batch["index"], "items": items, "failed": failed, "count": len(records), **seal(records)}
+    return {"index": batch["index"], "items": items, "failed": failed, "count": len(records),
+            "concurrency": batch.get("concurrency"), **seal(records)}
 
 
 def found_by_container(items: Iterable[list[Any]], containers: Iterable[str] = ()) -> dict[str, int]:
@@ -255,14 +269,19 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
             log.info("Listing: %s", cfg.why)
             items, only_by_sweep = run_search(kind, hook, cfg, field_map)
-            size = plan_batch_size(len(items), cfg.batch_size, MAX_BATCHES)
-            batches = [seal_batch(i, part) for i, part in enumerate(chunk(items, size))]
+            plan = plan_run(len(items), batch_size=cfg.batch_size, concurrency=cfg.concurrency,
+                            requests_per_minute=cfg.requests_per_minute, sequential=under_dags_test(),
+                            parallel_batches=conf.getint("hrflow", "parallel_batches", fallback=8),
+                            max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=32), max_batches=MAX_BATCHES)
+            size = plan.batch_size
+            batches = [{**seal_batch(i, part), "concurrency": plan.concurrency} for i, part in enumerate(chunk(items, size))]
             del items[:]  # only keys and counts from here on
             found = sum(len(b["items"]) for b in batches)
             log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s", found, kind.plural,
                      len(cfg.containers), kind.container,
                      f", {only_by_sweep} of them only by the full sweep (search cannot see them)" if only_by_sweep is not None else "",
                      len(batches), size)
+            log.info("Plan: %s", plan.why)
             if cfg.sweep and not cfg.window and not cfg.dry_run:
                 pruned = LedgerHook().prune(kind.ats_conn_id, cfg.containers, {key for b in batches for key, _ in b["items"]})
                 if pruned:
@@ -271,7 +290,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             context["ti"].xcom_push(key="stats", value={
                 "found": found, "batches": len(batches),
                 "found_by_container": found_by_container((i for b in batches for i in b["items"]), cfg.containers),
-                "listing": "sweep" if cfg.sweep else "search", "found_only_by_sweep": only_by_sweep, "why": cfg.why})
+                "listing": "sweep" if cfg.sweep else "search", "found_only_by_sweep": only_by_sweep,
+                "why": f"{cfg.why}; plan: {plan.why}"})
             return batches
 
         @task(show_return_value_in_logs=False)
@@ -295,7 +315,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             if context["params"].get("dry_run"):
                 raise AirflowSkipException("dry_run: nothing posted to the ATS")
             index, items = batch["index"], batch["items"]
-            result = {"index": index, "accepted": [], "rejected": [], "resumed": 0}
+            result = {"index": index, "accepted": [], "rejected": [], "resumed": 0, "concurrency": batch.get("concurrency")}
             if not batch["count"]:
                 return result
             records = unseal(batch)
@@ -343,7 +363,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             if not batch["accepted"]:
                 return result
             # search already validated the whole config; re-reading Variables in every batch is not needed
-            concurrency, requests_per_minute = resolve_hrflow_tuning(context["params"])
+            param_concurrency, requests_per_minute = resolve_hrflow_tuning(context["params"])
+            concurrency = batch.get("concurrency") or param_concurrency or 8  # search's plan travels with the batch
             hook = HrFlowHook(requests_per_minute=requests_per_minute, pool_size=concurrency)
             container_of = dict(map(tuple, batch["accepted"]))
             outcomes = hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency)

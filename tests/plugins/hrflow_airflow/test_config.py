@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
 
-from hrflow_airflow.config import ConfigError, Window, resolve_config, resolve_containers, resolve_field_map, resolve_sweep, resolve_window
+from hrflow_airflow.config import ConfigError, plan_run, Window, resolve_config, resolve_containers, resolve_field_map, resolve_sweep, resolve_window
 from hrflow_airflow.objects import JOB, PROFILE
 
 START = datetime(2026, 5, 1, 10, tzinfo=timezone.utc)
@@ -131,3 +131,29 @@ def test_field_map_variable_replaces_default_and_is_validated():
     assert resolve_field_map(JOB, {"hrflow_jobs_field_map": '{"title": "name"}'}.get) == {"title": "name"}
     with pytest.raises(ConfigError, match="Variable 'hrflow_jobs_field_map': field 'title' has an invalid path"):
         resolve_field_map(JOB, {"hrflow_jobs_field_map": '{"title": ""}'}.get)
+
+
+@pytest.mark.parametrize(
+    ("found", "sequential", "batch_size", "batches", "concurrency"),
+    [
+        (3000, True, 3000, 1, 32),  # airflow dags test: one batch, all the run's HrFlow calls in one task
+        (5000, True, 5000, 1, 32),
+        (12_000, True, 5000, 3, 32),
+        (3000, False, 375, 8, 4),  # a scheduler: 8 batches for the workers, 32 calls in flight shared
+        (50, False, 100, 1, 32),  # small runs are not cut into tiny batches
+        (0, False, 100, 0, 32),
+        (10_000_000, True, 9766, 1024, 32),  # never more than 1,024 mapped tasks
+    ],
+)
+def test_plan_run_picks_batches_and_concurrency_from_the_work(found, sequential, batch_size, batches, concurrency):
+    plan = plan_run(found, batch_size=None, concurrency=None, requests_per_minute=None, sequential=sequential)
+    assert (plan.batch_size, plan.batches, plan.concurrency) == (batch_size, batches, concurrency)
+    assert "auto" in plan.why
+
+
+def test_explicit_params_win_and_requests_per_minute_caps_threads():
+    plan = plan_run(3000, batch_size=250, concurrency=6, requests_per_minute=None, sequential=True)
+    assert (plan.batch_size, plan.batches, plan.concurrency) == (250, 12, 6)
+    assert "batch_size 250 (param)" in plan.why and "concurrency 6 (param)" in plan.why
+    capped = plan_run(3000, batch_size=None, concurrency=None, requests_per_minute=300, sequential=True)
+    assert capped.concurrency == 5 and "requests_per_minute/60 = 5" in capped.why

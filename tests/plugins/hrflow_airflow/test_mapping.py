@@ -8,7 +8,6 @@ from hrflow_airflow.mapping import (
     extract,
     idempotency_key,
     is_synced,
-    plan_batch_size,
     project,
     to_record,
     validate_field_map,
@@ -107,12 +106,3 @@ def test_idempotency_key_depends_only_on_content():
     assert idempotency_key("profiles", records) == idempotency_key("profiles", [dict(r) for r in records])
     assert idempotency_key("profiles", records) != idempotency_key("profiles", records[:1])
     assert idempotency_key("profiles", records) != idempotency_key("jobs", records)
-
-
-@pytest.mark.parametrize(
-    ("total", "size", "max_batches", "planned"),
-    [(0, 100, 1024, 100), (5000, 100, 1024, 100), (102_400, 100, 1024, 100), (102_401, 100, 1024, 101), (1_000_000, 50, 1024, 977)],
-)
-def test_plan_batch_size_stays_within_max_batches(total, size, max_batches, planned):
-    assert plan_batch_size(total, size, max_batches) == planned
-    assert len(chunk(list(range(total)), planned)) <= max_batches
