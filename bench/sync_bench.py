@@ -55,7 +55,13 @@ def scheduler_run(sandbox, n: int, lat: float, ats_lat: float) -> tuple[float, s
         stack = AirflowStack(Path(home), extra_env=sandbox.airflow_env())
         stack.start(wait_for_dags=(DAG_ID,))
         try:
-            stack.unpause(DAG_ID)
+            stack.unpause(DAG_ID)  # catchup=False: this creates one scheduled run; let it end before measuring
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                runs = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns").json()["dag_runs"]
+                if runs and all(r["state"] in ("success", "failed") for r in runs):
+                    break
+                time.sleep(1)
             sandbox.reset_and_seed(n, hrflow_latency=lat, ats_latency=ats_lat)
             started = time.monotonic()
             run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
@@ -63,7 +69,7 @@ def scheduler_run(sandbox, n: int, lat: float, ats_lat: float) -> tuple[float, s
             state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=3600)
             wall = time.monotonic() - started
             logs = "".join(p.read_text(errors="replace") for p in Path(home, "logs").rglob("*") if p.is_file()
-                           and "task_id=search" in str(p))
+                           and "task_id=search" in str(p) and f"run_id={run['dag_run_id']}" in str(p))
         finally:
             stack.stop()
     return wall, state, chosen(logs)
@@ -85,10 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         init_home(env)
         dag_parse = parse_time(env)
 
-        sandbox.reset_and_seed(0, hrflow_latency=lat, ats_latency=args.ats_latency)
-        empty_time, _, _ = timed_dag_run(env, None)  # fixed Airflow overhead: start-up, listing, report, summary
-        sandbox.reset_and_seed(10, hrflow_latency=0, ats_latency=0)
-        one_batch, _, _ = timed_dag_run(env, None)  # one batch: three more task instances (transform, post, tag)
+        empties, ones = [], []
+        for _ in range(2):  # alternate, best of two: the first run of a home pays one-off costs
+            sandbox.reset_and_seed(0, hrflow_latency=lat, ats_latency=args.ats_latency)
+            empties.append(timed_dag_run(env, None)[0])  # fixed Airflow overhead: start-up, listing, report, summary
+            sandbox.reset_and_seed(10, hrflow_latency=0, ats_latency=0)
+            ones.append(timed_dag_run(env, None)[0])  # one batch: three more task instances (transform, post, tag)
+        empty_time, one_batch = min(empties), min(ones)
         per_task = (one_batch - empty_time) / 3
 
         sandbox.reset_and_seed(n, hrflow_latency=lat, ats_latency=args.ats_latency)

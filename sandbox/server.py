@@ -21,7 +21,9 @@ One threaded HTTP server answers three areas:
                     page from a proxy;
 * ``/ats/<kind>`` a recording ATS receiver that honours ``Idempotency-Key`` (``honour_idempotency``;
                   turn it off to model the many real ATS endpoints that ignore the header);
-* ``/sms``        a recording messaging receiver that honours ``Idempotency-Key``.
+* ``/sms``        a recording messaging receiver that honours ``Idempotency-Key``;
+* ``/twilio/...`` a Twilio Programmable Messaging emulator (see ``_twilio``), reached by the official
+                  ``twilio`` SDK through its API domain's base URL.
 
 ``/_sandbox/...`` is the control plane used by the demo, tests and benchmarks: seed objects,
 inject latency and faults, read what was received.
@@ -33,6 +35,7 @@ import copy
 import html
 import hashlib
 import json
+import re
 import sys
 import threading
 import time
@@ -48,6 +51,15 @@ API_SECRET = "askw_" + "0" * 31 + "1"
 API_USER = "sandbox@example.com"
 ATS_API_KEY = "ats-sandbox-key"
 SMS_API_KEY = "sms-sandbox-key"
+TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
+TWILIO_AUTH_TOKEN = "twilio-sandbox-token"
+TWILIO_FROM = "+15005550006"  # Twilio's magic "valid From" number (https://www.twilio.com/docs/iam/test-credentials)
+# Twilio's documented magic numbers for test credentials: To -> error, From -> error
+TWILIO_MAGIC_TO = {"+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
+                   "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+                   "+15005550009": (21614, "'To' number is not a valid mobile number")}
+TWILIO_MAGIC_FROM = {"+15005550001": (21212, "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID."),
+                     "+15005550007": (21606, "The 'From' phone number provided is not a valid, message-capable Twilio phone number for this destination/account.")}
 WEBHOOK_SECRET = "sandbox-webhook-secret"
 
 EXAMPLE_PROFILE = Path(__file__).with_name("profile_example.json")
@@ -180,6 +192,7 @@ class SandboxState:
             self.edits: Counter = Counter()
             self.ats: dict[str, Area] = {}
             self.sms = Area()
+            self.twilio_messages: list[dict] = []  # message resources created, oldest first
             self.on_ats_post: Callable[[str, list[dict]], None] | None = None
             self.edit_on_arrival: set[str] = set()  # keys a "recruiter" edits right after they reach the ATS
             self.edit_after_read: set[str] = set()  # keys a "recruiter" edits between the sync's re-read and its PUT
@@ -346,6 +359,11 @@ def searchable(profile: dict) -> bool:
     return sum(1 for value in others if value) * 2 >= len(others)
 
 
+def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
+    """Return Twilio's REST error body."""
+    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+
+
 def _edit_survived(state: SandboxState, key: str) -> bool:
     for containers in state.objects.values():
         for objs in containers.values():
@@ -430,7 +448,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         path = url.path
         area = ("hrflow" if path.startswith("/v1/") else "ats" if path.startswith("/ats/")
-                else "control" if path.startswith("/_sandbox") else "sms")
+                else "control" if path.startswith("/_sandbox") else "twilio" if path.startswith("/twilio/") else "sms")
         with self.state.lock:
             self.state.calls[f"{method} {path}"] += 1
             self.state.in_flight[area] += 1
@@ -456,6 +474,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and not (fault.lose_response or fault.slow_apply):
                 time.sleep(fault.delay)
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                if area == "twilio":  # Twilio's error shape; 429 is its error 20429, "never processed"
+                    code = 20429 if fault.status == 429 else fault.status
+                    return self._send(fault.status, _twilio_error(code, fault.reason, fault.status), headers)
                 return self._send(fault.status, {"code": fault.status, "message": fault.reason}, headers)
         else:
             fault = None
@@ -468,6 +489,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._receiver(self.state.ats_area(path[5:]), ATS_API_KEY, body, path[5:], fault)
             elif path == "/sms":
                 self._receiver(self.state.sms, SMS_API_KEY, body, "sms", fault)
+            elif path.startswith("/twilio/"):
+                self._twilio(method, path[len("/twilio"):], url.query, body, fault)
             elif path.startswith("/_sandbox/"):
                 self._control(method, path[10:], query, body)
             else:
@@ -560,6 +583,71 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.edits[key] += 1
             self.state.version += 1
         self._envelope(200, f"{kind} edited", stored)
+
+    # -- Twilio ------------------------------------------------------------------------
+    def _twilio(self, method: str, route: str, query: str, body: bytes, fault: Fault | None) -> None:
+        """
+        Twilio's Message resource, as its API reference describes it
+        (https://www.twilio.com/docs/messaging/api/message-resource): HTTP basic auth with the Account SID (or an
+        API key SID) and the Auth Token; ``POST /2010-04-01/Accounts/{Sid}/Messages.json`` form-encoded with
+        ``To``, ``From`` or ``MessagingServiceSid``, ``Body``, answered 201 with the message resource;
+        ``GET .../Messages.json?To=&DateSent>=`` lists them newest first; ``GET /2010-04-01/Accounts/{Sid}.json``
+        is the account. Errors are ``{code, message, more_info, status}``; the magic test numbers of Twilio's
+        test credentials give 21211 / 21610 / 21614 (To) and 21212 / 21606 (From).
+        """
+        import base64
+
+        auth = self.headers.get("Authorization", "")
+        try:
+            user, _, password = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+        except ValueError:
+            user = password = ""
+        if not auth.startswith("Basic ") or user != TWILIO_ACCOUNT_SID or password != TWILIO_AUTH_TOKEN:
+            return self._send(401, _twilio_error(20003, "Authenticate", 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        account = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}"
+        if route == f"{account}.json" and method == "GET":
+            return self._send(200, {"sid": TWILIO_ACCOUNT_SID, "status": "active", "type": "Full"})
+        if route != f"{account}/Messages.json":
+            return self._send(404, _twilio_error(20404, f"The requested resource {route} was not found", 404))
+        if method == "GET":
+            params = parse_qs(query)
+            to = (params.get("To") or [None])[0]
+            since = (params.get("DateSent>") or params.get("DateSent>=") or [None])[0]
+            with self.state.lock:
+                found = [m for m in self.state.twilio_messages if (to is None or m["to"] == to)
+                         and (since is None or m["date_sent"][:10] >= since[:10])]
+            return self._send(200, {"messages": found[::-1], "end": max(len(found) - 1, 0), "first_page_uri": "",
+                                    "next_page_uri": None, "page": 0, "page_size": 50, "previous_page_uri": None,
+                                    "start": 0, "uri": f"{account}/Messages.json"})
+        form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
+        to, sender, service, text = form.get("To"), form.get("From"), form.get("MessagingServiceSid"), form.get("Body")
+        if not to:
+            return self._send(400, _twilio_error(21604, "A 'To' phone number is required.", 400))
+        if not (sender or service):
+            return self._send(400, _twilio_error(21603, "A 'From' phone number or MessagingServiceSid is required.", 400))
+        if not text:
+            return self._send(400, _twilio_error(21602, "Message body is required.", 400))
+        if to in TWILIO_MAGIC_TO or not re.fullmatch(r"\+[1-9]\d{6,14}", to):
+            code, message = TWILIO_MAGIC_TO.get(to, (21211, f"The 'To' number {to} is not a valid phone number."))
+            return self._send(400, _twilio_error(code, message, 400))
+        if sender in TWILIO_MAGIC_FROM:
+            code, message = TWILIO_MAGIC_FROM[sender]
+            return self._send(400, _twilio_error(code, message, 400))
+        now = datetime.now(timezone.utc)
+        with self.state.lock:
+            sid = "SM" + hashlib.sha1(f"{len(self.state.twilio_messages)}/{to}/{text}".encode()).hexdigest()[:32]
+            message = {"sid": sid, "account_sid": TWILIO_ACCOUNT_SID, "to": to, "from": sender,
+                       "messaging_service_sid": service, "body": text, "status": "queued", "direction": "outbound-api",
+                       "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"), "date_updated": None,
+                       "date_sent": now.strftime("%Y-%m-%d %H:%M:%S"), "num_segments": "1", "num_media": "0",
+                       "error_code": None, "error_message": None, "price": None, "price_unit": "USD",
+                       "api_version": "2010-04-01", "uri": f"{account}/Messages/{sid}.json", "subresource_uris": {}}
+            self.state.twilio_messages.append(message)
+            self.state.sms.received_at.append(time.time())
+            self.state.sms.bodies.append({"text": text, "to": to, "via": "twilio"})
+        if fault and fault.lose_response:  # accepted and queued by Twilio; the answer never arrives
+            return self._drop()
+        self._send(201, message)
 
     # -- ATS / SMS receivers ------------------------------------------------------------
     def _receiver(self, area: Area, api_key: str, body: bytes, name: str, fault: Fault | None) -> None:
@@ -675,6 +763,12 @@ def sandbox_connections(base_url: str) -> dict[str, dict[str, Any]]:
         "sms_default": {"conn_type": "hrflow_messaging", "host": f"{base_url}/sms", "password": SMS_API_KEY,
                         "extra": {"timeout": 5}},
     }
+
+
+def twilio_connection(base_url: str, to: str = "+33612345678", **extra: Any) -> dict[str, Any]:
+    """Return a ``twilio`` connection to the sandbox's Twilio emulator, sending to ``to``."""
+    return {"conn_type": "twilio", "host": f"{base_url}/twilio", "login": TWILIO_ACCOUNT_SID,
+            "password": TWILIO_AUTH_TOKEN, "extra": {"from": TWILIO_FROM, "to": to, "timeout": 5, **extra}}
 
 
 def alert_connection(base_url: str, phone: str) -> dict[str, Any]:

@@ -203,7 +203,7 @@ class Plan:
 
 
 def plan_run(found: int, *, batch_size: int | None, concurrency: int | None, requests_per_minute: int | None,
-             sequential: bool, parallel_batches: int = 8, max_in_flight: int = 32, max_batches: int = 1024) -> Plan:
+             sequential: bool, parallel_batches: int = 8, max_in_flight: int = 64, max_batches: int = 1024) -> Plan:
     """
     Return the run's plan from the work found and what the deployment allows; explicit params win.
 
@@ -259,7 +259,7 @@ def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: Any
         containers=resolve_containers(kind, params, get_variable),
         window=window,
         batch_size=_int_param(params, "batch_size", 1, MAX_BATCH_PARAM, None),
-        page_size=_int_param(params, "page_size", 1, 1000, 100),
+        page_size=_int_param(params, "page_size", 1, 1000, 500),
         concurrency=concurrency,
         requests_per_minute=requests_per_minute,
         dry_run=dry_run,

@@ -124,7 +124,9 @@ class HrFlowAlertNotifier(BaseNotifier):
         conn_id, phone = target
         key = "alert-" + hashlib.sha256(f"{self.event}/{dag_id}/{run_id}".encode()).hexdigest()[:40]
         try:
-            MessagingHook(sms_conn_id=conn_id).send_sms(text, idempotency_key=key, to=phone)
+            from hrflow_airflow.hooks.messaging import messaging_hook
+
+            messaging_hook(conn_id).send_sms(text, idempotency_key=key, to=phone)
         except Exception as exc:
             log.error("HrFlow alert not sent through connection '%s': %s. Alert: %s", conn_id, exc, text)
             return
@@ -144,9 +146,9 @@ def alert_target() -> tuple[str, str] | None:
     except AirflowNotFoundException:
         conn = None
     if conn is not None:
-        phone = conn.extra_dejson.get("phone")
+        phone = conn.extra_dejson.get("phone") or conn.extra_dejson.get("to")  # "to" on a twilio connection
         if not phone:
-            raise ValueError(f"connection '{ALERT_CONN_ID}' has no extra 'phone' (the on-call number)")
+            raise ValueError(f"connection '{ALERT_CONN_ID}' has no extra 'phone' (or 'to') (the on-call number)")
         return ALERT_CONN_ID, str(phone)
     phone = Variable.get(ALERT_PHONE_VARIABLE, default=None)
     return (MessagingHook.default_conn_name, str(phone)) if phone else None

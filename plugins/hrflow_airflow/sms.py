@@ -13,6 +13,7 @@ from airflow.sdk import BaseNotifier, Param, Variable, conf, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.hooks.api_key import MessagingHook
+from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts, under_dags_test
 from hrflow_airflow.objects import PROFILE
@@ -187,15 +188,14 @@ def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
             except ValueError as exc:
                 raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
             idempotency_key = sms_idempotency_key(context["dag"].dag_id, context["run_id"])
-            store = context.get("task_state_store")
-            if store is not None and store.get(idempotency_key):
-                log.info("SMS for profile %s was sent in an earlier try", key)
-            else:
-                MessagingHook().send_sms(render_sms(template, fields), idempotency_key=idempotency_key)
-                if store is not None:
-                    store.set(idempotency_key, "sent")
+            hook = messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
+            reference, sent_now = hook.send_sms(render_sms(template, fields), idempotency_key=idempotency_key,
+                                                store=context.get("task_state_store"))
+            if sent_now:
                 emit_counts("sms", {"sent": 1}, tags)
-                log.info("SMS for profile %s sent (Idempotency-Key %s)", key, idempotency_key)
+                log.info("SMS for profile %s sent (%s)", key, reference)
+            else:
+                log.info("SMS for profile %s was sent in an earlier try (%s)", key, reference)
             delete_xcoms(context, {"fetch_profile": None})
             return {"profile_key": key, "sent": True}
 

@@ -77,12 +77,12 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
                         f"never more than {MAX_BATCHES} batches. The run summary logs the choice and why.",
         ),
         "page_size": Param(
-            100, type="integer", minimum=1, maximum=1000, title="Search page size",
-            description="Objects per HrFlow search page. Every page is read.",
+            500, type="integer", minimum=1, maximum=1000, title="Listing page size",
+            description="Objects per HrFlow search or storing-listing page. Every page is read.",
         ),
         "concurrency": Param(
             None, type=["null", "integer"], minimum=1, maximum=64, title="HrFlow concurrency",
-            description="Concurrent HrFlow calls inside one tagging task. Empty: [hrflow] max_in_flight (32) "
+            description="Concurrent HrFlow calls inside one tagging task. Empty: [hrflow] max_in_flight (64) "
                         "calls per run shared by the tagging tasks that run at once, and no more than "
                         "requests_per_minute / 60 when that is set.",
         ),
@@ -272,7 +272,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             plan = plan_run(len(items), batch_size=cfg.batch_size, concurrency=cfg.concurrency,
                             requests_per_minute=cfg.requests_per_minute, sequential=under_dags_test(),
                             parallel_batches=conf.getint("hrflow", "parallel_batches", fallback=8),
-                            max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=32), max_batches=MAX_BATCHES)
+                            max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=64), max_batches=MAX_BATCHES)
             size = plan.batch_size
             batches = [{**seal_batch(i, part), "concurrency": plan.concurrency} for i, part in enumerate(chunk(items, size))]
             del items[:]  # only keys and counts from here on

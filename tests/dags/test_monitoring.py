@@ -164,3 +164,16 @@ def test_sms_runs_count_sent_and_skipped(run_dag, sandbox, statsd):
     counters = statsd.counters("airflow.hrflow.sms.")
     assert {name: n for (name, t), n in counters.items() if t == tags} == \
         {"airflow.hrflow.sms.sent": 1, "airflow.hrflow.sms.skipped": 1}
+
+
+def test_failure_alert_goes_through_twilio_once_to_a_normalized_number(run_dag, sandbox):
+    from sandbox.server import twilio_connection
+
+    on_call = twilio_connection(sandbox.url, to="06 00 00 00 02", default_region="FR")  # typed in local form
+    result = run_dag("hrflow_profiles_to_ats", {"source_keys": [make_key("source", "unknown")]},
+                     env={"AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(on_call)})
+
+    assert not result.succeeded
+    [message] = sandbox.state.twilio_messages
+    assert message["to"] == "+33600000002"
+    assert message["body"].startswith(f"[Airflow] hrflow_profiles_to_ats run {result.run_id} failed at ")

@@ -110,3 +110,50 @@ def test_messaging_4xx_fails_with_the_reason(run_dag, sandbox):
     assert not result.succeeded
     assert "answered HTTP 400" in result.output and "phone number not reachable" in result.output
     assert sandbox.state.sms.bodies == []
+
+
+# -- Twilio: sms_default of type twilio ---------------------------------------------------------------------------
+def _twilio_env(sandbox, **extra) -> dict[str, str]:
+    import json
+
+    from sandbox.server import twilio_connection
+
+    return {"AIRFLOW_CONN_SMS_DEFAULT": json.dumps(twilio_connection(sandbox.url, **extra))}
+
+
+def test_storing_success_event_sends_one_sms_through_twilio(run_dag, sandbox):
+    profile = seed_one(sandbox)
+    info = profile["info"]
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"], event_type="profile.storing.success"),
+                     env=_twilio_env(sandbox, to="06 12 34 56 78", default_region="FR"))
+
+    assert result.succeeded, result.output[-3000:]
+    [message] = sandbox.state.twilio_messages
+    assert message["to"] == "+33612345678" and message["from"] == "+15005550006"
+    assert message["body"] == f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+    assert message["sid"] in result.output  # the message SID is logged; the text is not
+    assert_no_pii_or_secret(result, profile)
+
+
+def test_twilio_answer_lost_after_accepting_then_retry_sends_no_second_sms(run_dag, sandbox):
+    profile = seed_one(sandbox)
+    sandbox.state.faults.append(Fault(path="/twilio/2010-04-01/Accounts/", method="POST", lose_response=True))
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"]), env=_twilio_env(sandbox))
+
+    assert result.succeeded, result.output[-3000:]
+    assert "new_state=up_for_retry" in result.output
+    assert "adopting it" in result.output
+    assert len(sandbox.state.twilio_messages) == 1
+
+
+def test_twilio_permanent_error_fails_the_run_with_its_code_and_sends_nothing(run_dag, sandbox):
+    profile = seed_one(sandbox)
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"]), env=_twilio_env(sandbox, to="+15005550004"))
+
+    assert not result.succeeded
+    assert "error 21610" in result.output and "unsubscribed" in result.output
+    assert "new_state=up_for_retry" not in result.output  # not retried
+    assert sandbox.state.twilio_messages == []

@@ -148,5 +148,18 @@ class MessagingHook(ApiKeyJsonHook):
     def __init__(self, *, sms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(conn_id=sms_conn_id, **kwargs)
 
-    def send_sms(self, text: str, *, idempotency_key: str, to: str | None = None) -> requests.Response:
-        return self.post_json({"text": text, **({"to": to} if to else {})}, idempotency_key=idempotency_key)
+    def send_sms(self, text: str, *, idempotency_key: str, to: str | None = None,
+                 store: Any = None) -> tuple[str, bool]:
+        """
+        Send one SMS at most once for ``idempotency_key``; return ``(reference, sent_now)``.
+
+        The endpoint gets the ``Idempotency-Key``; ``store`` (the task state store) also remembers a send, so
+        a retry after the answer arrived sends nothing at all.
+        """
+        if store is not None and store.get(idempotency_key):
+            self.log.info("SMS %s was sent in an earlier try; not sending again", idempotency_key)
+            return idempotency_key, False
+        self.post_json({"text": text, **({"to": to} if to else {})}, idempotency_key=idempotency_key)
+        if store is not None:
+            store.set(idempotency_key, "sent")
+        return idempotency_key, True
