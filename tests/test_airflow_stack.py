@@ -155,6 +155,7 @@ README_FORMS = {
     "hrflow_ats": ("ATS (JSON endpoint)", {"host": "ATS endpoint URL", "password": "ATS API key (sent as X-API-KEY)"}),
     "hrflow_messaging": ("Messaging service (JSON endpoint)",
                          {"host": "Messaging endpoint URL", "password": "Messaging API key (sent as X-API-KEY)"}),
+    "twilio": ("Twilio (SMS)", {"login": "Account SID (or API key SID)", "password": "Auth Token (or API key secret)"}),
     "postgres": (None, {}),  # hrflow_ledger: the postgres provider's own form
 }
 
@@ -177,6 +178,9 @@ def test_every_connection_type_the_readme_names_has_a_labelled_form(stack):
             assert fields["host"]["placeholder"].startswith("https://")
             assert meta["extra_fields"]["timeout"]["schema"]["title"] == "HTTP timeout (seconds)"
     assert metas["hrflow_messaging"]["extra_fields"]["phone"]["schema"]["title"].startswith("Recipient phone")
+    twilio = metas["twilio"]["extra_fields"]
+    assert twilio["from"]["schema"]["title"] == "From number (E.164)" and twilio["to"]["schema"]["title"] == "Recipient number"
+    assert twilio["default_region"]["schema"]["title"] == "Default region for local numbers"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""A scheduled sync run on a real scheduler, dag-processor and LocalExecutor: no lower bound on created_at."""
+"""
+A real api-server, scheduler, dag-processor and LocalExecutor: a scheduled sync run (no lower bound on
+created_at), and a real webhook delivery answered with an SMS through Twilio (sms_default of type twilio).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+import requests
+
+from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
-from sandbox.server import make_key
+from sandbox.server import WEBHOOK_SECRET, make_key, twilio_connection
 
 SOURCE = make_key("source", "scheduled")
 DAG_ID = "hrflow_profiles_to_ats"
@@ -21,6 +27,8 @@ def stack(sandbox_server, tmp_path_factory):
         **sandbox_server.airflow_env(),
         "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([SOURCE]),
         "AIRFLOW__HRFLOW__FULL_SWEEP_HOUR": "-1",  # this run uses search, whatever the hour
+        "AIRFLOW_CONN_SMS_DEFAULT": json.dumps(twilio_connection(sandbox_server.url, to="06 12 34 56 78",
+                                                                 default_region="FR")),
     })
     stack.start(wait_for_dags=(DAG_ID,))
     yield stack
@@ -55,3 +63,22 @@ def test_scheduled_run_syncs_backdated_and_missed_interval_profiles(stack, sandb
     assert dict(state.ats_area("profiles").applied) == {backdated: 1, missed: 1, in_interval: 1}
     assert state.snapshot()["synced"]["profile"] == sorted([backdated, missed, in_interval])
     assert next_interval not in state.ats_area("profiles").applied  # created after the interval end: the next run's
+
+
+def test_storing_success_delivery_sends_one_sms_through_twilio(stack, sandbox):
+    [key] = sandbox.state.seed("profile", SOURCE, 1, start=50)
+    profile = sandbox.state.get("profile", SOURCE, key)
+    body = json.dumps([{"type": t, "origin": "api", "message": "Profile stored", "profile": profile}
+                       for t in ("profile.storing.success", "profile.searching.success")]).encode()
+
+    response = requests.post(f"{stack.url}/hrflow/webhook", data=body, timeout=30,
+                             headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"})
+
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["triggered", "duplicate"]
+    run_id = response.json()["results"][0]["run_id"]
+    assert stack.wait_for_run("hrflow_profile_sms", run_id, timeout=240) == "success"
+    [message] = sandbox.state.twilio_messages
+    info = profile["info"]
+    assert message["to"] == "+33612345678"
+    assert message["body"] == f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -114,8 +113,8 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
     Return ``[key, container, trimmed object]`` for every unsynced object in the window, on every page.
 
     Search is used unless the run is a full sweep, which reads the storing listing (every stored object,
-    searchable or not) and, beside it in a thread, the same search, to count the objects only the sweep
-    found (the second value; None when not a sweep or when that search failed).
+    searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
+    to count those only the sweep found (the second value; None when not a sweep or when that search failed).
     """
     paths = list(field_map.values())
     search_filters = {"tags_excluded": [[SYNC_TAG]], **cfg.window.search_filters()}
@@ -131,19 +130,16 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
 
     if not cfg.sweep:
         return pending(hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, **search_filters)), None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hrflow-search") as pool:
-        searched = pool.submit(lambda: {o["key"] for o in hook.iter_search(kind, cfg.containers, page_size=cfg.page_size,
-                                                                            **search_filters)})
-        items = pending(hook.iter_stored(kind, cfg.containers, page_size=cfg.page_size, **cfg.window.search_filters()))
-        try:
-            seen_by_search = searched.result()
-        except HrFlowAuthError:
-            raise
-        except Exception as exc:  # the count is informative; the sweep itself has every object
-            log.warning("Search beside the full sweep failed (%s): objects found only by the sweep are not counted",
-                        type(exc).__name__)
-            return items, None
-    return items, sum(1 for key, _, _ in items if key not in seen_by_search)
+    items = pending(hook.iter_stored(kind, cfg.containers, page_size=cfg.page_size, **cfg.window.search_filters()))
+    try:  # one search call (limit 1) says how many pending objects search can see: the rest only the sweep found
+        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **search_filters)
+    except HrFlowAuthError:
+        raise
+    except Exception as exc:  # the count is informative; the sweep itself has every object
+        log.warning("Search beside the full sweep failed (%s): objects found only by the sweep are not counted",
+                    type(exc).__name__)
+        return items, None
+    return items, max(0, len(items) - int(meta.get("total") or 0))
 
 
 def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:

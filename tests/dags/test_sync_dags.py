@@ -68,7 +68,7 @@ def test_syncs_every_page_once_and_keeps_tags(run_dag, sandbox, kind, receiver):
     assert dict(ats.applied) == {k: 1 for k in unsynced}
     assert len(ats.bodies) == 3  # 27 objects in batches of 10
     assert records_at_ats(sandbox, kind) == {k: expected_record(kind, before[k]) for k in unsynced}
-    assert state.calls[f"GET /v1/{kind.plural}/searching"] >= 4  # 27 results at 7 per page
+    assert state.calls[f"GET /v1/storing/{kind.plural}"] >= 5  # a manual run sweeps: 30 stored objects at 7 per page
     for key in unsynced:
         after = state.get(kind.name, CONTAINER, key)
         assert after["tags"] == (before[key]["tags"] or []) + [SYNC_TAG]
