@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import psutil
 
-from bench.common import SOURCE, machine, sandbox_process, save
+from bench.common import SOURCE, machine, sandbox_process, save, unpause_and_settle
 from sandbox.airflow_home import AirflowStack
 from sandbox.server import make_key
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.control("receiver", {"honour_idempotency": not args.ignore_idempotency_key})
         stack = AirflowStack(Path(home), extra_env=sandbox.airflow_env())
         stack.start(wait_for_dags=(DAG_ID,))
-        stack.unpause(DAG_ID)
+        unpause_and_settle(stack, DAG_ID)
         try:
             for run_no in range(args.runs):
                 start = run_no * args.per_run

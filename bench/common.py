@@ -91,3 +91,21 @@ def save(name: str, text: str) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.txt").write_text(text)
     print(text)
+
+
+def unpause_and_settle(stack, dag_id: str, timeout: float = 300) -> None:
+    """
+    Unpause ``dag_id`` and wait for the scheduled run that unpausing creates (catchup=False) to end, so the
+    run a bench measures is the only one: a scheduled run takes every pending object created before its
+    interval end.
+    """
+    import time as _time
+
+    stack.unpause(dag_id)
+    deadline = _time.monotonic() + timeout
+    while _time.monotonic() < deadline:
+        runs = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns").json()["dag_runs"]
+        if runs and all(r["state"] in ("success", "failed") for r in runs):
+            return
+        _time.sleep(1)
+    raise TimeoutError(f"the scheduled run of {dag_id} did not end in {timeout:.0f} s")

@@ -9,6 +9,7 @@ values live in object storage, the DB holds their paths), and the number of mapp
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sqlite3
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import machine, sandbox_process, save
+from bench.common import machine, sandbox_process, save, unpause_and_settle
 from sandbox.airflow_home import AirflowStack
 
 DAG_ID = "hrflow_profiles_to_ats"
@@ -64,24 +65,24 @@ class TaskRssSampler(threading.Thread):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=50_000)
-    parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the run plans it")
+    parser.add_argument("--concurrency", type=int, default=None, help="default: the run plans it")
     parser.add_argument("--parallelism", type=int, default=4, help="LocalExecutor task slots")
     args = parser.parse_args(argv)
 
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="hrflow-scale-") as home:
-        sandbox.reset_and_seed(args.n, hrflow_latency=0, ats_latency=0)
+        sandbox.reset_and_seed(0, hrflow_latency=0, ats_latency=0)
         stack = AirflowStack(Path(home), extra_env={**sandbox.airflow_env(),
                                                     "AIRFLOW__CORE__PARALLELISM": str(args.parallelism)})
         stack.start(wait_for_dags=(DAG_ID,))
-        stack.unpause(DAG_ID)
+        unpause_and_settle(stack, DAG_ID)
+        sandbox.reset_and_seed(args.n, hrflow_latency=0, ats_latency=0)
         sampler = TaskRssSampler()
         sampler.start()
         try:
             started = time.monotonic()
-            run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
-                "logical_date": None, "conf": {"batch_size": args.batch_size,
-                                               "concurrency": args.concurrency}}).json()
+            tuning = {k: v for k, v in (("batch_size", args.batch_size), ("concurrency", args.concurrency)) if v}
+            run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": tuning}).json()
             state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=7200)
             wall = time.monotonic() - started
             sampler.stop()
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# Scale run: {args.n} profiles, one hrflow_profiles_to_ats run ({time.strftime('%Y-%m-%d')})",
         f"machine: {machine()}",
         f"setup: SQLite + LocalExecutor (parallelism {args.parallelism}), real scheduler, sandbox without latency, "
-        f"batch_size {args.batch_size}, concurrency {args.concurrency}",
+        f"params: {json.dumps(tuning) if tuning else 'defaults (the run plans batch size and concurrency)'}",
         "",
         f"{'':44} {'measured':>12} {'target':>12}",
         f"{'run state':44} {state:>12}",

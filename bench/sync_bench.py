@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench import baseline_sequential
-from bench.common import SOURCE, machine, sandbox_process, save
+from bench.common import SOURCE, machine, sandbox_process, save, unpause_and_settle
 from sandbox.airflow_home import REPO, AirflowStack, airflow_env, dags_test, init_home
 from sandbox.server import API_SECRET, API_USER, ATS_API_KEY
 
@@ -55,13 +55,7 @@ def scheduler_run(sandbox, n: int, lat: float, ats_lat: float) -> tuple[float, s
         stack = AirflowStack(Path(home), extra_env=sandbox.airflow_env())
         stack.start(wait_for_dags=(DAG_ID,))
         try:
-            stack.unpause(DAG_ID)  # catchup=False: this creates one scheduled run; let it end before measuring
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                runs = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns").json()["dag_runs"]
-                if runs and all(r["state"] in ("success", "failed") for r in runs):
-                    break
-                time.sleep(1)
+            unpause_and_settle(stack, DAG_ID)
             sandbox.reset_and_seed(n, hrflow_latency=lat, ats_latency=ats_lat)
             started = time.monotonic()
             run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
