@@ -515,6 +515,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._put_one(kind, container_field, json.loads(body or b"{}"))
         self._envelope(404, f"Unknown endpoint {route}")
 
+    def _listing_refusal(self, kind: str, containers: list[str], containers_param: str, limit: int) -> str | None:
+        """Return HrFlow's 400 message for a listing of unknown containers or an oversized page, else None."""
+        unknown = [c for c in containers if c not in self.state.objects[kind]]
+        if unknown:
+            return f"Invalid parameters. Unable to find object: {containers_param[:-1]} {unknown[0]}"
+        return "Invalid parameters: limit must be <= 1000" if limit > 1000 else None
+
     def _search(self, kind: str, plural: str, containers_param: str, query: dict[str, str]) -> None:
         try:
             containers = json.loads(query[containers_param])
@@ -522,11 +529,8 @@ class _Handler(BaseHTTPRequestHandler):
             page, limit = int(query.get("page", 1)), int(query.get("limit", 30))
         except (KeyError, ValueError) as exc:
             return self._envelope(400, f"Invalid parameters: {exc}")
-        unknown = [c for c in containers if c not in self.state.objects[kind]]
-        if unknown:
-            return self._envelope(400, f"Invalid parameters. Unable to find object: {containers_param[:-1]} {unknown[0]}")
-        if limit > 1000:
-            return self._envelope(400, "Invalid parameters: limit must be <= 1000")
+        if (refusal := self._listing_refusal(kind, containers, containers_param, limit)) is not None:
+            return self._envelope(400, refusal)
         found = self.state.search(kind, containers, params)
         total = len(found)
         page_items = found[(page - 1) * limit: page * limit]
@@ -542,11 +546,8 @@ class _Handler(BaseHTTPRequestHandler):
             high = _parse_date(query["created_at_max"]) if query.get("created_at_max") else None
         except (KeyError, ValueError) as exc:
             return self._envelope(400, f"Invalid parameters: {exc}")
-        unknown = [c for c in containers if c not in self.state.objects[kind]]
-        if unknown:
-            return self._envelope(400, f"Invalid parameters. Unable to find object: {containers_param[:-1]} {unknown[0]}")
-        if limit > 1000:
-            return self._envelope(400, "Invalid parameters: limit must be <= 1000")
+        if (refusal := self._listing_refusal(kind, containers, containers_param, limit)) is not None:
+            return self._envelope(400, refusal)
         sort_by = query.get("sort_by", "created_at")
         with self.state.lock:
             found = [o for c in containers for o in self.state.objects[kind].get(c, {}).values()
