@@ -72,7 +72,7 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             None, type=["null", "integer"], minimum=1, maximum=MAX_BATCH_PARAM, title="Batch size",
             description=f"{kind.plural.title()} per ATS request and per mapped task. Empty: chosen from the work "
                         "found: few large batches under `airflow dags test` (it starts mapped tasks one after "
-                        "another), about [hrflow] parallel_batches (8) under a scheduler so workers share the work; "
+                        "another), about [hrflow] parallel_batches (4) under a scheduler so workers share the work; "
                         f"never more than {MAX_BATCHES} batches. The run summary logs the choice and why.",
         ),
         "page_size": Param(
@@ -267,7 +267,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             items, only_by_sweep = run_search(kind, hook, cfg, field_map)
             plan = plan_run(len(items), batch_size=cfg.batch_size, concurrency=cfg.concurrency,
                             requests_per_minute=cfg.requests_per_minute, sequential=under_dags_test(),
-                            parallel_batches=conf.getint("hrflow", "parallel_batches", fallback=8),
+                            parallel_batches=conf.getint("hrflow", "parallel_batches", fallback=4),
                             max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=64), max_batches=MAX_BATCHES)
             size = plan.batch_size
             batches = [{**seal_batch(i, part), "concurrency": plan.concurrency} for i, part in enumerate(chunk(items, size))]

@@ -139,7 +139,7 @@ def test_field_map_variable_replaces_default_and_is_validated():
         (3000, True, 3000, 1, 64),  # airflow dags test: one batch, all the run's HrFlow calls in one task
         (5000, True, 5000, 1, 64),
         (12_000, True, 5000, 3, 64),
-        (3000, False, 375, 8, 8),  # a scheduler: 8 batches for the workers, 64 calls in flight shared
+        (3000, False, 750, 4, 16),  # a scheduler: 4 batches for the workers, 64 calls in flight shared
         (50, False, 100, 1, 64),  # small runs are not cut into tiny batches
         (0, False, 100, 0, 64),
         (10_000_000, True, 9766, 1024, 64),  # never more than 1,024 mapped tasks
