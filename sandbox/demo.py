@@ -28,6 +28,8 @@ def main() -> int:
     env = airflow_env(HOME, {**server.airflow_env(), "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE])})
     print(f"Airflow home: {HOME} (SQLite); sandbox: {server.url}")
     init_home(env)
+    # the sandbox starts empty each time: so does the sync ledger that remembers what its ATS accepted
+    (HOME / "hrflow_ledger.db").unlink(missing_ok=True)
     print("Running: airflow dags test hrflow_profiles_to_ats ...", flush=True)
     started = time.monotonic()
     run = dags_test(env, "hrflow_profiles_to_ats")
