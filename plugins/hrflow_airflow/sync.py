@@ -25,7 +25,7 @@ from hrflow_airflow.config import (
 from hrflow_airflow.hooks.api_key import AtsHook, RejectedError
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
 from hrflow_airflow.ledger import ACCEPTED, LedgerHook
-from hrflow_airflow.mapping import SYNC_TAG, MappingError, chunk, idempotency_key, is_synced, project, to_record
+from hrflow_airflow.mapping import SYNC_TAG, MappingError, idempotency_key, is_synced, project, to_record
 from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table, under_dags_test
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms, seal, unseal
@@ -146,6 +146,20 @@ def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
     """Return one batch as it travels: keys and containers readable, the trimmed objects sealed."""
     return {"index": index, "items": [[key, container] for key, container, _ in items],
             **seal([data for _, _, data in items])}
+
+
+def seal_batches(items: list[list[Any]], size: int, *, concurrency: int) -> list[dict[str, Any]]:
+    """
+    Cut ``items`` into sealed batches of ``size``, emptying ``items`` as it goes (from the end, so each part's
+    trimmed objects are freed once sealed): memory holds the objects or their tokens, never both for long.
+    """
+    count = -(-len(items) // size) if items else 0
+    batches: list[dict[str, Any]] = [{}] * count
+    for index in range(count - 1, -1, -1):
+        part = items[index * size:]
+        del items[index * size:]
+        batches[index] = {**seal_batch(index, part), "concurrency": concurrency}
+    return batches
 
 
 def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
@@ -270,8 +284,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                             parallel_batches=conf.getint("hrflow", "parallel_batches", fallback=4),
                             max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=64), max_batches=MAX_BATCHES)
             size = plan.batch_size
-            batches = [{**seal_batch(i, part), "concurrency": plan.concurrency} for i, part in enumerate(chunk(items, size))]
-            del items[:]  # only keys and counts from here on
+            batches = seal_batches(items, size, concurrency=plan.concurrency)  # empties items: keys and counts from here on
             found = sum(len(b["items"]) for b in batches)
             log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s", found, kind.plural,
                      len(cfg.containers), kind.container,

@@ -58,3 +58,19 @@ def test_dry_run_counts_only_what_was_transformed():
 
     assert summary["by_container"] == {"a": counts(2, 2, 0, 0, 0, 0)}
     assert summary["dry_run"] is True and summary["failed_keys"] == []
+
+
+def test_seal_batches_cuts_in_order_and_frees_the_objects(monkeypatch):
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
+    from hrflow_airflow.sealed import unseal
+    from hrflow_airflow.sync import seal_batches
+
+    items = [[f"k{i}", "s", {"info": {"email": f"c{i}@example.com"}}] for i in range(7)]
+    batches = seal_batches(items, 3, concurrency=5)
+    assert items == []
+    assert [b["index"] for b in batches] == [0, 1, 2]
+    assert [b["items"] for b in batches] == [[["k0", "s"], ["k1", "s"], ["k2", "s"]], [["k3", "s"], ["k4", "s"], ["k5", "s"]], [["k6", "s"]]]
+    assert unseal(batches[2]) == [{"info": {"email": "c6@example.com"}}]
+    assert all(b["concurrency"] == 5 and "c0@example.com" not in str(b) for b in batches)
