@@ -203,7 +203,7 @@ class Plan:
 
 
 def plan_run(found: int, *, batch_size: int | None, concurrency: int | None, requests_per_minute: int | None,
-             sequential: bool, parallel_batches: int = 4, max_in_flight: int = 64, max_batches: int = 1024) -> Plan:
+             sequential: bool, parallel_batches: int = 4, max_in_flight: int = 40, max_batches: int = 1024) -> Plan:
     """
     Return the run's plan from the work found and what the deployment allows; explicit params win.
 

@@ -81,7 +81,7 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
         ),
         "concurrency": Param(
             None, type=["null", "integer"], minimum=1, maximum=64, title="HrFlow concurrency",
-            description="Concurrent HrFlow calls inside one tagging task. Empty: [hrflow] max_in_flight (64) "
+            description="Concurrent HrFlow calls inside one tagging task. Empty: [hrflow] max_in_flight (40) "
                         "calls per run shared by the tagging tasks that run at once, and no more than "
                         "requests_per_minute / 60 when that is set.",
         ),
@@ -282,7 +282,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             plan = plan_run(len(items), batch_size=cfg.batch_size, concurrency=cfg.concurrency,
                             requests_per_minute=cfg.requests_per_minute, sequential=under_dags_test(),
                             parallel_batches=conf.getint("hrflow", "parallel_batches", fallback=4),
-                            max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=64), max_batches=MAX_BATCHES)
+                            max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=40), max_batches=MAX_BATCHES)
             size = plan.batch_size
             batches = seal_batches(items, size, concurrency=plan.concurrency)  # empties items: keys and counts from here on
             found = sum(len(b["items"]) for b in batches)
