@@ -45,8 +45,12 @@ def _keys() -> str:
 
 def seal(value: Any) -> dict[str, str]:
     """Return ``{"sealed": <Fernet token>}`` holding ``value`` as JSON."""
-    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    return {SEALED: _fernet(_keys()).encrypt(raw).decode("ascii")}
+    return seal_json(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def seal_json(text: str) -> dict[str, str]:
+    """Return ``{"sealed": <Fernet token>}`` holding ``text``, which is already JSON."""
+    return {SEALED: _fernet(_keys()).encrypt(text.encode()).decode("ascii")}
 
 
 def unseal(box: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections import Counter
@@ -28,7 +29,7 @@ from hrflow_airflow.ledger import ACCEPTED, LedgerHook
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, idempotency_key, is_synced, project, to_record
 from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table, under_dags_test
 from hrflow_airflow.objects import ObjectKind
-from hrflow_airflow.sealed import delete_xcoms, seal, unseal
+from hrflow_airflow.sealed import delete_xcoms, seal, seal_json, unseal
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,8 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
             if is_synced(obj.get("tags")) or not cfg.window.contains(obj.get("created_at")):
                 continue
             container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container, not per item
-            items.append([obj["key"], container, project(obj, paths)])
+            # compact JSON text: a fifth of the memory of the dicts, and what sealing needs anyway
+            items.append([obj["key"], container, json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))])
         return items
 
     if not cfg.sweep:
@@ -143,9 +145,9 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
 
 
 def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
-    """Return one batch as it travels: keys and containers readable, the trimmed objects sealed."""
+    """Return one batch as it travels: keys and containers readable, the trimmed objects (JSON text) sealed."""
     return {"index": index, "items": [[key, container] for key, container, _ in items],
-            **seal([data for _, _, data in items])}
+            **seal_json("[" + ",".join(data for _, _, data in items) + "]")}
 
 
 def seal_batches(items: list[list[Any]], size: int, *, concurrency: int) -> list[dict[str, Any]]:

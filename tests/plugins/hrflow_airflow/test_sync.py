@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sync import build_summary, found_by_container
 
@@ -67,7 +69,7 @@ def test_seal_batches_cuts_in_order_and_frees_the_objects(monkeypatch):
     from hrflow_airflow.sealed import unseal
     from hrflow_airflow.sync import seal_batches
 
-    items = [[f"k{i}", "s", {"info": {"email": f"c{i}@example.com"}}] for i in range(7)]
+    items = [[f"k{i}", "s", json.dumps({"info": {"email": f"c{i}@example.com"}})] for i in range(7)]
     batches = seal_batches(items, 3, concurrency=5)
     assert items == []
     assert [b["index"] for b in batches] == [0, 1, 2]
