@@ -226,7 +226,7 @@ def test_unknown_container_fails_fast_with_hrflow_message(run_dag, sandbox, kind
 
     assert not result.succeeded
     assert "Unable to find object" in result.output
-    assert sandbox.state.calls[f"GET /v1/{kind.plural}/searching"] == 1  # not retried
+    assert sandbox.state.calls[f"GET /v1/storing/{kind.plural}"] == 1  # a manual run sweeps; not retried
 
 
 def test_variable_supplies_containers(run_dag, sandbox, kind):
