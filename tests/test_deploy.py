@@ -107,7 +107,9 @@ def test_provider_package_name_is_the_distribution_name():
 
     info = get_provider_info()
     assert distribution(info["package-name"]).metadata["Name"] == info["package-name"]
-    [conn] = info["connection-types"]
+    types = {c["connection-type"]: c for c in info["connection-types"]}
+    assert set(types) == {"hrflow", "hrflow_ats", "hrflow_messaging", "twilio"}
+    conn = types["hrflow"]
     assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"
     assert conn["ui-field-behaviour"]["relabeling"] == {"host": "API base URL", "login": "API user email",
                                                         "password": "API secret"}
@@ -123,3 +125,6 @@ def test_airflow_lists_the_hrflow_hook(tmp_path):
     hooks = {h["connection_type"]: h for h in json.loads(out[out.index("["):])}
     assert hooks["hrflow"]["class"] == "hrflow_airflow.hooks.hrflow_api.HrFlowHook"
     assert hooks["hrflow"]["package_name"] == "hrflow-airflow"
+    assert hooks["hrflow_ats"]["class"] == "hrflow_airflow.hooks.api_key.AtsHook"
+    assert hooks["hrflow_messaging"]["class"] == "hrflow_airflow.hooks.api_key.MessagingHook"
+    assert hooks["twilio"]["class"] == "hrflow_airflow.hooks.twilio.TwilioHook"
