@@ -82,3 +82,53 @@ def test_storing_success_delivery_sends_one_sms_through_twilio(stack, sandbox):
     info = profile["info"]
     assert message["to"] == "+33612345678"
     assert message["body"] == f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+
+
+def test_post_killed_after_the_ats_answered_is_not_posted_again_on_retry(stack, sandbox):
+    """
+    The task state store's "answered in an earlier try" path, shown to run: post_to_ats gets the ATS's answer,
+    records it, and is SIGKILLed before it can finish (the test holds the ledger's write lock so the task
+    waits right there). Its retry finds the answer and posts nothing.
+    """
+    import re
+    import sqlite3
+    from urllib.parse import quote
+
+    import psutil
+
+    source = make_key("source", "answered-then-killed")
+    keys = sandbox.state.seed("profile", source, 4, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    hold = sandbox.state.hold_next_ats_answer()
+    run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns",
+                    json={"logical_date": None, "conf": {"source_keys": [source]}}).json()
+    run_id = run["dag_run_id"]
+
+    assert hold["held"].wait(120), "the batch never reached the ATS"
+    ledger = sqlite3.connect(stack.home / "hrflow_ledger.db", timeout=30, isolation_level=None)
+    ledger.execute("BEGIN EXCLUSIVE")  # the task will block on recording 'accepted', after the store write
+    hold["release"].set()
+    try:
+        deadline = time.monotonic() + 120
+        with sqlite3.connect(stack.home / "airflow.db") as db:
+            while not db.execute("SELECT count(*) FROM task_state_store WHERE run_id = ? AND task_id = 'post_to_ats'",
+                                 (run_id,)).fetchone()[0]:
+                assert time.monotonic() < deadline, "post_to_ats never recorded the ATS's answer"
+                time.sleep(0.2)
+        tis = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances").json()
+        [ti_id] = [ti["id"] for ti in tis["task_instances"] if ti["task_id"] == "post_to_ats" and ti["state"] == "running"]
+        title = re.compile(rf"^airflow worker -- {ti_id}")
+        victims = [p for p in psutil.process_iter(["cmdline"]) if title.match(" ".join(p.info["cmdline"] or []))]
+        assert victims, "the post_to_ats task process was not found"
+        for victim in victims:
+            victim.kill()
+    finally:
+        ledger.execute("ROLLBACK")
+        ledger.close()
+
+    assert stack.wait_for_run(DAG_ID, run_id, timeout=300) == "success"
+    assert sandbox.state.ats_area("profiles").requests == 1  # the retry did not post
+    assert dict(sandbox.state.ats_area("profiles").applied) == {k: 1 for k in keys}
+    assert set(keys) <= set(sandbox.state.snapshot()["synced"]["profile"])
+    logs = "".join(p.read_text(errors="replace") for p in (stack.home / "logs").rglob("*")
+                   if p.is_file() and "task_id=post_to_ats" in str(p) and f"run_id={run_id}" in str(p))
+    assert "was answered by the ATS in an earlier try; not posting again" in logs
