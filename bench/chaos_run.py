@@ -35,7 +35,8 @@ FAULT_MENU = {
     "ats_5xx": [{"path": "/ats/profiles", "status": 502, "times": 2}],
     "ats_lost_answer": [{"path": "/ats/profiles", "lose_response": True}],
     "kill_post": [],  # the sandbox holds one applied batch's answer (/_sandbox/hold) until its task is killed
-    "kill_tag": [{"path": "/v1/profile/indexing", "method": "PUT", "status": 0, "delay": 0.5, "times": 10}],
+    # slow PUTs keep every tagging task alive long enough (> 1.5 s) for the killer to find one mid-way
+    "kill_tag": [{"path": "/v1/profile/indexing", "method": "PUT", "status": 0, "delay": 1.0, "times": 40}],
 }
 
 
