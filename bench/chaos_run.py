@@ -10,6 +10,7 @@ tagged once, and no recruiter edit was lost.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import os
 import random
@@ -99,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="hrflow-chaos-") as home:
         sandbox.reset_and_seed(0, hrflow_latency=0.002, ats_latency=0.01)
         sandbox.control("receiver", {"honour_idempotency": not args.ignore_idempotency_key})
-        stack = AirflowStack(Path(home), extra_env=sandbox.airflow_env())
+        env = sandbox.airflow_env()
+        # a held ATS answer must outlast the killer's search for its task: no client timeout in between
+        ats = json.loads(env["AIRFLOW_CONN_ATS_DEFAULT"])
+        env["AIRFLOW_CONN_ATS_DEFAULT"] = json.dumps({**ats, "extra": {**ats.get("extra", {}), "timeout": 120}})
+        stack = AirflowStack(Path(home), extra_env=env)
         stack.start(wait_for_dags=(DAG_ID,))
         unpause_and_settle(stack, DAG_ID)
         try:
