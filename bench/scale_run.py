@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'profiles lost / duplicated / untagged':44} {check['lost']:>4} /{check['duplicates']:>3} /{check['untagged']:>3}",
         "",
         "Ceiling: a run maps at most 1,024 batches ([core] max_map_length); beyond batch_size x 1,024 objects the",
-        "search task grows the batch size instead (plan_batch_size), so any run size stays within the limit.",
+        "search task grows the batch size instead (config.plan_run), so any run size stays within the limit.",
     ]
     save("scale_run", "\n".join(lines) + "\n")
     return 0 if state == "success" else 1
