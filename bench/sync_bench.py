@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "  per task instance under `airflow dags test` (from the task logs): about 0.05-0.1 s of Airflow bookkeeping;",
         "  the first task of a run waits ~3 s for `dags test`'s in-process execution API to start",
     ]
-    save("sync_bench", "\n".join(lines) + "\n")
+    save(f"sync_bench_{n}", "\n".join(lines) + "\n")
     return 0
 
 
