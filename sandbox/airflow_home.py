@@ -130,15 +130,9 @@ class AirflowStack:
         commands = [("standalone", ["standalone"], {})] if standalone else [
             ("api-server", ["api-server", "--port", str(self.port)], {}), ("scheduler", ["scheduler"], {}),
             ("dag-processor", ["dag-processor"], {})]
-        commands += [(name, ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "2"],
-                      {"HRFLOW_WORKER_NAME": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "sandbox.airflow_home.worker_name"})
-                     for name in celery_workers]
+        commands += [self._celery_worker(name) for name in celery_workers]
         for name, cmd, extra in commands:
-            log = open(self.home / f"{name}.log", "w")
-            proc = subprocess.Popen([AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            self.procs.append(proc)
-            self.named[name] = proc
+            self._spawn(name, cmd, extra)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -151,6 +145,22 @@ class AirflowStack:
                 self.stop()
                 raise TimeoutError(f"Airflow stack did not come up; see logs in {self.home}")
             time.sleep(1)
+
+    @staticmethod
+    def _celery_worker(name: str) -> tuple[str, list[str], dict[str, str]]:
+        return (name, ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "2"],
+                {"HRFLOW_WORKER_NAME": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "sandbox.airflow_home.worker_name"})
+
+    def _spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:
+        log = open(self.home / f"{name}.log", "w")
+        proc = subprocess.Popen([AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        self.named[name] = proc
+
+    def add_celery_worker(self, name: str) -> None:
+        """Start one more Celery worker (say, to replace one a test killed)."""
+        self._spawn(*self._celery_worker(name))
 
     def stop(self) -> None:
         """

@@ -158,13 +158,10 @@ def _running(stack: AirflowStack, run_id: str, task_id: str) -> list[dict]:
     return [ti for ti in _task_instances(stack, run_id) if ti["task_id"] == task_id and ti["state"] == "running"]
 
 
-def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox, postgres_db):
-    source = make_key("source", "celery-kill")
-    keys = sandbox.state.seed("profile", source, PROFILES)
-    sandbox.state.latency["hrflow"] = 0.03
+def _kill_the_worker_holding_the_ats_answer(celery_stack, sandbox, source: str, keys: list[str]) -> tuple[str, list[str], str]:
+    """Run a sync, SIGKILL the worker whose post_to_ats waits for the (applied) batch the sandbox holds; return it."""
     hold = sandbox.state.hold_next_ats_answer()  # the first batch the ATS applies keeps its answer until the kill
     run_id = _trigger(celery_stack, source)
-
     assert hold["held"].wait(300), "no batch reached the ATS"
     # the held POST's task is the one post_to_ats still running once the others have had their answers
     deadline = time.monotonic() + 60
@@ -173,11 +170,19 @@ def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox, postgres_db
         time.sleep(0.2)
     [held_task] = running
     victim = held_task["hostname"]
-    survivor = next(w for w in WORKERS if w != victim)
-    busy = [f"post_to_ats[{held_task['map_index']}]"]
     killed = celery_stack.kill_hard(victim)
     hold["release"].set()
+    busy = [f"post_to_ats[{held_task['map_index']}]"]
     print(f"SIGKILLed {victim} ({len(killed)} processes) while it waited for the ATS's answer to {busy[0]}")
+    return run_id, busy, victim
+
+
+def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox, postgres_db):
+    source = make_key("source", "celery-kill")
+    keys = sandbox.state.seed("profile", source, PROFILES)
+    sandbox.state.latency["hrflow"] = 0.03
+    run_id, busy, victim = _kill_the_worker_holding_the_ats_answer(celery_stack, sandbox, source, keys)
+    survivor = next(w for w in WORKERS if w != victim)
 
     assert celery_stack.wait_for_run(DAG_ID, run_id, timeout=900) == "success"
 
@@ -187,3 +192,27 @@ def test_run_survives_a_worker_killed_mid_run(celery_stack, sandbox, postgres_db
     assert set(busy) <= set(retried), "the batches the dead worker held were not retried"
     assert all(ti["hostname"] == survivor for ti in tis if ti["try_number"] > 1)
     _assert_delivered_once(sandbox, keys, postgres_db)
+
+
+def test_worker_killed_mid_run_with_an_ats_that_ignores_idempotency_keys(celery_stack, sandbox, postgres_db):
+    """
+    The same kill against an ATS that ignores Idempotency-Key (most real ones): the batch whose answer the
+    dead worker never got is sent again by the retry, and only that batch arrives twice, the documented
+    at-least-once case (docs/sync.md). Every profile is still tagged exactly once, and nothing else repeats.
+    """
+    celery_stack.add_celery_worker("worker-c")  # the previous test killed one of the two
+    sandbox.state.honour_idempotency = False
+    source = make_key("source", "celery-kill-ignoring")
+    keys = sandbox.state.seed("profile", source, PROFILES)
+    sandbox.state.latency["hrflow"] = 0.03
+    run_id, busy, _victim = _kill_the_worker_holding_the_ats_answer(celery_stack, sandbox, source, keys)
+
+    assert celery_stack.wait_for_run(DAG_ID, run_id, timeout=900) == "success"
+
+    ats = sandbox.state.ats_area("profiles")
+    held_batch = {r["hrflow_key"] for r in ats.bodies[0]["profiles"]}
+    print(f"an ATS ignoring Idempotency-Key received {len(held_batch)} profiles twice (the held batch), "
+          f"{len(keys) - len(held_batch)} once")
+    assert dict(ats.applied) == {k: 2 if k in held_batch else 1 for k in keys}
+    assert {k: sandbox.state.edits[k] for k in keys} == {k: 1 for k in keys}
+    assert sandbox.state.snapshot()["synced"]["profile"] == sorted(keys)
