@@ -358,13 +358,12 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                     log.error("Batch %s: ATS rejected %s %s: %s; keys: %s", index, len(sent_items), kind.plural, reason,
                               ", ".join(k for k, _ in sent_items))
                 else:
-                    if store is not None:
-                        store.set(store_key, {**result, "accepted": [*result["accepted"], *map(list, sent_items)]})
-                    ledger.record_accepted(destination, sent_items)
                     result["accepted"] += [list(i) for i in sent_items]
-                    log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(sent_items), kind.plural, key)
-            if store is not None:
+            if store is not None:  # before the ledger write: a retry after a crash here still posts nothing
                 store.set(store_key, result)
+            if send and not result["rejected"]:
+                ledger.record_accepted(destination, sent_items)
+                log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(sent_items), kind.plural, key)
             return result
 
         @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL)
