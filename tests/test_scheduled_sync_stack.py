@@ -99,6 +99,7 @@ def test_post_killed_after_the_ats_answered_is_not_posted_again_on_retry(stack, 
     source = make_key("source", "answered-then-killed")
     keys = sandbox.state.seed("profile", source, 4, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     hold = sandbox.state.hold_next_ats_answer()
+    stack.unpause(DAG_ID)  # also when this test runs alone (the first test of the module unpauses it otherwise)
     run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns",
                     json={"logical_date": None, "conf": {"source_keys": [source]}}).json()
     run_id = run["dag_run_id"]
