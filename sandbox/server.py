@@ -22,6 +22,7 @@ One threaded HTTP server answers three areas:
 * ``/ats/<kind>`` a recording ATS receiver that honours ``Idempotency-Key`` (``honour_idempotency``;
                   turn it off to model the many real ATS endpoints that ignore the header);
 * ``/sms``        a recording messaging receiver that honours ``Idempotency-Key``;
+* ``/smartrecruiters/...``, ``/workable/...`` SmartRecruiters and Workable emulators (``sandbox/vendors.py``);
 * ``/twilio/...`` a Twilio Programmable Messaging emulator (see ``_twilio``), reached by the official
                   ``twilio`` SDK through its API domain's base URL.
 
@@ -46,6 +47,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
+
+from sandbox.vendors import Vendors, serve as serve_vendor
 
 API_SECRET = "askw_" + "0" * 31 + "1"
 API_USER = "sandbox@example.com"
@@ -93,7 +96,7 @@ def make_profile(source_key: str, index: int, *, created_at: str | None = None, 
     profile["source"] = {**profile["source"], "key": source_key}
     profile["source_key"] = source_key  # real objects carry both source.key and source_key
     profile["info"].update(full_name=f"{first} {last}", first_name=first, last_name=last,
-                           email=f"candidate{index}@example.com",
+                           email=f"candidate{index}.{source_key[:6]}@example.com",
                            phone=f"+3361{index:07d}" if phone == "default" else phone,
                            summary=f"Candidate {index}")
     return profile
@@ -204,6 +207,7 @@ class SandboxState:
             self.honour_idempotency = True  # False: the ATS ignores Idempotency-Key, as most real ones do
             self.hold: dict[str, threading.Event] | None = None  # see hold_next_ats_answer()
             self.holds: list[dict[str, threading.Event]] = []  # every hold armed since the reset
+            self.vendors = Vendors()  # SmartRecruiters and Workable accounts (sandbox/vendors.py)
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
@@ -279,7 +283,7 @@ class SandboxState:
                     "calls": dict(self.calls), "max_in_flight": dict(self.max_in_flight), "synced": synced, "faults_fired": self.faults_fired,
                     "faults_by_kind": dict(self.faults_by_kind),
                     "holding": sum(1 for h in self.holds if h["held"].is_set() and not h["release"].is_set()),
-                    "third_party_edits": len(self.third_party_edits),
+                    "third_party_edits": len(self.third_party_edits), "vendors": self.vendors.snapshot(),
                     "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k))}
 
     def inbox_html(self) -> str:
@@ -447,7 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self._body()
         path = url.path
-        area = ("hrflow" if path.startswith("/v1/") else "ats" if path.startswith("/ats/")
+        area = ("hrflow" if path.startswith("/v1/") else "ats" if path.startswith(("/ats/", "/smartrecruiters/", "/workable/"))
                 else "control" if path.startswith("/_sandbox") else "twilio" if path.startswith("/twilio/") else "sms")
         with self.state.lock:
             self.state.calls[f"{method} {path}"] += 1
@@ -491,6 +495,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._receiver(self.state.sms, SMS_API_KEY, body, "sms", fault)
             elif path.startswith("/twilio/"):
                 self._twilio(method, path[len("/twilio"):], url.query, body, fault)
+            elif path.startswith(("/smartrecruiters/", "/workable/")):
+                serve_vendor(self, self.state.vendors, method, path, query, body, fault)
             elif path.startswith("/_sandbox/"):
                 self._control(method, path[10:], query, body)
             else:

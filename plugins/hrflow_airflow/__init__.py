@@ -14,7 +14,8 @@ def get_provider_info() -> dict:
         "versions": [__version__],
         "hooks": [{"integration-name": "HrFlow.ai",
                    "python-modules": ["hrflow_airflow.hooks.hrflow_api", "hrflow_airflow.hooks.api_key",
-                                      "hrflow_airflow.hooks.twilio"]}],
+                                      "hrflow_airflow.hooks.twilio", "hrflow_airflow.destinations.smartrecruiters",
+                                      "hrflow_airflow.destinations.workable"]}],
         "connection-types": [
             {
                 "hook-class-name": "hrflow_airflow.hooks.twilio.TwilioHook",
@@ -38,6 +39,41 @@ def get_provider_info() -> dict:
                     "relabeling": {"host": "API base URL (optional)", "login": "Account SID (or API key SID)",
                                    "password": "Auth Token (or API key secret)"},
                     "placeholders": {"host": "https://api.twilio.com", "login": "AC...", "password": "the Auth Token"},
+                },
+            },
+            {
+                "hook-class-name": "hrflow_airflow.destinations.smartrecruiters.SmartRecruitersHook",
+                "hook-name": "SmartRecruiters (ATS)",
+                "connection-type": "smartrecruiters",
+                "conn-fields": {
+                    "rate_limit": {"label": "Requests per second (empty: 10, the documented limit)",
+                                   "schema": {"type": ["integer", "null"], "minimum": 1}},
+                    "timeout": {"label": "HTTP timeout (seconds)", "schema": {"type": ["number", "null"], "default": 30}},
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"host": "API URL (empty: https://api.smartrecruiters.com)",
+                                   "password": "API key (sent as X-SmartToken)"},
+                    "placeholders": {"host": "https://api.smartrecruiters.com", "password": "the SmartToken"},
+                },
+            },
+            {
+                "hook-class-name": "hrflow_airflow.destinations.workable.WorkableHook",
+                "hook-name": "Workable (ATS)",
+                "connection-type": "workable",
+                "conn-fields": {
+                    "job_shortcode": {"label": "Job shortcode (empty: the talent pool)",
+                                      "schema": {"type": ["string", "null"]},
+                                      "description": "Candidates go to this job instead of the account's talent pool."},
+                    "rate_limit": {"label": "Requests per 10 s (empty: 10, account tokens; OAuth tokens: 50)",
+                                   "schema": {"type": ["integer", "null"], "minimum": 1}},
+                    "timeout": {"label": "HTTP timeout (seconds)", "schema": {"type": ["number", "null"], "default": 30}},
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {"host": "Account URL (https://<subdomain>.workable.com)",
+                                   "password": "Access token (sent as Bearer)"},
+                    "placeholders": {"host": "https://yourcompany.workable.com", "password": "the access token"},
                 },
             },
             _json_endpoint("hrflow_airflow.hooks.api_key.AtsHook", "ATS (JSON endpoint)", "hrflow_ats",

@@ -160,11 +160,15 @@ def resolve_sweep(params: Mapping[str, Any], run_type: Any, window: Window, inte
     return False, "search"
 
 
-def resolve_field_map(kind: ObjectKind, get_variable: Callable[[str], str | None]) -> dict[str, str]:
-    """Return the field map from Variable ``hrflow_<plural>_field_map``, or the kind's default."""
+def resolve_field_map(kind: ObjectKind, get_variable: Callable[[str], str | None],
+                      default: Mapping[str, str] | None = None) -> dict[str, str]:
+    """
+    Return the field map from Variable ``hrflow_<plural>_field_map``, else ``default`` (the destination's
+    own map), else the kind's default.
+    """
     custom = json_variable(get_variable, kind.field_map_variable)
     if custom is None:
-        return dict(kind.default_field_map)
+        return dict(default or kind.default_field_map)
     try:
         return validate_field_map(custom, source=f"Variable '{kind.field_map_variable}'")
     except ValueError as exc:

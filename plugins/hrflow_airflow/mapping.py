@@ -26,9 +26,20 @@ def is_synced(tags: Any) -> bool:
     )
 
 
-def with_sync_tag(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``obj`` with ``sync=1`` appended and every existing tag kept as it was."""
-    return {**obj, "tags": [*(obj.get("tags") or []), dict(SYNC_TAG)]}
+def missing_tags(tags: Any, wanted: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Return the tags of ``wanted`` that ``tags`` does not hold yet (same name and value, as strings)."""
+    have = {(str(t.get("name")), str(t.get("value"))) for t in (tags if isinstance(tags, list) else [])
+            if isinstance(t, Mapping)}
+    return [dict(t) for t in wanted if (str(t["name"]), str(t["value"])) not in have]
+
+
+def with_sync_tag(obj: Mapping[str, Any], extra: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """
+    Return a copy of ``obj`` with ``sync=1`` (and the ``extra`` tags, e.g. ``ats_id``) appended where missing,
+    and every existing tag kept as it was.
+    """
+    tags = obj.get("tags") or []
+    return {**obj, "tags": [*tags, *missing_tags(tags, [SYNC_TAG, *extra])]}
 
 
 # -- field maps ---------------------------------------------------------------------------

@@ -23,10 +23,11 @@ from hrflow_airflow.config import (
     resolve_field_map,
     resolve_hrflow_tuning,
 )
-from hrflow_airflow.hooks.api_key import AtsHook, RejectedError
+from hrflow_airflow.destinations import DestinationError, destination_for
+from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
-from hrflow_airflow.ledger import ACCEPTED, LedgerHook
-from hrflow_airflow.mapping import SYNC_TAG, MappingError, idempotency_key, is_synced, project, to_record
+from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
 from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table, under_dags_test
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms, seal, seal_json, unseal
@@ -43,6 +44,21 @@ FAILED_KEYS_IN_MESSAGE = 20
 HRFLOW_POOL = conf.get("hrflow", "pool", fallback=None) or "default_pool"
 # ATS requests in flight per run (`[hrflow] ats_concurrency` overrides it).
 ATS_CONCURRENCY = conf.getint("hrflow", "ats_concurrency", fallback=4)
+
+
+def ats_pool(conn_id: str) -> str:
+    """
+    Return the Airflow pool of the tasks that write to destination ``conn_id``: ``[hrflow] ats_pools`` (JSON,
+    connection id -> pool), else ``[hrflow] ats_pool``, else ``default_pool``. A pool per ATS account keeps
+    every worker together within its rate limits; it must exist (``airflow pools set``).
+    """
+    raw = conf.get("hrflow", "ats_pools", fallback="") or "{}"
+    try:
+        pools = json.loads(raw)
+        assert isinstance(pools, dict)
+    except (ValueError, AssertionError):
+        raise ValueError(f"[hrflow] ats_pools must be a JSON object of connection id -> pool name, got {raw!r}") from None
+    return pools.get(conn_id) or conf.get("hrflow", "ats_pool", fallback=None) or "default_pool"
 
 
 def sync_params(kind: ObjectKind) -> dict[str, Param]:
@@ -174,7 +190,7 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> d
         except MappingError as exc:
             failed.append({"key": key, "container": container, "reason": f"mapping failed: {exc}"})
     return {"index": batch["index"], "items": items, "failed": failed, "count": len(records),
-            "concurrency": batch.get("concurrency"), **seal(records)}
+            "concurrency": batch.get("concurrency"), "lanes": batch.get("lanes", 1), **seal(records)}
 
 
 def found_by_container(items: Iterable[list[Any]], containers: Iterable[str] = ()) -> dict[str, int]:
@@ -275,8 +291,10 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             """Find every unsynced object in the run's window, trimmed to the mapped fields, in batches."""
             cfg = _config(kind, context)
             try:
-                field_map = resolve_field_map(kind, lambda name: Variable.get(name, default=None))
-            except ConfigError as exc:
+                destination = destination_for(kind.ats_conn_id, kind.name)
+                field_map = resolve_field_map(kind, lambda name: Variable.get(name, default=None),
+                                              default=destination.default_field_map(kind.name))
+            except (ConfigError, DestinationError) as exc:
                 raise AirflowFailException(f"Bad configuration: {exc}") from None
             hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
             log.info("Listing: %s", cfg.why)
@@ -287,14 +305,18 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                             max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=40), max_batches=MAX_BATCHES)
             size = plan.batch_size
             batches = seal_batches(items, size, concurrency=plan.concurrency)  # empties items: keys and counts from here on
+            # delivering tasks that may run at once share the destination's rate limits
+            lanes = 1 if under_dags_test() else max(1, min(len(batches), ATS_CONCURRENCY))
+            for batch in batches:
+                batch["lanes"] = lanes
             found = sum(len(b["items"]) for b in batches)
             log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s", found, kind.plural,
                      len(cfg.containers), kind.container,
                      f", {only_by_sweep} of them only by the full sweep (search cannot see them)" if only_by_sweep is not None else "",
                      len(batches), size)
-            log.info("Plan: %s", plan.why)
+            log.info("Plan: %s; destination: %s (connection '%s')", plan.why, destination.name, kind.ats_conn_id)
             if cfg.sweep and not cfg.window and not cfg.dry_run:
-                pruned = LedgerHook().prune(kind.ats_conn_id, cfg.containers, {key for b in batches for key, _ in b["items"]})
+                pruned = LedgerHook().prune(destination.ledger_key, cfg.containers, {key for b in batches for key, _ in b["items"]})
                 if pruned:
                     log.info("Ledger: dropped %s entries of %s no longer pending", pruned, kind.plural)
             context["ti"].xcom_push(key="field_map", value=field_map)
@@ -314,57 +336,31 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], result["count"], len(result["failed"]))
             return result
 
-        @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY)
+        @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY, pool=ats_pool(kind.ats_conn_id))
         def post_to_ats(batch: dict[str, Any], **context) -> dict[str, Any]:
             """
-            POST the batch's objects the ATS has not accepted yet, once.
+            Send the batch's objects the ATS has not accepted yet, once, through the destination's adapter.
 
             The sync ledger (durable, per object, across runs) says which objects an earlier run already got
-            accepted: those go straight to tagging, however this run's batches are cut. The rest are posted
-            with an idempotency key that is the same on every retry, and recorded as accepted.
+            accepted: those go straight to tagging, however this run's batches are cut. The JSON batch endpoint
+            gets the rest with an idempotency key; ATS APIs without one (SmartRecruiters, Workable) get one
+            create per object, with an intent recorded before and the ATS's id after (see docs/destinations.md).
             """
             if context["params"].get("dry_run"):
                 raise AirflowSkipException("dry_run: nothing posted to the ATS")
-            index, items = batch["index"], batch["items"]
-            result = {"index": index, "accepted": [], "rejected": [], "resumed": 0, "concurrency": batch.get("concurrency")}
+            index = batch["index"]
+            try:
+                destination = destination_for(kind.ats_conn_id, kind.name)
+            except DestinationError as exc:
+                raise AirflowFailException(f"Bad configuration: {exc}") from None
+            result = {"index": index, "accepted": [], "rejected": [], "resumed": 0, "remote_ids": {},
+                      "concurrency": batch.get("concurrency"), "ledger_key": destination.ledger_key}
             if not batch["count"]:
                 return result
-            records = unseal(batch)
-            destination, ledger = kind.ats_conn_id, LedgerHook()
-            store_key = idempotency_key(kind.plural, records)
-            store = context.get("task_state_store")
-            if store is not None and (earlier := store.get(store_key)) is not None:
-                log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
-                ledger.record_accepted(destination, [tuple(i) for i in earlier["accepted"]])
-                return earlier
-            known = ledger.lookup(destination, [key for key, _ in items])
-            done = {key for key, entry in known.items() if entry.state == ACCEPTED}
-            send = [(item, record) for item, record in zip(items, records) if item[0] not in done]
-            result["accepted"] = [item for item in items if item[0] in done]
-            result["resumed"] = len(done)
-            if done:
-                log.info("Batch %s: %s %s already accepted by the ATS in an earlier run (ledger); tagging only",
-                         index, len(done), kind.plural)
-            if send:
-                sent_items = [tuple(item) for item, _ in send]
-                key = idempotency_key(kind.plural, [record for _, record in send])
-                ledger.record_intent(destination, sent_items)
-                try:
-                    AtsHook(ats_conn_id=destination).post_records(kind.plural, [r for _, r in send], idempotency_key=key)
-                except RejectedError as exc:
-                    reason = f"ATS HTTP {exc.status}: {exc.reason}"
-                    result["rejected"] = _lost(sent_items, reason)
-                    ledger.forget(destination, [k for k, _ in sent_items])  # refused: nothing was created
-                    log.error("Batch %s: ATS rejected %s %s: %s; keys: %s", index, len(sent_items), kind.plural, reason,
-                              ", ".join(k for k, _ in sent_items))
-                else:
-                    result["accepted"] += [list(i) for i in sent_items]
-            if store is not None:  # before the ledger write: a retry after a crash here still posts nothing
-                store.set(store_key, result)
-            if send and not result["rejected"]:
-                ledger.record_accepted(destination, sent_items)
-                log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(sent_items), kind.plural, key)
-            return result
+            delivered = destination.deliver(plural=kind.plural, index=index, items=batch["items"], records=unseal(batch),
+                                            ledger=LedgerHook(), store=context.get("task_state_store"),
+                                            lanes=batch.get("lanes", 1))
+            return {**result, **delivered, "index": index}
 
         @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL)
         def tag(batch: dict[str, Any], **context) -> dict[str, Any]:
@@ -377,9 +373,13 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             concurrency = batch.get("concurrency") or param_concurrency or 8  # search's plan travels with the batch
             hook = HrFlowHook(requests_per_minute=requests_per_minute, pool_size=concurrency)
             container_of = dict(map(tuple, batch["accepted"]))
-            outcomes = hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency)
+            # the ATS's own id goes on the object with sync=1, so the link survives Airflow
+            extra_tags = {key: [{"name": ATS_ID_TAG, "value": remote}] for key, remote in (batch.get("remote_ids") or {}).items()}
+            outcomes = hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency,
+                                          extra_tags=extra_tags)
             # sync=1 is on them now: HrFlow holds the state, the ledger entry has done its job
-            LedgerHook().forget(kind.ats_conn_id, [key for key, outcome, _ in outcomes if outcome != "failed"])
+            LedgerHook().forget(batch.get("ledger_key") or kind.ats_conn_id,
+                                [key for key, outcome, _ in outcomes if outcome != "failed"])
             for key, outcome, reason in outcomes:
                 if outcome == "failed":
                     result["failed"] += _lost([(key, container_of[key])], reason)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from functools import cached_property
@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from hrflow import Hrflow
 
 from hrflow_airflow.hooks._http import RETRYABLE_STATUSES, RateLimiter, RetryPolicy, TransientHttpError, pooled_session, send
-from hrflow_airflow.mapping import is_synced, with_sync_tag
+from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
 
 if TYPE_CHECKING:
     import requests
@@ -261,20 +261,20 @@ class HrFlowHook(BaseHook):
 
     # An edit is not retried on a 2xx without data: it may have been applied (add_sync_tag re-reads first).
 
-    def add_sync_tag(self, kind: ObjectKind, container: str, key: str) -> str:
+    def add_sync_tag(self, kind: ObjectKind, container: str, key: str, extra_tags: list[dict[str, Any]] = ()) -> str:
         """
-        Re-read the object and add ``sync=1`` unless it is already there.
+        Re-read the object and add ``sync=1`` (and ``extra_tags``) unless they are already there.
 
         Return ``"tagged"`` or ``"already"``. The PUT carries the copy read just before it, so edits
         made by others since the search are kept.
         """
         for attempt in range(1, self.retry.attempts + 1):
             current = self.get_object(kind, container, key)
-            if is_synced(current.get("tags")):
+            if not missing_tags(current.get("tags"), [SYNC_TAG, *extra_tags]):
                 return "already" if attempt == 1 else "tagged"  # a later attempt: our lost PUT was applied
             # the copy read just now, whole: source.key and source_key (board.key, board_key) are both kept
             try:
-                self.edit_object(kind, container, with_sync_tag(current))
+                self.edit_object(kind, container, with_sync_tag(current, extra_tags))
                 return "tagged"
             except TransientHttpError as exc:
                 if attempt == self.retry.attempts:
@@ -285,8 +285,8 @@ class HrFlowHook(BaseHook):
                 time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def add_sync_tags(self, kind: ObjectKind, items: list[tuple[str, str]], *,
-                      concurrency: int = 8) -> list[tuple[str, str, str | None]]:
+    def add_sync_tags(self, kind: ObjectKind, items: list[tuple[str, str]], *, concurrency: int = 8,
+                      extra_tags: Mapping[str, list[dict[str, Any]]] | None = None) -> list[tuple[str, str, str | None]]:
         """
         Tag many objects with bounded concurrency.
 
@@ -296,7 +296,7 @@ class HrFlowHook(BaseHook):
         def one(item: tuple[str, str]) -> tuple[str, str, str | None]:
             key, container = item
             try:
-                return key, self.add_sync_tag(kind, container, key), None
+                return key, self.add_sync_tag(kind, container, key, (extra_tags or {}).get(key, ())), None
             except (HrFlowAuthError, HrFlowQuotaError):
                 raise
             except HrFlowError as exc:

@@ -1,0 +1,256 @@
+"""
+SmartRecruiters and Workable emulators, written from the vendors' public API docs.
+
+SmartRecruiters (``/smartrecruiters/...`` stands for ``https://api.smartrecruiters.com``):
+- Candidate API (https://dev.smartrecruiters.com/customer-api/live-docs/candidate-api/): header
+  ``X-SmartToken``; ``POST /candidates`` with ``firstName``, ``lastName`` and ``email`` required -> 201
+  ``{id, ...}``; ``GET /candidates?q=`` keyword search -> ``{totalFound, offset, limit, content: [...]}``;
+  errors ``{message, errors: [{code, message}]}``.
+- Rate limiting (https://developers.smartrecruiters.com/docs/rate-limiting): 10 requests per second and 8
+  concurrent requests per credential, ``GET /candidates`` one at a time; every answer carries
+  ``X-RateLimit-Limit``/``X-RateLimit-Remaining`` and ``X-RateLimit-Concurrent-Limit``/``-Remaining``;
+  429 beyond.
+
+Workable (``/workable/...`` stands for ``https://<subdomain>.workable.com``):
+- https://workable.readme.io/reference: ``Authorization: Bearer <token>``; ``POST
+  /spi/v3/talent_pool/candidates`` and ``POST /spi/v3/jobs/<shortcode>/candidates`` with ``{"sourced": bool,
+  "candidate": {name (required), firstname, lastname, email, phone, summary, ...}}`` -> 201 ``{"candidate":
+  {id, ...}}``; ``GET /spi/v3/candidates?email=`` -> ``{"candidates": [...], "paging": {}}``; errors
+  ``{"error": "..."}`` (422 for validation).
+- Rate limits (https://workable.readme.io/docs/rate-limits): per token, 10-second intervals, 10 requests for
+  account tokens and 50 for OAuth tokens; headers ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining``,
+  ``X-Rate-Limit-Reset`` (Unix time of the next interval); 429 beyond.
+
+Faults (5xx, a create applied whose answer is lost) come from the sandbox's generic fault list, matched on
+these paths.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+SMARTRECRUITERS_TOKEN = "smartrecruiters-sandbox-key"
+WORKABLE_TOKEN = "workable-sandbox-account-token"  # an account token: 10 requests / 10 s
+WORKABLE_OAUTH_TOKEN = "workable-sandbox-oauth-token"  # an OAuth token: 50 requests / 10 s
+WORKABLE_JOB = "GROOV001"
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass
+class Window:
+    """A fixed rate-limit interval aligned on the clock: ``limit`` requests per ``interval`` seconds."""
+
+    limit: int
+    interval: float
+    start: float = 0.0
+    used: int = 0
+
+    def take(self, now: float) -> tuple[bool, int, float]:
+        """Count one request; return (allowed, remaining, reset time)."""
+        start = now - now % self.interval
+        if start != self.start:
+            self.start, self.used = start, 0
+        allowed = self.used < self.limit
+        if allowed:
+            self.used += 1
+        return allowed, self.limit - self.used, start + self.interval
+
+
+@dataclass
+class VendorAts:
+    """One emulated ATS account: its candidates and what its rate limiter saw."""
+
+    name: str
+    candidates: dict[str, dict] = field(default_factory=dict)
+    creates: int = 0
+    requests: Counter = field(default_factory=Counter)  # "POST /candidates" -> n
+    refused_for_rate: int = 0
+    windows: dict[str, Window] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lookups_in_flight: int = 0
+    received_at: list = field(default_factory=list)  # time.time() of every request (rate checks)
+
+    def by_email(self, email: str) -> list[dict]:
+        return [c for c in self.candidates.values() if str(c.get("email", "")).casefold() == email.casefold()]
+
+    def duplicates(self) -> list[str]:
+        """Return the emails (or names, without an email) held by more than one candidate."""
+        seen = Counter(str(c.get("email") or c.get("name") or c.get("firstName")).casefold() for c in self.candidates.values())
+        return sorted(k for k, n in seen.items() if n > 1)
+
+
+class Vendors:
+    """Both emulated accounts, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.smartrecruiters = VendorAts("smartrecruiters")
+        self.workable = VendorAts("workable")
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {v.name: {"candidates": len(v.candidates), "creates": v.creates, "refused_for_rate": v.refused_for_rate,
+                             "duplicates": v.duplicates(), "max_in_flight": v.max_in_flight,
+                             "requests": dict(v.requests)} for v in (self.smartrecruiters, self.workable)}
+
+
+def serve(handler: Any, vendors: Vendors, method: str, path: str, query: dict[str, str], body: bytes, fault: Any) -> None:
+    """Answer one request under ``/smartrecruiters`` or ``/workable``."""
+    if path.startswith("/smartrecruiters/"):
+        return _smartrecruiters(handler, vendors, method, path[len("/smartrecruiters"):], query, body, fault)
+    return _workable(handler, vendors, method, path[len("/workable"):], query, body, fault)
+
+
+def _json(body: bytes) -> Any:
+    import json
+
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return None
+
+
+def _finish(handler: Any, status: int, payload: Any, headers: dict[str, str], fault: Any) -> None:
+    if fault is not None and fault.lose_response:  # applied; the answer never arrives
+        return handler._drop()
+    if fault is not None and fault.slow_apply:
+        time.sleep(fault.slow_apply)
+    handler._send(status, payload, headers)
+
+
+# -- SmartRecruiters --------------------------------------------------------------------------------
+SR_LIMIT, SR_INTERVAL, SR_CONCURRENT = 10, 1.0, 8
+
+
+def _smartrecruiters(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes,
+                     fault: Any) -> None:
+    account = vendors.smartrecruiters
+    if handler.headers.get("X-SmartToken") != SMARTRECRUITERS_TOKEN:
+        return handler._send(401, {"message": "Unauthorized: invalid or missing X-SmartToken",
+                                   "errors": [{"code": "UNAUTHORIZED", "message": "Invalid token"}]})
+    lookup = method == "GET" and route == "/candidates"
+    with vendors.lock:
+        now = time.time()
+        account.received_at.append(now)
+        account.requests[f"{method} {route}"] += 1
+        window = account.windows.setdefault(SMARTRECRUITERS_TOKEN, Window(SR_LIMIT, SR_INTERVAL))
+        allowed, remaining, _reset = window.take(now)
+        too_many_at_once = account.in_flight >= SR_CONCURRENT or (lookup and account.lookups_in_flight >= 1)
+        headers = {"X-RateLimit-Limit": str(SR_LIMIT), "X-RateLimit-Remaining": str(max(remaining, 0)),
+                   "X-RateLimit-Concurrent-Limit": str(SR_CONCURRENT),
+                   "X-RateLimit-Concurrent-Remaining": str(max(SR_CONCURRENT - account.in_flight - 1, 0))}
+        if not allowed or too_many_at_once:
+            account.refused_for_rate += 1
+            refused = True
+        else:
+            refused = False
+            account.in_flight += 1
+            account.max_in_flight = max(account.max_in_flight, account.in_flight)
+            account.lookups_in_flight += lookup
+    if refused:
+        return handler._send(429, {"message": "Too Many Requests", "errors": [{"code": "RATE_LIMIT_EXCEEDED",
+                                                                               "message": "API rate limit exceeded"}]}, headers)
+    try:
+        if lookup:
+            q = (query.get("q") or "").casefold()
+            with vendors.lock:
+                found = [c for c in account.candidates.values()
+                         if q and any(q in str(c.get(f, "")).casefold() for f in ("email", "firstName", "lastName"))]
+            return handler._send(200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers)
+        if method == "POST" and route == "/candidates":
+            data = _json(body)
+            if not isinstance(data, dict):
+                return handler._send(400, {"message": "Malformed JSON body", "errors": []}, headers)
+            missing = [f for f in ("firstName", "lastName", "email") if not data.get(f)]
+            if missing:
+                return handler._send(400, {"message": "Validation failed", "errors": [
+                    {"code": "FIELD_REQUIRED", "message": f"{f} is required"} for f in missing]}, headers)
+            if not EMAIL.fullmatch(str(data["email"])):
+                return handler._send(400, {"message": "Validation failed", "errors": [
+                    {"code": "INVALID_EMAIL", "message": "email is not a valid email address"}]}, headers)
+            with vendors.lock:
+                candidate = {"id": str(uuid.uuid4()), "internalId": str(len(account.candidates) + 1),
+                             "firstName": data["firstName"], "lastName": data["lastName"], "email": data["email"],
+                             "phoneNumber": data.get("phoneNumber"), "location": data.get("location"),
+                             "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+                account.candidates[candidate["id"]] = candidate
+                account.creates += 1
+            return _finish(handler, 201, candidate, headers, fault)
+        return handler._send(404, {"message": f"Not found: {method} {route}", "errors": []}, headers)
+    finally:
+        with vendors.lock:
+            account.in_flight -= 1
+            account.lookups_in_flight -= lookup
+
+
+# -- Workable ---------------------------------------------------------------------------------------
+WORKABLE_LIMITS = {WORKABLE_TOKEN: 10, WORKABLE_OAUTH_TOKEN: 50}
+WORKABLE_INTERVAL = 10.0
+
+
+def _workable(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes,
+              fault: Any) -> None:
+    account = vendors.workable
+    token = handler.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token not in WORKABLE_LIMITS:
+        return handler._send(401, {"error": "Not authorized"})
+    with vendors.lock:
+        now = time.time()
+        account.received_at.append(now)
+        account.requests[f"{method} {route}"] += 1
+        window = account.windows.setdefault(token, Window(WORKABLE_LIMITS[token], WORKABLE_INTERVAL))
+        allowed, remaining, reset = window.take(now)
+        headers = {"X-Rate-Limit-Limit": str(window.limit), "X-Rate-Limit-Remaining": str(max(remaining, 0)),
+                   "X-Rate-Limit-Reset": str(int(reset))}
+        if not allowed:
+            account.refused_for_rate += 1
+    if not allowed:
+        return handler._send(429, {"error": "Rate limit exceeded"}, headers)
+    if method == "GET" and route == "/spi/v3/candidates":
+        email = query.get("email") or ""
+        with vendors.lock:
+            found = account.by_email(email) if email else list(account.candidates.values())[:100]
+        return handler._send(200, {"candidates": found, "paging": {}}, headers)
+    job = re.fullmatch(r"/spi/v3/jobs/([^/]+)/candidates", route)
+    if method == "POST" and (route == "/spi/v3/talent_pool/candidates" or job):
+        if job and job.group(1) != WORKABLE_JOB:
+            return handler._send(404, {"error": "Not found"}, headers)
+        data = _json(body)
+        candidate = data.get("candidate") if isinstance(data, dict) else None
+        if not isinstance(candidate, dict):
+            return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
+        if not candidate.get("name"):
+            return handler._send(422, {"error": "Validation failed: Name can't be blank"}, headers)
+        if candidate.get("email") and not EMAIL.fullmatch(str(candidate["email"])):
+            return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
+        with vendors.lock:
+            created = {"id": uuid.uuid4().hex[:9], "name": candidate["name"], "firstname": candidate.get("firstname"),
+                       "lastname": candidate.get("lastname"), "email": candidate.get("email"),
+                       "phone": candidate.get("phone"), "summary": candidate.get("summary"),
+                       "address": candidate.get("address"), "sourced": bool(data.get("sourced")),
+                       "job": {"shortcode": job.group(1)} if job else None, "stage": "sourced",
+                       "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            account.candidates[created["id"]] = created
+            account.creates += 1
+        return _finish(handler, 201, {"candidate": created}, headers, fault)
+    return handler._send(404, {"error": "Not found"}, headers)
+
+
+def smartrecruiters_connection(base_url: str, **extra: Any) -> dict[str, Any]:
+    """Return an ``ats_default`` connection of type ``smartrecruiters`` to the sandbox."""
+    return {"conn_type": "smartrecruiters", "host": f"{base_url}/smartrecruiters", "password": SMARTRECRUITERS_TOKEN,
+            "extra": {"timeout": 5, **extra}}
+
+
+def workable_connection(base_url: str, *, oauth: bool = False, **extra: Any) -> dict[str, Any]:
+    """Return an ``ats_default`` connection of type ``workable`` (an account token, or an OAuth one: 50/10 s)."""
+    token = WORKABLE_OAUTH_TOKEN if oauth else WORKABLE_TOKEN
+    return {"conn_type": "workable", "host": f"{base_url}/workable", "password": token,
+            "extra": {"timeout": 5, **({"rate_limit": 50} if oauth else {}), **extra}}
