@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-distributed bench bench-scale bench-chaos bench-webhook standalone sandbox screenshots clean
+.PHONY: install demo test test-distributed bench bench-scale bench-chaos bench-webhook bench-workable standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,9 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 install: $(STAMP)
 
+# ATS=smartrecruiters or ATS=workable: the same run into that ATS's emulator
 demo: install
-	$(BIN)/python -m sandbox.demo
+	ATS=$(ATS) $(BIN)/python -m sandbox.demo
 
 test: install
 	$(BIN)/python -m pytest
@@ -37,6 +38,10 @@ bench-scale: install
 bench-chaos: install
 	$(BIN)/python -m bench.chaos_run
 	$(BIN)/python -m bench.chaos_run --ignore-idempotency-key
+
+# 500 profiles into Workable at its account-token limit (10 requests / 10 s): about 500 s, no 429
+bench-workable: install
+	$(BIN)/python -m bench.workable_paced --n 500
 
 bench-webhook: install
 	$(BIN)/python -m bench.webhook_latency

@@ -1,14 +1,21 @@
-"""`make demo`: a SQLite Airflow home in .airflow/, the sandbox, and one real hrflow_profiles_to_ats run."""
+"""
+`make demo`: a SQLite Airflow home in .airflow/, the sandbox, and one real hrflow_profiles_to_ats run.
+
+`make demo ATS=smartrecruiters` or `make demo ATS=workable` sends the profiles to that ATS's emulator instead of
+the JSON endpoint.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
 from sandbox.__main__ import DEMO_SOURCE
 from sandbox.airflow_home import REPO, airflow_env, dags_test, init_home
 from sandbox.server import SandboxServer
+from sandbox.vendors import smartrecruiters_connection, workable_connection
 
 HOME = REPO / ".airflow"
 
@@ -22,11 +29,27 @@ def seed(server: SandboxServer) -> None:
     state.seed("profile", DEMO_SOURCE, 2, start=40, tags=[{"name": "sync", "value": "1"}], created_at="2026-01-03T00:00:00+00:00")
 
 
+DESTINATIONS = ("json", "smartrecruiters", "workable")
+
+
+def destination_env(server: SandboxServer, ats: str) -> dict[str, str]:
+    """Return the ats_default connection for ``ats``: the JSON endpoint, or an ATS emulator of the sandbox."""
+    if ats == "json":
+        return {}
+    if ats not in DESTINATIONS:
+        raise SystemExit(f"ATS={ats!r}: choose one of {', '.join(DESTINATIONS)}")
+    # Workable: an OAuth token (50 requests / 10 s) keeps the demo short; account tokens get 10 / 10 s
+    conn = smartrecruiters_connection(server.url) if ats == "smartrecruiters" else workable_connection(server.url, oauth=True)
+    return {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(conn)}
+
+
 def main() -> int:
+    ats = (os.environ.get("ATS") or "json").lower()
     server = SandboxServer().start_in_thread()
     seed(server)
-    env = airflow_env(HOME, {**server.airflow_env(), "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE])})
-    print(f"Airflow home: {HOME} (SQLite); sandbox: {server.url}")
+    env = airflow_env(HOME, {**server.airflow_env(), "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE]),
+                             **destination_env(server, ats)})
+    print(f"Airflow home: {HOME} (SQLite); sandbox: {server.url}; destination: {ats}")
     init_home(env)
     # the sandbox starts empty each time: so does the sync ledger that remembers what its ATS accepted
     (HOME / "hrflow_ledger.db").unlink(missing_ok=True)
@@ -36,6 +59,17 @@ def main() -> int:
     elapsed = time.monotonic() - started
     (HOME / "demo-run.log").write_text(run.stdout + run.stderr)
     state = server.state.snapshot()
+    if ats != "json":
+        account = getattr(server.state.vendors, ats)
+        print(f"\nRun finished in {elapsed:.1f}s with exit code {run.returncode} (full log: {HOME / 'demo-run.log'})")
+        print(f"\nCreated in {ats} (sandbox): {len(account.candidates)} candidates, one request each; "
+              f"{len(account.duplicates())} duplicate(s); {account.refused_for_rate} request(s) refused for rate")
+        for candidate in list(account.candidates.values())[:5]:
+            print(f"  {candidate['id']}  fields: {sorted(k for k, v in candidate.items() if v)}")
+        tagged = [k for k in state["synced"]["profile"] if state["edits"].get(k)]
+        print(f"\nTagged sync=1 and ats_id={ats}:<id> by this run: {len(tagged)} profiles")
+        server.shutdown()
+        return run.returncode
     ats = server.state.ats_area("profiles")
     print(f"\nRun finished in {elapsed:.1f}s with exit code {run.returncode} (full log: {HOME / 'demo-run.log'})")
     print(f"\nReached the ATS: {len(ats.applied)} profiles in {len(ats.bodies)} request(s), "

@@ -208,6 +208,9 @@ class SandboxState:
             self.hold: dict[str, threading.Event] | None = None  # see hold_next_ats_answer()
             self.holds: list[dict[str, threading.Event]] = []  # every hold armed since the reset
             self.vendors = Vendors()  # SmartRecruiters and Workable accounts (sandbox/vendors.py)
+            # deepest result a listing serves (page * limit), like a search engine's result window; HrFlow's docs
+            # do not say whether it caps deep pages: a cap here proves the sync never relies on deep offsets
+            self.max_result_window: int | None = 10_000
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
@@ -521,12 +524,20 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._put_one(kind, container_field, json.loads(body or b"{}"))
         self._envelope(404, f"Unknown endpoint {route}")
 
-    def _listing_refusal(self, kind: str, containers: list[str], containers_param: str, limit: int) -> str | None:
-        """Return HrFlow's 400 message for a listing of unknown containers or an oversized page, else None."""
+    def _listing_refusal(self, kind: str, containers: list[str], containers_param: str, limit: int,
+                         page: int = 1) -> str | None:
+        """Return HrFlow's 400 message for a listing of unknown containers, an oversized or too deep page, else None."""
         unknown = [c for c in containers if c not in self.state.objects[kind]]
         if unknown:
             return f"Invalid parameters. Unable to find object: {containers_param[:-1]} {unknown[0]}"
-        return "Invalid parameters: limit must be <= 1000" if limit > 1000 else None
+        if limit > 1000:
+            return "Invalid parameters: limit must be <= 1000"
+        cap = self.state.max_result_window
+        if cap is not None and page * limit > cap:
+            with self.state.lock:
+                self.state.calls["refused: result window"] += 1
+            return f"Invalid parameters: page * limit must be <= {cap}"
+        return None
 
     def _search(self, kind: str, plural: str, containers_param: str, query: dict[str, str]) -> None:
         try:
@@ -535,7 +546,7 @@ class _Handler(BaseHTTPRequestHandler):
             page, limit = int(query.get("page", 1)), int(query.get("limit", 30))
         except (KeyError, ValueError) as exc:
             return self._envelope(400, f"Invalid parameters: {exc}")
-        if (refusal := self._listing_refusal(kind, containers, containers_param, limit)) is not None:
+        if (refusal := self._listing_refusal(kind, containers, containers_param, limit, page)) is not None:
             return self._envelope(400, refusal)
         found = self.state.search(kind, containers, params)
         total = len(found)
@@ -552,7 +563,7 @@ class _Handler(BaseHTTPRequestHandler):
             high = _parse_date(query["created_at_max"]) if query.get("created_at_max") else None
         except (KeyError, ValueError) as exc:
             return self._envelope(400, f"Invalid parameters: {exc}")
-        if (refusal := self._listing_refusal(kind, containers, containers_param, limit)) is not None:
+        if (refusal := self._listing_refusal(kind, containers, containers_param, limit, page)) is not None:
             return self._envelope(400, refusal)
         sort_by = query.get("sort_by", "created_at")
         with self.state.lock:
@@ -745,6 +756,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "receiver":  # {"honour_idempotency": false}: an ATS that ignores Idempotency-Key
             self.state.honour_idempotency = bool(data.get("honour_idempotency", True))
             return self._send(200, {"honour_idempotency": self.state.honour_idempotency})
+        if route == "result_window":  # {"max_result_window": 10000 | null}
+            self.state.max_result_window = data.get("max_result_window")
+            return self._send(200, {"max_result_window": self.state.max_result_window})
         if route == "hold":  # arm: the next ATS POST is applied, its answer held until /_sandbox/release
             self.state.hold_next_ats_answer()
             return self._send(200, {"ok": True})

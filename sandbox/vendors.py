@@ -80,6 +80,11 @@ class VendorAts:
     def by_email(self, email: str) -> list[dict]:
         return [c for c in self.candidates.values() if str(c.get("email", "")).casefold() == email.casefold()]
 
+    def max_per_window(self, interval: float) -> int:
+        """Return the most requests received in one fixed rate-limit interval."""
+        counts = Counter(int(at // interval) for at in self.received_at)
+        return max(counts.values(), default=0)
+
     def duplicates(self) -> list[str]:
         """Return the emails (or names, without an email) held by more than one candidate."""
         seen = Counter(str(c.get("email") or c.get("name") or c.get("firstName")).casefold() for c in self.candidates.values())
@@ -98,6 +103,7 @@ class Vendors:
         with self.lock:
             return {v.name: {"candidates": len(v.candidates), "creates": v.creates, "refused_for_rate": v.refused_for_rate,
                              "duplicates": v.duplicates(), "max_in_flight": v.max_in_flight,
+                             "max_per_window": v.max_per_window(SR_INTERVAL if v.name == "smartrecruiters" else WORKABLE_INTERVAL),
                              "requests": dict(v.requests)} for v in (self.smartrecruiters, self.workable)}
 
 

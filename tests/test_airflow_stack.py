@@ -156,6 +156,10 @@ README_FORMS = {
     "hrflow_messaging": ("Messaging service (JSON endpoint)",
                          {"host": "Messaging endpoint URL", "password": "Messaging API key (sent as X-API-KEY)"}),
     "twilio": ("Twilio (SMS)", {"login": "Account SID (or API key SID)", "password": "Auth Token (or API key secret)"}),
+    "smartrecruiters": ("SmartRecruiters (ATS)", {"host": "API URL (empty: https://api.smartrecruiters.com)",
+                                                  "password": "API key (sent as X-SmartToken)"}),
+    "workable": ("Workable (ATS)", {"host": "Account URL (https://<subdomain>.workable.com)",
+                                    "password": "Access token (sent as Bearer)"}),
     "postgres": (None, {}),  # hrflow_ledger: the postgres provider's own form
 }
 
@@ -181,6 +185,21 @@ def test_every_connection_type_the_readme_names_has_a_labelled_form(stack):
     twilio = metas["twilio"]["extra_fields"]
     assert twilio["from"]["schema"]["title"] == "From number (E.164)" and twilio["to"]["schema"]["title"] == "Recipient number"
     assert twilio["default_region"]["schema"]["title"] == "Default region for local numbers"
+    assert metas["workable"]["extra_fields"]["job_shortcode"]["schema"]["title"] == "Job shortcode (empty: the talent pool)"
+    assert metas["smartrecruiters"]["standard_fields"]["login"]["hidden"]
+
+
+@pytest.mark.parametrize("name", ["smartrecruiters", "workable"])
+def test_ats_api_test_button_reads_and_creates_nothing(stack, sandbox, name):
+    from sandbox.vendors import smartrecruiters_connection, workable_connection
+
+    conn = smartrecruiters_connection(sandbox.url) if name == "smartrecruiters" else workable_connection(sandbox.url)
+    conn["extra"] = json.dumps(conn["extra"])
+    good = stack.api("POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn}).json()
+    bad = stack.api("POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn, "password": "x"}).json()
+    assert good["status"] is True and "accepted the credential" in good["message"]
+    assert bad["status"] is False and "refused the credentials (HTTP 401" in bad["message"] and "form_check" in bad["message"]
+    assert getattr(sandbox.state.vendors, name).creates == 0
 
 
 @pytest.mark.parametrize(

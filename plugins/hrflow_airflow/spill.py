@@ -1,0 +1,119 @@
+"""
+Batches written out while the listing pages, so that no task holds a whole source in memory.
+
+``search`` cuts batches as pages arrive and writes each one (keys readable, candidate data sealed, see
+:mod:`hrflow_airflow.sealed`) as a file under the XCom object storage path (``[common.io]
+xcom_objectstorage_path``: a local path on one machine, S3/GCS/... for workers on several), in
+``hrflow_batches/<dag_id>/<run_id>/``. Its XCom is then only a list of references and counts, and each
+``transform`` reads its own batch. A successful run deletes its directory; a failed one keeps it (sealed) for
+"clear failed tasks". Without an object storage path the batches travel inside the XCom as before.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+SPILL_DIR = "hrflow_batches"
+
+
+def spill_root() -> Any | None:
+    """Return the object storage directory batches go to, or None when no XCom object storage is set."""
+    from airflow.sdk import conf
+
+    base = conf.get("common.io", "xcom_objectstorage_path", fallback="") or ""
+    if not base:
+        return None
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(base) / SPILL_DIR
+
+
+def run_dir(root: Any, dag_id: str, run_id: str) -> Any:
+    """Return the directory of one run's batches."""
+    return root / dag_id / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+
+
+class BatchSpiller:
+    """
+    Collect ``[key, container, trimmed JSON]`` items into batches of ``size`` and write each full batch out.
+
+    :param seal_batch: ``(index, items) -> dict``, the sealed form of one batch.
+    :param directory: where batch files go; None keeps the sealed batches in memory (returned whole).
+    :param extra: fields every batch carries (the plan's concurrency, the delivery lanes).
+    """
+
+    def __init__(self, seal_batch: Any, size: int, directory: Any | None, extra: dict[str, Any]) -> None:
+        self.seal_batch, self.size, self.directory, self.extra = seal_batch, size, directory, extra
+        self.pending: list[list[Any]] = []
+        self.batches: list[dict[str, Any]] = []
+        self.count = 0
+
+    def add(self, item: list[Any]) -> None:
+        self.pending.append(item)
+        self.count += 1
+        if len(self.pending) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        index = len(self.batches)
+        batch = {**self.seal_batch(index, self.pending), **self.extra}
+        self.pending = []
+        if self.directory is None:
+            self.batches.append(batch)
+            return
+        path = self.directory / f"batch-{index:05d}.json"
+        with path.open("w") as handle:
+            json.dump(batch, handle, separators=(",", ":"))
+        self.batches.append({"index": index, "ref": str(path), "count": len(batch["items"]),
+                             "containers": _count(batch["items"]), **self.extra})
+
+    def close(self) -> list[dict[str, Any]]:
+        self.flush()
+        return self.batches
+
+
+def _count(items: list[list[Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, container in items:
+        counts[container] = counts.get(container, 0) + 1
+    return counts
+
+
+def load_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """Return the whole batch a reference points to (a batch that travelled whole is returned as it is)."""
+    if "ref" not in batch:
+        return batch
+    from airflow.sdk import ObjectStoragePath
+
+    with ObjectStoragePath(batch["ref"]).open("r") as handle:
+        return json.load(handle)
+
+
+def delete_run_dir(root: Any | None, dag_id: str, run_id: str) -> bool:
+    """Delete one run's batch files; return True if there were any."""
+    if root is None:
+        return False
+    directory = run_dir(root, dag_id, run_id)
+    if not directory.exists():
+        return False
+    directory.rmdir(recursive=True) if _supports_recursive(directory) else _rm_tree(directory)
+    return True
+
+
+def _supports_recursive(path: Any) -> bool:
+    import inspect
+
+    try:
+        return "recursive" in inspect.signature(path.rmdir).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _rm_tree(path: Any) -> None:
+    for child in path.iterdir():
+        _rm_tree(child) if child.is_dir() else child.unlink()
+    path.rmdir()

@@ -1,0 +1,79 @@
+"""
+The shape of a large migration at a small size: batches streamed to object storage while the listing pages,
+keyset paging past a result-window cap, progress lines, and a run killed while listing then run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+from sandbox.airflow_home import AIRFLOW, airflow_env, dags_test
+from sandbox.server import Fault, make_key
+
+DAG_ID = "hrflow_profiles_to_ats"
+
+
+def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflow_home):
+    state = sandbox.state
+    source = make_key("source", "migration", "streamed")
+    state.max_result_window = 300  # pages deeper than 300 results are refused, as a search engine would
+    # many profiles share a created_at second (bulk imports do): paging must neither skip nor repeat them
+    keys = state.seed("profile", source, 250, created_at="2025-01-01T00:00:00+00:00", spread_seconds=0)
+    keys += state.seed("profile", source, 1000, start=250, created_at="2025-02-01T00:00:00+00:00", spread_seconds=1)
+    state.ats_reject_keys[keys[-1]] = "email is invalid"  # the last batch fails: the run keeps its data for retries
+    conf = {"source_keys": [source], "page_size": 100, "batch_size": 300}
+    env = {"AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"}
+    first = run_dag(DAG_ID, conf, env=env)
+    assert not first.succeeded and first.summary["found"] == 1250 and first.summary["tagged"] == 1200
+    assert state.calls["refused: result window"] == 0
+    assert "Listing: 1250 of about 1250 profiles read (100%)" in first.output  # progress lines
+    assert "batch(es) of up to 300, written to file://" in first.output
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        [value] = [v for (v,) in db.execute("SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'search' "
+                                            "AND key = 'return_value'", (DAG_ID, first.run_id))]
+    refs = json.loads(value)
+    refs = json.loads(open(refs.removeprefix("file://")).read()) if isinstance(refs, str) else refs
+    assert len(refs) == 5 and all(len(json.dumps(ref)) < 2048 for ref in refs)  # references and counts only
+    files = sorted((airflow_home / "xcom").glob(f"hrflow_batches/{DAG_ID}/*/batch-*.json"))
+    assert len(files) == 5
+    info = state.get("profile", source, keys[0])["info"]
+    assert all(info["email"] not in f.read_text() and keys[0] in files[0].read_text() for f in files)  # sealed
+
+    state.ats_reject_keys.clear()
+    second = run_dag(DAG_ID, conf, env=env)
+    assert second.succeeded, second.output[-3000:]
+    applied = state.ats_area("profiles").applied
+    assert set(applied) == set(keys) and max(applied.values()) == 1
+    assert set(keys) <= set(state.snapshot()["synced"]["profile"])
+    assert not list((airflow_home / "xcom").glob(f"hrflow_batches/{DAG_ID}/{second.run_id.replace(':', '_').replace('+', '_')}/*"))
+
+
+def test_a_run_killed_while_listing_then_run_again_posts_each_profile_once(airflow_home, sandbox):
+    state = sandbox.state
+    source = make_key("source", "migration", "killed")
+    keys = state.seed("profile", source, 600, created_at="2025-03-01T00:00:00+00:00", spread_seconds=1)
+    state.faults.append(Fault(path="/v1/profiles/searching", status=0, delay=1.0, times=1000))
+    env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"})
+    conf = json.dumps({"source_keys": [source], "page_size": 50})
+    proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", conf], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while state.calls["GET /v1/profiles/searching"] < 4:
+            assert proc.poll() is None and time.monotonic() < deadline, "listing never started"
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGKILL)  # in the middle of the listing
+    finally:
+        proc.wait(30)
+    assert state.ats_area("profiles").requests == 0
+    state.faults.clear()
+    again = dags_test(env, DAG_ID, conf)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    applied = state.ats_area("profiles").applied
+    assert set(applied) == set(keys) and max(applied.values()) == 1
+    assert set(keys) <= set(state.snapshot()["synced"]["profile"])
