@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,6 +33,7 @@ from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, t
 from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table, under_dags_test
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms, seal, seal_json, unseal
+from hrflow_airflow.spill import BatchSpiller, delete_run_dir, load_batch, run_dir, spill_root
 
 log = logging.getLogger(__name__)
 
@@ -125,30 +128,34 @@ def _config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
 
 
-def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: Mapping[str, str]) -> tuple[list[list[Any]], int | None]:
+def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: Mapping[str, str],
+               emit: Callable[[list[Any]], None], *, on_page: Callable[[int, dict[str, Any]], None] | None = None) -> int | None:
     """
-    Return ``[key, container, trimmed object]`` for every unsynced object in the window, on every page.
+    Pass ``[key, container, trimmed object as JSON]`` to ``emit`` for every unsynced object in the window, page
+    after page (nothing is held beyond the page being read).
 
     Search is used unless the run is a full sweep, which reads the storing listing (every stored object,
     searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
-    to count those only the sweep found (the second value; None when not a sweep or when that search failed).
+    to count those only the sweep found (returned; None when not a sweep or when that search failed).
     """
     paths = list(field_map.values())
     search_filters = {"tags_excluded": [[SYNC_TAG]], **cfg.window.search_filters()}
+    emitted = 0
 
-    def pending(objs) -> list[list[Any]]:
-        items = []
+    def pending(objs) -> None:
+        nonlocal emitted
         for obj in objs:
             if is_synced(obj.get("tags")) or not cfg.window.contains(obj.get("created_at")):
                 continue
             container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container, not per item
             # compact JSON text: a fifth of the memory of the dicts, and what sealing needs anyway
-            items.append([obj["key"], container, json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))])
-        return items
+            emit([obj["key"], container, json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))])
+            emitted += 1
 
     if not cfg.sweep:
-        return pending(hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, **search_filters)), None
-    items = pending(hook.iter_stored(kind, cfg.containers, page_size=cfg.page_size, **cfg.window.search_filters()))
+        pending(hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, **search_filters))
+        return None
+    pending(hook.iter_stored(kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, **cfg.window.search_filters()))
     try:  # one search call (limit 1) says how many pending objects search can see: the rest only the sweep found
         _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **search_filters)
     except HrFlowAuthError:
@@ -156,8 +163,42 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
     except Exception as exc:  # the count is informative; the sweep itself has every object
         log.warning("Search beside the full sweep failed (%s): objects found only by the sweep are not counted",
                     type(exc).__name__)
-        return items, None
-    return items, max(0, len(items) - int(meta.get("total") or 0))
+        return None
+    return max(0, emitted - int(meta.get("total") or 0))
+
+
+def estimate_pending(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig) -> int:
+    """Return how many objects the listing will go through, from one call of one object (``meta.total``)."""
+    if cfg.sweep:  # every stored object, synced or not: an upper bound
+        _, meta = hook.storing_page(kind, cfg.containers, page=1, limit=1, **cfg.window.search_filters())
+    else:
+        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, tags_excluded=[[SYNC_TAG]],
+                                   **cfg.window.search_filters())
+    return int(meta.get("total") or 0)
+
+
+class Progress:
+    """Log the listing's progress every ``every`` seconds: objects so far, the rate, and the time left."""
+
+    def __init__(self, kind: ObjectKind, estimate: int, every: float = 10.0) -> None:
+        self.kind, self.estimate, self.every = kind, estimate, every
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, listed: int, meta: Mapping[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        rate = listed / max(now - self.started, 1e-9)
+        left = max(self.estimate - listed, 0)
+        log.info("Listing: %s of about %s %s read (%s%%), %.0f/s, about %s left", listed, self.estimate,
+                 self.kind.plural, min(100, round(100 * listed / self.estimate)) if self.estimate else 100, rate,
+                 _duration(left / rate) if rate else "?")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
@@ -298,31 +339,53 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 raise AirflowFailException(f"Bad configuration: {exc}") from None
             hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
             log.info("Listing: %s", cfg.why)
-            items, only_by_sweep = run_search(kind, hook, cfg, field_map)
-            plan = plan_run(len(items), batch_size=cfg.batch_size, concurrency=cfg.concurrency,
-                            requests_per_minute=cfg.requests_per_minute, sequential=under_dags_test(),
-                            parallel_batches=conf.getint("hrflow", "parallel_batches", fallback=4),
-                            max_in_flight=conf.getint("hrflow", "max_in_flight", fallback=40), max_batches=MAX_BATCHES)
-            size = plan.batch_size
-            batches = seal_batches(items, size, concurrency=plan.concurrency)  # empties items: keys and counts from here on
+            sequential = under_dags_test()
+            planning = {"batch_size": cfg.batch_size, "concurrency": cfg.concurrency,
+                        "requests_per_minute": cfg.requests_per_minute, "sequential": sequential,
+                        "parallel_batches": conf.getint("hrflow", "parallel_batches", fallback=4),
+                        "max_in_flight": conf.getint("hrflow", "max_in_flight", fallback=40), "max_batches": MAX_BATCHES}
+            estimate = estimate_pending(kind, hook, cfg)
+            size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
+            root = spill_root()
+            directory = run_dir(root, context["dag"].dag_id, context["run_id"]) if root is not None else None
+            if directory is not None:
+                directory.mkdir(parents=True, exist_ok=True)
+            spiller = BatchSpiller(seal_batch, size, directory, {})
+            prune = cfg.sweep and not cfg.window and not cfg.dry_run
+            pending_keys: set[str] = set()
+
+            def emit(item: list[Any]) -> None:
+                if prune:
+                    pending_keys.add(item[0])
+                spiller.add(item)
+
+            only_by_sweep = run_search(kind, hook, cfg, field_map, emit, on_page=Progress(kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0)))
+            batches = spiller.close()
+            found = spiller.count
+            plan = plan_run(found, **{**planning, "batch_size": size if cfg.batch_size else None})
+            if plan.batch_size != size:
+                plan = dataclasses.replace(plan, batch_size=size, batches=len(batches), why=f"{plan.why} (cut at {size} while listing, from an estimate of {estimate})")
             # delivering tasks that may run at once share the destination's rate limits
-            lanes = 1 if under_dags_test() else max(1, min(len(batches), ATS_CONCURRENCY))
+            lanes = 1 if sequential else max(1, min(len(batches), ATS_CONCURRENCY))
             for batch in batches:
-                batch["lanes"] = lanes
-            found = sum(len(b["items"]) for b in batches)
-            log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s", found, kind.plural,
+                batch.update(concurrency=plan.concurrency, lanes=lanes)
+            log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s", found, kind.plural,
                      len(cfg.containers), kind.container,
                      f", {only_by_sweep} of them only by the full sweep (search cannot see them)" if only_by_sweep is not None else "",
-                     len(batches), size)
+                     len(batches), size, f", written to {directory}" if directory is not None else "")
             log.info("Plan: %s; destination: %s (connection '%s')", plan.why, destination.name, kind.ats_conn_id)
-            if cfg.sweep and not cfg.window and not cfg.dry_run:
-                pruned = LedgerHook().prune(destination.ledger_key, cfg.containers, {key for b in batches for key, _ in b["items"]})
+            if prune:
+                pruned = LedgerHook().prune(destination.ledger_key, cfg.containers, pending_keys)
                 if pruned:
                     log.info("Ledger: dropped %s entries of %s no longer pending", pruned, kind.plural)
+            by_container = dict.fromkeys(cfg.containers, 0)
+            for batch in batches:
+                for container, n in (batch.get("containers") or found_by_container(batch["items"])).items():
+                    by_container[container] = by_container.get(container, 0) + n
             context["ti"].xcom_push(key="field_map", value=field_map)
             context["ti"].xcom_push(key="stats", value={
                 "found": found, "batches": len(batches),
-                "found_by_container": found_by_container((i for b in batches for i in b["items"]), cfg.containers),
+                "found_by_container": by_container,
                 "listing": "sweep" if cfg.sweep else "search", "found_only_by_sweep": only_by_sweep,
                 "why": f"{cfg.why}; plan: {plan.why}"})
             return batches
@@ -330,7 +393,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         @task(show_return_value_in_logs=False)
         def transform(batch: dict[str, Any], field_map: dict[str, str]) -> dict[str, Any]:
             """Map each trimmed object of the batch to an ATS record."""
-            result = transform_batch(batch, field_map)
+            result = transform_batch({**load_batch(batch), **{k: batch[k] for k in ("concurrency", "lanes") if k in batch}},
+                                     field_map)
             for failure in result["failed"]:
                 log.warning("%s %s: %s", kind.name, failure["key"], failure["reason"])
             log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], result["count"], len(result["failed"]))
@@ -405,7 +469,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                            events=context["outlet_events"][alias])
             if not result["failed_keys"]:  # done: the sealed candidate data has no further use
                 deleted = delete_xcoms(context, {"search": None, "transform": stats["batches"]})
-                log.info("Deleted %s sealed XCom(s) of candidate data", deleted)
+                spilled = delete_run_dir(spill_root(), context["dag"].dag_id, context["run_id"])
+                log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")
             else:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
                 log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")
             return result

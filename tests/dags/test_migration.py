@@ -25,11 +25,12 @@ def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflo
     # many profiles share a created_at second (bulk imports do): paging must neither skip nor repeat them
     keys = state.seed("profile", source, 250, created_at="2025-01-01T00:00:00+00:00", spread_seconds=0)
     keys += state.seed("profile", source, 1000, start=250, created_at="2025-02-01T00:00:00+00:00", spread_seconds=1)
-    state.ats_reject_keys[keys[-1]] = "email is invalid"  # the last batch fails: the run keeps its data for retries
+    # HrFlow refuses one tag: the run fails and keeps its (sealed) batches for retries
+    state.faults.append(Fault(path="/v1/profile/indexing", method="PUT", status=400, times=20, match_key=keys[-1]))
     conf = {"source_keys": [source], "page_size": 100, "batch_size": 300}
     env = {"AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"}
     first = run_dag(DAG_ID, conf, env=env)
-    assert not first.succeeded and first.summary["found"] == 1250 and first.summary["tagged"] == 1200
+    assert not first.succeeded and first.summary["found"] == 1250 and first.summary["tagged"] == 1249
     assert state.calls["refused: result window"] == 0
     assert "Listing: 1250 of about 1250 profiles read (100%)" in first.output  # progress lines
     assert "batch(es) of up to 300, written to file://" in first.output
@@ -44,7 +45,7 @@ def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflo
     info = state.get("profile", source, keys[0])["info"]
     assert all(info["email"] not in f.read_text() and keys[0] in files[0].read_text() for f in files)  # sealed
 
-    state.ats_reject_keys.clear()
+    state.faults.clear()
     second = run_dag(DAG_ID, conf, env=env)
     assert second.succeeded, second.output[-3000:]
     applied = state.ats_area("profiles").applied
@@ -57,14 +58,14 @@ def test_a_run_killed_while_listing_then_run_again_posts_each_profile_once(airfl
     state = sandbox.state
     source = make_key("source", "migration", "killed")
     keys = state.seed("profile", source, 600, created_at="2025-03-01T00:00:00+00:00", spread_seconds=1)
-    state.faults.append(Fault(path="/v1/profiles/searching", status=0, delay=1.0, times=1000))
+    state.faults.append(Fault(path="/v1/storing/profiles", status=0, delay=1.0, times=1000))  # manual runs sweep
     env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"})
     conf = json.dumps({"source_keys": [source], "page_size": 50})
     proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", conf], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while state.calls["GET /v1/profiles/searching"] < 4:
+        while state.calls["GET /v1/storing/profiles"] < 4:
             assert proc.poll() is None and time.monotonic() < deadline, "listing never started"
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGKILL)  # in the middle of the listing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 DEFAULT_API_URL = "https://api.hrflow.ai/v1/"
 DEFAULT_TIMEOUT = 30.0
-MAX_SEARCH_PASSES = 3
 
 
 class HrFlowError(Exception):
@@ -52,6 +51,21 @@ class HrFlowQuotaError(HrFlowError, AirflowFailException):
 
 class HrFlowEmptyAnswerError(TransientHttpError):
     """Raise when HrFlow answered 2xx without the envelope's ``data`` (or a listing's ``meta``) on every attempt."""
+
+
+def _created(obj: dict[str, Any]) -> datetime | None:
+    """Return an object's ``created_at`` as an aware datetime (None when absent or unreadable)."""
+    try:
+        return _as_datetime(obj.get("created_at"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def hrflow_datetime(value: datetime) -> str:
@@ -222,34 +236,45 @@ class HrFlowHook(BaseHook):
         return self.iter_pages(self.storing_page, kind, containers, page_size=page_size, **filters)
 
     def iter_pages(self, read_page: Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]], kind: ObjectKind,
-                   containers: list[str], *, page_size: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
+                   containers: list[str], *, page_size: int = 100, on_page: Callable[[int, dict[str, Any]], None] | None = None,
+                   **filters: Any) -> Iterator[dict[str, Any]]:
         """
-        Yield every object ``read_page`` returns on every page, each once.
+        Yield every object ``read_page`` returns, each once, oldest first, paging by ``created_at`` keyset.
 
-        Pages are read oldest first. If the result set shrank while it was paged (someone else changed
-        tags), objects may have moved to pages already read, so the listing is run again, up to
-        ``MAX_SEARCH_PASSES`` times, until a pass finds nothing new.
+        Each request asks for page 1 from a cursor one millisecond (the precision of HrFlow's dates) before the
+        newest ``created_at`` already seen, so objects created at that instant come back whether HrFlow's
+        ``created_at_min`` is inclusive or not; keys already yielded since the cursor are skipped. Page numbers
+        only grow while a whole page was created at one instant. So deep offsets are never asked for (HrFlow does not document a cap on them:
+        the sandbox models one), and objects leaving the result set while it is paged (tagged by someone else)
+        cannot push unseen objects onto pages already read. Memory holds the keys of about one page.
+        ``on_page(objects_so_far, meta)`` is called after every page (progress).
         """
         filters = {"sort_by": "created_at", "order_by": "asc", **filters}
-        seen: set[str] = set()
-        for attempt in range(1, MAX_SEARCH_PASSES + 1):
-            new, shrank, page, max_page, first_total = 0, False, 1, 1, None
-            while page <= max_page:
-                objs, meta = read_page(kind, containers, page=page, limit=page_size, **filters)
-                max_page, total = int(meta.get("maxPage") or 1), int(meta.get("total") or 0)
-                first_total = total if first_total is None else first_total
-                shrank = shrank or total < first_total
-                for obj in objs:
-                    if obj.get("key") not in seen:
-                        seen.add(obj["key"])
-                        new += 1
-                        yield obj
-                if not objs:
-                    break
-                page += 1
-            if not shrank or (attempt > 1 and not new):
+        floor = filters.pop("created_at_min", None)
+        cursor: datetime | None = None
+        seen: dict[str, datetime | None] = {}  # keys yielded at or after the cursor
+        page, count = 1, 0
+        while True:
+            low = cursor or floor
+            objs, meta = read_page(kind, containers, page=page, limit=page_size,
+                                   **({"created_at_min": low} if low is not None else {}), **filters)
+            for obj in objs:
+                if obj.get("key") in seen:
+                    continue
+                seen[obj["key"]] = _created(obj)
+                count += 1
+                yield obj
+            if on_page is not None:
+                on_page(count, meta)
+            if len(objs) < page_size:
                 return
-            self.log.info("%s search results shrank while paging; searching again (pass %s)", kind.plural, attempt + 1)
+            stamps = [t for t in map(_created, objs) if t is not None]
+            step = max(stamps) - timedelta(milliseconds=1) if stamps else None
+            if step is None or (cursor is not None and step <= cursor) or (floor is not None and step <= _as_datetime(floor)):
+                page += 1  # the whole page was created at the cursor's instant: the next page of that instant
+                continue
+            cursor, page = step, 1
+            seen = {key: at for key, at in seen.items() if at is None or at >= cursor}
 
     def get_object(self, kind: ObjectKind, container: str, key: str) -> dict[str, Any]:
         """Return the current stored object."""

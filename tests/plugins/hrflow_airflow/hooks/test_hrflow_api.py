@@ -41,7 +41,29 @@ def test_iter_search_reads_every_page_once(hook, sandbox):
     keys = sandbox.state.seed("profile", SOURCE, 25, spread_seconds=1)
     found = [o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=4)]
     assert sorted(found) == sorted(keys) and len(found) == 25
-    assert sandbox.state.calls["GET /v1/profiles/searching"] == 7
+    # keyset paging: each page restarts at the newest created_at seen (the objects of that instant come again)
+    assert sandbox.state.calls["GET /v1/profiles/searching"] == 9
+
+
+def test_keyset_paging_never_goes_past_a_result_window_and_keeps_same_second_objects(hook, sandbox):
+    sandbox.state.max_result_window = 8
+    keys = sandbox.state.seed("profile", SOURCE, 7, created_at="2026-01-01T00:00:00+00:00", spread_seconds=0)
+    keys += sandbox.state.seed("profile", SOURCE, 30, start=7, created_at="2026-01-02T00:00:00+00:00", spread_seconds=1)
+    pages = []
+    found = [o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=4, on_page=lambda n, meta: pages.append(n))]
+    assert sorted(found) == sorted(keys) and len(found) == len(set(found)) == 37
+    assert sandbox.state.calls["refused: result window"] == 0 and pages[-1] == 37
+
+
+def test_objects_leaving_the_results_while_paging_do_not_hide_others(hook, sandbox):
+    keys = sandbox.state.seed("profile", SOURCE, 20, created_at="2026-01-01T00:00:00+00:00", spread_seconds=5)
+    found = []
+    for obj in hook.iter_search(PROFILE, [SOURCE], page_size=4, tags_excluded=[[{"name": "sync", "value": "1"}]]):
+        found.append(obj["key"])
+        if len(found) == 4:  # someone else tags the first objects meanwhile: the result set shrinks under us
+            for key in keys[:4]:
+                sandbox.state.update("profile", SOURCE, key, lambda p: p.update(tags=[{"name": "sync", "value": "1"}]))
+    assert sorted(found) == sorted(keys)
 
 
 def test_iter_search_passes_tag_filters_through(hook, sandbox):
@@ -152,7 +174,7 @@ def test_storing_listing_returns_profiles_search_cannot_see(hook, sandbox):
     assert searched == set(visible)
     assert {o["key"] for o in stored} == set(visible + hidden)
     assert all(o["info"]["email"] for o in stored)  # whole objects (return_profile), not keys and dates only
-    assert sandbox.state.calls["GET /v1/storing/profiles"] == 3
+    assert sandbox.state.calls["GET /v1/storing/profiles"] == 5  # keyset pages of 2 re-read their newest object
 
 
 def test_search_index_lags_behind_writes(hook, sandbox):
