@@ -89,3 +89,38 @@ def test_hrflow_calls_use_the_pool_only_once_it_is_configured(setting, expected)
 @pytest.mark.parametrize("dag_id", ["hrflow_profiles_to_ats", "hrflow_jobs_to_ats"])
 def test_ats_requests_in_flight_are_bounded(dagbag, dag_id):
     assert dagbag.dags[dag_id].get_task("post_to_ats").max_active_tis_per_dagrun == 4
+
+
+_ATS_POOLS = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={dags!r})
+print(json.dumps({{d: bag.dags[d].get_task("post_to_ats").pool for d in ("hrflow_profiles_to_ats", "hrflow_jobs_to_ats")}}))
+print(json.dumps({{k: str(v) for k, v in bag.import_errors.items()}}))
+"""
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({}, {"hrflow_profiles_to_ats": "default_pool", "hrflow_jobs_to_ats": "default_pool"}),
+    ({"AIRFLOW__HRFLOW__ATS_POOLS": '{"ats_default": "smartrecruiters"}'},
+     {"hrflow_profiles_to_ats": "smartrecruiters", "hrflow_jobs_to_ats": "default_pool"}),
+    ({"AIRFLOW__HRFLOW__ATS_POOLS": '{"ats_default": "workable"}', "AIRFLOW__HRFLOW__ATS_POOL": "ats"},
+     {"hrflow_profiles_to_ats": "workable", "hrflow_jobs_to_ats": "ats"}),
+    ({"AIRFLOW__HRFLOW__ATS_POOLS": "smartrecruiters"}, "[hrflow] ats_pools must be a JSON object"),
+], ids=["unset", "per-destination", "per-destination-and-default", "bad"])
+def test_ats_writes_run_in_the_pool_of_their_destination(settings, expected):
+    """A pool per ATS account keeps every worker together within the account's rate limits."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__HRFLOW__ATS_POOL")}
+    env.update(settings)
+    proc = subprocess.run([sys.executable, "-c", _ATS_POOLS.format(dags=str(DAGS))], env=env, capture_output=True,
+                          text=True, timeout=120)
+    if isinstance(expected, str):  # the DAG file does not import, and the import error says why
+        assert expected in proc.stdout + proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-2]) == expected

@@ -138,3 +138,26 @@ def test_lanes_share_the_documented_limits(ats):
     hook = ats("smartrecruiters")
     hook.share(4)
     assert hook.pacer.limit == 2 and hook.max_concurrency == 2
+
+
+def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for(sandbox, monkeypatch, tmp_path):
+    """Someone else spent 9 of this Workable window's 10 requests: our first answer says 0 left, so we wait."""
+    import requests
+
+    from sandbox.vendors import WORKABLE_TOKEN
+
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")}))
+    monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(workable_connection(sandbox.url)))  # 10 / 10 s
+    import time as clock
+
+    while clock.time() % 10 > 6:  # leave the other client's burst and our first request in one window
+        clock.sleep(0.2)
+    for _ in range(9):
+        requests.get(f"{sandbox.url}/workable/spi/v3/candidates", headers={"Authorization": f"Bearer {WORKABLE_TOKEN}"},
+                     timeout=5)
+    hook = destination_for("ats_default", "profile")
+    items = [[f"k{i}", "s"] for i in range(3)]
+    records = [{"hrflow_key": f"k{i}", "firstname": "A", "lastname": f"B{i}", "email": f"w{i}@example.com"} for i in range(3)]
+    result = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
+    assert len(result["accepted"]) == 3
+    assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.throttled == 0
