@@ -198,7 +198,7 @@ def test_ats_api_test_button_reads_and_creates_nothing(stack, sandbox, name):
     good = stack.api("POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn}).json()
     bad = stack.api("POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn, "password": "x"}).json()
     assert good["status"] is True and "accepted the credential" in good["message"]
-    assert bad["status"] is False and "refused the credentials (HTTP 401" in bad["message"] and "form_check" in bad["message"]
+    assert bad["status"] is False and "refused the credentials (HTTP 401" in bad["message"] and "check connection" in bad["message"]
     assert getattr(sandbox.state.vendors, name).creates == 0
 
 

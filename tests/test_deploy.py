@@ -108,7 +108,7 @@ def test_provider_package_name_is_the_distribution_name():
     info = get_provider_info()
     assert distribution(info["package-name"]).metadata["Name"] == info["package-name"]
     types = {c["connection-type"]: c for c in info["connection-types"]}
-    assert set(types) == {"hrflow", "hrflow_ats", "hrflow_messaging", "twilio"}
+    assert set(types) == {"hrflow", "hrflow_ats", "hrflow_messaging", "twilio", "smartrecruiters", "workable"}
     conn = types["hrflow"]
     assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"
     assert conn["ui-field-behaviour"]["relabeling"] == {"host": "API base URL", "login": "API user email",
