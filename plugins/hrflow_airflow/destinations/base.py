@@ -231,8 +231,14 @@ class CandidateApiHook(BaseHook):
         """Return the path and query that find candidates by email."""
         raise NotImplementedError
 
+    lookup_results = "candidates"  # the list in the lookup's answer
+
     def found_id(self, answer: Any, email: str) -> str | None:
-        raise NotImplementedError
+        """Return the id of the candidate whose email is ``email`` (case-insensitive): lookups may be keyword searches."""
+        for candidate in (answer or {}).get(self.lookup_results) or []:
+            if str(candidate.get("email", "")).casefold() == email.casefold():
+                return candidate.get("id")
+        return None
 
     def reason(self, response: requests.Response) -> str:
         """Return the ATS's reason for a refusal, short, from its JSON error body or the status line."""

@@ -32,6 +32,7 @@ class SmartRecruitersHook(CandidateApiHook):
     remaining_header = "X-RateLimit-Remaining"
     reset_header = None  # one-second windows
     email_field = "email"
+    lookup_results = "content"  # q is a keyword search: found_id keeps only an exact email match
     # as hrflow-connectors' SmartRecruiters format_profile maps a profile: names, email, phone, location
     profile_field_map = {
         "firstName": "info.first_name",
@@ -56,10 +57,3 @@ class SmartRecruitersHook(CandidateApiHook):
 
     def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
         return "/candidates", {"q": email}
-
-    def found_id(self, answer: Any, email: str) -> str | None:
-        # q is a keyword search: keep only an exact (case-insensitive) email match
-        for candidate in (answer or {}).get("content") or []:
-            if str(candidate.get("email", "")).casefold() == email.casefold():
-                return candidate.get("id")
-        return None

@@ -70,9 +70,3 @@ class WorkableHook(CandidateApiHook):
 
     def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
         return "/spi/v3/candidates", {"email": email}
-
-    def found_id(self, answer: Any, email: str) -> str | None:
-        for candidate in (answer or {}).get("candidates") or []:
-            if str(candidate.get("email", "")).casefold() == email.casefold():
-                return candidate.get("id")
-        return None
