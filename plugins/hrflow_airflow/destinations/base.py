@@ -30,7 +30,7 @@ import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError, parse_retry_after, pooled_session
+from hrflow_airflow.hooks._http import connection_timeout, RetryPolicy, TransientHttpError, parse_retry_after, pooled_session
 from hrflow_airflow.mapping import RECORD_KEY
 
 if TYPE_CHECKING:
@@ -185,12 +185,7 @@ class CandidateApiHook(BaseHook):
 
     @cached_property
     def timeout(self) -> float:
-        raw = self.connection.extra_dejson.get("timeout", DEFAULT_TIMEOUT)
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            raise AirflowFailException(f"Connection '{self.ats_conn_id}' extra 'timeout' must be a number of seconds, "
-                                       f"got {raw!r}") from None
+        return connection_timeout(self.connection, self.ats_conn_id, DEFAULT_TIMEOUT)
 
     @cached_property
     def session(self) -> requests.Session:

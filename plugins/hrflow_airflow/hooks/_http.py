@@ -41,6 +41,17 @@ class RetryPolicy:
         return min(base + random.uniform(0, base / 2), self.max_delay)
 
 
+def connection_timeout(connection, conn_id: str, default: float = 30.0) -> float:
+    """Return extra ``timeout`` (seconds) of ``connection``, or raise a clear error naming ``conn_id``."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raw = connection.extra_dejson.get("timeout", default)
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise AirflowFailException(f"Connection '{conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}") from None
+
+
 def parse_retry_after(value: str) -> float | None:
     """Return the seconds a ``Retry-After`` header asks for (delta-seconds or HTTP date), or None."""
     try:

@@ -11,7 +11,7 @@ import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError, pooled_session, send
+from hrflow_airflow.hooks._http import connection_timeout, RetryPolicy, TransientHttpError, pooled_session, send
 
 DEFAULT_TIMEOUT = 30.0
 REASON_LIMIT = 300
@@ -61,11 +61,7 @@ class ApiKeyJsonHook(BaseHook):
 
     @cached_property
     def timeout(self) -> float:
-        raw = self.connection.extra_dejson.get("timeout", DEFAULT_TIMEOUT)
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            raise AirflowFailException(f"Connection '{self.conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}") from None
+        return connection_timeout(self.connection, self.conn_id, DEFAULT_TIMEOUT)
 
     @cached_property
     def session(self) -> requests.Session:
