@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.generated import GeneratedBucket
 from sandbox.vendors import Vendors, serve as serve_vendor
 
 API_SECRET = "askw_" + "0" * 31 + "1"
@@ -87,7 +88,7 @@ def make_key(*parts: object) -> str:
 def make_profile(source_key: str, index: int, *, created_at: str | None = None, tags: list | None = None,
                  phone: str | None = "default") -> dict[str, Any]:
     """Return a profile shaped like the scrubbed real profile, with its own key and identity."""
-    profile = copy.deepcopy(_example_profile())
+    profile = json.loads(_example_text())
     first = FIRST_NAMES[index % len(FIRST_NAMES)]
     last = LAST_NAMES[index % len(LAST_NAMES)]
     profile.update(key=make_key("profile", source_key, index), reference=f"ref-{index}", tags=tags,
@@ -115,13 +116,13 @@ def make_job(board_key: str, index: int, *, created_at: str | None = None, tags:
     }
 
 
-_EXAMPLE: dict[str, Any] | None = None
+_EXAMPLE: str | None = None
 
 
-def _example_profile() -> dict[str, Any]:
+def _example_text() -> str:
     global _EXAMPLE
     if _EXAMPLE is None:
-        _EXAMPLE = json.loads(EXAMPLE_PROFILE.read_text())
+        _EXAMPLE = EXAMPLE_PROFILE.read_text()
     return _EXAMPLE
 
 
@@ -211,6 +212,7 @@ class SandboxState:
             # deepest result a listing serves (page * limit), like a search engine's result window; HrFlow's docs
             # do not say whether it caps deep pages: a cap here proves the sync never relies on deep offsets
             self.max_result_window: int | None = 10_000
+            self.keep_bodies = True  # False: receivers count what they applied but drop the bodies (million-object runs)
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
@@ -224,9 +226,24 @@ class SandboxState:
             self.version += 1
 
     def seed(self, kind: str, container: str, count: int, *, start: int = 0, tags: list | None = None,
-             created_at: str | None = None, spread_seconds: int = 0) -> list[str]:
+             created_at: str | None = None, spread_seconds: int = 0, generated: bool = False) -> list[str]:
+        """
+        Add ``count`` objects to ``container``, ``spread_seconds`` apart from ``created_at``.
+
+        ``generated``: the container becomes a :class:`GeneratedBucket` (objects made from their index on
+        read, a million in a few hundred MB), replacing what it held; keys are not returned.
+        """
         maker = make_profile if kind == "profile" else make_job
         base = _parse_date(created_at) if created_at else datetime.now(timezone.utc)
+        if generated:
+            if start or tags:
+                raise ValueError("a generated container starts at index 0 without tags")
+            bucket = GeneratedBucket(maker, lambda i: make_key(kind, container, i), container, count,
+                                     base=base, spread_seconds=spread_seconds)
+            with self.lock:
+                self.objects[kind][container] = bucket
+                self.version += 1
+            return []
         objs = []
         for i in range(start, start + count):
             stamp = (base + timedelta(seconds=(i - start) * spread_seconds)).strftime("%Y-%m-%dT%H:%M:%S+0000")
@@ -279,8 +296,7 @@ class SandboxState:
             def area(a: Area) -> dict:
                 return {"requests": a.requests, "replays": a.replays, "applied": dict(a.applied),
                         "duplicates": sorted(k for k, n in a.applied.items() if n > 1)}
-            synced = {kind: sorted(k for c in conts.values() for k, o in c.items() if _has_sync(o))
-                      for kind, conts in self.objects.items()}
+            synced = {kind: sorted(k for c in conts.values() for k in _synced_keys(c)) for kind, conts in self.objects.items()}
             return {"ats": {n: area(a) for n, a in self.ats.items()}, "sms": {**area(self.sms),
                     "messages": [b.get("text") for b in self.sms.bodies]}, "edits": dict(self.edits),
                     "calls": dict(self.calls), "max_in_flight": dict(self.max_in_flight), "synced": synced, "faults_fired": self.faults_fired,
@@ -315,7 +331,38 @@ class SandboxState:
                     return fault
         return None
 
+    def exactly_once(self, kind: str, container: str, ats: str) -> dict[str, int]:
+        """Return lost / duplicated / untagged / edited-twice counts over every object of ``container``."""
+        with self.lock:
+            keys = list(self.objects[kind].get(container, {}))
+            applied = self.ats_area(ats).applied
+            synced = set(_synced_keys(self.objects[kind].get(container, {})))
+            return {"objects": len(keys), "lost": sum(1 for k in keys if k not in applied),
+                    "duplicates": sum(1 for n in applied.values() if n > 1),
+                    "untagged": sum(1 for k in keys if k not in synced),
+                    "edited_twice": sum(1 for k in keys if self.edits.get(k, 0) > 1)}
+
     # -- search -----------------------------------------------------------------------
+    def fast_listing(self, kind: str, containers: list[str], params: dict[str, Any], page: int, limit: int,
+                     *, search: bool) -> tuple[list[dict], int] | None:
+        """
+        Return (page, total) of a generated container without scanning it, or None when the request is not
+        one it answers (several containers, or tag filters other than ``tags_excluded=[[sync=1]]``).
+        """
+        bucket = self.objects[kind].get(containers[0]) if len(containers) == 1 else None
+        if not isinstance(bucket, GeneratedBucket):
+            return None
+        excluded, included = params.get("tags_excluded") or [], params.get("tags_included") or []
+        if included or excluded not in ([], [[{"name": "sync", "value": "1"}]], [[{"name": "sync", "value": 1}]]):
+            return None
+        if not search and params.get("sort_by", "created_at") != "created_at":
+            return None
+        low = _parse_date(params["created_at_min"]) if params.get("created_at_min") else None
+        high = _parse_date(params["created_at_max"]) if params.get("created_at_max") else None
+        with self.lock:
+            return bucket.listing(low=low, high=high, unsynced_only=bool(excluded), offset=(page - 1) * limit,
+                                  limit=limit, ascending=params.get("order_by") == "asc")
+
     def search(self, kind: str, containers: list[str], params: dict[str, Any]) -> list[dict]:
         """Return every object matching the filters, in a stable order (cached per data version)."""
         cache_key = (kind, tuple(containers), json.dumps({k: v for k, v in params.items()
@@ -392,6 +439,12 @@ def _has_all(obj: dict, group: list[dict]) -> bool:
 
 def _has_sync(obj: dict) -> bool:
     return ("sync", "1") in _tag_pairs(obj)
+
+
+def _synced_keys(bucket: Any) -> list[str]:
+    if isinstance(bucket, GeneratedBucket):
+        return bucket.synced_keys()
+    return [k for k, o in bucket.items() if _has_sync(o)]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -548,9 +601,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._envelope(400, f"Invalid parameters: {exc}")
         if (refusal := self._listing_refusal(kind, containers, containers_param, limit, page)) is not None:
             return self._envelope(400, refusal)
-        found = self.state.search(kind, containers, params)
-        total = len(found)
-        page_items = found[(page - 1) * limit: page * limit]
+        if (fast := self.state.fast_listing(kind, containers, params, page, limit, search=True)) is not None:
+            page_items, total = fast
+        else:
+            found = self.state.search(kind, containers, params)
+            total = len(found)
+            page_items = found[(page - 1) * limit: page * limit]
         meta = {"page": page, "maxPage": max(1, -(-total // limit)), "count": len(page_items), "total": total}
         self._envelope(200, f"Succeeded to get {plural}", {plural: page_items}, meta)
 
@@ -566,12 +622,15 @@ class _Handler(BaseHTTPRequestHandler):
         if (refusal := self._listing_refusal(kind, containers, containers_param, limit, page)) is not None:
             return self._envelope(400, refusal)
         sort_by = query.get("sort_by", "created_at")
-        with self.state.lock:
-            found = [o for c in containers for o in self.state.objects[kind].get(c, {}).values()
-                     if (low is None or _parse_date(o["created_at"]) >= low) and (high is None or _parse_date(o["created_at"]) <= high)]
-        found.sort(key=lambda o: (o.get(sort_by) or "", o["key"]), reverse=query.get("order_by", "desc") != "asc")
-        total = len(found)
-        items = found[(page - 1) * limit: page * limit]
+        if (fast := self.state.fast_listing(kind, containers, query, page, limit, search=False)) is not None:
+            items, total = fast
+        else:
+            with self.state.lock:
+                found = [o for c in containers for o in self.state.objects[kind].get(c, {}).values()
+                         if (low is None or _parse_date(o["created_at"]) >= low) and (high is None or _parse_date(o["created_at"]) <= high)]
+            found.sort(key=lambda o: (o.get(sort_by) or "", o["key"]), reverse=query.get("order_by", "desc") != "asc")
+            total = len(found)
+            items = found[(page - 1) * limit: page * limit]
         if str(query.get(f"return_{kind}", "")).lower() not in ("1", "true"):
             items = [{f: o.get(f) for f in ("key", "reference", "created_at", "updated_at")} for o in items]
         meta = {"page": page, "maxPage": max(1, -(-total // limit)), "count": len(items), "total": total}
@@ -712,7 +771,8 @@ class _Handler(BaseHTTPRequestHandler):
         rejected = [r["hrflow_key"] for r in records if r["hrflow_key"] in self.state.ats_reject_keys]
         if rejected:
             return 422, {"error": f"validation failed: {self.state.ats_reject_keys[rejected[0]]}"}
-        area.bodies.append(payload)
+        if self.state.keep_bodies:
+            area.bodies.append(payload)
         for record in records:
             area.applied[record["hrflow_key"]] += 1
         if self.state.on_ats_post:
@@ -740,8 +800,14 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "seed":
             keys = self.state.seed(data.get("kind", "profile"), data["container"], int(data["count"]),
                                    start=int(data.get("start", 0)), tags=data.get("tags"),
-                                   created_at=data.get("created_at"), spread_seconds=int(data.get("spread_seconds", 0)))
+                                   created_at=data.get("created_at"), spread_seconds=int(data.get("spread_seconds", 0)),
+                                   generated=bool(data.get("generated")))
+            if data.get("generated"):  # a million-object run: count what the receivers applied, keep no bodies
+                self.state.keep_bodies = False
             return self._send(200, {"keys": keys})
+        if route == "exactly_once":  # {"kind", "container", "ats"}: counts computed here, not a 100 MB snapshot
+            return self._send(200, self.state.exactly_once(data.get("kind", "profile"), data["container"],
+                                                           data.get("ats", "profiles")))
         if route == "faults":
             with self.state.lock:
                 self.state.faults.extend(Fault(**f) for f in data.get("faults", []))

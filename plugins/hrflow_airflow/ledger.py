@@ -165,18 +165,24 @@ class LedgerHook(BaseHook):
                 conn.execute(delete(table).where(table.c.destination == destination,
                                                  table.c.object_key.in_(keys[i:i + CHUNK])))
 
-    def prune(self, destination: str, containers: Iterable[str], pending: set[str]) -> int:
-        """
-        Drop the entries of ``containers`` whose object is not in ``pending``; return how many.
-
-        Only a full sweep without a window knows every pending object of its containers, so only it prunes.
-        """
+    def keys(self, destination: str, containers: Iterable[str]) -> set[str]:
+        """Return the keys of ``containers`` the ledger holds for ``destination`` (few: accepted, not yet tagged)."""
         from sqlalchemy import select
 
         table = _table()
         with self.engine.connect() as conn:
-            stale = [key for (key,) in conn.execute(select(table.c.object_key).where(
-                table.c.destination == destination, table.c.container.in_(list(containers)))) if key not in pending]
+            return {key for (key,) in conn.execute(select(table.c.object_key).where(
+                table.c.destination == destination, table.c.container.in_(list(containers))))}
+
+    def prune(self, destination: str, tracked: set[str], pending: set[str]) -> int:
+        """
+        Drop the entries in ``tracked`` (read with :meth:`keys` before the listing) whose object is not in
+        ``pending`` (the tracked keys the listing met); return how many.
+
+        Only a full sweep without a window knows every pending object of its containers, so only it prunes.
+        Memory holds the ledger's keys, not the listing's.
+        """
+        stale = sorted(tracked - pending)
         self.forget(destination, stale)
         return len(stale)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 SPILL_DIR = "hrflow_batches"
@@ -39,29 +41,39 @@ class BatchSpiller:
     """
     Collect ``[key, container, trimmed JSON]`` items into batches of ``size`` and write each full batch out.
 
+    Thread-safe: the listing's slices add items at once.
+
     :param seal_batch: ``(index, items) -> dict``, the sealed form of one batch.
     :param directory: where batch files go; None keeps the sealed batches in memory (returned whole).
     :param extra: fields every batch carries (the plan's concurrency, the delivery lanes).
+    :param slices: the listing's slices (:class:`hrflow_airflow.listing.Slice`), told what each file holds.
+    :param checkpoint: called with the batch references after each file is written (the listing's manifest).
+    :param adopted: batch references an earlier, unfinished listing already wrote (resumed).
     """
 
-    def __init__(self, seal_batch: Any, size: int, directory: Any | None, extra: dict[str, Any]) -> None:
+    def __init__(self, seal_batch: Any, size: int, directory: Any | None, extra: dict[str, Any], *,
+                 slices: list[Any] = (), checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
+                 adopted: list[dict[str, Any]] = ()) -> None:
         self.seal_batch, self.size, self.directory, self.extra = seal_batch, size, directory, extra
-        self.pending: list[list[Any]] = []
-        self.batches: list[dict[str, Any]] = []
-        self.count = 0
+        self.slices, self.checkpoint = list(slices), checkpoint
+        self.pending: list[tuple[list[Any], int, Any]] = []
+        self.batches: list[dict[str, Any]] = list(adopted)
+        self.count = sum(b["count"] for b in adopted)
+        self.lock = threading.Lock()
 
-    def add(self, item: list[Any]) -> None:
-        self.pending.append(item)
-        self.count += 1
-        if len(self.pending) >= self.size:
-            self.flush()
+    def add(self, item: list[Any], slice_number: int = 0, created: Any = None) -> None:
+        with self.lock:
+            self.pending.append((item, slice_number, created))
+            self.count += 1
+            if len(self.pending) >= self.size:
+                self._flush()
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         if not self.pending:
             return
         index = len(self.batches)
-        batch = {**self.seal_batch(index, self.pending), **self.extra}
-        self.pending = []
+        pending, self.pending = self.pending, []
+        batch = {**self.seal_batch(index, [item for item, _, _ in pending]), **self.extra}
         if self.directory is None:
             self.batches.append(batch)
             return
@@ -70,10 +82,16 @@ class BatchSpiller:
             json.dump(batch, handle, separators=(",", ":"))
         self.batches.append({"index": index, "ref": str(path), "count": len(batch["items"]),
                              "containers": _count(batch["items"]), **self.extra})
+        for item, number, created in pending:  # this file is written: each slice's checkpoint moves past it
+            if self.slices:
+                self.slices[number].wrote(item[0], created)
+        if self.checkpoint is not None:
+            self.checkpoint(self.batches)
 
     def close(self) -> list[dict[str, Any]]:
-        self.flush()
-        return self.batches
+        with self.lock:
+            self._flush()
+            return self.batches
 
 
 def _count(items: list[list[Any]]) -> dict[str, int]:
@@ -93,15 +111,19 @@ def load_batch(batch: dict[str, Any]) -> dict[str, Any]:
         return json.load(handle)
 
 
-def delete_run_dir(root: Any | None, dag_id: str, run_id: str) -> bool:
-    """Delete one run's batch files; return True if there were any."""
+def delete_run_dir(root: Any | None, dag_id: str, run_id: str, others: Iterable[str] = ()) -> bool:
+    """Delete one run's batch files and the directories of the listings it resumed; return True if there were any."""
     if root is None:
         return False
-    directory = run_dir(root, dag_id, run_id)
-    if not directory.exists():
-        return False
-    directory.rmdir(recursive=True) if _supports_recursive(directory) else _rm_tree(directory)
-    return True
+    from airflow.sdk import ObjectStoragePath
+
+    deleted = False
+    for directory in dict.fromkeys([str(run_dir(root, dag_id, run_id)), *others]):
+        path = ObjectStoragePath(directory)
+        if path.exists():
+            path.rmdir(recursive=True) if _supports_recursive(path) else _rm_tree(path)
+            deleted = True
+    return deleted
 
 
 def _supports_recursive(path: Any) -> bool:

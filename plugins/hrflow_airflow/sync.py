@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +21,8 @@ from hrflow_airflow.config import (
     MAX_BATCH_PARAM,
     ConfigError,
     SyncConfig,
+    Window,
+    parse_datetime,
     plan_run,
     resolve_config,
     resolve_field_map,
@@ -29,6 +32,17 @@ from hrflow_airflow.destinations import DestinationError, destination_for
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
 from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.listing import (
+    DEFAULT_SLICES,
+    Checkpoint,
+    Slice,
+    adopt,
+    find_resumable,
+    fingerprint,
+    run_parallel,
+    slice_count,
+    split,
+)
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
 from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table, under_dags_test
 from hrflow_airflow.objects import ObjectKind
@@ -129,35 +143,52 @@ def _config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
 
 
 def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: Mapping[str, str],
-               emit: Callable[[list[Any]], None], *, on_page: Callable[[int, dict[str, Any]], None] | None = None) -> int | None:
+               emit: Callable[..., None], *, on_page: Callable[[int, dict[str, Any]], None] | None = None,
+               slices: list[Slice] | None = None, already: int = 0) -> int | None:
     """
-    Pass ``[key, container, trimmed object as JSON]`` to ``emit`` for every unsynced object in the window, page
-    after page (nothing is held beyond the page being read).
+    Pass ``([key, container, trimmed object as JSON], slice number, created_at)`` to ``emit`` for every
+    unsynced object in the window, page after page (nothing is held beyond the page being read).
+
+    ``slices`` (default: the whole window) are read at once, one thread each, each from its checkpoint
+    (see :mod:`hrflow_airflow.listing`); ``already`` objects were listed before a resume.
 
     Search is used unless the run is a full sweep, which reads the storing listing (every stored object,
     searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
     to count those only the sweep found (returned; None when not a sweep or when that search failed).
     """
     paths = list(field_map.values())
-    search_filters = {"tags_excluded": [[SYNC_TAG]], **cfg.window.search_filters()}
-    emitted = 0
+    search_filters = {"tags_excluded": [[SYNC_TAG]]}
+    slices = slices or [Slice(cfg.window)]
+    stop = threading.Event()
+    emitted = already
+    lock = threading.Lock()
 
-    def pending(objs) -> None:
+    def read(number: int, part: Slice) -> None:
         nonlocal emitted
+        if cfg.sweep:
+            objs = hook.iter_stored(kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(),
+                                    **part.window.search_filters())
+        else:
+            objs = hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(),
+                                    **search_filters, **part.window.search_filters())
         for obj in objs:
-            if is_synced(obj.get("tags")) or not cfg.window.contains(obj.get("created_at")):
+            if stop.is_set():
+                return
+            created = obj.get("created_at")
+            if is_synced(obj.get("tags")) or not part.window.contains(created):
                 continue
             container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container, not per item
             # compact JSON text: a fifth of the memory of the dicts, and what sealing needs anyway
-            emit([obj["key"], container, json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))])
-            emitted += 1
+            emit([obj["key"], container, json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))],
+                 number, _created_at(created))
+            with lock:
+                emitted += 1
 
+    run_parallel(slices, read, stop)
     if not cfg.sweep:
-        pending(hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, **search_filters))
         return None
-    pending(hook.iter_stored(kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, **cfg.window.search_filters()))
     try:  # one search call (limit 1) says how many pending objects search can see: the rest only the sweep found
-        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **search_filters)
+        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **search_filters, **cfg.window.search_filters())
     except HrFlowAuthError:
         raise
     except Exception as exc:  # the count is informative; the sweep itself has every object
@@ -165,6 +196,33 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
                     type(exc).__name__)
         return None
     return max(0, emitted - int(meta.get("total") or 0))
+
+
+def _created_at(value: Any) -> datetime | None:
+    try:
+        return parse_datetime(value, "created_at") if value else None
+    except ConfigError:
+        return None
+
+
+def plan_slices(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: int) -> list[Slice]:
+    """
+    Return the listing's slices: ``[hrflow] listing_slices`` (4) ``created_at`` ranges for a listing of
+    enough pages, split between the oldest and the newest pending object (two calls of one object).
+    """
+    count = slice_count(estimate, cfg.page_size, wanted=conf.getint("hrflow", "listing_slices", fallback=DEFAULT_SLICES),
+                        concurrency=cfg.concurrency)
+    if count < 2:
+        return [Slice(cfg.window)]
+    read = hook.storing_page if cfg.sweep else hook.search_page
+    extra = {} if cfg.sweep else {"tags_excluded": [[SYNC_TAG]]}
+    ends = []
+    for order in ("asc", "desc"):
+        objs, _ = read(kind, cfg.containers, page=1, limit=1, sort_by="created_at", order_by=order, **extra,
+                       **cfg.window.search_filters())
+        created = objs[0].get("created_at") if objs else None
+        ends.append(_created_at(created))
+    return split(cfg.window, ends[0], ends[1], count)
 
 
 def estimate_pending(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig) -> int:
@@ -347,20 +405,47 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             estimate = estimate_pending(kind, hook, cfg)
             size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
             root = spill_root()
-            directory = run_dir(root, context["dag"].dag_id, context["run_id"]) if root is not None else None
+            dag_id, run_id = context["dag"].dag_id, context["run_id"]
+            directory = run_dir(root, dag_id, run_id) if root is not None else None
+            slices, adopted, dirs = None, [], []
             if directory is not None:
                 directory.mkdir(parents=True, exist_ok=True)
-            spiller = BatchSpiller(seal_batch, size, directory, {})
-            prune = cfg.sweep and not cfg.window and not cfg.dry_run
-            pending_keys: set[str] = set()
+                dirs = [str(directory)]
+                key = fingerprint(kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep,
+                                  start=cfg.window.start, field_map=field_map)
+                resumable = find_resumable(root / dag_id, directory, key, cfg.window.end)
+                if resumable is not None:  # an unfinished listing of the same thing: go on from its checkpoint
+                    old_dir, manifest = resumable
+                    adopt(old_dir, manifest, own_dir=directory, run_id=run_id)
+                    slices = [Slice.from_json(part) for part in manifest["slices"]]
+                    slices[-1].window = Window(slices[-1].window.start, cfg.window.end)  # this run's end: it may read further
+                    adopted, size = manifest["batches"], manifest["batch_size"]
+                    dirs = list(dict.fromkeys([*manifest.get("dirs", []), str(directory)]))
+                else:
+                    slices = plan_slices(kind, hook, cfg, estimate)
+                checkpoint = Checkpoint(directory, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
+                                        slices=slices, dirs=dirs)
+                checkpoint(adopted)
+            spiller = BatchSpiller(seal_batch, size, directory, {}, slices=slices or (),
+                                   checkpoint=checkpoint if directory is not None else None, adopted=adopted)
+            # a full sweep without window meets every pending object: ledger entries it does not meet are stale
+            prune = cfg.sweep and not cfg.window and not cfg.dry_run and not adopted
+            tracked = LedgerHook().keys(destination.ledger_key, cfg.containers) if prune else set()
+            met: set[str] = set()
+            progress = Progress(kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0))
 
-            def emit(item: list[Any]) -> None:
-                if prune:
-                    pending_keys.add(item[0])
-                spiller.add(item)
+            def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
+                if item[0] in tracked:
+                    met.add(item[0])
+                spiller.add(item, slice_number, created)
 
-            only_by_sweep = run_search(kind, hook, cfg, field_map, emit, on_page=Progress(kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0)))
+            log.info("Listing in %s slice(s)%s", len(slices or [None]),
+                     f" of created_at: {', '.join(str(part.window) for part in slices)}" if slices and len(slices) > 1 else "")
+            only_by_sweep = run_search(kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count,
+                                       on_page=lambda _read, meta: progress(spiller.count, meta))
             batches = spiller.close()
+            if directory is not None:
+                checkpoint(batches, state="listed")  # done: no later run resumes it
             found = spiller.count
             plan = plan_run(found, **{**planning, "batch_size": size if cfg.batch_size else None})
             if plan.batch_size != size:
@@ -375,7 +460,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                      len(batches), size, f", written to {directory}" if directory is not None else "")
             log.info("Plan: %s; destination: %s (connection '%s')", plan.why, destination.name, kind.ats_conn_id)
             if prune:
-                pruned = LedgerHook().prune(destination.ledger_key, cfg.containers, pending_keys)
+                pruned = LedgerHook().prune(destination.ledger_key, tracked, met)
                 if pruned:
                     log.info("Ledger: dropped %s entries of %s no longer pending", pruned, kind.plural)
             by_container = dict.fromkeys(cfg.containers, 0)
@@ -386,7 +471,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             context["ti"].xcom_push(key="stats", value={
                 "found": found, "batches": len(batches),
                 "found_by_container": by_container,
-                "listing": "sweep" if cfg.sweep else "search", "found_only_by_sweep": only_by_sweep,
+                "listing": "sweep" if cfg.sweep else "search", "found_only_by_sweep": only_by_sweep, "dirs": dirs,
                 "why": f"{cfg.why}; plan: {plan.why}"})
             return batches
 
@@ -469,7 +554,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                            events=context["outlet_events"][alias])
             if not result["failed_keys"]:  # done: the sealed candidate data has no further use
                 deleted = delete_xcoms(context, {"search": None, "transform": stats["batches"]})
-                spilled = delete_run_dir(spill_root(), context["dag"].dag_id, context["run_id"])
+                spilled = delete_run_dir(spill_root(), context["dag"].dag_id, context["run_id"], stats.get("dirs", ()))
                 log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")
             else:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
                 log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")

@@ -39,6 +39,7 @@ def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflo
     assert not first.succeeded and first.summary["found"] == 1250 and first.summary["tagged"] == 1249
     assert state.calls["refused: result window"] == 0
     assert "Listing: 1250 of about 1250 profiles read (100%)" in first.output  # progress lines
+    assert "Listing in 4 slice(s) of created_at" in first.output  # pages read in parallel
     assert "batch(es) of up to 300, written to file://" in first.output
     with sqlite3.connect(airflow_home / "airflow.db") as db:
         [value] = [v for (v,) in db.execute("SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'search' "
@@ -60,27 +61,38 @@ def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflo
     assert not (airflow_home / "xcom" / "hrflow_batches" / DAG_ID / safe(second.run_id)).exists()
 
 
-def test_a_run_killed_while_listing_then_run_again_posts_each_profile_once(airflow_home, sandbox):
+def test_a_run_killed_while_listing_resumes_its_listing_and_posts_each_profile_once(airflow_home, sandbox):
     state = sandbox.state
     source = make_key("source", "migration", "killed")
     keys = state.seed("profile", source, 600, created_at="2025-03-01T00:00:00+00:00", spread_seconds=1)
-    state.faults.append(Fault(path="/v1/storing/profiles", status=0, delay=1.0, times=1000))  # manual runs sweep
+    state.faults.append(Fault(path="/v1/storing/profiles", status=0, delay=0.5, times=1000))  # manual runs sweep
     env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"})
-    conf = json.dumps({"source_keys": [source], "page_size": 50})
+    conf = json.dumps({"source_keys": [source], "page_size": 50, "batch_size": 100})
+    batches = airflow_home / "xcom" / "hrflow_batches" / DAG_ID
+    before = set(batches.glob("*")) if batches.exists() else set()
     proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", conf], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while state.calls["GET /v1/storing/profiles"] < 4:
-            assert proc.poll() is None and time.monotonic() < deadline, "listing never started"
-            time.sleep(0.1)
-        os.killpg(proc.pid, signal.SIGKILL)  # in the middle of the listing
+        while len(list(batches.glob("*/batch-*.json"))) < 2 + sum(len(list(d.glob("batch-*"))) for d in before):
+            assert proc.poll() is None and time.monotonic() < deadline, "listing never wrote two batches"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # in the middle of the listing, two batch files written
     finally:
         proc.wait(30)
+    [killed_dir] = set(batches.glob("*")) - before
     assert state.ats_area("profiles").requests == 0
+    calls_before = state.calls["GET /v1/storing/profiles"]
     state.faults.clear()
     again = dags_test(env, DAG_ID, conf)
-    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-3000:]
+    resumed = re.search(r"Resuming the unfinished listing of run (\S+): (\d+) object\(s\) in (\d+) batch file", output)
+    assert resumed and int(resumed.group(2)) >= 200 and int(resumed.group(3)) >= 2, output[-3000:]
+    # the resumed run did not read again what was written: a whole listing takes 19 calls (1 estimate,
+    # 2 for the slice ends, 4 slices x (3 pages + 1 short page))
+    assert state.calls["GET /v1/storing/profiles"] - calls_before < 19 - int(resumed.group(2)) // 50 + 4
     applied = state.ats_area("profiles").applied
     assert set(applied) == set(keys) and max(applied.values()) == 1
     assert set(keys) <= set(state.snapshot()["synced"]["profile"])
+    assert not killed_dir.exists()  # the adopted batch files are deleted with the run's own once it succeeds

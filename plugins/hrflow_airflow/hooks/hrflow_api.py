@@ -237,6 +237,7 @@ class HrFlowHook(BaseHook):
 
     def iter_pages(self, read_page: Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]], kind: ObjectKind,
                    containers: list[str], *, page_size: int = 100, on_page: Callable[[int, dict[str, Any]], None] | None = None,
+                   after: tuple[datetime, Mapping[str, datetime | None]] | None = None,
                    **filters: Any) -> Iterator[dict[str, Any]]:
         """
         Yield every object ``read_page`` returns, each once, oldest first, paging by ``created_at`` keyset.
@@ -247,12 +248,15 @@ class HrFlowHook(BaseHook):
         only grow while a whole page was created at one instant. So deep offsets are never asked for (HrFlow does not document a cap on them:
         the sandbox models one), and objects leaving the result set while it is paged (tagged by someone else)
         cannot push unseen objects onto pages already read. Memory holds the keys of about one page.
-        ``on_page(objects_so_far, meta)`` is called after every page (progress).
+        ``on_page(objects_so_far, meta)`` is called after every page (progress). ``after=(instant, keys)``
+        resumes a listing: from ``instant``, skipping ``keys`` (those already read at or after it).
         """
         filters = {"sort_by": "created_at", "order_by": "asc", **filters}
         floor = filters.pop("created_at_min", None)
         cursor: datetime | None = None
         seen: dict[str, datetime | None] = {}  # keys yielded at or after the cursor
+        if after is not None:
+            cursor, seen = after[0] - timedelta(milliseconds=1), dict(after[1])
         page, count = 1, 0
         while True:
             low = cursor or floor

@@ -1,0 +1,180 @@
+"""
+Parallel and resumable listing of the objects a sync run goes through.
+
+* **Slices.** A large listing is split into ``created_at`` ranges (``[hrflow] listing_slices``, 4 by default,
+  never more than the run's HrFlow concurrency), read at once by one thread each, each paging by keyset
+  (:meth:`HrFlowHook.iter_pages`). The ranges are equal in time between the oldest and the newest pending
+  object (two calls of one object each); the outer ones stay open, so objects created during the listing
+  are not missed.
+* **Checkpoint.** After each batch file is written, ``listing.json`` in the run's batch directory records
+  the batches written so far and, per slice, the newest ``created_at`` written and the keys written at
+  that instant. A listing that stopped (a killed task, a crash) is resumed from there by the task's retry
+  or by the next run of the DAG with the same source, window start and field map: the batches already
+  written are kept and each slice goes on from its cursor. Nothing was posted from an unfinished listing
+  (posting starts once ``search`` returns), so adopting its batches cannot post anything twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hrflow_airflow.config import Window
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "listing.json"
+DEFAULT_SLICES = 4
+MS = timedelta(milliseconds=1)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass
+class Slice:
+    """One ``created_at`` range of the listing and how far its written batches go."""
+
+    window: Window
+    cursor: datetime | None = None  # newest created_at written to a batch file
+    tail: dict[str, datetime | None] = field(default_factory=dict)  # keys written at or after cursor - 1 ms
+
+    def after(self) -> tuple[datetime, Mapping[str, datetime | None]] | None:
+        """Return where :meth:`HrFlowHook.iter_pages` resumes this slice (None: from its start)."""
+        return (self.cursor, self.tail) if self.cursor is not None else None
+
+    def wrote(self, key: str, created: datetime | None) -> None:
+        """Record that ``key`` (created at ``created``) is in a written batch."""
+        if created is not None and (self.cursor is None or created > self.cursor):
+            self.cursor = created
+            self.tail = {k: at for k, at in self.tail.items() if at is None or at >= created - MS}
+        self.tail[key] = created
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": _iso(self.window.start), "end": _iso(self.window.end), "cursor": _iso(self.cursor),
+                "tail": {k: _iso(at) for k, at in self.tail.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Slice:
+        return cls(Window(_dt(data["start"]), _dt(data["end"])), _dt(data["cursor"]),
+                   {k: _dt(at) for k, at in data["tail"].items()})
+
+
+def split(window: Window, oldest: datetime | None, newest: datetime | None, count: int) -> list[Slice]:
+    """Cut ``window`` into ``count`` slices of equal time between ``oldest`` and ``newest``; outer ends stay open."""
+    if count < 2 or oldest is None or newest is None or newest - oldest < MS * count:
+        return [Slice(window)]
+    step = (newest - oldest) / count
+    cuts = [oldest + step * i for i in range(1, count)]
+    cuts = [cut - timedelta(microseconds=cut.microsecond % 1000) for cut in cuts]  # HrFlow dates: milliseconds
+    starts, ends = [window.start, *cuts], [*cuts, window.end]
+    return [Slice(Window(start, end)) for start, end in zip(starts, ends)]
+
+
+def slice_count(estimate: int, page_size: int, *, wanted: int, concurrency: int | None) -> int:
+    """Return how many slices to read at once: at least two pages each, within the HrFlow concurrency."""
+    return max(1, min(wanted, concurrency or wanted, estimate // max(1, 2 * page_size)))
+
+
+def fingerprint(**what: Any) -> str:
+    """Return an id of what a listing reads: only a listing of the same thing is resumed."""
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def find_resumable(base: Any, own_dir: Any, key: str, window_end: datetime | None) -> tuple[Any, dict[str, Any]] | None:
+    """
+    Return ``(directory, manifest)`` of the listing to resume under ``base`` (one DAG's batch directories):
+    the run's own unfinished listing (a retry), else the newest unfinished one with fingerprint ``key`` whose
+    window end is not after this run's. None when there is none.
+    """
+    if base is None or not base.exists():
+        return None
+    found = []
+    for directory in base.iterdir():
+        path = directory / MANIFEST
+        if not path.exists():
+            continue
+        try:
+            with path.open("r") as handle:
+                manifest = json.load(handle)
+        except (OSError, ValueError):
+            continue  # half-written by a killed task: its batches are not adopted
+        if manifest.get("state") != "listing" or manifest.get("fingerprint") != key:
+            continue
+        old_end = _dt(manifest.get("window_end"))
+        if old_end is not None and window_end is not None and old_end > window_end:
+            continue
+        found.append((str(directory) == str(own_dir), manifest.get("updated", 0), directory, manifest))
+    if not found:
+        return None
+    _, _, directory, manifest = max(found, key=lambda f: (f[0], f[1]))
+    return directory, manifest
+
+
+def write_manifest(directory: Any, manifest: dict[str, Any]) -> None:
+    """Write ``listing.json`` whole (through a temporary name where the store can rename)."""
+    manifest = {**manifest, "updated": time.time()}
+    text = json.dumps(manifest, separators=(",", ":"))
+    final, temporary = directory / MANIFEST, directory / f"{MANIFEST}.tmp"
+    try:
+        with temporary.open("w") as handle:
+            handle.write(text)
+        temporary.rename(final)
+    except (NotImplementedError, OSError):
+        with final.open("w") as handle:
+            handle.write(text)
+
+
+class Checkpoint:
+    """Keep ``listing.json`` of one run's listing up to date as its batches are written."""
+
+    def __init__(self, directory: Any, *, run_id: str, key: str, window_end: datetime | None, batch_size: int,
+                 slices: list[Slice], dirs: list[str]) -> None:
+        self.directory, self.slices, self.dirs = directory, slices, dirs
+        self.head = {"run_id": run_id, "fingerprint": key, "window_end": _iso(window_end), "batch_size": batch_size}
+
+    def __call__(self, batches: list[dict[str, Any]], state: str = "listing") -> None:
+        write_manifest(self.directory, {**self.head, "state": state, "dirs": self.dirs, "batches": batches,
+                                        "slices": [s.to_json() for s in self.slices]})
+
+
+def adopt(directory: Any, manifest: dict[str, Any], *, own_dir: Any, run_id: str) -> None:
+    """Mark another run's unfinished listing as taken over by ``run_id``, so that no other run resumes it too."""
+    if str(directory) != str(own_dir):
+        write_manifest(directory, {**manifest, "state": "adopted", "adopted_by": run_id})
+        log.info("Resuming the unfinished listing of run %s: %s object(s) in %s batch file(s) already written",
+                 manifest.get("run_id"), sum(b["count"] for b in manifest["batches"]), len(manifest["batches"]))
+    else:
+        log.info("Resuming this run's unfinished listing: %s object(s) in %s batch file(s) already written",
+                 sum(b["count"] for b in manifest["batches"]), len(manifest["batches"]))
+
+
+def run_parallel(slices: list[Slice], read: Callable[[int, Slice], None], stop: threading.Event) -> None:
+    """
+    Run ``read(number, slice)`` for every slice, one thread each. The first error sets ``stop`` (which
+    ``read`` checks between objects) and is raised once the others have returned.
+    """
+    if len(slices) == 1:
+        read(0, slices[0])
+        return
+    with ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="hrflow-list") as pool:
+        futures = [pool.submit(read, number, part) for number, part in enumerate(slices)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            stop.set()
+            wait(futures)
+            raise failed[0].exception()

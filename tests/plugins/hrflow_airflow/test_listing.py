@@ -1,0 +1,108 @@
+"""The listing's slices, checkpoint and resume bookkeeping (plugins/hrflow_airflow/listing.py, spill.py)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from hrflow_airflow.config import Window
+from hrflow_airflow.listing import Checkpoint, Slice, find_resumable, fingerprint, run_parallel, slice_count, split
+from hrflow_airflow.spill import BatchSpiller
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def test_split_covers_the_window_with_contiguous_slices_and_open_outer_ends():
+    window = Window(None, T0 + timedelta(days=30))
+    slices = split(window, T0, T0 + timedelta(days=8), 4)
+    assert [s.window.start for s in slices] == [None, T0 + timedelta(days=2), T0 + timedelta(days=4), T0 + timedelta(days=6)]
+    assert [s.window.end for s in slices] == [T0 + timedelta(days=2), T0 + timedelta(days=4), T0 + timedelta(days=6), window.end]
+    # every instant of the window is in exactly one slice (half-open ranges)
+    for when in (T0 - timedelta(days=1), T0, T0 + timedelta(days=2), T0 + timedelta(days=7, hours=23), T0 + timedelta(days=20)):
+        assert sum(s.window.contains(when.isoformat()) for s in slices) == 1
+
+
+def test_split_keeps_one_slice_when_there_is_no_spread():
+    assert len(split(Window(), T0, T0, 4)) == 1
+    assert len(split(Window(), None, T0, 4)) == 1
+
+
+def test_slice_count_needs_two_pages_per_slice_and_stays_within_the_concurrency():
+    assert slice_count(900, 500, wanted=4, concurrency=None) == 1
+    assert slice_count(10_000, 500, wanted=4, concurrency=None) == 4
+    assert slice_count(10_000, 500, wanted=4, concurrency=2) == 2
+
+
+def test_a_slice_keeps_the_keys_of_its_newest_instant_and_round_trips():
+    part = Slice(Window(T0, None))
+    part.wrote("a", T0)
+    part.wrote("b", T0 + timedelta(seconds=1))
+    part.wrote("c", T0 + timedelta(seconds=1))
+    assert part.cursor == T0 + timedelta(seconds=1) and set(part.tail) == {"b", "c"}
+    again = Slice.from_json(json.loads(json.dumps(part.to_json())))
+    assert again.after() == (part.cursor, part.tail) and again.window == part.window
+
+
+def test_the_spiller_moves_each_slice_checkpoint_only_past_written_files(tmp_path):
+    slices = [Slice(Window()), Slice(Window())]
+    saved = []
+    spiller = BatchSpiller(lambda i, items: {"index": i, "items": [[k, c] for k, c, _ in items]}, 2, tmp_path, {},
+                           slices=slices, checkpoint=lambda batches: saved.append(len(batches)))
+    spiller.add(["k1", "src", "{}"], 0, T0)
+    spiller.add(["k2", "src", "{}"], 1, T0 + timedelta(seconds=5))
+    spiller.add(["k3", "src", "{}"], 0, T0 + timedelta(seconds=1))  # not written yet
+    assert saved == [1] and slices[0].cursor == T0 and slices[1].cursor == T0 + timedelta(seconds=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch-00000.json"]
+    batches = spiller.close()
+    assert saved == [1, 2] and slices[0].cursor == T0 + timedelta(seconds=1) and spiller.count == 3
+    resumed = BatchSpiller(lambda i, items: {"index": i, "items": []}, 2, tmp_path, {}, adopted=batches)
+    assert resumed.count == 3 and len(resumed.close()) == 2  # adopted batches are kept, numbering goes on
+
+
+def _manifest(directory, state, key="k", window_end=None):
+    directory.mkdir(parents=True)
+    Checkpoint(directory, run_id=directory.name, key=key, window_end=window_end, batch_size=10,
+               slices=[Slice(Window())], dirs=[str(directory)])([], state=state)
+
+
+def test_find_resumable_prefers_the_runs_own_listing_then_the_newest_matching_one(tmp_path):
+    _manifest(tmp_path / "listed", "listed")
+    _manifest(tmp_path / "adopted", "adopted")
+    _manifest(tmp_path / "other_source", "listing", key="other")
+    _manifest(tmp_path / "later_window", "listing", window_end=T0 + timedelta(days=2))
+    (tmp_path / "half_written").mkdir()
+    (tmp_path / "half_written" / "listing.json").write_text('{"state": "list')
+    assert find_resumable(tmp_path, tmp_path / "mine", "k", T0) is None
+    _manifest(tmp_path / "killed", "listing")
+    time.sleep(0.01)
+    _manifest(tmp_path / "killed_later", "listing")
+    found, manifest = find_resumable(tmp_path, tmp_path / "mine", "k", T0)
+    assert found.name == "killed_later" and manifest["run_id"] == "killed_later"
+    _manifest(tmp_path / "mine", "listing")
+    assert find_resumable(tmp_path, tmp_path / "mine", "k", T0)[0].name == "mine"
+    assert find_resumable(tmp_path, tmp_path / "mine", "k", None)[0].name == "mine"
+
+
+def test_fingerprint_differs_with_what_is_listed():
+    assert fingerprint(containers=["a"], start=None) == fingerprint(start=None, containers=["a"])
+    assert fingerprint(containers=["a"], start=None) != fingerprint(containers=["a"], start=T0)
+
+
+def test_run_parallel_stops_the_other_slices_and_raises_the_first_error():
+    stop = threading.Event()
+    read_after_stop = []
+
+    def read(number, part):
+        if number == 1:
+            raise RuntimeError("HrFlow 500 on slice 1")
+        while not stop.is_set():
+            time.sleep(0.01)
+        read_after_stop.append(number)
+
+    with pytest.raises(RuntimeError, match="slice 1"):
+        run_parallel([Slice(Window())] * 3, read, stop)
+    assert sorted(read_after_stop) == [0, 2]
