@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-distributed bench bench-scale bench-chaos bench-webhook bench-workable standalone sandbox screenshots clean
+.PHONY: install demo test test-distributed bench bench-scale bench-migration bench-chaos bench-webhook bench-workable standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: install
 
 bench-scale: install
 	$(BIN)/python -m bench.scale_run
+
+# a million profiles, 20 ms per HrFlow call, defaults, real scheduler (about an hour on 2 cores; not in `make test`)
+bench-migration: install
+	$(BIN)/python -m bench.scale_run --n 1000000 --hrflow-latency 0.02 --name migration_1m
 
 # twice: against an ATS that honours Idempotency-Key, then one that ignores it (most real ones)
 bench-chaos: install

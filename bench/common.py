@@ -42,9 +42,9 @@ class SandboxProcess:
         response.raise_for_status()
         return response.json()
 
-    def reset_and_seed(self, count: int, *, hrflow_latency: float, ats_latency: float) -> None:
+    def reset_and_seed(self, count: int, *, hrflow_latency: float, ats_latency: float, generated: bool = False) -> None:
         self.control("reset")
-        self.control("seed", {"kind": "profile", "container": SOURCE, "count": count,
+        self.control("seed", {"kind": "profile", "container": SOURCE, "count": count, "generated": generated,
                               "created_at": "2026-01-01T00:00:00+00:00", "spread_seconds": 1})
         self.control("latency", {"hrflow": hrflow_latency, "ats": ats_latency})
 
@@ -54,15 +54,10 @@ class SandboxProcess:
         return env
 
     def check_exactly_once(self, count: int) -> dict[str, int]:
-        """Return lost / duplicate / untagged counts for the ``count`` seeded profiles."""
-        state = self.control("state")
-        applied = state["ats"].get("profiles", {}).get("applied", {})
-        synced = set(state["synced"]["profile"])
-        keys = [make_key("profile", SOURCE, i) for i in range(count)]
-        return {"lost": sum(1 for k in keys if k not in applied),
-                "duplicates": sum(1 for n in applied.values() if n > 1),
-                "untagged": sum(1 for k in keys if k not in synced),
-                "edited_twice": sum(1 for k in keys if state["edits"].get(k, 0) > 1)}
+        """Return lost / duplicate / untagged counts for the ``count`` seeded profiles (counted by the sandbox)."""
+        result = self.control("exactly_once", {"kind": "profile", "container": SOURCE, "ats": "profiles"})
+        assert result["objects"] == count, result
+        return result
 
     def stop(self) -> None:
         self.proc.terminate()

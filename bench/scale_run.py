@@ -1,9 +1,12 @@
-"""`make bench-scale`: 50,000 profiles in one hrflow_profiles_to_ats run on SQLite + LocalExecutor.
+"""`make bench-scale` (50,000 profiles) and `make bench-migration` (1,000,000 profiles at 20 ms per HrFlow
+call): one hrflow_profiles_to_ats run with default params on SQLite + LocalExecutor.
 
 A real api-server, scheduler and dag-processor (sandbox/airflow_home.py's AirflowStack) in a temporary home;
-the sandbox in its own process. Reports wall time, the peak RSS of the largest task process (VmHWM of every
-`airflow worker -- <ti>` process, sampled while the run lasts), XCom bytes stored in the metadata DB (large
-values live in object storage, the DB holds their paths), and the number of mapped task instances.
+the sandbox in its own process (a generated source above 100,000 profiles: sandbox/generated.py). Reports
+wall time, objects per second, the HrFlow call floor at the run's concurrency, the peak RSS of every task
+(VmHWM of each `airflow worker -- <ti>` process, sampled while the run lasts), XCom bytes stored in the
+metadata DB (large values live in object storage, the DB holds their paths), the number of mapped task
+instances, and lost / duplicated / untagged profiles (counted by the sandbox).
 """
 
 from __future__ import annotations
@@ -62,13 +65,22 @@ class TaskRssSampler(threading.Thread):
         self.join()
 
 
+def conf_value(stack: AirflowStack, section: str, key: str, default: str) -> str:
+    """Return an ``[hrflow]`` setting as the stack's environment sets it, else its default."""
+    return stack.env.get(f"AIRFLOW__{section.upper()}__{key.upper()}", default)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=None, help="default: the run plans it")
     parser.add_argument("--concurrency", type=int, default=None, help="default: the run plans it")
     parser.add_argument("--parallelism", type=int, default=4, help="LocalExecutor task slots")
+    parser.add_argument("--hrflow-latency", type=float, default=0.0, help="seconds per HrFlow call (sandbox)")
+    parser.add_argument("--name", default="scale_run", help="bench/results/<name>.txt")
+    parser.add_argument("--generated", action="store_true", help="generated sandbox source (default above 100,000)")
     args = parser.parse_args(argv)
+    generated = args.generated or args.n > 100_000  # a million real-shaped profiles as dicts would not fit in memory
 
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="hrflow-scale-") as home:
         sandbox.reset_and_seed(0, hrflow_latency=0, ats_latency=0)
@@ -76,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     "AIRFLOW__CORE__PARALLELISM": str(args.parallelism)})
         stack.start(wait_for_dags=(DAG_ID,))
         unpause_and_settle(stack, DAG_ID)
-        sandbox.reset_and_seed(args.n, hrflow_latency=0, ats_latency=0)
+        sandbox.reset_and_seed(args.n, hrflow_latency=args.hrflow_latency, ats_latency=0, generated=generated)
         sampler = TaskRssSampler()
         sampler.start()
         try:
@@ -95,7 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         peak_ti = max(sampler.peak_by_ti, key=sampler.peak_by_ti.get, default=None)
         peak_task = names.get(peak_ti, "unknown")
         sampled = len(set(sampler.peak_by_ti) & set(names))
+        peak_by_task: dict[str, int] = {}
+        for ti in tis:
+            if ti["id"] in sampler.peak_by_ti:
+                peak_by_task[ti["task_id"]] = max(peak_by_task.get(ti["task_id"], 0), sampler.peak_by_ti[ti["id"]])
         check = sandbox.check_exactly_once(args.n)
+        calls = sandbox.control("calls")["calls"]
         with sqlite3.connect(Path(home) / "airflow.db") as db:
             xcom_bytes, xcom_rows = db.execute("SELECT COALESCE(SUM(LENGTH(value)), 0), COUNT(*) FROM xcom WHERE run_id = ?",
                                                (run["dag_run_id"],)).fetchone()
@@ -105,17 +122,28 @@ def main(argv: list[str] | None = None) -> int:
                                  (run["dag_run_id"],)).fetchone()[0]
         offloaded = sum(p.stat().st_size for p in (Path(home) / "xcom").rglob("*") if p.is_file())
 
+    hrflow_calls = sum(n for name, n in calls.items() if name.split(" ")[-1].startswith("/v1/"))
+    listing_calls = sum(n for name, n in calls.items() if name.endswith(("/searching", "/storing/profiles")))
+    in_flight = int(conf_value(stack, "hrflow", "max_in_flight", "40"))
+    floor = hrflow_calls * args.hrflow_latency / in_flight
+    latency = f"{args.hrflow_latency * 1000:.0f} ms per HrFlow call" if args.hrflow_latency else "sandbox without latency"
     lines = [
         f"# Scale run: {args.n} profiles, one hrflow_profiles_to_ats run ({time.strftime('%Y-%m-%d')})",
         f"machine: {machine()}",
-        f"setup: SQLite + LocalExecutor (parallelism {args.parallelism}), real scheduler, sandbox without latency, "
-        f"params: {json.dumps(tuning) if tuning else 'defaults (the run plans batch size and concurrency)'}",
+        f"setup: SQLite + LocalExecutor (parallelism {args.parallelism}), real scheduler, {latency}, "
+        f"params: {json.dumps(tuning) if tuning else 'defaults (the run plans batch size and concurrency)'}"
+        + (", generated sandbox source" if generated else ""),
         "",
         f"{'':44} {'measured':>12} {'target':>12}",
         f"{'run state':44} {state:>12}",
         f"{'wall time (s)':44} {wall:12.0f}",
+        f"{'objects per second':44} {args.n / wall:12.0f}",
+        f"{'HrFlow calls (listing pages)':44} {hrflow_calls:12} {'(' + str(listing_calls) + ')':>12}",
+        *([f"{'HrFlow call floor, calls x L / ' + str(in_flight) + ' in flight (s)':44} {floor:12.0f}",
+           f"{'wall / floor':44} {wall / floor:12.2f} {'<= 1.5':>12}"] if floor else []),
         f"{'peak RSS of the largest task process (MB)':44} {sampler.peak_kib / 1024:12.0f} {'< 300':>12}",
         f"{'  reached by':44} {peak_task:>12}",
+        *[f"{'  peak RSS of ' + task + ' (MB)':44} {kib / 1024:12.0f}" for task, kib in sorted(peak_by_task.items())],
         f"{'XCom in the metadata DB (bytes, rows)':44} {xcom_bytes:12} {xcom_rows:>12}",
         f"{'XCom in the DB per batch (bytes)':44} {xcom_bytes / max(batches, 1):12.0f} {'< 2048':>12}",
         f"{'XCom offloaded to object storage (MB)':44} {offloaded / 2**20:12.1f}",
@@ -126,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         "Ceiling: a run maps at most 1,024 batches ([core] max_map_length); beyond batch_size x 1,024 objects the",
         "search task grows the batch size instead (config.plan_run), so any run size stays within the limit.",
     ]
-    save("scale_run", "\n".join(lines) + "\n")
+    if args.hrflow_latency:
+        per_call = wall / max(hrflow_calls, 1)
+        lines += ["", f"Projection for {args.n:,} profiles at HrFlow's real latency L, {in_flight} calls in flight: "
+                      f"max(calls x L / {in_flight}, {per_call * 1000:.2f} ms of this machine per call x calls):"]
+        lines += [f"  L = {ms} ms: about {max(hrflow_calls * ms / 1000 / in_flight, per_call * hrflow_calls) / 3600:.1f} h"
+                  for ms in (50, 100, 200, 500)]
+    save(args.name, "\n".join(lines) + "\n")
     return 0 if state == "success" else 1
 
 

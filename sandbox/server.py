@@ -805,6 +805,9 @@ class _Handler(BaseHTTPRequestHandler):
             if data.get("generated"):  # a million-object run: count what the receivers applied, keep no bodies
                 self.state.keep_bodies = False
             return self._send(200, {"keys": keys})
+        if route == "calls":  # request counts without the (large) synced and applied lists of "state"
+            with self.state.lock:
+                return self._send(200, {"calls": dict(self.state.calls), "max_in_flight": dict(self.state.max_in_flight)})
         if route == "exactly_once":  # {"kind", "container", "ats"}: counts computed here, not a 100 MB snapshot
             return self._send(200, self.state.exactly_once(data.get("kind", "profile"), data["container"],
                                                            data.get("ats", "profiles")))

@@ -2,7 +2,7 @@
 Parallel and resumable listing of the objects a sync run goes through.
 
 * **Slices.** A large listing is split into ``created_at`` ranges (``[hrflow] listing_slices``, 4 by default,
-  never more than the run's HrFlow concurrency), read at once by one thread each, each paging by keyset
+  never more than the run's HrFlow concurrency nor 1,000 objects of pages in flight), read at once by one thread each, each paging by keyset
   (:meth:`HrFlowHook.iter_pages`). The ranges are equal in time between the oldest and the newest pending
   object (two calls of one object each); the outer ones stay open, so objects created during the listing
   are not missed.
@@ -84,9 +84,18 @@ def split(window: Window, oldest: datetime | None, newest: datetime | None, coun
     return [Slice(Window(start, end)) for start, end in zip(starts, ends)]
 
 
+# objects of all slices' pages held at once: a parsed page of 500 real-shaped profiles is ~21 MB with its raw
+# text, so this bounds the listing's memory (~45 MB) whatever the slice count asked for
+MAX_LISTED_IN_FLIGHT = 1000
+
+
 def slice_count(estimate: int, page_size: int, *, wanted: int, concurrency: int | None) -> int:
-    """Return how many slices to read at once: at least two pages each, within the HrFlow concurrency."""
-    return max(1, min(wanted, concurrency or wanted, estimate // max(1, 2 * page_size)))
+    """
+    Return how many slices to read at once: at least two pages each, within the HrFlow concurrency, and no
+    more than ``MAX_LISTED_IN_FLIGHT`` objects in flight (2 slices of the default 500-object pages).
+    """
+    return max(1, min(wanted, concurrency or wanted, estimate // max(1, 2 * page_size),
+                      MAX_LISTED_IN_FLIGHT // max(1, page_size)))
 
 
 def fingerprint(**what: Any) -> str:

@@ -307,11 +307,19 @@ def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
     """
     Add up the counts and failed keys of one run, in total and per source or board (``by_container``).
 
-    Batches whose task never finished count as failed.
+    Batches whose task never finished count as failed. The three inputs are read once each, one batch at a
+    time (Airflow's lazy XCom sequences): tagging and posting results are reduced to counts per container
+    first, so memory holds counts and failed keys, not a million keys.
     """
-    posted = list(posted)
-    posted_by_index = {p["index"]: p for p in posted}
-    tagged_by_index = {t["index"]: t for t in tagged}
+    tagged_by_index = {t["index"]: {"by_container": t["by_container"], "failed": t["failed"]} for t in tagged}
+    posted_by_index: dict[int, dict[str, Any]] = {}
+    resumed = 0
+    for post in posted:
+        resumed += post.get("resumed", 0)
+        posted_by_index[post["index"]] = {
+            "accepted": Counter(container for _, container in post["accepted"]), "rejected": post["rejected"],
+            # keys are kept only where tagging never reported: they are what failed
+            "untagged": post["accepted"] if post["index"] not in tagged_by_index else []}
     per: dict[str, Counter] = {c: Counter(found=n) for c, n in (stats.get("found_by_container") or {}).items()}
     accounted: Counter = Counter()
     failures: list[dict[str, str]] = []
@@ -330,12 +338,12 @@ def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
         if post is None:
             failures += _lost(batch["items"], "post_to_ats did not finish")
             continue
-        for _, container in post["accepted"]:
-            per[container]["posted"] += 1
+        for container, n in post["accepted"].items():
+            per[container]["posted"] += n
         failures += post["rejected"]
         tag = tagged_by_index.get(batch["index"])
         if tag is None:
-            failures += _lost(post["accepted"], f"tag_{kind.plural} did not finish")
+            failures += _lost(post["untagged"], f"tag_{kind.plural} did not finish")
             continue
         for container, counts in tag["by_container"].items():
             per[container]["tagged"] += counts["tagged"]
@@ -357,7 +365,7 @@ def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
     return {"kind": kind.plural, "container": kind.container, "found": stats["found"], **totals,
             "failed_keys": failures, "dry_run": dry_run, "by_container": by_container,
             "listing": stats.get("listing", "search"), "found_only_by_sweep": stats.get("found_only_by_sweep"),
-            "resumed": sum(p.get("resumed", 0) for p in posted), "why": stats.get("why", "")}
+            "resumed": resumed, "why": stats.get("why", "")}
 
 
 def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCHEDULE,
@@ -547,9 +555,9 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             stats = context["ti"].xcom_pull(task_ids="search", key="stats")
             if stats is None:
                 raise AirflowFailException("search did not finish (see its log): nothing was synced")
-            # one slice read per upstream task instead of item-by-item iteration
+            # each lazy sequence is read once, one batch at a time: bounded memory at a million objects
             result = build_summary(kind, stats=stats, dry_run=bool(context["params"].get("dry_run")),
-                                   transformed=transformed[:], posted=posted[:], tagged=tagged[:])
+                                   transformed=transformed, posted=posted, tagged=tagged)
             publish_report(kind, result, dag_id=context["dag"].dag_id, run_id=context["run_id"],
                            events=context["outlet_events"][alias])
             if not result["failed_keys"]:  # done: the sealed candidate data has no further use

@@ -31,10 +31,11 @@ def test_split_keeps_one_slice_when_there_is_no_spread():
     assert len(split(Window(), None, T0, 4)) == 1
 
 
-def test_slice_count_needs_two_pages_per_slice_and_stays_within_the_concurrency():
+def test_slice_count_needs_two_pages_per_slice_and_stays_within_the_concurrency_and_memory():
     assert slice_count(900, 500, wanted=4, concurrency=None) == 1
-    assert slice_count(10_000, 500, wanted=4, concurrency=None) == 4
-    assert slice_count(10_000, 500, wanted=4, concurrency=2) == 2
+    assert slice_count(10_000, 250, wanted=4, concurrency=None) == 4
+    assert slice_count(10_000, 250, wanted=4, concurrency=2) == 2
+    assert slice_count(1_000_000, 500, wanted=4, concurrency=None) == 2  # pages in flight bound the memory
 
 
 def test_a_slice_keeps_the_keys_of_its_newest_instant_and_round_trips():

@@ -38,6 +38,26 @@ def test_summary_splits_counts_and_failures_per_source():
     assert [(f["key"], f["container"]) for f in summary["failed_keys"]] == [("k3", "a"), ("k4", "b"), ("k5", "b")]
 
 
+def test_summary_reads_each_input_once_one_batch_at_a_time():
+    """The report task's inputs are Airflow's lazy XCom sequences: iterated once, never sliced or held whole."""
+    stats = {"found": 3000, "batches": 3, "found_by_container": {"a": 3000}}
+    fetched = []
+
+    def lazy(name, make):
+        for index in range(3):
+            fetched.append((name, index))
+            yield make(index)
+
+    items = lambda i: [[f"k{i}-{n}", "a"] for n in range(1000)]  # noqa: E731
+    summary = build_summary(
+        PROFILE, stats=stats, dry_run=False,
+        transformed=lazy("transformed", lambda i: {"index": i, "items": items(i), "failed": []}),
+        posted=lazy("posted", lambda i: {"index": i, "accepted": items(i), "rejected": [], "resumed": 1}),
+        tagged=lazy("tagged", lambda i: {"index": i, "failed": [], "by_container": {"a": {"tagged": 1000, "already": 0}}}))
+    assert {f: summary[f] for f in FIELDS} == counts(3000, 3000, 3000, 3000, 0, 0) and summary["resumed"] == 3
+    assert sorted(fetched) == sorted((n, i) for n in ("transformed", "posted", "tagged") for i in range(3))
+
+
 def test_batches_that_never_finished_fail_their_source():
     stats = {"found": 4, "batches": 2, "found_by_container": {"a": 2, "b": 2}}
     transformed = [{"index": 0, "items": [["k1", "a"], ["k2", "a"]], "records": [{}, {}], "failed": []}]
