@@ -19,8 +19,9 @@ install: $(STAMP)
 demo: install
 	ATS=$(ATS) $(BIN)/python -m sandbox.demo
 
+# DAG and unit tests on two workers (each its own sandbox and Airflow home), then the Airflow-stack tests alone
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 -m "not stack"; a=$$?; $(BIN)/python -m pytest -m stack; b=$$?; test $$a -eq 0 -a $$b -eq 0
 
 # CeleryExecutor + PostgreSQL + Redis on loopback (part of `make test` too); REQUIRE_SERVICES=1 fails instead of skipping
 test-distributed: install

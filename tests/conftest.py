@@ -22,6 +22,14 @@ from sandbox.airflow_home import airflow_env, dags_test, init_home
 from sandbox.server import SandboxServer
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark the top-level files' tests ``stack``: they start real Airflow services and run after the rest, alone."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.parent == here:
+            item.add_marker(pytest.mark.stack)
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
     server = SandboxServer().start_in_thread()

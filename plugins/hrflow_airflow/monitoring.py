@@ -13,7 +13,7 @@ import hashlib
 import logging
 import sys
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -254,3 +254,36 @@ def emit_counts(metric: str, counts: Mapping[str, int], tags: Mapping[str, str])
     """Increment ``hrflow.<metric>.<name>`` by each count, with ``tags`` (StatsD/OpenTelemetry via Airflow)."""
     for name, count in counts.items():
         stats.incr(f"{METRIC_PREFIX}.{metric}.{name}", count=int(count), tags=dict(tags))
+
+
+# -- progress while a run lasts ------------------------------------------------------------------------------
+def log_run_progress(context: Mapping[str, Any], *, task_id: str, stage: str, count: int, plural: str) -> None:
+    """
+    Log how far the run is through ``stage`` (the batches whose ``task_id`` succeeded, this one included) and
+    when it should end at this pace; count ``hrflow.progress.<stage>`` (``count`` objects, tagged ``dag_id``).
+
+    Informative: any failure to read the counts is logged at debug level and ignored.
+    """
+    ti = context["ti"]
+    emit_counts("progress", {stage: count}, {"dag_id": ti.dag_id})
+    try:
+        stats_ = ti.xcom_pull(task_ids="search", key="stats") or {}
+        batches, found = int(stats_.get("batches") or 0), int(stats_.get("found") or 0)
+        done = 1 + type(ti).get_ti_count(dag_id=ti.dag_id, task_ids=[task_id], run_ids=[ti.run_id], states=["success"])
+        started = context["dag_run"].start_date
+    except Exception as exc:  # progress must never fail a batch
+        log.debug("Run progress unavailable: %s", exc)
+        return
+    if not batches:
+        return
+    done = min(done, batches)
+    elapsed = (datetime.now(timezone.utc) - started).total_seconds() if started else 0.0
+    left = elapsed * (batches - done) / done if done else 0.0
+    log.info("Run progress: %s of %s batch(es) %s (about %s of %s %s), %s elapsed, about %s left", done, batches,
+             stage, found * done // batches, found, plural, duration_text(elapsed), duration_text(left))
+
+
+def duration_text(seconds: float) -> str:
+    """Return ``seconds`` as ``1h05m`` or ``4m09s``."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"

@@ -44,7 +44,17 @@ from hrflow_airflow.listing import (
     split,
 )
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
-from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert, publish_report, summary_table, under_dags_test
+from hrflow_airflow.monitoring import (
+    SYNC_DEADLINE,
+    HrFlowAlertNotifier,
+    deadline_alert,
+    duration_text,
+    emit_counts,
+    log_run_progress,
+    publish_report,
+    summary_table,
+    under_dags_test,
+)
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms, seal, seal_json, unseal
 from hrflow_airflow.spill import BatchSpiller, delete_run_dir, load_batch, run_dir, spill_root
@@ -238,25 +248,29 @@ def estimate_pending(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig) -> int
 class Progress:
     """Log the listing's progress every ``every`` seconds: objects so far, the rate, and the time left."""
 
-    def __init__(self, kind: ObjectKind, estimate: int, every: float = 10.0) -> None:
-        self.kind, self.estimate, self.every = kind, estimate, every
+    def __init__(self, kind: ObjectKind, estimate: int, every: float = 10.0, tags: Mapping[str, str] | None = None) -> None:
+        self.kind, self.estimate, self.every, self.tags = kind, estimate, every, dict(tags or {})
         self.started = self.last = time.monotonic()
+        self.counted = 0  # objects already counted in hrflow.progress.listed
+        self.lock = threading.Lock()  # the listing's slices report from their threads
 
     def __call__(self, listed: int, meta: Mapping[str, Any]) -> None:
         now = time.monotonic()
-        if now - self.last < self.every:
-            return
-        self.last = now
+        with self.lock:
+            if now - self.last < self.every:
+                return
+            self.last = now
+            self.finish(listed)
         rate = listed / max(now - self.started, 1e-9)
         left = max(self.estimate - listed, 0)
         log.info("Listing: %s of about %s %s read (%s%%), %.0f/s, about %s left", listed, self.estimate,
                  self.kind.plural, min(100, round(100 * listed / self.estimate)) if self.estimate else 100, rate,
-                 _duration(left / rate) if rate else "?")
+                 duration_text(left / rate) if rate else "?")
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    def finish(self, listed: int) -> None:
+        """Count the objects listed since the last count in ``hrflow.progress.listed``."""
+        emit_counts("progress", {"listed": listed - self.counted}, self.tags)
+        self.counted = listed
 
 
 def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
@@ -440,7 +454,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             prune = cfg.sweep and not cfg.window and not cfg.dry_run and not adopted
             tracked = LedgerHook().keys(destination.ledger_key, cfg.containers) if prune else set()
             met: set[str] = set()
-            progress = Progress(kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0))
+            progress = Progress(kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0),
+                                tags={"dag_id": dag_id})
 
             def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
                 if item[0] in tracked:
@@ -452,6 +467,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             only_by_sweep = run_search(kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count,
                                        on_page=lambda _read, meta: progress(spiller.count, meta))
             batches = spiller.close()
+            progress.finish(spiller.count)
             if directory is not None:
                 checkpoint(batches, state="listed")  # done: no later run resumes it
             found = spiller.count
@@ -517,6 +533,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             delivered = destination.deliver(plural=kind.plural, index=index, items=batch["items"], records=unseal(batch),
                                             ledger=LedgerHook(), store=context.get("task_state_store"),
                                             lanes=batch.get("lanes", 1))
+            log_run_progress(context, task_id="post_to_ats", stage="posted", count=len(delivered.get("accepted", [])),
+                             plural=kind.plural)
             return {**result, **delivered, "index": index}
 
         @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL)
@@ -547,6 +565,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                     counts[outcome] += 1
             log.info("Batch %s: tagged %s, already synced %s, failed %s", batch["index"], result["tagged"],
                      result["already"], len(result["failed"]))
+            log_run_progress(context, task_id=f"tag_{kind.plural}", stage="tagged", count=result["tagged"] + result["already"],
+                             plural=kind.plural)
             return result
 
         @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False, outlets=[alias])

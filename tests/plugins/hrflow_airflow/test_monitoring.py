@@ -177,3 +177,42 @@ def test_deadline_notifier_stays_quiet_for_a_run_that_already_failed(alert_conn,
 def test_no_deadline_under_airflow_dags_test(monkeypatch):
     monkeypatch.setattr("sys.argv", ["airflow", "dags", "test", "hrflow_profiles_to_ats"])
     assert deadline_alert(timedelta(minutes=5)) is None
+
+
+def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(monkeypatch, caplog):
+    from datetime import datetime, timezone
+
+    counted = []
+    monkeypatch.setattr(monitoring.stats, "incr", lambda name, count=1, tags=None: counted.append((name, count, tags)))
+
+    class TaskInstance:  # the two Task SDK calls the function makes
+        dag_id, run_id = "hrflow_profiles_to_ats", "manual__1"
+
+        def xcom_pull(self, task_ids, key):
+            assert (task_ids, key) == ("search", "stats")
+            return {"batches": 200, "found": 1_000_000}
+
+        @staticmethod
+        def get_ti_count(dag_id, task_ids, run_ids, states):
+            assert (task_ids, run_ids, states) == (["tag_profiles"], ["manual__1"], ["success"])
+            return 49  # this batch is the 50th
+
+    started = datetime.now(timezone.utc) - timedelta(minutes=10)
+    with caplog.at_level(logging.INFO, logger="hrflow_airflow.monitoring"):
+        monitoring.log_run_progress({"ti": TaskInstance(), "dag_run": type("Run", (), {"start_date": started})()},
+                                    task_id="tag_profiles", stage="tagged", count=5000, plural="profiles")
+    assert "Run progress: 50 of 200 batch(es) tagged (about 250000 of 1000000 profiles), 10m00s elapsed, about 30m0" in caplog.text
+    assert counted == [("hrflow.progress.tagged", 5000, {"dag_id": "hrflow_profiles_to_ats"})]
+
+
+def test_run_progress_never_fails_the_batch(monkeypatch, caplog):
+    monkeypatch.setattr(monitoring.stats, "incr", lambda *a, **k: None)
+
+    class Broken:
+        dag_id, run_id = "d", "r"
+
+        def xcom_pull(self, **_):
+            raise RuntimeError("execution API unreachable")
+
+    monitoring.log_run_progress({"ti": Broken(), "dag_run": None}, task_id="t", stage="posted", count=1, plural="jobs")
+    assert "Run progress" not in caplog.text
