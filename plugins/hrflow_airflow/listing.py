@@ -8,10 +8,14 @@ Parallel and resumable listing of the objects a sync run goes through.
   are not missed.
 * **Checkpoint.** After each batch file is written, ``listing.json`` in the run's batch directory records
   the batches written so far and, per slice, the newest ``created_at`` written and the keys written at
-  that instant. A listing that stopped (a killed task, a crash) is resumed from there by the task's retry
-  or by the next run of the DAG with the same source, window start and field map: the batches already
-  written are kept and each slice goes on from its cursor. Nothing was posted from an unfinished listing
-  (posting starts once ``search`` returns), so adopting its batches cannot post anything twice.
+  that instant; once the listing ends it says ``listed``. Each tagging task marks its batch file with the
+  objects it tagged (``<batch file>.done``) before the ledger forgets them.
+* **Resume.** A run that stopped (a killed task, a crash, failures) is resumed by the task's retry or by the
+  next run of the DAG with the same containers, listing, window start and field map: an unfinished listing
+  keeps the batches already written and each slice goes on from its cursor (nothing was posted from it:
+  posting starts once ``search`` returns); a finished one keeps the batches not wholly tagged, minus the
+  objects tagged, and each slice reads on from its cursor for objects created since. Objects already
+  accepted by the ATS are in the ledger, so nothing is posted twice either way.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hrflow_airflow.config import Window
+from hrflow_airflow.spill import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +126,7 @@ def find_resumable(base: Any, own_dir: Any, key: str, window_end: datetime | Non
                 manifest = json.load(handle)
         except (OSError, ValueError):
             continue  # half-written by a killed task: its batches are not adopted
-        if manifest.get("state") != "listing" or manifest.get("fingerprint") != key:
+        if manifest.get("state") not in ("listing", "listed") or manifest.get("fingerprint") != key:
             continue
         old_end = _dt(manifest.get("window_end"))
         if old_end is not None and window_end is not None and old_end > window_end:
@@ -135,16 +140,7 @@ def find_resumable(base: Any, own_dir: Any, key: str, window_end: datetime | Non
 
 def write_manifest(directory: Any, manifest: dict[str, Any]) -> None:
     """Write ``listing.json`` whole (through a temporary name where the store can rename)."""
-    manifest = {**manifest, "updated": time.time()}
-    text = json.dumps(manifest, separators=(",", ":"))
-    final, temporary = directory / MANIFEST, directory / f"{MANIFEST}.tmp"
-    try:
-        with temporary.open("w") as handle:
-            handle.write(text)
-        temporary.rename(final)
-    except (NotImplementedError, OSError):
-        with final.open("w") as handle:
-            handle.write(text)
+    write_atomic(directory / MANIFEST, json.dumps({**manifest, "updated": time.time()}, separators=(",", ":")))
 
 
 class Checkpoint:
@@ -162,13 +158,15 @@ class Checkpoint:
 
 def adopt(directory: Any, manifest: dict[str, Any], *, own_dir: Any, run_id: str) -> None:
     """Mark another run's unfinished listing as taken over by ``run_id``, so that no other run resumes it too."""
+    objects, files = sum(b["count"] for b in manifest["batches"]), len(manifest["batches"])
+    done = f"; {manifest['done']} fully tagged batch file(s) skipped" if manifest.get("done") else ""
     if str(directory) != str(own_dir):
         write_manifest(directory, {**manifest, "state": "adopted", "adopted_by": run_id})
-        log.info("Resuming the unfinished listing of run %s: %s object(s) in %s batch file(s) already written",
-                 manifest.get("run_id"), sum(b["count"] for b in manifest["batches"]), len(manifest["batches"]))
+        log.info("Resuming the unfinished %s of run %s: %s object(s) in %s batch file(s) already written%s",
+                 "run" if manifest["state"] == "listed" else "listing", manifest.get("run_id"), objects, files, done)
     else:
         log.info("Resuming this run's unfinished listing: %s object(s) in %s batch file(s) already written",
-                 sum(b["count"] for b in manifest["batches"]), len(manifest["batches"]))
+                 objects, files)
 
 
 def run_parallel(slices: list[Slice], read: Callable[[int, Slice], None], stop: threading.Event) -> None:

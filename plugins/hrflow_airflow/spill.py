@@ -49,16 +49,18 @@ class BatchSpiller:
     :param slices: the listing's slices (:class:`hrflow_airflow.listing.Slice`), told what each file holds.
     :param checkpoint: called with the batch references after each file is written (the listing's manifest).
     :param adopted: batch references an earlier, unfinished listing already wrote (resumed).
+    :param first_file: number of the first file written (files already in ``directory`` keep theirs).
     """
 
     def __init__(self, seal_batch: Any, size: int, directory: Any | None, extra: dict[str, Any], *,
                  slices: list[Any] = (), checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
-                 adopted: list[dict[str, Any]] = ()) -> None:
+                 adopted: list[dict[str, Any]] = (), first_file: int = 0) -> None:
         self.seal_batch, self.size, self.directory, self.extra = seal_batch, size, directory, extra
         self.slices, self.checkpoint = list(slices), checkpoint
         self.pending: list[tuple[list[Any], int, Any]] = []
         self.batches: list[dict[str, Any]] = list(adopted)
         self.count = sum(b["count"] for b in adopted)
+        self.files = first_file
         self.lock = threading.Lock()
 
     def add(self, item: list[Any], slice_number: int = 0, created: Any = None) -> None:
@@ -77,7 +79,8 @@ class BatchSpiller:
         if self.directory is None:
             self.batches.append(batch)
             return
-        path = self.directory / f"batch-{index:05d}.json"
+        path = self.directory / f"batch-{self.files:05d}.json"
+        self.files += 1
         with path.open("w") as handle:
             json.dump(batch, handle, separators=(",", ":"))
         self.batches.append({"index": index, "ref": str(path), "count": len(batch["items"]),
@@ -102,13 +105,79 @@ def _count(items: list[list[Any]]) -> dict[str, int]:
 
 
 def load_batch(batch: dict[str, Any]) -> dict[str, Any]:
-    """Return the whole batch a reference points to (a batch that travelled whole is returned as it is)."""
+    """
+    Return the whole batch a reference points to (a batch that travelled whole is returned as it is), with
+    ``skip``: the keys an earlier run of a resumed listing already tagged (see :func:`mark_done`).
+    """
     if "ref" not in batch:
         return batch
     from airflow.sdk import ObjectStoragePath
 
     with ObjectStoragePath(batch["ref"]).open("r") as handle:
-        return json.load(handle)
+        whole = json.load(handle)
+    mark = read_done(batch["ref"])
+    return {**whole, "skip": [key for key, _ in mark["items"]] if mark else []}
+
+
+def write_atomic(path: Any, text: str) -> None:
+    """Write ``text`` to ``path`` whole: through a temporary name and a rename where the store can rename."""
+    temporary = path.parent / f"{path.name}.tmp"
+    try:
+        with temporary.open("w") as handle:
+            handle.write(text)
+        temporary.rename(path)
+    except (NotImplementedError, OSError):
+        with path.open("w") as handle:
+            handle.write(text)
+
+
+def mark_done(ref: str, items: list[list[str]], *, complete: bool) -> None:
+    """
+    Record beside the batch file at ``ref`` which of its objects are tagged (``[key, container]`` pairs) and
+    whether that is all of them: a run that resumes this listing skips them (``<ref>.done``).
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    earlier = read_done(ref)  # a batch resumed more than once: what each run tagged adds up
+    if earlier is not None:
+        items = [*earlier["items"], *items]
+    write_atomic(ObjectStoragePath(f"{ref}.done"), json.dumps({"complete": complete, "items": items}, separators=(",", ":")))
+
+
+def read_done(ref: str | None) -> dict[str, Any] | None:
+    """Return the mark of the batch at ``ref`` (see :func:`mark_done`), or None."""
+    if not ref:
+        return None
+    from airflow.sdk import ObjectStoragePath
+
+    path = ObjectStoragePath(f"{ref}.done")
+    if not path.exists():
+        return None
+    try:
+        with path.open("r") as handle:
+            return json.load(handle)
+    except ValueError:  # half-written by a killed task: as if absent (the ledger and the tags still hold)
+        return None
+
+
+def resumable_batches(batches: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """
+    Return the batches of a stopped run still to sync, each counting only its objects not tagged yet, and
+    how many batches were wholly done.
+    """
+    left, done = [], 0
+    for batch in batches:
+        mark = read_done(batch.get("ref"))
+        if mark is None:
+            left.append(batch)
+        elif mark["complete"]:
+            done += 1
+        else:
+            containers = dict(batch.get("containers") or {})
+            for _, container in mark["items"]:
+                containers[container] = containers.get(container, 0) - 1
+            left.append({**batch, "count": batch["count"] - len(mark["items"]), "containers": containers})
+    return left, done
 
 
 def delete_run_dir(root: Any | None, dag_id: str, run_id: str, others: Iterable[str] = ()) -> bool:

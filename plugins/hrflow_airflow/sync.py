@@ -57,7 +57,7 @@ from hrflow_airflow.monitoring import (
 )
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms, seal, seal_json, unseal
-from hrflow_airflow.spill import BatchSpiller, delete_run_dir, load_batch, run_dir, spill_root
+from hrflow_airflow.spill import BatchSpiller, delete_run_dir, load_batch, mark_done, resumable_batches, run_dir, spill_root
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +296,10 @@ def seal_batches(items: list[list[Any]], size: int, *, concurrency: int) -> list
 def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
     """Return ATS records for a batch (sealed); an item whose mapping fails is reported by key, the rest go on."""
     records, items, failed = [], [], []
+    skip = set(batch.get("skip") or ())  # tagged by the stopped run whose listing this run resumed
     for (key, container), data in zip(batch["items"], unseal(batch)):
+        if key in skip:
+            continue
         try:
             records.append(to_record(key, data, field_map))
             items.append([key, container])
@@ -429,7 +432,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             root = spill_root()
             dag_id, run_id = context["dag"].dag_id, context["run_id"]
             directory = run_dir(root, dag_id, run_id) if root is not None else None
-            slices, adopted, dirs = None, [], []
+            slices, adopted, dirs, first_file = None, [], [], 0
             if directory is not None:
                 directory.mkdir(parents=True, exist_ok=True)
                 dirs = [str(directory)]
@@ -438,17 +441,23 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 resumable = find_resumable(root / dag_id, directory, key, cfg.window.end)
                 if resumable is not None:  # an unfinished listing of the same thing: go on from its checkpoint
                     old_dir, manifest = resumable
+                    if manifest["state"] == "listed":  # listed, then stopped: only what is not tagged yet goes on
+                        left, done = resumable_batches(manifest["batches"])
+                        manifest = {**manifest, "batches": left, "done": done}
                     adopt(old_dir, manifest, own_dir=directory, run_id=run_id)
                     slices = [Slice.from_json(part) for part in manifest["slices"]]
                     slices[-1].window = Window(slices[-1].window.start, cfg.window.end)  # this run's end: it may read further
-                    adopted, size = manifest["batches"], manifest["batch_size"]
+                    size = manifest["batch_size"]
+                    # renumbered: the mapped tasks of this run see batches 0..n-1 (files keep their names)
+                    adopted = [{**b, "index": i} for i, b in enumerate(manifest["batches"])]
+                    first_file = sum(1 for p in directory.iterdir() if p.name.startswith("batch-") and p.name.endswith(".json"))
                     dirs = list(dict.fromkeys([*manifest.get("dirs", []), str(directory)]))
                 else:
                     slices = plan_slices(kind, hook, cfg, estimate)
                 checkpoint = Checkpoint(directory, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
                                         slices=slices, dirs=dirs)
                 checkpoint(adopted)
-            spiller = BatchSpiller(seal_batch, size, directory, {}, slices=slices or (),
+            spiller = BatchSpiller(seal_batch, size, directory, {}, slices=slices or (), first_file=first_file,
                                    checkpoint=checkpoint if directory is not None else None, adopted=adopted)
             # a full sweep without window meets every pending object: ledger entries it does not meet are stale
             prune = cfg.sweep and not cfg.window and not cfg.dry_run and not adopted
@@ -502,8 +511,9 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         @task(show_return_value_in_logs=False)
         def transform(batch: dict[str, Any], field_map: dict[str, str]) -> dict[str, Any]:
             """Map each trimmed object of the batch to an ATS record."""
-            result = transform_batch({**load_batch(batch), **{k: batch[k] for k in ("concurrency", "lanes") if k in batch}},
+            result = transform_batch({**load_batch(batch), **{k: batch[k] for k in ("index", "concurrency", "lanes") if k in batch}},
                                      field_map)
+            result["ref"] = batch.get("ref")  # the batch file: marked done once every object of it is tagged
             for failure in result["failed"]:
                 log.warning("%s %s: %s", kind.name, failure["key"], failure["reason"])
             log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], result["count"], len(result["failed"]))
@@ -527,7 +537,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             except DestinationError as exc:
                 raise AirflowFailException(f"Bad configuration: {exc}") from None
             result = {"index": index, "accepted": [], "rejected": [], "resumed": 0, "remote_ids": {},
-                      "concurrency": batch.get("concurrency"), "ledger_key": destination.ledger_key}
+                      "concurrency": batch.get("concurrency"), "ledger_key": destination.ledger_key,
+                      "ref": batch.get("ref"), "mapped_all": not batch.get("failed")}
             if not batch["count"]:
                 return result
             delivered = destination.deliver(plural=kind.plural, index=index, items=batch["items"], records=unseal(batch),
@@ -552,6 +563,10 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             extra_tags = {key: [{"name": ATS_ID_TAG, "value": remote}] for key, remote in (batch.get("remote_ids") or {}).items()}
             outcomes = hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency,
                                           extra_tags=extra_tags)
+            if batch.get("ref"):  # before the ledger forgets them: a run resuming this listing skips these objects
+                mark_done(batch["ref"], [[key, container_of[key]] for key, outcome, _ in outcomes if outcome != "failed"],
+                          complete=batch.get("mapped_all", True) and not batch.get("rejected")
+                          and all(outcome != "failed" for _, outcome, _ in outcomes))
             # sync=1 is on them now: HrFlow holds the state, the ledger entry has done its job
             LedgerHook().forget(batch.get("ledger_key") or kind.ats_conn_id,
                                 [key for key, outcome, _ in outcomes if outcome != "failed"])

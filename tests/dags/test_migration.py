@@ -96,3 +96,39 @@ def test_a_run_killed_while_listing_resumes_its_listing_and_posts_each_profile_o
     assert set(applied) == set(keys) and max(applied.values()) == 1
     assert set(keys) <= set(state.snapshot()["synced"]["profile"])
     assert not killed_dir.exists()  # the adopted batch files are deleted with the run's own once it succeeds
+
+
+def test_a_run_killed_while_tagging_resumes_its_batches_without_listing_again(airflow_home, sandbox):
+    """Kill after some batches are tagged: the next run takes the rest of the listed batches, reads no page again."""
+    state = sandbox.state
+    state.honour_idempotency = False  # an ATS that ignores Idempotency-Key: any second POST is a duplicate
+    source = make_key("source", "migration", "killed-tagging")
+    keys = state.seed("profile", source, 600, created_at="2025-04-01T00:00:00+00:00", spread_seconds=1)
+    env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"})
+    conf = json.dumps({"source_keys": [source], "page_size": 50, "batch_size": 100})
+    batches = airflow_home / "xcom" / "hrflow_batches" / DAG_ID
+    before = set(batches.glob("*")) if batches.exists() else set()
+    proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", conf], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while len([p for d in set(batches.glob("*")) - before for p in d.glob("batch-*.json.done")]) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no two batches were tagged"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # two batches tagged, the others posted or not
+    finally:
+        proc.wait(30)
+    [killed_dir] = set(batches.glob("*")) - before
+    listing_calls = state.calls["GET /v1/storing/profiles"]
+    again = dags_test(env, DAG_ID, conf)
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-3000:]
+    resumed = re.search(r"Resuming the unfinished run of run \S+: (\d+) object\(s\) in (\d+) batch file\(s\) already "
+                        r"written; (\d+) fully tagged batch file\(s\) skipped", output)
+    assert resumed and int(resumed.group(3)) >= 2 and int(resumed.group(1)) <= 400, output[-3000:]
+    # no page read again: one call for the estimate, then each slice's page after its cursor (empty)
+    assert state.calls["GET /v1/storing/profiles"] - listing_calls <= 1 + 4
+    applied = state.ats_area("profiles").applied
+    assert set(applied) == set(keys) and max(applied.values()) == 1  # each profile posted once
+    assert set(keys) <= set(state.snapshot()["synced"]["profile"]) and max(state.edits[k] for k in keys) == 1
+    assert not killed_dir.exists()

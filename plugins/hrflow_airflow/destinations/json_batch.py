@@ -43,8 +43,7 @@ class JsonBatchDestination:
         store_key = idempotency_key(plural, records)
         if store is not None and (earlier := store.get(store_key)) is not None:
             log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
-            ledger.record_accepted(self.ledger_key, [tuple(i) for i in earlier["accepted"]])
-            return earlier
+            return self._replay(earlier, items, ledger)
         known = ledger.lookup(self.ledger_key, [key for key, _ in items])
         done = {key for key, entry in known.items() if entry.state == "accepted"}
         send = [(item, record) for item, record in zip(items, records) if item[0] not in done]
@@ -68,8 +67,26 @@ class JsonBatchDestination:
             else:
                 result["accepted"] += [list(i) for i in sent_items]
         if store is not None:  # before the ledger write: a retry after a crash here still posts nothing
-            store.set(store_key, result)
+            # the answer in a few bytes (Airflow caps a stored value at [workers] max_value_storage_bytes, 64 KB):
+            # one POST is accepted or refused whole, so the items and the reason say the rest
+            store.set(store_key, {"rejected": result["rejected"][0]["reason"] if result["rejected"] else None,
+                                  "resumed": result["resumed"]})
         if send and not result["rejected"]:
             ledger.record_accepted(self.ledger_key, sent_items)
             log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(sent_items), plural, key)
         return result
+
+    def _replay(self, earlier: dict[str, Any], items: list[list[str]], ledger: LedgerHook) -> dict[str, Any]:
+        """Return the result of a batch answered in an earlier try, from its stored answer."""
+        known = ledger.lookup(self.ledger_key, [key for key, _ in items])
+        done = [list(i) for i in items if i[0] in known and known[i[0]].state == "accepted"]
+        reason = earlier.get("rejected")
+        if isinstance(reason, list):  # stored by an earlier version: the whole result
+            reason = reason[0]["reason"] if reason else None
+        if reason:
+            rejected = [{"key": k, "container": c, "reason": reason} for k, c in items
+                        if k not in {d[0] for d in done}]
+            return {"accepted": done, "rejected": rejected, "resumed": earlier.get("resumed", 0), "remote_ids": {}}
+        ledger.record_accepted(self.ledger_key, [tuple(i) for i in items])
+        return {"accepted": [list(i) for i in items], "rejected": [], "resumed": earlier.get("resumed", 0),
+                "remote_ids": {}}

@@ -11,7 +11,7 @@ import pytest
 
 from hrflow_airflow.config import Window
 from hrflow_airflow.listing import Checkpoint, Slice, find_resumable, fingerprint, run_parallel, slice_count, split
-from hrflow_airflow.spill import BatchSpiller
+from hrflow_airflow.spill import BatchSpiller, load_batch, mark_done, resumable_batches
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -71,7 +71,6 @@ def _manifest(directory, state, key="k", window_end=None):
 
 
 def test_find_resumable_prefers_the_runs_own_listing_then_the_newest_matching_one(tmp_path):
-    _manifest(tmp_path / "listed", "listed")
     _manifest(tmp_path / "adopted", "adopted")
     _manifest(tmp_path / "other_source", "listing", key="other")
     _manifest(tmp_path / "later_window", "listing", window_end=T0 + timedelta(days=2))
@@ -80,9 +79,9 @@ def test_find_resumable_prefers_the_runs_own_listing_then_the_newest_matching_on
     assert find_resumable(tmp_path, tmp_path / "mine", "k", T0) is None
     _manifest(tmp_path / "killed", "listing")
     time.sleep(0.01)
-    _manifest(tmp_path / "killed_later", "listing")
+    _manifest(tmp_path / "listed_then_killed", "listed")  # killed while posting or tagging
     found, manifest = find_resumable(tmp_path, tmp_path / "mine", "k", T0)
-    assert found.name == "killed_later" and manifest["run_id"] == "killed_later"
+    assert found.name == "listed_then_killed" and manifest["state"] == "listed"
     _manifest(tmp_path / "mine", "listing")
     assert find_resumable(tmp_path, tmp_path / "mine", "k", T0)[0].name == "mine"
     assert find_resumable(tmp_path, tmp_path / "mine", "k", None)[0].name == "mine"
@@ -107,3 +106,21 @@ def test_run_parallel_stops_the_other_slices_and_raises_the_first_error():
     with pytest.raises(RuntimeError, match="slice 1"):
         run_parallel([Slice(Window())] * 3, read, stop)
     assert sorted(read_after_stop) == [0, 2]
+
+
+def test_tagged_objects_of_a_stopped_run_are_not_taken_again(tmp_path):
+    def batch(name, keys):
+        path = tmp_path / name
+        path.write_text(json.dumps({"index": 9, "items": [[k, "src"] for k in keys]}))
+        return {"index": 0, "ref": str(path), "count": len(keys), "containers": {"src": len(keys)}}
+
+    whole, partial, untouched = batch("a.json", ["a1", "a2"]), batch("b.json", ["b1", "b2", "b3"]), batch("c.json", ["c1"])
+    mark_done(whole["ref"], [["a1", "src"], ["a2", "src"]], complete=True)
+    mark_done(partial["ref"], [["b1", "src"]], complete=False)
+    mark_done(partial["ref"], [["b2", "src"]], complete=False)  # resumed twice: the marks add up
+    left, done = resumable_batches([whole, partial, untouched])
+    assert done == 1 and [b["ref"] for b in left] == [partial["ref"], untouched["ref"]]
+    assert left[0]["count"] == 1 and left[0]["containers"] == {"src": 1}
+    assert load_batch(left[0])["skip"] == ["b1", "b2"] and load_batch(untouched)["skip"] == []
+    (tmp_path / "c.json.done").write_text('{"complete": tr')  # half-written: as if absent
+    assert resumable_batches([untouched])[0][0]["count"] == 1
