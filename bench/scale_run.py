@@ -98,8 +98,13 @@ def main(argv: list[str] | None = None) -> int:
             state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=7200)
             wall = time.monotonic() - started
             sampler.stop()
-            tis = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances",
-                            params={"limit": 2000}).json()["task_instances"]
+            tis = []
+            while True:  # the API serves at most [api] maximum_page_limit (100) per page
+                page = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances",
+                                 params={"limit": 100, "offset": len(tis)}).json()["task_instances"]
+                tis += page
+                if len(page) < 100:
+                    break
         finally:
             sampler.stop() if sampler.is_alive() else None
             stack.stop()
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             batches = db.execute("SELECT COUNT(*) FROM task_instance WHERE run_id = ? AND task_id = 'transform'",
                                  (run["dag_run_id"],)).fetchone()[0]
         offloaded = sum(p.stat().st_size for p in (Path(home) / "xcom").rglob("*") if p.is_file())
+
 
     hrflow_calls = sum(n for name, n in calls.items() if name.split(" ")[-1].startswith("/v1/"))
     listing_calls = sum(n for name, n in calls.items() if name.endswith(("/searching", "/storing/profiles")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,11 @@ def test_no_plaintext_candidate_data_after_successful_and_failed_runs(sandbox, t
 
     ok = dags_test(env, "hrflow_profiles_to_ats", json.dumps(conf))
     assert ok.returncode == 0, ok.stdout[-3000:]
+    # a successful run keeps no candidate data, not even sealed: XCom rows, offloaded files and batch files go
+    sealed_files = [p for p in (home / "xcom").rglob("*") if p.is_file() and b"gAAAAA" in p.read_bytes()]
+    with sqlite3.connect(home / "airflow.db") as db:
+        sealed_rows = db.execute("SELECT task_id, map_index, key FROM xcom WHERE CAST(value AS TEXT) LIKE '%gAAAAA%'").fetchall()
+    assert sealed_files == [] and sealed_rows == []
     # a run that fails after posting: the ATS accepts the batches, HrFlow refuses to tag one profile
     more = state.seed("profile", SOURCE, 4, start=9, created_at="2026-03-02T00:00:00+00:00", spread_seconds=60)
     from sandbox.server import Fault

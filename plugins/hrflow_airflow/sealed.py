@@ -83,4 +83,25 @@ def delete_xcoms(context: dict[str, Any], task_ids: dict[str, int | None]) -> in
                 deleted += 1
             except Exception as exc:  # an XCom that was never written (task failed early) is not an error
                 context["ti"].log.debug("No XCom to delete for %s[%s]: %s", task_id, map_index, exc)
+        _delete_offloaded(dag_id, run_id, task_id)
     return deleted
+
+
+def _delete_offloaded(dag_id: str, run_id: str, task_id: str) -> None:
+    """
+    Delete the files the XCom object storage backend wrote for ``task_id`` in this run
+    (``<xcom_objectstorage_path>/<dag_id>/<run_id>/<task_id>/``): deleting an XCom through the Task SDK
+    removes its database row, not the file its value was offloaded to.
+    """
+    from airflow.sdk import conf
+
+    base = conf.get("common.io", "xcom_objectstorage_path", fallback="") or ""
+    if not base:
+        return
+    from airflow.sdk import ObjectStoragePath
+
+    from hrflow_airflow.spill import remove_tree
+
+    directory = ObjectStoragePath(base) / dag_id / run_id / task_id
+    if directory.exists():
+        remove_tree(directory)

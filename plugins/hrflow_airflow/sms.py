@@ -161,7 +161,7 @@ def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
         default_args={"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True},
     )
     def sms_dag():
-        @task(show_return_value_in_logs=False, pool=HRFLOW_POOL)
+        @task(show_return_value_in_logs=False, pool=HRFLOW_POOL, multiple_outputs=False)
         def fetch_profile(**context) -> dict[str, Any]:
             """Fetch the profile named by the event (unknown profiles and sources fail without retry)."""
             try:
@@ -173,7 +173,7 @@ def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
             # the name, phone and email travel sealed; send_sms deletes this XCom once it is done
             return {"profile_key": profile_key, "source_key": source_key, **seal(sms_fields(profile_key, profile))}
 
-        @task
+        @task(multiple_outputs=False)
         def send_sms(box: dict[str, Any], **context) -> dict[str, Any]:
             """Send one SMS, at most once per DAG run; skip profiles without a phone number."""
             key = box["profile_key"]

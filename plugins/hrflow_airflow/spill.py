@@ -190,9 +190,14 @@ def delete_run_dir(root: Any | None, dag_id: str, run_id: str, others: Iterable[
     for directory in dict.fromkeys([str(run_dir(root, dag_id, run_id)), *others]):
         path = ObjectStoragePath(directory)
         if path.exists():
-            path.rmdir(recursive=True) if _supports_recursive(path) else _rm_tree(path)
+            remove_tree(path)
             deleted = True
     return deleted
+
+
+def remove_tree(path: Any) -> None:
+    """Delete the directory ``path`` and everything under it, on any object store."""
+    path.rmdir(recursive=True) if _supports_recursive(path) else _rm_tree(path)
 
 
 def _supports_recursive(path: Any) -> bool:

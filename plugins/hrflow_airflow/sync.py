@@ -508,7 +508,10 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 "why": f"{cfg.why}; plan: {plan.why}"})
             return batches
 
-        @task(show_return_value_in_logs=False)
+        # multiple_outputs=False on every dict-returning task: Airflow would otherwise infer True from the
+        # annotation and push each key again as its own XCom (twice the XCom, and a "sealed" copy the
+        # end-of-run deletion of return values would not reach)
+        @task(show_return_value_in_logs=False, multiple_outputs=False)
         def transform(batch: dict[str, Any], field_map: dict[str, str]) -> dict[str, Any]:
             """Map each trimmed object of the batch to an ATS record."""
             result = transform_batch({**load_batch(batch), **{k: batch[k] for k in ("index", "concurrency", "lanes") if k in batch}},
@@ -519,7 +522,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], result["count"], len(result["failed"]))
             return result
 
-        @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY, pool=ats_pool(kind.ats_conn_id))
+        @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY, pool=ats_pool(kind.ats_conn_id),
+              multiple_outputs=False)
         def post_to_ats(batch: dict[str, Any], **context) -> dict[str, Any]:
             """
             Send the batch's objects the ATS has not accepted yet, once, through the destination's adapter.
@@ -548,7 +552,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                              plural=kind.plural)
             return {**result, **delivered, "index": index}
 
-        @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL)
+        @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL, multiple_outputs=False)
         def tag(batch: dict[str, Any], **context) -> dict[str, Any]:
             """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
             result = {"index": batch["index"], "tagged": 0, "already": 0, "failed": [], "by_container": {}}
@@ -584,7 +588,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                              plural=kind.plural)
             return result
 
-        @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False, outlets=[alias])
+        @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False, outlets=[alias], multiple_outputs=False)
         def report(transformed, posted, tagged, **context) -> dict[str, Any]:
             """Add up the run; emit one asset event per source or board and the run's metrics."""
             stats = context["ti"].xcom_pull(task_ids="search", key="stats")
@@ -603,7 +607,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")
             return result
 
-        @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+        @task(trigger_rule=TriggerRule.ALL_DONE, retries=0, multiple_outputs=False)
         def summary(result: dict[str, Any] | None, **context) -> dict[str, Any]:
             """Log the run's counts as a table; fail the run if any object failed (or nothing could be counted)."""
             if result is None:

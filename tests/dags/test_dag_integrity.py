@@ -34,6 +34,12 @@ def test_dag_has_tags_docs_retries_and_titled_params(dagbag, dag_id):
         assert schema.get("title") and param.description, name
 
 
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_no_task_pushes_its_dict_again_key_by_key(dagbag, dag_id):
+    """Inferred multiple_outputs would store each key as its own XCom: twice the XCom, a sealed copy left behind."""
+    assert [t.task_id for t in dagbag.dags[dag_id].tasks if getattr(t, "multiple_outputs", False)] == []
+
+
 @pytest.mark.parametrize(("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "tag_profiles"), ("hrflow_jobs_to_ats", "tag_jobs")])
 def test_sync_dag_shape_and_backfillable_schedule(dagbag, dag_id, tag_task):
     dag = dagbag.dags[dag_id]
