@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass
@@ -48,10 +49,17 @@ def sandbox(sandbox_server, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory) -> Path:
+def _session_airflow_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("airflow_home")
     init_home(airflow_env(home))
     return home
+
+
+@pytest.fixture
+def airflow_home(_session_airflow_home) -> Path:
+    """One SQLite Airflow home for the session; each test starts without another test's batch files."""
+    shutil.rmtree(_session_airflow_home / "xcom" / "hrflow_batches", ignore_errors=True)  # the sandbox was reset:
+    return _session_airflow_home  # a listing another test left unfinished is not this test's to resume
 
 
 @dataclass

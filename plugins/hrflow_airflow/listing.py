@@ -169,6 +169,24 @@ def adopt(directory: Any, manifest: dict[str, Any], *, own_dir: Any, run_id: str
                  objects, files)
 
 
+def close_run(directory: Any) -> None:
+    """
+    Mark the listing in ``directory`` as belonging to a run that ended (its report ran, with failures): not
+    resumed. Only a run that stopped before its end (killed, crashed) hands its batches to the next one;
+    after a run that ended, the next lists from the start, so it also sees objects the cursors passed.
+    """
+    path = directory / MANIFEST
+    if not path.exists():
+        return
+    try:
+        with path.open("r") as handle:
+            manifest = json.load(handle)
+    except (OSError, ValueError):
+        return
+    if manifest.get("state") in ("listing", "listed"):
+        write_manifest(directory, {**manifest, "state": "ended"})
+
+
 def run_parallel(slices: list[Slice], read: Callable[[int, Slice], None], stop: threading.Event) -> None:
     """
     Run ``read(number, slice)`` for every slice, one thread each. The first error sets ``stop`` (which

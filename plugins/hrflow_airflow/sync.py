@@ -37,6 +37,7 @@ from hrflow_airflow.listing import (
     Checkpoint,
     Slice,
     adopt,
+    close_run,
     find_resumable,
     fingerprint,
     run_parallel,
@@ -604,6 +605,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 spilled = delete_run_dir(spill_root(), context["dag"].dag_id, context["run_id"], stats.get("dirs", ()))
                 log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")
             else:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
+                if (root := spill_root()) is not None:  # an ended run is not resumed: the next run lists anew
+                    close_run(run_dir(root, context["dag"].dag_id, context["run_id"]))
                 log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")
             return result
 
