@@ -118,15 +118,8 @@ def find_resumable(base: Any, own_dir: Any, key: str, window_end: datetime | Non
         return None
     found = []
     for directory in base.iterdir():
-        path = directory / MANIFEST
-        if not path.exists():
-            continue
-        try:
-            with path.open("r") as handle:
-                manifest = json.load(handle)
-        except (OSError, ValueError):
-            continue  # half-written by a killed task: its batches are not adopted
-        if manifest.get("state") not in ("listing", "listed") or manifest.get("fingerprint") != key:
+        manifest = read_manifest(directory)
+        if manifest is None or manifest.get("state") not in ("listing", "listed") or manifest.get("fingerprint") != key:
             continue
         old_end = _dt(manifest.get("window_end"))
         if old_end is not None and window_end is not None and old_end > window_end:
@@ -136,6 +129,18 @@ def find_resumable(base: Any, own_dir: Any, key: str, window_end: datetime | Non
         return None
     _, _, directory, manifest = max(found, key=lambda f: (f[0], f[1]))
     return directory, manifest
+
+
+def read_manifest(directory: Any) -> dict[str, Any] | None:
+    """Return the ``listing.json`` of ``directory``, or None (absent, or half-written by a killed task)."""
+    path = directory / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        with path.open("r") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
 
 
 def write_manifest(directory: Any, manifest: dict[str, Any]) -> None:
@@ -175,15 +180,8 @@ def close_run(directory: Any) -> None:
     resumed. Only a run that stopped before its end (killed, crashed) hands its batches to the next one;
     after a run that ended, the next lists from the start, so it also sees objects the cursors passed.
     """
-    path = directory / MANIFEST
-    if not path.exists():
-        return
-    try:
-        with path.open("r") as handle:
-            manifest = json.load(handle)
-    except (OSError, ValueError):
-        return
-    if manifest.get("state") in ("listing", "listed"):
+    manifest = read_manifest(directory)
+    if manifest is not None and manifest.get("state") in ("listing", "listed"):
         write_manifest(directory, {**manifest, "state": "ended"})
 
 

@@ -24,6 +24,22 @@ def safe(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
 
 
+def kill_when(env: dict[str, str], conf: str, ready, batches) -> object:
+    """Run the DAG under `airflow dags test`, SIGKILL it once ``ready()``; return the run's batch directory."""
+    proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", conf], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended or stalled before the kill point"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    [directory] = batches.glob("*")
+    return directory
+
+
 def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflow_home):
     state = sandbox.state
     source = make_key("source", "migration", "streamed")
@@ -68,19 +84,9 @@ def test_a_run_killed_while_listing_resumes_its_listing_and_posts_each_profile_o
     state.faults.append(Fault(path="/v1/storing/profiles", status=0, delay=0.5, times=1000))  # manual runs sweep
     env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"})
     conf = json.dumps({"source_keys": [source], "page_size": 50, "batch_size": 100})
-    batches = airflow_home / "xcom" / "hrflow_batches" / DAG_ID
-    before = set(batches.glob("*")) if batches.exists() else set()
-    proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", conf], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 240
-        while len(list(batches.glob("*/batch-*.json"))) < 2 + sum(len(list(d.glob("batch-*"))) for d in before):
-            assert proc.poll() is None and time.monotonic() < deadline, "listing never wrote two batches"
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)  # in the middle of the listing, two batch files written
-    finally:
-        proc.wait(30)
-    [killed_dir] = set(batches.glob("*")) - before
+    batches = airflow_home / "xcom" / "hrflow_batches" / DAG_ID  # empty: each test starts without batch files
+    # in the middle of the listing, two batch files written
+    killed_dir = kill_when(env, conf, lambda: len(list(batches.glob("*/batch-*.json"))) >= 2, batches)
     assert state.ats_area("profiles").requests == 0
     calls_before = state.calls["GET /v1/storing/profiles"]
     state.faults.clear()
@@ -107,18 +113,8 @@ def test_a_run_killed_while_tagging_resumes_its_batches_without_listing_again(ai
     env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"})
     conf = json.dumps({"source_keys": [source], "page_size": 50, "batch_size": 100})
     batches = airflow_home / "xcom" / "hrflow_batches" / DAG_ID
-    before = set(batches.glob("*")) if batches.exists() else set()
-    proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", conf], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while len([p for d in set(batches.glob("*")) - before for p in d.glob("batch-*.json.done")]) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, "no two batches were tagged"
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)  # two batches tagged, the others posted or not
-    finally:
-        proc.wait(30)
-    [killed_dir] = set(batches.glob("*")) - before
+    # two batches tagged, the others posted or not
+    killed_dir = kill_when(env, conf, lambda: len(list(batches.glob("*/batch-*.json.done"))) >= 2, batches)
     listing_calls = state.calls["GET /v1/storing/profiles"]
     again = dags_test(env, DAG_ID, conf)
     output = again.stdout + again.stderr
