@@ -260,7 +260,9 @@ def emit_counts(metric: str, counts: Mapping[str, int], tags: Mapping[str, str])
 def log_run_progress(context: Mapping[str, Any], *, task_id: str, stage: str, count: int, plural: str) -> None:
     """
     Log how far the run is through ``stage`` (the batches whose ``task_id`` succeeded, this one included) and
-    when it should end at this pace; count ``hrflow.progress.<stage>`` (``count`` objects, tagged ``dag_id``).
+    when the stage should end at this batch's pace (its duration x batches left / batches running at once:
+    ``[hrflow] parallel_batches``, one under ``airflow dags test``); count ``hrflow.progress.<stage>``
+    (``count`` objects, tagged ``dag_id``).
 
     Informative: any failure to read the counts is logged at debug level and ignored.
     """
@@ -271,16 +273,19 @@ def log_run_progress(context: Mapping[str, Any], *, task_id: str, stage: str, co
         batches, found = int(stats_.get("batches") or 0), int(stats_.get("found") or 0)
         done = 1 + type(ti).get_ti_count(dag_id=ti.dag_id, task_ids=[task_id], run_ids=[ti.run_id], states=["success"])
         started = context["dag_run"].start_date
+        batch_started = getattr(ti, "start_date", None)
     except Exception as exc:  # progress must never fail a batch
         log.debug("Run progress unavailable: %s", exc)
         return
     if not batches:
         return
-    done = min(done, batches)
-    elapsed = (datetime.now(timezone.utc) - started).total_seconds() if started else 0.0
-    left = elapsed * (batches - done) / done if done else 0.0
-    log.info("Run progress: %s of %s batch(es) %s (about %s of %s %s), %s elapsed, about %s left", done, batches,
-             stage, found * done // batches, found, plural, duration_text(elapsed), duration_text(left))
+    done, now = min(done, batches), datetime.now(timezone.utc)
+    elapsed = (now - started).total_seconds() if started else 0.0
+    at_once = 1 if under_dags_test() else max(1, conf.getint("hrflow", "parallel_batches", fallback=4))
+    batch_time = (now - batch_started).total_seconds() if batch_started else elapsed / done
+    left = batch_time * (batches - done) / min(at_once, max(1, batches - done))
+    log.info("Run progress: %s of %s batch(es) %s (about %s of %s %s), %s since the run started, about %s left",
+             done, batches, stage, found * done // batches, found, plural, duration_text(elapsed), duration_text(left))
 
 
 def duration_text(seconds: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -180,13 +180,13 @@ def test_no_deadline_under_airflow_dags_test(monkeypatch):
 
 
 def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(monkeypatch, caplog):
-    from datetime import datetime, timezone
 
     counted = []
     monkeypatch.setattr(monitoring.stats, "incr", lambda name, count=1, tags=None: counted.append((name, count, tags)))
 
     class TaskInstance:  # the two Task SDK calls the function makes
         dag_id, run_id = "hrflow_profiles_to_ats", "manual__1"
+        start_date = datetime.now(timezone.utc) - timedelta(seconds=100)  # this batch took 100 s
 
         def xcom_pull(self, task_ids, key):
             assert (task_ids, key) == ("search", "stats")
@@ -201,7 +201,9 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
     with caplog.at_level(logging.INFO, logger="hrflow_airflow.monitoring"):
         monitoring.log_run_progress({"ti": TaskInstance(), "dag_run": type("Run", (), {"start_date": started})()},
                                     task_id="tag_profiles", stage="tagged", count=5000, plural="profiles")
-    assert "Run progress: 50 of 200 batch(es) tagged (about 250000 of 1000000 profiles), 10m00s elapsed, about 30m0" in caplog.text
+    # 150 batches left at 100 s each, 4 at once ([hrflow] parallel_batches)
+    assert ("Run progress: 50 of 200 batch(es) tagged (about 250000 of 1000000 profiles), 10m00s since the run "
+            "started, about 1h02m left") in caplog.text
     assert counted == [("hrflow.progress.tagged", 5000, {"dag_id": "hrflow_profiles_to_ats"})]
 
 
