@@ -9,6 +9,11 @@ from the index when read. Objects are created ``spread_seconds`` apart from ``ba
 tree counts the objects carrying ``sync=1`` so that ``meta.total`` of a ``tags_excluded=[[sync=1]]``
 search is exact without scanning either.
 
+The listings answer what HrFlow's documents for them (https://developers.hrflow.ai/reference "Search
+Profiles" and "Find Profiles stored in Sources": ``created_at_min``/``created_at_max``, ``tags_excluded``,
+``order_by``, ``page``/``limit`` and ``meta.total``), exactly as ``SandboxState.search`` does for stored dicts
+(``tests/sandbox/test_generated.py`` compares the two).
+
 It is a ``MutableMapping`` of key -> object, so the sandbox's generic code (GET, PUT, third-party edits)
 works on it unchanged; the listings use :meth:`listing` (``SandboxState.fast_listing``).
 """

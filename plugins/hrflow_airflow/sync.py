@@ -280,20 +280,6 @@ def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
             **seal_json("[" + ",".join(data for _, _, data in items) + "]")}
 
 
-def seal_batches(items: list[list[Any]], size: int, *, concurrency: int) -> list[dict[str, Any]]:
-    """
-    Cut ``items`` into sealed batches of ``size``, emptying ``items`` as it goes (from the end, so each part's
-    trimmed objects are freed once sealed): memory holds the objects or their tokens, never both for long.
-    """
-    count = -(-len(items) // size) if items else 0
-    batches: list[dict[str, Any]] = [{}] * count
-    for index in range(count - 1, -1, -1):
-        part = items[index * size:]
-        del items[index * size:]
-        batches[index] = {**seal_batch(index, part), "concurrency": concurrency}
-    return batches
-
-
 def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
     """Return ATS records for a batch (sealed); an item whose mapping fails is reported by key, the rest go on."""
     records, items, failed = [], [], []

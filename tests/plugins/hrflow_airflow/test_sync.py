@@ -82,16 +82,20 @@ def test_dry_run_counts_only_what_was_transformed():
     assert summary["dry_run"] is True and summary["failed_keys"] == []
 
 
-def test_seal_batches_cuts_in_order_and_frees_the_objects(monkeypatch):
+def test_batches_kept_in_memory_are_cut_in_order_and_sealed(monkeypatch):
+    """Without an XCom object storage path the spiller returns the sealed batches whole (seal_batch's form)."""
     from cryptography.fernet import Fernet
 
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
     from hrflow_airflow.sealed import unseal
-    from hrflow_airflow.sync import seal_batches
+    from hrflow_airflow.spill import BatchSpiller
+    from hrflow_airflow.sync import seal_batch
 
-    items = [[f"k{i}", "s", json.dumps({"info": {"email": f"c{i}@example.com"}})] for i in range(7)]
-    batches = seal_batches(items, 3, concurrency=5)
-    assert items == []
+    spiller = BatchSpiller(seal_batch, 3, None, {"concurrency": 5})
+    for i in range(7):
+        spiller.add([f"k{i}", "s", json.dumps({"info": {"email": f"c{i}@example.com"}})])
+    batches = spiller.close()
+    assert spiller.pending == []
     assert [b["index"] for b in batches] == [0, 1, 2]
     assert [b["items"] for b in batches] == [[["k0", "s"], ["k1", "s"], ["k2", "s"]], [["k3", "s"], ["k4", "s"], ["k5", "s"]], [["k6", "s"]]]
     assert unseal(batches[2]) == [{"info": {"email": "c6@example.com"}}]
