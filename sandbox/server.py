@@ -48,6 +48,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
+
 from sandbox.generated import GeneratedBucket
 from sandbox.vendors import Vendors, serve as serve_vendor
 
@@ -88,7 +90,7 @@ def make_key(*parts: object) -> str:
 def make_profile(source_key: str, index: int, *, created_at: str | None = None, tags: list | None = None,
                  phone: str | None = "default") -> dict[str, Any]:
     """Return a profile shaped like the scrubbed real profile, with its own key and identity."""
-    profile = json.loads(_example_text())
+    profile = msgspec.json.decode(_example_text())
     first = FIRST_NAMES[index % len(FIRST_NAMES)]
     last = LAST_NAMES[index % len(LAST_NAMES)]
     profile.update(key=make_key("profile", source_key, index), reference=f"ref-{index}", tags=tags,
@@ -116,13 +118,13 @@ def make_job(board_key: str, index: int, *, created_at: str | None = None, tags:
     }
 
 
-_EXAMPLE: str | None = None
+_EXAMPLE: bytes | None = None
 
 
-def _example_text() -> str:
+def _example_text() -> bytes:
     global _EXAMPLE
     if _EXAMPLE is None:
-        _EXAMPLE = EXAMPLE_PROFILE.read_text()
+        _EXAMPLE = EXAMPLE_PROFILE.read_bytes()
     return _EXAMPLE
 
 
@@ -465,7 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self._send_raw(status, json.dumps(payload).encode(), headers)
+        self._send_raw(status, msgspec.json.encode(payload), headers)
 
     def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         headers = {"Content-Type": "application/json", **(headers or {})}
@@ -482,7 +484,7 @@ class _Handler(BaseHTTPRequestHandler):
         if meta is not None:
             body["meta"] = meta
         with self.state.lock:
-            raw = json.dumps(body).encode()
+            raw = msgspec.json.encode(body)
         fault = getattr(self, "_fault", None)
         if fault and fault.lose_response:  # the request was applied; its answer never arrives
             return self._drop()
@@ -574,7 +576,7 @@ class _Handler(BaseHTTPRequestHandler):
             if route == f"{kind}/indexing" and method == "GET":
                 return self._get_one(kind, query.get(container_field), query.get("key"))
             if route == f"{kind}/indexing" and method == "PUT":
-                return self._put_one(kind, container_field, json.loads(body or b"{}"))
+                return self._put_one(kind, container_field, msgspec.json.decode(body or b"{}"))
         self._envelope(404, f"Unknown endpoint {route}")
 
     def _listing_refusal(self, kind: str, containers: list[str], containers_param: str, limit: int,

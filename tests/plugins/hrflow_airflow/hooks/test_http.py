@@ -6,10 +6,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError, parse_retry_after, pooled_session, send
-from sandbox.server import Fault
+from hrflow_airflow.hooks._http import LeanSession, RetryPolicy, TransientHttpError, parse_retry_after, pooled_session, send
+from sandbox.server import Fault, sandbox_connections
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
+
+
+@pytest.fixture(params=["requests", "lean"])
+def session_for(request):
+    """Return a factory of sessions for a service: plain requests, or the lean path ``base_url`` turns on."""
+    return (lambda url: pooled_session()) if request.param == "requests" else (lambda url: pooled_session(base_url=url))
 
 
 @pytest.mark.parametrize(("header", "seconds"), [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None)])
@@ -30,34 +36,34 @@ def test_delay_honours_retry_after_and_caps_it():
     assert 0.5 <= RetryPolicy(backoff=0.5).delay(1) <= 0.75
 
 
-def test_send_retries_5xx_then_returns_success(sandbox):
+def test_send_retries_5xx_then_returns_success(sandbox, session_for):
     sandbox.state.faults.append(Fault(path="/v1/auth", status=502, times=2))
-    response = send(pooled_session(), "GET", f"{sandbox.url}/v1/auth", timeout=5, policy=FAST, target="t")
+    response = send(session_for(sandbox.url), "GET", f"{sandbox.url}/v1/auth", timeout=5, policy=FAST, target="t")
     assert response.status_code == 401  # reached the real handler (no auth headers)
     assert sandbox.state.calls["GET /v1/auth"] == 3
 
 
-def test_send_returns_last_retryable_response_when_attempts_run_out(sandbox):
+def test_send_returns_last_retryable_response_when_attempts_run_out(sandbox, session_for):
     sandbox.state.faults.append(Fault(path="/v1/auth", status=503, times=10))
-    response = send(pooled_session(), "GET", f"{sandbox.url}/v1/auth", timeout=5, policy=FAST, target="t")
+    response = send(session_for(sandbox.url), "GET", f"{sandbox.url}/v1/auth", timeout=5, policy=FAST, target="t")
     assert response.status_code == 503
     assert sandbox.state.calls["GET /v1/auth"] == 3
 
 
-def test_send_does_not_retry_4xx(sandbox):
-    response = send(pooled_session(), "GET", f"{sandbox.url}/v1/auth", timeout=5, policy=FAST, target="t")
+def test_send_does_not_retry_4xx(sandbox, session_for):
+    response = send(session_for(sandbox.url), "GET", f"{sandbox.url}/v1/auth", timeout=5, policy=FAST, target="t")
     assert response.status_code == 401
     assert sandbox.state.calls["GET /v1/auth"] == 1
 
 
-def test_send_raises_transient_error_when_nothing_listens():
+def test_send_raises_transient_error_when_nothing_listens(session_for):
     with pytest.raises(TransientHttpError, match="failed after 3 attempts: ConnectionError"):
-        send(pooled_session(), "GET", "http://127.0.0.1:9/", timeout=1, policy=FAST, target="t")
+        send(session_for("http://127.0.0.1:9"), "GET", "http://127.0.0.1:9/", timeout=1, policy=FAST, target="t")
 
 
-def test_send_retries_timeouts(sandbox):
+def test_send_retries_timeouts(sandbox, session_for):
     sandbox.state.faults.append(Fault(path="/v1/auth", status=200, delay=1.0))
-    response = send(pooled_session(), "GET", f"{sandbox.url}/v1/auth", timeout=0.3, policy=FAST, target="t")
+    response = send(session_for(sandbox.url), "GET", f"{sandbox.url}/v1/auth", timeout=0.3, policy=FAST, target="t")
     assert response.status_code == 401
     assert sandbox.state.calls["GET /v1/auth"] == 2  # the slow one timed out, the retry was answered
 
@@ -69,3 +75,47 @@ def test_pooled_session_reads_proxy_settings_once_for_its_service(monkeypatch):
     assert "https" not in pooled_session(base_url="https://ats.internal/profiles").proxies
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company.pem")
     assert pooled_session(base_url="https://api.hrflow.ai/v1/").verify == "/etc/ssl/company.pem"
+
+
+def _hrflow_headers(url: str) -> dict[str, str]:
+    conn = sandbox_connections(url)["hrflow_default"]
+    return {"X-API-KEY": conn["password"], "X-USER-EMAIL": conn["login"]}
+
+
+def test_lean_session_sends_session_headers_params_and_json_and_answers_a_requests_response(sandbox):
+    session = pooled_session(base_url=sandbox.url)
+    assert isinstance(session, LeanSession)
+    session.headers.update(_hrflow_headers(sandbox.url))  # as the ATS hooks set their credentials
+    key = sandbox.state.seed("profile", "src-lean", 1)[0]
+    got = session.request("GET", f"{sandbox.url}/v1/profile/indexing", params={"source_key": "src-lean", "key": key,
+                                                                             "unused": None}, timeout=5)
+    assert isinstance(got, requests.Response) and got.ok
+    profile = got.json()["data"]
+    assert profile["key"] == key and got.headers["content-type"] == "application/json"
+    profile["tags"] = [{"name": "sync", "value": "1"}]
+    put = session.request("PUT", f"{sandbox.url}/v1/profile/indexing", json=profile, timeout=5)
+    assert put.status_code == 200, put.text
+    assert sandbox.state.get("profile", "src-lean", key)["tags"] == [{"name": "sync", "value": "1"}]
+    put.close()  # send() closes retryable answers: a lean answer closes like any other
+
+
+def test_lean_session_times_out_and_refuses_like_requests(sandbox):
+    session = pooled_session(base_url=sandbox.url)
+    sandbox.state.faults.append(Fault(path="/v1/auth", status=200, delay=1.0))
+    with pytest.raises(requests.ReadTimeout):
+        session.request("GET", f"{sandbox.url}/v1/auth", timeout=0.2)
+    with pytest.raises(requests.ConnectionError):
+        pooled_session(base_url="http://127.0.0.1:9").request("GET", "http://127.0.0.1:9/", timeout=1)
+
+
+def test_lean_session_leaves_proxied_and_unusual_requests_to_requests(sandbox, monkeypatch):
+    session = pooled_session(base_url=sandbox.url)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy nobody listens on
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = pooled_session(base_url="http://hrflow.internal")
+    with pytest.raises(requests.exceptions.ProxyError):  # only requests' path knows the proxy
+        proxied.request("GET", "http://hrflow.internal/v1/auth", timeout=2)
+    form = session.request("POST", f"{sandbox.url}/v1/auth", data={"a": "1"}, timeout=5)  # a form: requests encodes it
+    assert form.status_code in (401, 404, 405)
+    assert sandbox.state.calls["POST /v1/auth"] == 1
