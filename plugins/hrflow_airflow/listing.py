@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hrflow_airflow.config import Window
-from hrflow_airflow.spill import write_atomic
+from hrflow_airflow.spill import resumable_batches, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,51 @@ def adopt(directory: Any, manifest: dict[str, Any], *, own_dir: Any, run_id: str
     else:
         log.info("Resuming this run's unfinished listing: %s object(s) in %s batch file(s) already written",
                  objects, files)
+
+
+@dataclass
+class Start:
+    """Where one run's listing starts: its slices, batch size, batches already written and checkpoint."""
+
+    slices: list[Slice]
+    batch_size: int
+    adopted: list[dict[str, Any]]  # batch files an unfinished run wrote, numbered 0..n-1 for this run's tasks
+    dirs: list[str]  # every directory holding this run's batch files (deleted once it succeeds)
+    first_file: int  # number of this run's next batch file in its own directory
+    checkpoint: Checkpoint
+
+
+def start_listing(root: Any, directory: Any, *, dag_id: str, run_id: str, key: str, window_end: datetime | None,
+                  batch_size: int, plan: Callable[[], list[Slice]]) -> Start:
+    """
+    Return where the listing of run ``run_id`` starts, with its checkpoint written.
+
+    An unfinished listing of the same thing (fingerprint ``key``) is resumed: its batch files are kept (those
+    wholly tagged are skipped, the others lose the objects tagged), each slice goes on from its cursor and
+    the last one reads up to this run's ``window_end``. Otherwise ``plan()`` gives fresh slices.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    dirs, adopted, first_file = [str(directory)], [], 0
+    resumable = find_resumable(root / dag_id, directory, key, window_end)
+    if resumable is None:
+        slices = plan()
+    else:
+        old_dir, manifest = resumable
+        if manifest["state"] == "listed":  # listed, then stopped: only what is not tagged yet goes on
+            left, done = resumable_batches(manifest["batches"])
+            manifest = {**manifest, "batches": left, "done": done}
+        adopt(old_dir, manifest, own_dir=directory, run_id=run_id)
+        slices = [Slice.from_json(part) for part in manifest["slices"]]
+        slices[-1].window = Window(slices[-1].window.start, window_end)  # this run's end: it may read further
+        batch_size = manifest["batch_size"]
+        # renumbered: the mapped tasks of this run see batches 0..n-1 (files keep their names)
+        adopted = [{**b, "index": i} for i, b in enumerate(manifest["batches"])]
+        first_file = sum(1 for p in directory.iterdir() if p.name.startswith("batch-") and p.name.endswith(".json"))
+        dirs = list(dict.fromkeys([*manifest.get("dirs", []), str(directory)]))
+    checkpoint = Checkpoint(directory, run_id=run_id, key=key, window_end=window_end, batch_size=batch_size,
+                            slices=slices, dirs=dirs)
+    checkpoint(adopted)
+    return Start(slices, batch_size, adopted, dirs, first_file, checkpoint)
 
 
 def close_run(directory: Any) -> None:

@@ -21,7 +21,6 @@ from hrflow_airflow.config import (
     MAX_BATCH_PARAM,
     ConfigError,
     SyncConfig,
-    Window,
     parse_datetime,
     plan_run,
     resolve_config,
@@ -34,15 +33,13 @@ from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
 from hrflow_airflow.ledger import LedgerHook
 from hrflow_airflow.listing import (
     DEFAULT_SLICES,
-    Checkpoint,
     Slice,
-    adopt,
     close_run,
-    find_resumable,
     fingerprint,
     run_parallel,
     slice_count,
     split,
+    start_listing,
 )
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
 from hrflow_airflow.monitoring import (
@@ -58,7 +55,7 @@ from hrflow_airflow.monitoring import (
 )
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms, seal, seal_json, unseal
-from hrflow_airflow.spill import BatchSpiller, delete_run_dir, load_batch, mark_done, resumable_batches, run_dir, spill_root
+from hrflow_airflow.spill import BatchSpiller, delete_run_dir, load_batch, mark_done, run_dir, spill_root
 
 log = logging.getLogger(__name__)
 
@@ -419,33 +416,18 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             root = spill_root()
             dag_id, run_id = context["dag"].dag_id, context["run_id"]
             directory = run_dir(root, dag_id, run_id) if root is not None else None
-            slices, adopted, dirs, first_file = None, [], [], 0
+            start = None
             if directory is not None:
-                directory.mkdir(parents=True, exist_ok=True)
-                dirs = [str(directory)]
                 key = fingerprint(kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep,
                                   start=cfg.window.start, field_map=field_map)
-                resumable = find_resumable(root / dag_id, directory, key, cfg.window.end)
-                if resumable is not None:  # an unfinished listing of the same thing: go on from its checkpoint
-                    old_dir, manifest = resumable
-                    if manifest["state"] == "listed":  # listed, then stopped: only what is not tagged yet goes on
-                        left, done = resumable_batches(manifest["batches"])
-                        manifest = {**manifest, "batches": left, "done": done}
-                    adopt(old_dir, manifest, own_dir=directory, run_id=run_id)
-                    slices = [Slice.from_json(part) for part in manifest["slices"]]
-                    slices[-1].window = Window(slices[-1].window.start, cfg.window.end)  # this run's end: it may read further
-                    size = manifest["batch_size"]
-                    # renumbered: the mapped tasks of this run see batches 0..n-1 (files keep their names)
-                    adopted = [{**b, "index": i} for i, b in enumerate(manifest["batches"])]
-                    first_file = sum(1 for p in directory.iterdir() if p.name.startswith("batch-") and p.name.endswith(".json"))
-                    dirs = list(dict.fromkeys([*manifest.get("dirs", []), str(directory)]))
-                else:
-                    slices = plan_slices(kind, hook, cfg, estimate)
-                checkpoint = Checkpoint(directory, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
-                                        slices=slices, dirs=dirs)
-                checkpoint(adopted)
-            spiller = BatchSpiller(seal_batch, size, directory, {}, slices=slices or (), first_file=first_file,
-                                   checkpoint=checkpoint if directory is not None else None, adopted=adopted)
+                start = start_listing(root, directory, dag_id=dag_id, run_id=run_id, key=key,
+                                      window_end=cfg.window.end, batch_size=size,
+                                      plan=lambda: plan_slices(kind, hook, cfg, estimate))
+                size = start.batch_size
+            slices, adopted, dirs = (start.slices, start.adopted, start.dirs) if start else (None, [], [])
+            spiller = BatchSpiller(seal_batch, size, directory, {}, slices=slices or (),
+                                   first_file=start.first_file if start else 0,
+                                   checkpoint=start.checkpoint if start else None, adopted=adopted)
             # a full sweep without window meets every pending object: ledger entries it does not meet are stale
             prune = cfg.sweep and not cfg.window and not cfg.dry_run and not adopted
             tracked = LedgerHook().keys(destination.ledger_key, cfg.containers) if prune else set()
@@ -464,8 +446,8 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                                        on_page=lambda _read, meta: progress(spiller.count, meta))
             batches = spiller.close()
             progress.finish(spiller.count)
-            if directory is not None:
-                checkpoint(batches, state="listed")  # done: no later run resumes it
+            if start is not None:
+                start.checkpoint(batches, state="listed")  # done: no later run resumes it
             found = spiller.count
             plan = plan_run(found, **{**planning, "batch_size": size if cfg.batch_size else None})
             if plan.batch_size != size:

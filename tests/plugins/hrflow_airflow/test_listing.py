@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from hrflow_airflow.config import Window
-from hrflow_airflow.listing import Checkpoint, Slice, find_resumable, fingerprint, run_parallel, slice_count, split
+from hrflow_airflow.listing import (Checkpoint, Slice, find_resumable, fingerprint, read_manifest, run_parallel, slice_count,
+                                    split, start_listing)
 from hrflow_airflow.spill import BatchSpiller, load_batch, mark_done, resumable_batches
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -124,3 +125,31 @@ def test_tagged_objects_of_a_stopped_run_are_not_taken_again(tmp_path):
     assert load_batch(left[0])["skip"] == ["b1", "b2"] and load_batch(untouched)["skip"] == []
     (tmp_path / "c.json.done").write_text('{"complete": tr')  # half-written: as if absent
     assert resumable_batches([untouched])[0][0]["count"] == 1
+
+
+def test_start_listing_plans_fresh_slices_or_takes_over_a_stopped_run_with_its_cursors(tmp_path):
+    planned = [Slice(Window(None, T0)), Slice(Window(T0, None))]
+    first = start_listing(tmp_path, tmp_path / "dag" / "run1", dag_id="dag", run_id="run1", key="k", window_end=None,
+                          batch_size=2, plan=lambda: planned)
+    assert first.slices is planned and first.adopted == [] and first.first_file == 0
+    assert read_manifest(tmp_path / "dag" / "run1")["state"] == "listing"  # checkpointed before any page is read
+    spiller = BatchSpiller(lambda i, items: {"index": i, "items": [[k, c] for k, c, _ in items]}, 2,
+                           tmp_path / "dag" / "run1", {}, slices=first.slices, checkpoint=first.checkpoint)
+    for n in range(5):
+        spiller.add([f"k{n}", "src", "{}"], n % 2, T0 + timedelta(seconds=n))  # killed here: 2 files written
+    end = T0 + timedelta(days=1)
+
+    def must_not_plan():
+        raise AssertionError("a stopped listing is resumed, not planned again")
+
+    second = start_listing(tmp_path, tmp_path / "dag" / "run2", dag_id="dag", run_id="run2", key="k", window_end=end,
+                           batch_size=1000, plan=must_not_plan)
+    assert second.batch_size == 2  # the files already cut keep their size
+    assert [b["index"] for b in second.adopted] == [0, 1] and sum(b["count"] for b in second.adopted) == 4
+    assert [s.cursor for s in second.slices] == [T0 + timedelta(seconds=2), T0 + timedelta(seconds=3)]
+    assert second.slices[-1].window.end == end  # the last slice reads on to this run's end
+    assert second.dirs == [str(tmp_path / "dag" / "run1"), str(tmp_path / "dag" / "run2")]
+    assert read_manifest(tmp_path / "dag" / "run1")["state"] == "adopted"
+    other = start_listing(tmp_path, tmp_path / "dag" / "run3", dag_id="dag", run_id="run3", key="other",
+                          window_end=end, batch_size=7, plan=lambda: [Slice(Window())])
+    assert other.adopted == [] and other.batch_size == 7  # another listing is not resumed
