@@ -73,13 +73,31 @@ def sandbox_process() -> Iterator[SandboxProcess]:
         sandbox.stop()
 
 
+def cpu_reference() -> float:
+    """
+    Return the microseconds one ``json.loads`` of the example profile (12.5 KB) takes here, best of 5.
+
+    This shared machine's speed varies from hour to hour (the same figure has read 60 and 105 µs); printed
+    beside every result, it tells which runs are comparable.
+    """
+    text = (REPO / "sandbox" / "profile_example.json").read_text()
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(300):
+            json.loads(text)
+        best = min(best, (time.perf_counter() - started) / 300 * 1e6)
+    return best
+
+
 def machine() -> str:
     cpus = os.cpu_count()
     try:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
         mem = 0
-    return f"{platform.machine()}, {cpus} CPU(s), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
+    return f"{platform.machine()}, {cpus} CPU(s), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}; " \
+           f"CPU reference: {cpu_reference():.0f} µs per json.loads of the example profile (lower is faster)"
 
 
 def save(name: str, text: str) -> None:

@@ -19,6 +19,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
@@ -59,7 +60,7 @@ class TaskRssSampler(threading.Thread):
                 if title:
                     ti = title.group(1)
                     self.peak_by_ti[ti] = max(self.peak_by_ti.get(ti, 0), _vm_hwm_kib(proc.info["pid"]))
-            time.sleep(0.05)
+            time.sleep(0.25)  # VmHWM is the process's high-water mark: one look before it exits is enough
 
     def stop(self) -> None:
         self._done.set()
@@ -85,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="hrflow-scale-") as home:
         sandbox.reset_and_seed(0, hrflow_latency=0, ats_latency=0)
+        # Airflow's default task_queued_timeout (the test stack's 120 s fails fast on a missing pool): it is also
+        # how long a queued task's token lives, and with hundreds of mapped tasks some wait longer than 120 s
         stack = AirflowStack(Path(home), extra_env={**sandbox.airflow_env(),
-                                                    "AIRFLOW__CORE__PARALLELISM": str(args.parallelism)})
+                                                    "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
+                                                    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600"})
         stack.start(wait_for_dags=(DAG_ID,))
         unpause_and_settle(stack, DAG_ID)
         sandbox.reset_and_seed(args.n, hrflow_latency=args.hrflow_latency, ats_latency=0, generated=generated)
@@ -95,12 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             emulator = psutil.Process(sandbox.proc.pid)
             emulator_cpu = sum(emulator.cpu_times()[:2])
-            started = time.monotonic()
+            machine_cpu = sum(psutil.cpu_times()[:3])  # user, nice, system of every process
+            started = datetime.now(timezone.utc)
             tuning = {k: v for k, v in (("batch_size", args.batch_size), ("concurrency", args.concurrency)) if v}
             run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": tuning}).json()
-            state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=7200)
-            wall = time.monotonic() - started
+            # every 5 s: each poll costs the api-server ~0.3 s of CPU on a large run, taken from the run measured
+            state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=7200, poll=5)
+            ended = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}").json()["end_date"]
+            wall = (datetime.fromisoformat(ended.replace("Z", "+00:00")) - started).total_seconds()  # not the poll's
             emulator_cpu = sum(emulator.cpu_times()[:2]) - emulator_cpu
+            machine_cpu = sum(psutil.cpu_times()[:3]) - machine_cpu
             sampler.stop()
             tis = []
             while True:  # the API serves at most [api] maximum_page_limit (100) per page
@@ -120,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         for ti in tis:
             if ti["id"] in sampler.peak_by_ti:
                 peak_by_task[ti["task_id"]] = max(peak_by_task.get(ti["task_id"], 0), sampler.peak_by_ti[ti["id"]])
+        spans: dict[str, list[datetime]] = {}  # task -> [first start, last end]
+        for ti in tis:
+            if ti.get("start_date") and ti.get("end_date"):
+                begin, end = (datetime.fromisoformat(ti[k].replace("Z", "+00:00")) for k in ("start_date", "end_date"))
+                span = spans.setdefault(ti["task_id"], [begin, end])
+                span[0], span[1] = min(span[0], begin), max(span[1], end)
         check = sandbox.check_exactly_once(args.n)
         calls = sandbox.control("calls")["calls"]
         with sqlite3.connect(Path(home) / "airflow.db") as db:
@@ -149,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'wall time (s)':44} {wall:12.0f}",
         f"{'objects per second':44} {args.n / wall:12.0f}",
         f"{'CPU used by the sandbox emulators (s, % of 2 CPUs)':44} {emulator_cpu:12.0f} {100 * emulator_cpu / (wall * (os.cpu_count() or 1)):11.0f}%",
+        f"{'CPU used by Airflow, its tasks and the bench':44} {machine_cpu - emulator_cpu:12.0f} {100 * (machine_cpu - emulator_cpu) / (wall * (os.cpu_count() or 1)):11.0f}%",
         f"{'HrFlow calls (listing pages)':44} {hrflow_calls:12} {'(' + str(listing_calls) + ')':>12}",
         *([f"{'HrFlow call floor, calls x L / ' + str(in_flight) + ' in flight (s)':44} {floor:12.0f}",
            f"{'wall / floor':44} {wall / floor:12.2f} {'<= 1.5':>12}"] if floor else []),
@@ -159,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{'XCom in the DB per batch (bytes)':44} {xcom_bytes / max(batches, 1):12.0f} {'< 2048':>12}",
         f"{'XCom offloaded to object storage (MB)':44} {offloaded / 2**20:12.1f}",
         f"{'batches / mapped task instances':44} {batches:>5} / {mapped:<5}",
+        *[f"{'  ' + task + ' ran from - to (s after trigger)':44} "
+          f"{(span[0] - started).total_seconds():5.0f} - {(span[1] - started).total_seconds():<5.0f}"
+          for task, span in sorted(spans.items(), key=lambda item: item[1][0])],
         f"{'task instances whose process was sampled':44} {sampled:>5} of {len(names):<5}",
+        f"{'task instances retried':44} {sum(1 for ti in tis if ti.get('try_number', 1) > 1):>5}",
         f"{'profiles lost / duplicated / untagged':44} {check['lost']:>4} /{check['duplicates']:>3} /{check['untagged']:>3}",
         "",
         "Ceiling: a run maps at most 1,024 batches ([core] max_map_length); beyond batch_size x 1,024 objects the",

@@ -233,8 +233,8 @@ class AirflowStack:
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> str:
-        """Wait until a DAG run ends; return its state."""
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120, poll: float = 0.5) -> str:
+        """Wait until a DAG run ends, asking every ``poll`` seconds; return its state."""
         import time
         from urllib.parse import quote
 
@@ -243,5 +243,5 @@ class AirflowStack:
             response = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
             if response.status_code == 200 and response.json()["state"] in ("success", "failed"):
                 return response.json()["state"]
-            time.sleep(0.5)
+            time.sleep(poll)
         raise TimeoutError(f"run {run_id} of {dag_id} did not finish in {timeout}s")
