@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-distributed bench bench-scale bench-migration bench-chaos bench-webhook bench-workable standalone sandbox screenshots clean
+.PHONY: install demo test test-distributed bench bench-scale bench-migration bench-chaos bench-webhook bench-workable bench-http standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-chaos: install
 # 500 profiles into Workable at its account-token limit (10 requests / 10 s): about 500 s, no 429
 bench-workable: install
 	$(BIN)/python -m bench.workable_paced --n 500
+
+# CPU per HrFlow call of the tagging path: the SDK on plain requests against LeanSession (a minute)
+bench-http: install
+	$(BIN)/python -m bench.http_cpu
 
 bench-webhook: install
 	$(BIN)/python -m bench.webhook_latency
