@@ -90,7 +90,7 @@ def make_key(*parts: object) -> str:
 def make_profile(source_key: str, index: int, *, created_at: str | None = None, tags: list | None = None,
                  phone: str | None = "default") -> dict[str, Any]:
     """Return a profile shaped like the scrubbed real profile, with its own key and identity."""
-    profile = msgspec.json.decode(_example_text())
+    profile = msgspec.json.decode(_example_bytes())
     first = FIRST_NAMES[index % len(FIRST_NAMES)]
     last = LAST_NAMES[index % len(LAST_NAMES)]
     profile.update(key=make_key("profile", source_key, index), reference=f"ref-{index}", tags=tags,
@@ -121,7 +121,7 @@ def make_job(board_key: str, index: int, *, created_at: str | None = None, tags:
 _EXAMPLE: bytes | None = None
 
 
-def _example_text() -> bytes:
+def _example_bytes() -> bytes:
     global _EXAMPLE
     if _EXAMPLE is None:
         _EXAMPLE = EXAMPLE_PROFILE.read_bytes()

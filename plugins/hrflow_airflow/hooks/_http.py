@@ -115,6 +115,8 @@ class LeanSession(requests.Session):
         self._pools: urllib3.PoolManager | None = None
 
     def _pool_manager(self) -> urllib3.PoolManager:
+        if self._pools is not None:  # the hot path: no lock once built
+            return self._pools
         with self._pools_lock:
             if self._pools is None:
                 if self.verify is False:
