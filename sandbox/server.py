@@ -52,7 +52,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from hrflow_airflow.hooks._http import parse_headers, with_fast_headers
+from hrflow_airflow.hooks._http import parse_headers, with_globals
 from sandbox.generated import GeneratedBucket
 from sandbox.vendors import Vendors, serve as serve_vendor
 
@@ -459,7 +459,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # The stdlib's request parsing, its headers read without the email parser (a quarter of the emulator's CPU
     # per call): a bulk bench shares two cores between the code under test and this emulator.
-    parse_request = with_fast_headers(
+    parse_request = with_globals(
         BaseHTTPRequestHandler.parse_request,
         http=types.SimpleNamespace(client=types.SimpleNamespace(
             parse_headers=parse_headers, LineTooLong=http.client.LineTooLong, HTTPException=http.client.HTTPException)))

@@ -124,7 +124,7 @@ def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.H
     return message
 
 
-def with_fast_headers(function: types.FunctionType, **names: Any) -> types.FunctionType:
+def with_globals(function: types.FunctionType, **names: Any) -> types.FunctionType:
     """Return a copy of stdlib ``function`` that sees ``names`` instead of its module's globals of that name."""
     return types.FunctionType(function.__code__, {**function.__globals__, **names}, function.__name__,
                               function.__defaults__, function.__closure__)
@@ -133,7 +133,7 @@ def with_fast_headers(function: types.FunctionType, **names: Any) -> types.Funct
 class _LeanHTTPResponse(http.client.HTTPResponse):
     """http.client's response, its headers read by :func:`parse_headers`."""
 
-    begin = with_fast_headers(http.client.HTTPResponse.begin, parse_headers=parse_headers)
+    begin = with_globals(http.client.HTTPResponse.begin, parse_headers=parse_headers)
 
 
 class _LeanHTTPConnection(urllib3.connection.HTTPConnection):
