@@ -73,7 +73,7 @@ class GeneratedBucket(MutableMapping):
         return (self.base + timedelta(seconds=i * self.spread)).strftime(STAMP)
 
     def _base(self, i: int) -> dict[str, Any]:
-        return self.maker(self.container, i, created_at=self.stamp(i), tags=None)
+        return self.maker(self.container, i, created_at=self.stamp(i), tags=None, key=self.keys_[i])
 
     def materialize(self, i: int) -> dict[str, Any]:
         obj = self._base(i)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sandbox.server import SandboxState, make_key, make_profile
+import msgspec
+
+from sandbox.server import SandboxState, _example, _example_bytes, make_key, make_profile
 
 SYNC = [[{"name": "sync", "value": "1"}]]
 
@@ -29,6 +31,9 @@ def test_generated_objects_equal_seeded_ones_and_listings_match_the_generic_sear
     assert [o["key"] for o in desc] == [o["key"] for o in found[::-1][:3]]
     assert generated.fast_listing("profile", ["src"], {"tags_included": SYNC}, 1, 10, search=True) is None
     assert sorted(generated.snapshot()["synced"]["profile"]) == sorted(stored.snapshot()["synced"]["profile"])
+    # generated profiles share the example's unchanging parts: making, tagging and listing them left it intact
+    assert _example() == msgspec.json.decode(_example_bytes())
+    assert generated.objects["profile"]["src"][key]["experiences"] is _example()["experiences"]
 
 
 def test_a_put_keeps_only_what_changed_and_the_counts_follow():
