@@ -130,14 +130,10 @@ def make_job(board_key: str, index: int, *, created_at: str | None = None, tags:
     }
 
 
-_EXAMPLE: bytes | None = None
-
-
+@functools.cache
 def _example_bytes() -> bytes:
-    global _EXAMPLE
-    if _EXAMPLE is None:
-        _EXAMPLE = EXAMPLE_PROFILE.read_bytes()
-    return _EXAMPLE
+    """Return the example profile's file, read once."""
+    return EXAMPLE_PROFILE.read_bytes()
 
 
 @functools.cache
