@@ -122,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                 killers = []
                 if "kill_post" in faults:
                     sandbox.control("hold")
-                    killers.append(Killer(stack, run["dag_run_id"], "post_to_ats", 0,
+                    killers.append(Killer(stack, run["dag_run_id"], "batch.post_to_ats", 0,
                                           held=lambda: sandbox.control("state")["holding"] > 0,
                                           release=lambda: sandbox.control("release")))
                 if "kill_tag" in faults:
-                    killers.append(Killer(stack, run["dag_run_id"], "tag_profiles", 1.5))
+                    killers.append(Killer(stack, run["dag_run_id"], "batch.tag_profiles", 1.5))
                 kills_scheduled += len(killers)
                 for killer in killers:
                     killer.start()

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                                                (run["dag_run_id"],)).fetchone()
             mapped = db.execute("SELECT COUNT(*) FROM task_instance WHERE run_id = ? AND map_index >= 0",
                                 (run["dag_run_id"],)).fetchone()[0]
-            batches = db.execute("SELECT COUNT(*) FROM task_instance WHERE run_id = ? AND task_id = 'transform'",
+            batches = db.execute("SELECT COUNT(*) FROM task_instance WHERE run_id = ? AND task_id = 'batch.transform'",
                                  (run["dag_run_id"],)).fetchone()[0]
         offloaded = sum(p.stat().st_size for p in (Path(home) / "xcom").rglob("*") if p.is_file())
 

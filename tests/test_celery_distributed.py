@@ -143,7 +143,7 @@ def test_batches_of_one_run_spread_over_two_celery_workers(celery_stack, sandbox
     assert celery_stack.wait_for_run(DAG_ID, run_id, timeout=600) == "success"
 
     tis = _task_instances(celery_stack, run_id)
-    tag_hosts = {ti["map_index"]: ti["hostname"] for ti in tis if ti["task_id"] == "tag_profiles"}
+    tag_hosts = {ti["map_index"]: ti["hostname"] for ti in tis if ti["task_id"] == "batch.tag_profiles"}
     print("tag_profiles batch -> worker:", dict(sorted(tag_hosts.items())))
     assert len(tag_hosts) == PROFILES // BATCH_SIZE
     assert {ti["hostname"] for ti in tis} == set(WORKERS)
@@ -165,14 +165,14 @@ def _kill_the_worker_holding_the_ats_answer(celery_stack, sandbox, source: str, 
     assert hold["held"].wait(300), "no batch reached the ATS"
     # the held POST's task is the one post_to_ats still running once the others have had their answers
     deadline = time.monotonic() + 60
-    while len(running := _running(celery_stack, run_id, "post_to_ats")) != 1:
+    while len(running := _running(celery_stack, run_id, "batch.post_to_ats")) != 1:
         assert time.monotonic() < deadline, f"expected one post_to_ats waiting for its answer, saw {running}"
         time.sleep(0.2)
     [held_task] = running
     victim = held_task["hostname"]
     killed = celery_stack.kill_hard(victim)
     hold["release"].set()
-    busy = [f"post_to_ats[{held_task['map_index']}]"]
+    busy = [f"batch.post_to_ats[{held_task['map_index']}]"]
     print(f"SIGKILLed {victim} ({len(killed)} processes) while it waited for the ATS's answer to {busy[0]}")
     return run_id, busy, victim
 

@@ -111,12 +111,12 @@ def test_post_killed_after_the_ats_answered_is_not_posted_again_on_retry(stack, 
     try:
         deadline = time.monotonic() + 120
         with sqlite3.connect(stack.home / "airflow.db") as db:
-            while not db.execute("SELECT count(*) FROM task_state_store WHERE run_id = ? AND task_id = 'post_to_ats'",
+            while not db.execute("SELECT count(*) FROM task_state_store WHERE run_id = ? AND task_id = 'batch.post_to_ats'",
                                  (run_id,)).fetchone()[0]:
                 assert time.monotonic() < deadline, "post_to_ats never recorded the ATS's answer"
                 time.sleep(0.2)
         tis = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances").json()
-        [ti_id] = [ti["id"] for ti in tis["task_instances"] if ti["task_id"] == "post_to_ats" and ti["state"] == "running"]
+        [ti_id] = [ti["id"] for ti in tis["task_instances"] if ti["task_id"] == "batch.post_to_ats" and ti["state"] == "running"]
         title = re.compile(rf"^airflow worker -- {ti_id}")
         victims = [p for p in psutil.process_iter(["cmdline"]) if title.match(" ".join(p.info["cmdline"] or []))]
         assert victims, "the post_to_ats task process was not found"
@@ -131,5 +131,5 @@ def test_post_killed_after_the_ats_answered_is_not_posted_again_on_retry(stack, 
     assert dict(sandbox.state.ats_area("profiles").applied) == {k: 1 for k in keys}
     assert set(keys) <= set(sandbox.state.snapshot()["synced"]["profile"])
     logs = "".join(p.read_text(errors="replace") for p in (stack.home / "logs").rglob("*")
-                   if p.is_file() and "task_id=post_to_ats" in str(p) and f"run_id={run_id}" in str(p))
+                   if p.is_file() and "task_id=batch.post_to_ats" in str(p) and f"run_id={run_id}" in str(p))
     assert "was answered by the ATS in an earlier try; not posting again" in logs

@@ -1,4 +1,4 @@
-"""The sync DAG factory, shared by profiles and jobs: search -> transform -> post_to_ats -> tag -> summary."""
+"""The sync DAG factory, shared by profiles and jobs: search -> batch (transform -> post_to_ats -> tag) -> report -> summary."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import AssetAlias, BaseNotifier, CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task
+from airflow.sdk import AssetAlias, BaseNotifier, CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task, task_group
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.config import (
@@ -69,6 +69,12 @@ FAILED_KEYS_IN_MESSAGE = 20
 HRFLOW_POOL = conf.get("hrflow", "pool", fallback=None) or "default_pool"
 # ATS requests in flight per run (`[hrflow] ats_concurrency` overrides it).
 ATS_CONCURRENCY = conf.getint("hrflow", "ats_concurrency", fallback=4)
+# Tagging tasks of one run at once: the run's [hrflow] max_in_flight HrFlow calls are shared among them.
+PARALLEL_BATCHES = conf.getint("hrflow", "parallel_batches", fallback=4)
+BATCH_GROUP = "batch"  # the mapped task group: one instance per batch, transform -> post_to_ats -> tag
+# A batch's later stages before other batches' earlier ones: tagging starts as soon as the first batch is
+# posted instead of after every batch is (see docs/performance.md, "A million profiles").
+DEPTH_FIRST = "upstream"
 
 
 def ats_pool(conn_id: str) -> str:
@@ -302,6 +308,20 @@ def _lost(items: Iterable[list[str]], reason: str) -> list[dict[str, str]]:
     return [{"key": key, "container": container, "reason": reason} for key, container in items]
 
 
+def batch_results(ti: Any, task_id: str, batches: int) -> Iterator[dict[str, Any]]:
+    """
+    Yield the result of mapped task ``task_id`` for each of the run's ``batches``, one XCom read at a time.
+
+    Batches whose task did not finish have none and are skipped. (Passing the task's output to a task outside
+    its mapped group would read every batch's result at once, and a run of one batch gets that one result
+    instead of a list of one.)
+    """
+    for index in range(batches):
+        value = ti.xcom_pull(task_ids=task_id, map_indexes=index, default=None)
+        if value is not None:
+            yield value
+
+
 def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
                   transformed: Iterable[Mapping[str, Any]], posted: Iterable[Mapping[str, Any]],
                   tagged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -409,7 +429,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             sequential = under_dags_test()
             planning = {"batch_size": cfg.batch_size, "concurrency": cfg.concurrency,
                         "requests_per_minute": cfg.requests_per_minute, "sequential": sequential,
-                        "parallel_batches": conf.getint("hrflow", "parallel_batches", fallback=4),
+                        "parallel_batches": PARALLEL_BATCHES,
                         "max_in_flight": conf.getint("hrflow", "max_in_flight", fallback=40), "max_batches": MAX_BATCHES}
             estimate = estimate_pending(kind, hook, cfg)
             size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
@@ -480,7 +500,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         # multiple_outputs=False on every dict-returning task: Airflow would otherwise infer True from the
         # annotation and push each key again as its own XCom (twice the XCom, and a "sealed" copy the
         # end-of-run deletion of return values would not reach)
-        @task(show_return_value_in_logs=False, multiple_outputs=False)
+        @task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
         def transform(batch: dict[str, Any], field_map: dict[str, str]) -> dict[str, Any]:
             """Map each trimmed object of the batch to an ATS record."""
             result = transform_batch({**load_batch(batch), **{k: batch[k] for k in ("index", "concurrency", "lanes") if k in batch}},
@@ -492,7 +512,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             return result
 
         @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY, pool=ats_pool(kind.ats_conn_id),
-              multiple_outputs=False)
+              multiple_outputs=False, weight_rule=DEPTH_FIRST)
         def post_to_ats(batch: dict[str, Any], **context) -> dict[str, Any]:
             """
             Send the batch's objects the ATS has not accepted yet, once, through the destination's adapter.
@@ -517,11 +537,13 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             delivered = destination.deliver(plural=kind.plural, index=index, items=batch["items"], records=unseal(batch),
                                             ledger=LedgerHook(), store=context.get("task_state_store"),
                                             lanes=batch.get("lanes", 1))
-            log_run_progress(context, task_id="post_to_ats", stage="posted", count=len(delivered.get("accepted", [])),
+            log_run_progress(context, task_id=context["ti"].task_id, stage="posted", count=len(delivered.get("accepted", [])),
                              plural=kind.plural)
             return {**result, **delivered, "index": index}
 
-        @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL, multiple_outputs=False)
+        # at most PARALLEL_BATCHES at once, which the run's plan divides max_in_flight among
+        @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL, multiple_outputs=False, weight_rule=DEPTH_FIRST,
+              max_active_tis_per_dagrun=PARALLEL_BATCHES)
         def tag(batch: dict[str, Any], **context) -> dict[str, Any]:
             """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
             result = {"index": batch["index"], "tagged": 0, "already": 0, "failed": [], "by_container": {}}
@@ -553,23 +575,24 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                     counts[outcome] += 1
             log.info("Batch %s: tagged %s, already synced %s, failed %s", batch["index"], result["tagged"],
                      result["already"], len(result["failed"]))
-            log_run_progress(context, task_id=f"tag_{kind.plural}", stage="tagged", count=result["tagged"] + result["already"],
+            log_run_progress(context, task_id=context["ti"].task_id, stage="tagged", count=result["tagged"] + result["already"],
                              plural=kind.plural)
             return result
 
         @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False, outlets=[alias], multiple_outputs=False)
-        def report(transformed, posted, tagged, **context) -> dict[str, Any]:
+        def report(**context) -> dict[str, Any]:
             """Add up the run; emit one asset event per source or board and the run's metrics."""
-            stats = context["ti"].xcom_pull(task_ids="search", key="stats")
+            ti = context["ti"]
+            stats = ti.xcom_pull(task_ids="search", key="stats")
             if stats is None:
                 raise AirflowFailException("search did not finish (see its log): nothing was synced")
-            # each lazy sequence is read once, one batch at a time: bounded memory at a million objects
-            result = build_summary(kind, stats=stats, dry_run=bool(context["params"].get("dry_run")),
-                                   transformed=transformed, posted=posted, tagged=tagged)
+            # each stage's results are read once, one batch at a time: bounded memory at a million objects
+            results = {name: batch_results(ti, stage.operator.task_id, stats["batches"]) for name, stage in stages.items()}
+            result = build_summary(kind, stats=stats, dry_run=bool(context["params"].get("dry_run")), **results)
             publish_report(kind, result, dag_id=context["dag"].dag_id, run_id=context["run_id"],
                            events=context["outlet_events"][alias])
             if not result["failed_keys"]:  # done: the sealed candidate data has no further use
-                deleted = delete_xcoms(context, {"search": None, "transform": stats["batches"]})
+                deleted = delete_xcoms(context, {"search": None, f"{BATCH_GROUP}.transform": stats["batches"]})
                 spilled = delete_run_dir(spill_root(), context["dag"].dag_id, context["run_id"], stats.get("dirs", ()))
                 log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")
             else:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
@@ -598,10 +621,20 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 raise AirflowFailException(f"{result['failed']} {kind.plural} failed: {shown}{more}")
             return result
 
+        stages: dict[str, Any] = {}
+
+        @task_group(group_id=BATCH_GROUP)
+        def one_batch(batch: dict[str, Any], field_map: dict[str, str]):
+            """Transform, post and tag one batch; each batch goes on as soon as its own previous stage is done."""
+            stages["transformed"] = transform(batch, field_map)
+            stages["posted"] = post_to_ats(stages["transformed"])
+            stages["tagged"] = tag(stages["posted"])
+            return stages["tagged"]
+
         batches = search()
-        transformed = transform.partial(field_map=batches["field_map"]).expand(batch=batches)
-        posted = post_to_ats.expand(batch=transformed)
-        tagged = tag.expand(batch=posted)
-        summary(report(transformed, posted, tagged))
+        one_batch.partial(field_map=batches["field_map"]).expand(batch=batches)
+        reported = report()
+        [stage.operator for stage in stages.values()] >> reported.operator
+        summary(reported)
 
     return sync_dag()

@@ -40,14 +40,27 @@ def test_no_task_pushes_its_dict_again_key_by_key(dagbag, dag_id):
     assert [t.task_id for t in dagbag.dags[dag_id].tasks if getattr(t, "multiple_outputs", False)] == []
 
 
-@pytest.mark.parametrize(("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "tag_profiles"), ("hrflow_jobs_to_ats", "tag_jobs")])
+@pytest.mark.parametrize(("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "batch.tag_profiles"), ("hrflow_jobs_to_ats", "batch.tag_jobs")])
 def test_sync_dag_shape_and_backfillable_schedule(dagbag, dag_id, tag_task):
     dag = dagbag.dags[dag_id]
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.max_active_runs == 1
-    chain = ["search", "transform", "post_to_ats", tag_task, "report", "summary"]
+    chain = ["search", "batch.transform", "batch.post_to_ats", tag_task, "report", "summary"]
     for upstream, downstream in zip(chain, chain[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids
+
+
+@pytest.mark.parametrize(("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "batch.tag_profiles"), ("hrflow_jobs_to_ats", "batch.tag_jobs")])
+def test_batches_go_through_depth_first_within_the_run_concurrency(dagbag, dag_id, tag_task):
+    """One mapped group per batch, later stages first: tagging starts once the first batch is posted."""
+    dag = dagbag.dags[dag_id]
+    group = dag.task_group_dict["batch"]
+    assert type(group).__name__ == "MappedTaskGroup"
+    stages = ["batch.transform", "batch.post_to_ats", tag_task]
+    assert all(dag.get_task(t).task_group is group for t in stages)
+    assert [dag.get_task(t).weight_rule for t in stages] == ["upstream"] * 3
+    # tag tasks at once x their threads = [hrflow] max_in_flight calls per run (config.plan_run)
+    assert dag.get_task(tag_task).max_active_tis_per_dagrun == 4
     assert dag.get_task("report").trigger_rule == "all_done"
     assert dag.get_task("summary").trigger_rule == "all_done"
     assert [type(o).__name__ for o in dag.get_task("report").outlets] == ["AssetAlias"]
@@ -68,8 +81,8 @@ import json
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={dags!r})
 print(json.dumps({{t: bag.dags[d].get_task(t).pool for d, t in [
-    ("hrflow_profiles_to_ats", "search"), ("hrflow_profiles_to_ats", "tag_profiles"),
-    ("hrflow_jobs_to_ats", "search"), ("hrflow_jobs_to_ats", "tag_jobs"), ("hrflow_profile_sms", "fetch_profile")]}}))
+    ("hrflow_profiles_to_ats", "search"), ("hrflow_profiles_to_ats", "batch.tag_profiles"),
+    ("hrflow_jobs_to_ats", "search"), ("hrflow_jobs_to_ats", "batch.tag_jobs"), ("hrflow_profile_sms", "fetch_profile")]}}))
 """
 
 
@@ -89,19 +102,19 @@ def test_hrflow_calls_use_the_pool_only_once_it_is_configured(setting, expected)
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     pools = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert pools == dict.fromkeys(["search", "tag_profiles", "tag_jobs", "fetch_profile"], expected)
+    assert pools == dict.fromkeys(["search", "batch.tag_profiles", "batch.tag_jobs", "fetch_profile"], expected)
 
 
 @pytest.mark.parametrize("dag_id", ["hrflow_profiles_to_ats", "hrflow_jobs_to_ats"])
 def test_ats_requests_in_flight_are_bounded(dagbag, dag_id):
-    assert dagbag.dags[dag_id].get_task("post_to_ats").max_active_tis_per_dagrun == 4
+    assert dagbag.dags[dag_id].get_task("batch.post_to_ats").max_active_tis_per_dagrun == 4
 
 
 _ATS_POOLS = """
 import json
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={dags!r})
-print(json.dumps({{d: bag.dags[d].get_task("post_to_ats").pool for d in ("hrflow_profiles_to_ats", "hrflow_jobs_to_ats")}}))
+print(json.dumps({{d: bag.dags[d].get_task("batch.post_to_ats").pool for d in ("hrflow_profiles_to_ats", "hrflow_jobs_to_ats")}}))
 print(json.dumps({{k: str(v) for k, v in bag.import_errors.items()}}))
 """
 
