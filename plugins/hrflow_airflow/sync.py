@@ -35,6 +35,7 @@ from hrflow_airflow.listing import (
     DEFAULT_SLICES,
     Slice,
     close_run,
+    fewer_collections,
     fingerprint,
     run_parallel,
     slice_count,
@@ -198,7 +199,8 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
             with lock:
                 emitted += 1
 
-    run_parallel(slices, read, stop)
+    with fewer_collections():  # pages of whole objects: see listing.LISTING_GC_THRESHOLD
+        run_parallel(slices, read, stop)
     if not cfg.sweep:
         return None
     try:  # one search call (limit 1) says how many pending objects search can see: the rest only the sweep found

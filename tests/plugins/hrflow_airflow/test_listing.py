@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from hrflow_airflow.config import Window
-from hrflow_airflow.listing import (Checkpoint, Slice, find_resumable, fingerprint, read_manifest, run_parallel, slice_count,
+from hrflow_airflow.listing import (Checkpoint, Slice, fewer_collections, find_resumable, fingerprint, read_manifest, run_parallel, slice_count,
                                     split, start_listing)
 from hrflow_airflow.spill import BatchSpiller, load_batch, mark_done, resumable_batches
 
@@ -153,3 +153,15 @@ def test_start_listing_plans_fresh_slices_or_takes_over_a_stopped_run_with_its_c
     other = start_listing(tmp_path, tmp_path / "dag" / "run3", dag_id="dag", run_id="run3", key="other",
                           window_end=end, batch_size=7, plan=lambda: [Slice(Window())])
     assert other.adopted == [] and other.batch_size == 7  # another listing is not resumed
+
+
+def test_the_listing_collects_garbage_less_often_and_restores_the_setting_even_on_error():
+    import gc
+
+    before = gc.get_threshold()
+    with fewer_collections(50_000):
+        assert gc.get_threshold() == (max(50_000, before[0]), *before[1:])
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), fewer_collections(50_000):
+        raise RuntimeError("listing failed")
+    assert gc.get_threshold() == before
