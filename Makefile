@@ -37,7 +37,7 @@ bench-scale: install
 
 # a million profiles, 20 ms per HrFlow call, defaults, real scheduler (about an hour on 2 cores; not in `make test`)
 bench-migration: install
-	$(BIN)/python -m bench.scale_run --n 1000000 --hrflow-latency 0.02 --name migration_1m
+	$(BIN)/python -m bench.scale_run --n 1000000 --hrflow-latency 0.02 --parallelism 8 --name migration_1m
 
 # twice: against an ATS that honours Idempotency-Key, then one that ignores it (most real ones)
 bench-chaos: install

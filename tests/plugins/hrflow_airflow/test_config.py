@@ -138,11 +138,12 @@ def test_field_map_variable_replaces_default_and_is_validated():
     [
         (3000, True, 3000, 1, 40),  # airflow dags test: one batch, all the run's HrFlow calls in one task
         (5000, True, 5000, 1, 40),
-        (12_000, True, 5000, 3, 40),
+        (12_000, True, 10_000, 2, 40),
+        (1_000_000, False, 10_000, 100, 10),  # a migration: fewer, longer tagging tasks
         (3000, False, 750, 4, 10),  # a scheduler: 4 batches for the workers, 40 calls in flight shared
         (50, False, 100, 1, 40),  # small runs are not cut into tiny batches
         (0, False, 100, 0, 40),
-        (10_000_000, True, 9766, 1024, 40),  # never more than 1,024 mapped tasks
+        (20_000_000, True, 19_532, 1024, 40),  # never more than 1,024 mapped tasks
     ],
 )
 def test_plan_run_picks_batches_and_concurrency_from_the_work(found, sequential, batch_size, batches, concurrency):
