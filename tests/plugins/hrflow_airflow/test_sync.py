@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sync import build_summary, found_by_container
+from hrflow_airflow.sync import batch_results, build_summary, found_by_container
 
 FIELDS = ("found", "transformed", "posted", "tagged", "skipped", "failed")
 
@@ -100,3 +100,20 @@ def test_batches_kept_in_memory_are_cut_in_order_and_sealed(monkeypatch):
     assert [b["items"] for b in batches] == [[["k0", "s"], ["k1", "s"], ["k2", "s"]], [["k3", "s"], ["k4", "s"], ["k5", "s"]], [["k6", "s"]]]
     assert unseal(batches[2]) == [{"info": {"email": "c6@example.com"}}]
     assert all(b["concurrency"] == 5 and "c0@example.com" not in str(b) for b in batches)
+
+
+def test_batch_results_reads_one_batch_at_a_time_and_skips_batches_that_did_not_finish():
+    class FakeTI:  # stands in for the task instance's xcom_pull, recording what was asked
+        def __init__(self) -> None:
+            self.pulls: list[tuple[str, int]] = []
+
+        def xcom_pull(self, *, task_ids: str, map_indexes: int, default=None):
+            self.pulls.append((task_ids, map_indexes))
+            return {0: {"index": 0}, 2: {"index": 2}}.get(map_indexes, default)
+
+    ti = FakeTI()
+    results = batch_results(ti, "batch.tag_profiles", 3)
+    assert ti.pulls == []  # lazy: nothing read before the summary asks
+    assert next(results) == {"index": 0} and ti.pulls == [("batch.tag_profiles", 0)]
+    assert list(results) == [{"index": 2}]  # batch 1 never finished: skipped
+    assert ti.pulls == [("batch.tag_profiles", i) for i in range(3)]
