@@ -594,7 +594,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             publish_report(kind, result, dag_id=context["dag"].dag_id, run_id=context["run_id"],
                            events=context["outlet_events"][alias])
             if not result["failed_keys"]:  # done: the sealed candidate data has no further use
-                deleted = delete_xcoms(context, {"search": None, f"{BATCH_GROUP}.transform": stats["batches"]})
+                deleted = delete_xcoms(context, {"search": None, stages["transformed"].operator.task_id: stats["batches"]})
                 spilled = delete_run_dir(spill_root(), context["dag"].dag_id, context["run_id"], stats.get("dirs", ()))
                 log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")
             else:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
