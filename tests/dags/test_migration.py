@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import time
 
+from hrflow_airflow.listing import read_manifest
 from sandbox.airflow_home import AIRFLOW, airflow_env, dags_test
 from sandbox.server import Fault, make_key
 
@@ -38,6 +39,12 @@ def kill_when(env: dict[str, str], conf: str, ready, batches) -> object:
         proc.wait(30)
     [directory] = batches.glob("*")
     return directory
+
+
+def checkpointed(batches) -> int:
+    """Return how many batch files the listing checkpoint under ``batches`` names (0 before it is written)."""
+    manifests = [read_manifest(directory) for directory in batches.glob("*")]
+    return max((len(m["batches"]) for m in manifests if m is not None), default=0)
 
 
 def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflow_home):
@@ -85,8 +92,9 @@ def test_a_run_killed_while_listing_resumes_its_listing_and_posts_each_profile_o
     env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"})
     conf = json.dumps({"source_keys": [source], "page_size": 50, "batch_size": 100})
     batches = airflow_home / "xcom" / "hrflow_batches" / DAG_ID  # empty: each test starts without batch files
-    # in the middle of the listing, two batch files written
-    killed_dir = kill_when(env, conf, lambda: len(list(batches.glob("*/batch-*.json"))) >= 2, batches)
+    # in the middle of the listing, two batch files written and checkpointed: a file is written before the
+    # checkpoint names it, and a file the checkpoint does not name yet is listed again, not resumed
+    killed_dir = kill_when(env, conf, lambda: checkpointed(batches) >= 2, batches)
     assert state.ats_area("profiles").requests == 0
     calls_before = state.calls["GET /v1/storing/profiles"]
     state.faults.clear()
