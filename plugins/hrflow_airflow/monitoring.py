@@ -257,9 +257,9 @@ def emit_counts(metric: str, counts: Mapping[str, int], tags: Mapping[str, str])
 
 
 # -- progress while a run lasts ------------------------------------------------------------------------------
-def log_run_progress(context: Mapping[str, Any], *, task_id: str, stage: str, count: int, plural: str) -> None:
+def log_run_progress(context: Mapping[str, Any], *, stage: str, count: int, plural: str) -> None:
     """
-    Log how far the run is through ``stage`` (the batches whose ``task_id`` succeeded, this one included) and
+    Log how far the run is through ``stage`` (the batches whose instance of this task succeeded, this one included) and
     when the stage should end at this batch's pace (its duration x batches left / batches running at once:
     ``[hrflow] parallel_batches``, one under ``airflow dags test``); count ``hrflow.progress.<stage>``
     (``count`` objects, tagged ``dag_id``).
@@ -271,7 +271,7 @@ def log_run_progress(context: Mapping[str, Any], *, task_id: str, stage: str, co
     try:
         stats_ = ti.xcom_pull(task_ids="search", key="stats") or {}
         batches, found = int(stats_.get("batches") or 0), int(stats_.get("found") or 0)
-        done = 1 + type(ti).get_ti_count(dag_id=ti.dag_id, task_ids=[task_id], run_ids=[ti.run_id], states=["success"])
+        done = 1 + type(ti).get_ti_count(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], states=["success"])
         started = context["dag_run"].start_date
         batch_started = getattr(ti, "start_date", None)
     except Exception as exc:  # progress must never fail a batch

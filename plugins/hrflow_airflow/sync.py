@@ -539,7 +539,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             delivered = destination.deliver(plural=kind.plural, index=index, items=batch["items"], records=unseal(batch),
                                             ledger=LedgerHook(), store=context.get("task_state_store"),
                                             lanes=batch.get("lanes", 1))
-            log_run_progress(context, task_id=context["ti"].task_id, stage="posted", count=len(delivered.get("accepted", [])),
+            log_run_progress(context, stage="posted", count=len(delivered.get("accepted", [])),
                              plural=kind.plural)
             return {**result, **delivered, "index": index}
 
@@ -577,7 +577,7 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                     counts[outcome] += 1
             log.info("Batch %s: tagged %s, already synced %s, failed %s", batch["index"], result["tagged"],
                      result["already"], len(result["failed"]))
-            log_run_progress(context, task_id=context["ti"].task_id, stage="tagged", count=result["tagged"] + result["already"],
+            log_run_progress(context, stage="tagged", count=result["tagged"] + result["already"],
                              plural=kind.plural)
             return result
 

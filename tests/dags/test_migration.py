@@ -63,6 +63,10 @@ def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflo
     assert state.calls["refused: result window"] == 0
     assert "Listing: 1250 of about 1250 profiles read (100%)" in first.output  # progress lines
     assert "Listing in 4 slice(s) of created_at" in first.output  # pages read in parallel
+    # each batch task counts the batches of its own mapped task that are done, with the time left
+    assert re.search(r"Run progress: 5 of 5 batch\(es\) posted \(about 1250 of 1250 profiles\), \S+ since the run "
+                     r"started, about 0m00s left", first.output), first.output[-3000:]
+    assert re.search(r"Run progress: [1-4] of 5 batch\(es\) tagged \(about \d+ of 1250 profiles\)", first.output)
     assert "batch(es) of up to 300, written to file://" in first.output
     with sqlite3.connect(airflow_home / "airflow.db") as db:
         [value] = [v for (v,) in db.execute("SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'search' "

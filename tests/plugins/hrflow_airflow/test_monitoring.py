@@ -185,7 +185,7 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
     monkeypatch.setattr(monitoring.stats, "incr", lambda name, count=1, tags=None: counted.append((name, count, tags)))
 
     class TaskInstance:  # the two Task SDK calls the function makes
-        dag_id, run_id = "hrflow_profiles_to_ats", "manual__1"
+        dag_id, run_id, task_id = "hrflow_profiles_to_ats", "manual__1", "batch.tag_profiles"
         start_date = datetime.now(timezone.utc) - timedelta(seconds=100)  # this batch took 100 s
 
         def xcom_pull(self, task_ids, key):
@@ -194,13 +194,13 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
 
         @staticmethod
         def get_ti_count(dag_id, task_ids, run_ids, states):
-            assert (task_ids, run_ids, states) == (["tag_profiles"], ["manual__1"], ["success"])
+            assert (task_ids, run_ids, states) == (["batch.tag_profiles"], ["manual__1"], ["success"])
             return 49  # this batch is the 50th
 
     started = datetime.now(timezone.utc) - timedelta(minutes=10)
     with caplog.at_level(logging.INFO, logger="hrflow_airflow.monitoring"):
         monitoring.log_run_progress({"ti": TaskInstance(), "dag_run": type("Run", (), {"start_date": started})()},
-                                    task_id="tag_profiles", stage="tagged", count=5000, plural="profiles")
+                                    stage="tagged", count=5000, plural="profiles")
     # 150 batches left at 100 s each, 4 at once ([hrflow] parallel_batches)
     assert ("Run progress: 50 of 200 batch(es) tagged (about 250000 of 1000000 profiles), 10m00s since the run "
             "started, about 1h02m left") in caplog.text
@@ -216,5 +216,5 @@ def test_run_progress_never_fails_the_batch(monkeypatch, caplog):
         def xcom_pull(self, **_):
             raise RuntimeError("execution API unreachable")
 
-    monitoring.log_run_progress({"ti": Broken(), "dag_run": None}, task_id="t", stage="posted", count=1, plural="jobs")
+    monitoring.log_run_progress({"ti": Broken(), "dag_run": None}, stage="posted", count=1, plural="jobs")
     assert "Run progress" not in caplog.text
