@@ -261,7 +261,7 @@ def log_run_progress(context: Mapping[str, Any], *, stage: str, count: int, plur
     """
     Log how far the run is through ``stage`` (the batches whose instance of this task succeeded, this one included) and
     when the stage should end at this batch's pace (its duration x batches left / batches running at once:
-    ``[hrflow] parallel_batches``, one under ``airflow dags test``); count ``hrflow.progress.<stage>``
+    the task's ``max_active_tis_per_dagrun``, one under ``airflow dags test``); count ``hrflow.progress.<stage>``
     (``count`` objects, tagged ``dag_id``).
 
     Informative: any failure to read the counts is logged at debug level and ignored.
@@ -274,6 +274,7 @@ def log_run_progress(context: Mapping[str, Any], *, stage: str, count: int, plur
         done = 1 + type(ti).get_ti_count(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], states=["success"])
         started = context["dag_run"].start_date
         batch_started = getattr(ti, "start_date", None)
+        cap = ti.task.max_active_tis_per_dagrun  # the sync DAG caps each batch task: see sync.py
     except Exception as exc:  # progress must never fail a batch
         log.debug("Run progress unavailable: %s", exc)
         return
@@ -281,7 +282,7 @@ def log_run_progress(context: Mapping[str, Any], *, stage: str, count: int, plur
         return
     done, now = min(done, batches), datetime.now(timezone.utc)
     elapsed = (now - started).total_seconds() if started else 0.0
-    at_once = 1 if under_dags_test() else max(1, conf.getint("hrflow", "parallel_batches", fallback=4))
+    at_once = 1 if under_dags_test() else max(1, cap or 1)
     batch_time = (now - batch_started).total_seconds() if batch_started else elapsed / done
     left = batch_time * (batches - done) / min(at_once, max(1, batches - done))
     log.info("Run progress: %s of %s batch(es) %s (about %s of %s %s), %s since the run started, about %s left",

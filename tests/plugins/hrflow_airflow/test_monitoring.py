@@ -184,9 +184,10 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
     counted = []
     monkeypatch.setattr(monitoring.stats, "incr", lambda name, count=1, tags=None: counted.append((name, count, tags)))
 
-    class TaskInstance:  # the two Task SDK calls the function makes
+    class TaskInstance:  # the two Task SDK calls the function makes, and its task
         dag_id, run_id, task_id = "hrflow_profiles_to_ats", "manual__1", "batch.tag_profiles"
         start_date = datetime.now(timezone.utc) - timedelta(seconds=100)  # this batch took 100 s
+        task = type("Task", (), {"max_active_tis_per_dagrun": 4})()  # [hrflow] parallel_batches on the tag task
 
         def xcom_pull(self, task_ids, key):
             assert (task_ids, key) == ("search", "stats")
@@ -201,7 +202,7 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
     with caplog.at_level(logging.INFO, logger="hrflow_airflow.monitoring"):
         monitoring.log_run_progress({"ti": TaskInstance(), "dag_run": type("Run", (), {"start_date": started})()},
                                     stage="tagged", count=5000, plural="profiles")
-    # 150 batches left at 100 s each, 4 at once ([hrflow] parallel_batches)
+    # 150 batches left at 100 s each, 4 at once (the task's max_active_tis_per_dagrun)
     assert ("Run progress: 50 of 200 batch(es) tagged (about 250000 of 1000000 profiles), 10m00s since the run "
             "started, about 1h02m left") in caplog.text
     assert counted == [("hrflow.progress.tagged", 5000, {"dag_id": "hrflow_profiles_to_ats"})]
