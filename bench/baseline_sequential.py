@@ -28,8 +28,9 @@ def run(*, api_url: str, api_secret: str, api_user: str, source_key: str, ats_ur
             return synced
         records = [{"hrflow_key": p["key"], **{f: p["info"].get(f) for f in FIELDS}} for p in profiles]
         key = hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
-        requests.post(ats_url, json={"profiles": records}, headers={"X-API-KEY": ats_key, "Idempotency-Key": key},
-                      timeout=30).raise_for_status()
+        requests.post(
+            ats_url, json={"profiles": records}, headers={"X-API-KEY": ats_key, "Idempotency-Key": key}, timeout=30
+        ).raise_for_status()
         for profile in profiles:
             current = client.profile.storing.get(source_key, key=profile["key"])["data"]
             current["tags"] = (current.get("tags") or []) + [SYNC_TAG]

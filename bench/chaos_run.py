@@ -57,7 +57,11 @@ class Killer(threading.Thread):
 
     def _processes(self) -> list:
         tis = self.stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(self.run_id, safe='')}/taskInstances").json()
-        ids = {ti["id"] for ti in tis.get("task_instances", []) if ti["task_id"] == self.task_id and ti["state"] == "running"}
+        ids = {
+            ti["id"]
+            for ti in tis.get("task_instances", [])
+            if ti["task_id"] == self.task_id and ti["state"] == "running"
+        }
         found = []
         for proc in psutil.process_iter(["pid", "cmdline", "create_time"]):
             title = TASK_TITLE.match(" ".join(proc.info["cmdline"] or []).strip())
@@ -91,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--per-run", type=int, default=100, help="new profiles before each run")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--ignore-idempotency-key", action="store_true",
-                        help="an ATS that ignores Idempotency-Key, as most real ones do")
+    parser.add_argument(
+        "--ignore-idempotency-key",
+        action="store_true",
+        help="an ATS that ignores Idempotency-Key, as most real ones do",
+    )
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     outcomes, kills, kills_scheduled, chosen = [], 0, 0, []
@@ -110,21 +117,40 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for run_no in range(args.runs):
                 start = run_no * args.per_run
-                sandbox.control("seed", {"kind": "profile", "container": SOURCE, "count": args.per_run, "start": start,
-                                         "created_at": f"2026-03-{1 + run_no % 28:02d}T00:00:00+00:00", "spread_seconds": 1})
+                sandbox.control(
+                    "seed",
+                    {
+                        "kind": "profile",
+                        "container": SOURCE,
+                        "count": args.per_run,
+                        "start": start,
+                        "created_at": f"2026-03-{1 + run_no % 28:02d}T00:00:00+00:00",
+                        "spread_seconds": 1,
+                    },
+                )
                 keys = [make_key("profile", SOURCE, i) for i in range(start, start + args.per_run)]
                 sandbox.control("edit_on_arrival", {"keys": rng.sample(keys, 5)})
                 faults = rng.sample(sorted(FAULT_MENU), 3)
                 chosen.append(faults)
                 sandbox.control("faults", {"faults": [f for name in faults for f in FAULT_MENU[name]]})
-                run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
-                    "logical_date": None, "conf": {"batch_size": 25, "concurrency": 4}}).json()
+                run = stack.api(
+                    "POST",
+                    f"/api/v2/dags/{DAG_ID}/dagRuns",
+                    json={"logical_date": None, "conf": {"batch_size": 25, "concurrency": 4}},
+                ).json()
                 killers = []
                 if "kill_post" in faults:
                     sandbox.control("hold")
-                    killers.append(Killer(stack, run["dag_run_id"], "batch.post_to_ats", 0,
-                                          held=lambda: sandbox.control("state")["holding"] > 0,
-                                          release=lambda: sandbox.control("release")))
+                    killers.append(
+                        Killer(
+                            stack,
+                            run["dag_run_id"],
+                            "batch.post_to_ats",
+                            0,
+                            held=lambda: sandbox.control("state")["holding"] > 0,
+                            release=lambda: sandbox.control("release"),
+                        )
+                    )
                 if "kill_tag" in faults:
                     killers.append(Killer(stack, run["dag_run_id"], "batch.tag_profiles", 1.5))
                 kills_scheduled += len(killers)
@@ -146,13 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     # task was killed) is sent again: the JSON batch endpoint is at-least-once there, and only there
     at_least_once = (by_kind.get("lost_answer", 0) + sum(1 for f in chosen if "kill_post" in f)) * 25
     duplicate_goal = at_least_once if args.ignore_idempotency_key else 0
-    goals = [("lost profiles (never reached ATS)", check["lost"], 0),
-             ("duplicates at the ATS", check["duplicates"], duplicate_goal),
-             ("accepted but untagged", check["untagged"], 0),
-             ("tagged more than once", check["edited_twice"], 0),
-             ("clobbered recruiter edits", len(state["clobbered"]), 0),
-             ("scheduled kills not done", kills_scheduled - kills, 0),
-             ("failed runs", outcomes.count("failed"), 0)]
+    goals = [
+        ("lost profiles (never reached ATS)", check["lost"], 0),
+        ("duplicates at the ATS", check["duplicates"], duplicate_goal),
+        ("accepted but untagged", check["untagged"], 0),
+        ("tagged more than once", check["edited_twice"], 0),
+        ("clobbered recruiter edits", len(state["clobbered"]), 0),
+        ("scheduled kills not done", kills_scheduled - kills, 0),
+        ("failed runs", outcomes.count("failed"), 0),
+    ]
     missed = [name for name, measured, goal in goals if measured > goal]
     receiver = "ignores Idempotency-Key" if args.ignore_idempotency_key else "honours Idempotency-Key (replays)"
     lines = [

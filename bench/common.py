@@ -26,8 +26,12 @@ class SandboxProcess:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(self.port), "--profiles", "0",
-                                      "--jobs", "0"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "--port", str(self.port), "--profiles", "0", "--jobs", "0"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(100):
             try:
                 requests.get(f"{self.url}/_sandbox/health", timeout=1)
@@ -44,8 +48,17 @@ class SandboxProcess:
 
     def reset_and_seed(self, count: int, *, hrflow_latency: float, ats_latency: float, generated: bool = False) -> None:
         self.control("reset")
-        self.control("seed", {"kind": "profile", "container": SOURCE, "count": count, "generated": generated,
-                              "created_at": "2026-01-01T00:00:00+00:00", "spread_seconds": 1})
+        self.control(
+            "seed",
+            {
+                "kind": "profile",
+                "container": SOURCE,
+                "count": count,
+                "generated": generated,
+                "created_at": "2026-01-01T00:00:00+00:00",
+                "spread_seconds": 1,
+            },
+        )
         self.control("latency", {"hrflow": hrflow_latency, "ats": ats_latency})
 
     def airflow_env(self) -> dict[str, str]:
@@ -96,8 +109,10 @@ def machine() -> str:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
         mem = 0
-    return f"{platform.machine()}, {cpus} CPU(s), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}; " \
-           f"CPU reference: {cpu_reference():.0f} µs per json.loads of the example profile (lower is faster)"
+    return (
+        f"{platform.machine()}, {cpus} CPU(s), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}; "
+        f"CPU reference: {cpu_reference():.0f} µs per json.loads of the example profile (lower is faster)"
+    )
 
 
 def save(name: str, text: str) -> None:

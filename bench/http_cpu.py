@@ -46,8 +46,10 @@ def measure(hook, keys: list[str], threads: int, sandbox_pid: int) -> tuple[floa
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(one, keys))
     calls = 2 * len(keys)
-    return ((time.process_time() - client_before) / calls * 1000,
-            (sum(server.cpu_times()[:2]) - server_before) / calls * 1000)
+    return (
+        (time.process_time() - client_before) / calls * 1000,
+        (sum(server.cpu_times()[:2]) - server_before) / calls * 1000,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,8 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 
         hooks = {"requests.Session (baseline)": HrFlowHook(pool_size=10), "LeanSession": HrFlowHook(pool_size=10)}
         hooks["requests.Session (baseline)"].client._session = plain_session(10)
-        keys = [obj["key"] for obj in hooks["LeanSession"].client.profile.storing.list(
-            source_keys=[SOURCE], limit=args.n, page=1, return_profile=True)["data"]]
+        keys = [
+            obj["key"]
+            for obj in hooks["LeanSession"].client.profile.storing.list(
+                source_keys=[SOURCE], limit=args.n, page=1, return_profile=True
+            )["data"]
+        ]
         best: dict[tuple[str, int], tuple[float, float]] = {}
         for _ in range(3):
             for threads in (1, 10):
@@ -70,10 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                     client, server = measure(hook, keys, threads, sandbox.proc.pid)
                     old = best.get((name, threads), (float("inf"), float("inf")))
                     best[(name, threads)] = (min(old[0], client), min(old[1], server))
-    lines = [f"# CPU per HrFlow call, re-read + PUT of a 12.5 KB profile through the SDK ({time.strftime('%Y-%m-%d')})",
-             f"machine: {machine()}",
-             f"setup: {args.n} generated profiles, sandbox without latency in its own process, best of 3 rounds",
-             "", f"{'':44} {'client ms':>10} {'sandbox ms':>11}"]
+    lines = [
+        f"# CPU per HrFlow call, re-read + PUT of a 12.5 KB profile through the SDK ({time.strftime('%Y-%m-%d')})",
+        f"machine: {machine()}",
+        f"setup: {args.n} generated profiles, sandbox without latency in its own process, best of 3 rounds",
+        "",
+        f"{'':44} {'client ms':>10} {'sandbox ms':>11}",
+    ]
     for threads in (1, 10):
         for name in hooks:
             client, server = best[(name, threads)]

@@ -88,9 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.reset_and_seed(0, hrflow_latency=0, ats_latency=0)
         # Airflow's default task_queued_timeout (the test stack's 120 s fails fast on a missing pool): it is also
         # how long a queued task's token lives, and with hundreds of mapped tasks some wait longer than 120 s
-        stack = AirflowStack(Path(home), extra_env={**sandbox.airflow_env(),
-                                                    "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
-                                                    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600"})
+        stack = AirflowStack(
+            Path(home),
+            extra_env={
+                **sandbox.airflow_env(),
+                "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+            },
+        )
         stack.start(wait_for_dags=(DAG_ID,))
         unpause_and_settle(stack, DAG_ID)
         sandbox.reset_and_seed(args.n, hrflow_latency=args.hrflow_latency, ats_latency=0, generated=generated)
@@ -102,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             machine_cpu = sum(psutil.cpu_times()[:3])  # user, nice, system of every process
             started = datetime.now(timezone.utc)
             tuning = {k: v for k, v in (("batch_size", args.batch_size), ("concurrency", args.concurrency)) if v}
-            run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": tuning}).json()
+            run = stack.api(
+                "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": tuning}
+            ).json()
             # every 5 s: each poll costs the api-server ~0.3 s of CPU on a large run, taken from the run measured
             state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=7200, poll=5)
             ended = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}").json()["end_date"]
@@ -112,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             sampler.stop()
             tis = []
             while True:  # the API serves at most [api] maximum_page_limit (100) per page
-                page = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances",
-                                 params={"limit": 100, "offset": len(tis)}).json()["task_instances"]
+                page = stack.api(
+                    "GET",
+                    f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances",
+                    params={"limit": 100, "offset": len(tis)},
+                ).json()["task_instances"]
                 tis += page
                 if len(page) < 100:
                     break
@@ -137,20 +147,25 @@ def main(argv: list[str] | None = None) -> int:
         check = sandbox.check_exactly_once(args.n)
         calls = sandbox.control("calls")["calls"]
         with sqlite3.connect(Path(home) / "airflow.db") as db:
-            xcom_bytes, xcom_rows = db.execute("SELECT COALESCE(SUM(LENGTH(value)), 0), COUNT(*) FROM xcom WHERE run_id = ?",
-                                               (run["dag_run_id"],)).fetchone()
-            mapped = db.execute("SELECT COUNT(*) FROM task_instance WHERE run_id = ? AND map_index >= 0",
-                                (run["dag_run_id"],)).fetchone()[0]
-            batches = db.execute("SELECT COUNT(*) FROM task_instance WHERE run_id = ? AND task_id = 'batch.transform'",
-                                 (run["dag_run_id"],)).fetchone()[0]
+            xcom_bytes, xcom_rows = db.execute(
+                "SELECT COALESCE(SUM(LENGTH(value)), 0), COUNT(*) FROM xcom WHERE run_id = ?", (run["dag_run_id"],)
+            ).fetchone()
+            mapped = db.execute(
+                "SELECT COUNT(*) FROM task_instance WHERE run_id = ? AND map_index >= 0", (run["dag_run_id"],)
+            ).fetchone()[0]
+            batches = db.execute(
+                "SELECT COUNT(*) FROM task_instance WHERE run_id = ? AND task_id = 'batch.transform'",
+                (run["dag_run_id"],),
+            ).fetchone()[0]
         offloaded = sum(p.stat().st_size for p in (Path(home) / "xcom").rglob("*") if p.is_file())
-
 
     hrflow_calls = sum(n for name, n in calls.items() if name.split(" ")[-1].startswith("/v1/"))
     listing_calls = sum(n for name, n in calls.items() if name.endswith(("/searching", "/storing/profiles")))
     in_flight = int(conf_value(stack, "hrflow", "max_in_flight", "40"))
     floor = hrflow_calls * args.hrflow_latency / in_flight
-    latency = f"{args.hrflow_latency * 1000:.0f} ms per HrFlow call" if args.hrflow_latency else "sandbox without latency"
+    latency = (
+        f"{args.hrflow_latency * 1000:.0f} ms per HrFlow call" if args.hrflow_latency else "sandbox without latency"
+    )
     lines = [
         f"# Scale run: {args.n} profiles, one hrflow_profiles_to_ats run ({time.strftime('%Y-%m-%d')})",
         f"machine: {machine()}",
@@ -165,8 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{'CPU used by the sandbox emulators (s, % of 2 CPUs)':44} {emulator_cpu:12.0f} {100 * emulator_cpu / (wall * (os.cpu_count() or 1)):11.0f}%",
         f"{'CPU used by Airflow, its tasks and the bench':44} {machine_cpu - emulator_cpu:12.0f} {100 * (machine_cpu - emulator_cpu) / (wall * (os.cpu_count() or 1)):11.0f}%",
         f"{'HrFlow calls (listing pages)':44} {hrflow_calls:12} {'(' + str(listing_calls) + ')':>12}",
-        *([f"{'HrFlow call floor, calls x L / ' + str(in_flight) + ' in flight (s)':44} {floor:12.0f}",
-           f"{'wall / floor':44} {wall / floor:12.2f} {'<= 1.5':>12}"] if floor else []),
+        *(
+            [
+                f"{'HrFlow call floor, calls x L / ' + str(in_flight) + ' in flight (s)':44} {floor:12.0f}",
+                f"{'wall / floor':44} {wall / floor:12.2f} {'<= 1.5':>12}",
+            ]
+            if floor
+            else []
+        ),
         f"{'peak RSS of the largest task process (MB)':44} {sampler.peak_kib / 1024:12.0f} {'< 300':>12}",
         f"{'  reached by':44} {peak_task:>12}",
         *[f"{'  peak RSS of ' + task + ' (MB)':44} {kib / 1024:12.0f}" for task, kib in sorted(peak_by_task.items())],
@@ -174,9 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{'XCom in the DB per batch (bytes)':44} {xcom_bytes / max(batches, 1):12.0f} {'< 2048':>12}",
         f"{'XCom offloaded to object storage (MB)':44} {offloaded / 2**20:12.1f}",
         f"{'batches / mapped task instances':44} {batches:>5} / {mapped:<5}",
-        *[f"{'  ' + task + ' ran from - to (s after trigger)':44} "
-          f"{(span[0] - started).total_seconds():5.0f} - {(span[1] - started).total_seconds():<5.0f}"
-          for task, span in sorted(spans.items(), key=lambda item: item[1][0])],
+        *[
+            f"{'  ' + task + ' ran from - to (s after trigger)':44} "
+            f"{(span[0] - started).total_seconds():5.0f} - {(span[1] - started).total_seconds():<5.0f}"
+            for task, span in sorted(spans.items(), key=lambda item: item[1][0])
+        ],
         f"{'task instances whose process was sampled':44} {sampled:>5} of {len(names):<5}",
         f"{'task instances retried':44} {sum(1 for ti in tis if ti.get('try_number', 1) > 1):>5}",
         f"{'profiles lost / duplicated / untagged':44} {check['lost']:>4} /{check['duplicates']:>3} /{check['untagged']:>3}",
@@ -188,11 +211,16 @@ def main(argv: list[str] | None = None) -> int:
         per_call = wall / max(hrflow_calls, 1)
         # against the real HrFlow, the emulator's CPU is not this machine's: what the DAG itself needs per call
         own = (wall * (os.cpu_count() or 1) - emulator_cpu) / (os.cpu_count() or 1) / max(hrflow_calls, 1)
-        lines += ["", f"Projection for {args.n:,} profiles at HrFlow's real latency L, {in_flight} calls in flight: "
-                      f"max(calls x L / {in_flight}, {per_call * 1000:.2f} ms of this machine per call x calls; "
-                      f"{own * 1000:.2f} ms without the emulator's CPU):"]
-        lines += [f"  L = {ms} ms: about {max(hrflow_calls * ms / 1000 / in_flight, per_call * hrflow_calls) / 3600:.1f} h"
-                  for ms in (50, 100, 200, 500)]
+        lines += [
+            "",
+            f"Projection for {args.n:,} profiles at HrFlow's real latency L, {in_flight} calls in flight: "
+            f"max(calls x L / {in_flight}, {per_call * 1000:.2f} ms of this machine per call x calls; "
+            f"{own * 1000:.2f} ms without the emulator's CPU):",
+        ]
+        lines += [
+            f"  L = {ms} ms: about {max(hrflow_calls * ms / 1000 / in_flight, per_call * hrflow_calls) / 3600:.1f} h"
+            for ms in (50, 100, 200, 500)
+        ]
     save(args.name, "\n".join(lines) + "\n")
     return 0 if state == "success" else 1
 

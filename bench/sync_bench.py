@@ -29,8 +29,9 @@ DAG_ID = "hrflow_profiles_to_ats"
 PLAN = re.compile(r"Plan: batch_size (\d+).*?concurrency (\d+)")
 
 
-MARK = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z .*?(\[DAG TEST\] starting|Task started|DagRun Finished)",
-                  re.MULTILINE)
+MARK = re.compile(
+    r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z .*?(\[DAG TEST\] starting|Task started|DagRun Finished)", re.MULTILINE
+)
 
 
 def timed_dag_run(env: dict[str, str], conf: dict | None) -> tuple[float, int, str, dict[str, float]]:
@@ -56,8 +57,12 @@ def phases(output: str, started: float, ended: float) -> dict[str, float]:
     if len(marks) < 3:
         return {}
     first, running, finished = marks["[DAG TEST] starting"], marks["Task started"], marks["DagRun Finished"]
-    return {"start-up": first - started, "execution API": running - first, "tasks": finished - running,
-            "exit": ended - finished}
+    return {
+        "start-up": first - started,
+        "execution API": running - first,
+        "tasks": finished - running,
+        "exit": ended - finished,
+    }
 
 
 def describe(split: dict[str, float]) -> str:
@@ -71,8 +76,10 @@ def chosen(output: str) -> tuple[int | None, int | None]:
 
 def parse_time(env: dict[str, str]) -> float:
     """Seconds to import the DAG file in a fresh interpreter that has Airflow loaded (the dag-processor's cost)."""
-    code = ("import time, runpy, airflow.sdk; t = time.perf_counter(); "
-            f"runpy.run_path({str(REPO / 'dags' / 'hrflow_profiles_to_ats.py')!r}); print(time.perf_counter() - t)")
+    code = (
+        "import time, runpy, airflow.sdk; t = time.perf_counter(); "
+        f"runpy.run_path({str(REPO / 'dags' / 'hrflow_profiles_to_ats.py')!r}); print(time.perf_counter() - t)"
+    )
     times = []
     for _ in range(3):
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
@@ -88,12 +95,16 @@ def scheduler_run(sandbox, n: int, lat: float, ats_lat: float) -> tuple[float, s
             unpause_and_settle(stack, DAG_ID)
             sandbox.reset_and_seed(n, hrflow_latency=lat, ats_latency=ats_lat)
             started = time.monotonic()
-            run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
-                "logical_date": None, "conf": {"source_keys": [SOURCE]}}).json()
+            run = stack.api(
+                "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"source_keys": [SOURCE]}}
+            ).json()
             state = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=3600)
             wall = time.monotonic() - started
-            logs = "".join(p.read_text(errors="replace") for p in Path(home, "logs").rglob("*") if p.is_file()
-                           and "task_id=search" in str(p) and f"run_id={run['dag_run_id']}" in str(p))
+            logs = "".join(
+                p.read_text(errors="replace")
+                for p in Path(home, "logs").rglob("*")
+                if p.is_file() and "task_id=search" in str(p) and f"run_id={run['dag_run_id']}" in str(p)
+            )
         finally:
             stack.stop()
     return wall, state, chosen(logs)
@@ -124,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         empty_time = min(empties)
         one_batch, _, _, one_split = min(ones, key=lambda run: run[0])
 
-
         sandbox.reset_and_seed(n, hrflow_latency=lat, ats_latency=args.ats_latency)
         a_time, a_rc, a_out, a_split = timed_dag_run(env, None)  # defaults: no conf at all
         a_check = sandbox.check_exactly_once(n)
@@ -143,8 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_baseline:
             sandbox.reset_and_seed(n, hrflow_latency=lat, ats_latency=args.ats_latency)
             started = time.monotonic()
-            baseline_sequential.run(api_url=f"{sandbox.url}/v1", api_secret=API_SECRET, api_user=API_USER,
-                                    source_key=SOURCE, ats_url=f"{sandbox.url}/ats/profiles", ats_key=ATS_API_KEY)
+            baseline_sequential.run(
+                api_url=f"{sandbox.url}/v1",
+                api_secret=API_SECRET,
+                api_user=API_USER,
+                source_key=SOURCE,
+                ats_url=f"{sandbox.url}/ats/profiles",
+                ats_key=ATS_API_KEY,
+            )
             b_time = time.monotonic() - started
             b_check = sandbox.check_exactly_once(n)
 
@@ -176,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         f"lost/duplicated/untagged {lost(t_check)}",
     ]
     if s_time is not None:
-        lines.append(f"  A, default params, real scheduler + LocalExecutor (REST trigger to run end): {s_time:.1f} s, "
-                     f"B/A = {ratio(s_time)}; state {s_state}; chose batch_size {s_plan[0]}, C={s_plan[1]}; "
-                     f"lost/duplicated/untagged {lost(s_check)}")
+        lines.append(
+            f"  A, default params, real scheduler + LocalExecutor (REST trigger to run end): {s_time:.1f} s, "
+            f"B/A = {ratio(s_time)}; state {s_state}; chose batch_size {s_plan[0]}, C={s_plan[1]}; "
+            f"lost/duplicated/untagged {lost(s_check)}"
+        )
     lines += [
         "",
         "cost per task instance:",
@@ -188,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  the run of 10 profiles, from its log's timestamps: {describe(one_split)}",
     ]
     if one_split:
-        lines.append(f"  per task instance under `airflow dags test`, its work included: "
-                     f"{one_split['tasks'] / 7:.2f} s (tasks / 7)")
+        lines.append(
+            f"  per task instance under `airflow dags test`, its work included: "
+            f"{one_split['tasks'] / 7:.2f} s (tasks / 7)"
+        )
     save(f"sync_bench_{n}", "\n".join(lines) + "\n")
     return 0
 

@@ -42,13 +42,25 @@ def main(argv: list[str] | None = None) -> int:
             for key in keys:
                 # a real delivery: an array, the whole profile object, today's event name
                 profile = server.state.get("profile", SOURCE, key)
-                body = json.dumps([{"type": "profile.storing.success", "origin": "api", "message": "Profile stored",
-                                    "profile": profile}]).encode()
+                body = json.dumps(
+                    [
+                        {
+                            "type": "profile.storing.success",
+                            "origin": "api",
+                            "message": "Profile stored",
+                            "profile": profile,
+                        }
+                    ]
+                ).encode()
                 phone = profile["info"]["phone"]
                 sent = len(server.state.sms.bodies)
                 started = time.time()
-                response = requests.post(f"{stack.url}/hrflow/webhook", data=body, timeout=10,
-                                         headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"})
+                response = requests.post(
+                    f"{stack.url}/hrflow/webhook",
+                    data=body,
+                    timeout=10,
+                    headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"},
+                )
                 answers.append(time.time() - started)
                 response.raise_for_status()
                 deadline = started + 120

@@ -30,8 +30,9 @@ def main() -> None:
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="bench-workable-") as tmp:
         home = Path(tmp)
         sandbox.reset_and_seed(args.n, hrflow_latency=0.02, ats_latency=0.05)
-        env = airflow_env(home, {**sandbox.airflow_env(),
-                                 "AIRFLOW_CONN_ATS_DEFAULT": json.dumps(workable_connection(sandbox.url))})
+        env = airflow_env(
+            home, {**sandbox.airflow_env(), "AIRFLOW_CONN_ATS_DEFAULT": json.dumps(workable_connection(sandbox.url))}
+        )
         init_home(env)
         started = time.monotonic()
         run = dags_test(env, DAG_ID, timeout=3600)

@@ -32,8 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     server.state.seed("job", DEMO_BOARD, args.jobs, spread_seconds=1, created_at="2026-01-01T00:00:00+00:00")
     if args.env_file:
         lines = [f"{name}='{value}'" for name, value in server.airflow_env().items()]
-        lines += [f"AIRFLOW_VAR_HRFLOW_SOURCE_KEYS='{json.dumps([DEMO_SOURCE])}'",
-                  f"AIRFLOW_VAR_HRFLOW_BOARD_KEYS='{json.dumps([DEMO_BOARD])}'"]
+        lines += [
+            f"AIRFLOW_VAR_HRFLOW_SOURCE_KEYS='{json.dumps([DEMO_SOURCE])}'",
+            f"AIRFLOW_VAR_HRFLOW_BOARD_KEYS='{json.dumps([DEMO_BOARD])}'",
+        ]
         args.env_file.write_text("\n".join(lines) + "\n")
     print(f"sandbox listening on {server.url} (source {DEMO_SOURCE}, board {DEMO_BOARD})", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -50,7 +50,9 @@ def init_home(env: dict[str, str], pool_slots: int | None = POOL_SLOTS) -> None:
         subprocess.run([AIRFLOW, *cmd], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def dags_test(env: dict[str, str], dag_id: str, conf: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def dags_test(
+    env: dict[str, str], dag_id: str, conf: str | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run ``airflow dags test`` for one DAG and return the finished process (output captured)."""
     cmd = [AIRFLOW, "dags", "test", dag_id]
     if conf:
@@ -87,29 +89,37 @@ class AirflowStack:
 
     USER, PASSWORD = "admin", "admin-password"
 
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None, port: int | None = None,
-                 pool_slots: int | None = POOL_SLOTS) -> None:
+    def __init__(
+        self,
+        home: Path,
+        extra_env: dict[str, str] | None = None,
+        port: int | None = None,
+        pool_slots: int | None = POOL_SLOTS,
+    ) -> None:
         import json
         import secrets
 
         self.home = Path(home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = airflow_env(self.home, {
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
-            **(extra_env or {}),
-        })
+        self.env = airflow_env(
+            self.home,
+            {
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "8",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
+                **(extra_env or {}),
+            },
+        )
         if pool_slots is None:  # an Airflow where nobody ran `airflow pools set`: no pool, no [hrflow] pool
             self.env.pop("AIRFLOW__HRFLOW__POOL", None)
         init_home(self.env, pool_slots)
@@ -118,8 +128,13 @@ class AirflowStack:
         self.named: dict[str, subprocess.Popen] = {}
         self._token: str | None = None
 
-    def start(self, wait_for_dags: tuple[str, ...] = (), timeout: float = 180, standalone: bool = False,
-              celery_workers: tuple[str, ...] = ()) -> AirflowStack:
+    def start(
+        self,
+        wait_for_dags: tuple[str, ...] = (),
+        timeout: float = 180,
+        standalone: bool = False,
+        celery_workers: tuple[str, ...] = (),
+    ) -> AirflowStack:
         """
         Start the processes (or one ``airflow standalone``) and wait until the API answers and DAGs are parsed.
 
@@ -127,9 +142,15 @@ class AirflowStack:
         """
         import time
 
-        commands = [("standalone", ["standalone"], {})] if standalone else [
-            ("api-server", ["api-server", "--port", str(self.port)], {}), ("scheduler", ["scheduler"], {}),
-            ("dag-processor", ["dag-processor"], {})]
+        commands = (
+            [("standalone", ["standalone"], {})]
+            if standalone
+            else [
+                ("api-server", ["api-server", "--port", str(self.port)], {}),
+                ("scheduler", ["scheduler"], {}),
+                ("dag-processor", ["dag-processor"], {}),
+            ]
+        )
         commands += [self._celery_worker(name) for name in celery_workers]
         for name, cmd, extra in commands:
             self._spawn(name, cmd, extra)
@@ -148,13 +169,17 @@ class AirflowStack:
 
     @staticmethod
     def _celery_worker(name: str) -> tuple[str, list[str], dict[str, str]]:
-        return (name, ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "2"],
-                {"HRFLOW_WORKER_NAME": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "sandbox.airflow_home.worker_name"})
+        return (
+            name,
+            ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "2"],
+            {"HRFLOW_WORKER_NAME": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "sandbox.airflow_home.worker_name"},
+        )
 
     def _spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:
         log = open(self.home / f"{name}.log", "w")
-        proc = subprocess.Popen([AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append(proc)
         self.named[name] = proc
 
@@ -219,7 +244,9 @@ class AirflowStack:
         import requests
 
         if self._token is None:
-            response = requests.post(f"{self.url}/auth/token", json={"username": self.USER, "password": self.PASSWORD}, timeout=10)
+            response = requests.post(
+                f"{self.url}/auth/token", json={"username": self.USER, "password": self.PASSWORD}, timeout=10
+            )
             response.raise_for_status()
             self._token = response.json()["access_token"]
         return self._token

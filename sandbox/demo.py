@@ -24,9 +24,23 @@ def seed(server: SandboxServer) -> None:
     """Seed 40 unsynced profiles (some with null tags or sync=0) and 2 already synced ones."""
     state = server.state
     state.seed("profile", DEMO_SOURCE, 30, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
-    state.seed("profile", DEMO_SOURCE, 10, start=30, tags=[{"name": "sync", "value": "0"}, {"name": "stage", "value": "new"}],
-               created_at="2026-01-02T00:00:00+00:00", spread_seconds=60)
-    state.seed("profile", DEMO_SOURCE, 2, start=40, tags=[{"name": "sync", "value": "1"}], created_at="2026-01-03T00:00:00+00:00")
+    state.seed(
+        "profile",
+        DEMO_SOURCE,
+        10,
+        start=30,
+        tags=[{"name": "sync", "value": "0"}, {"name": "stage", "value": "new"}],
+        created_at="2026-01-02T00:00:00+00:00",
+        spread_seconds=60,
+    )
+    state.seed(
+        "profile",
+        DEMO_SOURCE,
+        2,
+        start=40,
+        tags=[{"name": "sync", "value": "1"}],
+        created_at="2026-01-03T00:00:00+00:00",
+    )
 
 
 DESTINATIONS = ("json", "smartrecruiters", "workable")
@@ -39,7 +53,11 @@ def destination_env(server: SandboxServer, ats: str) -> dict[str, str]:
     if ats not in DESTINATIONS:
         raise SystemExit(f"ATS={ats!r}: choose one of {', '.join(DESTINATIONS)}")
     # Workable: an OAuth token (50 requests / 10 s) keeps the demo short; account tokens get 10 / 10 s
-    conn = smartrecruiters_connection(server.url) if ats == "smartrecruiters" else workable_connection(server.url, oauth=True)
+    conn = (
+        smartrecruiters_connection(server.url)
+        if ats == "smartrecruiters"
+        else workable_connection(server.url, oauth=True)
+    )
     return {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(conn)}
 
 
@@ -47,8 +65,14 @@ def main() -> int:
     ats = (os.environ.get("ATS") or "json").lower()
     server = SandboxServer().start_in_thread()
     seed(server)
-    env = airflow_env(HOME, {**server.airflow_env(), "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE]),
-                             **destination_env(server, ats)})
+    env = airflow_env(
+        HOME,
+        {
+            **server.airflow_env(),
+            "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE]),
+            **destination_env(server, ats),
+        },
+    )
     print(f"Airflow home: {HOME} (SQLite); sandbox: {server.url}; destination: {ats}")
     init_home(env)
     # the sandbox starts empty each time: so does the sync ledger that remembers what its ATS accepted
@@ -62,8 +86,10 @@ def main() -> int:
     if ats != "json":
         account = getattr(server.state.vendors, ats)
         print(f"\nRun finished in {elapsed:.1f}s with exit code {run.returncode} (full log: {HOME / 'demo-run.log'})")
-        print(f"\nCreated in {ats} (sandbox): {len(account.candidates)} candidates, one request each; "
-              f"{len(account.duplicates())} duplicate(s); {account.refused_for_rate} request(s) refused for rate")
+        print(
+            f"\nCreated in {ats} (sandbox): {len(account.candidates)} candidates, one request each; "
+            f"{len(account.duplicates())} duplicate(s); {account.refused_for_rate} request(s) refused for rate"
+        )
         for candidate in list(account.candidates.values())[:5]:
             print(f"  {candidate['id']}  fields: {sorted(k for k, v in candidate.items() if v)}")
         tagged = [k for k in state["synced"]["profile"] if state["edits"].get(k)]
@@ -72,8 +98,10 @@ def main() -> int:
         return run.returncode
     ats = server.state.ats_area("profiles")
     print(f"\nRun finished in {elapsed:.1f}s with exit code {run.returncode} (full log: {HOME / 'demo-run.log'})")
-    print(f"\nReached the ATS: {len(ats.applied)} profiles in {len(ats.bodies)} request(s), "
-          f"{len(state['ats'].get('profiles', {}).get('duplicates', []))} duplicate(s)")
+    print(
+        f"\nReached the ATS: {len(ats.applied)} profiles in {len(ats.bodies)} request(s), "
+        f"{len(state['ats'].get('profiles', {}).get('duplicates', []))} duplicate(s)"
+    )
     for body in ats.bodies:
         for record in body["profiles"][:5]:
             print(f"  {record['hrflow_key']}  {record['first_name']} {record['last_name']}  fields: {sorted(record)}")

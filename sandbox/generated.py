@@ -58,8 +58,16 @@ class _Fenwick:
 class GeneratedBucket(MutableMapping):
     """``count`` objects of one container, made from their index by ``maker`` (``make_profile``/``make_job``)."""
 
-    def __init__(self, maker: Callable[..., dict[str, Any]], key_of: Callable[[int], str], container: str, count: int,
-                 *, base: datetime, spread_seconds: int) -> None:
+    def __init__(
+        self,
+        maker: Callable[..., dict[str, Any]],
+        key_of: Callable[[int], str],
+        container: str,
+        count: int,
+        *,
+        base: datetime,
+        spread_seconds: int,
+    ) -> None:
         self.maker, self.container, self.count = maker, container, count
         self.base, self.spread = base, spread_seconds
         self.keys_ = [key_of(i) for i in range(count)]
@@ -126,8 +134,16 @@ class GeneratedBucket(MutableMapping):
             end = min(end, math.floor((high - self.base).total_seconds() / self.spread) + 1)
         return first, max(first, end)
 
-    def listing(self, *, low: datetime | None, high: datetime | None, unsynced_only: bool, ascending: bool,
-                offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def listing(
+        self,
+        *,
+        low: datetime | None,
+        high: datetime | None,
+        unsynced_only: bool,
+        ascending: bool,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
         """Return one page of objects created within [low, high] in ``created_at`` order, and how many match."""
         first, end = self._bounds(low, high)
         total = end - first

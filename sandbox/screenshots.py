@@ -26,9 +26,22 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "chro
 
 def screenshot(url: str, path: Path, size: str = "1400,900") -> None:
     """Render ``url`` with headless Chromium into ``path`` (PNG)."""
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--window-size={size}", "--virtual-time-budget=20000", f"--screenshot={path}", url],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--window-size={size}",
+            "--virtual-time-budget=20000",
+            f"--screenshot={path}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     print(f"wrote {path.relative_to(REPO)}")
 
 
@@ -37,9 +50,17 @@ def connection_form(airflow_url: str, path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{airflow_url}/connections", wait_until="networkidle")
@@ -62,15 +83,28 @@ def main() -> int:
     sandbox.state.ats_reject_keys[keys[0]] = "field 'email' is invalid"
     alert = alert_connection(sandbox.url, ON_CALL)
     home = Path(tempfile.mkdtemp(prefix="hrflow-screens-"))
-    stack = AirflowStack(home, extra_env={**sandbox.airflow_env(), "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert),
-                                          "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-                                          "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "5"})
+    stack = AirflowStack(
+        home,
+        extra_env={
+            **sandbox.airflow_env(),
+            "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "5",
+        },
+    )
     stack.start(wait_for_dags=("hrflow_profiles_to_ats",), standalone=True)
     try:
-        stack.api("PATCH", "/api/v2/dags/hrflow_profiles_to_ats", json={"is_paused": False},
-                  params={"update_mask": "is_paused"}).raise_for_status()
-        run = stack.api("POST", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns", json={
-            "logical_date": None, "conf": {"source_keys": [source], "batch_size": 4}}).json()
+        stack.api(
+            "PATCH",
+            "/api/v2/dags/hrflow_profiles_to_ats",
+            json={"is_paused": False},
+            params={"update_mask": "is_paused"},
+        ).raise_for_status()
+        run = stack.api(
+            "POST",
+            "/api/v2/dags/hrflow_profiles_to_ats/dagRuns",
+            json={"logical_date": None, "conf": {"source_keys": [source], "batch_size": 4}},
+        ).json()
         state = stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=300)
         print(f"sync run {run['dag_run_id']}: {state}")
         for _ in range(60):  # the failure alert comes from the dag-processor, shortly after the run ends
@@ -88,7 +122,9 @@ def main() -> int:
         screenshot(f"{sandbox.url}/_sandbox/inbox", OUT / "alert-sms.png", size="900,420")
         screenshot(f"{stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id']}", OUT / "failed-run.png")
         # the event's extra as the REST API serves it (the asset view shows it folded)
-        screenshot(f"{stack.url}/api/v2/assets/events?asset_id={asset_id}", OUT / "asset-event-extra.png", size="1400,170")
+        screenshot(
+            f"{stack.url}/api/v2/assets/events?asset_id={asset_id}", OUT / "asset-event-extra.png", size="1400,170"
+        )
         connection_form(stack.url, OUT / "connection-form-ats.png")
     finally:
         stack.stop()

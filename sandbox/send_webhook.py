@@ -24,8 +24,12 @@ from sandbox.server import API_SECRET, API_USER, WEBHOOK_SECRET, make_key
 def _profile(sandbox_url: str | None, source_key: str, profile_key: str) -> dict:
     if sandbox_url:
         try:
-            answer = requests.get(f"{sandbox_url}/v1/profile/indexing", params={"source_key": source_key, "key": profile_key},
-                                  headers={"X-API-KEY": API_SECRET, "X-USER-EMAIL": API_USER}, timeout=5).json()
+            answer = requests.get(
+                f"{sandbox_url}/v1/profile/indexing",
+                params={"source_key": source_key, "key": profile_key},
+                headers={"X-API-KEY": API_SECRET, "X-USER-EMAIL": API_USER},
+                timeout=5,
+            ).json()
             if answer.get("code") == 200:
                 return answer["data"]
         except (requests.RequestException, ValueError):
@@ -36,20 +40,37 @@ def _profile(sandbox_url: str | None, source_key: str, profile_key: str) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://localhost:8080/hrflow/webhook")
-    parser.add_argument("--sandbox-url", default="http://127.0.0.1:8765", help="where to read the whole profile from (python -m sandbox)")
+    parser.add_argument(
+        "--sandbox-url",
+        default="http://127.0.0.1:8765",
+        help="where to read the whole profile from (python -m sandbox)",
+    )
     parser.add_argument("--profile-key", default=make_key("profile", DEMO_SOURCE, 0), help="default: demo profile 0")
     parser.add_argument("--source-key", default=DEMO_SOURCE)
-    parser.add_argument("--type", action="append", dest="types",
-                        help="event type, repeatable (default: profile.parsing.success and profile.storing.success)")
+    parser.add_argument(
+        "--type",
+        action="append",
+        dest="types",
+        help="event type, repeatable (default: profile.parsing.success and profile.storing.success)",
+    )
     parser.add_argument("--signature", choices=("hex", "raw"), default="hex")
     parser.add_argument("--secret", default=WEBHOOK_SECRET)
     args = parser.parse_args(argv)
     profile = _profile(args.sandbox_url, args.source_key, args.profile_key)
-    events = [{"type": t, "origin": "api", "message": "Profile created", "profile": profile}
-              for t in args.types or ("profile.parsing.success", "profile.storing.success")]
+    events = [
+        {"type": t, "origin": "api", "message": "Profile created", "profile": profile}
+        for t in args.types or ("profile.parsing.success", "profile.storing.success")
+    ]
     body = json.dumps(events).encode()
-    response = requests.post(args.url, data=body, timeout=30, headers={
-        SIGNATURE_HEADER: sign(args.secret, body, raw=args.signature == "raw"), "Content-Type": "application/json"})
+    response = requests.post(
+        args.url,
+        data=body,
+        timeout=30,
+        headers={
+            SIGNATURE_HEADER: sign(args.secret, body, raw=args.signature == "raw"),
+            "Content-Type": "application/json",
+        },
+    )
     print(response.status_code, response.text)
     return 0 if response.ok else 1
 

@@ -65,16 +65,26 @@ TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 TWILIO_AUTH_TOKEN = "twilio-sandbox-token"
 TWILIO_FROM = "+15005550006"  # Twilio's magic "valid From" number (https://www.twilio.com/docs/iam/test-credentials)
 # Twilio's documented magic numbers for test credentials: To -> error, From -> error
-TWILIO_MAGIC_TO = {"+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
-                   "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
-                   "+15005550009": (21614, "'To' number is not a valid mobile number")}
-TWILIO_MAGIC_FROM = {"+15005550001": (21212, "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID."),
-                     "+15005550007": (21606, "The 'From' phone number provided is not a valid, message-capable Twilio phone number for this destination/account.")}
+TWILIO_MAGIC_TO = {
+    "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number is not a valid mobile number"),
+}
+TWILIO_MAGIC_FROM = {
+    "+15005550001": (
+        21212,
+        "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID.",
+    ),
+    "+15005550007": (
+        21606,
+        "The 'From' phone number provided is not a valid, message-capable Twilio phone number for this destination/account.",
+    ),
+}
 WEBHOOK_SECRET = "sandbox-webhook-secret"
 
 EXAMPLE_PROFILE = Path(__file__).with_name("profile_example.json")
-FIRST_NAMES = ["Camille", "Zoë", "José", "Anne-Marie", "D'Arcy", "O\"Neil", "Łukasz", "Renée", "Jean", "Ngozi"]
-LAST_NAMES = ["Moreau", "Müller", "O'Brien", "García", "Nguyễn", "Smith \"Jr\"", "Dubois", "Kowalski"]
+FIRST_NAMES = ["Camille", "Zoë", "José", "Anne-Marie", "D'Arcy", 'O"Neil', "Łukasz", "Renée", "Jean", "Ngozi"]
+LAST_NAMES = ["Moreau", "Müller", "O'Brien", "García", "Nguyễn", 'Smith "Jr"', "Dubois", "Kowalski"]
 
 
 def _now() -> str:
@@ -91,8 +101,16 @@ def make_key(*parts: object) -> str:
     return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
 
 
-def make_profile(source_key: str, index: int, *, created_at: str | None = None, tags: list | None = None,
-                 phone: str | None = "default", key: str | None = None, share: bool = False) -> dict[str, Any]:
+def make_profile(
+    source_key: str,
+    index: int,
+    *,
+    created_at: str | None = None,
+    tags: list | None = None,
+    phone: str | None = "default",
+    key: str | None = None,
+    share: bool = False,
+) -> dict[str, Any]:
     """
     Return a profile shaped like the scrubbed real profile, with its own key and identity.
 
@@ -104,29 +122,49 @@ def make_profile(source_key: str, index: int, *, created_at: str | None = None, 
     profile = dict(_example()) if share else msgspec.json.decode(_example_bytes())
     first = FIRST_NAMES[index % len(FIRST_NAMES)]
     last = LAST_NAMES[index % len(LAST_NAMES)]
-    profile.update(key=key or make_key("profile", source_key, index), reference=f"ref-{index}", tags=tags,
-                   created_at=created_at or _now(), updated_at=created_at or _now())
+    profile.update(
+        key=key or make_key("profile", source_key, index),
+        reference=f"ref-{index}",
+        tags=tags,
+        created_at=created_at or _now(),
+        updated_at=created_at or _now(),
+    )
     profile["id"] = index
     profile["source"] = {**profile["source"], "key": source_key}
     profile["source_key"] = source_key  # real objects carry both source.key and source_key
-    profile["info"] = {**profile["info"], "full_name": f"{first} {last}", "first_name": first, "last_name": last,
-                       "email": f"candidate{index}.{source_key[:6]}@example.com",
-                       "phone": f"+3361{index:07d}" if phone == "default" else phone,
-                       "summary": f"Candidate {index}"}
+    profile["info"] = {
+        **profile["info"],
+        "full_name": f"{first} {last}",
+        "first_name": first,
+        "last_name": last,
+        "email": f"candidate{index}.{source_key[:6]}@example.com",
+        "phone": f"+3361{index:07d}" if phone == "default" else phone,
+        "summary": f"Candidate {index}",
+    }
     return profile
 
 
-def make_job(board_key: str, index: int, *, created_at: str | None = None, tags: list | None = None,
-             key: str | None = None) -> dict[str, Any]:
+def make_job(
+    board_key: str, index: int, *, created_at: str | None = None, tags: list | None = None, key: str | None = None
+) -> dict[str, Any]:
     """Return a job object shaped like HrFlow's job object (``key``: when the caller has it already)."""
     return {
-        "key": key or make_key("job", board_key, index), "reference": f"job-{index}", "name": f"Data Engineer {index}",
-        "summary": "Build pipelines “end to end”.", "url": f"https://jobs.example.com/{index}",
-        "board": {"key": board_key, "name": "careers"}, "board_key": board_key,
+        "key": key or make_key("job", board_key, index),
+        "reference": f"job-{index}",
+        "name": f"Data Engineer {index}",
+        "summary": "Build pipelines “end to end”.",
+        "url": f"https://jobs.example.com/{index}",
+        "board": {"key": board_key, "name": "careers"},
+        "board_key": board_key,
         "location": {"text": "Paris, France", "lat": 48.85, "lng": 2.35},
         "skills": [{"name": "python", "type": "hard", "value": None}, {"name": "sql", "type": "hard", "value": None}],
-        "sections": [], "tags": tags, "metadatas": [], "ranges_date": [], "ranges_float": [],
-        "created_at": created_at or _now(), "updated_at": created_at or _now(),
+        "sections": [],
+        "tags": tags,
+        "metadatas": [],
+        "ranges_date": [],
+        "ranges_float": [],
+        "created_at": created_at or _now(),
+        "updated_at": created_at or _now(),
     }
 
 
@@ -170,8 +208,12 @@ class Fault:
         return "delay" if self.status == 0 else f"http_{self.status}"
 
     def matches(self, method: str, path: str, raw: str) -> bool:
-        return (self.times > 0 and path.startswith(self.path) and self.method in (None, method)
-                and (self.match_key is None or self.match_key in raw))
+        return (
+            self.times > 0
+            and path.startswith(self.path)
+            and self.method in (None, method)
+            and (self.match_key is None or self.match_key in raw)
+        )
 
 
 @dataclass
@@ -228,7 +270,9 @@ class SandboxState:
             # deepest result a listing serves (page * limit), like a search engine's result window; HrFlow's docs
             # do not say whether it caps deep pages: a cap here proves the sync never relies on deep offsets
             self.max_result_window: int | None = 10_000
-            self.keep_bodies = True  # False: receivers count what they applied but drop the bodies (million-object runs)
+            self.keep_bodies = (
+                True  # False: receivers count what they applied but drop the bodies (million-object runs)
+            )
 
     # -- seeding -----------------------------------------------------------------------
     def add(self, kind: str, container: str, objs: list[dict]) -> None:
@@ -241,8 +285,18 @@ class SandboxState:
             self.lag_until = max(self.lag_until, searchable_from)
             self.version += 1
 
-    def seed(self, kind: str, container: str, count: int, *, start: int = 0, tags: list | None = None,
-             created_at: str | None = None, spread_seconds: int = 0, generated: bool = False) -> list[str]:
+    def seed(
+        self,
+        kind: str,
+        container: str,
+        count: int,
+        *,
+        start: int = 0,
+        tags: list | None = None,
+        created_at: str | None = None,
+        spread_seconds: int = 0,
+        generated: bool = False,
+    ) -> list[str]:
         """
         Add ``count`` objects to ``container``, ``spread_seconds`` apart from ``created_at``.
 
@@ -254,9 +308,14 @@ class SandboxState:
         if generated:
             if start or tags:
                 raise ValueError("a generated container starts at index 0 without tags")
-            bucket = GeneratedBucket(functools.partial(make_profile, share=True) if kind == "profile" else maker,
-                                     lambda i: make_key(kind, container, i), container, count,
-                                     base=base, spread_seconds=spread_seconds)
+            bucket = GeneratedBucket(
+                functools.partial(make_profile, share=True) if kind == "profile" else maker,
+                lambda i: make_key(kind, container, i),
+                container,
+                count,
+                base=base,
+                spread_seconds=spread_seconds,
+            )
             with self.lock:
                 self.objects[kind][container] = bucket
                 self.version += 1
@@ -310,17 +369,32 @@ class SandboxState:
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
+
             def area(a: Area) -> dict:
-                return {"requests": a.requests, "replays": a.replays, "applied": dict(a.applied),
-                        "duplicates": sorted(k for k, n in a.applied.items() if n > 1)}
-            synced = {kind: sorted(k for c in conts.values() for k in _synced_keys(c)) for kind, conts in self.objects.items()}
-            return {"ats": {n: area(a) for n, a in self.ats.items()}, "sms": {**area(self.sms),
-                    "messages": [b.get("text") for b in self.sms.bodies]}, "edits": dict(self.edits),
-                    "calls": dict(self.calls), "max_in_flight": dict(self.max_in_flight), "synced": synced, "faults_fired": self.faults_fired,
-                    "faults_by_kind": dict(self.faults_by_kind),
-                    "holding": sum(1 for h in self.holds if h["held"].is_set() and not h["release"].is_set()),
-                    "third_party_edits": len(self.third_party_edits), "vendors": self.vendors.snapshot(),
-                    "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k))}
+                return {
+                    "requests": a.requests,
+                    "replays": a.replays,
+                    "applied": dict(a.applied),
+                    "duplicates": sorted(k for k, n in a.applied.items() if n > 1),
+                }
+
+            synced = {
+                kind: sorted(k for c in conts.values() for k in _synced_keys(c)) for kind, conts in self.objects.items()
+            }
+            return {
+                "ats": {n: area(a) for n, a in self.ats.items()},
+                "sms": {**area(self.sms), "messages": [b.get("text") for b in self.sms.bodies]},
+                "edits": dict(self.edits),
+                "calls": dict(self.calls),
+                "max_in_flight": dict(self.max_in_flight),
+                "synced": synced,
+                "faults_fired": self.faults_fired,
+                "faults_by_kind": dict(self.faults_by_kind),
+                "holding": sum(1 for h in self.holds if h["held"].is_set() and not h["release"].is_set()),
+                "third_party_edits": len(self.third_party_edits),
+                "vendors": self.vendors.snapshot(),
+                "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k)),
+            }
 
     def inbox_html(self) -> str:
         """Return the messaging service's received SMS as a phone-like HTML page (newest first)."""
@@ -329,13 +403,16 @@ class SandboxState:
         items = "".join(
             f'<li><div class="meta">to {html.escape(str(body.get("to", "(default recipient)")))} · '
             f'{time.strftime("%H:%M:%S", time.gmtime(at))} UTC</div><div class="text">{html.escape(body["text"])}</div></li>'
-            for body, at in messages)
-        return ("<!doctype html><html><head><meta charset='utf-8'><title>Sandbox SMS inbox</title><style>"
-                "body{font-family:sans-serif;background:#f2f2f7;margin:0;padding:24px}h1{font-size:20px}"
-                "ul{list-style:none;padding:0;max-width:760px}li{background:#fff;border-radius:14px;padding:14px 18px;"
-                "margin:12px 0;box-shadow:0 1px 3px #0002}.meta{color:#666;font-size:13px;margin-bottom:6px}"
-                ".text{font-size:15px;line-height:1.4;word-break:break-all}</style></head><body>"
-                f"<h1>Messaging service (sandbox): {len(messages)} SMS received</h1><ul>{items}</ul></body></html>")
+            for body, at in messages
+        )
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Sandbox SMS inbox</title><style>"
+            "body{font-family:sans-serif;background:#f2f2f7;margin:0;padding:24px}h1{font-size:20px}"
+            "ul{list-style:none;padding:0;max-width:760px}li{background:#fff;border-radius:14px;padding:14px 18px;"
+            "margin:12px 0;box-shadow:0 1px 3px #0002}.meta{color:#666;font-size:13px;margin-bottom:6px}"
+            ".text{font-size:15px;line-height:1.4;word-break:break-all}</style></head><body>"
+            f"<h1>Messaging service (sandbox): {len(messages)} SMS received</h1><ul>{items}</ul></body></html>"
+        )
 
     # -- faults -----------------------------------------------------------------------
     def take_fault(self, method: str, path: str, raw: str) -> Fault | None:
@@ -354,14 +431,18 @@ class SandboxState:
             keys = list(self.objects[kind].get(container, {}))
             applied = self.ats_area(ats).applied
             synced = set(_synced_keys(self.objects[kind].get(container, {})))
-            return {"objects": len(keys), "lost": sum(1 for k in keys if k not in applied),
-                    "duplicates": sum(1 for n in applied.values() if n > 1),
-                    "untagged": sum(1 for k in keys if k not in synced),
-                    "edited_twice": sum(1 for k in keys if self.edits.get(k, 0) > 1)}
+            return {
+                "objects": len(keys),
+                "lost": sum(1 for k in keys if k not in applied),
+                "duplicates": sum(1 for n in applied.values() if n > 1),
+                "untagged": sum(1 for k in keys if k not in synced),
+                "edited_twice": sum(1 for k in keys if self.edits.get(k, 0) > 1),
+            }
 
     # -- search -----------------------------------------------------------------------
-    def fast_listing(self, kind: str, containers: list[str], params: dict[str, Any], page: int, limit: int,
-                     *, search: bool) -> tuple[list[dict], int] | None:
+    def fast_listing(
+        self, kind: str, containers: list[str], params: dict[str, Any], page: int, limit: int, *, search: bool
+    ) -> tuple[list[dict], int] | None:
         """
         Return (page, total) of a generated container without scanning it, or None when the request is not
         one it answers (several containers, or tag filters other than ``tags_excluded=[[sync=1]]``).
@@ -377,19 +458,32 @@ class SandboxState:
         low = _parse_date(params["created_at_min"]) if params.get("created_at_min") else None
         high = _parse_date(params["created_at_max"]) if params.get("created_at_max") else None
         with self.lock:
-            return bucket.listing(low=low, high=high, unsynced_only=bool(excluded), offset=(page - 1) * limit,
-                                  limit=limit, ascending=params.get("order_by") == "asc")
+            return bucket.listing(
+                low=low,
+                high=high,
+                unsynced_only=bool(excluded),
+                offset=(page - 1) * limit,
+                limit=limit,
+                ascending=params.get("order_by") == "asc",
+            )
 
     def search(self, kind: str, containers: list[str], params: dict[str, Any]) -> list[dict]:
         """Return every object matching the filters, in a stable order (cached per data version)."""
-        cache_key = (kind, tuple(containers), json.dumps({k: v for k, v in params.items()
-                                                           if k not in ("page", "limit")}, sort_keys=True))
+        cache_key = (
+            kind,
+            tuple(containers),
+            json.dumps({k: v for k, v in params.items() if k not in ("page", "limit")}, sort_keys=True),
+        )
         with self.lock:
             now = time.time()
             if (hit := self.search_cache.get(cache_key)) and hit[0] == self.version and self.lag_until <= now:
                 return hit[1]
-            pool = [o for c in containers for o in self.objects[kind].get(c, {}).values()
-                    if self.indexed_at.get(o["key"], 0) <= now and (kind != "profile" or searchable(o))]
+            pool = [
+                o
+                for c in containers
+                for o in self.objects[kind].get(c, {}).values()
+                if self.indexed_at.get(o["key"], 0) <= now and (kind != "profile" or searchable(o))
+            ]
             version = self.version
         included = params.get("tags_included") or []
         excluded = params.get("tags_excluded") or []
@@ -425,14 +519,25 @@ def searchable(profile: dict) -> bool:
     if info.get("email") or (info.get("first_name") and info.get("last_name")):
         return True
     location = info.get("location") or {}
-    others = [info.get("phone"), info.get("date_birth"), info.get("gender"), info.get("summary"),
-              info.get("urls"), location.get("text") if isinstance(location, dict) else location]
+    others = [
+        info.get("phone"),
+        info.get("date_birth"),
+        info.get("gender"),
+        info.get("summary"),
+        info.get("urls"),
+        location.get("text") if isinstance(location, dict) else location,
+    ]
     return sum(1 for value in others if value) * 2 >= len(others)
 
 
 def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
     """Return Twilio's REST error body."""
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 def _edit_survived(state: SandboxState, key: str) -> bool:
@@ -441,7 +546,9 @@ def _edit_survived(state: SandboxState, key: str) -> bool:
             if key in objs:
                 obj = objs[key]
                 holder = obj.get("info", obj)
-                return ("stage", "interview") in _tag_pairs(obj) and "[edited by recruiter]" in str(holder.get("summary"))
+                return ("stage", "interview") in _tag_pairs(obj) and "[edited by recruiter]" in str(
+                    holder.get("summary")
+                )
     return False
 
 
@@ -473,8 +580,14 @@ class _Handler(BaseHTTPRequestHandler):
     # per call): a bulk bench shares two cores between the code under test and this emulator.
     parse_request = with_globals(
         BaseHTTPRequestHandler.parse_request,
-        http=types.SimpleNamespace(client=types.SimpleNamespace(
-            parse_headers=parse_headers, LineTooLong=http.client.LineTooLong, HTTPException=http.client.HTTPException)))
+        http=types.SimpleNamespace(
+            client=types.SimpleNamespace(
+                parse_headers=parse_headers,
+                LineTooLong=http.client.LineTooLong,
+                HTTPException=http.client.HTTPException,
+            )
+        ),
+    )
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the sandbox quiet
         pass
@@ -531,8 +644,17 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self._body()
         path = url.path
-        area = ("hrflow" if path.startswith("/v1/") else "ats" if path.startswith(("/ats/", "/smartrecruiters/", "/workable/"))
-                else "control" if path.startswith("/_sandbox") else "twilio" if path.startswith("/twilio/") else "sms")
+        area = (
+            "hrflow"
+            if path.startswith("/v1/")
+            else "ats"
+            if path.startswith(("/ats/", "/smartrecruiters/", "/workable/"))
+            else "control"
+            if path.startswith("/_sandbox")
+            else "twilio"
+            if path.startswith("/twilio/")
+            else "sms"
+        )
         with self.state.lock:
             self.state.calls[f"{method} {path}"] += 1
             self.state.in_flight[area] += 1
@@ -574,7 +696,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/sms":
                 self._receiver(self.state.sms, SMS_API_KEY, body, "sms", fault)
             elif path.startswith("/twilio/"):
-                self._twilio(method, path[len("/twilio"):], url.query, body, fault)
+                self._twilio(method, path[len("/twilio") :], url.query, body, fault)
             elif path.startswith(("/smartrecruiters/", "/workable/")):
                 serve_vendor(self, self.state.vendors, method, path, query, body, fault)
             elif path.startswith("/_sandbox/"):
@@ -601,8 +723,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._put_one(kind, container_field, msgspec.json.decode(body or b"{}"))
         self._envelope(404, f"Unknown endpoint {route}")
 
-    def _listing_refusal(self, kind: str, containers: list[str], containers_param: str, limit: int,
-                         page: int = 1) -> str | None:
+    def _listing_refusal(
+        self, kind: str, containers: list[str], containers_param: str, limit: int, page: int = 1
+    ) -> str | None:
         """Return HrFlow's 400 message for a listing of unknown containers, an oversized or too deep page, else None."""
         unknown = [c for c in containers if c not in self.state.objects[kind]]
         if unknown:
@@ -630,7 +753,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             found = self.state.search(kind, containers, params)
             total = len(found)
-            page_items = found[(page - 1) * limit: page * limit]
+            page_items = found[(page - 1) * limit : page * limit]
         meta = {"page": page, "maxPage": max(1, -(-total // limit)), "count": len(page_items), "total": total}
         self._envelope(200, f"Succeeded to get {plural}", {plural: page_items}, meta)
 
@@ -650,11 +773,16 @@ class _Handler(BaseHTTPRequestHandler):
             items, total = fast
         else:
             with self.state.lock:
-                found = [o for c in containers for o in self.state.objects[kind].get(c, {}).values()
-                         if (low is None or _parse_date(o["created_at"]) >= low) and (high is None or _parse_date(o["created_at"]) <= high)]
+                found = [
+                    o
+                    for c in containers
+                    for o in self.state.objects[kind].get(c, {}).values()
+                    if (low is None or _parse_date(o["created_at"]) >= low)
+                    and (high is None or _parse_date(o["created_at"]) <= high)
+                ]
             found.sort(key=lambda o: (o.get(sort_by) or "", o["key"]), reverse=query.get("order_by", "desc") != "asc")
             total = len(found)
-            items = found[(page - 1) * limit: page * limit]
+            items = found[(page - 1) * limit : page * limit]
         if str(query.get(f"return_{kind}", "")).lower() not in ("1", "true"):
             items = [{f: o.get(f) for f in ("key", "reference", "created_at", "updated_at")} for o in items]
         meta = {"page": page, "maxPage": max(1, -(-total // limit)), "count": len(items), "total": total}
@@ -662,7 +790,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get_one(self, kind: str, container: str | None, key: str | None) -> None:
         if container not in self.state.objects[kind]:
-            return self._envelope(400, f"Invalid parameters. Unable to find object: {'source' if kind == 'profile' else 'board'}")
+            return self._envelope(
+                400, f"Invalid parameters. Unable to find object: {'source' if kind == 'profile' else 'board'}"
+            )
         obj = self.state.objects[kind][container].get(key or "")
         if obj is None:
             return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
@@ -704,7 +834,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             user = password = ""
         if not auth.startswith("Basic ") or user != TWILIO_ACCOUNT_SID or password != TWILIO_AUTH_TOKEN:
-            return self._send(401, _twilio_error(20003, "Authenticate", 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+            return self._send(
+                401, _twilio_error(20003, "Authenticate", 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+            )
         account = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}"
         if route == f"{account}.json" and method == "GET":
             return self._send(200, {"sid": TWILIO_ACCOUNT_SID, "status": "active", "type": "Full"})
@@ -715,17 +847,33 @@ class _Handler(BaseHTTPRequestHandler):
             to = (params.get("To") or [None])[0]
             since = (params.get("DateSent>") or params.get("DateSent>=") or [None])[0]
             with self.state.lock:
-                found = [m for m in self.state.twilio_messages if (to is None or m["to"] == to)
-                         and (since is None or m["date_sent"][:10] >= since[:10])]
-            return self._send(200, {"messages": found[::-1], "end": max(len(found) - 1, 0), "first_page_uri": "",
-                                    "next_page_uri": None, "page": 0, "page_size": 50, "previous_page_uri": None,
-                                    "start": 0, "uri": f"{account}/Messages.json"})
+                found = [
+                    m
+                    for m in self.state.twilio_messages
+                    if (to is None or m["to"] == to) and (since is None or m["date_sent"][:10] >= since[:10])
+                ]
+            return self._send(
+                200,
+                {
+                    "messages": found[::-1],
+                    "end": max(len(found) - 1, 0),
+                    "first_page_uri": "",
+                    "next_page_uri": None,
+                    "page": 0,
+                    "page_size": 50,
+                    "previous_page_uri": None,
+                    "start": 0,
+                    "uri": f"{account}/Messages.json",
+                },
+            )
         form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
         to, sender, service, text = form.get("To"), form.get("From"), form.get("MessagingServiceSid"), form.get("Body")
         if not to:
             return self._send(400, _twilio_error(21604, "A 'To' phone number is required.", 400))
         if not (sender or service):
-            return self._send(400, _twilio_error(21603, "A 'From' phone number or MessagingServiceSid is required.", 400))
+            return self._send(
+                400, _twilio_error(21603, "A 'From' phone number or MessagingServiceSid is required.", 400)
+            )
         if not text:
             return self._send(400, _twilio_error(21602, "Message body is required.", 400))
         if to in TWILIO_MAGIC_TO or not re.fullmatch(r"\+[1-9]\d{6,14}", to):
@@ -737,12 +885,28 @@ class _Handler(BaseHTTPRequestHandler):
         now = datetime.now(timezone.utc)
         with self.state.lock:
             sid = "SM" + hashlib.sha1(f"{len(self.state.twilio_messages)}/{to}/{text}".encode()).hexdigest()[:32]
-            message = {"sid": sid, "account_sid": TWILIO_ACCOUNT_SID, "to": to, "from": sender,
-                       "messaging_service_sid": service, "body": text, "status": "queued", "direction": "outbound-api",
-                       "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"), "date_updated": None,
-                       "date_sent": now.strftime("%Y-%m-%d %H:%M:%S"), "num_segments": "1", "num_media": "0",
-                       "error_code": None, "error_message": None, "price": None, "price_unit": "USD",
-                       "api_version": "2010-04-01", "uri": f"{account}/Messages/{sid}.json", "subresource_uris": {}}
+            message = {
+                "sid": sid,
+                "account_sid": TWILIO_ACCOUNT_SID,
+                "to": to,
+                "from": sender,
+                "messaging_service_sid": service,
+                "body": text,
+                "status": "queued",
+                "direction": "outbound-api",
+                "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+                "date_updated": None,
+                "date_sent": now.strftime("%Y-%m-%d %H:%M:%S"),
+                "num_segments": "1",
+                "num_media": "0",
+                "error_code": None,
+                "error_message": None,
+                "price": None,
+                "price_unit": "USD",
+                "api_version": "2010-04-01",
+                "uri": f"{account}/Messages/{sid}.json",
+                "subresource_uris": {},
+            }
             self.state.twilio_messages.append(message)
             self.state.sms.received_at.append(time.time())
             self.state.sms.bodies.append({"text": text, "to": to, "via": "twilio"})
@@ -784,14 +948,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _apply(self, area: Area, name: str, payload: Any) -> tuple[int, dict]:
         if name == "sms":
             if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
-                return 422, {"error": "body must be {\"text\": string}"}
+                return 422, {"error": 'body must be {"text": string}'}
             area.bodies.append(payload)
             area.received_at.append(time.time())
             area.applied[payload["text"]] += 1
             return 201, {"status": "queued"}
         records = payload.get(name) if isinstance(payload, dict) else None
         if not isinstance(records, list) or not all(isinstance(r, dict) and r.get("hrflow_key") for r in records):
-            return 422, {"error": f"body must be {{\"{name}\": [records with hrflow_key]}}"}
+            return 422, {"error": f'body must be {{"{name}": [records with hrflow_key]}}'}
         rejected = [r["hrflow_key"] for r in records if r["hrflow_key"] in self.state.ats_reject_keys]
         if rejected:
             return 422, {"error": f"validation failed: {self.state.ats_reject_keys[rejected[0]]}"}
@@ -822,19 +986,29 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.reset()
             return self._send(200, {"ok": True})
         if route == "seed":
-            keys = self.state.seed(data.get("kind", "profile"), data["container"], int(data["count"]),
-                                   start=int(data.get("start", 0)), tags=data.get("tags"),
-                                   created_at=data.get("created_at"), spread_seconds=int(data.get("spread_seconds", 0)),
-                                   generated=bool(data.get("generated")))
+            keys = self.state.seed(
+                data.get("kind", "profile"),
+                data["container"],
+                int(data["count"]),
+                start=int(data.get("start", 0)),
+                tags=data.get("tags"),
+                created_at=data.get("created_at"),
+                spread_seconds=int(data.get("spread_seconds", 0)),
+                generated=bool(data.get("generated")),
+            )
             if data.get("generated"):  # a million-object run: count what the receivers applied, keep no bodies
                 self.state.keep_bodies = False
             return self._send(200, {"keys": keys})
         if route == "calls":  # request counts without the (large) synced and applied lists of "state"
             with self.state.lock:
-                return self._send(200, {"calls": dict(self.state.calls), "max_in_flight": dict(self.state.max_in_flight)})
+                return self._send(
+                    200, {"calls": dict(self.state.calls), "max_in_flight": dict(self.state.max_in_flight)}
+                )
         if route == "exactly_once":  # {"kind", "container", "ats"}: counts computed here, not a 100 MB snapshot
-            return self._send(200, self.state.exactly_once(data.get("kind", "profile"), data["container"],
-                                                           data.get("ats", "profiles")))
+            return self._send(
+                200,
+                self.state.exactly_once(data.get("kind", "profile"), data["container"], data.get("ats", "profiles")),
+            )
         if route == "faults":
             with self.state.lock:
                 self.state.faults.extend(Fault(**f) for f in data.get("faults", []))
@@ -867,22 +1041,44 @@ class _Handler(BaseHTTPRequestHandler):
 def sandbox_connections(base_url: str) -> dict[str, dict[str, Any]]:
     """Return Airflow connection definitions (``AIRFLOW_CONN_*`` JSON) for a sandbox at ``base_url``."""
     return {
-        "hrflow_default": {"conn_type": "hrflow", "host": f"{base_url}/v1", "login": API_USER,
-                           "password": API_SECRET, "extra": {"webhook_secret": WEBHOOK_SECRET}},
+        "hrflow_default": {
+            "conn_type": "hrflow",
+            "host": f"{base_url}/v1",
+            "login": API_USER,
+            "password": API_SECRET,
+            "extra": {"webhook_secret": WEBHOOK_SECRET},
+        },
         # the types the UI form registers; ats_jobs_default keeps the older `http` type, which works the same
-        "ats_default": {"conn_type": "hrflow_ats", "host": f"{base_url}/ats/profiles", "password": ATS_API_KEY,
-                        "extra": {"timeout": 5}},
-        "ats_jobs_default": {"conn_type": "http", "host": f"{base_url}/ats/jobs", "password": ATS_API_KEY,
-                             "extra": {"timeout": 5}},
-        "sms_default": {"conn_type": "hrflow_messaging", "host": f"{base_url}/sms", "password": SMS_API_KEY,
-                        "extra": {"timeout": 5}},
+        "ats_default": {
+            "conn_type": "hrflow_ats",
+            "host": f"{base_url}/ats/profiles",
+            "password": ATS_API_KEY,
+            "extra": {"timeout": 5},
+        },
+        "ats_jobs_default": {
+            "conn_type": "http",
+            "host": f"{base_url}/ats/jobs",
+            "password": ATS_API_KEY,
+            "extra": {"timeout": 5},
+        },
+        "sms_default": {
+            "conn_type": "hrflow_messaging",
+            "host": f"{base_url}/sms",
+            "password": SMS_API_KEY,
+            "extra": {"timeout": 5},
+        },
     }
 
 
 def twilio_connection(base_url: str, to: str = "+33612345678", **extra: Any) -> dict[str, Any]:
     """Return a ``twilio`` connection to the sandbox's Twilio emulator, sending to ``to``."""
-    return {"conn_type": "twilio", "host": f"{base_url}/twilio", "login": TWILIO_ACCOUNT_SID,
-            "password": TWILIO_AUTH_TOKEN, "extra": {"from": TWILIO_FROM, "to": to, "timeout": 5, **extra}}
+    return {
+        "conn_type": "twilio",
+        "host": f"{base_url}/twilio",
+        "login": TWILIO_ACCOUNT_SID,
+        "password": TWILIO_AUTH_TOKEN,
+        "extra": {"from": TWILIO_FROM, "to": to, "timeout": 5, **extra},
+    }
 
 
 def alert_connection(base_url: str, phone: str) -> dict[str, Any]:

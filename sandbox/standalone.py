@@ -21,11 +21,14 @@ def main() -> int:
     server = SandboxServer(port=PORT).start_in_thread()
     server.state.seed("profile", DEMO_SOURCE, 40, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
     server.state.seed("job", DEMO_BOARD, 10, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
-    env = airflow_env(REPO / ".airflow", {
-        **server.airflow_env(),
-        "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE]),
-        "AIRFLOW_VAR_HRFLOW_BOARD_KEYS": json.dumps([DEMO_BOARD]),
-    })
+    env = airflow_env(
+        REPO / ".airflow",
+        {
+            **server.airflow_env(),
+            "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([DEMO_SOURCE]),
+            "AIRFLOW_VAR_HRFLOW_BOARD_KEYS": json.dumps([DEMO_BOARD]),
+        },
+    )
     init_home(env)
     print(f"sandbox on {server.url}; starting airflow standalone on http://localhost:8080", flush=True)
     try:

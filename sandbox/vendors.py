@@ -87,7 +87,9 @@ class VendorAts:
 
     def duplicates(self) -> list[str]:
         """Return the emails (or names, without an email) held by more than one candidate."""
-        seen = Counter(str(c.get("email") or c.get("name") or c.get("firstName")).casefold() for c in self.candidates.values())
+        seen = Counter(
+            str(c.get("email") or c.get("name") or c.get("firstName")).casefold() for c in self.candidates.values()
+        )
         return sorted(k for k, n in seen.items() if n > 1)
 
 
@@ -101,17 +103,29 @@ class Vendors:
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return {v.name: {"candidates": len(v.candidates), "creates": v.creates, "refused_for_rate": v.refused_for_rate,
-                             "duplicates": v.duplicates(), "max_in_flight": v.max_in_flight,
-                             "max_per_window": v.max_per_window(SR_INTERVAL if v.name == "smartrecruiters" else WORKABLE_INTERVAL),
-                             "requests": dict(v.requests)} for v in (self.smartrecruiters, self.workable)}
+            return {
+                v.name: {
+                    "candidates": len(v.candidates),
+                    "creates": v.creates,
+                    "refused_for_rate": v.refused_for_rate,
+                    "duplicates": v.duplicates(),
+                    "max_in_flight": v.max_in_flight,
+                    "max_per_window": v.max_per_window(
+                        SR_INTERVAL if v.name == "smartrecruiters" else WORKABLE_INTERVAL
+                    ),
+                    "requests": dict(v.requests),
+                }
+                for v in (self.smartrecruiters, self.workable)
+            }
 
 
-def serve(handler: Any, vendors: Vendors, method: str, path: str, query: dict[str, str], body: bytes, fault: Any) -> None:
+def serve(
+    handler: Any, vendors: Vendors, method: str, path: str, query: dict[str, str], body: bytes, fault: Any
+) -> None:
     """Answer one request under ``/smartrecruiters`` or ``/workable``."""
     if path.startswith("/smartrecruiters/"):
-        return _smartrecruiters(handler, vendors, method, path[len("/smartrecruiters"):], query, body, fault)
-    return _workable(handler, vendors, method, path[len("/workable"):], query, body, fault)
+        return _smartrecruiters(handler, vendors, method, path[len("/smartrecruiters") :], query, body, fault)
+    return _workable(handler, vendors, method, path[len("/workable") :], query, body, fault)
 
 
 def _json(body: bytes) -> Any:
@@ -135,12 +149,18 @@ def _finish(handler: Any, status: int, payload: Any, headers: dict[str, str], fa
 SR_LIMIT, SR_INTERVAL, SR_CONCURRENT = 10, 1.0, 8
 
 
-def _smartrecruiters(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes,
-                     fault: Any) -> None:
+def _smartrecruiters(
+    handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any
+) -> None:
     account = vendors.smartrecruiters
     if handler.headers.get("X-SmartToken") != SMARTRECRUITERS_TOKEN:
-        return handler._send(401, {"message": "Unauthorized: invalid or missing X-SmartToken",
-                                   "errors": [{"code": "UNAUTHORIZED", "message": "Invalid token"}]})
+        return handler._send(
+            401,
+            {
+                "message": "Unauthorized: invalid or missing X-SmartToken",
+                "errors": [{"code": "UNAUTHORIZED", "message": "Invalid token"}],
+            },
+        )
     lookup = method == "GET" and route == "/candidates"
     with vendors.lock:
         now = time.time()
@@ -149,9 +169,12 @@ def _smartrecruiters(handler: Any, vendors: Vendors, method: str, route: str, qu
         window = account.windows.setdefault(SMARTRECRUITERS_TOKEN, Window(SR_LIMIT, SR_INTERVAL))
         allowed, remaining, _reset = window.take(now)
         too_many_at_once = account.in_flight >= SR_CONCURRENT or (lookup and account.lookups_in_flight >= 1)
-        headers = {"X-RateLimit-Limit": str(SR_LIMIT), "X-RateLimit-Remaining": str(max(remaining, 0)),
-                   "X-RateLimit-Concurrent-Limit": str(SR_CONCURRENT),
-                   "X-RateLimit-Concurrent-Remaining": str(max(SR_CONCURRENT - account.in_flight - 1, 0))}
+        headers = {
+            "X-RateLimit-Limit": str(SR_LIMIT),
+            "X-RateLimit-Remaining": str(max(remaining, 0)),
+            "X-RateLimit-Concurrent-Limit": str(SR_CONCURRENT),
+            "X-RateLimit-Concurrent-Remaining": str(max(SR_CONCURRENT - account.in_flight - 1, 0)),
+        }
         if not allowed or too_many_at_once:
             account.refused_for_rate += 1
             refused = True
@@ -161,31 +184,60 @@ def _smartrecruiters(handler: Any, vendors: Vendors, method: str, route: str, qu
             account.max_in_flight = max(account.max_in_flight, account.in_flight)
             account.lookups_in_flight += lookup
     if refused:
-        return handler._send(429, {"message": "Too Many Requests", "errors": [{"code": "RATE_LIMIT_EXCEEDED",
-                                                                               "message": "API rate limit exceeded"}]}, headers)
+        return handler._send(
+            429,
+            {
+                "message": "Too Many Requests",
+                "errors": [{"code": "RATE_LIMIT_EXCEEDED", "message": "API rate limit exceeded"}],
+            },
+            headers,
+        )
     try:
         if lookup:
             q = (query.get("q") or "").casefold()
             with vendors.lock:
-                found = [c for c in account.candidates.values()
-                         if q and any(q in str(c.get(f, "")).casefold() for f in ("email", "firstName", "lastName"))]
-            return handler._send(200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers)
+                found = [
+                    c
+                    for c in account.candidates.values()
+                    if q and any(q in str(c.get(f, "")).casefold() for f in ("email", "firstName", "lastName"))
+                ]
+            return handler._send(
+                200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers
+            )
         if method == "POST" and route == "/candidates":
             data = _json(body)
             if not isinstance(data, dict):
                 return handler._send(400, {"message": "Malformed JSON body", "errors": []}, headers)
             missing = [f for f in ("firstName", "lastName", "email") if not data.get(f)]
             if missing:
-                return handler._send(400, {"message": "Validation failed", "errors": [
-                    {"code": "FIELD_REQUIRED", "message": f"{f} is required"} for f in missing]}, headers)
+                return handler._send(
+                    400,
+                    {
+                        "message": "Validation failed",
+                        "errors": [{"code": "FIELD_REQUIRED", "message": f"{f} is required"} for f in missing],
+                    },
+                    headers,
+                )
             if not EMAIL.fullmatch(str(data["email"])):
-                return handler._send(400, {"message": "Validation failed", "errors": [
-                    {"code": "INVALID_EMAIL", "message": "email is not a valid email address"}]}, headers)
+                return handler._send(
+                    400,
+                    {
+                        "message": "Validation failed",
+                        "errors": [{"code": "INVALID_EMAIL", "message": "email is not a valid email address"}],
+                    },
+                    headers,
+                )
             with vendors.lock:
-                candidate = {"id": str(uuid.uuid4()), "internalId": str(len(account.candidates) + 1),
-                             "firstName": data["firstName"], "lastName": data["lastName"], "email": data["email"],
-                             "phoneNumber": data.get("phoneNumber"), "location": data.get("location"),
-                             "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+                candidate = {
+                    "id": str(uuid.uuid4()),
+                    "internalId": str(len(account.candidates) + 1),
+                    "firstName": data["firstName"],
+                    "lastName": data["lastName"],
+                    "email": data["email"],
+                    "phoneNumber": data.get("phoneNumber"),
+                    "location": data.get("location"),
+                    "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                }
                 account.candidates[candidate["id"]] = candidate
                 account.creates += 1
             return _finish(handler, 201, candidate, headers, fault)
@@ -201,8 +253,9 @@ WORKABLE_LIMITS = {WORKABLE_TOKEN: 10, WORKABLE_OAUTH_TOKEN: 50}
 WORKABLE_INTERVAL = 10.0
 
 
-def _workable(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes,
-              fault: Any) -> None:
+def _workable(
+    handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any
+) -> None:
     account = vendors.workable
     token = handler.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token not in WORKABLE_LIMITS:
@@ -213,8 +266,11 @@ def _workable(handler: Any, vendors: Vendors, method: str, route: str, query: di
         account.requests[f"{method} {route}"] += 1
         window = account.windows.setdefault(token, Window(WORKABLE_LIMITS[token], WORKABLE_INTERVAL))
         allowed, remaining, reset = window.take(now)
-        headers = {"X-Rate-Limit-Limit": str(window.limit), "X-Rate-Limit-Remaining": str(max(remaining, 0)),
-                   "X-Rate-Limit-Reset": str(int(reset))}
+        headers = {
+            "X-Rate-Limit-Limit": str(window.limit),
+            "X-Rate-Limit-Remaining": str(max(remaining, 0)),
+            "X-Rate-Limit-Reset": str(int(reset)),
+        }
         if not allowed:
             account.refused_for_rate += 1
     if not allowed:
@@ -237,12 +293,20 @@ def _workable(handler: Any, vendors: Vendors, method: str, route: str, query: di
         if candidate.get("email") and not EMAIL.fullmatch(str(candidate["email"])):
             return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
         with vendors.lock:
-            created = {"id": uuid.uuid4().hex[:9], "name": candidate["name"], "firstname": candidate.get("firstname"),
-                       "lastname": candidate.get("lastname"), "email": candidate.get("email"),
-                       "phone": candidate.get("phone"), "summary": candidate.get("summary"),
-                       "address": candidate.get("address"), "sourced": bool(data.get("sourced")),
-                       "job": {"shortcode": job.group(1)} if job else None, "stage": "sourced",
-                       "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            created = {
+                "id": uuid.uuid4().hex[:9],
+                "name": candidate["name"],
+                "firstname": candidate.get("firstname"),
+                "lastname": candidate.get("lastname"),
+                "email": candidate.get("email"),
+                "phone": candidate.get("phone"),
+                "summary": candidate.get("summary"),
+                "address": candidate.get("address"),
+                "sourced": bool(data.get("sourced")),
+                "job": {"shortcode": job.group(1)} if job else None,
+                "stage": "sourced",
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
             account.candidates[created["id"]] = created
             account.creates += 1
         return _finish(handler, 201, {"candidate": created}, headers, fault)
@@ -251,12 +315,20 @@ def _workable(handler: Any, vendors: Vendors, method: str, route: str, query: di
 
 def smartrecruiters_connection(base_url: str, **extra: Any) -> dict[str, Any]:
     """Return an ``ats_default`` connection of type ``smartrecruiters`` to the sandbox."""
-    return {"conn_type": "smartrecruiters", "host": f"{base_url}/smartrecruiters", "password": SMARTRECRUITERS_TOKEN,
-            "extra": {"timeout": 5, **extra}}
+    return {
+        "conn_type": "smartrecruiters",
+        "host": f"{base_url}/smartrecruiters",
+        "password": SMARTRECRUITERS_TOKEN,
+        "extra": {"timeout": 5, **extra},
+    }
 
 
 def workable_connection(base_url: str, *, oauth: bool = False, **extra: Any) -> dict[str, Any]:
     """Return an ``ats_default`` connection of type ``workable`` (an account token, or an OAuth one: 50/10 s)."""
     token = WORKABLE_OAUTH_TOKEN if oauth else WORKABLE_TOKEN
-    return {"conn_type": "workable", "host": f"{base_url}/workable", "password": token,
-            "extra": {"timeout": 5, **({"rate_limit": 50} if oauth else {}), **extra}}
+    return {
+        "conn_type": "workable",
+        "host": f"{base_url}/workable",
+        "password": token,
+        "extra": {"timeout": 5, **({"rate_limit": 50} if oauth else {}), **extra},
+    }

@@ -79,8 +79,10 @@ def _latest_run(home: Path, dag_id: str) -> tuple[str | None, dict | None]:
         row = db.execute("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)).fetchone()
         if not row:
             return None, None
-        value = db.execute("SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'summary' AND key = 'summary'",
-                           (dag_id, row[0])).fetchone()
+        value = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'summary' AND key = 'summary'",
+            (dag_id, row[0]),
+        ).fetchone()
     summary = json.loads(value[0]) if value else None
     if isinstance(summary, str):  # a large summary lives in object storage; the DB holds its path
         summary = json.loads(Path(summary.removeprefix("file://")).read_text())
@@ -91,8 +93,12 @@ def _latest_run(home: Path, dag_id: str) -> tuple[str | None, dict | None]:
 def run_dag(airflow_home, sandbox):
     """Run ``airflow dags test`` against the sandbox; return code, all output and the run summary."""
 
-    def run(dag_id: str, conf: dict | None = None, variables: dict[str, Any] | None = None,
-            env: dict[str, str] | None = None) -> DagRunResult:
+    def run(
+        dag_id: str,
+        conf: dict | None = None,
+        variables: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> DagRunResult:
         extra = dict(sandbox.airflow_env())
         for name, value in (variables or {}).items():
             extra[f"AIRFLOW_VAR_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)

@@ -22,8 +22,11 @@ SOURCE = make_key("source", "stack")
 @pytest.fixture(scope="module")
 def stack(sandbox_server, tmp_path_factory):
     # pool_slots=None: an existing Airflow where nobody ran `airflow pools set`; the DAGs must still run
-    stack = AirflowStack(tmp_path_factory.mktemp("stack_home"), pool_slots=None, extra_env={
-        **sandbox_server.airflow_env(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"})
+    stack = AirflowStack(
+        tmp_path_factory.mktemp("stack_home"),
+        pool_slots=None,
+        extra_env={**sandbox_server.airflow_env(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"},
+    )
     stack.start(wait_for_dags=("hrflow_profile_sms",))
     yield stack
     stack.stop()
@@ -32,14 +35,22 @@ def stack(sandbox_server, tmp_path_factory):
 def webhook(stack, payload, secret=WEBHOOK_SECRET, header=None, raw=False):
     """POST a delivery as HrFlow does: the JSON body, and the signed payload in the header."""
     body = json.dumps(payload).encode()
-    return requests.post(f"{stack.url}/hrflow/webhook", data=body, timeout=30,
-                         headers={SIGNATURE_HEADER: header or sign(secret, body, raw=raw), "Content-Type": "application/json"})
+    return requests.post(
+        f"{stack.url}/hrflow/webhook",
+        data=body,
+        timeout=30,
+        headers={SIGNATURE_HEADER: header or sign(secret, body, raw=raw), "Content-Type": "application/json"},
+    )
 
 
 def test_signed_duplicated_and_forged_webhooks_send_exactly_one_sms(stack, sandbox):
     [key] = sandbox.state.seed("profile", SOURCE, 1)
-    event = {"type": "profile.indexing.success", "origin": "api", "message": "indexed",
-             "profile": {"key": key, "source": {"key": SOURCE}}}
+    event = {
+        "type": "profile.indexing.success",
+        "origin": "api",
+        "message": "indexed",
+        "profile": {"key": key, "source": {"key": SOURCE}},
+    }
 
     forged = webhook(stack, event, secret="not-the-secret")
     unsigned = requests.post(f"{stack.url}/hrflow/webhook", json=event, timeout=10)
@@ -57,7 +68,8 @@ def test_signed_duplicated_and_forged_webhooks_send_exactly_one_sms(stack, sandb
     assert [r["dag_run_id"] for r in runs] == [run_id]
     info = sandbox.state.get("profile", SOURCE, key)["info"]
     assert [b["text"] for b in sandbox.state.sms.bodies] == [
-        f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."]
+        f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+    ]
 
 
 def _sms_runs(stack) -> list[dict]:
@@ -78,13 +90,24 @@ def test_real_deliveries_one_sms_per_new_profile_and_keys_only_in_conf(stack, sa
     profile = {**sandbox.state.get("profile", SOURCE, first), "source_key": SOURCE}
     large = sandbox.state.get("profile", SOURCE, big)
     large["text"] = "Experienced data engineer. " * 1500  # ~40 KB of resume text, in the body and in the header
-    events = [{"type": t, "origin": "api", "message": "Profile created", "profile": profile}
-              for t in ("profile.parsing.success", "profile.storing.success")]
+    events = [
+        {"type": t, "origin": "api", "message": "Profile created", "profile": profile}
+        for t in ("profile.parsing.success", "profile.storing.success")
+    ]
 
     parsed_then_stored = webhook(stack, events)
     updated = webhook(stack, [{"type": "profile.storing.update", "origin": "api", "profile": profile}])
-    legacy_raw = webhook(stack, [{"type": "profile.indexing.success", "origin": "api",
-                                  "profile": sandbox.state.get("profile", SOURCE, second)}], raw=True)
+    legacy_raw = webhook(
+        stack,
+        [
+            {
+                "type": "profile.indexing.success",
+                "origin": "api",
+                "profile": sandbox.state.get("profile", SOURCE, second),
+            }
+        ],
+        raw=True,
+    )
     large_delivery = webhook(stack, [{"type": "profile.storing.success", "origin": "api", "profile": large}])
     forged = webhook(stack, events, secret="not-the-secret")
     unsigned = requests.post(f"{stack.url}/hrflow/webhook", json=events, timeout=10)
@@ -101,7 +124,10 @@ def test_real_deliveries_one_sms_per_new_profile_and_keys_only_in_conf(stack, sa
     texts = [b["text"] for b in sandbox.state.sms.bodies]
     for key in (first, second, big):
         info = sandbox.state.get("profile", SOURCE, key)["info"]
-        assert texts.count(f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}.") == 1
+        assert (
+            texts.count(f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}.")
+            == 1
+        )
     assert len(texts) == 3
     for run in runs:  # what Airflow stored and shows: keys only
         conf = json.dumps(run["conf"], ensure_ascii=False)
@@ -115,13 +141,17 @@ def test_real_deliveries_one_sms_per_new_profile_and_keys_only_in_conf(stack, sa
 
 def test_rest_api_trigger_with_token(stack, sandbox):
     [key] = sandbox.state.seed("profile", SOURCE, 1, start=1)
-    token = requests.post(f"{stack.url}/auth/token", json={"username": stack.USER, "password": stack.PASSWORD},
-                          timeout=10).json()["access_token"]
+    token = requests.post(
+        f"{stack.url}/auth/token", json={"username": stack.USER, "password": stack.PASSWORD}, timeout=10
+    ).json()["access_token"]
     conf = {"type": "profile.indexing.success", "profile": {"key": key, "source": {"key": SOURCE}}}
 
-    response = requests.post(f"{stack.url}/api/v2/dags/hrflow_profile_sms/dagRuns",
-                             headers={"Authorization": f"Bearer {token}"},
-                             json={"logical_date": None, "conf": conf}, timeout=10)
+    response = requests.post(
+        f"{stack.url}/api/v2/dags/hrflow_profile_sms/dagRuns",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"logical_date": None, "conf": conf},
+        timeout=10,
+    )
 
     assert response.status_code == 200, response.text
     assert stack.wait_for_run("hrflow_profile_sms", response.json()["dag_run_id"]) == "success"
@@ -129,8 +159,14 @@ def test_rest_api_trigger_with_token(stack, sandbox):
 
 
 def test_rest_api_refuses_conf_without_profile_key(stack, sandbox):
-    response = stack.api("POST", "/api/v2/dags/hrflow_profile_sms/dagRuns",
-                         json={"logical_date": None, "conf": {"type": "profile.indexing.success", "profile": {"source": {"key": SOURCE}}}})
+    response = stack.api(
+        "POST",
+        "/api/v2/dags/hrflow_profile_sms/dagRuns",
+        json={
+            "logical_date": None,
+            "conf": {"type": "profile.indexing.success", "profile": {"source": {"key": SOURCE}}},
+        },
+    )
     assert response.status_code == 400
     assert "key" in response.text
 
@@ -141,7 +177,9 @@ def test_hrflow_connection_form_is_served_by_the_api_server(stack):
     [meta] = [m for m in response.json() if m["connection_type"] == "hrflow"]
     assert meta["hook_name"] == "HrFlow.ai"
     behaviour = meta["standard_fields"]
-    assert behaviour["host"]["title"] == "API base URL" and behaviour["host"]["placeholder"] == "https://api.hrflow.ai/v1"
+    assert (
+        behaviour["host"]["title"] == "API base URL" and behaviour["host"]["placeholder"] == "https://api.hrflow.ai/v1"
+    )
     assert behaviour["login"]["title"] == "API user email" and behaviour["password"]["title"] == "API secret"
     assert behaviour["url_schema"]["hidden"] and behaviour["port"]["hidden"] and not behaviour["host"]["hidden"]
     extra = meta["extra_fields"]
@@ -153,13 +191,19 @@ def test_hrflow_connection_form_is_served_by_the_api_server(stack):
 README_FORMS = {
     "hrflow": ("HrFlow.ai", {"host": "API base URL", "login": "API user email", "password": "API secret"}),
     "hrflow_ats": ("ATS (JSON endpoint)", {"host": "ATS endpoint URL", "password": "ATS API key (sent as X-API-KEY)"}),
-    "hrflow_messaging": ("Messaging service (JSON endpoint)",
-                         {"host": "Messaging endpoint URL", "password": "Messaging API key (sent as X-API-KEY)"}),
+    "hrflow_messaging": (
+        "Messaging service (JSON endpoint)",
+        {"host": "Messaging endpoint URL", "password": "Messaging API key (sent as X-API-KEY)"},
+    ),
     "twilio": ("Twilio (SMS)", {"login": "Account SID (or API key SID)", "password": "Auth Token (or API key secret)"}),
-    "smartrecruiters": ("SmartRecruiters (ATS)", {"host": "API URL (empty: https://api.smartrecruiters.com)",
-                                                  "password": "API key (sent as X-SmartToken)"}),
-    "workable": ("Workable (ATS)", {"host": "Account URL (https://<subdomain>.workable.com)",
-                                    "password": "Access token (sent as Bearer)"}),
+    "smartrecruiters": (
+        "SmartRecruiters (ATS)",
+        {"host": "API URL (empty: https://api.smartrecruiters.com)", "password": "API key (sent as X-SmartToken)"},
+    ),
+    "workable": (
+        "Workable (ATS)",
+        {"host": "Account URL (https://<subdomain>.workable.com)", "password": "Access token (sent as Bearer)"},
+    ),
     "postgres": (None, {}),  # hrflow_ledger: the postgres provider's own form
 }
 
@@ -183,9 +227,15 @@ def test_every_connection_type_the_readme_names_has_a_labelled_form(stack):
             assert meta["extra_fields"]["timeout"]["schema"]["title"] == "HTTP timeout (seconds)"
     assert metas["hrflow_messaging"]["extra_fields"]["phone"]["schema"]["title"].startswith("Recipient phone")
     twilio = metas["twilio"]["extra_fields"]
-    assert twilio["from"]["schema"]["title"] == "From number (E.164)" and twilio["to"]["schema"]["title"] == "Recipient number"
+    assert (
+        twilio["from"]["schema"]["title"] == "From number (E.164)"
+        and twilio["to"]["schema"]["title"] == "Recipient number"
+    )
     assert twilio["default_region"]["schema"]["title"] == "Default region for local numbers"
-    assert metas["workable"]["extra_fields"]["job_shortcode"]["schema"]["title"] == "Job shortcode (empty: the talent pool)"
+    assert (
+        metas["workable"]["extra_fields"]["job_shortcode"]["schema"]["title"]
+        == "Job shortcode (empty: the talent pool)"
+    )
     assert metas["smartrecruiters"]["standard_fields"]["login"]["hidden"]
 
 
@@ -196,21 +246,37 @@ def test_ats_api_test_button_reads_and_creates_nothing(stack, sandbox, name):
     conn = smartrecruiters_connection(sandbox.url) if name == "smartrecruiters" else workable_connection(sandbox.url)
     conn["extra"] = json.dumps(conn["extra"])
     good = stack.api("POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn}).json()
-    bad = stack.api("POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn, "password": "x"}).json()
+    bad = stack.api(
+        "POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn, "password": "x"}
+    ).json()
     assert good["status"] is True and "accepted the credential" in good["message"]
-    assert bad["status"] is False and "refused the credentials (HTTP 401" in bad["message"] and "check connection" in bad["message"]
+    assert (
+        bad["status"] is False
+        and "refused the credentials (HTTP 401" in bad["message"]
+        and "check connection" in bad["message"]
+    )
     assert getattr(sandbox.state.vendors, name).creates == 0
 
 
 @pytest.mark.parametrize(
     ("conn", "ok", "message"),
     [
-        ({"conn_type": "hrflow_ats", "host": "https://ats.example.com/api/hrflow/profiles", "password": "k"}, True,
-         "looks right: https://ats.example.com, API key set. Nothing was sent"),
+        (
+            {"conn_type": "hrflow_ats", "host": "https://ats.example.com/api/hrflow/profiles", "password": "k"},
+            True,
+            "looks right: https://ats.example.com, API key set. Nothing was sent",
+        ),
         ({"conn_type": "hrflow_ats", "host": "", "password": "k"}, False, "the ATS URL (host) is empty"),
-        ({"conn_type": "hrflow_ats", "host": "ftp://ats.example.com", "password": "k"}, False, "must start with https://"),
-        ({"conn_type": "hrflow_messaging", "host": "https://sms.example.com/send", "password": ""}, False,
-         "the messaging service API key (password) is empty"),
+        (
+            {"conn_type": "hrflow_ats", "host": "ftp://ats.example.com", "password": "k"},
+            False,
+            "must start with https://",
+        ),
+        (
+            {"conn_type": "hrflow_messaging", "host": "https://sms.example.com/send", "password": ""},
+            False,
+            "the messaging service API key (password) is empty",
+        ),
     ],
     ids=["good", "no-url", "bad-scheme", "no-key"],
 )
@@ -241,9 +307,20 @@ def test_readme_rest_examples_work_as_written(stack, sandbox):
     source = make_key("source", "readme")
     [key] = sandbox.state.seed("profile", source, 1)
 
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", _readme_rest_block()], capture_output=True, text=True,
-                          timeout=60, env={"PATH": os.environ["PATH"], "AIRFLOW_URL": stack.url, "AIRFLOW_USER": stack.USER,
-                                           "AIRFLOW_PASSWORD": stack.PASSWORD, "PROFILE_KEY": key, "SOURCE_KEY": source})
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _readme_rest_block()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": os.environ["PATH"],
+            "AIRFLOW_URL": stack.url,
+            "AIRFLOW_USER": stack.USER,
+            "AIRFLOW_PASSWORD": stack.PASSWORD,
+            "PROFILE_KEY": key,
+            "SOURCE_KEY": source,
+        },
+    )
 
     assert proc.returncode == 0, proc.stderr
     sms_run, sync_run = _json_objects(proc.stdout)
@@ -256,21 +333,33 @@ def test_readme_rest_examples_work_as_written(stack, sandbox):
 def test_backfill_syncs_each_interval_once(stack, sandbox):
     source = make_key("source", "backfill")
     first = sandbox.state.seed("profile", source, 2, created_at="2026-02-01T00:10:00+00:00", spread_seconds=60)
-    second = sandbox.state.seed("profile", source, 2, start=2, created_at="2026-02-01T01:20:00+00:00", spread_seconds=60)
+    second = sandbox.state.seed(
+        "profile", source, 2, start=2, created_at="2026-02-01T01:20:00+00:00", spread_seconds=60
+    )
     later = sandbox.state.seed("profile", source, 1, start=4, created_at="2026-02-01T03:00:00+00:00")
     assert stack.api("POST", "/api/v2/variables", json={"key": "hrflow_source_keys", "value": json.dumps([source])}).ok
     stack.unpause("hrflow_profiles_to_ats")
 
-    response = stack.api("POST", "/api/v2/backfills", json={
-        "dag_id": "hrflow_profiles_to_ats", "from_date": "2026-02-01T00:00:00Z", "to_date": "2026-02-01T01:00:00Z",
-        "max_active_runs": 1})
+    response = stack.api(
+        "POST",
+        "/api/v2/backfills",
+        json={
+            "dag_id": "hrflow_profiles_to_ats",
+            "from_date": "2026-02-01T00:00:00Z",
+            "to_date": "2026-02-01T01:00:00Z",
+            "max_active_runs": 1,
+        },
+    )
 
     assert response.status_code == 200, response.text
     runs = []
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and len(runs) < 2:
-        runs = [r for r in stack.api("GET", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns").json()["dag_runs"]
-                if r["run_type"] == "backfill"]
+        runs = [
+            r
+            for r in stack.api("GET", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns").json()["dag_runs"]
+            if r["run_type"] == "backfill"
+        ]
         time.sleep(1)
     assert sorted(r["data_interval_start"][:19] for r in runs) == ["2026-02-01T00:00:00", "2026-02-01T01:00:00"]
     for run in runs:
@@ -278,5 +367,7 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
     ats = sandbox.state.ats_area("profiles")
     assert dict(ats.applied) == {k: 1 for k in first + second}
     assert [sorted(r["hrflow_key"] for r in body["profiles"]) for body in ats.bodies] in (
-        [sorted(first), sorted(second)], [sorted(second), sorted(first)])
+        [sorted(first), sorted(second)],
+        [sorted(second), sorted(first)],
+    )
     assert later[0] not in ats.applied

@@ -16,7 +16,12 @@ SOURCE = make_key("source", "at-rest")
 
 def _forms(value: str) -> set[bytes]:
     """Return ``value`` as it could sit in a file: UTF-8, JSON-escaped (ASCII and not), doubly JSON-encoded."""
-    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(json.dumps(value))[3:-3]}
+    forms = {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        json.dumps(json.dumps(value))[3:-3],
+    }
     return {f.encode("utf-8") for f in forms if f}
 
 
@@ -24,7 +29,14 @@ def _candidate_values(sandbox, keys: list[str]) -> dict[bytes, str]:
     needles: dict[bytes, str] = {}
     for key in keys:
         info = sandbox.state.get("profile", SOURCE, key)["info"]
-        values = [info["email"], info["phone"], info["first_name"], info["last_name"], info["full_name"], info["summary"]]
+        values = [
+            info["email"],
+            info["phone"],
+            info["first_name"],
+            info["last_name"],
+            info["full_name"],
+            info["summary"],
+        ]
         values += [info["date_birth"]] if info.get("date_birth") else []
         for value in filter(None, values):
             for form in _forms(value):
@@ -58,7 +70,9 @@ def test_no_plaintext_candidate_data_after_successful_and_failed_runs(sandbox, t
     # a successful run keeps no candidate data, not even sealed: XCom rows, offloaded files and batch files go
     sealed_files = [p for p in (home / "xcom").rglob("*") if p.is_file() and b"gAAAAA" in p.read_bytes()]
     with sqlite3.connect(home / "airflow.db") as db:
-        sealed_rows = db.execute("SELECT task_id, map_index, key FROM xcom WHERE CAST(value AS TEXT) LIKE '%gAAAAA%'").fetchall()
+        sealed_rows = db.execute(
+            "SELECT task_id, map_index, key FROM xcom WHERE CAST(value AS TEXT) LIKE '%gAAAAA%'"
+        ).fetchall()
     assert sealed_files == [] and sealed_rows == []
     # a run that fails after posting: the ATS accepts the batches, HrFlow refuses to tag one profile
     more = state.seed("profile", SOURCE, 4, start=9, created_at="2026-03-02T00:00:00+00:00", spread_seconds=60)
@@ -68,8 +82,13 @@ def test_no_plaintext_candidate_data_after_successful_and_failed_runs(sandbox, t
     failed = dags_test(env, "hrflow_profiles_to_ats", json.dumps(conf))
     assert failed.returncode != 0
     assert set(state.ats_area("profiles").applied) == set(keys + more)
-    sms = dags_test(env, "hrflow_profile_sms", json.dumps({
-        "type": "profile.storing.success", "origin": "api", "profile": {"key": keys[1], "source": {"key": SOURCE}}}))
+    sms = dags_test(
+        env,
+        "hrflow_profile_sms",
+        json.dumps(
+            {"type": "profile.storing.success", "origin": "api", "profile": {"key": keys[1], "source": {"key": SOURCE}}}
+        ),
+    )
     assert sms.returncode == 0, sms.stdout[-3000:]
     assert len(state.sms.bodies) == 1
 

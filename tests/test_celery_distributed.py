@@ -38,8 +38,11 @@ def _reachable(address: tuple[str, int]) -> bool:
 @pytest.fixture(scope="module")
 def live_services() -> None:
     """Skip (or fail, under REQUIRE_SERVICES=1) when PostgreSQL or Redis is unreachable."""
-    missing = [f"{name} on {host}:{port}" for name, (host, port) in (("PostgreSQL", PG), ("Redis", REDIS))
-               if not _reachable((host, port))]
+    missing = [
+        f"{name} on {host}:{port}"
+        for name, (host, port) in (("PostgreSQL", PG), ("Redis", REDIS))
+        if not _reachable((host, port))
+    ]
     if not missing:
         return
     reason = f"needs {' and '.join(missing)}"
@@ -66,20 +69,31 @@ def postgres_db(live_services):
 def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
     """api-server, scheduler, dag-processor and two Celery workers; stopped, with nothing left, at the end."""
     redis_db = uuid.uuid4().int % 10 + 5
-    stack = AirflowStack(tmp_path_factory.mktemp("celery_home"), pool_slots=POOL_SLOTS, extra_env={
-        **sandbox_server.airflow_env(),
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{postgres_db}",
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres_db}",
-        # the sync ledger on the shared PostgreSQL, as docker-compose.yaml sets it: both workers see one ledger
-        "AIRFLOW_CONN_HRFLOW_LEDGER": json.dumps({"conn_type": "postgres", "host": PG[0], "port": PG[1],
-                                                  "login": "postgres", "schema": postgres_db.rsplit("/", 1)[1]}),
-        # a task whose worker vanished is failed (and retried) after 30 s without a heartbeat
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
-    })
+    stack = AirflowStack(
+        tmp_path_factory.mktemp("celery_home"),
+        pool_slots=POOL_SLOTS,
+        extra_env={
+            **sandbox_server.airflow_env(),
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{postgres_db}",
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres_db}",
+            # the sync ledger on the shared PostgreSQL, as docker-compose.yaml sets it: both workers see one ledger
+            "AIRFLOW_CONN_HRFLOW_LEDGER": json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": PG[0],
+                    "port": PG[1],
+                    "login": "postgres",
+                    "schema": postgres_db.rsplit("/", 1)[1],
+                }
+            ),
+            # a task whose worker vanished is failed (and retried) after 30 s without a heartbeat
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
+        },
+    )
     stack.start(wait_for_dags=(DAG_ID,), celery_workers=WORKERS)
     try:
         stack.unpause(DAG_ID)
@@ -91,9 +105,14 @@ def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
 
 
 def _trigger(stack: AirflowStack, source: str) -> str:
-    response = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={
-        "logical_date": None,
-        "conf": {"source_keys": [source], "batch_size": BATCH_SIZE, "concurrency": CONCURRENCY}})
+    response = stack.api(
+        "POST",
+        f"/api/v2/dags/{DAG_ID}/dagRuns",
+        json={
+            "logical_date": None,
+            "conf": {"source_keys": [source], "batch_size": BATCH_SIZE, "concurrency": CONCURRENCY},
+        },
+    )
     assert response.status_code == 200, response.text
     return response.json()["dag_run_id"]
 
@@ -122,8 +141,12 @@ def _assert_no_candidate_data_in(postgres_db: str, sandbox, source: str, keys: l
     """pg_dump the metadata database (ledger included): no email, phone or name of the run's candidates."""
     import subprocess
 
-    dump = subprocess.run(["pg_dump", "-h", PG[0], "-p", str(PG[1]), "-U", "postgres", postgres_db.rsplit("/", 1)[1]],
-                          capture_output=True, check=True, timeout=120).stdout
+    dump = subprocess.run(
+        ["pg_dump", "-h", PG[0], "-p", str(PG[1]), "-U", "postgres", postgres_db.rsplit("/", 1)[1]],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
     assert b"hrflow_sync_ledger" in dump and b"xcom" in dump  # the dump covers what it should
     leaks = []
     for key in keys:
@@ -158,7 +181,9 @@ def _running(stack: AirflowStack, run_id: str, task_id: str) -> list[dict]:
     return [ti for ti in _task_instances(stack, run_id) if ti["task_id"] == task_id and ti["state"] == "running"]
 
 
-def _kill_the_worker_holding_the_ats_answer(celery_stack, sandbox, source: str, keys: list[str]) -> tuple[str, list[str], str]:
+def _kill_the_worker_holding_the_ats_answer(
+    celery_stack, sandbox, source: str, keys: list[str]
+) -> tuple[str, list[str], str]:
     """Run a sync, SIGKILL the worker whose post_to_ats waits for the (applied) batch the sandbox holds; return it."""
     hold = sandbox.state.hold_next_ats_answer()  # the first batch the ATS applies keeps its answer until the kill
     run_id = _trigger(celery_stack, source)
@@ -211,8 +236,10 @@ def test_worker_killed_mid_run_with_an_ats_that_ignores_idempotency_keys(celery_
 
     ats = sandbox.state.ats_area("profiles")
     held_batch = {r["hrflow_key"] for r in ats.bodies[0]["profiles"]}
-    print(f"an ATS ignoring Idempotency-Key received {len(held_batch)} profiles twice (the held batch), "
-          f"{len(keys) - len(held_batch)} once")
+    print(
+        f"an ATS ignoring Idempotency-Key received {len(held_batch)} profiles twice (the held batch), "
+        f"{len(keys) - len(held_batch)} once"
+    )
     assert dict(ats.applied) == {k: 2 if k in held_batch else 1 for k in keys}
     assert {k: sandbox.state.edits[k] for k in keys} == {k: 1 for k in keys}
     assert sandbox.state.snapshot()["synced"]["profile"] == sorted(keys)

@@ -14,8 +14,14 @@ from sandbox.server import sandbox_connections
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-AIRFLOW_SERVICES = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
-                    "airflow-triggerer", "airflow-init"]
+AIRFLOW_SERVICES = [
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+    "airflow-init",
+]
 COMMON_ENV = COMPOSE["x-airflow-common"]["environment"]
 
 
@@ -92,12 +98,24 @@ def test_distributed_path_packages_are_pinned_where_the_dockerfile_reads_them():
 
 
 def test_env_example_lists_every_setting():
-    names = {line.split("=")[0] for line in (REPO / ".env.example").read_text().splitlines()
-             if line and not line.startswith("#")}
-    assert {"AIRFLOW_FERNET_KEY", "JWT_SECRET", "AIRFLOW_CONN_HRFLOW_DEFAULT", "AIRFLOW_CONN_ATS_DEFAULT",
-            "AIRFLOW_CONN_ATS_JOBS_DEFAULT", "AIRFLOW_CONN_SMS_DEFAULT", "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS",
-            "AIRFLOW_VAR_HRFLOW_BOARD_KEYS", "AIRFLOW_CONN_HRFLOW_ALERT", "AIRFLOW__HRFLOW__SYNC_DEADLINE_MINUTES",
-            "AIRFLOW__HRFLOW__SMS_DEADLINE_SECONDS"} <= names
+    names = {
+        line.split("=")[0]
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert {
+        "AIRFLOW_FERNET_KEY",
+        "JWT_SECRET",
+        "AIRFLOW_CONN_HRFLOW_DEFAULT",
+        "AIRFLOW_CONN_ATS_DEFAULT",
+        "AIRFLOW_CONN_ATS_JOBS_DEFAULT",
+        "AIRFLOW_CONN_SMS_DEFAULT",
+        "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS",
+        "AIRFLOW_VAR_HRFLOW_BOARD_KEYS",
+        "AIRFLOW_CONN_HRFLOW_ALERT",
+        "AIRFLOW__HRFLOW__SYNC_DEADLINE_MINUTES",
+        "AIRFLOW__HRFLOW__SMS_DEADLINE_SECONDS",
+    } <= names
 
 
 def test_provider_package_name_is_the_distribution_name():
@@ -111,8 +129,11 @@ def test_provider_package_name_is_the_distribution_name():
     assert set(types) == {"hrflow", "hrflow_ats", "hrflow_messaging", "twilio", "smartrecruiters", "workable"}
     conn = types["hrflow"]
     assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"
-    assert conn["ui-field-behaviour"]["relabeling"] == {"host": "API base URL", "login": "API user email",
-                                                        "password": "API secret"}
+    assert conn["ui-field-behaviour"]["relabeling"] == {
+        "host": "API base URL",
+        "login": "API user email",
+        "password": "API secret",
+    }
 
 
 def test_airflow_lists_the_hrflow_hook(tmp_path):
@@ -120,9 +141,14 @@ def test_airflow_lists_the_hrflow_hook(tmp_path):
 
     from sandbox.airflow_home import AIRFLOW, airflow_env
 
-    out = subprocess.run([AIRFLOW, "providers", "hooks", "--output", "json"], env=airflow_env(tmp_path),
-                         capture_output=True, text=True, check=True).stdout
-    hooks = {h["connection_type"]: h for h in json.loads(out[out.index("["):])}
+    out = subprocess.run(
+        [AIRFLOW, "providers", "hooks", "--output", "json"],
+        env=airflow_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    hooks = {h["connection_type"]: h for h in json.loads(out[out.index("[") :])}
     assert hooks["hrflow"]["class"] == "hrflow_airflow.hooks.hrflow_api.HrFlowHook"
     assert hooks["hrflow"]["package_name"] == "hrflow-airflow"
     assert hooks["hrflow_ats"]["class"] == "hrflow_airflow.hooks.api_key.AtsHook"

@@ -17,12 +17,15 @@ SYNC_DEADLINE_S, SMS_DEADLINE_S = 6, 30  # a late SMS run is alerted, not failed
 
 @pytest.fixture(scope="module")
 def stack(sandbox_server, tmp_path_factory):
-    stack = AirflowStack(tmp_path_factory.mktemp("monitoring_home"), extra_env={
-        **sandbox_server.airflow_env(),
-        "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_connection(sandbox_server.url, ON_CALL)),
-        "AIRFLOW__HRFLOW__SYNC_DEADLINE_MINUTES": str(SYNC_DEADLINE_S / 60),
-        "AIRFLOW__HRFLOW__SMS_DEADLINE_SECONDS": str(SMS_DEADLINE_S),
-    })
+    stack = AirflowStack(
+        tmp_path_factory.mktemp("monitoring_home"),
+        extra_env={
+            **sandbox_server.airflow_env(),
+            "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_connection(sandbox_server.url, ON_CALL)),
+            "AIRFLOW__HRFLOW__SYNC_DEADLINE_MINUTES": str(SYNC_DEADLINE_S / 60),
+            "AIRFLOW__HRFLOW__SMS_DEADLINE_SECONDS": str(SMS_DEADLINE_S),
+        },
+    )
     stack.start(wait_for_dags=("hrflow_profiles_to_ats", "hrflow_profile_sms"))
     yield stack
     stack.stop()
@@ -45,7 +48,9 @@ def _deadlines(stack, run_id: str) -> list[tuple[bool, str | None]]:
     with sqlite3.connect(stack.home / "airflow.db") as db:
         return db.execute(
             "SELECT d.missed, c.state FROM deadline d JOIN dag_run r ON r.id = d.dagrun_id "
-            "LEFT JOIN callback c ON c.id = d.callback_id WHERE r.run_id = ?", (run_id,)).fetchall()
+            "LEFT JOIN callback c ON c.id = d.callback_id WHERE r.run_id = ?",
+            (run_id,),
+        ).fetchall()
 
 
 def _poll(condition, what: str, ceiling: float = 240):
@@ -91,8 +96,13 @@ def test_prompt_sms_run_meets_its_deadline_and_a_failed_one_alerts_once(stack, s
     assert stack.wait_for_run("hrflow_profile_sms", failing["dag_run_id"]) == "failed"
     # the failed run's deadline is kept (apache/airflow#60927): wait until the scheduler has evaluated it and
     # its callback has run, so that "no deadline alert" below is a fact, not the result of looking too early
-    _poll(lambda: all(missed and state in ("success", "failed") for missed, state in _deadlines(stack, failing["dag_run_id"]))
-          and _deadlines(stack, failing["dag_run_id"]), "the failed run's deadline evaluated and its callback done")
+    _poll(
+        lambda: (
+            all(missed and state in ("success", "failed") for missed, state in _deadlines(stack, failing["dag_run_id"]))
+            and _deadlines(stack, failing["dag_run_id"])
+        ),
+        "the failed run's deadline evaluated and its callback done",
+    )
     [failure] = _poll(lambda: alerts(sandbox, failing["dag_run_id"]), "the failure alert")
     assert failure.startswith(f"[Airflow] hrflow_profile_sms run {failing['dag_run_id']} failed at fetch_profile.")
     assert key not in failure
@@ -104,4 +114,5 @@ def test_prompt_sms_run_meets_its_deadline_and_a_failed_one_alerts_once(stack, s
         assert alerts(sandbox, prompt["dag_run_id"]) == []
     # exactly one SMS to the recruiter, for this profile
     assert [b["text"] for b in sandbox.state.sms.bodies if "to" not in b] == [
-        f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."]
+        f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+    ]

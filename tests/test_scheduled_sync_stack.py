@@ -23,13 +23,17 @@ DAG_ID = "hrflow_profiles_to_ats"
 
 @pytest.fixture(scope="module")
 def stack(sandbox_server, tmp_path_factory):
-    stack = AirflowStack(tmp_path_factory.mktemp("scheduled_home"), extra_env={
-        **sandbox_server.airflow_env(),
-        "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([SOURCE]),
-        "AIRFLOW__HRFLOW__FULL_SWEEP_HOUR": "-1",  # this run uses search, whatever the hour
-        "AIRFLOW_CONN_SMS_DEFAULT": json.dumps(twilio_connection(sandbox_server.url, to="06 12 34 56 78",
-                                                                 default_region="FR")),
-    })
+    stack = AirflowStack(
+        tmp_path_factory.mktemp("scheduled_home"),
+        extra_env={
+            **sandbox_server.airflow_env(),
+            "AIRFLOW_VAR_HRFLOW_SOURCE_KEYS": json.dumps([SOURCE]),
+            "AIRFLOW__HRFLOW__FULL_SWEEP_HOUR": "-1",  # this run uses search, whatever the hour
+            "AIRFLOW_CONN_SMS_DEFAULT": json.dumps(
+                twilio_connection(sandbox_server.url, to="06 12 34 56 78", default_region="FR")
+            ),
+        },
+    )
     stack.start(wait_for_dags=(DAG_ID,))
     yield stack
     stack.stop()
@@ -52,8 +56,11 @@ def test_scheduled_run_syncs_backdated_and_missed_interval_profiles(stack, sandb
     runs: list[dict] = []
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and not runs:
-        runs = [r for r in stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns").json()["dag_runs"]
-                if r["run_type"] == "scheduled"]
+        runs = [
+            r
+            for r in stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns").json()["dag_runs"]
+            if r["run_type"] == "scheduled"
+        ]
         time.sleep(1)
     assert len(runs) == 1, "the scheduler created no scheduled run"
     [run] = runs
@@ -68,11 +75,19 @@ def test_scheduled_run_syncs_backdated_and_missed_interval_profiles(stack, sandb
 def test_storing_success_delivery_sends_one_sms_through_twilio(stack, sandbox):
     [key] = sandbox.state.seed("profile", SOURCE, 1, start=50)
     profile = sandbox.state.get("profile", SOURCE, key)
-    body = json.dumps([{"type": t, "origin": "api", "message": "Profile stored", "profile": profile}
-                       for t in ("profile.storing.success", "profile.searching.success")]).encode()
+    body = json.dumps(
+        [
+            {"type": t, "origin": "api", "message": "Profile stored", "profile": profile}
+            for t in ("profile.storing.success", "profile.searching.success")
+        ]
+    ).encode()
 
-    response = requests.post(f"{stack.url}/hrflow/webhook", data=body, timeout=30,
-                             headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"})
+    response = requests.post(
+        f"{stack.url}/hrflow/webhook",
+        data=body,
+        timeout=30,
+        headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body), "Content-Type": "application/json"},
+    )
 
     assert response.status_code == 200, response.text
     assert [r["status"] for r in response.json()["results"]] == ["triggered", "duplicate"]
@@ -81,7 +96,9 @@ def test_storing_success_delivery_sends_one_sms_through_twilio(stack, sandbox):
     [message] = sandbox.state.twilio_messages
     info = profile["info"]
     assert message["to"] == "+33612345678"
-    assert message["body"] == f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+    assert (
+        message["body"] == f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+    )
 
 
 def test_post_killed_after_the_ats_answered_is_not_posted_again_on_retry(stack, sandbox):
@@ -100,8 +117,9 @@ def test_post_killed_after_the_ats_answered_is_not_posted_again_on_retry(stack, 
     keys = sandbox.state.seed("profile", source, 4, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     hold = sandbox.state.hold_next_ats_answer()
     stack.unpause(DAG_ID)  # also when this test runs alone (the first test of the module unpauses it otherwise)
-    run = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns",
-                    json={"logical_date": None, "conf": {"source_keys": [source]}}).json()
+    run = stack.api(
+        "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"source_keys": [source]}}
+    ).json()
     run_id = run["dag_run_id"]
 
     assert hold["held"].wait(120), "the batch never reached the ATS"
@@ -111,12 +129,17 @@ def test_post_killed_after_the_ats_answered_is_not_posted_again_on_retry(stack, 
     try:
         deadline = time.monotonic() + 120
         with sqlite3.connect(stack.home / "airflow.db") as db:
-            while not db.execute("SELECT count(*) FROM task_state_store WHERE run_id = ? AND task_id = 'batch.post_to_ats'",
-                                 (run_id,)).fetchone()[0]:
+            while not db.execute(
+                "SELECT count(*) FROM task_state_store WHERE run_id = ? AND task_id = 'batch.post_to_ats'", (run_id,)
+            ).fetchone()[0]:
                 assert time.monotonic() < deadline, "post_to_ats never recorded the ATS's answer"
                 time.sleep(0.2)
         tis = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances").json()
-        [ti_id] = [ti["id"] for ti in tis["task_instances"] if ti["task_id"] == "batch.post_to_ats" and ti["state"] == "running"]
+        [ti_id] = [
+            ti["id"]
+            for ti in tis["task_instances"]
+            if ti["task_id"] == "batch.post_to_ats" and ti["state"] == "running"
+        ]
         title = re.compile(rf"^airflow worker -- {ti_id}")
         victims = [p for p in psutil.process_iter(["cmdline"]) if title.match(" ".join(p.info["cmdline"] or []))]
         assert victims, "the post_to_ats task process was not found"
@@ -130,6 +153,9 @@ def test_post_killed_after_the_ats_answered_is_not_posted_again_on_retry(stack, 
     assert sandbox.state.ats_area("profiles").requests == 1  # the retry did not post
     assert dict(sandbox.state.ats_area("profiles").applied) == {k: 1 for k in keys}
     assert set(keys) <= set(sandbox.state.snapshot()["synced"]["profile"])
-    logs = "".join(p.read_text(errors="replace") for p in (stack.home / "logs").rglob("*")
-                   if p.is_file() and "task_id=batch.post_to_ats" in str(p) and f"run_id={run_id}" in str(p))
+    logs = "".join(
+        p.read_text(errors="replace")
+        for p in (stack.home / "logs").rglob("*")
+        if p.is_file() and "task_id=batch.post_to_ats" in str(p) and f"run_id={run_id}" in str(p)
+    )
     assert "was answered by the ATS in an earlier try; not posting again" in logs

@@ -12,32 +12,60 @@ def get_provider_info() -> dict:
         "name": "HrFlow.ai",
         "description": "HrFlow.ai hooks, DAGs and webhook endpoint for Apache Airflow 3.",
         "versions": [__version__],
-        "hooks": [{"integration-name": "HrFlow.ai",
-                   "python-modules": ["hrflow_airflow.hooks.hrflow_api", "hrflow_airflow.hooks.api_key",
-                                      "hrflow_airflow.hooks.twilio", "hrflow_airflow.destinations.smartrecruiters",
-                                      "hrflow_airflow.destinations.workable"]}],
+        "hooks": [
+            {
+                "integration-name": "HrFlow.ai",
+                "python-modules": [
+                    "hrflow_airflow.hooks.hrflow_api",
+                    "hrflow_airflow.hooks.api_key",
+                    "hrflow_airflow.hooks.twilio",
+                    "hrflow_airflow.destinations.smartrecruiters",
+                    "hrflow_airflow.destinations.workable",
+                ],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "hrflow_airflow.hooks.twilio.TwilioHook",
                 "hook-name": "Twilio (SMS)",
                 "connection-type": "twilio",
                 "conn-fields": {
-                    "from": {"label": "From number (E.164)", "schema": {"type": ["string", "null"]},
-                             "description": "A Twilio number of this account, e.g. +33756789012. Or set a Messaging Service SID."},
-                    "messaging_service_sid": {"label": "Messaging Service SID", "schema": {"type": ["string", "null"]},
-                                              "description": "MG...; used instead of the From number when set."},
-                    "to": {"label": "Recipient number", "schema": {"type": ["string", "null"]},
-                           "description": "sms_default: the recruiter who gets 'X just applied'; hrflow_alert: the on-call number."},
-                    "default_region": {"label": "Default region for local numbers", "schema": {"type": ["string", "null"]},
-                                       "description": "ISO country code (e.g. FR) to read numbers typed as 06 12 34 56 78."},
-                    "account_sid": {"label": "Account SID (when the login is an API key SID)",
-                                    "schema": {"type": ["string", "null"]}},
-                    "timeout": {"label": "HTTP timeout (seconds)", "schema": {"type": ["number", "null"], "default": 30}},
+                    "from": {
+                        "label": "From number (E.164)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "A Twilio number of this account, e.g. +33756789012. Or set a Messaging Service SID.",
+                    },
+                    "messaging_service_sid": {
+                        "label": "Messaging Service SID",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "MG...; used instead of the From number when set.",
+                    },
+                    "to": {
+                        "label": "Recipient number",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "sms_default: the recruiter who gets 'X just applied'; hrflow_alert: the on-call number.",
+                    },
+                    "default_region": {
+                        "label": "Default region for local numbers",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "ISO country code (e.g. FR) to read numbers typed as 06 12 34 56 78.",
+                    },
+                    "account_sid": {
+                        "label": "Account SID (when the login is an API key SID)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {
+                        "label": "HTTP timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {"host": "API base URL (optional)", "login": "Account SID (or API key SID)",
-                                   "password": "Auth Token (or API key secret)"},
+                    "relabeling": {
+                        "host": "API base URL (optional)",
+                        "login": "Account SID (or API key SID)",
+                        "password": "Auth Token (or API key secret)",
+                    },
                     "placeholders": {"host": "https://api.twilio.com", "login": "AC...", "password": "the Auth Token"},
                 },
             },
@@ -46,14 +74,21 @@ def get_provider_info() -> dict:
                 "hook-name": "SmartRecruiters (ATS)",
                 "connection-type": "smartrecruiters",
                 "conn-fields": {
-                    "rate_limit": {"label": "Requests per second (empty: 10, the documented limit)",
-                                   "schema": {"type": ["integer", "null"], "minimum": 1}},
-                    "timeout": {"label": "HTTP timeout (seconds)", "schema": {"type": ["number", "null"], "default": 30}},
+                    "rate_limit": {
+                        "label": "Requests per second (empty: 10, the documented limit)",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "timeout": {
+                        "label": "HTTP timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],
-                    "relabeling": {"host": "API URL (empty: https://api.smartrecruiters.com)",
-                                   "password": "API key (sent as X-SmartToken)"},
+                    "relabeling": {
+                        "host": "API URL (empty: https://api.smartrecruiters.com)",
+                        "password": "API key (sent as X-SmartToken)",
+                    },
                     "placeholders": {"host": "https://api.smartrecruiters.com", "password": "the SmartToken"},
                 },
             },
@@ -62,29 +97,52 @@ def get_provider_info() -> dict:
                 "hook-name": "Workable (ATS)",
                 "connection-type": "workable",
                 "conn-fields": {
-                    "job_shortcode": {"label": "Job shortcode (empty: the talent pool)",
-                                      "schema": {"type": ["string", "null"]},
-                                      "description": "Candidates go to this job instead of the account's talent pool."},
-                    "rate_limit": {"label": "Requests per 10 s (empty: 10, account tokens; OAuth tokens: 50)",
-                                   "schema": {"type": ["integer", "null"], "minimum": 1}},
-                    "timeout": {"label": "HTTP timeout (seconds)", "schema": {"type": ["number", "null"], "default": 30}},
+                    "job_shortcode": {
+                        "label": "Job shortcode (empty: the talent pool)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Candidates go to this job instead of the account's talent pool.",
+                    },
+                    "rate_limit": {
+                        "label": "Requests per 10 s (empty: 10, account tokens; OAuth tokens: 50)",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "timeout": {
+                        "label": "HTTP timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],
-                    "relabeling": {"host": "Account URL (https://<subdomain>.workable.com)",
-                                   "password": "Access token (sent as Bearer)"},
+                    "relabeling": {
+                        "host": "Account URL (https://<subdomain>.workable.com)",
+                        "password": "Access token (sent as Bearer)",
+                    },
                     "placeholders": {"host": "https://yourcompany.workable.com", "password": "the access token"},
                 },
             },
-            _json_endpoint("hrflow_airflow.hooks.api_key.AtsHook", "ATS (JSON endpoint)", "hrflow_ats",
-                           url_label="ATS endpoint URL", url_placeholder="https://ats.example.com/api/hrflow/profiles",
-                           key_label="ATS API key (sent as X-API-KEY)"),
-            _json_endpoint("hrflow_airflow.hooks.api_key.MessagingHook", "Messaging service (JSON endpoint)", "hrflow_messaging",
-                           url_label="Messaging endpoint URL", url_placeholder="https://sms.example.com/send",
-                           key_label="Messaging API key (sent as X-API-KEY)",
-                           extra={"phone": {"label": "Recipient phone (alerts: the on-call number)",
-                                            "schema": {"type": ["string", "null"]},
-                                            "description": "Only for hrflow_alert: where failure and deadline alerts go."}}),
+            _json_endpoint(
+                "hrflow_airflow.hooks.api_key.AtsHook",
+                "ATS (JSON endpoint)",
+                "hrflow_ats",
+                url_label="ATS endpoint URL",
+                url_placeholder="https://ats.example.com/api/hrflow/profiles",
+                key_label="ATS API key (sent as X-API-KEY)",
+            ),
+            _json_endpoint(
+                "hrflow_airflow.hooks.api_key.MessagingHook",
+                "Messaging service (JSON endpoint)",
+                "hrflow_messaging",
+                url_label="Messaging endpoint URL",
+                url_placeholder="https://sms.example.com/send",
+                key_label="Messaging API key (sent as X-API-KEY)",
+                extra={
+                    "phone": {
+                        "label": "Recipient phone (alerts: the on-call number)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Only for hrflow_alert: where failure and deadline alerts go.",
+                    }
+                },
+            ),
             {
                 "hook-class-name": "hrflow_airflow.hooks.hrflow_api.HrFlowHook",
                 "hook-name": "HrFlow.ai",
@@ -103,16 +161,27 @@ def get_provider_info() -> dict:
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
                     "relabeling": {"host": "API base URL", "login": "API user email", "password": "API secret"},
-                    "placeholders": {"host": "https://api.hrflow.ai/v1", "login": "you@company.com",
-                                     "password": "askw_..."},
+                    "placeholders": {
+                        "host": "https://api.hrflow.ai/v1",
+                        "login": "you@company.com",
+                        "password": "askw_...",
+                    },
                 },
-            }
+            },
         ],
     }
 
 
-def _json_endpoint(hook: str, name: str, conn_type: str, *, url_label: str, url_placeholder: str, key_label: str,
-                   extra: dict | None = None) -> dict:
+def _json_endpoint(
+    hook: str,
+    name: str,
+    conn_type: str,
+    *,
+    url_label: str,
+    url_placeholder: str,
+    key_label: str,
+    extra: dict | None = None,
+) -> dict:
     """Return the UI form of a JSON endpoint guarded by an API key: labelled URL and key, unused fields hidden."""
     return {
         "hook-class-name": hook,

@@ -90,7 +90,9 @@ def json_variable(get: Callable[[str], str | None], name: str) -> Any:
         raise ConfigError(f"Variable '{name}' is not valid JSON: {exc}") from None
 
 
-def resolve_containers(kind: ObjectKind, params: Mapping[str, Any], get_variable: Callable[[str], str | None]) -> list[str]:
+def resolve_containers(
+    kind: ObjectKind, params: Mapping[str, Any], get_variable: Callable[[str], str | None]
+) -> list[str]:
     """Return the source/board keys: the param if given, else the Variable."""
     keys = params.get(kind.containers_param)
     origin = f"param '{kind.containers_param}'"
@@ -98,14 +100,18 @@ def resolve_containers(kind: ObjectKind, params: Mapping[str, Any], get_variable
         keys = json_variable(get_variable, kind.containers_variable)
         origin = f"Variable '{kind.containers_variable}'"
     if not keys:
-        raise ConfigError(f"No {kind.container} keys: set Variable '{kind.containers_variable}' to a JSON list "
-                          f"or pass param '{kind.containers_param}'")
+        raise ConfigError(
+            f"No {kind.container} keys: set Variable '{kind.containers_variable}' to a JSON list "
+            f"or pass param '{kind.containers_param}'"
+        )
     if not isinstance(keys, list) or not all(isinstance(k, str) and k.strip() for k in keys):
         raise ConfigError(f"{origin} must be a list of non-empty {kind.container} key strings, got {keys!r}")
     return list(dict.fromkeys(k.strip() for k in keys))
 
 
-def resolve_window(params: Mapping[str, Any], run_type: Any, interval_start: Any, interval_end: Any) -> tuple[Window, str]:
+def resolve_window(
+    params: Mapping[str, Any], run_type: Any, interval_start: Any, interval_end: Any
+) -> tuple[Window, str]:
     """
     Return the created_at window of a run and why it was chosen.
 
@@ -119,11 +125,15 @@ def resolve_window(params: Mapping[str, Any], run_type: Any, interval_start: Any
     low, high = params.get("created_at_min"), params.get("created_at_max")
     kind = getattr(run_type, "value", run_type)
     if low or high:
-        window = Window(parse_datetime(low, "created_at_min") if low else None,
-                        parse_datetime(high, "created_at_max") if high else None)
+        window = Window(
+            parse_datetime(low, "created_at_min") if low else None,
+            parse_datetime(high, "created_at_max") if high else None,
+        )
         why = "explicit window"
     elif kind == "backfill" and interval_start and interval_end:
-        window = Window(parse_datetime(interval_start, "data_interval_start"), parse_datetime(interval_end, "data_interval_end"))
+        window = Window(
+            parse_datetime(interval_start, "data_interval_start"), parse_datetime(interval_end, "data_interval_end")
+        )
         why = "backfill: its data interval"
     elif kind == "scheduled" and interval_end:
         window = Window(None, parse_datetime(interval_end, "data_interval_end"))
@@ -132,12 +142,19 @@ def resolve_window(params: Mapping[str, Any], run_type: Any, interval_start: Any
         window = Window()
         why = "manual run without a window: everything pending"
     if window.start and window.end and window.start >= window.end:
-        raise ConfigError(f"created_at_min ({window.start.isoformat()}) must be before created_at_max ({window.end.isoformat()})")
+        raise ConfigError(
+            f"created_at_min ({window.start.isoformat()}) must be before created_at_max ({window.end.isoformat()})"
+        )
     return window, why
 
 
-def resolve_sweep(params: Mapping[str, Any], run_type: Any, window: Window, interval_end: Any,
-                  full_sweep_hour: int = DEFAULT_FULL_SWEEP_HOUR) -> tuple[bool, str]:
+def resolve_sweep(
+    params: Mapping[str, Any],
+    run_type: Any,
+    window: Window,
+    interval_end: Any,
+    full_sweep_hour: int = DEFAULT_FULL_SWEEP_HOUR,
+) -> tuple[bool, str]:
     """
     Return whether a run reads its containers through the storing listing (a full sweep), and why.
 
@@ -154,14 +171,19 @@ def resolve_sweep(params: Mapping[str, Any], run_type: Any, window: Window, inte
     kind = getattr(run_type, "value", run_type)
     if kind not in ("scheduled", "backfill") and not window:
         return True, "manual run without a window"
-    if kind == "scheduled" and interval_end and full_sweep_hour >= 0 \
-            and parse_datetime(interval_end, "data_interval_end").astimezone(timezone.utc).hour == full_sweep_hour:
+    if (
+        kind == "scheduled"
+        and interval_end
+        and full_sweep_hour >= 0
+        and parse_datetime(interval_end, "data_interval_end").astimezone(timezone.utc).hour == full_sweep_hour
+    ):
         return True, f"the daily full sweep ([hrflow] full_sweep_hour = {full_sweep_hour})"
     return False, "search"
 
 
-def resolve_field_map(kind: ObjectKind, get_variable: Callable[[str], str | None],
-                      default: Mapping[str, str] | None = None) -> dict[str, str]:
+def resolve_field_map(
+    kind: ObjectKind, get_variable: Callable[[str], str | None], default: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """
     Return the field map from Variable ``hrflow_<plural>_field_map``, else ``default`` (the destination's
     own map), else the kind's default.
@@ -186,8 +208,10 @@ def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, defaul
 
 def resolve_hrflow_tuning(params: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """Return ``(concurrency, requests_per_minute)`` from params alone (None: not given)."""
-    return (_int_param(params, "concurrency", 1, 64, None),
-            _int_param(params, "requests_per_minute", 1, 1_000_000, None))
+    return (
+        _int_param(params, "concurrency", 1, 64, None),
+        _int_param(params, "requests_per_minute", 1, 1_000_000, None),
+    )
 
 
 # -- the automatic choice of batch size and HrFlow concurrency ----------------------------------------------
@@ -209,8 +233,17 @@ class Plan:
     why: str
 
 
-def plan_run(found: int, *, batch_size: int | None, concurrency: int | None, requests_per_minute: int | None,
-             sequential: bool, parallel_batches: int = 4, max_in_flight: int = 40, max_batches: int = 1024) -> Plan:
+def plan_run(
+    found: int,
+    *,
+    batch_size: int | None,
+    concurrency: int | None,
+    requests_per_minute: int | None,
+    sequential: bool,
+    parallel_batches: int = 4,
+    max_in_flight: int = 40,
+    max_batches: int = 1024,
+) -> Plan:
     """
     Return the run's plan from the work found and what the deployment allows; explicit params win.
 
@@ -229,8 +262,11 @@ def plan_run(found: int, *, batch_size: int | None, concurrency: int | None, req
     else:
         target = 1 if sequential else max(1, parallel_batches)
         size = min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, math.ceil(max(found, 1) / target)))
-        how = ("airflow dags test runs mapped tasks one after another: as few batches as possible" if sequential
-               else f"tasks run in parallel: about {target} batches for the workers to share")
+        how = (
+            "airflow dags test runs mapped tasks one after another: as few batches as possible"
+            if sequential
+            else f"tasks run in parallel: about {target} batches for the workers to share"
+        )
         reasons.append(f"batch_size {size} (auto: {found} objects; {how}; {MIN_AUTO_BATCH}-{MAX_AUTO_BATCH} per batch)")
     if found > size * max_batches:
         size = math.ceil(found / max_batches)
@@ -250,9 +286,16 @@ def plan_run(found: int, *, batch_size: int | None, concurrency: int | None, req
     return Plan(size, batches, threads, "; ".join(reasons))
 
 
-def resolve_config(kind: ObjectKind, params: Mapping[str, Any], *, run_type: Any, interval_start: Any,
-                   interval_end: Any, get_variable: Callable[[str], str | None],
-                   full_sweep_hour: int = DEFAULT_FULL_SWEEP_HOUR) -> SyncConfig:
+def resolve_config(
+    kind: ObjectKind,
+    params: Mapping[str, Any],
+    *,
+    run_type: Any,
+    interval_start: Any,
+    interval_end: Any,
+    get_variable: Callable[[str], str | None],
+    full_sweep_hour: int = DEFAULT_FULL_SWEEP_HOUR,
+) -> SyncConfig:
     """Return the validated configuration of one sync run."""
     dry_run = params.get("dry_run", False)
     if not isinstance(dry_run, bool):

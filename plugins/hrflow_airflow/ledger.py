@@ -84,15 +84,24 @@ class LedgerHook(BaseHook):
         if kind in ("postgres", "postgresql"):
             from sqlalchemy.engine import URL
 
-            return URL.create("postgresql+psycopg2", username=conn.login or None, password=conn.password or None,
-                              host=conn.host or None, port=conn.port or None,
-                              database=conn.schema or None).render_as_string(hide_password=False)
+            return URL.create(
+                "postgresql+psycopg2",
+                username=conn.login or None,
+                password=conn.password or None,
+                host=conn.host or None,
+                port=conn.port or None,
+                database=conn.schema or None,
+            ).render_as_string(hide_password=False)
         if kind == "sqlite":
             if not conn.host:
-                raise ValueError(f"Connection '{self.ledger_conn_id}' (sqlite) has no host: set it to the database file path")
+                raise ValueError(
+                    f"Connection '{self.ledger_conn_id}' (sqlite) has no host: set it to the database file path"
+                )
             return f"sqlite:///{conn.host}"
-        raise ValueError(f"Connection '{self.ledger_conn_id}' has type '{conn.conn_type}'; the sync ledger needs "
-                         "'postgres' or 'sqlite'")
+        raise ValueError(
+            f"Connection '{self.ledger_conn_id}' has type '{conn.conn_type}'; the sync ledger needs "
+            "'postgres' or 'sqlite'"
+        )
 
     @cached_property
     def engine(self) -> Engine:
@@ -122,9 +131,11 @@ class LedgerHook(BaseHook):
         keys = list(keys)
         with self.engine.connect() as conn:
             for i in range(0, len(keys), CHUNK):
-                rows = conn.execute(select(table.c.object_key, table.c.state, table.c.container, table.c.remote_id,
-                                           table.c.attempts)
-                                    .where(table.c.destination == destination, table.c.object_key.in_(keys[i:i + CHUNK])))
+                rows = conn.execute(
+                    select(
+                        table.c.object_key, table.c.state, table.c.container, table.c.remote_id, table.c.attempts
+                    ).where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
+                )
                 for key, state, container, remote_id, attempts in rows:
                     found[key] = Entry(state, container, remote_id, attempts)
         return found
@@ -143,16 +154,37 @@ class LedgerHook(BaseHook):
     # -- writes -------------------------------------------------------------------------------
     def record_intent(self, destination: str, items: Iterable[tuple[str, str]]) -> None:
         """Record that ``(key, container)`` items are about to be sent; an accepted entry stays accepted."""
-        rows = [{"destination": destination, "object_key": key, "container": container, "state": INTENT,
-                 "remote_id": None, "attempts": 1, "updated_at": _now()} for key, container in items]
+        rows = [
+            {
+                "destination": destination,
+                "object_key": key,
+                "container": container,
+                "state": INTENT,
+                "remote_id": None,
+                "attempts": 1,
+                "updated_at": _now(),
+            }
+            for key, container in items
+        ]
         self._upsert(rows, {"attempts": "attempts + 1"}, only_if_state=INTENT)
 
-    def record_accepted(self, destination: str, items: Iterable[tuple[str, str]],
-                        remote_ids: dict[str, str] | None = None) -> None:
+    def record_accepted(
+        self, destination: str, items: Iterable[tuple[str, str]], remote_ids: dict[str, str] | None = None
+    ) -> None:
         """Record that the destination accepted ``(key, container)`` items (with their remote ids, if any)."""
         remote_ids = remote_ids or {}
-        rows = [{"destination": destination, "object_key": key, "container": container, "state": ACCEPTED,
-                 "remote_id": remote_ids.get(key), "attempts": 1, "updated_at": _now()} for key, container in items]
+        rows = [
+            {
+                "destination": destination,
+                "object_key": key,
+                "container": container,
+                "state": ACCEPTED,
+                "remote_id": remote_ids.get(key),
+                "attempts": 1,
+                "updated_at": _now(),
+            }
+            for key, container in items
+        ]
         self._upsert(rows, {"state": None, "remote_id": None})
 
     def forget(self, destination: str, keys: Iterable[str]) -> None:
@@ -162,8 +194,9 @@ class LedgerHook(BaseHook):
         table, keys = _table(), list(keys)
         with self.engine.begin() as conn:
             for i in range(0, len(keys), CHUNK):
-                conn.execute(delete(table).where(table.c.destination == destination,
-                                                 table.c.object_key.in_(keys[i:i + CHUNK])))
+                conn.execute(
+                    delete(table).where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
+                )
 
     def keys(self, destination: str, containers: Iterable[str]) -> set[str]:
         """Return the keys of ``containers`` the ledger holds for ``destination`` (few: accepted, not yet tagged)."""
@@ -171,8 +204,14 @@ class LedgerHook(BaseHook):
 
         table = _table()
         with self.engine.connect() as conn:
-            return {key for (key,) in conn.execute(select(table.c.object_key).where(
-                table.c.destination == destination, table.c.container.in_(list(containers))))}
+            return {
+                key
+                for (key,) in conn.execute(
+                    select(table.c.object_key).where(
+                        table.c.destination == destination, table.c.container.in_(list(containers))
+                    )
+                )
+            }
 
     def prune(self, destination: str, tracked: set[str], pending: set[str]) -> int:
         """
@@ -186,7 +225,9 @@ class LedgerHook(BaseHook):
         self.forget(destination, stale)
         return len(stale)
 
-    def _upsert(self, rows: list[dict[str, Any]], on_conflict: dict[str, str | None], only_if_state: str | None = None) -> None:
+    def _upsert(
+        self, rows: list[dict[str, Any]], on_conflict: dict[str, str | None], only_if_state: str | None = None
+    ) -> None:
         if not rows:
             return
         from sqlalchemy import literal_column
@@ -197,13 +238,19 @@ class LedgerHook(BaseHook):
         else:
             from sqlalchemy.dialects.sqlite import insert
         stmt = insert(table)
-        updates = {name: literal_column(f"{TABLE}.{expr}") if expr else stmt.excluded[name] for name, expr in on_conflict.items()}
+        updates = {
+            name: literal_column(f"{TABLE}.{expr}") if expr else stmt.excluded[name]
+            for name, expr in on_conflict.items()
+        }
         updates["updated_at"] = stmt.excluded.updated_at
-        stmt = stmt.on_conflict_do_update(index_elements=["destination", "object_key"], set_=updates,
-                                          where=(table.c.state == only_if_state) if only_if_state else None)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["destination", "object_key"],
+            set_=updates,
+            where=(table.c.state == only_if_state) if only_if_state else None,
+        )
         with self.engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
-                conn.execute(stmt, rows[i:i + CHUNK])
+                conn.execute(stmt, rows[i : i + CHUNK])
 
 
 def _now() -> str:
@@ -220,7 +267,8 @@ def _table():
         from sqlalchemy import Column, Integer, MetaData, String, Table
 
         _TABLE = Table(
-            TABLE, MetaData(),
+            TABLE,
+            MetaData(),
             Column("destination", String(250), primary_key=True),  # the destination connection id
             Column("object_key", String(64), primary_key=True),
             Column("container", String(64), nullable=False, index=True),

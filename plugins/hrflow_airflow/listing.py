@@ -71,13 +71,20 @@ class Slice:
         self.tail[key] = created
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": _iso(self.window.start), "end": _iso(self.window.end), "cursor": _iso(self.cursor),
-                "tail": {k: _iso(at) for k, at in self.tail.items()}}
+        return {
+            "start": _iso(self.window.start),
+            "end": _iso(self.window.end),
+            "cursor": _iso(self.cursor),
+            "tail": {k: _iso(at) for k, at in self.tail.items()},
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Slice:
-        return cls(Window(_dt(data["start"]), _dt(data["end"])), _dt(data["cursor"]),
-                   {k: _dt(at) for k, at in data["tail"].items()})
+        return cls(
+            Window(_dt(data["start"]), _dt(data["end"])),
+            _dt(data["cursor"]),
+            {k: _dt(at) for k, at in data["tail"].items()},
+        )
 
 
 def split(window: Window, oldest: datetime | None, newest: datetime | None, count: int) -> list[Slice]:
@@ -101,8 +108,12 @@ def slice_count(estimate: int, page_size: int, *, wanted: int, concurrency: int 
     Return how many slices to read at once: at least two pages each, within the HrFlow concurrency, and no
     more than ``MAX_LISTED_IN_FLIGHT`` objects in flight (2 slices of the default 500-object pages).
     """
-    return max(1, min(wanted, concurrency or wanted, estimate // max(1, 2 * page_size),
-                      MAX_LISTED_IN_FLIGHT // max(1, page_size)))
+    return max(
+        1,
+        min(
+            wanted, concurrency or wanted, estimate // max(1, 2 * page_size), MAX_LISTED_IN_FLIGHT // max(1, page_size)
+        ),
+    )
 
 
 def fingerprint(**what: Any) -> str:
@@ -153,14 +164,31 @@ def write_manifest(directory: Any, manifest: dict[str, Any]) -> None:
 class Checkpoint:
     """Keep ``listing.json`` of one run's listing up to date as its batches are written."""
 
-    def __init__(self, directory: Any, *, run_id: str, key: str, window_end: datetime | None, batch_size: int,
-                 slices: list[Slice], dirs: list[str]) -> None:
+    def __init__(
+        self,
+        directory: Any,
+        *,
+        run_id: str,
+        key: str,
+        window_end: datetime | None,
+        batch_size: int,
+        slices: list[Slice],
+        dirs: list[str],
+    ) -> None:
         self.directory, self.slices, self.dirs = directory, slices, dirs
         self.head = {"run_id": run_id, "fingerprint": key, "window_end": _iso(window_end), "batch_size": batch_size}
 
     def __call__(self, batches: list[dict[str, Any]], state: str = "listing") -> None:
-        write_manifest(self.directory, {**self.head, "state": state, "dirs": self.dirs, "batches": batches,
-                                        "slices": [s.to_json() for s in self.slices]})
+        write_manifest(
+            self.directory,
+            {
+                **self.head,
+                "state": state,
+                "dirs": self.dirs,
+                "batches": batches,
+                "slices": [s.to_json() for s in self.slices],
+            },
+        )
 
 
 def adopt(directory: Any, manifest: dict[str, Any], *, own_dir: Any, run_id: str) -> None:
@@ -169,11 +197,18 @@ def adopt(directory: Any, manifest: dict[str, Any], *, own_dir: Any, run_id: str
     done = f"; {manifest['done']} fully tagged batch file(s) skipped" if manifest.get("done") else ""
     if str(directory) != str(own_dir):
         write_manifest(directory, {**manifest, "state": "adopted", "adopted_by": run_id})
-        log.info("Resuming the unfinished %s of run %s: %s object(s) in %s batch file(s) already written%s",
-                 "run" if manifest["state"] == "listed" else "listing", manifest.get("run_id"), objects, files, done)
+        log.info(
+            "Resuming the unfinished %s of run %s: %s object(s) in %s batch file(s) already written%s",
+            "run" if manifest["state"] == "listed" else "listing",
+            manifest.get("run_id"),
+            objects,
+            files,
+            done,
+        )
     else:
-        log.info("Resuming this run's unfinished listing: %s object(s) in %s batch file(s) already written",
-                 objects, files)
+        log.info(
+            "Resuming this run's unfinished listing: %s object(s) in %s batch file(s) already written", objects, files
+        )
 
 
 @dataclass
@@ -188,8 +223,17 @@ class Start:
     checkpoint: Checkpoint
 
 
-def start_listing(root: Any, directory: Any, *, dag_id: str, run_id: str, key: str, window_end: datetime | None,
-                  batch_size: int, plan: Callable[[], list[Slice]]) -> Start:
+def start_listing(
+    root: Any,
+    directory: Any,
+    *,
+    dag_id: str,
+    run_id: str,
+    key: str,
+    window_end: datetime | None,
+    batch_size: int,
+    plan: Callable[[], list[Slice]],
+) -> Start:
     """
     Return where the listing of run ``run_id`` starts, with its checkpoint written.
 
@@ -215,8 +259,9 @@ def start_listing(root: Any, directory: Any, *, dag_id: str, run_id: str, key: s
         adopted = [{**b, "index": i} for i, b in enumerate(manifest["batches"])]
         first_file = sum(1 for p in directory.iterdir() if p.name.startswith("batch-") and p.name.endswith(".json"))
         dirs = list(dict.fromkeys([*manifest.get("dirs", []), str(directory)]))
-    checkpoint = Checkpoint(directory, run_id=run_id, key=key, window_end=window_end, batch_size=batch_size,
-                            slices=slices, dirs=dirs)
+    checkpoint = Checkpoint(
+        directory, run_id=run_id, key=key, window_end=window_end, batch_size=batch_size, slices=slices, dirs=dirs
+    )
     checkpoint(adopted)
     return Start(slices, batch_size, adopted, dirs, first_file, checkpoint)
 

@@ -21,15 +21,20 @@ def is_synced(tags: Any) -> bool:
     if not isinstance(tags, list):
         return False
     return any(
-        isinstance(tag, Mapping) and str(tag.get("name")) == SYNC_TAG["name"] and str(tag.get("value")) == SYNC_TAG["value"]
+        isinstance(tag, Mapping)
+        and str(tag.get("name")) == SYNC_TAG["name"]
+        and str(tag.get("value")) == SYNC_TAG["value"]
         for tag in tags
     )
 
 
 def missing_tags(tags: Any, wanted: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Return the tags of ``wanted`` that ``tags`` does not hold yet (same name and value, as strings)."""
-    have = {(str(t.get("name")), str(t.get("value"))) for t in (tags if isinstance(tags, list) else [])
-            if isinstance(t, Mapping)}
+    have = {
+        (str(t.get("name")), str(t.get("value")))
+        for t in (tags if isinstance(tags, list) else [])
+        if isinstance(t, Mapping)
+    }
     return [dict(t) for t in wanted if (str(t["name"]), str(t["value"])) not in have]
 
 
@@ -71,7 +76,7 @@ def extract(obj: Any, path: str) -> Any:
         if part == "[]":
             if not isinstance(value, list):
                 raise MappingError(f"'{'.'.join(parts[:i])}' is {type(value).__name__}, expected a list")
-            rest = ".".join(parts[i + 1:])
+            rest = ".".join(parts[i + 1 :])
             return [extract(item, rest) if rest else item for item in value]
         if not isinstance(value, Mapping):
             raise MappingError(f"cannot read '{part}' of {path!r}: value is {type(value).__name__}")
@@ -129,7 +134,7 @@ def to_record(key: str, data: Mapping[str, Any], field_map: Mapping[str, str]) -
 # -- batches ------------------------------------------------------------------------------
 def chunk(items: list[Any], size: int) -> list[list[Any]]:
     """Split ``items`` into lists of at most ``size``."""
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def idempotency_key(namespace: str, records: list[Mapping[str, Any]]) -> str:

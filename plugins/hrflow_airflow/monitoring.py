@@ -41,7 +41,9 @@ SMS_DEADLINE = timedelta(seconds=conf.getfloat("hrflow", "sms_deadline_seconds",
 def run_url(dag_id: str, run_id: str, base_url: str | None = None) -> str:
     """Return the UI URL of one DAG run."""
     if base_url is None:
-        base_url = conf.get("api", "base_url", fallback="") or f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
+        base_url = (
+            conf.get("api", "base_url", fallback="") or f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
+        )
     base = base_url.rstrip("/")
     return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
@@ -55,12 +57,15 @@ def _format_delay(delay: timedelta) -> str:
     return f"{seconds} s"
 
 
-def failure_text(dag_id: str, run_id: str, failed_tasks: Iterable[str], counts: Mapping[str, Any] | None,
-                 url: str) -> str:
+def failure_text(
+    dag_id: str, run_id: str, failed_tasks: Iterable[str], counts: Mapping[str, Any] | None, url: str
+) -> str:
     """Return the short failure alert: DAG, run, failed task(s), counts so far and the UI URL."""
     tasks = ", ".join(failed_tasks) or "unknown task"
     numbers = ", ".join(f"{name} {counts[name]}" for name in COUNT_FIELDS if counts and name in counts)
-    return f"[Airflow] {dag_id} run {run_id} failed at {tasks}." + (f" So far: {numbers}." if numbers else "") + f" {url}"
+    return (
+        f"[Airflow] {dag_id} run {run_id} failed at {tasks}." + (f" So far: {numbers}." if numbers else "") + f" {url}"
+    )
 
 
 def deadline_text(dag_id: str, run_id: str, deadline: timedelta, url: str) -> str:
@@ -70,8 +75,10 @@ def deadline_text(dag_id: str, run_id: str, deadline: timedelta, url: str) -> st
 
 def summary_table(summary: Mapping[str, Any]) -> str:
     """Return a human-readable table of a sync run's counts, one row per source or board, plus a total."""
-    rows = [(name, *(str(counts.get(f, 0)) for f in COUNT_FIELDS))
-            for name, counts in sorted((summary.get("by_container") or {}).items())]
+    rows = [
+        (name, *(str(counts.get(f, 0)) for f in COUNT_FIELDS))
+        for name, counts in sorted((summary.get("by_container") or {}).items())
+    ]
     rows.append(("TOTAL", *(str(summary.get(f, 0)) for f in COUNT_FIELDS)))
     header = (summary.get("container", "container"), *COUNT_FIELDS)
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -92,8 +99,9 @@ class HrFlowAlertNotifier(BaseNotifier):
     A missing target or a failing messaging service is logged; the callback itself never raises.
     """
 
-    def __init__(self, *, event: str = "failure", deadline_seconds: float | None = None,
-                 context: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, *, event: str = "failure", deadline_seconds: float | None = None, context: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(context=dict(context) if context else None)
         self.event = event
         self.deadline_seconds = deadline_seconds
@@ -118,8 +126,12 @@ class HrFlowAlertNotifier(BaseNotifier):
             log.error("HrFlow alert not sent, the alert target is misconfigured: %s. Alert: %s", exc, text)
             return
         if target is None:
-            log.warning("No alert target is set (connection '%s' or Variable '%s'); alert not sent: %s",
-                        ALERT_CONN_ID, ALERT_PHONE_VARIABLE, text)
+            log.warning(
+                "No alert target is set (connection '%s' or Variable '%s'); alert not sent: %s",
+                ALERT_CONN_ID,
+                ALERT_PHONE_VARIABLE,
+                text,
+            )
             return
         conn_id, phone = target
         key = "alert-" + hashlib.sha256(f"{self.event}/{dag_id}/{run_id}".encode()).hexdigest()[:40]
@@ -217,8 +229,9 @@ def deadline_alert(interval: timedelta) -> DeadlineAlert | None:
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=interval,
-        callback=SyncCallback(HrFlowAlertNotifier, kwargs={"event": "deadline",
-                                                           "deadline_seconds": interval.total_seconds()}),
+        callback=SyncCallback(
+            HrFlowAlertNotifier, kwargs={"event": "deadline", "deadline_seconds": interval.total_seconds()}
+        ),
     )
 
 
@@ -231,8 +244,12 @@ def container_asset(plural: str, container: str) -> Asset:
 def event_extra(dag_id: str, run_id: str, counts: Mapping[str, Any]) -> dict[str, Any]:
     """Return the asset event extra of one source: counts and failed keys (capped), plus the run."""
     failed_keys = [f["key"] for f in counts.get("failed_keys", [])]
-    extra = {"dag_id": dag_id, "run_id": run_id, **{f: counts.get(f, 0) for f in COUNT_FIELDS},
-             "failed_keys": failed_keys[:MAX_KEYS_IN_EVENT]}
+    extra = {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        **{f: counts.get(f, 0) for f in COUNT_FIELDS},
+        "failed_keys": failed_keys[:MAX_KEYS_IN_EVENT],
+    }
     if len(failed_keys) > MAX_KEYS_IN_EVENT:
         extra["failed_keys_truncated"] = len(failed_keys) - MAX_KEYS_IN_EVENT
     return extra
@@ -244,8 +261,10 @@ def publish_report(kind: ObjectKind, summary: Mapping[str, Any], *, dag_id: str,
     for failure in summary["failed_keys"]:
         failed_by_container.setdefault(failure.get("container"), []).append(failure)
     for container, counts in summary["by_container"].items():
-        events.add(container_asset(kind.plural, container),
-                   extra=event_extra(dag_id, run_id, {**counts, "failed_keys": failed_by_container.get(container, [])}))
+        events.add(
+            container_asset(kind.plural, container),
+            extra=event_extra(dag_id, run_id, {**counts, "failed_keys": failed_by_container.get(container, [])}),
+        )
         emit_counts("objects", {f: counts[f] for f in COUNT_FIELDS}, {"dag_id": dag_id, kind.container: container})
     log.info("Reported %s %s(s) on assets hrflow://%s/<key>", len(summary["by_container"]), kind.container, kind.plural)
 
@@ -271,7 +290,9 @@ def log_run_progress(context: Mapping[str, Any], *, stage: str, count: int, plur
     try:
         stats_ = ti.xcom_pull(task_ids="search", key="stats") or {}
         batches, found = int(stats_.get("batches") or 0), int(stats_.get("found") or 0)
-        done = 1 + type(ti).get_ti_count(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], states=["success"])
+        done = 1 + type(ti).get_ti_count(
+            dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], states=["success"]
+        )
         started = context["dag_run"].start_date
         batch_started = getattr(ti, "start_date", None)
         cap = ti.task.max_active_tis_per_dagrun  # the sync DAG caps each batch task: see sync.py
@@ -285,11 +306,22 @@ def log_run_progress(context: Mapping[str, Any], *, stage: str, count: int, plur
     at_once = 1 if under_dags_test() else max(1, cap or 1)
     batch_time = (now - batch_started).total_seconds() if batch_started else elapsed / done
     left = batch_time * (batches - done) / min(at_once, max(1, batches - done))
-    log.info("Run progress: %s of %s batch(es) %s (about %s of %s %s), %s since the run started, about %s left",
-             done, batches, stage, found * done // batches, found, plural, duration_text(elapsed), duration_text(left))
+    log.info(
+        "Run progress: %s of %s batch(es) %s (about %s of %s %s), %s since the run started, about %s left",
+        done,
+        batches,
+        stage,
+        found * done // batches,
+        found,
+        plural,
+        duration_text(elapsed),
+        duration_text(left),
+    )
 
 
 def duration_text(seconds: float) -> str:
     """Return ``seconds`` as ``1h05m`` or ``4m09s``."""
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )

@@ -69,7 +69,9 @@ PROFILE = ObjectKind(
     plural="profiles",
     container="source",
     ats_conn_id="ats_default",
-    default_field_map={f: f"info.{f}" for f in ("first_name", "last_name", "email", "phone", "date_birth", "gender", "summary")},
+    default_field_map={
+        f: f"info.{f}" for f in ("first_name", "last_name", "email", "phone", "date_birth", "gender", "summary")
+    },
 )
 
 JOB = ObjectKind(

@@ -28,9 +28,11 @@ def _fernet(keys: str):
 
     parts = [k.strip() for k in keys.split(",") if k.strip()]
     if not parts:
-        raise SealError("[core] fernet_key is not set: candidate data passed between tasks is encrypted with it "
-                        "(as Connections are). Generate one with `python -c \"from cryptography.fernet import Fernet; "
-                        "print(Fernet.generate_key().decode())\"` and set AIRFLOW__CORE__FERNET_KEY on every component.")
+        raise SealError(
+            "[core] fernet_key is not set: candidate data passed between tasks is encrypted with it "
+            '(as Connections are). Generate one with `python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"` and set AIRFLOW__CORE__FERNET_KEY on every component.'
+        )
     try:
         return MultiFernet([Fernet(k.encode()) for k in parts])  # a comma-separated list supports key rotation
     except ValueError as exc:
@@ -62,8 +64,10 @@ def unseal(box: Any) -> Any:
     try:
         return json.loads(_fernet(_keys()).decrypt(box[SEALED].encode("ascii")))
     except InvalidToken:
-        raise SealError("sealed candidate data does not open with [core] fernet_key: was the key changed "
-                        "without keeping the old one (comma-separated) during rotation?") from None
+        raise SealError(
+            "sealed candidate data does not open with [core] fernet_key: was the key changed "
+            "without keeping the old one (comma-separated) during rotation?"
+        ) from None
 
 
 def delete_xcoms(context: dict[str, Any], task_ids: dict[str, int | None]) -> int:
@@ -77,7 +81,7 @@ def delete_xcoms(context: dict[str, Any], task_ids: dict[str, int | None]) -> in
     backend: type[BaseXCom] = resolve_xcom_backend()
     dag_id, run_id, deleted = context["dag"].dag_id, context["run_id"], 0
     for task_id, mapped in task_ids.items():
-        for map_index in (range(mapped) if mapped is not None else [-1]):
+        for map_index in range(mapped) if mapped is not None else [-1]:
             try:
                 backend.delete(key="return_value", task_id=task_id, dag_id=dag_id, run_id=run_id, map_index=map_index)
                 deleted += 1

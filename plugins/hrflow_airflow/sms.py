@@ -26,8 +26,12 @@ DAG_ID = "hrflow_profile_sms"
 # HrFlow's new-profile events, each sent "for the 1st time" ("Create, Configure a Webhook",
 # https://developers.hrflow.ai/docs/connectors-webhook), plus the seed's `profile.indexing.success`.
 # `*.update` and `*.error` events are answered "ignored". `[hrflow] webhook_events` (comma-separated) replaces the list.
-DEFAULT_EVENTS = ("profile.parsing.success", "profile.storing.success", "profile.searching.success",
-                  "profile.indexing.success")
+DEFAULT_EVENTS = (
+    "profile.parsing.success",
+    "profile.storing.success",
+    "profile.searching.success",
+    "profile.indexing.success",
+)
 
 
 def handled_events() -> tuple[str, ...]:
@@ -81,8 +85,11 @@ def event_conf(event: Mapping[str, Any], source_key: str, profile_key: str) -> d
     which Airflow keeps in its database and shows in the UI; the run fetches the profile itself.
     """
     origin = event.get("origin")
-    return {"type": event["type"], "origin": origin if isinstance(origin, str) else None,
-            "profile": {"key": profile_key, "source": {"key": source_key}}}
+    return {
+        "type": event["type"],
+        "origin": origin if isinstance(origin, str) else None,
+        "profile": {"key": profile_key, "source": {"key": source_key}},
+    }
 
 
 def validate_template(template: str) -> str:
@@ -106,7 +113,10 @@ def render_sms(template: str, fields: Mapping[str, Any]) -> str:
 def sms_fields(profile_key: str, profile: Mapping[str, Any]) -> dict[str, Any]:
     """Return the placeholders' values from a stored profile."""
     info = profile.get("info") or {}
-    return {"profile_key": profile_key, **{name: info.get(name) for name in ("first_name", "last_name", "phone", "email")}}
+    return {
+        "profile_key": profile_key,
+        **{name: info.get(name) for name in ("first_name", "last_name", "phone", "email")},
+    }
 
 
 def sms_idempotency_key(dag_id: str, run_id: str) -> str:
@@ -118,18 +128,25 @@ def sms_params() -> dict[str, Param]:
     """Return the params, which are HrFlow's webhook payload fields, for the trigger form and validation."""
     return {
         "type": Param(
-            HANDLED_EVENTS[0], type="string", enum=list(HANDLED_EVENTS), title="Event type",
+            HANDLED_EVENTS[0],
+            type="string",
+            enum=list(HANDLED_EVENTS),
+            title="Event type",
             description="HrFlow webhook event that announced the profile.",
         ),
         "profile": Param(
-            type="object", title="Profile",
+            type="object",
+            title="Profile",
             description='The profile to text about: {"key": "<profile key>", "source": {"key": "<source key>"}}. '
-                        "Keys only: the run fetches the profile from HrFlow.",
+            "Keys only: the run fetches the profile from HrFlow.",
             required=["key", "source"],
             properties={
                 "key": {"type": "string", "minLength": 1, "title": "Profile key"},
-                "source": {"type": "object", "required": ["key"],
-                           "properties": {"key": {"type": "string", "minLength": 1, "title": "Source key"}}},
+                "source": {
+                    "type": "object",
+                    "required": ["key"],
+                    "properties": {"key": {"type": "string", "minLength": 1, "title": "Source key"}},
+                },
             },
         ),
         "origin": Param("api", type=["null", "string"], title="Origin", description="Event origin, as sent by HrFlow."),
@@ -189,8 +206,9 @@ def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
                 raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
             idempotency_key = sms_idempotency_key(context["dag"].dag_id, context["run_id"])
             hook = messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
-            reference, sent_now = hook.send_sms(render_sms(template, fields), idempotency_key=idempotency_key,
-                                                store=context.get("task_state_store"))
+            reference, sent_now = hook.send_sms(
+                render_sms(template, fields), idempotency_key=idempotency_key, store=context.get("task_state_store")
+            )
             if sent_now:
                 emit_counts("sms", {"sent": 1}, tags)
                 log.info("SMS for profile %s sent (%s)", key, reference)

@@ -52,9 +52,18 @@ class BatchSpiller:
     :param first_file: number of the first file written (files already in ``directory`` keep theirs).
     """
 
-    def __init__(self, seal_batch: Any, size: int, directory: Any | None, extra: dict[str, Any], *,
-                 slices: list[Any] = (), checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
-                 adopted: list[dict[str, Any]] = (), first_file: int = 0) -> None:
+    def __init__(
+        self,
+        seal_batch: Any,
+        size: int,
+        directory: Any | None,
+        extra: dict[str, Any],
+        *,
+        slices: list[Any] = (),
+        checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
+        adopted: list[dict[str, Any]] = (),
+        first_file: int = 0,
+    ) -> None:
         self.seal_batch, self.size, self.directory, self.extra = seal_batch, size, directory, extra
         self.slices, self.checkpoint = list(slices), checkpoint
         self.pending: list[tuple[list[Any], int, Any]] = []
@@ -83,8 +92,15 @@ class BatchSpiller:
         self.files += 1
         with path.open("w") as handle:
             json.dump(batch, handle, separators=(",", ":"))
-        self.batches.append({"index": index, "ref": str(path), "count": len(batch["items"]),
-                             "containers": _count(batch["items"]), **self.extra})
+        self.batches.append(
+            {
+                "index": index,
+                "ref": str(path),
+                "count": len(batch["items"]),
+                "containers": _count(batch["items"]),
+                **self.extra,
+            }
+        )
         for item, number, created in pending:  # this file is written: each slice's checkpoint moves past it
             if self.slices:
                 self.slices[number].wrote(item[0], created)
@@ -141,7 +157,9 @@ def mark_done(ref: str, items: list[list[str]], *, complete: bool) -> None:
     earlier = read_done(ref)  # a batch resumed more than once: what each run tagged adds up
     if earlier is not None:
         items = [*earlier["items"], *items]
-    write_atomic(ObjectStoragePath(f"{ref}.done"), json.dumps({"complete": complete, "items": items}, separators=(",", ":")))
+    write_atomic(
+        ObjectStoragePath(f"{ref}.done"), json.dumps({"complete": complete, "items": items}, separators=(",", ":"))
+    )
 
 
 def read_done(ref: str | None) -> dict[str, Any] | None:

@@ -13,7 +13,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import AssetAlias, BaseNotifier, CronDataIntervalTimetable, Param, TriggerRule, Variable, conf, dag, task, task_group
+from airflow.sdk import (
+    AssetAlias,
+    BaseNotifier,
+    CronDataIntervalTimetable,
+    Param,
+    TriggerRule,
+    Variable,
+    conf,
+    dag,
+    task,
+    task_group,
+)
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.config import (
@@ -89,7 +100,9 @@ def ats_pool(conn_id: str) -> str:
         pools = json.loads(raw)
         assert isinstance(pools, dict)
     except (ValueError, AssertionError):
-        raise ValueError(f"[hrflow] ats_pools must be a JSON object of connection id -> pool name, got {raw!r}") from None
+        raise ValueError(
+            f"[hrflow] ats_pools must be a JSON object of connection id -> pool name, got {raw!r}"
+        ) from None
     return pools.get(conn_id) or conf.get("hrflow", "ats_pool", fallback=None) or "default_pool"
 
 
@@ -97,49 +110,76 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
     """Return the JSON-schema params of a sync DAG, with titles and descriptions for the trigger form."""
     return {
         kind.containers_param: Param(
-            None, type=["null", "array"], items={"type": "string", "minLength": 1},
+            None,
+            type=["null", "array"],
+            items={"type": "string", "minLength": 1},
             title=f"{kind.container.title()} keys",
             description=f"HrFlow {kind.container} keys to sync. Empty: use Variable '{kind.containers_variable}'.",
         ),
         "created_at_min": Param(
-            None, type=["null", "string"], format="date-time", title="Created at or after",
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Created at or after",
             description=f"Only {kind.plural} created at or after this instant (ISO 8601). Empty: no lower bound "
-                        "(a scheduled run takes every unsynced object created before its interval end; a backfill "
-                        "run keeps its data interval).",
+            "(a scheduled run takes every unsynced object created before its interval end; a backfill "
+            "run keeps its data interval).",
         ),
         "created_at_max": Param(
-            None, type=["null", "string"], format="date-time", title="Created before",
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Created before",
             description=f"Only {kind.plural} created before this instant (ISO 8601). Empty on a manual run: no upper bound.",
         ),
         "full_sweep": Param(
-            None, type=["null", "boolean"], title="Full sweep",
+            None,
+            type=["null", "boolean"],
+            title="Full sweep",
             description=f"Read the {kind.container}s through HrFlow's storing listing, which returns every stored "
-                        f"{kind.name}, instead of search, which only returns indexed, search-eligible ones. Empty: "
-                        "a sweep on manual runs without a window and once a day on schedule ([hrflow] full_sweep_hour).",
+            f"{kind.name}, instead of search, which only returns indexed, search-eligible ones. Empty: "
+            "a sweep on manual runs without a window and once a day on schedule ([hrflow] full_sweep_hour).",
         ),
         "batch_size": Param(
-            None, type=["null", "integer"], minimum=1, maximum=MAX_BATCH_PARAM, title="Batch size",
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=MAX_BATCH_PARAM,
+            title="Batch size",
             description=f"{kind.plural.title()} per ATS request and per mapped task. Empty: chosen from the work "
-                        "found: few large batches under `airflow dags test` (it starts mapped tasks one after "
-                        "another), about [hrflow] parallel_batches (4) under a scheduler so workers share the work; "
-                        f"never more than {MAX_BATCHES} batches. The run summary logs the choice and why.",
+            "found: few large batches under `airflow dags test` (it starts mapped tasks one after "
+            "another), about [hrflow] parallel_batches (4) under a scheduler so workers share the work; "
+            f"never more than {MAX_BATCHES} batches. The run summary logs the choice and why.",
         ),
         "page_size": Param(
-            500, type="integer", minimum=1, maximum=1000, title="Listing page size",
+            500,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            title="Listing page size",
             description="Objects per HrFlow search or storing-listing page. Every page is read.",
         ),
         "concurrency": Param(
-            None, type=["null", "integer"], minimum=1, maximum=64, title="HrFlow concurrency",
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=64,
+            title="HrFlow concurrency",
             description="Concurrent HrFlow calls inside one tagging task. Empty: [hrflow] max_in_flight (40) "
-                        "calls per run shared by the tagging tasks that run at once, and no more than "
-                        "requests_per_minute / 60 when that is set.",
+            "calls per run shared by the tagging tasks that run at once, and no more than "
+            "requests_per_minute / 60 when that is set.",
         ),
         "requests_per_minute": Param(
-            None, type=["null", "integer"], minimum=1, title="HrFlow requests per minute",
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="HrFlow requests per minute",
             description="Client-side rate limit per task, for accounts with a quota. Empty: no limit.",
         ),
         "dry_run": Param(
-            False, type="boolean", title="Dry run",
+            False,
+            type="boolean",
+            title="Dry run",
             description="Search and transform only: nothing is posted to the ATS and nothing is tagged.",
         ),
     }
@@ -148,8 +188,11 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
 def _config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
     try:
         return resolve_config(
-            kind, context["params"], run_type=context["dag_run"].run_type,
-            interval_start=context.get("data_interval_start"), interval_end=context.get("data_interval_end"),
+            kind,
+            context["params"],
+            run_type=context["dag_run"].run_type,
+            interval_start=context.get("data_interval_start"),
+            interval_end=context.get("data_interval_end"),
             get_variable=lambda name: Variable.get(name, default=None),
             full_sweep_hour=conf.getint("hrflow", "full_sweep_hour", fallback=DEFAULT_FULL_SWEEP_HOUR),
         )
@@ -157,9 +200,17 @@ def _config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
 
 
-def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: Mapping[str, str],
-               emit: Callable[..., None], *, on_page: Callable[[int, dict[str, Any]], None] | None = None,
-               slices: list[Slice] | None = None, already: int = 0) -> int | None:
+def run_search(
+    kind: ObjectKind,
+    hook: HrFlowHook,
+    cfg: SyncConfig,
+    field_map: Mapping[str, str],
+    emit: Callable[..., None],
+    *,
+    on_page: Callable[[int, dict[str, Any]], None] | None = None,
+    slices: list[Slice] | None = None,
+    already: int = 0,
+) -> int | None:
     """
     Pass ``([key, container, trimmed object as JSON], slice number, created_at)`` to ``emit`` for every
     unsynced object in the window, page after page (nothing is held beyond the page being read).
@@ -181,11 +232,24 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
     def read(number: int, part: Slice) -> None:
         nonlocal emitted
         if cfg.sweep:
-            objs = hook.iter_stored(kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(),
-                                    **part.window.search_filters())
+            objs = hook.iter_stored(
+                kind,
+                cfg.containers,
+                page_size=cfg.page_size,
+                on_page=on_page,
+                after=part.after(),
+                **part.window.search_filters(),
+            )
         else:
-            objs = hook.iter_search(kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(),
-                                    **search_filters, **part.window.search_filters())
+            objs = hook.iter_search(
+                kind,
+                cfg.containers,
+                page_size=cfg.page_size,
+                on_page=on_page,
+                after=part.after(),
+                **search_filters,
+                **part.window.search_filters(),
+            )
         for obj in objs:
             if stop.is_set():
                 return
@@ -194,8 +258,11 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
                 continue
             container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container, not per item
             # compact JSON text: a fifth of the memory of the dicts, and what sealing needs anyway
-            emit([obj["key"], container, json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))],
-                 number, _created_at(created))
+            emit(
+                [obj["key"], container, json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))],
+                number,
+                _created_at(created),
+            )
             with lock:
                 emitted += 1
 
@@ -204,12 +271,16 @@ def run_search(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, field_map: M
     if not cfg.sweep:
         return None
     try:  # one search call (limit 1) says how many pending objects search can see: the rest only the sweep found
-        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **search_filters, **cfg.window.search_filters())
+        _, meta = hook.search_page(
+            kind, cfg.containers, page=1, limit=1, **search_filters, **cfg.window.search_filters()
+        )
     except HrFlowAuthError:
         raise
     except Exception as exc:  # the count is informative; the sweep itself has every object
-        log.warning("Search beside the full sweep failed (%s): objects found only by the sweep are not counted",
-                    type(exc).__name__)
+        log.warning(
+            "Search beside the full sweep failed (%s): objects found only by the sweep are not counted",
+            type(exc).__name__,
+        )
         return None
     return max(0, emitted - int(meta.get("total") or 0))
 
@@ -226,16 +297,28 @@ def plan_slices(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: i
     Return the listing's slices: ``[hrflow] listing_slices`` (4) ``created_at`` ranges for a listing of
     enough pages, split between the oldest and the newest pending object (two calls of one object).
     """
-    count = slice_count(estimate, cfg.page_size, wanted=conf.getint("hrflow", "listing_slices", fallback=DEFAULT_SLICES),
-                        concurrency=cfg.concurrency)
+    count = slice_count(
+        estimate,
+        cfg.page_size,
+        wanted=conf.getint("hrflow", "listing_slices", fallback=DEFAULT_SLICES),
+        concurrency=cfg.concurrency,
+    )
     if count < 2:
         return [Slice(cfg.window)]
     read = hook.storing_page if cfg.sweep else hook.search_page
     extra = {} if cfg.sweep else {"tags_excluded": [[SYNC_TAG]]}
     ends = []
     for order in ("asc", "desc"):
-        objs, _ = read(kind, cfg.containers, page=1, limit=1, sort_by="created_at", order_by=order, **extra,
-                       **cfg.window.search_filters())
+        objs, _ = read(
+            kind,
+            cfg.containers,
+            page=1,
+            limit=1,
+            sort_by="created_at",
+            order_by=order,
+            **extra,
+            **cfg.window.search_filters(),
+        )
         created = objs[0].get("created_at") if objs else None
         ends.append(_created_at(created))
     return split(cfg.window, ends[0], ends[1], count)
@@ -246,15 +329,18 @@ def estimate_pending(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig) -> int
     if cfg.sweep:  # every stored object, synced or not: an upper bound
         _, meta = hook.storing_page(kind, cfg.containers, page=1, limit=1, **cfg.window.search_filters())
     else:
-        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, tags_excluded=[[SYNC_TAG]],
-                                   **cfg.window.search_filters())
+        _, meta = hook.search_page(
+            kind, cfg.containers, page=1, limit=1, tags_excluded=[[SYNC_TAG]], **cfg.window.search_filters()
+        )
     return int(meta.get("total") or 0)
 
 
 class Progress:
     """Log the listing's progress every ``every`` seconds: objects so far, the rate, and the time left."""
 
-    def __init__(self, kind: ObjectKind, estimate: int, every: float = 10.0, tags: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, kind: ObjectKind, estimate: int, every: float = 10.0, tags: Mapping[str, str] | None = None
+    ) -> None:
         self.kind, self.estimate, self.every, self.tags = kind, estimate, every, dict(tags or {})
         self.started = self.last = time.monotonic()
         self.counted = 0  # objects already counted in hrflow.progress.listed
@@ -269,9 +355,15 @@ class Progress:
             self.finish(listed)
         rate = listed / max(now - self.started, 1e-9)
         left = max(self.estimate - listed, 0)
-        log.info("Listing: %s of about %s %s read (%s%%), %.0f/s, about %s left", listed, self.estimate,
-                 self.kind.plural, min(100, round(100 * listed / self.estimate)) if self.estimate else 100, rate,
-                 duration_text(left / rate) if rate else "?")
+        log.info(
+            "Listing: %s of about %s %s read (%s%%), %.0f/s, about %s left",
+            listed,
+            self.estimate,
+            self.kind.plural,
+            min(100, round(100 * listed / self.estimate)) if self.estimate else 100,
+            rate,
+            duration_text(left / rate) if rate else "?",
+        )
 
     def finish(self, listed: int) -> None:
         """Count the objects listed since the last count in ``hrflow.progress.listed``."""
@@ -281,8 +373,11 @@ class Progress:
 
 def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
     """Return one batch as it travels: keys and containers readable, the trimmed objects (JSON text) sealed."""
-    return {"index": index, "items": [[key, container] for key, container, _ in items],
-            **seal_json("[" + ",".join(data for _, _, data in items) + "]")}
+    return {
+        "index": index,
+        "items": [[key, container] for key, container, _ in items],
+        **seal_json("[" + ",".join(data for _, _, data in items) + "]"),
+    }
 
 
 def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> dict[str, Any]:
@@ -297,8 +392,15 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> d
             items.append([key, container])
         except MappingError as exc:
             failed.append({"key": key, "container": container, "reason": f"mapping failed: {exc}"})
-    return {"index": batch["index"], "items": items, "failed": failed, "count": len(records),
-            "concurrency": batch.get("concurrency"), "lanes": batch.get("lanes", 1), **seal(records)}
+    return {
+        "index": batch["index"],
+        "items": items,
+        "failed": failed,
+        "count": len(records),
+        "concurrency": batch.get("concurrency"),
+        "lanes": batch.get("lanes", 1),
+        **seal(records),
+    }
 
 
 def found_by_container(items: Iterable[list[Any]], containers: Iterable[str] = ()) -> dict[str, int]:
@@ -324,9 +426,15 @@ def batch_results(ti: Any, task_id: str, batches: int) -> Iterator[dict[str, Any
             yield value
 
 
-def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
-                  transformed: Iterable[Mapping[str, Any]], posted: Iterable[Mapping[str, Any]],
-                  tagged: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def build_summary(
+    kind: ObjectKind,
+    *,
+    stats: Mapping[str, Any],
+    dry_run: bool,
+    transformed: Iterable[Mapping[str, Any]],
+    posted: Iterable[Mapping[str, Any]],
+    tagged: Iterable[Mapping[str, Any]],
+) -> dict[str, Any]:
     """
     Add up the counts and failed keys of one run, in total and per source or board (``by_container``).
 
@@ -340,9 +448,11 @@ def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
     for post in posted:
         resumed += post.get("resumed", 0)
         posted_by_index[post["index"]] = {
-            "accepted": Counter(container for _, container in post["accepted"]), "rejected": post["rejected"],
+            "accepted": Counter(container for _, container in post["accepted"]),
+            "rejected": post["rejected"],
             # keys are kept only where tagging never reported: they are what failed
-            "untagged": post["accepted"] if post["index"] not in tagged_by_index else []}
+            "untagged": post["accepted"] if post["index"] not in tagged_by_index else [],
+        }
     per: dict[str, Counter] = {c: Counter(found=n) for c, n in (stats.get("found_by_container") or {}).items()}
     accounted: Counter = Counter()
     failures: list[dict[str, str]] = []
@@ -379,20 +489,33 @@ def build_summary(kind: ObjectKind, *, stats: Mapping[str, Any], dry_run: bool,
             counts["found"] = accounted[container]  # only the total is known
         counts["failed"] += counts["found"] - accounted[container]
     # batches whose transform never finished: their keys are not known here, only their count
-    failures += [{"key": f"batch {i}", "container": None, "reason": "transform did not finish"}
-                 for i in range(stats["batches"]) if i not in seen]
+    failures += [
+        {"key": f"batch {i}", "container": None, "reason": "transform did not finish"}
+        for i in range(stats["batches"])
+        if i not in seen
+    ]
     fields = ("found", "transformed", "posted", "tagged", "skipped", "failed")
     by_container = {c: {f: counts[f] for f in fields} for c, counts in sorted(per.items())}
     totals = {f: sum(counts[f] for counts in by_container.values()) for f in fields[1:]}
     totals["failed"] += stats["found"] - sum(counts["found"] for counts in by_container.values())
-    return {"kind": kind.plural, "container": kind.container, "found": stats["found"], **totals,
-            "failed_keys": failures, "dry_run": dry_run, "by_container": by_container,
-            "listing": stats.get("listing", "search"), "found_only_by_sweep": stats.get("found_only_by_sweep"),
-            "resumed": resumed, "why": stats.get("why", "")}
+    return {
+        "kind": kind.plural,
+        "container": kind.container,
+        "found": stats["found"],
+        **totals,
+        "failed_keys": failures,
+        "dry_run": dry_run,
+        "by_container": by_container,
+        "listing": stats.get("listing", "search"),
+        "found_only_by_sweep": stats.get("found_only_by_sweep"),
+        "resumed": resumed,
+        "why": stats.get("why", ""),
+    }
 
 
-def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCHEDULE,
-                   alert_notifiers: Iterable[BaseNotifier] = ()):
+def build_sync_dag(
+    kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCHEDULE, alert_notifiers: Iterable[BaseNotifier] = ()
+):
     """
     Return the ``hrflow_<plural>_to_ats`` DAG for one object kind.
 
@@ -412,8 +535,12 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         on_failure_callback=[HrFlowAlertNotifier(), *alert_notifiers],
         deadline=deadline_alert(SYNC_DEADLINE),
         params=sync_params(kind),
-        default_args={"retries": 3, "retry_delay": timedelta(seconds=15), "retry_exponential_backoff": True,
-                      "max_retry_delay": timedelta(minutes=5)},
+        default_args={
+            "retries": 3,
+            "retry_delay": timedelta(seconds=15),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=5),
+        },
     )
     def sync_dag():
         @task(show_return_value_in_logs=False, pool=HRFLOW_POOL)
@@ -422,17 +549,25 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             cfg = _config(kind, context)
             try:
                 destination = destination_for(kind.ats_conn_id, kind.name)
-                field_map = resolve_field_map(kind, lambda name: Variable.get(name, default=None),
-                                              default=destination.default_field_map(kind.name))
+                field_map = resolve_field_map(
+                    kind,
+                    lambda name: Variable.get(name, default=None),
+                    default=destination.default_field_map(kind.name),
+                )
             except (ConfigError, DestinationError) as exc:
                 raise AirflowFailException(f"Bad configuration: {exc}") from None
             hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
             log.info("Listing: %s", cfg.why)
             sequential = under_dags_test()
-            planning = {"batch_size": cfg.batch_size, "concurrency": cfg.concurrency,
-                        "requests_per_minute": cfg.requests_per_minute, "sequential": sequential,
-                        "parallel_batches": PARALLEL_BATCHES,
-                        "max_in_flight": conf.getint("hrflow", "max_in_flight", fallback=40), "max_batches": MAX_BATCHES}
+            planning = {
+                "batch_size": cfg.batch_size,
+                "concurrency": cfg.concurrency,
+                "requests_per_minute": cfg.requests_per_minute,
+                "sequential": sequential,
+                "parallel_batches": PARALLEL_BATCHES,
+                "max_in_flight": conf.getint("hrflow", "max_in_flight", fallback=40),
+                "max_batches": MAX_BATCHES,
+            }
             estimate = estimate_pending(kind, hook, cfg)
             size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
             root = spill_root()
@@ -440,32 +575,68 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             directory = run_dir(root, dag_id, run_id) if root is not None else None
             start = None
             if directory is not None:
-                key = fingerprint(kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep,
-                                  start=cfg.window.start, field_map=field_map)
-                start = start_listing(root, directory, dag_id=dag_id, run_id=run_id, key=key,
-                                      window_end=cfg.window.end, batch_size=size,
-                                      plan=lambda: plan_slices(kind, hook, cfg, estimate))
+                key = fingerprint(
+                    kind=kind.plural,
+                    containers=sorted(cfg.containers),
+                    sweep=cfg.sweep,
+                    start=cfg.window.start,
+                    field_map=field_map,
+                )
+                start = start_listing(
+                    root,
+                    directory,
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    key=key,
+                    window_end=cfg.window.end,
+                    batch_size=size,
+                    plan=lambda: plan_slices(kind, hook, cfg, estimate),
+                )
                 size = start.batch_size
             slices, adopted, dirs = (start.slices, start.adopted, start.dirs) if start else (None, [], [])
-            spiller = BatchSpiller(seal_batch, size, directory, {}, slices=slices or (),
-                                   first_file=start.first_file if start else 0,
-                                   checkpoint=start.checkpoint if start else None, adopted=adopted)
+            spiller = BatchSpiller(
+                seal_batch,
+                size,
+                directory,
+                {},
+                slices=slices or (),
+                first_file=start.first_file if start else 0,
+                checkpoint=start.checkpoint if start else None,
+                adopted=adopted,
+            )
             # a full sweep without window meets every pending object: ledger entries it does not meet are stale
             prune = cfg.sweep and not cfg.window and not cfg.dry_run and not adopted
             tracked = LedgerHook().keys(destination.ledger_key, cfg.containers) if prune else set()
             met: set[str] = set()
-            progress = Progress(kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0),
-                                tags={"dag_id": dag_id})
+            progress = Progress(
+                kind,
+                estimate,
+                every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0),
+                tags={"dag_id": dag_id},
+            )
 
             def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
                 if item[0] in tracked:
                     met.add(item[0])
                 spiller.add(item, slice_number, created)
 
-            log.info("Listing in %s slice(s)%s", len(slices or [None]),
-                     f" of created_at: {', '.join(str(part.window) for part in slices)}" if slices and len(slices) > 1 else "")
-            only_by_sweep = run_search(kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count,
-                                       on_page=lambda _read, meta: progress(spiller.count, meta))
+            log.info(
+                "Listing in %s slice(s)%s",
+                len(slices or [None]),
+                f" of created_at: {', '.join(str(part.window) for part in slices)}"
+                if slices and len(slices) > 1
+                else "",
+            )
+            only_by_sweep = run_search(
+                kind,
+                hook,
+                cfg,
+                field_map,
+                emit,
+                slices=slices,
+                already=spiller.count,
+                on_page=lambda _read, meta: progress(spiller.count, meta),
+            )
             batches = spiller.close()
             progress.finish(spiller.count)
             if start is not None:
@@ -473,15 +644,29 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             found = spiller.count
             plan = plan_run(found, **{**planning, "batch_size": size if cfg.batch_size else None})
             if plan.batch_size != size:
-                plan = dataclasses.replace(plan, batch_size=size, batches=len(batches), why=f"{plan.why} (cut at {size} while listing, from an estimate of {estimate})")
+                plan = dataclasses.replace(
+                    plan,
+                    batch_size=size,
+                    batches=len(batches),
+                    why=f"{plan.why} (cut at {size} while listing, from an estimate of {estimate})",
+                )
             # delivering tasks that may run at once share the destination's rate limits
             lanes = 1 if sequential else max(1, min(len(batches), ATS_CONCURRENCY))
             for batch in batches:
                 batch.update(concurrency=plan.concurrency, lanes=lanes)
-            log.info("Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s", found, kind.plural,
-                     len(cfg.containers), kind.container,
-                     f", {only_by_sweep} of them only by the full sweep (search cannot see them)" if only_by_sweep is not None else "",
-                     len(batches), size, f", written to {directory}" if directory is not None else "")
+            log.info(
+                "Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s",
+                found,
+                kind.plural,
+                len(cfg.containers),
+                kind.container,
+                f", {only_by_sweep} of them only by the full sweep (search cannot see them)"
+                if only_by_sweep is not None
+                else "",
+                len(batches),
+                size,
+                f", written to {directory}" if directory is not None else "",
+            )
             log.info("Plan: %s; destination: %s (connection '%s')", plan.why, destination.name, kind.ats_conn_id)
             if prune:
                 pruned = LedgerHook().prune(destination.ledger_key, tracked, met)
@@ -492,11 +677,18 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 for container, n in (batch.get("containers") or found_by_container(batch["items"])).items():
                     by_container[container] = by_container.get(container, 0) + n
             context["ti"].xcom_push(key="field_map", value=field_map)
-            context["ti"].xcom_push(key="stats", value={
-                "found": found, "batches": len(batches),
-                "found_by_container": by_container,
-                "listing": "sweep" if cfg.sweep else "search", "found_only_by_sweep": only_by_sweep, "dirs": dirs,
-                "why": f"{cfg.why}; plan: {plan.why}"})
+            context["ti"].xcom_push(
+                key="stats",
+                value={
+                    "found": found,
+                    "batches": len(batches),
+                    "found_by_container": by_container,
+                    "listing": "sweep" if cfg.sweep else "search",
+                    "found_only_by_sweep": only_by_sweep,
+                    "dirs": dirs,
+                    "why": f"{cfg.why}; plan: {plan.why}",
+                },
+            )
             return batches
 
         # multiple_outputs=False on every dict-returning task: Airflow would otherwise infer True from the
@@ -505,16 +697,25 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
         @task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
         def transform(batch: dict[str, Any], field_map: dict[str, str]) -> dict[str, Any]:
             """Map each trimmed object of the batch to an ATS record."""
-            result = transform_batch({**load_batch(batch), **{k: batch[k] for k in ("index", "concurrency", "lanes") if k in batch}},
-                                     field_map)
+            result = transform_batch(
+                {**load_batch(batch), **{k: batch[k] for k in ("index", "concurrency", "lanes") if k in batch}},
+                field_map,
+            )
             result["ref"] = batch.get("ref")  # the batch file: marked done once every object of it is tagged
             for failure in result["failed"]:
                 log.warning("%s %s: %s", kind.name, failure["key"], failure["reason"])
-            log.info("Batch %s: %s record(s), %s mapping failure(s)", batch["index"], result["count"], len(result["failed"]))
+            log.info(
+                "Batch %s: %s record(s), %s mapping failure(s)", batch["index"], result["count"], len(result["failed"])
+            )
             return result
 
-        @task(show_return_value_in_logs=False, max_active_tis_per_dagrun=ATS_CONCURRENCY, pool=ats_pool(kind.ats_conn_id),
-              multiple_outputs=False, weight_rule=DEPTH_FIRST)
+        @task(
+            show_return_value_in_logs=False,
+            max_active_tis_per_dagrun=ATS_CONCURRENCY,
+            pool=ats_pool(kind.ats_conn_id),
+            multiple_outputs=False,
+            weight_rule=DEPTH_FIRST,
+        )
         def post_to_ats(batch: dict[str, Any], **context) -> dict[str, Any]:
             """
             Send the batch's objects the ATS has not accepted yet, once, through the destination's adapter.
@@ -531,21 +732,39 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                 destination = destination_for(kind.ats_conn_id, kind.name)
             except DestinationError as exc:
                 raise AirflowFailException(f"Bad configuration: {exc}") from None
-            result = {"index": index, "accepted": [], "rejected": [], "resumed": 0, "remote_ids": {},
-                      "concurrency": batch.get("concurrency"), "ledger_key": destination.ledger_key,
-                      "ref": batch.get("ref"), "mapped_all": not batch.get("failed")}
+            result = {
+                "index": index,
+                "accepted": [],
+                "rejected": [],
+                "resumed": 0,
+                "remote_ids": {},
+                "concurrency": batch.get("concurrency"),
+                "ledger_key": destination.ledger_key,
+                "ref": batch.get("ref"),
+                "mapped_all": not batch.get("failed"),
+            }
             if not batch["count"]:
                 return result
-            delivered = destination.deliver(plural=kind.plural, index=index, items=batch["items"], records=unseal(batch),
-                                            ledger=LedgerHook(), store=context.get("task_state_store"),
-                                            lanes=batch.get("lanes", 1))
-            log_run_progress(context, stage="posted", count=len(delivered.get("accepted", [])),
-                             plural=kind.plural)
+            delivered = destination.deliver(
+                plural=kind.plural,
+                index=index,
+                items=batch["items"],
+                records=unseal(batch),
+                ledger=LedgerHook(),
+                store=context.get("task_state_store"),
+                lanes=batch.get("lanes", 1),
+            )
+            log_run_progress(context, stage="posted", count=len(delivered.get("accepted", [])), plural=kind.plural)
             return {**result, **delivered, "index": index}
 
         # at most PARALLEL_BATCHES at once, which the run's plan divides max_in_flight among
-        @task(task_id=f"tag_{kind.plural}", pool=HRFLOW_POOL, multiple_outputs=False, weight_rule=DEPTH_FIRST,
-              max_active_tis_per_dagrun=PARALLEL_BATCHES)
+        @task(
+            task_id=f"tag_{kind.plural}",
+            pool=HRFLOW_POOL,
+            multiple_outputs=False,
+            weight_rule=DEPTH_FIRST,
+            max_active_tis_per_dagrun=PARALLEL_BATCHES,
+        )
         def tag(batch: dict[str, Any], **context) -> dict[str, Any]:
             """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
             result = {"index": batch["index"], "tagged": 0, "already": 0, "failed": [], "by_container": {}}
@@ -557,16 +776,25 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             hook = HrFlowHook(requests_per_minute=requests_per_minute, pool_size=concurrency)
             container_of = dict(map(tuple, batch["accepted"]))
             # the ATS's own id goes on the object with sync=1, so the link survives Airflow
-            extra_tags = {key: [{"name": ATS_ID_TAG, "value": remote}] for key, remote in (batch.get("remote_ids") or {}).items()}
-            outcomes = hook.add_sync_tags(kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency,
-                                          extra_tags=extra_tags)
+            extra_tags = {
+                key: [{"name": ATS_ID_TAG, "value": remote}] for key, remote in (batch.get("remote_ids") or {}).items()
+            }
+            outcomes = hook.add_sync_tags(
+                kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency, extra_tags=extra_tags
+            )
             if batch.get("ref"):  # before the ledger forgets them: a run resuming this listing skips these objects
-                mark_done(batch["ref"], [[key, container_of[key]] for key, outcome, _ in outcomes if outcome != "failed"],
-                          complete=batch.get("mapped_all", True) and not batch.get("rejected")
-                          and all(outcome != "failed" for _, outcome, _ in outcomes))
+                mark_done(
+                    batch["ref"],
+                    [[key, container_of[key]] for key, outcome, _ in outcomes if outcome != "failed"],
+                    complete=batch.get("mapped_all", True)
+                    and not batch.get("rejected")
+                    and all(outcome != "failed" for _, outcome, _ in outcomes),
+                )
             # sync=1 is on them now: HrFlow holds the state, the ledger entry has done its job
-            LedgerHook().forget(batch.get("ledger_key") or kind.ats_conn_id,
-                                [key for key, outcome, _ in outcomes if outcome != "failed"])
+            LedgerHook().forget(
+                batch.get("ledger_key") or kind.ats_conn_id,
+                [key for key, outcome, _ in outcomes if outcome != "failed"],
+            )
             for key, outcome, reason in outcomes:
                 if outcome == "failed":
                     result["failed"] += _lost([(key, container_of[key])], reason)
@@ -575,13 +803,19 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
                     result[outcome] += 1
                     counts = result["by_container"].setdefault(container_of[key], {"tagged": 0, "already": 0})
                     counts[outcome] += 1
-            log.info("Batch %s: tagged %s, already synced %s, failed %s", batch["index"], result["tagged"],
-                     result["already"], len(result["failed"]))
-            log_run_progress(context, stage="tagged", count=result["tagged"] + result["already"],
-                             plural=kind.plural)
+            log.info(
+                "Batch %s: tagged %s, already synced %s, failed %s",
+                batch["index"],
+                result["tagged"],
+                result["already"],
+                len(result["failed"]),
+            )
+            log_run_progress(context, stage="tagged", count=result["tagged"] + result["already"], plural=kind.plural)
             return result
 
-        @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False, outlets=[alias], multiple_outputs=False)
+        @task(
+            trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False, outlets=[alias], multiple_outputs=False
+        )
         def report(**context) -> dict[str, Any]:
             """Add up the run; emit one asset event per source or board and the run's metrics."""
             ti = context["ti"]
@@ -589,18 +823,33 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             if stats is None:
                 raise AirflowFailException("search did not finish (see its log): nothing was synced")
             # each stage's results are read once, one batch at a time: bounded memory at a million objects
-            results = {name: batch_results(ti, stage.operator.task_id, stats["batches"]) for name, stage in stages.items()}
+            results = {
+                name: batch_results(ti, stage.operator.task_id, stats["batches"]) for name, stage in stages.items()
+            }
             result = build_summary(kind, stats=stats, dry_run=bool(context["params"].get("dry_run")), **results)
-            publish_report(kind, result, dag_id=context["dag"].dag_id, run_id=context["run_id"],
-                           events=context["outlet_events"][alias])
+            publish_report(
+                kind,
+                result,
+                dag_id=context["dag"].dag_id,
+                run_id=context["run_id"],
+                events=context["outlet_events"][alias],
+            )
             if not result["failed_keys"]:  # done: the sealed candidate data has no further use
-                deleted = delete_xcoms(context, {"search": None, stages["transformed"].operator.task_id: stats["batches"]})
+                deleted = delete_xcoms(
+                    context, {"search": None, stages["transformed"].operator.task_id: stats["batches"]}
+                )
                 spilled = delete_run_dir(spill_root(), context["dag"].dag_id, context["run_id"], stats.get("dirs", ()))
-                log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")
+                log.info(
+                    "Deleted %s sealed XCom(s) of candidate data%s",
+                    deleted,
+                    " and the run's batch files" if spilled else "",
+                )
             else:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
                 if (root := spill_root()) is not None:  # an ended run is not resumed: the next run lists anew
                     close_run(run_dir(root, context["dag"].dag_id, context["run_id"]))
-                log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")
+                log.info(
+                    "Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned"
+                )
             return result
 
         @task(trigger_rule=TriggerRule.ALL_DONE, retries=0, multiple_outputs=False)
@@ -612,14 +861,21 @@ def build_sync_dag(kind: ObjectKind, *, doc_md: str, schedule: str = DEFAULT_SCH
             for failure in result["failed_keys"]:
                 log.error("Failed %s %s: %s", kind.name, failure["key"], failure["reason"])
             log.info("Run summary%s:\n%s", " (dry run)" if result["dry_run"] else "", summary_table(result))
-            log.info("Listing: %s; found only by the full sweep: %s; already accepted by the ATS in an earlier run "
-                     "(ledger), tagged only: %s", result["why"],
-                     "n/a (search)" if result["found_only_by_sweep"] is None else result["found_only_by_sweep"],
-                     result["resumed"])
+            log.info(
+                "Listing: %s; found only by the full sweep: %s; already accepted by the ATS in an earlier run "
+                "(ledger), tagged only: %s",
+                result["why"],
+                "n/a (search)" if result["found_only_by_sweep"] is None else result["found_only_by_sweep"],
+                result["resumed"],
+            )
             if result["failed_keys"]:
                 entries = result["failed_keys"]
                 shown = ", ".join(f["key"] for f in entries[:FAILED_KEYS_IN_MESSAGE])
-                more = f" and {len(entries) - FAILED_KEYS_IN_MESSAGE} more" if len(entries) > FAILED_KEYS_IN_MESSAGE else ""
+                more = (
+                    f" and {len(entries) - FAILED_KEYS_IN_MESSAGE} more"
+                    if len(entries) > FAILED_KEYS_IN_MESSAGE
+                    else ""
+                )
                 raise AirflowFailException(f"{result['failed']} {kind.plural} failed: {shown}{more}")
             return result
 

@@ -114,16 +114,25 @@ def _trigger(run_id: str, conf: dict[str, Any]) -> str:
             return "duplicate"
     try:
         with create_session() as session:
-            trigger_dag(DAG_ID, triggered_by=DagRunTriggeredByType.REST_API, run_id=run_id, conf=conf,
-                        logical_date=None, session=session)
+            trigger_dag(
+                DAG_ID,
+                triggered_by=DagRunTriggeredByType.REST_API,
+                run_id=run_id,
+                conf=conf,
+                logical_date=None,
+                session=session,
+            )
     except (DagRunAlreadyExists, IntegrityError):
         return "duplicate"
     return "triggered"
 
 
-def create_app(*, get_secret: Callable[[], str] = _webhook_secret,
-               trigger: Callable[[str, dict[str, Any]], str] = _trigger,
-               check_pool: Callable[[], str | None] = missing_pool) -> FastAPI:
+def create_app(
+    *,
+    get_secret: Callable[[], str] = _webhook_secret,
+    trigger: Callable[[str, dict[str, Any]], str] = _trigger,
+    check_pool: Callable[[], str | None] = missing_pool,
+) -> FastAPI:
     """Return the webhook app; ``get_secret``, ``trigger`` and ``check_pool`` are replaceable for tests."""
     app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks and triggers DAG runs.")
 
@@ -153,8 +162,10 @@ def create_app(*, get_secret: Callable[[], str] = _webhook_secret,
             except EventError as exc:
                 return JSONResponse({"detail": f"event {position}: {exc}"}, status_code=422)
         if any(keys for _, keys in plan) and (pool := check_pool()):
-            detail = (f"pool '{pool}' ([hrflow] pool) does not exist, so the SMS run would never be scheduled: "
-                      f"create it with `airflow pools set {pool} 16 \"HrFlow API\"` or unset [hrflow] pool")
+            detail = (
+                f"pool '{pool}' ([hrflow] pool) does not exist, so the SMS run would never be scheduled: "
+                f'create it with `airflow pools set {pool} 16 "HrFlow API"` or unset [hrflow] pool'
+            )
             log.error("HrFlow webhook refused: %s", detail)
             return JSONResponse({"detail": detail}, status_code=503)
         results = []

@@ -15,7 +15,13 @@ import pytest
 
 from sandbox.airflow_home import AIRFLOW, airflow_env, dags_test
 from sandbox.server import Fault, make_key
-from sandbox.vendors import SMARTRECRUITERS_TOKEN, WORKABLE_JOB, WORKABLE_TOKEN, smartrecruiters_connection, workable_connection
+from sandbox.vendors import (
+    SMARTRECRUITERS_TOKEN,
+    WORKABLE_JOB,
+    WORKABLE_TOKEN,
+    smartrecruiters_connection,
+    workable_connection,
+)
 
 DAG_ID = "hrflow_profiles_to_ats"
 CREATE_PATH = {"smartrecruiters": "/smartrecruiters/candidates", "workable": "/workable/spi/v3/talent_pool/candidates"}
@@ -23,8 +29,11 @@ CREATE_PATH = {"smartrecruiters": "/smartrecruiters/candidates", "workable": "/w
 
 def connection(sandbox, name: str, **extra) -> dict[str, str]:
     """Environment that makes ats_default a connection of type ``name`` (Workable: an OAuth token, 50 / 10 s)."""
-    conn = (smartrecruiters_connection(sandbox.url, **extra) if name == "smartrecruiters"
-            else workable_connection(sandbox.url, oauth=extra.pop("oauth", True), **extra))
+    conn = (
+        smartrecruiters_connection(sandbox.url, **extra)
+        if name == "smartrecruiters"
+        else workable_connection(sandbox.url, oauth=extra.pop("oauth", True), **extra)
+    )
     return {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(conn)}
 
 
@@ -71,13 +80,31 @@ def test_every_unsynced_profile_becomes_one_candidate_with_its_ats_id_in_hrflow(
         [candidate] = acct.by_email(info["email"])
         if vendor == "smartrecruiters":  # the default map, spelled out independently of the code
             assert (candidate["firstName"], candidate["lastName"], candidate["phoneNumber"]) == (
-                info["first_name"], info["last_name"], info["phone"])
-            assert candidate["location"] == {"city": "Paris", "region": "Ile-de-France", "country": "FRA",
-                                             "lat": info["location"]["lat"], "lng": info["location"]["lng"]}
+                info["first_name"],
+                info["last_name"],
+                info["phone"],
+            )
+            assert candidate["location"] == {
+                "city": "Paris",
+                "region": "Ile-de-France",
+                "country": "FRA",
+                "lat": info["location"]["lat"],
+                "lng": info["location"]["lng"],
+            }
         else:
-            assert (candidate["name"], candidate["firstname"], candidate["lastname"], candidate["phone"],
-                    candidate["summary"]) == (f"{info['first_name']} {info['last_name']}", info["first_name"],
-                                              info["last_name"], info["phone"], info["summary"])
+            assert (
+                candidate["name"],
+                candidate["firstname"],
+                candidate["lastname"],
+                candidate["phone"],
+                candidate["summary"],
+            ) == (
+                f"{info['first_name']} {info['last_name']}",
+                info["first_name"],
+                info["last_name"],
+                info["phone"],
+                info["summary"],
+            )
             assert candidate["sourced"] is True and candidate["job"] is None
         assert ats_ids(sandbox, source, [key])[key] == [f"{vendor}:{candidate['id']}"]
         assert info["email"] not in result.output and info["phone"] not in result.output
@@ -91,8 +118,10 @@ def test_every_unsynced_profile_becomes_one_candidate_with_its_ats_id_in_hrflow(
 def test_lost_create_answers_and_a_5xx_leave_no_duplicate(run_dag, sandbox, vendor, source):
     state = sandbox.state
     keys = state.seed("profile", source, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
-    state.faults += [Fault(path=CREATE_PATH[vendor], method="POST", status=200, lose_response=True, times=2),
-                     Fault(path=CREATE_PATH[vendor], method="POST", status=503, times=1)]
+    state.faults += [
+        Fault(path=CREATE_PATH[vendor], method="POST", status=200, lose_response=True, times=2),
+        Fault(path=CREATE_PATH[vendor], method="POST", status=503, times=1),
+    ]
     result = run_dag(DAG_ID, {"source_keys": [source]}, env=connection(sandbox, vendor))
     assert result.succeeded, result.output[-3000:]
     acct = account(sandbox, vendor)
@@ -106,8 +135,9 @@ def test_accepted_but_untagged_profiles_are_not_created_again_by_a_later_run(run
     vendor = "smartrecruiters"  # the ledger path is the adapters' shared code (base.py)
     state = sandbox.state
     keys = state.seed("profile", source, 5, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
-    state.faults.append(Fault(path="/v1/profile/indexing", method="PUT", status=400, times=10, match_key=keys[1],
-                              reason="refused"))
+    state.faults.append(
+        Fault(path="/v1/profile/indexing", method="PUT", status=400, times=10, match_key=keys[1], reason="refused")
+    )
     first = run_dag(DAG_ID, {"source_keys": [source]}, env=connection(sandbox, vendor))
     assert not first.succeeded and first.summary["tagged"] == 4
     acct = account(sandbox, vendor)
@@ -117,7 +147,9 @@ def test_accepted_but_untagged_profiles_are_not_created_again_by_a_later_run(run
     assert second.succeeded, second.output[-3000:]
     assert second.summary["found"] == 1 and second.summary["resumed"] == 1
     assert acct.creates == 5 and acct.duplicates() == []
-    assert ats_ids(sandbox, source, [keys[1]])[keys[1]] == [f"{vendor}:{acct.by_email(state.get('profile', source, keys[1])['info']['email'])[0]['id']}"]
+    assert ats_ids(sandbox, source, [keys[1]])[keys[1]] == [
+        f"{vendor}:{acct.by_email(state.get('profile', source, keys[1])['info']['email'])[0]['id']}"
+    ]
 
 
 def test_a_refused_profile_fails_alone_and_stays_untagged(run_dag, sandbox, vendor, source):
@@ -129,7 +161,11 @@ def test_a_refused_profile_fails_alone_and_stays_untagged(run_dag, sandbox, vend
     assert result.summary["posted"] == 3 and result.summary["tagged"] == 3 and result.summary["failed"] == 1
     [failure] = result.summary["failed_keys"]
     assert failure["key"] == keys[2] and "HTTP 4" in failure["reason"]
-    assert ("INVALID_EMAIL" in failure["reason"]) if vendor == "smartrecruiters" else ("Email is invalid" in failure["reason"])
+    assert (
+        ("INVALID_EMAIL" in failure["reason"])
+        if vendor == "smartrecruiters"
+        else ("Email is invalid" in failure["reason"])
+    )
     assert not any(t["name"] == "sync" for t in state.get("profile", source, keys[2]).get("tags") or [])
     assert len(account(sandbox, vendor).candidates) == 3
 
@@ -152,8 +188,9 @@ def test_no_email_and_a_lost_answer_is_at_most_once_with_a_clear_report(run_dag,
     state = sandbox.state
     keys = state.seed("profile", source, 3, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     state.update("profile", source, keys[0], lambda p: p["info"].update(email=None))
-    state.faults.append(Fault(path=CREATE_PATH["workable"], method="POST", status=200, lose_response=True,
-                              match_key="Candidate 0"))
+    state.faults.append(
+        Fault(path=CREATE_PATH["workable"], method="POST", status=200, lose_response=True, match_key="Candidate 0")
+    )
     result = run_dag(DAG_ID, {"source_keys": [source]}, env=connection(sandbox, "workable"))
     assert not result.succeeded
     [failure] = result.summary["failed_keys"]
@@ -165,8 +202,7 @@ def test_no_email_and_a_lost_answer_is_at_most_once_with_a_clear_report(run_dag,
 
 def test_job_shortcode_sends_candidates_to_the_job(run_dag, sandbox, source):
     sandbox.state.seed("profile", source, 2, created_at="2026-03-01T00:00:00+00:00")
-    result = run_dag(DAG_ID, {"source_keys": [source]},
-                     env=connection(sandbox, "workable", job_shortcode=WORKABLE_JOB))
+    result = run_dag(DAG_ID, {"source_keys": [source]}, env=connection(sandbox, "workable", job_shortcode=WORKABLE_JOB))
     assert result.succeeded, result.output[-3000:]
     assert [c["job"] for c in sandbox.state.vendors.workable.candidates.values()] == [{"shortcode": WORKABLE_JOB}] * 2
 
@@ -199,9 +235,13 @@ def test_tagging_killed_then_a_new_run_creates_nothing_again(airflow_home, sandb
     keys = state.seed("profile", source, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     state.faults.append(Fault(path="/v1/profile/indexing", method="PUT", status=0, delay=60, times=100))
     env = airflow_env(airflow_home, {**sandbox.airflow_env(), **connection(sandbox, vendor)})
-    proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", json.dumps({"source_keys": [source]})],
-                            env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [AIRFLOW, "dags", "test", DAG_ID, "--conf", json.dumps({"source_keys": [source]})],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while state.calls["PUT /v1/profile/indexing"] == 0:

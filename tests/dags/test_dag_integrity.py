@@ -40,7 +40,9 @@ def test_no_task_pushes_its_dict_again_key_by_key(dagbag, dag_id):
     assert [t.task_id for t in dagbag.dags[dag_id].tasks if getattr(t, "multiple_outputs", False)] == []
 
 
-@pytest.mark.parametrize(("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "batch.tag_profiles"), ("hrflow_jobs_to_ats", "batch.tag_jobs")])
+@pytest.mark.parametrize(
+    ("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "batch.tag_profiles"), ("hrflow_jobs_to_ats", "batch.tag_jobs")]
+)
 def test_sync_dag_shape_and_backfillable_schedule(dagbag, dag_id, tag_task):
     dag = dagbag.dags[dag_id]
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
@@ -50,7 +52,9 @@ def test_sync_dag_shape_and_backfillable_schedule(dagbag, dag_id, tag_task):
         assert downstream in dag.get_task(upstream).downstream_task_ids
 
 
-@pytest.mark.parametrize(("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "batch.tag_profiles"), ("hrflow_jobs_to_ats", "batch.tag_jobs")])
+@pytest.mark.parametrize(
+    ("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "batch.tag_profiles"), ("hrflow_jobs_to_ats", "batch.tag_jobs")]
+)
 def test_batches_go_through_depth_first_within_the_run_concurrency(dagbag, dag_id, tag_task):
     """One mapped group per batch, later stages first: tagging starts once the first batch is posted."""
     dag = dagbag.dags[dag_id]
@@ -86,8 +90,9 @@ print(json.dumps({{t: bag.dags[d].get_task(t).pool for d, t in [
 """
 
 
-@pytest.mark.parametrize(("setting", "expected"), [(None, "default_pool"), ("hrflow_api", "hrflow_api")],
-                         ids=["pool-unset", "pool-set"])
+@pytest.mark.parametrize(
+    ("setting", "expected"), [(None, "default_pool"), ("hrflow_api", "hrflow_api")], ids=["pool-unset", "pool-set"]
+)
 def test_hrflow_calls_use_the_pool_only_once_it_is_configured(setting, expected):
     """A pool that does not exist would leave tasks unscheduled forever: it is opt-in ([hrflow] pool)."""
     import json
@@ -98,8 +103,9 @@ def test_hrflow_calls_use_the_pool_only_once_it_is_configured(setting, expected)
     env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__HRFLOW__POOL"}
     if setting:
         env["AIRFLOW__HRFLOW__POOL"] = setting
-    proc = subprocess.run([sys.executable, "-c", _POOLS.format(dags=str(DAGS))], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _POOLS.format(dags=str(DAGS))], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     pools = json.loads(proc.stdout.strip().splitlines()[-1])
     assert pools == dict.fromkeys(["search", "batch.tag_profiles", "batch.tag_jobs", "fetch_profile"], expected)
@@ -119,14 +125,22 @@ print(json.dumps({{k: str(v) for k, v in bag.import_errors.items()}}))
 """
 
 
-@pytest.mark.parametrize(("settings", "expected"), [
-    ({}, {"hrflow_profiles_to_ats": "default_pool", "hrflow_jobs_to_ats": "default_pool"}),
-    ({"AIRFLOW__HRFLOW__ATS_POOLS": '{"ats_default": "smartrecruiters"}'},
-     {"hrflow_profiles_to_ats": "smartrecruiters", "hrflow_jobs_to_ats": "default_pool"}),
-    ({"AIRFLOW__HRFLOW__ATS_POOLS": '{"ats_default": "workable"}', "AIRFLOW__HRFLOW__ATS_POOL": "ats"},
-     {"hrflow_profiles_to_ats": "workable", "hrflow_jobs_to_ats": "ats"}),
-    ({"AIRFLOW__HRFLOW__ATS_POOLS": "smartrecruiters"}, "[hrflow] ats_pools must be a JSON object"),
-], ids=["unset", "per-destination", "per-destination-and-default", "bad"])
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, {"hrflow_profiles_to_ats": "default_pool", "hrflow_jobs_to_ats": "default_pool"}),
+        (
+            {"AIRFLOW__HRFLOW__ATS_POOLS": '{"ats_default": "smartrecruiters"}'},
+            {"hrflow_profiles_to_ats": "smartrecruiters", "hrflow_jobs_to_ats": "default_pool"},
+        ),
+        (
+            {"AIRFLOW__HRFLOW__ATS_POOLS": '{"ats_default": "workable"}', "AIRFLOW__HRFLOW__ATS_POOL": "ats"},
+            {"hrflow_profiles_to_ats": "workable", "hrflow_jobs_to_ats": "ats"},
+        ),
+        ({"AIRFLOW__HRFLOW__ATS_POOLS": "smartrecruiters"}, "[hrflow] ats_pools must be a JSON object"),
+    ],
+    ids=["unset", "per-destination", "per-destination-and-default", "bad"],
+)
 def test_ats_writes_run_in_the_pool_of_their_destination(settings, expected):
     """A pool per ATS account keeps every worker together within the account's rate limits."""
     import json
@@ -136,8 +150,9 @@ def test_ats_writes_run_in_the_pool_of_their_destination(settings, expected):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__HRFLOW__ATS_POOL")}
     env.update(settings)
-    proc = subprocess.run([sys.executable, "-c", _ATS_POOLS.format(dags=str(DAGS))], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _ATS_POOLS.format(dags=str(DAGS))], env=env, capture_output=True, text=True, timeout=120
+    )
     if isinstance(expected, str):  # the DAG file does not import, and the import error says why
         assert expected in proc.stdout + proc.stderr
         return

@@ -27,8 +27,13 @@ def safe(run_id: str) -> str:
 
 def kill_when(env: dict[str, str], conf: str, ready, batches) -> object:
     """Run the DAG under `airflow dags test`, SIGKILL it once ``ready()``; return the run's batch directory."""
-    proc = subprocess.Popen([AIRFLOW, "dags", "test", DAG_ID, "--conf", conf], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [AIRFLOW, "dags", "test", DAG_ID, "--conf", conf],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while not ready():
@@ -64,13 +69,22 @@ def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflo
     assert "Listing: 1250 of about 1250 profiles read (100%)" in first.output  # progress lines
     assert "Listing in 4 slice(s) of created_at" in first.output  # pages read in parallel
     # each batch task counts the batches of its own mapped task that are done, with the time left
-    assert re.search(r"Run progress: 5 of 5 batch\(es\) posted \(about 1250 of 1250 profiles\), \S+ since the run "
-                     r"started, about 0m00s left", first.output), first.output[-3000:]
+    assert re.search(
+        r"Run progress: 5 of 5 batch\(es\) posted \(about 1250 of 1250 profiles\), \S+ since the run "
+        r"started, about 0m00s left",
+        first.output,
+    ), first.output[-3000:]
     assert re.search(r"Run progress: [1-4] of 5 batch\(es\) tagged \(about \d+ of 1250 profiles\)", first.output)
     assert "batch(es) of up to 300, written to file://" in first.output
     with sqlite3.connect(airflow_home / "airflow.db") as db:
-        [value] = [v for (v,) in db.execute("SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'search' "
-                                            "AND key = 'return_value'", (DAG_ID, first.run_id))]
+        [value] = [
+            v
+            for (v,) in db.execute(
+                "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'search' "
+                "AND key = 'return_value'",
+                (DAG_ID, first.run_id),
+            )
+        ]
     refs = json.loads(value)
     refs = json.loads(open(refs.removeprefix("file://")).read()) if isinstance(refs, str) else refs
     assert len(refs) == 5 and all(len(json.dumps(ref)) < 2048 for ref in refs)  # references and counts only
@@ -131,8 +145,11 @@ def test_a_run_killed_while_tagging_resumes_its_batches_without_listing_again(ai
     again = dags_test(env, DAG_ID, conf)
     output = again.stdout + again.stderr
     assert again.returncode == 0, output[-3000:]
-    resumed = re.search(r"Resuming the unfinished run of run \S+: (\d+) object\(s\) in (\d+) batch file\(s\) already "
-                        r"written; (\d+) fully tagged batch file\(s\) skipped", output)
+    resumed = re.search(
+        r"Resuming the unfinished run of run \S+: (\d+) object\(s\) in (\d+) batch file\(s\) already "
+        r"written; (\d+) fully tagged batch file\(s\) skipped",
+        output,
+    )
     assert resumed and int(resumed.group(3)) >= 2 and int(resumed.group(1)) <= 400, output[-3000:]
     # no page read again: one call for the estimate, then each slice's page after its cursor (empty)
     assert state.calls["GET /v1/storing/profiles"] - listing_calls <= 1 + 4

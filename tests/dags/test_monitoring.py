@@ -50,9 +50,13 @@ class StatsdListener:
             self.lines += data.decode().splitlines()
 
     def env(self) -> dict[str, str]:
-        return {"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-                "AIRFLOW__METRICS__STATSD_PORT": str(self.port), "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
-                "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True"}
+        return {
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(self.port),
+            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+            "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
+        }
 
     def counters(self, prefix: str) -> dict[tuple[str, frozenset], int]:
         """Return ``{(name, tags): total}`` for counters whose name starts with ``prefix``."""
@@ -81,8 +85,9 @@ def statsd():
 
 def asset_events(home, uri: str) -> list[dict]:
     with sqlite3.connect(home / "airflow.db") as db:
-        rows = db.execute("SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.uri = ? "
-                          "ORDER BY e.id", (uri,)).fetchall()
+        rows = db.execute(
+            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.uri = ? ORDER BY e.id", (uri,)
+        ).fetchall()
     return [json.loads(extra) for (extra,) in rows]
 
 
@@ -90,27 +95,43 @@ def alerts(sandbox) -> list[dict]:
     return [body for body in sandbox.state.sms.bodies if body.get("to") == ON_CALL]
 
 
-def test_successful_run_reports_an_asset_event_a_log_table_and_metrics(run_dag, sandbox, airflow_home, alert_env,
-                                                                         statsd, kind):
+def test_successful_run_reports_an_asset_event_a_log_table_and_metrics(
+    run_dag, sandbox, airflow_home, alert_env, statsd, kind
+):
     container = make_key("container", "report")
     keys = sandbox.state.seed(kind.name, container, 7)
     sandbox.state.seed(kind.name, container, 2, start=100, tags=[{"name": "sync", "value": "1"}])  # already synced
 
-    result = run_dag(kind.dag_id, {kind.containers_param: [container], "batch_size": 3}, env={**alert_env, **statsd.env()})
+    result = run_dag(
+        kind.dag_id, {kind.containers_param: [container], "batch_size": 3}, env={**alert_env, **statsd.env()}
+    )
 
     assert result.succeeded, result.output[-3000:]
     [event] = asset_events(airflow_home, f"hrflow://{kind.plural}/{container}")
-    assert event == {"dag_id": kind.dag_id, "run_id": result.run_id, "found": 7, "posted": 7, "tagged": 7,
-                     "skipped": 0, "failed": 0, "failed_keys": []}
+    assert event == {
+        "dag_id": kind.dag_id,
+        "run_id": result.run_id,
+        "found": 7,
+        "posted": 7,
+        "tagged": 7,
+        "skipped": 0,
+        "failed": 0,
+        "failed_keys": [],
+    }
     # the summary task's log ends with the table: a row for the source or board, then the total
-    table = result.output[result.output.index("Run summary:"):].splitlines()[1:6]
+    table = result.output[result.output.index("Run summary:") :].splitlines()[1:6]
     assert table[0].split() == [kind.container, "found", "posted", "tagged", "skipped", "failed"]
     assert table[2].split() == [container, "7", "7", "7", "0", "0"]
     assert table[4].split()[:6] == ["TOTAL", "7", "7", "7", "0", "0"]  # then the logger name
     tags = frozenset({("dag_id", kind.dag_id), (kind.container, container)})
     counters = statsd.counters("airflow.hrflow.objects.")
-    assert {name.rsplit(".", 1)[1]: n for (name, t), n in counters.items() if t == tags} == \
-        {"found": 7, "posted": 7, "tagged": 7, "skipped": 0, "failed": 0}
+    assert {name.rsplit(".", 1)[1]: n for (name, t), n in counters.items() if t == tags} == {
+        "found": 7,
+        "posted": 7,
+        "tagged": 7,
+        "skipped": 0,
+        "failed": 0,
+    }
     assert alerts(sandbox) == []
     assert set(sandbox.state.ats_area(kind.plural).applied) == set(keys)  # the 7 the event counts, not the 2 synced
 
@@ -128,8 +149,10 @@ def test_failing_run_alerts_once_without_candidate_data(run_dag, sandbox, airflo
     [alert] = alerts(sandbox)
     # (`dags test` runs the callback without the XCom access the dag-processor gives it: no counts here;
     # tests/test_monitoring_stack.py checks them on a real dag-processor)
-    assert alert["text"] == (f"[Airflow] hrflow_profiles_to_ats run {result.run_id} failed at summary. http://localhost:8080"
-                             f"/dags/hrflow_profiles_to_ats/runs/{result.run_id.replace(':', '%3A').replace('+', '%2B')}")
+    assert alert["text"] == (
+        f"[Airflow] hrflow_profiles_to_ats run {result.run_id} failed at summary. http://localhost:8080"
+        f"/dags/hrflow_profiles_to_ats/runs/{result.run_id.replace(':', '%3A').replace('+', '%2B')}"
+    )
     for key in keys:
         info = sandbox.state.get("profile", CONTAINER, key)["info"]
         for value in (info["first_name"], info["last_name"], info["email"], info["phone"], key):
@@ -162,16 +185,21 @@ def test_sms_runs_count_sent_and_skipped(run_dag, sandbox, statsd):
 
     tags = frozenset({("dag_id", "hrflow_profile_sms"), ("source", source)})
     counters = statsd.counters("airflow.hrflow.sms.")
-    assert {name: n for (name, t), n in counters.items() if t == tags} == \
-        {"airflow.hrflow.sms.sent": 1, "airflow.hrflow.sms.skipped": 1}
+    assert {name: n for (name, t), n in counters.items() if t == tags} == {
+        "airflow.hrflow.sms.sent": 1,
+        "airflow.hrflow.sms.skipped": 1,
+    }
 
 
 def test_failure_alert_goes_through_twilio_once_to_a_normalized_number(run_dag, sandbox):
     from sandbox.server import twilio_connection
 
     on_call = twilio_connection(sandbox.url, to="06 00 00 00 02", default_region="FR")  # typed in local form
-    result = run_dag("hrflow_profiles_to_ats", {"source_keys": [make_key("source", "unknown")]},
-                     env={"AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(on_call)})
+    result = run_dag(
+        "hrflow_profiles_to_ats",
+        {"source_keys": [make_key("source", "unknown")]},
+        env={"AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(on_call)},
+    )
 
     assert not result.succeeded
     [message] = sandbox.state.twilio_messages

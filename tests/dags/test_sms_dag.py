@@ -8,8 +8,12 @@ SOURCE = make_key("source", "sms")
 
 
 def event(profile_key: str, source_key: str = SOURCE, event_type: str = "profile.indexing.success") -> dict:
-    return {"type": event_type, "origin": "api", "message": "Profile indexed",
-            "profile": {"key": profile_key, "source": {"key": source_key}}}
+    return {
+        "type": event_type,
+        "origin": "api",
+        "message": "Profile indexed",
+        "profile": {"key": profile_key, "source": {"key": source_key}},
+    }
 
 
 def seed_one(sandbox, **kwargs) -> dict:
@@ -31,16 +35,20 @@ def test_sms_is_sent_once(run_dag, sandbox):
     result = run_dag("hrflow_profile_sms", event(profile["key"]))
 
     assert result.succeeded, result.output[-3000:]
-    assert sandbox.state.sms.bodies == [{"text": f"{info['first_name']} {info['last_name']} just applied ! "
-                                                 f"Send a message to {info['phone']}."}]
+    assert sandbox.state.sms.bodies == [
+        {"text": f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."}
+    ]
     assert_no_pii_or_secret(result, profile)
 
 
 def test_current_event_name_and_custom_template(run_dag, sandbox):
     profile = seed_one(sandbox)
 
-    result = run_dag("hrflow_profile_sms", event(profile["key"], event_type="profile.storing.success"),
-                     variables={"hrflow_sms_template": "New: {first_name} ({profile_key})"})
+    result = run_dag(
+        "hrflow_profile_sms",
+        event(profile["key"], event_type="profile.storing.success"),
+        variables={"hrflow_sms_template": "New: {first_name} ({profile_key})"},
+    )
 
     assert result.succeeded, result.output[-3000:]
     assert sandbox.state.sms.bodies == [{"text": f"New: {profile['info']['first_name']} ({profile['key']})"}]
@@ -125,13 +133,18 @@ def test_storing_success_event_sends_one_sms_through_twilio(run_dag, sandbox):
     profile = seed_one(sandbox)
     info = profile["info"]
 
-    result = run_dag("hrflow_profile_sms", event(profile["key"], event_type="profile.storing.success"),
-                     env=_twilio_env(sandbox, to="06 12 34 56 78", default_region="FR"))
+    result = run_dag(
+        "hrflow_profile_sms",
+        event(profile["key"], event_type="profile.storing.success"),
+        env=_twilio_env(sandbox, to="06 12 34 56 78", default_region="FR"),
+    )
 
     assert result.succeeded, result.output[-3000:]
     [message] = sandbox.state.twilio_messages
     assert message["to"] == "+33612345678" and message["from"] == "+15005550006"
-    assert message["body"] == f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+    assert (
+        message["body"] == f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+    )
     assert message["sid"] in result.output  # the message SID is logged; the text is not
     assert_no_pii_or_secret(result, profile)
 

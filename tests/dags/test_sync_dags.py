@@ -31,12 +31,26 @@ def expected_record(kind: ObjectKind, obj: dict) -> dict:
     """Spell out the ATS record each kind must produce (independently of the mapping code)."""
     if kind is PROFILE:
         info = obj["info"]
-        return {"hrflow_key": obj["key"], "first_name": info["first_name"], "last_name": info["last_name"],
-                "email": info["email"], "phone": info["phone"], "date_birth": info["date_birth"],
-                "gender": info["gender"], "summary": info["summary"]}
-    return {"hrflow_key": obj["key"], "reference": obj["reference"], "name": obj["name"], "summary": obj["summary"],
-            "url": obj["url"], "location_text": obj["location"]["text"], "created_at": obj["created_at"],
-            "skills": [s["name"] for s in obj["skills"]]}
+        return {
+            "hrflow_key": obj["key"],
+            "first_name": info["first_name"],
+            "last_name": info["last_name"],
+            "email": info["email"],
+            "phone": info["phone"],
+            "date_birth": info["date_birth"],
+            "gender": info["gender"],
+            "summary": info["summary"],
+        }
+    return {
+        "hrflow_key": obj["key"],
+        "reference": obj["reference"],
+        "name": obj["name"],
+        "summary": obj["summary"],
+        "url": obj["url"],
+        "location_text": obj["location"]["text"],
+        "created_at": obj["created_at"],
+        "skills": [s["name"] for s in obj["skills"]],
+    }
 
 
 def conf(kind: ObjectKind, **extra) -> dict:
@@ -61,7 +75,9 @@ def assert_clean_logs(result, sandbox, kind: ObjectKind, keys: list[str]) -> Non
 def test_syncs_every_page_once_and_keeps_tags(run_dag, sandbox, kind, receiver):
     state = sandbox.state
     fresh = state.seed(kind.name, CONTAINER, 23, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)  # tags null
-    sync0 = state.seed(kind.name, CONTAINER, 4, start=23, tags=[{"name": "sync", "value": "0"}, {"name": "stage", "value": "new"}])
+    sync0 = state.seed(
+        kind.name, CONTAINER, 4, start=23, tags=[{"name": "sync", "value": "0"}, {"name": "stage", "value": "new"}]
+    )
     done = state.seed(kind.name, CONTAINER, 3, start=27, tags=[{"name": "sync", "value": 1}])
     unsynced = fresh + sync0
     before = {k: state.get(kind.name, CONTAINER, k) for k in unsynced}
@@ -105,7 +121,9 @@ def test_edit_made_during_run_survives(run_dag, sandbox, kind):
         def change(obj):
             obj["summary"] = "edited by a recruiter"
             obj["tags"] = (obj.get("tags") or []) + [{"name": "stage", "value": "interview"}]
+
         sandbox.state.update(kind.name, CONTAINER, target, change)
+
     sandbox.state.on_ats_post = someone_edits
 
     result = run_dag(kind.dag_id, conf(kind))
@@ -198,8 +216,9 @@ def test_explicit_window_takes_only_objects_created_in_it(run_dag, sandbox, kind
     inside = state.seed(kind.name, CONTAINER, 3, start=2, created_at="2026-02-01T00:00:00+00:00", spread_seconds=3600)
     edge = state.seed(kind.name, CONTAINER, 1, start=5, created_at="2026-02-02T00:00:00+00:00")
 
-    result = run_dag(kind.dag_id, conf(kind, created_at_min="2026-02-01T00:00:00+00:00",
-                                       created_at_max="2026-02-02T00:00:00+00:00"))
+    result = run_dag(
+        kind.dag_id, conf(kind, created_at_min="2026-02-01T00:00:00+00:00", created_at_max="2026-02-02T00:00:00+00:00")
+    )
 
     assert result.succeeded, result.output[-3000:]
     assert set(state.ats_area(kind.plural).applied) == set(inside)
@@ -210,8 +229,11 @@ def test_explicit_window_takes_only_objects_created_in_it(run_dag, sandbox, kind
     ("run_conf", "variables", "message"),
     [
         ({}, {}, "No {container} keys: set Variable 'hrflow_{container}_keys'"),
-        ({"created_at_min": "2026-02-02T00:00:00Z", "created_at_max": "2026-02-01T00:00:00Z"}, None,
-         "created_at_min (2026-02-02T00:00:00+00:00) must be before created_at_max"),
+        (
+            {"created_at_min": "2026-02-02T00:00:00Z", "created_at_max": "2026-02-01T00:00:00Z"},
+            None,
+            "created_at_min (2026-02-02T00:00:00+00:00) must be before created_at_max",
+        ),
         ({"batch_size": 0}, None, "batch_size"),
     ],
     ids=["no-containers", "inverted-window", "batch-size-0"],
@@ -248,13 +270,17 @@ def test_variable_supplies_containers(run_dag, sandbox, kind):
 def test_custom_field_map_and_per_item_mapping_failure(run_dag, sandbox, kind):
     keys = sandbox.state.seed(kind.name, CONTAINER, 4)
     broken = keys[2]
-    field_map = ({"given": "info.first_name", "urls": "info.urls[].type"} if kind is PROFILE
-                 else {"title": "name", "skill_names": "skills[].name", "city": "location.text"})
+    field_map = (
+        {"given": "info.first_name", "urls": "info.urls[].type"}
+        if kind is PROFILE
+        else {"title": "name", "skill_names": "skills[].name", "city": "location.text"}
+    )
     list_field = "info.urls" if kind is PROFILE else "skills"
 
     def break_list(obj):
         holder = obj["info"] if kind is PROFILE else obj
         holder[list_field.split(".")[-1]] = "not a list"
+
     sandbox.state.update(kind.name, CONTAINER, broken, break_list)
 
     result = run_dag(kind.dag_id, conf(kind), variables={kind.field_map_variable: field_map})
@@ -265,11 +291,18 @@ def test_custom_field_map_and_per_item_mapping_failure(run_dag, sandbox, kind):
     for key, record in records.items():
         obj = sandbox.state.get(kind.name, CONTAINER, key)
         if kind is PROFILE:
-            assert record == {"hrflow_key": key, "given": obj["info"]["first_name"],
-                              "urls": [u["type"] for u in obj["info"]["urls"]]}
+            assert record == {
+                "hrflow_key": key,
+                "given": obj["info"]["first_name"],
+                "urls": [u["type"] for u in obj["info"]["urls"]],
+            }
         else:
-            assert record == {"hrflow_key": key, "title": obj["name"], "skill_names": ["python", "sql"],
-                              "city": "Paris, France"}
+            assert record == {
+                "hrflow_key": key,
+                "title": obj["name"],
+                "skill_names": ["python", "sql"],
+                "city": "Paris, France",
+            }
     [failure] = result.summary["failed_keys"]
     assert failure["key"] == broken and "mapping failed" in failure["reason"] and "expected a list" in failure["reason"]
     assert broken not in sandbox.state.snapshot()["synced"][kind.name]
@@ -282,8 +315,9 @@ def _no_text(obj):
 
 def _no_identity(obj):
     """No email, no name, and fewer than half of the other personal fields: HrFlow search skips it."""
-    obj["info"].update(email=None, first_name=None, last_name=None, full_name=None, phone=None, date_birth=None,
-                       gender=None, urls=[])
+    obj["info"].update(
+        email=None, first_name=None, last_name=None, full_name=None, phone=None, date_birth=None, gender=None, urls=[]
+    )
 
 
 @BOTH_KINDS
@@ -321,8 +355,16 @@ def test_accepted_but_untagged_objects_are_never_posted_again_by_a_later_run(run
     first = state.seed(kind.name, CONTAINER, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     untagged = first[:4]
     for key in untagged:  # HrFlow refuses the tagging PUT of 4 of them
-        state.faults.append(Fault(path=f"/v1/{kind.name}/indexing", method="PUT", status=400, times=1, match_key=key,
-                                  reason="Invalid parameters"))
+        state.faults.append(
+            Fault(
+                path=f"/v1/{kind.name}/indexing",
+                method="PUT",
+                status=400,
+                times=1,
+                match_key=key,
+                reason="Invalid parameters",
+            )
+        )
 
     run1 = run_dag(kind.dag_id, conf(kind, batch_size=3))
 
@@ -346,8 +388,9 @@ def test_accepted_but_untagged_objects_are_never_posted_again_by_a_later_run(run
 
 def test_over_quota_402_fails_fast_and_clearly(run_dag, sandbox):
     sandbox.state.seed("profile", CONTAINER, 3)
-    sandbox.state.faults.append(Fault(path="/v1/storing/profiles", status=402, times=50,
-                                      reason="Over plan quota on this endpoint"))
+    sandbox.state.faults.append(
+        Fault(path="/v1/storing/profiles", status=402, times=50, reason="Over plan quota on this endpoint")
+    )
 
     result = run_dag(PROFILE.dag_id, conf(PROFILE))
 
@@ -373,8 +416,9 @@ def test_html_200_from_a_proxy_is_never_a_silent_empty_sync(run_dag, sandbox):
 
 def test_tag_put_applied_but_answer_lost_is_not_put_again(run_dag, sandbox, kind):
     keys = sandbox.state.seed(kind.name, CONTAINER, 3)
-    sandbox.state.faults.append(Fault(path=f"/v1/{kind.name}/indexing", method="PUT", lose_response=True,
-                                      match_key=keys[1]))
+    sandbox.state.faults.append(
+        Fault(path=f"/v1/{kind.name}/indexing", method="PUT", lose_response=True, match_key=keys[1])
+    )
 
     result = run_dag(kind.dag_id, conf(kind))
 

@@ -21,8 +21,12 @@ def test_generated_objects_equal_seeded_ones_and_listings_match_the_generic_sear
             obj = state.get("profile", "src", make_key("profile", "src", i))
             obj["tags"] = [{"name": "sync", "value": "1"}]
             state.objects["profile"]["src"][obj["key"]] = obj
-    params = {"tags_excluded": SYNC, "order_by": "asc", "created_at_min": "2026-01-01T00:00:05+0000",
-              "created_at_max": "2026-01-01T00:00:30+0000"}
+    params = {
+        "tags_excluded": SYNC,
+        "order_by": "asc",
+        "created_at_min": "2026-01-01T00:00:05+0000",
+        "created_at_max": "2026-01-01T00:00:30+0000",
+    }
     page, total = generated.fast_listing("profile", ["src"], params, 2, 10, search=True)
     found = stored.search("profile", ["src"], params)
     assert total == len(found) == 26 - 2
@@ -44,7 +48,12 @@ def test_a_put_keeps_only_what_changed_and_the_counts_follow():
     obj["tags"] = [{"name": "sync", "value": "1"}]
     bucket[obj["key"]] = obj
     assert set(bucket.overlay[5]) == {"tags"} and bucket[obj["key"]]["tags"] == obj["tags"]
-    assert state.exactly_once("profile", "src", "profiles") == {"objects": 1000, "lost": 1000, "duplicates": 0,
-                                                              "untagged": 999, "edited_twice": 0}
+    assert state.exactly_once("profile", "src", "profiles") == {
+        "objects": 1000,
+        "lost": 1000,
+        "duplicates": 0,
+        "untagged": 999,
+        "edited_twice": 0,
+    }
     _, total = state.fast_listing("profile", ["src"], {"tags_excluded": SYNC}, 1, 1, search=True)
     assert total == 999

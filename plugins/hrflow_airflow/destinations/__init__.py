@@ -40,15 +40,21 @@ def destination_for(conn_id: str, kind_name: str | None = None) -> Destination:
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        raise DestinationError(f"Connection '{conn_id}' (the ATS destination) is not defined: create it with one of "
-                               f"the types {', '.join(sorted(ADAPTERS))}") from None
+        raise DestinationError(
+            f"Connection '{conn_id}' (the ATS destination) is not defined: create it with one of "
+            f"the types {', '.join(sorted(ADAPTERS))}"
+        ) from None
     conn_type = (conn.conn_type or "").lower()
     if conn_type not in ADAPTERS:
-        raise DestinationError(f"Connection '{conn_id}' has type '{conn.conn_type}', which no ATS adapter handles; "
-                               f"use one of {', '.join(sorted(ADAPTERS))}")
+        raise DestinationError(
+            f"Connection '{conn_id}' has type '{conn.conn_type}', which no ATS adapter handles; "
+            f"use one of {', '.join(sorted(ADAPTERS))}"
+        )
     module, _, name = ADAPTERS[conn_type].partition(":")
     destination = getattr(import_module(module), name)(conn_id=conn_id)
     if kind_name and kind_name not in destination.kinds:
-        raise DestinationError(f"Connection '{conn_id}' is a {conn_type} connection, which creates "
-                               f"{' and '.join(sorted(destination.kinds))}s only, not {kind_name}s")
+        raise DestinationError(
+            f"Connection '{conn_id}' is a {conn_type} connection, which creates "
+            f"{' and '.join(sorted(destination.kinds))}s only, not {kind_name}s"
+        )
     return destination

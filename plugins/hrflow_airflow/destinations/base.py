@@ -30,7 +30,13 @@ import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks._http import connection_timeout, RetryPolicy, TransientHttpError, parse_retry_after, pooled_session
+from hrflow_airflow.hooks._http import (
+    connection_timeout,
+    RetryPolicy,
+    TransientHttpError,
+    parse_retry_after,
+    pooled_session,
+)
 from hrflow_airflow.mapping import RECORD_KEY
 
 if TYPE_CHECKING:
@@ -51,8 +57,17 @@ class Destination(Protocol):
     def default_field_map(self, kind_name: str) -> dict[str, str] | None:
         """Return this ATS's record field -> object path map for ``kind_name`` (None: the kind's own)."""
 
-    def deliver(self, *, plural: str, index: int, items: list[list[str]], records: list[dict[str, Any]],
-                ledger: LedgerHook, store: Any = None, lanes: int = 1) -> dict[str, Any]:
+    def deliver(
+        self,
+        *,
+        plural: str,
+        index: int,
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        ledger: LedgerHook,
+        store: Any = None,
+        lanes: int = 1,
+    ) -> dict[str, Any]:
         """
         Send one batch once; return ``{"accepted": [[key, container]], "rejected": [{key, container, reason}],
         "resumed": int, "remote_ids": {key: "<name>:<id>"}}``.
@@ -157,8 +172,14 @@ class CandidateApiHook(BaseHook):
     email_field = "email"  # the record field holding the email used for lookups
     profile_field_map: dict[str, str] = {}
 
-    def __init__(self, *, ats_conn_id: str = default_conn_name, conn_id: str | None = None,
-                 retry: RetryPolicy | None = None, logger_name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ats_conn_id: str = default_conn_name,
+        conn_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        logger_name: str | None = None,
+    ) -> None:
         super().__init__(logger_name=logger_name)
         self.ats_conn_id = conn_id or ats_conn_id
         self.retry = retry or RetryPolicy(attempts=6, backoff=1.0, max_delay=60.0)
@@ -180,7 +201,9 @@ class CandidateApiHook(BaseHook):
     def base_url(self) -> str:
         host = (self.connection.host or "").strip().rstrip("/") or (self.default_host or "")
         if not host:
-            raise AirflowFailException(f"Connection '{self.ats_conn_id}' has no host: set it to the {self.name} API URL")
+            raise AirflowFailException(
+                f"Connection '{self.ats_conn_id}' has no host: set it to the {self.name} API URL"
+            )
         return host if "://" in host else f"https://{host}"
 
     @cached_property
@@ -207,8 +230,10 @@ class CandidateApiHook(BaseHook):
             value = int(raw)
             assert value > 0
         except (TypeError, ValueError, AssertionError):
-            raise AirflowFailException(f"Connection '{self.ats_conn_id}' extra 'rate_limit' must be a positive "
-                                       f"number of requests per {self.rate_interval:g} s, got {raw!r}") from None
+            raise AirflowFailException(
+                f"Connection '{self.ats_conn_id}' extra 'rate_limit' must be a positive "
+                f"number of requests per {self.rate_interval:g} s, got {raw!r}"
+            ) from None
         return value, self.rate_interval
 
     # -- what each ATS defines --------------------------------------------------------------------
@@ -295,10 +320,19 @@ class CandidateApiHook(BaseHook):
                 if not safe_to_repeat:
                     raise AnswerUnknownError(f"{target}: {method} got no answer: {type(exc).__name__}") from exc
                 if attempt == self.retry.attempts:
-                    raise TransientHttpError(f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}") from exc
+                    raise TransientHttpError(
+                        f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}"
+                    ) from exc
                 wait = self.retry.delay(attempt)
-                self.log.warning("%s: %s attempt %s/%s: %s; retrying in %.1fs", target, method, attempt,
-                                 self.retry.attempts, type(exc).__name__, wait)
+                self.log.warning(
+                    "%s: %s attempt %s/%s: %s; retrying in %.1fs",
+                    target,
+                    method,
+                    attempt,
+                    self.retry.attempts,
+                    type(exc).__name__,
+                    wait,
+                )
                 time.sleep(wait)
                 continue
             self._observe(response)
@@ -306,8 +340,10 @@ class CandidateApiHook(BaseHook):
             if response.ok:
                 return response
             if status in (401, 403):
-                raise AtsAuthError(f"{target} refused the credentials (HTTP {status}: {self.reason(response)}); "
-                                   f"check connection '{self.ats_conn_id}'")
+                raise AtsAuthError(
+                    f"{target} refused the credentials (HTTP {status}: {self.reason(response)}); "
+                    f"check connection '{self.ats_conn_id}'"
+                )
             if status != 429 and status < 500:
                 raise AtsRejectedError(status, self.reason(response))
             if status != 429 and not safe_to_repeat:
@@ -323,8 +359,15 @@ class CandidateApiHook(BaseHook):
             else:
                 wait = self.retry.delay(attempt)
                 time.sleep(wait)
-            self.log.warning("%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs", target, method, attempt,
-                             self.retry.attempts, status, wait)
+            self.log.warning(
+                "%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs",
+                target,
+                method,
+                attempt,
+                self.retry.attempts,
+                status,
+                wait,
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- create and look up -------------------------------------------------------------------------
@@ -362,8 +405,17 @@ class CandidateApiHook(BaseHook):
         return True, f"Connection '{self.ats_conn_id}' works: {self.name} at {self.base_url} accepted the credential"
 
     # -- one batch, once ---------------------------------------------------------------------------
-    def deliver(self, *, plural: str, index: int, items: list[list[str]], records: list[dict[str, Any]],
-                ledger: LedgerHook, store: Any = None, lanes: int = 1) -> dict[str, Any]:
+    def deliver(
+        self,
+        *,
+        plural: str,
+        index: int,
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        ledger: LedgerHook,
+        store: Any = None,
+        lanes: int = 1,
+    ) -> dict[str, Any]:
         self.share(lanes)
         result: dict[str, Any] = {"accepted": [], "rejected": [], "resumed": 0, "remote_ids": {}}
         known = ledger.lookup(self.ledger_key, [key for key, _ in items])
@@ -378,8 +430,13 @@ class CandidateApiHook(BaseHook):
             else:
                 todo.append((tuple(item), record, entry is not None))
         if result["resumed"]:
-            self.log.info("Batch %s: %s %s already created in %s in an earlier run (ledger); tagging only",
-                          index, result["resumed"], plural, self.name)
+            self.log.info(
+                "Batch %s: %s %s already created in %s in an earlier run (ledger); tagging only",
+                index,
+                result["resumed"],
+                plural,
+                self.name,
+            )
         stop = threading.Event()
         lock = threading.Lock()
         counts = {"created": 0, "adopted": 0}
@@ -393,9 +450,11 @@ class CandidateApiHook(BaseHook):
                     if maybe_created:
                         email = record.get(self.email_field)
                         if not email:
-                            reason = (f"a create in {self.name} got no answer and the profile has no email to look it "
-                                      f"up: not created again (at most once); check {self.name}, then tag it sync=1 in "
-                                      "HrFlow, or delete its row from hrflow_sync_ledger to have it created")
+                            reason = (
+                                f"a create in {self.name} got no answer and the profile has no email to look it "
+                                f"up: not created again (at most once); check {self.name}, then tag it sync=1 in "
+                                "HrFlow, or delete its row from hrflow_sync_ledger to have it created"
+                            )
                             self.log.error("%s: %s", key, reason)
                             with lock:
                                 result["rejected"].append({"key": key, "container": container, "reason": reason})
@@ -403,8 +462,12 @@ class CandidateApiHook(BaseHook):
                         if (found := self.find(str(email))) is not None:
                             remote = f"{self.name}:{found}"
                             ledger.record_accepted(self.ledger_key, [item], {key: remote})
-                            self.log.info("%s: found in %s by email after a create without answer: adopted %s",
-                                          key, self.name, remote)
+                            self.log.info(
+                                "%s: found in %s by email after a create without answer: adopted %s",
+                                key,
+                                self.name,
+                                remote,
+                            )
                             with lock:
                                 result["accepted"].append(list(item))
                                 result["remote_ids"][key] = remote
@@ -417,13 +480,20 @@ class CandidateApiHook(BaseHook):
                         ledger.forget(self.ledger_key, [key])  # refused: nothing was created
                         self.log.error("%s: %s refused it: HTTP %s: %s", key, self.name, exc.status, exc.reason)
                         with lock:
-                            result["rejected"].append({"key": key, "container": container,
-                                                       "reason": f"{self.name} HTTP {exc.status}: {exc.reason}"})
+                            result["rejected"].append(
+                                {
+                                    "key": key,
+                                    "container": container,
+                                    "reason": f"{self.name} HTTP {exc.status}: {exc.reason}",
+                                }
+                            )
                         return
                     except AnswerUnknownError as exc:  # it may exist now: look it up before creating again
                         maybe_created = True
                         wait = self.retry.delay(attempt)
-                        self.log.warning("%s: %s; looking it up by email in %.1fs before creating again", key, exc, wait)
+                        self.log.warning(
+                            "%s: %s; looking it up by email in %.1fs before creating again", key, exc, wait
+                        )
                         time.sleep(wait)
                         continue
                     ledger.record_accepted(self.ledger_key, [item], {key: remote})
@@ -437,16 +507,23 @@ class CandidateApiHook(BaseHook):
                 stop.set()  # credentials refused or retries exhausted: start nothing more, fail the task
                 raise
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(todo) or 1)),
-                                thread_name_prefix=f"{self.name}-create") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(self.max_concurrency, len(todo) or 1)), thread_name_prefix=f"{self.name}-create"
+        ) as pool:
             futures = [pool.submit(one, *job) for job in todo]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             auth = [e for e in errors if isinstance(e, AtsAuthError)]
             raise (auth or errors)[0]
-        self.log.info("Batch %s: %s created %s, adopted %s after a lost answer, refused %s; %s request(s) refused "
-                      "for rate (429)", index, self.name, counts["created"], counts["adopted"], len(result["rejected"]),
-                      self.throttled)
+        self.log.info(
+            "Batch %s: %s created %s, adopted %s after a lost answer, refused %s; %s request(s) refused for rate (429)",
+            index,
+            self.name,
+            counts["created"],
+            counts["adopted"],
+            len(result["rejected"]),
+            self.throttled,
+        )
         return result
 
 

@@ -37,8 +37,17 @@ class JsonBatchDestination:
     def default_field_map(self, kind_name: str) -> dict[str, str] | None:
         return None  # the object kind's own map (flat records)
 
-    def deliver(self, *, plural: str, index: int, items: list[list[str]], records: list[dict[str, Any]],
-                ledger: LedgerHook, store: Any = None, lanes: int = 1) -> dict[str, Any]:
+    def deliver(
+        self,
+        *,
+        plural: str,
+        index: int,
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        ledger: LedgerHook,
+        store: Any = None,
+        lanes: int = 1,
+    ) -> dict[str, Any]:
         result: dict[str, Any] = {"accepted": [], "rejected": [], "resumed": 0, "remote_ids": {}}
         store_key = idempotency_key(plural, records)
         if store is not None and (earlier := store.get(store_key)) is not None:
@@ -50,8 +59,12 @@ class JsonBatchDestination:
         result["accepted"] = [list(item) for item in items if item[0] in done]
         result["resumed"] = len(done)
         if done:
-            log.info("Batch %s: %s %s already accepted by the ATS in an earlier run (ledger); tagging only",
-                     index, len(done), plural)
+            log.info(
+                "Batch %s: %s %s already accepted by the ATS in an earlier run (ledger); tagging only",
+                index,
+                len(done),
+                plural,
+            )
         if send:
             sent_items = [tuple(item) for item, _ in send]
             key = idempotency_key(plural, [record for _, record in send])
@@ -62,15 +75,26 @@ class JsonBatchDestination:
                 reason = f"ATS HTTP {exc.status}: {exc.reason}"
                 result["rejected"] = [{"key": k, "container": c, "reason": reason} for k, c in sent_items]
                 ledger.forget(self.ledger_key, [k for k, _ in sent_items])  # refused: nothing was created
-                log.error("Batch %s: ATS rejected %s %s: %s; keys: %s", index, len(sent_items), plural, reason,
-                          ", ".join(k for k, _ in sent_items))
+                log.error(
+                    "Batch %s: ATS rejected %s %s: %s; keys: %s",
+                    index,
+                    len(sent_items),
+                    plural,
+                    reason,
+                    ", ".join(k for k, _ in sent_items),
+                )
             else:
                 result["accepted"] += [list(i) for i in sent_items]
         if store is not None:  # before the ledger write: a retry after a crash here still posts nothing
             # the answer in a few bytes (Airflow caps a stored value at [workers] max_value_storage_bytes, 64 KB):
             # one POST is accepted or refused whole, so the items and the reason say the rest
-            store.set(store_key, {"rejected": result["rejected"][0]["reason"] if result["rejected"] else None,
-                                  "resumed": result["resumed"]})
+            store.set(
+                store_key,
+                {
+                    "rejected": result["rejected"][0]["reason"] if result["rejected"] else None,
+                    "resumed": result["resumed"],
+                },
+            )
         if send and not result["rejected"]:
             ledger.record_accepted(self.ledger_key, sent_items)
             log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(sent_items), plural, key)
@@ -84,9 +108,12 @@ class JsonBatchDestination:
         if isinstance(reason, list):  # stored by an earlier version: the whole result
             reason = reason[0]["reason"] if reason else None
         if reason:
-            rejected = [{"key": k, "container": c, "reason": reason} for k, c in items
-                        if k not in {d[0] for d in done}]
+            rejected = [{"key": k, "container": c, "reason": reason} for k, c in items if k not in {d[0] for d in done}]
             return {"accepted": done, "rejected": rejected, "resumed": earlier.get("resumed", 0), "remote_ids": {}}
         ledger.record_accepted(self.ledger_key, [tuple(i) for i in items])
-        return {"accepted": [list(i) for i in items], "rejected": [], "resumed": earlier.get("resumed", 0),
-                "remote_ids": {}}
+        return {
+            "accepted": [list(i) for i in items],
+            "rejected": [],
+            "resumed": earlier.get("resumed", 0),
+            "remote_ids": {},
+        }

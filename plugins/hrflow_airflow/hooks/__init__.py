@@ -5,4 +5,12 @@ from __future__ import annotations
 from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook, RejectedError
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowError, HrFlowHook, HrFlowNotFoundError
 
-__all__ = ["AtsHook", "HrFlowAuthError", "HrFlowError", "HrFlowHook", "HrFlowNotFoundError", "MessagingHook", "RejectedError"]
+__all__ = [
+    "AtsHook",
+    "HrFlowAuthError",
+    "HrFlowError",
+    "HrFlowHook",
+    "HrFlowNotFoundError",
+    "MessagingHook",
+    "RejectedError",
+]

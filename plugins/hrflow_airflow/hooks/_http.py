@@ -60,7 +60,9 @@ def connection_timeout(connection, conn_id: str, default: float = 30.0) -> float
     try:
         return float(raw)
     except (TypeError, ValueError):
-        raise AirflowFailException(f"Connection '{conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}") from None
+        raise AirflowFailException(
+            f"Connection '{conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}"
+        ) from None
 
 
 def parse_retry_after(value: str) -> float | None:
@@ -126,8 +128,13 @@ def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.H
 
 def with_globals(function: types.FunctionType, **names: Any) -> types.FunctionType:
     """Return a copy of stdlib ``function`` that sees ``names`` instead of its module's globals of that name."""
-    return types.FunctionType(function.__code__, {**function.__globals__, **names}, function.__name__,
-                              function.__defaults__, function.__closure__)
+    return types.FunctionType(
+        function.__code__,
+        {**function.__globals__, **names},
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
 
 
 class _LeanHTTPResponse(http.client.HTTPResponse):
@@ -180,21 +187,42 @@ class LeanSession(requests.Session):
                 if self.verify is False:
                     tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"}
                 else:
-                    tls = {"cert_reqs": "CERT_REQUIRED",
-                           "ca_certs": self.verify if isinstance(self.verify, str) else certifi.where()}
+                    tls = {
+                        "cert_reqs": "CERT_REQUIRED",
+                        "ca_certs": self.verify if isinstance(self.verify, str) else certifi.where(),
+                    }
                 pools = urllib3.PoolManager(num_pools=4, maxsize=self._pool_size, **tls)
                 pools.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
                 self._pools = pools
             return self._pools
 
-    def request(self, method: str, url: str, params: Any = None, data: Any = None, headers: Any = None,
-                json: Any = None, timeout: Any = None, **other: Any) -> requests.Response:  # type: ignore[override]
-        if (other or self.trust_env or self.cert or self.auth or self.params or len(self.cookies)
-                or self.proxies.get(url.split(":", 1)[0].lower()) or self.proxies.get("all")
-                or not (data is None or data == {} or isinstance(data, bytes))
-                or not (params is None or isinstance(params, dict)) or isinstance(timeout, tuple)):
-            return super().request(method, url, params=params, data=data, headers=headers, json=json,
-                                   timeout=timeout, **other)
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        json: Any = None,
+        timeout: Any = None,
+        **other: Any,
+    ) -> requests.Response:  # type: ignore[override]
+        if (
+            other
+            or self.trust_env
+            or self.cert
+            or self.auth
+            or self.params
+            or len(self.cookies)
+            or self.proxies.get(url.split(":", 1)[0].lower())
+            or self.proxies.get("all")
+            or not (data is None or data == {} or isinstance(data, bytes))
+            or not (params is None or isinstance(params, dict))
+            or isinstance(timeout, tuple)
+        ):
+            return super().request(
+                method, url, params=params, data=data, headers=headers, json=json, timeout=timeout, **other
+            )
         merged = {**self.headers, **(headers or {})}
         body = data or None
         if json is not None and body is None:
@@ -208,8 +236,14 @@ class LeanSession(requests.Session):
                 url = f"{url}{'&' if '?' in url else '?'}{query}"
         try:
             answer = self._pool_manager().urlopen(
-                method, url, body=body, headers={k: v for k, v in merged.items() if v is not None},
-                timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False, redirect=False)
+                method,
+                url,
+                body=body,
+                headers={k: v for k, v in merged.items() if v is not None},
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                retries=False,
+                redirect=False,
+            )
         except urllib3.exceptions.NewConnectionError as exc:  # refused (a ConnectTimeoutError subclass in urllib3)
             raise requests.ConnectionError(exc) from exc
         except urllib3.exceptions.ConnectTimeoutError as exc:
@@ -293,14 +327,28 @@ def send(
                     f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}"
                 ) from exc
             wait = policy.delay(attempt)
-            log.warning("%s: %s attempt %s/%s: %s; retrying in %.1fs",
-                        target, method, attempt, policy.attempts, type(exc).__name__, wait)
+            log.warning(
+                "%s: %s attempt %s/%s: %s; retrying in %.1fs",
+                target,
+                method,
+                attempt,
+                policy.attempts,
+                type(exc).__name__,
+                wait,
+            )
         else:
             if response.status_code not in RETRYABLE_STATUSES or attempt == policy.attempts:
                 return response
             wait = policy.delay(attempt, response)
-            log.warning("%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs",
-                        target, method, attempt, policy.attempts, response.status_code, wait)
+            log.warning(
+                "%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs",
+                target,
+                method,
+                attempt,
+                policy.attempts,
+                response.status_code,
+                wait,
+            )
             response.close()
         time.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover

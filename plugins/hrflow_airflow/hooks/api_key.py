@@ -53,7 +53,9 @@ class ApiKeyJsonHook(BaseHook):
         conn = self.connection
         host = (conn.host or "").strip()
         if not host:
-            raise AirflowFailException(f"Connection '{self.conn_id}' has no host: set it to the full {self.service} URL")
+            raise AirflowFailException(
+                f"Connection '{self.conn_id}' has no host: set it to the full {self.service} URL"
+            )
         if "://" in host:
             return host
         port = f":{conn.port}" if conn.port else ""
@@ -83,19 +85,26 @@ class ApiKeyJsonHook(BaseHook):
         conn = self.connection
         host = (conn.host or "").strip()
         if not host:
-            return False, f"Connection '{self.conn_id}': the {self.service} URL (host) is empty; e.g. {self.placeholder_url}"
+            return (
+                False,
+                f"Connection '{self.conn_id}': the {self.service} URL (host) is empty; e.g. {self.placeholder_url}",
+            )
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            return False, (f"Connection '{self.conn_id}': the {self.service} URL must start with https:// (or http://) "
-                           f"and name a host, e.g. {self.placeholder_url}")
+            return False, (
+                f"Connection '{self.conn_id}': the {self.service} URL must start with https:// (or http://) "
+                f"and name a host, e.g. {self.placeholder_url}"
+            )
         if not conn.password:
             return False, f"Connection '{self.conn_id}': the {self.service} API key (password) is empty"
         try:
             self.timeout
         except AirflowFailException as exc:
             return False, str(exc)
-        return True, (f"Connection '{self.conn_id}' looks right: {parts.scheme}://{parts.netloc}, API key set. "
-                      f"Nothing was sent (a request would create data at the {self.service}).")
+        return True, (
+            f"Connection '{self.conn_id}' looks right: {parts.scheme}://{parts.netloc}, API key set. "
+            f"Nothing was sent (a request would create data at the {self.service})."
+        )
 
     def post_json(self, body: Any, *, idempotency_key: str) -> requests.Response:
         """
@@ -103,8 +112,16 @@ class ApiKeyJsonHook(BaseHook):
 
         Raise :class:`RejectedError` on other 4xx and :class:`TransientHttpError` once retries are exhausted.
         """
-        response = send(self.session, "POST", self.url, json=body, headers={"Idempotency-Key": idempotency_key},
-                        timeout=self.timeout, policy=self.retry, target=f"{self.service} ({self.conn_id})")
+        response = send(
+            self.session,
+            "POST",
+            self.url,
+            json=body,
+            headers={"Idempotency-Key": idempotency_key},
+            timeout=self.timeout,
+            policy=self.retry,
+            target=f"{self.service} ({self.conn_id})",
+        )
         if response.ok:
             return response
         reason = response.text[:REASON_LIMIT].strip() or response.reason
@@ -144,8 +161,9 @@ class MessagingHook(ApiKeyJsonHook):
     def __init__(self, *, sms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(conn_id=sms_conn_id, **kwargs)
 
-    def send_sms(self, text: str, *, idempotency_key: str, to: str | None = None,
-                 store: Any = None) -> tuple[str, bool]:
+    def send_sms(
+        self, text: str, *, idempotency_key: str, to: str | None = None, store: Any = None
+    ) -> tuple[str, bool]:
         """
         Send one SMS at most once for ``idempotency_key``; return ``(reference, sent_now)``.
 

@@ -13,7 +13,14 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 from hrflow import Hrflow
 
-from hrflow_airflow.hooks._http import RETRYABLE_STATUSES, RateLimiter, RetryPolicy, TransientHttpError, pooled_session, send
+from hrflow_airflow.hooks._http import (
+    RETRYABLE_STATUSES,
+    RateLimiter,
+    RetryPolicy,
+    TransientHttpError,
+    pooled_session,
+    send,
+)
 from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
 
 if TYPE_CHECKING:
@@ -76,15 +83,24 @@ def hrflow_datetime(value: datetime) -> str:
 class _SessionClient(Hrflow):
     """The SDK client with its four HTTP methods routed through one pooled, retrying session."""
 
-    def __init__(self, *, session: requests.Session, timeout: float, policy: RetryPolicy,
-                 limiter: RateLimiter, **kwargs: Any) -> None:
+    def __init__(
+        self, *, session: requests.Session, timeout: float, policy: RetryPolicy, limiter: RateLimiter, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._session, self._timeout, self._policy, self._limiter = session, timeout, policy, limiter
 
     def _send(self, method: str, resource: str, **kwargs: Any) -> requests.Response:
-        return send(self._session, method, self._create_request_url(resource), headers=self.auth_header,
-                    timeout=self._timeout, policy=self._policy, limiter=self._limiter,
-                    target=f"HrFlow {resource}", **kwargs)
+        return send(
+            self._session,
+            method,
+            self._create_request_url(resource),
+            headers=self.auth_header,
+            timeout=self._timeout,
+            policy=self._policy,
+            limiter=self._limiter,
+            target=f"HrFlow {resource}",
+            **kwargs,
+        )
 
     def get(self, resource_endpoint, query_params=None):
         return self._send("GET", resource_endpoint, params=self._validate_args(dict(query_params or {})))
@@ -120,8 +136,15 @@ class HrFlowHook(BaseHook):
     conn_type = "hrflow"
     hook_name = "HrFlow.ai"
 
-    def __init__(self, *, hrflow_conn_id: str = default_conn_name, retry: RetryPolicy | None = None,
-                 requests_per_minute: int | None = None, pool_size: int = 16, logger_name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        hrflow_conn_id: str = default_conn_name,
+        retry: RetryPolicy | None = None,
+        requests_per_minute: int | None = None,
+        pool_size: int = 16,
+        logger_name: str | None = None,
+    ) -> None:
         super().__init__(logger_name=logger_name)
         self.hrflow_conn_id = hrflow_conn_id
         self.retry = retry or RetryPolicy()
@@ -153,10 +176,16 @@ class HrFlowHook(BaseHook):
             if not getattr(conn, field):
                 raise AirflowFailException(f"Connection '{self.hrflow_conn_id}' has no {label}")
         timeout = float(conn.extra_dejson.get("timeout", DEFAULT_TIMEOUT))
-        return _SessionClient(session=pooled_session(self.pool_size, self.api_url), timeout=timeout, policy=self.retry,
-                              limiter=RateLimiter(self.requests_per_minute), api_url=self.api_url,
-                              api_secret=conn.password, api_user=conn.login,
-                              webhook_secret=conn.extra_dejson.get("webhook_secret"))
+        return _SessionClient(
+            session=pooled_session(self.pool_size, self.api_url),
+            timeout=timeout,
+            policy=self.retry,
+            limiter=RateLimiter(self.requests_per_minute),
+            api_url=self.api_url,
+            api_secret=conn.password,
+            api_user=conn.login,
+            webhook_secret=conn.extra_dejson.get("webhook_secret"),
+        )
 
     def get_conn(self) -> Hrflow:
         return self.client
@@ -174,8 +203,11 @@ class HrFlowHook(BaseHook):
         if code in (401, 403):
             raise HrFlowAuthError(f"{text} (check connection '{self.hrflow_conn_id}')", code)
         if code == 402:
-            raise HrFlowQuotaError(f"{text}: the HrFlow plan's quota for this endpoint is used up; "
-                                   f"raise the plan or wait for the quota to reset (connection '{self.hrflow_conn_id}')", code)
+            raise HrFlowQuotaError(
+                f"{text}: the HrFlow plan's quota for this endpoint is used up; "
+                f"raise the plan or wait for the quota to reset (connection '{self.hrflow_conn_id}')",
+                code,
+            )
         if code == 404 or "unable to find" in message.lower() or "not found" in message.lower():
             raise HrFlowNotFoundError(text, code)
         raise HrFlowError(text, code)
@@ -195,8 +227,10 @@ class HrFlowHook(BaseHook):
             if "data" in response and (not listing or isinstance(response.get("meta"), dict)):
                 return response
             missing = "data" if "data" not in response else "meta"
-            text = (f"HrFlow {what}: HTTP {response.get('code')} without '{missing}' "
-                    f"({str(response.get('message') or 'no message')[:80]}); not HrFlow's JSON answer")
+            text = (
+                f"HrFlow {what}: HTTP {response.get('code')} without '{missing}' "
+                f"({str(response.get('message') or 'no message')[:80]}); not HrFlow's JSON answer"
+            )
             if attempt == self.retry.attempts:
                 raise HrFlowEmptyAnswerError(f"{text} after {attempt} attempts")
             wait = self.retry.delay(attempt)
@@ -205,40 +239,59 @@ class HrFlowHook(BaseHook):
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- operations -----------------------------------------------------------------------
-    def search_page(self, kind: ObjectKind, containers: list[str], *, page: int, limit: int,
-                    **filters: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def search_page(
+        self, kind: ObjectKind, containers: list[str], *, page: int, limit: int, **filters: Any
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Return one page of search results (``GET /<plural>/searching``) and its ``meta``."""
-        response = self._call(lambda: kind.search(self.client, containers, page=page, limit=limit, **_dates(filters)),
-                              f"search {kind.plural}", listing=True)
+        response = self._call(
+            lambda: kind.search(self.client, containers, page=page, limit=limit, **_dates(filters)),
+            f"search {kind.plural}",
+            listing=True,
+        )
         data = response.get("data") or {}
         return list(data.get(kind.plural) or []), dict(response["meta"])
 
-    def storing_page(self, kind: ObjectKind, containers: list[str], *, page: int, limit: int,
-                     **filters: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def storing_page(
+        self, kind: ObjectKind, containers: list[str], *, page: int, limit: int, **filters: Any
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """
         Return one page of the storing listing (``GET /storing/<plural>``) with whole objects, and its ``meta``.
 
         Unlike search, the listing returns every stored object, searchable or not; it has no tag filter.
         """
-        filters = {k: v for k, v in _dates(filters).items() if k in ("sort_by", "order_by", "created_at_min", "created_at_max")}
-        response = self._call(lambda: kind.list_stored(self.client, containers, page=page, limit=limit, **filters),
-                              f"list stored {kind.plural}", listing=True)
+        filters = {
+            k: v for k, v in _dates(filters).items() if k in ("sort_by", "order_by", "created_at_min", "created_at_max")
+        }
+        response = self._call(
+            lambda: kind.list_stored(self.client, containers, page=page, limit=limit, **filters),
+            f"list stored {kind.plural}",
+            listing=True,
+        )
         return list(response.get("data") or []), dict(response["meta"])
 
-    def iter_search(self, kind: ObjectKind, containers: list[str], *, page_size: int = 100,
-                    **filters: Any) -> Iterator[dict[str, Any]]:
+    def iter_search(
+        self, kind: ObjectKind, containers: list[str], *, page_size: int = 100, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
         """Yield every object search finds for ``filters``, each once (see :meth:`iter_pages`)."""
         return self.iter_pages(self.search_page, kind, containers, page_size=page_size, **filters)
 
-    def iter_stored(self, kind: ObjectKind, containers: list[str], *, page_size: int = 100,
-                    **filters: Any) -> Iterator[dict[str, Any]]:
+    def iter_stored(
+        self, kind: ObjectKind, containers: list[str], *, page_size: int = 100, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
         """Yield every stored object of the containers, each once, searchable or not (see :meth:`iter_pages`)."""
         return self.iter_pages(self.storing_page, kind, containers, page_size=page_size, **filters)
 
-    def iter_pages(self, read_page: Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]], kind: ObjectKind,
-                   containers: list[str], *, page_size: int = 100, on_page: Callable[[int, dict[str, Any]], None] | None = None,
-                   after: tuple[datetime, Mapping[str, datetime | None]] | None = None,
-                   **filters: Any) -> Iterator[dict[str, Any]]:
+    def iter_pages(
+        self,
+        read_page: Callable[..., tuple[list[dict[str, Any]], dict[str, Any]]],
+        kind: ObjectKind,
+        containers: list[str],
+        *,
+        page_size: int = 100,
+        on_page: Callable[[int, dict[str, Any]], None] | None = None,
+        after: tuple[datetime, Mapping[str, datetime | None]] | None = None,
+        **filters: Any,
+    ) -> Iterator[dict[str, Any]]:
         """
         Yield every object ``read_page`` returns, each once, oldest first, paging by ``created_at`` keyset.
 
@@ -260,8 +313,14 @@ class HrFlowHook(BaseHook):
         page, count = 1, 0
         while True:
             low = cursor or floor
-            objs, meta = read_page(kind, containers, page=page, limit=page_size,
-                                   **({"created_at_min": low} if low is not None else {}), **filters)
+            objs, meta = read_page(
+                kind,
+                containers,
+                page=page,
+                limit=page_size,
+                **({"created_at_min": low} if low is not None else {}),
+                **filters,
+            )
             for obj in objs:
                 if obj.get("key") in seen:
                     continue
@@ -274,7 +333,11 @@ class HrFlowHook(BaseHook):
                 return
             stamps = [t for t in map(_created, objs) if t is not None]
             step = max(stamps) - timedelta(milliseconds=1) if stamps else None
-            if step is None or (cursor is not None and step <= cursor) or (floor is not None and step <= _as_datetime(floor)):
+            if (
+                step is None
+                or (cursor is not None and step <= cursor)
+                or (floor is not None and step <= _as_datetime(floor))
+            ):
                 page += 1  # the whole page was created at the cursor's instant: the next page of that instant
                 continue
             cursor, page = step, 1
@@ -309,19 +372,27 @@ class HrFlowHook(BaseHook):
                 if attempt == self.retry.attempts:
                     raise
                 wait = self.retry.delay(attempt)
-                self.log.warning("%s %s: PUT answer lost (%s); re-reading before trying again in %.1fs",
-                                 kind.name, key, exc, wait)
+                self.log.warning(
+                    "%s %s: PUT answer lost (%s); re-reading before trying again in %.1fs", kind.name, key, exc, wait
+                )
                 time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def add_sync_tags(self, kind: ObjectKind, items: list[tuple[str, str]], *, concurrency: int = 8,
-                      extra_tags: Mapping[str, list[dict[str, Any]]] | None = None) -> list[tuple[str, str, str | None]]:
+    def add_sync_tags(
+        self,
+        kind: ObjectKind,
+        items: list[tuple[str, str]],
+        *,
+        concurrency: int = 8,
+        extra_tags: Mapping[str, list[dict[str, Any]]] | None = None,
+    ) -> list[tuple[str, str, str | None]]:
         """
         Tag many objects with bounded concurrency.
 
         Return ``(key, outcome, reason)`` per item: outcome ``tagged``, ``already`` or ``failed``.
         Not-found and other HrFlow refusals fail the item; auth errors and exhausted retries raise.
         """
+
         def one(item: tuple[str, str]) -> tuple[str, str, str | None]:
             key, container = item
             try:

@@ -57,11 +57,15 @@ def to_e164(number: str, region: str | None, setting: str) -> str:
     try:
         parsed = phonenumbers.parse(str(number), (region or "").upper() or None)
     except phonenumbers.NumberParseException:
-        raise AirflowFailException(f"{setting} is not a phone number; use E.164 (+33...) "
-                                   "or set extra 'default_region' (e.g. FR) for local forms") from None
+        raise AirflowFailException(
+            f"{setting} is not a phone number; use E.164 (+33...) "
+            "or set extra 'default_region' (e.g. FR) for local forms"
+        ) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise AirflowFailException(f"{setting} is not a valid phone number for its region; use E.164 (+33...) "
-                                   "or set extra 'default_region' (e.g. FR) for local forms")
+        raise AirflowFailException(
+            f"{setting} is not a valid phone number for its region; use E.164 (+33...) "
+            "or set extra 'default_region' (e.g. FR) for local forms"
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -80,8 +84,13 @@ class TwilioHook(BaseHook):
     conn_type = "twilio"
     hook_name = "Twilio (SMS)"
 
-    def __init__(self, *, twilio_conn_id: str = default_conn_name, retry: RetryPolicy | None = None,
-                 logger_name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        twilio_conn_id: str = default_conn_name,
+        retry: RetryPolicy | None = None,
+        logger_name: str | None = None,
+    ) -> None:
         super().__init__(logger_name=logger_name)
         self.twilio_conn_id = twilio_conn_id
         self.retry = retry or RetryPolicy()
@@ -105,15 +114,23 @@ class TwilioHook(BaseHook):
         from twilio.rest import Client
 
         conn = self.connection
-        for value, label in ((conn.login, "login (Account SID or API key SID)"), (conn.password, "password (Auth Token)")):
+        for value, label in (
+            (conn.login, "login (Account SID or API key SID)"),
+            (conn.password, "password (Auth Token)"),
+        ):
             if not value:
                 raise AirflowFailException(f"Connection '{self.twilio_conn_id}' has no {label}")
         if not (self.extra.get("from") or self.extra.get("messaging_service_sid")):
-            raise AirflowFailException(f"Connection '{self.twilio_conn_id}' needs extra 'from' (an E.164 number) "
-                                       "or 'messaging_service_sid'")
+            raise AirflowFailException(
+                f"Connection '{self.twilio_conn_id}' needs extra 'from' (an E.164 number) or 'messaging_service_sid'"
+            )
         timeout = float(self.extra.get("timeout", DEFAULT_TIMEOUT))
-        client = Client(username=conn.login, password=conn.password, account_sid=self.account_sid,
-                        http_client=TwilioHttpClient(timeout=timeout))
+        client = Client(
+            username=conn.login,
+            password=conn.password,
+            account_sid=self.account_sid,
+            http_client=TwilioHttpClient(timeout=timeout),
+        )
         if conn.host:
             client.api.base_url = conn.host.rstrip("/")
         return client
@@ -130,8 +147,14 @@ class TwilioHook(BaseHook):
         return to_e164(raw, self.extra.get("default_region"), setting)
 
     # -- sending ------------------------------------------------------------------------------
-    def send_sms(self, text: str, *, idempotency_key: str, to: str | None = None,
-                 store: MutableMapping[str, Any] | Any | None = None) -> tuple[str, bool]:
+    def send_sms(
+        self,
+        text: str,
+        *,
+        idempotency_key: str,
+        to: str | None = None,
+        store: MutableMapping[str, Any] | Any | None = None,
+    ) -> tuple[str, bool]:
         """
         Send ``text`` at most once for ``idempotency_key``; return ``(message SID, sent_now)``.
 
@@ -141,14 +164,19 @@ class TwilioHook(BaseHook):
         recipient = self.recipient(to)
         state = store.get(idempotency_key) if store is not None else None
         if isinstance(state, dict) and state.get("sid"):
-            self.log.info("SMS %s was sent in an earlier try (message %s); not sending again", idempotency_key, state["sid"])
+            self.log.info(
+                "SMS %s was sent in an earlier try (message %s); not sending again", idempotency_key, state["sid"]
+            )
             return state["sid"], False
         since = state.get("intent") if isinstance(state, dict) else None
         if store is None or since:
             adopted = self._already_sent(recipient, text, since)
             if adopted:
-                self.log.info("SMS %s found at Twilio (message %s), sent before its answer was lost; adopting it",
-                              idempotency_key, adopted)
+                self.log.info(
+                    "SMS %s found at Twilio (message %s), sent before its answer was lost; adopting it",
+                    idempotency_key,
+                    adopted,
+                )
                 if store is not None:
                     store.set(idempotency_key, {"sid": adopted})
                 return adopted, False
@@ -163,8 +191,10 @@ class TwilioHook(BaseHook):
     def _already_sent(self, recipient: str, text: str, since: str | None) -> str | None:
         """Return the SID of a message with this body sent to ``recipient`` since ``since`` (a day back if None)."""
         start = datetime.fromisoformat(since) if since else datetime.now(timezone.utc) - timedelta(days=1)
-        messages = self._call(lambda: self.client.messages.list(to=recipient, date_sent_after=start - timedelta(minutes=5),
-                                                                limit=200), "list messages")
+        messages = self._call(
+            lambda: self.client.messages.list(to=recipient, date_sent_after=start - timedelta(minutes=5), limit=200),
+            "list messages",
+        )
         for message in messages:
             if message.body == text:
                 return message.sid
@@ -175,8 +205,11 @@ class TwilioHook(BaseHook):
         if self.extra.get("messaging_service_sid"):
             kwargs["messaging_service_sid"] = self.extra["messaging_service_sid"]
         else:
-            kwargs["from_"] = to_e164(self.extra["from"], self.extra.get("default_region"),
-                                      f"extra 'from' of connection '{self.twilio_conn_id}'")
+            kwargs["from_"] = to_e164(
+                self.extra["from"],
+                self.extra.get("default_region"),
+                f"extra 'from' of connection '{self.twilio_conn_id}'",
+            )
         return self._call(lambda: self.client.messages.create(**kwargs), "send").sid
 
     def _call(self, request, what: str):
@@ -190,8 +223,9 @@ class TwilioHook(BaseHook):
                 code, status = exc.code, exc.status
                 text = f"Twilio {what} ({self.twilio_conn_id}): error {code}: {exc.msg}"
                 if code in AUTH_ERRORS or status in (401, 403):
-                    raise AirflowFailException(f"{text} (check the Account SID and Auth Token of connection "
-                                               f"'{self.twilio_conn_id}')") from None
+                    raise AirflowFailException(
+                        f"{text} (check the Account SID and Auth Token of connection '{self.twilio_conn_id}')"
+                    ) from None
                 if code in PERMANENT:
                     raise TwilioSendError(f"{text} ({PERMANENT[code]}); not retried", code) from None
                 if not (code in RATE_LIMITED or status == 429 or status >= 500):

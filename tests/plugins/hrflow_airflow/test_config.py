@@ -6,7 +6,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
 
-from hrflow_airflow.config import ConfigError, plan_run, Window, resolve_config, resolve_containers, resolve_field_map, resolve_sweep, resolve_window
+from hrflow_airflow.config import (
+    ConfigError,
+    plan_run,
+    Window,
+    resolve_config,
+    resolve_containers,
+    resolve_field_map,
+    resolve_sweep,
+    resolve_window,
+)
 from hrflow_airflow.objects import JOB, PROFILE
 
 START = datetime(2026, 5, 1, 10, tzinfo=timezone.utc)
@@ -114,20 +123,36 @@ def test_bad_containers_are_refused_by_name(params, variables, message):
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [({"batch_size": 0}, "batch_size"), ({"concurrency": 65}, "concurrency"), ({"dry_run": "yes"}, "dry_run"),
-     ({"page_size": True}, "page_size")],
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"concurrency": 65}, "concurrency"),
+        ({"dry_run": "yes"}, "dry_run"),
+        ({"page_size": True}, "page_size"),
+    ],
 )
 def test_bad_numbers_are_refused_by_name(params, message):
     with pytest.raises(ConfigError, match=message):
-        resolve_config(PROFILE, {"source_keys": ["s"], **params}, run_type="manual", interval_start=None,
-                       interval_end=None, get_variable=no_variables)
+        resolve_config(
+            PROFILE,
+            {"source_keys": ["s"], **params},
+            run_type="manual",
+            interval_start=None,
+            interval_end=None,
+            get_variable=no_variables,
+        )
 
 
 def test_field_map_variable_replaces_default_and_is_validated():
     # the default, spelled out: the seven info fields the PULL workflow maps
     assert resolve_field_map(PROFILE, no_variables) == {
-        "first_name": "info.first_name", "last_name": "info.last_name", "email": "info.email", "phone": "info.phone",
-        "date_birth": "info.date_birth", "gender": "info.gender", "summary": "info.summary"}
+        "first_name": "info.first_name",
+        "last_name": "info.last_name",
+        "email": "info.email",
+        "phone": "info.phone",
+        "date_birth": "info.date_birth",
+        "gender": "info.gender",
+        "summary": "info.summary",
+    }
     assert resolve_field_map(JOB, {"hrflow_jobs_field_map": '{"title": "name"}'}.get) == {"title": "name"}
     with pytest.raises(ConfigError, match="Variable 'hrflow_jobs_field_map': field 'title' has an invalid path"):
         resolve_field_map(JOB, {"hrflow_jobs_field_map": '{"title": ""}'}.get)

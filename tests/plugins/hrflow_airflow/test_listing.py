@@ -10,8 +10,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from hrflow_airflow.config import Window
-from hrflow_airflow.listing import (Checkpoint, Slice, fewer_collections, find_resumable, fingerprint, read_manifest, run_parallel, slice_count,
-                                    split, start_listing)
+from hrflow_airflow.listing import (
+    Checkpoint,
+    Slice,
+    fewer_collections,
+    find_resumable,
+    fingerprint,
+    read_manifest,
+    run_parallel,
+    slice_count,
+    split,
+    start_listing,
+)
 from hrflow_airflow.spill import BatchSpiller, load_batch, mark_done, resumable_batches
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -20,10 +30,26 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def test_split_covers_the_window_with_contiguous_slices_and_open_outer_ends():
     window = Window(None, T0 + timedelta(days=30))
     slices = split(window, T0, T0 + timedelta(days=8), 4)
-    assert [s.window.start for s in slices] == [None, T0 + timedelta(days=2), T0 + timedelta(days=4), T0 + timedelta(days=6)]
-    assert [s.window.end for s in slices] == [T0 + timedelta(days=2), T0 + timedelta(days=4), T0 + timedelta(days=6), window.end]
+    assert [s.window.start for s in slices] == [
+        None,
+        T0 + timedelta(days=2),
+        T0 + timedelta(days=4),
+        T0 + timedelta(days=6),
+    ]
+    assert [s.window.end for s in slices] == [
+        T0 + timedelta(days=2),
+        T0 + timedelta(days=4),
+        T0 + timedelta(days=6),
+        window.end,
+    ]
     # every instant of the window is in exactly one slice (half-open ranges)
-    for when in (T0 - timedelta(days=1), T0, T0 + timedelta(days=2), T0 + timedelta(days=7, hours=23), T0 + timedelta(days=20)):
+    for when in (
+        T0 - timedelta(days=1),
+        T0,
+        T0 + timedelta(days=2),
+        T0 + timedelta(days=7, hours=23),
+        T0 + timedelta(days=20),
+    ):
         assert sum(s.window.contains(when.isoformat()) for s in slices) == 1
 
 
@@ -52,8 +78,14 @@ def test_a_slice_keeps_the_keys_of_its_newest_instant_and_round_trips():
 def test_the_spiller_moves_each_slice_checkpoint_only_past_written_files(tmp_path):
     slices = [Slice(Window()), Slice(Window())]
     saved = []
-    spiller = BatchSpiller(lambda i, items: {"index": i, "items": [[k, c] for k, c, _ in items]}, 2, tmp_path, {},
-                           slices=slices, checkpoint=lambda batches: saved.append(len(batches)))
+    spiller = BatchSpiller(
+        lambda i, items: {"index": i, "items": [[k, c] for k, c, _ in items]},
+        2,
+        tmp_path,
+        {},
+        slices=slices,
+        checkpoint=lambda batches: saved.append(len(batches)),
+    )
     spiller.add(["k1", "src", "{}"], 0, T0)
     spiller.add(["k2", "src", "{}"], 1, T0 + timedelta(seconds=5))
     spiller.add(["k3", "src", "{}"], 0, T0 + timedelta(seconds=1))  # not written yet
@@ -67,8 +99,15 @@ def test_the_spiller_moves_each_slice_checkpoint_only_past_written_files(tmp_pat
 
 def _manifest(directory, state, key="k", window_end=None):
     directory.mkdir(parents=True)
-    Checkpoint(directory, run_id=directory.name, key=key, window_end=window_end, batch_size=10,
-               slices=[Slice(Window())], dirs=[str(directory)])([], state=state)
+    Checkpoint(
+        directory,
+        run_id=directory.name,
+        key=key,
+        window_end=window_end,
+        batch_size=10,
+        slices=[Slice(Window())],
+        dirs=[str(directory)],
+    )([], state=state)
 
 
 def test_find_resumable_prefers_the_runs_own_listing_then_the_newest_matching_one(tmp_path):
@@ -115,7 +154,11 @@ def test_tagged_objects_of_a_stopped_run_are_not_taken_again(tmp_path):
         path.write_text(json.dumps({"index": 9, "items": [[k, "src"] for k in keys]}))
         return {"index": 0, "ref": str(path), "count": len(keys), "containers": {"src": len(keys)}}
 
-    whole, partial, untouched = batch("a.json", ["a1", "a2"]), batch("b.json", ["b1", "b2", "b3"]), batch("c.json", ["c1"])
+    whole, partial, untouched = (
+        batch("a.json", ["a1", "a2"]),
+        batch("b.json", ["b1", "b2", "b3"]),
+        batch("c.json", ["c1"]),
+    )
     mark_done(whole["ref"], [["a1", "src"], ["a2", "src"]], complete=True)
     mark_done(partial["ref"], [["b1", "src"]], complete=False)
     mark_done(partial["ref"], [["b2", "src"]], complete=False)  # resumed twice: the marks add up
@@ -129,12 +172,26 @@ def test_tagged_objects_of_a_stopped_run_are_not_taken_again(tmp_path):
 
 def test_start_listing_plans_fresh_slices_or_takes_over_a_stopped_run_with_its_cursors(tmp_path):
     planned = [Slice(Window(None, T0)), Slice(Window(T0, None))]
-    first = start_listing(tmp_path, tmp_path / "dag" / "run1", dag_id="dag", run_id="run1", key="k", window_end=None,
-                          batch_size=2, plan=lambda: planned)
+    first = start_listing(
+        tmp_path,
+        tmp_path / "dag" / "run1",
+        dag_id="dag",
+        run_id="run1",
+        key="k",
+        window_end=None,
+        batch_size=2,
+        plan=lambda: planned,
+    )
     assert first.slices is planned and first.adopted == [] and first.first_file == 0
     assert read_manifest(tmp_path / "dag" / "run1")["state"] == "listing"  # checkpointed before any page is read
-    spiller = BatchSpiller(lambda i, items: {"index": i, "items": [[k, c] for k, c, _ in items]}, 2,
-                           tmp_path / "dag" / "run1", {}, slices=first.slices, checkpoint=first.checkpoint)
+    spiller = BatchSpiller(
+        lambda i, items: {"index": i, "items": [[k, c] for k, c, _ in items]},
+        2,
+        tmp_path / "dag" / "run1",
+        {},
+        slices=first.slices,
+        checkpoint=first.checkpoint,
+    )
     for n in range(5):
         spiller.add([f"k{n}", "src", "{}"], n % 2, T0 + timedelta(seconds=n))  # killed here: 2 files written
     end = T0 + timedelta(days=1)
@@ -142,16 +199,32 @@ def test_start_listing_plans_fresh_slices_or_takes_over_a_stopped_run_with_its_c
     def must_not_plan():
         raise AssertionError("a stopped listing is resumed, not planned again")
 
-    second = start_listing(tmp_path, tmp_path / "dag" / "run2", dag_id="dag", run_id="run2", key="k", window_end=end,
-                           batch_size=1000, plan=must_not_plan)
+    second = start_listing(
+        tmp_path,
+        tmp_path / "dag" / "run2",
+        dag_id="dag",
+        run_id="run2",
+        key="k",
+        window_end=end,
+        batch_size=1000,
+        plan=must_not_plan,
+    )
     assert second.batch_size == 2  # the files already cut keep their size
     assert [b["index"] for b in second.adopted] == [0, 1] and sum(b["count"] for b in second.adopted) == 4
     assert [s.cursor for s in second.slices] == [T0 + timedelta(seconds=2), T0 + timedelta(seconds=3)]
     assert second.slices[-1].window.end == end  # the last slice reads on to this run's end
     assert second.dirs == [str(tmp_path / "dag" / "run1"), str(tmp_path / "dag" / "run2")]
     assert read_manifest(tmp_path / "dag" / "run1")["state"] == "adopted"
-    other = start_listing(tmp_path, tmp_path / "dag" / "run3", dag_id="dag", run_id="run3", key="other",
-                          window_end=end, batch_size=7, plan=lambda: [Slice(Window())])
+    other = start_listing(
+        tmp_path,
+        tmp_path / "dag" / "run3",
+        dag_id="dag",
+        run_id="run3",
+        key="other",
+        window_end=end,
+        batch_size=7,
+        plan=lambda: [Slice(Window())],
+    )
     assert other.adopted == [] and other.batch_size == 7  # another listing is not resumed
 
 

@@ -43,22 +43,49 @@ def test_with_sync_tag_appends_and_keeps_existing_tags(tags):
 
 
 def test_default_profile_record_copies_info_unchanged_and_nulls_missing():
-    profile = {"key": "p1", "info": {"first_name": "D'Arcy", "last_name": 'O"Neil', "email": "a@b.c",
-                                     "phone": "+33", "gender": None, "summary": "“quoted”"}}
+    profile = {
+        "key": "p1",
+        "info": {
+            "first_name": "D'Arcy",
+            "last_name": 'O"Neil',
+            "email": "a@b.c",
+            "phone": "+33",
+            "gender": None,
+            "summary": "“quoted”",
+        },
+    }
     assert to_record("p1", project(profile, PROFILE.default_field_map.values()), PROFILE.default_field_map) == {
-        "hrflow_key": "p1", "first_name": "D'Arcy", "last_name": 'O"Neil', "email": "a@b.c", "phone": "+33",
-        "date_birth": None, "gender": None, "summary": "“quoted”",
+        "hrflow_key": "p1",
+        "first_name": "D'Arcy",
+        "last_name": 'O"Neil',
+        "email": "a@b.c",
+        "phone": "+33",
+        "date_birth": None,
+        "gender": None,
+        "summary": "“quoted”",
     }
 
 
 def test_default_job_record_lists_skill_names():
-    job = {"key": "j1", "name": "Dev", "location": {"text": "Paris"}, "skills": [{"name": "python"}, {"name": "sql"}],
-           "created_at": "2026-01-01T00:00:00+0000", "sections": [{"big": "x" * 1000}]}
+    job = {
+        "key": "j1",
+        "name": "Dev",
+        "location": {"text": "Paris"},
+        "skills": [{"name": "python"}, {"name": "sql"}],
+        "created_at": "2026-01-01T00:00:00+0000",
+        "sections": [{"big": "x" * 1000}],
+    }
     trimmed = project(job, JOB.default_field_map.values())
     assert "sections" not in trimmed
     assert to_record("j1", trimmed, JOB.default_field_map) == {
-        "hrflow_key": "j1", "reference": None, "name": "Dev", "summary": None, "url": None,
-        "location_text": "Paris", "created_at": "2026-01-01T00:00:00+0000", "skills": ["python", "sql"],
+        "hrflow_key": "j1",
+        "reference": None,
+        "name": "Dev",
+        "summary": None,
+        "url": None,
+        "location_text": "Paris",
+        "created_at": "2026-01-01T00:00:00+0000",
+        "skills": ["python", "sql"],
     }
 
 

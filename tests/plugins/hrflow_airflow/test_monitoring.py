@@ -27,12 +27,18 @@ ON_CALL = "+33 6 00 00 00 01"
 
 
 def test_failure_text_is_short_and_names_run_task_counts_and_url():
-    text = failure_text("hrflow_profiles_to_ats", "manual__1", ["tag_profiles_3", "summary"],
-                        {"found": 30, "posted": 30, "tagged": 27, "skipped": 0, "failed": 3, "failed_keys": ["k"]},
-                        "http://airflow/dags/hrflow_profiles_to_ats/runs/manual__1")
-    assert text == ("[Airflow] hrflow_profiles_to_ats run manual__1 failed at tag_profiles_3, summary. "
-                    "So far: found 30, posted 30, tagged 27, skipped 0, failed 3. "
-                    "http://airflow/dags/hrflow_profiles_to_ats/runs/manual__1")
+    text = failure_text(
+        "hrflow_profiles_to_ats",
+        "manual__1",
+        ["tag_profiles_3", "summary"],
+        {"found": 30, "posted": 30, "tagged": 27, "skipped": 0, "failed": 3, "failed_keys": ["k"]},
+        "http://airflow/dags/hrflow_profiles_to_ats/runs/manual__1",
+    )
+    assert text == (
+        "[Airflow] hrflow_profiles_to_ats run manual__1 failed at tag_profiles_3, summary. "
+        "So far: found 30, posted 30, tagged 27, skipped 0, failed 3. "
+        "http://airflow/dags/hrflow_profiles_to_ats/runs/manual__1"
+    )
 
 
 def test_failure_text_without_counts_or_task():
@@ -41,21 +47,38 @@ def test_failure_text_without_counts_or_task():
 
 @pytest.mark.parametrize(("seconds", "shown"), [(90, "90 s"), (120, "2 min"), (3600, "1 h"), (5400, "90 min")])
 def test_deadline_text(seconds, shown):
-    assert deadline_text("d", "r", timedelta(seconds=seconds), "u") == f"[Airflow] d run r is not done {shown} after it was queued. u"
+    assert (
+        deadline_text("d", "r", timedelta(seconds=seconds), "u")
+        == f"[Airflow] d run r is not done {shown} after it was queued. u"
+    )
 
 
 def test_run_url_quotes_the_run_id():
-    assert run_url("d", "manual__2026-01-01T00:00:00+00:00", "http://h:8080/") == \
-        "http://h:8080/dags/d/runs/manual__2026-01-01T00%3A00%3A00%2B00%3A00"
+    assert (
+        run_url("d", "manual__2026-01-01T00:00:00+00:00", "http://h:8080/")
+        == "http://h:8080/dags/d/runs/manual__2026-01-01T00%3A00%3A00%2B00%3A00"
+    )
 
 
 def test_summary_table_has_a_row_per_source_and_a_total():
-    summary = {"container": "source", "found": 5, "posted": 4, "tagged": 3, "skipped": 1, "failed": 1,
-               "by_container": {"src_b": {"found": 2, "posted": 2, "tagged": 1, "skipped": 1, "failed": 0},
-                                "src_a": {"found": 3, "posted": 2, "tagged": 2, "skipped": 0, "failed": 1}}}
+    summary = {
+        "container": "source",
+        "found": 5,
+        "posted": 4,
+        "tagged": 3,
+        "skipped": 1,
+        "failed": 1,
+        "by_container": {
+            "src_b": {"found": 2, "posted": 2, "tagged": 1, "skipped": 1, "failed": 0},
+            "src_a": {"found": 3, "posted": 2, "tagged": 2, "skipped": 0, "failed": 1},
+        },
+    }
     lines = summary_table(summary).splitlines()
     assert lines[0].split() == ["source", "found", "posted", "tagged", "skipped", "failed"]
-    assert [line.split() for line in lines[2:4]] == [["src_a", "3", "2", "2", "0", "1"], ["src_b", "2", "2", "1", "1", "0"]]
+    assert [line.split() for line in lines[2:4]] == [
+        ["src_a", "3", "2", "2", "0", "1"],
+        ["src_b", "2", "2", "1", "1", "0"],
+    ]
     assert lines[-1].split() == ["TOTAL", "5", "4", "3", "1", "1"]
     assert set(lines[1]) == {"-"} and len({len(line) for line in lines}) == 1
 
@@ -88,17 +111,45 @@ class _Events:
 @pytest.mark.parametrize(("kind", "tag"), [(PROFILE, "source"), (JOB, "board")])
 def test_publish_report_emits_one_event_and_counters_per_container(kind, tag, monkeypatch):
     sent = []
-    monkeypatch.setattr(monitoring.stats, "incr", lambda stat, count=None, rate=None, *, tags=None: sent.append((stat, count, tags)))
-    summary = {"failed_keys": [{"key": "k9", "container": "b", "reason": "ATS HTTP 422"}],
-               "by_container": {"a": {"found": 2, "posted": 2, "tagged": 2, "skipped": 0, "failed": 0},
-                                "b": {"found": 1, "posted": 0, "tagged": 0, "skipped": 0, "failed": 1}}}
+    monkeypatch.setattr(
+        monitoring.stats, "incr", lambda stat, count=None, rate=None, *, tags=None: sent.append((stat, count, tags))
+    )
+    summary = {
+        "failed_keys": [{"key": "k9", "container": "b", "reason": "ATS HTTP 422"}],
+        "by_container": {
+            "a": {"found": 2, "posted": 2, "tagged": 2, "skipped": 0, "failed": 0},
+            "b": {"found": 1, "posted": 0, "tagged": 0, "skipped": 0, "failed": 1},
+        },
+    }
     events = _Events()
     publish_report(kind, summary, dag_id="d", run_id="r", events=events)
     assert events.added == [
-        (f"hrflow://{kind.plural}/a", {"dag_id": "d", "run_id": "r", "found": 2, "posted": 2, "tagged": 2, "skipped": 0,
-                                       "failed": 0, "failed_keys": []}),
-        (f"hrflow://{kind.plural}/b", {"dag_id": "d", "run_id": "r", "found": 1, "posted": 0, "tagged": 0, "skipped": 0,
-                                       "failed": 1, "failed_keys": ["k9"]}),
+        (
+            f"hrflow://{kind.plural}/a",
+            {
+                "dag_id": "d",
+                "run_id": "r",
+                "found": 2,
+                "posted": 2,
+                "tagged": 2,
+                "skipped": 0,
+                "failed": 0,
+                "failed_keys": [],
+            },
+        ),
+        (
+            f"hrflow://{kind.plural}/b",
+            {
+                "dag_id": "d",
+                "run_id": "r",
+                "found": 1,
+                "posted": 0,
+                "tagged": 0,
+                "skipped": 0,
+                "failed": 1,
+                "failed_keys": ["k9"],
+            },
+        ),
     ]
     assert ("hrflow.objects.found", 2, {"dag_id": "d", tag: "a"}) in sent
     assert ("hrflow.objects.failed", 1, {"dag_id": "d", tag: "b"}) in sent
@@ -200,11 +251,17 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
 
     started = datetime.now(timezone.utc) - timedelta(minutes=10)
     with caplog.at_level(logging.INFO, logger="hrflow_airflow.monitoring"):
-        monitoring.log_run_progress({"ti": TaskInstance(), "dag_run": type("Run", (), {"start_date": started})()},
-                                    stage="tagged", count=5000, plural="profiles")
+        monitoring.log_run_progress(
+            {"ti": TaskInstance(), "dag_run": type("Run", (), {"start_date": started})()},
+            stage="tagged",
+            count=5000,
+            plural="profiles",
+        )
     # 150 batches left at 100 s each, 4 at once (the task's max_active_tis_per_dagrun)
-    assert ("Run progress: 50 of 200 batch(es) tagged (about 250000 of 1000000 profiles), 10m00s since the run "
-            "started, about 1h02m left") in caplog.text
+    assert (
+        "Run progress: 50 of 200 batch(es) tagged (about 250000 of 1000000 profiles), 10m00s since the run "
+        "started, about 1h02m left"
+    ) in caplog.text
     assert counted == [("hrflow.progress.tagged", 5000, {"dag_id": "hrflow_profiles_to_ats"})]
 
 

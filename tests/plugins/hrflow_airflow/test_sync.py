@@ -22,14 +22,26 @@ def test_found_by_container_counts_empty_containers_too():
 def test_summary_splits_counts_and_failures_per_source():
     stats = {"found": 5, "batches": 2, "found_by_container": {"a": 3, "b": 2}}
     transformed = [
-        {"index": 0, "items": [["k1", "a"], ["k2", "a"]], "records": [{}, {}],
-         "failed": [{"key": "k3", "container": "a", "reason": "mapping failed: x"}]},
+        {
+            "index": 0,
+            "items": [["k1", "a"], ["k2", "a"]],
+            "records": [{}, {}],
+            "failed": [{"key": "k3", "container": "a", "reason": "mapping failed: x"}],
+        },
         {"index": 1, "items": [["k4", "b"], ["k5", "b"]], "records": [{}, {}], "failed": []},
     ]
-    posted = [{"index": 0, "accepted": [["k1", "a"], ["k2", "a"]], "rejected": []},
-              {"index": 1, "accepted": [], "rejected": [{"key": k, "container": "b", "reason": "ATS HTTP 422"} for k in ("k4", "k5")]}]
-    tagged = [{"index": 0, "tagged": 1, "already": 1, "failed": [], "by_container": {"a": {"tagged": 1, "already": 1}}},
-              {"index": 1, "tagged": 0, "already": 0, "failed": [], "by_container": {}}]
+    posted = [
+        {"index": 0, "accepted": [["k1", "a"], ["k2", "a"]], "rejected": []},
+        {
+            "index": 1,
+            "accepted": [],
+            "rejected": [{"key": k, "container": "b", "reason": "ATS HTTP 422"} for k in ("k4", "k5")],
+        },
+    ]
+    tagged = [
+        {"index": 0, "tagged": 1, "already": 1, "failed": [], "by_container": {"a": {"tagged": 1, "already": 1}}},
+        {"index": 1, "tagged": 0, "already": 0, "failed": [], "by_container": {}},
+    ]
 
     summary = build_summary(PROFILE, stats=stats, dry_run=False, transformed=transformed, posted=posted, tagged=tagged)
 
@@ -50,10 +62,15 @@ def test_summary_reads_each_input_once_one_batch_at_a_time():
 
     items = lambda i: [[f"k{i}-{n}", "a"] for n in range(1000)]  # noqa: E731
     summary = build_summary(
-        PROFILE, stats=stats, dry_run=False,
+        PROFILE,
+        stats=stats,
+        dry_run=False,
         transformed=lazy("transformed", lambda i: {"index": i, "items": items(i), "failed": []}),
         posted=lazy("posted", lambda i: {"index": i, "accepted": items(i), "rejected": [], "resumed": 1}),
-        tagged=lazy("tagged", lambda i: {"index": i, "failed": [], "by_container": {"a": {"tagged": 1000, "already": 0}}}))
+        tagged=lazy(
+            "tagged", lambda i: {"index": i, "failed": [], "by_container": {"a": {"tagged": 1000, "already": 0}}}
+        ),
+    )
     assert {f: summary[f] for f in FIELDS} == counts(3000, 3000, 3000, 3000, 0, 0) and summary["resumed"] == 3
     assert sorted(fetched) == sorted((n, i) for n in ("transformed", "posted", "tagged") for i in range(3))
 
@@ -68,8 +85,11 @@ def test_batches_that_never_finished_fail_their_source():
     assert summary["by_container"] == {"a": counts(2, 2, 2, 0, 0, 2), "b": counts(2, 0, 0, 0, 0, 2)}
     assert summary["failed"] == 4
     reasons = {f["key"]: f["reason"] for f in summary["failed_keys"]}
-    assert reasons == {"k1": "tag_profiles did not finish", "k2": "tag_profiles did not finish",
-                       "batch 1": "transform did not finish"}
+    assert reasons == {
+        "k1": "tag_profiles did not finish",
+        "k2": "tag_profiles did not finish",
+        "batch 1": "transform did not finish",
+    }
 
 
 def test_dry_run_counts_only_what_was_transformed():
@@ -97,7 +117,11 @@ def test_batches_kept_in_memory_are_cut_in_order_and_sealed(monkeypatch):
     batches = spiller.close()
     assert spiller.pending == []
     assert [b["index"] for b in batches] == [0, 1, 2]
-    assert [b["items"] for b in batches] == [[["k0", "s"], ["k1", "s"], ["k2", "s"]], [["k3", "s"], ["k4", "s"], ["k5", "s"]], [["k6", "s"]]]
+    assert [b["items"] for b in batches] == [
+        [["k0", "s"], ["k1", "s"], ["k2", "s"]],
+        [["k3", "s"], ["k4", "s"], ["k5", "s"]],
+        [["k6", "s"]],
+    ]
     assert unseal(batches[2]) == [{"info": {"email": "c6@example.com"}}]
     assert all(b["concurrency"] == 5 and "c0@example.com" not in str(b) for b in batches)
 

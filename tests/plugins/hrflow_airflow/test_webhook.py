@@ -10,8 +10,12 @@ from hrflow import Hrflow
 from hrflow_airflow.webhook import SIGNATURE_HEADER, SignatureError, create_app, run_id_for, sign, verify
 
 SECRET = "whsec-test"
-EVENT = {"type": "profile.indexing.success", "origin": "api", "message": "ok",
-         "profile": {"key": "p" * 40, "source": {"key": "s" * 40}}}
+EVENT = {
+    "type": "profile.indexing.success",
+    "origin": "api",
+    "message": "ok",
+    "profile": {"key": "p" * 40, "source": {"key": "s" * 40}},
+}
 
 
 def signed(event, secret=SECRET) -> str:
@@ -88,8 +92,13 @@ def test_valid_event_triggers_one_run_and_redelivery_is_a_duplicate(app_client):
     assert first.status_code == second.status_code == 200
     assert first.json()["results"][0]["status"] == "triggered"
     assert second.json()["results"][0]["status"] == "duplicate"
-    assert app_client.triggered == {run_id_for("s" * 40, "p" * 40): {
-        "type": "profile.indexing.success", "origin": "api", "profile": {"key": "p" * 40, "source": {"key": "s" * 40}}}}
+    assert app_client.triggered == {
+        run_id_for("s" * 40, "p" * 40): {
+            "type": "profile.indexing.success",
+            "origin": "api",
+            "profile": {"key": "p" * 40, "source": {"key": "s" * 40}},
+        }
+    }
 
 
 def test_current_event_name_is_accepted(app_client):
@@ -113,14 +122,20 @@ def test_both_signature_forms_are_accepted(raw):
         verify(forged, SECRET)
 
 
-FULL_PROFILE = {"key": "p" * 40, "source_key": "s" * 40, "source": {"key": "s" * 40, "name": "careers"},
-                "info": {"first_name": "Zoë", "last_name": "Moreau", "email": "zoe@example.com", "phone": "+33612345678"},
-                "text": "Resume " * 1000}
+FULL_PROFILE = {
+    "key": "p" * 40,
+    "source_key": "s" * 40,
+    "source": {"key": "s" * 40, "name": "careers"},
+    "info": {"first_name": "Zoë", "last_name": "Moreau", "email": "zoe@example.com", "phone": "+33612345678"},
+    "text": "Resume " * 1000,
+}
 
 
 def test_new_profile_events_for_one_profile_start_one_run_with_keys_only_in_conf(app_client):
-    events = [{"type": t, "origin": "api", "message": "ok", "profile": FULL_PROFILE}
-              for t in ("profile.parsing.success", "profile.storing.success")]
+    events = [
+        {"type": t, "origin": "api", "message": "ok", "profile": FULL_PROFILE}
+        for t in ("profile.parsing.success", "profile.storing.success")
+    ]
     first = post(app_client, signed(events))
     later = post(app_client, signed([{"type": "profile.searching.success", "origin": "api", "profile": FULL_PROFILE}]))
     update = post(app_client, signed([{"type": "profile.storing.update", "origin": "api", "profile": FULL_PROFILE}]))
@@ -129,8 +144,11 @@ def test_new_profile_events_for_one_profile_start_one_run_with_keys_only_in_conf
     assert later.json()["results"][0]["status"] == "duplicate"
     assert update.json()["results"][0]["status"] == "ignored"
     [conf] = app_client.triggered.values()
-    assert conf == {"type": "profile.parsing.success", "origin": "api",
-                    "profile": {"key": "p" * 40, "source": {"key": "s" * 40}}}
+    assert conf == {
+        "type": "profile.parsing.success",
+        "origin": "api",
+        "profile": {"key": "p" * 40, "source": {"key": "s" * 40}},
+    }
     for value in ("Zoë", "zoe@example.com", "+33612345678", "Resume"):
         assert value not in json.dumps(conf, ensure_ascii=False)
 
@@ -142,11 +160,18 @@ def test_source_key_may_come_as_source_key(app_client):
 
 def test_missing_pool_refuses_the_delivery_naming_the_pool_and_command():
     started = []
-    client = TestClient(create_app(get_secret=lambda: SECRET, trigger=lambda *a: started.append(a) or "triggered",
-                                   check_pool=lambda: "hrflow_api"))
+    client = TestClient(
+        create_app(
+            get_secret=lambda: SECRET,
+            trigger=lambda *a: started.append(a) or "triggered",
+            check_pool=lambda: "hrflow_api",
+        )
+    )
     response = client.post("/webhook", headers={SIGNATURE_HEADER: signed(EVENT)})
     assert response.status_code == 503
-    assert "pool 'hrflow_api'" in response.json()["detail"] and "airflow pools set hrflow_api" in response.json()["detail"]
+    assert (
+        "pool 'hrflow_api'" in response.json()["detail"] and "airflow pools set hrflow_api" in response.json()["detail"]
+    )
     assert not started
 
 
@@ -167,7 +192,10 @@ def test_unsigned_forged_or_tampered_is_401_and_starts_nothing(app_client, heade
     [
         ({"profile": {}}, "has no 'type'"),
         ({"type": "profile.indexing.success", "profile": {"source": {"key": "s"}}}, "no profile key"),
-        ({"type": "profile.indexing.success", "profile": {"key": "k"}}, "no source key ('profile.source.key' or 'profile.source_key')"),
+        (
+            {"type": "profile.indexing.success", "profile": {"key": "k"}},
+            "no source key ('profile.source.key' or 'profile.source_key')",
+        ),
         ([EVENT, {"type": "profile.indexing.success"}], "event 1: event has no 'profile' object"),
     ],
 )

@@ -20,11 +20,16 @@ from sandbox.vendors import smartrecruiters_connection, workable_connection
 @pytest.fixture
 def ats(sandbox, monkeypatch, tmp_path):
     """Point ats_default at one emulator; the ledger lives in a file of this test's own."""
-    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")})
+    )
 
     def configure(name: str, **extra):
-        conn = (smartrecruiters_connection(sandbox.url, **extra) if name == "smartrecruiters"
-                else workable_connection(sandbox.url, oauth=True, **extra))
+        conn = (
+            smartrecruiters_connection(sandbox.url, **extra)
+            if name == "smartrecruiters"
+            else workable_connection(sandbox.url, oauth=True, **extra)
+        )
         monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(conn))
         hook = destination_for("ats_default", "profile")
         hook.retry = RetryPolicy(attempts=4, backoff=0.01)
@@ -38,8 +43,16 @@ def record(i: int, **fields) -> dict:
 
 
 def test_nest_builds_nested_bodies_and_leaves_out_empty_values():
-    assert nest({"hrflow_key": "k", "firstName": "Zoë", "location.city": "Paris", "location.country": None,
-                 "a.b.c": 1, "tags": []}) == {"firstName": "Zoë", "location": {"city": "Paris"}, "a": {"b": {"c": 1}}}
+    assert nest(
+        {
+            "hrflow_key": "k",
+            "firstName": "Zoë",
+            "location.city": "Paris",
+            "location.country": None,
+            "a.b.c": 1,
+            "tags": [],
+        }
+    ) == {"firstName": "Zoë", "location": {"city": "Paris"}, "a": {"b": {"c": 1}}}
     with pytest.raises(ValueError, match="'a.b' nests under a field"):
         nest({"a": 1, "a.b": 2})
 
@@ -64,7 +77,9 @@ def test_destination_follows_the_connection_type(sandbox, monkeypatch, ats):
     assert isinstance(ats("workable"), WorkableHook)
     assert isinstance(destination_for("ats_jobs_default", "job"), JsonBatchDestination)
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(smartrecruiters_connection(sandbox.url)))
-    with pytest.raises(DestinationError, match="'ats_default' is a smartrecruiters connection, which creates profiles only, not jobs"):
+    with pytest.raises(
+        DestinationError, match="'ats_default' is a smartrecruiters connection, which creates profiles only, not jobs"
+    ):
         destination_for("ats_default", "job")
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps({"conn_type": "ftp", "host": "x"}))
     with pytest.raises(DestinationError, match="type 'ftp', which no ATS adapter handles"):
@@ -80,10 +95,15 @@ def test_deliver_creates_each_once_and_a_second_delivery_resumes(ats, sandbox):
     first = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
     assert sorted(k for k, _ in first["accepted"]) == [f"k{i}" for i in range(5)] and first["rejected"] == []
     created = sandbox.state.vendors.smartrecruiters.candidates
-    assert {c["email"]: c["location"] for c in created.values()} == {f"c{i}@example.com": {"city": "Paris"} for i in range(5)}
-    assert first["remote_ids"] == {f"k{i}": f"smartrecruiters:{c['id']}" for i, c in
-                                   enumerate(sorted(created.values(), key=lambda c: c["email"]))}
-    again = ats("smartrecruiters").deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
+    assert {c["email"]: c["location"] for c in created.values()} == {
+        f"c{i}@example.com": {"city": "Paris"} for i in range(5)
+    }
+    assert first["remote_ids"] == {
+        f"k{i}": f"smartrecruiters:{c['id']}" for i, c in enumerate(sorted(created.values(), key=lambda c: c["email"]))
+    }
+    again = ats("smartrecruiters").deliver(
+        plural="profiles", index=0, items=items, records=records, ledger=LedgerHook()
+    )
     assert again["resumed"] == 5 and again["remote_ids"] == first["remote_ids"]
     assert sandbox.state.vendors.smartrecruiters.creates == 5
 
@@ -94,10 +114,16 @@ def test_an_intent_without_an_answer_is_looked_up_and_adopted(ats, sandbox):
     # an earlier try recorded the intent, the create was applied, the answer never came back
     ledger.record_intent(hook.ledger_key, [("k1", "src")])
     existing = hook.create({"hrflow_key": "k1", "firstname": "Zoë", "lastname": "M", "email": "c1@example.com"})
-    result = hook.deliver(plural="profiles", index=0, items=[["k1", "src"], ["k2", "src"]],
-                          records=[{"hrflow_key": "k1", "firstname": "Zoë", "lastname": "M", "email": "C1@Example.com"},
-                                   {"hrflow_key": "k2", "firstname": "Ann", "lastname": "N", "email": "c2@example.com"}],
-                          ledger=ledger)
+    result = hook.deliver(
+        plural="profiles",
+        index=0,
+        items=[["k1", "src"], ["k2", "src"]],
+        records=[
+            {"hrflow_key": "k1", "firstname": "Zoë", "lastname": "M", "email": "C1@Example.com"},
+            {"hrflow_key": "k2", "firstname": "Ann", "lastname": "N", "email": "c2@example.com"},
+        ],
+        ledger=ledger,
+    )
     assert result["remote_ids"]["k1"] == f"workable:{existing}"
     assert sandbox.state.vendors.workable.creates == 2  # k1 once (before), k2 once
     assert sandbox.state.vendors.workable.requests["GET /spi/v3/candidates"] == 1  # only k1 was looked up
@@ -125,7 +151,9 @@ def test_refused_credentials_name_the_connection(ats, sandbox, monkeypatch):
 def test_connection_test_reads_only(ats, sandbox):
     ok, message = ats("workable").test_connection()
     assert ok and "workable" in message
-    assert sandbox.state.vendors.workable.creates == 0 and sandbox.state.vendors.workable.requests == {"GET /spi/v3/candidates": 1}
+    assert sandbox.state.vendors.workable.creates == 0 and sandbox.state.vendors.workable.requests == {
+        "GET /spi/v3/candidates": 1
+    }
 
 
 def test_extra_rate_limit_must_be_a_positive_number(ats):
@@ -146,18 +174,25 @@ def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for
 
     from sandbox.vendors import WORKABLE_TOKEN
 
-    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")})
+    )
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(workable_connection(sandbox.url)))  # 10 / 10 s
     import time as clock
 
     while clock.time() % 10 > 6:  # leave the other client's burst and our first request in one window
         clock.sleep(0.2)
     for _ in range(9):
-        requests.get(f"{sandbox.url}/workable/spi/v3/candidates", headers={"Authorization": f"Bearer {WORKABLE_TOKEN}"},
-                     timeout=5)
+        requests.get(
+            f"{sandbox.url}/workable/spi/v3/candidates",
+            headers={"Authorization": f"Bearer {WORKABLE_TOKEN}"},
+            timeout=5,
+        )
     hook = destination_for("ats_default", "profile")
     items = [[f"k{i}", "s"] for i in range(3)]
-    records = [{"hrflow_key": f"k{i}", "firstname": "A", "lastname": f"B{i}", "email": f"w{i}@example.com"} for i in range(3)]
+    records = [
+        {"hrflow_key": f"k{i}", "firstname": "A", "lastname": f"B{i}", "email": f"w{i}@example.com"} for i in range(3)
+    ]
     result = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
     assert len(result["accepted"]) == 3
     assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.throttled == 0

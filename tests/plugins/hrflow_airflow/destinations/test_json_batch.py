@@ -19,26 +19,32 @@ class Store(dict):
 
 @pytest.fixture
 def ledger(sandbox, monkeypatch, tmp_path):
-    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")})
+    )
     return LedgerHook()
 
 
 def batch(n: int) -> tuple[list[list[str]], list[dict]]:
     items = [[f"k{i}", "src"] for i in range(n)]
-    return items, [{"hrflow_key": key, "first_name": f"F{i}", "email": f"c{i}@example.com"} for i, (key, _) in enumerate(items)]
+    return items, [
+        {"hrflow_key": key, "first_name": f"F{i}", "email": f"c{i}@example.com"} for i, (key, _) in enumerate(items)
+    ]
 
 
 def test_a_retry_after_the_answer_posts_nothing_and_the_stored_answer_stays_small(sandbox, ledger):
     items, records = batch(5000)
     store = Store()
-    first = JsonBatchDestination(conn_id="ats_default").deliver(plural="profiles", index=0, items=items, records=records,
-                                                                ledger=ledger, store=store)
+    first = JsonBatchDestination(conn_id="ats_default").deliver(
+        plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
+    )
     assert len(first["accepted"]) == 5000 and sandbox.state.ats_area("profiles").requests == 1
     [value] = store.values()
     assert len(json.dumps(value)) < 100  # Airflow caps a stored value at 64 KB: 5,000 keys would not fit
     ledger.forget("ats_default", [key for key, _ in items[:10]])  # whatever the ledger says, the store answers
-    again = JsonBatchDestination(conn_id="ats_default").deliver(plural="profiles", index=0, items=items, records=records,
-                                                                ledger=ledger, store=store)
+    again = JsonBatchDestination(conn_id="ats_default").deliver(
+        plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
+    )
     assert again["accepted"] == first["accepted"] and sandbox.state.ats_area("profiles").requests == 1
     assert set(ledger.lookup("ats_default", [items[0][0]])) == {items[0][0]}
 
@@ -47,9 +53,11 @@ def test_a_retry_after_a_refusal_reports_the_same_reason_without_posting(sandbox
     items, records = batch(3)
     sandbox.state.ats_reject_keys["k1"] = "email is not valid"
     store = Store()
-    first = JsonBatchDestination(conn_id="ats_default").deliver(plural="profiles", index=0, items=items, records=records,
-                                                                ledger=ledger, store=store)
-    again = JsonBatchDestination(conn_id="ats_default").deliver(plural="profiles", index=0, items=items, records=records,
-                                                                ledger=ledger, store=store)
+    first = JsonBatchDestination(conn_id="ats_default").deliver(
+        plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
+    )
+    again = JsonBatchDestination(conn_id="ats_default").deliver(
+        plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
+    )
     assert again["rejected"] == first["rejected"] and len(first["rejected"]) == 3 and not again["accepted"]
     assert "email is not valid" in first["rejected"][0]["reason"] and sandbox.state.ats_area("profiles").requests == 1

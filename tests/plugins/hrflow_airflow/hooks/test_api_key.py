@@ -61,8 +61,11 @@ def test_wrong_api_key_is_a_clear_rejection(sandbox, monkeypatch):
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"host": ""}, "Connection 'ats_default' has no host"), ({"password": None}, "Connection 'ats_default' has no password"),
-     ({"extra": {"timeout": "soon"}}, "extra 'timeout' must be a number")],
+    [
+        ({"host": ""}, "Connection 'ats_default' has no host"),
+        ({"password": None}, "Connection 'ats_default' has no password"),
+        ({"extra": {"timeout": "soon"}}, "extra 'timeout' must be a number"),
+    ],
 )
 def test_bad_connection_names_id_and_field(sandbox, monkeypatch, change, message):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_ATS_DEFAULT"])

@@ -50,7 +50,9 @@ def test_keyset_paging_never_goes_past_a_result_window_and_keeps_same_second_obj
     keys = sandbox.state.seed("profile", SOURCE, 7, created_at="2026-01-01T00:00:00+00:00", spread_seconds=0)
     keys += sandbox.state.seed("profile", SOURCE, 30, start=7, created_at="2026-01-02T00:00:00+00:00", spread_seconds=1)
     pages = []
-    found = [o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=4, on_page=lambda n, meta: pages.append(n))]
+    found = [
+        o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=4, on_page=lambda n, meta: pages.append(n))
+    ]
     assert sorted(found) == sorted(keys) and len(found) == len(set(found)) == 37
     assert sandbox.state.calls["refused: result window"] == 0 and pages[-1] == 37
 
@@ -86,8 +88,10 @@ def test_iter_search_searches_again_when_results_shrink_while_paging(hook, sandb
         return original(kind, containers, params)
 
     monkeypatch.setattr(sandbox.state, "search", tagging_elsewhere)
-    found = [o["key"] for o in hook.iter_search(PROFILE, [SOURCE], page_size=5,
-                                                 tags_excluded=[[{"name": "sync", "value": "1"}]])]
+    found = [
+        o["key"]
+        for o in hook.iter_search(PROFILE, [SOURCE], page_size=5, tags_excluded=[[{"name": "sync", "value": "1"}]])
+    ]
     assert set(found) >= set(keys[3:])  # nothing unsynced was skipped
     assert len(found) == len(set(found))
 
@@ -142,7 +146,9 @@ def test_test_connection(sandbox, monkeypatch):
     assert not ok and "malformed" in message
 
 
-@pytest.mark.parametrize(("field", "label"), [("login", "login (API user email)"), ("password", "password (API secret)")])
+@pytest.mark.parametrize(
+    ("field", "label"), [("login", "login (API user email)"), ("password", "password (API secret)")]
+)
 def test_missing_credentials_name_connection_and_field(sandbox, monkeypatch, field, label):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, field: None}))
@@ -185,8 +191,9 @@ def test_search_index_lags_behind_writes(hook, sandbox):
 
 
 def test_402_over_quota_raises_at_once_naming_the_quota(hook, sandbox):
-    sandbox.state.faults.append(Fault(path="/v1/profiles/searching", status=402, times=5,
-                                      reason="Over plan quota on this endpoint"))
+    sandbox.state.faults.append(
+        Fault(path="/v1/profiles/searching", status=402, times=5, reason="Over plan quota on this endpoint")
+    )
     with pytest.raises(HrFlowQuotaError, match="Over plan quota on this endpoint.*quota for this endpoint is used up"):
         list(hook.iter_search(PROFILE, [SOURCE]))
     assert sandbox.state.calls["GET /v1/profiles/searching"] == 1
@@ -217,7 +224,11 @@ def test_dates_are_sent_in_hrflow_form(hook, sandbox, monkeypatch):
         return original(kind, containers, params)
 
     monkeypatch.setattr(sandbox.state, "search", spy)
-    list(hook.iter_search(PROFILE, [SOURCE], created_at_max=datetime(2026, 5, 15, 23, 59, 59, 999000, tzinfo=timezone.utc)))
+    list(
+        hook.iter_search(
+            PROFILE, [SOURCE], created_at_max=datetime(2026, 5, 15, 23, 59, 59, 999000, tzinfo=timezone.utc)
+        )
+    )
     assert seen[0]["created_at_max"] == "2026-05-15T23:59:59.999Z"
     assert hrflow_datetime(datetime(2020, 5, 15, 23, 59, 59, tzinfo=timezone.utc)) == "2020-05-15T23:59:59.000Z"
 

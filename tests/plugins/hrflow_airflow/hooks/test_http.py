@@ -97,8 +97,12 @@ def test_lean_session_sends_session_headers_params_and_json_and_answers_a_reques
     assert isinstance(session, LeanSession)
     session.headers.update(_hrflow_headers(sandbox.url))  # as the ATS hooks set their credentials
     key = sandbox.state.seed("profile", "src-lean", 1)[0]
-    got = session.request("GET", f"{sandbox.url}/v1/profile/indexing", params={"source_key": "src-lean", "key": key,
-                                                                             "unused": None}, timeout=5)
+    got = session.request(
+        "GET",
+        f"{sandbox.url}/v1/profile/indexing",
+        params={"source_key": "src-lean", "key": key, "unused": None},
+        timeout=5,
+    )
     assert isinstance(got, requests.Response) and got.ok
     profile = got.json()["data"]
     assert profile["key"] == key and got.headers["content-type"] == "application/json"

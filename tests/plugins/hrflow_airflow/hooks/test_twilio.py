@@ -29,6 +29,7 @@ def twilio(sandbox, monkeypatch):
         conn = twilio_connection(sandbox.url, **extra)
         monkeypatch.setenv("AIRFLOW_CONN_SMS_DEFAULT", json.dumps(conn))
         return TwilioHook(retry=FAST)
+
     return configure
 
 
@@ -73,13 +74,21 @@ def test_429_is_retried_with_backoff(twilio, sandbox):
     sandbox.state.faults.append(Fault(path="/twilio/", method="POST", status=429, times=2, reason="Too Many Requests"))
     sid, sent = twilio().send_sms("hello", idempotency_key="k", store=Store())
     assert sent and len(messages(sandbox)) == 1
-    assert sandbox.state.calls[f"POST /twilio/2010-04-01/Accounts/{messages(sandbox)[0]['account_sid']}/Messages.json"] == 3
+    assert (
+        sandbox.state.calls[f"POST /twilio/2010-04-01/Accounts/{messages(sandbox)[0]['account_sid']}/Messages.json"]
+        == 3
+    )
 
 
 @pytest.mark.parametrize(
     ("extra", "code"),
-    [({"to": "+15005550001"}, 21211), ({"to": "+15005550004"}, 21610), ({"to": "+15005550009"}, 21614),
-     ({"from": "+15005550007"}, 21606), ({"from": "+15005550001"}, 21212)],
+    [
+        ({"to": "+15005550001"}, 21211),
+        ({"to": "+15005550004"}, 21610),
+        ({"to": "+15005550009"}, 21614),
+        ({"from": "+15005550007"}, 21606),
+        ({"from": "+15005550001"}, 21212),
+    ],
     ids=["invalid-to", "unsubscribed", "not-mobile", "from-not-owned", "invalid-from"],
 )
 def test_permanent_errors_fail_with_twilios_code_and_are_not_retried(twilio, sandbox, extra, code):
