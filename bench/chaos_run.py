@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
 import random
+import re
 import signal
 import tempfile
 import threading
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"runs: {len(outcomes)} ({outcomes.count('success')} success, {outcomes.count('failed')} failed)",
         "faults fired by the sandbox, by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())),
-        f"  (errors: http_*; delays: delay; answers lost after the request was applied: lost_answer)",
+        "  (errors: http_*; delays: delay; answers lost after the request was applied: lost_answer)",
         f"task processes SIGKILLed: {kills} of {kills_scheduled} scheduled "
         f"(kill_post kills the post_to_ats whose answer the sandbox holds; kill_tag a tagging task mid-way)",
         f"profiles: {total}; recruiter edits made while runs were in flight: {state['third_party_edits']}",

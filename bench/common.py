@@ -8,8 +8,9 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 
@@ -69,7 +70,8 @@ class SandboxProcess:
     def check_exactly_once(self, count: int) -> dict[str, int]:
         """Return lost / duplicate / untagged counts for the ``count`` seeded profiles (counted by the sandbox)."""
         result = self.control("exactly_once", {"kind": "profile", "container": SOURCE, "ats": "profiles"})
-        assert result["objects"] == count, result
+        if result["objects"] != count:
+            raise RuntimeError(f"the sandbox holds {result['objects']} profiles, not {count}: {result}")
         return result
 
     def stop(self) -> None:
@@ -110,7 +112,8 @@ def machine() -> str:
     except (ValueError, OSError):
         mem = 0
     return (
-        f"{platform.machine()}, {cpus} CPU(s), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}; "
+        f"{platform.machine()}, {cpus} CPU(s), {mem:.0f} GiB RAM, "
+        f"Python {platform.python_version()}, {platform.system()}; "
         f"CPU reference: {cpu_reference():.0f} µs per json.loads of the example profile (lower is faster)"
     )
 

@@ -12,8 +12,8 @@ instances, and lost / duplicated / untagged profiles (counted by the sandbox).
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import re
 import sqlite3
 import tempfile
@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     latency = (
         f"{args.hrflow_latency * 1000:.0f} ms per HrFlow call" if args.hrflow_latency else "sandbox without latency"
     )
+    cpu_seconds = wall * (os.cpu_count() or 1)
     lines = [
         f"# Scale run: {args.n} profiles, one hrflow_profiles_to_ats run ({time.strftime('%Y-%m-%d')})",
         f"machine: {machine()}",
@@ -177,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{'run state':44} {state:>12}",
         f"{'wall time (s)':44} {wall:12.0f}",
         f"{'objects per second':44} {args.n / wall:12.0f}",
-        f"{'CPU used by the sandbox emulators (s, % of 2 CPUs)':44} {emulator_cpu:12.0f} {100 * emulator_cpu / (wall * (os.cpu_count() or 1)):11.0f}%",
-        f"{'CPU used by Airflow, its tasks and the bench':44} {machine_cpu - emulator_cpu:12.0f} {100 * (machine_cpu - emulator_cpu) / (wall * (os.cpu_count() or 1)):11.0f}%",
+        f"{'CPU used by the sandbox emulators (s, % of 2 CPUs)':44} {emulator_cpu:12.0f} "
+        f"{100 * emulator_cpu / cpu_seconds:11.0f}%",
+        f"{'CPU used by Airflow, its tasks and the bench':44} {machine_cpu - emulator_cpu:12.0f} "
+        f"{100 * (machine_cpu - emulator_cpu) / cpu_seconds:11.0f}%",
         f"{'HrFlow calls (listing pages)':44} {hrflow_calls:12} {'(' + str(listing_calls) + ')':>12}",
         *(
             [
@@ -202,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
         f"{'task instances whose process was sampled':44} {sampled:>5} of {len(names):<5}",
         f"{'task instances retried':44} {sum(1 for ti in tis if ti.get('try_number', 1) > 1):>5}",
-        f"{'profiles lost / duplicated / untagged':44} {check['lost']:>4} /{check['duplicates']:>3} /{check['untagged']:>3}",
+        f"{'profiles lost / duplicated / untagged':44} {check['lost']:>4} /{check['duplicates']:>3} "
+        f"/{check['untagged']:>3}",
         "",
         "Ceiling: a run maps at most 1,024 batches ([core] max_map_length); beyond batch_size x 1,024 objects the",
         "search task grows the batch size instead (config.plan_run), so any run size stays within the limit.",

@@ -175,11 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# hrflow_profiles_to_ats vs the sequential workflow ({time.strftime('%Y-%m-%d')})",
         f"machine: {machine()}",
-        f"setup: N={n} profiles, HrFlow latency {lat * 1000:.0f} ms/call, ATS latency {args.ats_latency * 1000:.0f} ms/call",
+        f"setup: N={n} profiles, HrFlow latency {lat * 1000:.0f} ms/call, "
+        f"ATS latency {args.ats_latency * 1000:.0f} ms/call",
         "",
         f"A, default params (no conf), airflow dags test: {a_time:.1f} s, B/A = {ratio(a_time)} (target >= 10x); "
         f"exit {a_rc}; lost/duplicated/untagged {lost(a_check)}",
-        f"   the run chose batch_size {a_size} and HrFlow concurrency C={a_c}; where its time went: {describe(a_split)}",
+        f"   the run chose batch_size {a_size} and HrFlow concurrency C={a_c}; "
+        f"where its time went: {describe(a_split)}",
         f"B, the sequential workflow: {b_time if b_time is not None else float('nan'):.1f} s"
         + (f"; lost/duplicated/untagged {lost(b_check)}" if b_check else ""),
         f"floor 2*N*L/C = 2*{n}*{lat}/{a_c} = {floor:.1f} s; fixed Airflow overhead = {one_batch:.1f} s "

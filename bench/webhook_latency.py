@@ -1,7 +1,8 @@
 """`make bench-webhook`: webhook-to-SMS latency on `airflow standalone`, p50 and p95 over 50 events.
 
-One signed real-shaped delivery (an array with one `profile.storing.success` event and the whole profile) at a time; latency runs from sending the webhook to the SMS
-reaching the sandbox's messaging receiver. Also reports how fast the endpoint itself answers.
+One signed real-shaped delivery (an array with one `profile.storing.success` event and the whole profile) at a
+time; latency runs from sending the webhook to the SMS reaching the sandbox's messaging receiver. Also reports
+how fast the endpoint itself answers.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ POOL, POOL_SLOTS = "hrflow_api", 16
 
 
 def init_home(env: dict[str, str], pool_slots: int | None = POOL_SLOTS) -> None:
-    """Create or upgrade the metadata database of the home ``env`` points at, and create the HrFlow pool (unless None)."""
+    """Create or upgrade the metadata database of the home ``env`` points at; create the HrFlow pool (unless None)."""
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     commands = [["db", "migrate"]]
     if pool_slots is not None:

@@ -46,7 +46,7 @@ def screenshot(url: str, path: Path, size: str = "1400,900") -> None:
 
 
 def connection_form(airflow_url: str, path: Path) -> None:
-    """Open Admin → Connections → Add, pick the "ATS (JSON endpoint)" type and picture the labelled form (Playwright)."""
+    """Open Admin → Connections → Add, pick the "ATS (JSON endpoint)" type, picture the labelled form (Playwright)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

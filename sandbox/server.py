@@ -14,7 +14,8 @@ One threaded HTTP server answers three areas:
                     asynchronously and announces it with ``profile.searching.success``);
                   - Storing listing (``GET /storing/profiles``, ``GET /storing/jobs``, SDK
                     ``<kind>.storing.list``) returns every stored object, paged with ``page``/``limit``,
-                    sorted by ``created_at``; ``data`` is a list, full objects only with ``return_profile``/``return_job``
+                    sorted by ``created_at``; ``data`` is a list, full objects only with
+                    ``return_profile``/``return_job``
                     (https://developers.hrflow.ai/reference "Find Profiles stored in Sources");
                   - documented statuses such as 402 "Over plan quota on this endpoint"
                     (https://developers.hrflow.ai/reference/errors) and, as a fault, a 2xx ``text/html``
@@ -34,8 +35,8 @@ from __future__ import annotations
 
 import copy
 import functools
-import html
 import hashlib
+import html
 import http.client
 import json
 import re
@@ -44,18 +45,20 @@ import threading
 import time
 import types
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
 from hrflow_airflow.hooks._http import parse_headers, with_globals
 from sandbox.generated import GeneratedBucket
-from sandbox.vendors import Vendors, serve as serve_vendor
+from sandbox.vendors import Vendors
+from sandbox.vendors import serve as serve_vendor
 
 API_SECRET = "askw_" + "0" * 31 + "1"
 API_USER = "sandbox@example.com"
@@ -77,7 +80,8 @@ TWILIO_MAGIC_FROM = {
     ),
     "+15005550007": (
         21606,
-        "The 'From' phone number provided is not a valid, message-capable Twilio phone number for this destination/account.",
+        "The 'From' phone number provided is not a valid, message-capable Twilio phone number for this "
+        "destination/account.",
     ),
 }
 WEBHOOK_SECRET = "sandbox-webhook-secret"
@@ -402,7 +406,8 @@ class SandboxState:
             messages = list(zip(self.sms.bodies, self.sms.received_at))[::-1]
         items = "".join(
             f'<li><div class="meta">to {html.escape(str(body.get("to", "(default recipient)")))} · '
-            f'{time.strftime("%H:%M:%S", time.gmtime(at))} UTC</div><div class="text">{html.escape(body["text"])}</div></li>'
+            f"{time.strftime('%H:%M:%S', time.gmtime(at))} UTC</div>"
+            f'<div class="text">{html.escape(body["text"])}</div></li>'
             for body, at in messages
         )
         return (

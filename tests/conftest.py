@@ -19,8 +19,8 @@ os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 
-from sandbox.airflow_home import airflow_env, dags_test, init_home
-from sandbox.server import SandboxServer
+from sandbox.airflow_home import airflow_env, dags_test, init_home  # noqa: E402 (after the home is set)
+from sandbox.server import SandboxServer  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):

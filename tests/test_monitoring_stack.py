@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 
 import pytest
 
@@ -76,7 +75,8 @@ def test_late_and_failing_sync_run_gets_one_deadline_alert_and_one_failure_alert
     _poll(lambda: len(alerts(sandbox, run["dag_run_id"])) >= 2, "a deadline alert and a failure alert")
     url = f"{stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id'].replace(':', '%3A').replace('+', '%2B')}"
     assert alerts(sandbox, run["dag_run_id"]) == [
-        f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} is not done {SYNC_DEADLINE_S} s after it was queued. {url}",
+        f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} is not done {SYNC_DEADLINE_S} s "
+        f"after it was queued. {url}",
         f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} failed at summary. "
         f"So far: found 10, posted 5, tagged 5, skipped 0, failed 5. {url}",
     ]

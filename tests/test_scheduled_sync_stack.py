@@ -10,7 +10,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 import requests
 
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign

@@ -33,7 +33,9 @@ def get_provider_info() -> dict:
                     "from": {
                         "label": "From number (E.164)",
                         "schema": {"type": ["string", "null"]},
-                        "description": "A Twilio number of this account, e.g. +33756789012. Or set a Messaging Service SID.",
+                        "description": (
+                            "A Twilio number of this account, e.g. +33756789012. Or set a Messaging Service SID."
+                        ),
                     },
                     "messaging_service_sid": {
                         "label": "Messaging Service SID",
@@ -43,7 +45,9 @@ def get_provider_info() -> dict:
                     "to": {
                         "label": "Recipient number",
                         "schema": {"type": ["string", "null"]},
-                        "description": "sms_default: the recruiter who gets 'X just applied'; hrflow_alert: the on-call number.",
+                        "description": (
+                            "sms_default: the recruiter who gets 'X just applied'; hrflow_alert: the on-call number."
+                        ),
                     },
                     "default_region": {
                         "label": "Default region for local numbers",

@@ -305,7 +305,8 @@ def resolve_config(
     sweep, why_listing = resolve_sweep(params, run_type, window, interval_end, full_sweep_hour)
     return SyncConfig(
         sweep=sweep,
-        why=f"window {window} ({why_window}); listing: {'storing listing (full sweep)' if sweep else 'search'} ({why_listing})",
+        why=f"window {window} ({why_window}); "
+        f"listing: {'storing listing (full sweep)' if sweep else 'search'} ({why_listing})",
         containers=resolve_containers(kind, params, get_variable),
         window=window,
         batch_size=_int_param(params, "batch_size", 1, MAX_BATCH_PARAM, None),

@@ -2,7 +2,8 @@
 Parallel and resumable listing of the objects a sync run goes through.
 
 * **Slices.** A large listing is split into ``created_at`` ranges (``[hrflow] listing_slices``, 4 by default,
-  never more than the run's HrFlow concurrency nor 1,000 objects of pages in flight), read at once by one thread each, each paging by keyset
+  never more than the run's HrFlow concurrency nor 1,000 objects of pages in flight), read at once by one thread
+  each, each paging by keyset
   (:meth:`HrFlowHook.iter_pages`). The ranges are equal in time between the oldest and the newest pending
   object (two calls of one object each); the outer ones stay open, so objects created during the listing
   are not missed.
@@ -27,8 +28,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any

@@ -13,8 +13,8 @@ from airflow.sdk import BaseNotifier, Param, Variable, conf, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.hooks.api_key import MessagingHook
-from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts, under_dags_test
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import delete_xcoms, seal, unseal

@@ -86,7 +86,8 @@ from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={dags!r})
 print(json.dumps({{t: bag.dags[d].get_task(t).pool for d, t in [
     ("hrflow_profiles_to_ats", "search"), ("hrflow_profiles_to_ats", "batch.tag_profiles"),
-    ("hrflow_jobs_to_ats", "search"), ("hrflow_jobs_to_ats", "batch.tag_jobs"), ("hrflow_profile_sms", "fetch_profile")]}}))
+    ("hrflow_jobs_to_ats", "search"), ("hrflow_jobs_to_ats", "batch.tag_jobs"),
+    ("hrflow_profile_sms", "fetch_profile")]}}))
 """
 
 
@@ -120,7 +121,8 @@ _ATS_POOLS = """
 import json
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={dags!r})
-print(json.dumps({{d: bag.dags[d].get_task("batch.post_to_ats").pool for d in ("hrflow_profiles_to_ats", "hrflow_jobs_to_ats")}}))
+print(json.dumps({{d: bag.dags[d].get_task("batch.post_to_ats").pool
+                  for d in ("hrflow_profiles_to_ats", "hrflow_jobs_to_ats")}}))
 print(json.dumps({{k: str(v) for k, v in bag.import_errors.items()}}))
 """
 

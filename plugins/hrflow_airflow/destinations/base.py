@@ -31,9 +31,9 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.hooks._http import (
-    connection_timeout,
     RetryPolicy,
     TransientHttpError,
+    connection_timeout,
     parse_retry_after,
     pooled_session,
 )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
-
 from urllib.parse import urlsplit
 
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks._http import connection_timeout, RetryPolicy, TransientHttpError, pooled_session, send
+from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError, connection_timeout, pooled_session, send
 
 DEFAULT_TIMEOUT = 30.0
 REASON_LIMIT = 300
@@ -98,7 +97,7 @@ class ApiKeyJsonHook(BaseHook):
         if not conn.password:
             return False, f"Connection '{self.conn_id}': the {self.service} API key (password) is empty"
         try:
-            self.timeout
+            _ = self.timeout
         except AirflowFailException as exc:
             return False, str(exc)
         return True, (

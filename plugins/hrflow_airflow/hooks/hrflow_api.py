@@ -298,9 +298,9 @@ class HrFlowHook(BaseHook):
         Each request asks for page 1 from a cursor one millisecond (the precision of HrFlow's dates) before the
         newest ``created_at`` already seen, so objects created at that instant come back whether HrFlow's
         ``created_at_min`` is inclusive or not; keys already yielded since the cursor are skipped. Page numbers
-        only grow while a whole page was created at one instant. So deep offsets are never asked for (HrFlow does not document a cap on them:
-        the sandbox models one), and objects leaving the result set while it is paged (tagged by someone else)
-        cannot push unseen objects onto pages already read. Memory holds the keys of about one page.
+        only grow while a whole page was created at one instant. So deep offsets are never asked for (HrFlow
+        does not document a cap on them: the sandbox models one), and objects leaving the result set while it is
+        paged (tagged by someone else) cannot push unseen objects onto pages already read. Memory holds the keys of about one page.
         ``on_page(objects_so_far, meta)`` is called after every page (progress). ``after=(instant, keys)``
         resumes a listing: from ``instant``, skipping ``keys`` (those already read at or after it).
         """

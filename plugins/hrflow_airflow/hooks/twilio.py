@@ -245,7 +245,7 @@ class TwilioHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials (fetch the account) and that the numbers parse; send nothing."""
         try:
-            self.client
+            _ = self.client
             for key in ("to", "from"):
                 if self.extra.get(key):
                     to_e164(self.extra[key], self.extra.get("default_region"), f"extra '{key}'")

@@ -8,8 +8,8 @@ from airflow.sdk.api.datamodels._generated import DagRunType
 
 from hrflow_airflow.config import (
     ConfigError,
-    plan_run,
     Window,
+    plan_run,
     resolve_config,
     resolve_containers,
     resolve_field_map,

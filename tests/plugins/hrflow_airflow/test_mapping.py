@@ -4,7 +4,6 @@ import pytest
 
 from hrflow_airflow.mapping import (
     MappingError,
-    chunk,
     extract,
     idempotency_key,
     is_synced,

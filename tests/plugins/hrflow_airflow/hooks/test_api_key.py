@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError

@@ -34,7 +34,7 @@ def test_no_io_in_init():
     hook = HrFlowHook(hrflow_conn_id="does_not_exist")  # would raise if __init__ looked the connection up
     assert "connection" not in hook.__dict__ and "client" not in hook.__dict__
     with pytest.raises(AirflowNotFoundException, match="does_not_exist"):
-        hook.client  # the first use is where the connection is read
+        _ = hook.client  # the first use is where the connection is read
 
 
 def test_iter_search_reads_every_page_once(hook, sandbox):
@@ -153,7 +153,7 @@ def test_missing_credentials_name_connection_and_field(sandbox, monkeypatch, fie
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, field: None}))
     with pytest.raises(AirflowFailException, match=re.escape(f"Connection 'hrflow_default' has no {label}")):
-        HrFlowHook().client
+        _ = HrFlowHook().client
 
 
 def test_empty_host_means_public_api(sandbox, monkeypatch):

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import http.client
 import io
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 import requests
