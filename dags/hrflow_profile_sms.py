@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hrflow_airflow.sms import build_sms_dag
+from airflow.sdk import dag
+
+from hrflow_airflow.sms import DAG_ID, fetch_profile, send_sms, sms_dag_defaults, sms_params
 
 DOC_MD = """
 # HrFlow.ai profile → SMS
@@ -29,4 +31,17 @@ HrFlowHook and POSTs one SMS to the messaging service:
   (extra `phone`) or Variable `hrflow_alert_phone`.
 """
 
-dag = build_sms_dag(doc_md=DOC_MD)
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=None,  # triggered by the webhook, the UI or the REST API
+    doc_md=DOC_MD,
+    tags=["hrflow", "sms", "webhook"],
+    params=sms_params(),
+    **sms_dag_defaults(),
+)
+def hrflow_profile_sms():
+    send_sms(fetch_profile())
+
+
+dag = hrflow_profile_sms()

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from airflow.sdk import dag, task_group
+
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sync import build_sync_dag
+from hrflow_airflow.sync.settings import (
+    BATCH_GROUP,
+    asset_alias,
+    ats_pool,
+    sync_dag_defaults,
+    sync_params,
+    sync_schedule,
+)
+from hrflow_airflow.sync.tasks import post_to_ats, report, search, summary, tag, transform
 
 DOC_MD = """
 # HrFlow.ai profiles → ATS
@@ -27,9 +37,40 @@ batches as JSON with an `Idempotency-Key`, then re-reads each accepted profile a
 * **Safe to retry:** the same batch always carries the same `Idempotency-Key`; profiles already tagged are
   never edited; only profiles the ATS accepted are tagged.
 * The `summary` task reports found / posted / tagged / skipped / failed and fails the run if anything failed.
-* **Monitoring:** `report` emits an asset event per source on `hrflow://profiles/<source_key>` (counts and failed keys)
-  and `hrflow.objects.*` metrics; a failed run, or one not done `[hrflow] sync_deadline_minutes` after it was
-  queued, sends one alert to connection `hrflow_alert` (extra `phone`) or Variable `hrflow_alert_phone`.
+* **Monitoring:** `report` emits an asset event per source on `hrflow://profiles/<source_key>` (counts and
+  failed keys) and `hrflow.objects.*` metrics; a failed run, or one not done `[hrflow] sync_deadline_minutes`
+  after it was queued, sends one alert to connection `hrflow_alert` (extra `phone`) or Variable
+  `hrflow_alert_phone`.
+
+Every setting: docs/configuration.md.
 """
 
-dag = build_sync_dag(PROFILE, doc_md=DOC_MD)
+KIND = "profile"
+
+
+@dag(
+    dag_id="hrflow_profiles_to_ats",
+    schedule=sync_schedule(),
+    doc_md=DOC_MD,
+    tags=["hrflow", "ats", "profiles"],
+    params=sync_params(PROFILE),
+    **sync_dag_defaults(),
+)
+def hrflow_profiles_to_ats():
+    batches = search(KIND)
+
+    @task_group(group_id=BATCH_GROUP)
+    def batch(one, field_map):
+        """Transform, post and tag one batch; each batch goes on as soon as its own previous stage is done."""
+        transformed = transform(KIND, one, field_map)
+        posted = post_to_ats.override(pool=ats_pool(PROFILE.ats_conn_id))(KIND, transformed)
+        tagged = tag.override(task_id="tag_profiles")(KIND, posted)
+        return [transformed, posted, tagged]
+
+    stages = batch.partial(field_map=batches["field_map"]).expand(one=batches)
+    counted = report.override(outlets=[asset_alias(KIND)])(KIND)
+    stages >> counted
+    summary(KIND, counted)
+
+
+dag = hrflow_profiles_to_ats()

@@ -37,13 +37,11 @@ import copy
 import functools
 import hashlib
 import html
-import http.client
 import json
 import re
 import sys
 import threading
 import time
-import types
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,7 +53,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from hrflow_airflow.hooks._http import parse_headers, with_globals
 from sandbox.generated import GeneratedBucket
 from sandbox.vendors import Vendors
 from sandbox.vendors import serve as serve_vendor
@@ -580,19 +577,6 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes: don't wait on delayed ACKs
     server: SandboxServer
-
-    # The stdlib's request parsing, its headers read without the email parser (a quarter of the emulator's CPU
-    # per call): a bulk bench shares two cores between the code under test and this emulator.
-    parse_request = with_globals(
-        BaseHTTPRequestHandler.parse_request,
-        http=types.SimpleNamespace(
-            client=types.SimpleNamespace(
-                parse_headers=parse_headers,
-                LineTooLong=http.client.LineTooLong,
-                HTTPException=http.client.HTTPException,
-            )
-        ),
-    )
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the sandbox quiet
         pass

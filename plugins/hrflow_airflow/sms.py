@@ -1,15 +1,15 @@
-"""The ``hrflow_profile_sms`` DAG: one SMS per indexed profile, fetched through HrFlowHook."""
+"""The ``hrflow_profile_sms`` DAG's parts: the event, the text, its params and its two tasks."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseNotifier, Param, Variable, conf, dag, task
+from airflow.sdk import Param, Variable, conf, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.hooks.api_key import MessagingHook
@@ -18,7 +18,7 @@ from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts, under_dags_test
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import delete_xcoms, seal, unseal
-from hrflow_airflow.sync import HRFLOW_POOL, START_DATE
+from hrflow_airflow.sync.settings import HRFLOW_POOL, START_DATE
 
 log = logging.getLogger(__name__)
 
@@ -153,70 +153,56 @@ def sms_params() -> dict[str, Param]:
     }
 
 
-def build_sms_dag(*, doc_md: str, alert_notifiers: Iterable[BaseNotifier] = ()):
-    """
-    Return the ``hrflow_profile_sms`` DAG.
-
-    A failed run alerts through :class:`HrFlowAlertNotifier` and ``alert_notifiers``; a run not done
-    ``[hrflow] sms_deadline_seconds`` after the webhook queued it alerts too.
-    """
-
-    @dag(
-        dag_id=DAG_ID,
-        schedule=None,
-        start_date=START_DATE,
-        catchup=False,
-        is_paused_upon_creation=False,  # runs only when an event arrives
-        max_active_runs=32,
-        doc_md=doc_md,
-        tags=["hrflow", "sms", "webhook"],
+def sms_dag_defaults() -> dict[str, Any]:
+    """Return the SMS DAG's arguments: many runs at once, retries, alerts, deadline."""
+    return {
+        "start_date": START_DATE,
+        "catchup": False,
+        "is_paused_upon_creation": False,  # runs only when an event arrives
+        "max_active_runs": 32,
         # `airflow dags test` builds a failure callback's context from the serialized DAG, whose required
         # `profile` param has no default there, and crashes before any callback runs: attach none under it
-        on_failure_callback=[] if under_dags_test() else [HrFlowAlertNotifier(), *alert_notifiers],
-        deadline=deadline_alert(SMS_DEADLINE),
-        params=sms_params(),
-        default_args={"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True},
-    )
-    def sms_dag():
-        @task(show_return_value_in_logs=False, pool=HRFLOW_POOL, multiple_outputs=False)
-        def fetch_profile(**context) -> dict[str, Any]:
-            """Fetch the profile named by the event (unknown profiles and sources fail without retry)."""
-            try:
-                source_key, profile_key = parse_event(dict(context["params"]))
-            except EventError as exc:
-                raise AirflowFailException(f"Bad event: {exc}") from None
-            profile = HrFlowHook().get_object(PROFILE, source_key, profile_key)
-            log.info("Fetched profile %s from source %s", profile_key, source_key)
-            # the name, phone and email travel sealed; send_sms deletes this XCom once it is done
-            return {"profile_key": profile_key, "source_key": source_key, **seal(sms_fields(profile_key, profile))}
+        "on_failure_callback": [] if under_dags_test() else [HrFlowAlertNotifier()],
+        "deadline": deadline_alert(SMS_DEADLINE),
+        "default_args": {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True},
+    }
 
-        @task(multiple_outputs=False)
-        def send_sms(box: dict[str, Any], **context) -> dict[str, Any]:
-            """Send one SMS, at most once per DAG run; skip profiles without a phone number."""
-            key = box["profile_key"]
-            fields = unseal(box)
-            tags = {"dag_id": context["dag"].dag_id, "source": box.get("source_key", "")}
-            if not fields.get("phone"):
-                emit_counts("sms", {"skipped": 1}, tags)
-                delete_xcoms(context, {"fetch_profile": None})
-                raise AirflowSkipException(f"Profile {key} has no phone number: no SMS sent")
-            try:
-                template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
-            except ValueError as exc:
-                raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
-            idempotency_key = sms_idempotency_key(context["dag"].dag_id, context["run_id"])
-            hook = messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
-            reference, sent_now = hook.send_sms(
-                render_sms(template, fields), idempotency_key=idempotency_key, store=context.get("task_state_store")
-            )
-            if sent_now:
-                emit_counts("sms", {"sent": 1}, tags)
-                log.info("SMS for profile %s sent (%s)", key, reference)
-            else:
-                log.info("SMS for profile %s was sent in an earlier try (%s)", key, reference)
-            delete_xcoms(context, {"fetch_profile": None})
-            return {"profile_key": key, "sent": True}
 
-        send_sms(fetch_profile())
+@task(show_return_value_in_logs=False, pool=HRFLOW_POOL, multiple_outputs=False)
+def fetch_profile(**context: Any) -> dict[str, Any]:
+    """Fetch the profile named by the event (unknown profiles and sources fail without retry)."""
+    try:
+        source_key, profile_key = parse_event(dict(context["params"]))
+    except EventError as exc:
+        raise AirflowFailException(f"Bad event: {exc}") from None
+    profile = HrFlowHook().get_object(PROFILE, source_key, profile_key)
+    log.info("Fetched profile %s from source %s", profile_key, source_key)
+    # the name, phone and email travel sealed; send_sms deletes this XCom once it is done
+    return {"profile_key": profile_key, "source_key": source_key, **seal(sms_fields(profile_key, profile))}
 
-    return sms_dag()
+
+@task(multiple_outputs=False)
+def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Send one SMS, at most once per DAG run; skip profiles without a phone number."""
+    key = box["profile_key"]
+    fields = unseal(box)
+    tags = {"dag_id": context["dag"].dag_id, "source": box.get("source_key", "")}
+    if not fields.get("phone"):
+        emit_counts("sms", {"skipped": 1}, tags)
+        delete_xcoms(context, {"fetch_profile": None})
+        raise AirflowSkipException(f"Profile {key} has no phone number: no SMS sent")
+    try:
+        template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
+    except ValueError as exc:
+        raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
+    idempotency_key = sms_idempotency_key(context["dag"].dag_id, context["run_id"])
+    hook = messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
+    store = context.get("task_state_store")
+    reference, sent_now = hook.send_sms(render_sms(template, fields), idempotency_key=idempotency_key, store=store)
+    if sent_now:
+        emit_counts("sms", {"sent": 1}, tags)
+        log.info("SMS for profile %s sent (%s)", key, reference)
+    else:
+        log.info("SMS for profile %s was sent in an earlier try (%s)", key, reference)
+    delete_xcoms(context, {"fetch_profile": None})
+    return {"profile_key": key, "sent": True}

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hrflow_airflow.hooks.api_key import AtsHook, RejectedError
+from hrflow_airflow.hooks.api_key import AtsHook
+from hrflow_airflow.hooks.http import RefusedError
 from hrflow_airflow.mapping import idempotency_key
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class JsonBatchDestination:
             ledger.record_intent(self.ledger_key, sent_items)
             try:
                 AtsHook(ats_conn_id=self.conn_id).post_records(plural, [r for _, r in send], idempotency_key=key)
-            except RejectedError as exc:
+            except RefusedError as exc:
                 reason = f"ATS HTTP {exc.status}: {exc.reason}"
                 result["rejected"] = [{"key": k, "container": c, "reason": reason} for k, c in sent_items]
                 ledger.forget(self.ledger_key, [k for k, _ in sent_items])  # refused: nothing was created

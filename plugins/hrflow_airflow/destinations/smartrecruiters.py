@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hrflow_airflow.destinations.base import CandidateApiHook
+from hrflow_airflow.destinations.candidate_api import CandidateApiHook
 
 
 class SmartRecruitersHook(CandidateApiHook):

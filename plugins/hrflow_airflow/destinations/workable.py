@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from hrflow_airflow.destinations.base import CandidateApiHook
+from hrflow_airflow.destinations.candidate_api import CandidateApiHook
 
 
 class WorkableHook(CandidateApiHook):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook, RejectedError
+from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowError, HrFlowHook, HrFlowNotFoundError
+from hrflow_airflow.hooks.http import RefusedError
 
 __all__ = [
     "AtsHook",
@@ -12,5 +13,5 @@ __all__ = [
     "HrFlowHook",
     "HrFlowNotFoundError",
     "MessagingHook",
-    "RejectedError",
+    "RefusedError",
 ]

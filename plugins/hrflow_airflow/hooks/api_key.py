@@ -10,18 +10,17 @@ import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError, connection_timeout, pooled_session, send
+from hrflow_airflow.hooks.http import (
+    RefusedError,
+    RetryPolicy,
+    TransientHttpError,
+    connection_timeout,
+    pooled_session,
+    send,
+)
 
 DEFAULT_TIMEOUT = 30.0
 REASON_LIMIT = 300
-
-
-class RejectedError(AirflowFailException):
-    """Raise when the endpoint refused a request with a 4xx other than 429. Never retried."""
-
-    def __init__(self, message: str, status: int, reason: str) -> None:
-        super().__init__(message)
-        self.status, self.reason = status, reason
 
 
 class ApiKeyJsonHook(BaseHook):
@@ -109,7 +108,7 @@ class ApiKeyJsonHook(BaseHook):
         """
         POST ``body`` and return the 2xx response.
 
-        Raise :class:`RejectedError` on other 4xx and :class:`TransientHttpError` once retries are exhausted.
+        Raise :class:`RefusedError` on other 4xx and :class:`TransientHttpError` once retries are exhausted.
         """
         response = send(
             self.session,
@@ -127,7 +126,7 @@ class ApiKeyJsonHook(BaseHook):
         message = f"{self.service} ({self.conn_id}) answered HTTP {response.status_code}: {reason}"
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientHttpError(message)
-        raise RejectedError(message, response.status_code, reason)
+        raise RefusedError(message, response.status_code, reason)
 
 
 class AtsHook(ApiKeyJsonHook):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 from hrflow import Hrflow
 
-from hrflow_airflow.hooks._http import (
+from hrflow_airflow.hooks.http import (
     RETRYABLE_STATUSES,
     RateLimiter,
     RetryPolicy,
@@ -81,41 +82,40 @@ def hrflow_datetime(value: datetime) -> str:
 
 
 class _SessionClient(Hrflow):
-    """The SDK client with its four HTTP methods routed through one pooled, retrying session."""
+    """The SDK client with its four HTTP methods routed through one pooled, retrying, rate-limited session."""
 
     def __init__(
         self, *, session: requests.Session, timeout: float, policy: RetryPolicy, limiter: RateLimiter, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._session, self._timeout, self._policy, self._limiter = session, timeout, policy, limiter
+        self.session, self.timeout, self.policy, self.limiter = session, timeout, policy, limiter
 
-    def _send(self, method: str, resource: str, **kwargs: Any) -> requests.Response:
+    def send(self, method: str, resource: str, **kwargs: Any) -> requests.Response:
+        """Send one request to ``resource`` (a path under the API URL) through :func:`send`."""
         return send(
-            self._session,
-            method,
-            self._create_request_url(resource),
-            headers=self.auth_header,
-            timeout=self._timeout,
-            policy=self._policy,
-            limiter=self._limiter,
-            target=f"HrFlow {resource}",
-            **kwargs,
-        )
+            self.session, method, f"{self.api_url}{resource}", headers=self.auth_header, timeout=self.timeout,
+            policy=self.policy, limiter=self.limiter, target=f"HrFlow {resource}", **kwargs,
+        )  # fmt: skip
 
     def get(self, resource_endpoint, query_params=None):
-        return self._send("GET", resource_endpoint, params=self._validate_args(dict(query_params or {})))
+        return self.send("GET", resource_endpoint, params=lists_as_json(query_params))
 
     def post(self, resource_endpoint, data=None, json=None, files=None):
         if files:
-            return self._send("POST", resource_endpoint, files=files, data=self._validate_args(dict(data or {})))
-        return self._send("POST", resource_endpoint, data=data or {}, json=json or {})
+            return self.send("POST", resource_endpoint, files=files, data=lists_as_json(data))
+        return self.send("POST", resource_endpoint, data=data or {}, json=json or {})
 
     def patch(self, resource_endpoint, json=None):
-        return self._send("PATCH", resource_endpoint, json=self._validate_args(dict(json or {})))
+        return self.send("PATCH", resource_endpoint, json=lists_as_json(json))
 
     def put(self, resource_endpoint, json=None):
         # a PUT whose answer is lost may have been applied: HrFlowHook.add_sync_tag re-reads before trying again
-        return self._send("PUT", resource_endpoint, json=json or {}, retry_connection_errors=False)
+        return self.send("PUT", resource_endpoint, json=json or {}, retry_connection_errors=False)
+
+
+def lists_as_json(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``params`` with list values as JSON text, as the SDK's own methods send them."""
+    return {key: json.dumps(value) if isinstance(value, list) else value for key, value in (params or {}).items()}
 
 
 class HrFlowHook(BaseHook):
@@ -300,7 +300,8 @@ class HrFlowHook(BaseHook):
         ``created_at_min`` is inclusive or not; keys already yielded since the cursor are skipped. Page numbers
         only grow while a whole page was created at one instant. So deep offsets are never asked for (HrFlow
         does not document a cap on them: the sandbox models one), and objects leaving the result set while it is
-        paged (tagged by someone else) cannot push unseen objects onto pages already read. Memory holds the keys of about one page.
+        paged (tagged by someone else) cannot push unseen objects onto pages already read. Memory holds the keys
+        of about one page.
         ``on_page(objects_so_far, meta)`` is called after every page (progress). ``after=(instant, keys)``
         resumes a listing: from ``instant``, skipping ``keys`` (those already read at or after it).
         """

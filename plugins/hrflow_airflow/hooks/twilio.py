@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError
+from hrflow_airflow.hooks.http import RefusedError, RetryPolicy, TransientHttpError
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -38,11 +38,11 @@ AUTH_ERRORS = {20003}
 RATE_LIMITED = {20429}  # documented as "never processed": safe to retry
 
 
-class TwilioSendError(AirflowFailException):
+class TwilioSendError(RefusedError):
     """Raise when Twilio refuses a message for good; carries Twilio's code and message."""
 
-    def __init__(self, message: str, code: int | None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, code: int | None, status: int = 400) -> None:
+        super().__init__(message, status, message)
         self.code = code
 
 
@@ -227,9 +227,9 @@ class TwilioHook(BaseHook):
                         f"{text} (check the Account SID and Auth Token of connection '{self.twilio_conn_id}')"
                     ) from None
                 if code in PERMANENT:
-                    raise TwilioSendError(f"{text} ({PERMANENT[code]}); not retried", code) from None
+                    raise TwilioSendError(f"{text} ({PERMANENT[code]}); not retried", code, status) from None
                 if not (code in RATE_LIMITED or status == 429 or status >= 500):
-                    raise TwilioSendError(text, code) from None
+                    raise TwilioSendError(text, code, status) from None
                 if what == "send" and status >= 500:
                     # a 5xx may have been accepted: let the task retry, which looks the message up first
                     raise TransientHttpError(text) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sync import batch_results, build_summary, found_by_container
+from hrflow_airflow.sync.summary import batch_results, build_summary, found_by_container
 
 FIELDS = ("found", "transformed", "posted", "tagged", "skipped", "failed")
 
@@ -39,8 +39,8 @@ def test_summary_splits_counts_and_failures_per_source():
         },
     ]
     tagged = [
-        {"index": 0, "tagged": 1, "already": 1, "failed": [], "by_container": {"a": {"tagged": 1, "already": 1}}},
-        {"index": 1, "tagged": 0, "already": 0, "failed": [], "by_container": {}},
+        {"index": 0, "tagged": 1, "skipped": 1, "failed": [], "by_container": {"a": {"tagged": 1, "skipped": 1}}},
+        {"index": 1, "tagged": 0, "skipped": 0, "failed": [], "by_container": {}},
     ]
 
     summary = build_summary(PROFILE, stats=stats, dry_run=False, transformed=transformed, posted=posted, tagged=tagged)
@@ -68,7 +68,7 @@ def test_summary_reads_each_input_once_one_batch_at_a_time():
         transformed=lazy("transformed", lambda i: {"index": i, "items": items(i), "failed": []}),
         posted=lazy("posted", lambda i: {"index": i, "accepted": items(i), "rejected": [], "resumed": 1}),
         tagged=lazy(
-            "tagged", lambda i: {"index": i, "failed": [], "by_container": {"a": {"tagged": 1000, "already": 0}}}
+            "tagged", lambda i: {"index": i, "failed": [], "by_container": {"a": {"tagged": 1000, "skipped": 0}}}
         ),
     )
     assert {f: summary[f] for f in FIELDS} == counts(3000, 3000, 3000, 3000, 0, 0) and summary["resumed"] == 3
@@ -109,7 +109,7 @@ def test_batches_kept_in_memory_are_cut_in_order_and_sealed(monkeypatch):
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
     from hrflow_airflow.sealed import unseal
     from hrflow_airflow.spill import BatchSpiller
-    from hrflow_airflow.sync import seal_batch
+    from hrflow_airflow.sync.find import seal_batch
 
     spiller = BatchSpiller(seal_batch, 3, None, {"concurrency": 5})
     for i in range(7):

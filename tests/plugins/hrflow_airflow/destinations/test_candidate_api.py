@@ -7,11 +7,11 @@ import json
 import pytest
 
 from hrflow_airflow.destinations import DestinationError, destination_for
-from hrflow_airflow.destinations.base import AtsAuthError, Pacer, nest
+from hrflow_airflow.destinations.base import AtsAuthError, nest
 from hrflow_airflow.destinations.json_batch import JsonBatchDestination
 from hrflow_airflow.destinations.smartrecruiters import SmartRecruitersHook
 from hrflow_airflow.destinations.workable import WorkableHook
-from hrflow_airflow.hooks._http import RetryPolicy
+from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
 from hrflow_airflow.ledger import LedgerHook
 from sandbox.server import Fault
 from sandbox.vendors import smartrecruiters_connection, workable_connection
@@ -57,11 +57,11 @@ def test_nest_builds_nested_bodies_and_leaves_out_empty_values():
         nest({"a": 1, "a.b": 2})
 
 
-def test_pacer_never_lets_more_than_the_limit_through_in_a_window(monkeypatch):
+def test_rate_limiter_never_lets_more_than_the_limit_through_in_a_window(monkeypatch):
     clock = [0.0]
-    monkeypatch.setattr("hrflow_airflow.destinations.base.time.monotonic", lambda: clock[0])
-    monkeypatch.setattr("hrflow_airflow.destinations.base.time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
-    pacer = Pacer(limit=3, interval=10.0, margin=0.5)
+    monkeypatch.setattr("hrflow_airflow.hooks.http.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("hrflow_airflow.hooks.http.time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    pacer = RateLimiter(3, 10.0, margin=0.5)
     sent = []
     for _ in range(7):
         pacer.wait()
@@ -133,7 +133,7 @@ def test_429_waits_for_the_reset_and_counts_it(ats, sandbox):
     hook = ats("smartrecruiters")
     sandbox.state.faults.append(Fault(path="/smartrecruiters/candidates", method="POST", status=429, retry_after=0.2))
     result = hook.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record(1)], ledger=LedgerHook())
-    assert result["accepted"] == [["k1", "s"]] and hook.throttled == 1
+    assert result["accepted"] == [["k1", "s"]] and hook.limiter.throttled == 1
     assert sandbox.state.vendors.smartrecruiters.creates == 1
 
 
@@ -165,7 +165,7 @@ def test_extra_rate_limit_must_be_a_positive_number(ats):
 def test_lanes_share_the_documented_limits(ats):
     hook = ats("smartrecruiters")
     hook.share(4)
-    assert hook.pacer.limit == 2 and hook.max_concurrency == 2
+    assert hook.limiter.limit == 2 and hook.max_concurrency == 2
 
 
 def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for(sandbox, monkeypatch, tmp_path):
@@ -195,4 +195,4 @@ def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for
     ]
     result = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
     assert len(result["accepted"]) == 3
-    assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.throttled == 0
+    assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.limiter.throttled == 0

@@ -7,8 +7,8 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError
-from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook, RejectedError
+from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook
+from hrflow_airflow.hooks.http import RefusedError, RetryPolicy, TransientHttpError
 from sandbox.server import Fault
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
@@ -38,7 +38,7 @@ def test_retry_after_5xx_sends_again_with_the_same_key(sandbox):
 
 def test_4xx_is_rejected_with_the_reason_and_not_retried(sandbox):
     sandbox.state.ats_reject_keys["bad"] = "phone is invalid"
-    with pytest.raises(RejectedError, match="ATS \\(ats_default\\) answered HTTP 422: .*phone is invalid") as err:
+    with pytest.raises(RefusedError, match="ATS \\(ats_default\\) answered HTTP 422: .*phone is invalid") as err:
         AtsHook(retry=FAST).post_records("profiles", [{"hrflow_key": "bad"}], idempotency_key="x")
     assert err.value.status == 422
     assert sandbox.state.calls["POST /ats/profiles"] == 1
@@ -54,7 +54,7 @@ def test_exhausted_429_is_transient(sandbox):
 def test_wrong_api_key_is_a_clear_rejection(sandbox, monkeypatch):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_SMS_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_SMS_DEFAULT", json.dumps({**conn, "password": "wrong"}))
-    with pytest.raises(RejectedError, match="messaging service \\(sms_default\\) answered HTTP 401"):
+    with pytest.raises(RefusedError, match="messaging service \\(sms_default\\) answered HTTP 401"):
         MessagingHook(retry=FAST).send_sms("hi", idempotency_key="k")
 
 

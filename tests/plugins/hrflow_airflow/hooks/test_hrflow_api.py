@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError
 from hrflow_airflow.hooks.hrflow_api import (
     HrFlowAuthError,
     HrFlowEmptyAnswerError,
@@ -18,6 +17,7 @@ from hrflow_airflow.hooks.hrflow_api import (
     HrFlowQuotaError,
     hrflow_datetime,
 )
+from hrflow_airflow.hooks.http import RetryPolicy, TransientHttpError
 from hrflow_airflow.objects import JOB, PROFILE
 from sandbox.server import Fault, make_key
 

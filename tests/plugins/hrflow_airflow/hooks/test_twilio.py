@@ -7,7 +7,7 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks._http import RetryPolicy, TransientHttpError
+from hrflow_airflow.hooks.http import RetryPolicy, TransientHttpError
 from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.hooks.twilio import TwilioHook, TwilioSendError, to_e164
 from sandbox.server import Fault, twilio_connection

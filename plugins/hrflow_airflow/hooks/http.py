@@ -1,16 +1,16 @@
-"""One place for HTTP behaviour shared by every hook: pooled sessions, timeouts and retries."""
+"""
+The one HTTP path of every hook: pooled sessions, timeouts, one retry loop (:func:`send`), one rate limiter
+(:class:`RateLimiter`) and the errors they raise. Supported library APIs only (requests, urllib3, msgspec).
+"""
 
 from __future__ import annotations
 
-import email.parser
-import http.client
+import io
 import logging
 import os
 import random
-import re
 import threading
 import time
-import types
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +22,7 @@ import certifi
 import msgspec
 import requests
 import urllib3
+from airflow.sdk.exceptions import AirflowFailException
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
@@ -79,84 +80,75 @@ def parse_retry_after(value: str) -> float | None:
 
 
 class RateLimiter:
-    """Allow at most ``per_minute`` calls in any sliding minute, shared by the threads of one process."""
+    """
+    Keep to ``limit`` requests per ``interval`` seconds in any sliding window (None: no limit), shared by the
+    threads of one process, and hold everyone when the server says to wait (``Retry-After``, or its
+    rate-limit headers say the window is used up: other clients of the same key count there too).
 
-    def __init__(self, per_minute: int | None) -> None:
-        self.per_minute = per_minute
-        self._calls: deque[float] = deque()
-        self._lock = threading.Lock()
+    ``margin`` widens the window for transit time: stricter than a server's fixed windows.
+    ``remaining_header`` / ``reset_header`` name the server's rate-limit headers; a reset header holds a
+    Unix time; without one the window is ``interval`` long.
+    """
+
+    def __init__(
+        self,
+        limit: int | None,
+        interval: float = 60.0,
+        *,
+        margin: float = 0.0,
+        remaining_header: str | None = None,
+        reset_header: str | None = None,
+    ) -> None:
+        self.limit = max(1, limit) if limit else None
+        self.interval, self.margin = interval, margin
+        self.remaining_header, self.reset_header = remaining_header, reset_header
+        self.throttled = 0  # 429 answers seen
+        self.sent: deque[float] = deque()
+        self.hold_until = 0.0
+        self.lock = threading.Lock()
 
     def wait(self) -> None:
-        if not self.per_minute:
-            return
+        """Return once a request may go."""
         while True:
-            with self._lock:
+            with self.lock:
                 now = time.monotonic()
-                while self._calls and now - self._calls[0] >= 60:
-                    self._calls.popleft()
-                if len(self._calls) < self.per_minute:
-                    self._calls.append(now)
+                window = self.interval + self.margin
+                while self.sent and now - self.sent[0] >= window:
+                    self.sent.popleft()
+                if now < self.hold_until:
+                    pause = self.hold_until - now
+                elif self.limit is None:
                     return
-                pause = 60 - (now - self._calls[0])
-            time.sleep(pause)
+                elif len(self.sent) < self.limit:
+                    self.sent.append(now)
+                    return
+                else:
+                    pause = self.sent[0] + window - now
+            time.sleep(max(pause, 0.001))
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (the window is used up or the server asked to wait)."""
+        with self.lock:
+            self.hold_until = max(self.hold_until, time.monotonic() + seconds + self.margin)
+
+    def observe(self, response: requests.Response) -> None:
+        """Hold until the reset once the server's headers say the window is used up."""
+        remaining = _number(response.headers.get(self.remaining_header)) if self.remaining_header else None
+        if remaining is not None and remaining <= 0:
+            self.hold(self.reset_in(response))
+
+    def reset_in(self, response: requests.Response) -> float:
+        """Return the seconds until the server's window resets (from its reset header, else one interval)."""
+        if self.reset_header and (reset := _number(response.headers.get(self.reset_header))) is not None:
+            return min(max(reset - time.time(), 0.0), self.interval)  # a Unix time; clocks may differ
+        return self.interval
 
 
-_HEADER_NAME = re.compile(r"[!-9;-~]+")  # what the email parser takes as a field name: printable, no colon
-
-
-def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage) -> http.client.HTTPMessage:
-    """
-    Read a header block like :func:`http.client.parse_headers`, skipping the email parser for plain headers.
-
-    The stdlib hands every HTTP header block to ``email.parser``, a third of the CPU of a small JSON call on
-    both ends. One ``Name: value`` per line is split here into the same message (compat32 values: leading
-    blanks and the line break removed); anything else (folded lines, a line that is not a field) is left to
-    the stdlib, defects and all.
-    """
-    lines = http.client._read_headers(fp)
-    fields = []
-    for line in lines[:-1]:
-        name, colon, value = line.decode("iso-8859-1").partition(":")
-        if not colon or not _HEADER_NAME.fullmatch(name):
-            return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
-        fields.append((name, value.lstrip(" \t").rstrip("\r\n")))
-    message = _class()
-    message._headers = fields
-    message.set_payload("")  # as the email parser leaves it: nothing after the blank line
-    return message
-
-
-def with_globals(function: types.FunctionType, **names: Any) -> types.FunctionType:
-    """Return a copy of stdlib ``function`` that sees ``names`` instead of its module's globals of that name."""
-    return types.FunctionType(
-        function.__code__,
-        {**function.__globals__, **names},
-        function.__name__,
-        function.__defaults__,
-        function.__closure__,
-    )
-
-
-class _LeanHTTPResponse(http.client.HTTPResponse):
-    """http.client's response, its headers read by :func:`parse_headers`."""
-
-    begin = with_globals(http.client.HTTPResponse.begin, parse_headers=parse_headers)
-
-
-class _LeanHTTPConnection(urllib3.connection.HTTPConnection):
-    response_class = _LeanHTTPResponse
-
-
-class _LeanHTTPSConnection(urllib3.connection.HTTPSConnection):
-    response_class = _LeanHTTPResponse
-
-
-class _LeanHTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _LeanHTTPConnection
-
-
-class _LeanHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _LeanHTTPSConnection
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
 
 
 class LeanSession(requests.Session):
@@ -167,8 +159,7 @@ class LeanSession(requests.Session):
     re-parsing, protocol checks, cookie extraction), more than the JSON it carries. A bulk run makes millions
     of such calls, so a request with only ``params``, ``json``/``data`` bytes, ``headers`` and ``timeout``, to
     a service without a proxy, is sent on this session's own urllib3 pool and answered with an ordinary
-    :class:`requests.Response`, its JSON encoded and decoded by msgspec (an Airflow Task SDK dependency) and
-    its headers read by :func:`parse_headers`.
+    :class:`requests.Response`, its JSON encoded and decoded by msgspec (an Airflow Task SDK dependency).
     Anything else (files, forms, auth objects, cookies, streaming, a proxy, client certificates, a redirect)
     takes the full requests path. Exceptions are requests' own.
     """
@@ -191,9 +182,7 @@ class LeanSession(requests.Session):
                         "cert_reqs": "CERT_REQUIRED",
                         "ca_certs": self.verify if isinstance(self.verify, str) else certifi.where(),
                     }
-                pools = urllib3.PoolManager(num_pools=4, maxsize=self._pool_size, **tls)
-                pools.pool_classes_by_scheme = {"http": _LeanHTTPPool, "https": _LeanHTTPSPool}
-                self._pools = pools
+                self._pools = urllib3.PoolManager(num_pools=4, maxsize=self._pool_size, **tls)
             return self._pools
 
     def request(
@@ -256,15 +245,15 @@ class LeanSession(requests.Session):
             raise requests.ConnectionError(exc) from exc
         if answer.get_redirect_location():  # a 3xx applied nothing: requests sends it again and follows
             return super().request(method, url, data=data, headers=headers, json=json, timeout=timeout)
-        response = _LeanResponse()
+        response = LeanResponse()
         response.status_code, response.reason, response.url = answer.status, answer.reason, url
         response.headers = CaseInsensitiveDict(answer.headers)
-        response._content, response._content_consumed, response.raw = answer.data, True, answer
+        response.raw = io.BytesIO(answer.data)  # read whole already: `.content` reads it from here
         response.encoding = get_encoding_from_headers(response.headers)
         return response
 
 
-class _LeanResponse(requests.Response):
+class LeanResponse(requests.Response):
     """A response whose JSON is decoded by msgspec (Airflow's own dependency), twice as fast as ``json``."""
 
     def json(self, **kwargs: Any) -> Any:
@@ -295,6 +284,23 @@ def pooled_session(pool_size: int = 16, base_url: str | None = None) -> requests
     return session
 
 
+class AnswerUnknownError(TransientHttpError):
+    """Raise when a request that must not be repeated may have been applied, but no answer came."""
+
+
+class RefusedError(AirflowFailException):
+    """
+    Raise when a peer refused a request with a 4xx other than 429: the same request would be refused again.
+
+    It is an :class:`AirflowFailException`: a task it ends fails at once, without retry (a refused SMS).
+    The delivery engine catches it per record instead: a record the ATS refuses fails alone.
+    """
+
+    def __init__(self, message: str, status: int, reason: str) -> None:
+        super().__init__(message)
+        self.status, self.reason = status, reason
+
+
 def send(
     session: requests.Session,
     method: str,
@@ -304,51 +310,61 @@ def send(
     policy: RetryPolicy,
     target: str,
     limiter: RateLimiter | None = None,
+    repeatable: bool = True,
     retry_connection_errors: bool = True,
-    **kwargs,
+    **kwargs: Any,
 ) -> requests.Response:
     """
-    Send one request, retrying 429, 5xx and connection errors with backoff.
+    Send one request, retrying 429, 5xx and connection errors with backoff; the one retry loop of every hook.
 
-    Return the first response that is not retryable, or the last one once attempts run out
-    on a retryable status. Raise :class:`TransientHttpError` when every attempt failed to connect.
-    ``target`` names the service in logs; URLs and bodies are never logged. With
-    ``retry_connection_errors=False`` a connection error or timeout raises at once: the request may have been
-    applied with its answer lost, so the caller re-reads before it writes again.
+    Return the first response that is not retried, or the last one once attempts run out on a retryable
+    status. A 429 waits for ``Retry-After`` (else the limiter's window reset, else the backoff), and holds the
+    whole ``limiter`` meanwhile. ``target`` names the service in logs; URLs and bodies are never logged.
+
+    ``repeatable=False`` (a create without an idempotency key): only 429, documented as not processed, is
+    retried; a 5xx is returned as it is, and a connection error raises :class:`AnswerUnknownError` at once.
+    ``retry_connection_errors=False`` raises a connection error at once too (the caller re-reads before it
+    writes again). Raise :class:`TransientHttpError` when every attempt failed to connect.
     """
     for attempt in range(1, policy.attempts + 1):
-        if limiter:
+        if limiter is not None:
             limiter.wait()
         try:
             response = session.request(method, url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            text = f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}"
+            if not repeatable:
+                raise AnswerUnknownError(f"{target}: {method} got no answer: {type(exc).__name__}") from exc
             if attempt == policy.attempts or not retry_connection_errors:
-                raise TransientHttpError(
-                    f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}"
-                ) from exc
+                raise TransientHttpError(text) from exc
             wait = policy.delay(attempt)
-            log.warning(
-                "%s: %s attempt %s/%s: %s; retrying in %.1fs",
-                target,
-                method,
-                attempt,
-                policy.attempts,
-                type(exc).__name__,
-                wait,
-            )
+            log.warning("%s: %s attempt %s/%s: %s; retrying in %.1fs", target, method, attempt, policy.attempts,
+                        type(exc).__name__, wait)  # fmt: skip
+            time.sleep(wait)
+            continue
+        if limiter is not None:
+            limiter.observe(response)
+        status = response.status_code
+        retryable = status == 429 or (repeatable and status in RETRYABLE_STATUSES)
+        if not retryable or attempt == policy.attempts:
+            return response
+        wait = retry_wait(policy, attempt, response, limiter)
+        log.warning("%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs", target, method, attempt, policy.attempts,
+                    status, wait)  # fmt: skip
+        response.close()
+        if status == 429 and limiter is not None:
+            limiter.throttled += 1
+            limiter.hold(wait)  # every thread of the limiter waits, not only this one
         else:
-            if response.status_code not in RETRYABLE_STATUSES or attempt == policy.attempts:
-                return response
-            wait = policy.delay(attempt, response)
-            log.warning(
-                "%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs",
-                target,
-                method,
-                attempt,
-                policy.attempts,
-                response.status_code,
-                wait,
-            )
-            response.close()
-        time.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
+            time.sleep(wait)
+    raise RuntimeError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+def retry_wait(policy: RetryPolicy, attempt: int, response: requests.Response, limiter: RateLimiter | None) -> float:
+    """Return the wait before retrying ``response``: ``Retry-After``, else a 429's window reset, else backoff."""
+    header = response.headers.get("Retry-After")
+    if header and (seconds := parse_retry_after(header)) is not None:
+        return min(seconds, policy.max_delay)
+    if response.status_code == 429 and limiter is not None and limiter.remaining_header:
+        return limiter.reset_in(response)
+    return policy.delay(attempt)

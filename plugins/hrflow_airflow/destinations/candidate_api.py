@@ -1,0 +1,268 @@
+"""
+The base of the ATS adapters whose API creates one candidate per request and offers a lookup by email
+(SmartRecruiters, Workable, ...): connection, limits, requests, create and find. Exactly once rests on the
+sync ledger, applied by :func:`hrflow_airflow.destinations.delivery.deliver_each`.
+
+Requests are paced to the destination's documented limits (shared by the tasks of a run that may post at
+once), slowed further when the rate-limit headers say the window is used up, and a 429 waits for
+``Retry-After`` or the window's reset before it is retried (:func:`hrflow_airflow.hooks.http.send`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowFailException
+
+from hrflow_airflow.destinations.base import AtsAuthError, nest
+from hrflow_airflow.hooks.http import (
+    AnswerUnknownError,
+    RateLimiter,
+    RefusedError,
+    RetryPolicy,
+    TransientHttpError,
+    connection_timeout,
+    pooled_session,
+    send,
+)
+
+if TYPE_CHECKING:
+    from hrflow_airflow.ledger import LedgerHook
+    from hrflow_airflow.sync.payloads import Delivered
+
+DEFAULT_TIMEOUT = 30.0
+REASON_LIMIT = 300
+
+
+class CandidateApiHook(BaseHook):
+    """
+    Base of the adapters whose ATS creates one candidate per request and offers a lookup by email.
+
+    Subclasses set the class attributes below and implement :meth:`auth_headers`, :meth:`create_request`,
+    :meth:`created_id`, :meth:`lookup_request` and :meth:`found_id`.
+    """
+
+    conn_name_attr = "ats_conn_id"
+    default_conn_name = "ats_default"
+    name = "ats"
+    kinds = frozenset({"profile"})
+    default_host: str | None = None
+    # documented limits, per API key
+    rate_limit = 10  # requests ...
+    rate_interval = 1.0  # ... per this many seconds
+    max_concurrency = 1  # requests in flight at once
+    lookup_concurrency = 1  # lookups in flight at once
+    # rate-limit response headers: (remaining, reset); reset None: the window is rate_interval long
+    remaining_header = "X-RateLimit-Remaining"
+    reset_header: str | None = None
+    email_field = "email"  # the record field holding the email used for lookups
+    profile_field_map: dict[str, str] = {}
+
+    def __init__(
+        self,
+        *,
+        ats_conn_id: str = default_conn_name,
+        conn_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        logger_name: str | None = None,
+    ) -> None:
+        super().__init__(logger_name=logger_name)
+        self.ats_conn_id = conn_id or ats_conn_id
+        self.retry = retry or RetryPolicy(attempts=6, backoff=1.0, max_delay=60.0)
+
+    # -- connection -------------------------------------------------------------------------------
+    @cached_property
+    def connection(self):
+        return self.get_connection(self.ats_conn_id)
+
+    @property
+    def ledger_key(self) -> str:
+        return f"{self.ats_conn_id}/{self.name}"
+
+    def default_field_map(self, kind_name: str) -> dict[str, str] | None:
+        return dict(self.profile_field_map) if kind_name == "profile" else None
+
+    @cached_property
+    def base_url(self) -> str:
+        host = (self.connection.host or "").strip().rstrip("/") or (self.default_host or "")
+        if not host:
+            raise AirflowFailException(
+                f"Connection '{self.ats_conn_id}' has no host: set it to the {self.name} API URL"
+            )
+        return host if "://" in host else f"https://{host}"
+
+    @cached_property
+    def timeout(self) -> float:
+        return connection_timeout(self.connection, self.ats_conn_id, DEFAULT_TIMEOUT)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        if not self.connection.password:
+            raise AirflowFailException(f"Connection '{self.ats_conn_id}' has no password (the {self.name} credential)")
+        session = pooled_session(pool_size=self.max_concurrency + 1, base_url=self.base_url)
+        session.headers.update({"Accept": "application/json", **self.auth_headers(self.connection.password)})
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def limits(self) -> tuple[int, float]:
+        """Return the requests allowed per interval for this key: the documented ones, or extra ``rate_limit``."""
+        raw = self.connection.extra_dejson.get("rate_limit")
+        if raw in (None, ""):
+            return self.rate_limit, self.rate_interval
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            value = 0
+        if value <= 0:
+            raise AirflowFailException(
+                f"Connection '{self.ats_conn_id}' extra 'rate_limit' must be a positive "
+                f"number of requests per {self.rate_interval:g} s, got {raw!r}"
+            )
+        return value, self.rate_interval
+
+    # -- what each ATS defines --------------------------------------------------------------------
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def create_request(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Return the path and JSON body that create one candidate."""
+        raise NotImplementedError
+
+    def created_id(self, answer: Any) -> str | None:
+        raise NotImplementedError
+
+    def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
+        """Return the path and query that find candidates by email."""
+        raise NotImplementedError
+
+    lookup_results = "candidates"  # the list in the lookup's answer
+
+    def found_id(self, answer: Any, email: str) -> str | None:
+        """Return the id of the candidate with ``email`` (case-insensitive): lookups may be keyword searches."""
+        for candidate in (answer or {}).get(self.lookup_results) or []:
+            if str(candidate.get("email", "")).casefold() == email.casefold():
+                return candidate.get("id")
+        return None
+
+    def reason(self, response: requests.Response) -> str:
+        """Return the ATS's reason for a refusal, short, from its JSON error body or the status line."""
+        try:
+            data = response.json()
+        except ValueError:
+            return (response.text or response.reason or "")[:REASON_LIMIT].strip()
+        if not isinstance(data, dict):
+            return str(data)[:REASON_LIMIT]
+        parts = [str(data[f]) for f in ("message", "error") if data.get(f)]
+        for error in data.get("errors") or []:  # e.g. [{"code": "INVALID_EMAIL", "message": "..."}]
+            if isinstance(error, dict):
+                parts.append(" ".join(str(error[f]) for f in ("code", "message") if error.get(f)))
+        return "; ".join(parts)[:REASON_LIMIT] or str(data)[:REASON_LIMIT]
+
+    # -- HTTP within the limits --------------------------------------------------------------------
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        limit, interval = self.limits()
+        return RateLimiter(
+            limit, interval, margin=0.1, remaining_header=self.remaining_header, reset_header=self.reset_header
+        )
+
+    @cached_property
+    def lookup_slots(self) -> threading.Semaphore:
+        return threading.Semaphore(self.lookup_concurrency)
+
+    def share(self, lanes: int) -> None:
+        """Take a 1/``lanes`` share of the key's limits: that many delivering tasks may run at once."""
+        limit, interval = self.limits()
+        self.limiter = RateLimiter(
+            max(1, limit // max(1, lanes)), interval, margin=0.1, remaining_header=self.remaining_header,
+            reset_header=self.reset_header,
+        )  # fmt: skip
+        self.max_concurrency = max(1, self.max_concurrency // max(1, lanes))
+
+    def request(self, method: str, path: str, *, safe_to_repeat: bool = True, **kwargs: Any) -> requests.Response:
+        """
+        Send one request within the limits; return the 2xx response.
+
+        Raise :class:`AtsAuthError` on 401/403, :class:`RefusedError` on other 4xx, and
+        :class:`TransientHttpError` once retries of 429, 5xx and connection errors are exhausted. With
+        ``safe_to_repeat=False`` (a create) only 429, documented as not processed, is retried: a connection
+        error or a 5xx raises :class:`AnswerUnknownError`, since the create may have been applied.
+        """
+        target = f"{self.name} ({self.ats_conn_id})"
+        response = send(
+            self.session, method, self.base_url + path, timeout=self.timeout, policy=self.retry, target=target,
+            limiter=self.limiter, repeatable=safe_to_repeat, **kwargs,
+        )  # fmt: skip
+        status = response.status_code
+        if response.ok:
+            return response
+        if status in (401, 403):
+            raise AtsAuthError(
+                f"{target} refused the credentials (HTTP {status}: {self.reason(response)}); "
+                f"check connection '{self.ats_conn_id}'"
+            )
+        if status >= 500 and not safe_to_repeat:
+            raise AnswerUnknownError(f"{target}: {method} answered HTTP {status}")
+        if status == 429 or status >= 500:
+            raise TransientHttpError(f"{target}: {method} answered HTTP {status} after {self.retry.attempts} attempts")
+        reason = self.reason(response)
+        raise RefusedError(f"{target} refused it: HTTP {status}: {reason}", status, reason)
+
+    # -- create and look up -------------------------------------------------------------------------
+    def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the candidate as this ATS wants it (dotted record fields nest)."""
+        return nest(record)
+
+    def create(self, record: Mapping[str, Any]) -> str:
+        """Create one candidate; return its id."""
+        path, payload = self.create_request(self.body(record))
+        answer = self.request("POST", path, json=payload, safe_to_repeat=False).json()
+        remote_id = self.created_id(answer)
+        if not remote_id:
+            raise TransientHttpError(f"{self.name} ({self.ats_conn_id}) answered the create without a candidate id")
+        return str(remote_id)
+
+    def find(self, email: str) -> str | None:
+        """Return the id of the candidate with ``email``, or None."""
+        path, params = self.lookup_request(email)
+        with self.lookup_slots:
+            answer = self.request("GET", path, params=params).json()
+        found = self.found_id(answer, email)
+        return str(found) if found else None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the URL and credential with one lookup (a read: nothing is created)."""
+        try:
+            self.find("hrflow-airflow-connection-test@example.invalid")
+        except AtsAuthError as exc:
+            return False, str(exc)
+        except (RefusedError, TransientHttpError, AirflowFailException) as exc:
+            return False, f"Connection '{self.ats_conn_id}': {exc}"
+        except requests.RequestException as exc:
+            return False, f"Connection '{self.ats_conn_id}': cannot reach {self.base_url}: {type(exc).__name__}"
+        return True, f"Connection '{self.ats_conn_id}' works: {self.name} at {self.base_url} accepted the credential"
+
+    # -- one batch, once ---------------------------------------------------------------------------
+    def deliver(
+        self,
+        *,
+        plural: str,
+        index: int,
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        ledger: LedgerHook,
+        store: Any = None,
+        lanes: int = 1,
+    ) -> Delivered:
+        """Create each object of the batch at most once (see :func:`~.delivery.deliver_each`)."""
+        from hrflow_airflow.destinations.delivery import deliver_each
+
+        self.share(lanes)
+        return deliver_each(self, plural=plural, index=index, items=items, records=records, ledger=ledger)

@@ -1,0 +1,155 @@
+"""
+Exactly once for ATS APIs that create one candidate per request and have no idempotency key (SmartRecruiters,
+Workable, ...). It rests on the sync ledger (:mod:`hrflow_airflow.ledger`), per object:
+
+1. before each create, the intent is recorded durably;
+2. after the 2xx, the candidate id the ATS returned is recorded;
+3. on any retry or later run, an object with a recorded id is never created again; one with an intent but no
+   id (a crash or a lost answer between 1 and 2) is first looked up in the ATS by email: found, its id is
+   adopted; not found, it is created. An object without an email cannot be looked up: it is not created
+   again (at most once) and is reported failed, with what to check.
+
+Each object gets one :class:`Outcome`, returned from the thread that handled it; the batch's result is
+built from them once every thread is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hrflow_airflow.destinations.base import AtsAuthError
+from hrflow_airflow.hooks.http import AnswerUnknownError, RefusedError, TransientHttpError
+from hrflow_airflow.sync.payloads import Delivered, Failure
+
+if TYPE_CHECKING:
+    from hrflow_airflow.destinations.candidate_api import CandidateApiHook
+    from hrflow_airflow.ledger import LedgerHook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one object: ``created``, ``adopted`` (found after a lost answer), ``resumed``
+    (accepted in an earlier run, per the ledger) or ``refused`` (with the reason)."""
+
+    key: str
+    container: str
+    state: str
+    remote_id: str | None = None
+    reason: str | None = None
+
+
+def deliver_each(
+    api: CandidateApiHook,
+    *,
+    plural: str,
+    index: int,
+    items: list[list[str]],
+    records: list[dict[str, Any]],
+    ledger: LedgerHook,
+) -> Delivered:
+    """Create each object of one batch at most once, ``api.max_concurrency`` at a time; return the result."""
+    known = ledger.lookup(api.ledger_key, [key for key, _ in items])
+    outcomes: list[Outcome] = []
+    todo = []
+    for (key, container), record in zip(items, records):
+        entry = known.get(key)
+        if entry is not None and entry.state == "accepted":
+            outcomes.append(Outcome(key, container, "resumed", entry.remote_id))
+        else:
+            todo.append(((key, container), record, entry is not None))
+    if outcomes:
+        log.info("Batch %s: %s %s already created in %s in an earlier run (ledger); tagging only", index,
+                 len(outcomes), plural, api.name)  # fmt: skip
+    stop = threading.Event()  # set when one object fails the task: start nothing more
+    workers = max(1, min(api.max_concurrency, len(todo) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{api.name}-create") as pool:
+        futures = [pool.submit(create_once, api, ledger, item, record, maybe, stop) for item, record, maybe in todo]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise next((e for e in errors if isinstance(e, AtsAuthError)), errors[0])
+    outcomes += [outcome for future in futures if (outcome := future.result()) is not None]
+    states = Counter(outcome.state for outcome in outcomes)
+    log.info(
+        "Batch %s: %s created %s, adopted %s after a lost answer, refused %s; %s request(s) refused for rate (429)",
+        index, api.name, states["created"], states["adopted"], states["refused"], api.limiter.throttled,
+    )  # fmt: skip
+    return delivered(outcomes)
+
+
+def create_once(
+    api: CandidateApiHook,
+    ledger: LedgerHook,
+    item: tuple[str, str],
+    record: dict[str, Any],
+    maybe_created: bool,
+    stop: threading.Event,
+) -> Outcome | None:
+    """Create one object unless it exists; look it up by email first when an earlier create lost its answer."""
+    key, container = item
+    try:
+        for attempt in range(1, api.retry.attempts + 1):
+            if stop.is_set():  # another object failed the task: this one is not sent
+                return None
+            if maybe_created and (found := adopt(api, ledger, item, record)) is not None:
+                return found
+            ledger.record_intent(api.ledger_key, [item])
+            try:
+                remote = f"{api.name}:{api.create(record)}"
+            except RefusedError as exc:
+                ledger.forget(api.ledger_key, [key])  # refused: nothing was created
+                log.error("%s: %s refused it: HTTP %s: %s", key, api.name, exc.status, exc.reason)
+                return Outcome(key, container, "refused", reason=f"{api.name} HTTP {exc.status}: {exc.reason}")
+            except AnswerUnknownError as exc:  # it may exist now: look it up before creating again
+                maybe_created = True
+                wait = api.retry.delay(attempt)
+                log.warning("%s: %s; looking it up by email in %.1fs before creating again", key, exc, wait)
+                time.sleep(wait)
+                continue
+            ledger.record_accepted(api.ledger_key, [item], {key: remote})
+            return Outcome(key, container, "created", remote)
+        raise TransientHttpError(f"{api.name} ({api.ats_conn_id}): creates kept getting no answer")
+    except BaseException:
+        stop.set()  # credentials refused or retries exhausted: start nothing more, fail the task
+        raise
+
+
+def adopt(api: CandidateApiHook, ledger: LedgerHook, item: tuple[str, str], record: dict[str, Any]) -> Outcome | None:
+    """Return the outcome of an object whose create lost its answer: found by email, or refused without one."""
+    key, container = item
+    email = record.get(api.email_field)
+    if not email:
+        reason = (
+            f"a create in {api.name} got no answer and the profile has no email to look it up: not created again "
+            f"(at most once); check {api.name}, then tag it sync=1 in HrFlow, or delete its row from "
+            "hrflow_sync_ledger to have it created"
+        )
+        log.error("%s: %s", key, reason)
+        return Outcome(key, container, "refused", reason=reason)
+    found = api.find(str(email))
+    if found is None:
+        return None
+    remote = f"{api.name}:{found}"
+    ledger.record_accepted(api.ledger_key, [item], {key: remote})
+    log.info("%s: found in %s by email after a create without answer: adopted %s", key, api.name, remote)
+    return Outcome(key, container, "adopted", remote)
+
+
+def delivered(outcomes: list[Outcome]) -> Delivered:
+    """Return a batch's result from its objects' outcomes."""
+    accepted = [o for o in outcomes if o.state != "refused"]
+    return Delivered(
+        accepted=[[o.key, o.container] for o in accepted],
+        rejected=[
+            Failure(key=o.key, container=o.container, reason=o.reason or "") for o in outcomes if o.state == "refused"
+        ],  # fmt: skip
+        resumed=sum(1 for o in outcomes if o.state == "resumed"),
+        remote_ids={o.key: o.remote_id for o in accepted if o.remote_id},
+    )

@@ -1,0 +1,118 @@
+"""
+The three steps each batch goes through, one function each: transform (pure), post to the destination, tag in
+HrFlow. Each takes what the step before returned and returns the next payload (:mod:`.payloads`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from hrflow_airflow.config import resolve_hrflow_tuning
+from hrflow_airflow.destinations import destination_for
+from hrflow_airflow.destinations.base import ATS_ID_TAG
+from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.mapping import MappingError, to_record
+from hrflow_airflow.objects import ObjectKind
+from hrflow_airflow.sealed import seal, unseal
+from hrflow_airflow.spill import load_batch, mark_done
+from hrflow_airflow.sync.payloads import Failure, Posted, Tagged, Transformed
+from hrflow_airflow.sync.summary import lost
+
+log = logging.getLogger(__name__)
+DEFAULT_TAG_CONCURRENCY = 8  # HrFlow calls in flight in a tagging task when neither the plan nor a param says
+
+
+def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> Transformed:
+    """Return ATS records for a batch (sealed); an item whose mapping fails is reported by key, the rest go on."""
+    whole = load_batch(dict(batch))
+    records, items, failed = [], [], []
+    skip = set(whole.get("skip") or ())  # tagged by the stopped run whose listing this run resumed
+    for (key, container), data in zip(whole["items"], unseal(whole)):
+        if key in skip:
+            continue
+        try:
+            records.append(to_record(key, data, field_map))
+            items.append([key, container])
+        except MappingError as exc:
+            failed.append(Failure(key=key, container=container, reason=f"mapping failed: {exc}"))
+    return Transformed(
+        index=batch["index"],
+        items=items,
+        failed=failed,
+        count=len(records),
+        concurrency=batch.get("concurrency"),
+        lanes=batch.get("lanes", 1),
+        ref=batch.get("ref"),  # the batch file: marked done once every object of it is tagged
+        **seal(records),
+    )
+
+
+def post_batch(kind: ObjectKind, batch: Transformed, *, store: Any = None) -> Posted:
+    """
+    Send the batch's objects the destination has not accepted yet, once, through its adapter.
+
+    The sync ledger (durable, per object, across runs) says which objects an earlier run already got
+    accepted: those go straight to tagging, however this run's batches are cut. The JSON batch endpoint
+    gets the rest with an idempotency key; ATS APIs without one (SmartRecruiters, Workable) get one
+    create per object, with an intent recorded before and the ATS's id after (see docs/destinations.md).
+    ``store`` is the task state store: a retry after the answer arrived sends nothing.
+    """
+    destination = destination_for(kind.ats_conn_id, kind.name)
+    posted = Posted(
+        index=batch["index"],
+        accepted=[],
+        rejected=[],
+        resumed=0,
+        remote_ids={},
+        concurrency=batch.get("concurrency"),
+        ledger_key=destination.ledger_key,
+        ref=batch.get("ref"),
+        mapped_all=not batch.get("failed"),
+    )
+    if not batch["count"]:
+        return posted
+    delivered = destination.deliver(
+        plural=kind.plural,
+        index=batch["index"],
+        items=batch["items"],
+        records=unseal(batch),
+        ledger=LedgerHook(),
+        store=store,
+        lanes=batch.get("lanes", 1),
+    )
+    return Posted(**{**posted, **delivered})
+
+
+def tag_batch(kind: ObjectKind, batch: Posted, params: Mapping[str, Any]) -> Tagged:
+    """Re-read each accepted object and add ``sync=1`` (and the ATS's id) unless it is there, then PUT it."""
+    result = Tagged(index=batch["index"], tagged=0, skipped=0, failed=[], by_container={})
+    if not batch["accepted"]:
+        return result
+    param_concurrency, requests_per_minute = resolve_hrflow_tuning(params)
+    concurrency = batch.get("concurrency") or param_concurrency or DEFAULT_TAG_CONCURRENCY
+    hook = HrFlowHook(requests_per_minute=requests_per_minute, pool_size=concurrency)
+    container_of = dict(map(tuple, batch["accepted"]))
+    # the ATS's own id goes on the object with sync=1, so the link survives Airflow
+    extra_tags = {key: [{"name": ATS_ID_TAG, "value": remote}] for key, remote in batch["remote_ids"].items()}
+    outcomes = hook.add_sync_tags(
+        kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency, extra_tags=extra_tags
+    )
+    done = [key for key, outcome, _ in outcomes if outcome != "failed"]
+    if batch.get("ref"):  # before the ledger forgets them: a run resuming this listing skips these objects
+        complete = batch["mapped_all"] and not batch["rejected"] and len(done) == len(outcomes)
+        mark_done(batch["ref"], [[key, container_of[key]] for key in done], complete=complete)
+    # sync=1 is on them now: HrFlow holds the state, the ledger entry has done its job
+    LedgerHook().forget(batch["ledger_key"], done)
+    for key, outcome, reason in outcomes:
+        if outcome == "failed":
+            result["failed"] += lost([[key, container_of[key]]], reason)
+            log.warning("%s %s: not tagged: %s", kind.name, key, reason)
+            continue
+        count = "skipped" if outcome == "already" else "tagged"  # "already": it carried sync=1
+        result[count] += 1
+        per = result["by_container"].setdefault(container_of[key], {"tagged": 0, "skipped": 0})
+        per[count] += 1
+    return result

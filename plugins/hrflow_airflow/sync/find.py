@@ -1,0 +1,252 @@
+"""
+Find the objects a run must sync: read HrFlow page after page (search, or the storing listing on a full sweep),
+trim each object to the mapped fields, and cut them into sealed batches while the pages arrive.
+
+Large listings are read in ``created_at`` slices at once and checkpointed, so a stopped run's successor resumes
+them (:mod:`hrflow_airflow.listing`); batches go to object storage when it is configured
+(:mod:`hrflow_airflow.spill`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import conf
+
+from hrflow_airflow.config import ConfigError, SyncConfig, parse_datetime, plan_run
+from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
+from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.listing import (
+    DEFAULT_SLICES,
+    Slice,
+    fewer_collections,
+    fingerprint,
+    run_parallel,
+    slice_count,
+    split,
+    start_listing,
+)
+from hrflow_airflow.mapping import SYNC_TAG, is_synced, project
+from hrflow_airflow.objects import ObjectKind
+from hrflow_airflow.sealed import seal_json
+from hrflow_airflow.spill import BatchSpiller, run_dir, spill_root
+from hrflow_airflow.sync.payloads import Batch, Stats
+from hrflow_airflow.sync.progress import Progress
+from hrflow_airflow.sync.settings import ATS_CONCURRENCY, MAX_BATCHES, PARALLEL_BATCHES
+from hrflow_airflow.sync.summary import found_by_container
+
+log = logging.getLogger(__name__)
+UNSYNCED = {"tags_excluded": [[SYNC_TAG]]}  # search's filter: objects without sync=1
+
+
+def find_batches(
+    kind: ObjectKind,
+    cfg: SyncConfig,
+    field_map: Mapping[str, str],
+    *,
+    ledger_key: str,
+    dag_id: str,
+    run_id: str,
+    sequential: bool,
+) -> tuple[list[Batch], Stats]:
+    """Return the run's batches of unsynced objects and what was found (``sequential``: under ``dags test``)."""
+    hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
+    planning = {
+        "batch_size": cfg.batch_size,
+        "concurrency": cfg.concurrency,
+        "requests_per_minute": cfg.requests_per_minute,
+        "sequential": sequential,
+        "parallel_batches": PARALLEL_BATCHES,
+        "max_in_flight": conf.getint("hrflow", "max_in_flight", fallback=40),
+        "max_batches": MAX_BATCHES,
+    }
+    estimate = estimate_pending(kind, hook, cfg)
+    size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
+    root = spill_root()
+    directory = run_dir(root, dag_id, run_id) if root is not None else None
+    start = None
+    if directory is not None:
+        key = fingerprint(
+            kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep, start=cfg.window.start,
+            field_map=field_map,
+        )  # fmt: skip
+        start = start_listing(
+            root, directory, dag_id=dag_id, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
+            plan=lambda: plan_slices(kind, hook, cfg, estimate),
+        )  # fmt: skip
+        size = start.batch_size
+    slices, adopted, dirs = (start.slices, start.adopted, start.dirs) if start else (None, [], [])
+    spiller = BatchSpiller(
+        seal_batch, size, directory, {}, slices=slices or (), first_file=start.first_file if start else 0,
+        checkpoint=start.checkpoint if start else None, adopted=adopted,
+    )  # fmt: skip
+    # a full sweep without window meets every pending object: ledger entries it does not meet are stale
+    prune = cfg.sweep and not cfg.window and not cfg.dry_run and not adopted
+    tracked = LedgerHook().keys(ledger_key, cfg.containers) if prune else set()
+    met: set[str] = set()
+    progress = Progress(
+        kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0), tags={"dag_id": dag_id}
+    )
+
+    def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
+        if item[0] in tracked:
+            met.add(item[0])
+        spiller.add(item, slice_number, created)
+
+    parts = f" of created_at: {', '.join(str(s.window) for s in slices)}" if slices and len(slices) > 1 else ""
+    log.info("Listing in %s slice(s)%s", len(slices or [None]), parts)
+    only_by_sweep = run_search(
+        kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count,
+        on_page=lambda _read, meta: progress(spiller.count, meta),
+    )  # fmt: skip
+    batches = spiller.close()
+    progress.finish(spiller.count)
+    if start is not None:
+        start.checkpoint(batches, state="listed")  # done: no later run resumes it
+    found = spiller.count
+    plan = plan_run(found, **{**planning, "batch_size": size if cfg.batch_size else None})
+    if plan.batch_size != size:
+        why = f"{plan.why} (cut at {size} while listing, from an estimate of {estimate})"
+        plan = dataclasses.replace(plan, batch_size=size, batches=len(batches), why=why)
+    # delivering tasks that may run at once share the destination's rate limits
+    lanes = 1 if sequential else max(1, min(len(batches), ATS_CONCURRENCY))
+    for batch in batches:
+        batch.update(concurrency=plan.concurrency, lanes=lanes)
+    sweep_note = "" if only_by_sweep is None else f", {only_by_sweep} of them only by the full sweep"
+    log.info(
+        "Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s", found, kind.plural, len(cfg.containers),
+        kind.container, sweep_note, len(batches), size, f", written to {directory}" if directory is not None else "",
+    )  # fmt: skip
+    log.info("Plan: %s", plan.why)
+    if prune and (pruned := LedgerHook().prune(ledger_key, tracked, met)):
+        log.info("Ledger: dropped %s entries of %s no longer pending", pruned, kind.plural)
+    by_container = dict.fromkeys(cfg.containers, 0)
+    for batch in batches:
+        for container, n in (batch.get("containers") or found_by_container(batch["items"])).items():
+            by_container[container] = by_container.get(container, 0) + n
+    stats = Stats(
+        found=found, batches=len(batches), found_by_container=by_container,
+        listing="sweep" if cfg.sweep else "search", found_only_by_sweep=only_by_sweep, dirs=list(dirs),
+        why=f"{cfg.why}; plan: {plan.why}",
+    )  # fmt: skip
+    return batches, stats
+
+
+def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
+    """Return one batch as it travels: keys and containers readable, the trimmed objects (JSON text) sealed."""
+    return {
+        "index": index,
+        "items": [[key, container] for key, container, _ in items],
+        **seal_json("[" + ",".join(data for _, _, data in items) + "]"),
+    }
+
+
+def run_search(
+    kind: ObjectKind,
+    hook: HrFlowHook,
+    cfg: SyncConfig,
+    field_map: Mapping[str, str],
+    emit: Callable[..., None],
+    *,
+    on_page: Callable[[int, dict[str, Any]], None] | None = None,
+    slices: list[Slice] | None = None,
+    already: int = 0,
+) -> int | None:
+    """
+    Pass ``([key, container, trimmed object as JSON], slice number, created_at)`` to ``emit`` for every
+    unsynced object in the window, page after page (nothing is held beyond the page being read).
+
+    ``slices`` (default: the whole window) are read at once, one thread each, each from its checkpoint
+    (see :mod:`hrflow_airflow.listing`); ``already`` objects were listed before a resume.
+
+    Search is used unless the run is a full sweep, which reads the storing listing (every stored object,
+    searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
+    to count those only the sweep found (returned; None when not a sweep or when that search failed).
+    """
+    paths = list(field_map.values())
+    slices = slices or [Slice(cfg.window)]
+    stop = threading.Event()
+    emitted = already
+    lock = threading.Lock()
+
+    def read(number: int, part: Slice) -> None:
+        nonlocal emitted
+        list_pages = hook.iter_stored if cfg.sweep else hook.iter_search
+        extra = {} if cfg.sweep else UNSYNCED
+        objs = list_pages(
+            kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(), **extra,
+            **part.window.search_filters(),
+        )  # fmt: skip
+        for obj in objs:
+            if stop.is_set():
+                return
+            created = obj.get("created_at")
+            if is_synced(obj.get("tags")) or not part.window.contains(created):
+                continue
+            container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container
+            # compact JSON text: a fifth of the memory of the dicts, and what sealing needs anyway
+            data = json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))
+            emit([obj["key"], container, data], number, created_at(created))
+            with lock:
+                emitted += 1
+
+    with fewer_collections():  # pages of whole objects: see listing.LISTING_GC_THRESHOLD
+        run_parallel(slices, read, stop)
+    if not cfg.sweep:
+        return None
+    try:  # one search call (limit 1) says how many pending objects search can see: the rest only the sweep found
+        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **UNSYNCED, **cfg.window.search_filters())
+    except HrFlowAuthError:
+        raise
+    except Exception as exc:  # the count is informative; the sweep itself has every object
+        log.warning(
+            "Search beside the full sweep failed (%s): objects found only by the sweep are not counted",
+            type(exc).__name__,
+        )
+        return None
+    return max(0, emitted - int(meta.get("total") or 0))
+
+
+def created_at(value: Any) -> datetime | None:
+    """Return an object's ``created_at`` as a datetime, or None when it is missing or unreadable."""
+    try:
+        return parse_datetime(value, "created_at") if value else None
+    except ConfigError:
+        return None
+
+
+def plan_slices(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: int) -> list[Slice]:
+    """
+    Return the listing's slices: ``[hrflow] listing_slices`` (4) ``created_at`` ranges for a listing of
+    enough pages, split between the oldest and the newest pending object (two calls of one object).
+    """
+    wanted = conf.getint("hrflow", "listing_slices", fallback=DEFAULT_SLICES)
+    count = slice_count(estimate, cfg.page_size, wanted=wanted, concurrency=cfg.concurrency)
+    if count < 2:
+        return [Slice(cfg.window)]
+    read = hook.storing_page if cfg.sweep else hook.search_page
+    extra = {} if cfg.sweep else UNSYNCED
+    ends = []
+    for order in ("asc", "desc"):
+        objs, _ = read(
+            kind, cfg.containers, page=1, limit=1, sort_by="created_at", order_by=order, **extra,
+            **cfg.window.search_filters(),
+        )  # fmt: skip
+        ends.append(created_at(objs[0].get("created_at") if objs else None))
+    return split(cfg.window, ends[0], ends[1], count)
+
+
+def estimate_pending(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig) -> int:
+    """Return how many objects the listing will go through, from one call of one object (``meta.total``)."""
+    if cfg.sweep:  # every stored object, synced or not: an upper bound
+        _, meta = hook.storing_page(kind, cfg.containers, page=1, limit=1, **cfg.window.search_filters())
+    else:
+        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **UNSYNCED, **cfg.window.search_filters())
+    return int(meta.get("total") or 0)

@@ -1,0 +1,108 @@
+"""
+What one sync task hands to the next: keys, counts and references, never candidate data in plain text.
+
+Each count keeps one name from the listing to the summary: ``found``, ``transformed``, ``posted``, ``tagged``,
+``skipped`` (already carried ``sync=1``), ``failed``, and ``resumed`` (the ATS accepted it in an earlier run:
+tagged only). Candidate data travels sealed, under the key ``sealed`` (:mod:`hrflow_airflow.sealed`).
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from typing_extensions import NotRequired
+
+
+class Failure(TypedDict):
+    """One object that did not get through, and why (no candidate data in ``reason``)."""
+
+    key: str
+    container: str | None
+    reason: str
+
+
+class Batch(TypedDict):
+    """One batch as ``search`` returns it: whole and sealed, or a reference to its file (``ref``)."""
+
+    index: int
+    items: NotRequired[list[list[str]]]  # [key, container], when the batch travels whole
+    sealed: NotRequired[str]  # the trimmed objects, when the batch travels whole
+    ref: NotRequired[str]  # the batch file, when batches are written to object storage
+    count: NotRequired[int]
+    containers: NotRequired[dict[str, int]]
+    concurrency: int | None  # HrFlow calls in flight in one tagging task (the run's plan)
+    lanes: int  # delivering tasks of the run that may run at once (they share the ATS's limits)
+
+
+class Stats(TypedDict):
+    """What ``search`` found (its XCom ``stats``)."""
+
+    found: int
+    batches: int
+    found_by_container: dict[str, int]
+    listing: str  # "search" or "sweep"
+    found_only_by_sweep: int | None
+    dirs: list[str]  # batch directories of stopped runs this listing resumed
+    why: str
+
+
+class Transformed(TypedDict):
+    """One batch's ATS records (sealed) and the objects whose mapping failed."""
+
+    index: int
+    items: list[list[str]]
+    failed: list[Failure]
+    count: int
+    concurrency: int | None
+    lanes: int
+    ref: str | None
+    sealed: NotRequired[str]
+
+
+class Delivered(TypedDict):
+    """A destination's answer for one batch (see :class:`hrflow_airflow.destinations.base.Destination`)."""
+
+    accepted: list[list[str]]  # [key, container]
+    rejected: list[Failure]
+    resumed: int
+    remote_ids: dict[str, str]  # key -> "<destination>:<id>"
+
+
+class Posted(Delivered):
+    """One batch after ``post_to_ats``: what to tag, and what the destination refused."""
+
+    index: int
+    concurrency: int | None
+    ledger_key: str
+    ref: str | None
+    mapped_all: bool
+
+
+class Tagged(TypedDict):
+    """One batch after tagging: counts in total and per container, and the objects that failed."""
+
+    index: int
+    tagged: int
+    skipped: int
+    failed: list[Failure]
+    by_container: dict[str, dict[str, int]]
+
+
+class Summary(TypedDict):
+    """The run's counts, in total and per container: the ``summary`` XCom and the asset events' source."""
+
+    kind: str
+    container: str
+    found: int
+    transformed: int
+    posted: int
+    tagged: int
+    skipped: int
+    failed: int
+    failed_keys: list[Failure]
+    dry_run: bool
+    by_container: dict[str, dict[str, int]]
+    listing: str
+    found_only_by_sweep: int | None
+    resumed: int
+    why: str

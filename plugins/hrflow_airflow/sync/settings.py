@@ -1,0 +1,193 @@
+"""
+The sync DAGs' settings: ``[hrflow]`` options read when the DAG file is parsed, the params of the trigger
+form, the DAG-level arguments both sync DAGs share, and the run's validated configuration.
+
+Every setting is listed, with its default and when it is read, in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, Variable, conf
+from airflow.sdk.exceptions import AirflowFailException
+
+from hrflow_airflow.config import DEFAULT_FULL_SWEEP_HOUR, MAX_BATCH_PARAM, ConfigError, SyncConfig, resolve_config
+from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert
+from hrflow_airflow.objects import KINDS, ObjectKind
+
+MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
+DEFAULT_SCHEDULE = "0 * * * *"
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+# Airflow pool that bounds concurrent HrFlow-calling tasks across every worker. Opt-in: set `[hrflow] pool` once
+# the pool exists (`airflow pools set hrflow_api 16 ...`); unset, tasks use Airflow's default pool. A task in a
+# pool that does not exist is never scheduled, so the webhook refuses deliveries while the pool is missing.
+HRFLOW_POOL = conf.get("hrflow", "pool", fallback=None) or "default_pool"
+# ATS requests in flight per run (`[hrflow] ats_concurrency` overrides it).
+ATS_CONCURRENCY = conf.getint("hrflow", "ats_concurrency", fallback=4)
+# Tagging tasks of one run at once: the run's [hrflow] max_in_flight HrFlow calls are shared among them.
+PARALLEL_BATCHES = conf.getint("hrflow", "parallel_batches", fallback=4)
+BATCH_GROUP = "batch"  # the mapped task group: one instance per batch, transform -> post_to_ats -> tag
+# A batch's later stages before other batches' earlier ones: tagging starts as soon as the first batch is
+# posted instead of after every batch is (see docs/performance.md).
+DEPTH_FIRST = "upstream"
+DEFAULT_ARGS = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=15),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=5),
+}
+
+
+def object_kind(name: str) -> ObjectKind:
+    """Return the object kind called ``name`` ("profile" or "job"), or raise naming the known ones."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown object kind {name!r}: use one of {', '.join(sorted(KINDS))}") from None
+
+
+def stage_task_ids(kind: ObjectKind) -> dict[str, str]:
+    """Return the task id of each per-batch stage, by the name of what it returns."""
+    return {
+        "transformed": f"{BATCH_GROUP}.transform",
+        "posted": f"{BATCH_GROUP}.post_to_ats",
+        "tagged": f"{BATCH_GROUP}.tag_{kind.plural}",
+    }
+
+
+def asset_alias(kind_name: str) -> AssetAlias:
+    """Return the alias the ``report`` task attaches one asset event per source or board to."""
+    return AssetAlias(f"hrflow_{object_kind(kind_name).plural}")
+
+
+def sync_schedule(cron: str = DEFAULT_SCHEDULE) -> CronDataIntervalTimetable:
+    """Return the sync DAGs' timetable: hourly, with data intervals (backfills keep their window)."""
+    return CronDataIntervalTimetable(cron, timezone="UTC")
+
+
+def sync_dag_defaults() -> dict[str, Any]:
+    """Return the DAG arguments both sync DAGs share: start, one run at a time, retries, alerts, deadline."""
+    return {
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": dict(DEFAULT_ARGS),
+        "on_failure_callback": [HrFlowAlertNotifier()],
+        "deadline": deadline_alert(SYNC_DEADLINE),
+    }
+
+
+def ats_pool(conn_id: str) -> str:
+    """
+    Return the Airflow pool of the tasks that write to destination ``conn_id``: ``[hrflow] ats_pools`` (JSON,
+    connection id -> pool), else ``[hrflow] ats_pool``, else ``default_pool``. A pool per ATS account keeps
+    every worker together within its rate limits; it must exist (``airflow pools set``).
+    """
+    raw = conf.get("hrflow", "ats_pools", fallback="") or "{}"
+    try:
+        pools = json.loads(raw)
+    except ValueError:
+        pools = None
+    if not isinstance(pools, dict):
+        raise ValueError(f"[hrflow] ats_pools must be a JSON object of connection id -> pool name, got {raw!r}")
+    return pools.get(conn_id) or conf.get("hrflow", "ats_pool", fallback=None) or "default_pool"
+
+
+def sync_params(kind: ObjectKind) -> dict[str, Param]:
+    """Return the JSON-schema params of a sync DAG, with titles and descriptions for the trigger form."""
+    return {
+        kind.containers_param: Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string", "minLength": 1},
+            title=f"{kind.container.title()} keys",
+            description=f"HrFlow {kind.container} keys to sync. Empty: use Variable '{kind.containers_variable}'.",
+        ),
+        "created_at_min": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Created at or after",
+            description=f"Only {kind.plural} created at or after this instant (ISO 8601). Empty: no lower bound "
+            "(a scheduled run takes every unsynced object created before its interval end; a backfill "
+            "run keeps its data interval).",
+        ),
+        "created_at_max": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Created before",
+            description=f"Only {kind.plural} created before this instant (ISO 8601). "
+            "Empty on a manual run: no upper bound.",
+        ),
+        "full_sweep": Param(
+            None,
+            type=["null", "boolean"],
+            title="Full sweep",
+            description=f"Read the {kind.container}s through HrFlow's storing listing, which returns every stored "
+            f"{kind.name}, instead of search, which only returns indexed, search-eligible ones. Empty: "
+            "a sweep on manual runs without a window and once a day on schedule ([hrflow] full_sweep_hour).",
+        ),
+        "batch_size": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=MAX_BATCH_PARAM,
+            title="Batch size",
+            description=f"{kind.plural.title()} per ATS request and per mapped task. Empty: chosen from the work "
+            "found: few large batches under `airflow dags test` (it starts mapped tasks one after "
+            "another), about [hrflow] parallel_batches (4) under a scheduler so workers share the work; "
+            f"never more than {MAX_BATCHES} batches. The run summary logs the choice and why.",
+        ),
+        "page_size": Param(
+            500,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            title="Listing page size",
+            description="Objects per HrFlow search or storing-listing page. Every page is read.",
+        ),
+        "concurrency": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=64,
+            title="HrFlow concurrency",
+            description="Concurrent HrFlow calls inside one tagging task. Empty: [hrflow] max_in_flight (40) "
+            "calls per run shared by the tagging tasks that run at once, and no more than "
+            "requests_per_minute / 60 when that is set.",
+        ),
+        "requests_per_minute": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="HrFlow requests per minute",
+            description="Client-side rate limit per task, for accounts with a quota. Empty: no limit.",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Search and transform only: nothing is posted to the ATS and nothing is tagged.",
+        ),
+    }
+
+
+def run_config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
+    """Return the run's validated configuration, or fail the task naming the bad setting (never retried)."""
+    try:
+        return resolve_config(
+            kind,
+            context["params"],
+            run_type=context["dag_run"].run_type,
+            interval_start=context.get("data_interval_start"),
+            interval_end=context.get("data_interval_end"),
+            get_variable=lambda name: Variable.get(name, default=None),
+            full_sweep_hour=conf.getint("hrflow", "full_sweep_hour", fallback=DEFAULT_FULL_SWEEP_HOUR),
+        )
+    except ConfigError as exc:
+        raise AirflowFailException(f"Bad configuration: {exc}") from None

@@ -1,0 +1,155 @@
+"""
+Add up a run: counts in total and per source or board, the keys that failed and why, and the end of the run
+(asset events, metrics, deletion of the candidate data that travelled). Pure code apart from ``finish_run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from hrflow_airflow.monitoring import summary_table
+from hrflow_airflow.objects import ObjectKind
+from hrflow_airflow.sync.payloads import Failure, Posted, Stats, Summary, Tagged, Transformed
+
+log = logging.getLogger(__name__)
+
+FAILED_KEYS_IN_MESSAGE = 20
+COUNTS = ("found", "transformed", "posted", "tagged", "skipped", "failed")
+
+
+def found_by_container(items: Iterable[list[Any]], containers: Iterable[str] = ()) -> dict[str, int]:
+    """Count search results per source or board; ``containers`` searched without results count 0."""
+    return {**dict.fromkeys(containers, 0), **Counter(item[1] for item in items)}
+
+
+def lost(items: Iterable[list[str]], reason: str) -> list[Failure]:
+    """Return a failure of ``reason`` for each ``[key, container]``."""
+    return [Failure(key=key, container=container, reason=reason) for key, container in items]
+
+
+def batch_results(ti: Any, task_id: str, batches: int) -> Iterator[dict[str, Any]]:
+    """
+    Yield the result of mapped task ``task_id`` for each of the run's ``batches``, one XCom read at a time.
+
+    Batches whose task did not finish have none and are skipped. (Passing the task's output to a task outside
+    its mapped group would read every batch's result at once, and a run of one batch gets that one result
+    instead of a list of one.)
+    """
+    for index in range(batches):
+        value = ti.xcom_pull(task_ids=task_id, map_indexes=index, default=None)
+        if value is not None:
+            yield value
+
+
+def build_summary(
+    kind: ObjectKind,
+    *,
+    stats: Stats,
+    dry_run: bool,
+    transformed: Iterable[Transformed],
+    posted: Iterable[Posted],
+    tagged: Iterable[Tagged],
+) -> Summary:
+    """
+    Add up the counts and failed keys of one run, in total and per source or board (``by_container``).
+
+    Batches whose task never finished count as failed. The three inputs are read once each, one batch at a
+    time (Airflow's lazy XCom sequences): tagging and posting results are reduced to counts per container
+    first, so memory holds counts and failed keys, not a million keys.
+    """
+    tagged_by_index = {t["index"]: {"by_container": t["by_container"], "failed": t["failed"]} for t in tagged}
+    posted_by_index: dict[int, dict[str, Any]] = {}
+    resumed = 0
+    for post in posted:
+        resumed += post.get("resumed", 0)
+        posted_by_index[post["index"]] = {
+            "accepted": Counter(container for _, container in post["accepted"]),
+            "rejected": post["rejected"],
+            # keys are kept only where tagging never reported: they are what failed
+            "untagged": post["accepted"] if post["index"] not in tagged_by_index else [],
+        }
+    per: dict[str, Counter] = {c: Counter(found=n) for c, n in (stats.get("found_by_container") or {}).items()}
+    accounted: Counter = Counter()
+    failures: list[Failure] = []
+    seen = set()
+    for batch in transformed:
+        seen.add(batch["index"])
+        for _, container in batch["items"]:
+            per.setdefault(container, Counter())["transformed"] += 1
+            accounted[container] += 1
+        for failure in batch["failed"]:
+            accounted[failure["container"]] += 1
+        failures += batch["failed"]
+        if dry_run:
+            continue
+        post = posted_by_index.get(batch["index"])
+        if post is None:
+            failures += lost(batch["items"], "post_to_ats did not finish")
+            continue
+        for container, n in post["accepted"].items():
+            per[container]["posted"] += n
+        failures += post["rejected"]
+        tag = tagged_by_index.get(batch["index"])
+        if tag is None:
+            failures += lost(post["untagged"], f"tag_{kind.plural} did not finish")
+            continue
+        for container, counts in tag["by_container"].items():
+            per[container]["tagged"] += counts["tagged"]
+            per[container]["skipped"] += counts["skipped"]
+        failures += tag["failed"]
+    for failure in failures:
+        per.setdefault(failure["container"], Counter())["failed"] += 1
+    for container, counts in per.items():  # objects found whose batch never got through transform
+        if "found_by_container" not in stats:
+            counts["found"] = accounted[container]  # only the total is known
+        counts["failed"] += counts["found"] - accounted[container]
+    # batches whose transform never finished: their keys are not known here, only their count
+    failures += [
+        Failure(key=f"batch {i}", container=None, reason="transform did not finish")
+        for i in range(stats["batches"])
+        if i not in seen
+    ]
+    by_container = {c: {f: counts[f] for f in COUNTS} for c, counts in sorted(per.items())}
+    totals = {f: sum(counts[f] for counts in by_container.values()) for f in COUNTS[1:]}
+    totals["failed"] += stats["found"] - sum(counts["found"] for counts in by_container.values())
+    return Summary(
+        kind=kind.plural,
+        container=kind.container,
+        found=stats["found"],
+        **totals,
+        failed_keys=failures,
+        dry_run=dry_run,
+        by_container=by_container,
+        listing=stats.get("listing", "search"),
+        found_only_by_sweep=stats.get("found_only_by_sweep"),
+        resumed=resumed,
+        why=stats.get("why", ""),
+    )
+
+
+def log_summary(kind: ObjectKind, result: Summary) -> None:
+    """Log the run's failed keys with their reasons, its counts as a table, and how it listed."""
+    for failure in result["failed_keys"]:
+        log.error("Failed %s %s: %s", kind.name, failure["key"], failure["reason"])
+    log.info("Run summary%s:\n%s", " (dry run)" if result["dry_run"] else "", summary_table(result))
+    sweep = "n/a (search)" if result["found_only_by_sweep"] is None else result["found_only_by_sweep"]
+    log.info(
+        "Listing: %s; found only by the full sweep: %s; already accepted by the ATS in an earlier run "
+        "(ledger), tagged only: %s",
+        result["why"],
+        sweep,
+        result["resumed"],
+    )
+
+
+def failure_message(kind: ObjectKind, result: Summary) -> str | None:
+    """Return why the run fails (the failed keys, the first few named), or None when nothing failed."""
+    entries = result["failed_keys"]
+    if not entries:
+        return None
+    shown = ", ".join(f["key"] for f in entries[:FAILED_KEYS_IN_MESSAGE])
+    more = f" and {len(entries) - FAILED_KEYS_IN_MESSAGE} more" if len(entries) > FAILED_KEYS_IN_MESSAGE else ""
+    return f"{result['failed']} {kind.plural} failed: {shown}{more}"

@@ -1,0 +1,138 @@
+"""
+The sync DAGs' tasks, a few lines each: each reads its context, calls the one function that does the work
+(:mod:`.find`, :mod:`.batch`, :mod:`.summary`) and returns its payload (:mod:`.payloads`).
+
+``kind`` is the object kind's name ("profile" or "job"). The DAG files set what differs by kind with
+``.override()``: the tag task's id, the ATS pool, the report's asset alias.
+
+Every task that returns a dict says ``multiple_outputs=False``: Airflow would otherwise infer True from the
+annotation and push each key again as its own XCom (twice the XCom, and a sealed copy that the end-of-run
+deletion would not reach). Return values that hold keys are not logged (``show_return_value_in_logs``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import Variable, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from hrflow_airflow.config import ConfigError, resolve_field_map
+from hrflow_airflow.destinations import DestinationError, destination_for
+from hrflow_airflow.listing import close_run
+from hrflow_airflow.monitoring import log_run_progress, publish_report, under_dags_test
+from hrflow_airflow.sealed import delete_xcoms
+from hrflow_airflow.spill import delete_run_dir, run_dir, spill_root
+from hrflow_airflow.sync.batch import post_batch, tag_batch, transform_batch
+from hrflow_airflow.sync.find import find_batches
+from hrflow_airflow.sync.payloads import Batch, Posted, Summary, Tagged, Transformed
+from hrflow_airflow.sync.settings import (
+    ATS_CONCURRENCY,
+    DEPTH_FIRST,
+    HRFLOW_POOL,
+    PARALLEL_BATCHES,
+    asset_alias,
+    object_kind,
+    run_config,
+    stage_task_ids,
+)
+from hrflow_airflow.sync.summary import batch_results, build_summary, failure_message, log_summary
+
+log = logging.getLogger(__name__)
+
+
+@task(show_return_value_in_logs=False, pool=HRFLOW_POOL)
+def search(kind: str, **context: Any) -> list[Batch]:
+    """Find every unsynced object in the run's window, trimmed to the mapped fields, in batches."""
+    objects = object_kind(kind)
+    cfg = run_config(objects, context)
+    try:
+        destination = destination_for(objects.ats_conn_id, objects.name)
+        default_map = destination.default_field_map(objects.name)
+        field_map = resolve_field_map(objects, lambda name: Variable.get(name, default=None), default=default_map)
+    except (ConfigError, DestinationError) as exc:
+        raise AirflowFailException(f"Bad configuration: {exc}") from None
+    log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
+    batches, stats = find_batches(
+        objects, cfg, field_map, ledger_key=destination.ledger_key, dag_id=context["dag"].dag_id,
+        run_id=context["run_id"], sequential=under_dags_test(),
+    )  # fmt: skip
+    context["ti"].xcom_push(key="field_map", value=field_map)
+    context["ti"].xcom_push(key="stats", value=stats)
+    return batches
+
+
+@task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
+def transform(kind: str, batch: Batch, field_map: dict[str, str]) -> Transformed:
+    """Map each trimmed object of the batch to an ATS record."""
+    result = transform_batch(batch, field_map)
+    for failure in result["failed"]:
+        log.warning("%s %s: %s", kind, failure["key"], failure["reason"])
+    log.info("Batch %s: %s record(s), %s mapping failure(s)", result["index"], result["count"], len(result["failed"]))
+    return result
+
+
+@task(
+    show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST,
+    max_active_tis_per_dagrun=ATS_CONCURRENCY,
+)  # fmt: skip
+def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
+    """Send the batch's objects the ATS has not accepted yet, once (see :func:`.batch.post_batch`)."""
+    if context["params"].get("dry_run"):
+        raise AirflowSkipException("dry_run: nothing posted to the ATS")
+    try:
+        posted = post_batch(object_kind(kind), batch, store=context.get("task_state_store"))
+    except DestinationError as exc:
+        raise AirflowFailException(f"Bad configuration: {exc}") from None
+    log_run_progress(context, stage="posted", count=len(posted["accepted"]), plural=object_kind(kind).plural)
+    return posted
+
+
+# at most PARALLEL_BATCHES at once, which the run's plan divides [hrflow] max_in_flight among
+@task(pool=HRFLOW_POOL, multiple_outputs=False, weight_rule=DEPTH_FIRST, max_active_tis_per_dagrun=PARALLEL_BATCHES)
+def tag(kind: str, batch: Posted, **context: Any) -> Tagged:
+    """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
+    result = tag_batch(object_kind(kind), batch, context["params"])
+    log.info(
+        "Batch %s: tagged %s, already synced %s, failed %s",
+        result["index"], result["tagged"], result["skipped"], len(result["failed"]),
+    )  # fmt: skip
+    done = result["tagged"] + result["skipped"]
+    log_run_progress(context, stage="tagged", count=done, plural=object_kind(kind).plural)
+    return result
+
+
+@task(trigger_rule="all_done", show_return_value_in_logs=False, multiple_outputs=False)
+def report(kind: str, **context: Any) -> Summary:
+    """Add up the run; emit one asset event per source or board and the run's metrics."""
+    objects, ti = object_kind(kind), context["ti"]
+    stats = ti.xcom_pull(task_ids="search", key="stats")
+    if stats is None:
+        raise AirflowFailException("search did not finish (see its log): nothing was synced")
+    stages = stage_task_ids(objects)  # each stage's results are read once, one batch at a time
+    results = {name: batch_results(ti, task_id, stats["batches"]) for name, task_id in stages.items()}
+    result = build_summary(objects, stats=stats, dry_run=bool(context["params"].get("dry_run")), **results)
+    dag_id, run_id = context["dag"].dag_id, context["run_id"]
+    publish_report(objects, result, dag_id=dag_id, run_id=run_id, events=context["outlet_events"][asset_alias(kind)])
+    if result["failed_keys"]:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
+        if (root := spill_root()) is not None:  # an ended run is not resumed: the next run lists anew
+            close_run(run_dir(root, dag_id, run_id))
+        log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")
+        return result
+    deleted = delete_xcoms(context, {"search": None, stages["transformed"]: stats["batches"]})
+    spilled = delete_run_dir(spill_root(), dag_id, run_id, stats.get("dirs", ()))
+    log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")
+    return result
+
+
+@task(trigger_rule="all_done", retries=0, multiple_outputs=False)
+def summary(kind: str, result: Summary | None, **context: Any) -> Summary:
+    """Log the run's counts as a table; fail the run if any object failed (or nothing could be counted)."""
+    if result is None:
+        raise AirflowFailException("report did not finish (see its log): the run could not be counted")
+    context["ti"].xcom_push(key="summary", value=result)
+    log_summary(object_kind(kind), result)
+    if message := failure_message(object_kind(kind), result):
+        raise AirflowFailException(message)
+    return result
