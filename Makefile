@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-distributed bench bench-scale bench-migration bench-chaos bench-webhook bench-workable bench-http standalone sandbox screenshots clean
+.PHONY: install lint demo test test-distributed bench bench-scale bench-migration bench-chaos bench-webhook bench-workable bench-http standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,18 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 install: $(STAMP)
 
+# every Python file of the repo; pyproject.toml [tool.ruff] holds the rules (lines of at most 120 characters)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 # ATS=smartrecruiters or ATS=workable: the same run into that ATS's emulator
 demo: install
 	ATS=$(ATS) $(BIN)/python -m sandbox.demo
 
-# DAG and unit tests on two workers (each its own sandbox and Airflow home), then the Airflow-stack tests alone
-test: install
+# lint and format check, then DAG and unit tests on two workers (each its own sandbox and Airflow home), then
+# the Airflow-stack tests alone
+test: install lint
 	$(BIN)/python -m pytest -n 2 -m "not stack"; a=$$?; $(BIN)/python -m pytest -m stack; b=$$?; test $$a -eq 0 -a $$b -eq 0
 
 # CeleryExecutor + PostgreSQL + Redis on loopback (part of `make test` too); REQUIRE_SERVICES=1 fails instead of skipping
