@@ -11,6 +11,7 @@ best and median. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -30,6 +31,7 @@ def run_once(tree: Path, n: int) -> float:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.sync_bench", "--n", str(n), "--skip-baseline", "--skip-scheduler"],
         cwd=tree, capture_output=True, text=True, timeout=3600, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "plugins")])},
     )  # fmt: skip
     match = LINE.search(proc.stdout)
     if match is None:

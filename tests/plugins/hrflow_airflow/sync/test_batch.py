@@ -1,0 +1,73 @@
+"""The per-batch steps, called directly: transform (pure), post through the adapter, tag in HrFlow."""
+
+from __future__ import annotations
+
+import json
+
+from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.sealed import unseal
+from hrflow_airflow.sync.batch import post_batch, tag_batch, transform_batch
+from hrflow_airflow.sync.find import seal_batch
+
+FIELD_MAP = {"first_name": "info.first_name", "email": "info.email"}
+
+
+def a_batch(objects: list[tuple[str, dict]], **extra) -> dict:
+    items = [[key, "src", json.dumps(obj)] for key, obj in objects]
+    return {**seal_batch(0, items), "concurrency": 4, "lanes": 1, **extra}
+
+
+def test_transform_maps_each_object_and_reports_a_bad_one_by_key_alone(fernet):
+    batch = a_batch(
+        [
+            ("k1", {"info": {"first_name": "Zoë", "email": "z@example.com"}}),
+            ("k2", {"info": {"first_name": "Bo"}, "skills": "not a list"}),
+            ("k3", {"info": {"first_name": "Ann"}}),
+        ]
+    )
+    result = transform_batch(batch, {"first_name": "info.first_name", "skills": "skills[].name"})
+    assert result["items"] == [["k1", "src"], ["k3", "src"]]
+    assert [f["key"] for f in result["failed"]] == ["k2"] and "mapping failed" in result["failed"][0]["reason"]
+    assert result["count"] == 2 and result["concurrency"] == 4 and result["ref"] is None
+    records = unseal(result)
+    assert [r["hrflow_key"] for r in records] == ["k1", "k3"]
+    assert "Zoë" not in json.dumps({k: v for k, v in result.items() if k != "sealed"})  # only sealed
+
+
+def test_transform_skips_what_a_stopped_run_already_tagged(fernet):
+    batch = {**a_batch([("k1", {"info": {}}), ("k2", {"info": {}})]), "skip": ["k1"]}
+    assert transform_batch(batch, FIELD_MAP)["items"] == [["k2", "src"]]
+
+
+def test_post_then_tag_sends_once_tags_and_lets_the_ledger_forget(sandbox, fernet, ledger_db):
+    keys = sandbox.state.seed("profile", "src", 3)
+    objects = [(k, sandbox.state.get("profile", "src", k)) for k in keys]
+    transformed = transform_batch(a_batch(objects), FIELD_MAP)
+
+    posted = post_batch(PROFILE, transformed)
+    assert posted["accepted"] == [[k, "src"] for k in keys] and posted["rejected"] == []
+    assert posted["ledger_key"] == "ats_default" and posted["resumed"] == 0 and posted["mapped_all"] is True
+    assert sandbox.state.ats_area("profiles").requests == 1
+    assert set(LedgerHook().lookup("ats_default", keys)) == set(keys)  # accepted, not yet tagged
+
+    again = post_batch(PROFILE, transformed)  # a retry after the answer: the ledger says accepted
+    assert again["resumed"] == 3 and sandbox.state.ats_area("profiles").requests == 1
+
+    tagged = tag_batch(PROFILE, posted, {})
+    assert (tagged["tagged"], tagged["skipped"], tagged["failed"]) == (3, 0, [])
+    assert tagged["by_container"] == {"src": {"tagged": 3, "skipped": 0}}
+    assert all({"name": "sync", "value": "1"} in sandbox.state.get("profile", "src", k)["tags"] for k in keys)
+    assert LedgerHook().lookup("ats_default", keys) == {}
+
+    assert tag_batch(PROFILE, posted, {})["skipped"] == 3  # already carries sync=1: not edited again
+
+
+def test_a_refused_batch_is_reported_by_key_and_nothing_is_tagged(sandbox, fernet, ledger_db):
+    keys = sandbox.state.seed("profile", "src", 2)
+    sandbox.state.ats_reject_keys[keys[1]] = "phone is invalid"
+    objects = [(k, sandbox.state.get("profile", "src", k)) for k in keys]
+    posted = post_batch(PROFILE, transform_batch(a_batch(objects), FIELD_MAP))
+    assert posted["accepted"] == [] and sorted(f["key"] for f in posted["rejected"]) == sorted(keys)
+    assert "HTTP 422" in posted["rejected"][0]["reason"]
+    assert tag_batch(PROFILE, posted, {})["tagged"] == 0

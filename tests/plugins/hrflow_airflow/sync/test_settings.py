@@ -1,0 +1,36 @@
+"""The sync settings: the kind by name, the ATS pool, the stages' task ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from hrflow_airflow.objects import JOB, PROFILE
+from hrflow_airflow.sync.settings import ats_pool, object_kind, stage_task_ids
+
+
+def test_kinds_are_looked_up_by_name_and_an_unknown_one_is_named():
+    assert object_kind("profile") is PROFILE and object_kind("job") is JOB
+    with pytest.raises(ValueError, match="unknown object kind 'profiles': use one of job, profile"):
+        object_kind("profiles")
+
+
+def test_ats_pool_per_connection_then_default(monkeypatch):
+    assert ats_pool("ats_default") == "default_pool"
+    monkeypatch.setenv("AIRFLOW__HRFLOW__ATS_POOL", "ats")
+    monkeypatch.setenv("AIRFLOW__HRFLOW__ATS_POOLS", '{"ats_jobs_default": "jobs"}')
+    assert (ats_pool("ats_default"), ats_pool("ats_jobs_default")) == ("ats", "jobs")
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"a"'])
+def test_a_bad_ats_pools_setting_is_named(monkeypatch, raw):
+    monkeypatch.setenv("AIRFLOW__HRFLOW__ATS_POOLS", raw)
+    with pytest.raises(ValueError, match=r"\[hrflow\] ats_pools must be a JSON object"):
+        ats_pool("ats_default")
+
+
+def test_stage_task_ids_follow_the_kind():
+    assert stage_task_ids(JOB) == {
+        "transformed": "batch.transform",
+        "posted": "batch.post_to_ats",
+        "tagged": "batch.tag_jobs",
+    }
