@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 
         hooks = {"requests.Session (baseline)": HrFlowHook(pool_size=10), "LeanSession": HrFlowHook(pool_size=10)}
-        hooks["requests.Session (baseline)"].client._session = plain_session(10)
+        hooks["requests.Session (baseline)"].client.session = plain_session(10)
         keys = [
             obj["key"]
             for obj in hooks["LeanSession"].client.profile.storing.list(
