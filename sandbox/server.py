@@ -265,6 +265,9 @@ class SandboxState:
             self.indexed_at: dict[str, float] = {}  # object key -> time.time() search sees it from
             self.lag_until = 0.0  # the latest of indexed_at: search results are cacheable after it
             self.honour_idempotency = True  # False: the ATS ignores Idempotency-Key, as most real ones do
+            # a refused batch names its refused records ({"errors": [{"hrflow_key", "message"}]}); False: it
+            # says only "validation failed", as an endpoint that does not follow the optional shape would
+            self.ats_name_refusals = True
             self.hold: dict[str, threading.Event] | None = None  # see hold_next_ats_answer()
             self.holds: list[dict[str, threading.Event]] = []  # every hold armed since the reset
             self.vendors = Vendors()  # SmartRecruiters and Workable accounts (sandbox/vendors.py)
@@ -945,9 +948,15 @@ class _Handler(BaseHTTPRequestHandler):
         records = payload.get(name) if isinstance(payload, dict) else None
         if not isinstance(records, list) or not all(isinstance(r, dict) and r.get("hrflow_key") for r in records):
             return 422, {"error": f'body must be {{"{name}": [records with hrflow_key]}}'}
-        rejected = [r["hrflow_key"] for r in records if r["hrflow_key"] in self.state.ats_reject_keys]
-        if rejected:
-            return 422, {"error": f"validation failed: {self.state.ats_reject_keys[rejected[0]]}"}
+        # per-record validation; a refused batch applies nothing (the wire format, docs/destinations.md)
+        refused = {r["hrflow_key"]: reason for r in records if (reason := self._refusal(r))}
+        if refused:
+            body: dict[str, Any] = {"error": "validation failed"}
+            if self.state.ats_name_refusals:
+                body["errors"] = [{"hrflow_key": key, "message": reason} for key, reason in refused.items()]
+            else:
+                body["error"] = f"validation failed: {next(iter(refused.values()))}"
+            return 422, body
         if self.state.keep_bodies:
             area.bodies.append(payload)
         for record in records:
@@ -959,6 +968,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.state.edit_on_arrival.discard(record["hrflow_key"])
                 threading.Thread(target=self.state.third_party_edit, args=(record["hrflow_key"],), daemon=True).start()
         return 200, {"accepted": len(records)}
+
+    def _refusal(self, record: dict) -> str | None:
+        """Return why the ATS refuses ``record`` (echoing the bad value, as real ATSs do), or None."""
+        if record["hrflow_key"] in self.state.ats_reject_keys:
+            return self.state.ats_reject_keys[record["hrflow_key"]]
+        email = record.get("email")
+        if isinstance(email, str) and email and "@" not in email:
+            return f"field 'email' is invalid: '{email}' is not an email address"
+        return None
 
     # -- control plane ------------------------------------------------------------------
     def _control(self, method: str, route: str, query: dict[str, str], body: bytes) -> None:

@@ -64,7 +64,7 @@ def _poll(condition, what: str, ceiling: float = 240):
 def test_late_and_failing_sync_run_gets_one_deadline_alert_and_one_failure_alert(stack, sandbox):
     source = make_key("source", "late")
     keys = sandbox.state.seed("profile", source, 10, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
-    sandbox.state.ats_reject_keys[keys[0]] = "field 'email' is invalid"  # one batch of 5 is refused
+    sandbox.state.ats_reject_keys[keys[0]] = "field 'email' is invalid"  # one record of the batch is refused
     sandbox.state.faults.append(Fault(path="/v1/profiles/searching", status=0, delay=SYNC_DEADLINE_S + 4))
     stack.unpause("hrflow_profiles_to_ats")
 
@@ -78,7 +78,8 @@ def test_late_and_failing_sync_run_gets_one_deadline_alert_and_one_failure_alert
         f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} is not done {SYNC_DEADLINE_S} s "
         f"after it was queued. {url}",
         f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} failed at summary. "
-        f"So far: found 10, posted 5, tagged 5, skipped 0, failed 5. {url}",
+        f"So far: found 10, posted 9, tagged 9, skipped 0, failed 1. "
+        f"Failed: {keys[0]} (ATS HTTP 422: field 'email' is invalid). {url}",
     ]
 
 

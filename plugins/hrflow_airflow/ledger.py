@@ -7,12 +7,19 @@ size changed), only a per-object record keeps an object the ATS already accepted
 again. Every object goes through::
 
     (absent) --record_intent--> intent --record_accepted--> accepted --forget (after sync=1 is on it)--> (absent)
+                                  |
+                                  +--record_refusals--> refused --(max_refusals of one record)--> quarantined
 
 * ``intent``: about to be sent. A crash or a lost answer leaves it there; the next attempt knows the
   object may have arrived (destinations with a lookup check first; the JSON batch endpoint resends
   with the same ``Idempotency-Key``).
 * ``accepted``: the destination said yes (``remote_id`` when it returns one). Any later run skips the
   send and only tags.
+* ``refused``: the destination refused the record (a 4xx naming it). The row keeps a keyed hash of the
+  record (:func:`hrflow_airflow.sealed.record_hash`, never the record), the count of refusals of that same
+  record and the reason, redacted. After ``[hrflow] max_refusals`` refusals it is ``quarantined``: later runs
+  skip it until its record changes (another hash) or an operator releases it (:meth:`LedgerHook.release`,
+  ``python -m hrflow_airflow.quarantine``).
 * Tagged objects are forgotten, so the ledger holds only objects in flight or accepted-but-untagged:
   it is bounded by the backlog, not by history. A full sweep also drops rows whose object is no
   longer pending (tagged by someone else, or deleted).
@@ -41,7 +48,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 TABLE = "hrflow_sync_ledger"
-INTENT, ACCEPTED = "intent", "accepted"
+INTENT, ACCEPTED, REFUSED, QUARANTINED = "intent", "accepted", "refused", "quarantined"
+REASON_LIMIT = 300
 CHUNK = 500  # keys per IN (...) clause
 
 
@@ -53,6 +61,20 @@ class Entry:
     container: str
     remote_id: str | None = None
     attempts: int = 1
+    record_hash: str | None = None  # of the last record refused (keyed: see sealed.record_hash)
+    refusals: int = 0  # refusals of that same record
+    reason: str | None = None  # the last refusal's reason, redacted
+    refused_run: str | None = None  # the run that counted the last refusal
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One record the destination refused in one run."""
+
+    key: str
+    container: str
+    record_hash: str
+    reason: str
 
 
 class LedgerHook(BaseHook):
@@ -117,6 +139,7 @@ class LedgerHook(BaseHook):
         else:
             engine = create_engine(self.url, pool_pre_ping=True, pool_size=2)
         _table().metadata.create_all(engine, checkfirst=True)
+        add_missing_columns(engine)
         return engine
 
     def get_conn(self) -> Engine:
@@ -132,12 +155,12 @@ class LedgerHook(BaseHook):
         with self.engine.connect() as conn:
             for i in range(0, len(keys), CHUNK):
                 rows = conn.execute(
-                    select(
-                        table.c.object_key, table.c.state, table.c.container, table.c.remote_id, table.c.attempts
-                    ).where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
+                    select(table.c.object_key, *(table.c[name] for name in ENTRY_COLUMNS)).where(
+                        table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK])
+                    )
                 )
-                for key, state, container, remote_id, attempts in rows:
-                    found[key] = Entry(state, container, remote_id, attempts)
+                for key, *values in rows:
+                    found[key] = Entry(**dict(zip(ENTRY_COLUMNS, values)))
         return found
 
     def count(self, destination: str, state: str | None = None) -> int:
@@ -166,7 +189,7 @@ class LedgerHook(BaseHook):
             }
             for key, container in items
         ]
-        self._upsert(rows, {"attempts": "attempts + 1"}, only_if_state=INTENT)
+        self._upsert(rows, {"state": None, "attempts": "attempts + 1"}, unless_state=ACCEPTED)
 
     def record_accepted(
         self, destination: str, items: Iterable[tuple[str, str]], remote_ids: dict[str, str] | None = None
@@ -181,11 +204,13 @@ class LedgerHook(BaseHook):
                 "state": ACCEPTED,
                 "remote_id": remote_ids.get(key),
                 "attempts": 1,
+                "refusals": 0,
+                "reason": None,
                 "updated_at": _now(),
             }
             for key, container in items
         ]
-        self._upsert(rows, {"state": None, "remote_id": None})
+        self._upsert(rows, {"state": None, "remote_id": None, "refusals": None, "reason": None})
 
     def forget(self, destination: str, keys: Iterable[str]) -> None:
         """Drop the entries of ``keys``: they are tagged ``sync=1`` in HrFlow, which is the state from now on."""
@@ -197,6 +222,71 @@ class LedgerHook(BaseHook):
                 conn.execute(
                     delete(table).where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
                 )
+
+    def record_refusals(
+        self, destination: str, refusals: Iterable[Refusal], *, run_id: str, max_refusals: int
+    ) -> dict[str, Entry]:
+        """
+        Count one refusal of each record in ``run_id`` and return each object's entry after it.
+
+        A record refused again with the same hash counts up (once per run: a task's retry does not count twice);
+        another hash starts at 1. At ``max_refusals`` the object is quarantined.
+        """
+        refusals = list(refusals)
+        known = self.lookup(destination, [r.key for r in refusals])
+        rows, after = [], {}
+        for refusal in refusals:
+            entry = known.get(refusal.key)
+            same = entry is not None and entry.record_hash == refusal.record_hash and entry.refusals > 0
+            if same and entry.refused_run == run_id:
+                count = entry.refusals
+            else:
+                count = entry.refusals + 1 if same else 1
+            state = QUARANTINED if count >= max_refusals else REFUSED
+            row = {
+                "destination": destination,
+                "object_key": refusal.key,
+                "container": refusal.container,
+                "state": state,
+                "remote_id": entry.remote_id if entry else None,
+                "attempts": entry.attempts if entry else 1,
+                "record_hash": refusal.record_hash,
+                "refusals": count,
+                "reason": refusal.reason[:REASON_LIMIT],
+                "refused_run": run_id,
+                "updated_at": _now(),
+            }
+            rows.append(row)
+            after[refusal.key] = Entry(**{name: row[name] for name in ENTRY_COLUMNS})
+        self._upsert(rows, {name: None for name in ("state", "record_hash", "refusals", "reason", "refused_run")})
+        return after
+
+    def release(self, destination: str | None = None, keys: Iterable[str] | None = None) -> int:
+        """Let quarantined objects be sent again (all, or ``keys``; all destinations unless one is named)."""
+        from sqlalchemy import update
+
+        table = _table()
+        query = update(table).where(table.c.state == QUARANTINED)
+        if destination:
+            query = query.where(table.c.destination == destination)
+        if keys is not None:
+            query = query.where(table.c.object_key.in_(list(keys)))
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(state=REFUSED, refusals=0, updated_at=_now())).rowcount
+
+    def quarantined(self, destination: str | None = None) -> list[tuple[str, str, Entry]]:
+        """Return ``(destination, key, entry)`` of every quarantined object, oldest first."""
+        from sqlalchemy import select
+
+        table = _table()
+        query = select(table.c.destination, table.c.object_key, *(table.c[name] for name in ENTRY_COLUMNS)).where(
+            table.c.state == QUARANTINED
+        )
+        if destination:
+            query = query.where(table.c.destination == destination)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(table.c.updated_at))
+            return [(dest, key, Entry(**dict(zip(ENTRY_COLUMNS, values)))) for dest, key, *values in rows]
 
     def keys(self, destination: str, containers: Iterable[str]) -> set[str]:
         """Return the keys of ``containers`` the ledger holds for ``destination`` (few: accepted, not yet tagged)."""
@@ -226,7 +316,7 @@ class LedgerHook(BaseHook):
         return len(stale)
 
     def _upsert(
-        self, rows: list[dict[str, Any]], on_conflict: dict[str, str | None], only_if_state: str | None = None
+        self, rows: list[dict[str, Any]], on_conflict: dict[str, str | None], unless_state: str | None = None
     ) -> None:
         if not rows:
             return
@@ -246,7 +336,7 @@ class LedgerHook(BaseHook):
         stmt = stmt.on_conflict_do_update(
             index_elements=["destination", "object_key"],
             set_=updates,
-            where=(table.c.state == only_if_state) if only_if_state else None,
+            where=(table.c.state != unless_state) if unless_state else None,
         )
         with self.engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
@@ -276,5 +366,30 @@ def _table():
             Column("remote_id", String(250)),
             Column("attempts", Integer, nullable=False, default=1),
             Column("updated_at", String(32), nullable=False),
+            # added with refusals; an older table gains them on first use (see LedgerHook.engine)
+            Column("record_hash", String(64)),
+            Column("refusals", Integer, nullable=False, default=0, server_default="0"),
+            Column("reason", String(REASON_LIMIT)),
+            Column("refused_run", String(250)),
         )
     return _TABLE
+
+
+ENTRY_COLUMNS = ("state", "container", "remote_id", "attempts", "record_hash", "refusals", "reason", "refused_run")
+ADDED_COLUMNS = {
+    "record_hash": "VARCHAR(64)",
+    "refusals": "INTEGER NOT NULL DEFAULT 0",
+    "reason": f"VARCHAR({REASON_LIMIT})",
+    "refused_run": "VARCHAR(250)",
+}
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add the columns a ledger table created by an older version lacks (an in-place upgrade, no data lost)."""
+    from sqlalchemy import inspect, text
+
+    present = {column["name"] for column in inspect(engine).get_columns(TABLE)}
+    with engine.begin() as conn:
+        for name, ddl in ADDED_COLUMNS.items():
+            if name not in present:
+                conn.execute(text(f"ALTER TABLE {TABLE} ADD COLUMN {name} {ddl}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -141,3 +142,31 @@ def idempotency_key(namespace: str, records: list[Mapping[str, Any]]) -> str:
     """Return a key that is the same for the same records, on every retry and every re-run."""
     canonical = json.dumps(records, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return f"{namespace}-{hashlib.sha256(canonical.encode()).hexdigest()[:40]}"
+
+
+_EMAIL = re.compile(r"[^\s@'\"<>()]+@[^\s@'\"<>()]+")
+_NUMBER = re.compile(r"\+?\d[\d\s().-]{4,}\d")  # phone numbers, dates, ids of 6+ characters
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|«[^»]*»")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\[\]]{0,63}")  # a quoted field name is kept: 'email', "info.phone"
+REDACTED = "<redacted>"
+
+
+def redact(reason: str, record: Mapping[str, Any] | None = None) -> str:
+    """
+    Return a destination's refusal reason without candidate data: error codes and field names stay; the
+    record's own values, emails, quoted values and long numbers become ``<redacted>``.
+
+    ``"phone +33 6 12 34 56 78 is invalid"`` -> ``"phone <redacted> is invalid"``.
+    """
+    text = str(reason)
+    values = sorted(
+        (str(v) for v in (record or {}).values() if isinstance(v, (str, int, float)) and len(str(v)) >= 3),
+        key=len,
+        reverse=True,
+    )
+    for value in values:
+        text = text.replace(value, REDACTED)
+    text = _QUOTED.sub(lambda m: m.group(0) if _FIELD.fullmatch(m.group(0)[1:-1]) else REDACTED, text)
+    for pattern in (_EMAIL, _NUMBER):
+        text = pattern.sub(REDACTED, text)
+    return text

@@ -31,6 +31,8 @@ ALERT_PHONE_VARIABLE = "hrflow_alert_phone"
 COUNT_FIELDS = ("found", "posted", "tagged", "skipped", "failed")
 METRIC_PREFIX = "hrflow"
 MAX_KEYS_IN_EVENT = 500
+KEYS_IN_ALERT = 3  # failed keys an alert names, with their reasons (redacted: no candidate data)
+REASON_IN_ALERT = 80
 
 # Deadlines, read when the DAG file is parsed (airflow.cfg [hrflow] or AIRFLOW__HRFLOW__*); 0 turns one off.
 SYNC_DEADLINE = timedelta(minutes=conf.getfloat("hrflow", "sync_deadline_minutes", fallback=60))
@@ -63,8 +65,14 @@ def failure_text(
     """Return the short failure alert: DAG, run, failed task(s), counts so far and the UI URL."""
     tasks = ", ".join(failed_tasks) or "unknown task"
     numbers = ", ".join(f"{name} {counts[name]}" for name in COUNT_FIELDS if counts and name in counts)
+    failures = [f for f in (counts or {}).get("failed_keys") or [] if isinstance(f, Mapping) and "key" in f]
+    named = "; ".join(f"{f['key']} ({str(f['reason'])[:REASON_IN_ALERT]})" for f in failures[:KEYS_IN_ALERT])
+    more = f" and {len(failures) - KEYS_IN_ALERT} more" if len(failures) > KEYS_IN_ALERT else ""
     return (
-        f"[Airflow] {dag_id} run {run_id} failed at {tasks}." + (f" So far: {numbers}." if numbers else "") + f" {url}"
+        f"[Airflow] {dag_id} run {run_id} failed at {tasks}."
+        + (f" So far: {numbers}." if numbers else "")
+        + (f" Failed: {named}{more}." if named else "")
+        + f" {url}"
     )
 
 
@@ -207,7 +215,7 @@ def _counts_so_far(context: Mapping[str, Any]) -> dict[str, Any] | None:
             log.debug("Could not read XCom %s/%s", task_id, key, exc_info=True)
             continue
         if isinstance(value, Mapping):
-            return {k: v for k, v in value.items() if k in COUNT_FIELDS}
+            return {k: v for k, v in value.items() if k in COUNT_FIELDS or k == "failed_keys"}
     return None
 
 
@@ -252,19 +260,25 @@ def event_extra(dag_id: str, run_id: str, counts: Mapping[str, Any]) -> dict[str
     }
     if len(failed_keys) > MAX_KEYS_IN_EVENT:
         extra["failed_keys_truncated"] = len(failed_keys) - MAX_KEYS_IN_EVENT
+    for name in ("refused", "quarantined"):  # reported, not failed: keys and redacted reasons, when there are any
+        entries = list(counts.get(f"{name}_keys") or [])
+        if not entries:
+            continue
+        extra[name] = len(entries)
+        extra[f"{name}_keys"] = [{"key": e["key"], "reason": e["reason"]} for e in entries[:MAX_KEYS_IN_EVENT]]
     return extra
 
 
 def publish_report(kind: ObjectKind, summary: Mapping[str, Any], *, dag_id: str, run_id: str, events: Any) -> None:
     """Emit one asset event per source or board (its counts and failed keys) and the run's counters."""
-    failed_by_container: dict[str, list] = {}
-    for failure in summary["failed_keys"]:
-        failed_by_container.setdefault(failure.get("container"), []).append(failure)
+    listed: dict[str, dict[str, list]] = {}
+    for name in ("failed_keys", "refused_keys", "quarantined_keys"):
+        for entry in summary.get(name) or []:
+            listed.setdefault(entry.get("container"), {}).setdefault(name, []).append(entry)
     for container, counts in summary["by_container"].items():
-        events.add(
-            container_asset(kind.plural, container),
-            extra=event_extra(dag_id, run_id, {**counts, "failed_keys": failed_by_container.get(container, [])}),
-        )
+        mine = listed.get(container, {})
+        keys = {name: mine.get(name, []) for name in ("failed_keys", "refused_keys", "quarantined_keys")}
+        events.add(container_asset(kind.plural, container), extra=event_extra(dag_id, run_id, {**counts, **keys}))
         emit_counts("objects", {f: counts[f] for f in COUNT_FIELDS}, {"dag_id": dag_id, kind.container: container})
     log.info("Reported %s %s(s) on assets hrflow://%s/<key>", len(summary["by_container"]), kind.container, kind.plural)
 

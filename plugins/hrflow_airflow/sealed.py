@@ -109,3 +109,18 @@ def _delete_offloaded(dag_id: str, run_id: str, task_id: str) -> None:
     directory = ObjectStoragePath(base) / dag_id / run_id / task_id
     if directory.exists():
         remove_tree(directory)
+
+
+def record_hash(record: Any) -> str:
+    """
+    Return a keyed hash of ``record`` (HMAC-SHA256 under a key derived from ``[core] fernet_key``).
+
+    It tells whether a record changed without holding it, and, being keyed, cannot confirm a guessed value
+    (an email, a phone) the way a plain hash could.
+    """
+    import hashlib
+    import hmac
+
+    key = hashlib.sha256(b"hrflow-airflow record hash\0" + _keys().split(",")[0].strip().encode()).digest()
+    text = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()

@@ -64,7 +64,7 @@ def deliver_each(
         if entry is not None and entry.state == "accepted":
             outcomes.append(Outcome(key, container, "resumed", entry.remote_id))
         else:
-            todo.append(((key, container), record, entry is not None))
+            todo.append(((key, container), record, entry is not None and entry.state == "intent"))
     if outcomes:
         log.info("Batch %s: %s %s already created in %s in an earlier run (ledger); tagging only", index,
                  len(outcomes), plural, api.name)  # fmt: skip
@@ -103,8 +103,7 @@ def create_once(
             ledger.record_intent(api.ledger_key, [item])
             try:
                 remote = f"{api.name}:{api.create(record)}"
-            except RefusedError as exc:
-                ledger.forget(api.ledger_key, [key])  # refused: nothing was created
+            except RefusedError as exc:  # nothing was created: the sync step counts the refusal in the ledger
                 log.error("%s: %s refused it: HTTP %s: %s", key, api.name, exc.status, exc.reason)
                 return Outcome(key, container, "refused", reason=f"{api.name} HTTP {exc.status}: {exc.reason}")
             except AnswerUnknownError as exc:  # it may exist now: look it up before creating again

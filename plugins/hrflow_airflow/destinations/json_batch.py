@@ -5,21 +5,42 @@ The generic JSON batch endpoint (connection type ``http`` or ``hrflow_ats``): on
 Exactly once: the sync ledger says which objects an earlier run got accepted (they go straight to tagging,
 however this run's batches are cut); the rest are posted with an idempotency key that is the same on every
 retry; the task state store remembers the answer, so a retry after it arrived posts nothing at all.
+
+Refused records are isolated (the wire format, docs/destinations.md): a refused batch (4xx other than 401, 403
+and 429) applied nothing, so its good records are posted again without the refused ones. When the 4xx body
+names the refused records (``{"errors": [{"hrflow_key": ..., "message": ...}]}``) they are left out at once;
+otherwise the batch is halved until each refused record stands alone (about 2·log2(n) extra requests per bad
+record). A 2xx may name refused records the same way: those are refused, the rest accepted.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.hooks.http import RefusedError
 from hrflow_airflow.mapping import idempotency_key
+from hrflow_airflow.sync.payloads import Delivered, Failure
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger import LedgerHook
 
 log = logging.getLogger(__name__)
+STORED_REASONS = 200  # refused records whose reason the task state store keeps (it caps a value at 64 KB)
+
+
+def named_refusals(body: Any, keys: Iterable[str]) -> dict[str, str]:
+    """Return ``{hrflow_key: message}`` of the records an answer's ``errors`` list names among ``keys``."""
+    wanted = set(keys)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    named = {}
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict) and error.get("hrflow_key") in wanted:
+            named[error["hrflow_key"]] = str(error.get("message") or error.get("code") or "refused")
+    return named
 
 
 class JsonBatchDestination:
@@ -48,73 +69,96 @@ class JsonBatchDestination:
         ledger: LedgerHook,
         store: Any = None,
         lanes: int = 1,
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = {"accepted": [], "rejected": [], "resumed": 0, "remote_ids": {}}
+    ) -> Delivered:
         store_key = idempotency_key(plural, records)
         if store is not None and (earlier := store.get(store_key)) is not None:
             log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
             return self._replay(earlier, items, ledger)
         known = ledger.lookup(self.ledger_key, [key for key, _ in items])
         done = {key for key, entry in known.items() if entry.state == "accepted"}
-        send = [(item, record) for item, record in zip(items, records) if item[0] not in done]
-        result["accepted"] = [list(item) for item in items if item[0] in done]
-        result["resumed"] = len(done)
+        result = Delivered(
+            accepted=[list(item) for item in items if item[0] in done], rejected=[], resumed=len(done), remote_ids={}
+        )
         if done:
             log.info(
                 "Batch %s: %s %s already accepted by the ATS in an earlier run (ledger); tagging only",
-                index,
-                len(done),
-                plural,
-            )
-        if send:
-            sent_items = [tuple(item) for item, _ in send]
-            key = idempotency_key(plural, [record for _, record in send])
-            ledger.record_intent(self.ledger_key, sent_items)
-            try:
-                AtsHook(ats_conn_id=self.conn_id).post_records(plural, [r for _, r in send], idempotency_key=key)
-            except RefusedError as exc:
-                reason = f"ATS HTTP {exc.status}: {exc.reason}"
-                result["rejected"] = [{"key": k, "container": c, "reason": reason} for k, c in sent_items]
-                ledger.forget(self.ledger_key, [k for k, _ in sent_items])  # refused: nothing was created
-                log.error(
-                    "Batch %s: ATS rejected %s %s: %s; keys: %s",
-                    index,
-                    len(sent_items),
-                    plural,
-                    reason,
-                    ", ".join(k for k, _ in sent_items),
-                )
-            else:
-                result["accepted"] += [list(i) for i in sent_items]
-        if store is not None:  # before the ledger write: a retry after a crash here still posts nothing
-            # the answer in a few bytes (Airflow caps a stored value at [workers] max_value_storage_bytes, 64 KB):
-            # one POST is accepted or refused whole, so the items and the reason say the rest
-            store.set(
-                store_key,
-                {
-                    "rejected": result["rejected"][0]["reason"] if result["rejected"] else None,
-                    "resumed": result["resumed"],
-                },
-            )
-        if send and not result["rejected"]:
-            ledger.record_accepted(self.ledger_key, sent_items)
-            log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(sent_items), plural, key)
+                index, len(done), plural,
+            )  # fmt: skip
+        group = [(tuple(item), record) for item, record in zip(items, records) if item[0] not in done]
+        if group:
+            accepted, refused = self._post_isolating(plural, index, group, ledger)
+            result["accepted"] += [list(item) for item in accepted]
+            result["rejected"] = [Failure(key=k, container=c, reason=r) for k, (c, r) in refused.items()]
+        # the answer in a few bytes, what was refused and why; past STORED_REASONS a retry posts the refused
+        # records again (the accepted ones are in the ledger) rather than store more than the store holds
+        if store is not None and len(result["rejected"]) <= STORED_REASONS:
+            reasons = {failure["key"]: failure["reason"] for failure in result["rejected"]}
+            store.set(store_key, {"refused": reasons, "resumed": result["resumed"]})
         return result
 
-    def _replay(self, earlier: dict[str, Any], items: list[list[str]], ledger: LedgerHook) -> dict[str, Any]:
+    def _post_isolating(
+        self, plural: str, index: int, group: list[tuple[tuple[str, str], dict[str, Any]]], ledger: LedgerHook
+    ) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str]]]:
+        """Post ``group``; return the accepted items and ``{key: (container, reason)}`` of the refused ones."""
+        hook = AtsHook(ats_conn_id=self.conn_id)
+        pending, accepted, refused, requests = [group], [], {}, 0
+        while pending:
+            part = pending.pop()
+            items = [item for item, _ in part]
+            records = [record for _, record in part]
+            key = idempotency_key(plural, records)
+            ledger.record_intent(self.ledger_key, items)
+            requests += 1
+            try:
+                answer = hook.post_records(plural, records, idempotency_key=key)
+            except RefusedError as exc:
+                if exc.status in (401, 403):
+                    raise AtsAuthError(f"{exc}; check connection '{self.conn_id}'") from None
+                named = named_refusals(exc.body, (k for k, _ in items))
+                if named or len(part) == 1:
+                    for k, container in items:
+                        if k in named or not named:
+                            refused[k] = (container, f"ATS HTTP {exc.status}: {named.get(k, exc.reason)}")
+                    rest = [entry for entry in part if entry[0][0] not in refused]
+                    if rest:
+                        pending.append(rest)
+                else:  # refused whole without saying which: halve until each refused record stands alone
+                    middle = len(part) // 2
+                    pending += [part[middle:], part[:middle]]
+                continue
+            try:
+                body = answer.json()
+            except ValueError:
+                body = None
+            named = named_refusals(body, (k for k, _ in items))  # a 2xx may refuse some records
+            ok = [item for item in items if item[0] not in named]
+            for k, container in items:
+                if k in named:
+                    refused[k] = (container, f"ATS HTTP {answer.status_code}: {named[k]}")
+            ledger.record_accepted(self.ledger_key, ok)
+            accepted += ok
+            log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(ok), plural, key)
+        if refused:
+            log.error(
+                "Batch %s: ATS refused %s of %s %s (%s request(s) to isolate them); keys: %s",
+                index, len(refused), len(group), plural, requests, ", ".join(sorted(refused)),
+            )  # fmt: skip
+        return accepted, refused
+
+    def _replay(self, earlier: dict[str, Any], items: list[list[str]], ledger: LedgerHook) -> Delivered:
         """Return the result of a batch answered in an earlier try, from its stored answer."""
         known = ledger.lookup(self.ledger_key, [key for key, _ in items])
-        done = [list(i) for i in items if i[0] in known and known[i[0]].state == "accepted"]
-        reason = earlier.get("rejected")
-        if isinstance(reason, list):  # stored by an earlier version: the whole result
-            reason = reason[0]["reason"] if reason else None
-        if reason:
-            rejected = [{"key": k, "container": c, "reason": reason} for k, c in items if k not in {d[0] for d in done}]
-            return {"accepted": done, "rejected": rejected, "resumed": earlier.get("resumed", 0), "remote_ids": {}}
-        ledger.record_accepted(self.ledger_key, [tuple(i) for i in items])
-        return {
-            "accepted": [list(i) for i in items],
-            "rejected": [],
-            "resumed": earlier.get("resumed", 0),
-            "remote_ids": {},
-        }
+        refused = earlier.get("refused")
+        if not isinstance(refused, dict):  # stored by an earlier version: one reason for the whole batch
+            reason = earlier.get("rejected")
+            reason = reason[0]["reason"] if isinstance(reason, list) and reason else reason
+            accepted_keys = {k for k, e in known.items() if e.state == "accepted"}
+            refused = {k: reason for k, _ in items if reason and k not in accepted_keys}
+        accepted = [list(item) for item in items if item[0] not in refused]
+        ledger.record_accepted(self.ledger_key, [tuple(item) for item in accepted])
+        return Delivered(
+            accepted=accepted,
+            rejected=[Failure(key=k, container=c, reason=refused[k]) for k, c in items if k in refused],
+            resumed=earlier.get("resumed", 0),
+            remote_ids={},
+        )

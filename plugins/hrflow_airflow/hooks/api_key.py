@@ -126,7 +126,11 @@ class ApiKeyJsonHook(BaseHook):
         message = f"{self.service} ({self.conn_id}) answered HTTP {response.status_code}: {reason}"
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientHttpError(message)
-        raise RefusedError(message, response.status_code, reason)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise RefusedError(message, response.status_code, reason, body)
 
 
 class AtsHook(ApiKeyJsonHook):

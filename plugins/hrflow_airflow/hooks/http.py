@@ -296,9 +296,9 @@ class RefusedError(AirflowFailException):
     The delivery engine catches it per record instead: a record the ATS refuses fails alone.
     """
 
-    def __init__(self, message: str, status: int, reason: str) -> None:
+    def __init__(self, message: str, status: int, reason: str, body: Any = None) -> None:
         super().__init__(message)
-        self.status, self.reason = status, reason
+        self.status, self.reason, self.body = status, reason, body  # body: the answer's JSON, when it had one
 
 
 def send(

@@ -13,15 +13,16 @@ from hrflow_airflow.config import resolve_hrflow_tuning
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
-from hrflow_airflow.ledger import LedgerHook
-from hrflow_airflow.mapping import MappingError, to_record
+from hrflow_airflow.ledger import QUARANTINED, LedgerHook, Refusal
+from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
-from hrflow_airflow.sealed import seal, unseal
+from hrflow_airflow.sealed import record_hash, seal, unseal
 from hrflow_airflow.spill import load_batch, mark_done
 from hrflow_airflow.sync.payloads import Failure, Posted, Tagged, Transformed
 from hrflow_airflow.sync.summary import lost
 
 log = logging.getLogger(__name__)
+DEFAULT_MAX_REFUSALS = 3  # refusals of one unchanged record before it is quarantined ([hrflow] max_refusals)
 DEFAULT_TAG_CONCURRENCY = 8  # HrFlow calls in flight in a tagging task when neither the plan nor a param says
 
 
@@ -50,7 +51,15 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> T
     )
 
 
-def post_batch(kind: ObjectKind, batch: Transformed, *, store: Any = None) -> Posted:
+def post_batch(
+    kind: ObjectKind,
+    batch: Transformed,
+    *,
+    run_id: str,
+    store: Any = None,
+    max_refusals: int = DEFAULT_MAX_REFUSALS,
+    retry_quarantined: bool = False,
+) -> Posted:
     """
     Send the batch's objects the destination has not accepted yet, once, through its adapter.
 
@@ -59,31 +68,75 @@ def post_batch(kind: ObjectKind, batch: Transformed, *, store: Any = None) -> Po
     gets the rest with an idempotency key; ATS APIs without one (SmartRecruiters, Workable) get one
     create per object, with an intent recorded before and the ATS's id after (see docs/destinations.md).
     ``store`` is the task state store: a retry after the answer arrived sends nothing.
+
+    A record the destination refuses fails alone; the ledger counts its refusals (:func:`count_refusals`).
+    A quarantined object is not sent while its record is unchanged, unless ``retry_quarantined``.
     """
     destination = destination_for(kind.ats_conn_id, kind.name)
+    ledger = LedgerHook()
     posted = Posted(
-        index=batch["index"],
-        accepted=[],
-        rejected=[],
-        resumed=0,
-        remote_ids={},
-        concurrency=batch.get("concurrency"),
-        ledger_key=destination.ledger_key,
-        ref=batch.get("ref"),
+        index=batch["index"], accepted=[], rejected=[], resumed=0, remote_ids={}, refused=[], quarantined=[],
+        concurrency=batch.get("concurrency"), ledger_key=destination.ledger_key, ref=batch.get("ref"),
         mapped_all=not batch.get("failed"),
-    )
+    )  # fmt: skip
     if not batch["count"]:
+        return posted
+    records = unseal(batch)
+    hashes = {record[RECORD_KEY]: record_hash(record) for record in records}
+    known = ledger.lookup(destination.ledger_key, hashes)
+    held = {
+        key: entry
+        for key, entry in known.items()
+        if entry.state == QUARANTINED and entry.record_hash == hashes[key] and not retry_quarantined
+    }
+    posted["quarantined"] = [
+        Failure(key=key, container=entry.container, reason=f"quarantined: {entry.reason}")
+        for key, entry in held.items()
+    ]
+    send = [(item, record) for item, record in zip(batch["items"], records) if item[0] not in held]
+    if not send:
         return posted
     delivered = destination.deliver(
         plural=kind.plural,
         index=batch["index"],
-        items=batch["items"],
-        records=unseal(batch),
-        ledger=LedgerHook(),
+        items=[item for item, _ in send],
+        records=[record for _, record in send],
+        ledger=ledger,
         store=store,
         lanes=batch.get("lanes", 1),
     )
-    return Posted(**{**posted, **delivered})
+    posted.update(delivered)
+    by_key = {item[0]: record for item, record in send}
+    refusals = [
+        Refusal(f["key"], f["container"], hashes[f["key"]], redact(f["reason"], by_key[f["key"]]))
+        for f in delivered["rejected"]
+    ]
+    posted["rejected"], posted["refused"] = count_refusals(
+        ledger, destination.ledger_key, refusals, run_id=run_id, max_refusals=max_refusals
+    )
+    return posted
+
+
+def count_refusals(
+    ledger: LedgerHook, ledger_key: str, refusals: list[Refusal], *, run_id: str, max_refusals: int
+) -> tuple[list[Failure], list[Failure]]:
+    """
+    Count the run's refusals in the ledger; return what is new (a first refusal, a quarantine: the run fails
+    and pages) and what is known (refused before, below ``max_refusals``: reported, the run does not fail).
+    """
+    entries = ledger.record_refusals(ledger_key, refusals, run_id=run_id, max_refusals=max_refusals)
+    new, known = [], []
+    for refusal in refusals:
+        entry = entries[refusal.key]
+        if entry.state == QUARANTINED:
+            reason = f"quarantined after {entry.refusals} refusals of the same record: {refusal.reason}"
+            new.append(Failure(key=refusal.key, container=refusal.container, reason=reason))
+        elif entry.refusals == 1:
+            new.append(Failure(key=refusal.key, container=refusal.container, reason=refusal.reason))
+        else:
+            reason = f"refused again ({entry.refusals} of {max_refusals}): {refusal.reason}"
+            known.append(Failure(key=refusal.key, container=refusal.container, reason=reason))
+    return new, known
 
 
 def tag_batch(kind: ObjectKind, batch: Posted, params: Mapping[str, Any]) -> Tagged:
@@ -102,7 +155,8 @@ def tag_batch(kind: ObjectKind, batch: Posted, params: Mapping[str, Any]) -> Tag
     )
     done = [key for key, outcome, _ in outcomes if outcome != "failed"]
     if batch.get("ref"):  # before the ledger forgets them: a run resuming this listing skips these objects
-        complete = batch["mapped_all"] and not batch["rejected"] and len(done) == len(outcomes)
+        settled = not (batch["rejected"] or batch.get("refused") or batch.get("quarantined"))
+        complete = batch["mapped_all"] and settled and len(done) == len(outcomes)
         mark_done(batch["ref"], [[key, container_of[key]] for key in done], complete=complete)
     # sync=1 is on them now: HrFlow holds the state, the ledger entry has done its job
     LedgerHook().forget(batch["ledger_key"], done)

@@ -69,8 +69,16 @@ class Delivered(TypedDict):
 
 
 class Posted(Delivered):
-    """One batch after ``post_to_ats``: what to tag, and what the destination refused."""
+    """
+    One batch after ``post_to_ats``: what to tag, and what the destination refused.
 
+    ``rejected`` holds what is new and fails the run (a first refusal, a quarantine); ``refused`` the records
+    refused again below ``[hrflow] max_refusals`` (reported only); ``quarantined`` the objects not sent
+    because they are quarantined with an unchanged record.
+    """
+
+    refused: list[Failure]
+    quarantined: list[Failure]
     index: int
     concurrency: int | None
     ledger_key: str
@@ -100,6 +108,10 @@ class Summary(TypedDict):
     skipped: int
     failed: int
     failed_keys: list[Failure]
+    refused: int
+    refused_keys: list[Failure]
+    quarantined: int
+    quarantined_keys: list[Failure]
     dry_run: bool
     by_container: dict[str, dict[str, int]]
     listing: str

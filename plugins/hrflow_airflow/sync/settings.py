@@ -168,6 +168,13 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             title="HrFlow requests per minute",
             description="Client-side rate limit per task, for accounts with a quota. Empty: no limit.",
         ),
+        "retry_quarantined": Param(
+            False,
+            type="boolean",
+            title="Retry quarantined",
+            description=f"Send the {kind.plural} the ATS refused [hrflow] max_refusals (3) times again, although "
+            "their record did not change (after a fix on the ATS side). A record that changed is always sent.",
+        ),
         "dry_run": Param(
             False,
             type="boolean",

@@ -63,8 +63,12 @@ def build_summary(
     tagged_by_index = {t["index"]: {"by_container": t["by_container"], "failed": t["failed"]} for t in tagged}
     posted_by_index: dict[int, dict[str, Any]] = {}
     resumed = 0
+    refused: list[Failure] = []
+    quarantined: list[Failure] = []
     for post in posted:
         resumed += post.get("resumed", 0)
+        refused += post.get("refused", [])
+        quarantined += post.get("quarantined", [])
         posted_by_index[post["index"]] = {
             "accepted": Counter(container for _, container in post["accepted"]),
             "rejected": post["rejected"],
@@ -121,6 +125,10 @@ def build_summary(
         found=stats["found"],
         **totals,
         failed_keys=failures,
+        refused=len(refused),
+        refused_keys=refused,
+        quarantined=len(quarantined),
+        quarantined_keys=quarantined,
         dry_run=dry_run,
         by_container=by_container,
         listing=stats.get("listing", "search"),
@@ -136,6 +144,10 @@ def log_summary(kind: ObjectKind, result: Summary) -> None:
         log.error("Failed %s %s: %s", kind.name, failure["key"], failure["reason"])
     log.info("Run summary%s:\n%s", " (dry run)" if result["dry_run"] else "", summary_table(result))
     sweep = "n/a (search)" if result["found_only_by_sweep"] is None else result["found_only_by_sweep"]
+    for entry in result.get("refused_keys", []):
+        log.warning("Refused again %s %s: %s", kind.name, entry["key"], entry["reason"])
+    for entry in result.get("quarantined_keys", []):
+        log.warning("Quarantined %s %s (not sent): %s", kind.name, entry["key"], entry["reason"])
     log.info(
         "Listing: %s; found only by the full sweep: %s; already accepted by the ATS in an earlier run "
         "(ledger), tagged only: %s",
@@ -150,6 +162,6 @@ def failure_message(kind: ObjectKind, result: Summary) -> str | None:
     entries = result["failed_keys"]
     if not entries:
         return None
-    shown = ", ".join(f["key"] for f in entries[:FAILED_KEYS_IN_MESSAGE])
+    shown = ", ".join(f"{f['key']} ({f['reason']})" for f in entries[:FAILED_KEYS_IN_MESSAGE])
     more = f" and {len(entries) - FAILED_KEYS_IN_MESSAGE} more" if len(entries) > FAILED_KEYS_IN_MESSAGE else ""
     return f"{result['failed']} {kind.plural} failed: {shown}{more}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.sdk import Variable, task
+from airflow.sdk import Variable, conf, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.config import ConfigError, resolve_field_map
@@ -24,7 +24,7 @@ from hrflow_airflow.listing import close_run
 from hrflow_airflow.monitoring import log_run_progress, publish_report, under_dags_test
 from hrflow_airflow.sealed import delete_xcoms
 from hrflow_airflow.spill import delete_run_dir, run_dir, spill_root
-from hrflow_airflow.sync.batch import post_batch, tag_batch, transform_batch
+from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.find import find_batches
 from hrflow_airflow.sync.payloads import Batch, Posted, Summary, Tagged, Transformed
 from hrflow_airflow.sync.settings import (
@@ -81,8 +81,12 @@ def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
     """Send the batch's objects the ATS has not accepted yet, once (see :func:`.batch.post_batch`)."""
     if context["params"].get("dry_run"):
         raise AirflowSkipException("dry_run: nothing posted to the ATS")
+    max_refusals = conf.getint("hrflow", "max_refusals", fallback=DEFAULT_MAX_REFUSALS)
     try:
-        posted = post_batch(object_kind(kind), batch, store=context.get("task_state_store"))
+        posted = post_batch(
+            object_kind(kind), batch, run_id=context["run_id"], store=context.get("task_state_store"),
+            max_refusals=max_refusals, retry_quarantined=bool(context["params"].get("retry_quarantined")),
+        )  # fmt: skip
     except DestinationError as exc:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
     log_run_progress(context, stage="posted", count=len(posted["accepted"]), plural=object_kind(kind).plural)

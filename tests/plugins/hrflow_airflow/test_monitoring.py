@@ -26,17 +26,20 @@ from sandbox.server import alert_connection
 ON_CALL = "+33 6 00 00 00 01"
 
 
-def test_failure_text_is_short_and_names_run_task_counts_and_url():
+def test_failure_text_is_short_and_names_run_task_counts_failed_keys_and_url():
+    failed = [{"key": "k0", "container": "s", "reason": "ATS HTTP 422: field 'email' is invalid: <redacted>"}]
+    failed += [{"key": f"k{i}", "container": "s", "reason": "not tagged"} for i in (1, 2, 3)]
     text = failure_text(
         "hrflow_profiles_to_ats",
         "manual__1",
         ["tag_profiles_3", "summary"],
-        {"found": 30, "posted": 30, "tagged": 27, "skipped": 0, "failed": 3, "failed_keys": ["k"]},
+        {"found": 30, "posted": 30, "tagged": 27, "skipped": 0, "failed": 3, "failed_keys": failed},
         "http://airflow/dags/hrflow_profiles_to_ats/runs/manual__1",
     )
     assert text == (
         "[Airflow] hrflow_profiles_to_ats run manual__1 failed at tag_profiles_3, summary. "
         "So far: found 30, posted 30, tagged 27, skipped 0, failed 3. "
+        "Failed: k0 (ATS HTTP 422: field 'email' is invalid: <redacted>); k1 (not tagged); k2 (not tagged) and 1 more. "
         "http://airflow/dags/hrflow_profiles_to_ats/runs/manual__1"
     )
 

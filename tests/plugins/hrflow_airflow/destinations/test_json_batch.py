@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hrflow_airflow.destinations.json_batch import JsonBatchDestination
+from hrflow_airflow.destinations.json_batch import JsonBatchDestination, named_refusals
 from hrflow_airflow.ledger import LedgerHook
 
 
@@ -59,5 +59,32 @@ def test_a_retry_after_a_refusal_reports_the_same_reason_without_posting(sandbox
     again = JsonBatchDestination(conn_id="ats_default").deliver(
         plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
     )
-    assert again["rejected"] == first["rejected"] and len(first["rejected"]) == 3 and not again["accepted"]
-    assert "email is not valid" in first["rejected"][0]["reason"] and sandbox.state.ats_area("profiles").requests == 1
+    assert again["rejected"] == first["rejected"] and [f["key"] for f in first["rejected"]] == ["k1"]
+    assert sorted(again["accepted"]) == sorted(first["accepted"]) == [["k0", "src"], ["k2", "src"]]
+    assert "email is not valid" in first["rejected"][0]["reason"]
+    # the refused batch (named k1) and the batch without it; the retry posts nothing
+    assert sandbox.state.ats_area("profiles").requests == 2
+    assert dict(sandbox.state.ats_area("profiles").applied) == {"k0": 1, "k2": 1}
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_one_refused_record_among_many_is_isolated_and_the_rest_accepted(sandbox, ledger, named):
+    """Named in the 4xx body: left out at once. Not named: the batch is halved until it stands alone."""
+    sandbox.state.ats_name_refusals = named
+    items, records = batch(64)
+    sandbox.state.ats_reject_keys["k37"] = "phone is invalid"
+    result = JsonBatchDestination(conn_id="ats_default").deliver(
+        plural="profiles", index=0, items=items, records=records, ledger=ledger
+    )
+    assert [f["key"] for f in result["rejected"]] == ["k37"] and "ATS HTTP 422" in result["rejected"][0]["reason"]
+    assert len(result["accepted"]) == 63
+    area = sandbox.state.ats_area("profiles")
+    assert set(area.applied) == {key for key, _ in items} - {"k37"} and max(area.applied.values()) == 1
+    # named: the refused batch, then the rest; bisected: at most 2*log2(64) + 1 requests
+    assert area.requests == 2 if named else area.requests <= 13
+
+
+def test_refusals_named_in_an_answer_are_read_by_key():
+    body = {"errors": [{"hrflow_key": "a", "message": "bad email"}, {"hrflow_key": "z", "code": "X"}, "junk"]}
+    assert named_refusals(body, ["a", "b"]) == {"a": "bad email"}
+    assert named_refusals({"errors": "nope"}, ["a"]) == {} and named_refusals(None, ["a"]) == {}

@@ -45,13 +45,13 @@ def test_post_then_tag_sends_once_tags_and_lets_the_ledger_forget(sandbox, ferne
     objects = [(k, sandbox.state.get("profile", "src", k)) for k in keys]
     transformed = transform_batch(a_batch(objects), FIELD_MAP)
 
-    posted = post_batch(PROFILE, transformed)
+    posted = post_batch(PROFILE, transformed, run_id="r1")
     assert posted["accepted"] == [[k, "src"] for k in keys] and posted["rejected"] == []
     assert posted["ledger_key"] == "ats_default" and posted["resumed"] == 0 and posted["mapped_all"] is True
     assert sandbox.state.ats_area("profiles").requests == 1
     assert set(LedgerHook().lookup("ats_default", keys)) == set(keys)  # accepted, not yet tagged
 
-    again = post_batch(PROFILE, transformed)  # a retry after the answer: the ledger says accepted
+    again = post_batch(PROFILE, transformed, run_id="r1")  # a retry after the answer: the ledger says accepted
     assert again["resumed"] == 3 and sandbox.state.ats_area("profiles").requests == 1
 
     tagged = tag_batch(PROFILE, posted, {})
@@ -63,11 +63,48 @@ def test_post_then_tag_sends_once_tags_and_lets_the_ledger_forget(sandbox, ferne
     assert tag_batch(PROFILE, posted, {})["skipped"] == 3  # already carries sync=1: not edited again
 
 
-def test_a_refused_batch_is_reported_by_key_and_nothing_is_tagged(sandbox, fernet, ledger_db):
+def test_a_refused_record_fails_alone_and_only_the_rest_is_tagged(sandbox, fernet, ledger_db):
     keys = sandbox.state.seed("profile", "src", 2)
     sandbox.state.ats_reject_keys[keys[1]] = "phone is invalid"
     objects = [(k, sandbox.state.get("profile", "src", k)) for k in keys]
-    posted = post_batch(PROFILE, transform_batch(a_batch(objects), FIELD_MAP))
-    assert posted["accepted"] == [] and sorted(f["key"] for f in posted["rejected"]) == sorted(keys)
+    posted = post_batch(PROFILE, transform_batch(a_batch(objects), FIELD_MAP), run_id="r1")
+    assert posted["accepted"] == [[keys[0], "src"]] and [f["key"] for f in posted["rejected"]] == [keys[1]]
     assert "HTTP 422" in posted["rejected"][0]["reason"]
-    assert tag_batch(PROFILE, posted, {})["tagged"] == 0
+    assert tag_batch(PROFILE, posted, {})["tagged"] == 1
+
+
+def test_refusals_of_one_record_fail_the_first_run_then_are_known_then_quarantined(sandbox, fernet, ledger_db):
+    [key] = sandbox.state.seed("profile", "src", 1)
+    obj = sandbox.state.get("profile", "src", key)
+    obj["info"]["email"] = "not-an-email"
+    transformed = transform_batch(a_batch([(key, obj)]), FIELD_MAP)
+
+    runs = [post_batch(PROFILE, transformed, run_id=f"run{i}", max_refusals=3) for i in range(1, 5)]
+
+    new, known, held = (
+        [[f["reason"] for f in run["rejected"]] for run in runs],
+        [len(run["refused"]) for run in runs],
+        [len(run["quarantined"]) for run in runs],
+    )
+    assert len(new[0]) == 1 and new[1] == [] and len(new[2]) == 1 and new[3] == []  # pages: first, quarantine
+    assert new[2][0].startswith("quarantined after 3 refusals") and known == [0, 1, 0, 0] and held == [0, 0, 0, 1]
+    assert "not-an-email" not in repr(runs) and "<redacted>" in new[0][0]  # the echoed value is redacted
+    assert sandbox.state.ats_area("profiles").requests == 3  # the fourth run sent nothing
+    [(_, quarantined_key, entry)] = LedgerHook().quarantined()
+    assert quarantined_key == key and entry.refusals == 3 and "not-an-email" not in entry.reason
+
+    again = post_batch(PROFILE, transformed, run_id="run4", max_refusals=3, retry_quarantined=True)
+    assert sandbox.state.ats_area("profiles").requests == 4 and len(again["refused"]) == 0
+
+    obj["info"]["email"] = "fixed@example.com"  # its record changed: sent, accepted, out of quarantine
+    fixed = post_batch(PROFILE, transform_batch(a_batch([(key, obj)]), FIELD_MAP), run_id="run5", max_refusals=3)
+    assert fixed["accepted"] == [[key, "src"]] and LedgerHook().quarantined() == []
+
+
+def test_a_retried_task_does_not_count_its_refusal_twice(sandbox, fernet, ledger_db):
+    [key] = sandbox.state.seed("profile", "src", 1)
+    sandbox.state.ats_reject_keys[key] = "refused"
+    transformed = transform_batch(a_batch([(key, sandbox.state.get("profile", "src", key))]), FIELD_MAP)
+    first = post_batch(PROFILE, transformed, run_id="same", max_refusals=2)
+    retry = post_batch(PROFILE, transformed, run_id="same", max_refusals=2)
+    assert len(first["rejected"]) == 1 and len(retry["rejected"]) == 1 and LedgerHook().quarantined() == []
