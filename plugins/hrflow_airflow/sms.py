@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.hooks.api_key import MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.hooks.http import RefusedError, fail_fast
 from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts, under_dags_test
 from hrflow_airflow.objects import PROFILE
@@ -198,7 +199,10 @@ def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
     idempotency_key = sms_idempotency_key(context["dag"].dag_id, context["run_id"])
     hook = messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
     store = context.get("task_state_store")
-    reference, sent_now = hook.send_sms(render_sms(template, fields), idempotency_key=idempotency_key, store=store)
+    try:
+        reference, sent_now = hook.send_sms(render_sms(template, fields), idempotency_key=idempotency_key, store=store)
+    except RefusedError as exc:  # refused for good: no retry would be answered otherwise
+        raise fail_fast(exc) from None
     if sent_now:
         emit_counts("sms", {"sent": 1}, tags)
         log.info("SMS for profile %s sent (%s)", key, reference)

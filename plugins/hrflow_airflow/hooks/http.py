@@ -288,17 +288,24 @@ class AnswerUnknownError(TransientHttpError):
     """Raise when a request that must not be repeated may have been applied, but no answer came."""
 
 
-class RefusedError(AirflowFailException):
+class RefusedError(Exception):
     """
     Raise when a peer refused a request with a 4xx other than 429: the same request would be refused again.
 
-    It is an :class:`AirflowFailException`: a task it ends fails at once, without retry (a refused SMS).
-    The delivery engine catches it per record instead: a record the ATS refuses fails alone.
+    ``retry_task`` says whether the task it ends may retry: False for a refusal (the same request gets the
+    same answer), so the task fails at once (:func:`fail_fast`); a refused SMS fails its run that way. The
+    delivery engine catches it per record instead: a record the ATS refuses fails alone.
     """
 
-    def __init__(self, message: str, status: int, reason: str, body: Any = None) -> None:
+    def __init__(self, message: str, status: int, reason: str, body: Any = None, *, retry_task: bool = False) -> None:
         super().__init__(message)
         self.status, self.reason, self.body = status, reason, body  # body: the answer's JSON, when it had one
+        self.retry_task = retry_task
+
+
+def fail_fast(exc: RefusedError) -> BaseException:
+    """Return what a task raises for ``exc``: an :class:`AirflowFailException` unless the task may retry."""
+    return exc if exc.retry_task else AirflowFailException(str(exc))
 
 
 def send(

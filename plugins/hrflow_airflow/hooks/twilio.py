@@ -250,7 +250,7 @@ class TwilioHook(BaseHook):
                 if self.extra.get(key):
                     to_e164(self.extra[key], self.extra.get("default_region"), f"extra '{key}'")
             self._call(lambda: self.client.api.v2010.accounts(self.account_sid).fetch(), "fetch account")
-        except AirflowFailException as exc:
+        except (AirflowFailException, RefusedError) as exc:
             return False, str(exc)
         except Exception as exc:
             return False, f"Cannot reach Twilio for connection '{self.twilio_conn_id}': {type(exc).__name__}: {exc}"

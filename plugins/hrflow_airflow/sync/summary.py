@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from hrflow_airflow.listing import close_run
 from hrflow_airflow.monitoring import summary_table
 from hrflow_airflow.objects import ObjectKind
+from hrflow_airflow.sealed import delete_xcoms
+from hrflow_airflow.spill import delete_run_dir, run_dir, spill_root
 from hrflow_airflow.sync.payloads import Failure, Posted, Stats, Summary, Tagged, Transformed
 
 log = logging.getLogger(__name__)
@@ -165,3 +168,20 @@ def failure_message(kind: ObjectKind, result: Summary) -> str | None:
     shown = ", ".join(f"{f['key']} ({f['reason']})" for f in entries[:FAILED_KEYS_IN_MESSAGE])
     more = f" and {len(entries) - FAILED_KEYS_IN_MESSAGE} more" if len(entries) > FAILED_KEYS_IN_MESSAGE else ""
     return f"{result['failed']} {kind.plural} failed: {shown}{more}"
+
+
+def end_of_run_cleanup(context: Mapping[str, Any], stats: Stats, transform_task_id: str, *, keep: bool) -> None:
+    """
+    Delete the candidate data that travelled (sealed XComs, batch files) once the run is done; a run with
+    failures keeps it, sealed, so that "clear failed tasks" can retry (docs/security.md), and closes its listing
+    (an ended run is not resumed: the next run lists anew).
+    """
+    dag_id, run_id = context["dag"].dag_id, context["run_id"]
+    if keep:
+        if (root := spill_root()) is not None:
+            close_run(run_dir(root, dag_id, run_id))
+        log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")
+        return
+    deleted = delete_xcoms(context, {"search": None, transform_task_id: stats["batches"]})
+    spilled = delete_run_dir(spill_root(), dag_id, run_id, stats.get("dirs", ()))
+    log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")

@@ -20,10 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.config import ConfigError, resolve_field_map
 from hrflow_airflow.destinations import DestinationError, destination_for
-from hrflow_airflow.listing import close_run
 from hrflow_airflow.monitoring import log_run_progress, publish_report, under_dags_test
-from hrflow_airflow.sealed import delete_xcoms
-from hrflow_airflow.spill import delete_run_dir, run_dir, spill_root
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.find import find_batches
 from hrflow_airflow.sync.payloads import Batch, Posted, Summary, Tagged, Transformed
@@ -37,7 +34,13 @@ from hrflow_airflow.sync.settings import (
     run_config,
     stage_task_ids,
 )
-from hrflow_airflow.sync.summary import batch_results, build_summary, failure_message, log_summary
+from hrflow_airflow.sync.summary import (
+    batch_results,
+    build_summary,
+    end_of_run_cleanup,
+    failure_message,
+    log_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +122,7 @@ def report(kind: str, **context: Any) -> Summary:
     result = build_summary(objects, stats=stats, dry_run=bool(context["params"].get("dry_run")), **results)
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     publish_report(objects, result, dag_id=dag_id, run_id=run_id, events=context["outlet_events"][asset_alias(kind)])
-    if result["failed_keys"]:  # kept, sealed, so that "clear failed tasks" can retry; see docs/security.md
-        if (root := spill_root()) is not None:  # an ended run is not resumed: the next run lists anew
-            close_run(run_dir(root, dag_id, run_id))
-        log.info("Run has failures: sealed candidate data kept for retries until the run succeeds or is cleaned")
-        return result
-    deleted = delete_xcoms(context, {"search": None, stages["transformed"]: stats["batches"]})
-    spilled = delete_run_dir(spill_root(), dag_id, run_id, stats.get("dirs", ()))
-    log.info("Deleted %s sealed XCom(s) of candidate data%s", deleted, " and the run's batch files" if spilled else "")
+    end_of_run_cleanup(context, stats, stages["transformed"], keep=bool(result["failed_keys"]))
     return result
 
 
