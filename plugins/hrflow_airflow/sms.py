@@ -46,6 +46,7 @@ HANDLED_EVENTS = handled_events()
 DEFAULT_TEMPLATE = "{first_name} {last_name} just applied ! Send a message to {phone}."
 TEMPLATE_VARIABLE = "hrflow_sms_template"
 PLACEHOLDERS = ("first_name", "last_name", "phone", "email", "profile_key")
+MAX_KEY_LENGTH = 128  # HrFlow's keys are 40 hex characters; a longer "key" is not one
 
 
 class EventError(ValueError):
@@ -75,6 +76,9 @@ def parse_event(event: Any, handled: tuple[str, ...] | None = None) -> tuple[str
         raise EventError("event has no profile key ('profile.key')")
     if not isinstance(source_key, str) or not source_key.strip():
         raise EventError("event has no source key ('profile.source.key' or 'profile.source_key')")
+    for name, value in (("profile.key", key), ("profile.source.key", source_key)):
+        if len(value) > MAX_KEY_LENGTH or not value.isprintable():
+            raise EventError(f"'{name}' is not an HrFlow key (printable, at most {MAX_KEY_LENGTH} characters)")
     return source_key.strip(), key.strip()
 
 

@@ -26,6 +26,10 @@ class SignatureError(ValueError):
     """Raise when the signature header is missing, malformed or does not match the payload."""
 
 
+class PayloadError(ValueError):
+    """Raise when a correctly signed payload cannot be used (answered 422, naming why)."""
+
+
 def _b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii")
 
@@ -68,6 +72,8 @@ def verify(header: str | None, secret: str) -> Any:
         return json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise SignatureError("signed payload is not JSON") from None
+    except RecursionError:  # signed, but nested past what the parser takes: bad input, not a server error
+        raise PayloadError("signed payload is nested too deeply") from None
 
 
 def run_id_for(source_key: str, profile_key: str) -> str:
@@ -136,6 +142,22 @@ def create_app(
     """Return the webhook app; ``get_secret``, ``trigger`` and ``check_pool`` are replaceable for tests."""
     app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks and triggers DAG runs.")
 
+    @app.get("/health")
+    def health() -> JSONResponse:
+        """Answer 200 when a delivery could be verified and started: the secret is set and the pool exists."""
+        problems = []
+        try:
+            get_secret()
+        except Exception:
+            problems.append(f"webhook secret not configured on connection '{CONN_ID}'")
+        try:
+            if pool := check_pool():
+                problems.append(f"pool '{pool}' ([hrflow] pool) does not exist")
+        except Exception as exc:
+            problems.append(f"cannot read the pools: {type(exc).__name__}")
+        status = 503 if problems else 200
+        return JSONResponse({"status": "unavailable" if problems else "ok", "problems": problems}, status_code=status)
+
     @app.post("/webhook")
     def webhook(request: Request) -> JSONResponse:
         try:
@@ -148,6 +170,9 @@ def create_app(
         except SignatureError as exc:
             log.warning("Refused HrFlow webhook: %s", exc)
             return JSONResponse({"detail": str(exc)}, status_code=401)
+        except PayloadError as exc:
+            log.warning("Refused HrFlow webhook: %s", exc)
+            return JSONResponse({"detail": str(exc)}, status_code=422)
         events = payload if isinstance(payload, list) else [payload]  # HrFlow posts an array of events
         handled = handled_events()
         plan: list[tuple[dict, tuple[str, str] | None]] = []

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -211,3 +213,32 @@ def test_missing_secret_is_503():
 
     client = TestClient(create_app(get_secret=no_secret, trigger=lambda *_: "triggered", check_pool=lambda: None))
     assert client.post("/webhook", headers={SIGNATURE_HEADER: signed(EVENT)}).status_code == 503
+
+
+def test_signed_but_deeply_nested_payload_is_422_not_a_server_error(app_client):
+    payload = b"[" * 20_000 + b"]" * 20_000
+    mac = hmac.new(SECRET.encode(), payload, hashlib.sha256).hexdigest().encode()
+    header = f"{base64.urlsafe_b64encode(mac).decode()}.{base64.urlsafe_b64encode(payload).decode()}"
+    response = post(app_client, header)
+    assert response.status_code == 422 and "nested too deeply" in response.json()["detail"]
+    assert not app_client.triggered
+
+
+def test_a_key_that_is_not_an_hrflow_key_is_422_and_starts_nothing(app_client):
+    huge = {**EVENT, "profile": {"key": "p" * 2_000_000, "source": {"key": "s" * 40}}}
+    response = post(app_client, signed(huge))
+    assert response.status_code == 422 and "'profile.key' is not an HrFlow key" in response.json()["detail"]
+    assert not app_client.triggered
+
+
+def test_health_answers_ok_or_names_what_is_missing():
+    ok = TestClient(create_app(get_secret=lambda: SECRET, trigger=lambda *_: "triggered", check_pool=lambda: None))
+    assert ok.get("/health").status_code == 200 and ok.get("/health").json() == {"status": "ok", "problems": []}
+
+    def no_secret():
+        raise RuntimeError("no secret")
+
+    bad = TestClient(create_app(get_secret=no_secret, trigger=lambda *_: "triggered", check_pool=lambda: "hrflow_api"))
+    answer = bad.get("/health")
+    assert answer.status_code == 503 and len(answer.json()["problems"]) == 2
+    assert "pool 'hrflow_api'" in answer.json()["problems"][1]
