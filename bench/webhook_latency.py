@@ -91,9 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{'webhook → SMS received (s)':32} {percentile(latencies, 50):8.2f} {percentile(latencies, 95):8.2f} "
         f"{max(latencies):8.2f}",
         f"target: p50 under 5 s; mean {statistics.mean(latencies):.2f} s",
-        "",
-        "What dominates: the scheduler noticing the new run and queueing fetch_profile, then LocalExecutor starting",
-        "a task process (interpreter, DAG parse, supervisor) twice, once per task; the HTTP calls take milliseconds.",
     ]
     save("webhook_latency", "\n".join(lines + [f"FAILED: {f}" for f in failures]) + "\n")
     return 1 if failures or percentile(latencies, 50) >= 5 else 0

@@ -66,8 +66,8 @@ def connection_timeout(connection, conn_id: str, default: float = 30.0) -> float
         ) from None
 
 
-def parse_retry_after(value: str) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or HTTP date), or None."""
+def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or HTTP date, from ``now``), or None."""
     try:
         return max(0.0, float(value))
     except ValueError:
@@ -76,7 +76,7 @@ def parse_retry_after(value: str) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 class RateLimiter:
@@ -103,6 +103,7 @@ class RateLimiter:
         self.interval, self.margin = interval, margin
         self.remaining_header, self.reset_header = remaining_header, reset_header
         self.throttled = 0  # 429 answers seen
+        self.waited_for_reset = 0  # answers that said the window was used up: everyone held until its reset
         self.sent: deque[float] = deque()
         self.hold_until = 0.0
         self.lock = threading.Lock()
@@ -135,6 +136,8 @@ class RateLimiter:
         """Hold until the reset once the server's headers say the window is used up."""
         remaining = _number(response.headers.get(self.remaining_header)) if self.remaining_header else None
         if remaining is not None and remaining <= 0:
+            with self.lock:
+                self.waited_for_reset += 1
             self.hold(self.reset_in(response))
 
     def reset_in(self, response: requests.Response) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.destinations import DestinationError, destination_for
 from hrflow_airflow.destinations.base import AtsAuthError, nest
@@ -158,7 +159,7 @@ def test_connection_test_reads_only(ats, sandbox):
 
 def test_extra_rate_limit_must_be_a_positive_number(ats):
     hook = ats("workable", rate_limit="fast")
-    with pytest.raises(Exception, match="extra 'rate_limit' must be a positive number of requests per 10 s"):
+    with pytest.raises(AirflowFailException, match="extra 'rate_limit' must be a positive number of requests per 10 s"):
         hook.limits()
 
 
@@ -196,3 +197,4 @@ def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for
     result = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
     assert len(result["accepted"]) == 3
     assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.limiter.throttled == 0
+    assert hook.limiter.waited_for_reset >= 1  # the headers said 0 left, and the hook waited for the reset

@@ -31,8 +31,10 @@ def test_parse_retry_after_seconds(header, seconds):
 
 
 def test_parse_retry_after_http_date():
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= parse_retry_after(when) <= 30
+    now = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
+    when = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(when, now=now) == 30.0
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=5), usegmt=True), now=now) == 0.0  # past
 
 
 def test_delay_honours_retry_after_and_caps_it():
