@@ -1,0 +1,50 @@
+"""The sync ledger's upgrade in place, and its refusal bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from hrflow_airflow.ledger import LedgerHook, Refusal
+
+
+@pytest.fixture
+def ledger_path(monkeypatch, tmp_path):
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    return path
+
+
+def test_a_table_of_the_previous_version_gains_the_new_columns_and_keeps_its_rows(ledger_path):
+    with sqlite3.connect(ledger_path) as db:  # the table as the version before refusals created it
+        db.execute(
+            "CREATE TABLE hrflow_sync_ledger (destination VARCHAR(250) NOT NULL, object_key VARCHAR(64) NOT NULL, "
+            "container VARCHAR(64) NOT NULL, state VARCHAR(16) NOT NULL, remote_id VARCHAR(250), "
+            "attempts INTEGER NOT NULL, updated_at VARCHAR(32) NOT NULL, PRIMARY KEY (destination, object_key))"
+        )
+        db.execute("INSERT INTO hrflow_sync_ledger VALUES ('ats_default', 'k1', 's', 'accepted', 'x:1', 1, 'now')")
+
+    ledger = LedgerHook()
+    [entry] = ledger.lookup("ats_default", ["k1"]).values()
+    assert (entry.state, entry.remote_id, entry.refusals, entry.record_hash) == ("accepted", "x:1", 0, None)
+    ledger.record_refusals("ats_default", [Refusal("k2", "s", "h", "refused")], run_id="r", max_refusals=3)
+    assert ledger.lookup("ats_default", ["k2"])["k2"].state == "refused"
+
+
+def test_refusals_count_per_record_and_run_and_quarantine_at_the_limit(ledger_path):
+    ledger = LedgerHook()
+
+    def refuse(run: str, digest: str = "h1"):
+        return ledger.record_refusals("d", [Refusal("k", "s", digest, "why")], run_id=run, max_refusals=2)["k"]
+
+    assert (refuse("r1").refusals, refuse("r1").refusals) == (1, 1)  # a retry of the same run counts once
+    assert refuse("r2").state == "quarantined" and [key for _, key, _ in ledger.quarantined("d")] == ["k"]
+    assert refuse("r3", digest="h2").refusals == 1  # another record: counted anew, out of quarantine
+    refuse("r4", digest="h2")
+    assert ledger.release("d", ["k"]) == 1 and ledger.quarantined() == []
+    ledger.record_intent("d", [("k", "s")])
+    ledger.record_accepted("d", [("k", "s")], {"k": "x:9"})
+    accepted = ledger.lookup("d", ["k"])["k"]
+    assert (accepted.state, accepted.refusals, accepted.reason) == ("accepted", 0, None)
