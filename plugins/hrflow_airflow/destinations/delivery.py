@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Outcome:
     """What became of one object: ``created``, ``adopted`` (found after a lost answer), ``resumed``
-    (accepted in an earlier run, per the ledger) or ``refused`` (with the reason)."""
+    (accepted in an earlier run, per the ledger), ``refused`` (with the reason), or ``unknown`` (a create lost
+    its answer and cannot be looked up: not created again, at most once)."""
 
     key: str
     container: str
@@ -131,7 +132,7 @@ def adopt(api: CandidateApiHook, ledger: LedgerHook, item: tuple[str, str], reco
             "hrflow_sync_ledger to have it created"
         )
         log.error("%s: %s", key, reason)
-        return Outcome(key, container, "refused", reason=reason)
+        return Outcome(key, container, "unknown", reason=reason)
     found = api.find(str(email))
     if found is None:
         return None
@@ -143,12 +144,15 @@ def adopt(api: CandidateApiHook, ledger: LedgerHook, item: tuple[str, str], reco
 
 def delivered(outcomes: list[Outcome]) -> Delivered:
     """Return a batch's result from its objects' outcomes."""
-    accepted = [o for o in outcomes if o.state != "refused"]
+    accepted = [o for o in outcomes if o.state not in ("refused", "unknown")]
+
+    def failures(state: str) -> list[Failure]:
+        return [Failure(key=o.key, container=o.container, reason=o.reason or "") for o in outcomes if o.state == state]
+
     return Delivered(
         accepted=[[o.key, o.container] for o in accepted],
-        rejected=[
-            Failure(key=o.key, container=o.container, reason=o.reason or "") for o in outcomes if o.state == "refused"
-        ],  # fmt: skip
+        rejected=failures("refused"),
+        failed=failures("unknown"),
         resumed=sum(1 for o in outcomes if o.state == "resumed"),
         remote_ids={o.key: o.remote_id for o in accepted if o.remote_id},
     )

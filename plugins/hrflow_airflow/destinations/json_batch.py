@@ -77,7 +77,11 @@ class JsonBatchDestination:
         known = ledger.lookup(self.ledger_key, [key for key, _ in items])
         done = {key for key, entry in known.items() if entry.state == "accepted"}
         result = Delivered(
-            accepted=[list(item) for item in items if item[0] in done], rejected=[], resumed=len(done), remote_ids={}
+            accepted=[list(item) for item in items if item[0] in done],
+            rejected=[],
+            failed=[],
+            resumed=len(done),
+            remote_ids={},
         )
         if done:
             log.info(
@@ -159,6 +163,7 @@ class JsonBatchDestination:
         return Delivered(
             accepted=accepted,
             rejected=[Failure(key=k, container=c, reason=refused[k]) for k, c in items if k in refused],
+            failed=[],
             resumed=earlier.get("resumed", 0),
             remote_ids={},
         )

@@ -75,7 +75,8 @@ def post_batch(
     destination = destination_for(kind.ats_conn_id, kind.name)
     ledger = LedgerHook()
     posted = Posted(
-        index=batch["index"], accepted=[], rejected=[], resumed=0, remote_ids={}, refused=[], quarantined=[],
+        index=batch["index"], accepted=[], rejected=[], failed=[], resumed=0, remote_ids={}, refused=[],
+        quarantined=[],
         concurrency=batch.get("concurrency"), ledger_key=destination.ledger_key, ref=batch.get("ref"),
         mapped_all=not batch.get("failed"),
     )  # fmt: skip
@@ -111,9 +112,10 @@ def post_batch(
         Refusal(f["key"], f["container"], hashes[f["key"]], redact(f["reason"], by_key[f["key"]]))
         for f in delivered["rejected"]
     ]
-    posted["rejected"], posted["refused"] = count_refusals(
+    new, posted["refused"] = count_refusals(
         ledger, destination.ledger_key, refusals, run_id=run_id, max_refusals=max_refusals
     )
+    posted["rejected"] = new + delivered.get("failed", [])  # not delivered without a refusal: fails every run
     return posted
 
 

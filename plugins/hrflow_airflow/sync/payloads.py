@@ -63,7 +63,8 @@ class Delivered(TypedDict):
     """A destination's answer for one batch (see :class:`hrflow_airflow.destinations.base.Destination`)."""
 
     accepted: list[list[str]]  # [key, container]
-    rejected: list[Failure]
+    rejected: list[Failure]  # refused by the destination (the ledger counts these refusals)
+    failed: list[Failure]  # not refused, but not delivered either (e.g. at most once: a lost answer, no lookup)
     resumed: int
     remote_ids: dict[str, str]  # key -> "<destination>:<id>"
 
