@@ -71,7 +71,8 @@ class JsonBatchDestination:
         lanes: int = 1,
     ) -> Delivered:
         store_key = idempotency_key(plural, records)
-        if store is not None and (earlier := store.get(store_key)) is not None:
+        earlier = store.get(store_key) if store is not None else None
+        if earlier is not None and ("refused" in earlier or "rejected" in earlier):  # the batch's answer
             log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
             return self._replay(earlier, items, ledger)
         known = ledger.lookup(self.ledger_key, [key for key, _ in items])
@@ -90,7 +91,7 @@ class JsonBatchDestination:
             )  # fmt: skip
         group = [(tuple(item), record) for item, record in zip(items, records) if item[0] not in done]
         if group:
-            accepted, refused = self._post_isolating(plural, index, group, ledger)
+            accepted, refused = self._post_isolating(plural, index, group, ledger, store)
             result["accepted"] += [list(item) for item in accepted]
             result["rejected"] = [Failure(key=k, container=c, reason=r) for k, (c, r) in refused.items()]
         # the answer in a few bytes, what was refused and why; past STORED_REASONS a retry posts the refused
@@ -101,44 +102,46 @@ class JsonBatchDestination:
         return result
 
     def _post_isolating(
-        self, plural: str, index: int, group: list[tuple[tuple[str, str], dict[str, Any]]], ledger: LedgerHook
+        self,
+        plural: str,
+        index: int,
+        group: list[tuple[tuple[str, str], dict[str, Any]]],
+        ledger: LedgerHook,
+        store: Any = None,
     ) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str]]]:
-        """Post ``group``; return the accepted items and ``{key: (container, reason)}`` of the refused ones."""
-        hook = AtsHook(ats_conn_id=self.conn_id)
+        """
+        Post ``group``; return the accepted items and ``{key: (container, reason)}`` of the refused ones.
+
+        Each request's answer goes to the task state store before the ledger records it, so a retry after a
+        crash between the two replays the answer instead of posting again.
+        """
         pending, accepted, refused, requests = [group], [], {}, 0
         while pending:
             part = pending.pop()
             items = [item for item, _ in part]
             records = [record for _, record in part]
             key = idempotency_key(plural, records)
-            ledger.record_intent(self.ledger_key, items)
-            requests += 1
-            try:
-                answer = hook.post_records(plural, records, idempotency_key=key)
-            except RefusedError as exc:
-                if exc.status in (401, 403):
-                    raise AtsAuthError(f"{exc}; check connection '{self.conn_id}'") from None
-                named = named_refusals(exc.body, (k for k, _ in items))
-                if named or len(part) == 1:
-                    for k, container in items:
-                        if k in named or not named:
-                            refused[k] = (container, f"ATS HTTP {exc.status}: {named.get(k, exc.reason)}")
-                    rest = [entry for entry in part if entry[0][0] not in refused]
-                    if rest:
-                        pending.append(rest)
-                else:  # refused whole without saying which: halve until each refused record stands alone
-                    middle = len(part) // 2
-                    pending += [part[middle:], part[:middle]]
+            answer = store.get(key) if store is not None else None
+            if answer is None:
+                ledger.record_intent(self.ledger_key, items)
+                requests += 1
+                answer = self._post(plural, records, key)
+                if store is not None:
+                    store.set(key, answer)  # the whole batch's first request shares its key: one value
+            named = answer["named"]
+            if answer["status"] >= 400 and not named and len(part) > 1:
+                middle = len(part) // 2  # refused whole without saying which: halve until it stands alone
+                pending += [part[middle:], part[:middle]]
                 continue
-            try:
-                body = answer.json()
-            except ValueError:
-                body = None
-            named = named_refusals(body, (k for k, _ in items))  # a 2xx may refuse some records
-            ok = [item for item in items if item[0] not in named]
             for k, container in items:
-                if k in named:
-                    refused[k] = (container, f"ATS HTTP {answer.status_code}: {named[k]}")
+                if k in named or answer["status"] >= 400 and not named:
+                    refused[k] = (container, f"ATS HTTP {answer['status']}: {named.get(k, answer['reason'])}")
+            if answer["status"] >= 400:
+                rest = [entry for entry in part if entry[0][0] not in refused]
+                if rest:
+                    pending.append(rest)
+                continue
+            ok = [item for item in items if item[0] not in named]
             ledger.record_accepted(self.ledger_key, ok)
             accepted += ok
             log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(ok), plural, key)
@@ -148,6 +151,21 @@ class JsonBatchDestination:
                 index, len(refused), len(group), plural, requests, ", ".join(sorted(refused)),
             )  # fmt: skip
         return accepted, refused
+
+    def _post(self, plural: str, records: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        """POST ``records`` once; return the answer in a few bytes: status, reason, refused records it names."""
+        keys = [record["hrflow_key"] for record in records]
+        try:
+            answer = AtsHook(ats_conn_id=self.conn_id).post_records(plural, records, idempotency_key=key)
+        except RefusedError as exc:
+            if exc.status in (401, 403):
+                raise AtsAuthError(f"{exc}; check connection '{self.conn_id}'") from None
+            return {"status": exc.status, "reason": exc.reason, "named": named_refusals(exc.body, keys)}
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        return {"status": answer.status_code, "reason": "", "named": named_refusals(body, keys)}  # may refuse some
 
     def _replay(self, earlier: dict[str, Any], items: list[list[str]], ledger: LedgerHook) -> Delivered:
         """Return the result of a batch answered in an earlier try, from its stored answer."""
