@@ -122,7 +122,9 @@ class JsonBatchDestination:
             records = [record for _, record in part]
             key = idempotency_key(plural, records)
             answer = store.get(key) if store is not None else None
-            if answer is None:
+            if answer is not None:
+                log.info("Batch %s was answered by the ATS in an earlier try; not posting again (%s)", index, key)
+            else:
                 ledger.record_intent(self.ledger_key, items)
                 requests += 1
                 answer = self._post(plural, records, key)
