@@ -373,8 +373,7 @@ def send(
 def retry_wait(policy: RetryPolicy, attempt: int, response: requests.Response, limiter: RateLimiter | None) -> float:
     """Return the wait before retrying ``response``: ``Retry-After``, else a 429's window reset, else backoff."""
     header = response.headers.get("Retry-After")
-    if header and (seconds := parse_retry_after(header)) is not None:
-        return min(seconds, policy.max_delay)
-    if response.status_code == 429 and limiter is not None and limiter.remaining_header:
+    no_retry_after = not header or parse_retry_after(header) is None
+    if no_retry_after and response.status_code == 429 and limiter is not None and limiter.remaining_header:
         return limiter.reset_in(response)
-    return policy.delay(attempt)
+    return policy.delay(attempt, response)  # Retry-After when sent (capped), else backoff

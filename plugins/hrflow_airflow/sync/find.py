@@ -20,12 +20,13 @@ from typing import Any
 
 from airflow.sdk import conf
 
-from hrflow_airflow.config import ConfigError, SyncConfig, parse_datetime, plan_run
+from hrflow_airflow.config import ConfigError, Plan, SyncConfig, parse_datetime, plan_run
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
 from hrflow_airflow.ledger import LedgerHook
 from hrflow_airflow.listing import (
     DEFAULT_SLICES,
     Slice,
+    Start,
     fewer_collections,
     fingerprint,
     run_parallel,
@@ -69,24 +70,9 @@ def find_batches(
     }
     estimate = estimate_pending(kind, hook, cfg)
     size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
-    root = spill_root()
-    directory = run_dir(root, dag_id, run_id) if root is not None else None
-    start = None
-    if directory is not None:
-        key = fingerprint(
-            kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep, start=cfg.window.start,
-            field_map=field_map,
-        )  # fmt: skip
-        start = start_listing(
-            root, directory, dag_id=dag_id, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
-            plan=lambda: plan_slices(kind, hook, cfg, estimate),
-        )  # fmt: skip
-        size = start.batch_size
-    slices, adopted, dirs = (start.slices, start.adopted, start.dirs) if start else (None, [], [])
-    spiller = BatchSpiller(
-        seal_batch, size, directory, {}, slices=slices or (), first_file=start.first_file if start else 0,
-        checkpoint=start.checkpoint if start else None, adopted=adopted,
-    )  # fmt: skip
+    spiller, start, directory = open_listing(kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id)
+    size, slices = spiller.size, start.slices if start else None
+    adopted, dirs = (start.adopted, start.dirs) if start else ([], [])
     # a full sweep without window meets every pending object: ledger entries it does not meet are stale
     prune = cfg.sweep and not cfg.window and not cfg.dry_run and not adopted
     tracked = LedgerHook().keys(ledger_key, cfg.containers) if prune else set()
@@ -111,14 +97,7 @@ def find_batches(
     if start is not None:
         start.checkpoint(batches, state="listed")  # done: no later run resumes it
     found = spiller.count
-    plan = plan_run(found, **{**planning, "batch_size": size if cfg.batch_size else None})
-    if plan.batch_size != size:
-        why = f"{plan.why} (cut at {size} while listing, from an estimate of {estimate})"
-        plan = dataclasses.replace(plan, batch_size=size, batches=len(batches), why=why)
-    # delivering tasks that may run at once share the destination's rate limits
-    lanes = 1 if sequential else max(1, min(len(batches), ATS_CONCURRENCY))
-    for batch in batches:
-        batch.update(concurrency=plan.concurrency, lanes=lanes)
+    plan = settle_plan(batches, found, size, estimate, planning, cfg, sequential)
     sweep_note = "" if only_by_sweep is None else f", {only_by_sweep} of them only by the full sweep"
     log.info(
         "Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s", found, kind.plural, len(cfg.containers),
@@ -127,16 +106,72 @@ def find_batches(
     log.info("Plan: %s", plan.why)
     if prune and (pruned := LedgerHook().prune(ledger_key, tracked, met)):
         log.info("Ledger: dropped %s entries of %s no longer pending", pruned, kind.plural)
-    by_container = dict.fromkeys(cfg.containers, 0)
-    for batch in batches:
-        for container, n in (batch.get("containers") or found_by_container(batch["items"])).items():
-            by_container[container] = by_container.get(container, 0) + n
+    by_container = count_by_container(batches, cfg.containers)
     stats = Stats(
         found=found, batches=len(batches), found_by_container=by_container,
         listing="sweep" if cfg.sweep else "search", found_only_by_sweep=only_by_sweep, dirs=list(dirs),
         why=f"{cfg.why}; plan: {plan.why}",
     )  # fmt: skip
     return batches, stats
+
+
+def open_listing(
+    kind: ObjectKind,
+    hook: HrFlowHook,
+    cfg: SyncConfig,
+    field_map: Mapping[str, str],
+    size: int,
+    estimate: int,
+    *,
+    dag_id: str,
+    run_id: str,
+) -> tuple[BatchSpiller, Start | None, Any]:
+    """
+    Return the spiller batches are cut into, the listing's start (its slices, checkpoint and what a stopped
+    run of the same listing already wrote: None without object storage) and the run's batch directory.
+    """
+    root = spill_root()
+    directory = run_dir(root, dag_id, run_id) if root is not None else None
+    if directory is None:
+        return BatchSpiller(seal_batch, size, None, {}), None, None
+    key = fingerprint(
+        kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep, start=cfg.window.start,
+        field_map=field_map,
+    )  # fmt: skip
+    start = start_listing(
+        root, directory, dag_id=dag_id, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
+        plan=lambda: plan_slices(kind, hook, cfg, estimate),
+    )  # fmt: skip
+    spiller = BatchSpiller(
+        seal_batch, start.batch_size, directory, {}, slices=start.slices or (), first_file=start.first_file,
+        checkpoint=start.checkpoint, adopted=start.adopted,
+    )  # fmt: skip
+    return spiller, start, directory
+
+
+def settle_plan(
+    batches: list[Batch], found: int, size: int, estimate: int, planning: dict[str, Any], cfg: SyncConfig,
+    sequential: bool,
+) -> Plan:  # fmt: skip
+    """Return the run's plan for what was found, and give each batch its HrFlow concurrency and ATS lanes."""
+    plan = plan_run(found, **{**planning, "batch_size": size if cfg.batch_size else None})
+    if plan.batch_size != size:
+        why = f"{plan.why} (cut at {size} while listing, from an estimate of {estimate})"
+        plan = dataclasses.replace(plan, batch_size=size, batches=len(batches), why=why)
+    # delivering tasks that may run at once share the destination's rate limits
+    lanes = 1 if sequential else max(1, min(len(batches), ATS_CONCURRENCY))
+    for batch in batches:
+        batch.update(concurrency=plan.concurrency, lanes=lanes)
+    return plan
+
+
+def count_by_container(batches: list[Batch], containers: list[str]) -> dict[str, int]:
+    """Return how many objects the batches hold per source or board (containers without any count 0)."""
+    counts = dict.fromkeys(containers, 0)
+    for batch in batches:
+        for container, n in (batch.get("containers") or found_by_container(batch["items"])).items():
+            counts[container] = counts.get(container, 0) + n
+    return counts
 
 
 def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
