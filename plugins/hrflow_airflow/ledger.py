@@ -1,34 +1,44 @@
 """
-The sync ledger: a durable, per-object record of what a destination has accepted and is not yet tagged.
+The sync ledger: a durable, per-object record of what each destination holds.
 
 A batch ``Idempotency-Key`` and the task state store only protect retries of the *same* batch. When a
 later run cuts its batches differently (new objects sort before old ones, some were tagged, the batch
 size changed), only a per-object record keeps an object the ATS already accepted from being posted
-again. Every object goes through::
+again. And only a record of *what* the ATS accepted tells an edit in HrFlow from our own tagging. Every
+object goes through::
 
-    (absent) --record_intent--> intent --record_accepted--> accepted --forget (after sync=1 is on it)--> (absent)
-                                  |
-                                  +--record_refusals--> refused --(max_refusals of one record)--> quarantined
+    (absent) --record_intent--> intent --record_accepted--> accepted --mark_synced (sync=1 on it)--> synced
+                                  |                                                                    |
+                                  +--record_refusals--> refused --(max_refusals)--> quarantined        |
+                                                                                                       |
+    synced --(an edit changes the mapped record: another hash)--> update sent --record_updated--> synced
 
 * ``intent``: about to be sent. A crash or a lost answer leaves it there; the next attempt knows the
   object may have arrived (destinations with a lookup check first; the JSON batch endpoint resends
   with the same ``Idempotency-Key``).
 * ``accepted``: the destination said yes (``remote_id`` when it returns one). Any later run skips the
   send and only tags.
+* ``synced``: tagged ``sync=1`` in HrFlow. The row stays: ``synced_hash`` is a keyed hash
+  (:func:`hrflow_airflow.sealed.record_hash`, never the record) of the last record the destination
+  accepted, so a later run sends an update only when the mapped record changed, never for our own tag.
 * ``refused``: the destination refused the record (a 4xx naming it). The row keeps a keyed hash of the
-  record (:func:`hrflow_airflow.sealed.record_hash`, never the record), the count of refusals of that same
-  record and the reason, redacted. After ``[hrflow] max_refusals`` refusals it is ``quarantined``: later runs
-  skip it until its record changes (another hash) or an operator releases it (:meth:`LedgerHook.release`,
+  refused record (``record_hash``), the count of refusals of that same record and the reason, redacted.
+  After ``[hrflow] max_refusals`` refusals it is ``quarantined``: later runs skip it until its record
+  changes (another hash) or an operator releases it (:meth:`LedgerHook.release`,
   ``python -m hrflow_airflow.quarantine``).
-* Tagged objects are forgotten, so the ledger holds only objects in flight or accepted-but-untagged:
-  it is bounded by the backlog, not by history. A full sweep also drops rows whose object is no
-  longer pending (tagged by someone else, or deleted).
+
+Size: one row per object ever synced per destination (about 250 bytes with the primary-key index in
+PostgreSQL: some 250 MB for a million objects); reads and writes go by primary key, in chunks of
+:data:`CHUNK` keys, so no step loads the table. Rows of objects deleted in HrFlow stay until removed by hand.
+Table ``hrflow_sync_watermark`` holds, per destination and listing, the newest ``updated_at`` HrFlow showed
+(see :mod:`hrflow_airflow.sync.changes`).
 
 Where it lives: the database of connection ``hrflow_ledger`` (``postgres`` or ``sqlite`` type), table
 ``hrflow_sync_ledger``. Without that connection: a SQLite file ``$AIRFLOW_HOME/hrflow_ledger.db``, which
 suits one machine (``airflow standalone``, LocalExecutor, ``airflow dags test``); workers on several
 machines need the shared database connection. If the ledger is lost, nothing is silently skipped:
-objects accepted but not yet tagged are posted once more (at-least-once).
+objects accepted but not yet tagged are posted once more (at-least-once), and the next run records a
+baseline of the synced ones (no update sent).
 """
 
 from __future__ import annotations
@@ -48,7 +58,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 TABLE = "hrflow_sync_ledger"
-INTENT, ACCEPTED, REFUSED, QUARANTINED = "intent", "accepted", "refused", "quarantined"
+INTENT, ACCEPTED, SYNCED, REFUSED, QUARANTINED = "intent", "accepted", "synced", "refused", "quarantined"
+DELIVERED = (ACCEPTED, SYNCED)  # the destination holds the object: never create it again
+WATERMARKS = "hrflow_sync_watermark"
 REASON_LIMIT = 300
 CHUNK = 500  # keys per IN (...) clause
 
@@ -65,6 +77,7 @@ class Entry:
     refusals: int = 0  # refusals of that same record
     reason: str | None = None  # the last refusal's reason, redacted
     refused_run: str | None = None  # the run that counted the last refusal
+    synced_hash: str | None = None  # of the last record the destination accepted (keyed)
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,7 @@ class LedgerHook(BaseHook):
                 dbapi_conn.execute("PRAGMA journal_mode=WAL")
         else:
             engine = create_engine(self.url, pool_pre_ping=True, pool_size=2)
+        _watermarks()  # on the same metadata: created with the ledger table
         _table().metadata.create_all(engine, checkfirst=True)
         add_missing_columns(engine)
         return engine
@@ -189,13 +203,20 @@ class LedgerHook(BaseHook):
             }
             for key, container in items
         ]
-        self._upsert(rows, {"state": None, "attempts": "attempts + 1"}, unless_state=ACCEPTED)
+        self._upsert(rows, {"state": None, "attempts": "attempts + 1"}, unless_state=DELIVERED)
 
     def record_accepted(
-        self, destination: str, items: Iterable[tuple[str, str]], remote_ids: dict[str, str] | None = None
+        self,
+        destination: str,
+        items: Iterable[tuple[str, str]],
+        remote_ids: dict[str, str] | None = None,
+        hashes: dict[str, str] | None = None,
     ) -> None:
-        """Record that the destination accepted ``(key, container)`` items (with their remote ids, if any)."""
-        remote_ids = remote_ids or {}
+        """
+        Record that the destination accepted ``(key, container)`` items (with their remote ids, if any, and
+        the keyed hash of each record it accepted). A synced object stays synced.
+        """
+        remote_ids, hashes = remote_ids or {}, hashes or {}
         rows = [
             {
                 "destination": destination,
@@ -206,14 +227,24 @@ class LedgerHook(BaseHook):
                 "attempts": 1,
                 "refusals": 0,
                 "reason": None,
+                "synced_hash": hashes.get(key),
                 "updated_at": _now(),
             }
             for key, container in items
         ]
-        self._upsert(rows, {"state": None, "remote_id": None, "refusals": None, "reason": None})
+        keep = {"state": f"CASE WHEN {TABLE}.state = '{SYNCED}' THEN '{SYNCED}' ELSE '{ACCEPTED}' END"}
+        self._upsert(
+            rows,
+            {**keep, "remote_id": f"COALESCE(excluded.remote_id, {TABLE}.remote_id)", "refusals": None,
+             "reason": None, "synced_hash": f"COALESCE(excluded.synced_hash, {TABLE}.synced_hash)"},
+        )  # fmt: skip
+
+    def mark_synced(self, destination: str, keys: Iterable[str]) -> None:
+        """Record that ``keys`` carry ``sync=1`` in HrFlow now (their rows stay, with the accepted record's hash)."""
+        self._set(destination, keys, state=SYNCED)
 
     def forget(self, destination: str, keys: Iterable[str]) -> None:
-        """Drop the entries of ``keys``: they are tagged ``sync=1`` in HrFlow, which is the state from now on."""
+        """Drop the rows of ``keys`` (an operator's choice: a later run creates the object again if it is pending)."""
         from sqlalchemy import delete
 
         table, keys = _table(), list(keys)
@@ -222,6 +253,72 @@ class LedgerHook(BaseHook):
                 conn.execute(
                     delete(table).where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
                 )
+
+    def record_updated(self, destination: str, hashes: dict[str, str]) -> None:
+        """Record that the destination accepted an update of each key to the record of hash ``hashes[key]``."""
+        from sqlalchemy import bindparam, update
+
+        table = _table()
+        rows = [{"k": key, "h": value, "now": _now()} for key, value in hashes.items()]
+        query = (
+            update(table)
+            .where(table.c.destination == destination, table.c.object_key == bindparam("k"))
+            .values(state=SYNCED, synced_hash=bindparam("h"), refusals=0, reason=None, updated_at=bindparam("now"))
+        )
+        with self.engine.begin() as conn:
+            for i in range(0, len(rows), CHUNK):
+                conn.execute(query, rows[i : i + CHUNK])
+
+    def record_baseline(self, destination: str, rows: Iterable[tuple[str, str, str | None, str]]) -> None:
+        """
+        Record ``(key, container, remote_id, hash)`` of objects synced before the ledger kept them (an upgrade,
+        a lost ledger): what HrFlow holds now is taken as what the destination holds. Known rows are kept.
+        """
+        rows = [
+            {
+                "destination": destination, "object_key": key, "container": container, "state": SYNCED,
+                "remote_id": remote_id, "attempts": 1, "synced_hash": value, "updated_at": _now(),
+            }
+            for key, container, remote_id, value in rows
+        ]  # fmt: skip
+        self._upsert(rows, {"synced_hash": f"COALESCE({TABLE}.synced_hash, excluded.synced_hash)",
+                            "remote_id": f"COALESCE({TABLE}.remote_id, excluded.remote_id)"})  # fmt: skip
+
+    def _set(self, destination: str, keys: Iterable[str], **values: Any) -> None:
+        from sqlalchemy import update
+
+        table, keys = _table(), list(keys)
+        with self.engine.begin() as conn:
+            for i in range(0, len(keys), CHUNK):
+                conn.execute(
+                    update(table)
+                    .where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
+                    .values(**values, updated_at=_now())
+                )
+
+    # -- the watermark of the changes listing ----------------------------------------------------
+    def watermark(self, destination: str, scope: str) -> str | None:
+        """Return the newest ``updated_at`` (HrFlow's) the changes listing of ``scope`` has settled, or None."""
+        from sqlalchemy import select
+
+        table = _watermarks()
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(table.c.updated_at).where(table.c.destination == destination, table.c.scope == scope)
+            ).scalar_one_or_none()
+
+    def set_watermark(self, destination: str, scope: str, value: str) -> None:
+        """Record ``value`` as the watermark of ``scope`` (HrFlow's own ``updated_at``, never Airflow's clock)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(_watermarks()).values(destination=destination, scope=scope, updated_at=value, set_at=_now())
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["destination", "scope"], set_={"updated_at": value, "set_at": stmt.excluded.set_at}
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
 
     def record_refusals(
         self, destination: str, refusals: Iterable[Refusal], *, run_id: str, max_refusals: int
@@ -257,7 +354,8 @@ class LedgerHook(BaseHook):
                 "updated_at": _now(),
             }
             rows.append(row)
-            after[refusal.key] = Entry(**{name: row[name] for name in ENTRY_COLUMNS})
+            row = {**row, "synced_hash": entry.synced_hash if entry else None}  # kept as it is
+            after[refusal.key] = Entry(**{name: row[name] for name in ENTRY_COLUMNS if name in row})
         self._upsert(rows, {name: None for name in ("state", "record_hash", "refusals", "reason", "refused_run")})
         return after
 
@@ -288,59 +386,39 @@ class LedgerHook(BaseHook):
             rows = conn.execute(query.order_by(table.c.updated_at))
             return [(dest, key, Entry(**dict(zip(ENTRY_COLUMNS, values)))) for dest, key, *values in rows]
 
-    def keys(self, destination: str, containers: Iterable[str]) -> set[str]:
-        """Return the keys of ``containers`` the ledger holds for ``destination`` (few: accepted, not yet tagged)."""
-        from sqlalchemy import select
-
-        table = _table()
-        with self.engine.connect() as conn:
-            return {
-                key
-                for (key,) in conn.execute(
-                    select(table.c.object_key).where(
-                        table.c.destination == destination, table.c.container.in_(list(containers))
-                    )
-                )
-            }
-
-    def prune(self, destination: str, tracked: set[str], pending: set[str]) -> int:
-        """
-        Drop the entries in ``tracked`` (read with :meth:`keys` before the listing) whose object is not in
-        ``pending`` (the tracked keys the listing met); return how many.
-
-        Only a full sweep without a window knows every pending object of its containers, so only it prunes.
-        Memory holds the ledger's keys, not the listing's.
-        """
-        stale = sorted(tracked - pending)
-        self.forget(destination, stale)
-        return len(stale)
-
     def _upsert(
-        self, rows: list[dict[str, Any]], on_conflict: dict[str, str | None], unless_state: str | None = None
+        self, rows: list[dict[str, Any]], on_conflict: dict[str, str | None], unless_state: tuple[str, ...] = ()
     ) -> None:
         if not rows:
             return
         from sqlalchemy import literal_column
 
-        table = _table()
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(table)
-        updates = {
-            name: literal_column(f"{TABLE}.{expr}") if expr else stmt.excluded[name]
-            for name, expr in on_conflict.items()
-        }
+        stmt = insert(_table())
+        updates = {name: _expression(stmt, expr) if expr else stmt.excluded[name] for name, expr in on_conflict.items()}
         updates["updated_at"] = stmt.excluded.updated_at
         stmt = stmt.on_conflict_do_update(
             index_elements=["destination", "object_key"],
             set_=updates,
-            where=(table.c.state != unless_state) if unless_state else None,
+            where=literal_column(f"{TABLE}.state NOT IN ({', '.join(repr(v) for v in unless_state)})")
+            if unless_state
+            else None,
         )
         with self.engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
                 conn.execute(stmt, rows[i : i + CHUNK])
+
+
+def _expression(stmt: Any, expr: str) -> Any:
+    """Return an ON CONFLICT value: ``excluded.<col>`` / ``<table>.<col>`` references, or plain SQL."""
+    from sqlalchemy import literal_column
+
+    if "(" in expr or " " in expr:  # COALESCE(...), CASE ... END
+        return literal_column(expr)
+    return literal_column(f"{TABLE}.{expr}")
 
 
 def _now() -> str:
@@ -371,16 +449,45 @@ def _table():
             Column("refusals", Integer, nullable=False, default=0, server_default="0"),
             Column("reason", String(REASON_LIMIT)),
             Column("refused_run", String(250)),
+            # added with updates (change detection)
+            Column("synced_hash", String(64)),
         )
     return _TABLE
 
 
-ENTRY_COLUMNS = ("state", "container", "remote_id", "attempts", "record_hash", "refusals", "reason", "refused_run")
+_WATERMARKS = None
+
+
+def _watermarks():
+    """Return the watermark table (one row per destination and listing scope)."""
+    global _WATERMARKS
+    if _WATERMARKS is None:
+        from sqlalchemy import Column, String
+
+        _WATERMARKS = _table().metadata.tables.get(WATERMARKS)
+        if _WATERMARKS is None:
+            from sqlalchemy import Table
+
+            _WATERMARKS = Table(
+                WATERMARKS,
+                _table().metadata,
+                Column("destination", String(250), primary_key=True),
+                Column("scope", String(250), primary_key=True),
+                Column("updated_at", String(40), nullable=False),
+                Column("set_at", String(32), nullable=False),
+            )
+    return _WATERMARKS
+
+
+ENTRY_COLUMNS = (
+    "state", "container", "remote_id", "attempts", "record_hash", "refusals", "reason", "refused_run", "synced_hash",
+)  # fmt: skip
 ADDED_COLUMNS = {
     "record_hash": "VARCHAR(64)",
     "refusals": "INTEGER NOT NULL DEFAULT 0",
     "reason": f"VARCHAR({REASON_LIMIT})",
     "refused_run": "VARCHAR(250)",
+    "synced_hash": "VARCHAR(64)",
 }
 
 

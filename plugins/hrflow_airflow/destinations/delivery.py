@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.hooks.http import AnswerUnknownError, RefusedError, TransientHttpError
+from hrflow_airflow.ledger import DELIVERED
+from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.sync.payloads import Delivered, Failure
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ def deliver_each(
     todo = []
     for (key, container), record in zip(items, records):
         entry = known.get(key)
-        if entry is not None and entry.state == "accepted":
+        if entry is not None and entry.state in DELIVERED:
             outcomes.append(Outcome(key, container, "resumed", entry.remote_id))
         else:
             todo.append(((key, container), record, entry is not None and entry.state == "intent"))
@@ -113,7 +115,7 @@ def create_once(
                 log.warning("%s: %s; looking it up by email in %.1fs before creating again", key, exc, wait)
                 time.sleep(wait)
                 continue
-            ledger.record_accepted(api.ledger_key, [item], {key: remote})
+            ledger.record_accepted(api.ledger_key, [item], {key: remote}, {key: record_hash(record)})
             return Outcome(key, container, "created", remote)
         raise TransientHttpError(f"{api.name} ({api.ats_conn_id}): creates kept getting no answer")
     except BaseException:
@@ -137,7 +139,7 @@ def adopt(api: CandidateApiHook, ledger: LedgerHook, item: tuple[str, str], reco
     if found is None:
         return None
     remote = f"{api.name}:{found}"
-    ledger.record_accepted(api.ledger_key, [item], {key: remote})
+    ledger.record_accepted(api.ledger_key, [item], {key: remote}, {key: record_hash(record)})
     log.info("%s: found in %s by email after a create without answer: adopted %s", key, api.name, remote)
     return Outcome(key, container, "adopted", remote)
 

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.hooks.http import RefusedError
-from hrflow_airflow.mapping import idempotency_key
+from hrflow_airflow.ledger import DELIVERED
+from hrflow_airflow.mapping import RECORD_KEY, idempotency_key
+from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.sync.payloads import Delivered, Failure
 
 if TYPE_CHECKING:
@@ -41,6 +43,12 @@ def named_refusals(body: Any, keys: Iterable[str]) -> dict[str, str]:
         if isinstance(error, dict) and error.get("hrflow_key") in wanted:
             named[error["hrflow_key"]] = str(error.get("message") or error.get("code") or "refused")
     return named
+
+
+def hashes_of(records: list[dict[str, Any]], items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Return the keyed hash of the record of each ``(key, container)`` item (what the ledger keeps)."""
+    wanted = {key for key, _ in items}
+    return {record[RECORD_KEY]: record_hash(record) for record in records if record[RECORD_KEY] in wanted}
 
 
 class JsonBatchDestination:
@@ -74,9 +82,9 @@ class JsonBatchDestination:
         earlier = store.get(store_key) if store is not None else None
         if earlier is not None and ("refused" in earlier or "rejected" in earlier):  # the batch's answer
             log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
-            return self._replay(earlier, items, ledger)
+            return self._replay(earlier, items, records, ledger)
         known = ledger.lookup(self.ledger_key, [key for key, _ in items])
-        done = {key for key, entry in known.items() if entry.state == "accepted"}
+        done = {key for key, entry in known.items() if entry.state in DELIVERED}
         result = Delivered(
             accepted=[list(item) for item in items if item[0] in done],
             rejected=[],
@@ -144,7 +152,7 @@ class JsonBatchDestination:
                     pending.append(rest)
                 continue
             ok = [item for item in items if item[0] not in named]
-            ledger.record_accepted(self.ledger_key, ok)
+            ledger.record_accepted(self.ledger_key, ok, hashes=hashes_of(records, ok))
             accepted += ok
             log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(ok), plural, key)
         if refused:
@@ -169,17 +177,20 @@ class JsonBatchDestination:
             body = None
         return {"status": answer.status_code, "reason": "", "named": named_refusals(body, keys)}  # may refuse some
 
-    def _replay(self, earlier: dict[str, Any], items: list[list[str]], ledger: LedgerHook) -> Delivered:
+    def _replay(
+        self, earlier: dict[str, Any], items: list[list[str]], records: list[dict[str, Any]], ledger: LedgerHook
+    ) -> Delivered:
         """Return the result of a batch answered in an earlier try, from its stored answer."""
         known = ledger.lookup(self.ledger_key, [key for key, _ in items])
         refused = earlier.get("refused")
         if not isinstance(refused, dict):  # stored by an earlier version: one reason for the whole batch
             reason = earlier.get("rejected")
             reason = reason[0]["reason"] if isinstance(reason, list) and reason else reason
-            accepted_keys = {k for k, e in known.items() if e.state == "accepted"}
+            accepted_keys = {k for k, e in known.items() if e.state in DELIVERED}
             refused = {k: reason for k, _ in items if reason and k not in accepted_keys}
         accepted = [list(item) for item in items if item[0] not in refused]
-        ledger.record_accepted(self.ledger_key, [tuple(item) for item in accepted])
+        ok = [tuple(item) for item in accepted]
+        ledger.record_accepted(self.ledger_key, ok, hashes=hashes_of(records, ok))
         return Delivered(
             accepted=accepted,
             rejected=[Failure(key=k, container=c, reason=refused[k]) for k, c in items if k in refused],

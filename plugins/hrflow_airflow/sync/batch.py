@@ -156,12 +156,12 @@ def tag_batch(kind: ObjectKind, batch: Posted, params: Mapping[str, Any]) -> Tag
         kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency, extra_tags=extra_tags
     )
     done = [key for key, outcome, _ in outcomes if outcome != "failed"]
-    if batch.get("ref"):  # before the ledger forgets them: a run resuming this listing skips these objects
+    if batch.get("ref"):  # a run resuming this listing skips these objects
         settled = not (batch["rejected"] or batch.get("refused") or batch.get("quarantined"))
         complete = batch["mapped_all"] and settled and len(done) == len(outcomes)
         mark_done(batch["ref"], [[key, container_of[key]] for key in done], complete=complete)
-    # sync=1 is on them now: HrFlow holds the state, the ledger entry has done its job
-    LedgerHook().forget(batch["ledger_key"], done)
+    # sync=1 is on them now; the ledger keeps the hash of what the destination accepted (change detection)
+    LedgerHook().mark_synced(batch["ledger_key"], done)
     for key, outcome, reason in outcomes:
         if outcome == "failed":
             result["failed"] += lost([[key, container_of[key]]], reason)

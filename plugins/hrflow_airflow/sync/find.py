@@ -22,7 +22,6 @@ from airflow.sdk import conf
 
 from hrflow_airflow.config import ConfigError, Plan, SyncConfig, parse_datetime, plan_run
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
-from hrflow_airflow.ledger import LedgerHook
 from hrflow_airflow.listing import (
     DEFAULT_SLICES,
     Slice,
@@ -52,7 +51,6 @@ def find_batches(
     cfg: SyncConfig,
     field_map: Mapping[str, str],
     *,
-    ledger_key: str,
     dag_id: str,
     run_id: str,
     sequential: bool,
@@ -72,18 +70,12 @@ def find_batches(
     size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
     spiller, start, directory = open_listing(kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id)
     size, slices = spiller.size, start.slices if start else None
-    adopted, dirs = (start.adopted, start.dirs) if start else ([], [])
-    # a full sweep without window meets every pending object: ledger entries it does not meet are stale
-    prune = cfg.sweep and not cfg.window and not cfg.dry_run and not adopted
-    tracked = LedgerHook().keys(ledger_key, cfg.containers) if prune else set()
-    met: set[str] = set()
+    dirs = start.dirs if start else []
     progress = Progress(
         kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0), tags={"dag_id": dag_id}
     )
 
     def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
-        if item[0] in tracked:
-            met.add(item[0])
         spiller.add(item, slice_number, created)
 
     parts = f" of created_at: {', '.join(str(s.window) for s in slices)}" if slices and len(slices) > 1 else ""
@@ -104,8 +96,6 @@ def find_batches(
         kind.container, sweep_note, len(batches), size, f", written to {directory}" if directory is not None else "",
     )  # fmt: skip
     log.info("Plan: %s", plan.why)
-    if prune and (pruned := LedgerHook().prune(ledger_key, tracked, met)):
-        log.info("Ledger: dropped %s entries of %s no longer pending", pruned, kind.plural)
     by_container = count_by_container(batches, cfg.containers)
     stats = Stats(
         found=found, batches=len(batches), found_by_container=by_container,

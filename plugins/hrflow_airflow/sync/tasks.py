@@ -58,8 +58,7 @@ def search(kind: str, **context: Any) -> list[Batch]:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
     log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
     batches, stats = find_batches(
-        objects, cfg, field_map, ledger_key=destination.ledger_key, dag_id=context["dag"].dag_id,
-        run_id=context["run_id"], sequential=under_dags_test(),
+        objects, cfg, field_map, dag_id=context["dag"].dag_id, run_id=context["run_id"], sequential=under_dags_test(),
     )  # fmt: skip
     context["ti"].xcom_push(key="field_map", value=field_map)
     context["ti"].xcom_push(key="stats", value=stats)

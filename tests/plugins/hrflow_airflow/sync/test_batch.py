@@ -6,7 +6,7 @@ import json
 
 from hrflow_airflow.ledger import LedgerHook
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sealed import unseal
+from hrflow_airflow.sealed import record_hash, unseal
 from hrflow_airflow.sync.batch import post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.find import seal_batch
 
@@ -40,7 +40,7 @@ def test_transform_skips_what_a_stopped_run_already_tagged(fernet):
     assert transform_batch(batch, FIELD_MAP)["items"] == [["k2", "src"]]
 
 
-def test_post_then_tag_sends_once_tags_and_lets_the_ledger_forget(sandbox, fernet, ledger_db):
+def test_post_then_tag_sends_once_tags_and_the_ledger_keeps_what_was_accepted(sandbox, fernet, ledger_db):
     keys = sandbox.state.seed("profile", "src", 3)
     objects = [(k, sandbox.state.get("profile", "src", k)) for k in keys]
     transformed = transform_batch(a_batch(objects), FIELD_MAP)
@@ -58,7 +58,10 @@ def test_post_then_tag_sends_once_tags_and_lets_the_ledger_forget(sandbox, ferne
     assert (tagged["tagged"], tagged["skipped"], tagged["failed"]) == (3, 0, [])
     assert tagged["by_container"] == {"src": {"tagged": 3, "skipped": 0}}
     assert all({"name": "sync", "value": "1"} in sandbox.state.get("profile", "src", k)["tags"] for k in keys)
-    assert LedgerHook().lookup("ats_default", keys) == {}
+    entries = LedgerHook().lookup("ats_default", keys)  # kept, synced, with the hash of the accepted record
+    assert {e.state for e in entries.values()} == {"synced"} and set(entries) == set(keys)
+    records = {r["hrflow_key"]: r for r in unseal(transformed)}
+    assert all(entries[k].synced_hash == record_hash(records[k]) for k in keys)
 
     assert tag_batch(PROFILE, posted, {})["skipped"] == 3  # already carries sync=1: not edited again
 

@@ -21,9 +21,7 @@ def config(**overrides) -> SyncConfig:
 def test_find_cuts_every_unsynced_object_into_sealed_batches_and_counts_them(sandbox, fernet, ledger_db):
     fresh = sandbox.state.seed("profile", "src", 9)
     sandbox.state.seed("profile", "src", 2, start=9, tags=[{"name": "sync", "value": "1"}])
-    batches, stats = find_batches(
-        PROFILE, config(), FIELD_MAP, ledger_key="ats_default", dag_id="d", run_id="r", sequential=True
-    )
+    batches, stats = find_batches(PROFILE, config(), FIELD_MAP, dag_id="d", run_id="r", sequential=True)
     assert [len(b["items"]) for b in batches] == [4, 4, 1] and [b["index"] for b in batches] == [0, 1, 2]
     assert sorted(key for b in batches for key, _ in b["items"]) == sorted(fresh)
     assert stats["found"] == 9 and stats["batches"] == 3 and stats["found_by_container"] == {"src": 9}
@@ -35,7 +33,5 @@ def test_find_cuts_every_unsynced_object_into_sealed_batches_and_counts_them(san
 
 def test_a_full_sweep_also_finds_what_search_cannot_and_counts_it(sandbox, fernet, ledger_db):
     sandbox.state.seed("profile", "src", 5)
-    batches, stats = find_batches(
-        PROFILE, config(sweep=True), FIELD_MAP, ledger_key="ats_default", dag_id="d", run_id="r", sequential=True
-    )
+    batches, stats = find_batches(PROFILE, config(sweep=True), FIELD_MAP, dag_id="d", run_id="r", sequential=True)
     assert stats["found"] == 5 and stats["listing"] == "sweep" and stats["found_only_by_sweep"] == 0
