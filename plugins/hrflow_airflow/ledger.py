@@ -359,6 +359,25 @@ class LedgerHook(BaseHook):
         self._upsert(rows, {name: None for name in ("state", "record_hash", "refusals", "reason", "refused_run")})
         return after
 
+    def refused_updates(self, destination: str, containers: Iterable[str], limit: int = 1000) -> list[tuple[str, str]]:
+        """Return ``(key, container)`` of synced objects whose last update was refused (read again by key)."""
+        from sqlalchemy import select
+
+        table = _table()
+        query = (
+            select(table.c.object_key, table.c.container)
+            .where(
+                table.c.destination == destination,
+                table.c.state == REFUSED,
+                table.c.synced_hash.is_not(None),
+                table.c.container.in_(list(containers)),
+            )
+            .order_by(table.c.updated_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(key, container) for key, container in conn.execute(query)]
+
     def release(self, destination: str | None = None, keys: Iterable[str] | None = None) -> int:
         """Let quarantined objects be sent again (all, or ``keys``; all destinations unless one is named)."""
         from sqlalchemy import update

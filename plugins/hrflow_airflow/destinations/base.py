@@ -49,6 +49,24 @@ class Destination(Protocol):
         ``lanes`` is how many delivering tasks of the run may run at once: they share the rate limits.
         """
 
+    def update_batch(
+        self,
+        *,
+        plural: str,
+        index: int,
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        remote_ids: dict[str, str],
+        bases: dict[str, str | None],
+        store: Any = None,
+        lanes: int = 1,
+    ) -> Delivered:
+        """
+        Update objects the destination already holds with their changed records (only the fields an update may
+        overwrite); return what was updated (``accepted``) and refused. ``remote_ids``: the ATS's ids
+        (``"<name>:<id>"``); ``bases``: the hash of the record each update replaces.
+        """
+
 
 class AtsAuthError(AirflowFailException):
     """Raise when the ATS refused the credentials (401/403): the run fails at once, naming the connection."""

@@ -142,6 +142,10 @@ class CandidateApiHook(BaseHook):
         """Return the path and query that find candidates by email."""
         raise NotImplementedError
 
+    def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """Return the method, path and JSON body that update candidate ``remote_id`` with ``body``."""
+        raise NotImplementedError
+
     lookup_results = "candidates"  # the list in the lookup's answer
 
     def found_id(self, answer: Any, email: str) -> str | None:
@@ -229,6 +233,15 @@ class CandidateApiHook(BaseHook):
             raise TransientHttpError(f"{self.name} ({self.ats_conn_id}) answered the create without a candidate id")
         return str(remote_id)
 
+    def update(self, remote_id: str, record: Mapping[str, Any]) -> None:
+        """
+        Update candidate ``remote_id`` (``"<name>:<id>"``, as the ledger and the ``ats_id`` tag keep it) with the
+        fields ``record`` carries. An update sets values: repeated (a retry, a lost answer) it leaves the same
+        candidate, so 5xx and connection errors are retried like reads.
+        """
+        method, path, payload = self.update_request(remote_id.removeprefix(f"{self.name}:"), self.body(record))
+        self.request(method, path, json=payload)
+
     def find(self, email: str) -> str | None:
         """Return the id of the candidate with ``email``, or None."""
         path, params = self.lookup_request(email)
@@ -266,3 +279,21 @@ class CandidateApiHook(BaseHook):
 
         self.share(lanes)
         return deliver_each(self, plural=plural, index=index, items=items, records=records, ledger=ledger)
+
+    def update_batch(
+        self,
+        *,
+        plural: str,
+        index: int,
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        remote_ids: dict[str, str],
+        bases: dict[str, str | None],
+        store: Any = None,
+        lanes: int = 1,
+    ) -> Delivered:
+        """Update each changed candidate of the batch (see :func:`~.delivery.update_each`)."""
+        from hrflow_airflow.destinations.delivery import update_each
+
+        self.share(lanes)
+        return update_each(self, plural=plural, index=index, items=items, records=records, remote_ids=remote_ids)

@@ -158,3 +158,38 @@ def delivered(outcomes: list[Outcome]) -> Delivered:
         resumed=sum(1 for o in outcomes if o.state == "resumed"),
         remote_ids={o.key: o.remote_id for o in accepted if o.remote_id},
     )
+
+
+def update_each(
+    api: CandidateApiHook,
+    *,
+    plural: str,
+    index: int,
+    items: list[list[str]],
+    records: list[dict[str, Any]],
+    remote_ids: dict[str, str],
+) -> Delivered:
+    """Update each changed candidate of one batch, ``api.max_concurrency`` at a time; return the result."""
+
+    def one(item: list[str], record: dict[str, Any]) -> Outcome:
+        key, container = item
+        remote = remote_ids.get(key)
+        if not remote or not remote.startswith(f"{api.name}:"):
+            reason = f"no {api.name} candidate id is known for it (ledger, ats_id tag): cannot update"
+            return Outcome(key, container, "refused", reason=reason)
+        try:
+            api.update(remote, record)
+        except RefusedError as exc:  # e.g. 404: deleted in the ATS; 400: a value it refuses
+            log.error("%s: %s refused the update: HTTP %s: %s", key, api.name, exc.status, exc.reason)
+            return Outcome(key, container, "refused", reason=f"{api.name} HTTP {exc.status}: {exc.reason}")
+        return Outcome(key, container, "updated", remote)
+
+    workers = max(1, min(api.max_concurrency, len(items) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{api.name}-update") as pool:
+        outcomes = list(pool.map(one, items, records))
+    states = Counter(outcome.state for outcome in outcomes)
+    log.info(
+        "Batch %s: %s updated %s %s, refused %s; %s request(s) refused for rate (429)",
+        index, api.name, states["updated"], plural, states["refused"], api.limiter.throttled,
+    )  # fmt: skip
+    return delivered(outcomes)

@@ -11,6 +11,11 @@ and 429) applied nothing, so its good records are posted again without the refus
 names the refused records (``{"errors": [{"hrflow_key": ..., "message": ...}]}``) they are left out at once;
 otherwise the batch is halved until each refused record stands alone (about 2·log2(n) extra requests per bad
 record). A 2xx may name refused records the same way: those are refused, the rest accepted.
+
+Updates (an object edited in HrFlow after its sync) are the same POST with ``"mode": "upsert"``: each record
+replaces the fields it carries of the record with the same ``hrflow_key``. Its ``Idempotency-Key`` covers the
+records and the hash of what each replaces, so an edit back to earlier values is a new request, and a retry
+of the same update the same one. An update is idempotent anyway: sent twice, the ATS holds one current record.
 """
 
 from __future__ import annotations
@@ -109,33 +114,62 @@ class JsonBatchDestination:
             store.set(store_key, {"refused": reasons, "resumed": result["resumed"]})
         return result
 
+    def update_batch(
+        self,
+        *,
+        plural: str,
+        index: int,
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        remote_ids: dict[str, str],
+        bases: dict[str, str | None],
+        store: Any = None,
+        lanes: int = 1,
+    ) -> Delivered:
+        """Send the batch's changed records as one upsert (refused records isolated as for creates)."""
+        group = [(tuple(item), record) for item, record in zip(items, records)]
+        accepted, refused = self._post_isolating(plural, index, group, None, store, bases=bases)
+        return Delivered(
+            accepted=[list(item) for item in accepted],
+            rejected=[Failure(key=k, container=c, reason=r) for k, (c, r) in refused.items()],
+            failed=[],
+            resumed=0,
+            remote_ids={},
+        )
+
     def _post_isolating(
         self,
         plural: str,
         index: int,
         group: list[tuple[tuple[str, str], dict[str, Any]]],
-        ledger: LedgerHook,
+        ledger: LedgerHook | None,
         store: Any = None,
+        bases: dict[str, str | None] | None = None,
     ) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str]]]:
         """
         Post ``group``; return the accepted items and ``{key: (container, reason)}`` of the refused ones.
 
         Each request's answer goes to the task state store before the ledger records it, so a retry after a
-        crash between the two replays the answer instead of posting again.
+        crash between the two replays the answer instead of posting again. With ``bases`` (the hash each
+        record replaces) it is an upsert, and the caller records what was accepted (``ledger`` is None).
         """
         pending, accepted, refused, requests = [group], [], {}, 0
         while pending:
             part = pending.pop()
             items = [item for item, _ in part]
             records = [record for _, record in part]
-            key = idempotency_key(plural, records)
+            if bases is None:
+                key = idempotency_key(plural, records)
+            else:
+                key = idempotency_key(f"{plural}-upsert", [*records, {k: bases.get(k) for k, _ in items}])
             answer = store.get(key) if store is not None else None
             if answer is not None:
                 log.info("Batch %s was answered by the ATS in an earlier try; not posting again (%s)", index, key)
             else:
-                ledger.record_intent(self.ledger_key, items)
+                if ledger is not None:
+                    ledger.record_intent(self.ledger_key, items)
                 requests += 1
-                answer = self._post(plural, records, key)
+                answer = self._post(plural, records, key, mode=None if bases is None else "upsert")
                 if store is not None:
                     store.set(key, answer)  # the whole batch's first request shares its key: one value
             named = answer["named"]
@@ -152,9 +186,11 @@ class JsonBatchDestination:
                     pending.append(rest)
                 continue
             ok = [item for item in items if item[0] not in named]
-            ledger.record_accepted(self.ledger_key, ok, hashes=hashes_of(records, ok))
+            if ledger is not None:
+                ledger.record_accepted(self.ledger_key, ok, hashes=hashes_of(records, ok))
             accepted += ok
-            log.info("Batch %s: ATS accepted %s %s (Idempotency-Key %s)", index, len(ok), plural, key)
+            what = "accepted" if bases is None else "updated"
+            log.info("Batch %s: ATS %s %s %s (Idempotency-Key %s)", index, what, len(ok), plural, key)
         if refused:
             log.error(
                 "Batch %s: ATS refused %s of %s %s (%s request(s) to isolate them); keys: %s",
@@ -162,11 +198,11 @@ class JsonBatchDestination:
             )  # fmt: skip
         return accepted, refused
 
-    def _post(self, plural: str, records: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    def _post(self, plural: str, records: list[dict[str, Any]], key: str, mode: str | None = None) -> dict[str, Any]:
         """POST ``records`` once; return the answer in a few bytes: status, reason, refused records it names."""
         keys = [record["hrflow_key"] for record in records]
         try:
-            answer = AtsHook(ats_conn_id=self.conn_id).post_records(plural, records, idempotency_key=key)
+            answer = AtsHook(ats_conn_id=self.conn_id).post_records(plural, records, idempotency_key=key, mode=mode)
         except RefusedError as exc:
             if exc.status in (401, 403):
                 raise AtsAuthError(f"{exc}; check connection '{self.conn_id}'") from None

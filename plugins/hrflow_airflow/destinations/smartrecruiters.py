@@ -6,6 +6,9 @@ From SmartRecruiters' public API docs:
   (Candidate API, https://dev.smartrecruiters.com/customer-api/live-docs/candidate-api/);
 - ``POST /candidates`` creates a candidate (``firstName``, ``lastName``, ``email`` required; ``phoneNumber``,
   ``location`` optional) in the talent pool and answers 201 with its ``id``;
+- ``PATCH /candidates/{id}`` updates a candidate's personal information with the fields it carries
+  (https://developers.smartrecruiters.com/reference/candidatespatch-1; hrflow-connectors' SmartRecruiters
+  "update profiles" action uses it) and answers 200;
 - ``GET /candidates?q=`` searches candidates by keyword (email included) and answers ``{content: [...]}``;
 - limits (https://developers.smartrecruiters.com/docs/rate-limiting): 10 requests per second and 8 concurrent
   requests per credential, ``GET /candidates`` one at a time; headers ``X-RateLimit-Limit`` /
@@ -15,6 +18,7 @@ From SmartRecruiters' public API docs:
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
 
@@ -57,3 +61,6 @@ class SmartRecruitersHook(CandidateApiHook):
 
     def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
         return "/candidates", {"q": email}
+
+    def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        return "PATCH", f"/candidates/{quote(remote_id, safe='')}", body

@@ -8,6 +8,9 @@ From Workable's public API reference (https://workable.readme.io/reference):
   ``w_candidates``) or in a job; body ``{"sourced": true, "candidate": {name, firstname, lastname, email,
   phone, summary, ...}}`` (``sourced: false`` would send the "thank you for applying" email); 201 with
   ``{"candidate": {"id", ...}}``;
+- ``PATCH /spi/v3/candidates/:id`` with ``{"candidate": {...}}`` updates the fields it carries
+  (https://workable.readme.io/reference/candidates-update, scope ``w_candidates``; hrflow-connectors' Workable
+  "update profiles" action uses it) and answers 200 with the candidate;
 - ``GET /spi/v3/candidates?email=`` lists the candidates with that email (``{"candidates": [...]}``);
 - limits (https://workable.readme.io/docs/rate-limits): 10 requests per 10 seconds for account tokens
   (50 for OAuth and partner tokens: set extra ``rate_limit`` to 50), in 10-second intervals; headers
@@ -70,3 +73,6 @@ class WorkableHook(CandidateApiHook):
 
     def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
         return "/spi/v3/candidates", {"email": email}
+
+    def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        return "PATCH", f"/spi/v3/candidates/{quote(remote_id, safe='')}", {"candidate": body["candidate"]}

@@ -146,8 +146,11 @@ class AtsHook(ApiKeyJsonHook):
     def __init__(self, *, ats_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(conn_id=ats_conn_id, **kwargs)
 
-    def post_records(self, body_key: str, records: list[dict[str, Any]], *, idempotency_key: str) -> requests.Response:
-        return self.post_json({body_key: records}, idempotency_key=idempotency_key)
+    def post_records(
+        self, body_key: str, records: list[dict[str, Any]], *, idempotency_key: str, mode: str | None = None
+    ) -> requests.Response:
+        """POST ``{body_key: records}`` (with ``"mode": "upsert"`` for updates: see docs/destinations.md)."""
+        return self.post_json({**({"mode": mode} if mode else {}), body_key: records}, idempotency_key=idempotency_key)
 
 
 class MessagingHook(ApiKeyJsonHook):

@@ -18,7 +18,7 @@ from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash, seal, unseal
 from hrflow_airflow.spill import load_batch, mark_done
-from hrflow_airflow.sync.payloads import Failure, Posted, Tagged, Transformed
+from hrflow_airflow.sync.payloads import UPDATE, Failure, Posted, Tagged, Transformed
 from hrflow_airflow.sync.summary import lost
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> T
         concurrency=batch.get("concurrency"),
         lanes=batch.get("lanes", 1),
         ref=batch.get("ref"),  # the batch file: marked done once every object of it is tagged
+        **{name: batch[name] for name in ("mode", "remote_ids", "bases") if name in batch},
         **seal(records),
     )
 
@@ -59,6 +60,7 @@ def post_batch(
     store: Any = None,
     max_refusals: int = DEFAULT_MAX_REFUSALS,
     retry_quarantined: bool = False,
+    update_fields: list[str] | None = None,
 ) -> Posted:
     """
     Send the batch's objects the destination has not accepted yet, once, through its adapter.
@@ -71,6 +73,9 @@ def post_batch(
 
     A record the destination refuses fails alone; the ledger counts its refusals (:func:`count_refusals`).
     A quarantined object is not sent while its record is unchanged, unless ``retry_quarantined``.
+
+    An update batch (``mode="update"``: synced objects whose record changed) goes to the destination's update
+    with only the ``update_fields`` (all mapped fields when None); the ledger then keeps the new record's hash.
     """
     destination = destination_for(kind.ats_conn_id, kind.name)
     ledger = LedgerHook()
@@ -78,7 +83,7 @@ def post_batch(
         index=batch["index"], accepted=[], rejected=[], failed=[], resumed=0, remote_ids={}, refused=[],
         quarantined=[],
         concurrency=batch.get("concurrency"), ledger_key=destination.ledger_key, ref=batch.get("ref"),
-        mapped_all=not batch.get("failed"),
+        mapped_all=not batch.get("failed"), **({"mode": UPDATE, "updated": []} if batch.get("mode") == UPDATE else {}),
     )  # fmt: skip
     if not batch["count"]:
         return posted
@@ -97,15 +102,18 @@ def post_batch(
     send = [(item, record) for item, record in zip(batch["items"], records) if item[0] not in held]
     if not send:
         return posted
-    delivered = destination.deliver(
-        plural=kind.plural,
-        index=batch["index"],
-        items=[item for item, _ in send],
-        records=[record for _, record in send],
-        ledger=ledger,
-        store=store,
-        lanes=batch.get("lanes", 1),
-    )
+    items, sent = [item for item, _ in send], [record for _, record in send]
+    common = {"plural": kind.plural, "index": batch["index"], "items": items, "store": store,
+              "lanes": batch.get("lanes", 1)}  # fmt: skip
+    if batch.get("mode") == UPDATE:
+        delivered = destination.update_batch(
+            records=[overwritable(record, update_fields) for record in sent], remote_ids=batch.get("remote_ids") or {},
+            bases=batch.get("bases") or {}, **common,
+        )  # fmt: skip
+        ledger.record_updated(destination.ledger_key, {key: hashes[key] for key, _ in delivered["accepted"]})
+        posted["updated"], delivered["accepted"] = delivered["accepted"], []
+    else:
+        delivered = destination.deliver(records=sent, ledger=ledger, **common)
     posted.update(delivered)
     by_key = {item[0]: record for item, record in send}
     refusals = [
@@ -117,6 +125,13 @@ def post_batch(
     )
     posted["rejected"] = new + delivered.get("failed", [])  # not delivered without a refusal: fails every run
     return posted
+
+
+def overwritable(record: Mapping[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    """Return the part of ``record`` an update may overwrite: ``fields`` (all mapped fields when None)."""
+    if fields is None:
+        return dict(record)
+    return {name: value for name, value in record.items() if name == RECORD_KEY or name in fields}
 
 
 def count_refusals(

@@ -12,6 +12,8 @@ from typing import TypedDict
 
 from typing_extensions import NotRequired
 
+UPDATE = "update"  # a batch's mode: synced objects whose record changed, sent as updates (see sync.changes)
+
 
 class Failure(TypedDict):
     """One object that did not get through, and why (no candidate data in ``reason``)."""
@@ -32,6 +34,9 @@ class Batch(TypedDict):
     containers: NotRequired[dict[str, int]]
     concurrency: int | None  # HrFlow calls in flight in one tagging task (the run's plan)
     lanes: int  # delivering tasks of the run that may run at once (they share the ATS's limits)
+    mode: NotRequired[str]  # "update": synced objects whose record changed (see sync.changes)
+    remote_ids: NotRequired[dict[str, str]]  # update batches: key -> the ATS's id
+    bases: NotRequired[dict[str, str | None]]  # update batches: key -> hash of the record the update replaces
 
 
 class Stats(TypedDict):
@@ -44,6 +49,7 @@ class Stats(TypedDict):
     found_only_by_sweep: int | None
     dirs: list[str]  # batch directories of stopped runs this listing resumed
     why: str
+    changes: NotRequired[dict | None]  # the changes listing (sync.changes.ChangeStats); None when updates are off
 
 
 class Transformed(TypedDict):
@@ -57,6 +63,9 @@ class Transformed(TypedDict):
     lanes: int
     ref: str | None
     sealed: NotRequired[str]
+    mode: NotRequired[str]
+    remote_ids: NotRequired[dict[str, str]]
+    bases: NotRequired[dict[str, str | None]]
 
 
 class Delivered(TypedDict):
@@ -85,6 +94,8 @@ class Posted(Delivered):
     ledger_key: str
     ref: str | None
     mapped_all: bool
+    mode: NotRequired[str]  # "update": ``updated`` holds what the destination updated; nothing to tag
+    updated: NotRequired[list[list[str]]]
 
 
 class Tagged(TypedDict):
@@ -119,3 +130,5 @@ class Summary(TypedDict):
     found_only_by_sweep: int | None
     resumed: int
     why: str
+    updated: NotRequired[int]  # synced objects whose changed record the destination accepted as an update
+    changes: NotRequired[dict | None]  # how the changes were listed (sync.changes.ChangeStats)

@@ -175,6 +175,14 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             description=f"Send the {kind.plural} the ATS refused [hrflow] max_refusals (3) times again, although "
             "their record did not change (after a fix on the ATS side). A record that changed is always sent.",
         ),
+        "updates": Param(
+            None,
+            type=["null", "boolean"],
+            title="Send updates",
+            description=f"Send the synced {kind.plural} whose mapped record changed in HrFlow to the ATS as updates "
+            "(only the fields [hrflow] update_fields lists; all mapped fields when unset). Empty: [hrflow] updates "
+            "(on by default). Off: only new objects are sent.",
+        ),
         "dry_run": Param(
             False,
             type="boolean",
@@ -182,6 +190,31 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             description="Search and transform only: nothing is posted to the ATS and nothing is tagged.",
         ),
     }
+
+
+def updates_enabled(params: Mapping[str, Any]) -> bool:
+    """Return whether the run sends updates: the ``updates`` param, else ``[hrflow] updates`` (on)."""
+    if params.get("updates") is not None:
+        return bool(params["updates"])
+    return conf.getboolean("hrflow", "updates", fallback=True)
+
+
+def update_fields(field_map: Mapping[str, str] | None = None) -> list[str] | None:
+    """
+    Return the record fields an update may overwrite (``[hrflow] update_fields``, comma-separated; None: all
+    mapped fields); raise ValueError naming a field the map does not have.
+    """
+    raw = conf.get("hrflow", "update_fields", fallback="") or ""
+    fields = [name.strip() for name in raw.split(",") if name.strip()]
+    if not fields:
+        return None
+    unknown = [name for name in fields if field_map is not None and name not in field_map]
+    if unknown:
+        raise ValueError(
+            f"[hrflow] update_fields names {', '.join(unknown)}, which the field map does not have "
+            f"(its fields: {', '.join(field_map)})"
+        )
+    return fields
 
 
 def run_config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:

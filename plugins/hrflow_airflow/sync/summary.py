@@ -15,7 +15,7 @@ from hrflow_airflow.monitoring import summary_table
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms
 from hrflow_airflow.spill import delete_run_dir, run_dir, spill_root
-from hrflow_airflow.sync.payloads import Failure, Posted, Stats, Summary, Tagged, Transformed
+from hrflow_airflow.sync.payloads import UPDATE, Failure, Posted, Stats, Summary, Tagged, Transformed
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,12 @@ def build_summary(
     """
     tagged_by_index = {t["index"]: {"by_container": t["by_container"], "failed": t["failed"]} for t in tagged}
     posted_by_index: dict[int, dict[str, Any]] = {}
-    resumed = 0
+    resumed = updated = 0
     refused: list[Failure] = []
     quarantined: list[Failure] = []
     for post in posted:
         resumed += post.get("resumed", 0)
+        updated += len(post.get("updated", []))
         refused += post.get("refused", [])
         quarantined += post.get("quarantined", [])
         posted_by_index[post["index"]] = {
@@ -84,6 +85,9 @@ def build_summary(
     seen = set()
     for batch in transformed:
         seen.add(batch["index"])
+        if batch.get("mode") == UPDATE:  # synced objects: counted as updated, not found / posted / tagged
+            failures += batch["failed"] + update_failures(batch, posted_by_index.get(batch["index"]), dry_run)
+            continue
         for _, container in batch["items"]:
             per.setdefault(container, Counter())["transformed"] += 1
             accounted[container] += 1
@@ -138,7 +142,18 @@ def build_summary(
         found_only_by_sweep=stats.get("found_only_by_sweep"),
         resumed=resumed,
         why=stats.get("why", ""),
+        updated=updated,
+        changes=stats.get("changes"),
     )
+
+
+def update_failures(batch: Transformed, post: dict[str, Any] | None, dry_run: bool) -> list[Failure]:
+    """Return what failed in an update batch: refused updates, or the whole batch when it was never posted."""
+    if dry_run:
+        return []
+    if post is None:
+        return lost(batch["items"], "post_to_ats did not finish (update)")
+    return post["rejected"]
 
 
 def log_summary(kind: ObjectKind, result: Summary) -> None:
@@ -147,6 +162,11 @@ def log_summary(kind: ObjectKind, result: Summary) -> None:
         log.error("Failed %s %s: %s", kind.name, failure["key"], failure["reason"])
     log.info("Run summary%s:\n%s", " (dry run)" if result["dry_run"] else "", summary_table(result))
     sweep = "n/a (search)" if result["found_only_by_sweep"] is None else result["found_only_by_sweep"]
+    if changes := result.get("changes"):
+        log.info(
+            "Updates: %s accepted by the ATS; changes listed (%s): %s read, %s changed, %s recorded as a baseline",
+            result.get("updated", 0), changes["mode"], changes["read"], changes["changed"], changes["baselined"],
+        )  # fmt: skip
     for entry in result.get("refused_keys", []):
         log.warning("Refused again %s %s: %s", kind.name, entry["key"], entry["reason"])
     for entry in result.get("quarantined_keys", []):

@@ -22,17 +22,21 @@ from hrflow_airflow.config import ConfigError, resolve_field_map
 from hrflow_airflow.destinations import DestinationError, destination_for
 from hrflow_airflow.monitoring import log_run_progress, publish_report, under_dags_test
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
+from hrflow_airflow.sync.changes import commit_watermark, find_changes
 from hrflow_airflow.sync.find import find_batches
 from hrflow_airflow.sync.payloads import Batch, Posted, Summary, Tagged, Transformed
 from hrflow_airflow.sync.settings import (
     ATS_CONCURRENCY,
     DEPTH_FIRST,
     HRFLOW_POOL,
+    MAX_BATCHES,
     PARALLEL_BATCHES,
     asset_alias,
     object_kind,
     run_config,
     stage_task_ids,
+    update_fields,
+    updates_enabled,
 )
 from hrflow_airflow.sync.summary import (
     batch_results,
@@ -54,12 +58,22 @@ def search(kind: str, **context: Any) -> list[Batch]:
         destination = destination_for(objects.ats_conn_id, objects.name)
         default_map = destination.default_field_map(objects.name)
         field_map = resolve_field_map(objects, lambda name: Variable.get(name, default=None), default=default_map)
-    except (ConfigError, DestinationError) as exc:
+        update_fields(field_map)  # a field the map does not have is a bad setting: named now
+    except (ConfigError, DestinationError, ValueError) as exc:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
     log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
     batches, stats = find_batches(
         objects, cfg, field_map, dag_id=context["dag"].dag_id, run_id=context["run_id"], sequential=under_dags_test(),
     )  # fmt: skip
+    stats["changes"] = None
+    if updates_enabled(context["params"]):  # synced objects whose record changed since: updates
+        lanes, concurrency = (batches[0]["lanes"], batches[0]["concurrency"]) if batches else (1, None)
+        updates, stats["changes"] = find_changes(
+            objects, cfg, field_map, ledger_key=destination.ledger_key, first_index=len(batches),
+            batch_size=cfg.batch_size, lanes=lanes, concurrency=concurrency, max_batches=MAX_BATCHES,
+        )  # fmt: skip
+        batches += updates
+        stats["batches"] = len(batches)
     context["ti"].xcom_push(key="field_map", value=field_map)
     context["ti"].xcom_push(key="stats", value=stats)
     return batches
@@ -88,6 +102,7 @@ def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
         posted = post_batch(
             object_kind(kind), batch, run_id=context["run_id"], store=context.get("task_state_store"),
             max_refusals=max_refusals, retry_quarantined=bool(context["params"].get("retry_quarantined")),
+            update_fields=update_fields(),
         )  # fmt: skip
     except DestinationError as exc:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
@@ -118,7 +133,11 @@ def report(kind: str, **context: Any) -> Summary:
         raise AirflowFailException("search did not finish (see its log): nothing was synced")
     stages = stage_task_ids(objects)  # each stage's results are read once, one batch at a time
     results = {name: batch_results(ti, task_id, stats["batches"]) for name, task_id in stages.items()}
-    result = build_summary(objects, stats=stats, dry_run=bool(context["params"].get("dry_run")), **results)
+    dry_run = bool(context["params"].get("dry_run"))
+    result = build_summary(objects, stats=stats, dry_run=dry_run, **results)
+    if not dry_run and (changes := stats.get("changes")):  # every update batch posted: the watermark moves
+        posted = [i for i in changes["batches"] if ti.xcom_pull(task_ids=stages["posted"], map_indexes=i, default=None)]
+        commit_watermark(destination_for(objects.ats_conn_id).ledger_key, changes, posted)
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     publish_report(objects, result, dag_id=dag_id, run_id=run_id, events=context["outlet_events"][asset_alias(kind)])
     end_of_run_cleanup(context, stats, stages["transformed"], keep=bool(result["failed_keys"]))

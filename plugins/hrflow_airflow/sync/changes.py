@@ -1,0 +1,267 @@
+"""
+Find the synced objects whose mapped record changed in HrFlow since the destination accepted it: the run's
+updates. Nothing is sent for an unchanged record, so our own tagging PUT (which changes ``updated_at``, not the
+record) never causes an update.
+
+How a run finds them (one listing per destination and set of containers, its *scope*):
+
+* **since the watermark**: the storing listing sorted by ``updated_at``, newest first (``sort_by=updated_at``,
+  ``order_by=desc``: https://developers.hrflow.ai/reference "Find Profiles stored in Sources"), page after page
+  until an object older than the watermark. hrflow 4.3.0 has no ``updated_at`` filter, so this pages by page
+  number; it costs about one call per page of objects edited since the last run.
+* **full sweep**: when there is no watermark yet (the first run after an upgrade, or a lost ledger) or the edits
+  since it are more than paging can reach (``[hrflow] result_window``, 10,000), every stored object is read
+  (keyset paging by ``created_at``, a page in memory at a time) and its hash compared. On the first run,
+  objects synced before the ledger kept hashes get a **baseline** (what HrFlow holds now, and the ``ats_id``
+  tag): nothing is sent for them.
+* synced objects whose last update the destination refused are read again by key.
+
+The watermark is HrFlow's own ``updated_at``, never Airflow's clock: the newest one HrFlow showed when the
+listing started (objects edited while it pages have a later one, so the next run reads them). It is moved by
+the ``report`` task once every update batch was posted (:func:`commit_watermark`).
+
+Each changed object's hash is compared with the ledger's ``synced_hash`` (a keyed hash of the last record the
+destination accepted); a different one makes an update. Memory holds one page and the changed objects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypedDict
+
+from airflow.sdk import conf
+
+from hrflow_airflow.config import ConfigError, SyncConfig, parse_datetime
+from hrflow_airflow.destinations.base import ATS_ID_TAG
+from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.mapping import MappingError, is_synced, project, to_record
+from hrflow_airflow.objects import ObjectKind
+from hrflow_airflow.sealed import record_hash
+from hrflow_airflow.sync.find import seal_batch
+from hrflow_airflow.sync.payloads import UPDATE, Batch
+
+log = logging.getLogger(__name__)
+DEFAULT_RESULT_WINDOW = 10_000  # deepest result a listing may page to ([hrflow] result_window)
+DEFAULT_UPDATE_BATCH = 500
+LOOKUP_CHUNK = 500  # objects whose ledger rows are read at once
+
+
+class ChangeStats(TypedDict):
+    """What the changes listing found (the ``stats`` XCom's ``changes``)."""
+
+    mode: str  # "changes" (since the watermark), "sweep" (every stored object), "baseline" (first run)
+    scope: str
+    read: int  # objects read
+    changed: int  # objects whose mapped record changed: updates
+    baselined: int  # synced objects recorded without a send (no hash before)
+    calls: int  # HrFlow listing and read calls
+    watermark: str | None  # what the report commits once every update batch was posted
+    batches: list[int]  # the indexes of the update batches
+
+
+def scope_of(kind: ObjectKind, containers: Iterable[str]) -> str:
+    """Return the watermark's scope: the object kind and its containers."""
+    return f"{kind.plural}:{','.join(sorted(containers))}"[:250]
+
+
+def remote_id_of(obj: Mapping[str, Any]) -> str | None:
+    """Return the ATS id the sync put on the object (tag ``ats_id``), or None."""
+    for tag in obj.get("tags") or []:
+        if isinstance(tag, dict) and tag.get("name") == ATS_ID_TAG and tag.get("value"):
+            return str(tag["value"])
+    return None
+
+
+class Detector:
+    """Compare synced objects with the ledger, a chunk at a time; keep the changed ones, record baselines."""
+
+    def __init__(
+        self, kind: ObjectKind, field_map: Mapping[str, str], ledger: LedgerHook, ledger_key: str, *, write: bool
+    ) -> None:
+        self.kind, self.field_map, self.ledger, self.ledger_key = kind, field_map, ledger, ledger_key
+        self.paths = list(field_map.values())
+        self.write = write  # False on a dry run: baselines are not recorded
+        self.pending: list[dict[str, Any]] = []
+        self.changed: list[list[str]] = []  # [key, container, trimmed object as JSON]
+        self.remote_ids: dict[str, str] = {}
+        self.bases: dict[str, str | None] = {}
+        self.seen: set[str] = set()  # keys already compared (a key read twice counts once)
+        self.read = self.baselined = 0
+
+    def add(self, obj: dict[str, Any], container: str) -> None:
+        self.read += 1
+        if not is_synced(obj.get("tags")) or obj.get("key") in self.seen:
+            return  # not synced yet: the listing of new objects has it
+        self.seen.add(obj["key"])
+        self.pending.append({"obj": obj, "container": sys.intern(container)})
+        if len(self.pending) >= LOOKUP_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        chunk, self.pending = self.pending, []
+        known = self.ledger.lookup(self.ledger_key, [p["obj"]["key"] for p in chunk])
+        baseline = []
+        for item in chunk:
+            obj, container = item["obj"], item["container"]
+            key, data = obj["key"], project(obj, self.paths)
+            try:
+                digest: str | None = record_hash(to_record(key, data, self.field_map))
+            except MappingError:
+                digest = None  # sent as an update: the transform step reports the mapping failure by key
+            entry = known.get(key)
+            remote = (entry.remote_id if entry else None) or remote_id_of(obj)
+            if digest is not None and (entry is None or entry.synced_hash is None):
+                baseline.append((key, container, remote, digest))
+                continue
+            if digest is not None and entry.synced_hash == digest:
+                continue
+            self.changed.append([key, container, json.dumps(data, ensure_ascii=False, separators=(",", ":"))])
+            self.bases[key] = entry.synced_hash if entry else None
+            if remote:
+                self.remote_ids[key] = remote
+        if baseline and self.write:
+            self.ledger.record_baseline(self.ledger_key, baseline)
+        self.baselined += len(baseline)
+
+
+def find_changes(
+    kind: ObjectKind,
+    cfg: SyncConfig,
+    field_map: Mapping[str, str],
+    *,
+    ledger_key: str,
+    first_index: int,
+    batch_size: int | None,
+    lanes: int,
+    concurrency: int | None,
+    max_batches: int,
+) -> tuple[list[Batch], ChangeStats]:
+    """Return the run's update batches (numbered from ``first_index``) and what the changes listing found."""
+    hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), LedgerHook()
+    scope = scope_of(kind, cfg.containers)
+    mark = ledger.watermark(ledger_key, scope)
+    detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run)
+    window = conf.getint("hrflow", "result_window", fallback=DEFAULT_RESULT_WINDOW)
+    calls = 1
+    newest = newest_update(hook, kind, cfg)  # before reading: what is edited from now on is for the next run
+    if mark is None:
+        mode = "baseline"
+        calls += sweep(hook, kind, cfg, detector)
+    else:
+        reached, pages = read_since(hook, kind, cfg, mark, detector, window)
+        calls += pages
+        mode = "changes"
+        if not reached:
+            log.warning(
+                "More %s were edited since %s than paging reaches (%s results): comparing every stored one",
+                kind.plural, mark, window,
+            )  # fmt: skip
+            mode = "sweep"
+            calls += sweep(hook, kind, cfg, detector)
+    for key, container in ledger.refused_updates(ledger_key, cfg.containers):
+        calls += 1
+        try:
+            detector.add(hook.get_object(kind, container, key), container)
+        except Exception as exc:  # deleted since, or unreadable: the next run tries again
+            log.warning("%s %s: its refused update could not be read again (%s)", kind.name, key, type(exc).__name__)
+    detector.flush()
+    batches = cut(detector, first_index, batch_size, lanes, concurrency, max_batches)
+    stats = ChangeStats(
+        mode=mode, scope=scope, read=detector.read, changed=len(detector.changed), baselined=detector.baselined,
+        calls=calls, watermark=newest or mark, batches=[b["index"] for b in batches],
+    )  # fmt: skip
+    log.info(
+        "Changes (%s since %s): read %s %s in %s HrFlow call(s); %s changed (updates), %s recorded as a baseline",
+        mode, mark or "the start", stats["read"], kind.plural, calls, stats["changed"], stats["baselined"],
+    )  # fmt: skip
+    return batches, stats
+
+
+def newest_update(hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig) -> str | None:
+    """Return the newest ``updated_at`` among the containers' stored objects (one call of one object)."""
+    objs, _ = hook.storing_page(kind, cfg.containers, page=1, limit=1, sort_by="updated_at", order_by="desc")
+    return str(objs[0]["updated_at"]) if objs and objs[0].get("updated_at") else None
+
+
+def read_since(
+    hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, mark: str, detector: Detector, window: int
+) -> tuple[bool, int]:
+    """
+    Pass every stored object edited at or after ``mark`` to ``detector``, newest first; return whether the
+    listing reached the watermark within ``window`` results, and the calls made.
+    """
+    floor, page, calls = _when(mark), 1, 0
+    while page * cfg.page_size <= window:
+        objs, _ = hook.storing_page(
+            kind, cfg.containers, page=page, limit=cfg.page_size, sort_by="updated_at", order_by="desc"
+        )
+        calls += 1
+        for obj in objs:
+            when = _when(obj.get("updated_at"))
+            if when is not None and floor is not None and when < floor:
+                return True, calls  # older than the watermark: the next run has nothing to read below it
+            detector.add(obj, kind.container_of(obj, cfg.containers[0]))
+        if len(objs) < cfg.page_size:
+            return True, calls
+        page += 1
+    return False, calls
+
+
+def sweep(hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, detector: Detector) -> int:
+    """Pass every stored object of the containers to ``detector`` (keyset paging); return the calls made."""
+    pages = [0]
+    for obj in hook.iter_stored(
+        kind, cfg.containers, page_size=cfg.page_size, on_page=lambda _n, _meta: pages.__setitem__(0, pages[0] + 1)
+    ):
+        detector.add(obj, kind.container_of(obj, cfg.containers[0]))
+    return pages[0]
+
+
+def cut(
+    detector: Detector, first: int, size: int | None, lanes: int, concurrency: int | None, max_batches: int
+) -> list[Batch]:
+    """Return the changed objects as sealed update batches numbered from ``first``."""
+    items = detector.changed
+    if not items:
+        return []
+    size = max(size or DEFAULT_UPDATE_BATCH, -(-len(items) // max(1, max_batches - first)))
+    batches = []
+    for n, start in enumerate(range(0, len(items), size)):
+        part = items[start : start + size]
+        keys = [key for key, _, _ in part]
+        batches.append(
+            Batch(
+                **seal_batch(first + n, part),
+                concurrency=concurrency,
+                lanes=lanes,
+                mode=UPDATE,
+                remote_ids={k: detector.remote_ids[k] for k in keys if k in detector.remote_ids},
+                bases={k: detector.bases.get(k) for k in keys},
+            )  # fmt: skip
+        )
+    return batches
+
+
+def commit_watermark(ledger_key: str, changes: ChangeStats | None, posted_indexes: Iterable[int]) -> bool:
+    """Move the scope's watermark once every update batch was posted; return whether it moved."""
+    if not changes or not changes.get("watermark"):
+        return False
+    if set(changes["batches"]) - set(posted_indexes):
+        log.warning("Some update batches were not posted: the changes since the last watermark are read again")
+        return False
+    LedgerHook().set_watermark(ledger_key, changes["scope"], changes["watermark"])
+    return True
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        return parse_datetime(value, "updated_at") if value else None
+    except ConfigError:
+        return None
