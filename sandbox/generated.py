@@ -20,6 +20,7 @@ works on it unchanged; the listings use :meth:`listing` (``SandboxState.fast_lis
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, MutableMapping
 from datetime import datetime, timedelta
@@ -163,3 +164,20 @@ class GeneratedBucket(MutableMapping):
                 page.append(self.materialize(i))
             i += 1 if ascending else -1
         return page, total
+
+    def by_updated(self, *, offset: int, limit: int, ascending: bool) -> tuple[list[dict[str, Any]], int]:
+        """
+        Return one page of every object in ``updated_at`` order (the storing listing's ``sort_by=updated_at``),
+        and how many there are. Untouched objects were last updated when created, in index order; written ones
+        carry their own ``updated_at``: the two sorted runs are merged, not the whole bucket sorted.
+        """
+        import heapq
+
+        touched = sorted((self.overlay[i].get("updated_at") or self.stamp(i), i) for i in self.overlay)
+        if not ascending:
+            touched.reverse()
+        order = range(self.count) if ascending else range(self.count - 1, -1, -1)
+        untouched = ((self.stamp(i), i) for i in order if i not in self.overlay)
+        merged = heapq.merge(touched, untouched, reverse=not ascending)
+        page = [self.materialize(i) for _, i in itertools.islice(merged, offset, offset + limit)]
+        return page, self.count

@@ -97,6 +97,14 @@ def _parse_date(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _sort_date(value: Any) -> datetime:
+    """Return a date field as a datetime for sorting (HrFlow writes them in more than one ISO form)."""
+    try:
+        return _parse_date(str(value))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
 def make_key(*parts: object) -> str:
     """Return a 40-hex key, the shape HrFlow uses for every object key."""
     return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
@@ -227,6 +235,8 @@ class Area:
     bodies: list = field(default_factory=list)
     received_at: list = field(default_factory=list)  # time.time() of each applied body
     responses: dict = field(default_factory=dict)
+    updates: Counter = field(default_factory=Counter)  # hrflow_key -> upserts applied
+    current: dict = field(default_factory=dict)  # hrflow_key -> the record as the ATS holds it now
 
 
 class SandboxState:
@@ -337,9 +347,13 @@ class SandboxState:
             return copy.deepcopy(obj) if obj else None
 
     def update(self, kind: str, container: str, key: str, change: Callable[[dict], None]) -> None:
-        """Edit an object as a third party would (not counted as an edit by the sync)."""
+        """Edit an object as a third party would (not counted as an edit by the sync); HrFlow dates the edit."""
         with self.lock:
-            change(self.objects[kind][container][key])
+            bucket = self.objects[kind][container]
+            obj = bucket[key]
+            change(obj)
+            obj["updated_at"] = _now()
+            bucket[key] = obj  # a generated bucket keeps what changed
             self.version += 1
 
     def third_party_edit(self, key: str, delay: float = 0.05) -> None:
@@ -353,6 +367,8 @@ class SandboxState:
                         obj["tags"] = (obj.get("tags") or []) + [{"name": "stage", "value": "interview"}]
                         holder = obj.get("info", obj)
                         holder["summary"] = f"{holder.get('summary')} [edited by recruiter]"
+                        obj["updated_at"] = _now()
+                        objs[key] = obj
                         self.version += 1
                         self.third_party_edits.add(key)
 
@@ -379,6 +395,7 @@ class SandboxState:
                     "requests": a.requests,
                     "replays": a.replays,
                     "applied": dict(a.applied),
+                    "updates": dict(a.updates),
                     "duplicates": sorted(k for k, n in a.applied.items() if n > 1),
                 }
 
@@ -458,10 +475,15 @@ class SandboxState:
         excluded, included = params.get("tags_excluded") or [], params.get("tags_included") or []
         if included or excluded not in ([], [[{"name": "sync", "value": "1"}]], [[{"name": "sync", "value": 1}]]):
             return None
-        if not search and params.get("sort_by", "created_at") != "created_at":
-            return None
         low = _parse_date(params["created_at_min"]) if params.get("created_at_min") else None
         high = _parse_date(params["created_at_max"]) if params.get("created_at_max") else None
+        if not search and params.get("sort_by") == "updated_at" and not (low or high or excluded):
+            with self.lock:
+                return bucket.by_updated(
+                    offset=(page - 1) * limit, limit=limit, ascending=params.get("order_by") == "asc"
+                )
+        if not search and params.get("sort_by", "created_at") != "created_at":
+            return None
         with self.lock:
             return bucket.listing(
                 low=low,
@@ -772,7 +794,9 @@ class _Handler(BaseHTTPRequestHandler):
                     if (low is None or _parse_date(o["created_at"]) >= low)
                     and (high is None or _parse_date(o["created_at"]) <= high)
                 ]
-            found.sort(key=lambda o: (o.get(sort_by) or "", o["key"]), reverse=query.get("order_by", "desc") != "asc")
+            found.sort(
+                key=lambda o: (_sort_date(o.get(sort_by)), o["key"]), reverse=query.get("order_by", "desc") != "asc"
+            )
             total = len(found)
             items = found[(page - 1) * limit : page * limit]
         if str(query.get(f"return_{kind}", "")).lower() not in ("1", "true"):
@@ -948,6 +972,9 @@ class _Handler(BaseHTTPRequestHandler):
         records = payload.get(name) if isinstance(payload, dict) else None
         if not isinstance(records, list) or not all(isinstance(r, dict) and r.get("hrflow_key") for r in records):
             return 422, {"error": f'body must be {{"{name}": [records with hrflow_key]}}'}
+        mode = payload.get("mode")
+        if mode not in (None, "upsert"):
+            return 422, {"error": f"mode must be 'upsert' when given, got {mode!r}"}
         # per-record validation; a refused batch applies nothing (the wire format, docs/destinations.md)
         refused = {r["hrflow_key"]: reason for r in records if (reason := self._refusal(r))}
         if refused:
@@ -957,10 +984,18 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 body["error"] = f"validation failed: {next(iter(refused.values()))}"
             return 422, body
+        if mode == "upsert":  # each record replaces the fields it carries of the record with its hrflow_key
+            for record in records:
+                area.updates[record["hrflow_key"]] += 1
+                if self.state.keep_bodies:
+                    area.current.setdefault(record["hrflow_key"], {}).update(record)
+            return 200, {"updated": len(records)}
         if self.state.keep_bodies:
             area.bodies.append(payload)
         for record in records:
             area.applied[record["hrflow_key"]] += 1
+            if self.state.keep_bodies:
+                area.current[record["hrflow_key"]] = dict(record)
         if self.state.on_ats_post:
             self.state.on_ats_post(name, records)
         for record in records:

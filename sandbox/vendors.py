@@ -4,7 +4,9 @@ SmartRecruiters and Workable emulators, written from the vendors' public API doc
 SmartRecruiters (``/smartrecruiters/...`` stands for ``https://api.smartrecruiters.com``):
 - Candidate API (https://dev.smartrecruiters.com/customer-api/live-docs/candidate-api/): header
   ``X-SmartToken``; ``POST /candidates`` with ``firstName``, ``lastName`` and ``email`` required -> 201
-  ``{id, ...}``; ``GET /candidates?q=`` keyword search -> ``{totalFound, offset, limit, content: [...]}``;
+  ``{id, ...}``; ``PATCH /candidates/{id}`` updates the personal information it carries -> 200, 404 for an
+  unknown id (https://developers.smartrecruiters.com/reference/candidatespatch-1); ``GET /candidates?q=`` keyword
+  search -> ``{totalFound, offset, limit, content: [...]}``;
   errors ``{message, errors: [{code, message}]}``.
 - Rate limiting (https://developers.smartrecruiters.com/docs/rate-limiting): 10 requests per second and 8
   concurrent requests per credential, ``GET /candidates`` one at a time; every answer carries
@@ -15,7 +17,9 @@ Workable (``/workable/...`` stands for ``https://<subdomain>.workable.com``):
 - https://workable.readme.io/reference: ``Authorization: Bearer <token>``; ``POST
   /spi/v3/talent_pool/candidates`` and ``POST /spi/v3/jobs/<shortcode>/candidates`` with ``{"sourced": bool,
   "candidate": {name (required), firstname, lastname, email, phone, summary, ...}}`` -> 201 ``{"candidate":
-  {id, ...}}``; ``GET /spi/v3/candidates?email=`` -> ``{"candidates": [...], "paging": {}}``; errors
+  {id, ...}}``; ``PATCH /spi/v3/candidates/:id`` with ``{"candidate": {...}}`` updates the fields it carries
+  -> 200 ``{"candidate": {...}}``, 404 for an unknown id (https://workable.readme.io/reference/candidates-update);
+  ``GET /spi/v3/candidates?email=`` -> ``{"candidates": [...], "paging": {}}``; errors
   ``{"error": "..."}`` (422 for validation).
 - Rate limits (https://workable.readme.io/docs/rate-limits): per token, 10-second intervals, 10 requests for
   account tokens and 50 for OAuth tokens; headers ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining``,
@@ -69,6 +73,7 @@ class VendorAts:
     name: str
     candidates: dict[str, dict] = field(default_factory=dict)
     creates: int = 0
+    updates: Counter = field(default_factory=Counter)  # candidate id -> updates applied
     requests: Counter = field(default_factory=Counter)  # "POST /candidates" -> n
     refused_for_rate: int = 0
     windows: dict[str, Window] = field(default_factory=dict)
@@ -107,6 +112,7 @@ class Vendors:
                 v.name: {
                     "candidates": len(v.candidates),
                     "creates": v.creates,
+                    "updates": sum(v.updates.values()),
                     "refused_for_rate": v.refused_for_rate,
                     "duplicates": v.duplicates(),
                     "max_in_flight": v.max_in_flight,
@@ -165,7 +171,7 @@ def _smartrecruiters(
     with vendors.lock:
         now = time.time()
         account.received_at.append(now)
-        account.requests[f"{method} {route}"] += 1
+        account.requests[f"{method} {'/candidates/{id}' if route.startswith('/candidates/') else route}"] += 1
         window = account.windows.setdefault(SMARTRECRUITERS_TOKEN, Window(SR_LIMIT, SR_INTERVAL))
         allowed, remaining, _reset = window.take(now)
         too_many_at_once = account.in_flight >= SR_CONCURRENT or (lookup and account.lookups_in_flight >= 1)
@@ -241,11 +247,39 @@ def _smartrecruiters(
                 account.candidates[candidate["id"]] = candidate
                 account.creates += 1
             return _finish(handler, 201, candidate, headers, fault)
+        if method == "PATCH" and route.startswith("/candidates/"):
+            return _sr_update(handler, account, vendors, route.removeprefix("/candidates/"), body, headers, fault)
         return handler._send(404, {"message": f"Not found: {method} {route}", "errors": []}, headers)
     finally:
         with vendors.lock:
             account.in_flight -= 1
             account.lookups_in_flight -= lookup
+
+
+SR_UPDATABLE = ("firstName", "lastName", "email", "phoneNumber", "location", "web")
+
+
+def _sr_update(
+    handler: Any, account: VendorAts, vendors: Vendors, candidate_id: str, body: bytes, headers: dict, fault: Any
+) -> None:
+    """``PATCH /candidates/{id}``: set the personal information fields the body carries."""
+    data = _json(body)
+    if not isinstance(data, dict):
+        return handler._send(400, {"message": "Malformed JSON body", "errors": []}, headers)
+    if "email" in data and not EMAIL.fullmatch(str(data["email"])):
+        return handler._send(
+            400,
+            {"message": "Validation failed", "errors": [{"code": "INVALID_EMAIL", "message": "email is not valid"}]},
+            headers,
+        )
+    with vendors.lock:
+        candidate = account.candidates.get(candidate_id)
+        if candidate is None:
+            return handler._send(404, {"message": "Candidate not found", "errors": []}, headers)
+        candidate.update({name: data[name] for name in SR_UPDATABLE if name in data})
+        account.updates[candidate_id] += 1
+        answer = dict(candidate)
+    return _finish(handler, 200, answer, headers, fault)
 
 
 # -- Workable ---------------------------------------------------------------------------------------
@@ -263,7 +297,8 @@ def _workable(
     with vendors.lock:
         now = time.time()
         account.received_at.append(now)
-        account.requests[f"{method} {route}"] += 1
+        one = re.fullmatch(r"/spi/v3/candidates/([^/]+)", route)
+        account.requests[f"{method} {'/spi/v3/candidates/:id' if one else route}"] += 1
         window = account.windows.setdefault(token, Window(WORKABLE_LIMITS[token], WORKABLE_INTERVAL))
         allowed, remaining, reset = window.take(now)
         headers = {
@@ -310,7 +345,27 @@ def _workable(
             account.candidates[created["id"]] = created
             account.creates += 1
         return _finish(handler, 201, {"candidate": created}, headers, fault)
+    if method == "PATCH" and one:
+        data = _json(body)
+        candidate = data.get("candidate") if isinstance(data, dict) else None
+        if not isinstance(candidate, dict):
+            return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
+        if "email" in candidate and not EMAIL.fullmatch(str(candidate["email"])):
+            return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
+        if "name" in candidate and not candidate["name"]:
+            return handler._send(422, {"error": "Validation failed: Name can't be blank"}, headers)
+        with vendors.lock:
+            stored = account.candidates.get(one.group(1))
+            if stored is None:
+                return handler._send(404, {"error": "Not found"}, headers)
+            stored.update({k: v for k, v in candidate.items() if k in WORKABLE_UPDATABLE})
+            account.updates[one.group(1)] += 1
+            answer = dict(stored)
+        return _finish(handler, 200, {"candidate": answer}, headers, fault)
     return handler._send(404, {"error": "Not found"}, headers)
+
+
+WORKABLE_UPDATABLE = ("name", "firstname", "lastname", "email", "phone", "summary", "address")
 
 
 def smartrecruiters_connection(base_url: str, **extra: Any) -> dict[str, Any]:
