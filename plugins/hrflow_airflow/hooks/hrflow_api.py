@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -150,6 +151,8 @@ class HrFlowHook(BaseHook):
         self.retry = retry or RetryPolicy()
         self.requests_per_minute = requests_per_minute
         self.pool_size = pool_size
+        self.newest_write: str | None = None  # the newest updated_at HrFlow gave our own edits (see add_sync_tag)
+        self._writes = threading.Lock()
 
     @cached_property
     def connection(self):
@@ -367,7 +370,8 @@ class HrFlowHook(BaseHook):
                 return "already" if attempt == 1 else "tagged"  # a later attempt: our lost PUT was applied
             # the copy read just now, whole: source.key and source_key (board.key, board_key) are both kept
             try:
-                self.edit_object(kind, container, with_sync_tag(current, extra_tags))
+                stored = self.edit_object(kind, container, with_sync_tag(current, extra_tags))
+                self._note_write(stored.get("updated_at") if isinstance(stored, dict) else None)
                 return "tagged"
             except TransientHttpError as exc:
                 if attempt == self.retry.attempts:
@@ -378,6 +382,18 @@ class HrFlowHook(BaseHook):
                 )
                 time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_write(self, updated_at: Any) -> None:
+        """Keep the newest ``updated_at`` of our own edits: the next changes listing need not read them again."""
+        try:
+            when = _as_datetime(updated_at)
+        except (TypeError, ValueError):
+            return
+        if when is None:
+            return
+        with self._writes:
+            if self.newest_write is None or when > _as_datetime(self.newest_write):
+                self.newest_write = str(updated_at)
 
     def add_sync_tags(
         self,

@@ -170,6 +170,7 @@ def tag_batch(kind: ObjectKind, batch: Posted, params: Mapping[str, Any]) -> Tag
     outcomes = hook.add_sync_tags(
         kind, [tuple(i) for i in batch["accepted"]], concurrency=concurrency, extra_tags=extra_tags
     )
+    result["newest"] = hook.newest_write
     done = [key for key, outcome, _ in outcomes if outcome != "failed"]
     if batch.get("ref"):  # a run resuming this listing skips these objects
         settled = not (batch["rejected"] or batch.get("refused") or batch.get("quarantined"))

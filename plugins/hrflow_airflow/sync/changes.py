@@ -9,16 +9,21 @@ How a run finds them (one listing per destination and set of containers, its *sc
   ``order_by=desc``: https://developers.hrflow.ai/reference "Find Profiles stored in Sources"), page after page
   until an object older than the watermark. hrflow 4.3.0 has no ``updated_at`` filter, so this pages by page
   number; it costs about one call per page of objects edited since the last run.
-* **full sweep**: when there is no watermark yet (the first run after an upgrade, or a lost ledger) or the edits
-  since it are more than paging can reach (``[hrflow] result_window``, 10,000), every stored object is read
-  (keyset paging by ``created_at``, a page in memory at a time) and its hash compared. On the first run,
-  objects synced before the ledger kept hashes get a **baseline** (what HrFlow holds now, and the ``ats_id``
-  tag): nothing is sent for them.
+* **full sweep**: every stored object is read (keyset paging by ``created_at``, a page in memory at a time) and
+  its hash compared: when there is no watermark yet (the first run after an upgrade, or a lost ledger), when
+  the edits since it are more than paging can reach (``[hrflow] result_window``, 10,000), and on full-sweep runs
+  (the daily one at ``[hrflow] full_sweep_hour``, manual runs without a window). On the first run, objects
+  synced before the ledger kept hashes get a **baseline** (what HrFlow holds now, and the ``ats_id`` tag):
+  nothing is sent for them. A new deployment (an empty ledger, and search finds no object with ``sync=1``)
+  skips it.
 * synced objects whose last update the destination refused are read again by key.
 
 The watermark is HrFlow's own ``updated_at``, never Airflow's clock: the newest one HrFlow showed when the
-listing started (objects edited while it pages have a later one, so the next run reads them). It is moved by
-the ``report`` task once every update batch was posted (:func:`commit_watermark`).
+listing started, or the newest one it gave our own tagging PUTs when later, so the next run does not read
+again what this run tagged. The ``report`` task moves it once every update batch was posted
+(:func:`commit_watermark`). The price of taking our PUTs' dates: an edit someone else makes *while* a run is
+tagging may be dated before the new watermark; the next full-sweep run (daily) compares every object and
+sends it then.
 
 Each changed object's hash is compared with the ledger's ``synced_hash`` (a keyed hash of the last record the
 destination accepted); a different one makes an update. Memory holds one page and the changed objects.
@@ -39,11 +44,12 @@ from hrflow_airflow.config import ConfigError, SyncConfig, parse_datetime
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import LedgerHook
-from hrflow_airflow.mapping import MappingError, is_synced, project, to_record
+from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.sync.find import seal_batch
 from hrflow_airflow.sync.payloads import UPDATE, Batch
+from hrflow_airflow.sync.summary import newest
 
 log = logging.getLogger(__name__)
 DEFAULT_RESULT_WINDOW = 10_000  # deepest result a listing may page to ([hrflow] result_window)
@@ -151,8 +157,11 @@ def find_changes(
     window = conf.getint("hrflow", "result_window", fallback=DEFAULT_RESULT_WINDOW)
     calls = 1
     newest = newest_update(hook, kind, cfg)  # before reading: what is edited from now on is for the next run
-    if mark is None:
-        mode = "baseline"
+    if mark is None and nothing_synced(hook, kind, cfg, ledger, ledger_key):
+        mode = "baseline"  # a new deployment: nothing to compare yet
+        calls += 1
+    elif mark is None or cfg.sweep:  # first run after an upgrade; the daily full sweep compares everything too
+        mode = "baseline" if mark is None else "sweep"
         calls += sweep(hook, kind, cfg, detector)
     else:
         reached, pages = read_since(hook, kind, cfg, mark, detector, window)
@@ -182,6 +191,14 @@ def find_changes(
         mode, mark or "the start", stats["read"], kind.plural, calls, stats["changed"], stats["baselined"],
     )  # fmt: skip
     return batches, stats
+
+
+def nothing_synced(hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, ledger: LedgerHook, ledger_key: str) -> bool:
+    """Return True for a new deployment: the ledger holds nothing and search finds no object with ``sync=1``."""
+    if ledger.count(ledger_key):
+        return False
+    _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, tags_included=[[SYNC_TAG]])
+    return not int(meta.get("total") or 0)
 
 
 def newest_update(hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig) -> str | None:
@@ -249,15 +266,24 @@ def cut(
     return batches
 
 
-def commit_watermark(ledger_key: str, changes: ChangeStats | None, posted_indexes: Iterable[int]) -> bool:
-    """Move the scope's watermark once every update batch was posted; return whether it moved."""
-    if not changes or not changes.get("watermark"):
-        return False
+def commit_watermark(
+    ledger_key: str, changes: ChangeStats | None, posted_indexes: Iterable[int], newest_write: str | None = None
+) -> str | None:
+    """
+    Move the scope's watermark once every update batch was posted; return where it is now (None: not moved).
+
+    It goes to the newest ``updated_at`` HrFlow showed when the changes listing started, or to the newest one
+    it gave our own tagging PUTs (``newest_write``) when later, so the next run does not read again what this
+    one tagged.
+    """
+    if not changes or not (changes.get("watermark") or newest_write):
+        return None
     if set(changes["batches"]) - set(posted_indexes):
         log.warning("Some update batches were not posted: the changes since the last watermark are read again")
-        return False
-    LedgerHook().set_watermark(ledger_key, changes["scope"], changes["watermark"])
-    return True
+        return None
+    mark = newest(changes.get("watermark"), newest_write)
+    LedgerHook().set_watermark(ledger_key, changes["scope"], mark)
+    return mark
 
 
 def _when(value: Any) -> datetime | None:

@@ -106,6 +106,7 @@ class Tagged(TypedDict):
     skipped: int
     failed: list[Failure]
     by_container: dict[str, dict[str, int]]
+    newest: NotRequired[str | None]  # the newest updated_at HrFlow gave our tagging PUTs
 
 
 class Summary(TypedDict):
@@ -132,3 +133,4 @@ class Summary(TypedDict):
     why: str
     updated: NotRequired[int]  # synced objects whose changed record the destination accepted as an update
     changes: NotRequired[dict | None]  # how the changes were listed (sync.changes.ChangeStats)
+    newest_write: NotRequired[str | None]  # the newest updated_at of the run's own tagging PUTs

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from hrflow_airflow.config import parse_datetime
 from hrflow_airflow.listing import close_run
 from hrflow_airflow.monitoring import summary_table
 from hrflow_airflow.objects import ObjectKind
@@ -63,7 +64,10 @@ def build_summary(
     time (Airflow's lazy XCom sequences): tagging and posting results are reduced to counts per container
     first, so memory holds counts and failed keys, not a million keys.
     """
-    tagged_by_index = {t["index"]: {"by_container": t["by_container"], "failed": t["failed"]} for t in tagged}
+    tagged_by_index, newest_write = {}, None
+    for t in tagged:
+        tagged_by_index[t["index"]] = {"by_container": t["by_container"], "failed": t["failed"]}
+        newest_write = newest(newest_write, t.get("newest"))
     posted_by_index: dict[int, dict[str, Any]] = {}
     resumed = updated = 0
     refused: list[Failure] = []
@@ -144,7 +148,15 @@ def build_summary(
         why=stats.get("why", ""),
         updated=updated,
         changes=stats.get("changes"),
+        newest_write=newest_write,
     )
+
+
+def newest(a: str | None, b: str | None) -> str | None:
+    """Return the later of two HrFlow dates (either may be None)."""
+    if not a or not b:
+        return a or b
+    return a if parse_datetime(a, "updated_at") >= parse_datetime(b, "updated_at") else b
 
 
 def update_failures(batch: Transformed, post: dict[str, Any] | None, dry_run: bool) -> list[Failure]:

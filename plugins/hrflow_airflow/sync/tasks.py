@@ -137,7 +137,7 @@ def report(kind: str, **context: Any) -> Summary:
     result = build_summary(objects, stats=stats, dry_run=dry_run, **results)
     if not dry_run and (changes := stats.get("changes")):  # every update batch posted: the watermark moves
         posted = [i for i in changes["batches"] if ti.xcom_pull(task_ids=stages["posted"], map_indexes=i, default=None)]
-        commit_watermark(destination_for(objects.ats_conn_id).ledger_key, changes, posted)
+        commit_watermark(destination_for(objects.ats_conn_id).ledger_key, changes, posted, result.get("newest_write"))
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     publish_report(objects, result, dag_id=dag_id, run_id=run_id, events=context["outlet_events"][asset_alias(kind)])
     end_of_run_cleanup(context, stats, stages["transformed"], keep=bool(result["failed_keys"]))
