@@ -654,6 +654,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:  # noqa: N802
         self._dispatch("PUT")
 
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch("PATCH")
+
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         body = self._body()

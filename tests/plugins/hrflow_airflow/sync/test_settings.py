@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hrflow_airflow.objects import JOB, PROFILE
-from hrflow_airflow.sync.settings import ats_pool, object_kind, stage_task_ids
+from hrflow_airflow.sync.settings import ats_pool, object_kind, stage_task_ids, update_fields, updates_enabled
 
 
 def test_kinds_are_looked_up_by_name_and_an_unknown_one_is_named():
@@ -34,3 +34,19 @@ def test_stage_task_ids_follow_the_kind():
         "posted": "batch.post_to_ats",
         "tagged": "batch.tag_jobs",
     }
+
+
+def test_update_fields_default_to_all_and_a_field_the_map_lacks_is_named(monkeypatch):
+    field_map = {"first_name": "info.first_name", "phone": "info.phone"}
+    assert update_fields(field_map) is None
+    monkeypatch.setenv("AIRFLOW__HRFLOW__UPDATE_FIELDS", " phone , ")
+    assert update_fields(field_map) == ["phone"]
+    monkeypatch.setenv("AIRFLOW__HRFLOW__UPDATE_FIELDS", "phone,salary")
+    with pytest.raises(ValueError, match=r"\[hrflow\] update_fields names salary, which the field map does not have"):
+        update_fields(field_map)
+
+
+def test_updates_follow_the_param_then_the_setting(monkeypatch):
+    assert updates_enabled({}) is True and updates_enabled({"updates": False}) is False
+    monkeypatch.setenv("AIRFLOW__HRFLOW__UPDATES", "false")
+    assert updates_enabled({"updates": None}) is False and updates_enabled({"updates": True}) is True
