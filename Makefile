@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint demo test test-distributed bench bench-scale bench-migration bench-chaos bench-webhook bench-workable bench-http standalone sandbox screenshots clean
+.PHONY: install lint demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-workable bench-http standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-migration: install
 	$(BIN)/python -m bench.scale_run --n 1000000 --hrflow-latency 0.02 --parallelism 8 --name migration_1m
 
 # twice: against an ATS that honours Idempotency-Key, then one that ignores it (most real ones)
+bench-changes: install
+	$(BIN)/python -m bench.changes_run
+
 bench-chaos: install
 	$(BIN)/python -m bench.chaos_run
 	$(BIN)/python -m bench.chaos_run --ignore-idempotency-key

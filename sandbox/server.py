@@ -97,6 +97,11 @@ def _parse_date(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _holder(obj: dict) -> dict:
+    """Return where an object's mapped fields live: a profile's ``info``, a job itself."""
+    return obj["info"] if isinstance(obj.get("info"), dict) else obj
+
+
 def _sort_date(value: Any) -> datetime:
     """Return a date field as a datetime for sorting (HrFlow writes them in more than one ISO form)."""
     try:
@@ -1049,6 +1054,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(
                     200, {"calls": dict(self.state.calls), "max_in_flight": dict(self.state.max_in_flight)}
                 )
+        if route == "edit":  # {"kind", "container", "every": n}: a recruiter renames every n-th object (by index)
+            kind, container, every = data.get("kind", "profile"), data["container"], int(data["every"])
+            with self.state.lock:
+                keys = list(self.state.objects[kind][container])[:: max(1, every)]
+            for key in keys:
+                self.state.update(kind, container, key, lambda o: _holder(o).update(last_name="Edited"))
+            return self._send(200, {"keys": len(keys)})
+        if route == "updates":  # {"ats": "profiles"}: upserts the JSON receiver applied, and their keys' count
+            area = self.state.ats_area(data.get("ats", "profiles"))
+            with self.state.lock:
+                return self._send(200, {"updates": sum(area.updates.values()), "keys": len(area.updates)})
         if route == "exactly_once":  # {"kind", "container", "ats"}: counts computed here, not a 100 MB snapshot
             return self._send(
                 200,

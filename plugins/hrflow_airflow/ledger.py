@@ -78,6 +78,8 @@ class Entry:
     reason: str | None = None  # the last refusal's reason, redacted
     refused_run: str | None = None  # the run that counted the last refusal
     synced_hash: str | None = None  # of the last record the destination accepted (keyed)
+    group_key: str | None = None  # intent: the Idempotency-Key of the request that carried it (JSON endpoint)
+    sent_hash: str | None = None  # intent: the hash of the record that request carried
 
 
 @dataclass(frozen=True)
@@ -189,8 +191,19 @@ class LedgerHook(BaseHook):
             return int(conn.execute(query).scalar_one())
 
     # -- writes -------------------------------------------------------------------------------
-    def record_intent(self, destination: str, items: Iterable[tuple[str, str]]) -> None:
-        """Record that ``(key, container)`` items are about to be sent; an accepted entry stays accepted."""
+    def record_intent(
+        self,
+        destination: str,
+        items: Iterable[tuple[str, str]],
+        *,
+        group_key: str | None = None,
+        hashes: dict[str, str] | None = None,
+    ) -> None:
+        """
+        Record that ``(key, container)`` items are about to be sent (in one request of ``group_key``, each with the
+        record of hash ``hashes[key]``); an accepted or synced entry stays as it is.
+        """
+        hashes = hashes or {}
         rows = [
             {
                 "destination": destination,
@@ -199,11 +212,14 @@ class LedgerHook(BaseHook):
                 "state": INTENT,
                 "remote_id": None,
                 "attempts": 1,
+                "group_key": group_key,
+                "sent_hash": hashes.get(key),
                 "updated_at": _now(),
             }
             for key, container in items
         ]
-        self._upsert(rows, {"state": None, "attempts": "attempts + 1"}, unless_state=DELIVERED)
+        on_conflict = {"state": None, "attempts": "attempts + 1", "group_key": None, "sent_hash": None}
+        self._upsert(rows, on_conflict, unless_state=DELIVERED)
 
     def record_accepted(
         self,
@@ -256,14 +272,15 @@ class LedgerHook(BaseHook):
 
     def record_updated(self, destination: str, hashes: dict[str, str]) -> None:
         """Record that the destination accepted an update of each key to the record of hash ``hashes[key]``."""
-        from sqlalchemy import bindparam, update
+        from sqlalchemy import bindparam, case, update
 
         table = _table()
         rows = [{"k": key, "h": value, "now": _now()} for key, value in hashes.items()]
+        state = case((table.c.state == ACCEPTED, ACCEPTED), else_=SYNCED)  # accepted, not yet tagged, stays so
         query = (
             update(table)
             .where(table.c.destination == destination, table.c.object_key == bindparam("k"))
-            .values(state=SYNCED, synced_hash=bindparam("h"), refusals=0, reason=None, updated_at=bindparam("now"))
+            .values(state=state, synced_hash=bindparam("h"), refusals=0, reason=None, updated_at=bindparam("now"))
         )
         with self.engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
@@ -354,10 +371,27 @@ class LedgerHook(BaseHook):
                 "updated_at": _now(),
             }
             rows.append(row)
-            row = {**row, "synced_hash": entry.synced_hash if entry else None}  # kept as it is
+            row = {**row, **{name: getattr(entry, name) if entry else None for name in KEPT}}  # as they are
             after[refusal.key] = Entry(**{name: row[name] for name in ENTRY_COLUMNS if name in row})
         self._upsert(rows, {name: None for name in ("state", "record_hash", "refusals", "reason", "refused_run")})
         return after
+
+    def intent_groups(self, destination: str, containers: Iterable[str]) -> dict[str, str]:
+        """
+        Return ``{key: group_key}`` of the objects sent in a request whose answer never came (state ``intent``):
+        few, the requests in flight when a run stopped. A later run sends each group again as it was.
+        """
+        from sqlalchemy import select
+
+        table = _table()
+        query = select(table.c.object_key, table.c.group_key).where(
+            table.c.destination == destination,
+            table.c.state == INTENT,
+            table.c.group_key.is_not(None),
+            table.c.container.in_(list(containers)),
+        )
+        with self.engine.connect() as conn:
+            return {key: group for key, group in conn.execute(query)}
 
     def refused_updates(self, destination: str, containers: Iterable[str], limit: int = 1000) -> list[tuple[str, str]]:
         """Return ``(key, container)`` of synced objects whose last update was refused (read again by key)."""
@@ -470,6 +504,8 @@ def _table():
             Column("refused_run", String(250)),
             # added with updates (change detection)
             Column("synced_hash", String(64)),
+            Column("group_key", String(80)),
+            Column("sent_hash", String(64)),
         )
     return _TABLE
 
@@ -498,8 +534,10 @@ def _watermarks():
     return _WATERMARKS
 
 
+KEPT = ("synced_hash", "group_key", "sent_hash")  # what a refusal leaves as it is
 ENTRY_COLUMNS = (
     "state", "container", "remote_id", "attempts", "record_hash", "refusals", "reason", "refused_run", "synced_hash",
+    "group_key", "sent_hash",
 )  # fmt: skip
 ADDED_COLUMNS = {
     "record_hash": "VARCHAR(64)",
@@ -507,6 +545,8 @@ ADDED_COLUMNS = {
     "reason": f"VARCHAR({REASON_LIMIT})",
     "refused_run": "VARCHAR(250)",
     "synced_hash": "VARCHAR(64)",
+    "group_key": "VARCHAR(80)",
+    "sent_hash": "VARCHAR(64)",
 }
 
 

@@ -11,6 +11,7 @@ run keeps them (still sealed) so that "clear failed tasks" can retry, until the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from typing import Any
@@ -118,9 +119,13 @@ def record_hash(record: Any) -> str:
     It tells whether a record changed without holding it, and, being keyed, cannot confirm a guessed value
     (an email, a phone) the way a plain hash could.
     """
-    import hashlib
     import hmac
 
-    key = hashlib.sha256(b"hrflow-airflow record hash\0" + _keys().split(",")[0].strip().encode()).digest()
     text = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_hash_key(_keys()), text.encode(), hashlib.sha256).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _hash_key(keys: str) -> bytes:
+    """Return the record-hash key derived from the first Fernet key of ``keys`` (derived once per key)."""
+    return hashlib.sha256(b"hrflow-airflow record hash\0" + keys.split(",")[0].strip().encode()).digest()

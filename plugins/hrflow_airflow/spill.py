@@ -79,6 +79,14 @@ class BatchSpiller:
             if len(self.pending) >= self.size:
                 self._flush()
 
+    def add_group(self, items: list[tuple[list[Any], int, Any]]) -> None:
+        """Write ``(item, slice number, created)`` items as one batch of their own, whatever their number."""
+        with self.lock:
+            held, self.pending = self.pending, list(items)
+            self.count += len(items)
+            self._flush()
+            self.pending = held
+
     def _flush(self) -> None:
         if not self.pending:
             return

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.hooks.http import RefusedError
-from hrflow_airflow.ledger import DELIVERED
+from hrflow_airflow.ledger import DELIVERED, INTENT
 from hrflow_airflow.mapping import RECORD_KEY, idempotency_key
 from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.sync.payloads import Delivered, Failure
@@ -103,10 +103,14 @@ class JsonBatchDestination:
                 index, len(done), plural,
             )  # fmt: skip
         group = [(tuple(item), record) for item, record in zip(items, records) if item[0] not in done]
-        if group:
-            accepted, refused = self._post_isolating(plural, index, group, ledger, store)
-            result["accepted"] += [list(item) for item in accepted]
-            result["rejected"] = [Failure(key=k, container=c, reason=r) for k, (c, r) in refused.items()]
+        accepted, refused = self._resend_groups(plural, index, group, known, ledger, store)
+        rest = [(item, record) for item, record in group if item[0] not in accepted and item[0] not in refused]
+        if rest:
+            more, more_refused = self._post_isolating(plural, index, rest, ledger, store)
+            accepted.update(dict(more))
+            refused.update(more_refused)
+        result["accepted"] += [list(item) for item in items if item[0] in accepted]
+        result["rejected"] = [Failure(key=k, container=c, reason=r) for k, (c, r) in refused.items()]
         # the answer in a few bytes, what was refused and why; past STORED_REASONS a retry posts the refused
         # records again (the accepted ones are in the ledger) rather than store more than the store holds
         if store is not None and len(result["rejected"]) <= STORED_REASONS:
@@ -137,6 +141,42 @@ class JsonBatchDestination:
             remote_ids={},
         )
 
+    def _resend_groups(
+        self,
+        plural: str,
+        index: int,
+        group: list[tuple[tuple[str, str], dict[str, Any]]],
+        known: dict[str, Any],
+        ledger: LedgerHook,
+        store: Any,
+    ) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+        """
+        Send again, each as one request under its own ``Idempotency-Key``, the objects of requests whose answer
+        never came (ledger state ``intent`` with a group key): an endpoint that honours the key answers without
+        applying them twice, however this run's batches are cut. A member whose record changed since goes with
+        its group first, then as an update. Return ``{key: container}`` accepted and the refused.
+        """
+        groups: dict[str, list[tuple[tuple[str, str], dict[str, Any]]]] = {}
+        for item, record in group:
+            entry = known.get(item[0])
+            if entry is not None and entry.state == INTENT and entry.group_key:
+                groups.setdefault(entry.group_key, []).append((item, record))
+        accepted: dict[str, str] = {}
+        refused: dict[str, tuple[str, str]] = {}
+        for group_key, members in groups.items():
+            log.info("Batch %s: %s %s sent before without an answer: sent again as that request (%s)",
+                     index, len(members), plural, group_key)  # fmt: skip
+            sent = {item[0]: known[item[0]].sent_hash for item, _ in members}
+            ok, no = self._post_isolating(plural, index, members, ledger, store, first_key=group_key, hashes=sent)
+            accepted.update(dict(ok))
+            refused.update(no)
+            changed = [(item, rec) for item, rec in members if item in ok and record_hash(rec) != sent[item[0]]]
+            if changed:  # the ATS holds what the first request carried: bring it up to date
+                bases = {item[0]: sent[item[0]] for item, _ in changed}
+                updated, _ = self._post_isolating(plural, index, changed, None, store, bases=bases)
+                ledger.record_updated(self.ledger_key, hashes_of([rec for _, rec in changed], updated))
+        return accepted, refused
+
     def _post_isolating(
         self,
         plural: str,
@@ -145,6 +185,8 @@ class JsonBatchDestination:
         ledger: LedgerHook | None,
         store: Any = None,
         bases: dict[str, str | None] | None = None,
+        first_key: str | None = None,
+        hashes: dict[str, str | None] | None = None,
     ) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str]]]:
         """
         Post ``group``; return the accepted items and ``{key: (container, reason)}`` of the refused ones.
@@ -158,7 +200,9 @@ class JsonBatchDestination:
             part = pending.pop()
             items = [item for item, _ in part]
             records = [record for _, record in part]
-            if bases is None:
+            if first_key:
+                key, first_key = first_key, None
+            elif bases is None:
                 key = idempotency_key(plural, records)
             else:
                 key = idempotency_key(f"{plural}-upsert", [*records, {k: bases.get(k) for k, _ in items}])
@@ -167,7 +211,7 @@ class JsonBatchDestination:
                 log.info("Batch %s was answered by the ATS in an earlier try; not posting again (%s)", index, key)
             else:
                 if ledger is not None:
-                    ledger.record_intent(self.ledger_key, items)
+                    ledger.record_intent(self.ledger_key, items, group_key=key, hashes=hashes_of(records, items))
                 requests += 1
                 answer = self._post(plural, records, key, mode=None if bases is None else "upsert")
                 if store is not None:
@@ -187,7 +231,8 @@ class JsonBatchDestination:
                 continue
             ok = [item for item in items if item[0] not in named]
             if ledger is not None:
-                ledger.record_accepted(self.ledger_key, ok, hashes=hashes_of(records, ok))
+                ok_hashes = {k: hashes[k] for k, _ in ok} if hashes is not None else hashes_of(records, ok)
+                ledger.record_accepted(self.ledger_key, ok, hashes=ok_hashes)
             accepted += ok
             what = "accepted" if bases is None else "updated"
             log.info("Batch %s: ATS %s %s %s (Idempotency-Key %s)", index, what, len(ok), plural, key)

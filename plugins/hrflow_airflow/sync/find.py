@@ -22,6 +22,7 @@ from airflow.sdk import conf
 
 from hrflow_airflow.config import ConfigError, Plan, SyncConfig, parse_datetime, plan_run
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
+from hrflow_airflow.ledger import LedgerHook
 from hrflow_airflow.listing import (
     DEFAULT_SLICES,
     Slice,
@@ -54,8 +55,14 @@ def find_batches(
     dag_id: str,
     run_id: str,
     sequential: bool,
+    ledger_key: str | None = None,
 ) -> tuple[list[Batch], Stats]:
-    """Return the run's batches of unsynced objects and what was found (``sequential``: under ``dags test``)."""
+    """
+    Return the run's batches of unsynced objects and what was found (``sequential``: under ``dags test``).
+
+    Objects the ledger holds as sent in a request whose answer never came (``ledger_key``'s intent groups) are
+    cut into a batch of their own per request, so that request can be sent again as it was (:class:`Regroup`).
+    """
     hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
     planning = {
         "batch_size": cfg.batch_size,
@@ -75,8 +82,11 @@ def find_batches(
         kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0), tags={"dag_id": dag_id}
     )
 
+    regroup = Regroup(spiller, LedgerHook().intent_groups(ledger_key, cfg.containers) if ledger_key else {})
+
     def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
-        spiller.add(item, slice_number, created)
+        if not regroup.hold(item, slice_number, created):
+            spiller.add(item, slice_number, created)
 
     parts = f" of created_at: {', '.join(str(s.window) for s in slices)}" if slices and len(slices) > 1 else ""
     log.info("Listing in %s slice(s)%s", len(slices or [None]), parts)
@@ -84,6 +94,7 @@ def find_batches(
         kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count,
         on_page=lambda _read, meta: progress(spiller.count, meta),
     )  # fmt: skip
+    regroup.close()
     batches = spiller.close()
     progress.finish(spiller.count)
     if start is not None:
@@ -103,6 +114,40 @@ def find_batches(
         why=f"{cfg.why}; plan: {plan.why}",
     )  # fmt: skip
     return batches, stats
+
+
+class Regroup:
+    """
+    Hold the objects of each intent group (sent together in a request whose answer never came) until the whole
+    group is listed, then cut it into a batch of its own: the JSON endpoint gets the same request again under the
+    same ``Idempotency-Key``, however this run's other batches are cut. A group whose members are not all pending
+    any more (tagged, deleted) is cut at the end of the listing with the members found.
+    """
+
+    def __init__(self, spiller: BatchSpiller, groups: dict[str, str]) -> None:
+        self.spiller, self.group_of = spiller, groups
+        self.missing: dict[str, int] = {}
+        for group in groups.values():
+            self.missing[group] = self.missing.get(group, 0) + 1
+        self.held: dict[str, list[tuple[list[Any], int, Any]]] = {}
+        self.lock = threading.Lock()
+
+    def hold(self, item: list[Any], slice_number: int, created: Any) -> bool:
+        """Return True when ``item`` belongs to an intent group (held, or cut with its completed group)."""
+        group = self.group_of.get(item[0])
+        if group is None:
+            return False
+        with self.lock:
+            self.held.setdefault(group, []).append((item, slice_number, created))
+            self.missing[group] -= 1
+            done = self.held.pop(group) if not self.missing[group] else None
+        if done:
+            self.spiller.add_group(done)
+        return True
+
+    def close(self) -> None:
+        for group in list(self.held):
+            self.spiller.add_group(self.held.pop(group))
 
 
 def open_listing(

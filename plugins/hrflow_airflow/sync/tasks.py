@@ -64,6 +64,7 @@ def search(kind: str, **context: Any) -> list[Batch]:
     log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
     batches, stats = find_batches(
         objects, cfg, field_map, dag_id=context["dag"].dag_id, run_id=context["run_id"], sequential=under_dags_test(),
+        ledger_key=destination.ledger_key,
     )  # fmt: skip
     stats["changes"] = None
     if updates_enabled(context["params"]):  # synced objects whose record changed since: updates

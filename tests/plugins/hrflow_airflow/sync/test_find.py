@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from hrflow_airflow.config import SyncConfig, Window
+from hrflow_airflow.hooks.api_key import AtsHook
+from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.mapping import idempotency_key
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sealed import unseal
+from hrflow_airflow.sealed import record_hash, unseal
+from hrflow_airflow.sync.batch import post_batch, transform_batch
 from hrflow_airflow.sync.find import find_batches
 
 FIELD_MAP = {"first_name": "info.first_name", "email": "info.email"}
@@ -35,3 +39,32 @@ def test_a_full_sweep_also_finds_what_search_cannot_and_counts_it(sandbox, ferne
     sandbox.state.seed("profile", "src", 5)
     batches, stats = find_batches(PROFILE, config(sweep=True), FIELD_MAP, dag_id="d", run_id="r", sequential=True)
     assert stats["found"] == 5 and stats["listing"] == "sweep" and stats["found_only_by_sweep"] == 0
+
+
+def test_a_request_whose_answer_never_came_is_sent_again_whole_under_its_key_after_a_re_cut(sandbox, fernet, ledger_db):
+    """An endpoint that honours Idempotency-Key applies each object once, although the next run cuts differently."""
+    keys = sandbox.state.seed("profile", "src", 7)
+    first, _ = find_batches(PROFILE, config(batch_size=4), FIELD_MAP, dag_id="d", run_id="r1", sequential=True)
+    sent = transform_batch(first[0], FIELD_MAP)  # the first run sends its first batch: applied, answer lost
+    records = unseal(sent)
+    group_key = idempotency_key("profiles", records)
+    LedgerHook().record_intent(
+        "ats_default", [tuple(i) for i in sent["items"]], group_key=group_key,
+        hashes={r["hrflow_key"]: record_hash(r) for r in records},
+    )  # fmt: skip
+    AtsHook(ats_conn_id="ats_default").post_records("profiles", records, idempotency_key=group_key)
+    changed = sent["items"][1][0]  # edited in HrFlow since: goes with its request, then as an update
+    sandbox.state.update("profile", "src", changed, lambda p: p["info"].update(first_name="Edited"))
+
+    again, _ = find_batches(
+        PROFILE, config(batch_size=3), FIELD_MAP, dag_id="d", run_id="r2", sequential=True, ledger_key="ats_default"
+    )
+    [whole] = [b for b in again if any(k == changed for k, _ in b["items"])]
+    assert sorted(k for k, _ in whole["items"]) == sorted(k for k, _ in sent["items"])  # one batch of its own
+    assert sorted(k for b in again for k, _ in b["items"]) == sorted(keys)
+    for batch in again:
+        assert not post_batch(PROFILE, transform_batch(batch, FIELD_MAP), run_id="r2")["rejected"]
+    area = sandbox.state.ats_area("profiles")
+    assert sorted(area.applied.values()) == [1] * 7 and area.replays == 1  # the request replayed, nothing twice
+    assert area.updates == {changed: 1} and area.current[changed]["first_name"] == "Edited"
+    assert LedgerHook().lookup("ats_default", [changed])[changed].state == "accepted"
