@@ -48,3 +48,49 @@ def test_refusals_count_per_record_and_run_and_quarantine_at_the_limit(ledger_pa
     ledger.record_accepted("d", [("k", "s")], {"k": "x:9"})
     accepted = ledger.lookup("d", ["k"])["k"]
     assert (accepted.state, accepted.refusals, accepted.reason) == ("accepted", 0, None)
+
+
+def test_a_synced_object_keeps_its_row_hash_and_id_and_is_never_created_again(ledger_path):
+    ledger = LedgerHook()
+    ledger.record_intent("d", [("k", "s")], group_key="g1", hashes={"k": "h0"})
+    ledger.record_accepted("d", [("k", "s")], {"k": "x:9"}, {"k": "h1"})
+    ledger.mark_synced("d", ["k"])
+    entry = ledger.lookup("d", ["k"])["k"]
+    assert (entry.state, entry.remote_id, entry.synced_hash) == ("synced", "x:9", "h1")
+    ledger.record_intent("d", [("k", "s")])  # a synced object is never taken back to intent
+    ledger.record_accepted("d", [("k", "s")])  # nor to accepted, nor does it lose its id or hash
+    entry = ledger.lookup("d", ["k"])["k"]
+    assert (entry.state, entry.remote_id, entry.synced_hash) == ("synced", "x:9", "h1")
+    ledger.record_updated("d", {"k": "h2"})
+    assert ledger.lookup("d", ["k"])["k"].synced_hash == "h2"
+
+
+def test_a_baseline_fills_only_what_the_ledger_does_not_know(ledger_path):
+    ledger = LedgerHook()
+    ledger.record_accepted("d", [("known", "s")], {"known": "x:1"}, {"known": "h-known"})
+    ledger.record_baseline("d", [("known", "s", "x:other", "h-now"), ("old", "s", "x:2", "h-old")])
+    known, old = ledger.lookup("d", ["known"])["known"], ledger.lookup("d", ["old"])["old"]
+    assert (known.state, known.remote_id, known.synced_hash) == ("accepted", "x:1", "h-known")
+    assert (old.state, old.remote_id, old.synced_hash) == ("synced", "x:2", "h-old")
+
+
+def test_the_watermark_is_kept_per_destination_and_scope(ledger_path):
+    ledger = LedgerHook()
+    assert ledger.watermark("d", "profiles:s") is None
+    ledger.set_watermark("d", "profiles:s", "2026-12-01T10:00:00+0000")
+    ledger.set_watermark("d", "profiles:s", "2026-12-01T11:00:00+0000")
+    ledger.set_watermark("e", "profiles:s", "2026-01-01T00:00:00+0000")
+    assert ledger.watermark("d", "profiles:s") == "2026-12-01T11:00:00+0000"
+    assert ledger.watermark("d", "jobs:s") is None
+
+
+def test_intent_groups_and_refused_updates_are_listed_for_their_containers(ledger_path):
+    ledger = LedgerHook()
+    ledger.record_intent("d", [("a", "s"), ("b", "s")], group_key="g1", hashes={"a": "ha", "b": "hb"})
+    ledger.record_intent("d", [("c", "other")], group_key="g2")
+    assert ledger.intent_groups("d", ["s"]) == {"a": "g1", "b": "g1"}
+    ledger.record_accepted("d", [("u", "s")], hashes={"u": "h1"})
+    ledger.mark_synced("d", ["u"])
+    ledger.record_refusals("d", [Refusal("u", "s", "h2", "invalid")], run_id="r", max_refusals=3)
+    assert ledger.refused_updates("d", ["s"]) == [("u", "s")]
+    assert ledger.lookup("d", ["u"])["u"].synced_hash == "h1"  # a refused update keeps what the ATS holds
