@@ -27,8 +27,8 @@ object goes through::
   changes (another hash) or an operator releases it (:meth:`LedgerHook.release`,
   ``python -m hrflow_airflow.quarantine``).
 
-Size: one row per object ever synced per destination (about 250 bytes with the primary-key index in
-PostgreSQL: some 250 MB for a million objects); reads and writes go by primary key, in chunks of
+Size: one row per object ever synced per destination (in PostgreSQL about 390 bytes with its indexes once
+vacuumed: some 370 MB for a million objects; ``bench/ledger_size.py``); reads and writes go by primary key, in chunks of
 :data:`CHUNK` keys, so no step loads the table. Rows of objects deleted in HrFlow stay until removed by hand.
 Table ``hrflow_sync_watermark`` holds, per destination and listing, the newest ``updated_at`` HrFlow showed
 (see :mod:`hrflow_airflow.sync.changes`).
