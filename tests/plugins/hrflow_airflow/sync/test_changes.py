@@ -1,0 +1,93 @@
+"""The changes listing, called directly against the sandbox's HrFlow: the upgrade's baseline, then only edits."""
+
+from __future__ import annotations
+
+import pytest
+
+from hrflow_airflow.config import SyncConfig, Window
+from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.objects import JOB, PROFILE
+from hrflow_airflow.sealed import unseal
+from hrflow_airflow.sync.changes import commit_watermark, find_changes, remote_id_of
+
+FIELD_MAP = {"name": "name", "summary": "summary"}
+SYNCED = [{"name": "sync", "value": "1"}, {"name": "ats_id", "value": "ats:42"}]
+
+
+def config(**overrides) -> SyncConfig:
+    values = dict(
+        containers=["board"], window=Window(), sweep=False, why="test", batch_size=None, page_size=4,
+        concurrency=None, requests_per_minute=None, dry_run=False,
+    )  # fmt: skip
+    return SyncConfig(**{**values, **overrides})
+
+
+def changes(cfg: SyncConfig | None = None):
+    return find_changes(
+        JOB, cfg or config(), FIELD_MAP, ledger_key="ats_jobs_default", first_index=2, batch_size=None, lanes=1,
+        concurrency=None, max_batches=1024,
+    )  # fmt: skip
+
+
+def test_jobs_synced_before_the_upgrade_get_a_baseline_then_only_an_edit_is_an_update(sandbox, fernet, ledger_db):
+    state = sandbox.state
+    keys = state.seed("job", "board", 9, tags=SYNCED, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    state.seed("job", "board", 2, start=9)  # not synced yet: the listing of new objects has them
+
+    batches, stats = changes()  # no watermark: every stored job is read once, nothing is sent
+    assert batches == [] and stats["mode"] == "baseline" and stats["baselined"] == 9 and stats["read"] == 11
+    entries = LedgerHook().lookup("ats_jobs_default", keys)
+    assert {e.state for e in entries.values()} == {"synced"} and {e.remote_id for e in entries.values()} == {"ats:42"}
+    assert commit_watermark("ats_jobs_default", stats, []) == stats["watermark"]
+
+    batches, stats = changes()  # nothing edited since
+    assert batches == [] and stats["mode"] == "changes" and stats["changed"] == 0
+
+    state.update("job", "board", keys[4], lambda job: job.update(name="Senior welder"))
+    state.update("job", "board", keys[5], lambda job: job.update(tags=[*job["tags"], {"name": "x", "value": "y"}]))
+    batches, stats = changes()  # two edited, one of them outside the mapped fields: one update
+    assert stats["mode"] == "changes" and stats["read"] < 11  # since the watermark (its own second read again)
+    assert stats["changed"] == 1 and stats["batches"] == [2]
+    [batch] = batches
+    assert batch["mode"] == "update" and batch["index"] == 2 and [k for k, _ in batch["items"]] == [keys[4]]
+    assert batch["remote_ids"] == {keys[4]: "ats:42"} and batch["bases"][keys[4]] == entries[keys[4]].synced_hash
+    assert unseal(batch)[0]["name"] == "Senior welder"
+
+
+def test_past_the_result_window_and_on_full_sweep_runs_every_object_is_compared(
+    sandbox, fernet, ledger_db, monkeypatch
+):
+    keys = sandbox.state.seed("job", "board", 9, tags=SYNCED, created_at="2026-03-01T00:00:00+00:00")
+    _, stats = changes()
+    commit_watermark("ats_jobs_default", stats, [])
+    for key in keys:
+        sandbox.state.update("job", "board", key, lambda job: job.update(summary="rewritten"))
+    monkeypatch.setenv("AIRFLOW__HRFLOW__RESULT_WINDOW", "8")  # 9 edits: more than paging may reach
+    batches, stats = changes()
+    assert stats["mode"] == "sweep" and stats["changed"] == 9 and len(batches[0]["items"]) == 9
+    monkeypatch.delenv("AIRFLOW__HRFLOW__RESULT_WINDOW")
+    _, stats = changes(config(sweep=True))  # the daily full sweep compares everything too
+    assert stats["mode"] == "sweep" and stats["read"] == 9
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ([{"name": "ats_id", "value": "workable:1a"}], "workable:1a"),
+        ([{"name": "sync", "value": "1"}], None),
+        (None, None),
+    ],
+)
+def test_the_ats_id_comes_from_its_tag(tags, expected):
+    assert remote_id_of({"tags": tags}) == expected
+
+
+def test_a_new_deployment_reads_nothing_to_compare(sandbox, fernet, ledger_db):
+    sandbox.state.seed("profile", "src", 5)
+    calls = sandbox.state.calls.copy()
+    _, stats = find_changes(
+        PROFILE, config(containers=["src"]), {"first_name": "info.first_name"}, ledger_key="ats_default",
+        first_index=0, batch_size=None, lanes=1, concurrency=None, max_batches=1024,
+    )  # fmt: skip
+    assert stats["mode"] == "baseline" and stats["read"] == 0 and stats["calls"] == 2
+    assert sum(sandbox.state.calls.values()) - sum(calls.values()) == 2  # the newest date, one search of sync=1
