@@ -57,9 +57,15 @@ def _session_airflow_home(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def airflow_home(_session_airflow_home) -> Path:
-    """One SQLite Airflow home for the session; each test starts without another test's batch files."""
-    shutil.rmtree(_session_airflow_home / "xcom" / "hrflow_batches", ignore_errors=True)  # the sandbox was reset:
-    return _session_airflow_home  # a listing another test left unfinished is not this test's to resume
+    """
+    One SQLite Airflow home for the session; each test starts without another test's batch files and sync ledger:
+    the sandbox was reset, so a listing another test left unfinished is not this test's to resume, and what the
+    ledger says of objects with the same keys (tests reuse source keys) describes another test's ATS.
+    """
+    shutil.rmtree(_session_airflow_home / "xcom" / "hrflow_batches", ignore_errors=True)
+    for path in _session_airflow_home.glob("hrflow_ledger.db*"):
+        path.unlink()
+    return _session_airflow_home
 
 
 @dataclass
