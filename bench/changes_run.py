@@ -14,9 +14,8 @@ import json
 import tempfile
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
-from bench.common import SOURCE, machine, sandbox_process, save, unpause_and_settle
+from bench.common import SOURCE, local_stack, machine, sandbox_process, save, unpause_and_settle
 from bench.scale_run import TaskRssSampler
 from sandbox.airflow_home import AirflowStack
 
@@ -59,14 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="hrflow-changes-") as home:
         sandbox.reset_and_seed(0, hrflow_latency=0, ats_latency=0)
-        stack = AirflowStack(
-            Path(home),
-            extra_env={
-                **sandbox.airflow_env(),
-                "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
-                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
-            },
-        )
+        stack = local_stack(home, sandbox, args.parallelism)
         stack.start(wait_for_dags=(DAG_ID,))
         try:
             unpause_and_settle(stack, DAG_ID)

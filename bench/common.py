@@ -140,3 +140,23 @@ def unpause_and_settle(stack, dag_id: str, timeout: float = 300) -> None:
             return
         _time.sleep(1)
     raise TimeoutError(f"the scheduled run of {dag_id} did not end in {timeout:.0f} s")
+
+
+def local_stack(home: Any, sandbox: SandboxProcess, parallelism: int) -> Any:
+    """
+    Return a real api-server, scheduler and dag-processor (not started) in ``home``, on LocalExecutor with
+    ``parallelism`` task slots, pointed at ``sandbox``. Airflow's default task_queued_timeout (the test stack's
+    120 s fails fast on a missing pool): with hundreds of mapped tasks some wait longer than 120 s.
+    """
+    from pathlib import Path
+
+    from sandbox.airflow_home import AirflowStack
+
+    return AirflowStack(
+        Path(home),
+        extra_env={
+            **sandbox.airflow_env(),
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+        },
+    )

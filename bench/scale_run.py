@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import machine, sandbox_process, save, unpause_and_settle
+from bench.common import local_stack, machine, sandbox_process, save, unpause_and_settle
 from sandbox.airflow_home import AirflowStack
 
 DAG_ID = "hrflow_profiles_to_ats"
@@ -86,16 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with sandbox_process() as sandbox, tempfile.TemporaryDirectory(prefix="hrflow-scale-") as home:
         sandbox.reset_and_seed(0, hrflow_latency=0, ats_latency=0)
-        # Airflow's default task_queued_timeout (the test stack's 120 s fails fast on a missing pool): it is also
-        # how long a queued task's token lives, and with hundreds of mapped tasks some wait longer than 120 s
-        stack = AirflowStack(
-            Path(home),
-            extra_env={
-                **sandbox.airflow_env(),
-                "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
-                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
-            },
-        )
+        stack = local_stack(home, sandbox, args.parallelism)
         stack.start(wait_for_dags=(DAG_ID,))
         unpause_and_settle(stack, DAG_ID)
         sandbox.reset_and_seed(args.n, hrflow_latency=args.hrflow_latency, ats_latency=0, generated=generated)
