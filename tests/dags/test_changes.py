@@ -6,10 +6,16 @@ a lost update answer and its retry leave one candidate holding the current value
 
 from __future__ import annotations
 
+import configparser
 import json
 
 import pytest
 
+from hrflow_airflow.hooks.api_key import AtsHook
+from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.mapping import idempotency_key, to_record
+from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.sealed import record_hash
 from sandbox.server import Fault, make_key
 from sandbox.vendors import smartrecruiters_connection, workable_connection
 
@@ -115,3 +121,32 @@ def state_name(state, name: str, key: str) -> str:
     created = [r for body in state.ats_area("profiles").bodies for r in body["profiles"] if r["hrflow_key"] == key]
     assert created and created[0]["last_name"] != "Renamed99"
     return created[0]["last_name"]
+
+
+def test_a_request_left_without_answer_is_sent_again_whole_by_a_later_run_cut_differently(
+    run_dag, sandbox, airflow_home, monkeypatch, request
+):
+    """An endpoint that honours Idempotency-Key applies each profile once although the next run cuts by 3."""
+    state = sandbox.state
+    source = make_key("source", "intent-group", request.node.name)
+    keys = state.seed("profile", source, 7, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    # what a first run leaves when its first batch (4 profiles) was applied and its answer never came
+    home = configparser.ConfigParser(interpolation=None)
+    home.read(airflow_home / "airflow.cfg")
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", home["core"]["fernet_key"])  # the run's record hashes
+    ledger = {"conn_type": "sqlite", "host": str(airflow_home / "hrflow_ledger.db")}  # the run's ledger file
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps(ledger))
+    records = [to_record(k, state.get("profile", source, k), PROFILE.default_field_map) for k in keys[:4]]
+    group_key = idempotency_key("profiles", records)
+    LedgerHook().record_intent(
+        "ats_default", [(k, source) for k in keys[:4]], group_key=group_key,
+        hashes={r["hrflow_key"]: record_hash(r) for r in records},
+    )  # fmt: skip
+    AtsHook(ats_conn_id="ats_default").post_records("profiles", records, idempotency_key=group_key)
+
+    result = run_dag(DAG_ID, {"source_keys": [source], "full_sweep": False, "batch_size": 3})
+    assert result.succeeded, result.output[-3000:]
+    area = state.ats_area("profiles")
+    assert sorted(area.applied.values()) == [1] * 7 and area.replays == 1 and area.updates == {}
+    assert f"sent again as that request ({group_key})" in result.output
+    assert result.summary["tagged"] == 7

@@ -158,8 +158,10 @@ def find_changes(
     calls = 1
     newest = newest_update(hook, kind, cfg)  # before reading: what is edited from now on is for the next run
     if mark is None and nothing_synced(hook, kind, cfg, ledger, ledger_key):
-        mode = "baseline"  # a new deployment: nothing to compare yet
+        mode = "baseline"  # a new deployment: nothing to compare before now, whatever becomes of this run
         calls += 1
+        if newest and not cfg.dry_run:
+            ledger.set_watermark(ledger_key, scope, newest)
     elif mark is None or cfg.sweep:  # first run after an upgrade; the daily full sweep compares everything too
         mode = "baseline" if mark is None else "sweep"
         calls += sweep(hook, kind, cfg, detector)
