@@ -32,7 +32,10 @@ that do not carry the tag `sync=1`, maps them to records (`hrflow_key`, `referen
   default 0) and param `full_sweep` read HrFlow's storing listing (every stored job) instead of search, which
   only sees indexed jobs.
 * **Exactly once across runs:** the sync ledger (connection `hrflow_ledger`, else a SQLite file in
-  `$AIRFLOW_HOME`) remembers each job the ATS accepted until `sync=1` is on it; later runs only tag it.
+  `$AIRFLOW_HOME`) remembers each job the ATS accepted, with a keyed hash of its record; a later run never
+  creates it again.
+* **In step:** a synced job whose mapped fields change in HrFlow is sent once as an update (only the fields
+  `[hrflow] update_fields` allows); param `updates: false` sends new jobs only.
 * **Mapping:** Variable `hrflow_jobs_field_map` replaces the default `{record field: object path}` map.
 * The `summary` task reports found / posted / tagged / skipped / failed and fails the run if anything failed.
 * **Monitoring:** `report` emits an asset event per board on `hrflow://jobs/<board_key>` (counts and failed keys)

@@ -32,7 +32,10 @@ batches as JSON with an `Idempotency-Key`, then re-reads each accepted profile a
   without a window, the daily scheduled run at `[hrflow] full_sweep_hour` (UTC, default 0) and param
   `full_sweep` read HrFlow's storing listing instead, which holds every stored profile.
 * **Exactly once across runs:** the sync ledger (connection `hrflow_ledger`, else a SQLite file in
-  `$AIRFLOW_HOME`) remembers each profile the ATS accepted until `sync=1` is on it; later runs only tag it.
+  `$AIRFLOW_HOME`) remembers each profile the ATS accepted, with a keyed hash of its record; a later run never
+  creates it again.
+* **In step:** a synced profile whose mapped fields change in HrFlow is sent once as an update (only the fields
+  `[hrflow] update_fields` allows); param `updates: false` sends new profiles only.
 * **Mapping:** Variable `hrflow_profiles_field_map` replaces the default `{record field: object path}` map.
 * **Safe to retry:** the same batch always carries the same `Idempotency-Key`; profiles already tagged are
   never edited; only profiles the ATS accepted are tagged.
