@@ -126,6 +126,7 @@ def test_add_sync_tag_rereads_and_never_edits_synced_objects(hook, sandbox):
     assert job["summary"] == "edited after search"
     assert job["tags"] == [{"name": "team", "value": "data"}, {"name": "sync", "value": "1"}]
     assert sandbox.state.edits[key] == 1
+    assert hook.newest_write == job["updated_at"]  # HrFlow's date of our own edit: the next watermark
 
 
 def test_add_sync_tags_reports_missing_objects_per_item(hook, sandbox):
