@@ -128,13 +128,17 @@ def _assert_delivered_once(sandbox, keys: list[str], postgres_db: str) -> None:
     assert dict(state.ats_area("profiles").applied) == {k: 1 for k in keys}, "a profile reached the ATS twice or never"
     assert {k: state.edits[k] for k in keys} == {k: 1 for k in keys}, "a profile was PUT twice or never"
     assert state.snapshot()["synced"]["profile"] == sorted(keys)
-    # the ledger lived in PostgreSQL and let go of every profile once sync=1 was on it
+    # the ledger lived in PostgreSQL, shared by both workers: every profile synced, with the hash of what the ATS got
     import psycopg2
 
     with psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname=postgres_db.rsplit("/", 1)[1]) as db:
         cursor = db.cursor()
-        cursor.execute("SELECT count(*) FROM hrflow_sync_ledger WHERE object_key = ANY(%s)", (keys,))
-        assert cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT state, count(*) FROM hrflow_sync_ledger WHERE object_key = ANY(%s) AND synced_hash IS NOT NULL "
+            "GROUP BY state",
+            (keys,),
+        )
+        assert dict(cursor.fetchall()) == {"synced": len(keys)}
 
 
 def _assert_no_candidate_data_in(postgres_db: str, sandbox, source: str, keys: list[str]) -> None:

@@ -466,10 +466,11 @@ class LedgerHook(BaseHook):
 
 
 def _expression(stmt: Any, expr: str) -> Any:
-    """Return an ON CONFLICT value: ``excluded.<col>`` / ``<table>.<col>`` references, or plain SQL."""
+    """Return an ON CONFLICT value: a ``COALESCE(...)`` or ``CASE ... END`` as it is, else the existing row's
+    ``<expr>`` (``attempts + 1``: ``hrflow_sync_ledger.attempts + 1``, unambiguous in PostgreSQL)."""
     from sqlalchemy import literal_column
 
-    if "(" in expr or " " in expr:  # COALESCE(...), CASE ... END
+    if expr.startswith(("COALESCE(", "CASE ")):
         return literal_column(expr)
     return literal_column(f"{TABLE}.{expr}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 
 import pytest
 
@@ -94,3 +95,46 @@ def test_intent_groups_and_refused_updates_are_listed_for_their_containers(ledge
     ledger.record_refusals("d", [Refusal("u", "s", "h2", "invalid")], run_id="r", max_refusals=3)
     assert ledger.refused_updates("d", ["s"]) == [("u", "s")]
     assert ledger.lookup("d", ["u"])["u"].synced_hash == "h1"  # a refused update keeps what the ATS holds
+
+
+@pytest.fixture
+def postgres_ledger(monkeypatch):
+    """A sync ledger in a scratch PostgreSQL database (127.0.0.1:5432, trust), as docker-compose.yaml sets it up."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    admin = sqlalchemy.create_engine(
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+    )
+    name = f"hrflow_ledger_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    except sqlalchemy.exc.OperationalError:
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    conn_ = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": name}
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps(conn_))
+    ledger = LedgerHook()
+    yield ledger
+    ledger.engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def test_every_ledger_write_works_on_postgresql(postgres_ledger):
+    ledger = postgres_ledger
+    ledger.record_intent("d", [("a", "s"), ("b", "s")], group_key="g", hashes={"a": "h1", "b": "hb"})
+    ledger.record_intent("d", [("b", "s")], group_key="g")  # a second attempt counts up
+    ledger.record_accepted("d", [("a", "s")], {"a": "x:1"}, {"a": "h1"})
+    ledger.mark_synced("d", ["a"])
+    ledger.record_intent("d", [("a", "s")])  # a synced row stays synced
+    ledger.record_updated("d", {"a": "h2"})
+    ledger.record_baseline("d", [("c", "s", "x:3", "hc"), ("a", "s", "x:9", "h9")])
+    ledger.record_refusals("d", [Refusal("a", "s", "h3", "bad phone")], run_id="r", max_refusals=3)
+    ledger.set_watermark("d", "profiles:s", "2026-01-01T00:00:00+0000")
+    ledger.set_watermark("d", "profiles:s", "2026-01-02T00:00:00+0000")
+    found = ledger.lookup("d", ["a", "b", "c"])
+    assert (found["a"].state, found["a"].remote_id, found["a"].synced_hash) == ("refused", "x:1", "h2")
+    assert (found["b"].state, found["b"].attempts) == ("intent", 2)
+    assert (found["c"].state, found["c"].synced_hash) == ("synced", "hc")
+    assert ledger.intent_groups("d", ["s"]) == {"b": "g"} and ledger.refused_updates("d", ["s"]) == [("a", "s")]
+    assert ledger.watermark("d", "profiles:s") == "2026-01-02T00:00:00+0000" and ledger.count("d") == 3
