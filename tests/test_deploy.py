@@ -43,7 +43,11 @@ def test_base_services_and_shared_secrets():
     assert SERVICES["postgres"]["image"] == "postgres:16"
     assert SERVICES["redis"]["image"].startswith("redis:")
     assert COMMON_ENV["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert COMMON_ENV["AIRFLOW__API_AUTH__JWT_SECRET"].startswith("${JWT_SECRET")
+    # safe by default: no JWT secret or Fernet key falls back to a value everyone knows
+    assert COMMON_ENV["AIRFLOW__API_AUTH__JWT_SECRET"].startswith("${JWT_SECRET:?")
+    assert COMMON_ENV["AIRFLOW__CORE__FERNET_KEY"].startswith("${AIRFLOW_FERNET_KEY:?")
+    assert COMMON_ENV["AIRFLOW__API__BASE_URL"].startswith("${AIRFLOW_BASE_URL")
+    assert SERVICES["airflow-worker"]["stop_grace_period"] == "10m"  # running batches finish on `up -d --build`
     url = COMMON_ENV["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
     host, port = re.match(r"http://([\w-]+):(\d+)/execution/$", url).groups()
     assert host == "airflow-apiserver" and f"{port}:{port}" in SERVICES[host]["ports"]
@@ -106,6 +110,7 @@ def test_env_example_lists_every_setting():
     assert {
         "AIRFLOW_FERNET_KEY",
         "JWT_SECRET",
+        "AIRFLOW_BASE_URL",
         "AIRFLOW_CONN_HRFLOW_DEFAULT",
         "AIRFLOW_CONN_ATS_DEFAULT",
         "AIRFLOW_CONN_ATS_JOBS_DEFAULT",
