@@ -372,7 +372,7 @@ class LedgerHook(BaseHook):
             }
             rows.append(row)
             row = {**row, **{name: getattr(entry, name) if entry else None for name in KEPT}}  # as they are
-            after[refusal.key] = Entry(**{name: row[name] for name in ENTRY_COLUMNS if name in row})
+            after[refusal.key] = Entry(**{name: row[name] for name in ENTRY_COLUMNS})
         self._upsert(rows, {name: None for name in ("state", "record_hash", "refusals", "reason", "refused_run")})
         return after
 

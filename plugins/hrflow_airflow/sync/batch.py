@@ -18,7 +18,7 @@ from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash, seal, unseal
 from hrflow_airflow.spill import load_batch, mark_done
-from hrflow_airflow.sync.payloads import UPDATE, Failure, Posted, Tagged, Transformed
+from hrflow_airflow.sync.payloads import UPDATE, Delivered, Failure, Posted, Tagged, Transformed
 from hrflow_airflow.sync.summary import lost
 
 log = logging.getLogger(__name__)
@@ -102,18 +102,9 @@ def post_batch(
     send = [(item, record) for item, record in zip(batch["items"], records) if item[0] not in held]
     if not send:
         return posted
-    items, sent = [item for item, _ in send], [record for _, record in send]
-    common = {"plural": kind.plural, "index": batch["index"], "items": items, "store": store,
-              "lanes": batch.get("lanes", 1)}  # fmt: skip
+    delivered = send_batch(destination, kind, batch, send, ledger, hashes, store=store, update_fields=update_fields)
     if batch.get("mode") == UPDATE:
-        delivered = destination.update_batch(
-            records=[overwritable(record, update_fields) for record in sent], remote_ids=batch.get("remote_ids") or {},
-            bases=batch.get("bases") or {}, **common,
-        )  # fmt: skip
-        ledger.record_updated(destination.ledger_key, {key: hashes[key] for key, _ in delivered["accepted"]})
         posted["updated"], delivered["accepted"] = delivered["accepted"], []
-    else:
-        delivered = destination.deliver(records=sent, ledger=ledger, **common)
     posted.update(delivered)
     by_key = {item[0]: record for item, record in send}
     refusals = [
@@ -125,6 +116,31 @@ def post_batch(
     )
     posted["rejected"] = new + delivered.get("failed", [])  # not delivered without a refusal: fails every run
     return posted
+
+
+def send_batch(
+    destination: Any,
+    kind: ObjectKind,
+    batch: Transformed,
+    send: list[tuple[list[str], dict[str, Any]]],
+    ledger: LedgerHook,
+    hashes: dict[str, str],
+    *,
+    store: Any,
+    update_fields: list[str] | None,
+) -> Delivered:
+    """Send ``(item, record)`` pairs as creates, or as updates of what they may overwrite (an update batch)."""
+    items, records = [item for item, _ in send], [record for _, record in send]
+    common = {"plural": kind.plural, "index": batch["index"], "items": items, "store": store,
+              "lanes": batch.get("lanes", 1)}  # fmt: skip
+    if batch.get("mode") != UPDATE:
+        return destination.deliver(records=records, ledger=ledger, **common)
+    delivered = destination.update_batch(
+        records=[overwritable(record, update_fields) for record in records], remote_ids=batch.get("remote_ids") or {},
+        bases=batch.get("bases") or {}, **common,
+    )  # fmt: skip
+    ledger.record_updated(destination.ledger_key, {key: hashes[key] for key, _ in delivered["accepted"]})
+    return delivered
 
 
 def overwritable(record: Mapping[str, Any], fields: list[str] | None) -> dict[str, Any]:
