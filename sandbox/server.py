@@ -46,10 +46,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
 
@@ -271,6 +272,7 @@ class SandboxState:
             self.ats: dict[str, Area] = {}
             self.sms = Area()
             self.twilio_messages: list[dict] = []  # message resources created, oldest first
+            self.twilio_send_after = 1.0  # seconds a created message stays queued (date_sent null) before it is sent
             self.on_ats_post: Callable[[str, list[dict]], None] | None = None
             self.edit_on_arrival: set[str] = set()  # keys a "recruiter" edits right after they reach the ATS
             self.edit_after_read: set[str] = set()  # keys a "recruiter" edits between the sync's re-read and its PUT
@@ -562,6 +564,17 @@ def searchable(profile: dict) -> bool:
     return sum(1 for value in others if value) * 2 >= len(others)
 
 
+def _sent_on(message: dict[str, Any], day: dict[str, str | None]) -> bool:
+    """Tell whether ``message`` passes Twilio's DateSent filters: GMT days; a message not sent yet passes none."""
+    if not any(day.values()):
+        return True
+    if message["date_sent"] is None:
+        return False
+    sent = parsedate_to_datetime(message["date_sent"]).strftime("%Y-%m-%d")
+    on, before, after = (value[:10] if value else None for value in (day[""], day["<"], day[">"]))
+    return (on is None or sent == on) and (before is None or sent <= before) and (after is None or sent >= after)
+
+
 def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
     """Return Twilio's REST error body."""
     return {
@@ -688,8 +701,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.state.in_flight[area] -= 1
 
     def _serve(self, method: str, url: Any, path: str, area: str, body: bytes) -> None:
+        vendor = path.startswith(("/smartrecruiters/", "/workable/"))
         if not path.startswith("/_sandbox"):
-            if delay := self.state.latency.get(area):
+            if (delay := self.state.latency.get(area)) and not vendor:  # a vendor counts its answer time in flight
                 time.sleep(delay)
             fault = self.state.take_fault(method, path, url.query + body.decode("utf-8", "replace"))
             if fault and fault.status == 0:
@@ -719,8 +733,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._receiver(self.state.sms, SMS_API_KEY, body, "sms", fault)
             elif path.startswith("/twilio/"):
                 self._twilio(method, path[len("/twilio") :], url.query, body, fault)
-            elif path.startswith(("/smartrecruiters/", "/workable/")):
-                serve_vendor(self, self.state.vendors, method, path, query, body, fault)
+            elif vendor:
+                latency = self.state.latency.get("ats", 0.0)
+                serve_vendor(self, self.state.vendors, method, path, query, body, fault, latency)
             elif path.startswith("/_sandbox/"):
                 self._control(method, path[10:], query, body)
             else:
@@ -846,8 +861,13 @@ class _Handler(BaseHTTPRequestHandler):
         (https://www.twilio.com/docs/messaging/api/message-resource): HTTP basic auth with the Account SID (or an
         API key SID) and the Auth Token; ``POST /2010-04-01/Accounts/{Sid}/Messages.json`` form-encoded with
         ``To``, ``From`` or ``MessagingServiceSid``, ``Body``, answered 201 with the message resource;
-        ``GET .../Messages.json?To=&DateSent>=`` lists them newest first; ``GET /2010-04-01/Accounts/{Sid}.json``
-        is the account. Errors are ``{code, message, more_info, status}``; the magic test numbers of Twilio's
+        ``GET .../Messages.json`` lists them newest first, filtered by ``To`` and by ``DateSent`` /
+        ``DateSent<`` / ``DateSent>`` (the GMT date ``YYYY-MM-DD`` only: on, on or before, on or after that day),
+        ``PageSize`` up to 1000 (https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-
+        resources); ``GET /2010-04-01/Accounts/{Sid}.json`` is the account. A created message is ``queued`` with
+        ``date_sent`` null, "the date that the message was sent from Twilio's platform": it is sent (status
+        ``sent``, ``date_sent`` set) ``twilio_send_after`` seconds later, so a DateSent filter cannot see it
+        before. Errors are ``{code, message, more_info, status}``; the magic test numbers of Twilio's
         test credentials give 21211 / 21610 / 21614 (To) and 21212 / 21606 (From).
         """
         import base64
@@ -867,29 +887,7 @@ class _Handler(BaseHTTPRequestHandler):
         if route != f"{account}/Messages.json":
             return self._send(404, _twilio_error(20404, f"The requested resource {route} was not found", 404))
         if method == "GET":
-            params = parse_qs(query)
-            to = (params.get("To") or [None])[0]
-            since = (params.get("DateSent>") or params.get("DateSent>=") or [None])[0]
-            with self.state.lock:
-                found = [
-                    m
-                    for m in self.state.twilio_messages
-                    if (to is None or m["to"] == to) and (since is None or m["date_sent"][:10] >= since[:10])
-                ]
-            return self._send(
-                200,
-                {
-                    "messages": found[::-1],
-                    "end": max(len(found) - 1, 0),
-                    "first_page_uri": "",
-                    "next_page_uri": None,
-                    "page": 0,
-                    "page_size": 50,
-                    "previous_page_uri": None,
-                    "start": 0,
-                    "uri": f"{account}/Messages.json",
-                },
-            )
+            return self._twilio_list(account, parse_qs(query))
         form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
         to, sender, service, text = form.get("To"), form.get("From"), form.get("MessagingServiceSid"), form.get("Body")
         if not to:
@@ -919,8 +917,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "status": "queued",
                 "direction": "outbound-api",
                 "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
-                "date_updated": None,
-                "date_sent": now.strftime("%Y-%m-%d %H:%M:%S"),
+                "date_updated": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+                "date_sent": None,  # queued: not sent yet
                 "num_segments": "1",
                 "num_media": "0",
                 "error_code": None,
@@ -937,6 +935,38 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.lose_response:  # accepted and queued by Twilio; the answer never arrives
             return self._drop()
         self._send(201, message)
+
+    def _twilio_list(self, account: str, params: dict[str, list[str]]) -> None:
+        """Answer one page of the Message list, newest first, after sending the messages whose time has come."""
+        now = datetime.now(timezone.utc)
+        day = {op: (params.get(f"DateSent{op}") or [None])[0] for op in ("", "<", ">")}
+        to = (params.get("To") or [None])[0]
+        size = min(int((params.get("PageSize") or ["50"])[0]), 1000)
+        page = int((params.get("Page") or ["0"])[0])
+        with self.state.lock:
+            for m in self.state.twilio_messages:
+                created = parsedate_to_datetime(m["date_created"])
+                if m["date_sent"] is None and (now - created).total_seconds() >= self.state.twilio_send_after:
+                    m["status"], m["date_sent"] = "sent", now.strftime("%a, %d %b %Y %H:%M:%S +0000")
+                    m["date_updated"] = m["date_sent"]
+            found = [m for m in self.state.twilio_messages[::-1] if to in (None, m["to"]) and _sent_on(m, day)]
+            chunk = [dict(m) for m in found[page * size : (page + 1) * size]]
+        more = (page + 1) * size < len(found)
+        base = f"{account}/Messages.json?{urlencode({k: v[-1] for k, v in params.items() if k != 'Page'})}"
+        self._send(
+            200,
+            {
+                "messages": chunk,
+                "end": page * size + max(len(chunk) - 1, 0),
+                "first_page_uri": f"{base}&Page=0",
+                "next_page_uri": f"{base}&Page={page + 1}" if more else None,
+                "page": page,
+                "page_size": size,
+                "previous_page_uri": f"{base}&Page={page - 1}" if page else None,
+                "start": page * size,
+                "uri": f"{base}&Page={page}",
+            },
+        )
 
     # -- ATS / SMS receivers ------------------------------------------------------------
     def _receiver(self, area: Area, api_key: str, body: bytes, name: str, fault: Fault | None) -> None:

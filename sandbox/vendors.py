@@ -126,11 +126,25 @@ class Vendors:
 
 
 def serve(
-    handler: Any, vendors: Vendors, method: str, path: str, query: dict[str, str], body: bytes, fault: Any
+    handler: Any,
+    vendors: Vendors,
+    method: str,
+    path: str,
+    query: dict[str, str],
+    body: bytes,
+    fault: Any,
+    latency: float = 0.0,
 ) -> None:
-    """Answer one request under ``/smartrecruiters`` or ``/workable``."""
+    """Answer one request under ``/smartrecruiters`` or ``/workable``, taking ``latency`` seconds to answer.
+
+    The latency is spent once the request counts as in flight, as a real vendor's answer time is: the concurrency
+    limits then hold across the whole answer, not across microseconds.
+    """
     if path.startswith("/smartrecruiters/"):
-        return _smartrecruiters(handler, vendors, method, path[len("/smartrecruiters") :], query, body, fault)
+        route = path[len("/smartrecruiters") :]
+        return _smartrecruiters(handler, vendors, method, route, query, body, fault, latency)
+    if latency:
+        time.sleep(latency)
     return _workable(handler, vendors, method, path[len("/workable") :], query, body, fault)
 
 
@@ -156,7 +170,14 @@ SR_LIMIT, SR_INTERVAL, SR_CONCURRENT = 10, 1.0, 8
 
 
 def _smartrecruiters(
-    handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any
+    handler: Any,
+    vendors: Vendors,
+    method: str,
+    route: str,
+    query: dict[str, str],
+    body: bytes,
+    fault: Any,
+    latency: float,
 ) -> None:
     account = vendors.smartrecruiters
     if handler.headers.get("X-SmartToken") != SMARTRECRUITERS_TOKEN:
@@ -199,6 +220,8 @@ def _smartrecruiters(
             headers,
         )
     try:
+        if latency:
+            time.sleep(latency)  # in flight while it takes
         if lookup:
             q = (query.get("q") or "").casefold()
             with vendors.lock:

@@ -4,9 +4,11 @@ TwilioHook: SMS through Twilio Programmable Messaging with the official ``twilio
 Twilio has no idempotency key for creating a message
 (https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource), so a send is made
 at most once like this: the intent is recorded (task state store) before the request, the message SID after
-it. A retry that finds a SID sends nothing. A retry that finds only the intent lists the messages sent to the
-same number since the intent (``GET Messages.json?To=&DateSent>=``) and adopts one with the same body; only if
-there is none does it send. Without a task state store (alerts), that lookup runs before every send.
+it. A retry that finds a SID sends nothing. A retry that finds only the intent lists the messages to the same
+number, newest first (``GET Messages.json?To=``), back to the intent's time by their ``date_created``, and
+adopts one with the same body; only if there is none does it send. It does not filter on ``DateSent``: Twilio
+documents ``date_sent`` as the time the message left its platform, null while it is still queued, which is
+exactly when a lost answer is retried (https://www.twilio.com/docs/messaging/api/message-resource).
 """
 
 from __future__ import annotations
@@ -189,16 +191,24 @@ class TwilioHook(BaseHook):
         return sid, True
 
     def _already_sent(self, recipient: str, text: str, since: str | None) -> str | None:
-        """Return the SID of a message with this body sent to ``recipient`` since ``since`` (a day back if None)."""
+        """
+        Return the SID of a message with this body created for ``recipient`` since ``since`` (a day back if None).
+
+        Read the list newest first, page by page, and stop at the first message created before ``since`` (less
+        five minutes for clock skew): queued and sent messages alike, whatever their ``date_sent``.
+        """
         start = datetime.fromisoformat(since) if since else datetime.now(timezone.utc) - timedelta(days=1)
-        messages = self._call(
-            lambda: self.client.messages.list(to=recipient, date_sent_after=start - timedelta(minutes=5), limit=200),
-            "list messages",
-        )
-        for message in messages:
-            if message.body == text:
-                return message.sid
-        return None
+        oldest = start - timedelta(minutes=5)
+
+        def scan() -> str | None:
+            for message in self.client.messages.stream(to=recipient, page_size=50):
+                if message.date_created is not None and message.date_created < oldest:
+                    return None
+                if message.body == text:
+                    return message.sid
+            return None
+
+        return self._call(scan, "list messages")
 
     def _create(self, recipient: str, text: str) -> str:
         kwargs = {"to": recipient, "body": text}

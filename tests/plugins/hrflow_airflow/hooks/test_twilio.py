@@ -50,6 +50,8 @@ def test_messaging_hook_is_chosen_by_connection_type(twilio, sandbox):
 
 
 def test_lost_answer_then_retry_adopts_the_message_instead_of_sending_again(twilio, sandbox):
+    """The message is still queued when the retry looks: ``date_sent`` null, as Twilio documents it."""
+    sandbox.state.twilio_send_after = 600
     hook, store = twilio(), Store()
     sandbox.state.faults.append(Fault(path="/twilio/2010-04-01/Accounts/", method="POST", lose_response=True))
     with pytest.raises(TransientHttpError, match="Twilio send"):
@@ -59,6 +61,7 @@ def test_lost_answer_then_retry_adopts_the_message_instead_of_sending_again(twil
     sid, sent = TwilioHook(retry=FAST).send_sms("hello", idempotency_key="k", store=store)  # the task's retry
 
     assert not sent and sid == messages(sandbox)[0]["sid"] and len(messages(sandbox)) == 1
+    assert messages(sandbox)[0]["date_sent"] is None and messages(sandbox)[0]["status"] == "queued"
     assert store["k"] == {"sid": sid}
     assert TwilioHook(retry=FAST).send_sms("hello", idempotency_key="k", store=store) == (sid, False)
     assert len(messages(sandbox)) == 1
@@ -137,3 +140,33 @@ def test_test_connection_checks_credentials_and_numbers_without_sending(twilio, 
 def test_e164():
     assert to_e164("+33 6 12 34 56 78", None, "x") == "+33612345678"
     assert to_e164("0612345678", "FR", "x") == "+33612345678"
+
+
+def test_lookup_reads_past_the_first_page_back_to_the_intent(twilio, sandbox):
+    """Sixty later messages to the same recruiter push the lost one to the second page: it is still found."""
+    hook, store = twilio(), Store()
+    sandbox.state.faults.append(Fault(path="/twilio/2010-04-01/Accounts/", method="POST", lose_response=True))
+    with pytest.raises(TransientHttpError):
+        hook.send_sms("the lost one", idempotency_key="k", store=store)
+    for i in range(60):
+        hook.send_sms(f"later {i}", idempotency_key=f"later-{i}", store=store)
+
+    sid, sent = TwilioHook(retry=FAST).send_sms("the lost one", idempotency_key="k", store=store)
+
+    assert not sent and sid == messages(sandbox)[0]["sid"] and len(messages(sandbox)) == 61
+
+
+def test_emulator_dates_a_message_only_once_sent_and_filters_by_gmt_day(twilio, sandbox):
+    """DateSent filters see sent messages only, by their GMT day (the Message resource's read parameters)."""
+    from datetime import datetime, timezone
+
+    hook = twilio()
+    sandbox.state.twilio_send_after = 600
+    hook.send_sms("hello", idempotency_key="k", store=Store())
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    assert list(hook.client.messages.stream(to=RECRUITER, date_sent=datetime.now(timezone.utc))) == []  # queued
+    sandbox.state.twilio_send_after = 0  # Twilio sends it now
+    [sent] = hook.client.messages.list(to=RECRUITER, date_sent_after=datetime.now(timezone.utc))
+    assert sent.status == "sent" and sent.date_sent.strftime("%Y-%m-%d") == today
+    assert hook.client.messages.list(to=RECRUITER, date_sent_before=datetime(2020, 1, 1, tzinfo=timezone.utc)) == []
+    assert hook.client.messages.list(to="+33699999999") == []
