@@ -282,6 +282,7 @@ class SandboxState:
             self.indexed_at: dict[str, float] = {}  # object key -> time.time() search sees it from
             self.lag_until = 0.0  # the latest of indexed_at: search results are cacheable after it
             self.honour_idempotency = True  # False: the ATS ignores Idempotency-Key, as most real ones do
+            self.sms_honours_idempotency = False  # SMS gateways ignore it; True: one that replays a repeated key
             # a refused batch names its refused records ({"errors": [{"hrflow_key", "message"}]}); False: it
             # says only "validation failed", as an endpoint that does not follow the optional shape would
             self.ats_name_refusals = True
@@ -983,7 +984,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"error": "body is not JSON"})
         with self.state.lock:
             area.requests += 1
-            if self.state.honour_idempotency and idem in area.responses:
+            honour = self.state.sms_honours_idempotency if name == "sms" else self.state.honour_idempotency
+            if honour and idem in area.responses:
                 area.replays += 1
                 status, response = area.responses[idem]
                 return self._send(status, response, {"Idempotent-Replayed": "true"})

@@ -68,6 +68,14 @@ def airflow_home(_session_airflow_home) -> Path:
     return _session_airflow_home
 
 
+@pytest.fixture
+def ledger_path(monkeypatch, tmp_path) -> Path:
+    """A sync ledger (and message record) of this test's own, in a SQLite file: connection ``hrflow_ledger``."""
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    return path
+
+
 @dataclass
 class DagRunResult:
     returncode: int

@@ -145,8 +145,10 @@ class HrFlowAlertNotifier(BaseNotifier):
         key = "alert-" + hashlib.sha256(f"{self.event}/{dag_id}/{run_id}".encode()).hexdigest()[:40]
         try:
             from hrflow_airflow.hooks.messaging import messaging_hook
+            from hrflow_airflow.outbox import MessageRecords
 
-            messaging_hook(conn_id).send_sms(text, idempotency_key=key, to=phone)
+            # the durable record (intent, then answer) keeps a second call or a lost answer from a second alert
+            messaging_hook(conn_id).send_sms(text, idempotency_key=key, to=phone, store=MessageRecords("alert"))
         except Exception as exc:
             log.error("HrFlow alert not sent through connection '%s': %s. Alert: %s", conn_id, exc, text)
             return

@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import Param, Variable, conf, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from hrflow_airflow.hooks.api_key import MessagingHook
+from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.http import RefusedError, fail_fast
 from hrflow_airflow.hooks.messaging import messaging_hook
@@ -207,6 +207,9 @@ def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
         reference, sent_now = hook.send_sms(render_sms(template, fields), idempotency_key=idempotency_key, store=store)
     except RefusedError as exc:  # refused for good: no retry would be answered otherwise
         raise fail_fast(exc) from None
+    except MessageUnknownError:  # may have been sent: reported by key, never sent twice
+        emit_counts("sms", {"unknown": 1}, tags)
+        raise
     if sent_now:
         emit_counts("sms", {"sent": 1}, tags)
         log.info("SMS for profile %s sent (%s)", key, reference)

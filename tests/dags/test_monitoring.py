@@ -6,7 +6,6 @@ import json
 import socket
 import sqlite3
 import threading
-import time
 
 import pytest
 
@@ -28,6 +27,9 @@ def alert_env(sandbox) -> dict[str, str]:
     return {"AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_connection(sandbox.url, ON_CALL))}
 
 
+SENTINEL = b"#drained"
+
+
 class StatsdListener:
     """A UDP StatsD server that keeps every metric line it receives."""
 
@@ -38,6 +40,7 @@ class StatsdListener:
         self.port = self.sock.getsockname()[1]
         self.lines: list[str] = []
         self._stop = threading.Event()
+        self._drained = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -47,7 +50,17 @@ class StatsdListener:
                 data = self.sock.recv(65535)
             except OSError:
                 continue
+            if data == SENTINEL:
+                self._drained.set()
+                continue
             self.lines += data.decode().splitlines()
+
+    def drain(self) -> None:
+        """Return once every datagram already sent has been read: a sentinel sent now is read after them."""
+        self._drained.clear()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.sendto(SENTINEL, ("127.0.0.1", self.port))
+        assert self._drained.wait(10), "the StatsD listener did not read its sentinel"
 
     def env(self) -> dict[str, str]:
         return {
@@ -60,7 +73,7 @@ class StatsdListener:
 
     def counters(self, prefix: str) -> dict[tuple[str, frozenset], int]:
         """Return ``{(name, tags): total}`` for counters whose name starts with ``prefix``."""
-        time.sleep(0.5)  # let the last datagrams land
+        self.drain()  # the run's process has exited: its datagrams are queued before the sentinel
         totals: dict[tuple[str, frozenset], int] = {}
         for line in self.lines:
             name_tags, _, value = line.partition(":")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sandbox.server import API_SECRET, SMS_API_KEY, Fault, make_key
 
 SOURCE = make_key("source", "sms")
@@ -97,12 +99,31 @@ def test_conf_without_source_key_is_refused(run_dag, sandbox):
     assert sandbox.state.calls["GET /v1/profile/indexing"] == 0 and sandbox.state.sms.requests == 0
 
 
-def test_messaging_503_then_success_sends_one_sms(run_dag, sandbox):
+def test_lost_answer_at_a_key_ignoring_gateway_is_reported_by_key_and_never_sent_twice(run_dag, sandbox):
+    """The gateway ignores Idempotency-Key (most do) and sends; the answer is lost. One SMS, the run says so."""
     profile = seed_one(sandbox)
-    sandbox.state.faults.append(Fault(path="/sms", status=503, times=2))
-    sandbox.state.faults.append(Fault(path="/sms", lose_response=True))
+    sandbox.state.faults.append(Fault(path="/sms", status=200, lose_response=True))
 
     result = run_dag("hrflow_profile_sms", event(profile["key"]))
+
+    assert not result.succeeded
+    assert "may have been sent once. Not sent again (at most once)" in result.output
+    assert "new_state=up_for_retry" not in result.output  # no retry could tell whether it was sent
+    assert sandbox.state.calls["POST /sms"] == 1 and len(sandbox.state.sms.bodies) == 1
+    assert_no_pii_or_secret(result, profile)
+
+
+def test_endpoint_that_honours_the_key_gets_its_503s_and_lost_answer_retried_with_it(run_dag, sandbox):
+    """Extra ``idempotency_key_honoured``: the documented replay of a repeated key makes retrying safe."""
+    profile = seed_one(sandbox)
+    sandbox.state.sms_honours_idempotency = True
+    sandbox.state.faults.append(Fault(path="/sms", status=503, times=2))
+    sandbox.state.faults.append(Fault(path="/sms", lose_response=True))
+    conn = sandbox.connections()["sms_default"]
+    conn["extra"] = {**conn["extra"], "idempotency_key_honoured": True}
+    env = {"AIRFLOW_CONN_SMS_DEFAULT": json.dumps(conn)}
+
+    result = run_dag("hrflow_profile_sms", event(profile["key"]), env=env)
 
     assert result.succeeded, result.output[-3000:]
     assert sandbox.state.calls["POST /sms"] == 4
@@ -122,8 +143,6 @@ def test_messaging_4xx_fails_with_the_reason(run_dag, sandbox):
 
 # -- Twilio: sms_default of type twilio ---------------------------------------------------------------------------
 def _twilio_env(sandbox, **extra) -> dict[str, str]:
-    import json
-
     from sandbox.server import twilio_connection
 
     return {"AIRFLOW_CONN_SMS_DEFAULT": json.dumps(twilio_connection(sandbox.url, **extra))}

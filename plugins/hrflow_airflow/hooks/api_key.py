@@ -11,6 +11,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.hooks.http import (
+    RateLimitedError,
     RefusedError,
     RetryPolicy,
     TransientHttpError,
@@ -104,11 +105,12 @@ class ApiKeyJsonHook(BaseHook):
             f"Nothing was sent (a request would create data at the {self.service})."
         )
 
-    def post_json(self, body: Any, *, idempotency_key: str) -> requests.Response:
+    def post_json(self, body: Any, *, idempotency_key: str, repeatable: bool = True) -> requests.Response:
         """
         POST ``body`` and return the 2xx response.
 
         Raise :class:`RefusedError` on other 4xx and :class:`TransientHttpError` once retries are exhausted.
+        ``repeatable=False``: only a 429 is retried here (see :func:`~hrflow_airflow.hooks.http.send`).
         """
         response = send(
             self.session,
@@ -119,12 +121,15 @@ class ApiKeyJsonHook(BaseHook):
             timeout=self.timeout,
             policy=self.retry,
             target=f"{self.service} ({self.conn_id})",
+            repeatable=repeatable,
         )
         if response.ok:
             return response
         reason = response.text[:REASON_LIMIT].strip() or response.reason
         message = f"{self.service} ({self.conn_id}) answered HTTP {response.status_code}: {reason}"
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status_code == 429:
+            raise RateLimitedError(message)
+        if response.status_code >= 500:
             raise TransientHttpError(message)
         try:
             body = response.json()
@@ -154,7 +159,15 @@ class AtsHook(ApiKeyJsonHook):
 
 
 class MessagingHook(ApiKeyJsonHook):
-    """Send one SMS: ``{"text": ...}``, plus ``"to"`` when the recipient is not the connection's default."""
+    """
+    Send one SMS: ``{"text": ...}``, plus ``"to"`` when the recipient is not the connection's default.
+
+    At most once without the endpoint's help: most SMS gateways ignore ``Idempotency-Key``. The intent is
+    recorded in ``store`` before the request and the answer after it. A request whose answer is lost (no
+    answer, a 5xx) may have been sent: it is not sent again, and :class:`MessageUnknownError` names its key.
+    Set the connection's extra ``idempotency_key_honoured`` to true only for an endpoint that documents
+    replaying a repeated key: then a lost answer is retried with the same key instead.
+    """
 
     conn_name_attr = "sms_conn_id"
     default_conn_name = "sms_default"
@@ -166,19 +179,59 @@ class MessagingHook(ApiKeyJsonHook):
     def __init__(self, *, sms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(conn_id=sms_conn_id, **kwargs)
 
+    @cached_property
+    def key_honoured(self) -> bool:
+        return str(self.connection.extra_dejson.get("idempotency_key_honoured", "")).lower() in ("true", "1", "yes")
+
     def send_sms(
         self, text: str, *, idempotency_key: str, to: str | None = None, store: Any = None
     ) -> tuple[str, bool]:
         """
         Send one SMS at most once for ``idempotency_key``; return ``(reference, sent_now)``.
 
-        The endpoint gets the ``Idempotency-Key``; ``store`` (the task state store) also remembers a send, so
-        a retry after the answer arrived sends nothing at all.
+        ``store`` (``get``/``set``: the task state store, or :class:`~hrflow_airflow.outbox.MessageRecords`)
+        holds ``{"intent": time}`` during the request and ``{"sent": time}`` after it.
         """
-        if store is not None and store.get(idempotency_key):
+        state = store.get(idempotency_key) if store is not None else None
+        if state == "sent" or (isinstance(state, dict) and "sent" in state):
             self.log.info("SMS %s was sent in an earlier try; not sending again", idempotency_key)
             return idempotency_key, False
-        self.post_json({"text": text, **({"to": to} if to else {})}, idempotency_key=idempotency_key)
+        if isinstance(state, dict) and "intent" in state and not self.key_honoured:
+            raise MessageUnknownError(idempotency_key, self.conn_id, f"an earlier try at {state['intent']}")
         if store is not None:
-            store.set(idempotency_key, "sent")
+            store.set(idempotency_key, {"intent": _now()})
+        body = {"text": text, **({"to": to} if to else {})}
+        try:
+            self.post_json(body, idempotency_key=idempotency_key, repeatable=self.key_honoured)
+        except RefusedError as exc:  # refused: nothing was sent, a later try may send
+            if store is not None:
+                store.set(idempotency_key, {"refused": exc.status})
+            raise
+        except TransientHttpError as exc:
+            if self.key_honoured:
+                raise
+            if isinstance(exc, RateLimitedError):  # not processed: a later try may send
+                if store is not None:
+                    store.set(idempotency_key, {"refused": 429})
+                raise
+            raise MessageUnknownError(idempotency_key, self.conn_id, str(exc)) from None
+        if store is not None:
+            store.set(idempotency_key, {"sent": _now()})
         return idempotency_key, True
+
+
+class MessageUnknownError(AirflowFailException):
+    """Raise when a message may have been sent but its answer was lost: it is not sent again (at most once)."""
+
+    def __init__(self, key: str, conn_id: str, what: str) -> None:
+        super().__init__(
+            f"SMS {key} through connection '{conn_id}': no answer to {what}; it may have been sent once. "
+            "Not sent again (at most once): look for this Idempotency-Key in the gateway's log"
+        )
+        self.key = key
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -291,6 +291,10 @@ class AnswerUnknownError(TransientHttpError):
     """Raise when a request that must not be repeated may have been applied, but no answer came."""
 
 
+class RateLimitedError(TransientHttpError):
+    """Raise when a peer still answers 429 after every attempt: the request was not processed."""
+
+
 class RefusedError(Exception):
     """
     Raise when a peer refused a request with a 4xx other than 429: the same request would be refused again.

@@ -11,13 +11,6 @@ import pytest
 from hrflow_airflow.ledger import LedgerHook, Refusal
 
 
-@pytest.fixture
-def ledger_path(monkeypatch, tmp_path):
-    path = tmp_path / "ledger.db"
-    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    return path
-
-
 def test_a_table_of_the_previous_version_gains_the_new_columns_and_keeps_its_rows(ledger_path):
     with sqlite3.connect(ledger_path) as db:  # the table as the version before refusals created it
         db.execute(

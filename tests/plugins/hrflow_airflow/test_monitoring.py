@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from hrflow_airflow import monitoring
+from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.monitoring import (
     HrFlowAlertNotifier,
     alert_target,
@@ -21,7 +22,8 @@ from hrflow_airflow.monitoring import (
     summary_table,
 )
 from hrflow_airflow.objects import JOB, PROFILE
-from sandbox.server import alert_connection
+from hrflow_airflow.outbox import MessageRecords
+from sandbox.server import Fault, alert_connection
 
 ON_CALL = "+33 6 00 00 00 01"
 
@@ -161,7 +163,8 @@ def test_publish_report_emits_one_event_and_counters_per_container(kind, tag, mo
 
 # -- the alert target and delivery, through the sandbox's messaging service -------------------------------------
 @pytest.fixture
-def alert_conn(sandbox, monkeypatch):
+def alert_conn(sandbox, monkeypatch, ledger_path):
+    """The on-call alert through the sandbox's messaging endpoint, which ignores Idempotency-Key as most do."""
     conn = alert_connection(sandbox.url, ON_CALL)
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_ALERT", json.dumps(conn))
     return conn
@@ -194,9 +197,29 @@ def test_notifier_sends_one_alert_per_run_even_if_called_twice(alert_conn, sandb
     notifier(_failure_context())
     notifier(_failure_context())
     bodies = sandbox.state.sms.bodies
-    assert len(bodies) == 1 and sandbox.state.sms.replays == 1
+    assert len(bodies) == 1 and sandbox.state.sms.requests == 1  # the second call found the durable record
     assert bodies[0]["to"] == ON_CALL
     assert bodies[0]["text"].startswith("[Airflow] hrflow_profiles_to_ats run manual__1 failed at unknown task.")
+
+
+def test_alert_whose_answer_is_lost_is_reported_by_key_and_never_sent_twice(alert_conn, sandbox, caplog):
+    """The gateway sends the alert, the answer is lost: the record holds the intent, so no call sends it again."""
+    sandbox.state.faults.append(Fault(path="/sms", lose_response=True))
+    with caplog.at_level(logging.ERROR, logger="hrflow_airflow.monitoring"):
+        HrFlowAlertNotifier()(_failure_context())
+        HrFlowAlertNotifier()(_failure_context())  # the deadline's or another scheduler's call, or a rerun
+    assert len(sandbox.state.sms.bodies) == 1 and sandbox.state.sms.requests == 1
+    [key] = {m.split("SMS ")[1].split(" ")[0] for m in caplog.messages if "may have been sent once" in m}
+    assert key.startswith("alert-") and MessageRecords("alert").get(key).keys() == {"intent"}
+
+
+def test_alert_refused_with_429_is_sent_by_a_later_call(alert_conn, sandbox):
+    """A 429 is documented as not processed: the record lets a later call send it."""
+    sandbox.state.faults.append(Fault(path="/sms", status=429, times=RetryPolicy().attempts, retry_after=0))
+    HrFlowAlertNotifier()(_failure_context())
+    assert sandbox.state.sms.bodies == []
+    HrFlowAlertNotifier()(_failure_context())
+    assert len(sandbox.state.sms.bodies) == 1
 
 
 def test_notifier_without_target_logs_and_does_not_raise(sandbox, monkeypatch, caplog):

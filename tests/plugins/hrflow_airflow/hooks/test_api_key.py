@@ -7,7 +7,7 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook
+from hrflow_airflow.hooks.api_key import AtsHook, MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.http import RefusedError, RetryPolicy, TransientHttpError
 from sandbox.server import Fault
 
@@ -49,6 +49,39 @@ def test_exhausted_429_is_transient(sandbox):
     with pytest.raises(TransientHttpError, match="HTTP 429"):
         MessagingHook(retry=FAST).send_sms("hi", idempotency_key="k")
     assert sandbox.state.calls["POST /sms"] == FAST.attempts
+
+
+class Store(dict):
+    """The task state store's get/set, as a dict."""
+
+    def set(self, key, value):
+        self[key] = value
+
+
+@pytest.mark.parametrize("fault", [{"lose_response": True}, {"status": 502}], ids=["lost-answer", "502"])
+def test_sms_whose_answer_is_lost_is_reported_and_never_sent_twice_by_a_key_ignoring_gateway(sandbox, fault):
+    """The gateway ignores Idempotency-Key: no in-process retry, no task retry sends a second SMS."""
+    sandbox.state.faults.append(Fault(path="/sms", **({"status": 200} if "lose_response" in fault else {}), **fault))
+    store = Store()
+    with pytest.raises(MessageUnknownError, match="SMS k through connection 'sms_default'.*may have been sent") as e:
+        MessagingHook(retry=FAST).send_sms("hi", idempotency_key="k", store=store)
+    assert e.value.key == "k" and store["k"].keys() == {"intent"}
+    with pytest.raises(MessageUnknownError, match="an earlier try"):  # the task's retry
+        MessagingHook(retry=FAST).send_sms("hi", idempotency_key="k", store=store)
+    assert sandbox.state.calls["POST /sms"] == 1
+
+
+def test_sms_after_a_lost_answer_is_retried_with_the_key_when_the_endpoint_honours_it(sandbox, monkeypatch):
+    conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_SMS_DEFAULT"])
+    extra = {**conn.get("extra", {}), "idempotency_key_honoured": True}
+    monkeypatch.setenv("AIRFLOW_CONN_SMS_DEFAULT", json.dumps({**conn, "extra": extra}))
+    sandbox.state.sms_honours_idempotency = True
+    sandbox.state.faults.append(Fault(path="/sms", status=503, times=2))
+    sandbox.state.faults.append(Fault(path="/sms", lose_response=True))
+    store = Store()
+    hook = MessagingHook(retry=RetryPolicy(attempts=4, backoff=0.01))
+    assert hook.send_sms("hi", idempotency_key="k", store=store) == ("k", True)
+    assert len(sandbox.state.sms.bodies) == 1 and sandbox.state.sms.replays == 1 and store["k"].keys() == {"sent"}
 
 
 def test_wrong_api_key_is_a_clear_rejection(sandbox, monkeypatch):

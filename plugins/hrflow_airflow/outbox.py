@@ -1,0 +1,67 @@
+"""
+The message record: a durable note, per message key, of what was sent, kept next to the sync ledger.
+
+An SMS run has Airflow's task state store; an alert (a DAG callback) has no task, so no store. Both messaging
+hooks record an intent before the request and the answer after it in a ``get``/``set`` store; alerts use this
+table, ``hrflow_messages`` in the ledger's database (connection ``hrflow_ledger``, else the SQLite file under
+``$AIRFLOW_HOME``). A row holds the message key (``alert-<hash of kind/dag/run>``), the state the hook wrote
+(``{"intent": time}``, ``{"sent": time}``, ``{"sid": ...}``: never the text or the number) and when.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any
+
+from hrflow_airflow.ledger import LedgerHook
+
+TABLE = "hrflow_messages"
+
+
+class MessageRecords:
+    """A ``get``/``set`` store of message states in the ledger's database (the task state store's interface)."""
+
+    def __init__(self, kind: str, ledger: LedgerHook | None = None) -> None:
+        self.kind = kind
+        self.ledger = ledger or LedgerHook()
+
+    @cached_property
+    def table(self) -> Any:
+        from sqlalchemy import Column, MetaData, String, Table
+
+        table = Table(
+            TABLE,
+            MetaData(),
+            Column("message_key", String(120), primary_key=True),
+            Column("kind", String(32), nullable=False),
+            Column("state", String(500), nullable=False),  # JSON: keys and times only
+            Column("updated_at", String(32), nullable=False),
+        )
+        table.metadata.create_all(self.ledger.engine, checkfirst=True)
+        return table
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the state recorded for ``key``, else ``default``."""
+        from sqlalchemy import select
+
+        with self.ledger.engine.connect() as conn:
+            raw = conn.execute(select(self.table.c.state).where(self.table.c.message_key == key)).scalar_one_or_none()
+        return default if raw is None else json.loads(raw)
+
+    def set(self, key: str, value: Any) -> None:
+        """Record ``value`` (JSON: keys and times, never message text) as the state of ``key``."""
+        dialect = self.ledger.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        row = {"message_key": key, "kind": self.kind, "state": json.dumps(value), "updated_at": now}
+        stmt = insert(self.table).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["message_key"], set_={"state": row["state"], "updated_at": now}
+        )
+        with self.ledger.engine.begin() as conn:
+            conn.execute(stmt)
