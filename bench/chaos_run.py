@@ -35,6 +35,7 @@ FAULT_MENU = {
     "hrflow_slow": [{"path": "/v1/profile/indexing", "method": "PUT", "status": 0, "delay": 2.0, "times": 2}],
     "ats_5xx": [{"path": "/ats/profiles", "status": 502, "times": 2}],
     "ats_lost_answer": [{"path": "/ats/profiles", "lose_response": True}],
+    "ats_502_after_apply": [{"path": "/ats/profiles", "applied_status": 502, "reason": "Bad Gateway"}],
     "kill_post": [],  # the sandbox holds one applied batch's answer (/_sandbox/hold) until its task is killed
     # slow PUTs keep every tagging task alive long enough (> 1.5 s) for the killer to find one mid-way
     "kill_tag": [{"path": "/v1/profile/indexing", "method": "PUT", "status": 0, "delay": 1.0, "times": 40}],
@@ -170,11 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     by_kind = state["faults_by_kind"]
     # with an ATS that ignores Idempotency-Key, a batch applied whose answer never arrived (lost, or held while its
     # task was killed) is sent again: the JSON batch endpoint is at-least-once there, and only there
-    at_least_once = (by_kind.get("lost_answer", 0) + sum(1 for f in chosen if "kill_post" in f)) * 25
-    duplicate_goal = at_least_once if args.ignore_idempotency_key else 0
+    # (lost answers, 502s after the apply, held answers): the sandbox records those batches' keys ("unanswered"); the
+    # duplicated keys must be exactly those when the ATS ignores the key, and none when it honours it
+    ignoring = args.ignore_idempotency_key
     goals = [
         ("lost profiles (never reached ATS)", check["lost"], 0),
-        ("duplicates at the ATS", check["duplicates"], duplicate_goal),
+        ("duplicates at the ATS", check["duplicates"], check["unanswered"] if ignoring else 0),
+        ("duplicated, not of an unanswered batch", check["duplicates_not_unanswered"], 0),
+        ("unanswered, not duplicated", check["unanswered_not_duplicated"] if ignoring else 0, 0),
         ("accepted but untagged", check["untagged"], 0),
         ("tagged more than once", check["edited_twice"], 0),
         ("clobbered recruiter edits", len(state["clobbered"]), 0),
@@ -191,13 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"runs: {len(outcomes)} ({outcomes.count('success')} success, {outcomes.count('failed')} failed)",
         "faults fired by the sandbox, by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items())),
-        "  (errors: http_*; delays: delay; answers lost after the request was applied: lost_answer)",
+        "  (errors: http_*; delays: delay; applied, then the answer lost: lost_answer, or a 502: applied_502)",
+        f"ATS requests {check['requests']}, same-key replays answered without applying {check['replays']}; "
+        f"profiles of batches applied without the caller hearing so: {check['unanswered']}",
         f"task processes SIGKILLed: {kills} of {kills_scheduled} scheduled "
         f"(kill_post kills the post_to_ats whose answer the sandbox holds; kill_tag a tagging task mid-way)",
         f"profiles: {total}; recruiter edits made while runs were in flight: {state['third_party_edits']}",
         "",
-        f"{'':36} {'measured':>9} {'goal':>5}",
-        *[f"{name:36} {measured:9} {('<= ' if goal else '') + str(goal):>5}" for name, measured, goal in goals],
+        f"{'':40} {'measured':>9} {'goal':>5}",
+        *[f"{name:40} {measured:9} {('<= ' if goal else '') + str(goal):>5}" for name, measured, goal in goals],
         "",
         "faults per run: " + "; ".join(",".join(f) for f in chosen),
         "result: " + ("every goal met" if not missed else "MISSED: " + ", ".join(missed)),

@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'task instances retried':44} {sum(1 for ti in tis if ti.get('try_number', 1) > 1):>5}",
         f"{'profiles lost / duplicated / untagged':44} {check['lost']:>4} /{check['duplicates']:>3} "
         f"/{check['untagged']:>3}",
+        f"{'ATS requests / same-key replays (re-POSTs)':44} {check['requests']:>5} / {check['replays']:<5}",
         "",
         "Ceiling: a run maps at most 1,024 batches ([core] max_map_length); beyond batch_size x 1,024 objects the",
         "search task grows the batch size instead (config.plan_run), so any run size stays within the limit.",

@@ -166,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
 
     floor = 2 * n * lat / (a_c or 1)
 
-    def lost(check) -> str:
-        return f"{check['lost']} / {check['duplicates']} / {check['untagged']}"
+    def lost(check) -> str:  # raw requests and same-key replays beside "duplicated": a replayed re-POST shows
+        return (
+            f"{check['lost']} / {check['duplicates']} / {check['untagged']} "
+            f"(ATS requests {check['requests']}, replays {check['replays']})"
+        )
 
     def ratio(t: float | None) -> str:
         return f"{b_time / t:.1f}x" if b_time and t else "n/a"

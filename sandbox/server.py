@@ -207,6 +207,7 @@ class Fault:
     delay: float = 0.0
     lose_response: bool = False  # apply the request, then drop the connection
     slow_apply: float = 0.0  # apply the request, then wait this long before answering
+    applied_status: int = 0  # apply the request, then answer this status (a gateway's 502/504 after the apply)
     match_key: str | None = None  # only requests whose body or query mentions this key
     reason: str = "injected fault"
     content_type: str = "application/json"  # e.g. "text/html": a proxy's page instead of HrFlow's JSON
@@ -216,6 +217,8 @@ class Fault:
         """Name what this fault does, for counting: errors, delays and lost answers are told apart."""
         if self.lose_response:
             return "lost_answer"
+        if self.applied_status:
+            return f"applied_{self.applied_status}"
         if self.slow_apply:
             return "slow_apply"
         if self.content_type != "application/json":
@@ -243,6 +246,7 @@ class Area:
     responses: dict = field(default_factory=dict)
     updates: Counter = field(default_factory=Counter)  # hrflow_key -> upserts applied
     current: dict = field(default_factory=dict)  # hrflow_key -> the record as the ATS holds it now
+    unanswered: set = field(default_factory=set)  # hrflow_keys of applied batches whose 2xx never reached the caller
 
 
 class SandboxState:
@@ -456,15 +460,28 @@ class SandboxState:
         return None
 
     def exactly_once(self, kind: str, container: str, ats: str) -> dict[str, int]:
-        """Return lost / duplicated / untagged / edited-twice counts over every object of ``container``."""
+        """Return lost / duplicated / untagged / edited-twice counts over every object of ``container``.
+
+        Also the ATS's raw request and replay counts, and how the duplicated keys compare with those of the batches
+        it applied without the caller hearing so (the only ones a key-ignoring ATS may receive twice).
+        """
         with self.lock:
             keys = list(self.objects[kind].get(container, {}))
-            applied = self.ats_area(ats).applied
+            area = self.ats_area(ats)
+            applied = area.applied
             synced = set(_synced_keys(self.objects[kind].get(container, {})))
+            duplicated = {k for k, n in applied.items() if n > 1}
             return {
                 "objects": len(keys),
                 "lost": sum(1 for k in keys if k not in applied),
-                "duplicates": sum(1 for n in applied.values() if n > 1),
+                "duplicates": len(duplicated),
+                # requests the ATS received and same-key replays it answered without applying: "0 duplicates" at
+                # a receiver that honours the key can hide re-POSTs, these show them
+                "requests": area.requests,
+                "replays": area.replays,
+                "unanswered": len(area.unanswered),  # applied, answer lost / 5xx / held while its task died
+                "duplicates_not_unanswered": len(duplicated - area.unanswered),
+                "unanswered_not_duplicated": len(area.unanswered - duplicated),
                 "untagged": sum(1 for k in keys if k not in synced),
                 "edited_twice": sum(1 for k in keys if self.edits.get(k, 0) > 1),
             }
@@ -653,12 +670,25 @@ class _Handler(BaseHTTPRequestHandler):
             body["meta"] = meta
         with self.state.lock:
             raw = msgspec.json.encode(body)
-        fault = getattr(self, "_fault", None)
-        if fault and fault.lose_response:  # the request was applied; its answer never arrives
-            return self._drop()
-        if fault and fault.slow_apply:
+        if not self._after_apply(getattr(self, "_fault", None)):
+            self._send_raw(status, raw)
+
+    def _after_apply(self, fault: Fault | None) -> bool:
+        """Play an after-the-apply fault: drop the answer, delay it, or replace it by a gateway's 5xx.
+
+        Return True when the fault answered (or dropped) instead of the request's own answer.
+        """
+        if fault is None:
+            return False
+        if fault.lose_response:  # the request was applied; its answer never arrives
+            self._drop()
+            return True
+        if fault.slow_apply:
             time.sleep(fault.slow_apply)
-        self._send_raw(status, raw)
+        if fault.applied_status:  # applied; a gateway in front answers 502/504 instead (the common real case)
+            self._send(fault.applied_status, {"code": fault.applied_status, "message": fault.reason})
+            return True
+        return False
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -714,7 +744,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fault.delay)  # a proxy's page: whatever the status, not HrFlow's JSON
                 page = f"<html><body><h1>{fault.status}</h1><p>{html.escape(fault.reason)}</p></body></html>".encode()
                 return self._send_raw(fault.status, page, {"Content-Type": fault.content_type})
-            if fault and not (fault.lose_response or fault.slow_apply):
+            if fault and not (fault.lose_response or fault.slow_apply or fault.applied_status):
                 time.sleep(fault.delay)
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 if area == "twilio":  # Twilio's error shape; 429 is its error 20429, "never processed"
@@ -723,7 +753,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(fault.status, {"code": fault.status, "message": fault.reason}, headers)
         else:
             fault = None
-        self._fault = fault  # lose_response / slow_apply: applied by whichever area answers
+        self._fault = fault  # lose_response / slow_apply / applied_status: played by whichever area answers
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
             if path.startswith("/v1/"):
@@ -933,9 +963,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.twilio_messages.append(message)
             self.state.sms.received_at.append(time.time())
             self.state.sms.bodies.append({"text": text, "to": to, "via": "twilio"})
-        if fault and fault.lose_response:  # accepted and queued by Twilio; the answer never arrives
-            return self._drop()
-        self._send(201, message)
+        if not self._after_apply(fault):  # accepted and queued by Twilio, whatever answer follows
+            self._send(201, message)
 
     def _twilio_list(self, account: str, params: dict[str, list[str]]) -> None:
         """Answer one page of the Message list, newest first, after sending the messages whose time has come."""
@@ -992,14 +1021,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, response = self._apply(area, name, payload)
             area.responses[idem] = (status, response)
             hold, self.state.hold = (self.state.hold, None) if name != "sms" else (None, self.state.hold)
+        if 200 <= status < 300 and (hold is not None or (fault and (fault.lose_response or fault.applied_status))):
+            with self.state.lock:  # applied, and the caller will not hear so: a retry may bring it again
+                area.unanswered.update(r["hrflow_key"] for r in payload.get(name, []) if isinstance(r, dict))
         if hold is not None:  # applied; the answer waits for the test (which kills the task meanwhile)
             hold["held"].set()
             hold["release"].wait(300)
-        if fault and fault.lose_response:
-            return self._drop()
-        if fault and fault.slow_apply:
-            time.sleep(fault.slow_apply)
-        self._send(status, response)
+        if not self._after_apply(fault):
+            self._send(status, response)
 
     def _apply(self, area: Area, name: str, payload: Any) -> tuple[int, dict]:
         if name == "sms":

@@ -25,8 +25,8 @@ Workable (``/workable/...`` stands for ``https://<subdomain>.workable.com``):
   account tokens and 50 for OAuth tokens; headers ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining``,
   ``X-Rate-Limit-Reset`` (Unix time of the next interval); 429 beyond.
 
-Faults (5xx, a create applied whose answer is lost) come from the sandbox's generic fault list, matched on
-these paths.
+Faults (5xx, a create applied whose answer is lost or replaced by a gateway's 502) come from the sandbox's generic
+fault list, matched on these paths.
 """
 
 from __future__ import annotations
@@ -158,11 +158,9 @@ def _json(body: bytes) -> Any:
 
 
 def _finish(handler: Any, status: int, payload: Any, headers: dict[str, str], fault: Any) -> None:
-    if fault is not None and fault.lose_response:  # applied; the answer never arrives
-        return handler._drop()
-    if fault is not None and fault.slow_apply:
-        time.sleep(fault.slow_apply)
-    handler._send(status, payload, headers)
+    """Answer a request that was applied, unless a fault drops the answer or a gateway's 5xx replaces it."""
+    if not handler._after_apply(fault):
+        handler._send(status, payload, headers)
 
 
 # -- SmartRecruiters --------------------------------------------------------------------------------

@@ -115,17 +115,20 @@ def test_every_unsynced_profile_becomes_one_candidate_with_its_ats_id_in_hrflow(
     assert acct.creates == 12  # the second run created nothing
 
 
-def test_lost_create_answers_and_a_5xx_leave_no_duplicate(run_dag, sandbox, vendor, source):
+def test_lost_create_answers_and_5xx_before_and_after_the_create_leave_no_duplicate(run_dag, sandbox, vendor, source):
+    """Lost answers, a 503 before the create and a gateway's 502 after it: six candidates, each once."""
     state = sandbox.state
     keys = state.seed("profile", source, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     state.faults += [
         Fault(path=CREATE_PATH[vendor], method="POST", status=200, lose_response=True, times=2),
         Fault(path=CREATE_PATH[vendor], method="POST", status=503, times=1),
+        Fault(path=CREATE_PATH[vendor], method="POST", applied_status=502, reason="Bad Gateway", times=2),
     ]
     result = run_dag(DAG_ID, {"source_keys": [source]}, env=connection(sandbox, vendor))
     assert result.succeeded, result.output[-3000:]
     acct = account(sandbox, vendor)
     assert state.faults_by_kind["lost_answer"] == 2 and state.faults_by_kind["http_503"] == 1
+    assert state.faults_by_kind["applied_502"] == 2 and acct.creates == 6
     assert len(acct.candidates) == 6 and acct.duplicates() == []
     assert "adopted" in result.output  # found by email after the lost answers
     assert all(len(ids) == 1 for ids in ats_ids(sandbox, source, keys).values())

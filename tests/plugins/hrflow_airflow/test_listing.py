@@ -118,8 +118,10 @@ def test_find_resumable_prefers_the_runs_own_listing_then_the_newest_matching_on
     (tmp_path / "half_written" / "listing.json").write_text('{"state": "list')
     assert find_resumable(tmp_path, tmp_path / "mine", "k", T0) is None
     _manifest(tmp_path / "killed", "listing")
-    time.sleep(0.01)
     _manifest(tmp_path / "listed_then_killed", "listed")  # killed while posting or tagging
+    for name, updated in (("killed", 1000.0), ("listed_then_killed", 2000.0)):  # which one was written last
+        manifest = tmp_path / name / "listing.json"
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "updated": updated}))
     found, manifest = find_resumable(tmp_path, tmp_path / "mine", "k", T0)
     assert found.name == "listed_then_killed" and manifest["state"] == "listed"
     _manifest(tmp_path / "mine", "listing")
