@@ -296,6 +296,8 @@ class SandboxState:
             # deepest result a listing serves (page * limit), like a search engine's result window; HrFlow's docs
             # do not say whether it caps deep pages: a cap here proves the sync never relies on deep offsets
             self.max_result_window: int | None = 10_000
+            # True: created_at_min / created_at_max honoured by their date only, as the SDK documents them
+            self.date_only_filters = False
             self.keep_bodies = (
                 True  # False: receivers count what they applied but drop the bodies (million-object runs)
             )
@@ -459,6 +461,21 @@ class SandboxState:
                     return fault
         return None
 
+    def created_bounds(self, params: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+        """
+        Return the inclusive ``created_at`` bounds of a listing's ``created_at_min`` / ``created_at_max``.
+
+        hrflow 4.3.0 documents both as ``"YYYY-MM-DD"`` (``storing.list``, ``searching.list``). With
+        ``date_only_filters`` the emulator honours only that date: the min is the start of its day and the max
+        the end of its day, whatever time the value carries; otherwise the full timestamp is honoured.
+        """
+        low = _parse_date(params["created_at_min"]) if params.get("created_at_min") else None
+        high = _parse_date(params["created_at_max"]) if params.get("created_at_max") else None
+        if self.date_only_filters:
+            low = low and low.replace(hour=0, minute=0, second=0, microsecond=0)
+            high = high and high.replace(hour=23, minute=59, second=59, microsecond=999999)
+        return low, high
+
     def exactly_once(self, kind: str, container: str, ats: str) -> dict[str, int]:
         """Return lost / duplicated / untagged / edited-twice counts over every object of ``container``.
 
@@ -500,8 +517,7 @@ class SandboxState:
         excluded, included = params.get("tags_excluded") or [], params.get("tags_included") or []
         if included or excluded not in ([], [[{"name": "sync", "value": "1"}]], [[{"name": "sync", "value": 1}]]):
             return None
-        low = _parse_date(params["created_at_min"]) if params.get("created_at_min") else None
-        high = _parse_date(params["created_at_max"]) if params.get("created_at_max") else None
+        low, high = self.created_bounds(params)
         if not search and params.get("sort_by") == "updated_at" and not (low or high or excluded):
             with self.lock:
                 return bucket.by_updated(
@@ -539,8 +555,7 @@ class SandboxState:
             version = self.version
         included = params.get("tags_included") or []
         excluded = params.get("tags_excluded") or []
-        low = _parse_date(params["created_at_min"]) if params.get("created_at_min") else None
-        high = _parse_date(params["created_at_max"]) if params.get("created_at_max") else None
+        low, high = self.created_bounds(params)
         result = []
         for obj in pool:
             created = _parse_date(obj["created_at"])
@@ -830,8 +845,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             containers = json.loads(query[containers_param])
             page, limit = int(query.get("page", 1)), int(query.get("limit", 30))
-            low = _parse_date(query["created_at_min"]) if query.get("created_at_min") else None
-            high = _parse_date(query["created_at_max"]) if query.get("created_at_max") else None
+            low, high = self.state.created_bounds(query)
         except (KeyError, ValueError) as exc:
             return self._envelope(400, f"Invalid parameters: {exc}")
         if (refusal := self._listing_refusal(kind, containers, containers_param, limit, page)) is not None:
@@ -1145,6 +1159,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "receiver":  # {"honour_idempotency": false}: an ATS that ignores Idempotency-Key
             self.state.honour_idempotency = bool(data.get("honour_idempotency", True))
             return self._send(200, {"honour_idempotency": self.state.honour_idempotency})
+        if route == "date_filters":  # {"date_only": true}: created_at_min / _max honoured by their date only
+            self.state.date_only_filters = bool(data.get("date_only"))
+            return self._send(200, {"date_only": self.state.date_only_filters})
         if route == "result_window":  # {"max_result_window": 10000 | null}
             self.state.max_result_window = data.get("max_result_window")
             return self._send(200, {"max_result_window": self.state.max_result_window})

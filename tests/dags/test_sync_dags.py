@@ -146,6 +146,24 @@ def test_ats_503_then_success_posts_once(run_dag, sandbox, kind, receiver):
     assert "HTTP 503; retrying" in result.output
 
 
+def test_date_only_created_at_filters_still_post_every_profile_once(run_dag, sandbox, kind):
+    """
+    HrFlow honouring only the date of created_at_min/_max, as hrflow 4.3.0 documents them: 900 profiles over six
+    days and 250 in one second (400 that day), a 500-deep result window. Every profile reaches the ATS once and is tagged once.
+    """
+    keys = sandbox.state.seed(kind.name, CONTAINER, 900, created_at="2026-03-01T00:00:00+00:00", spread_seconds=576)
+    keys += sandbox.state.seed(kind.name, CONTAINER, 250, start=900, created_at="2026-03-03T10:15:00+00:00")
+    sandbox.state.date_only_filters = True
+    sandbox.state.max_result_window = 500
+
+    result = run_dag(kind.dag_id, conf(kind, page_size=100), env={"AIRFLOW__HRFLOW__RESULT_WINDOW": "500"})
+
+    assert result.succeeded, result.output[-3000:]
+    assert dict(sandbox.state.ats_area(kind.plural).applied) == {k: 1 for k in keys}
+    assert {k: sandbox.state.edits[k] for k in keys} == {k: 1 for k in keys}
+    assert sandbox.state.calls["refused: result window"] == 0
+
+
 @pytest.mark.parametrize("after_apply", ["lost", "502"])
 def test_lost_ats_response_is_retried_with_the_same_key(run_dag, sandbox, kind, receiver, after_apply):
     """

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
+from airflow.sdk import BaseHook, conf
 from airflow.sdk.exceptions import AirflowFailException
 from hrflow import Hrflow
 
@@ -23,6 +23,7 @@ from hrflow_airflow.hooks.http import (
     pooled_session,
     send,
 )
+from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError, as_datetime
 from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ class HrFlowAuthError(HrFlowError, AirflowFailException):
     """Raise on 401/403: wrong API secret or user. Never retried."""
 
 
+class HrFlowListingError(HrFlowError, AirflowFailException):
+    """Raise when a listing cannot be read in full (one day holds more than a listing can page to)."""
+
+
 class HrFlowNotFoundError(HrFlowError, AirflowFailException):
     """Raise when the object or its source/board does not exist. Never retried."""
 
@@ -60,21 +65,6 @@ class HrFlowQuotaError(HrFlowError, AirflowFailException):
 
 class HrFlowEmptyAnswerError(TransientHttpError):
     """Raise when HrFlow answered 2xx without the envelope's ``data`` (or a listing's ``meta``) on every attempt."""
-
-
-def _created(obj: dict[str, Any]) -> datetime | None:
-    """Return an object's ``created_at`` as an aware datetime (None when absent or unreadable)."""
-    try:
-        return _as_datetime(obj.get("created_at"))
-    except (TypeError, ValueError):
-        return None
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def hrflow_datetime(value: datetime) -> str:
@@ -296,56 +286,40 @@ class HrFlowHook(BaseHook):
         **filters: Any,
     ) -> Iterator[dict[str, Any]]:
         """
-        Yield every object ``read_page`` returns, each once, oldest first, paging by ``created_at`` keyset.
+        Yield every object ``read_page`` returns inside the filters' window, each once, oldest first.
 
-        Each request asks for page 1 from a cursor one millisecond (the precision of HrFlow's dates) before the
-        newest ``created_at`` already seen, so objects created at that instant come back whether HrFlow's
-        ``created_at_min`` is inclusive or not; keys already yielded since the cursor are skipped. Page numbers
-        only grow while a whole page was created at one instant. So deep offsets are never asked for (HrFlow
-        does not document a cap on them: the sandbox models one), and objects leaving the result set while it is
-        paged (tagged by someone else) cannot push unseen objects onto pages already read. Memory holds the keys
-        of about one page.
+        Paging is by ``created_at`` keyset (:class:`~hrflow_airflow.keyset.Keyset`): each query starts one
+        millisecond before the newest ``created_at`` already read, so deep offsets are never asked for, whether
+        HrFlow honours the time of ``created_at_min`` or, as the SDK documents it, only its date. A day (or an
+        instant) with more objects than ``[hrflow] result_window`` fails the listing, naming it. Memory holds
+        the keys of about one page.
         ``on_page(objects_so_far, meta)`` is called after every page (progress). ``after=(instant, keys)``
         resumes a listing: from ``instant``, skipping ``keys`` (those already read at or after it).
         """
         filters = {"sort_by": "created_at", "order_by": "asc", **filters}
-        floor = filters.pop("created_at_min", None)
-        cursor: datetime | None = None
-        seen: dict[str, datetime | None] = {}  # keys yielded at or after the cursor
+        keyset = Keyset(
+            page_size,
+            floor=as_datetime(filters.pop("created_at_min", None)),
+            ceiling=as_datetime(filters.pop("created_at_max", None)),
+            depth=conf.getint("hrflow", "result_window", fallback=DEFAULT_RESULT_WINDOW),
+        )
         if after is not None:
-            cursor, seen = after[0] - timedelta(milliseconds=1), dict(after[1])
-        page, count = 1, 0
+            keyset.resume(*after)
+        count = 0
         while True:
-            low = cursor or floor
-            objs, meta = read_page(
-                kind,
-                containers,
-                page=page,
-                limit=page_size,
-                **({"created_at_min": low} if low is not None else {}),
-                **filters,
-            )
-            for obj in objs:
-                if obj.get("key") in seen:
-                    continue
-                seen[obj["key"]] = _created(obj)
+            try:
+                request = keyset.request()
+            except ListingTooDeepError as exc:
+                raise HrFlowListingError(f"HrFlow listing of {kind.plural} in {containers}: {exc}") from None
+            page = request.pop("page")
+            objs, meta = read_page(kind, containers, page=page, limit=page_size, **request, **filters)
+            for obj in keyset.new(objs):
                 count += 1
                 yield obj
             if on_page is not None:
                 on_page(count, meta)
-            if len(objs) < page_size:
+            if not keyset.advance(objs):
                 return
-            stamps = [t for t in map(_created, objs) if t is not None]
-            step = max(stamps) - timedelta(milliseconds=1) if stamps else None
-            if (
-                step is None
-                or (cursor is not None and step <= cursor)
-                or (floor is not None and step <= _as_datetime(floor))
-            ):
-                page += 1  # the whole page was created at the cursor's instant: the next page of that instant
-                continue
-            cursor, page = step, 1
-            seen = {key: at for key, at in seen.items() if at is None or at >= cursor}
 
     def get_object(self, kind: ObjectKind, container: str, key: str) -> dict[str, Any]:
         """Return the current stored object."""
@@ -386,13 +360,13 @@ class HrFlowHook(BaseHook):
     def _note_write(self, updated_at: Any) -> None:
         """Keep the newest ``updated_at`` of our own edits: the next changes listing need not read them again."""
         try:
-            when = _as_datetime(updated_at)
+            when = as_datetime(updated_at)
         except (TypeError, ValueError):
             return
         if when is None:
             return
         with self._writes:
-            if self.newest_write is None or when > _as_datetime(self.newest_write):
+            if self.newest_write is None or when > as_datetime(self.newest_write):
                 self.newest_write = str(updated_at)
 
     def add_sync_tags(

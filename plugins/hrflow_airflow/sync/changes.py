@@ -43,6 +43,7 @@ from airflow.sdk import conf
 from hrflow_airflow.config import ConfigError, SyncConfig, parse_datetime
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW
 from hrflow_airflow.ledger import LedgerHook
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
 from hrflow_airflow.objects import ObjectKind
@@ -52,7 +53,6 @@ from hrflow_airflow.sync.payloads import UPDATE, Batch
 from hrflow_airflow.sync.summary import newest
 
 log = logging.getLogger(__name__)
-DEFAULT_RESULT_WINDOW = 10_000  # deepest result a listing may page to ([hrflow] result_window)
 DEFAULT_UPDATE_BATCH = 500
 LOOKUP_CHUNK = 500  # objects whose ledger rows are read at once
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
@@ -225,12 +225,11 @@ def test_dates_are_sent_in_hrflow_form(hook, sandbox, monkeypatch):
         return original(kind, containers, params)
 
     monkeypatch.setattr(sandbox.state, "search", spy)
-    list(
-        hook.iter_search(
-            PROFILE, [SOURCE], created_at_max=datetime(2026, 5, 15, 23, 59, 59, 999000, tzinfo=timezone.utc)
-        )
-    )
-    assert seen[0]["created_at_max"] == "2026-05-15T23:59:59.999Z"
+    low = datetime(2026, 5, 15, 10, 0, 0, 250000, tzinfo=timezone.utc)
+    list(hook.iter_search(PROFILE, [SOURCE], created_at_min=low, created_at_max=low + timedelta(hours=13)))
+    assert seen[0]["created_at_min"] == "2026-05-15T10:00:00.250Z"
+    # the max goes to the next midnight: a server reading only its date still returns the whole window
+    assert seen[0]["created_at_max"] == "2026-05-16T00:00:00.000Z"
     assert hrflow_datetime(datetime(2020, 5, 15, 23, 59, 59, tzinfo=timezone.utc)) == "2020-05-15T23:59:59.000Z"
 
 

@@ -57,7 +57,7 @@ def test_jobs_synced_before_the_upgrade_get_a_baseline_then_only_an_edit_is_an_u
 def test_past_the_result_window_and_on_full_sweep_runs_every_object_is_compared(
     sandbox, fernet, ledger_db, monkeypatch
 ):
-    keys = sandbox.state.seed("job", "board", 9, tags=SYNCED, created_at="2026-03-01T00:00:00+00:00")
+    keys = sandbox.state.seed("job", "board", 9, tags=SYNCED, created_at="2026-03-01T00:00:00+00:00", spread_seconds=1)
     _, stats = changes()
     commit_watermark("ats_jobs_default", stats, [])
     for key in keys:
