@@ -149,7 +149,7 @@ def test_ats_503_then_success_posts_once(run_dag, sandbox, kind, receiver):
 def test_date_only_created_at_filters_still_post_every_profile_once(run_dag, sandbox, kind):
     """
     HrFlow honouring only the date of created_at_min/_max, as hrflow 4.3.0 documents them: 900 profiles over six
-    days and 250 in one second (400 that day), a 500-deep result window. Every profile reaches the ATS once and is tagged once.
+    days and 250 in one second (400 that day), a 500-deep result window. Each reaches the ATS once, tagged once.
     """
     keys = sandbox.state.seed(kind.name, CONTAINER, 900, created_at="2026-03-01T00:00:00+00:00", spread_seconds=576)
     keys += sandbox.state.seed(kind.name, CONTAINER, 250, start=900, created_at="2026-03-03T10:15:00+00:00")
