@@ -65,6 +65,8 @@ class SyncConfig:
     dry_run: bool
     sweep: bool = False  # read containers through the storing listing (every stored object) instead of search
     why: str = ""  # why this window and listing: logged by search and kept in the run summary
+    floor: datetime | None = None  # objects created before it are never synced, by any path (created_at_floor)
+    max_objects: int | None = None  # stop before posting when more are pending (scheduled runs not confirmed)
 
 
 def parse_datetime(value: Any, name: str) -> datetime:
@@ -110,7 +112,7 @@ def resolve_containers(
 
 
 def resolve_window(
-    params: Mapping[str, Any], run_type: Any, interval_start: Any, interval_end: Any
+    params: Mapping[str, Any], run_type: Any, interval_start: Any, interval_end: Any, floor: datetime | None = None
 ) -> tuple[Window, str]:
     """
     Return the created_at window of a run and why it was chosen.
@@ -121,6 +123,8 @@ def resolve_window(
       ``sync`` tag is the state, not the window, so backdated imports, late indexing and intervals the
       scheduler missed are all caught by the next run.
     * A manual run takes everything (no window).
+    * ``floor`` (``created_at_floor``) is a lower bound on all of these: with a later ``created_at_min`` too, the
+      later of the two wins. A window that ends before the floor holds nothing.
     """
     low, high = params.get("created_at_min"), params.get("created_at_max")
     kind = getattr(run_type, "value", run_type)
@@ -145,6 +149,10 @@ def resolve_window(
         raise ConfigError(
             f"created_at_min ({window.start.isoformat()}) must be before created_at_max ({window.end.isoformat()})"
         )
+    if floor is not None and (window.start is None or window.start < floor):
+        end = window.end if window.end is None or window.end > floor else floor  # ends before the floor: empty
+        window = Window(floor, end)
+        why += f"; nothing created before the floor {floor.isoformat()} (created_at_floor)"
     return window, why
 
 
@@ -295,13 +303,25 @@ def resolve_config(
     interval_end: Any,
     get_variable: Callable[[str], str | None],
     full_sweep_hour: int = DEFAULT_FULL_SWEEP_HOUR,
+    floor: Any = None,
+    max_objects: int | None = None,
 ) -> SyncConfig:
-    """Return the validated configuration of one sync run."""
+    """
+    Return the validated configuration of one sync run.
+
+    ``floor``: the ``[hrflow] created_at_floor`` setting (the param of that name wins over it). ``max_objects``:
+    ``[hrflow] max_objects_per_run``, which holds for scheduled runs only, unless param ``confirm_large_run``.
+    """
     dry_run = params.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError(f"param 'dry_run' must be true or false, got {dry_run!r}")
     concurrency, requests_per_minute = resolve_hrflow_tuning(params)
-    window, why_window = resolve_window(params, run_type, interval_start, interval_end)
+    floor = params.get("created_at_floor") or floor
+    floor = parse_datetime(floor, "created_at_floor") if floor else None
+    window, why_window = resolve_window(params, run_type, interval_start, interval_end, floor)
+    scheduled = getattr(run_type, "value", run_type) == "scheduled"
+    if not (scheduled and max_objects and not params.get("confirm_large_run")):
+        max_objects = None
     sweep, why_listing = resolve_sweep(params, run_type, window, interval_end, full_sweep_hour)
     return SyncConfig(
         sweep=sweep,
@@ -314,4 +334,6 @@ def resolve_config(
         concurrency=concurrency,
         requests_per_minute=requests_per_minute,
         dry_run=dry_run,
+        floor=floor,
+        max_objects=max_objects,
     )

@@ -337,6 +337,14 @@ class LedgerHook(BaseHook):
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
+    def forget_watermark(self, destination: str, scope: str) -> None:
+        """Remove the watermark of ``scope`` (a later run starts it anew)."""
+        from sqlalchemy import delete
+
+        table = _watermarks()
+        with self.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.destination == destination, table.c.scope == scope))
+
     def record_refusals(
         self, destination: str, refusals: Iterable[Refusal], *, run_id: str, max_refusals: int
     ) -> dict[str, Entry]:

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,18 +55,19 @@ def sign(secret: str, payload: bytes, *, raw: bool = False) -> str:
     return f"{_b64url_encode(digest)}.{_b64url_encode(payload)}"
 
 
-def verify(header: str | None, secret: str) -> Any:
-    """Return the signed event (or list of events), or raise SignatureError saying why it is refused."""
+def verify(header: str | None, secret: str | Sequence[str]) -> Any:
+    """
+    Return the signed event (or list of events), or raise SignatureError saying why it is refused.
+
+    ``secret`` may be several secrets (the current one and, during a rotation, the next): any one signs.
+    """
     if not header:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
     parts = header.strip().split(".")
     if len(parts) != 2 or not all(parts):
         raise SignatureError(f"{SIGNATURE_HEADER} must be '<signature>.<payload>'")
     signature, payload = _b64url_decode(parts[0]), _b64url_decode(parts[1])
-    mac = hmac.new(secret.encode(), payload, hashlib.sha256)
-    hex_ok = hmac.compare_digest(mac.hexdigest().encode("ascii"), signature)  # Python SDK form
-    raw_ok = hmac.compare_digest(mac.digest(), signature)  # PHP SDK form
-    if not (hex_ok or raw_ok):
+    if not any(_signed_by(one, payload, signature) for one in ([secret] if isinstance(secret, str) else secret)):
         raise SignatureError("signature does not match the payload")
     try:
         return json.loads(payload.decode("utf-8"))
@@ -74,6 +75,13 @@ def verify(header: str | None, secret: str) -> Any:
         raise SignatureError("signed payload is not JSON") from None
     except RecursionError:  # signed, but nested past what the parser takes: bad input, not a server error
         raise PayloadError("signed payload is nested too deeply") from None
+
+
+def _signed_by(secret: str, payload: bytes, signature: bytes) -> bool:
+    mac = hmac.new(secret.encode(), payload, hashlib.sha256)
+    hex_ok = hmac.compare_digest(mac.hexdigest().encode("ascii"), signature)  # Python SDK form
+    raw_ok = hmac.compare_digest(mac.digest(), signature)  # PHP SDK form
+    return hex_ok or raw_ok
 
 
 def run_id_for(source_key: str, profile_key: str) -> str:
@@ -99,10 +107,11 @@ def missing_pool() -> str | None:
         return None if session.scalar(select(Pool.id).where(Pool.pool == name)) else name
 
 
-def _webhook_secret() -> str:
+def _webhook_secret() -> tuple[str, ...]:
+    """Return the connection's webhook secrets: ``webhook_secret``, then ``webhook_secret_next`` during a rotation."""
     from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 
-    return HrFlowHook(hrflow_conn_id=CONN_ID).webhook_secret
+    return HrFlowHook(hrflow_conn_id=CONN_ID).webhook_secrets
 
 
 def _trigger(run_id: str, conf: dict[str, Any]) -> str:
@@ -135,7 +144,7 @@ def _trigger(run_id: str, conf: dict[str, Any]) -> str:
 
 def create_app(
     *,
-    get_secret: Callable[[], str] = _webhook_secret,
+    get_secret: Callable[[], str | Sequence[str]] = _webhook_secret,
     trigger: Callable[[str, dict[str, Any]], str] = _trigger,
     check_pool: Callable[[], str | None] = missing_pool,
 ) -> FastAPI:

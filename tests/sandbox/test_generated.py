@@ -48,12 +48,14 @@ def test_a_put_keeps_only_what_changed_and_the_counts_follow():
     obj["tags"] = [{"name": "sync", "value": "1"}]
     bucket[obj["key"]] = obj
     assert set(bucket.overlay[5]) == {"tags"} and bucket[obj["key"]]["tags"] == obj["tags"]
-    assert state.exactly_once("profile", "src", "profiles") == {
+    counts = state.exactly_once("profile", "src", "profiles")
+    assert {k: counts[k] for k in ("objects", "lost", "duplicates", "untagged", "edited_twice")} == {
         "objects": 1000,
         "lost": 1000,
         "duplicates": 0,
         "untagged": 999,
         "edited_twice": 0,
     }
+    assert counts["requests"] == counts["replays"] == counts["unanswered"] == 0
     _, total = state.fast_listing("profile", ["src"], {"tags_excluded": SYNC}, 1, 1, search=True)
     assert total == 999

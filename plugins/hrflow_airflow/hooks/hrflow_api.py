@@ -162,6 +162,17 @@ class HrFlowHook(BaseHook):
         return secret
 
     @cached_property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """
+        Return the secrets a webhook may be signed with: ``webhook_secret``, and ``webhook_secret_next`` when set.
+
+        During a rotation both verify: set the new secret as ``webhook_secret_next``, change it in HrFlow, then
+        move it to ``webhook_secret`` and drop ``webhook_secret_next`` once no delivery uses the old one.
+        """
+        following = self.connection.extra_dejson.get("webhook_secret_next")
+        return (self.webhook_secret, following) if following else (self.webhook_secret,)
+
+    @cached_property
     def client(self) -> Hrflow:
         """Return the SDK client, built on first use."""
         conn = self.connection

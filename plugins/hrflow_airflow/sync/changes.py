@@ -87,9 +87,17 @@ class Detector:
     """Compare synced objects with the ledger, a chunk at a time; keep the changed ones, record baselines."""
 
     def __init__(
-        self, kind: ObjectKind, field_map: Mapping[str, str], ledger: LedgerHook, ledger_key: str, *, write: bool
+        self,
+        kind: ObjectKind,
+        field_map: Mapping[str, str],
+        ledger: LedgerHook,
+        ledger_key: str,
+        *,
+        write: bool,
+        floor: datetime | None = None,
     ) -> None:
         self.kind, self.field_map, self.ledger, self.ledger_key = kind, field_map, ledger, ledger_key
+        self.floor = floor  # created_at_floor: objects created before it are never synced, updates included
         self.paths = list(field_map.values())
         self.write = write  # False on a dry run: baselines are not recorded
         self.pending: list[dict[str, Any]] = []
@@ -103,6 +111,8 @@ class Detector:
         self.read += 1
         if not is_synced(obj.get("tags")) or obj.get("key") in self.seen:
             return  # not synced yet: the listing of new objects has it
+        if self.floor is not None and (created := _when(obj.get("created_at"))) is not None and created < self.floor:
+            return  # before created_at_floor: never synced, so never updated either
         self.seen.add(obj["key"])
         self.pending.append({"obj": obj, "container": sys.intern(container)})
         if len(self.pending) >= LOOKUP_CHUNK:
@@ -153,7 +163,7 @@ def find_changes(
     hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), LedgerHook()
     scope = scope_of(kind, cfg.containers)
     mark = ledger.watermark(ledger_key, scope)
-    detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run)
+    detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run, floor=cfg.floor)
     window = conf.getint("hrflow", "result_window", fallback=DEFAULT_RESULT_WINDOW)
     calls = 1
     newest = newest_update(hook, kind, cfg)  # before reading: what is edited from now on is for the next run

@@ -15,10 +15,11 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow.sdk import conf
+from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.config import ConfigError, Plan, SyncConfig, parse_datetime, plan_run
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
@@ -74,6 +75,11 @@ def find_batches(
         "max_batches": MAX_BATCHES,
     }
     estimate = estimate_pending(kind, hook, cfg)
+    if (stopped := stop_large_run(kind, cfg, estimate, ledger_key)) is not None:
+        return [], Stats(
+            found=0, batches=0, found_by_container=dict.fromkeys(cfg.containers, 0),
+            listing="sweep" if cfg.sweep else "search", found_only_by_sweep=None, dirs=[], why=f"{cfg.why}; {stopped}",
+        )  # fmt: skip
     size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
     spiller, start, directory = open_listing(kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id)
     size, slices = spiller.size, start.slices if start else None
@@ -114,6 +120,32 @@ def find_batches(
         why=f"{cfg.why}; plan: {plan.why}",
     )  # fmt: skip
     return batches, stats
+
+
+def stop_large_run(kind: ObjectKind, cfg: SyncConfig, estimate: int, ledger_key: str | None) -> str | None:
+    """
+    Stop a scheduled run that finds more pending objects than ``[hrflow] max_objects_per_run``, before it posts.
+
+    The first such run fails (one alert); later ones, while the backlog stays, return why they did nothing
+    (logged, no alert) until someone confirms (a manual run, or param ``confirm_large_run``), raises the limit,
+    or sets ``created_at_floor``. A run under the limit clears the stop, so a later flood alerts again.
+    """
+    ledger, scope = LedgerHook(), f"stopped-large-run:{kind.plural}"
+    destination = ledger_key or kind.ats_conn_id
+    if cfg.max_objects is None or estimate <= cfg.max_objects:
+        if cfg.max_objects is not None or estimate:  # cheap: one delete by primary key
+            ledger.forget_watermark(destination, scope)
+        return None
+    why = (
+        f"stopped before posting: {estimate} pending {kind.plural} is more than [hrflow] max_objects_per_run "
+        f"({cfg.max_objects}). To post them, trigger a run by hand (or with param confirm_large_run); to leave "
+        "the history out, set [hrflow] created_at_floor or tag it sync=1 (docs/deploy.md, first deployment)"
+    )
+    if (since := ledger.watermark(destination, scope)) is None:
+        ledger.set_watermark(destination, scope, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        raise AirflowFailException(why)
+    log.warning("%s. Alerted at %s; this run does nothing and pages nobody", why, since)
+    return why
 
 
 class Regroup:

@@ -20,6 +20,8 @@ from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadli
 from hrflow_airflow.objects import KINDS, ObjectKind
 
 MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
+# a scheduled run finding more pending objects stops before posting, unless param confirm_large_run (0: no limit)
+DEFAULT_MAX_OBJECTS_PER_RUN = 50_000
 DEFAULT_SCHEDULE = "0 * * * *"
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 # Airflow pool that bounds concurrent HrFlow-calling tasks across every worker. Opt-in: set `[hrflow] pool` once
@@ -123,6 +125,22 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             title="Created before",
             description=f"Only {kind.plural} created before this instant (ISO 8601). "
             "Empty on a manual run: no upper bound.",
+        ),
+        "created_at_floor": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Never before",
+            description=f"{kind.plural.title()} created before this instant are never synced, by any path (search, "
+            "full sweep, updates); a later created_at_min still narrows the run. Empty: [hrflow] created_at_floor "
+            "(unset: no floor).",
+        ),
+        "confirm_large_run": Param(
+            False,
+            type="boolean",
+            title="Confirm a large run",
+            description="A scheduled run that finds more pending objects than [hrflow] max_objects_per_run "
+            "(50,000) stops before posting and alerts once. Set this to let it post them (manual runs need not).",
         ),
         "full_sweep": Param(
             None,
@@ -228,6 +246,8 @@ def run_config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
             interval_end=context.get("data_interval_end"),
             get_variable=lambda name: Variable.get(name, default=None),
             full_sweep_hour=conf.getint("hrflow", "full_sweep_hour", fallback=DEFAULT_FULL_SWEEP_HOUR),
+            floor=conf.get("hrflow", "created_at_floor", fallback=None) or None,
+            max_objects=conf.getint("hrflow", "max_objects_per_run", fallback=DEFAULT_MAX_OBJECTS_PER_RUN) or None,
         )
     except ConfigError as exc:
         raise AirflowFailException(f"Bad configuration: {exc}") from None

@@ -55,6 +55,42 @@ def test_explicit_window_wins_over_interval():
     assert why == "explicit window"
 
 
+FLOOR = datetime(2026, 4, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("params", "run_type", "expected"),
+    [
+        ({}, "scheduled", Window(FLOOR, END)),  # no lower bound of its own: the floor
+        ({}, "manual", Window(FLOOR, None)),  # the full sweep of a manual run too
+        ({}, "backfill", Window(START, END)),  # an interval after the floor keeps its start
+        ({"created_at_min": "2026-01-01T00:00:00Z"}, "manual", Window(FLOOR, None)),  # the later of the two wins
+        ({"created_at_min": "2026-04-20T00:00:00Z"}, "manual", Window(datetime(2026, 4, 20, tzinfo=timezone.utc))),
+        ({"created_at_max": "2026-02-01T00:00:00Z"}, "manual", Window(FLOOR, FLOOR)),  # ends before: holds nothing
+    ],
+)
+def test_the_floor_is_a_lower_bound_on_every_window(params, run_type, expected):
+    window, why = resolve_window(params, run_type, START, END, FLOOR)
+    assert window == expected and ("created_at_floor" in why) == (window.start == FLOOR)
+    assert not window.contains("2026-03-31T23:59:59+0000")
+
+
+def test_the_floor_param_wins_over_the_setting_and_the_run_limit_holds_for_unconfirmed_scheduled_runs():
+    def cfg(params, run_type="scheduled"):
+        return resolve_config(
+            PROFILE, {"source_keys": ["s"], **params}, run_type=run_type, interval_start=START, interval_end=END,
+            get_variable=no_variables, floor="2026-03-01T00:00:00Z", max_objects=50_000,
+        )  # fmt: skip
+
+    assert cfg({}).floor == datetime(2026, 3, 1, tzinfo=timezone.utc)
+    assert cfg({"created_at_floor": "2026-04-01T00:00:00Z"}).window.start == FLOOR
+    with pytest.raises(ConfigError, match="created_at_floor"):
+        cfg({"created_at_floor": "yesterday"})
+    assert cfg({}).max_objects == 50_000
+    assert cfg({"confirm_large_run": True}).max_objects is None
+    assert cfg({}, "manual").max_objects is None and cfg({}, "backfill").max_objects is None
+
+
 @pytest.mark.parametrize(
     ("params", "run_type", "end_hour", "sweep_hour", "expected"),
     [

@@ -207,6 +207,35 @@ def test_malformed_event_is_422_and_starts_nothing(app_client, event, detail):
     assert not app_client.triggered
 
 
+def test_during_a_rotation_either_secret_signs_and_no_other():
+    """``webhook_secret_next``: deliveries signed with the old or the new secret are both taken, nothing else."""
+    runs = []
+    client = TestClient(
+        create_app(
+            get_secret=lambda: (SECRET, "the-next-secret"),
+            trigger=lambda run_id, conf: runs.append(run_id) or "triggered",
+            check_pool=lambda: None,
+        )
+    )
+    for i, secret in enumerate((SECRET, "the-next-secret")):
+        event = {**EVENT, "profile": {"key": str(i) * 40, "source": {"key": "s" * 40}}}
+        assert client.post("/webhook", headers={SIGNATURE_HEADER: signed(event, secret)}).status_code == 200
+    forged = sign("an-old-leaked-secret", b'{"type": "profile.storing.success"}')
+    assert client.post("/webhook", headers={SIGNATURE_HEADER: forged}).status_code == 401
+    assert len(runs) == 2
+
+
+def test_webhook_secrets_come_from_the_connection(monkeypatch):
+    from hrflow_airflow.hooks.hrflow_api import HrFlowHook
+
+    conn = {"conn_type": "hrflow", "login": "u@example.com", "password": "p", "extra": {"webhook_secret": "a"}}
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps(conn))
+    assert HrFlowHook().webhook_secrets == ("a",)
+    conn["extra"]["webhook_secret_next"] = "b"
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps(conn))
+    assert HrFlowHook().webhook_secrets == ("a", "b")
+
+
 def test_missing_secret_is_503():
     def no_secret():
         raise RuntimeError("Connection 'hrflow_default' has no extra 'webhook_secret'")

@@ -91,3 +91,19 @@ def test_a_new_deployment_reads_nothing_to_compare(sandbox, fernet, ledger_db):
     )  # fmt: skip
     assert stats["mode"] == "baseline" and stats["read"] == 0 and stats["calls"] == 2
     assert sum(sandbox.state.calls.values()) - sum(calls.values()) == 2  # the newest date, one search of sync=1
+
+
+def test_edits_of_objects_created_before_the_floor_are_never_sent(sandbox, fernet, ledger_db):
+    """created_at_floor holds for updates too: an old synced job edited in HrFlow stays out of the ATS."""
+    from datetime import datetime, timezone
+
+    state = sandbox.state
+    old = state.seed("job", "board", 3, tags=SYNCED, created_at="2025-03-01T00:00:00+00:00", spread_seconds=60)
+    new = state.seed("job", "board", 3, start=3, tags=SYNCED, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    floor = config(floor=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    _, stats = changes(floor)
+    commit_watermark("ats_jobs_default", stats, [])
+    for key in (old[0], new[0]):
+        state.update("job", "board", key, lambda job: job.update(name="Renamed"))
+    batches, stats = changes(floor)
+    assert stats["changed"] == 1 and [k for k, _ in batches[0]["items"]] == [new[0]]

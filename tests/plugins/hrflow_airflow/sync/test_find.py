@@ -68,3 +68,37 @@ def test_a_request_whose_answer_never_came_is_sent_again_whole_under_its_key_aft
     assert sorted(area.applied.values()) == [1] * 7 and area.replays == 1  # the request replayed, nothing twice
     assert area.updates == {changed: 1} and area.current[changed]["first_name"] == "Edited"
     assert LedgerHook().lookup("ats_default", [changed])[changed].state == "accepted"
+
+
+def test_a_large_scheduled_run_stops_before_posting_alerts_once_then_waits_quietly(sandbox, fernet, ledger_db):
+    """[hrflow] max_objects_per_run: the first run fails (one alert), later ones do nothing, a run under it clears."""
+    import pytest
+    from airflow.sdk.exceptions import AirflowFailException
+
+    sandbox.state.seed("profile", "src", 7)
+    limited = config(max_objects=5)
+    with pytest.raises(AirflowFailException, match=r"7 pending profiles is more than \[hrflow\] max_objects_per_run"):
+        find_batches(PROFILE, limited, FIELD_MAP, dag_id="d", run_id="r1", sequential=True, ledger_key="ats")
+    batches, stats = find_batches(
+        PROFILE, limited, FIELD_MAP, dag_id="d", run_id="r2", sequential=True, ledger_key="ats"
+    )
+    assert batches == [] and stats["found"] == 0 and "stopped before posting" in stats["why"]
+    # someone confirms: the same run with no limit (a manual run, or confirm_large_run) lists all 7 and clears
+    batches, _ = find_batches(PROFILE, config(), FIELD_MAP, dag_id="d", run_id="r3", sequential=True, ledger_key="ats")
+    assert sum(len(b["items"]) for b in batches) == 7
+    with pytest.raises(AirflowFailException):  # a later flood alerts again
+        find_batches(PROFILE, limited, FIELD_MAP, dag_id="d", run_id="r4", sequential=True, ledger_key="ats")
+    assert sandbox.state.ats_area("profiles").requests == 0
+
+
+def test_the_floor_keeps_older_objects_out_of_search_and_sweep(sandbox, fernet, ledger_db):
+    from datetime import datetime, timezone
+
+    old = sandbox.state.seed("profile", "src", 3, created_at="2025-06-01T00:00:00+00:00", spread_seconds=60)
+    new = sandbox.state.seed("profile", "src", 3, start=3, created_at="2026-06-01T00:00:00+00:00", spread_seconds=60)
+    floor = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for sweep in (False, True):
+        cfg = config(sweep=sweep, floor=floor, window=Window(floor, None))
+        batches, _ = find_batches(PROFILE, cfg, FIELD_MAP, dag_id="d", run_id=f"r{sweep}", sequential=True)
+        found = {key for b in batches for key, _ in b["items"]}
+        assert found == set(new) and not found & set(old)
