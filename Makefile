@@ -38,8 +38,10 @@ bench: install
 	$(BIN)/python -m bench.sync_bench --n 3000
 	$(BIN)/python -m bench.sync_bench --n 5000
 
+# under a scheduler (a process per task), then under `airflow dags test` (one process runs every task)
 bench-scale: install
 	$(BIN)/python -m bench.scale_run
+	$(BIN)/python -m bench.dags_test_memory
 
 # a million profiles, 20 ms per HrFlow call, defaults, real scheduler (about an hour on 2 cores; not in `make test`)
 bench-migration: install

@@ -227,6 +227,9 @@ def resolve_hrflow_tuning(params: Mapping[str, Any]) -> tuple[int | None, int | 
 # A tagging task takes 2-3 s to start and end, with its share of the run's HrFlow calls idle meanwhile:
 # at a million objects, 100 batches of 10,000 instead of 200 of 5,000 (docs/performance.md).
 MAX_AUTO_BATCH = 10_000
+# airflow dags test: one process runs every task, on top of Airflow's own ~285 MB; 5,000-object batches keep
+# its peak under 300 MB at any run size (docs/performance.md)
+MAX_SEQUENTIAL_BATCH = 5_000
 MIN_AUTO_BATCH = 100
 MAX_BATCH_PARAM = 10_000
 
@@ -257,7 +260,7 @@ def plan_run(
 
     * Batches: each costs three mapped task instances, about a second each to start. `airflow dags test`
       (``sequential``) runs them one after another, so it gets as few batches as possible (up to
-      ``MAX_AUTO_BATCH`` objects each). Under a scheduler they run in parallel, so the work is cut into
+      ``MAX_SEQUENTIAL_BATCH`` objects each: its one process holds Airflow and one batch). Under a scheduler they run in parallel, so the work is cut into
       ``parallel_batches`` batches (``[hrflow] parallel_batches``) for workers to share, of at least
       ``MIN_AUTO_BATCH`` objects. Never more than ``max_batches`` (Airflow's ``[core] max_map_length``).
     * HrFlow concurrency: ``max_in_flight`` calls per run (``[hrflow] max_in_flight``), shared by the tagging
@@ -269,13 +272,14 @@ def plan_run(
         reasons.append(f"batch_size {batch_size} (param)")
     else:
         target = 1 if sequential else max(1, parallel_batches)
-        size = min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, math.ceil(max(found, 1) / target)))
+        most = MAX_SEQUENTIAL_BATCH if sequential else MAX_AUTO_BATCH
+        size = min(most, max(MIN_AUTO_BATCH, math.ceil(max(found, 1) / target)))
         how = (
             "airflow dags test runs mapped tasks one after another: as few batches as possible"
             if sequential
             else f"tasks run in parallel: about {target} batches for the workers to share"
         )
-        reasons.append(f"batch_size {size} (auto: {found} objects; {how}; {MIN_AUTO_BATCH}-{MAX_AUTO_BATCH} per batch)")
+        reasons.append(f"batch_size {size} (auto: {found} objects; {how}; {MIN_AUTO_BATCH}-{most} per batch)")
     if found > size * max_batches:
         size = math.ceil(found / max_batches)
         reasons.append(f"grown to {size} to stay within {max_batches} mapped tasks")

@@ -81,7 +81,9 @@ def find_batches(
             listing="sweep" if cfg.sweep else "search", found_only_by_sweep=None, dirs=[], why=f"{cfg.why}; {stopped}",
         )  # fmt: skip
     size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
-    spiller, start, directory = open_listing(kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id)
+    spiller, start, directory = open_listing(
+        kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id, sequential=sequential
+    )
     size, slices = spiller.size, start.slices if start else None
     dirs = start.dirs if start else []
     progress = Progress(
@@ -192,10 +194,14 @@ def open_listing(
     *,
     dag_id: str,
     run_id: str,
+    sequential: bool = False,
 ) -> tuple[BatchSpiller, Start | None, Any]:
     """
     Return the spiller batches are cut into, the listing's start (its slices, checkpoint and what a stopped
     run of the same listing already wrote: None without object storage) and the run's batch directory.
+
+    ``sequential`` (``airflow dags test``): one slice, as one process runs every task of the run there and
+    its peak memory is the listing's pages on top of Airflow's own.
     """
     root = spill_root()
     directory = run_dir(root, dag_id, run_id) if root is not None else None
@@ -207,7 +213,7 @@ def open_listing(
     )  # fmt: skip
     start = start_listing(
         root, directory, dag_id=dag_id, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
-        plan=lambda: plan_slices(kind, hook, cfg, estimate),
+        plan=lambda: plan_slices(kind, hook, cfg, estimate, wanted=1 if sequential else None),
     )  # fmt: skip
     spiller = BatchSpiller(
         seal_batch, start.batch_size, directory, {}, slices=start.slices or (), first_file=start.first_file,
@@ -324,12 +330,14 @@ def created_at(value: Any) -> datetime | None:
         return None
 
 
-def plan_slices(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: int) -> list[Slice]:
+def plan_slices(
+    kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: int, wanted: int | None = None
+) -> list[Slice]:
     """
-    Return the listing's slices: ``[hrflow] listing_slices`` (4) ``created_at`` ranges for a listing of
-    enough pages, split between the oldest and the newest pending object (two calls of one object).
+    Return the listing's slices: ``wanted`` (default ``[hrflow] listing_slices``, 4) ``created_at`` ranges for a
+    listing of enough pages, split between the oldest and the newest pending object (two calls of one object).
     """
-    wanted = conf.getint("hrflow", "listing_slices", fallback=DEFAULT_SLICES)
+    wanted = wanted or conf.getint("hrflow", "listing_slices", fallback=DEFAULT_SLICES)
     count = slice_count(estimate, cfg.page_size, wanted=wanted, concurrency=cfg.concurrency)
     if count < 2:
         return [Slice(cfg.window)]

@@ -199,7 +199,7 @@ def test_field_map_variable_replaces_default_and_is_validated():
     [
         (3000, True, 3000, 1, 40),  # airflow dags test: one batch, all the run's HrFlow calls in one task
         (5000, True, 5000, 1, 40),
-        (12_000, True, 10_000, 2, 40),
+        (12_000, True, 5_000, 3, 40),  # dags test: at most 5,000 a batch (its one process stays under 300 MB)
         (1_000_000, False, 10_000, 100, 10),  # a migration: fewer, longer tagging tasks
         (3000, False, 750, 4, 10),  # a scheduler: 4 batches for the workers, 40 calls in flight shared
         (50, False, 100, 1, 40),  # small runs are not cut into tiny batches
