@@ -1,10 +1,15 @@
-# The Airflow image for docker-compose.yaml: the official image plus requirements.txt and the plugins package.
-FROM apache/airflow:3.3.2
+# The Airflow image for docker-compose.yaml and the Helm chart: the official image on the Python the tests ran on
+# (3.11), the runtime dependencies only, with the same constraints as `make install`, and this project built in.
+FROM apache/airflow:3.3.2-python3.11
 
-COPY requirements.txt /opt/hrflow-airflow/requirements.txt
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/hrflow-airflow/requirements.txt
+COPY requirements-runtime.txt constraints.txt /opt/hrflow-airflow/
+RUN pip install --no-cache-dir -r /opt/hrflow-airflow/requirements-runtime.txt -c /opt/hrflow-airflow/constraints.txt
 
-# The package (hooks, provider entry point for the `hrflow` connection form, webhook app).
+# The package (hooks, provider entry point for the `hrflow` connection form, webhook app), then the DAG files,
+# the api-server plugin and the sandbox, built in rather than mounted: one version of everything per image
 COPY --chown=airflow:root pyproject.toml README.md /opt/hrflow-airflow/
 COPY --chown=airflow:root plugins/hrflow_airflow /opt/hrflow-airflow/plugins/hrflow_airflow
-RUN pip install --no-cache-dir --no-deps /opt/hrflow-airflow
+RUN pip install --no-cache-dir --no-deps -c /opt/hrflow-airflow/constraints.txt /opt/hrflow-airflow
+COPY --chown=airflow:root dags /opt/airflow/dags
+COPY --chown=airflow:root plugins/hrflow_plugin.py /opt/airflow/plugins/hrflow_plugin.py
+COPY --chown=airflow:root sandbox /opt/airflow/sandbox
