@@ -262,7 +262,8 @@ def plan_run(
       (``sequential``) runs them one after another, so it gets as few batches as possible (up to
       ``MAX_SEQUENTIAL_BATCH`` objects each: its one process holds Airflow and one batch). Under a scheduler
       they run in parallel, so the work is cut into ``parallel_batches`` batches (``[hrflow] parallel_batches``)
-      for workers to share, of at least ``MIN_AUTO_BATCH`` objects. Never more than ``max_batches`` (Airflow's ``[core] max_map_length``).
+      for workers to share, of at least ``MIN_AUTO_BATCH`` objects. Never more than ``max_batches``
+      (Airflow's ``[core] max_map_length``).
     * HrFlow concurrency: ``max_in_flight`` calls per run (``[hrflow] max_in_flight``), shared by the tagging
       tasks that run at once; with ``requests_per_minute``, no more threads than requests per second.
     """
