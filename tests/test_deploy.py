@@ -189,3 +189,68 @@ def test_airflow_lists_the_hrflow_hook(tmp_path):
     assert hooks["hrflow_ats"]["class"] == "hrflow_airflow.hooks.api_key.AtsHook"
     assert hooks["hrflow_messaging"]["class"] == "hrflow_airflow.hooks.api_key.MessagingHook"
     assert hooks["twilio"]["class"] == "hrflow_airflow.hooks.twilio.TwilioHook"
+
+
+# -- Kubernetes: deploy/helm/values.yaml for the official chart, pinned ----------------------------------------------
+HELM_CHART = "1.22.0"
+PARAMS = f"https://airflow.apache.org/docs/helm-chart/{HELM_CHART}/parameters-ref.html"
+INGRESS = "chart/templates/api-server/api-server-ingress.yaml (helm-chart/1.22.0)"
+# every key the values file sets, with where the chart documents it
+DOCUMENTED = {
+    "defaultAirflowRepository": PARAMS + "#common",
+    "defaultAirflowTag": PARAMS + "#common",
+    "airflowVersion": PARAMS + "#common",
+    "images.airflow.repository": PARAMS + "#images",
+    "images.airflow.tag": PARAMS + "#images",
+    "images.airflow.pullPolicy": PARAMS + "#images",
+    "executor": PARAMS + "#common",
+    "workers.replicas": PARAMS + "#workers",
+    "workers.terminationGracePeriodSeconds": PARAMS + "#workers",
+    "dags.persistence.enabled": PARAMS + "#airflow",
+    "dags.gitSync.enabled": PARAMS + "#airflow",
+    "postgresql.enabled": PARAMS + "#database",
+    "data.metadataSecretName": PARAMS + "#database",
+    "data.resultBackendSecretName": PARAMS + "#database",
+    "fernetKeySecretName": PARAMS + "#common",
+    "jwtSecretName": PARAMS + "#common",
+    "extraEnvFrom": PARAMS + "#common",
+    "config": PARAMS + "#common",  # settings for airflow.cfg, any section
+    "apiServer.replicas": PARAMS + "#api-server",
+    "ingress.apiServer.enabled": INGRESS,
+    "ingress.apiServer.ingressClassName": INGRESS,
+    "ingress.apiServer.annotations": INGRESS,
+    "ingress.apiServer.hosts": INGRESS,  # [{name, tls: {enabled, secretName}}]
+    "ingress.apiServer.path": INGRESS,
+    "ingress.apiServer.pathType": INGRESS,
+    "ingress.apiServer.succeedingPaths": INGRESS,  # [{path, pathType, servicePort}]
+}
+OPAQUE = {"config", "extraEnvFrom", "ingress.apiServer.annotations", "ingress.apiServer.hosts"}
+
+
+def leaf_keys(values: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict) and key not in OPAQUE:
+            keys |= leaf_keys(value, f"{key}.")
+        else:
+            keys.add(key)
+    return keys
+
+
+def test_helm_values_use_only_keys_the_pinned_chart_documents():
+    text = (REPO / "deploy" / "helm" / "values.yaml").read_text()
+    values = yaml.safe_load(text)
+    assert f"--version {HELM_CHART}" in text and HELM_CHART in (REPO / "docs" / "deploy.md").read_text()
+    assert leaf_keys(values) <= set(DOCUMENTED), leaf_keys(values) - set(DOCUMENTED)
+    # what the deployment relies on
+    assert values["images"]["airflow"]["tag"] == values["defaultAirflowTag"]
+    assert values["executor"] in ("CeleryExecutor", "KubernetesExecutor")
+    assert "secretRef" in values["extraEnvFrom"]  # connections from a Kubernetes Secret
+    hrflow = values["config"]["hrflow"]
+    assert {"pool", "created_at_floor", "max_objects_per_run"} <= set(hrflow)
+    assert values["config"]["common.io"]["xcom_objectstorage_path"].startswith(("s3://", "gs://"))  # shared storage
+    ingress = values["ingress"]["apiServer"]
+    paths = [(ingress["path"], ingress["pathType"])] + [(p["path"], p["pathType"]) for p in ingress["succeedingPaths"]]
+    assert paths == [("/hrflow/webhook", "Exact"), ("/hrflow/health", "Exact")]  # nothing else is routed
+    assert not ingress.get("precedingPaths") and all(h["tls"]["enabled"] for h in ingress["hosts"])
