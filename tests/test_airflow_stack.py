@@ -371,3 +371,83 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
         [sorted(second), sorted(first)],
     )
     assert later[0] not in ats.applied
+
+
+# -- the compose proxy (deploy/nginx/hrflow-webhook.conf) in front of the real api-server, over TLS ------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def proxy(stack, tmp_path_factory):
+    """nginx (Debian's; `.ci/run` installs it) with the project's proxy file, its upstream and paths on loopback."""
+    import shutil
+    import socket
+
+    from sandbox.airflow_home import free_port
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        if os.environ.get("REQUIRE_SERVICES"):
+            pytest.fail("nginx is not installed (apt-get install nginx-light)")
+        pytest.skip("nginx is not installed")
+    home, port = tmp_path_factory.mktemp("proxy"), free_port()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-keyout", str(home / "tls.key"), "-out", str(home / "tls.crt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    site = (
+        (REPO / "deploy" / "nginx" / "hrflow-webhook.conf")
+        .read_text()
+        .replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")  # only what must differ on loopback
+        .replace("http://airflow-apiserver:8080", stack.url)
+        .replace("/etc/nginx/certs/", f"{home}/")
+    )
+    temp = " ".join(f"{name}_temp_path {home}/{name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (home / "nginx.conf").write_text(
+        f"daemon off; pid {home}/nginx.pid; error_log {home}/error.log;\nevents {{}}\n"
+        f"http {{ access_log {home}/access.log; {temp}\n{site}\n}}\n"
+    )
+    proc = subprocess.Popen([nginx, "-c", str(home / "nginx.conf"), "-p", str(home)], stderr=subprocess.PIPE)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"nginx did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+    yield f"https://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_through_the_tls_proxy_a_signed_webhook_sends_one_sms_and_nothing_else_is_reachable(proxy, stack, sandbox):
+    """An event carrying a whole profile (its signature header ~17 KB) passes; the UI and REST API do not."""
+    [key] = sandbox.state.seed("profile", SOURCE, 1, start=500)
+    profile = sandbox.state.get("profile", SOURCE, key)
+    example = json.loads((REPO / "sandbox" / "profile_example.json").read_text())
+    # a real stored profile also carries its resume's text: together some 17 KB once signed and encoded
+    text = " ".join(e.get("description") or "" for e in example["experiences"] + example["educations"])
+    whole = {**example, "key": key, "source": {"key": SOURCE}, "text": (text * 10)[:3500]}
+    event = {"type": "profile.storing.success", "origin": "api", "message": "stored", "profile": whole}
+    body = json.dumps(event).encode()
+    header = sign(WEBHOOK_SECRET, body)
+    assert len(header) > 16_000  # nginx's default header buffers (8 KB) would refuse it
+
+    answer = requests.post(
+        f"{proxy}/hrflow/webhook", data=body, headers={SIGNATURE_HEADER: header}, verify=False, timeout=30
+    )
+
+    assert answer.status_code == 200, answer.text
+    [result] = answer.json()["results"]
+    assert stack.wait_for_run("hrflow_profile_sms", result["run_id"]) == "success"
+    assert [b for b in sandbox.state.sms.bodies if profile["info"]["phone"] in b["text"]] != []
+    assert requests.get(f"{proxy}/hrflow/health", verify=False, timeout=10).json()["status"] == "ok"
+    for path in ("/", "/api/v2/version", "/api/v2/dags", "/auth/token", "/execution/", "/hrflow/docs"):
+        assert requests.get(f"{proxy}{path}", verify=False, timeout=10).status_code == 404, path
+    assert requests.get(f"{stack.url}/api/v2/version", timeout=10).status_code == 200  # there, not through it
+    huge = {SIGNATURE_HEADER: "x" * 70_000}
+    assert requests.post(f"{proxy}/hrflow/webhook", headers=huge, verify=False, timeout=10).status_code == 431
+    too_big = b"[" + b"1," * 600_000 + b"1]"
+    assert requests.post(f"{proxy}/hrflow/webhook", data=too_big, verify=False, timeout=10).status_code == 413
