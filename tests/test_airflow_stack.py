@@ -451,3 +451,36 @@ def test_through_the_tls_proxy_a_signed_webhook_sends_one_sms_and_nothing_else_i
     assert requests.post(f"{proxy}/hrflow/webhook", headers=huge, verify=False, timeout=10).status_code == 431
     too_big = b"[" + b"1," * 600_000 + b"1]"
     assert requests.post(f"{proxy}/hrflow/webhook", data=too_big, verify=False, timeout=10).status_code == 413
+
+
+def test_a_bulk_delivery_is_answered_at_once_and_starts_one_run_per_profile(stack, sandbox):
+    """300 new profiles in one delivery: recorded, answered `queued`, then started by the drain; a redelivery
+    adds nothing. The SMS DAG is paused meanwhile, so the runs wait (a bulk import's SMS are not this test's)."""
+    stack.api("PATCH", "/api/v2/dags/hrflow_profile_sms", json={"is_paused": True}).raise_for_status()
+    source = make_key("source", "bulk")
+    keys = [make_key("profile", source, i) for i in range(300)]
+    events = [{"type": "profile.storing.success", "profile": {"key": k, "source": {"key": source}}} for k in keys]
+
+    def runs() -> int:
+        return stack.api("GET", "/api/v2/dags/hrflow_profile_sms/dagRuns", params={"limit": 1}).json()["total_entries"]
+
+    before = runs()
+    try:
+        first = webhook(stack, events)
+        assert first.status_code == 200, first.text
+        queued = [r["run_id"] for r in first.json()["results"]]
+        assert [r["status"] for r in first.json()["results"]] == ["queued"] * 300 and len(set(queued)) == 300
+        again = webhook(stack, events)  # HrFlow redelivers
+        assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 300
+
+        deadline = time.monotonic() + 120
+        while runs() < before + 300:
+            assert time.monotonic() < deadline, f"{runs() - before} of 300 runs started"
+            time.sleep(1)
+        for run_id in (queued[0], queued[-1]):  # started under the run ids the answer named
+            assert stack.api("GET", f"/api/v2/dags/hrflow_profile_sms/dagRuns/{run_id}").status_code == 200
+        assert runs() == before + 300  # one run per profile, the redelivery included
+    finally:
+        for run_id in queued if "queued" in locals() else []:
+            stack.api("DELETE", f"/api/v2/dags/hrflow_profile_sms/dagRuns/{run_id}")
+        stack.unpause("hrflow_profile_sms")

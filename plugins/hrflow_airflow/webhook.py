@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from hrflow_airflow.inbox import Drainer, Inbox
 from hrflow_airflow.sms import DAG_ID, EventError, event_conf, handled_events, parse_event
 
 log = logging.getLogger(__name__)
@@ -147,13 +148,42 @@ def create_app(
     get_secret: Callable[[], str | Sequence[str]] = _webhook_secret,
     trigger: Callable[[str, dict[str, Any]], str] = _trigger,
     check_pool: Callable[[], str | None] = missing_pool,
+    inbox: Callable[[], Inbox] = Inbox,
+    sync_events: int | None = None,
+    drain_at_start: bool = False,
 ) -> FastAPI:
-    """Return the webhook app; ``get_secret``, ``trigger`` and ``check_pool`` are replaceable for tests."""
-    app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks and triggers DAG runs.")
+    """
+    Return the webhook app; ``get_secret``, ``trigger``, ``check_pool`` and ``inbox`` are replaceable for tests.
+
+    A delivery starting more than ``sync_events`` runs (``[hrflow] webhook_sync_events``, 20) is recorded in the
+    inbox and answered ``queued`` at once; its runs are started by a drain thread (:mod:`hrflow_airflow.inbox`).
+    ``drain_at_start``: drain what an earlier api-server left in the inbox when this one starts (or, mounted on
+    Airflow's api-server, which gives sub-apps no lifespan event, at the first health probe or delivery).
+    """
+    from contextlib import asynccontextmanager
+
+    from airflow.sdk import conf
+
+    limit = sync_events if sync_events is not None else conf.getint("hrflow", "webhook_sync_events", fallback=20)
+    drainer = Drainer(inbox, trigger)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if drain_at_start:
+            drainer.kick()
+        yield
+
+    app = FastAPI(
+        title="HrFlow.ai webhook",
+        description="Receives signed HrFlow.ai webhooks and triggers DAG runs.",
+        lifespan=lifespan,
+    )
 
     @app.get("/health")
     def health() -> JSONResponse:
         """Answer 200 when a delivery could be verified and started: the secret is set and the pool exists."""
+        if drain_at_start:  # a mounted app gets no lifespan event: the first probe starts the drain instead
+            drainer.kick()
         problems = []
         try:
             get_secret()
@@ -182,19 +212,9 @@ def create_app(
         except PayloadError as exc:
             log.warning("Refused HrFlow webhook: %s", exc)
             return JSONResponse({"detail": str(exc)}, status_code=422)
-        events = payload if isinstance(payload, list) else [payload]  # HrFlow posts an array of events
-        handled = handled_events()
-        plan: list[tuple[dict, tuple[str, str] | None]] = []
-        for position, event in enumerate(events):
-            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-                return JSONResponse({"detail": f"event {position} has no 'type'"}, status_code=422)
-            if event["type"] not in handled:
-                plan.append((event, None))
-                continue
-            try:
-                plan.append((event, parse_event(event, handled)))
-            except EventError as exc:
-                return JSONResponse({"detail": f"event {position}: {exc}"}, status_code=422)
+        plan = plan_events(payload if isinstance(payload, list) else [payload])  # HrFlow posts an array
+        if isinstance(plan, JSONResponse):
+            return plan
         if any(keys for _, keys in plan) and (pool := check_pool()):
             detail = (
                 f"pool '{pool}' ([hrflow] pool) does not exist, so the SMS run would never be scheduled: "
@@ -202,23 +222,69 @@ def create_app(
             )
             log.error("HrFlow webhook refused: %s", detail)
             return JSONResponse({"detail": detail}, status_code=503)
-        results = []
-        for event, keys in plan:
-            if keys is None:
-                results.append({"type": event["type"], "status": "ignored"})
-                continue
-            source_key, profile_key = keys
-            run_id = run_id_for(source_key, profile_key)
-            try:
-                status = trigger(run_id, event_conf(event, source_key, profile_key))
-            except Exception as exc:  # e.g. the DAG is not parsed yet: let HrFlow redeliver
-                log.exception("Could not trigger %s", DAG_ID)
-                return JSONResponse({"detail": f"could not trigger {DAG_ID}: {exc}"}, status_code=503)
-            log.info("HrFlow event %s for profile %s: %s run %s", event["type"], profile_key, status, run_id)
-            results.append({"type": event["type"], "status": status, "dag_id": DAG_ID, "run_id": run_id})
-        return JSONResponse({"results": results}, status_code=200)
+        if sum(1 for _, keys in plan if keys) > limit:
+            return queue_runs(plan, drainer)
+        return start_runs(plan, trigger)
 
     return app
 
 
-app = create_app()
+def plan_events(events: list[Any]) -> list[tuple[dict, tuple[str, str] | None]] | JSONResponse:
+    """Return each event with its (source key, profile key), None for event types not handled; or a 422."""
+    handled = handled_events()
+    plan: list[tuple[dict, tuple[str, str] | None]] = []
+    for position, event in enumerate(events):
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return JSONResponse({"detail": f"event {position} has no 'type'"}, status_code=422)
+        if event["type"] not in handled:
+            plan.append((event, None))
+            continue
+        try:
+            plan.append((event, parse_event(event, handled)))
+        except EventError as exc:
+            return JSONResponse({"detail": f"event {position}: {exc}"}, status_code=422)
+    return plan
+
+
+def start_runs(
+    plan: list[tuple[dict, tuple[str, str] | None]], trigger: Callable[[str, dict[str, Any]], str]
+) -> JSONResponse:
+    """Start each event's run now; answer ``triggered`` or ``duplicate`` per event (503: HrFlow redelivers)."""
+    results = []
+    for event, keys in plan:
+        if keys is None:
+            results.append({"type": event["type"], "status": "ignored"})
+            continue
+        source_key, profile_key = keys
+        run_id = run_id_for(source_key, profile_key)
+        try:
+            status = trigger(run_id, event_conf(event, source_key, profile_key))
+        except Exception as exc:  # e.g. the DAG is not parsed yet: let HrFlow redeliver
+            log.exception("Could not trigger %s", DAG_ID)
+            return JSONResponse({"detail": f"could not trigger {DAG_ID}: {exc}"}, status_code=503)
+        log.info("HrFlow event %s for profile %s: %s run %s", event["type"], profile_key, status, run_id)
+        results.append({"type": event["type"], "status": status, "dag_id": DAG_ID, "run_id": run_id})
+    return JSONResponse({"results": results}, status_code=200)
+
+
+def queue_runs(plan: list[tuple[dict, tuple[str, str] | None]], drainer: Drainer) -> JSONResponse:
+    """Record a bulk delivery's runs in the inbox (one statement), answer ``queued`` / ``duplicate``, wake the drain."""
+    runs = {run_id_for(*keys): event_conf(event, *keys) for event, keys in plan if keys}
+    try:
+        statuses = drainer.inbox.record(runs.items())
+    except Exception as exc:  # nothing recorded: let HrFlow redeliver
+        log.exception("Could not record a delivery of %s events", len(runs))
+        return JSONResponse({"detail": f"could not record the delivery: {type(exc).__name__}"}, status_code=503)
+    drainer.kick()
+    log.info("HrFlow delivery of %s events: %s runs queued", len(plan), sum(v == "queued" for v in statuses.values()))
+    results = []
+    for event, keys in plan:
+        if keys is None:
+            results.append({"type": event["type"], "status": "ignored"})
+            continue
+        run_id = run_id_for(*keys)
+        results.append({"type": event["type"], "status": statuses[run_id], "dag_id": DAG_ID, "run_id": run_id})
+    return JSONResponse({"results": results}, status_code=200)
+
+
+app = create_app(drain_at_start=True)

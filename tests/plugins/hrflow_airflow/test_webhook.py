@@ -271,3 +271,64 @@ def test_health_answers_ok_or_names_what_is_missing():
     answer = bad.get("/health")
     assert answer.status_code == 503 and len(answer.json()["problems"]) == 2
     assert "pool 'hrflow_api'" in answer.json()["problems"][1]
+
+
+# -- bulk deliveries: recorded in the inbox, answered at once, started by the drain -----------------------------------
+def _bulk(n: int, start: int = 0) -> list[dict]:
+    return [{**EVENT, "profile": {"key": f"{i:040d}", "source": {"key": "s" * 40}}} for i in range(start, start + n)]
+
+
+def _wait_for(condition, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_bulk_delivery_is_recorded_answered_queued_and_each_run_started_once(ledger_path):
+    started = []
+    app = create_app(
+        get_secret=lambda: SECRET, trigger=lambda run_id, conf: started.append(run_id) or "triggered",
+        check_pool=lambda: None, sync_events=2,
+    )  # fmt: skip
+    with TestClient(app) as client:
+        answer = client.post("/webhook", headers={SIGNATURE_HEADER: signed(_bulk(5))})
+        assert answer.status_code == 200 and [r["status"] for r in answer.json()["results"]] == ["queued"] * 5
+        _wait_for(lambda: len(started) == 5, "the drain to start five runs")
+        again = client.post("/webhook", headers={SIGNATURE_HEADER: signed(_bulk(5))})  # HrFlow redelivers
+        assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 5
+    assert sorted(started) == sorted(r["run_id"] for r in answer.json()["results"]) and len(set(started)) == 5
+    from hrflow_airflow.inbox import Inbox
+
+    assert Inbox().pending() == 0
+
+
+def test_runs_recorded_by_an_api_server_that_stopped_are_started_by_the_next(ledger_path):
+    from hrflow_airflow.inbox import Inbox
+
+    Inbox().record([(run_id_for("s" * 40, f"{i:040d}"), {"profile_key": f"{i:040d}"}) for i in range(3)])
+    started = []
+    app = create_app(
+        get_secret=lambda: SECRET, trigger=lambda run_id, conf: started.append(conf["profile_key"]) or "triggered",
+        check_pool=lambda: None, drain_at_start=True,
+    )  # fmt: skip
+    with TestClient(app):
+        _wait_for(lambda: len(started) == 3, "the drain at start")
+    assert sorted(started) == [f"{i:040d}" for i in range(3)] and Inbox().pending() == 0
+
+
+def test_a_run_the_drain_cannot_start_stays_recorded_for_the_next_round(ledger_path):
+    from hrflow_airflow.inbox import Inbox
+
+    inbox = Inbox()
+    inbox.record([("r1", {}), ("r2", {})])
+
+    def broken(run_id, conf):
+        raise RuntimeError("the DAG is not parsed yet")
+
+    with pytest.raises(RuntimeError):
+        inbox.drain(broken)
+    assert inbox.pending() == 2
+    assert inbox.drain(lambda run_id, conf: "triggered") == 2 and inbox.pending() == 0
