@@ -115,6 +115,8 @@ def find_batches(
         kind.container, sweep_note, len(batches), size, f", written to {directory}" if directory is not None else "",
     )  # fmt: skip
     log.info("Plan: %s", plan.why)
+    if sequential:
+        note_dags_test_memory(len(batches))
     by_container = count_by_container(batches, cfg.containers)
     stats = Stats(
         found=found, batches=len(batches), found_by_container=by_container,
@@ -122,6 +124,23 @@ def find_batches(
         why=f"{cfg.why}; plan: {plan.why}",
     )  # fmt: skip
     return batches, stats
+
+
+DAGS_TEST_BASE_MB, DAGS_TEST_MB_PER_TASK = 285, 0.15  # measured: bench/dags_test_memory.py, docs/performance.md
+
+
+def note_dags_test_memory(batches: int) -> None:
+    """
+    Say, before any batch runs, how much memory `airflow dags test` will take: its one process runs every task,
+    holds Airflow (~285 MB with one batch's work) and keeps about 0.15 MB per task instance it ran.
+    """
+    peak = DAGS_TEST_BASE_MB + DAGS_TEST_MB_PER_TASK * 3 * batches
+    how = log.warning if peak >= 300 else log.info
+    how(
+        "airflow dags test runs all %s task instances in this one process: expect about %.0f MB at the peak "
+        "(Airflow and one batch ~%s MB, plus ~%s MB per task instance run); a scheduler runs each task in a "
+        "process of its own (docs/performance.md)", 3 * batches, peak, DAGS_TEST_BASE_MB, DAGS_TEST_MB_PER_TASK,
+    )  # fmt: skip
 
 
 def stop_large_run(kind: ObjectKind, cfg: SyncConfig, estimate: int, ledger_key: str | None) -> str | None:
