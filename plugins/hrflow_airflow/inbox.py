@@ -36,19 +36,16 @@ class Inbox:
 
     @cached_property
     def table(self) -> Any:
-        from sqlalchemy import Column, MetaData, String, Table, Text
+        from sqlalchemy import Column, String, Text
 
-        table = Table(
+        return self.ledger.side_table(
             TABLE,
-            MetaData(),
             Column("run_id", String(250), primary_key=True),
             Column("conf", Text, nullable=False),
             Column("received_at", String(32), nullable=False, index=True),
             Column("started_at", String(32)),
             Column("status", String(16)),  # what starting it answered: triggered / duplicate
         )
-        table.metadata.create_all(self.ledger.engine, checkfirst=True)
-        return table
 
     def record(self, runs: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
         """Record runs to start, in one statement; return ``queued`` or ``duplicate`` per run id."""
@@ -57,16 +54,13 @@ class Inbox:
         rows = {run_id: json.dumps(conf, separators=(",", ":")) for run_id, conf in runs}
         if not rows:
             return {}
-        if self.ledger.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         now = _now()
         with self.ledger.engine.begin() as conn:
             known = set(conn.scalars(select(self.table.c.run_id).where(self.table.c.run_id.in_(list(rows)))))
             fresh = [{"run_id": r, "conf": c, "received_at": now} for r, c in rows.items() if r not in known]
             if fresh:
-                conn.execute(insert(self.table).values(fresh).on_conflict_do_nothing(index_elements=["run_id"]))
+                stmt = self.ledger.insert(self.table).values(fresh)
+                conn.execute(stmt.on_conflict_do_nothing(index_elements=["run_id"]))
         return {run_id: "duplicate" if run_id in known else "queued" for run_id in rows}
 
     def drain(self, trigger: Callable[[str, dict[str, Any]], str], limit: int = DRAIN_CHUNK) -> int:

@@ -161,6 +161,22 @@ class LedgerHook(BaseHook):
     def get_conn(self) -> Engine:
         return self.engine
 
+    def insert(self, table: Any) -> Any:
+        """Return an INSERT into ``table`` in this database's dialect, which has ON CONFLICT (PostgreSQL, SQLite)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    def side_table(self, name: str, *columns: Any) -> Any:
+        """Return table ``name`` of ``columns`` in the ledger's database, created on first use (messages, inbox)."""
+        from sqlalchemy import MetaData, Table
+
+        table = Table(name, MetaData(), *columns)
+        table.metadata.create_all(self.engine, checkfirst=True)
+        return table
+
     # -- reads --------------------------------------------------------------------------------
     def lookup(self, destination: str, keys: Iterable[str]) -> dict[str, Entry]:
         """Return the ledger entries of ``keys`` at ``destination`` (objects without one are absent)."""
@@ -326,11 +342,7 @@ class LedgerHook(BaseHook):
 
     def set_watermark(self, destination: str, scope: str, value: str) -> None:
         """Record ``value`` as the watermark of ``scope`` (HrFlow's own ``updated_at``, never Airflow's clock)."""
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(_watermarks()).values(destination=destination, scope=scope, updated_at=value, set_at=_now())
+        stmt = self.insert(_watermarks()).values(destination=destination, scope=scope, updated_at=value, set_at=_now())
         stmt = stmt.on_conflict_do_update(
             index_elements=["destination", "scope"], set_={"updated_at": value, "set_at": stmt.excluded.set_at}
         )
@@ -454,11 +466,7 @@ class LedgerHook(BaseHook):
             return
         from sqlalchemy import literal_column
 
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(_table())
+        stmt = self.insert(_table())
         updates = {name: _expression(stmt, expr) if expr else stmt.excluded[name] for name, expr in on_conflict.items()}
         updates["updated_at"] = stmt.excluded.updated_at
         stmt = stmt.on_conflict_do_update(

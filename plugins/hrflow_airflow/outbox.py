@@ -29,18 +29,15 @@ class MessageRecords:
 
     @cached_property
     def table(self) -> Any:
-        from sqlalchemy import Column, MetaData, String, Table
+        from sqlalchemy import Column, String
 
-        table = Table(
+        return self.ledger.side_table(
             TABLE,
-            MetaData(),
             Column("message_key", String(120), primary_key=True),
             Column("kind", String(32), nullable=False),
             Column("state", String(500), nullable=False),  # JSON: keys and times only
             Column("updated_at", String(32), nullable=False),
         )
-        table.metadata.create_all(self.ledger.engine, checkfirst=True)
-        return table
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the state recorded for ``key``, else ``default``."""
@@ -52,14 +49,9 @@ class MessageRecords:
 
     def set(self, key: str, value: Any) -> None:
         """Record ``value`` (JSON: keys and times, never message text) as the state of ``key``."""
-        dialect = self.ledger.engine.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         row = {"message_key": key, "kind": self.kind, "state": json.dumps(value), "updated_at": now}
-        stmt = insert(self.table).values(**row)
+        stmt = self.ledger.insert(self.table).values(**row)
         stmt = stmt.on_conflict_do_update(
             index_elements=["message_key"], set_={"state": row["state"], "updated_at": now}
         )
