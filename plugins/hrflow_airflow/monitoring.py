@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -36,6 +37,7 @@ REASON_IN_ALERT = 80
 
 # Deadlines, read when the DAG file is parsed (airflow.cfg [hrflow] or AIRFLOW__HRFLOW__*); 0 turns one off.
 SYNC_DEADLINE = timedelta(minutes=conf.getfloat("hrflow", "sync_deadline_minutes", fallback=60))
+DEADLINE_BURST_SECONDS = 600  # late runs of one DAG within 10 minutes share one deadline alert
 SMS_DEADLINE = timedelta(seconds=conf.getfloat("hrflow", "sms_deadline_seconds", fallback=120))
 
 
@@ -77,8 +79,11 @@ def failure_text(
 
 
 def deadline_text(dag_id: str, run_id: str, deadline: timedelta, url: str) -> str:
-    """Return the short deadline alert."""
-    return f"[Airflow] {dag_id} run {run_id} is not done {_format_delay(deadline)} after it was queued. {url}"
+    """Return the short deadline alert (one per DAG and 10 minutes: other runs late meanwhile are in the UI)."""
+    return (
+        f"[Airflow] {dag_id} run {run_id} is not done {_format_delay(deadline)} after it was queued "
+        f"(one alert per 10 min for this DAG's late runs). {url}"
+    )
 
 
 def summary_table(summary: Mapping[str, Any]) -> str:
@@ -142,7 +147,7 @@ class HrFlowAlertNotifier(BaseNotifier):
             )
             return
         conn_id, phone = target
-        key = "alert-" + hashlib.sha256(f"{self.event}/{dag_id}/{run_id}".encode()).hexdigest()[:40]
+        key = "alert-" + hashlib.sha256(self.alert_identity(dag_id, run_id).encode()).hexdigest()[:40]
         try:
             from hrflow_airflow.hooks.messaging import messaging_hook
             from hrflow_airflow.outbox import MessageRecords
@@ -153,6 +158,17 @@ class HrFlowAlertNotifier(BaseNotifier):
             log.error("HrFlow alert not sent through connection '%s': %s. Alert: %s", conn_id, exc, text)
             return
         log.info("HrFlow %s alert sent through connection '%s' for %s run %s", self.event, conn_id, dag_id, run_id)
+
+    def alert_identity(self, dag_id: str, run_id: str) -> str:
+        """
+        Return what makes an alert the same alert: a failure is per run; a deadline per DAG and 10-minute burst.
+
+        A bulk import starts hundreds of SMS runs at once; if they are late, they are late together, and one
+        alert says so (its text names the first late run) instead of one per run.
+        """
+        if self.event == "deadline":
+            return f"deadline/{dag_id}/{int(time.time() // DEADLINE_BURST_SECONDS)}"
+        return f"{self.event}/{dag_id}/{run_id}"
 
     def message(self, context: Mapping[str, Any], dag_id: str, run_id: str) -> str:
         url = run_url(dag_id, run_id)

@@ -54,7 +54,7 @@ def test_failure_text_without_counts_or_task():
 def test_deadline_text(seconds, shown):
     assert (
         deadline_text("d", "r", timedelta(seconds=seconds), "u")
-        == f"[Airflow] d run r is not done {shown} after it was queued. u"
+        == f"[Airflow] d run r is not done {shown} after it was queued (one alert per 10 min for this DAG's late runs). u"  # noqa: E501
     )
 
 
@@ -242,7 +242,22 @@ def test_deadline_notifier_reads_the_run_from_json_context(alert_conn, sandbox):
     context = {"dag_run": {"dag_id": "hrflow_profile_sms", "dag_run_id": "webhook__x"}, "deadline": {"id": "1"}}
     HrFlowAlertNotifier(event="deadline", deadline_seconds=120, context=context)(context)
     [body] = sandbox.state.sms.bodies
-    assert body["text"].startswith("[Airflow] hrflow_profile_sms run webhook__x is not done 2 min after it was queued.")
+    assert body["text"].startswith("[Airflow] hrflow_profile_sms run webhook__x is not done 2 min after it was queued")
+
+
+def test_a_burst_of_late_runs_sends_one_deadline_alert(alert_conn, sandbox, monkeypatch):
+    """Three hundred SMS runs of a bulk import, all late: one alert in their 10 minutes, a new one after."""
+    clock = [1_800_000_000.0]
+    monkeypatch.setattr(monitoring.time, "time", lambda: clock[0])
+    for i in range(300):
+        context = {"dag_run": {"dag_id": "hrflow_profile_sms", "dag_run_id": f"webhook__{i}"}}
+        HrFlowAlertNotifier(event="deadline", deadline_seconds=120, context=context)(context)
+    [body] = sandbox.state.sms.bodies
+    assert "run webhook__0 is not done" in body["text"] and "one alert per 10 min" in body["text"]
+    clock[0] += 600
+    context = {"dag_run": {"dag_id": "hrflow_profile_sms", "dag_run_id": "webhook__late"}}
+    HrFlowAlertNotifier(event="deadline", deadline_seconds=120, context=context)(context)
+    assert len(sandbox.state.sms.bodies) == 2
 
 
 def test_deadline_notifier_stays_quiet_for_a_run_that_already_failed(alert_conn, sandbox):
