@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import Param, Variable, conf, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from hrflow_airflow.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.http import RefusedError, fail_fast
@@ -203,8 +204,13 @@ def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
     idempotency_key = sms_idempotency_key(context["dag"].dag_id, context["run_id"])
     hook = messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
     store = context.get("task_state_store")
+    text = render_sms(template, fields)
+    if (over := digest_over()) is not None and not (store is not None and store.get(idempotency_key)):
+        window, runs = Bursts().count()  # a try that already sent (or began to) is not counted again
+        if (what := decide(runs, over)) != SEND:
+            return send_digest(hook, what, over, window, key, tags, context)
     try:
-        reference, sent_now = hook.send_sms(render_sms(template, fields), idempotency_key=idempotency_key, store=store)
+        reference, sent_now = hook.send_sms(text, idempotency_key=idempotency_key, store=store)
     except RefusedError as exc:  # refused for good: no retry would be answered otherwise
         raise fail_fast(exc) from None
     except MessageUnknownError:  # may have been sent: reported by key, never sent twice
@@ -217,3 +223,20 @@ def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
         log.info("SMS for profile %s was sent in an earlier try (%s)", key, reference)
     delete_xcoms(context, {"fetch_profile": None})
     return {"profile_key": key, "sent": True}
+
+
+def send_digest(
+    hook: Any, what: str, over: int, window: int, key: str, tags: dict[str, str], context: Any
+) -> dict[str, Any]:
+    """Send the window's one digest SMS (``digest``) or nothing (``skip``): past ``sms_digest_over`` in 10 min."""
+    delete_xcoms(context, {"fetch_profile": None})
+    emit_counts("sms", {"digested": 1}, tags)
+    if what == DIGEST:
+        from hrflow_airflow.outbox import MessageRecords
+
+        digest_key = f"digest-{context['dag'].dag_id}-{window}"
+        hook.send_sms(digest_text(over, window), idempotency_key=digest_key, store=MessageRecords("digest"))
+        log.info("SMS for profile %s: more than %s in 10 min, the digest was sent instead", key, over)
+    else:
+        log.info("SMS for profile %s: more than %s in 10 min, covered by the digest", key, over)
+    return {"profile_key": key, "sent": False, "digest": what == DIGEST}

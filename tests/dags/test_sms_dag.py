@@ -141,6 +141,29 @@ def test_messaging_4xx_fails_with_the_reason(run_dag, sandbox):
     assert sandbox.state.sms.bodies == []
 
 
+def test_past_sms_digest_over_the_recruiter_gets_one_digest_instead(run_dag, sandbox, airflow_home, monkeypatch):
+    """`[hrflow] sms_digest_over` 2: this window already counted 2 runs (a bulk import), so this one sends the
+    digest, not its own SMS; the next window is primed the same, in case the run crosses into it."""
+    from hrflow_airflow.digest import WINDOW_SECONDS, Bursts
+
+    ledger = json.dumps({"conn_type": "sqlite", "host": str(airflow_home / "burst_ledger.db")})
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", ledger)
+    import time as clock
+
+    for window in (clock.time(), clock.time() + WINDOW_SECONDS):
+        for _ in range(2):
+            Bursts().count(window)
+    profile = seed_one(sandbox)
+
+    env = {"AIRFLOW__HRFLOW__SMS_DIGEST_OVER": "2", "AIRFLOW_CONN_HRFLOW_LEDGER": ledger}
+    result = run_dag("hrflow_profile_sms", event(profile["key"]), env=env)
+
+    assert result.succeeded, result.output[-3000:]
+    [digest] = [b["text"] for b in sandbox.state.sms.bodies]
+    assert digest.startswith("[HrFlow] More than 2 new profiles in 10 min") and "the digest was sent" in result.output
+    assert_no_pii_or_secret(result, profile)
+
+
 # -- Twilio: sms_default of type twilio ---------------------------------------------------------------------------
 def _twilio_env(sandbox, **extra) -> dict[str, str]:
     from sandbox.server import twilio_connection
