@@ -62,7 +62,8 @@ def test_streamed_batches_page_past_a_result_window_cap(run_dag, sandbox, airflo
     # HrFlow refuses one tag: the run fails and keeps its (sealed) batches for retries
     state.faults.append(Fault(path="/v1/profile/indexing", method="PUT", status=400, times=20, match_key=keys[-1]))
     conf = {"source_keys": [source], "page_size": 100, "batch_size": 300}
-    env = {"AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"}
+    # dags test lists in one slice by default (its one process holds every task); four, set, read in parallel
+    env = {"AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0", "AIRFLOW__HRFLOW__LISTING_SLICES": "4"}
     first = run_dag(DAG_ID, conf, env=env)
     assert not first.succeeded and first.summary["found"] == 1250 and first.summary["tagged"] == 1249
     assert state.calls["refused: result window"] == 0
@@ -107,7 +108,8 @@ def test_a_run_killed_while_listing_resumes_its_listing_and_posts_each_profile_o
     source = make_key("source", "migration", "killed")
     keys = state.seed("profile", source, 600, created_at="2025-03-01T00:00:00+00:00", spread_seconds=1)
     state.faults.append(Fault(path="/v1/storing/profiles", status=0, delay=0.5, times=1000))  # manual runs sweep
-    env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0"})
+    slices = {"AIRFLOW__HRFLOW__LISTING_SLICES": "4"}  # each slice resumes from its own cursor
+    env = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__HRFLOW__PROGRESS_SECONDS": "0", **slices})
     conf = json.dumps({"source_keys": [source], "page_size": 50, "batch_size": 100})
     batches = airflow_home / "xcom" / "hrflow_batches" / DAG_ID  # empty: each test starts without batch files
     # in the middle of the listing, two batch files written and checkpointed: a file is written before the

@@ -219,8 +219,8 @@ def open_listing(
     Return the spiller batches are cut into, the listing's start (its slices, checkpoint and what a stopped
     run of the same listing already wrote: None without object storage) and the run's batch directory.
 
-    ``sequential`` (``airflow dags test``): one slice, as one process runs every task of the run there and
-    its peak memory is the listing's pages on top of Airflow's own.
+    ``sequential`` (``airflow dags test``): one slice unless ``[hrflow] listing_slices`` says otherwise, as one
+    process runs every task of the run there and its peak memory is the listing's pages on top of Airflow's own.
     """
     root = spill_root()
     directory = run_dir(root, dag_id, run_id) if root is not None else None
@@ -232,7 +232,7 @@ def open_listing(
     )  # fmt: skip
     start = start_listing(
         root, directory, dag_id=dag_id, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
-        plan=lambda: plan_slices(kind, hook, cfg, estimate, wanted=1 if sequential else None),
+        plan=lambda: plan_slices(kind, hook, cfg, estimate, sequential=sequential),
     )  # fmt: skip
     spiller = BatchSpiller(
         seal_batch, start.batch_size, directory, {}, slices=start.slices or (), first_file=start.first_file,
@@ -350,13 +350,14 @@ def created_at(value: Any) -> datetime | None:
 
 
 def plan_slices(
-    kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: int, wanted: int | None = None
+    kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: int, sequential: bool = False
 ) -> list[Slice]:
     """
-    Return the listing's slices: ``wanted`` (default ``[hrflow] listing_slices``, 4) ``created_at`` ranges for a
-    listing of enough pages, split between the oldest and the newest pending object (two calls of one object).
+    Return the listing's slices: ``[hrflow] listing_slices`` ``created_at`` ranges for a listing of enough pages,
+    split between the oldest and the newest pending object (two calls of one object). Unset, 4, or one under
+    ``airflow dags test`` (``sequential``), whose one process holds every task (docs/performance.md).
     """
-    wanted = wanted or conf.getint("hrflow", "listing_slices", fallback=DEFAULT_SLICES)
+    wanted = conf.getint("hrflow", "listing_slices", fallback=0) or (1 if sequential else DEFAULT_SLICES)
     count = slice_count(estimate, cfg.page_size, wanted=wanted, concurrency=cfg.concurrency)
     if count < 2:
         return [Slice(cfg.window)]
