@@ -150,10 +150,9 @@ class HrFlowAlertNotifier(BaseNotifier):
         key = "alert-" + hashlib.sha256(self.alert_identity(dag_id, run_id).encode()).hexdigest()[:40]
         try:
             from hrflow_airflow.hooks.messaging import messaging_hook
-            from hrflow_airflow.outbox import MessageRecords
 
             # the durable record (intent, then answer) keeps a second call or a lost answer from a second alert
-            messaging_hook(conn_id).send_sms(text, idempotency_key=key, to=phone, store=MessageRecords("alert"))
+            messaging_hook(conn_id).send_sms(text, idempotency_key=key, to=phone, store=alert_records())
         except Exception as exc:
             log.error("HrFlow alert not sent through connection '%s': %s. Alert: %s", conn_id, exc, text)
             return
@@ -175,6 +174,26 @@ class HrFlowAlertNotifier(BaseNotifier):
         if self.event == "deadline":
             return deadline_text(dag_id, run_id, timedelta(seconds=self.deadline_seconds or 0), url)
         return failure_text(dag_id, run_id, _failed_tasks(context), _counts_so_far(context), url)
+
+
+def alert_records() -> Any:
+    """
+    Return the alerts' durable record, or None when this process cannot open it.
+
+    Executor callbacks (deadline alerts) read connections through the Execution API, which may deny
+    ``hrflow_ledger`` when it lives in the metadata database or a secrets backend rather than in the environment
+    (``AIRFLOW_CONN_HRFLOW_LEDGER``, as docker-compose.yaml and the Helm values set it). The alert then still
+    goes, keyed (``Idempotency-Key``; Twilio: looked up first), and the log says why it has no record.
+    """
+    from hrflow_airflow.outbox import MessageRecords
+
+    records = MessageRecords("alert")
+    try:
+        _ = records.table  # opens the database and creates the table
+    except Exception as exc:
+        log.warning("HrFlow alert record unavailable here (%s: %s): sending with its key only", type(exc).__name__, exc)
+        return None
+    return records
 
 
 def alert_target() -> tuple[str, str] | None:

@@ -213,6 +213,20 @@ def test_alert_whose_answer_is_lost_is_reported_by_key_and_never_sent_twice(aler
     assert key.startswith("alert-") and MessageRecords("alert").get(key).keys() == {"intent"}
 
 
+def test_an_alert_goes_even_where_its_record_cannot_be_opened(alert_conn, sandbox, monkeypatch, caplog):
+    """An executor callback may be denied the ledger connection: the alert is sent with its key only, and says so."""
+    from hrflow_airflow.outbox import MessageRecords
+
+    def denied(self):
+        raise PermissionError("Access denied for connection 'hrflow_ledger' by Execution API")
+
+    monkeypatch.setattr(MessageRecords, "table", property(denied))
+    with caplog.at_level(logging.WARNING, logger="hrflow_airflow.monitoring"):
+        HrFlowAlertNotifier()(_failure_context())
+    assert len(sandbox.state.sms.bodies) == 1
+    assert "HrFlow alert record unavailable here (PermissionError" in caplog.text
+
+
 def test_alert_refused_with_429_is_sent_by_a_later_call(alert_conn, sandbox):
     """A 429 is documented as not processed: the record lets a later call send it."""
     sandbox.state.faults.append(Fault(path="/sms", status=429, times=RetryPolicy().attempts, retry_after=0))
