@@ -76,6 +76,7 @@ class Keyset:
     date_only: bool = False  # HrFlow answered objects below the instant asked for: it reads the date only
     seen: dict[str, datetime | None] = field(default_factory=dict)  # keys read at or after the cursor
     done: bool = False
+    newest: datetime | None = None  # the newest created_at of the page new() read last
 
     def __post_init__(self) -> None:
         self.low = self.cursor or self.floor  # the created_at_min of the current query
@@ -107,9 +108,11 @@ class Keyset:
 
     def new(self, objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Return the objects of a page not read before and inside the window, in order; note what was read."""
-        fresh = []
+        fresh, self.newest = [], None
         for obj in objs:
             at = created(obj)
+            if at is not None and (self.newest is None or at > self.newest):
+                self.newest = at  # for advance(): each created_at is parsed once
             if at is not None and self.low is not None and at < self.low:
                 self.date_only = True
             if at is not None and self.ceiling is not None and at > self.ceiling:
@@ -125,12 +128,11 @@ class Keyset:
         return fresh
 
     def advance(self, objs: list[dict[str, Any]]) -> bool:
-        """Move past a page just read; return False when the listing is complete."""
+        """Move past a page just read by :meth:`new`; return False when the listing is complete."""
         if self.done or len(objs) < self.page_size:
             self.done = True
             return False
-        stamps = [at for at in map(created, objs) if at is not None]
-        step = max(stamps) - STEP if stamps else None
+        step = self.newest - STEP if self.newest is not None else None  # the page's newest, noted by new()
         if step is None or (self.cursor is not None and step <= self.cursor) or (self.floor and step <= self.floor):
             self.page += 1  # the whole page is at (or, date-only, before) the cursor: the next page of this query
             return True

@@ -269,7 +269,8 @@ def start_runs(
 
 def queue_runs(plan: list[tuple[dict, tuple[str, str] | None]], drainer: Drainer) -> JSONResponse:
     """Record a bulk delivery's runs in the inbox (one statement), answer ``queued`` / ``duplicate``, wake the drain."""
-    runs = {run_id_for(*keys): event_conf(event, *keys) for event, keys in plan if keys}
+    run_ids = [run_id_for(*keys) if keys else None for _, keys in plan]
+    runs = {run_id: event_conf(event, *keys) for (event, keys), run_id in zip(plan, run_ids) if run_id}
     try:
         statuses = drainer.inbox.record(runs.items())
     except Exception as exc:  # nothing recorded: let HrFlow redeliver
@@ -277,13 +278,12 @@ def queue_runs(plan: list[tuple[dict, tuple[str, str] | None]], drainer: Drainer
         return JSONResponse({"detail": f"could not record the delivery: {type(exc).__name__}"}, status_code=503)
     drainer.kick()
     log.info("HrFlow delivery of %s events: %s runs queued", len(plan), sum(v == "queued" for v in statuses.values()))
-    results = []
-    for event, keys in plan:
-        if keys is None:
-            results.append({"type": event["type"], "status": "ignored"})
-            continue
-        run_id = run_id_for(*keys)
-        results.append({"type": event["type"], "status": statuses[run_id], "dag_id": DAG_ID, "run_id": run_id})
+    results = [
+        {"type": event["type"], "status": statuses[run_id], "dag_id": DAG_ID, "run_id": run_id}
+        if run_id
+        else {"type": event["type"], "status": "ignored"}
+        for (event, _), run_id in zip(plan, run_ids)
+    ]
     return JSONResponse({"results": results}, status_code=200)
 
 
