@@ -128,30 +128,42 @@ class AirflowStack:
         self.named: dict[str, subprocess.Popen] = {}
         self._token: str | None = None
 
+    @classmethod
+    def around(cls, home: Path, env: dict[str, str], port: int, user: str, password: str) -> AirflowStack:
+        """Wrap an environment prepared elsewhere (docker-compose.yaml's, say): no home is built, nothing migrated."""
+        stack = cls.__new__(cls)
+        stack.home, stack.env, stack.port, stack.url = Path(home), env, port, f"http://127.0.0.1:{port}"
+        stack.USER, stack.PASSWORD = user, password
+        stack.procs, stack.named, stack._token = [], {}, None
+        return stack
+
     def start(
         self,
         wait_for_dags: tuple[str, ...] = (),
         timeout: float = 180,
         standalone: bool = False,
         celery_workers: tuple[str, ...] = (),
+        commands: list[tuple[str, list[str], dict[str, str]]] | None = None,
     ) -> AirflowStack:
         """
         Start the processes (or one ``airflow standalone``) and wait until the API answers and DAGs are parsed.
 
         ``celery_workers`` names Celery workers to start too; each reports its name as the task hostname.
+        ``commands`` replaces the default components: (name, airflow arguments, extra environment) each.
         """
         import time
 
-        commands = (
-            [("standalone", ["standalone"], {})]
-            if standalone
-            else [
-                ("api-server", ["api-server", "--port", str(self.port)], {}),
-                ("scheduler", ["scheduler"], {}),
-                ("dag-processor", ["dag-processor"], {}),
-            ]
-        )
-        commands += [self._celery_worker(name) for name in celery_workers]
+        if commands is None:
+            commands = (
+                [("standalone", ["standalone"], {})]
+                if standalone
+                else [
+                    ("api-server", ["api-server", "--port", str(self.port)], {}),
+                    ("scheduler", ["scheduler"], {}),
+                    ("dag-processor", ["dag-processor"], {}),
+                ]
+            )
+        commands = commands + [self._celery_worker(name) for name in celery_workers]
         for name, cmd, extra in commands:
             self._spawn(name, cmd, extra)
         deadline = time.monotonic() + timeout

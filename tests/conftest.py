@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import tempfile
 from dataclasses import dataclass
@@ -46,6 +47,34 @@ def sandbox(sandbox_server, monkeypatch):
         monkeypatch.setenv(name, value)
     yield sandbox_server
     sandbox_server.state.reset()
+
+
+# PostgreSQL and Redis on loopback, for the CeleryExecutor and compose-configuration stacks
+PG, REDIS = ("127.0.0.1", 5432), ("127.0.0.1", 6379)
+
+
+def _reachable(address: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(address, timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def live_services() -> None:
+    """Skip (or fail, under REQUIRE_SERVICES=1) when PostgreSQL or Redis is unreachable."""
+    missing = [
+        f"{name} on {host}:{port}"
+        for name, (host, port) in (("PostgreSQL", PG), ("Redis", REDIS))
+        if not _reachable((host, port))
+    ]
+    if not missing:
+        return
+    reason = f"needs {' and '.join(missing)}"
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"REQUIRE_SERVICES=1, but this test {reason}, which is unreachable", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,6 @@ skip, unless ``REQUIRE_SERVICES=1`` (set by ``.ci/run``), which turns the skip i
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 import uuid
 
@@ -17,38 +15,14 @@ import pytest
 
 from sandbox.airflow_home import AirflowStack
 from sandbox.server import make_key
+from tests.conftest import PG, REDIS
 
 pytestmark = pytest.mark.distributed
 
-PG, REDIS = ("127.0.0.1", 5432), ("127.0.0.1", 6379)
 DAG_ID = "hrflow_profiles_to_ats"
 WORKERS = ("worker-a", "worker-b")
 PROFILES, BATCH_SIZE = 2000, 250  # 8 batches
 POOL_SLOTS, CONCURRENCY = 3, 2  # at most 3 HrFlow tasks at once, each with 2 calls in flight
-
-
-def _reachable(address: tuple[str, int]) -> bool:
-    try:
-        socket.create_connection(address, timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def live_services() -> None:
-    """Skip (or fail, under REQUIRE_SERVICES=1) when PostgreSQL or Redis is unreachable."""
-    missing = [
-        f"{name} on {host}:{port}"
-        for name, (host, port) in (("PostgreSQL", PG), ("Redis", REDIS))
-        if not _reachable((host, port))
-    ]
-    if not missing:
-        return
-    reason = f"needs {' and '.join(missing)}"
-    if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(f"REQUIRE_SERVICES=1, but this test {reason}, which is unreachable", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
