@@ -404,3 +404,26 @@ def test_a_bulk_delivery_is_answered_at_once_and_starts_one_run_per_profile(stac
         for run_id in queued if "queued" in locals() else []:
             stack.api("DELETE", f"/api/v2/dags/hrflow_profile_sms/dagRuns/{run_id}")
         stack.unpause("hrflow_profile_sms")
+
+
+def test_hostile_signed_bodies_get_a_4xx_from_the_real_api_server_and_start_nothing(stack, sandbox):
+    """Signed, so they pass the signature: deep nesting, a 2 MB key, keys unlike HrFlow's. Never a 5xx."""
+
+    def runs() -> int:
+        return stack.api("GET", "/api/v2/dags/hrflow_profile_sms/dagRuns", params={"limit": 1}).json()["total_entries"]
+
+    before = runs()
+    nested = b"[" * 20_000 + b"]" * 20_000
+    deep = requests.post(
+        f"{stack.url}/hrflow/webhook", data=nested, headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, nested)}, timeout=30
+    )
+    assert deep.status_code == 422 and "nested too deeply" in deep.json()["detail"], deep.text
+    for key in ("p" * 2_000_000, "p" * 129, "../../etc/passwd", "key with spaces"):
+        event = {"type": "profile.storing.success", "profile": {"key": key, "source": {"key": SOURCE}}}
+        answer = webhook(stack, event)
+        assert answer.status_code in (413, 422, 431), (len(key), answer.status_code)  # what the server's limits say
+        if len(key) < 1000:  # small enough to be read: refused by name
+            assert answer.status_code == 422 and "'profile.key' is not an HrFlow key" in answer.json()["detail"]
+    bad_source = {"type": "profile.storing.success", "profile": {"key": "a" * 40, "source": {"key": "s p a c e"}}}
+    assert webhook(stack, bad_source).status_code == 422
+    assert runs() == before
