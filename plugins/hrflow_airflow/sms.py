@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import string
 from collections.abc import Mapping
 from datetime import timedelta
@@ -48,6 +49,8 @@ DEFAULT_TEMPLATE = "{first_name} {last_name} just applied ! Send a message to {p
 TEMPLATE_VARIABLE = "hrflow_sms_template"
 PLACEHOLDERS = ("first_name", "last_name", "phone", "email", "profile_key")
 MAX_KEY_LENGTH = 128  # HrFlow's keys are 40 hex characters; a longer "key" is not one
+# letters, digits, '-' and '_': every HrFlow key, and nothing that could mean a path, a query or a header
+KEY_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_LENGTH}}}")
 
 
 class EventError(ValueError):
@@ -78,8 +81,10 @@ def parse_event(event: Any, handled: tuple[str, ...] | None = None) -> tuple[str
     if not isinstance(source_key, str) or not source_key.strip():
         raise EventError("event has no source key ('profile.source.key' or 'profile.source_key')")
     for name, value in (("profile.key", key), ("profile.source.key", source_key)):
-        if len(value) > MAX_KEY_LENGTH or not value.isprintable():
-            raise EventError(f"'{name}' is not an HrFlow key (printable, at most {MAX_KEY_LENGTH} characters)")
+        if not KEY_PATTERN.fullmatch(value.strip()):
+            raise EventError(
+                f"'{name}' is not an HrFlow key (letters, digits, '-' or '_', at most {MAX_KEY_LENGTH} characters)"
+            )
     return source_key.strip(), key.strip()
 
 

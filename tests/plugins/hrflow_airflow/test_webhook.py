@@ -253,8 +253,9 @@ def test_signed_but_deeply_nested_payload_is_422_not_a_server_error(app_client):
     assert not app_client.triggered
 
 
-def test_a_key_that_is_not_an_hrflow_key_is_422_and_starts_nothing(app_client):
-    huge = {**EVENT, "profile": {"key": "p" * 2_000_000, "source": {"key": "s" * 40}}}
+@pytest.mark.parametrize("key", ["p" * 2_000_000, "p" * 129, "../../etc/passwd", "a b", "a%2Fb", "k\u00e9y"])
+def test_a_key_that_is_not_an_hrflow_key_is_422_and_starts_nothing(app_client, key):
+    huge = {**EVENT, "profile": {"key": key, "source": {"key": "s" * 40}}}
     response = post(app_client, signed(huge))
     assert response.status_code == 422 and "'profile.key' is not an HrFlow key" in response.json()["detail"]
     assert not app_client.triggered
