@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         peak_ti = max(sampler.peak_by_ti, key=sampler.peak_by_ti.get, default=None)
         peak_task = names.get(peak_ti, "unknown")
         sampled = len(set(sampler.peak_by_ti) & set(names))
+        # a task shorter than the sampler's interval can end before it is seen: name it rather than count it in
+        unsampled = sorted(name for ti_id, name in names.items() if ti_id not in sampler.peak_by_ti)
         peak_by_task: dict[str, int] = {}
         for ti in tis:
             if ti["id"] in sampler.peak_by_ti:
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{(span[0] - started).total_seconds():5.0f} - {(span[1] - started).total_seconds():<5.0f}"
             for task, span in sorted(spans.items(), key=lambda item: item[1][0])
         ],
-        f"{'task instances whose process was sampled':44} {sampled:>5} of {len(names):<5}",
+        f"{'task instances whose process was sampled':44} {sampled:>5} of {len(names):<5}"
+        + (f" (not sampled: {', '.join(unsampled)})" if unsampled else ""),
         f"{'task instances retried':44} {sum(1 for ti in tis if ti.get('try_number', 1) > 1):>5}",
         f"{'profiles lost / duplicated / untagged':44} {check['lost']:>4} /{check['duplicates']:>3} "
         f"/{check['untagged']:>3}",
