@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,18 @@ MARK = re.compile(
 )
 
 
+def forget_earlier_runs(env: dict[str, str]) -> None:
+    """Delete the home's sync ledger and batch files: each measured run reseeds the same keys into an emptied ATS,
+    which a ledger that remembers them would rightly skip (they reached "the ATS" before)."""
+    home = Path(env["AIRFLOW_HOME"])
+    shutil.rmtree(home / "xcom" / "hrflow_batches", ignore_errors=True)
+    for path in home.glob("hrflow_ledger.db*"):
+        path.unlink()
+
+
 def timed_dag_run(env: dict[str, str], conf: dict | None) -> tuple[float, int, str, dict[str, float]]:
-    """Run ``airflow dags test`` once; return wall seconds, exit code, output and :func:`phases`."""
+    """Run ``airflow dags test`` once, on a fresh ledger; return wall seconds, exit code, output and :func:`phases`."""
+    forget_earlier_runs(env)
     started, wall_started = time.monotonic(), time.time()
     proc = dags_test(env, DAG_ID, json.dumps(conf) if conf else None, timeout=3600)
     output = proc.stdout + proc.stderr
@@ -92,6 +103,9 @@ def scheduler_run(sandbox, n: int, lat: float, ats_lat: float) -> tuple[float, s
         stack = AirflowStack(Path(home), extra_env=sandbox.airflow_env())
         stack.start(wait_for_dags=(DAG_ID,))
         try:
+            # the scheduled run unpausing creates must find nothing: had it seen the last run's tagged profiles,
+            # the ledger would hold them as synced, and the measured run, reseeded with the same keys, would only tag
+            sandbox.reset_and_seed(0, hrflow_latency=0, ats_latency=0)
             unpause_and_settle(stack, DAG_ID)
             sandbox.reset_and_seed(n, hrflow_latency=lat, ats_latency=ats_lat)
             started = time.monotonic()
@@ -215,8 +229,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  per task instance under `airflow dags test`, its work included: "
             f"{one_split['tasks'] / 7:.2f} s (tasks / 7)"
         )
-    save(f"sync_bench_{n}", "\n".join(lines) + "\n")
-    return 0
+    checks = {"A": a_check, "A tuned": t_check, "A under a scheduler": s_check if s_time is not None else None}
+    wrong = [
+        f"FAILED: {name}: lost/duplicated/untagged {lost(check)}"
+        for name, check in {**checks, "B": b_check}.items()
+        if check and (check["lost"] or check["duplicates"] or check["untagged"])
+    ]
+    save(f"sync_bench_{n}", "\n".join(lines + wrong) + "\n")
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ COMPOSE = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
 # the compose services this test runs, by their own commands
 SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker")
 SYNC, SMS = "hrflow_profiles_to_ats", "hrflow_profile_sms"
+DIGEST_OVER = 3  # [hrflow] sms_digest_over, set in .env
 
 
 class ComposeError(ValueError):
@@ -170,7 +171,11 @@ def compose_stack(sandbox_server, compose_db, tmp_path_factory):
     (home / "plugins").mkdir()
     (home / "plugins" / "hrflow_plugin.py").symlink_to(REPO / "plugins" / "hrflow_plugin.py")
     port = free_port()
-    dotenv = filled_dotenv(**compose_db, AIRFLOW_BASE_URL=f"http://127.0.0.1:{port}")
+    # .env as a user fills it: .env.example's blanks, and its commented-out digest line uncommented
+    dotenv = filled_dotenv(
+        **compose_db, AIRFLOW_BASE_URL=f"http://127.0.0.1:{port}", AIRFLOW__HRFLOW__SMS_DIGEST_OVER=str(DIGEST_OVER)
+    )
+    assert "# AIRFLOW__HRFLOW__SMS_DIGEST_OVER=" in (REPO / ".env.example").read_text()
     loopback = Loopback(
         {
             "@postgres/": f"@{PG[0]}:{PG[1]}/",
@@ -402,3 +407,52 @@ def test_a_scheduled_sync_posts_each_profile_once_with_the_ledger_in_postgres(co
             "SELECT count(*) FROM hrflow_sync_ledger WHERE object_key = ANY(%s) AND synced_hash IS NOT NULL", (keys,)
         )
         assert cursor.fetchone()[0] == len(keys)
+
+
+def _burst_count(compose_db: dict[str, str], window: int) -> int:
+    """Return how many SMS runs counted themselves in ``window`` (table hrflow_sms_bursts, the compose ledger)."""
+    import psycopg2
+
+    db = compose_db["POSTGRES_DB"]
+    with psycopg2.connect(host=PG[0], port=PG[1], user=compose_db["POSTGRES_USER"], dbname=db) as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT to_regclass('hrflow_sms_bursts') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return 0
+        cursor.execute("SELECT runs FROM hrflow_sms_bursts WHERE window_start = %s", (window,))
+        row = cursor.fetchone()
+        return row[0] if row else 0
+
+
+def test_a_bulk_import_past_sms_digest_over_sends_n_sms_and_one_digest(compose_stack, compose_db, sandbox):
+    """12 new profiles in one delivery, `sms_digest_over` 3 from .env: the recruiter gets 3 SMS and one digest,
+    however the Celery worker interleaves the 12 runs (they count themselves in the compose PostgreSQL)."""
+    from hrflow_airflow.digest import WINDOW_SECONDS
+
+    stack, state = compose_stack, sandbox.state
+    stack.unpause(SMS)
+    left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
+    if left < 150:  # the burst must fall in one 10-minute window: start it in the next one
+        time.sleep(left + 1)
+    window = int(time.time() // WINDOW_SECONDS * WINDOW_SECONDS)
+    counted = _burst_count(compose_db, window)  # an earlier test's SMS run in this window counts too
+    keys = state.seed("profile", DEMO_SOURCE, 12, start=600)
+    phones = {state.get("profile", DEMO_SOURCE, k)["info"]["phone"] for k in keys}
+    events = [{"type": "profile.storing.success", "profile": {"key": k, "source": {"key": DEMO_SOURCE}}} for k in keys]
+    body = json.dumps(events).encode()
+
+    answer = requests.post(
+        f"{stack.url}/hrflow/webhook", data=body, headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body)}, timeout=30
+    )
+
+    assert answer.status_code == 200, answer.text
+    run_ids = {r["run_id"] for r in answer.json()["results"]}
+    assert len(run_ids) == 12
+    assert {stack.wait_for_run(SMS, run_id, timeout=300) for run_id in run_ids} == {"success"}
+    texts = [b["text"] for b in state.sms.bodies]
+    own = [t for t in texts if any(t.endswith(f"{phone}.") for phone in phones)]
+    digests = [t for t in texts if t.startswith(f"[HrFlow] More than {DIGEST_OVER} new profiles in 10 min")]
+    assert len(own) == max(0, DIGEST_OVER - counted), texts
+    assert len(digests) == (1 if counted <= DIGEST_OVER else 0), texts
+    assert len(texts) == len(own) + len(digests)  # the others sent nothing
+    assert _burst_count(compose_db, window) == counted + 12  # every run counted once, none lost to a race
