@@ -47,10 +47,11 @@ bench-scale: install
 bench-migration: install
 	$(BIN)/python -m bench.scale_run --n 1000000 --hrflow-latency 0.02 --parallelism 8 --name migration_1m
 
-# twice: against an ATS that honours Idempotency-Key, then one that ignores it (most real ones)
+# 100,000 synced profiles, 1% edited in HrFlow, then one run as the hourly schedule reads
 bench-changes: install
 	$(BIN)/python -m bench.changes_run
 
+# twice: against an ATS that honours Idempotency-Key, then one that ignores it (most real ones)
 bench-chaos: install
 	$(BIN)/python -m bench.chaos_run
 	$(BIN)/python -m bench.chaos_run --ignore-idempotency-key
