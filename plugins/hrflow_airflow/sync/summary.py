@@ -64,25 +64,75 @@ def build_summary(
     time (Airflow's lazy XCom sequences): tagging and posting results are reduced to counts per container
     first, so memory holds counts and failed keys, not a million keys.
     """
-    tagged_by_index, newest_write = {}, None
+    tags, newest_write = reduce_tagged(tagged)
+    posts, extras = reduce_posted(posted, tags)
+    per, failures = account_batches(kind, stats, dry_run, transformed, posts, tags)
+    by_container = {c: {f: counts[f] for f in COUNTS} for c, counts in sorted(per.items())}
+    totals = {f: sum(counts[f] for counts in by_container.values()) for f in COUNTS[1:]}
+    totals["failed"] += stats["found"] - sum(counts["found"] for counts in by_container.values())
+    return Summary(
+        kind=kind.plural,
+        container=kind.container,
+        found=stats["found"],
+        **totals,
+        failed_keys=failures,
+        refused=len(extras["refused"]),
+        refused_keys=extras["refused"],
+        quarantined=len(extras["quarantined"]),
+        quarantined_keys=extras["quarantined"],
+        dry_run=dry_run,
+        by_container=by_container,
+        listing=stats.get("listing", "search"),
+        found_only_by_sweep=stats.get("found_only_by_sweep"),
+        resumed=extras["resumed"],
+        why=stats.get("why", ""),
+        updated=extras["updated"],
+        changes=stats.get("changes"),
+        newest_write=newest_write,
+    )
+
+
+def reduce_tagged(tagged: Iterable[Tagged]) -> tuple[dict[int, dict[str, Any]], str | None]:
+    """Return each tagged batch's counts per container and failures, by batch index; and the newest write."""
+    by_index, newest_write = {}, None
     for t in tagged:
-        tagged_by_index[t["index"]] = {"by_container": t["by_container"], "failed": t["failed"]}
+        by_index[t["index"]] = {"by_container": t["by_container"], "failed": t["failed"]}
         newest_write = newest(newest_write, t.get("newest"))
-    posted_by_index: dict[int, dict[str, Any]] = {}
-    resumed = updated = 0
-    refused: list[Failure] = []
-    quarantined: list[Failure] = []
+    return by_index, newest_write
+
+
+def reduce_posted(
+    posted: Iterable[Posted], tags: Mapping[int, Any]
+) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """
+    Return each posted batch's accepted counts per container and rejections, by batch index (with its accepted
+    keys only where tagging never reported: they are what failed); and the run-wide resumed, updated, refused and
+    quarantined.
+    """
+    by_index: dict[int, dict[str, Any]] = {}
+    extras: dict[str, Any] = {"resumed": 0, "updated": 0, "refused": [], "quarantined": []}
     for post in posted:
-        resumed += post.get("resumed", 0)
-        updated += len(post.get("updated", []))
-        refused += post.get("refused", [])
-        quarantined += post.get("quarantined", [])
-        posted_by_index[post["index"]] = {
+        extras["resumed"] += post.get("resumed", 0)
+        extras["updated"] += len(post.get("updated", []))
+        extras["refused"] += post.get("refused", [])
+        extras["quarantined"] += post.get("quarantined", [])
+        by_index[post["index"]] = {
             "accepted": Counter(container for _, container in post["accepted"]),
             "rejected": post["rejected"],
-            # keys are kept only where tagging never reported: they are what failed
-            "untagged": post["accepted"] if post["index"] not in tagged_by_index else [],
+            "untagged": post["accepted"] if post["index"] not in tags else [],
         }
+    return by_index, extras
+
+
+def account_batches(
+    kind: ObjectKind,
+    stats: Stats,
+    dry_run: bool,
+    transformed: Iterable[Transformed],
+    posts: Mapping[int, dict[str, Any]],
+    tags: Mapping[int, dict[str, Any]],
+) -> tuple[dict[str, Counter], list[Failure]]:
+    """Follow each transformed batch through posting and tagging; return the counts per container and failures."""
     per: dict[str, Counter] = {c: Counter(found=n) for c, n in (stats.get("found_by_container") or {}).items()}
     accounted: Counter = Counter()
     failures: list[Failure] = []
@@ -90,7 +140,7 @@ def build_summary(
     for batch in transformed:
         seen.add(batch["index"])
         if batch.get("mode") == UPDATE:  # synced objects: counted as updated, not found / posted / tagged
-            failures += batch["failed"] + update_failures(batch, posted_by_index.get(batch["index"]), dry_run)
+            failures += batch["failed"] + update_failures(batch, posts.get(batch["index"]), dry_run)
             continue
         for _, container in batch["items"]:
             per.setdefault(container, Counter())["transformed"] += 1
@@ -98,23 +148,8 @@ def build_summary(
         for failure in batch["failed"]:
             accounted[failure["container"]] += 1
         failures += batch["failed"]
-        if dry_run:
-            continue
-        post = posted_by_index.get(batch["index"])
-        if post is None:
-            failures += lost(batch["items"], "post_to_ats did not finish")
-            continue
-        for container, n in post["accepted"].items():
-            per[container]["posted"] += n
-        failures += post["rejected"]
-        tag = tagged_by_index.get(batch["index"])
-        if tag is None:
-            failures += lost(post["untagged"], f"tag_{kind.plural} did not finish")
-            continue
-        for container, counts in tag["by_container"].items():
-            per[container]["tagged"] += counts["tagged"]
-            per[container]["skipped"] += counts["skipped"]
-        failures += tag["failed"]
+        if not dry_run:
+            failures += follow_batch(kind, batch, posts.get(batch["index"]), tags.get(batch["index"]), per)
     for failure in failures:
         per.setdefault(failure["container"], Counter())["failed"] += 1
     for container, counts in per.items():  # objects found whose batch never got through transform
@@ -127,29 +162,27 @@ def build_summary(
         for i in range(stats["batches"])
         if i not in seen
     ]
-    by_container = {c: {f: counts[f] for f in COUNTS} for c, counts in sorted(per.items())}
-    totals = {f: sum(counts[f] for counts in by_container.values()) for f in COUNTS[1:]}
-    totals["failed"] += stats["found"] - sum(counts["found"] for counts in by_container.values())
-    return Summary(
-        kind=kind.plural,
-        container=kind.container,
-        found=stats["found"],
-        **totals,
-        failed_keys=failures,
-        refused=len(refused),
-        refused_keys=refused,
-        quarantined=len(quarantined),
-        quarantined_keys=quarantined,
-        dry_run=dry_run,
-        by_container=by_container,
-        listing=stats.get("listing", "search"),
-        found_only_by_sweep=stats.get("found_only_by_sweep"),
-        resumed=resumed,
-        why=stats.get("why", ""),
-        updated=updated,
-        changes=stats.get("changes"),
-        newest_write=newest_write,
-    )
+    return per, failures
+
+
+def follow_batch(
+    kind: ObjectKind,
+    batch: Transformed,
+    post: dict[str, Any] | None,
+    tag: dict[str, Any] | None,
+    per: dict[str, Counter],
+) -> list[Failure]:
+    """Count one batch's posted and tagged objects into ``per``; return its failures from there on."""
+    if post is None:
+        return lost(batch["items"], "post_to_ats did not finish")
+    for container, n in post["accepted"].items():
+        per[container]["posted"] += n
+    if tag is None:
+        return post["rejected"] + lost(post["untagged"], f"tag_{kind.plural} did not finish")
+    for container, counts in tag["by_container"].items():
+        per[container]["tagged"] += counts["tagged"]
+        per[container]["skipped"] += counts["skipped"]
+    return post["rejected"] + tag["failed"]
 
 
 def newest(a: str | None, b: str | None) -> str | None:
