@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from bench import baseline_sequential
 from bench.common import SOURCE, machine, sandbox_process, save, unpause_and_settle
-from sandbox.airflow_home import REPO, AirflowStack, airflow_env, dags_test, init_home
+from sandbox.airflow_home import REPO, AirflowStack, airflow_env, dags_test, forget_runs, init_home
 from sandbox.server import API_SECRET, API_USER, ATS_API_KEY
 
 DAG_ID = "hrflow_profiles_to_ats"
@@ -35,18 +34,13 @@ MARK = re.compile(
 )
 
 
-def forget_earlier_runs(env: dict[str, str]) -> None:
-    """Delete the home's sync ledger and batch files: each measured run reseeds the same keys into an emptied ATS,
-    which a ledger that remembers them would rightly skip (they reached "the ATS" before)."""
-    home = Path(env["AIRFLOW_HOME"])
-    shutil.rmtree(home / "xcom" / "hrflow_batches", ignore_errors=True)
-    for path in home.glob("hrflow_ledger.db*"):
-        path.unlink()
-
-
 def timed_dag_run(env: dict[str, str], conf: dict | None) -> tuple[float, int, str, dict[str, float]]:
-    """Run ``airflow dags test`` once, on a fresh ledger; return wall seconds, exit code, output and :func:`phases`."""
-    forget_earlier_runs(env)
+    """Run ``airflow dags test`` once, on a fresh ledger; return wall seconds, exit code, output and :func:`phases`.
+
+    Each measured run reseeds the same keys into an emptied ATS, which a ledger that remembers them would rightly
+    skip (they reached "the ATS" before).
+    """
+    forget_runs(Path(env["AIRFLOW_HOME"]))
     started, wall_started = time.monotonic(), time.time()
     proc = dags_test(env, DAG_ID, json.dumps(conf) if conf else None, timeout=3600)
     output = proc.stdout + proc.stderr

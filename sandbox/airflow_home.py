@@ -13,9 +13,21 @@ _BESIDE_PYTHON = Path(sys.executable).with_name("airflow")
 AIRFLOW = str(_BESIDE_PYTHON) if _BESIDE_PYTHON.exists() else shutil.which("airflow") or "airflow"
 
 
+def environ_without_airflow() -> dict[str, str]:
+    """Return this process's environment without any ``AIRFLOW_*`` setting (each home sets its own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+
+
+def forget_runs(home: Path) -> None:
+    """Delete a home's sync ledger and batch files, so the next run remembers no earlier run's objects."""
+    shutil.rmtree(Path(home) / "xcom" / "hrflow_batches", ignore_errors=True)
+    for path in Path(home).glob("hrflow_ledger.db*"):
+        path.unlink()
+
+
 def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Return an environment that points Airflow at ``home`` (SQLite) and at this repo's dags/ and plugins/."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env = environ_without_airflow()
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import tempfile
@@ -20,7 +19,7 @@ os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 
-from sandbox.airflow_home import airflow_env, dags_test, init_home  # noqa: E402 (after the home is set)
+from sandbox.airflow_home import airflow_env, dags_test, forget_runs, init_home  # noqa: E402 (after the home is set)
 from sandbox.server import SandboxServer  # noqa: E402
 
 
@@ -91,9 +90,7 @@ def airflow_home(_session_airflow_home) -> Path:
     the sandbox was reset, so a listing another test left unfinished is not this test's to resume, and what the
     ledger says of objects with the same keys (tests reuse source keys) describes another test's ATS.
     """
-    shutil.rmtree(_session_airflow_home / "xcom" / "hrflow_batches", ignore_errors=True)
-    for path in _session_airflow_home.glob("hrflow_ledger.db*"):
-        path.unlink()
+    forget_runs(_session_airflow_home)
     return _session_airflow_home
 
 

@@ -30,7 +30,7 @@ import yaml
 
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.__main__ import DEMO_SOURCE
-from sandbox.airflow_home import AIRFLOW, AirflowStack, free_port
+from sandbox.airflow_home import AIRFLOW, AirflowStack, environ_without_airflow, free_port
 from sandbox.server import WEBHOOK_SECRET
 from tests.conftest import PG, REDIS
 
@@ -156,7 +156,7 @@ def _container_base(home: Path) -> dict[str, str]:
     """What the image gives every container: this Python's PATH, and AIRFLOW_HOME (dags/ and plugins/ under it)."""
     import os
 
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    base = environ_without_airflow()
     base.update(AIRFLOW_HOME=str(home), PATH=f"{Path(AIRFLOW).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     return base
 
@@ -372,8 +372,6 @@ def _stamp(when: datetime) -> str:
 
 def test_a_scheduled_sync_posts_each_profile_once_with_the_ledger_in_postgres(compose_stack, compose_db, sandbox):
     """Unpaused, the sync DAG's scheduled run (the latest complete hour) reaches the ATS through a Celery worker."""
-    import psycopg2
-
     stack, state = compose_stack, sandbox.state
     hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     keys = state.seed("profile", DEMO_SOURCE, 3, created_at=_stamp(hour - timedelta(minutes=30)))
@@ -400,28 +398,27 @@ def test_a_scheduled_sync_posts_each_profile_once_with_the_ledger_in_postgres(co
     assert len(ran) >= 3 and len(received) >= len(ran)
     assert any((stack.home / "xcom" / SYNC).iterdir())
     # and the ledger is the compose PostgreSQL's, which every worker shares
-    db = compose_db["POSTGRES_DB"]
-    with psycopg2.connect(host=PG[0], port=PG[1], user=compose_db["POSTGRES_USER"], dbname=db) as conn:
-        cursor = conn.cursor()
-        cursor.execute(
-            "SELECT count(*) FROM hrflow_sync_ledger WHERE object_key = ANY(%s) AND synced_hash IS NOT NULL", (keys,)
-        )
-        assert cursor.fetchone()[0] == len(keys)
+    synced = "SELECT count(*) FROM hrflow_sync_ledger WHERE object_key = ANY(%s) AND synced_hash IS NOT NULL"
+    assert compose_query(compose_db, synced, keys)[0] == len(keys)
 
 
-def _burst_count(compose_db: dict[str, str], window: int) -> int:
-    """Return how many SMS runs counted themselves in ``window`` (table hrflow_sms_bursts, the compose ledger)."""
+def compose_query(compose_db: dict[str, str], sql: str, *args: object) -> tuple | None:
+    """Run one query on the compose PostgreSQL, as its own role; return the first row."""
     import psycopg2
 
     db = compose_db["POSTGRES_DB"]
     with psycopg2.connect(host=PG[0], port=PG[1], user=compose_db["POSTGRES_USER"], dbname=db) as conn:
         cursor = conn.cursor()
-        cursor.execute("SELECT to_regclass('hrflow_sms_bursts') IS NOT NULL")
-        if not cursor.fetchone()[0]:
-            return 0
-        cursor.execute("SELECT runs FROM hrflow_sms_bursts WHERE window_start = %s", (window,))
-        row = cursor.fetchone()
-        return row[0] if row else 0
+        cursor.execute(sql, args)
+        return cursor.fetchone()
+
+
+def _burst_count(compose_db: dict[str, str], window: int) -> int:
+    """Return how many SMS runs counted themselves in ``window`` (table hrflow_sms_bursts, the compose ledger)."""
+    if not compose_query(compose_db, "SELECT to_regclass('hrflow_sms_bursts') IS NOT NULL")[0]:
+        return 0
+    row = compose_query(compose_db, "SELECT runs FROM hrflow_sms_bursts WHERE window_start = %s", window)
+    return row[0] if row else 0
 
 
 def test_a_bulk_import_past_sms_digest_over_sends_n_sms_and_one_digest(compose_stack, compose_db, sandbox):
