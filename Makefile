@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-workable bench-http standalone sandbox screenshots clean
+.PHONY: install lint nginx demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-workable bench-http standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt requirements-runtime.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,18 @@ lint: install
 demo: install
 	ATS=$(ATS) $(BIN)/python -m sandbox.demo
 
+# Debian's nginx for the compose proxy test (tests/test_compose_stack.py): installed here when missing and we are
+# root (as on CI and a fresh container); otherwise stop with the one command that installs it
+nginx:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  s=$$([ "$$(id -u)" = 0 ] || echo sudo -n); echo "make test: installing Debian's nginx-light for the compose proxy test"; \
+	  $$s apt-get install -y -q nginx-light >/dev/null 2>&1 || { $$s apt-get update -q >/dev/null && $$s apt-get install -y -q nginx-light >/dev/null; }; \
+	else echo "make test needs nginx (tests/test_compose_stack.py); install it with: sudo apt-get install -y nginx-light" >&2; exit 2; fi
+
 # lint and format check, then DAG and unit tests on two workers (each its own sandbox and Airflow home), then
 # the Airflow-stack tests alone
-test: install lint
+test: install lint nginx
 	$(BIN)/python -m pytest -n 2 -m "not stack"; a=$$?; $(BIN)/python -m pytest -m stack; b=$$?; test $$a -eq 0 -a $$b -eq 0
 
 # CeleryExecutor + PostgreSQL + Redis on loopback (part of `make test` too); REQUIRE_SERVICES=1 fails instead of skipping
