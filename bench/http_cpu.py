@@ -2,7 +2,7 @@
 
 The baseline is the SDK on a plain ``requests.Session`` (proxy and CA settings read once, as before
 ``LeanSession``); the measured path is what ``HrFlowHook`` uses, ``pooled_session(base_url=...)``, a
-:class:`hrflow_airflow.hooks.http.LeanSession`. Both run against the same sandbox process (generated real-shaped
+:class:`hrflow_airflow.hooks.lean.LeanSession`. Both run against the same sandbox process (generated real-shaped
 profiles, no latency), one thread and then 10 threads in one process, alternately, best of three rounds. Prints
 client and sandbox CPU per call. Nothing is asserted.
 """

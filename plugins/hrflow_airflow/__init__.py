@@ -7,11 +7,14 @@ __version__ = "0.2.0"
 
 def get_provider_info() -> dict:
     """Return the provider metadata Airflow reads through the ``apache_airflow_provider`` entry point."""
+    from hrflow_airflow.settings import provider_config
+
     return {
         "package-name": "hrflow-airflow",
         "name": "HrFlow.ai",
         "description": "HrFlow.ai hooks, DAGs and webhook endpoint for Apache Airflow 3.",
         "versions": [__version__],
+        "config": provider_config(),
         "hooks": [
             {
                 "integration-name": "HrFlow.ai",

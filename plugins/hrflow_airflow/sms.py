@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from hrflow_airflow.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
-from hrflow_airflow.hooks.http import RefusedError, fail_fast
+from hrflow_airflow.errors import fails_fast
 from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts, under_dags_test
 from hrflow_airflow.objects import PROFILE
@@ -180,6 +180,7 @@ def sms_dag_defaults() -> dict[str, Any]:
 
 
 @task(show_return_value_in_logs=False, pool=HRFLOW_POOL, multiple_outputs=False)
+@fails_fast
 def fetch_profile(**context: Any) -> dict[str, Any]:
     """Fetch the profile named by the event (unknown profiles and sources fail without retry)."""
     try:
@@ -193,6 +194,7 @@ def fetch_profile(**context: Any) -> dict[str, Any]:
 
 
 @task(multiple_outputs=False)
+@fails_fast
 def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Send one SMS, at most once per DAG run; skip profiles without a phone number."""
     key = box["profile_key"]
@@ -216,8 +218,6 @@ def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
             return send_digest(hook, what, over, window, key, tags, context)
     try:
         reference, sent_now = hook.send_sms(text, idempotency_key=idempotency_key, store=store)
-    except RefusedError as exc:  # refused for good: no retry would be answered otherwise
-        raise fail_fast(exc) from None
     except MessageUnknownError:  # may have been sent: reported by key, never sent twice
         emit_counts("sms", {"unknown": 1}, tags)
         raise

@@ -1,25 +1,72 @@
 """
-The destination interface: what the sync DAG needs from an ATS adapter, and the helpers adapters share.
+The destination interface: what the sync DAG needs from an ATS adapter, and the types and helpers they share.
 
-An adapter is chosen by the connection type (:data:`hrflow_airflow.destinations.ADAPTERS`). It sends one
-batch once and answers, per object, what was accepted (with the ATS's id when it gives one) and what was
-refused (:class:`hrflow_airflow.hooks.http.RefusedError`: that record fails alone).
+A destination is chosen by the connection type (:data:`hrflow_airflow.destinations.ADAPTERS`) and built from a
+client, the hook that only speaks HTTP to the ATS. It sends one batch once and answers, per object, what was
+accepted (with the ATS's id when it gives one) and what was refused (that record fails alone). The caller reads
+the ledger once per batch and hands the destination what it knows (``known``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from airflow.sdk.exceptions import AirflowFailException
-
+from hrflow_airflow.errors import AuthError
 from hrflow_airflow.mapping import RECORD_KEY
 
 if TYPE_CHECKING:
-    from hrflow_airflow.ledger import LedgerHook
-    from hrflow_airflow.sync.payloads import Delivered
+    from hrflow_airflow.ledger import Entry, LedgerHook
 
 ATS_ID_TAG = "ats_id"
+
+
+class Failure(TypedDict):
+    """One object that did not get through, and why (no candidate data in ``reason``)."""
+
+    key: str
+    container: str | None
+    reason: str
+
+
+class Delivered(TypedDict):
+    """A destination's answer for one batch."""
+
+    accepted: list[list[str]]  # [key, container]
+    rejected: list[Failure]  # refused by the destination (the ledger counts these refusals)
+    failed: list[Failure]  # not refused, but not delivered either (e.g. at most once: a lost answer, no lookup)
+    resumed: int
+    remote_ids: dict[str, str]  # key -> "<destination>:<id>"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one object: ``created``, ``adopted`` (found after a lost answer), ``resumed`` (accepted in
+    an earlier run, per the ledger), ``updated``, ``refused`` (with the reason), or ``unknown`` (a create lost
+    its answer and cannot be looked up: not created again, at most once)."""
+
+    key: str
+    container: str
+    state: str
+    remote_id: str | None = None
+    reason: str | None = None
+
+
+def delivered(outcomes: list[Outcome]) -> Delivered:
+    """Return a batch's result from its objects' outcomes."""
+    accepted = [o for o in outcomes if o.state not in ("refused", "unknown")]
+
+    def failures(state: str) -> list[Failure]:
+        return [Failure(key=o.key, container=o.container, reason=o.reason or "") for o in outcomes if o.state == state]
+
+    return Delivered(
+        accepted=[[o.key, o.container] for o in accepted],
+        rejected=failures("refused"),
+        failed=failures("unknown"),
+        resumed=sum(1 for o in outcomes if o.state == "resumed"),
+        remote_ids={o.key: o.remote_id for o in accepted if o.remote_id},
+    )
 
 
 class Destination(Protocol):
@@ -40,12 +87,14 @@ class Destination(Protocol):
         items: list[list[str]],
         records: list[dict[str, Any]],
         ledger: LedgerHook,
+        known: Mapping[str, Entry] | None = None,
         store: Any = None,
         lanes: int = 1,
     ) -> Delivered:
         """
         Send one batch once; return what was accepted, refused, already accepted earlier, and the ATS's ids.
 
+        ``known``: the ledger's entries of the batch's keys, read once by the caller (None: read here).
         ``lanes`` is how many delivering tasks of the run may run at once: they share the rate limits.
         """
 
@@ -68,8 +117,11 @@ class Destination(Protocol):
         """
 
 
-class AtsAuthError(AirflowFailException):
+class AtsAuthError(AuthError):
     """Raise when the ATS refused the credentials (401/403): the run fails at once, naming the connection."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message, status, "credentials refused")
 
 
 def nest(record: Mapping[str, Any]) -> dict[str, Any]:

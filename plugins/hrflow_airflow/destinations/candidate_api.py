@@ -1,7 +1,8 @@
 """
-The base of the ATS adapters whose API creates one candidate per request and offers a lookup by email
-(SmartRecruiters, Workable, ...): connection, limits, requests, create and find. Exactly once rests on the
-sync ledger, applied by :func:`hrflow_airflow.destinations.delivery.deliver_each`.
+The client base of the ATS adapters whose API creates one candidate per request and offers a lookup by email
+(SmartRecruiters, Workable, ...): connection, auth header, limits, requests, create, find and update. It only
+speaks HTTP: exactly once is :class:`~hrflow_airflow.destinations.per_object.PerObjectDestination`'s, built
+from this client.
 
 Requests are paced to the destination's documented limits (shared by the tasks of a run that may post at
 once), slowed further when the rate-limit headers say the window is used up, and a 429 waits for
@@ -13,27 +14,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.destinations.base import AtsAuthError, nest
+from hrflow_airflow.errors import AnswerUnknownError, BadConfigError, RateLimitedError, RefusedError, TransientError
 from hrflow_airflow.hooks.http import (
-    AnswerUnknownError,
+    CircuitBreaker,
     RateLimiter,
-    RefusedError,
     RetryPolicy,
-    TransientHttpError,
     connection_timeout,
     pooled_session,
     send,
 )
-
-if TYPE_CHECKING:
-    from hrflow_airflow.ledger import LedgerHook
-    from hrflow_airflow.sync.payloads import Delivered
 
 DEFAULT_TIMEOUT = 30.0
 REASON_LIMIT = 300
@@ -55,7 +50,7 @@ class CandidateApiHook(BaseHook):
     # documented limits, per API key
     rate_limit = 10  # requests ...
     rate_interval = 1.0  # ... per this many seconds
-    max_concurrency = 1  # requests in flight at once
+    concurrency = 1  # requests in flight at once, per key
     lookup_concurrency = 1  # lookups in flight at once
     # rate-limit response headers: (remaining, reset); reset None: the window is rate_interval long
     remaining_header = "X-RateLimit-Remaining"
@@ -69,11 +64,25 @@ class CandidateApiHook(BaseHook):
         ats_conn_id: str = default_conn_name,
         conn_id: str | None = None,
         retry: RetryPolicy | None = None,
+        lanes: int = 1,
         logger_name: str | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
         self.ats_conn_id = conn_id or ats_conn_id
-        self.retry = retry or RetryPolicy(attempts=6, backoff=1.0, max_delay=60.0)
+        self.retry = retry or RetryPolicy(backoff=1.0, max_delay=60.0)
+        self.lanes = max(1, lanes)  # delivering tasks of the run that share this key's limits
+        self.breaker = CircuitBreaker(f"{self.name} ({self.ats_conn_id})")
+
+    def paced(self, lanes: int) -> CandidateApiHook:
+        """Return this client with a 1/``lanes`` share of the key's limits (itself when that is its share)."""
+        if max(1, lanes) == self.lanes:
+            return self
+        return type(self)(ats_conn_id=self.ats_conn_id, retry=self.retry, lanes=lanes)
+
+    @property
+    def max_concurrency(self) -> int:
+        """Return the requests this task may have in flight: its share of the documented concurrency."""
+        return max(1, self.concurrency // self.lanes)
 
     # -- connection -------------------------------------------------------------------------------
     @cached_property
@@ -91,7 +100,7 @@ class CandidateApiHook(BaseHook):
     def base_url(self) -> str:
         host = (self.connection.host or "").strip().rstrip("/") or (self.default_host or "")
         if not host:
-            raise AirflowFailException(
+            raise BadConfigError(
                 f"Connection '{self.ats_conn_id}' has no host: set it to the {self.name} API URL"
             )
         return host if "://" in host else f"https://{host}"
@@ -103,7 +112,7 @@ class CandidateApiHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         if not self.connection.password:
-            raise AirflowFailException(f"Connection '{self.ats_conn_id}' has no password (the {self.name} credential)")
+            raise BadConfigError(f"Connection '{self.ats_conn_id}' has no password (the {self.name} credential)")
         session = pooled_session(pool_size=self.max_concurrency + 1, base_url=self.base_url)
         session.headers.update({"Accept": "application/json", **self.auth_headers(self.connection.password)})
         return session
@@ -121,7 +130,7 @@ class CandidateApiHook(BaseHook):
         except (TypeError, ValueError):
             value = 0
         if value <= 0:
-            raise AirflowFailException(
+            raise BadConfigError(
                 f"Connection '{self.ats_conn_id}' extra 'rate_limit' must be a positive "
                 f"number of requests per {self.rate_interval:g} s, got {raw!r}"
             )
@@ -174,35 +183,27 @@ class CandidateApiHook(BaseHook):
     def limiter(self) -> RateLimiter:
         limit, interval = self.limits()
         return RateLimiter(
-            limit, interval, margin=0.1, remaining_header=self.remaining_header, reset_header=self.reset_header
-        )
+            max(1, limit // self.lanes), interval, margin=0.1, remaining_header=self.remaining_header,
+            reset_header=self.reset_header,
+        )  # fmt: skip
 
     @cached_property
     def lookup_slots(self) -> threading.Semaphore:
         return threading.Semaphore(self.lookup_concurrency)
-
-    def share(self, lanes: int) -> None:
-        """Take a 1/``lanes`` share of the key's limits: that many delivering tasks may run at once."""
-        limit, interval = self.limits()
-        self.limiter = RateLimiter(
-            max(1, limit // max(1, lanes)), interval, margin=0.1, remaining_header=self.remaining_header,
-            reset_header=self.reset_header,
-        )  # fmt: skip
-        self.max_concurrency = max(1, self.max_concurrency // max(1, lanes))
 
     def request(self, method: str, path: str, *, safe_to_repeat: bool = True, **kwargs: Any) -> requests.Response:
         """
         Send one request within the limits; return the 2xx response.
 
         Raise :class:`AtsAuthError` on 401/403, :class:`RefusedError` on other 4xx, and
-        :class:`TransientHttpError` once retries of 429, 5xx and connection errors are exhausted. With
+        :class:`TransientError` once retries of 429, 5xx and connection errors are exhausted. With
         ``safe_to_repeat=False`` (a create) only 429, documented as not processed, is retried: a connection
         error or a 5xx raises :class:`AnswerUnknownError`, since the create may have been applied.
         """
         target = f"{self.name} ({self.ats_conn_id})"
         response = send(
             self.session, method, self.base_url + path, timeout=self.timeout, policy=self.retry, target=target,
-            limiter=self.limiter, repeatable=safe_to_repeat, **kwargs,
+            limiter=self.limiter, breaker=self.breaker, repeatable=safe_to_repeat, **kwargs,
         )  # fmt: skip
         status = response.status_code
         if response.ok:
@@ -210,12 +211,15 @@ class CandidateApiHook(BaseHook):
         if status in (401, 403):
             raise AtsAuthError(
                 f"{target} refused the credentials (HTTP {status}: {self.reason(response)}); "
-                f"check connection '{self.ats_conn_id}'"
+                f"check connection '{self.ats_conn_id}'",
+                status,
             )
         if status >= 500 and not safe_to_repeat:
             raise AnswerUnknownError(f"{target}: {method} answered HTTP {status}")
-        if status == 429 or status >= 500:
-            raise TransientHttpError(f"{target}: {method} answered HTTP {status} after {self.retry.attempts} attempts")
+        if status == 429:
+            raise RateLimitedError(f"{target}: {method} still answered HTTP 429 after its attempts")
+        if status >= 500:
+            raise TransientError(f"{target}: {method} answered HTTP {status} after its attempts")
         reason = self.reason(response)
         raise RefusedError(f"{target} refused it: HTTP {status}: {reason}", status, reason)
 
@@ -230,7 +234,7 @@ class CandidateApiHook(BaseHook):
         answer = self.request("POST", path, json=payload, safe_to_repeat=False).json()
         remote_id = self.created_id(answer)
         if not remote_id:
-            raise TransientHttpError(f"{self.name} ({self.ats_conn_id}) answered the create without a candidate id")
+            raise TransientError(f"{self.name} ({self.ats_conn_id}) answered the create without a candidate id")
         return str(remote_id)
 
     def update(self, remote_id: str, record: Mapping[str, Any]) -> None:
@@ -256,44 +260,8 @@ class CandidateApiHook(BaseHook):
             self.find("hrflow-airflow-connection-test@example.invalid")
         except AtsAuthError as exc:
             return False, str(exc)
-        except (RefusedError, TransientHttpError, AirflowFailException) as exc:
+        except (RefusedError, TransientError, BadConfigError) as exc:
             return False, f"Connection '{self.ats_conn_id}': {exc}"
         except requests.RequestException as exc:
             return False, f"Connection '{self.ats_conn_id}': cannot reach {self.base_url}: {type(exc).__name__}"
         return True, f"Connection '{self.ats_conn_id}' works: {self.name} at {self.base_url} accepted the credential"
-
-    # -- one batch, once ---------------------------------------------------------------------------
-    def deliver(
-        self,
-        *,
-        plural: str,
-        index: int,
-        items: list[list[str]],
-        records: list[dict[str, Any]],
-        ledger: LedgerHook,
-        store: Any = None,
-        lanes: int = 1,
-    ) -> Delivered:
-        """Create each object of the batch at most once (see :func:`~.delivery.deliver_each`)."""
-        from hrflow_airflow.destinations.delivery import deliver_each
-
-        self.share(lanes)
-        return deliver_each(self, plural=plural, index=index, items=items, records=records, ledger=ledger)
-
-    def update_batch(
-        self,
-        *,
-        plural: str,
-        index: int,
-        items: list[list[str]],
-        records: list[dict[str, Any]],
-        remote_ids: dict[str, str],
-        bases: dict[str, str | None],
-        store: Any = None,
-        lanes: int = 1,
-    ) -> Delivered:
-        """Update each changed candidate of the batch (see :func:`~.delivery.update_each`)."""
-        from hrflow_airflow.destinations.delivery import update_each
-
-        self.share(lanes)
-        return update_each(self, plural=plural, index=index, items=items, records=records, remote_ids=remote_ids)

@@ -21,19 +21,18 @@ of the same update the same one. An update is idempotent anyway: sent twice, the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hrflow_airflow.destinations.base import AtsAuthError
-from hrflow_airflow.hooks.api_key import AtsHook
-from hrflow_airflow.hooks.http import RefusedError
+from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure
+from hrflow_airflow.errors import RefusedError
 from hrflow_airflow.ledger import DELIVERED, INTENT
 from hrflow_airflow.mapping import RECORD_KEY, idempotency_key
 from hrflow_airflow.sealed import record_hash
-from hrflow_airflow.sync.payloads import Delivered, Failure
 
 if TYPE_CHECKING:
-    from hrflow_airflow.ledger import LedgerHook
+    from hrflow_airflow.hooks.api_key import AtsHook
+    from hrflow_airflow.ledger import Entry, LedgerHook
 
 log = logging.getLogger(__name__)
 STORED_REASONS = 200  # refused records whose reason the task state store keeps (it caps a value at 64 KB)
@@ -57,13 +56,14 @@ def hashes_of(records: list[dict[str, Any]], items: Iterable[tuple[str, str]]) -
 
 
 class JsonBatchDestination:
-    """Post batches to the JSON endpoint of connection ``conn_id``."""
+    """Post batches through ``client`` (:class:`~hrflow_airflow.hooks.api_key.AtsHook`) to its JSON endpoint."""
 
     name = "ats"
     kinds = frozenset({"profile", "job"})
 
-    def __init__(self, *, conn_id: str) -> None:
-        self.conn_id = conn_id
+    def __init__(self, client: AtsHook) -> None:
+        self.client = client
+        self.conn_id = client.conn_id
 
     @property
     def ledger_key(self) -> str:
@@ -80,6 +80,7 @@ class JsonBatchDestination:
         items: list[list[str]],
         records: list[dict[str, Any]],
         ledger: LedgerHook,
+        known: Mapping[str, Entry] | None = None,
         store: Any = None,
         lanes: int = 1,
     ) -> Delivered:
@@ -87,8 +88,9 @@ class JsonBatchDestination:
         earlier = store.get(store_key) if store is not None else None
         if earlier is not None and ("refused" in earlier or "rejected" in earlier):  # the batch's answer
             log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
-            return self._replay(earlier, items, records, ledger)
-        known = ledger.lookup(self.ledger_key, [key for key, _ in items])
+            return self._replay(earlier, items, records, ledger, known)
+        if known is None:
+            known = ledger.lookup(self.ledger_key, [key for key, _ in items])
         done = {key for key, entry in known.items() if entry.state in DELIVERED}
         result = Delivered(
             accepted=[list(item) for item in items if item[0] in done],
@@ -247,10 +249,10 @@ class JsonBatchDestination:
         """POST ``records`` once; return the answer in a few bytes: status, reason, refused records it names."""
         keys = [record["hrflow_key"] for record in records]
         try:
-            answer = AtsHook(ats_conn_id=self.conn_id).post_records(plural, records, idempotency_key=key, mode=mode)
+            answer = self.client.post_records(plural, records, idempotency_key=key, mode=mode)
         except RefusedError as exc:
             if exc.status in (401, 403):
-                raise AtsAuthError(f"{exc}; check connection '{self.conn_id}'") from None
+                raise AtsAuthError(f"{exc}; check connection '{self.conn_id}'", exc.status) from None
             return {"status": exc.status, "reason": exc.reason, "named": named_refusals(exc.body, keys)}
         try:
             body = answer.json()
@@ -259,10 +261,16 @@ class JsonBatchDestination:
         return {"status": answer.status_code, "reason": "", "named": named_refusals(body, keys)}  # may refuse some
 
     def _replay(
-        self, earlier: dict[str, Any], items: list[list[str]], records: list[dict[str, Any]], ledger: LedgerHook
+        self,
+        earlier: dict[str, Any],
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        ledger: LedgerHook,
+        known: Mapping[str, Entry] | None,
     ) -> Delivered:
         """Return the result of a batch answered in an earlier try, from its stored answer."""
-        known = ledger.lookup(self.ledger_key, [key for key, _ in items])
+        if known is None:
+            known = ledger.lookup(self.ledger_key, [key for key, _ in items])
         refused = earlier.get("refused")
         if not isinstance(refused, dict):  # stored by an earlier version: one reason for the whole batch
             reason = earlier.get("rejected")

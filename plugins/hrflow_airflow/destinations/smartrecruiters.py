@@ -31,7 +31,7 @@ class SmartRecruitersHook(CandidateApiHook):
     name = "smartrecruiters"
     default_host = "https://api.smartrecruiters.com"
     rate_limit, rate_interval = 10, 1.0
-    max_concurrency = 8
+    concurrency = 8
     lookup_concurrency = 1
     remaining_header = "X-RateLimit-Remaining"
     reset_header = None  # one-second windows

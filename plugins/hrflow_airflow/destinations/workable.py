@@ -34,7 +34,7 @@ class WorkableHook(CandidateApiHook):
     name = "workable"
     default_host = None  # the subdomain is the account's
     rate_limit, rate_interval = 10, 10.0
-    max_concurrency = 1  # 1 request per second at most: one at a time keeps the headers' word exact
+    concurrency = 1  # 1 request per second at most: one at a time keeps the headers' word exact
     lookup_concurrency = 1
     remaining_header = "X-Rate-Limit-Remaining"
     reset_header = "X-Rate-Limit-Reset"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowError, HrFlowHook, HrFlowNotFoundError
-from hrflow_airflow.hooks.http import RefusedError
+from hrflow_airflow.errors import RefusedError
 
 __all__ = [
     "AtsHook",

@@ -8,17 +8,17 @@ from urllib.parse import urlsplit
 
 import requests
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks.http import (
+from hrflow_airflow.errors import (
+    AnswerUnknownError,
+    AuthError,
+    BadConfigError,
+    OutcomeUnknownError,
     RateLimitedError,
     RefusedError,
-    RetryPolicy,
-    TransientHttpError,
-    connection_timeout,
-    pooled_session,
-    send,
+    TransientError,
 )
+from hrflow_airflow.hooks.http import CircuitBreaker, RetryPolicy, connection_timeout, pooled_session, send
 
 DEFAULT_TIMEOUT = 30.0
 REASON_LIMIT = 300
@@ -42,6 +42,7 @@ class ApiKeyJsonHook(BaseHook):
         super().__init__(logger_name=logger_name)
         self.conn_id = conn_id
         self.retry = retry or RetryPolicy()
+        self.breaker = CircuitBreaker(f"{self.service} ({conn_id})")
 
     @cached_property
     def connection(self):
@@ -52,7 +53,7 @@ class ApiKeyJsonHook(BaseHook):
         conn = self.connection
         host = (conn.host or "").strip()
         if not host:
-            raise AirflowFailException(
+            raise BadConfigError(
                 f"Connection '{self.conn_id}' has no host: set it to the full {self.service} URL"
             )
         if "://" in host:
@@ -67,7 +68,7 @@ class ApiKeyJsonHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         if not self.connection.password:
-            raise AirflowFailException(f"Connection '{self.conn_id}' has no password (the {self.service} API key)")
+            raise BadConfigError(f"Connection '{self.conn_id}' has no password (the {self.service} API key)")
         session = pooled_session(base_url=self.url)
         session.headers.update({"X-API-KEY": self.connection.password, "Content-Type": "application/json"})
         return session
@@ -98,7 +99,7 @@ class ApiKeyJsonHook(BaseHook):
             return False, f"Connection '{self.conn_id}': the {self.service} API key (password) is empty"
         try:
             _ = self.timeout
-        except AirflowFailException as exc:
+        except BadConfigError as exc:
             return False, str(exc)
         return True, (
             f"Connection '{self.conn_id}' looks right: {parts.scheme}://{parts.netloc}, API key set. "
@@ -109,7 +110,7 @@ class ApiKeyJsonHook(BaseHook):
         """
         POST ``body`` and return the 2xx response.
 
-        Raise :class:`RefusedError` on other 4xx and :class:`TransientHttpError` once retries are exhausted.
+        Raise :class:`RefusedError` on other 4xx and :class:`TransientError` once retries are exhausted.
         ``repeatable=False``: only a 429 is retried here (see :func:`~hrflow_airflow.hooks.http.send`).
         """
         response = send(
@@ -121,6 +122,7 @@ class ApiKeyJsonHook(BaseHook):
             timeout=self.timeout,
             policy=self.retry,
             target=f"{self.service} ({self.conn_id})",
+            breaker=self.breaker,
             repeatable=repeatable,
         )
         if response.ok:
@@ -130,11 +132,13 @@ class ApiKeyJsonHook(BaseHook):
         if response.status_code == 429:
             raise RateLimitedError(message)
         if response.status_code >= 500:
-            raise TransientHttpError(message)
+            raise (TransientError if repeatable else AnswerUnknownError)(message)
         try:
             body = response.json()
         except ValueError:
             body = None
+        if response.status_code in (401, 403):
+            raise AuthError(f"{message}; check connection '{self.conn_id}'", response.status_code, reason, body)
         raise RefusedError(message, response.status_code, reason, body)
 
 
@@ -207,7 +211,7 @@ class MessagingHook(ApiKeyJsonHook):
             if store is not None:
                 store.set(idempotency_key, {"refused": exc.status})
             raise
-        except TransientHttpError as exc:
+        except TransientError as exc:
             if self.key_honoured:
                 raise
             if isinstance(exc, RateLimitedError):  # not processed: a later try may send
@@ -220,14 +224,15 @@ class MessagingHook(ApiKeyJsonHook):
         return idempotency_key, True
 
 
-class MessageUnknownError(AirflowFailException):
+class MessageUnknownError(OutcomeUnknownError):
     """Raise when a message may have been sent but its answer was lost: it is not sent again (at most once)."""
 
     def __init__(self, key: str, conn_id: str, what: str) -> None:
-        super().__init__(
+        message = (
             f"SMS {key} through connection '{conn_id}': no answer to {what}; it may have been sent once. "
             "Not sent again (at most once): look for this Idempotency-Key in the gateway's log"
         )
+        super().__init__(message)
         self.key = key
 
 

@@ -11,20 +11,23 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook, conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import BaseHook
 from hrflow import Hrflow
 
+from hrflow_airflow.errors import AuthError, BadConfigError, CircuitOpenError, RefusedError, TransientError
 from hrflow_airflow.hooks.http import (
     RETRYABLE_STATUSES,
+    CircuitBreaker,
     RateLimiter,
     RetryPolicy,
-    TransientHttpError,
+    connection_timeout,
+    one_request,
     pooled_session,
     send,
 )
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError, as_datetime
 from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
+from hrflow_airflow.settings import settings
 
 if TYPE_CHECKING:
     import requests
@@ -35,27 +38,27 @@ DEFAULT_API_URL = "https://api.hrflow.ai/v1/"
 DEFAULT_TIMEOUT = 30.0
 
 
-class HrFlowError(Exception):
-    """Raise when HrFlow answers with an error envelope."""
+class HrFlowError(RefusedError):
+    """Raise when HrFlow answers with an error envelope (a 4xx other than 429); ``code`` is its status."""
 
     def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, code or 0, message)
         self.code = code
 
 
-class HrFlowAuthError(HrFlowError, AirflowFailException):
+class HrFlowAuthError(HrFlowError, AuthError):
     """Raise on 401/403: wrong API secret or user. Never retried."""
 
 
-class HrFlowListingError(HrFlowError, AirflowFailException):
+class HrFlowListingError(HrFlowError):
     """Raise when a listing cannot be read in full (one day holds more than a listing can page to)."""
 
 
-class HrFlowNotFoundError(HrFlowError, AirflowFailException):
+class HrFlowNotFoundError(HrFlowError):
     """Raise when the object or its source/board does not exist. Never retried."""
 
 
-class HrFlowQuotaError(HrFlowError, AirflowFailException):
+class HrFlowQuotaError(HrFlowError):
     """
     Raise on 402 "Over plan quota on this endpoint". Never retried: only a plan change lifts it.
 
@@ -63,7 +66,7 @@ class HrFlowQuotaError(HrFlowError, AirflowFailException):
     """
 
 
-class HrFlowEmptyAnswerError(TransientHttpError):
+class HrFlowEmptyAnswerError(TransientError):
     """Raise when HrFlow answered 2xx without the envelope's ``data`` (or a listing's ``meta``) on every attempt."""
 
 
@@ -76,16 +79,24 @@ class _SessionClient(Hrflow):
     """The SDK client with its four HTTP methods routed through one pooled, retrying, rate-limited session."""
 
     def __init__(
-        self, *, session: requests.Session, timeout: float, policy: RetryPolicy, limiter: RateLimiter, **kwargs: Any
+        self,
+        *,
+        session: requests.Session,
+        timeout: float,
+        policy: RetryPolicy,
+        limiter: RateLimiter,
+        breaker: CircuitBreaker,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.session, self.timeout, self.policy, self.limiter = session, timeout, policy, limiter
+        self.breaker = breaker
 
     def send(self, method: str, resource: str, **kwargs: Any) -> requests.Response:
         """Send one request to ``resource`` (a path under the API URL) through :func:`send`."""
         return send(
             self.session, method, f"{self.api_url}{resource}", headers=self.auth_header, timeout=self.timeout,
-            policy=self.policy, limiter=self.limiter, target=f"HrFlow {resource}", **kwargs,
+            policy=self.policy, limiter=self.limiter, breaker=self.breaker, target=f"HrFlow {resource}", **kwargs,
         )  # fmt: skip
 
     def get(self, resource_endpoint, query_params=None):
@@ -141,6 +152,7 @@ class HrFlowHook(BaseHook):
         self.retry = retry or RetryPolicy()
         self.requests_per_minute = requests_per_minute
         self.pool_size = pool_size
+        self.breaker = CircuitBreaker(f"HrFlow ({hrflow_conn_id})")
         self.newest_write: str | None = None  # the newest updated_at HrFlow gave our own edits (see add_sync_tag)
         self._writes = threading.Lock()
 
@@ -158,7 +170,7 @@ class HrFlowHook(BaseHook):
         """Return the extra ``webhook_secret`` used to verify HrFlow webhook signatures."""
         secret = self.connection.extra_dejson.get("webhook_secret")
         if not secret:
-            raise AirflowFailException(f"Connection '{self.hrflow_conn_id}' has no extra 'webhook_secret'")
+            raise BadConfigError(f"Connection '{self.hrflow_conn_id}' has no extra 'webhook_secret'")
         return secret
 
     @cached_property
@@ -178,13 +190,14 @@ class HrFlowHook(BaseHook):
         conn = self.connection
         for field, label in (("login", "login (API user email)"), ("password", "password (API secret)")):
             if not getattr(conn, field):
-                raise AirflowFailException(f"Connection '{self.hrflow_conn_id}' has no {label}")
-        timeout = float(conn.extra_dejson.get("timeout", DEFAULT_TIMEOUT))
+                raise BadConfigError(f"Connection '{self.hrflow_conn_id}' has no {label}")
+        timeout = connection_timeout(conn, self.hrflow_conn_id, DEFAULT_TIMEOUT)
         return _SessionClient(
             session=pooled_session(self.pool_size, self.api_url),
             timeout=timeout,
             policy=self.retry,
             limiter=RateLimiter(self.requests_per_minute),
+            breaker=self.breaker,
             api_url=self.api_url,
             api_secret=conn.password,
             api_user=conn.login,
@@ -203,7 +216,7 @@ class HrFlowHook(BaseHook):
         message = str(response.get("message") or "no message")
         text = f"HrFlow {what}: HTTP {code}: {message}"
         if code in RETRYABLE_STATUSES:
-            raise TransientHttpError(text)
+            raise TransientError(text)
         if code in (401, 403):
             raise HrFlowAuthError(f"{text} (check connection '{self.hrflow_conn_id}')", code)
         if code == 402:
@@ -225,22 +238,22 @@ class HrFlowHook(BaseHook):
         data, a 200 of that kind would look like an empty page and end a run that synced nothing, so it
         is retried like a 5xx and, if it persists, raised: never "nothing to sync".
         """
-        for attempt in range(1, self.retry.attempts + 1):
-            response = request()
-            self._unwrap(response, what)  # raises on error statuses
-            if "data" in response and (not listing or isinstance(response.get("meta"), dict)):
-                return response
-            missing = "data" if "data" not in response else "meta"
-            text = (
-                f"HrFlow {what}: HTTP {response.get('code')} without '{missing}' "
-                f"({str(response.get('message') or 'no message')[:80]}); not HrFlow's JSON answer"
-            )
-            if attempt == self.retry.attempts:
-                raise HrFlowEmptyAnswerError(f"{text} after {attempt} attempts")
-            wait = self.retry.delay(attempt)
-            self.log.warning("%s; retrying in %.1fs", text, wait)
-            time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+        with one_request(self.retry.attempts) as budget:
+            while True:
+                response = request()
+                self._unwrap(response, what)  # raises on error statuses
+                if "data" in response and (not listing or isinstance(response.get("meta"), dict)):
+                    return response
+                missing = "data" if "data" not in response else "meta"
+                text = (
+                    f"HrFlow {what}: HTTP {response.get('code')} without '{missing}' "
+                    f"({str(response.get('message') or 'no message')[:80]}); not HrFlow's JSON answer"
+                )
+                if not budget.left:
+                    raise HrFlowEmptyAnswerError(f"{text} after {budget.spent} attempts")
+                wait = self.retry.delay(budget.spent)
+                self.log.warning("%s; retrying in %.1fs", text, wait)
+                time.sleep(wait)
 
     # -- operations -----------------------------------------------------------------------
     def search_page(
@@ -312,7 +325,7 @@ class HrFlowHook(BaseHook):
             page_size,
             floor=as_datetime(filters.pop("created_at_min", None)),
             ceiling=as_datetime(filters.pop("created_at_max", None)),
-            depth=conf.getint("hrflow", "result_window", fallback=DEFAULT_RESULT_WINDOW),
+            depth=settings().result_window or DEFAULT_RESULT_WINDOW,
         )
         if after is not None:
             keyset.resume(*after)
@@ -349,24 +362,29 @@ class HrFlowHook(BaseHook):
         Return ``"tagged"`` or ``"already"``. The PUT carries the copy read just before it, so edits
         made by others since the search are kept.
         """
-        for attempt in range(1, self.retry.attempts + 1):
-            current = self.get_object(kind, container, key)
-            if not missing_tags(current.get("tags"), [SYNC_TAG, *extra_tags]):
-                return "already" if attempt == 1 else "tagged"  # a later attempt: our lost PUT was applied
-            # the copy read just now, whole: source.key and source_key (board.key, board_key) are both kept
-            try:
-                stored = self.edit_object(kind, container, with_sync_tag(current, extra_tags))
-                self._note_write(stored.get("updated_at") if isinstance(stored, dict) else None)
-                return "tagged"
-            except TransientHttpError as exc:
-                if attempt == self.retry.attempts:
+        with one_request(self.retry.attempts) as budget:  # the re-reads and PUTs share one budget
+            first = True
+            while True:
+                current = self.get_object(kind, container, key)
+                if not missing_tags(current.get("tags"), [SYNC_TAG, *extra_tags]):
+                    return "already" if first else "tagged"  # a later attempt: our lost PUT was applied
+                first = False
+                # the copy read just now, whole: source.key and source_key (board.key, board_key) are both kept
+                try:
+                    stored = self.edit_object(kind, container, with_sync_tag(current, extra_tags))
+                    self._note_write(stored.get("updated_at") if isinstance(stored, dict) else None)
+                    return "tagged"
+                except CircuitOpenError:
                     raise
-                wait = self.retry.delay(attempt)
-                self.log.warning(
-                    "%s %s: PUT answer lost (%s); re-reading before trying again in %.1fs", kind.name, key, exc, wait
-                )
-                time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+                except TransientError as exc:
+                    if not budget.left:
+                        raise
+                    wait = self.retry.delay(budget.spent)
+                    self.log.warning(
+                        "%s %s: PUT answer lost (%s); re-reading before trying again in %.1fs", kind.name, key, exc,
+                        wait,
+                    )  # fmt: skip
+                    time.sleep(wait)
 
     def _note_write(self, updated_at: Any) -> None:
         """Keep the newest ``updated_at`` of our own edits: the next changes listing need not read them again."""

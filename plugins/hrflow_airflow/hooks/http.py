@@ -1,46 +1,66 @@
 """
-The one HTTP path of every hook: pooled sessions, timeouts, one retry loop (:func:`send`), one rate limiter
-(:class:`RateLimiter`) and the errors they raise. Supported library APIs only (requests, urllib3, msgspec).
+The one HTTP path of every hook: one retry loop (:func:`send`), one attempt budget per logical request
+(:func:`one_request`), a circuit breaker per peer and task (:class:`CircuitBreaker`) and one rate limiter
+(:class:`RateLimiter`). Supported library APIs only (requests, urllib3, msgspec).
+
+The bound that holds whatever the nesting: a logical request (a read, a tag PUT with its re-reads, an ATS
+create with its lookups, an SMS) goes out at most ``[hrflow] max_attempts`` times in one task try. Callers that
+loop over several sends (re-read then PUT, create then look up) open :func:`one_request` around the loop, and
+every :func:`send` inside spends from that one budget.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import os
 import random
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode
 
-import certifi
-import msgspec
 import requests
-import urllib3
-from airflow.sdk.exceptions import AirflowFailException
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers
+
+from hrflow_airflow.errors import AnswerUnknownError, BadConfigError, CircuitOpenError, TransientError
+from hrflow_airflow.hooks.lean import pooled_session
+
+__all__ = [
+    "Budget",
+    "CircuitBreaker",
+    "RateLimiter",
+    "RetryPolicy",
+    "connection_timeout",
+    "max_attempts",
+    "one_request",
+    "parse_retry_after",
+    "pooled_session",
+    "send",
+]
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_BREAKER_AFTER = 3
 
 
-class TransientHttpError(Exception):
-    """Raise when retries are exhausted on 429, 5xx or connection errors (Airflow may retry the task)."""
+def max_attempts() -> int:
+    """Return ``[hrflow] max_attempts``: how many times one logical request may go out in one task try."""
+    from hrflow_airflow.settings import settings
+
+    return settings().max_attempts
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How many attempts to make and how long to wait between them."""
+    """How long to wait between attempts, and at most how many (None: ``[hrflow] max_attempts``)."""
 
-    attempts: int = 5
+    attempts: int | None = None
     backoff: float = 0.5
     max_delay: float = 60.0
 
@@ -55,15 +75,11 @@ class RetryPolicy:
 
 def connection_timeout(connection, conn_id: str, default: float = 30.0) -> float:
     """Return extra ``timeout`` (seconds) of ``connection``, or raise a clear error naming ``conn_id``."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     raw = connection.extra_dejson.get("timeout", default)
     try:
         return float(raw)
     except (TypeError, ValueError):
-        raise AirflowFailException(
-            f"Connection '{conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}"
-        ) from None
+        raise BadConfigError(f"Connection '{conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}") from None
 
 
 def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
@@ -154,165 +170,93 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-class LeanSession(requests.Session):
+class Budget:
+    """The attempts left to one logical request, shared by every send made for it (any thread may read it)."""
+
+    def __init__(self, attempts: int) -> None:
+        self.total = max(1, attempts)
+        self.spent = 0
+
+    @property
+    def left(self) -> int:
+        return self.total - self.spent
+
+    def spend(self) -> int:
+        """Spend one attempt; return its number (1-based)."""
+        self.spent += 1
+        return self.spent
+
+
+_budget: ContextVar[Budget | None] = ContextVar("hrflow_request_budget", default=None)
+
+
+@contextmanager
+def one_request(attempts: int | None = None) -> Iterator[Budget]:
     """
-    A :class:`requests.Session` whose plain requests go straight to urllib3.
+    Make every :func:`send` inside one logical request, sharing one budget of attempts.
 
-    Building a request through requests costs about 0.6 ms of CPU per call here (header merging, URL
-    re-parsing, protocol checks, cookie extraction), more than the JSON it carries. A bulk run makes millions
-    of such calls, so a request with only ``params``, ``json``/``data`` bytes, ``headers`` and ``timeout``, to
-    a service without a proxy, is sent on this session's own urllib3 pool and answered with an ordinary
-    :class:`requests.Response`, its JSON encoded and decoded by msgspec (an Airflow Task SDK dependency).
-    Anything else (files, forms, auth objects, cookies, streaming, a proxy, client certificates, a redirect)
-    takes the full requests path. Exceptions are requests' own.
+    Nested, the outermost budget holds: a tag's re-read and PUT, or a create and its lookups, together go out at
+    most ``attempts`` (default ``[hrflow] max_attempts``) times.
+    """
+    current = _budget.get()
+    if current is not None:
+        yield current
+        return
+    budget = Budget(attempts or max_attempts())
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+
+
+class CircuitBreaker:
+    """
+    Stop sending to a peer after ``threshold`` of its requests in a row failed even after their retries.
+
+    One per hook instance, so per peer and task: the task fails (:class:`CircuitOpenError`, transient) and
+    Airflow's task retry takes over. Counted per method, so failing PUTs open it even while GETs succeed.
+    Logged once, naming the peer and the last status.
     """
 
-    def __init__(self, pool_size: int) -> None:
-        super().__init__()
-        self._pool_size = pool_size
-        self._pools_lock = threading.Lock()
-        self._pools: urllib3.PoolManager | None = None
+    def __init__(self, peer: str, threshold: int | None = None) -> None:
+        self.peer = peer
+        self.threshold = threshold
+        self.failures: dict[str, int] = {}
+        self.opened: dict[str, str] = {}  # method -> what opened it
+        self.lock = threading.Lock()
 
-    def _pool_manager(self) -> urllib3.PoolManager:
-        if self._pools is not None:  # the hot path: no lock once built
-            return self._pools
-        with self._pools_lock:
-            if self._pools is None:
-                if self.verify is False:
-                    tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"}
-                else:
-                    tls = {
-                        "cert_reqs": "CERT_REQUIRED",
-                        "ca_certs": self.verify if isinstance(self.verify, str) else certifi.where(),
-                    }
-                self._pools = urllib3.PoolManager(num_pools=4, maxsize=self._pool_size, **tls)
-            return self._pools
+    def limit(self) -> int:
+        if self.threshold is None:
+            from hrflow_airflow.settings import settings
 
-    def request(
-        self,
-        method: str,
-        url: str,
-        params: Any = None,
-        data: Any = None,
-        headers: Any = None,
-        json: Any = None,
-        timeout: Any = None,
-        **other: Any,
-    ) -> requests.Response:  # type: ignore[override]
-        if (
-            other
-            or self.trust_env
-            or self.cert
-            or self.auth
-            or self.params
-            or len(self.cookies)
-            or self.proxies.get(url.split(":", 1)[0].lower())
-            or self.proxies.get("all")
-            or not (data is None or data == {} or isinstance(data, bytes))
-            or not (params is None or isinstance(params, dict))
-            or isinstance(timeout, tuple)
-        ):
-            return super().request(
-                method, url, params=params, data=data, headers=headers, json=json, timeout=timeout, **other
+            self.threshold = settings().breaker_after
+        return max(1, self.threshold)
+
+    def check(self, method: str) -> None:
+        """Raise :class:`CircuitOpenError` if requests of ``method`` to the peer are stopped."""
+        if method in self.opened:
+            raise CircuitOpenError(
+                f"{self.peer}: {method} stopped in this task after {self.limit()} failed requests in a row "
+                f"({self.opened[method]}); Airflow's task retry takes over"
             )
-        merged = {**self.headers, **(headers or {})}
-        body = data or None
-        if json is not None and body is None:
-            body = msgspec.json.encode(json)
-            merged.setdefault("Content-Type", "application/json")
-        elif body is None and method in ("POST", "PUT", "PATCH"):
-            merged["Content-Length"] = "0"
-        if params:
-            query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)
-            if query:
-                url = f"{url}{'&' if '?' in url else '?'}{query}"
-        try:
-            answer = self._pool_manager().urlopen(
-                method,
-                url,
-                body=body,
-                headers={k: v for k, v in merged.items() if v is not None},
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False,
-                redirect=False,
-            )
-        except urllib3.exceptions.NewConnectionError as exc:  # refused (a ConnectTimeoutError subclass in urllib3)
-            raise requests.ConnectionError(exc) from exc
-        except urllib3.exceptions.ConnectTimeoutError as exc:
-            raise requests.ConnectTimeout(exc) from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.ReadTimeout(exc) from exc
-        except urllib3.exceptions.SSLError as exc:
-            raise requests.exceptions.SSLError(exc) from exc
-        except urllib3.exceptions.HTTPError as exc:  # reset, closed mid-answer, not HTTP
-            raise requests.ConnectionError(exc) from exc
-        if answer.get_redirect_location():  # a 3xx applied nothing: requests sends it again and follows
-            return super().request(method, url, data=data, headers=headers, json=json, timeout=timeout)
-        response = LeanResponse()
-        response.status_code, response.reason, response.url = answer.status, answer.reason, url
-        response.headers = CaseInsensitiveDict(answer.headers)
-        response.raw = io.BytesIO(answer.data)  # read whole already: `.content` reads it from here
-        response.encoding = get_encoding_from_headers(response.headers)
-        return response
 
+    def success(self, method: str) -> None:
+        with self.lock:
+            self.failures[method] = 0
 
-class LeanResponse(requests.Response):
-    """A response whose JSON is decoded by msgspec (Airflow's own dependency), twice as fast as ``json``."""
-
-    def json(self, **kwargs: Any) -> Any:
-        if not kwargs and self.content:
-            try:
-                return msgspec.json.decode(self.content)
-            except msgspec.DecodeError:
-                pass  # requests' own decoding raises its usual error
-        return super().json(**kwargs)
-
-
-def pooled_session(pool_size: int = 16, base_url: str | None = None) -> requests.Session:
-    """
-    Return a session with a connection pool large enough for ``pool_size`` threads.
-
-    With ``base_url`` (every call goes to that one service), proxy and CA settings are read from the
-    environment once here instead of on every request, which costs a quarter of the client's CPU per call,
-    and plain requests skip requests' own request building (:class:`LeanSession`).
-    """
-    session = LeanSession(pool_size) if base_url else requests.Session()
-    if base_url:
-        session.trust_env = False
-        session.proxies.update(requests.utils.get_environ_proxies(base_url))
-        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-class AnswerUnknownError(TransientHttpError):
-    """Raise when a request that must not be repeated may have been applied, but no answer came."""
-
-
-class RateLimitedError(TransientHttpError):
-    """Raise when a peer still answers 429 after every attempt: the request was not processed."""
-
-
-class RefusedError(Exception):
-    """
-    Raise when a peer refused a request with a 4xx other than 429: the same request would be refused again.
-
-    ``retry_task`` says whether the task it ends may retry: False for a refusal (the same request gets the
-    same answer), so the task fails at once (:func:`fail_fast`); a refused SMS fails its run that way. The
-    delivery engine catches it per record instead: a record the ATS refuses fails alone.
-    """
-
-    def __init__(self, message: str, status: int, reason: str, body: Any = None, *, retry_task: bool = False) -> None:
-        super().__init__(message)
-        self.status, self.reason, self.body = status, reason, body  # body: the answer's JSON, when it had one
-        self.retry_task = retry_task
-
-
-def fail_fast(exc: RefusedError) -> BaseException:
-    """Return what a task raises for ``exc``: an :class:`AirflowFailException` unless the task may retry."""
-    return exc if exc.retry_task else AirflowFailException(str(exc))
+    def failure(self, method: str, what: str) -> None:
+        """Count one request that failed after its retries; open the breaker at the threshold (logged once)."""
+        with self.lock:
+            self.failures[method] = self.failures.get(method, 0) + 1
+            if self.failures[method] < self.limit() or method in self.opened:
+                return
+            self.opened[method] = what
+        log.error(
+            "%s: %s %s requests in a row failed after their retries (last: %s); this task sends it no more %s "
+            "requests and fails, Airflow's task retry takes over", self.peer, self.failures[method], method, what,
+            method,
+        )  # fmt: skip
 
 
 def send(
@@ -324,54 +268,72 @@ def send(
     policy: RetryPolicy,
     target: str,
     limiter: RateLimiter | None = None,
+    breaker: CircuitBreaker | None = None,
     repeatable: bool = True,
     retry_connection_errors: bool = True,
     **kwargs: Any,
 ) -> requests.Response:
     """
-    Send one request, retrying 429, 5xx and connection errors with backoff; the one retry loop of every hook.
+    Send one request, retrying 429, 5xx and connection errors with backoff; the one retry loop of the project.
 
-    Return the first response that is not retried, or the last one once attempts run out on a retryable
-    status. A 429 waits for ``Retry-After`` (else the limiter's window reset, else the backoff), and holds the
-    whole ``limiter`` meanwhile. ``target`` names the service in logs; URLs and bodies are never logged.
+    Attempts come from the current :func:`one_request` budget (a new one when none is open). Return the first
+    response that is not retried, or the last one once the budget is spent on a retryable status. A 429 waits
+    for ``Retry-After`` (else the limiter's window reset, else the backoff) and holds the whole ``limiter``.
+    ``target`` names the peer in logs; URLs and bodies are never logged.
 
     ``repeatable=False`` (a create without an idempotency key): only 429, documented as not processed, is
     retried; a 5xx is returned as it is, and a connection error raises :class:`AnswerUnknownError` at once.
     ``retry_connection_errors=False`` raises a connection error at once too (the caller re-reads before it
-    writes again). Raise :class:`TransientHttpError` when every attempt failed to connect.
+    writes again). Raise :class:`TransientError` when no attempt got an answer, and
+    :class:`CircuitOpenError` when ``breaker`` stopped this peer.
     """
-    for attempt in range(1, policy.attempts + 1):
-        if limiter is not None:
-            limiter.wait()
-        try:
-            response = session.request(method, url, timeout=timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            text = f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}"
-            if not repeatable:
-                raise AnswerUnknownError(f"{target}: {method} got no answer: {type(exc).__name__}") from exc
-            if attempt == policy.attempts or not retry_connection_errors:
-                raise TransientHttpError(text) from exc
-            wait = policy.delay(attempt)
-            log.warning("%s: %s attempt %s/%s: %s; retrying in %.1fs", target, method, attempt, policy.attempts,
-                        type(exc).__name__, wait)  # fmt: skip
-            time.sleep(wait)
-            continue
-        if limiter is not None:
-            limiter.observe(response)
-        status = response.status_code
-        retryable = status == 429 or (repeatable and status in RETRYABLE_STATUSES)
-        if not retryable or attempt == policy.attempts:
-            return response
-        wait = retry_wait(policy, attempt, response, limiter)
-        log.warning("%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs", target, method, attempt, policy.attempts,
-                    status, wait)  # fmt: skip
-        response.close()
-        if status == 429 and limiter is not None:
-            limiter.throttled += 1
-            limiter.hold(wait)  # every thread of the limiter waits, not only this one
-        else:
-            time.sleep(wait)
-    raise RuntimeError("unreachable: the last attempt returns or raises")  # pragma: no cover
+    with one_request(policy.attempts) as budget:
+        response: requests.Response | None = None
+        while True:
+            if breaker is not None:
+                breaker.check(method)
+            if not budget.left:
+                if response is not None:
+                    return response
+                raise TransientError(f"{target}: {method} not sent: its {budget.total} attempts are spent")
+            if limiter is not None:
+                limiter.wait()
+            attempt = budget.spend()
+            try:
+                response = session.request(method, url, timeout=timeout, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                response = None
+                if not repeatable or not budget.left or not retry_connection_errors:
+                    if breaker is not None:
+                        breaker.failure(method, type(exc).__name__)
+                    if not repeatable:
+                        raise AnswerUnknownError(f"{target}: {method} got no answer: {type(exc).__name__}") from exc
+                    raise TransientError(f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}") from exc
+                wait = policy.delay(attempt)
+                log.warning("%s: %s attempt %s/%s: %s; retrying in %.1fs", target, method, attempt, budget.total,
+                            type(exc).__name__, wait)  # fmt: skip
+                time.sleep(wait)
+                continue
+            if limiter is not None:
+                limiter.observe(response)
+            status = response.status_code
+            retryable = status == 429 or (repeatable and status in RETRYABLE_STATUSES)
+            if not retryable or not budget.left:
+                if breaker is not None:
+                    if status in RETRYABLE_STATUSES:
+                        breaker.failure(method, f"HTTP {status}")
+                    else:
+                        breaker.success(method)
+                return response
+            wait = retry_wait(policy, attempt, response, limiter)
+            log.warning("%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs", target, method, attempt, budget.total,
+                        status, wait)  # fmt: skip
+            response.close()
+            if status == 429 and limiter is not None:
+                limiter.throttled += 1
+                limiter.hold(wait)  # every thread of the limiter waits, not only this one
+            else:
+                time.sleep(wait)
 
 
 def retry_wait(policy: RetryPolicy, attempt: int, response: requests.Response, limiter: RateLimiter | None) -> float:

@@ -13,16 +13,25 @@ exactly when a lost answer is retried (https://www.twilio.com/docs/messaging/api
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import MutableMapping
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException
+from twilio.http import HttpClient
+from twilio.http.response import Response
 
-from hrflow_airflow.hooks.http import RefusedError, RetryPolicy, TransientHttpError
+from hrflow_airflow.errors import (
+    AnswerUnknownError,
+    AuthError,
+    BadConfigError,
+    RateLimitedError,
+    RefusedError,
+    TransientError,
+)
+from hrflow_airflow.hooks.http import CircuitBreaker, RetryPolicy, connection_timeout, pooled_session, send
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -38,6 +47,31 @@ PERMANENT = {
 }
 AUTH_ERRORS = {20003}
 RATE_LIMITED = {20429}  # documented as "never processed": safe to retry
+
+
+class TransportHttpClient(HttpClient):
+    """
+    Twilio's SDK HTTP client interface (``twilio.http.HttpClient``) on the project's transport: one retry loop,
+    one attempt budget, the circuit breaker and the timeout of every other hook. A ``POST`` (a message create)
+    is not repeatable: only a 429, documented as not processed, is retried; no answer is
+    :class:`AnswerUnknownError`. The SDK's own request logging (which would print the body) is not used.
+    """
+
+    def __init__(self, *, timeout: float, policy: RetryPolicy, breaker: CircuitBreaker, target: str) -> None:
+        super().__init__(logger=logging.getLogger(__name__), is_async=False, timeout=timeout)
+        self.policy, self.breaker, self.target = policy, breaker, target
+        self.session = pooled_session(pool_size=4)
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False) -> Response:  # fmt: skip
+        method = method.upper()
+        body = {"json": data} if (headers or {}).get("Content-Type") == "application/json" else {"data": data}
+        answer = send(
+            self.session, method, url, timeout=timeout or self.timeout, policy=self.policy, target=self.target,
+            breaker=self.breaker, repeatable=method != "POST", params=params, headers=headers, auth=auth,
+            allow_redirects=allow_redirects, **body,
+        )  # fmt: skip
+        return Response(int(answer.status_code), answer.text, answer.headers)
 
 
 class TwilioSendError(RefusedError):
@@ -59,12 +93,12 @@ def to_e164(number: str, region: str | None, setting: str) -> str:
     try:
         parsed = phonenumbers.parse(str(number), (region or "").upper() or None)
     except phonenumbers.NumberParseException:
-        raise AirflowFailException(
+        raise BadConfigError(
             f"{setting} is not a phone number; use E.164 (+33...) "
             "or set extra 'default_region' (e.g. FR) for local forms"
         ) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise AirflowFailException(
+        raise BadConfigError(
             f"{setting} is not a valid phone number for its region; use E.164 (+33...) "
             "or set extra 'default_region' (e.g. FR) for local forms"
         )
@@ -96,6 +130,7 @@ class TwilioHook(BaseHook):
         super().__init__(logger_name=logger_name)
         self.twilio_conn_id = twilio_conn_id
         self.retry = retry or RetryPolicy()
+        self.breaker = CircuitBreaker(f"Twilio ({twilio_conn_id})")
 
     @cached_property
     def connection(self):
@@ -112,7 +147,6 @@ class TwilioHook(BaseHook):
     @cached_property
     def client(self) -> Client:
         """Return the SDK client (built on first use), pointed at the connection's host when it has one."""
-        from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
         conn = self.connection
@@ -121,17 +155,17 @@ class TwilioHook(BaseHook):
             (conn.password, "password (Auth Token)"),
         ):
             if not value:
-                raise AirflowFailException(f"Connection '{self.twilio_conn_id}' has no {label}")
+                raise BadConfigError(f"Connection '{self.twilio_conn_id}' has no {label}")
         if not (self.extra.get("from") or self.extra.get("messaging_service_sid")):
-            raise AirflowFailException(
+            raise BadConfigError(
                 f"Connection '{self.twilio_conn_id}' needs extra 'from' (an E.164 number) or 'messaging_service_sid'"
             )
-        timeout = float(self.extra.get("timeout", DEFAULT_TIMEOUT))
+        transport = TransportHttpClient(
+            timeout=connection_timeout(conn, self.twilio_conn_id, DEFAULT_TIMEOUT), policy=self.retry,
+            breaker=self.breaker, target=f"Twilio ({self.twilio_conn_id})",
+        )  # fmt: skip
         client = Client(
-            username=conn.login,
-            password=conn.password,
-            account_sid=self.account_sid,
-            http_client=TwilioHttpClient(timeout=timeout),
+            username=conn.login, password=conn.password, account_sid=self.account_sid, http_client=transport
         )
         if conn.host:
             client.api.base_url = conn.host.rstrip("/")
@@ -145,7 +179,7 @@ class TwilioHook(BaseHook):
         raw = to or self.extra.get("to")
         setting = "the alert recipient" if to else f"extra 'to' of connection '{self.twilio_conn_id}'"
         if not raw:
-            raise AirflowFailException(f"Connection '{self.twilio_conn_id}' has no extra 'to' (the recruiter's number)")
+            raise BadConfigError(f"Connection '{self.twilio_conn_id}' has no extra 'to' (the recruiter's number)")
         return to_e164(raw, self.extra.get("default_region"), setting)
 
     # -- sending ------------------------------------------------------------------------------
@@ -223,34 +257,26 @@ class TwilioHook(BaseHook):
         return self._call(lambda: self.client.messages.create(**kwargs), "send").sid
 
     def _call(self, request, what: str):
-        """Run one SDK request; retry 429 (error 20429) and connection trouble; raise typed, clear errors."""
+        """Run one SDK request (retried by the transport); raise the package's typed errors, naming Twilio's code."""
         from twilio.base.exceptions import TwilioRestException
 
-        for attempt in range(1, self.retry.attempts + 1):
-            try:
-                return request()
-            except TwilioRestException as exc:
-                code, status = exc.code, exc.status
-                text = f"Twilio {what} ({self.twilio_conn_id}): error {code}: {exc.msg}"
-                if code in AUTH_ERRORS or status in (401, 403):
-                    raise AirflowFailException(
-                        f"{text} (check the Account SID and Auth Token of connection '{self.twilio_conn_id}')"
-                    ) from None
-                if code in PERMANENT:
-                    raise TwilioSendError(f"{text} ({PERMANENT[code]}); not retried", code, status) from None
-                if not (code in RATE_LIMITED or status == 429 or status >= 500):
-                    raise TwilioSendError(text, code, status) from None
-                if what == "send" and status >= 500:
-                    # a 5xx may have been accepted: let the task retry, which looks the message up first
-                    raise TransientHttpError(text) from None
-                if attempt == self.retry.attempts:
-                    raise TransientHttpError(f"{text} after {attempt} attempts") from None
-                wait = self.retry.delay(attempt)
-            except OSError as exc:  # connection errors, timeouts: the message may have been accepted
-                raise TransientHttpError(f"Twilio {what} ({self.twilio_conn_id}): {type(exc).__name__}") from None
-            self.log.warning("Twilio %s: error %s; retrying in %.1fs", what, code, wait)
-            time.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return request()
+        except TwilioRestException as exc:
+            code, status = exc.code, exc.status
+            text = f"Twilio {what} ({self.twilio_conn_id}): error {code}: {exc.msg}"
+            if code in AUTH_ERRORS or status in (401, 403):
+                raise AuthError(
+                    f"{text} (check the Account SID and Auth Token of connection '{self.twilio_conn_id}')",
+                    status, f"error {code}",
+                ) from None  # fmt: skip
+            if code in PERMANENT:
+                raise TwilioSendError(f"{text} ({PERMANENT[code]}); not retried", code, status) from None
+            if code in RATE_LIMITED or status == 429:
+                raise RateLimitedError(f"{text}: still rate-limited after every attempt") from None
+            if status >= 500:  # a create may have been accepted: the task's retry looks the message up first
+                raise (AnswerUnknownError if what == "send" else TransientError)(text) from None
+            raise TwilioSendError(text, code, status) from None
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials (fetch the account) and that the numbers parse; send nothing."""
@@ -260,7 +286,7 @@ class TwilioHook(BaseHook):
                 if self.extra.get(key):
                     to_e164(self.extra[key], self.extra.get("default_region"), f"extra '{key}'")
             self._call(lambda: self.client.api.v2010.accounts(self.account_sid).fetch(), "fetch account")
-        except (AirflowFailException, RefusedError) as exc:
+        except (BadConfigError, RefusedError, TransientError) as exc:
             return False, str(exc)
         except Exception as exc:
             return False, f"Cannot reach Twilio for connection '{self.twilio_conn_id}': {type(exc).__name__}: {exc}"

@@ -102,7 +102,9 @@ def post_batch(
     send = [(item, record) for item, record in zip(batch["items"], records) if item[0] not in held]
     if not send:
         return posted
-    delivered = send_batch(destination, kind, batch, send, ledger, hashes, store=store, update_fields=update_fields)
+    delivered = send_batch(
+        destination, kind, batch, send, ledger, hashes, known=known, store=store, update_fields=update_fields
+    )
     if batch.get("mode") == UPDATE:
         posted["updated"], delivered["accepted"] = delivered["accepted"], []
     posted.update(delivered)
@@ -126,6 +128,7 @@ def send_batch(
     ledger: LedgerHook,
     hashes: dict[str, str],
     *,
+    known: Mapping[str, Any],
     store: Any,
     update_fields: list[str] | None,
 ) -> Delivered:
@@ -134,7 +137,7 @@ def send_batch(
     common = {"plural": kind.plural, "index": batch["index"], "items": items, "store": store,
               "lanes": batch.get("lanes", 1)}  # fmt: skip
     if batch.get("mode") != UPDATE:
-        return destination.deliver(records=records, ledger=ledger, **common)
+        return destination.deliver(records=records, ledger=ledger, known=known, **common)
     delivered = destination.update_batch(
         records=[overwritable(record, update_fields) for record in records], remote_ids=batch.get("remote_ids") or {},
         bases=batch.get("bases") or {}, **common,

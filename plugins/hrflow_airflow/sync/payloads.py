@@ -12,15 +12,11 @@ from typing import TypedDict
 
 from typing_extensions import NotRequired
 
+from hrflow_airflow.destinations.base import Delivered, Failure
+
+__all__ = ["Batch", "Delivered", "Failure", "Posted", "Stats", "Summary", "Tagged", "Transformed", "UPDATE"]
+
 UPDATE = "update"  # a batch's mode: synced objects whose record changed, sent as updates (see sync.changes)
-
-
-class Failure(TypedDict):
-    """One object that did not get through, and why (no candidate data in ``reason``)."""
-
-    key: str
-    container: str | None
-    reason: str
 
 
 class Batch(TypedDict):
@@ -66,16 +62,6 @@ class Transformed(TypedDict):
     mode: NotRequired[str]
     remote_ids: NotRequired[dict[str, str]]
     bases: NotRequired[dict[str, str | None]]
-
-
-class Delivered(TypedDict):
-    """A destination's answer for one batch (see :class:`hrflow_airflow.destinations.base.Destination`)."""
-
-    accepted: list[list[str]]  # [key, container]
-    rejected: list[Failure]  # refused by the destination (the ledger counts these refusals)
-    failed: list[Failure]  # not refused, but not delivered either (e.g. at most once: a lost answer, no lookup)
-    resumed: int
-    remote_ids: dict[str, str]  # key -> "<destination>:<id>"
 
 
 class Posted(Delivered):

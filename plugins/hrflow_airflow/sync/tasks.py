@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.config import ConfigError, resolve_field_map
 from hrflow_airflow.destinations import DestinationError, destination_for
+from hrflow_airflow.errors import fails_fast
 from hrflow_airflow.monitoring import log_run_progress, publish_report, under_dags_test
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.changes import commit_watermark, find_changes
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 
 @task(show_return_value_in_logs=False, pool=HRFLOW_POOL)
+@fails_fast
 def search(kind: str, **context: Any) -> list[Batch]:
     """Find every unsynced object in the run's window, trimmed to the mapped fields, in batches."""
     objects = object_kind(kind)
@@ -94,6 +96,7 @@ def transform(kind: str, batch: Batch, field_map: dict[str, str]) -> Transformed
     show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST,
     max_active_tis_per_dagrun=ATS_CONCURRENCY,
 )  # fmt: skip
+@fails_fast
 def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
     """Send the batch's objects the ATS has not accepted yet, once (see :func:`.batch.post_batch`)."""
     if context["params"].get("dry_run"):
@@ -113,6 +116,7 @@ def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
 
 # at most PARALLEL_BATCHES at once, which the run's plan divides [hrflow] max_in_flight among
 @task(pool=HRFLOW_POOL, multiple_outputs=False, weight_rule=DEPTH_FIRST, max_active_tis_per_dagrun=PARALLEL_BATCHES)
+@fails_fast
 def tag(kind: str, batch: Posted, **context: Any) -> Tagged:
     """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
     result = tag_batch(object_kind(kind), batch, context["params"])
@@ -126,6 +130,7 @@ def tag(kind: str, batch: Posted, **context: Any) -> Tagged:
 
 
 @task(trigger_rule="all_done", show_return_value_in_logs=False, multiple_outputs=False)
+@fails_fast
 def report(kind: str, **context: Any) -> Summary:
     """Add up the run; emit one asset event per source or board and the run's metrics."""
     objects, ti = object_kind(kind), context["ti"]

@@ -1,17 +1,18 @@
-"""The per-candidate ATS engine against the sandbox's SmartRecruiters and Workable emulators, over HTTP."""
+"""The per-object engine built from the SmartRecruiters and Workable clients, against their emulators, over HTTP."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.destinations import DestinationError, destination_for
 from hrflow_airflow.destinations.base import AtsAuthError, nest
 from hrflow_airflow.destinations.json_batch import JsonBatchDestination
+from hrflow_airflow.destinations.per_object import PerObjectDestination
 from hrflow_airflow.destinations.smartrecruiters import SmartRecruitersHook
 from hrflow_airflow.destinations.workable import WorkableHook
+from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
 from hrflow_airflow.ledger import LedgerHook
 from sandbox.server import Fault
@@ -32,9 +33,9 @@ def ats(sandbox, monkeypatch, tmp_path):
             else workable_connection(sandbox.url, oauth=True, **extra)
         )
         monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(conn))
-        hook = destination_for("ats_default", "profile")
-        hook.retry = RetryPolicy(attempts=4, backoff=0.01)
-        return hook
+        destination = destination_for("ats_default", "profile")
+        destination.client.retry = RetryPolicy(attempts=4, backoff=0.01)
+        return destination
 
     return configure
 
@@ -74,8 +75,9 @@ def test_rate_limiter_never_lets_more_than_the_limit_through_in_a_window(monkeyp
 
 
 def test_destination_follows_the_connection_type(sandbox, monkeypatch, ats):
-    assert isinstance(ats("smartrecruiters"), SmartRecruitersHook)
-    assert isinstance(ats("workable"), WorkableHook)
+    assert isinstance(ats("smartrecruiters"), PerObjectDestination)
+    assert isinstance(ats("smartrecruiters").client, SmartRecruitersHook)  # composition: built from the client
+    assert isinstance(ats("workable").client, WorkableHook)
     assert isinstance(destination_for("ats_jobs_default", "job"), JsonBatchDestination)
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(smartrecruiters_connection(sandbox.url)))
     with pytest.raises(
@@ -114,7 +116,7 @@ def test_an_intent_without_an_answer_is_looked_up_and_adopted(ats, sandbox):
     ledger = LedgerHook()
     # an earlier try recorded the intent, the create was applied, the answer never came back
     ledger.record_intent(hook.ledger_key, [("k1", "src")])
-    existing = hook.create({"hrflow_key": "k1", "firstname": "Zoë", "lastname": "M", "email": "c1@example.com"})
+    existing = hook.client.create({"hrflow_key": "k1", "firstname": "Zoë", "lastname": "M", "email": "c1@example.com"})
     result = hook.deliver(
         plural="profiles",
         index=0,
@@ -134,7 +136,7 @@ def test_429_waits_for_the_reset_and_counts_it(ats, sandbox):
     hook = ats("smartrecruiters")
     sandbox.state.faults.append(Fault(path="/smartrecruiters/candidates", method="POST", status=429, retry_after=0.2))
     result = hook.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record(1)], ledger=LedgerHook())
-    assert result["accepted"] == [["k1", "s"]] and hook.limiter.throttled == 1
+    assert result["accepted"] == [["k1", "s"]] and hook.client.limiter.throttled == 1
     assert sandbox.state.vendors.smartrecruiters.creates == 1
 
 
@@ -144,13 +146,13 @@ def test_refused_credentials_name_the_connection(ats, sandbox, monkeypatch):
     hook = destination_for("ats_default", "profile")
     with pytest.raises(AtsAuthError, match="refused the credentials .*check connection 'ats_default'"):
         hook.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record(1)], ledger=LedgerHook())
-    ok, message = hook.test_connection()
+    ok, message = hook.client.test_connection()
     assert not ok and "ats_default" in message
     assert sandbox.state.vendors.smartrecruiters.creates == 0
 
 
 def test_connection_test_reads_only(ats, sandbox):
-    ok, message = ats("workable").test_connection()
+    ok, message = ats("workable").client.test_connection()
     assert ok and "workable" in message
     assert sandbox.state.vendors.workable.creates == 0 and sandbox.state.vendors.workable.requests == {
         "GET /spi/v3/candidates": 1
@@ -159,14 +161,15 @@ def test_connection_test_reads_only(ats, sandbox):
 
 def test_extra_rate_limit_must_be_a_positive_number(ats):
     hook = ats("workable", rate_limit="fast")
-    with pytest.raises(AirflowFailException, match="extra 'rate_limit' must be a positive number of requests per 10 s"):
-        hook.limits()
+    with pytest.raises(BadConfigError, match="extra 'rate_limit' must be a positive number of requests per 10 s"):
+        hook.client.limits()
 
 
 def test_lanes_share_the_documented_limits(ats):
-    hook = ats("smartrecruiters")
-    hook.share(4)
-    assert hook.limiter.limit == 2 and hook.max_concurrency == 2
+    client = ats("smartrecruiters").client
+    paced = client.paced(4)
+    assert paced.limiter.limit == 2 and paced.max_concurrency == 2
+    assert client.limiter.limit == 10 and client.max_concurrency == 8  # the client itself is left as it was
 
 
 def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for(sandbox, monkeypatch, tmp_path):
@@ -196,5 +199,5 @@ def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for
     ]
     result = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
     assert len(result["accepted"]) == 3
-    assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.limiter.throttled == 0
-    assert hook.limiter.waited_for_reset >= 1  # the headers said 0 left, and the hook waited for the reset
+    assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.client.limiter.throttled == 0
+    assert hook.client.limiter.waited_for_reset >= 1  # the headers said 0 left, and the hook waited for the reset

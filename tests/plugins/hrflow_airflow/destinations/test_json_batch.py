@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.destinations.json_batch import JsonBatchDestination, named_refusals
 from hrflow_airflow.ledger import LedgerHook
 
@@ -35,14 +36,14 @@ def batch(n: int) -> tuple[list[list[str]], list[dict]]:
 def test_a_retry_after_the_answer_posts_nothing_and_the_stored_answer_stays_small(sandbox, ledger):
     items, records = batch(5000)
     store = Store()
-    first = JsonBatchDestination(conn_id="ats_default").deliver(
+    first = JsonBatchDestination(AtsHook(ats_conn_id="ats_default")).deliver(
         plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
     )
     assert len(first["accepted"]) == 5000 and sandbox.state.ats_area("profiles").requests == 1
     [value] = store.values()
     assert len(json.dumps(value)) < 100  # Airflow caps a stored value at 64 KB: 5,000 keys would not fit
     ledger.forget("ats_default", [key for key, _ in items[:10]])  # whatever the ledger says, the store answers
-    again = JsonBatchDestination(conn_id="ats_default").deliver(
+    again = JsonBatchDestination(AtsHook(ats_conn_id="ats_default")).deliver(
         plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
     )
     assert again["accepted"] == first["accepted"] and sandbox.state.ats_area("profiles").requests == 1
@@ -53,10 +54,10 @@ def test_a_retry_after_a_refusal_reports_the_same_reason_without_posting(sandbox
     items, records = batch(3)
     sandbox.state.ats_reject_keys["k1"] = "email is not valid"
     store = Store()
-    first = JsonBatchDestination(conn_id="ats_default").deliver(
+    first = JsonBatchDestination(AtsHook(ats_conn_id="ats_default")).deliver(
         plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
     )
-    again = JsonBatchDestination(conn_id="ats_default").deliver(
+    again = JsonBatchDestination(AtsHook(ats_conn_id="ats_default")).deliver(
         plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
     )
     assert again["rejected"] == first["rejected"] and [f["key"] for f in first["rejected"]] == ["k1"]
@@ -73,7 +74,7 @@ def test_one_refused_record_among_many_is_isolated_and_the_rest_accepted(sandbox
     sandbox.state.ats_name_refusals = named
     items, records = batch(64)
     sandbox.state.ats_reject_keys["k37"] = "phone is invalid"
-    result = JsonBatchDestination(conn_id="ats_default").deliver(
+    result = JsonBatchDestination(AtsHook(ats_conn_id="ats_default")).deliver(
         plural="profiles", index=0, items=items, records=records, ledger=ledger
     )
     assert [f["key"] for f in result["rejected"]] == ["k37"] and "ATS HTTP 422" in result["rejected"][0]["reason"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.hooks.api_key import AtsHook, MessageUnknownError, MessagingHook
-from hrflow_airflow.hooks.http import RefusedError, RetryPolicy, TransientHttpError
+from hrflow_airflow.errors import BadConfigError, RefusedError, TransientError
+from hrflow_airflow.hooks.http import RetryPolicy
 from sandbox.server import Fault
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
@@ -46,7 +46,7 @@ def test_4xx_is_rejected_with_the_reason_and_not_retried(sandbox):
 
 def test_exhausted_429_is_transient(sandbox):
     sandbox.state.faults.append(Fault(path="/sms", status=429, retry_after=0, times=3))
-    with pytest.raises(TransientHttpError, match="HTTP 429"):
+    with pytest.raises(TransientError, match="HTTP 429"):
         MessagingHook(retry=FAST).send_sms("hi", idempotency_key="k")
     assert sandbox.state.calls["POST /sms"] == FAST.attempts
 
@@ -102,5 +102,5 @@ def test_wrong_api_key_is_a_clear_rejection(sandbox, monkeypatch):
 def test_bad_connection_names_id_and_field(sandbox, monkeypatch, change, message):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_ATS_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps({**conn, **change}))
-    with pytest.raises(AirflowFailException, match=message):
+    with pytest.raises(BadConfigError, match=message):
         AtsHook().post_records("profiles", [{"hrflow_key": "k"}], idempotency_key="k")

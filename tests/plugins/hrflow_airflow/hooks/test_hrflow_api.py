@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from hrflow_airflow.hooks.hrflow_api import (
     HrFlowAuthError,
@@ -17,7 +17,8 @@ from hrflow_airflow.hooks.hrflow_api import (
     HrFlowQuotaError,
     hrflow_datetime,
 )
-from hrflow_airflow.hooks.http import RetryPolicy, TransientHttpError
+from hrflow_airflow.errors import BadConfigError, TransientError
+from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.objects import JOB, PROFILE
 from sandbox.server import Fault, make_key
 
@@ -113,7 +114,7 @@ def test_wrong_secret_raises_auth_error(sandbox, monkeypatch):
 def test_exhausted_5xx_is_transient(hook, sandbox):
     sandbox.state.seed("profile", SOURCE, 1)
     sandbox.state.faults.append(Fault(path="/v1/profiles/searching", status=503, times=5))
-    with pytest.raises(TransientHttpError, match="HTTP 503"):
+    with pytest.raises(TransientError, match="HTTP 503"):
         list(hook.iter_search(PROFILE, [SOURCE]))
 
 
@@ -153,7 +154,7 @@ def test_test_connection(sandbox, monkeypatch):
 def test_missing_credentials_name_connection_and_field(sandbox, monkeypatch, field, label):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_HRFLOW_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_DEFAULT", json.dumps({**conn, field: None}))
-    with pytest.raises(AirflowFailException, match=re.escape(f"Connection 'hrflow_default' has no {label}")):
+    with pytest.raises(BadConfigError, match=re.escape(f"Connection 'hrflow_default' has no {label}")):
         _ = HrFlowHook().client
 
 

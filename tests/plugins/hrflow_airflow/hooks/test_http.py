@@ -6,14 +6,9 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from hrflow_airflow.hooks.http import (
-    LeanSession,
-    RetryPolicy,
-    TransientHttpError,
-    parse_retry_after,
-    pooled_session,
-    send,
-)
+from hrflow_airflow.errors import TransientError
+from hrflow_airflow.hooks.http import RetryPolicy, parse_retry_after, pooled_session, send
+from hrflow_airflow.hooks.lean import LeanSession
 from sandbox.server import Fault, sandbox_connections
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
@@ -66,7 +61,7 @@ def test_send_does_not_retry_4xx(sandbox, session_for):
 
 
 def test_send_raises_transient_error_when_nothing_listens(session_for):
-    with pytest.raises(TransientHttpError, match="failed after 3 attempts: ConnectionError"):
+    with pytest.raises(TransientError, match="failed after 3 attempts: ConnectionError"):
         send(session_for("http://127.0.0.1:9"), "GET", "http://127.0.0.1:9/", timeout=1, policy=FAST, target="t")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.hooks.http import RetryPolicy, TransientHttpError
+from hrflow_airflow.errors import AuthError, BadConfigError, TransientError
+from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.hooks.twilio import TwilioHook, TwilioSendError, to_e164
 from sandbox.server import Fault, twilio_connection
@@ -54,7 +54,7 @@ def test_lost_answer_then_retry_adopts_the_message_instead_of_sending_again(twil
     sandbox.state.twilio_send_after = 600
     hook, store = twilio(), Store()
     sandbox.state.faults.append(Fault(path="/twilio/2010-04-01/Accounts/", method="POST", lose_response=True))
-    with pytest.raises(TransientHttpError, match="Twilio send"):
+    with pytest.raises(TransientError, match=r"Twilio \(sms_default\): POST got no answer"):
         hook.send_sms("hello", idempotency_key="k", store=store)
     assert len(messages(sandbox)) == 1 and "intent" in store["k"]  # Twilio accepted it; we never heard back
 
@@ -104,7 +104,7 @@ def test_permanent_errors_fail_with_twilios_code_and_are_not_retried(twilio, san
 
 def test_wrong_credentials_fail_naming_the_connection(sandbox, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SMS_DEFAULT", json.dumps({**twilio_connection(sandbox.url), "password": "wrong"}))
-    with pytest.raises(AirflowFailException, match="error 20003.*connection 'sms_default'"):
+    with pytest.raises(AuthError, match="error 20003.*connection 'sms_default'"):
         TwilioHook(retry=FAST).send_sms("hello", idempotency_key="k", store=Store())
 
 
@@ -114,7 +114,7 @@ def test_local_recipient_number_is_normalized_with_the_default_region(twilio, sa
 
 
 def test_unparseable_recipient_names_the_setting_without_echoing_it(twilio, sandbox):
-    with pytest.raises(AirflowFailException, match="extra 'to' of connection 'sms_default' is not") as err:
+    with pytest.raises(BadConfigError, match="extra 'to' of connection 'sms_default' is not") as err:
         twilio(to="06 12 34").send_sms("hello", idempotency_key="k", store=Store())
     assert "06 12 34" not in str(err.value)
     assert messages(sandbox) == []
@@ -146,7 +146,7 @@ def test_lookup_reads_past_the_first_page_back_to_the_intent(twilio, sandbox):
     """Sixty later messages to the same recruiter push the lost one to the second page: it is still found."""
     hook, store = twilio(), Store()
     sandbox.state.faults.append(Fault(path="/twilio/2010-04-01/Accounts/", method="POST", lose_response=True))
-    with pytest.raises(TransientHttpError):
+    with pytest.raises(TransientError):
         hook.send_sms("the lost one", idempotency_key="k", store=store)
     for i in range(60):
         hook.send_sms(f"later {i}", idempotency_key=f"later-{i}", store=store)

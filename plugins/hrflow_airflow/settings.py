@@ -1,0 +1,136 @@
+"""
+The one registry of ``[hrflow]`` settings: name, type, default, description and example of each.
+
+:data:`OPTIONS` is declared to Airflow through the provider metadata (``get_provider_info()["config"]``), so
+``airflow config list --section hrflow`` and ``airflow config get-value hrflow <name>`` show every option with
+its default. Code reads them through :func:`settings`, a frozen, typed object built at run (or parse) time from
+``airflow.sdk.conf``, never at import. docs/configuration.md lists the same options (a test keeps both in step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hrflow_airflow.errors import BadConfigError
+
+SECTION = "hrflow"
+VERSION_ADDED = "0.1.0"
+DEFAULT_EVENTS = "profile.parsing.success,profile.storing.success,profile.searching.success,profile.indexing.success"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``[hrflow]`` option as the provider metadata declares it."""
+
+    name: str
+    type: str  # "string", "integer", "float", "boolean"
+    default: str
+    description: str
+    example: str | None = None
+    version_added: str = VERSION_ADDED
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("pool", "string", "", "Airflow pool of the HrFlow-calling tasks (search, tag, fetch_profile); "
+           "empty: default_pool. Create the pool first: a task in a missing pool is never scheduled.", "hrflow_api"),
+    Option("ats_pool", "string", "", "Pool of every post_to_ats task; empty: default_pool.", "ats"),
+    Option("ats_pools", "string", "", "JSON object connection id -> pool; wins over ats_pool.",
+           '{"ats_default": "smartrecruiters"}'),
+    Option("ats_concurrency", "integer", "4", "post_to_ats tasks of one run at once; they share the ATS's limits."),
+    Option("parallel_batches", "integer", "4", "Tagging tasks of one run at once; the batches a scheduled run aims for."),
+    Option("max_in_flight", "integer", "40", "HrFlow calls in flight per run, shared by the tagging tasks."),
+    Option("listing_slices", "integer", "0", "created_at ranges a large listing reads at once; 0: 4, or 1 under "
+           "airflow dags test.", "4"),
+    Option("progress_seconds", "float", "10", "How often search logs its progress, in seconds."),
+    Option("max_refusals", "integer", "3", "Refusals of the same record before the object is quarantined."),
+    Option("updates", "boolean", "True", "Send synced objects whose mapped record changed as updates."),
+    Option("update_fields", "string", "", "Comma-separated record fields an update may overwrite; empty: all.",
+           "phone,email"),
+    Option("result_window", "integer", "10000", "Deepest result a listing pages to."),
+    Option("created_at_floor", "string", "", "ISO 8601 instant: objects created before it are never synced.",
+           "2026-01-01T00:00:00Z"),
+    Option("max_objects_per_run", "integer", "50000", "A scheduled run finding more pending objects stops before "
+           "posting until confirmed (param confirm_large_run); 0: no limit."),
+    Option("full_sweep_hour", "integer", "0", "UTC hour whose scheduled run reads the storing listing; -1: never."),
+    Option("sync_deadline_minutes", "float", "60", "Alert when a sync run is not done this long after it was "
+           "queued; 0: off."),
+    Option("sms_deadline_seconds", "float", "120", "Alert when an SMS run is not done this long after it was "
+           "queued; 0: off."),
+    Option("sms_digest_over", "integer", "0", "Past this many new profiles within 10 minutes, one digest SMS "
+           "replaces the rest; 0: off.", "20"),
+    Option("webhook_sync_events", "integer", "20", "A delivery starting more runs than this is queued in the "
+           "inbox and answered at once."),
+    Option("webhook_events", "string", DEFAULT_EVENTS, "Comma-separated HrFlow event types that start an SMS run."),
+    Option("max_attempts", "integer", "5", "Times one logical HTTP request (a read, a tag PUT with its re-read, an "
+           "ATS create with its lookup, an SMS) may go out in one task try, retries included."),
+    Option("breaker_after", "integer", "3", "Requests of one method in a row that fail after their retries before "
+           "the task stops sending to that peer (circuit breaker) and fails; Airflow's task retry takes over."),
+)
+
+
+def provider_config() -> dict[str, Any]:
+    """Return the ``config`` section of the provider metadata: every ``[hrflow]`` option."""
+    return {
+        SECTION: {
+            "description": "HrFlow.ai sync, webhook and SMS settings (docs/configuration.md).",
+            "options": {
+                o.name: {
+                    "description": o.description,
+                    "version_added": o.version_added,
+                    "type": o.type,
+                    "example": o.example,
+                    "default": o.default,
+                }
+                for o in OPTIONS
+            },
+        }
+    }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every ``[hrflow]`` option, typed, as read at one moment."""
+
+    pool: str
+    ats_pool: str
+    ats_pools: str
+    ats_concurrency: int
+    parallel_batches: int
+    max_in_flight: int
+    listing_slices: int
+    progress_seconds: float
+    max_refusals: int
+    updates: bool
+    update_fields: str
+    result_window: int
+    created_at_floor: str
+    max_objects_per_run: int
+    full_sweep_hour: int
+    sync_deadline_minutes: float
+    sms_deadline_seconds: float
+    sms_digest_over: int
+    webhook_sync_events: int
+    webhook_events: str
+    max_attempts: int
+    breaker_after: int
+
+
+READERS = {"string": "get", "integer": "getint", "float": "getfloat", "boolean": "getboolean"}
+CASTS = {"string": str, "integer": int, "float": float, "boolean": lambda v: str(v).lower() in ("true", "1", "yes")}
+
+
+def settings() -> Settings:
+    """Return every ``[hrflow]`` option, read now; a value of the wrong type raises naming the option."""
+    from airflow.sdk import conf
+
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        fallback = CASTS[option.type](option.default) if option.default != "" or option.type == "string" else None
+        try:
+            value = getattr(conf, READERS[option.type])(SECTION, option.name, fallback=fallback)
+        except (TypeError, ValueError) as exc:
+            raise BadConfigError(f"[{SECTION}] {option.name} must be of type {option.type}: {exc}") from None
+        values[option.name] = "" if value is None and option.type == "string" else value
+    return Settings(**values)
+
