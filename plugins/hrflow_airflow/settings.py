@@ -32,40 +32,100 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("pool", "string", "", "Airflow pool of the HrFlow-calling tasks (search, tag, fetch_profile); "
-           "empty: default_pool. Create the pool first: a task in a missing pool is never scheduled.", "hrflow_api"),
+    Option(
+        "pool",
+        "string",
+        "",
+        "Airflow pool of the HrFlow-calling tasks (search, tag, fetch_profile); "
+        "empty: default_pool. Create the pool first: a task in a missing pool is never scheduled.",
+        "hrflow_api",
+    ),
     Option("ats_pool", "string", "", "Pool of every post_to_ats task; empty: default_pool.", "ats"),
-    Option("ats_pools", "string", "", "JSON object connection id -> pool; wins over ats_pool.",
-           '{"ats_default": "smartrecruiters"}'),
+    Option(
+        "ats_pools",
+        "string",
+        "",
+        "JSON object connection id -> pool; wins over ats_pool.",
+        '{"ats_default": "smartrecruiters"}',
+    ),
     Option("ats_concurrency", "integer", "4", "post_to_ats tasks of one run at once; they share the ATS's limits."),
-    Option("parallel_batches", "integer", "4", "Tagging tasks of one run at once; the batches a scheduled run aims for."),
+    Option(
+        "parallel_batches", "integer", "4", "Tagging tasks of one run at once; the batches a scheduled run aims for."
+    ),
     Option("max_in_flight", "integer", "40", "HrFlow calls in flight per run, shared by the tagging tasks."),
-    Option("listing_slices", "integer", "0", "created_at ranges a large listing reads at once; 0: 4, or 1 under "
-           "airflow dags test.", "4"),
+    Option(
+        "listing_slices",
+        "integer",
+        "0",
+        "created_at ranges a large listing reads at once; 0: 4, or 1 under airflow dags test.",
+        "4",
+    ),
     Option("progress_seconds", "float", "10", "How often search logs its progress, in seconds."),
     Option("max_refusals", "integer", "3", "Refusals of the same record before the object is quarantined."),
     Option("updates", "boolean", "True", "Send synced objects whose mapped record changed as updates."),
-    Option("update_fields", "string", "", "Comma-separated record fields an update may overwrite; empty: all.",
-           "phone,email"),
+    Option(
+        "update_fields",
+        "string",
+        "",
+        "Comma-separated record fields an update may overwrite; empty: all.",
+        "phone,email",
+    ),
     Option("result_window", "integer", "10000", "Deepest result a listing pages to."),
-    Option("created_at_floor", "string", "", "ISO 8601 instant: objects created before it are never synced.",
-           "2026-01-01T00:00:00Z"),
-    Option("max_objects_per_run", "integer", "50000", "A scheduled run finding more pending objects stops before "
-           "posting until confirmed (param confirm_large_run); 0: no limit."),
+    Option(
+        "created_at_floor",
+        "string",
+        "",
+        "ISO 8601 instant: objects created before it are never synced.",
+        "2026-01-01T00:00:00Z",
+    ),
+    Option(
+        "max_objects_per_run",
+        "integer",
+        "50000",
+        "A scheduled run finding more pending objects stops before "
+        "posting until confirmed (param confirm_large_run); 0: no limit.",
+    ),
     Option("full_sweep_hour", "integer", "0", "UTC hour whose scheduled run reads the storing listing; -1: never."),
-    Option("sync_deadline_minutes", "float", "60", "Alert when a sync run is not done this long after it was "
-           "queued; 0: off."),
-    Option("sms_deadline_seconds", "float", "120", "Alert when an SMS run is not done this long after it was "
-           "queued; 0: off."),
-    Option("sms_digest_over", "integer", "0", "Past this many new profiles within 10 minutes, one digest SMS "
-           "replaces the rest; 0: off.", "20"),
-    Option("webhook_sync_events", "integer", "20", "A delivery starting more runs than this is queued in the "
-           "inbox and answered at once."),
+    Option(
+        "sync_deadline_minutes",
+        "float",
+        "60",
+        "Alert when a sync run is not done this long after it was queued; 0: off.",
+    ),
+    Option(
+        "sms_deadline_seconds",
+        "float",
+        "120",
+        "Alert when an SMS run is not done this long after it was queued; 0: off.",
+    ),
+    Option(
+        "sms_digest_over",
+        "integer",
+        "0",
+        "Past this many new profiles within 10 minutes, one digest SMS replaces the rest; 0: off.",
+        "20",
+    ),
+    Option(
+        "webhook_sync_events",
+        "integer",
+        "20",
+        "A delivery starting more runs than this is queued in the inbox and answered at once.",
+    ),
     Option("webhook_events", "string", DEFAULT_EVENTS, "Comma-separated HrFlow event types that start an SMS run."),
-    Option("max_attempts", "integer", "5", "Times one logical HTTP request (a read, a tag PUT with its re-read, an "
-           "ATS create with its lookup, an SMS) may go out in one task try, retries included."),
-    Option("breaker_after", "integer", "3", "Requests of one method in a row that fail after their retries before "
-           "the task stops sending to that peer (circuit breaker) and fails; Airflow's task retry takes over."),
+    Option(
+        "max_attempts",
+        "integer",
+        "5",
+        "Times one logical HTTP request (a read, a tag PUT with its re-read, an "
+        "ATS create with its lookup, an SMS) may go out in one task try, retries included.",
+    ),
+    Option(
+        "breaker_after",
+        "integer",
+        "3",
+        "Requests of one method in a row that fail after their retries before "
+        "the task stops sending to that peer (circuit breaker) and fails; Airflow's task retry takes over.",
+    ),
 )
 
 
@@ -133,4 +193,3 @@ def settings() -> Settings:
             raise BadConfigError(f"[{SECTION}] {option.name} must be of type {option.type}: {exc}") from None
         values[option.name] = "" if value is None and option.type == "string" else value
     return Settings(**values)
-

@@ -14,9 +14,9 @@ from airflow.sdk import Param, Variable, conf, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
+from hrflow_airflow.errors import fails_fast
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
-from hrflow_airflow.errors import fails_fast
 from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts, under_dags_test
 from hrflow_airflow.objects import PROFILE

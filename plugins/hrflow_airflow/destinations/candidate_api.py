@@ -100,9 +100,7 @@ class CandidateApiHook(BaseHook):
     def base_url(self) -> str:
         host = (self.connection.host or "").strip().rstrip("/") or (self.default_host or "")
         if not host:
-            raise BadConfigError(
-                f"Connection '{self.ats_conn_id}' has no host: set it to the {self.name} API URL"
-            )
+            raise BadConfigError(f"Connection '{self.ats_conn_id}' has no host: set it to the {self.name} API URL")
         return host if "://" in host else f"https://{host}"
 
     @cached_property

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from hrflow_airflow.errors import RefusedError
 from hrflow_airflow.hooks.api_key import AtsHook, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowError, HrFlowHook, HrFlowNotFoundError
-from hrflow_airflow.errors import RefusedError
 
 __all__ = [
     "AtsHook",

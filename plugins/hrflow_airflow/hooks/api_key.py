@@ -53,9 +53,7 @@ class ApiKeyJsonHook(BaseHook):
         conn = self.connection
         host = (conn.host or "").strip()
         if not host:
-            raise BadConfigError(
-                f"Connection '{self.conn_id}' has no host: set it to the full {self.service} URL"
-            )
+            raise BadConfigError(f"Connection '{self.conn_id}' has no host: set it to the full {self.service} URL")
         if "://" in host:
             return host
         port = f":{conn.port}" if conn.port else ""

@@ -79,7 +79,9 @@ def connection_timeout(connection, conn_id: str, default: float = 30.0) -> float
     try:
         return float(raw)
     except (TypeError, ValueError):
-        raise BadConfigError(f"Connection '{conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}") from None
+        raise BadConfigError(
+            f"Connection '{conn_id}' extra 'timeout' must be a number of seconds, got {raw!r}"
+        ) from None
 
 
 def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
@@ -308,7 +310,9 @@ def send(
                         breaker.failure(method, type(exc).__name__)
                     if not repeatable:
                         raise AnswerUnknownError(f"{target}: {method} got no answer: {type(exc).__name__}") from exc
-                    raise TransientError(f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}") from exc
+                    raise TransientError(
+                        f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}"
+                    ) from exc
                 wait = policy.delay(attempt)
                 log.warning("%s: %s attempt %s/%s: %s; retrying in %.1fs", target, method, attempt, budget.total,
                             type(exc).__name__, wait)  # fmt: skip

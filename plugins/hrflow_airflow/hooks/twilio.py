@@ -258,7 +258,7 @@ class TwilioHook(BaseHook):
 
     def _call(self, request, what: str):
         """Run one SDK request (retried by the transport); raise the package's typed errors, naming Twilio's code."""
-        from twilio.base.exceptions import TwilioRestException
+        from twilio.base.exceptions import TwilioException, TwilioRestException
 
         try:
             return request()
@@ -277,6 +277,9 @@ class TwilioHook(BaseHook):
             if status >= 500:  # a create may have been accepted: the task's retry looks the message up first
                 raise (AnswerUnknownError if what == "send" else TransientError)(text) from None
             raise TwilioSendError(text, code, status) from None
+        except TwilioException as exc:  # a list page that could not be read (the transport retried it)
+            status = getattr(exc.args[1], "status_code", None) if len(exc.args) > 1 else None
+            raise TransientError(f"Twilio {what} ({self.twilio_conn_id}): {exc.args[0]} (HTTP {status})") from None
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the credentials (fetch the account) and that the numbers parse; send nothing."""

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from hrflow_airflow import monitoring
-from hrflow_airflow.hooks.http import DEFAULT_MAX_ATTEMPTS, RetryPolicy
+from hrflow_airflow.hooks.http import DEFAULT_MAX_ATTEMPTS
 from hrflow_airflow.monitoring import (
     HrFlowAlertNotifier,
     alert_target,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.destinations.json_batch import JsonBatchDestination, named_refusals
+from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.ledger import LedgerHook
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hrflow_airflow.hooks.api_key import AtsHook, MessageUnknownError, MessagingHook
 from hrflow_airflow.errors import BadConfigError, RefusedError, TransientError
+from hrflow_airflow.hooks.api_key import AtsHook, MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.http import RetryPolicy
 from sandbox.server import Fault
 
