@@ -183,13 +183,14 @@ CASTS = {"string": str, "integer": int, "float": float, "boolean": lambda v: str
 def settings() -> Settings:
     """Return every ``[hrflow]`` option, read now; a value of the wrong type raises naming the option."""
     from airflow.sdk import conf
+    from airflow.sdk.exceptions import AirflowConfigException
 
     values: dict[str, Any] = {}
     for option in OPTIONS:
         fallback = CASTS[option.type](option.default) if option.default != "" or option.type == "string" else None
         try:
             value = getattr(conf, READERS[option.type])(SECTION, option.name, fallback=fallback)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AirflowConfigException) as exc:
             raise BadConfigError(f"[{SECTION}] {option.name} must be of type {option.type}: {exc}") from None
         values[option.name] = "" if value is None and option.type == "string" else value
     return Settings(**values)

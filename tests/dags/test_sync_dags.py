@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hrflow_airflow.objects import JOB, PROFILE, ObjectKind
+from hrflow_airflow.sync.settings import DEFAULT_ARGS
 from sandbox.server import API_SECRET, ATS_API_KEY, Fault, make_key
 
 CONTAINER = make_key("container", "e2e")
@@ -465,3 +466,32 @@ def test_edit_landing_between_re_read_and_put_is_overwritten(run_dag, sandbox):
     snapshot = sandbox.state.snapshot()
     assert snapshot["third_party_edits"] == 1
     assert snapshot["clobbered"] == [keys[0]]  # the honest result: this edit is overwritten
+
+
+def test_hrflow_put_outage_costs_a_few_puts_per_batch_and_try_and_the_next_run_catches_up(run_dag, sandbox):
+    """HrFlow's tag PUT answers 503 for a whole run of 30 profiles: each tagging task stops after a few PUTs
+    (the circuit breaker), the run fails; the next run, with HrFlow back, tags everything and posts nothing twice."""
+    state = sandbox.state
+    state.honour_idempotency = False
+    keys = state.seed("profile", CONTAINER, 30)
+    state.faults.append(Fault(path="/v1/profile/indexing", method="PUT", status=503, times=100_000, retry_after=0))
+    env = {"AIRFLOW__HRFLOW__MAX_ATTEMPTS": "5", "AIRFLOW__HRFLOW__BREAKER_AFTER": "3"}
+
+    down = run_dag(PROFILE.dag_id, conf(PROFILE, batch_size=10, concurrency=4), env=env)
+
+    assert not down.succeeded
+    puts = state.calls["PUT /v1/profile/indexing"]
+    tries = down.output.count("PUT requests in a row failed after their retries")
+    assert tries == 3 * (1 + DEFAULT_ARGS["retries"])  # each batch's tagging task, each try, opened its breaker
+    # per tagging task try: 3 tags that fail (5 attempts each) open the breaker, the other 3 threads stop at their
+    # next attempt; before this bound it was 100 PUTs per profile (3,000 here)
+    assert puts <= tries * (3 + 3) * 5, (puts, tries)
+    assert "PUT requests in a row failed after their retries (last: HTTP 503)" in down.output
+    assert dict(state.ats_area(PROFILE.plural).applied) == {k: 1 for k in keys}
+
+    state.faults.clear()
+    back = run_dag(PROFILE.dag_id, conf(PROFILE, batch_size=10, concurrency=4), env=env)
+
+    assert back.succeeded, back.output[-3000:]
+    assert dict(state.ats_area(PROFILE.plural).applied) == {k: 1 for k in keys}  # nothing posted twice
+    assert state.snapshot()["synced"]["profile"] == sorted(keys)

@@ -1,0 +1,86 @@
+"""The package's shape: no import cycle, and the destination layer never imports the sync layer above it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[3] / "plugins" / "hrflow_airflow"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Return the package modules ``path`` imports anywhere (top level, functions, TYPE_CHECKING blocks)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hrflow_airflow"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("hrflow_airflow"))
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {m for m in imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def test_the_walk_sees_the_package():
+    edges = graph()
+    assert "hrflow_airflow.destinations.per_object" in edges
+    assert "hrflow_airflow.hooks.http" in edges["hrflow_airflow.destinations.per_object"]
+
+
+def find_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Return the import cycles of ``edges`` (depth-first, each found once)."""
+    state: dict[str, str] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(edges.get(node, ())):
+            if state.get(target) == "open":
+                cycles.append(path[path.index(target) :] + [target] if target in path else [node, target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[node] = "done"
+
+    for name in sorted(edges):
+        if name not in state:
+            visit(name, [name])
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle():
+    edges = graph()
+    # a package's __init__ re-exporting its modules is not a cycle of code: only module-to-module edges count
+    edges = {m: {t for t in ts if not m.startswith(t + ".")} for m, ts in edges.items()}
+    assert find_cycles(edges) == []
+
+
+def test_destinations_never_import_the_sync_layer():
+    edges = graph()
+    upward = {
+        (m, t) for m, ts in edges.items() if m.startswith("hrflow_airflow.destinations") for t in ts
+        if t.startswith("hrflow_airflow.sync")
+    }  # fmt: skip
+    assert upward == set()
+
+
+def test_hooks_never_import_destinations_or_sync():
+    edges = graph()
+    upward = {
+        (m, t) for m, ts in edges.items() if m.startswith("hrflow_airflow.hooks") for t in ts
+        if t.startswith(("hrflow_airflow.sync", "hrflow_airflow.destinations"))
+    }  # fmt: skip
+    assert upward == set()
