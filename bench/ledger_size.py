@@ -33,20 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["AIRFLOW_CONN_HRFLOW_LEDGER"] = json.dumps(
         {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": DB}
     )
-    from hrflow_airflow.ledger import LedgerHook
+    from hrflow_airflow.ledger import Ledger
 
-    ledger, started, chunk = LedgerHook(), time.perf_counter(), 20_000
+    ledger, started, chunk = Ledger(), time.perf_counter(), 20_000
     for first in range(0, args.n, chunk):
         keys = [hashlib.sha1(f"object {i}".encode()).hexdigest() for i in range(first, min(args.n, first + chunk))]
-        ledger.record_accepted(
+        ledger.deliveries.record_accepted(
             "ats_default",
             [(key, hashlib.sha1(b"source").hexdigest()) for key in keys],
             {key: f"smartrecruiters:{hashlib.md5(key.encode()).hexdigest()}" for key in keys},
             {key: hashlib.sha256(key.encode()).hexdigest() for key in keys},
         )
-        ledger.mark_synced("ats_default", keys)
+        ledger.deliveries.mark_synced("ats_default", keys)
     took = time.perf_counter() - started
-    ledger.engine.dispose()
+    ledger.db.engine.dispose()
     scratch = create_engine(ADMIN.rsplit("/", 1)[0] + f"/{DB}", isolation_level="AUTOCOMMIT")
     with scratch.connect() as conn:
         written = conn.execute(text("SELECT pg_total_relation_size('hrflow_sync_ledger')")).scalar_one()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,14 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("keys", nargs="*", help="object keys to release (default: every quarantined object)")
     parser.add_argument("--destination", help="ledger key of one destination, e.g. ats_default")
     args = parser.parse_args(argv)
-    ledger = LedgerHook()
+    ledger = Ledger()
     if args.command == "list":
-        rows = ledger.quarantined(args.destination)
+        rows = ledger.refusals.quarantined(args.destination)
         for destination, key, entry in rows:
             print(f"{destination}\t{entry.container}\t{key}\t{entry.refusals} refusals\t{entry.reason}")
         print(f"{len(rows)} quarantined object(s)", file=sys.stderr)
         return 0
-    released = ledger.release(args.destination, args.keys or None)
+    released = ledger.refusals.release(args.destination, args.keys or None)
     print(f"released {released} object(s): the next run sends them again", file=sys.stderr)
     return 0
 

@@ -18,7 +18,7 @@ import pytest
 
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.hooks.http import RetryPolicy
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from sandbox.server import ATS_API_KEY, Fault
 from sandbox.vendors import (
     SMARTRECRUITERS_TOKEN,
@@ -67,8 +67,12 @@ def vendor_held(name: str) -> Callable[[Any], dict[str, int]]:
 EMULATORS = [
     Emulator(
         "json",
-        lambda url: {"conn_type": "hrflow_ats", "host": f"{url}/ats/profiles", "password": ATS_API_KEY,
-                     "extra": {"timeout": 5}},  # fmt: skip
+        lambda url: {
+            "conn_type": "hrflow_ats",
+            "host": f"{url}/ats/profiles",
+            "password": ATS_API_KEY,
+            "extra": {"timeout": 5},
+        },  # fmt: skip
         "/ats/profiles",
         ATS_API_KEY,
         lambda i: {"first_name": f"F{i}", "last_name": f"L{i}", "email": f"c{i}@example.com"},
@@ -105,7 +109,9 @@ def ats(request, sandbox, monkeypatch, tmp_path):
     """The destination under contract, on ``ats_default``, with a ledger of this test's own."""
     emulator: Emulator = request.param
     sandbox.state.honour_idempotency = False
-    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")})
+    )
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(emulator.connection(sandbox.url)))
     return emulator
 
@@ -123,7 +129,7 @@ def batch(emulator: Emulator, indexes: range, **changes: dict[str, Any]) -> tupl
 
 
 def deliver(items, records) -> dict:
-    return destination().deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
+    return destination().deliver(plural="profiles", index=0, items=items, records=records, ledger=Ledger())
 
 
 def test_create(ats, sandbox):

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from hrflow_airflow.hooks.api_key import AtsHook
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.mapping import idempotency_key, to_record
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import record_hash
@@ -138,7 +138,7 @@ def test_a_request_left_without_answer_is_sent_again_whole_by_a_later_run_cut_di
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps(ledger))
     records = [to_record(k, state.get("profile", source, k), PROFILE.default_field_map) for k in keys[:4]]
     group_key = idempotency_key("profiles", records)
-    LedgerHook().record_intent(
+    Ledger().deliveries.record_intent(
         "ats_default", [(k, source) for k in keys[:4]], group_key=group_key,
         hashes={r["hrflow_key"]: record_hash(r) for r in records},
     )  # fmt: skip

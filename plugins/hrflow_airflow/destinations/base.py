@@ -17,7 +17,7 @@ from hrflow_airflow.errors import AuthError
 from hrflow_airflow.mapping import RECORD_KEY
 
 if TYPE_CHECKING:
-    from hrflow_airflow.ledger import Entry, LedgerHook
+    from hrflow_airflow.ledger import Entry, Ledger
 
 ATS_ID_TAG = "ats_id"
 
@@ -86,7 +86,7 @@ class Destination(Protocol):
         index: int,
         items: list[list[str]],
         records: list[dict[str, Any]],
-        ledger: LedgerHook,
+        ledger: Ledger,
         known: Mapping[str, Entry] | None = None,
         store: Any = None,
         lanes: int = 1,

@@ -32,7 +32,7 @@ from hrflow_airflow.sealed import record_hash
 
 if TYPE_CHECKING:
     from hrflow_airflow.hooks.api_key import AtsHook
-    from hrflow_airflow.ledger import Entry, LedgerHook
+    from hrflow_airflow.ledger import Entry, Ledger
 
 log = logging.getLogger(__name__)
 STORED_REASONS = 200  # refused records whose reason the task state store keeps (it caps a value at 64 KB)
@@ -79,7 +79,7 @@ class JsonBatchDestination:
         index: int,
         items: list[list[str]],
         records: list[dict[str, Any]],
-        ledger: LedgerHook,
+        ledger: Ledger,
         known: Mapping[str, Entry] | None = None,
         store: Any = None,
         lanes: int = 1,
@@ -90,7 +90,7 @@ class JsonBatchDestination:
             log.info("Batch %s was answered by the ATS in an earlier try; not posting again", index)
             return self._replay(earlier, items, records, ledger, known)
         if known is None:
-            known = ledger.lookup(self.ledger_key, [key for key, _ in items])
+            known = ledger.deliveries.lookup(self.ledger_key, [key for key, _ in items])
         done = {key for key, entry in known.items() if entry.state in DELIVERED}
         result = Delivered(
             accepted=[list(item) for item in items if item[0] in done],
@@ -149,7 +149,7 @@ class JsonBatchDestination:
         index: int,
         group: list[tuple[tuple[str, str], dict[str, Any]]],
         known: dict[str, Any],
-        ledger: LedgerHook,
+        ledger: Ledger,
         store: Any,
     ) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
         """
@@ -176,7 +176,7 @@ class JsonBatchDestination:
             if changed:  # the ATS holds what the first request carried: bring it up to date
                 bases = {item[0]: sent[item[0]] for item, _ in changed}
                 updated, _ = self._post_isolating(plural, index, changed, None, store, bases=bases)
-                ledger.record_updated(self.ledger_key, hashes_of([rec for _, rec in changed], updated))
+                ledger.deliveries.record_updated(self.ledger_key, hashes_of([rec for _, rec in changed], updated))
         return accepted, refused
 
     def _post_isolating(
@@ -184,7 +184,7 @@ class JsonBatchDestination:
         plural: str,
         index: int,
         group: list[tuple[tuple[str, str], dict[str, Any]]],
-        ledger: LedgerHook | None,
+        ledger: Ledger | None,
         store: Any = None,
         bases: dict[str, str | None] | None = None,
         first_key: str | None = None,
@@ -213,7 +213,9 @@ class JsonBatchDestination:
                 log.info("Batch %s was answered by the ATS in an earlier try; not posting again (%s)", index, key)
             else:
                 if ledger is not None:
-                    ledger.record_intent(self.ledger_key, items, group_key=key, hashes=hashes_of(records, items))
+                    ledger.deliveries.record_intent(
+                        self.ledger_key, items, group_key=key, hashes=hashes_of(records, items)
+                    )
                 requests += 1
                 answer = self._post(plural, records, key, mode=None if bases is None else "upsert")
                 if store is not None:
@@ -234,7 +236,7 @@ class JsonBatchDestination:
             ok = [item for item in items if item[0] not in named]
             if ledger is not None:
                 ok_hashes = {k: hashes[k] for k, _ in ok} if hashes is not None else hashes_of(records, ok)
-                ledger.record_accepted(self.ledger_key, ok, hashes=ok_hashes)
+                ledger.deliveries.record_accepted(self.ledger_key, ok, hashes=ok_hashes)
             accepted += ok
             what = "accepted" if bases is None else "updated"
             log.info("Batch %s: ATS %s %s %s (Idempotency-Key %s)", index, what, len(ok), plural, key)
@@ -265,12 +267,12 @@ class JsonBatchDestination:
         earlier: dict[str, Any],
         items: list[list[str]],
         records: list[dict[str, Any]],
-        ledger: LedgerHook,
+        ledger: Ledger,
         known: Mapping[str, Entry] | None,
     ) -> Delivered:
         """Return the result of a batch answered in an earlier try, from its stored answer."""
         if known is None:
-            known = ledger.lookup(self.ledger_key, [key for key, _ in items])
+            known = ledger.deliveries.lookup(self.ledger_key, [key for key, _ in items])
         refused = earlier.get("refused")
         if not isinstance(refused, dict):  # stored by an earlier version: one reason for the whole batch
             reason = earlier.get("rejected")
@@ -279,7 +281,7 @@ class JsonBatchDestination:
             refused = {k: reason for k, _ in items if reason and k not in accepted_keys}
         accepted = [list(item) for item in items if item[0] not in refused]
         ok = [tuple(item) for item in accepted]
-        ledger.record_accepted(self.ledger_key, ok, hashes=hashes_of(records, ok))
+        ledger.deliveries.record_accepted(self.ledger_key, ok, hashes=hashes_of(records, ok))
         return Delivered(
             accepted=accepted,
             rejected=[Failure(key=k, container=c, reason=refused[k]) for k, c in items if k in refused],

@@ -33,7 +33,7 @@ from hrflow_airflow.sealed import record_hash
 
 if TYPE_CHECKING:
     from hrflow_airflow.destinations.candidate_api import CandidateApiHook
-    from hrflow_airflow.ledger import Entry, LedgerHook
+    from hrflow_airflow.ledger import Entry, Ledger
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class PerObjectDestination:
         index: int,
         items: list[list[str]],
         records: list[dict[str, Any]],
-        ledger: LedgerHook,
+        ledger: Ledger,
         known: Mapping[str, Entry] | None = None,
         store: Any = None,
         lanes: int = 1,
@@ -64,7 +64,7 @@ class PerObjectDestination:
         """Create each object of one batch at most once, the client's concurrency at a time; return the result."""
         api = self.client.paced(lanes)
         if known is None:
-            known = ledger.lookup(self.ledger_key, [key for key, _ in items])
+            known = ledger.deliveries.lookup(self.ledger_key, [key for key, _ in items])
         outcomes: list[Outcome] = []
         todo = []
         for (key, container), record in zip(items, records):
@@ -94,7 +94,7 @@ class PerObjectDestination:
     def create_once(
         self,
         api: CandidateApiHook,
-        ledger: LedgerHook,
+        ledger: Ledger,
         item: tuple[str, str],
         record: dict[str, Any],
         maybe_created: bool,
@@ -109,7 +109,7 @@ class PerObjectDestination:
                         return None
                     if maybe_created and (found := self.adopt(api, ledger, item, record)) is not None:
                         return found
-                    ledger.record_intent(self.ledger_key, [item])
+                    ledger.deliveries.record_intent(self.ledger_key, [item])
                     try:
                         remote = f"{api.name}:{api.create(record)}"
                     except AtsAuthError:
@@ -125,7 +125,9 @@ class PerObjectDestination:
                         log.warning("%s: %s; looking it up by email in %.1fs before creating again", key, exc, wait)
                         time.sleep(wait)
                         continue
-                    ledger.record_accepted(self.ledger_key, [item], {key: remote}, {key: record_hash(record)})
+                    ledger.deliveries.record_accepted(
+                        self.ledger_key, [item], {key: remote}, {key: record_hash(record)}
+                    )
                     return Outcome(key, container, "created", remote)
             raise TransientError(f"{api.name} ({api.ats_conn_id}): creates kept getting no answer")
         except BaseException:
@@ -133,7 +135,7 @@ class PerObjectDestination:
             raise
 
     def adopt(
-        self, api: CandidateApiHook, ledger: LedgerHook, item: tuple[str, str], record: dict[str, Any]
+        self, api: CandidateApiHook, ledger: Ledger, item: tuple[str, str], record: dict[str, Any]
     ) -> Outcome | None:
         """Return the outcome of an object whose create lost its answer: found by email, or refused without one."""
         key, container = item
@@ -150,7 +152,7 @@ class PerObjectDestination:
         if found is None:
             return None
         remote = f"{api.name}:{found}"
-        ledger.record_accepted(self.ledger_key, [item], {key: remote}, {key: record_hash(record)})
+        ledger.deliveries.record_accepted(self.ledger_key, [item], {key: remote}, {key: record_hash(record)})
         log.info("%s: found in %s by email after a create without answer: adopted %s", key, api.name, remote)
         return Outcome(key, container, "adopted", remote)
 

@@ -13,7 +13,7 @@ from hrflow_airflow.config import resolve_hrflow_tuning
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
-from hrflow_airflow.ledger import QUARANTINED, LedgerHook, Refusal
+from hrflow_airflow.ledger import QUARANTINED, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash, seal, unseal
@@ -78,7 +78,7 @@ def post_batch(
     with only the ``update_fields`` (all mapped fields when None); the ledger then keeps the new record's hash.
     """
     destination = destination_for(kind.ats_conn_id, kind.name)
-    ledger = LedgerHook()
+    ledger = Ledger()
     posted = Posted(
         index=batch["index"], accepted=[], rejected=[], failed=[], resumed=0, remote_ids={}, refused=[],
         quarantined=[],
@@ -89,7 +89,7 @@ def post_batch(
         return posted
     records = unseal(batch)
     hashes = {record[RECORD_KEY]: record_hash(record) for record in records}
-    known = ledger.lookup(destination.ledger_key, hashes)
+    known = ledger.deliveries.lookup(destination.ledger_key, hashes)
     held = {
         key: entry
         for key, entry in known.items()
@@ -125,7 +125,7 @@ def send_batch(
     kind: ObjectKind,
     batch: Transformed,
     send: list[tuple[list[str], dict[str, Any]]],
-    ledger: LedgerHook,
+    ledger: Ledger,
     hashes: dict[str, str],
     *,
     known: Mapping[str, Any],
@@ -142,7 +142,7 @@ def send_batch(
         records=[overwritable(record, update_fields) for record in records], remote_ids=batch.get("remote_ids") or {},
         bases=batch.get("bases") or {}, **common,
     )  # fmt: skip
-    ledger.record_updated(destination.ledger_key, {key: hashes[key] for key, _ in delivered["accepted"]})
+    ledger.deliveries.record_updated(destination.ledger_key, {key: hashes[key] for key, _ in delivered["accepted"]})
     return delivered
 
 
@@ -154,13 +154,13 @@ def overwritable(record: Mapping[str, Any], fields: list[str] | None) -> dict[st
 
 
 def count_refusals(
-    ledger: LedgerHook, ledger_key: str, refusals: list[Refusal], *, run_id: str, max_refusals: int
+    ledger: Ledger, ledger_key: str, refusals: list[Refusal], *, run_id: str, max_refusals: int
 ) -> tuple[list[Failure], list[Failure]]:
     """
     Count the run's refusals in the ledger; return what is new (a first refusal, a quarantine: the run fails
     and pages) and what is known (refused before, below ``max_refusals``: reported, the run does not fail).
     """
-    entries = ledger.record_refusals(ledger_key, refusals, run_id=run_id, max_refusals=max_refusals)
+    entries = ledger.refusals.record(ledger_key, refusals, run_id=run_id, max_refusals=max_refusals)
     new, known = [], []
     for refusal in refusals:
         entry = entries[refusal.key]
@@ -196,7 +196,7 @@ def tag_batch(kind: ObjectKind, batch: Posted, params: Mapping[str, Any]) -> Tag
         complete = batch["mapped_all"] and settled and len(done) == len(outcomes)
         mark_done(batch["ref"], [[key, container_of[key]] for key in done], complete=complete)
     # sync=1 is on them now; the ledger keeps the hash of what the destination accepted (change detection)
-    LedgerHook().mark_synced(batch["ledger_key"], done)
+    Ledger().deliveries.mark_synced(batch["ledger_key"], done)
     for key, outcome, reason in outcomes:
         if outcome == "failed":
             result["failed"] += lost([[key, container_of[key]]], reason)

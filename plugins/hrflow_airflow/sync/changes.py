@@ -44,7 +44,7 @@ from hrflow_airflow.config import ConfigError, SyncConfig, parse_datetime
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash
@@ -90,7 +90,7 @@ class Detector:
         self,
         kind: ObjectKind,
         field_map: Mapping[str, str],
-        ledger: LedgerHook,
+        ledger: Ledger,
         ledger_key: str,
         *,
         write: bool,
@@ -122,7 +122,7 @@ class Detector:
         if not self.pending:
             return
         chunk, self.pending = self.pending, []
-        known = self.ledger.lookup(self.ledger_key, [p["obj"]["key"] for p in chunk])
+        known = self.ledger.deliveries.lookup(self.ledger_key, [p["obj"]["key"] for p in chunk])
         baseline = []
         for item in chunk:
             obj, container = item["obj"], item["container"]
@@ -143,7 +143,7 @@ class Detector:
             if remote:
                 self.remote_ids[key] = remote
         if baseline and self.write:
-            self.ledger.record_baseline(self.ledger_key, baseline)
+            self.ledger.deliveries.record_baseline(self.ledger_key, baseline)
         self.baselined += len(baseline)
 
 
@@ -160,9 +160,9 @@ def find_changes(
     max_batches: int,
 ) -> tuple[list[Batch], ChangeStats]:
     """Return the run's update batches (numbered from ``first_index``) and what the changes listing found."""
-    hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), LedgerHook()
+    hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), Ledger()
     scope = scope_of(kind, cfg.containers)
-    mark = ledger.watermark(ledger_key, scope)
+    mark = ledger.watermarks.get(ledger_key, scope)
     detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run, floor=cfg.floor)
     window = conf.getint("hrflow", "result_window", fallback=DEFAULT_RESULT_WINDOW)
     calls = 1
@@ -171,7 +171,7 @@ def find_changes(
         mode = "baseline"  # a new deployment: nothing to compare before now, whatever becomes of this run
         calls += 1
         if newest and not cfg.dry_run:
-            ledger.set_watermark(ledger_key, scope, newest)
+            ledger.watermarks.set(ledger_key, scope, newest)
     elif mark is None or cfg.sweep:  # first run after an upgrade; the daily full sweep compares everything too
         mode = "baseline" if mark is None else "sweep"
         calls += sweep(hook, kind, cfg, detector)
@@ -186,7 +186,7 @@ def find_changes(
             )  # fmt: skip
             mode = "sweep"
             calls += sweep(hook, kind, cfg, detector)
-    for key, container in ledger.refused_updates(ledger_key, cfg.containers):
+    for key, container in ledger.refusals.refused_updates(ledger_key, cfg.containers):
         calls += 1
         try:
             detector.add(hook.get_object(kind, container, key), container)
@@ -205,9 +205,9 @@ def find_changes(
     return batches, stats
 
 
-def nothing_synced(hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, ledger: LedgerHook, ledger_key: str) -> bool:
+def nothing_synced(hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, ledger: Ledger, ledger_key: str) -> bool:
     """Return True for a new deployment: the ledger holds nothing and search finds no object with ``sync=1``."""
-    if ledger.count(ledger_key):
+    if ledger.deliveries.count(ledger_key):
         return False
     _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, tags_included=[[SYNC_TAG]])
     return not int(meta.get("total") or 0)
@@ -294,7 +294,7 @@ def commit_watermark(
         log.warning("Some update batches were not posted: the changes since the last watermark are read again")
         return None
     mark = newest(changes.get("watermark"), newest_write)
-    LedgerHook().set_watermark(ledger_key, changes["scope"], mark)
+    Ledger().watermarks.set(ledger_key, changes["scope"], mark)
     return mark
 
 

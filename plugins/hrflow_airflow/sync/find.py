@@ -23,7 +23,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.config import ConfigError, Plan, SyncConfig, parse_datetime, plan_run
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.listing import (
     DEFAULT_SLICES,
     Slice,
@@ -90,7 +90,7 @@ def find_batches(
         kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0), tags={"dag_id": dag_id}
     )
 
-    regroup = Regroup(spiller, LedgerHook().intent_groups(ledger_key, cfg.containers) if ledger_key else {})
+    regroup = Regroup(spiller, Ledger().deliveries.intent_groups(ledger_key, cfg.containers) if ledger_key else {})
 
     def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
         if not regroup.hold(item, slice_number, created):
@@ -151,19 +151,19 @@ def stop_large_run(kind: ObjectKind, cfg: SyncConfig, estimate: int, ledger_key:
     (logged, no alert) until someone confirms (a manual run, or param ``confirm_large_run``), raises the limit,
     or sets ``created_at_floor``. A run under the limit clears the stop, so a later flood alerts again.
     """
-    ledger, scope = LedgerHook(), f"stopped-large-run:{kind.plural}"
+    ledger, scope = Ledger(), f"stopped-large-run:{kind.plural}"
     destination = ledger_key or kind.ats_conn_id
     if cfg.max_objects is None or estimate <= cfg.max_objects:
         if cfg.max_objects is not None or estimate:  # cheap: one delete by primary key
-            ledger.forget_watermark(destination, scope)
+            ledger.watermarks.forget(destination, scope)
         return None
     why = (
         f"stopped before posting: {estimate} pending {kind.plural} is more than [hrflow] max_objects_per_run "
         f"({cfg.max_objects}). To post them, trigger a run by hand (or with param confirm_large_run); to leave "
         "the history out, set [hrflow] created_at_floor or tag it sync=1 (docs/deploy.md, first deployment)"
     )
-    if (since := ledger.watermark(destination, scope)) is None:
-        ledger.set_watermark(destination, scope, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if (since := ledger.watermarks.get(destination, scope)) is None:
+        ledger.watermarks.set(destination, scope, datetime.now(timezone.utc).isoformat(timespec="seconds"))
         raise AirflowFailException(why)
     log.warning("%s. Alerted at %s; this run does nothing and pages nobody", why, since)
     return why

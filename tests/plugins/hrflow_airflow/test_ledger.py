@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from hrflow_airflow.ledger import LedgerHook, Refusal
+from hrflow_airflow.ledger import Ledger, Refusal
 
 
 def test_a_table_of_the_previous_version_gains_the_new_columns_and_keeps_its_rows(ledger_path):
@@ -20,74 +20,74 @@ def test_a_table_of_the_previous_version_gains_the_new_columns_and_keeps_its_row
         )
         db.execute("INSERT INTO hrflow_sync_ledger VALUES ('ats_default', 'k1', 's', 'accepted', 'x:1', 1, 'now')")
 
-    ledger = LedgerHook()
-    [entry] = ledger.lookup("ats_default", ["k1"]).values()
+    ledger = Ledger()
+    [entry] = ledger.deliveries.lookup("ats_default", ["k1"]).values()
     assert (entry.state, entry.remote_id, entry.refusals, entry.record_hash) == ("accepted", "x:1", 0, None)
-    ledger.record_refusals("ats_default", [Refusal("k2", "s", "h", "refused")], run_id="r", max_refusals=3)
-    assert ledger.lookup("ats_default", ["k2"])["k2"].state == "refused"
+    ledger.refusals.record("ats_default", [Refusal("k2", "s", "h", "refused")], run_id="r", max_refusals=3)
+    assert ledger.deliveries.lookup("ats_default", ["k2"])["k2"].state == "refused"
 
 
 def test_refusals_count_per_record_and_run_and_quarantine_at_the_limit(ledger_path):
-    ledger = LedgerHook()
+    ledger = Ledger()
 
     def refuse(run: str, digest: str = "h1"):
-        return ledger.record_refusals("d", [Refusal("k", "s", digest, "why")], run_id=run, max_refusals=2)["k"]
+        return ledger.refusals.record("d", [Refusal("k", "s", digest, "why")], run_id=run, max_refusals=2)["k"]
 
     assert (refuse("r1").refusals, refuse("r1").refusals) == (1, 1)  # a retry of the same run counts once
-    assert refuse("r2").state == "quarantined" and [key for _, key, _ in ledger.quarantined("d")] == ["k"]
+    assert refuse("r2").state == "quarantined" and [key for _, key, _ in ledger.refusals.quarantined("d")] == ["k"]
     assert refuse("r3", digest="h2").refusals == 1  # another record: counted anew, out of quarantine
     refuse("r4", digest="h2")
-    assert ledger.release("d", ["k"]) == 1 and ledger.quarantined() == []
-    ledger.record_intent("d", [("k", "s")])
-    ledger.record_accepted("d", [("k", "s")], {"k": "x:9"})
-    accepted = ledger.lookup("d", ["k"])["k"]
+    assert ledger.refusals.release("d", ["k"]) == 1 and ledger.refusals.quarantined() == []
+    ledger.deliveries.record_intent("d", [("k", "s")])
+    ledger.deliveries.record_accepted("d", [("k", "s")], {"k": "x:9"})
+    accepted = ledger.deliveries.lookup("d", ["k"])["k"]
     assert (accepted.state, accepted.refusals, accepted.reason) == ("accepted", 0, None)
 
 
 def test_a_synced_object_keeps_its_row_hash_and_id_and_is_never_created_again(ledger_path):
-    ledger = LedgerHook()
-    ledger.record_intent("d", [("k", "s")], group_key="g1", hashes={"k": "h0"})
-    ledger.record_accepted("d", [("k", "s")], {"k": "x:9"}, {"k": "h1"})
-    ledger.mark_synced("d", ["k"])
-    entry = ledger.lookup("d", ["k"])["k"]
+    ledger = Ledger()
+    ledger.deliveries.record_intent("d", [("k", "s")], group_key="g1", hashes={"k": "h0"})
+    ledger.deliveries.record_accepted("d", [("k", "s")], {"k": "x:9"}, {"k": "h1"})
+    ledger.deliveries.mark_synced("d", ["k"])
+    entry = ledger.deliveries.lookup("d", ["k"])["k"]
     assert (entry.state, entry.remote_id, entry.synced_hash) == ("synced", "x:9", "h1")
-    ledger.record_intent("d", [("k", "s")])  # a synced object is never taken back to intent
-    ledger.record_accepted("d", [("k", "s")])  # nor to accepted, nor does it lose its id or hash
-    entry = ledger.lookup("d", ["k"])["k"]
+    ledger.deliveries.record_intent("d", [("k", "s")])  # a synced object is never taken back to intent
+    ledger.deliveries.record_accepted("d", [("k", "s")])  # nor to accepted, nor does it lose its id or hash
+    entry = ledger.deliveries.lookup("d", ["k"])["k"]
     assert (entry.state, entry.remote_id, entry.synced_hash) == ("synced", "x:9", "h1")
-    ledger.record_updated("d", {"k": "h2"})
-    assert ledger.lookup("d", ["k"])["k"].synced_hash == "h2"
+    ledger.deliveries.record_updated("d", {"k": "h2"})
+    assert ledger.deliveries.lookup("d", ["k"])["k"].synced_hash == "h2"
 
 
 def test_a_baseline_fills_only_what_the_ledger_does_not_know(ledger_path):
-    ledger = LedgerHook()
-    ledger.record_accepted("d", [("known", "s")], {"known": "x:1"}, {"known": "h-known"})
-    ledger.record_baseline("d", [("known", "s", "x:other", "h-now"), ("old", "s", "x:2", "h-old")])
-    known, old = ledger.lookup("d", ["known"])["known"], ledger.lookup("d", ["old"])["old"]
+    ledger = Ledger()
+    ledger.deliveries.record_accepted("d", [("known", "s")], {"known": "x:1"}, {"known": "h-known"})
+    ledger.deliveries.record_baseline("d", [("known", "s", "x:other", "h-now"), ("old", "s", "x:2", "h-old")])
+    known, old = ledger.deliveries.lookup("d", ["known"])["known"], ledger.deliveries.lookup("d", ["old"])["old"]
     assert (known.state, known.remote_id, known.synced_hash) == ("accepted", "x:1", "h-known")
     assert (old.state, old.remote_id, old.synced_hash) == ("synced", "x:2", "h-old")
 
 
 def test_the_watermark_is_kept_per_destination_and_scope(ledger_path):
-    ledger = LedgerHook()
-    assert ledger.watermark("d", "profiles:s") is None
-    ledger.set_watermark("d", "profiles:s", "2026-12-01T10:00:00+0000")
-    ledger.set_watermark("d", "profiles:s", "2026-12-01T11:00:00+0000")
-    ledger.set_watermark("e", "profiles:s", "2026-01-01T00:00:00+0000")
-    assert ledger.watermark("d", "profiles:s") == "2026-12-01T11:00:00+0000"
-    assert ledger.watermark("d", "jobs:s") is None
+    ledger = Ledger()
+    assert ledger.watermarks.get("d", "profiles:s") is None
+    ledger.watermarks.set("d", "profiles:s", "2026-12-01T10:00:00+0000")
+    ledger.watermarks.set("d", "profiles:s", "2026-12-01T11:00:00+0000")
+    ledger.watermarks.set("e", "profiles:s", "2026-01-01T00:00:00+0000")
+    assert ledger.watermarks.get("d", "profiles:s") == "2026-12-01T11:00:00+0000"
+    assert ledger.watermarks.get("d", "jobs:s") is None
 
 
 def test_intent_groups_and_refused_updates_are_listed_for_their_containers(ledger_path):
-    ledger = LedgerHook()
-    ledger.record_intent("d", [("a", "s"), ("b", "s")], group_key="g1", hashes={"a": "ha", "b": "hb"})
-    ledger.record_intent("d", [("c", "other")], group_key="g2")
-    assert ledger.intent_groups("d", ["s"]) == {"a": "g1", "b": "g1"}
-    ledger.record_accepted("d", [("u", "s")], hashes={"u": "h1"})
-    ledger.mark_synced("d", ["u"])
-    ledger.record_refusals("d", [Refusal("u", "s", "h2", "invalid")], run_id="r", max_refusals=3)
-    assert ledger.refused_updates("d", ["s"]) == [("u", "s")]
-    assert ledger.lookup("d", ["u"])["u"].synced_hash == "h1"  # a refused update keeps what the ATS holds
+    ledger = Ledger()
+    ledger.deliveries.record_intent("d", [("a", "s"), ("b", "s")], group_key="g1", hashes={"a": "ha", "b": "hb"})
+    ledger.deliveries.record_intent("d", [("c", "other")], group_key="g2")
+    assert ledger.deliveries.intent_groups("d", ["s"]) == {"a": "g1", "b": "g1"}
+    ledger.deliveries.record_accepted("d", [("u", "s")], hashes={"u": "h1"})
+    ledger.deliveries.mark_synced("d", ["u"])
+    ledger.refusals.record("d", [Refusal("u", "s", "h2", "invalid")], run_id="r", max_refusals=3)
+    assert ledger.refusals.refused_updates("d", ["s"]) == [("u", "s")]
+    assert ledger.deliveries.lookup("d", ["u"])["u"].synced_hash == "h1"  # a refused update keeps what the ATS holds
 
 
 @pytest.fixture
@@ -105,9 +105,9 @@ def postgres_ledger(monkeypatch):
         pytest.skip("no PostgreSQL on 127.0.0.1:5432")
     conn_ = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": name}
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps(conn_))
-    ledger = LedgerHook()
+    ledger = Ledger()
     yield ledger
-    ledger.engine.dispose()
+    ledger.db.engine.dispose()
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
@@ -115,19 +115,21 @@ def postgres_ledger(monkeypatch):
 
 def test_every_ledger_write_works_on_postgresql(postgres_ledger):
     ledger = postgres_ledger
-    ledger.record_intent("d", [("a", "s"), ("b", "s")], group_key="g", hashes={"a": "h1", "b": "hb"})
-    ledger.record_intent("d", [("b", "s")], group_key="g")  # a second attempt counts up
-    ledger.record_accepted("d", [("a", "s")], {"a": "x:1"}, {"a": "h1"})
-    ledger.mark_synced("d", ["a"])
-    ledger.record_intent("d", [("a", "s")])  # a synced row stays synced
-    ledger.record_updated("d", {"a": "h2"})
-    ledger.record_baseline("d", [("c", "s", "x:3", "hc"), ("a", "s", "x:9", "h9")])
-    ledger.record_refusals("d", [Refusal("a", "s", "h3", "bad phone")], run_id="r", max_refusals=3)
-    ledger.set_watermark("d", "profiles:s", "2026-01-01T00:00:00+0000")
-    ledger.set_watermark("d", "profiles:s", "2026-01-02T00:00:00+0000")
-    found = ledger.lookup("d", ["a", "b", "c"])
+    ledger.deliveries.record_intent("d", [("a", "s"), ("b", "s")], group_key="g", hashes={"a": "h1", "b": "hb"})
+    ledger.deliveries.record_intent("d", [("b", "s")], group_key="g")  # a second attempt counts up
+    ledger.deliveries.record_accepted("d", [("a", "s")], {"a": "x:1"}, {"a": "h1"})
+    ledger.deliveries.mark_synced("d", ["a"])
+    ledger.deliveries.record_intent("d", [("a", "s")])  # a synced row stays synced
+    ledger.deliveries.record_updated("d", {"a": "h2"})
+    ledger.deliveries.record_baseline("d", [("c", "s", "x:3", "hc"), ("a", "s", "x:9", "h9")])
+    ledger.refusals.record("d", [Refusal("a", "s", "h3", "bad phone")], run_id="r", max_refusals=3)
+    ledger.watermarks.set("d", "profiles:s", "2026-01-01T00:00:00+0000")
+    ledger.watermarks.set("d", "profiles:s", "2026-01-02T00:00:00+0000")
+    found = ledger.deliveries.lookup("d", ["a", "b", "c"])
     assert (found["a"].state, found["a"].remote_id, found["a"].synced_hash) == ("refused", "x:1", "h2")
     assert (found["b"].state, found["b"].attempts) == ("intent", 2)
     assert (found["c"].state, found["c"].synced_hash) == ("synced", "hc")
-    assert ledger.intent_groups("d", ["s"]) == {"b": "g"} and ledger.refused_updates("d", ["s"]) == [("a", "s")]
-    assert ledger.watermark("d", "profiles:s") == "2026-01-02T00:00:00+0000" and ledger.count("d") == 3
+    assert ledger.deliveries.intent_groups("d", ["s"]) == {"b": "g"} and ledger.refusals.refused_updates(
+        "d", ["s"]
+    ) == [("a", "s")]
+    assert ledger.watermarks.get("d", "profiles:s") == "2026-01-02T00:00:00+0000" and ledger.deliveries.count("d") == 3

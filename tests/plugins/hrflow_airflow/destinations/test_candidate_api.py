@@ -14,7 +14,7 @@ from hrflow_airflow.destinations.smartrecruiters import SmartRecruitersHook
 from hrflow_airflow.destinations.workable import WorkableHook
 from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from sandbox.server import Fault
 from sandbox.vendors import smartrecruiters_connection, workable_connection
 
@@ -95,7 +95,7 @@ def test_deliver_creates_each_once_and_a_second_delivery_resumes(ats, sandbox):
     hook = ats("smartrecruiters")
     items = [[f"k{i}", "src"] for i in range(5)]
     records = [record(i, **{"location.city": "Paris"}) for i in range(5)]
-    first = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
+    first = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=Ledger())
     assert sorted(k for k, _ in first["accepted"]) == [f"k{i}" for i in range(5)] and first["rejected"] == []
     created = sandbox.state.vendors.smartrecruiters.candidates
     assert {c["email"]: c["location"] for c in created.values()} == {
@@ -104,18 +104,16 @@ def test_deliver_creates_each_once_and_a_second_delivery_resumes(ats, sandbox):
     assert first["remote_ids"] == {
         f"k{i}": f"smartrecruiters:{c['id']}" for i, c in enumerate(sorted(created.values(), key=lambda c: c["email"]))
     }
-    again = ats("smartrecruiters").deliver(
-        plural="profiles", index=0, items=items, records=records, ledger=LedgerHook()
-    )
+    again = ats("smartrecruiters").deliver(plural="profiles", index=0, items=items, records=records, ledger=Ledger())
     assert again["resumed"] == 5 and again["remote_ids"] == first["remote_ids"]
     assert sandbox.state.vendors.smartrecruiters.creates == 5
 
 
 def test_an_intent_without_an_answer_is_looked_up_and_adopted(ats, sandbox):
     hook = ats("workable")
-    ledger = LedgerHook()
+    ledger = Ledger()
     # an earlier try recorded the intent, the create was applied, the answer never came back
-    ledger.record_intent(hook.ledger_key, [("k1", "src")])
+    ledger.deliveries.record_intent(hook.ledger_key, [("k1", "src")])
     existing = hook.client.create({"hrflow_key": "k1", "firstname": "Zoë", "lastname": "M", "email": "c1@example.com"})
     result = hook.deliver(
         plural="profiles",
@@ -135,7 +133,7 @@ def test_an_intent_without_an_answer_is_looked_up_and_adopted(ats, sandbox):
 def test_429_waits_for_the_reset_and_counts_it(ats, sandbox):
     hook = ats("smartrecruiters")
     sandbox.state.faults.append(Fault(path="/smartrecruiters/candidates", method="POST", status=429, retry_after=0.2))
-    result = hook.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record(1)], ledger=LedgerHook())
+    result = hook.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record(1)], ledger=Ledger())
     assert result["accepted"] == [["k1", "s"]] and hook.client.limiter.throttled == 1
     assert sandbox.state.vendors.smartrecruiters.creates == 1
 
@@ -145,7 +143,7 @@ def test_refused_credentials_name_the_connection(ats, sandbox, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps({**conn, "password": "nope"}))
     hook = destination_for("ats_default", "profile")
     with pytest.raises(AtsAuthError, match="refused the credentials .*check connection 'ats_default'"):
-        hook.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record(1)], ledger=LedgerHook())
+        hook.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record(1)], ledger=Ledger())
     ok, message = hook.client.test_connection()
     assert not ok and "ats_default" in message
     assert sandbox.state.vendors.smartrecruiters.creates == 0
@@ -197,7 +195,7 @@ def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for
     records = [
         {"hrflow_key": f"k{i}", "firstname": "A", "lastname": f"B{i}", "email": f"w{i}@example.com"} for i in range(3)
     ]
-    result = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=LedgerHook())
+    result = hook.deliver(plural="profiles", index=0, items=items, records=records, ledger=Ledger())
     assert len(result["accepted"]) == 3
     assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.client.limiter.throttled == 0
     assert hook.client.limiter.waited_for_reset >= 1  # the headers said 0 left, and the hook waited for the reset

@@ -8,7 +8,7 @@ import pytest
 
 from hrflow_airflow.destinations.json_batch import JsonBatchDestination, named_refusals
 from hrflow_airflow.hooks.api_key import AtsHook
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 
 
 class Store(dict):
@@ -23,7 +23,7 @@ def ledger(sandbox, monkeypatch, tmp_path):
     monkeypatch.setenv(
         "AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "ledger.db")})
     )
-    return LedgerHook()
+    return Ledger()
 
 
 def batch(n: int) -> tuple[list[list[str]], list[dict]]:
@@ -42,12 +42,14 @@ def test_a_retry_after_the_answer_posts_nothing_and_the_stored_answer_stays_smal
     assert len(first["accepted"]) == 5000 and sandbox.state.ats_area("profiles").requests == 1
     [value] = store.values()
     assert len(json.dumps(value)) < 100  # Airflow caps a stored value at 64 KB: 5,000 keys would not fit
-    ledger.forget("ats_default", [key for key, _ in items[:10]])  # whatever the ledger says, the store answers
+    ledger.deliveries.forget(
+        "ats_default", [key for key, _ in items[:10]]
+    )  # whatever the ledger says, the store answers
     again = JsonBatchDestination(AtsHook(ats_conn_id="ats_default")).deliver(
         plural="profiles", index=0, items=items, records=records, ledger=ledger, store=store
     )
     assert again["accepted"] == first["accepted"] and sandbox.state.ats_area("profiles").requests == 1
-    assert set(ledger.lookup("ats_default", [items[0][0]])) == {items[0][0]}
+    assert set(ledger.deliveries.lookup("ats_default", [items[0][0]])) == {items[0][0]}
 
 
 def test_a_retry_after_a_refusal_reports_the_same_reason_without_posting(sandbox, ledger):

@@ -16,7 +16,7 @@ from hrflow_airflow.hooks.api_key import MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.http import CircuitBreaker, RetryPolicy, one_request
 from hrflow_airflow.hooks.twilio import TwilioHook
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import PROFILE
 from sandbox.server import Fault, make_key
 from sandbox.vendors import smartrecruiters_connection
@@ -68,7 +68,7 @@ def test_an_ats_create_and_its_lookups_go_out_at_most_max_attempts_times(sandbox
     down(sandbox, "/smartrecruiters/candidates")
     record = {"hrflow_key": "k1", "firstName": "A", "lastName": "B", "email": "a@example.com"}
     with pytest.raises(TransientError):
-        destination.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record], ledger=LedgerHook())
+        destination.deliver(plural="profiles", index=0, items=[["k1", "s"]], records=[record], ledger=Ledger())
     assert sandbox.state.vendors.smartrecruiters.requests.total() <= max_attempts
     assert sent(sandbox, "POST /smartrecruiters/candidates") + sent(sandbox, "GET /smartrecruiters/candidates") == (
         max_attempts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import record_hash, unseal
 from hrflow_airflow.sync.batch import post_batch, tag_batch, transform_batch
@@ -49,7 +49,7 @@ def test_post_then_tag_sends_once_tags_and_the_ledger_keeps_what_was_accepted(sa
     assert posted["accepted"] == [[k, "src"] for k in keys] and posted["rejected"] == []
     assert posted["ledger_key"] == "ats_default" and posted["resumed"] == 0 and posted["mapped_all"] is True
     assert sandbox.state.ats_area("profiles").requests == 1
-    assert set(LedgerHook().lookup("ats_default", keys)) == set(keys)  # accepted, not yet tagged
+    assert set(Ledger().deliveries.lookup("ats_default", keys)) == set(keys)  # accepted, not yet tagged
 
     again = post_batch(PROFILE, transformed, run_id="r1")  # a retry after the answer: the ledger says accepted
     assert again["resumed"] == 3 and sandbox.state.ats_area("profiles").requests == 1
@@ -58,7 +58,7 @@ def test_post_then_tag_sends_once_tags_and_the_ledger_keeps_what_was_accepted(sa
     assert (tagged["tagged"], tagged["skipped"], tagged["failed"]) == (3, 0, [])
     assert tagged["by_container"] == {"src": {"tagged": 3, "skipped": 0}}
     assert all({"name": "sync", "value": "1"} in sandbox.state.get("profile", "src", k)["tags"] for k in keys)
-    entries = LedgerHook().lookup("ats_default", keys)  # kept, synced, with the hash of the accepted record
+    entries = Ledger().deliveries.lookup("ats_default", keys)  # kept, synced, with the hash of the accepted record
     assert {e.state for e in entries.values()} == {"synced"} and set(entries) == set(keys)
     records = {r["hrflow_key"]: r for r in unseal(transformed)}
     assert all(entries[k].synced_hash == record_hash(records[k]) for k in keys)
@@ -93,7 +93,7 @@ def test_refusals_of_one_record_fail_the_first_run_then_are_known_then_quarantin
     assert new[2][0].startswith("quarantined after 3 refusals") and known == [0, 1, 0, 0] and held == [0, 0, 0, 1]
     assert "not-an-email" not in repr(runs) and "<redacted>" in new[0][0]  # the echoed value is redacted
     assert sandbox.state.ats_area("profiles").requests == 3  # the fourth run sent nothing
-    [(_, quarantined_key, entry)] = LedgerHook().quarantined()
+    [(_, quarantined_key, entry)] = Ledger().refusals.quarantined()
     assert quarantined_key == key and entry.refusals == 3 and "not-an-email" not in entry.reason
 
     again = post_batch(PROFILE, transformed, run_id="run4", max_refusals=3, retry_quarantined=True)
@@ -101,7 +101,7 @@ def test_refusals_of_one_record_fail_the_first_run_then_are_known_then_quarantin
 
     obj["info"]["email"] = "fixed@example.com"  # its record changed: sent, accepted, out of quarantine
     fixed = post_batch(PROFILE, transform_batch(a_batch([(key, obj)]), FIELD_MAP), run_id="run5", max_refusals=3)
-    assert fixed["accepted"] == [[key, "src"]] and LedgerHook().quarantined() == []
+    assert fixed["accepted"] == [[key, "src"]] and Ledger().refusals.quarantined() == []
 
 
 def test_a_retried_task_does_not_count_its_refusal_twice(sandbox, fernet, ledger_db):
@@ -110,4 +110,4 @@ def test_a_retried_task_does_not_count_its_refusal_twice(sandbox, fernet, ledger
     transformed = transform_batch(a_batch([(key, sandbox.state.get("profile", "src", key))]), FIELD_MAP)
     first = post_batch(PROFILE, transformed, run_id="same", max_refusals=2)
     retry = post_batch(PROFILE, transformed, run_id="same", max_refusals=2)
-    assert len(first["rejected"]) == 1 and len(retry["rejected"]) == 1 and LedgerHook().quarantined() == []
+    assert len(first["rejected"]) == 1 and len(retry["rejected"]) == 1 and Ledger().refusals.quarantined() == []

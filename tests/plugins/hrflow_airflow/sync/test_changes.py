@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hrflow_airflow.config import SyncConfig, Window
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import JOB, PROFILE
 from hrflow_airflow.sealed import unseal
 from hrflow_airflow.sync.changes import commit_watermark, find_changes, remote_id_of
@@ -36,7 +36,7 @@ def test_jobs_synced_before_the_upgrade_get_a_baseline_then_only_an_edit_is_an_u
 
     batches, stats = changes()  # no watermark: every stored job is read once, nothing is sent
     assert batches == [] and stats["mode"] == "baseline" and stats["baselined"] == 9 and stats["read"] == 11
-    entries = LedgerHook().lookup("ats_jobs_default", keys)
+    entries = Ledger().deliveries.lookup("ats_jobs_default", keys)
     assert {e.state for e in entries.values()} == {"synced"} and {e.remote_id for e in entries.values()} == {"ats:42"}
     assert commit_watermark("ats_jobs_default", stats, []) == stats["watermark"]
 

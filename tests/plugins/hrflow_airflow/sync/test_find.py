@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrflow_airflow.config import SyncConfig, Window
 from hrflow_airflow.hooks.api_key import AtsHook
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.mapping import idempotency_key
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import record_hash, unseal
@@ -48,7 +48,7 @@ def test_a_request_whose_answer_never_came_is_sent_again_whole_under_its_key_aft
     sent = transform_batch(first[0], FIELD_MAP)  # the first run sends its first batch: applied, answer lost
     records = unseal(sent)
     group_key = idempotency_key("profiles", records)
-    LedgerHook().record_intent(
+    Ledger().deliveries.record_intent(
         "ats_default", [tuple(i) for i in sent["items"]], group_key=group_key,
         hashes={r["hrflow_key"]: record_hash(r) for r in records},
     )  # fmt: skip
@@ -67,7 +67,7 @@ def test_a_request_whose_answer_never_came_is_sent_again_whole_under_its_key_aft
     area = sandbox.state.ats_area("profiles")
     assert sorted(area.applied.values()) == [1] * 7 and area.replays == 1  # the request replayed, nothing twice
     assert area.updates == {changed: 1} and area.current[changed]["first_name"] == "Edited"
-    assert LedgerHook().lookup("ats_default", [changed])[changed].state == "accepted"
+    assert Ledger().deliveries.lookup("ats_default", [changed])[changed].state == "accepted"
 
 
 def test_a_large_scheduled_run_stops_before_posting_alerts_once_then_waits_quietly(sandbox, fernet, ledger_db):

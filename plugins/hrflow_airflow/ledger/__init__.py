@@ -1,0 +1,54 @@
+"""
+The sync ledger: a durable, per-object record of what each destination holds, in one package, a module per
+concern.
+
+A batch ``Idempotency-Key`` and the task state store only protect retries of the *same* batch. When a later run
+cuts its batches differently, only a per-object record keeps an object the ATS already accepted from being
+posted again; and only a record of *what* the ATS accepted tells an edit in HrFlow from our own tagging.
+
+* :mod:`.db` — the database: connection ``hrflow_ledger`` to an engine, with a SQLite fallback;
+* :mod:`.schema` — the tables (SQLAlchemy Core) and their in-place migration;
+* :mod:`.deliveries` — the state machine: intent → accepted → synced (and updates);
+* :mod:`.refusals` — the quarantine policy (pure) and its queries;
+* :mod:`.watermarks` — the changes listing's watermarks.
+
+The inbox, message and burst tables (:mod:`hrflow_airflow.inbox`, :mod:`hrflow_airflow.outbox`,
+:mod:`hrflow_airflow.digest`) live in the same database, through :meth:`LedgerHook.side_table`.
+
+A task makes one :class:`Ledger` and passes it on. Size: one row per object ever synced per destination (in
+PostgreSQL about 390 bytes with its indexes once vacuumed: some 370 MB for a million objects;
+``bench/ledger_size.py``). If the ledger is lost, nothing is silently skipped: objects accepted but not yet
+tagged are posted once more (at-least-once), and the next run records a baseline of the synced ones.
+"""
+
+from __future__ import annotations
+
+from hrflow_airflow.ledger.db import CHUNK, LedgerHook
+from hrflow_airflow.ledger.deliveries import (
+    ACCEPTED,
+    DELIVERED,
+    INTENT,
+    QUARANTINED,
+    REFUSED,
+    SYNCED,
+    Deliveries,
+    Entry,
+)
+from hrflow_airflow.ledger.refusals import Refusal, Refusals
+from hrflow_airflow.ledger.schema import REASON_LIMIT, TABLE, WATERMARKS
+from hrflow_airflow.ledger.watermarks import Watermarks
+
+__all__ = [
+    "ACCEPTED", "CHUNK", "DELIVERED", "INTENT", "QUARANTINED", "REASON_LIMIT", "REFUSED", "SYNCED", "TABLE",
+    "WATERMARKS", "Deliveries", "Entry", "Ledger", "LedgerHook", "Refusal", "Refusals", "Watermarks",
+]  # fmt: skip
+
+
+class Ledger:
+    """One task's ledger: its database and the three things kept there. Nothing is read until first use."""
+
+    def __init__(self, *, ledger_conn_id: str = LedgerHook.default_conn_name) -> None:
+        self.db = LedgerHook(ledger_conn_id=ledger_conn_id)
+        self.deliveries = Deliveries(self.db)
+        self.refusals = Refusals(self.db, self.deliveries)
+        self.watermarks = Watermarks(self.db)

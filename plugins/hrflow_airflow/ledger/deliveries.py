@@ -1,0 +1,230 @@
+"""
+Deliveries: what each destination holds, per object, and the state machine that gets it there::
+
+    (absent) --record_intent--> intent --record_accepted--> accepted --mark_synced (sync=1 on it)--> synced
+                                  |                                                                    |
+                                  +--(refusals.py)--> refused --(max_refusals)--> quarantined          |
+    synced --(an edit changes the mapped record: another hash)--> update sent --record_updated--> synced
+
+* ``intent``: about to be sent. A crash or a lost answer leaves it there; the next attempt knows the object may
+  have arrived (a destination with a lookup checks first; the JSON batch endpoint resends under the same
+  ``Idempotency-Key``).
+* ``accepted``: the destination said yes (``remote_id`` when it returns one). Any later run skips the send.
+* ``synced``: tagged ``sync=1`` in HrFlow. The row stays: ``synced_hash`` is a keyed hash of the last record the
+  destination accepted (never the record), so a later run sends an update only when the mapped record changed.
+
+Reads and writes go by primary key, in chunks of :data:`~.db.CHUNK` keys: no step loads the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hrflow_airflow.ledger.db import CHUNK, now
+from hrflow_airflow.ledger.schema import ledger_table
+
+if TYPE_CHECKING:
+    from hrflow_airflow.ledger.db import LedgerHook
+
+INTENT, ACCEPTED, SYNCED, REFUSED, QUARANTINED = "intent", "accepted", "synced", "refused", "quarantined"
+DELIVERED = (ACCEPTED, SYNCED)  # the destination holds the object: never create it again
+ENTRY_COLUMNS = (
+    "state", "container", "remote_id", "attempts", "record_hash", "refusals", "reason", "refused_run", "synced_hash",
+    "group_key", "sent_hash",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the ledger knows of one object at one destination."""
+
+    state: str
+    container: str
+    remote_id: str | None = None
+    attempts: int = 1
+    record_hash: str | None = None  # of the last record refused (keyed: see sealed.record_hash)
+    refusals: int = 0  # refusals of that same record
+    reason: str | None = None  # the last refusal's reason, redacted
+    refused_run: str | None = None  # the run that counted the last refusal
+    synced_hash: str | None = None  # of the last record the destination accepted (keyed)
+    group_key: str | None = None  # intent: the Idempotency-Key of the request that carried it (JSON endpoint)
+    sent_hash: str | None = None  # intent: the hash of the record that request carried
+
+
+def entry_of(values: Iterable[Any]) -> Entry:
+    """Return the entry of a row's :data:`ENTRY_COLUMNS` values."""
+    return Entry(**dict(zip(ENTRY_COLUMNS, values)))
+
+
+class Deliveries:
+    """The delivery state of each object at each destination, in the ledger database ``db``."""
+
+    def __init__(self, db: LedgerHook) -> None:
+        self.db = db
+
+    # -- reads --------------------------------------------------------------------------------
+    def lookup(self, destination: str, keys: Iterable[str]) -> dict[str, Entry]:
+        """Return the ledger entries of ``keys`` at ``destination`` (objects without one are absent)."""
+        from sqlalchemy import select
+
+        table, found, keys = ledger_table(), {}, list(keys)
+        columns = [table.c[name] for name in ENTRY_COLUMNS]
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(keys), CHUNK):
+                where = table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK])
+                for key, *values in conn.execute(select(table.c.object_key, *columns).where(*where)):
+                    found[key] = entry_of(values)
+        return found
+
+    def count(self, destination: str, state: str | None = None) -> int:
+        """Return how many objects the ledger holds for ``destination`` (in ``state`` if given)."""
+        from sqlalchemy import func, select
+
+        table = ledger_table()
+        query = select(func.count()).select_from(table).where(table.c.destination == destination)
+        if state:
+            query = query.where(table.c.state == state)
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def intent_groups(self, destination: str, containers: Iterable[str]) -> dict[str, str]:
+        """
+        Return ``{key: group_key}`` of the objects sent in a request whose answer never came (state ``intent``):
+        few, the requests in flight when a run stopped. A later run sends each group again as it was.
+        """
+        from sqlalchemy import select
+
+        table = ledger_table()
+        query = select(table.c.object_key, table.c.group_key).where(
+            table.c.destination == destination,
+            table.c.state == INTENT,
+            table.c.group_key.is_not(None),
+            table.c.container.in_(list(containers)),
+        )
+        with self.db.engine.connect() as conn:
+            return {key: group for key, group in conn.execute(query)}
+
+    # -- the state machine ----------------------------------------------------------------------
+    def record_intent(
+        self,
+        destination: str,
+        items: Iterable[tuple[str, str]],
+        *,
+        group_key: str | None = None,
+        hashes: dict[str, str] | None = None,
+    ) -> None:
+        """
+        Record that ``(key, container)`` items are about to be sent (in one request of ``group_key``, each with the
+        record of hash ``hashes[key]``); an accepted or synced entry stays as it is.
+        """
+        from sqlalchemy import and_
+
+        table, hashes = ledger_table(), hashes or {}
+        rows = [
+            {"destination": destination, "object_key": key, "container": container, "state": INTENT,
+             "remote_id": None, "attempts": 1, "group_key": group_key, "sent_hash": hashes.get(key),
+             "updated_at": now()}
+            for key, container in items
+        ]  # fmt: skip
+        self.db.upsert(
+            table, rows, ["destination", "object_key"],
+            lambda stmt: {"state": stmt.excluded.state, "attempts": table.c.attempts + 1,
+                          "group_key": stmt.excluded.group_key, "sent_hash": stmt.excluded.sent_hash,
+                          "updated_at": stmt.excluded.updated_at},
+            where=and_(*(table.c.state != state for state in DELIVERED)),  # no expanding IN in an executemany
+        )  # fmt: skip
+
+    def record_accepted(
+        self,
+        destination: str,
+        items: Iterable[tuple[str, str]],
+        remote_ids: dict[str, str] | None = None,
+        hashes: dict[str, str] | None = None,
+    ) -> None:
+        """
+        Record that the destination accepted ``(key, container)`` items (with their remote ids, if any, and the
+        keyed hash of each record it accepted). A synced object stays synced.
+        """
+        from sqlalchemy import case, func
+
+        table, remote_ids, hashes = ledger_table(), remote_ids or {}, hashes or {}
+        rows = [
+            {"destination": destination, "object_key": key, "container": container, "state": ACCEPTED,
+             "remote_id": remote_ids.get(key), "attempts": 1, "refusals": 0, "reason": None,
+             "synced_hash": hashes.get(key), "updated_at": now()}
+            for key, container in items
+        ]  # fmt: skip
+        self.db.upsert(
+            table, rows, ["destination", "object_key"],
+            lambda stmt: {"state": case((table.c.state == SYNCED, SYNCED), else_=ACCEPTED),
+                          "remote_id": func.coalesce(stmt.excluded.remote_id, table.c.remote_id),
+                          "refusals": stmt.excluded.refusals, "reason": stmt.excluded.reason,
+                          "synced_hash": func.coalesce(stmt.excluded.synced_hash, table.c.synced_hash),
+                          "updated_at": stmt.excluded.updated_at},
+        )  # fmt: skip
+
+    def mark_synced(self, destination: str, keys: Iterable[str]) -> None:
+        """Record that ``keys`` carry ``sync=1`` in HrFlow now (their rows stay, with the accepted record's hash)."""
+        self.set(destination, keys, state=SYNCED)
+
+    def record_updated(self, destination: str, hashes: dict[str, str]) -> None:
+        """Record that the destination accepted an update of each key to the record of hash ``hashes[key]``."""
+        from sqlalchemy import bindparam, case, update
+
+        table = ledger_table()
+        rows = [{"k": key, "h": value, "now": now()} for key, value in hashes.items()]
+        state = case((table.c.state == ACCEPTED, ACCEPTED), else_=SYNCED)  # accepted, not yet tagged, stays so
+        query = (
+            update(table)
+            .where(table.c.destination == destination, table.c.object_key == bindparam("k"))
+            .values(state=state, synced_hash=bindparam("h"), refusals=0, reason=None, updated_at=bindparam("now"))
+        )
+        with self.db.engine.begin() as conn:
+            for i in range(0, len(rows), CHUNK):
+                conn.execute(query, rows[i : i + CHUNK])
+
+    def record_baseline(self, destination: str, rows: Iterable[tuple[str, str, str | None, str]]) -> None:
+        """
+        Record ``(key, container, remote_id, hash)`` of objects synced before the ledger kept them (an upgrade, a
+        lost ledger): what HrFlow holds now is taken as what the destination holds. Known rows are kept.
+        """
+        from sqlalchemy import func
+
+        table = ledger_table()
+        values = [
+            {"destination": destination, "object_key": key, "container": container, "state": SYNCED,
+             "remote_id": remote_id, "attempts": 1, "synced_hash": value, "updated_at": now()}
+            for key, container, remote_id, value in rows
+        ]  # fmt: skip
+        self.db.upsert(
+            table, values, ["destination", "object_key"],
+            lambda stmt: {"synced_hash": func.coalesce(table.c.synced_hash, stmt.excluded.synced_hash),
+                          "remote_id": func.coalesce(table.c.remote_id, stmt.excluded.remote_id),
+                          "updated_at": stmt.excluded.updated_at},
+        )  # fmt: skip
+
+    def forget(self, destination: str, keys: Iterable[str]) -> None:
+        """Drop the rows of ``keys`` (an operator's choice: a later run creates the object again if it is pending)."""
+        from sqlalchemy import delete
+
+        table, keys = ledger_table(), list(keys)
+        with self.db.engine.begin() as conn:
+            for i in range(0, len(keys), CHUNK):
+                conn.execute(
+                    delete(table).where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
+                )
+
+    def set(self, destination: str, keys: Iterable[str], **values: Any) -> None:
+        """Set ``values`` on the rows of ``keys``."""
+        from sqlalchemy import update
+
+        table, keys = ledger_table(), list(keys)
+        with self.db.engine.begin() as conn:
+            for i in range(0, len(keys), CHUNK):
+                conn.execute(
+                    update(table)
+                    .where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
+                    .values(**values, updated_at=now())
+                )

@@ -1,0 +1,97 @@
+"""
+The ledger's tables (SQLAlchemy Core) and their in-place migration.
+
+Tables are built on first use: importing this module imports no SQLAlchemy, so DAG files parse without it.
+A table created by an older version gains the columns it lacks on first use (:func:`migrate`), through
+Alembic's operations (an Airflow dependency): no data is lost, no SQL is written by hand.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Engine
+
+TABLE = "hrflow_sync_ledger"
+WATERMARKS = "hrflow_sync_watermark"
+REASON_LIMIT = 300
+# columns added after the first release, in the order they came: an older table gains them on first use
+ADDED = ("record_hash", "refusals", "reason", "refused_run", "synced_hash", "group_key", "sent_hash")
+
+
+def ledger_columns() -> list[Any]:
+    """Return new Column objects of the ledger table (a Column belongs to one table: the migration needs its own)."""
+    from sqlalchemy import Column, Integer, String
+
+    return [
+        Column("destination", String(250), primary_key=True),  # the destination connection id
+        Column("object_key", String(64), primary_key=True),
+        Column("container", String(64), nullable=False, index=True),
+        Column("state", String(16), nullable=False),
+        Column("remote_id", String(250)),
+        Column("attempts", Integer, nullable=False, default=1),
+        Column("updated_at", String(32), nullable=False),
+        # added with refusals
+        Column("record_hash", String(64)),
+        Column("refusals", Integer, nullable=False, default=0, server_default="0"),
+        Column("reason", String(REASON_LIMIT)),
+        Column("refused_run", String(250)),
+        # added with updates (change detection)
+        Column("synced_hash", String(64)),
+        Column("group_key", String(80)),
+        Column("sent_hash", String(64)),
+    ]
+
+
+@cache
+def metadata() -> Any:
+    """Return the metadata holding the ledger and watermark tables."""
+    from sqlalchemy import Column, MetaData, String, Table
+
+    meta = MetaData()
+    Table(TABLE, meta, *ledger_columns())
+    Table(
+        WATERMARKS,
+        meta,
+        Column("destination", String(250), primary_key=True),
+        Column("scope", String(250), primary_key=True),
+        Column("updated_at", String(40), nullable=False),
+        Column("set_at", String(32), nullable=False),
+    )
+    return meta
+
+
+def ledger_table() -> Table:
+    """Return the ledger table: one row per object and destination."""
+    return metadata().tables[TABLE]
+
+
+def watermark_table() -> Table:
+    """Return the watermark table: one row per destination and listing scope."""
+    return metadata().tables[WATERMARKS]
+
+
+def create(engine: Engine) -> None:
+    """Create the tables that do not exist yet, then add the columns an older ledger table lacks."""
+    metadata().create_all(engine, checkfirst=True)
+    migrate(engine)
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Add the columns of :data:`ADDED` the ledger table lacks (an in-place upgrade); return their names."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy import inspect
+
+    present = {column["name"] for column in inspect(engine).get_columns(TABLE)}
+    missing = [name for name in ADDED if name not in present]
+    if missing:
+        with engine.begin() as conn:
+            operations = Operations(MigrationContext.configure(conn))
+            for column in ledger_columns():
+                if column.name in missing:
+                    operations.add_column(TABLE, column)
+    return missing
