@@ -5,10 +5,13 @@ from __future__ import annotations
 from airflow.sdk import dag, task_group
 
 from hrflow_airflow.objects import JOB
-from hrflow_airflow.sync.settings import (
+from hrflow_airflow.sync.dag_args import (
     BATCH_GROUP,
     asset_alias,
+    ats_concurrency,
     ats_pool,
+    hrflow_pool,
+    parallel_batches,
     sync_dag_defaults,
     sync_params,
     sync_schedule,
@@ -57,14 +60,18 @@ KIND = "job"
     **sync_dag_defaults(),
 )
 def hrflow_jobs_to_ats():
-    batches = search(KIND)
+    batches = search.override(pool=hrflow_pool())(KIND)
 
     @task_group(group_id=BATCH_GROUP)
     def batch(one, field_map):
         """Transform, post and tag one batch; each batch goes on as soon as its own previous stage is done."""
         transformed = transform(KIND, one, field_map)
-        posted = post_to_ats.override(pool=ats_pool(JOB.ats_conn_id))(KIND, transformed)
-        tagged = tag.override(task_id="tag_jobs")(KIND, posted)
+        posted = post_to_ats.override(pool=ats_pool(JOB.ats_conn_id), max_active_tis_per_dagrun=ats_concurrency())(
+            KIND, transformed
+        )
+        tagged = tag.override(task_id="tag_jobs", pool=hrflow_pool(), max_active_tis_per_dagrun=parallel_batches())(
+            KIND, posted
+        )
         return [transformed, posted, tagged]
 
     stages = batch.partial(field_map=batches["field_map"]).expand(one=batches)

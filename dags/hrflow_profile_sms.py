@@ -5,6 +5,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from hrflow_airflow.sms import DAG_ID, fetch_profile, send_sms, sms_dag_defaults, sms_params
+from hrflow_airflow.sync.dag_args import hrflow_pool
 
 DOC_MD = """
 # HrFlow.ai profile → SMS
@@ -41,7 +42,7 @@ HrFlowHook and POSTs one SMS to the messaging service:
     **sms_dag_defaults(),
 )
 def hrflow_profile_sms():
-    send_sms(fetch_profile())
+    send_sms(fetch_profile.override(pool=hrflow_pool())())
 
 
 dag = hrflow_profile_sms()

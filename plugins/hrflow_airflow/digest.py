@@ -14,9 +14,8 @@ import time
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import conf
-
 from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.settings import settings
 
 TABLE = "hrflow_sms_bursts"
 WINDOW_SECONDS = 600
@@ -25,7 +24,7 @@ SEND, DIGEST, SKIP = "send", "digest", "skip"
 
 def digest_over() -> int | None:
     """Return ``[hrflow] sms_digest_over`` (None: off, every profile gets its SMS)."""
-    value = conf.getint("hrflow", "sms_digest_over", fallback=0)
+    value = settings().sms_digest_over
     return value if value > 0 else None
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from hrflow_airflow.dates import read_datetime
+
 DEFAULT_RESULT_WINDOW = 10_000  # deepest result a listing may page to ([hrflow] result_window)
 STEP = timedelta(milliseconds=1)  # the precision of HrFlow's dates
 
@@ -35,20 +37,9 @@ class ListingTooDeepError(Exception):
     """Raise when the objects of one day (or one instant) are more than a listing can page through."""
 
 
-def as_datetime(value: Any) -> datetime | None:
-    """Return ``value`` (a datetime or an ISO string) as an aware datetime; None stays None."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def created(obj: Mapping[str, Any]) -> datetime | None:
     """Return an object's ``created_at`` as an aware datetime (None when absent or unreadable)."""
-    try:
-        return as_datetime(obj.get("created_at"))
-    except (TypeError, ValueError):
-        return None
+    return read_datetime(obj.get("created_at"))
 
 
 def next_midnight(value: datetime) -> datetime:

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hrflow_airflow.config import Window
+from hrflow_airflow.dates import as_datetime
 from hrflow_airflow.spill import resumable_batches, write_atomic
+from hrflow_airflow.sync.config import Window
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ MS = timedelta(milliseconds=1)
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass
@@ -82,9 +79,9 @@ class Slice:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Slice:
         return cls(
-            Window(_dt(data["start"]), _dt(data["end"])),
-            _dt(data["cursor"]),
-            {k: _dt(at) for k, at in data["tail"].items()},
+            Window(as_datetime(data["start"]), as_datetime(data["end"])),
+            as_datetime(data["cursor"]),
+            {k: as_datetime(at) for k, at in data["tail"].items()},
         )
 
 
@@ -135,7 +132,7 @@ def find_resumable(base: Any, own_dir: Any, key: str, window_end: datetime | Non
         manifest = read_manifest(directory)
         if manifest is None or manifest.get("state") not in ("listing", "listed") or manifest.get("fingerprint") != key:
             continue
-        old_end = _dt(manifest.get("window_end"))
+        old_end = as_datetime(manifest.get("window_end"))
         if old_end is not None and window_end is not None and old_end > window_end:
             continue
         found.append((str(directory) == str(own_dir), manifest.get("updated", 0), directory, manifest))

@@ -35,10 +35,22 @@ MAX_KEYS_IN_EVENT = 500
 KEYS_IN_ALERT = 3  # failed keys an alert names, with their reasons (redacted: no candidate data)
 REASON_IN_ALERT = 80
 
-# Deadlines, read when the DAG file is parsed (airflow.cfg [hrflow] or AIRFLOW__HRFLOW__*); 0 turns one off.
-SYNC_DEADLINE = timedelta(minutes=conf.getfloat("hrflow", "sync_deadline_minutes", fallback=60))
 DEADLINE_BURST_SECONDS = 600  # late runs of one DAG within 10 minutes share one deadline alert
-SMS_DEADLINE = timedelta(seconds=conf.getfloat("hrflow", "sms_deadline_seconds", fallback=120))
+
+
+# Deadlines, read when the DAG file is parsed (airflow.cfg [hrflow] or AIRFLOW__HRFLOW__*); 0 turns one off.
+def sync_deadline() -> timedelta:
+    """Return ``[hrflow] sync_deadline_minutes`` as a duration."""
+    from hrflow_airflow.settings import settings
+
+    return timedelta(minutes=settings().sync_deadline_minutes)
+
+
+def sms_deadline() -> timedelta:
+    """Return ``[hrflow] sms_deadline_seconds`` as a duration."""
+    from hrflow_airflow.settings import settings
+
+    return timedelta(seconds=settings().sms_deadline_seconds)
 
 
 # -- messages (pure) ---------------------------------------------------------------------------------------

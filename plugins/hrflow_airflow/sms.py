@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Param, Variable, conf, task
+from airflow.sdk import Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
@@ -18,10 +18,11 @@ from hrflow_airflow.errors import fails_fast
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.messaging import messaging_hook
-from hrflow_airflow.monitoring import SMS_DEADLINE, HrFlowAlertNotifier, deadline_alert, emit_counts, under_dags_test
+from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, emit_counts, sms_deadline, under_dags_test
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import delete_xcoms, seal, unseal
-from hrflow_airflow.sync.settings import HRFLOW_POOL, START_DATE
+from hrflow_airflow.settings import settings
+from hrflow_airflow.sync.dag_args import START_DATE
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,11 @@ DEFAULT_EVENTS = (
 
 def handled_events() -> tuple[str, ...]:
     """Return the webhook event types that trigger an SMS: ``[hrflow] webhook_events`` or :data:`DEFAULT_EVENTS`."""
-    raw = conf.get("hrflow", "webhook_events", fallback="") or ""
+    raw = settings().webhook_events
     configured = tuple(dict.fromkeys(e.strip() for e in raw.split(",") if e.strip()))
     return configured or DEFAULT_EVENTS
 
 
-HANDLED_EVENTS = handled_events()
 DEFAULT_TEMPLATE = "{first_name} {last_name} just applied ! Send a message to {phone}."
 TEMPLATE_VARIABLE = "hrflow_sms_template"
 PLACEHOLDERS = ("first_name", "last_name", "phone", "email", "profile_key")
@@ -64,7 +64,7 @@ def parse_event(event: Any, handled: tuple[str, ...] | None = None) -> tuple[str
     A real delivery carries the whole profile object; only its key and its source key (``profile.source.key``
     or ``profile.source_key``) are read here.
     """
-    handled = handled or HANDLED_EVENTS
+    handled = handled or handled_events()
     if not isinstance(event, Mapping):
         raise EventError(f"event must be a JSON object, got {type(event).__name__}")
     if event.get("type") not in handled:
@@ -139,9 +139,9 @@ def sms_params() -> dict[str, Param]:
     """Return the params, which are HrFlow's webhook payload fields, for the trigger form and validation."""
     return {
         "type": Param(
-            HANDLED_EVENTS[0],
+            handled_events()[0],
             type="string",
-            enum=list(HANDLED_EVENTS),
+            enum=list(handled_events()),
             title="Event type",
             description="HrFlow webhook event that announced the profile.",
         ),
@@ -174,12 +174,12 @@ def sms_dag_defaults() -> dict[str, Any]:
         # `airflow dags test` builds a failure callback's context from the serialized DAG, whose required
         # `profile` param has no default there, and crashes before any callback runs: attach none under it
         "on_failure_callback": [] if under_dags_test() else [HrFlowAlertNotifier()],
-        "deadline": deadline_alert(SMS_DEADLINE),
+        "deadline": deadline_alert(sms_deadline()),
         "default_args": {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True},
     }
 
 
-@task(show_return_value_in_logs=False, pool=HRFLOW_POOL, multiple_outputs=False)
+@task(show_return_value_in_logs=False, multiple_outputs=False)  # the DAG file sets its pool (hrflow_pool)
 @fails_fast
 def fetch_profile(**context: Any) -> dict[str, Any]:
     """Fetch the profile named by the event (unknown profiles and sources fail without retry)."""

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from hrflow_airflow.inbox import Drainer, Inbox
+from hrflow_airflow.settings import settings
 from hrflow_airflow.sms import DAG_ID, EventError, event_conf, handled_events, parse_event
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,7 @@ def run_id_for(source_key: str, profile_key: str) -> str:
 
 def missing_pool() -> str | None:
     """Return the name of the configured ``[hrflow] pool`` if it does not exist in this Airflow, else None."""
-    from airflow.configuration import conf
-
-    name = conf.get("hrflow", "pool", fallback=None)
+    name = settings().pool
     if not name:
         return None
     from airflow.models.pool import Pool
@@ -162,9 +161,7 @@ def create_app(
     """
     from contextlib import asynccontextmanager
 
-    from airflow.sdk import conf
-
-    limit = sync_events if sync_events is not None else conf.getint("hrflow", "webhook_sync_events", fallback=20)
+    limit = sync_events if sync_events is not None else settings().webhook_sync_events
     drainer = Drainer(inbox, trigger)
 
     @asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hrflow_airflow.objects import JOB, PROFILE, ObjectKind
-from hrflow_airflow.sync.settings import DEFAULT_ARGS
+from hrflow_airflow.sync.dag_args import DEFAULT_ARGS
 from sandbox.server import API_SECRET, ATS_API_KEY, Fault, make_key
 
 CONTAINER = make_key("container", "e2e")

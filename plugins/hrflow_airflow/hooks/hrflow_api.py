@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 from hrflow import Hrflow
 
+from hrflow_airflow.dates import as_datetime, hrflow_datetime, read_datetime
 from hrflow_airflow.errors import AuthError, BadConfigError, CircuitOpenError, RefusedError, TransientError
 from hrflow_airflow.hooks.http import (
     RETRYABLE_STATUSES,
@@ -25,7 +26,7 @@ from hrflow_airflow.hooks.http import (
     pooled_session,
     send,
 )
-from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError, as_datetime
+from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError
 from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
 from hrflow_airflow.settings import settings
 
@@ -68,11 +69,6 @@ class HrFlowQuotaError(HrFlowError):
 
 class HrFlowEmptyAnswerError(TransientError):
     """Raise when HrFlow answered 2xx without the envelope's ``data`` (or a listing's ``meta``) on every attempt."""
-
-
-def hrflow_datetime(value: datetime) -> str:
-    """Return ``value`` in the form HrFlow documents for dates: ``2020-05-15T23:59:59.999Z`` (UTC)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 class _SessionClient(Hrflow):
@@ -388,10 +384,7 @@ class HrFlowHook(BaseHook):
 
     def _note_write(self, updated_at: Any) -> None:
         """Keep the newest ``updated_at`` of our own edits: the next changes listing need not read them again."""
-        try:
-            when = as_datetime(updated_at)
-        except (TypeError, ValueError):
-            return
+        when = read_datetime(updated_at)
         if when is None:
             return
         with self._writes:

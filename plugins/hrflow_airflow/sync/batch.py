@@ -9,7 +9,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from hrflow_airflow.config import resolve_hrflow_tuning
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
@@ -18,6 +17,7 @@ from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash, seal, unseal
 from hrflow_airflow.spill import load_batch, mark_done
+from hrflow_airflow.sync.config import resolve_hrflow_tuning
 from hrflow_airflow.sync.payloads import UPDATE, Delivered, Failure, Posted, Tagged, Transformed
 from hrflow_airflow.sync.summary import lost
 
@@ -196,7 +196,7 @@ def tag_batch(kind: ObjectKind, batch: Posted, params: Mapping[str, Any]) -> Tag
         complete = batch["mapped_all"] and settled and len(done) == len(outcomes)
         mark_done(batch["ref"], [[key, container_of[key]] for key in done], complete=complete)
     # sync=1 is on them now; the ledger keeps the hash of what the destination accepted (change detection)
-    Ledger().deliveries.mark_synced(batch["ledger_key"], done)
+    Ledger().deliveries.mark_synced(batch["ledger_key"], done)  # the tagging task's one ledger
     for key, outcome, reason in outcomes:
         if outcome == "failed":
             result["failed"] += lost([[key, container_of[key]]], reason)

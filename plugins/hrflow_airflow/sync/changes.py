@@ -38,9 +38,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypedDict
 
-from airflow.sdk import conf
-
-from hrflow_airflow.config import ConfigError, SyncConfig, parse_datetime
+from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW
@@ -48,6 +46,8 @@ from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash
+from hrflow_airflow.settings import settings
+from hrflow_airflow.sync.config import SyncConfig
 from hrflow_airflow.sync.find import seal_batch
 from hrflow_airflow.sync.payloads import UPDATE, Batch
 from hrflow_airflow.sync.summary import newest
@@ -111,7 +111,11 @@ class Detector:
         self.read += 1
         if not is_synced(obj.get("tags")) or obj.get("key") in self.seen:
             return  # not synced yet: the listing of new objects has it
-        if self.floor is not None and (created := _when(obj.get("created_at"))) is not None and created < self.floor:
+        if (
+            self.floor is not None
+            and (created := read_datetime(obj.get("created_at"))) is not None
+            and created < self.floor
+        ):
             return  # before created_at_floor: never synced, so never updated either
         self.seen.add(obj["key"])
         self.pending.append({"obj": obj, "container": sys.intern(container)})
@@ -158,13 +162,14 @@ def find_changes(
     lanes: int,
     concurrency: int | None,
     max_batches: int,
+    ledger: Ledger | None = None,
 ) -> tuple[list[Batch], ChangeStats]:
     """Return the run's update batches (numbered from ``first_index``) and what the changes listing found."""
-    hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), Ledger()
+    hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), ledger or Ledger()
     scope = scope_of(kind, cfg.containers)
     mark = ledger.watermarks.get(ledger_key, scope)
     detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run, floor=cfg.floor)
-    window = conf.getint("hrflow", "result_window", fallback=DEFAULT_RESULT_WINDOW)
+    window = settings().result_window or DEFAULT_RESULT_WINDOW
     calls = 1
     newest = newest_update(hook, kind, cfg)  # before reading: what is edited from now on is for the next run
     if mark is None and nothing_synced(hook, kind, cfg, ledger, ledger_key):
@@ -226,14 +231,14 @@ def read_since(
     Pass every stored object edited at or after ``mark`` to ``detector``, newest first; return whether the
     listing reached the watermark within ``window`` results, and the calls made.
     """
-    floor, page, calls = _when(mark), 1, 0
+    floor, page, calls = read_datetime(mark), 1, 0
     while page * cfg.page_size <= window:
         objs, _ = hook.storing_page(
             kind, cfg.containers, page=page, limit=cfg.page_size, sort_by="updated_at", order_by="desc"
         )
         calls += 1
         for obj in objs:
-            when = _when(obj.get("updated_at"))
+            when = read_datetime(obj.get("updated_at"))
             if when is not None and floor is not None and when < floor:
                 return True, calls  # older than the watermark: the next run has nothing to read below it
             detector.add(obj, kind.container_of(obj, cfg.containers[0]))
@@ -279,7 +284,11 @@ def cut(
 
 
 def commit_watermark(
-    ledger_key: str, changes: ChangeStats | None, posted_indexes: Iterable[int], newest_write: str | None = None
+    ledger_key: str,
+    changes: ChangeStats | None,
+    posted_indexes: Iterable[int],
+    newest_write: str | None = None,
+    ledger: Ledger | None = None,
 ) -> str | None:
     """
     Move the scope's watermark once every update batch was posted; return where it is now (None: not moved).
@@ -294,12 +303,5 @@ def commit_watermark(
         log.warning("Some update batches were not posted: the changes since the last watermark are read again")
         return None
     mark = newest(changes.get("watermark"), newest_write)
-    Ledger().watermarks.set(ledger_key, changes["scope"], mark)
+    (ledger or Ledger()).watermarks.set(ledger_key, changes["scope"], mark)
     return mark
-
-
-def _when(value: Any) -> datetime | None:
-    try:
-        return parse_datetime(value, "updated_at") if value else None
-    except ConfigError:
-        return None

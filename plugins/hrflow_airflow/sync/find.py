@@ -18,10 +18,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.config import ConfigError, Plan, SyncConfig, parse_datetime, plan_run
+from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.listing import (
@@ -38,10 +37,13 @@ from hrflow_airflow.listing import (
 from hrflow_airflow.mapping import SYNC_TAG, is_synced, project
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import seal_json
+from hrflow_airflow.settings import settings
 from hrflow_airflow.spill import BatchSpiller, run_dir, spill_root
+from hrflow_airflow.sync.config import SyncConfig
+from hrflow_airflow.sync.dag_args import MAX_BATCHES, ats_concurrency, parallel_batches
 from hrflow_airflow.sync.payloads import Batch, Stats
+from hrflow_airflow.sync.plan import Plan, plan_run
 from hrflow_airflow.sync.progress import Progress
-from hrflow_airflow.sync.settings import ATS_CONCURRENCY, MAX_BATCHES, PARALLEL_BATCHES
 from hrflow_airflow.sync.summary import found_by_container
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def find_batches(
     run_id: str,
     sequential: bool,
     ledger_key: str | None = None,
+    ledger: Ledger | None = None,
 ) -> tuple[list[Batch], Stats]:
     """
     Return the run's batches of unsynced objects and what was found (``sequential``: under ``dags test``).
@@ -64,18 +67,18 @@ def find_batches(
     Objects the ledger holds as sent in a request whose answer never came (``ledger_key``'s intent groups) are
     cut into a batch of their own per request, so that request can be sent again as it was (:class:`Regroup`).
     """
-    hook = HrFlowHook(requests_per_minute=cfg.requests_per_minute)
+    hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), ledger or Ledger()
     planning = {
         "batch_size": cfg.batch_size,
         "concurrency": cfg.concurrency,
         "requests_per_minute": cfg.requests_per_minute,
         "sequential": sequential,
-        "parallel_batches": PARALLEL_BATCHES,
-        "max_in_flight": conf.getint("hrflow", "max_in_flight", fallback=40),
+        "parallel_batches": parallel_batches(),
+        "max_in_flight": settings().max_in_flight,
         "max_batches": MAX_BATCHES,
     }
     estimate = estimate_pending(kind, hook, cfg)
-    if (stopped := stop_large_run(kind, cfg, estimate, ledger_key)) is not None:
+    if (stopped := stop_large_run(kind, cfg, estimate, ledger_key, ledger)) is not None:
         return [], Stats(
             found=0, batches=0, found_by_container=dict.fromkeys(cfg.containers, 0),
             listing="sweep" if cfg.sweep else "search", found_only_by_sweep=None, dirs=[], why=f"{cfg.why}; {stopped}",
@@ -86,11 +89,9 @@ def find_batches(
     )
     size, slices = spiller.size, start.slices if start else None
     dirs = start.dirs if start else []
-    progress = Progress(
-        kind, estimate, every=conf.getfloat("hrflow", "progress_seconds", fallback=10.0), tags={"dag_id": dag_id}
-    )
+    progress = Progress(kind, estimate, every=settings().progress_seconds, tags={"dag_id": dag_id})
 
-    regroup = Regroup(spiller, Ledger().deliveries.intent_groups(ledger_key, cfg.containers) if ledger_key else {})
+    regroup = Regroup(spiller, ledger.deliveries.intent_groups(ledger_key, cfg.containers) if ledger_key else {})
 
     def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
         if not regroup.hold(item, slice_number, created):
@@ -143,7 +144,9 @@ def note_dags_test_memory(batches: int) -> None:
     )  # fmt: skip
 
 
-def stop_large_run(kind: ObjectKind, cfg: SyncConfig, estimate: int, ledger_key: str | None) -> str | None:
+def stop_large_run(
+    kind: ObjectKind, cfg: SyncConfig, estimate: int, ledger_key: str | None, ledger: Ledger
+) -> str | None:
     """
     Stop a scheduled run that finds more pending objects than ``[hrflow] max_objects_per_run``, before it posts.
 
@@ -151,7 +154,7 @@ def stop_large_run(kind: ObjectKind, cfg: SyncConfig, estimate: int, ledger_key:
     (logged, no alert) until someone confirms (a manual run, or param ``confirm_large_run``), raises the limit,
     or sets ``created_at_floor``. A run under the limit clears the stop, so a later flood alerts again.
     """
-    ledger, scope = Ledger(), f"stopped-large-run:{kind.plural}"
+    scope = f"stopped-large-run:{kind.plural}"
     destination = ledger_key or kind.ats_conn_id
     if cfg.max_objects is None or estimate <= cfg.max_objects:
         if cfg.max_objects is not None or estimate:  # cheap: one delete by primary key
@@ -251,7 +254,7 @@ def settle_plan(
         why = f"{plan.why} (cut at {size} while listing, from an estimate of {estimate})"
         plan = dataclasses.replace(plan, batch_size=size, batches=len(batches), why=why)
     # delivering tasks that may run at once share the destination's rate limits
-    lanes = 1 if sequential else max(1, min(len(batches), ATS_CONCURRENCY))
+    lanes = 1 if sequential else max(1, min(len(batches), ats_concurrency()))
     for batch in batches:
         batch.update(concurrency=plan.concurrency, lanes=lanes)
     return plan
@@ -320,7 +323,7 @@ def run_search(
             container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container
             # compact JSON text: a fifth of the memory of the dicts, and what sealing needs anyway
             data = json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))
-            emit([obj["key"], container, data], number, created_at(created))
+            emit([obj["key"], container, data], number, read_datetime(created))
             with lock:
                 emitted += 1
 
@@ -341,14 +344,6 @@ def run_search(
     return max(0, emitted - int(meta.get("total") or 0))
 
 
-def created_at(value: Any) -> datetime | None:
-    """Return an object's ``created_at`` as a datetime, or None when it is missing or unreadable."""
-    try:
-        return parse_datetime(value, "created_at") if value else None
-    except ConfigError:
-        return None
-
-
 def plan_slices(
     kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: int, sequential: bool = False
 ) -> list[Slice]:
@@ -357,7 +352,7 @@ def plan_slices(
     split between the oldest and the newest pending object (two calls of one object). Unset, 4, or one under
     ``airflow dags test`` (``sequential``), whose one process holds every task (docs/performance.md).
     """
-    wanted = conf.getint("hrflow", "listing_slices", fallback=0) or (1 if sequential else DEFAULT_SLICES)
+    wanted = settings().listing_slices or (1 if sequential else DEFAULT_SLICES)
     count = slice_count(estimate, cfg.page_size, wanted=wanted, concurrency=cfg.concurrency)
     if count < 2:
         return [Slice(cfg.window)]
@@ -369,7 +364,7 @@ def plan_slices(
             kind, cfg.containers, page=1, limit=1, sort_by="created_at", order_by=order, **extra,
             **cfg.window.search_filters(),
         )  # fmt: skip
-        ends.append(created_at(objs[0].get("created_at") if objs else None))
+        ends.append(read_datetime(objs[0].get("created_at") if objs else None))
     return split(cfg.window, ends[0], ends[1], count)
 
 

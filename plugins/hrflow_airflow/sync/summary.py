@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from hrflow_airflow.config import parse_datetime
+from hrflow_airflow.dates import setting_datetime
 from hrflow_airflow.listing import close_run
 from hrflow_airflow.monitoring import summary_table
 from hrflow_airflow.objects import ObjectKind
@@ -189,7 +189,7 @@ def newest(a: str | None, b: str | None) -> str | None:
     """Return the later of two HrFlow dates (either may be None)."""
     if not a or not b:
         return a or b
-    return a if parse_datetime(a, "updated_at") >= parse_datetime(b, "updated_at") else b
+    return a if setting_datetime(a, "updated_at") >= setting_datetime(b, "updated_at") else b
 
 
 def update_failures(batch: Transformed, post: dict[str, Any] | None, dry_run: bool) -> list[Failure]:

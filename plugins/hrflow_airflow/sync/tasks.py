@@ -15,30 +15,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.sdk import Variable, conf, task
+from airflow.sdk import Variable, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from hrflow_airflow.config import ConfigError, resolve_field_map
 from hrflow_airflow.destinations import DestinationError, destination_for
-from hrflow_airflow.errors import fails_fast
+from hrflow_airflow.errors import BadConfigError, fails_fast
+from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.monitoring import log_run_progress, publish_report, under_dags_test
+from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.changes import commit_watermark, find_changes
+from hrflow_airflow.sync.config import resolve_field_map, run_config, update_fields, updates_enabled
+from hrflow_airflow.sync.dag_args import DEPTH_FIRST, MAX_BATCHES, asset_alias, object_kind, stage_task_ids
 from hrflow_airflow.sync.find import find_batches
 from hrflow_airflow.sync.payloads import Batch, Posted, Summary, Tagged, Transformed
-from hrflow_airflow.sync.settings import (
-    ATS_CONCURRENCY,
-    DEPTH_FIRST,
-    HRFLOW_POOL,
-    MAX_BATCHES,
-    PARALLEL_BATCHES,
-    asset_alias,
-    object_kind,
-    run_config,
-    stage_task_ids,
-    update_fields,
-    updates_enabled,
-)
 from hrflow_airflow.sync.summary import (
     batch_results,
     build_summary,
@@ -50,7 +40,7 @@ from hrflow_airflow.sync.summary import (
 log = logging.getLogger(__name__)
 
 
-@task(show_return_value_in_logs=False, pool=HRFLOW_POOL)
+@task(show_return_value_in_logs=False)  # the DAG file sets the pool (dag_args.hrflow_pool) when it is parsed
 @fails_fast
 def search(kind: str, **context: Any) -> list[Batch]:
     """Find every unsynced object in the run's window, trimmed to the mapped fields, in batches."""
@@ -61,19 +51,20 @@ def search(kind: str, **context: Any) -> list[Batch]:
         default_map = destination.default_field_map(objects.name)
         field_map = resolve_field_map(objects, lambda name: Variable.get(name, default=None), default=default_map)
         update_fields(field_map)  # a field the map does not have is a bad setting: named now
-    except (ConfigError, DestinationError, ValueError) as exc:
+    except (BadConfigError, DestinationError, ValueError) as exc:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
     log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
+    ledger = Ledger()  # the task's one ledger, passed on
     batches, stats = find_batches(
         objects, cfg, field_map, dag_id=context["dag"].dag_id, run_id=context["run_id"], sequential=under_dags_test(),
-        ledger_key=destination.ledger_key,
+        ledger_key=destination.ledger_key, ledger=ledger,
     )  # fmt: skip
     stats["changes"] = None
     if updates_enabled(context["params"]):  # synced objects whose record changed since: updates
         lanes, concurrency = (batches[0]["lanes"], batches[0]["concurrency"]) if batches else (1, None)
         updates, stats["changes"] = find_changes(
             objects, cfg, field_map, ledger_key=destination.ledger_key, first_index=len(batches),
-            batch_size=cfg.batch_size, lanes=lanes, concurrency=concurrency, max_batches=MAX_BATCHES,
+            batch_size=cfg.batch_size, lanes=lanes, concurrency=concurrency, max_batches=MAX_BATCHES, ledger=ledger,
         )  # fmt: skip
         batches += updates
         stats["batches"] = len(batches)
@@ -92,16 +83,14 @@ def transform(kind: str, batch: Batch, field_map: dict[str, str]) -> Transformed
     return result
 
 
-@task(
-    show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST,
-    max_active_tis_per_dagrun=ATS_CONCURRENCY,
-)  # fmt: skip
+# the DAG file sets its pool (dag_args.ats_pool) and how many run at once (dag_args.ats_concurrency)
+@task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
 @fails_fast
 def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
     """Send the batch's objects the ATS has not accepted yet, once (see :func:`.batch.post_batch`)."""
     if context["params"].get("dry_run"):
         raise AirflowSkipException("dry_run: nothing posted to the ATS")
-    max_refusals = conf.getint("hrflow", "max_refusals", fallback=DEFAULT_MAX_REFUSALS)
+    max_refusals = settings().max_refusals or DEFAULT_MAX_REFUSALS
     try:
         posted = post_batch(
             object_kind(kind), batch, run_id=context["run_id"], store=context.get("task_state_store"),
@@ -114,8 +103,9 @@ def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
     return posted
 
 
-# at most PARALLEL_BATCHES at once, which the run's plan divides [hrflow] max_in_flight among
-@task(pool=HRFLOW_POOL, multiple_outputs=False, weight_rule=DEPTH_FIRST, max_active_tis_per_dagrun=PARALLEL_BATCHES)
+# the DAG file sets its pool and how many run at once (dag_args.parallel_batches), which the run's plan divides
+# [hrflow] max_in_flight among
+@task(multiple_outputs=False, weight_rule=DEPTH_FIRST)
 @fails_fast
 def tag(kind: str, batch: Posted, **context: Any) -> Tagged:
     """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""

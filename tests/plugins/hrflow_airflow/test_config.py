@@ -6,17 +6,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
 
-from hrflow_airflow.config import (
-    ConfigError,
+from hrflow_airflow.errors import BadConfigError
+from hrflow_airflow.objects import JOB, PROFILE
+from hrflow_airflow.sync.config import (
     Window,
-    plan_run,
     resolve_config,
     resolve_containers,
     resolve_field_map,
     resolve_sweep,
     resolve_window,
 )
-from hrflow_airflow.objects import JOB, PROFILE
+from hrflow_airflow.sync.plan import plan_run
 
 START = datetime(2026, 5, 1, 10, tzinfo=timezone.utc)
 END = datetime(2026, 5, 1, 11, tzinfo=timezone.utc)
@@ -84,7 +84,7 @@ def test_the_floor_param_wins_over_the_setting_and_the_run_limit_holds_for_uncon
 
     assert cfg({}).floor == datetime(2026, 3, 1, tzinfo=timezone.utc)
     assert cfg({"created_at_floor": "2026-04-01T00:00:00Z"}).window.start == FLOOR
-    with pytest.raises(ConfigError, match="created_at_floor"):
+    with pytest.raises(BadConfigError, match="created_at_floor"):
         cfg({"created_at_floor": "yesterday"})
     assert cfg({}).max_objects == 50_000
     assert cfg({"confirm_large_run": True}).max_objects is None
@@ -111,7 +111,7 @@ def test_when_a_run_is_a_full_sweep(params, run_type, end_hour, sweep_hour, expe
 
 
 def test_full_sweep_param_must_be_a_boolean():
-    with pytest.raises(ConfigError, match="param 'full_sweep' must be true, false or null"):
+    with pytest.raises(BadConfigError, match="param 'full_sweep' must be true, false or null"):
         resolve_sweep({"full_sweep": "yes"}, "manual", Window(), None)
 
 
@@ -131,7 +131,7 @@ def test_window_is_half_open():
     ],
 )
 def test_bad_window_is_refused(params, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(BadConfigError, match=message):
         resolve_window(params, "manual", None, None)
 
 
@@ -153,7 +153,7 @@ def test_param_overrides_variable_and_dedupes():
     ],
 )
 def test_bad_containers_are_refused_by_name(params, variables, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(BadConfigError, match=message):
         resolve_containers(PROFILE, params, variables.get)
 
 
@@ -167,7 +167,7 @@ def test_bad_containers_are_refused_by_name(params, variables, message):
     ],
 )
 def test_bad_numbers_are_refused_by_name(params, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(BadConfigError, match=message):
         resolve_config(
             PROFILE,
             {"source_keys": ["s"], **params},
@@ -190,7 +190,7 @@ def test_field_map_variable_replaces_default_and_is_validated():
         "summary": "info.summary",
     }
     assert resolve_field_map(JOB, {"hrflow_jobs_field_map": '{"title": "name"}'}.get) == {"title": "name"}
-    with pytest.raises(ConfigError, match="Variable 'hrflow_jobs_field_map': field 'title' has an invalid path"):
+    with pytest.raises(BadConfigError, match="Variable 'hrflow_jobs_field_map': field 'title' has an invalid path"):
         resolve_field_map(JOB, {"hrflow_jobs_field_map": '{"title": ""}'}.get)
 
 

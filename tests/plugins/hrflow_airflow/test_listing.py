@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from hrflow_airflow.config import Window
 from hrflow_airflow.listing import (
     Checkpoint,
     Slice,
@@ -23,6 +22,7 @@ from hrflow_airflow.listing import (
     start_listing,
 )
 from hrflow_airflow.spill import BatchSpiller, load_batch, mark_done, resumable_batches
+from hrflow_airflow.sync.config import Window
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

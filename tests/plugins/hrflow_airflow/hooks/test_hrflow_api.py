@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from hrflow_airflow.dates import hrflow_datetime
 from hrflow_airflow.errors import BadConfigError, TransientError
 from hrflow_airflow.hooks.hrflow_api import (
     HrFlowAuthError,
@@ -16,7 +17,6 @@ from hrflow_airflow.hooks.hrflow_api import (
     HrFlowHook,
     HrFlowNotFoundError,
     HrFlowQuotaError,
-    hrflow_datetime,
 )
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.objects import JOB, PROFILE

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from hrflow_airflow.config import SyncConfig, Window
 from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.mapping import idempotency_key
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import record_hash, unseal
 from hrflow_airflow.sync.batch import post_batch, transform_batch
+from hrflow_airflow.sync.config import SyncConfig, Window
 from hrflow_airflow.sync.find import find_batches
 
 FIELD_MAP = {"first_name": "info.first_name", "email": "info.email"}

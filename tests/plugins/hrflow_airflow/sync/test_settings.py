@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hrflow_airflow.objects import JOB, PROFILE
-from hrflow_airflow.sync.settings import ats_pool, object_kind, stage_task_ids, update_fields, updates_enabled
+from hrflow_airflow.sync.config import update_fields, updates_enabled
+from hrflow_airflow.sync.dag_args import ats_pool, object_kind, stage_task_ids
 
 
 def test_kinds_are_looked_up_by_name_and_an_unknown_one_is_named():

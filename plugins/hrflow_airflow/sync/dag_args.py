@@ -1,6 +1,7 @@
 """
-The sync DAGs' settings: ``[hrflow]`` options read when the DAG file is parsed, the params of the trigger
-form, the DAG-level arguments both sync DAGs share, and the run's validated configuration.
+The sync DAGs' declarations: the params of the trigger form, the DAG-level arguments both sync DAGs share, the
+pools and task limits the DAG files set when they are parsed (from :func:`hrflow_airflow.settings.settings`,
+never at import), and the task ids of each stage.
 
 Every setting is listed, with its default and when it is read, in docs/configuration.md.
 """
@@ -8,30 +9,22 @@ Every setting is listed, with its default and when it is read, in docs/configura
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, Variable, conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param
 
-from hrflow_airflow.config import DEFAULT_FULL_SWEEP_HOUR, MAX_BATCH_PARAM, ConfigError, SyncConfig, resolve_config
-from hrflow_airflow.monitoring import SYNC_DEADLINE, HrFlowAlertNotifier, deadline_alert
+from hrflow_airflow.errors import BadConfigError
+from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sync_deadline
 from hrflow_airflow.objects import KINDS, ObjectKind
+from hrflow_airflow.settings import settings
+from hrflow_airflow.sync.plan import MAX_BATCH_PARAM
 
 MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
 # a scheduled run finding more pending objects stops before posting, unless param confirm_large_run (0: no limit)
 DEFAULT_MAX_OBJECTS_PER_RUN = 50_000
 DEFAULT_SCHEDULE = "0 * * * *"
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
-# Airflow pool that bounds concurrent HrFlow-calling tasks across every worker. Opt-in: set `[hrflow] pool` once
-# the pool exists (`airflow pools set hrflow_api 16 ...`); unset, tasks use Airflow's default pool. A task in a
-# pool that does not exist is never scheduled, so the webhook refuses deliveries while the pool is missing.
-HRFLOW_POOL = conf.get("hrflow", "pool", fallback=None) or "default_pool"
-# ATS requests in flight per run (`[hrflow] ats_concurrency` overrides it).
-ATS_CONCURRENCY = conf.getint("hrflow", "ats_concurrency", fallback=4)
-# Tagging tasks of one run at once: the run's [hrflow] max_in_flight HrFlow calls are shared among them.
-PARALLEL_BATCHES = conf.getint("hrflow", "parallel_batches", fallback=4)
 BATCH_GROUP = "batch"  # the mapped task group: one instance per batch, transform -> post_to_ats -> tag
 # A batch's later stages before other batches' earlier ones: tagging starts as soon as the first batch is
 # posted instead of after every batch is (see docs/performance.md).
@@ -79,8 +72,28 @@ def sync_dag_defaults() -> dict[str, Any]:
         "max_active_runs": 1,
         "default_args": dict(DEFAULT_ARGS),
         "on_failure_callback": [HrFlowAlertNotifier()],
-        "deadline": deadline_alert(SYNC_DEADLINE),
+        "deadline": deadline_alert(sync_deadline()),
     }
+
+
+def hrflow_pool() -> str:
+    """
+    Return the Airflow pool that bounds concurrent HrFlow-calling tasks across every worker: ``[hrflow] pool``,
+    else ``default_pool``. Opt-in: set it once the pool exists (``airflow pools set hrflow_api 16 ...``). A task in
+    a pool that does not exist is never scheduled, so the webhook refuses deliveries while the pool is missing.
+    """
+    return settings().pool or "default_pool"
+
+
+def ats_concurrency() -> int:
+    """Return how many ``post_to_ats`` tasks of one run may run at once (``[hrflow] ats_concurrency``)."""
+    return max(1, settings().ats_concurrency)
+
+
+def parallel_batches() -> int:
+    """Return how many tagging tasks of one run may run at once (``[hrflow] parallel_batches``): the run's
+    ``[hrflow] max_in_flight`` HrFlow calls are shared among them."""
+    return max(1, settings().parallel_batches)
 
 
 def ats_pool(conn_id: str) -> str:
@@ -89,14 +102,15 @@ def ats_pool(conn_id: str) -> str:
     connection id -> pool), else ``[hrflow] ats_pool``, else ``default_pool``. A pool per ATS account keeps
     every worker together within its rate limits; it must exist (``airflow pools set``).
     """
-    raw = conf.get("hrflow", "ats_pools", fallback="") or "{}"
+    current = settings()
+    raw = current.ats_pools or "{}"
     try:
         pools = json.loads(raw)
     except ValueError:
         pools = None
     if not isinstance(pools, dict):
-        raise ValueError(f"[hrflow] ats_pools must be a JSON object of connection id -> pool name, got {raw!r}")
-    return pools.get(conn_id) or conf.get("hrflow", "ats_pool", fallback=None) or "default_pool"
+        raise BadConfigError(f"[hrflow] ats_pools must be a JSON object of connection id -> pool name, got {raw!r}")
+    return pools.get(conn_id) or current.ats_pool or "default_pool"
 
 
 def sync_params(kind: ObjectKind) -> dict[str, Param]:
@@ -208,46 +222,3 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             description="Search and transform only: nothing is posted to the ATS and nothing is tagged.",
         ),
     }
-
-
-def updates_enabled(params: Mapping[str, Any]) -> bool:
-    """Return whether the run sends updates: the ``updates`` param, else ``[hrflow] updates`` (on)."""
-    if params.get("updates") is not None:
-        return bool(params["updates"])
-    return conf.getboolean("hrflow", "updates", fallback=True)
-
-
-def update_fields(field_map: Mapping[str, str] | None = None) -> list[str] | None:
-    """
-    Return the record fields an update may overwrite (``[hrflow] update_fields``, comma-separated; None: all
-    mapped fields); raise ValueError naming a field the map does not have.
-    """
-    raw = conf.get("hrflow", "update_fields", fallback="") or ""
-    fields = [name.strip() for name in raw.split(",") if name.strip()]
-    if not fields:
-        return None
-    unknown = [name for name in fields if field_map is not None and name not in field_map]
-    if unknown:
-        raise ValueError(
-            f"[hrflow] update_fields names {', '.join(unknown)}, which the field map does not have "
-            f"(its fields: {', '.join(field_map)})"
-        )
-    return fields
-
-
-def run_config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
-    """Return the run's validated configuration, or fail the task naming the bad setting (never retried)."""
-    try:
-        return resolve_config(
-            kind,
-            context["params"],
-            run_type=context["dag_run"].run_type,
-            interval_start=context.get("data_interval_start"),
-            interval_end=context.get("data_interval_end"),
-            get_variable=lambda name: Variable.get(name, default=None),
-            full_sweep_hour=conf.getint("hrflow", "full_sweep_hour", fallback=DEFAULT_FULL_SWEEP_HOUR),
-            floor=conf.get("hrflow", "created_at_floor", fallback=None) or None,
-            max_objects=conf.getint("hrflow", "max_objects_per_run", fallback=DEFAULT_MAX_OBJECTS_PER_RUN) or None,
-        )
-    except ConfigError as exc:
-        raise AirflowFailException(f"Bad configuration: {exc}") from None

@@ -1,24 +1,27 @@
-"""Turn a DAG run's params, Variables and data interval into one validated sync configuration."""
+"""
+The run's configuration: a DAG run's params, Variables, data interval and ``[hrflow]`` settings turned into one
+validated :class:`SyncConfig` (and what updates may overwrite). Settings come from
+:func:`hrflow_airflow.settings.settings`, read when the run starts.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from hrflow_airflow.dates import setting_datetime
+from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.mapping import validate_field_map
 from hrflow_airflow.objects import ObjectKind
+from hrflow_airflow.settings import settings
+from hrflow_airflow.sync.plan import MAX_BATCH_PARAM
 
 # A full sweep (the storing listing instead of search) runs once a day, in the scheduled run whose data
 # interval ends at this UTC hour; -1 never. `[hrflow] full_sweep_hour` overrides it.
 DEFAULT_FULL_SWEEP_HOUR = 0
-
-
-class ConfigError(ValueError):
-    """Raise when a run's configuration is unusable; the message names the offending setting."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class Window:
             return True
         if not created_at:
             return False
-        when = parse_datetime(created_at, "created_at")
+        when = setting_datetime(created_at, "created_at")
         return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
 
     def search_filters(self) -> dict[str, datetime]:
@@ -69,27 +72,15 @@ class SyncConfig:
     max_objects: int | None = None  # stop before posting when more are pending (scheduled runs not confirmed)
 
 
-def parse_datetime(value: Any, name: str) -> datetime:
-    """Return an aware datetime for an ISO 8601 string, or raise ConfigError naming ``name``."""
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"{name} must be an ISO 8601 date-time, got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def json_variable(get: Callable[[str], str | None], name: str) -> Any:
-    """Return a Variable's JSON value, or None if unset; raise ConfigError if it is not JSON."""
+    """Return a Variable's JSON value, or None if unset; raise BadConfigError if it is not JSON."""
     raw = get(name)
     if raw is None or raw == "":
         return None
     try:
         return json.loads(raw) if isinstance(raw, str) else raw
     except ValueError as exc:
-        raise ConfigError(f"Variable '{name}' is not valid JSON: {exc}") from None
+        raise BadConfigError(f"Variable '{name}' is not valid JSON: {exc}") from None
 
 
 def resolve_containers(
@@ -102,12 +93,12 @@ def resolve_containers(
         keys = json_variable(get_variable, kind.containers_variable)
         origin = f"Variable '{kind.containers_variable}'"
     if not keys:
-        raise ConfigError(
+        raise BadConfigError(
             f"No {kind.container} keys: set Variable '{kind.containers_variable}' to a JSON list "
             f"or pass param '{kind.containers_param}'"
         )
     if not isinstance(keys, list) or not all(isinstance(k, str) and k.strip() for k in keys):
-        raise ConfigError(f"{origin} must be a list of non-empty {kind.container} key strings, got {keys!r}")
+        raise BadConfigError(f"{origin} must be a list of non-empty {kind.container} key strings, got {keys!r}")
     return list(dict.fromkeys(k.strip() for k in keys))
 
 
@@ -130,23 +121,23 @@ def resolve_window(
     kind = getattr(run_type, "value", run_type)
     if low or high:
         window = Window(
-            parse_datetime(low, "created_at_min") if low else None,
-            parse_datetime(high, "created_at_max") if high else None,
+            setting_datetime(low, "created_at_min") if low else None,
+            setting_datetime(high, "created_at_max") if high else None,
         )
         why = "explicit window"
     elif kind == "backfill" and interval_start and interval_end:
         window = Window(
-            parse_datetime(interval_start, "data_interval_start"), parse_datetime(interval_end, "data_interval_end")
+            setting_datetime(interval_start, "data_interval_start"), setting_datetime(interval_end, "data_interval_end")
         )
         why = "backfill: its data interval"
     elif kind == "scheduled" and interval_end:
-        window = Window(None, parse_datetime(interval_end, "data_interval_end"))
+        window = Window(None, setting_datetime(interval_end, "data_interval_end"))
         why = "scheduled: every unsynced object created before the interval end"
     else:
         window = Window()
         why = "manual run without a window: everything pending"
     if window.start and window.end and window.start >= window.end:
-        raise ConfigError(
+        raise BadConfigError(
             f"created_at_min ({window.start.isoformat()}) must be before created_at_max ({window.end.isoformat()})"
         )
     if floor is not None and (window.start is None or window.start < floor):
@@ -173,7 +164,7 @@ def resolve_sweep(
     """
     forced = params.get("full_sweep")
     if forced is not None and not isinstance(forced, bool):
-        raise ConfigError(f"param 'full_sweep' must be true, false or null, got {forced!r}")
+        raise BadConfigError(f"param 'full_sweep' must be true, false or null, got {forced!r}")
     if forced is not None:
         return forced, f"param full_sweep={str(forced).lower()}"
     kind = getattr(run_type, "value", run_type)
@@ -183,7 +174,7 @@ def resolve_sweep(
         kind == "scheduled"
         and interval_end
         and full_sweep_hour >= 0
-        and parse_datetime(interval_end, "data_interval_end").astimezone(timezone.utc).hour == full_sweep_hour
+        and setting_datetime(interval_end, "data_interval_end").astimezone(timezone.utc).hour == full_sweep_hour
     ):
         return True, f"the daily full sweep ([hrflow] full_sweep_hour = {full_sweep_hour})"
     return False, "search"
@@ -202,7 +193,7 @@ def resolve_field_map(
     try:
         return validate_field_map(custom, source=f"Variable '{kind.field_map_variable}'")
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise BadConfigError(str(exc)) from None
 
 
 def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, default: int | None) -> int | None:
@@ -210,7 +201,7 @@ def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, defaul
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"param '{name}' must be an integer from {low} to {high}, got {value!r}")
+        raise BadConfigError(f"param '{name}' must be an integer from {low} to {high}, got {value!r}")
     return value
 
 
@@ -220,83 +211,6 @@ def resolve_hrflow_tuning(params: Mapping[str, Any]) -> tuple[int | None, int | 
         _int_param(params, "concurrency", 1, 64, None),
         _int_param(params, "requests_per_minute", 1, 1_000_000, None),
     )
-
-
-# -- the automatic choice of batch size and HrFlow concurrency ----------------------------------------------
-# Objects per batch at most when chosen automatically (one ATS request, one XCom file, three task instances).
-# A tagging task takes 2-3 s to start and end, with its share of the run's HrFlow calls idle meanwhile:
-# at a million objects, 100 batches of 10,000 instead of 200 of 5,000 (docs/performance.md).
-MAX_AUTO_BATCH = 10_000
-# airflow dags test: one process runs every task, on top of Airflow's own ~285 MB; 5,000-object batches keep
-# its peak under 300 MB at any run size (docs/performance.md)
-MAX_SEQUENTIAL_BATCH = 5_000
-MIN_AUTO_BATCH = 100
-MAX_BATCH_PARAM = 10_000
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How one run cuts its work: batch size, batches, HrFlow calls in flight per tagging task, and why."""
-
-    batch_size: int
-    batches: int
-    concurrency: int
-    why: str
-
-
-def plan_run(
-    found: int,
-    *,
-    batch_size: int | None,
-    concurrency: int | None,
-    requests_per_minute: int | None,
-    sequential: bool,
-    parallel_batches: int = 4,
-    max_in_flight: int = 40,
-    max_batches: int = 1024,
-) -> Plan:
-    """
-    Return the run's plan from the work found and what the deployment allows; explicit params win.
-
-    * Batches: each costs three mapped task instances, about a second each to start. `airflow dags test`
-      (``sequential``) runs them one after another, so it gets as few batches as possible (up to
-      ``MAX_SEQUENTIAL_BATCH`` objects each: its one process holds Airflow and one batch). Under a scheduler
-      they run in parallel, so the work is cut into ``parallel_batches`` batches (``[hrflow] parallel_batches``)
-      for workers to share, of at least ``MIN_AUTO_BATCH`` objects. Never more than ``max_batches``
-      (Airflow's ``[core] max_map_length``).
-    * HrFlow concurrency: ``max_in_flight`` calls per run (``[hrflow] max_in_flight``), shared by the tagging
-      tasks that run at once; with ``requests_per_minute``, no more threads than requests per second.
-    """
-    reasons = []
-    if batch_size:
-        size = batch_size
-        reasons.append(f"batch_size {batch_size} (param)")
-    else:
-        target = 1 if sequential else max(1, parallel_batches)
-        most = MAX_SEQUENTIAL_BATCH if sequential else MAX_AUTO_BATCH
-        size = min(most, max(MIN_AUTO_BATCH, math.ceil(max(found, 1) / target)))
-        how = (
-            "airflow dags test runs mapped tasks one after another: as few batches as possible"
-            if sequential
-            else f"tasks run in parallel: about {target} batches for the workers to share"
-        )
-        reasons.append(f"batch_size {size} (auto: {found} objects; {how}; {MIN_AUTO_BATCH}-{most} per batch)")
-    if found > size * max_batches:
-        size = math.ceil(found / max_batches)
-        reasons.append(f"grown to {size} to stay within {max_batches} mapped tasks")
-    batches = math.ceil(found / size) if found else 0
-    if concurrency:
-        threads = concurrency
-        reasons.append(f"concurrency {concurrency} (param)")
-    else:
-        at_once = 1 if sequential else max(1, min(batches, parallel_batches))
-        threads = max(2, max_in_flight // at_once)
-        why = f"{max_in_flight} HrFlow calls in flight per run / {at_once} tagging task(s) at once"
-        if requests_per_minute:
-            threads = min(threads, max(1, requests_per_minute // 60))
-            why += f", at most requests_per_minute/60 = {max(1, requests_per_minute // 60)}"
-        reasons.append(f"concurrency {threads} (auto: {why})")
-    return Plan(size, batches, threads, "; ".join(reasons))
 
 
 def resolve_config(
@@ -319,10 +233,10 @@ def resolve_config(
     """
     dry_run = params.get("dry_run", False)
     if not isinstance(dry_run, bool):
-        raise ConfigError(f"param 'dry_run' must be true or false, got {dry_run!r}")
+        raise BadConfigError(f"param 'dry_run' must be true or false, got {dry_run!r}")
     concurrency, requests_per_minute = resolve_hrflow_tuning(params)
     floor = params.get("created_at_floor") or floor
-    floor = parse_datetime(floor, "created_at_floor") if floor else None
+    floor = setting_datetime(floor, "created_at_floor") if floor else None
     window, why_window = resolve_window(params, run_type, interval_start, interval_end, floor)
     scheduled = getattr(run_type, "value", run_type) == "scheduled"
     if not (scheduled and max_objects and not params.get("confirm_large_run")):
@@ -341,4 +255,47 @@ def resolve_config(
         dry_run=dry_run,
         floor=floor,
         max_objects=max_objects,
+    )
+
+
+def updates_enabled(params: Mapping[str, Any]) -> bool:
+    """Return whether the run sends updates: the ``updates`` param, else ``[hrflow] updates`` (on)."""
+    if params.get("updates") is not None:
+        return bool(params["updates"])
+    return settings().updates
+
+
+def update_fields(field_map: Mapping[str, str] | None = None) -> list[str] | None:
+    """
+    Return the record fields an update may overwrite (``[hrflow] update_fields``, comma-separated; None: all
+    mapped fields); raise BadConfigError naming a field the map does not have.
+    """
+    raw = settings().update_fields
+    fields = [name.strip() for name in raw.split(",") if name.strip()]
+    if not fields:
+        return None
+    unknown = [name for name in fields if field_map is not None and name not in field_map]
+    if unknown:
+        raise BadConfigError(
+            f"[hrflow] update_fields names {', '.join(unknown)}, which the field map does not have "
+            f"(its fields: {', '.join(field_map)})"
+        )
+    return fields
+
+
+def run_config(kind: ObjectKind, context: Mapping[str, Any]) -> SyncConfig:
+    """Return the run's validated configuration; raise :class:`BadConfigError` naming the bad setting."""
+    from airflow.sdk import Variable
+
+    current = settings()
+    return resolve_config(
+        kind,
+        context["params"],
+        run_type=context["dag_run"].run_type,
+        interval_start=context.get("data_interval_start"),
+        interval_end=context.get("data_interval_end"),
+        get_variable=lambda name: Variable.get(name, default=None),
+        full_sweep_hour=current.full_sweep_hour,
+        floor=current.created_at_floor or None,
+        max_objects=current.max_objects_per_run or None,
     )
