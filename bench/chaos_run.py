@@ -25,7 +25,7 @@ import psutil
 
 from bench.common import SOURCE, machine, sandbox_process, save, unpause_and_settle
 from sandbox.airflow_home import AirflowStack
-from sandbox.server import make_key
+from sandbox.objects import make_key
 
 DAG_ID = "hrflow_profiles_to_ats"
 TASK_TITLE = re.compile(r"^airflow worker -- ([0-9a-f]{8}-[0-9a-f-]{27})")  # the task process, not the executor worker

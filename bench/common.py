@@ -15,7 +15,8 @@ from typing import Any
 import requests
 
 from sandbox.airflow_home import REPO, free_port
-from sandbox.server import make_key, sandbox_connections
+from sandbox.connections import sandbox_connections
+from sandbox.objects import make_key
 
 SOURCE = make_key("source", "bench")
 RESULTS = REPO / "bench" / "results"

@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import baseline_sequential
 from bench.common import SOURCE, machine, sandbox_process, save, unpause_and_settle
 from sandbox.airflow_home import REPO, AirflowStack, airflow_env, dags_test, forget_runs, init_home
-from sandbox.server import API_SECRET, API_USER, ATS_API_KEY
+from sandbox.objects import API_SECRET, API_USER, ATS_API_KEY
 
 DAG_ID = "hrflow_profiles_to_ats"
 PLAN = re.compile(r"Plan: batch_size (\d+).*?concurrency (\d+)")

@@ -19,7 +19,8 @@ import requests
 from bench.common import machine, save
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
-from sandbox.server import WEBHOOK_SECRET, SandboxServer, make_key
+from sandbox.objects import WEBHOOK_SECRET, make_key
+from sandbox.server import SandboxServer
 
 SOURCE = make_key("source", "webhook-bench")
 

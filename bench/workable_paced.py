@@ -40,7 +40,7 @@ def main() -> None:
         state = sandbox.control("state")
         workable = state["vendors"]["workable"]
         synced = set(state["synced"]["profile"])
-        from sandbox.server import make_key
+        from sandbox.objects import make_key
 
         untagged = sum(1 for i in range(args.n) if make_key("profile", SOURCE, i) not in synced)
         floor = args.n / 10 * 10  # one create per candidate, 10 per 10 s

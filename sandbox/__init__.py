@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from sandbox.server import SandboxServer, SandboxState, make_key, make_profile
+from sandbox.objects import make_key, make_profile
+from sandbox.server import SandboxServer
+from sandbox.state import SandboxState
 
 __all__ = ["SandboxServer", "SandboxState", "make_key", "make_profile"]

@@ -9,7 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from sandbox.server import SandboxServer, make_key
+from sandbox.objects import make_key
+from sandbox.server import SandboxServer
 
 DEMO_SOURCE = make_key("source", "demo")
 DEMO_BOARD = make_key("board", "demo")

@@ -14,7 +14,7 @@ import sys
 
 from sandbox.__main__ import DEMO_BOARD, DEMO_SOURCE
 from sandbox.airflow_home import AIRFLOW
-from sandbox.server import sandbox_connections
+from sandbox.connections import sandbox_connections
 
 
 def main(argv: list[str] | None = None) -> int:

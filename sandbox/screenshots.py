@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from sandbox.airflow_home import REPO, AirflowStack
-from sandbox.server import SandboxServer, alert_connection, make_key
+from sandbox.connections import alert_connection
+from sandbox.objects import make_key
+from sandbox.server import SandboxServer
 
 OUT = REPO / "docs" / "img"
 ON_CALL = "+33 6 00 00 00 00"

@@ -18,7 +18,7 @@ import requests
 
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.__main__ import DEMO_SOURCE
-from sandbox.server import API_SECRET, API_USER, WEBHOOK_SECRET, make_key
+from sandbox.objects import API_SECRET, API_USER, WEBHOOK_SECRET, make_key
 
 
 def _profile(sandbox_url: str | None, source_key: str, profile_key: str) -> dict:

@@ -14,7 +14,7 @@ import requests
 
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
-from sandbox.server import WEBHOOK_SECRET, make_key
+from sandbox.objects import WEBHOOK_SECRET, make_key
 
 SOURCE = make_key("source", "stack")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.airflow_home import airflow_env, dags_test, init_home
-from sandbox.server import make_key
+from sandbox.objects import make_key
 
 SOURCE = make_key("source", "at-rest")
 
@@ -76,7 +76,7 @@ def test_no_plaintext_candidate_data_after_successful_and_failed_runs(sandbox, t
     assert sealed_files == [] and sealed_rows == []
     # a run that fails after posting: the ATS accepts the batches, HrFlow refuses to tag one profile
     more = state.seed("profile", SOURCE, 4, start=9, created_at="2026-03-02T00:00:00+00:00", spread_seconds=60)
-    from sandbox.server import Fault
+    from sandbox.state import Fault
 
     state.faults.append(Fault(path="/v1/profile/indexing", method="PUT", status=400, times=1, match_key=more[0]))
     failed = dags_test(env, "hrflow_profiles_to_ats", json.dumps(conf))

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from sandbox.airflow_home import AirflowStack
-from sandbox.server import make_key
+from sandbox.objects import make_key
 from tests.conftest import PG, REDIS
 
 pytestmark = pytest.mark.distributed

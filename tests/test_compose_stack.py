@@ -31,7 +31,7 @@ import yaml
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.__main__ import DEMO_SOURCE
 from sandbox.airflow_home import AIRFLOW, AirflowStack, environ_without_airflow, free_port
-from sandbox.server import WEBHOOK_SECRET
+from sandbox.objects import WEBHOOK_SECRET
 from tests.conftest import PG, REDIS
 
 pytestmark = pytest.mark.distributed

@@ -9,7 +9,9 @@ from datetime import datetime
 import pytest
 
 from sandbox.airflow_home import AirflowStack
-from sandbox.server import Fault, alert_connection, make_key
+from sandbox.connections import alert_connection
+from sandbox.objects import make_key
+from sandbox.state import Fault
 
 ON_CALL = "+33 6 00 00 00 02"
 SYNC_DEADLINE_S, SMS_DEADLINE_S = 6, 30  # a late SMS run is alerted, not failed: its measured duration decides

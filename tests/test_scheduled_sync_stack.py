@@ -14,7 +14,8 @@ import requests
 
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
-from sandbox.server import WEBHOOK_SECRET, make_key, twilio_connection
+from sandbox.connections import twilio_connection
+from sandbox.objects import WEBHOOK_SECRET, make_key
 
 SOURCE = make_key("source", "scheduled")
 DAG_ID = "hrflow_profiles_to_ats"

@@ -19,7 +19,8 @@ import pytest
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.ledger import Ledger
-from sandbox.server import ATS_API_KEY, Fault
+from sandbox.objects import ATS_API_KEY
+from sandbox.state import Fault
 from sandbox.vendors import (
     SMARTRECRUITERS_TOKEN,
     WORKABLE_OAUTH_TOKEN,

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from sandbox.airflow_home import AIRFLOW, airflow_env, dags_test
-from sandbox.server import Fault, make_key
+from sandbox.objects import make_key
+from sandbox.state import Fault
 from sandbox.vendors import (
     SMARTRECRUITERS_TOKEN,
     WORKABLE_JOB,

@@ -16,7 +16,8 @@ from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.mapping import idempotency_key, to_record
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import record_hash
-from sandbox.server import Fault, make_key
+from sandbox.objects import make_key
+from sandbox.state import Fault
 from sandbox.vendors import smartrecruiters_connection, workable_connection
 
 DAG_ID = "hrflow_profiles_to_ats"

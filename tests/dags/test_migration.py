@@ -15,7 +15,8 @@ import time
 
 from hrflow_airflow.listing import read_manifest
 from sandbox.airflow_home import AIRFLOW, airflow_env, dags_test
-from sandbox.server import Fault, make_key
+from sandbox.objects import make_key
+from sandbox.state import Fault
 
 DAG_ID = "hrflow_profiles_to_ats"
 

@@ -10,7 +10,9 @@ import threading
 import pytest
 
 from hrflow_airflow.objects import JOB, PROFILE, ObjectKind
-from sandbox.server import Fault, alert_connection, make_key
+from sandbox.connections import alert_connection
+from sandbox.objects import make_key
+from sandbox.state import Fault
 
 CONTAINER = make_key("container", "monitoring")
 ON_CALL = "+33 6 00 00 00 01"
@@ -205,7 +207,7 @@ def test_sms_runs_count_sent_and_skipped(run_dag, sandbox, statsd):
 
 
 def test_failure_alert_goes_through_twilio_once_to_a_normalized_number(run_dag, sandbox):
-    from sandbox.server import twilio_connection
+    from sandbox.connections import twilio_connection
 
     on_call = twilio_connection(sandbox.url, to="06 00 00 00 02", default_region="FR")  # typed in local form
     result = run_dag(

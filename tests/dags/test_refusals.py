@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from sandbox.server import make_key
+from sandbox.objects import make_key
 from sandbox.vendors import smartrecruiters_connection
 
 DAG_ID = "hrflow_profiles_to_ats"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from sandbox.server import API_SECRET, SMS_API_KEY, Fault, make_key
+from sandbox.objects import API_SECRET, SMS_API_KEY, make_key
+from sandbox.state import Fault
 
 SOURCE = make_key("source", "sms")
 
@@ -166,7 +167,7 @@ def test_past_sms_digest_over_the_recruiter_gets_one_digest_instead(run_dag, san
 
 # -- Twilio: sms_default of type twilio ---------------------------------------------------------------------------
 def _twilio_env(sandbox, **extra) -> dict[str, str]:
-    from sandbox.server import twilio_connection
+    from sandbox.connections import twilio_connection
 
     return {"AIRFLOW_CONN_SMS_DEFAULT": json.dumps(twilio_connection(sandbox.url, **extra))}
 

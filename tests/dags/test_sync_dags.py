@@ -6,7 +6,8 @@ import pytest
 
 from hrflow_airflow.objects import JOB, PROFILE, ObjectKind
 from hrflow_airflow.sync.dag_args import DEFAULT_ARGS
-from sandbox.server import API_SECRET, ATS_API_KEY, Fault, make_key
+from sandbox.objects import API_SECRET, ATS_API_KEY, make_key
+from sandbox.state import Fault
 
 CONTAINER = make_key("container", "e2e")
 SYNC_TAG = {"name": "sync", "value": "1"}

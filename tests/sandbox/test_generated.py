@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from sandbox.server import SandboxState, _example, _example_bytes, make_key, make_profile
+from sandbox.objects import _example, _example_bytes, make_key, make_profile
+from sandbox.state import SandboxState
 
 SYNC = [[{"name": "sync", "value": "1"}]]
 

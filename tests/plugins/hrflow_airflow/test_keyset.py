@@ -11,7 +11,7 @@ from hrflow_airflow.hooks.hrflow_api import HrFlowHook, HrFlowListingError
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.keyset import Keyset, next_midnight
 from hrflow_airflow.objects import PROFILE
-from sandbox.server import make_key
+from sandbox.objects import make_key
 
 SOURCE = make_key("source", "keyset")
 DAY0 = datetime(2026, 3, 1, tzinfo=timezone.utc)

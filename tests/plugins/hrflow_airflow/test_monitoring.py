@@ -23,7 +23,8 @@ from hrflow_airflow.monitoring import (
 )
 from hrflow_airflow.objects import JOB, PROFILE
 from hrflow_airflow.outbox import MessageRecords
-from sandbox.server import Fault, alert_connection
+from sandbox.connections import alert_connection
+from sandbox.state import Fault
 
 ON_CALL = "+33 6 00 00 00 01"
 

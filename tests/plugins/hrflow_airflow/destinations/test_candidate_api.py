@@ -15,7 +15,7 @@ from hrflow_airflow.destinations.workable import WorkableHook
 from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
 from hrflow_airflow.ledger import Ledger
-from sandbox.server import Fault
+from sandbox.state import Fault
 from sandbox.vendors import smartrecruiters_connection, workable_connection
 
 

@@ -9,7 +9,7 @@ import pytest
 from hrflow_airflow.errors import BadConfigError, RefusedError, TransientError
 from hrflow_airflow.hooks.api_key import AtsHook, MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.http import RetryPolicy
-from sandbox.server import Fault
+from sandbox.state import Fault
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
 

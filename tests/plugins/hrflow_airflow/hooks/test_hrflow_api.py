@@ -20,7 +20,8 @@ from hrflow_airflow.hooks.hrflow_api import (
 )
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.objects import JOB, PROFILE
-from sandbox.server import Fault, make_key
+from sandbox.objects import make_key
+from sandbox.state import Fault
 
 SOURCE = make_key("source", "hook")
 FAST = RetryPolicy(attempts=3, backoff=0.01)

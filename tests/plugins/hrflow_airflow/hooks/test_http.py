@@ -9,7 +9,8 @@ import requests
 from hrflow_airflow.errors import TransientError
 from hrflow_airflow.hooks.http import RetryPolicy, parse_retry_after, pooled_session, send
 from hrflow_airflow.hooks.lean import LeanSession
-from sandbox.server import Fault, sandbox_connections
+from sandbox.connections import sandbox_connections
+from sandbox.state import Fault
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
 

@@ -18,7 +18,8 @@ from hrflow_airflow.hooks.http import CircuitBreaker, RetryPolicy, one_request
 from hrflow_airflow.hooks.twilio import TwilioHook
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import PROFILE
-from sandbox.server import Fault, make_key
+from sandbox.objects import make_key
+from sandbox.state import Fault
 from sandbox.vendors import smartrecruiters_connection
 
 SOURCE = make_key("source", "bound")
@@ -91,7 +92,7 @@ def test_an_sms_goes_out_once_to_a_gateway_that_ignores_keys_and_at_most_max_att
 
 
 def test_a_twilio_send_goes_out_once_and_its_reads_at_most_max_attempts_times(sandbox, max_attempts, monkeypatch):
-    from sandbox.server import twilio_connection
+    from sandbox.connections import twilio_connection
 
     monkeypatch.setenv("AIRFLOW_CONN_SMS_DEFAULT", json.dumps(twilio_connection(sandbox.url)))
     down(sandbox, "/twilio/")

@@ -10,7 +10,8 @@ from hrflow_airflow.errors import AuthError, BadConfigError, TransientError
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.hooks.twilio import TwilioHook, TwilioSendError, to_e164
-from sandbox.server import Fault, twilio_connection
+from sandbox.connections import twilio_connection
+from sandbox.state import Fault
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
 RECRUITER = "+33612345678"

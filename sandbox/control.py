@@ -1,0 +1,91 @@
+"""The control plane (``/_sandbox/...``): seed objects, inject latency and faults, read what was received."""
+
+from __future__ import annotations
+
+import json
+
+from sandbox.objects import _holder
+from sandbox.state import Fault
+
+
+class ControlRoutes:
+    """The control plane (``/_sandbox/...``): seed objects, inject latency and faults, read what was received."""
+
+    def _control(self, method: str, route: str, query: dict[str, str], body: bytes) -> None:
+        data = json.loads(body) if body else {}
+        if route == "state":
+            return self._send(200, self.state.snapshot())
+        if route == "health":
+            return self._send(200, {"ok": True})
+        if route == "inbox":
+            return self._send_raw(200, self.state.inbox_html().encode(), {"Content-Type": "text/html; charset=utf-8"})
+        if method != "POST":
+            return self._send(405, {"error": "POST only"})
+        if route == "reset":
+            self.state.reset()
+            return self._send(200, {"ok": True})
+        if route == "seed":
+            keys = self.state.seed(
+                data.get("kind", "profile"),
+                data["container"],
+                int(data["count"]),
+                start=int(data.get("start", 0)),
+                tags=data.get("tags"),
+                created_at=data.get("created_at"),
+                spread_seconds=int(data.get("spread_seconds", 0)),
+                generated=bool(data.get("generated")),
+            )
+            if data.get("generated"):  # a million-object run: count what the receivers applied, keep no bodies
+                self.state.keep_bodies = False
+            return self._send(200, {"keys": keys})
+        if route == "calls":  # request counts without the (large) synced and applied lists of "state"
+            with self.state.lock:
+                return self._send(
+                    200, {"calls": dict(self.state.calls), "max_in_flight": dict(self.state.max_in_flight)}
+                )
+        if route == "edit":  # {"kind", "container", "every": n}: a recruiter renames every n-th object (by index)
+            kind, container, every = data.get("kind", "profile"), data["container"], int(data["every"])
+            with self.state.lock:
+                keys = list(self.state.objects[kind][container])[:: max(1, every)]
+            for key in keys:
+                self.state.update(kind, container, key, lambda o: _holder(o).update(last_name="Edited"))
+            return self._send(200, {"keys": len(keys)})
+        if route == "updates":  # {"ats": "profiles"}: upserts the JSON receiver applied, and their keys' count
+            area = self.state.ats_area(data.get("ats", "profiles"))
+            with self.state.lock:
+                return self._send(200, {"updates": sum(area.updates.values()), "keys": len(area.updates)})
+        if route == "exactly_once":  # {"kind", "container", "ats"}: counts computed here, not a 100 MB snapshot
+            return self._send(
+                200,
+                self.state.exactly_once(data.get("kind", "profile"), data["container"], data.get("ats", "profiles")),
+            )
+        if route == "faults":
+            with self.state.lock:
+                self.state.faults.extend(Fault(**f) for f in data.get("faults", []))
+            return self._send(200, {"ok": True})
+        if route == "edit_on_arrival":
+            with self.state.lock:
+                self.state.edit_on_arrival.update(data.get("keys", []))
+            return self._send(200, {"ok": True})
+        if route == "latency":
+            self.state.latency.update({k: float(v) for k, v in data.items()})
+            return self._send(200, self.state.latency)
+        if route == "receiver":  # {"honour_idempotency": false}: an ATS that ignores Idempotency-Key
+            self.state.honour_idempotency = bool(data.get("honour_idempotency", True))
+            return self._send(200, {"honour_idempotency": self.state.honour_idempotency})
+        if route == "date_filters":  # {"date_only": true}: created_at_min / _max honoured by their date only
+            self.state.date_only_filters = bool(data.get("date_only"))
+            return self._send(200, {"date_only": self.state.date_only_filters})
+        if route == "result_window":  # {"max_result_window": 10000 | null}
+            self.state.max_result_window = data.get("max_result_window")
+            return self._send(200, {"max_result_window": self.state.max_result_window})
+        if route == "hold":  # arm: the next ATS POST is applied, its answer held until /_sandbox/release
+            self.state.hold_next_ats_answer()
+            return self._send(200, {"ok": True})
+        if route == "release":
+            with self.state.lock:
+                holds = list(self.state.holds)
+            for hold in holds:
+                hold["release"].set()
+            return self._send(200, {"released": len(holds)})
+        self._send(404, {"error": f"unknown control route {route}"})

@@ -1,0 +1,211 @@
+"""
+What the sandbox's emulators share: the credentials they accept, and the objects they hold (HrFlow profiles and
+jobs as the API returns them, with the helpers that read their dates and tags).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from sandbox.generated import GeneratedBucket
+
+if TYPE_CHECKING:
+    from sandbox.state import SandboxState
+
+API_SECRET = "askw_" + "0" * 31 + "1"
+API_USER = "sandbox@example.com"
+ATS_API_KEY = "ats-sandbox-key"
+SMS_API_KEY = "sms-sandbox-key"
+TWILIO_ACCOUNT_SID = "AC" + "0" * 31 + "1"
+TWILIO_AUTH_TOKEN = "twilio-sandbox-token"
+TWILIO_FROM = "+15005550006"  # Twilio's magic "valid From" number (https://www.twilio.com/docs/iam/test-credentials)
+# Twilio's documented magic numbers for test credentials: To -> error, From -> error
+TWILIO_MAGIC_TO = {
+    "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number is not a valid mobile number"),
+}
+TWILIO_MAGIC_FROM = {
+    "+15005550001": (
+        21212,
+        "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID.",
+    ),
+    "+15005550007": (
+        21606,
+        "The 'From' phone number provided is not a valid, message-capable Twilio phone number for this "
+        "destination/account.",
+    ),
+}
+WEBHOOK_SECRET = "sandbox-webhook-secret"
+
+EXAMPLE_PROFILE = Path(__file__).with_name("profile_example.json")
+FIRST_NAMES = ["Camille", "Zoë", "José", "Anne-Marie", "D'Arcy", 'O"Neil', "Łukasz", "Renée", "Jean", "Ngozi"]
+LAST_NAMES = ["Moreau", "Müller", "O'Brien", "García", "Nguyễn", 'Smith "Jr"', "Dubois", "Kowalski"]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _parse_date(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _holder(obj: dict) -> dict:
+    """Return where an object's mapped fields live: a profile's ``info``, a job itself."""
+    return obj["info"] if isinstance(obj.get("info"), dict) else obj
+
+
+def _sort_date(value: Any) -> datetime:
+    """Return a date field as a datetime for sorting (HrFlow writes them in more than one ISO form)."""
+    try:
+        return _parse_date(str(value))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def make_key(*parts: object) -> str:
+    """Return a 40-hex key, the shape HrFlow uses for every object key."""
+    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
+
+
+def make_profile(
+    source_key: str,
+    index: int,
+    *,
+    created_at: str | None = None,
+    tags: list | None = None,
+    phone: str | None = "default",
+    key: str | None = None,
+    share: bool = False,
+) -> dict[str, Any]:
+    """
+    Return a profile shaped like the scrubbed real profile, with its own key and identity.
+
+    ``share``: the parts no profile changes (experiences, skills, attachments...) are the example's own, shared
+    by every shared profile, for callers that only read them (``GeneratedBucket`` rebuilds its objects on each
+    read: decoding the 12.5 KB example for each was three quarters of the emulator's CPU when listing).
+    ``key``: the object's key when the caller has it already.
+    """
+    profile = dict(_example()) if share else msgspec.json.decode(_example_bytes())
+    first = FIRST_NAMES[index % len(FIRST_NAMES)]
+    last = LAST_NAMES[index % len(LAST_NAMES)]
+    profile.update(
+        key=key or make_key("profile", source_key, index),
+        reference=f"ref-{index}",
+        tags=tags,
+        created_at=created_at or _now(),
+        updated_at=created_at or _now(),
+    )
+    profile["id"] = index
+    profile["source"] = {**profile["source"], "key": source_key}
+    profile["source_key"] = source_key  # real objects carry both source.key and source_key
+    profile["info"] = {
+        **profile["info"],
+        "full_name": f"{first} {last}",
+        "first_name": first,
+        "last_name": last,
+        "email": f"candidate{index}.{source_key[:6]}@example.com",
+        "phone": f"+3361{index:07d}" if phone == "default" else phone,
+        "summary": f"Candidate {index}",
+    }
+    return profile
+
+
+def make_job(
+    board_key: str, index: int, *, created_at: str | None = None, tags: list | None = None, key: str | None = None
+) -> dict[str, Any]:
+    """Return a job object shaped like HrFlow's job object (``key``: when the caller has it already)."""
+    return {
+        "key": key or make_key("job", board_key, index),
+        "reference": f"job-{index}",
+        "name": f"Data Engineer {index}",
+        "summary": "Build pipelines “end to end”.",
+        "url": f"https://jobs.example.com/{index}",
+        "board": {"key": board_key, "name": "careers"},
+        "board_key": board_key,
+        "location": {"text": "Paris, France", "lat": 48.85, "lng": 2.35},
+        "skills": [{"name": "python", "type": "hard", "value": None}, {"name": "sql", "type": "hard", "value": None}],
+        "sections": [],
+        "tags": tags,
+        "metadatas": [],
+        "ranges_date": [],
+        "ranges_float": [],
+        "created_at": created_at or _now(),
+        "updated_at": created_at or _now(),
+    }
+
+
+@functools.cache
+def _example_bytes() -> bytes:
+    """Return the example profile's file, read once."""
+    return EXAMPLE_PROFILE.read_bytes()
+
+
+@functools.cache
+def _example() -> dict[str, Any]:
+    """Return the example profile, decoded once; shared: never change it."""
+    return msgspec.json.decode(_example_bytes())
+
+
+def searchable(profile: dict) -> bool:
+    """
+    Return True if HrFlow's Searching API would index this profile.
+
+    From "Assess Profile Eligibility for Searching" (developers.hrflow.ai): the text must not be empty, and
+    the profile must have an email or both a first and a last name, or at least half of phone, date of
+    birth, gender, summary, urls and location.
+    """
+    info = profile.get("info") or {}
+    if not str(profile.get("text") or "").strip():
+        return False
+    if info.get("email") or (info.get("first_name") and info.get("last_name")):
+        return True
+    location = info.get("location") or {}
+    others = [
+        info.get("phone"),
+        info.get("date_birth"),
+        info.get("gender"),
+        info.get("summary"),
+        info.get("urls"),
+        location.get("text") if isinstance(location, dict) else location,
+    ]
+    return sum(1 for value in others if value) * 2 >= len(others)
+
+
+def _edit_survived(state: SandboxState, key: str) -> bool:
+    for containers in state.objects.values():
+        for objs in containers.values():
+            if key in objs:
+                obj = objs[key]
+                holder = obj.get("info", obj)
+                return ("stage", "interview") in _tag_pairs(obj) and "[edited by recruiter]" in str(
+                    holder.get("summary")
+                )
+    return False
+
+
+def _tag_pairs(obj: dict) -> set[tuple[str, str]]:
+    return {(str(t.get("name")), str(t.get("value"))) for t in obj.get("tags") or []}
+
+
+def _has_all(obj: dict, group: list[dict]) -> bool:
+    pairs = _tag_pairs(obj)
+    return all((str(t.get("name")), str(t.get("value"))) in pairs for t in group)
+
+
+def _has_sync(obj: dict) -> bool:
+    return ("sync", "1") in _tag_pairs(obj)
+
+
+def _synced_keys(bucket: Any) -> list[str]:
+    if isinstance(bucket, GeneratedBucket):
+        return bucket.synced_keys()
+    return [k for k, o in bucket.items() if _has_sync(o)]
