@@ -18,7 +18,8 @@ from hrflow_airflow.errors import fails_fast
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.messaging import messaging_hook
-from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, emit_counts, sms_deadline, under_dags_test
+from hrflow_airflow.metrics import emit_counts
+from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sms_deadline, under_dags_test
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import delete_xcoms, seal, unseal
 from hrflow_airflow.settings import settings

@@ -1,8 +1,10 @@
-"""HrFlowHook: the official hrflow SDK on a pooled, retrying session, configured from an Airflow Connection."""
+"""HrFlowHook: the official hrflow SDK on the project's transport, configured from an Airflow Connection.
+
+The SDK client and HrFlow's error envelope are in :mod:`.hrflow_client`; its errors are importable from here too.
+"""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -14,106 +16,46 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from hrflow import Hrflow
 
-from hrflow_airflow.dates import as_datetime, hrflow_datetime, read_datetime
-from hrflow_airflow.errors import AuthError, BadConfigError, CircuitOpenError, RefusedError, TransientError
+from hrflow_airflow.dates import as_datetime, read_datetime
+from hrflow_airflow.errors import BadConfigError, CircuitOpenError, TransientError
+from hrflow_airflow.hooks.hrflow_client import (
+    HrFlowAuthError,
+    HrFlowEmptyAnswerError,
+    HrFlowError,
+    HrFlowListingError,
+    HrFlowNotFoundError,
+    HrFlowQuotaError,
+    SessionClient,
+    dated,
+    unwrap,
+)
 from hrflow_airflow.hooks.http import (
-    RETRYABLE_STATUSES,
     CircuitBreaker,
     RateLimiter,
     RetryPolicy,
     connection_timeout,
     one_request,
     pooled_session,
-    send,
 )
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError
 from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
 from hrflow_airflow.settings import settings
 
-if TYPE_CHECKING:
-    import requests
+__all__ = [
+    "HrFlowAuthError",
+    "HrFlowEmptyAnswerError",
+    "HrFlowError",
+    "HrFlowHook",
+    "HrFlowListingError",
+    "HrFlowNotFoundError",
+    "HrFlowQuotaError",
+]
 
+if TYPE_CHECKING:
     from hrflow_airflow.objects import ObjectKind
 
 DEFAULT_API_URL = "https://api.hrflow.ai/v1/"
 DEFAULT_TIMEOUT = 30.0
-
-
-class HrFlowError(RefusedError):
-    """Raise when HrFlow answers with an error envelope (a 4xx other than 429); ``code`` is its status."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message, code or 0, message)
-        self.code = code
-
-
-class HrFlowAuthError(HrFlowError, AuthError):
-    """Raise on 401/403: wrong API secret or user. Never retried."""
-
-
-class HrFlowListingError(HrFlowError):
-    """Raise when a listing cannot be read in full (one day holds more than a listing can page to)."""
-
-
-class HrFlowNotFoundError(HrFlowError):
-    """Raise when the object or its source/board does not exist. Never retried."""
-
-
-class HrFlowQuotaError(HrFlowError):
-    """
-    Raise on 402 "Over plan quota on this endpoint". Never retried: only a plan change lifts it.
-
-    Documented status: https://developers.hrflow.ai/reference/errors
-    """
-
-
-class HrFlowEmptyAnswerError(TransientError):
-    """Raise when HrFlow answered 2xx without the envelope's ``data`` (or a listing's ``meta``) on every attempt."""
-
-
-class _SessionClient(Hrflow):
-    """The SDK client with its four HTTP methods routed through one pooled, retrying, rate-limited session."""
-
-    def __init__(
-        self,
-        *,
-        session: requests.Session,
-        timeout: float,
-        policy: RetryPolicy,
-        limiter: RateLimiter,
-        breaker: CircuitBreaker,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.session, self.timeout, self.policy, self.limiter = session, timeout, policy, limiter
-        self.breaker = breaker
-
-    def send(self, method: str, resource: str, **kwargs: Any) -> requests.Response:
-        """Send one request to ``resource`` (a path under the API URL) through :func:`send`."""
-        return send(
-            self.session, method, f"{self.api_url}{resource}", headers=self.auth_header, timeout=self.timeout,
-            policy=self.policy, limiter=self.limiter, breaker=self.breaker, target=f"HrFlow {resource}", **kwargs,
-        )  # fmt: skip
-
-    def get(self, resource_endpoint, query_params=None):
-        return self.send("GET", resource_endpoint, params=lists_as_json(query_params))
-
-    def post(self, resource_endpoint, data=None, json=None, files=None):
-        if files:
-            return self.send("POST", resource_endpoint, files=files, data=lists_as_json(data))
-        return self.send("POST", resource_endpoint, data=data or {}, json=json or {})
-
-    def patch(self, resource_endpoint, json=None):
-        return self.send("PATCH", resource_endpoint, json=lists_as_json(json))
-
-    def put(self, resource_endpoint, json=None):
-        # a PUT whose answer is lost may have been applied: HrFlowHook.add_sync_tag re-reads before trying again
-        return self.send("PUT", resource_endpoint, json=json or {}, retry_connection_errors=False)
-
-
-def lists_as_json(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Return ``params`` with list values as JSON text, as the SDK's own methods send them."""
-    return {key: json.dumps(value) if isinstance(value, list) else value for key, value in (params or {}).items()}
 
 
 class HrFlowHook(BaseHook):
@@ -188,7 +130,7 @@ class HrFlowHook(BaseHook):
             if not getattr(conn, field):
                 raise BadConfigError(f"Connection '{self.hrflow_conn_id}' has no {label}")
         timeout = connection_timeout(conn, self.hrflow_conn_id, DEFAULT_TIMEOUT)
-        return _SessionClient(
+        return SessionClient(
             session=pooled_session(self.pool_size, self.api_url),
             timeout=timeout,
             policy=self.retry,
@@ -206,24 +148,7 @@ class HrFlowHook(BaseHook):
     # -- responses ------------------------------------------------------------------------
     def _unwrap(self, response: dict[str, Any], what: str) -> Any:
         """Return ``data`` of an HrFlow envelope, or raise a typed error carrying HrFlow's message."""
-        code = int(response.get("code") or 0)
-        if 200 <= code < 300:
-            return response.get("data")
-        message = str(response.get("message") or "no message")
-        text = f"HrFlow {what}: HTTP {code}: {message}"
-        if code in RETRYABLE_STATUSES:
-            raise TransientError(text)
-        if code in (401, 403):
-            raise HrFlowAuthError(f"{text} (check connection '{self.hrflow_conn_id}')", code)
-        if code == 402:
-            raise HrFlowQuotaError(
-                f"{text}: the HrFlow plan's quota for this endpoint is used up; "
-                f"raise the plan or wait for the quota to reset (connection '{self.hrflow_conn_id}')",
-                code,
-            )
-        if code == 404 or "unable to find" in message.lower() or "not found" in message.lower():
-            raise HrFlowNotFoundError(text, code)
-        raise HrFlowError(text, code)
+        return unwrap(response, what, self.hrflow_conn_id)
 
     def _call(self, request: Callable[[], dict[str, Any]], what: str, *, listing: bool = False) -> dict[str, Any]:
         """
@@ -257,7 +182,7 @@ class HrFlowHook(BaseHook):
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Return one page of search results (``GET /<plural>/searching``) and its ``meta``."""
         response = self._call(
-            lambda: kind.search(self.client, containers, page=page, limit=limit, **_dates(filters)),
+            lambda: kind.search(self.client, containers, page=page, limit=limit, **dated(filters)),
             f"search {kind.plural}",
             listing=True,
         )
@@ -273,7 +198,7 @@ class HrFlowHook(BaseHook):
         Unlike search, the listing returns every stored object, searchable or not; it has no tag filter.
         """
         filters = {
-            k: v for k, v in _dates(filters).items() if k in ("sort_by", "order_by", "created_at_min", "created_at_max")
+            k: v for k, v in dated(filters).items() if k in ("sort_by", "order_by", "created_at_min", "created_at_max")
         }
         response = self._call(
             lambda: kind.list_stored(self.client, containers, page=page, limit=limit, **filters),
@@ -431,8 +356,3 @@ class HrFlowHook(BaseHook):
         except HrFlowError as exc:
             return False, str(exc)
         return True, f"Connected to HrFlow at {self.api_url}"
-
-
-def _dates(filters: dict[str, Any]) -> dict[str, Any]:
-    """Return ``filters`` with datetime values in HrFlow's documented date form."""
-    return {k: hrflow_datetime(v) if isinstance(v, datetime) else v for k, v in filters.items()}

@@ -21,7 +21,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from hrflow_airflow.destinations import DestinationError, destination_for
 from hrflow_airflow.errors import BadConfigError, fails_fast
 from hrflow_airflow.ledger import Ledger
-from hrflow_airflow.monitoring import log_run_progress, publish_report, under_dags_test
+from hrflow_airflow.metrics import log_run_progress, publish_report
+from hrflow_airflow.monitoring import under_dags_test
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.changes import commit_watermark, find_changes

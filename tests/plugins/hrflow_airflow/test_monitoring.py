@@ -8,16 +8,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from hrflow_airflow import monitoring
+from hrflow_airflow import metrics, monitoring
 from hrflow_airflow.hooks.http import DEFAULT_MAX_ATTEMPTS
+from hrflow_airflow.metrics import event_extra, publish_report
 from hrflow_airflow.monitoring import (
     HrFlowAlertNotifier,
     alert_target,
     deadline_alert,
     deadline_text,
-    event_extra,
     failure_text,
-    publish_report,
     run_url,
     summary_table,
 )
@@ -118,7 +117,7 @@ class _Events:
 def test_publish_report_emits_one_event_and_counters_per_container(kind, tag, monkeypatch):
     sent = []
     monkeypatch.setattr(
-        monitoring.stats, "incr", lambda stat, count=None, rate=None, *, tags=None: sent.append((stat, count, tags))
+        metrics.stats, "incr", lambda stat, count=None, rate=None, *, tags=None: sent.append((stat, count, tags))
     )
     summary = {
         "failed_keys": [{"key": "k9", "container": "b", "reason": "ATS HTTP 422"}],
@@ -289,7 +288,7 @@ def test_no_deadline_under_airflow_dags_test(monkeypatch):
 def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(monkeypatch, caplog):
 
     counted = []
-    monkeypatch.setattr(monitoring.stats, "incr", lambda name, count=1, tags=None: counted.append((name, count, tags)))
+    monkeypatch.setattr(metrics.stats, "incr", lambda name, count=1, tags=None: counted.append((name, count, tags)))
 
     class TaskInstance:  # the two Task SDK calls the function makes, and its task
         dag_id, run_id, task_id = "hrflow_profiles_to_ats", "manual__1", "batch.tag_profiles"
@@ -307,7 +306,7 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
 
     started = datetime.now(timezone.utc) - timedelta(minutes=10)
     with caplog.at_level(logging.INFO, logger="hrflow_airflow.monitoring"):
-        monitoring.log_run_progress(
+        metrics.log_run_progress(
             {"ti": TaskInstance(), "dag_run": type("Run", (), {"start_date": started})()},
             stage="tagged",
             count=5000,
@@ -322,7 +321,7 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
 
 
 def test_run_progress_never_fails_the_batch(monkeypatch, caplog):
-    monkeypatch.setattr(monitoring.stats, "incr", lambda *a, **k: None)
+    monkeypatch.setattr(metrics.stats, "incr", lambda *a, **k: None)
 
     class Broken:
         dag_id, run_id = "d", "r"
@@ -330,5 +329,5 @@ def test_run_progress_never_fails_the_batch(monkeypatch, caplog):
         def xcom_pull(self, **_):
             raise RuntimeError("execution API unreachable")
 
-    monitoring.log_run_progress({"ti": Broken(), "dag_run": None}, stage="posted", count=1, plural="jobs")
+    metrics.log_run_progress({"ti": Broken(), "dag_run": None}, stage="posted", count=1, plural="jobs")
     assert "Run progress" not in caplog.text
