@@ -10,31 +10,22 @@ them (:mod:`hrflow_airflow.listing`); batches go to object storage when it is co
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from hrflow_airflow.dates import read_datetime
-from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
+from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.listing import (
-    DEFAULT_SLICES,
-    Slice,
     Start,
-    fewer_collections,
     fingerprint,
-    run_parallel,
-    slice_count,
-    split,
     start_listing,
 )
-from hrflow_airflow.mapping import SYNC_TAG, is_synced, project
+from hrflow_airflow.mapping import SYNC_TAG
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import seal_json
 from hrflow_airflow.settings import settings
@@ -44,6 +35,7 @@ from hrflow_airflow.sync.dag_args import MAX_BATCHES, ats_concurrency, parallel_
 from hrflow_airflow.sync.payloads import Batch, Stats
 from hrflow_airflow.sync.plan import Plan, plan_run
 from hrflow_airflow.sync.progress import Progress
+from hrflow_airflow.sync.reading import estimate_pending, plan_slices, run_search
 from hrflow_airflow.sync.summary import found_by_container
 
 log = logging.getLogger(__name__)
@@ -69,29 +61,70 @@ def find_batches(
     """
     hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), ledger or Ledger()
     planning = {
-        "batch_size": cfg.batch_size,
-        "concurrency": cfg.concurrency,
-        "requests_per_minute": cfg.requests_per_minute,
-        "sequential": sequential,
-        "parallel_batches": parallel_batches(),
-        "max_in_flight": settings().max_in_flight,
+        "batch_size": cfg.batch_size, "concurrency": cfg.concurrency, "requests_per_minute": cfg.requests_per_minute,
+        "sequential": sequential, "parallel_batches": parallel_batches(), "max_in_flight": settings().max_in_flight,
         "max_batches": MAX_BATCHES,
-    }
+    }  # fmt: skip
     estimate = estimate_pending(kind, hook, cfg)
     if (stopped := stop_large_run(kind, cfg, estimate, ledger_key, ledger)) is not None:
         return [], Stats(
             found=0, batches=0, found_by_container=dict.fromkeys(cfg.containers, 0),
             listing="sweep" if cfg.sweep else "search", found_only_by_sweep=None, dirs=[], why=f"{cfg.why}; {stopped}",
         )  # fmt: skip
-    size = plan_run(estimate, **planning).batch_size  # batches are cut while the pages arrive
+    groups = ledger.deliveries.intent_groups(ledger_key, cfg.containers) if ledger_key else {}
+    listed = list_batches(
+        kind, hook, cfg, field_map, plan_run(estimate, **planning).batch_size, estimate, groups,
+        dag_id=dag_id, run_id=run_id, sequential=sequential,
+    )  # fmt: skip
+    plan = settle_plan(listed.batches, listed.found, listed.size, estimate, planning, cfg, sequential)
+    sweep_note = "" if listed.only_by_sweep is None else f", {listed.only_by_sweep} of them only by the full sweep"
+    where = f", written to {listed.directory}" if listed.directory is not None else ""
+    log.info(
+        "Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s", listed.found, kind.plural,
+        len(cfg.containers), kind.container, sweep_note, len(listed.batches), listed.size, where,
+    )  # fmt: skip
+    log.info("Plan: %s", plan.why)
+    if sequential:
+        note_dags_test_memory(len(listed.batches))
+    return listed.batches, Stats(
+        found=listed.found, batches=len(listed.batches), found_by_container=count_by_container(listed.batches,
+        cfg.containers), listing="sweep" if cfg.sweep else "search", found_only_by_sweep=listed.only_by_sweep,
+        dirs=list(listed.dirs), why=f"{cfg.why}; plan: {plan.why}",
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Listed:
+    """What the listing produced: the batches, the objects found, the batch size, and where they were written."""
+
+    batches: list[Batch]
+    found: int
+    size: int
+    only_by_sweep: int | None
+    dirs: list[str]
+    directory: Any
+
+
+def list_batches(
+    kind: ObjectKind,
+    hook: HrFlowHook,
+    cfg: SyncConfig,
+    field_map: Mapping[str, str],
+    size: int,
+    estimate: int,
+    groups: dict[str, str],
+    *,
+    dag_id: str,
+    run_id: str,
+    sequential: bool,
+) -> Listed:
+    """Read the listing into sealed batches of ``size`` while the pages arrive; ``groups`` stay whole."""
     spiller, start, directory = open_listing(
         kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id, sequential=sequential
     )
-    size, slices = spiller.size, start.slices if start else None
-    dirs = start.dirs if start else []
+    slices = start.slices if start else None
     progress = Progress(kind, estimate, every=settings().progress_seconds, tags={"dag_id": dag_id})
-
-    regroup = Regroup(spiller, ledger.deliveries.intent_groups(ledger_key, cfg.containers) if ledger_key else {})
+    regroup = Regroup(spiller, groups)
 
     def emit(item: list[Any], slice_number: int = 0, created: datetime | None = None) -> None:
         if not regroup.hold(item, slice_number, created):
@@ -108,23 +141,7 @@ def find_batches(
     progress.finish(spiller.count)
     if start is not None:
         start.checkpoint(batches, state="listed")  # done: no later run resumes it
-    found = spiller.count
-    plan = settle_plan(batches, found, size, estimate, planning, cfg, sequential)
-    sweep_note = "" if only_by_sweep is None else f", {only_by_sweep} of them only by the full sweep"
-    log.info(
-        "Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s", found, kind.plural, len(cfg.containers),
-        kind.container, sweep_note, len(batches), size, f", written to {directory}" if directory is not None else "",
-    )  # fmt: skip
-    log.info("Plan: %s", plan.why)
-    if sequential:
-        note_dags_test_memory(len(batches))
-    by_container = count_by_container(batches, cfg.containers)
-    stats = Stats(
-        found=found, batches=len(batches), found_by_container=by_container,
-        listing="sweep" if cfg.sweep else "search", found_only_by_sweep=only_by_sweep, dirs=list(dirs),
-        why=f"{cfg.why}; plan: {plan.why}",
-    )  # fmt: skip
-    return batches, stats
+    return Listed(batches, spiller.count, spiller.size, only_by_sweep, start.dirs if start else [], directory)
 
 
 DAGS_TEST_BASE_MB, DAGS_TEST_MB_PER_TASK = 285, 0.15  # measured: bench/dags_test_memory.py, docs/performance.md
@@ -276,102 +293,3 @@ def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
         "items": [[key, container] for key, container, _ in items],
         **seal_json("[" + ",".join(data for _, _, data in items) + "]"),
     }
-
-
-def run_search(
-    kind: ObjectKind,
-    hook: HrFlowHook,
-    cfg: SyncConfig,
-    field_map: Mapping[str, str],
-    emit: Callable[..., None],
-    *,
-    on_page: Callable[[int, dict[str, Any]], None] | None = None,
-    slices: list[Slice] | None = None,
-    already: int = 0,
-) -> int | None:
-    """
-    Pass ``([key, container, trimmed object as JSON], slice number, created_at)`` to ``emit`` for every
-    unsynced object in the window, page after page (nothing is held beyond the page being read).
-
-    ``slices`` (default: the whole window) are read at once, one thread each, each from its checkpoint
-    (see :mod:`hrflow_airflow.listing`); ``already`` objects were listed before a resume.
-
-    Search is used unless the run is a full sweep, which reads the storing listing (every stored object,
-    searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
-    to count those only the sweep found (returned; None when not a sweep or when that search failed).
-    """
-    paths = list(field_map.values())
-    slices = slices or [Slice(cfg.window)]
-    stop = threading.Event()
-    emitted = already
-    lock = threading.Lock()
-
-    def read(number: int, part: Slice) -> None:
-        nonlocal emitted
-        list_pages = hook.iter_stored if cfg.sweep else hook.iter_search
-        extra = {} if cfg.sweep else UNSYNCED
-        objs = list_pages(
-            kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(), **extra,
-            **part.window.search_filters(),
-        )  # fmt: skip
-        for obj in objs:
-            if stop.is_set():
-                return
-            created = obj.get("created_at")
-            if is_synced(obj.get("tags")) or not part.window.contains(created):
-                continue
-            container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container
-            # compact JSON text: a fifth of the memory of the dicts, and what sealing needs anyway
-            data = json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))
-            emit([obj["key"], container, data], number, read_datetime(created))
-            with lock:
-                emitted += 1
-
-    with fewer_collections():  # pages of whole objects: see listing.LISTING_GC_THRESHOLD
-        run_parallel(slices, read, stop)
-    if not cfg.sweep:
-        return None
-    try:  # one search call (limit 1) says how many pending objects search can see: the rest only the sweep found
-        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **UNSYNCED, **cfg.window.search_filters())
-    except HrFlowAuthError:
-        raise
-    except Exception as exc:  # the count is informative; the sweep itself has every object
-        log.warning(
-            "Search beside the full sweep failed (%s): objects found only by the sweep are not counted",
-            type(exc).__name__,
-        )
-        return None
-    return max(0, emitted - int(meta.get("total") or 0))
-
-
-def plan_slices(
-    kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, estimate: int, sequential: bool = False
-) -> list[Slice]:
-    """
-    Return the listing's slices: ``[hrflow] listing_slices`` ``created_at`` ranges for a listing of enough pages,
-    split between the oldest and the newest pending object (two calls of one object). Unset, 4, or one under
-    ``airflow dags test`` (``sequential``), whose one process holds every task (docs/performance.md).
-    """
-    wanted = settings().listing_slices or (1 if sequential else DEFAULT_SLICES)
-    count = slice_count(estimate, cfg.page_size, wanted=wanted, concurrency=cfg.concurrency)
-    if count < 2:
-        return [Slice(cfg.window)]
-    read = hook.storing_page if cfg.sweep else hook.search_page
-    extra = {} if cfg.sweep else UNSYNCED
-    ends = []
-    for order in ("asc", "desc"):
-        objs, _ = read(
-            kind, cfg.containers, page=1, limit=1, sort_by="created_at", order_by=order, **extra,
-            **cfg.window.search_filters(),
-        )  # fmt: skip
-        ends.append(read_datetime(objs[0].get("created_at") if objs else None))
-    return split(cfg.window, ends[0], ends[1], count)
-
-
-def estimate_pending(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig) -> int:
-    """Return how many objects the listing will go through, from one call of one object (``meta.total``)."""
-    if cfg.sweep:  # every stored object, synced or not: an upper bound
-        _, meta = hook.storing_page(kind, cfg.containers, page=1, limit=1, **cfg.window.search_filters())
-    else:
-        _, meta = hook.search_page(kind, cfg.containers, page=1, limit=1, **UNSYNCED, **cfg.window.search_filters())
-    return int(meta.get("total") or 0)
