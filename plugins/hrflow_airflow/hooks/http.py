@@ -289,11 +289,11 @@ def send(
     writes again). Raise :class:`TransientError` when no attempt got an answer, and
     :class:`CircuitOpenError` when ``breaker`` stopped this peer.
     """
+    breaker = breaker or CircuitBreaker(target, threshold=1 << 30)  # none given: nothing to stop
     with one_request(policy.attempts) as budget:
         response: requests.Response | None = None
         while True:
-            if breaker is not None:
-                breaker.check(method)
+            breaker.check(method)
             if not budget.left:
                 if response is not None:
                     return response
@@ -306,38 +306,42 @@ def send(
             except (requests.ConnectionError, requests.Timeout) as exc:
                 response = None
                 if not repeatable or not budget.left or not retry_connection_errors:
-                    if breaker is not None:
-                        breaker.failure(method, type(exc).__name__)
-                    if not repeatable:
-                        raise AnswerUnknownError(f"{target}: {method} got no answer: {type(exc).__name__}") from exc
-                    raise TransientError(
-                        f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}"
-                    ) from exc
-                wait = policy.delay(attempt)
-                log.warning("%s: %s attempt %s/%s: %s; retrying in %.1fs", target, method, attempt, budget.total,
-                            type(exc).__name__, wait)  # fmt: skip
-                time.sleep(wait)
+                    breaker.failure(method, type(exc).__name__)
+                    raise no_answer(target, method, attempt, exc, repeatable) from exc
+                pause(policy.delay(attempt), target, method, attempt, budget.total, type(exc).__name__)
                 continue
             if limiter is not None:
                 limiter.observe(response)
             status = response.status_code
-            retryable = status == 429 or (repeatable and status in RETRYABLE_STATUSES)
-            if not retryable or not budget.left:
-                if breaker is not None:
-                    if status in RETRYABLE_STATUSES:
-                        breaker.failure(method, f"HTTP {status}")
-                    else:
-                        breaker.success(method)
+            if not (status == 429 or (repeatable and status in RETRYABLE_STATUSES)) or not budget.left:
+                if status in RETRYABLE_STATUSES:
+                    breaker.failure(method, f"HTTP {status}")
+                else:
+                    breaker.success(method)
                 return response
             wait = retry_wait(policy, attempt, response, limiter)
-            log.warning("%s: %s attempt %s/%s: HTTP %s; retrying in %.1fs", target, method, attempt, budget.total,
-                        status, wait)  # fmt: skip
             response.close()
             if status == 429 and limiter is not None:
+                log.warning(
+                    "%s: %s attempt %s/%s: HTTP 429; retrying in %.1fs", target, method, attempt, budget.total, wait
+                )  # fmt: skip; every thread of the limiter waits
                 limiter.throttled += 1
                 limiter.hold(wait)  # every thread of the limiter waits, not only this one
             else:
-                time.sleep(wait)
+                pause(wait, target, method, attempt, budget.total, f"HTTP {status}")
+
+
+def no_answer(target: str, method: str, attempt: int, exc: Exception, repeatable: bool) -> TransientError:
+    """Return the error for a request that got no answer: unknown outcome for a write that must not repeat."""
+    if not repeatable:
+        return AnswerUnknownError(f"{target}: {method} got no answer: {type(exc).__name__}")
+    return TransientError(f"{target}: {method} failed after {attempt} attempts: {type(exc).__name__}")
+
+
+def pause(seconds: float, target: str, method: str, attempt: int, attempts: int, why: str) -> None:
+    """Log why ``attempt`` of ``attempts`` is retried, and wait ``seconds`` before the next one."""
+    log.warning("%s: %s attempt %s/%s: %s; retrying in %.1fs", target, method, attempt, attempts, why, seconds)
+    time.sleep(seconds)
 
 
 def retry_wait(policy: RetryPolicy, attempt: int, response: requests.Response, limiter: RateLimiter | None) -> float:

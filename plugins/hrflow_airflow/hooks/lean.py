@@ -66,19 +66,7 @@ class LeanSession(requests.Session):
         timeout: Any = None,
         **other: Any,
     ) -> requests.Response:  # type: ignore[override]
-        if (
-            other
-            or self.trust_env
-            or self.cert
-            or self.auth
-            or self.params
-            or len(self.cookies)
-            or self.proxies.get(url.split(":", 1)[0].lower())
-            or self.proxies.get("all")
-            or not (data is None or data == {} or isinstance(data, bytes))
-            or not (params is None or isinstance(params, dict))
-            or isinstance(timeout, tuple)
-        ):
+        if not self.plain(url, params, data, timeout, other):
             return super().request(
                 method, url, params=params, data=data, headers=headers, json=json, timeout=timeout, **other
             )
@@ -93,16 +81,39 @@ class LeanSession(requests.Session):
             query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)
             if query:
                 url = f"{url}{'&' if '?' in url else '?'}{query}"
+        answer = self.urlopen(method, url, body, {k: v for k, v in merged.items() if v is not None}, timeout)
+        if answer.get_redirect_location():  # a 3xx applied nothing: requests sends it again and follows
+            return super().request(method, url, data=data, headers=headers, json=json, timeout=timeout)
+        response = LeanResponse()
+        response.status_code, response.reason, response.url = answer.status, answer.reason, url
+        response.headers = CaseInsensitiveDict(answer.headers)
+        response.raw = io.BytesIO(answer.data)  # read whole already: `.content` reads it from here
+        response.encoding = get_encoding_from_headers(response.headers)
+        return response
+
+    def plain(self, url: str, params: Any, data: Any, timeout: Any, other: dict[str, Any]) -> bool:
+        """Tell whether a request may skip requests' own building: no proxy, auth, cookies, files or streaming."""
+        return not (
+            other
+            or self.trust_env
+            or self.cert
+            or self.auth
+            or self.params
+            or len(self.cookies)
+            or self.proxies.get(url.split(":", 1)[0].lower())
+            or self.proxies.get("all")
+            or not (data is None or data == {} or isinstance(data, bytes))
+            or not (params is None or isinstance(params, dict))
+            or isinstance(timeout, tuple)
+        )
+
+    def urlopen(self, method: str, url: str, body: Any, headers: dict[str, str], timeout: Any) -> Any:
+        """Send on this session's urllib3 pool, once; raise requests' own exceptions."""
         try:
-            answer = self._pool_manager().urlopen(
-                method,
-                url,
-                body=body,
-                headers={k: v for k, v in merged.items() if v is not None},
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False,
-                redirect=False,
-            )
+            return self._pool_manager().urlopen(
+                method, url, body=body, headers=headers, timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                retries=False, redirect=False,
+            )  # fmt: skip
         except urllib3.exceptions.NewConnectionError as exc:  # refused (a ConnectTimeoutError subclass in urllib3)
             raise requests.ConnectionError(exc) from exc
         except urllib3.exceptions.ConnectTimeoutError as exc:
@@ -113,14 +124,6 @@ class LeanSession(requests.Session):
             raise requests.exceptions.SSLError(exc) from exc
         except urllib3.exceptions.HTTPError as exc:  # reset, closed mid-answer, not HTTP
             raise requests.ConnectionError(exc) from exc
-        if answer.get_redirect_location():  # a 3xx applied nothing: requests sends it again and follows
-            return super().request(method, url, data=data, headers=headers, json=json, timeout=timeout)
-        response = LeanResponse()
-        response.status_code, response.reason, response.url = answer.status, answer.reason, url
-        response.headers = CaseInsensitiveDict(answer.headers)
-        response.raw = io.BytesIO(answer.data)  # read whole already: `.content` reads it from here
-        response.encoding = get_encoding_from_headers(response.headers)
-        return response
 
 
 class LeanResponse(requests.Response):
