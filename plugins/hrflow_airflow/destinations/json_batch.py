@@ -55,6 +55,15 @@ def hashes_of(records: list[dict[str, Any]], items: Iterable[tuple[str, str]]) -
     return {record[RECORD_KEY]: record_hash(record) for record in records if record[RECORD_KEY] in wanted}
 
 
+def request_key(
+    plural: str, records: list[dict[str, Any]], items: list[tuple[str, str]], bases: dict[str, str | None] | None
+) -> str:
+    """Return the ``Idempotency-Key`` of a request: its records, and for an upsert the hash each replaces."""
+    if bases is None:
+        return idempotency_key(plural, records)
+    return idempotency_key(f"{plural}-upsert", [*records, {k: bases.get(k) for k, _ in items}])
+
+
 class JsonBatchDestination:
     """Post batches through ``client`` (:class:`~hrflow_airflow.hooks.api_key.AtsHook`) to its JSON endpoint."""
 
@@ -202,24 +211,9 @@ class JsonBatchDestination:
             part = pending.pop()
             items = [item for item, _ in part]
             records = [record for _, record in part]
-            if first_key:
-                key, first_key = first_key, None
-            elif bases is None:
-                key = idempotency_key(plural, records)
-            else:
-                key = idempotency_key(f"{plural}-upsert", [*records, {k: bases.get(k) for k, _ in items}])
-            answer = store.get(key) if store is not None else None
-            if answer is not None:
-                log.info("Batch %s was answered by the ATS in an earlier try; not posting again (%s)", index, key)
-            else:
-                if ledger is not None:
-                    ledger.deliveries.record_intent(
-                        self.ledger_key, items, group_key=key, hashes=hashes_of(records, items)
-                    )
-                requests += 1
-                answer = self._post(plural, records, key, mode=None if bases is None else "upsert")
-                if store is not None:
-                    store.set(key, answer)  # the whole batch's first request shares its key: one value
+            key, first_key = first_key or request_key(plural, records, items, bases), None
+            answer, sent = self._answer(plural, index, items, records, key, ledger, store, upsert=bases is not None)
+            requests += sent
             named = answer["named"]
             if answer["status"] >= 400 and not named and len(part) > 1:
                 middle = len(part) // 2  # refused whole without saying which: halve until it stands alone
@@ -246,6 +240,30 @@ class JsonBatchDestination:
                 index, len(refused), len(group), plural, requests, ", ".join(sorted(refused)),
             )  # fmt: skip
         return accepted, refused
+
+    def _answer(
+        self,
+        plural: str,
+        index: int,
+        items: list[tuple[str, str]],
+        records: list[dict[str, Any]],
+        key: str,
+        ledger: Ledger | None,
+        store: Any,
+        *,
+        upsert: bool,
+    ) -> tuple[dict[str, Any], bool]:
+        """Return the answer to the request of ``key`` and whether it was sent now (else the store replayed it)."""
+        answer = store.get(key) if store is not None else None
+        if answer is not None:
+            log.info("Batch %s was answered by the ATS in an earlier try; not posting again (%s)", index, key)
+            return answer, False
+        if ledger is not None:
+            ledger.deliveries.record_intent(self.ledger_key, items, group_key=key, hashes=hashes_of(records, items))
+        answer = self._post(plural, records, key, mode="upsert" if upsert else None)
+        if store is not None:
+            store.set(key, answer)  # the whole batch's first request shares its key: one value
+        return answer, True
 
     def _post(self, plural: str, records: list[dict[str, Any]], key: str, mode: str | None = None) -> dict[str, Any]:
         """POST ``records`` once; return the answer in a few bytes: status, reason, refused records it names."""

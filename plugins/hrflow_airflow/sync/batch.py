@@ -12,7 +12,7 @@ from typing import Any
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
-from hrflow_airflow.ledger import QUARANTINED, Ledger, Refusal
+from hrflow_airflow.ledger import QUARANTINED, Entry, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash, seal, unseal
@@ -89,12 +89,8 @@ def post_batch(
         return posted
     records = unseal(batch)
     hashes = {record[RECORD_KEY]: record_hash(record) for record in records}
-    known = ledger.deliveries.lookup(destination.ledger_key, hashes)
-    held = {
-        key: entry
-        for key, entry in known.items()
-        if entry.state == QUARANTINED and entry.record_hash == hashes[key] and not retry_quarantined
-    }
+    known = ledger.deliveries.lookup(destination.ledger_key, hashes)  # read once: the destination gets it
+    held = {} if retry_quarantined else quarantined_unchanged(known, hashes)
     posted["quarantined"] = [
         Failure(key=key, container=entry.container, reason=f"quarantined: {entry.reason}")
         for key, entry in held.items()
@@ -118,6 +114,11 @@ def post_batch(
     )
     posted["rejected"] = new + delivered.get("failed", [])  # not delivered without a refusal: fails every run
     return posted
+
+
+def quarantined_unchanged(known: Mapping[str, Entry], hashes: Mapping[str, str]) -> dict[str, Entry]:
+    """Return the entries of quarantined objects whose record is the one refused: they are not sent again."""
+    return {k: e for k, e in known.items() if e.state == QUARANTINED and e.record_hash == hashes[k]}
 
 
 def send_batch(
