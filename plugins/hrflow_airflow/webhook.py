@@ -154,10 +154,9 @@ def create_app(
     """
     Return the webhook app; ``get_secret``, ``trigger``, ``check_pool`` and ``inbox`` are replaceable for tests.
 
-    A delivery starting more than ``sync_events`` runs (``[hrflow] webhook_sync_events``, 20) is recorded in the
-    inbox and answered ``queued`` at once; its runs are started by a drain thread (:mod:`hrflow_airflow.inbox`).
-    ``drain_at_start``: drain what an earlier api-server left in the inbox when this one starts (or, mounted on
-    Airflow's api-server, which gives sub-apps no lifespan event, at the first health probe or delivery).
+    A delivery starting more than ``sync_events`` runs (``[hrflow] webhook_sync_events``) is queued in the inbox
+    and answered at once; a drain thread starts its runs (:mod:`hrflow_airflow.inbox`). ``drain_at_start``: drain
+    what an earlier api-server left (mounted, which gives no lifespan event: at the first probe or delivery).
     """
     from contextlib import asynccontextmanager
 
@@ -170,45 +169,22 @@ def create_app(
             drainer.kick()
         yield
 
-    app = FastAPI(
-        title="HrFlow.ai webhook",
-        description="Receives signed HrFlow.ai webhooks and triggers DAG runs.",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks.", lifespan=lifespan)
 
     @app.get("/health")
     def health() -> JSONResponse:
         """Answer 200 when a delivery could be verified and started: the secret is set and the pool exists."""
         if drain_at_start:  # a mounted app gets no lifespan event: the first probe starts the drain instead
             drainer.kick()
-        problems = []
-        try:
-            get_secret()
-        except Exception:
-            problems.append(f"webhook secret not configured on connection '{CONN_ID}'")
-        try:
-            if pool := check_pool():
-                problems.append(f"pool '{pool}' ([hrflow] pool) does not exist")
-        except Exception as exc:
-            problems.append(f"cannot read the pools: {type(exc).__name__}")
+        problems = health_problems(get_secret, check_pool)
         status = 503 if problems else 200
         return JSONResponse({"status": "unavailable" if problems else "ok", "problems": problems}, status_code=status)
 
     @app.post("/webhook")
     def webhook(request: Request) -> JSONResponse:
-        try:
-            secret = get_secret()
-        except Exception as exc:
-            log.error("HrFlow webhook secret unavailable: %s", exc)
-            return JSONResponse({"detail": f"webhook secret not configured on connection '{CONN_ID}'"}, status_code=503)
-        try:
-            payload = verify(request.headers.get(SIGNATURE_HEADER), secret)
-        except SignatureError as exc:
-            log.warning("Refused HrFlow webhook: %s", exc)
-            return JSONResponse({"detail": str(exc)}, status_code=401)
-        except PayloadError as exc:
-            log.warning("Refused HrFlow webhook: %s", exc)
-            return JSONResponse({"detail": str(exc)}, status_code=422)
+        payload = verified_payload(request, get_secret)
+        if isinstance(payload, JSONResponse):
+            return payload
         plan = plan_events(payload if isinstance(payload, list) else [payload])  # HrFlow posts an array
         if isinstance(plan, JSONResponse):
             return plan
@@ -224,6 +200,38 @@ def create_app(
         return start_runs(plan, trigger)
 
     return app
+
+
+def health_problems(get_secret: Callable[[], Any], check_pool: Callable[[], str | None]) -> list[str]:
+    """Return what would stop a delivery from being verified or its runs from being scheduled."""
+    problems = []
+    try:
+        get_secret()
+    except Exception:
+        problems.append(f"webhook secret not configured on connection '{CONN_ID}'")
+    try:
+        if pool := check_pool():
+            problems.append(f"pool '{pool}' ([hrflow] pool) does not exist")
+    except Exception as exc:
+        problems.append(f"cannot read the pools: {type(exc).__name__}")
+    return problems
+
+
+def verified_payload(request: Request, get_secret: Callable[[], str | Sequence[str]]) -> Any:
+    """Return the delivery's payload once its signature is verified, or the answer refusing it (503, 401, 422)."""
+    try:
+        secret = get_secret()
+    except Exception as exc:
+        log.error("HrFlow webhook secret unavailable: %s", exc)
+        return JSONResponse({"detail": f"webhook secret not configured on connection '{CONN_ID}'"}, status_code=503)
+    try:
+        return verify(request.headers.get(SIGNATURE_HEADER), secret)
+    except SignatureError as exc:
+        log.warning("Refused HrFlow webhook: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=401)
+    except PayloadError as exc:
+        log.warning("Refused HrFlow webhook: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
 def plan_events(events: list[Any]) -> list[tuple[dict, tuple[str, str] | None]] | JSONResponse:

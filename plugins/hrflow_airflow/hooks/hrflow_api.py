@@ -41,15 +41,10 @@ from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepE
 from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
 from hrflow_airflow.settings import settings
 
-__all__ = [
-    "HrFlowAuthError",
-    "HrFlowEmptyAnswerError",
-    "HrFlowError",
-    "HrFlowHook",
-    "HrFlowListingError",
-    "HrFlowNotFoundError",
-    "HrFlowQuotaError",
-]
+__all__ = [  # the hook, and HrFlow's errors (defined in hooks/hrflow_client.py)
+    "HrFlowAuthError", "HrFlowEmptyAnswerError", "HrFlowError", "HrFlowHook", "HrFlowListingError",
+    "HrFlowNotFoundError", "HrFlowQuotaError",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from hrflow_airflow.objects import ObjectKind
@@ -233,13 +228,9 @@ class HrFlowHook(BaseHook):
         """
         Yield every object ``read_page`` returns inside the filters' window, each once, oldest first.
 
-        Paging is by ``created_at`` keyset (:class:`~hrflow_airflow.keyset.Keyset`): each query starts one
-        millisecond before the newest ``created_at`` already read, so deep offsets are never asked for, whether
-        HrFlow honours the time of ``created_at_min`` or, as the SDK documents it, only its date. A day (or an
-        instant) with more objects than ``[hrflow] result_window`` fails the listing, naming it. Memory holds
-        the keys of about one page.
-        ``on_page(objects_so_far, meta)`` is called after every page (progress). ``after=(instant, keys)``
-        resumes a listing: from ``instant``, skipping ``keys`` (those already read at or after it).
+        Paging is by ``created_at`` keyset (:class:`~hrflow_airflow.keyset.Keyset`, which says why): deep offsets
+        are never asked for. ``on_page(objects_so_far, meta)`` is called after every page (progress).
+        ``after=(instant, keys)`` resumes a listing from ``instant``, skipping ``keys`` (read at or after it).
         """
         filters = {"sort_by": "created_at", "order_by": "asc", **filters}
         keyset = Keyset(
@@ -324,10 +315,8 @@ class HrFlowHook(BaseHook):
         concurrency: int = 8,
         extra_tags: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> list[tuple[str, str, str | None]]:
-        """
-        Tag many objects with bounded concurrency.
+        """Tag many objects, ``concurrency`` at once; return ``(key, "tagged" | "already" | "failed", reason)`` each.
 
-        Return ``(key, outcome, reason)`` per item: outcome ``tagged``, ``already`` or ``failed``.
         Not-found and other HrFlow refusals fail the item; auth errors and exhausted retries raise.
         """
 

@@ -15,7 +15,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,6 +27,7 @@ import requests
 
 from hrflow_airflow.errors import AnswerUnknownError, BadConfigError, CircuitOpenError, TransientError
 from hrflow_airflow.hooks.lean import pooled_session
+from hrflow_airflow.hooks.limits import RateLimiter
 
 __all__ = [
     "Budget",
@@ -95,81 +95,6 @@ def parse_retry_after(value: str, now: datetime | None = None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-
-
-class RateLimiter:
-    """
-    Keep to ``limit`` requests per ``interval`` seconds in any sliding window (None: no limit), shared by the
-    threads of one process, and hold everyone when the server says to wait (``Retry-After``, or its
-    rate-limit headers say the window is used up: other clients of the same key count there too).
-
-    ``margin`` widens the window for transit time: stricter than a server's fixed windows.
-    ``remaining_header`` / ``reset_header`` name the server's rate-limit headers; a reset header holds a
-    Unix time; without one the window is ``interval`` long.
-    """
-
-    def __init__(
-        self,
-        limit: int | None,
-        interval: float = 60.0,
-        *,
-        margin: float = 0.0,
-        remaining_header: str | None = None,
-        reset_header: str | None = None,
-    ) -> None:
-        self.limit = max(1, limit) if limit else None
-        self.interval, self.margin = interval, margin
-        self.remaining_header, self.reset_header = remaining_header, reset_header
-        self.throttled = 0  # 429 answers seen
-        self.waited_for_reset = 0  # answers that said the window was used up: everyone held until its reset
-        self.sent: deque[float] = deque()
-        self.hold_until = 0.0
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        """Return once a request may go."""
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                window = self.interval + self.margin
-                while self.sent and now - self.sent[0] >= window:
-                    self.sent.popleft()
-                if now < self.hold_until:
-                    pause = self.hold_until - now
-                elif self.limit is None:
-                    return
-                elif len(self.sent) < self.limit:
-                    self.sent.append(now)
-                    return
-                else:
-                    pause = self.sent[0] + window - now
-            time.sleep(max(pause, 0.001))
-
-    def hold(self, seconds: float) -> None:
-        """Send nothing for ``seconds`` (the window is used up or the server asked to wait)."""
-        with self.lock:
-            self.hold_until = max(self.hold_until, time.monotonic() + seconds + self.margin)
-
-    def observe(self, response: requests.Response) -> None:
-        """Hold until the reset once the server's headers say the window is used up."""
-        remaining = _number(response.headers.get(self.remaining_header)) if self.remaining_header else None
-        if remaining is not None and remaining <= 0:
-            with self.lock:
-                self.waited_for_reset += 1
-            self.hold(self.reset_in(response))
-
-    def reset_in(self, response: requests.Response) -> float:
-        """Return the seconds until the server's window resets (from its reset header, else one interval)."""
-        if self.reset_header and (reset := _number(response.headers.get(self.reset_header))) is not None:
-            return min(max(reset - time.time(), 0.0), self.interval)  # a Unix time; clocks may differ
-        return self.interval
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
 
 
 class Budget:
@@ -278,16 +203,11 @@ def send(
     """
     Send one request, retrying 429, 5xx and connection errors with backoff; the one retry loop of the project.
 
-    Attempts come from the current :func:`one_request` budget (a new one when none is open). Return the first
-    response that is not retried, or the last one once the budget is spent on a retryable status. A 429 waits
-    for ``Retry-After`` (else the limiter's window reset, else the backoff) and holds the whole ``limiter``.
-    ``target`` names the peer in logs; URLs and bodies are never logged.
-
-    ``repeatable=False`` (a create without an idempotency key): only 429, documented as not processed, is
-    retried; a 5xx is returned as it is, and a connection error raises :class:`AnswerUnknownError` at once.
-    ``retry_connection_errors=False`` raises a connection error at once too (the caller re-reads before it
-    writes again). Raise :class:`TransientError` when no attempt got an answer, and
-    :class:`CircuitOpenError` when ``breaker`` stopped this peer.
+    Attempts come from the current :func:`one_request` budget. Return the first response not retried, or the last
+    one once the budget is spent. A 429 waits for ``Retry-After`` (else the window reset, else the backoff) and
+    holds the whole ``limiter``. ``repeatable=False`` (a create without an idempotency key): only a 429 is retried,
+    a 5xx is returned as it is, no answer raises :class:`AnswerUnknownError`. ``retry_connection_errors=False``:
+    no answer raises at once (the caller re-reads first). URLs and bodies are never logged.
     """
     breaker = breaker or CircuitBreaker(target, threshold=1 << 30)  # none given: nothing to stop
     with one_request(policy.attempts) as budget:
@@ -319,16 +239,21 @@ def send(
                 else:
                     breaker.success(method)
                 return response
-            wait = retry_wait(policy, attempt, response, limiter)
             response.close()
-            if status == 429 and limiter is not None:
-                log.warning(
-                    "%s: %s attempt %s/%s: HTTP 429; retrying in %.1fs", target, method, attempt, budget.total, wait
-                )  # fmt: skip; every thread of the limiter waits
-                limiter.throttled += 1
-                limiter.hold(wait)  # every thread of the limiter waits, not only this one
-            else:
-                pause(wait, target, method, attempt, budget.total, f"HTTP {status}")
+            wait_to_retry(retry_wait(policy, attempt, response, limiter), status, limiter, target, method, attempt,
+                          budget.total)  # fmt: skip
+
+
+def wait_to_retry(
+    wait: float, status: int, limiter: RateLimiter | None, target: str, method: str, attempt: int, attempts: int
+) -> None:
+    """Wait ``wait`` before retrying an answer of ``status``; a 429 holds every thread of the limiter."""
+    if status == 429 and limiter is not None:
+        log.warning("%s: %s attempt %s/%s: HTTP 429; retrying in %.1fs", target, method, attempt, attempts, wait)
+        limiter.throttled += 1
+        limiter.hold(wait)
+    else:
+        pause(wait, target, method, attempt, attempts, f"HTTP {status}")
 
 
 def no_answer(target: str, method: str, attempt: int, exc: Exception, repeatable: bool) -> TransientError:

@@ -65,17 +65,11 @@ def post_batch(
     """
     Send the batch's objects the destination has not accepted yet, once, through its adapter.
 
-    The sync ledger (durable, per object, across runs) says which objects an earlier run already got
-    accepted: those go straight to tagging, however this run's batches are cut. The JSON batch endpoint
-    gets the rest with an idempotency key; ATS APIs without one (SmartRecruiters, Workable) get one
-    create per object, with an intent recorded before and the ATS's id after (see docs/destinations.md).
-    ``store`` is the task state store: a retry after the answer arrived sends nothing.
-
-    A record the destination refuses fails alone; the ledger counts its refusals (:func:`count_refusals`).
-    A quarantined object is not sent while its record is unchanged, unless ``retry_quarantined``.
-
-    An update batch (``mode="update"``: synced objects whose record changed) goes to the destination's update
-    with only the ``update_fields`` (all mapped fields when None); the ledger then keeps the new record's hash.
+    The ledger is read once here and handed to the destination: objects an earlier run got accepted go straight
+    to tagging, however this run's batches are cut (docs/destinations.md). ``store`` is the task state store: a
+    retry after the answer arrived sends nothing. A refused record fails alone and its refusals are counted
+    (:func:`count_refusals`); a quarantined one is not sent while unchanged, unless ``retry_quarantined``. An
+    update batch (``mode="update"``) sends only ``update_fields`` (all when None) to the destination's update.
     """
     destination = destination_for(kind.ats_conn_id, kind.name)
     ledger = Ledger()

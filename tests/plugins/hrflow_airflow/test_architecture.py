@@ -84,3 +84,22 @@ def test_hooks_never_import_destinations_or_sync():
         if t.startswith(("hrflow_airflow.sync", "hrflow_airflow.destinations"))
     }  # fmt: skip
     assert upward == set()
+
+
+DECLARATIONS = {"get_provider_info", "sync_params"}  # Param and provider declarations: long by nature
+
+
+def test_modules_and_functions_stay_small():
+    """No module over 350 lines, no function over 60 (declarations aside): each reads as one idea."""
+    big_modules = {
+        str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 350
+    }
+    long_functions = {
+        f"{p.relative_to(PACKAGE)}:{node.name}": node.end_lineno - node.lineno + 1
+        for p in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > 60
+        and node.name not in DECLARATIONS
+    }
+    assert (big_modules, long_functions) == ({}, {})

@@ -61,8 +61,8 @@ def test_nest_builds_nested_bodies_and_leaves_out_empty_values():
 
 def test_rate_limiter_never_lets_more_than_the_limit_through_in_a_window(monkeypatch):
     clock = [0.0]
-    monkeypatch.setattr("hrflow_airflow.hooks.http.time.monotonic", lambda: clock[0])
-    monkeypatch.setattr("hrflow_airflow.hooks.http.time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    monkeypatch.setattr("hrflow_airflow.hooks.limits.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("hrflow_airflow.hooks.limits.time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
     pacer = RateLimiter(3, 10.0, margin=0.5)
     sent = []
     for _ in range(7):
