@@ -120,8 +120,8 @@ class Destination(Protocol):
 class AtsAuthError(AuthError):
     """Raise when the ATS refused the credentials (401/403): the run fails at once, naming the connection."""
 
-    def __init__(self, message: str, status: int = 401) -> None:
-        super().__init__(message, status, "credentials refused")
+    def __init__(self, message: str, status: int = 401, reason: str = "credentials refused") -> None:
+        super().__init__(message, status, reason)
 
 
 def nest(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,24 +17,14 @@ from functools import cached_property
 from typing import Any
 
 import requests
-from airflow.sdk import BaseHook
 
 from hrflow_airflow.destinations.base import AtsAuthError, nest
-from hrflow_airflow.errors import AnswerUnknownError, BadConfigError, RateLimitedError, RefusedError, TransientError
-from hrflow_airflow.hooks.http import (
-    CircuitBreaker,
-    RateLimiter,
-    RetryPolicy,
-    connection_timeout,
-    pooled_session,
-    send,
-)
-
-DEFAULT_TIMEOUT = 30.0
-REASON_LIMIT = 300
+from hrflow_airflow.errors import BadConfigError, RefusedError, TransientError
+from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
+from hrflow_airflow.hooks.json_api import JsonApiHook
 
 
-class CandidateApiHook(BaseHook):
+class CandidateApiHook(JsonApiHook):
     """
     Base of the adapters whose ATS creates one candidate per request and offers a lookup by email.
 
@@ -44,6 +34,7 @@ class CandidateApiHook(BaseHook):
 
     conn_name_attr = "ats_conn_id"
     default_conn_name = "ats_default"
+    auth_error = AtsAuthError
     name = "ats"
     kinds = frozenset({"profile"})
     default_host: str | None = None
@@ -67,11 +58,20 @@ class CandidateApiHook(BaseHook):
         lanes: int = 1,
         logger_name: str | None = None,
     ) -> None:
-        super().__init__(logger_name=logger_name)
-        self.ats_conn_id = conn_id or ats_conn_id
-        self.retry = retry or RetryPolicy(backoff=1.0, max_delay=60.0)
         self.lanes = max(1, lanes)  # delivering tasks of the run that share this key's limits
-        self.breaker = CircuitBreaker(f"{self.name} ({self.ats_conn_id})")
+        super().__init__(
+            conn_id=conn_id or ats_conn_id, retry=retry or RetryPolicy(backoff=1.0, max_delay=60.0),
+            logger_name=logger_name,
+        )  # fmt: skip
+        self.ats_conn_id = self.conn_id
+
+    @property
+    def service(self) -> str:  # type: ignore[override]
+        return self.name
+
+    @property
+    def pool_size(self) -> int:  # type: ignore[override]
+        return self.max_concurrency + 1
 
     def paced(self, lanes: int) -> CandidateApiHook:
         """Return this client with a 1/``lanes`` share of the key's limits (itself when that is its share)."""
@@ -85,38 +85,12 @@ class CandidateApiHook(BaseHook):
         return max(1, self.concurrency // self.lanes)
 
     # -- connection -------------------------------------------------------------------------------
-    @cached_property
-    def connection(self):
-        return self.get_connection(self.ats_conn_id)
-
     @property
     def ledger_key(self) -> str:
         return f"{self.ats_conn_id}/{self.name}"
 
     def default_field_map(self, kind_name: str) -> dict[str, str] | None:
         return dict(self.profile_field_map) if kind_name == "profile" else None
-
-    @cached_property
-    def base_url(self) -> str:
-        host = (self.connection.host or "").strip().rstrip("/") or (self.default_host or "")
-        if not host:
-            raise BadConfigError(f"Connection '{self.ats_conn_id}' has no host: set it to the {self.name} API URL")
-        return host if "://" in host else f"https://{host}"
-
-    @cached_property
-    def timeout(self) -> float:
-        return connection_timeout(self.connection, self.ats_conn_id, DEFAULT_TIMEOUT)
-
-    @cached_property
-    def session(self) -> requests.Session:
-        if not self.connection.password:
-            raise BadConfigError(f"Connection '{self.ats_conn_id}' has no password (the {self.name} credential)")
-        session = pooled_session(pool_size=self.max_concurrency + 1, base_url=self.base_url)
-        session.headers.update({"Accept": "application/json", **self.auth_headers(self.connection.password)})
-        return session
-
-    def get_conn(self) -> requests.Session:
-        return self.session
 
     def limits(self) -> tuple[int, float]:
         """Return the requests allowed per interval for this key: the documented ones, or extra ``rate_limit``."""
@@ -162,20 +136,6 @@ class CandidateApiHook(BaseHook):
                 return candidate.get("id")
         return None
 
-    def reason(self, response: requests.Response) -> str:
-        """Return the ATS's reason for a refusal, short, from its JSON error body or the status line."""
-        try:
-            data = response.json()
-        except ValueError:
-            return (response.text or response.reason or "")[:REASON_LIMIT].strip()
-        if not isinstance(data, dict):
-            return str(data)[:REASON_LIMIT]
-        parts = [str(data[f]) for f in ("message", "error") if data.get(f)]
-        for error in data.get("errors") or []:  # e.g. [{"code": "INVALID_EMAIL", "message": "..."}]
-            if isinstance(error, dict):
-                parts.append(" ".join(str(error[f]) for f in ("code", "message") if error.get(f)))
-        return "; ".join(parts)[:REASON_LIMIT] or str(data)[:REASON_LIMIT]
-
     # -- HTTP within the limits --------------------------------------------------------------------
     @cached_property
     def limiter(self) -> RateLimiter:
@@ -188,38 +148,6 @@ class CandidateApiHook(BaseHook):
     @cached_property
     def lookup_slots(self) -> threading.Semaphore:
         return threading.Semaphore(self.lookup_concurrency)
-
-    def request(self, method: str, path: str, *, safe_to_repeat: bool = True, **kwargs: Any) -> requests.Response:
-        """
-        Send one request within the limits; return the 2xx response.
-
-        Raise :class:`AtsAuthError` on 401/403, :class:`RefusedError` on other 4xx, and
-        :class:`TransientError` once retries of 429, 5xx and connection errors are exhausted. With
-        ``safe_to_repeat=False`` (a create) only 429, documented as not processed, is retried: a connection
-        error or a 5xx raises :class:`AnswerUnknownError`, since the create may have been applied.
-        """
-        target = f"{self.name} ({self.ats_conn_id})"
-        response = send(
-            self.session, method, self.base_url + path, timeout=self.timeout, policy=self.retry, target=target,
-            limiter=self.limiter, breaker=self.breaker, repeatable=safe_to_repeat, **kwargs,
-        )  # fmt: skip
-        status = response.status_code
-        if response.ok:
-            return response
-        if status in (401, 403):
-            raise AtsAuthError(
-                f"{target} refused the credentials (HTTP {status}: {self.reason(response)}); "
-                f"check connection '{self.ats_conn_id}'",
-                status,
-            )
-        if status >= 500 and not safe_to_repeat:
-            raise AnswerUnknownError(f"{target}: {method} answered HTTP {status}")
-        if status == 429:
-            raise RateLimitedError(f"{target}: {method} still answered HTTP 429 after its attempts")
-        if status >= 500:
-            raise TransientError(f"{target}: {method} answered HTTP {status} after its attempts")
-        reason = self.reason(response)
-        raise RefusedError(f"{target} refused it: HTTP {status}: {reason}", status, reason)
 
     # -- create and look up -------------------------------------------------------------------------
     def body(self, record: Mapping[str, Any]) -> dict[str, Any]:

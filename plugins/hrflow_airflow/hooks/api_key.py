@@ -7,24 +7,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from airflow.sdk import BaseHook
 
 from hrflow_airflow.errors import (
-    AnswerUnknownError,
-    AuthError,
     BadConfigError,
     OutcomeUnknownError,
     RateLimitedError,
     RefusedError,
     TransientError,
 )
-from hrflow_airflow.hooks.http import CircuitBreaker, RetryPolicy, connection_timeout, pooled_session, send
+from hrflow_airflow.hooks.json_api import JsonApiHook
 
 DEFAULT_TIMEOUT = 30.0
 REASON_LIMIT = 300
 
 
-class ApiKeyJsonHook(BaseHook):
+class ApiKeyJsonHook(JsonApiHook):
     """
     POST JSON to one endpoint with ``X-API-KEY`` and an ``Idempotency-Key``, retrying 429/5xx/connection errors.
 
@@ -38,18 +35,9 @@ class ApiKeyJsonHook(BaseHook):
     service = "endpoint"
     placeholder_url = "https://example.com/api"
 
-    def __init__(self, *, conn_id: str, retry: RetryPolicy | None = None, logger_name: str | None = None) -> None:
-        super().__init__(logger_name=logger_name)
-        self.conn_id = conn_id
-        self.retry = retry or RetryPolicy()
-        self.breaker = CircuitBreaker(f"{self.service} ({conn_id})")
-
     @cached_property
-    def connection(self):
-        return self.get_connection(self.conn_id)
-
-    @cached_property
-    def url(self) -> str:
+    def base_url(self) -> str:
+        """Return the endpoint's full URL (host, or scheme, host and port as separate fields)."""
         conn = self.connection
         host = (conn.host or "").strip()
         if not host:
@@ -59,20 +47,12 @@ class ApiKeyJsonHook(BaseHook):
         port = f":{conn.port}" if conn.port else ""
         return f"{conn.schema or 'https'}://{host}{port}"
 
-    @cached_property
-    def timeout(self) -> float:
-        return connection_timeout(self.connection, self.conn_id, DEFAULT_TIMEOUT)
+    @property
+    def url(self) -> str:
+        return self.base_url
 
-    @cached_property
-    def session(self) -> requests.Session:
-        if not self.connection.password:
-            raise BadConfigError(f"Connection '{self.conn_id}' has no password (the {self.service} API key)")
-        session = pooled_session(base_url=self.url)
-        session.headers.update({"X-API-KEY": self.connection.password, "Content-Type": "application/json"})
-        return session
-
-    def get_conn(self) -> requests.Session:
-        return self.session
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        return {"X-API-KEY": secret, "Content-Type": "application/json"}
 
     def test_connection(self) -> tuple[bool, str]:
         """
@@ -111,33 +91,9 @@ class ApiKeyJsonHook(BaseHook):
         Raise :class:`RefusedError` on other 4xx and :class:`TransientError` once retries are exhausted.
         ``repeatable=False``: only a 429 is retried here (see :func:`~hrflow_airflow.hooks.http.send`).
         """
-        response = send(
-            self.session,
-            "POST",
-            self.url,
-            json=body,
-            headers={"Idempotency-Key": idempotency_key},
-            timeout=self.timeout,
-            policy=self.retry,
-            target=f"{self.service} ({self.conn_id})",
-            breaker=self.breaker,
-            repeatable=repeatable,
+        return self.request(
+            "POST", "", json=body, headers={"Idempotency-Key": idempotency_key}, safe_to_repeat=repeatable
         )
-        if response.ok:
-            return response
-        reason = response.text[:REASON_LIMIT].strip() or response.reason
-        message = f"{self.service} ({self.conn_id}) answered HTTP {response.status_code}: {reason}"
-        if response.status_code == 429:
-            raise RateLimitedError(message)
-        if response.status_code >= 500:
-            raise (TransientError if repeatable else AnswerUnknownError)(message)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code in (401, 403):
-            raise AuthError(f"{message}; check connection '{self.conn_id}'", response.status_code, reason, body)
-        raise RefusedError(message, response.status_code, reason, body)
 
 
 class AtsHook(ApiKeyJsonHook):

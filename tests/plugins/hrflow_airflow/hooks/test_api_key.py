@@ -87,7 +87,7 @@ def test_sms_after_a_lost_answer_is_retried_with_the_key_when_the_endpoint_honou
 def test_wrong_api_key_is_a_clear_rejection(sandbox, monkeypatch):
     conn = json.loads(sandbox.airflow_env()["AIRFLOW_CONN_SMS_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_SMS_DEFAULT", json.dumps({**conn, "password": "wrong"}))
-    with pytest.raises(RefusedError, match="messaging service \\(sms_default\\) answered HTTP 401"):
+    with pytest.raises(RefusedError, match="messaging service \\(sms_default\\) refused the credentials \\(HTTP 401"):
         MessagingHook(retry=FAST).send_sms("hi", idempotency_key="k")
 
 
