@@ -28,12 +28,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hrflow_airflow.dates import read_datetime
+from hrflow_airflow.errors import HrFlowAirflowError
 
 DEFAULT_RESULT_WINDOW = 10_000  # deepest result a listing may page to ([hrflow] result_window)
 STEP = timedelta(milliseconds=1)  # the precision of HrFlow's dates
 
 
-class ListingTooDeepError(Exception):
+class ListingTooDeepError(HrFlowAirflowError):
     """Raise when the objects of one day (or one instant) are more than a listing can page through."""
 
 

@@ -8,11 +8,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hrflow_airflow.errors import HrFlowAirflowError
+
 SYNC_TAG = {"name": "sync", "value": "1"}
 RECORD_KEY = "hrflow_key"
 
 
-class MappingError(ValueError):
+class MappingError(HrFlowAirflowError, ValueError):
     """Raise when one object cannot be turned into a record."""
 
 

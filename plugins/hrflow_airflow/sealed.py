@@ -16,10 +16,12 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from hrflow_airflow.errors import HrFlowAirflowError
+
 SEALED = "sealed"
 
 
-class SealError(RuntimeError):
+class SealError(HrFlowAirflowError, RuntimeError):
     """Raise when candidate data cannot be sealed or opened: no Fernet key, or a token from another key."""
 
 

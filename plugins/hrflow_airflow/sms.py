@@ -14,7 +14,7 @@ from airflow.sdk import Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
-from hrflow_airflow.errors import fails_fast
+from hrflow_airflow.errors import BadConfigError, fails_fast
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.messaging import messaging_hook
@@ -54,7 +54,7 @@ MAX_KEY_LENGTH = 128  # HrFlow's keys are 40 hex characters; a longer "key" is n
 KEY_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_LENGTH}}}")
 
 
-class EventError(ValueError):
+class EventError(BadConfigError):
     """Raise when a webhook event (DAG conf) is not a usable profile event; the message names the field."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from hrflow_airflow.errors import HrFlowAirflowError
 from hrflow_airflow.inbox import Drainer, Inbox
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sms import DAG_ID, EventError, event_conf, handled_events, parse_event
@@ -24,11 +25,11 @@ SIGNATURE_HEADER = "HTTP-HRFLOW-SIGNATURE"
 CONN_ID = "hrflow_default"
 
 
-class SignatureError(ValueError):
+class SignatureError(HrFlowAirflowError, ValueError):
     """Raise when the signature header is missing, malformed or does not match the payload."""
 
 
-class PayloadError(ValueError):
+class PayloadError(HrFlowAirflowError, ValueError):
     """Raise when a correctly signed payload cannot be used (answered 422, naming why)."""
 
 

@@ -103,3 +103,22 @@ def test_modules_and_functions_stay_small():
         and node.name not in DECLARATIONS
     }
     assert (big_modules, long_functions) == ({}, {})
+
+
+def test_every_error_the_package_defines_has_one_root():
+    import importlib
+    import inspect
+
+    from hrflow_airflow.errors import HrFlowAirflowError
+
+    rootless = []
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        if name.endswith("plugin") or name.endswith("__main__"):
+            continue
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            defined_here = inspect.isclass(value) and value.__module__ == name
+            if defined_here and issubclass(value, BaseException) and not issubclass(value, HrFlowAirflowError):
+                rootless.append(f"{name}.{attr}")
+    assert rootless == []
