@@ -18,6 +18,8 @@ _HOME = tempfile.mkdtemp(prefix="hrflow-airflow-pytest-")
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+# the Fernet key every deployment sets: it seals candidate data and the ledger's record-hash key
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "9fYt0Q4nB1sWq2bHc7yZxY0r8vVZ6P3kJ5lM4nO1p2A=")
 
 from sandbox.airflow_home import airflow_env, dags_test, forget_runs, init_home  # noqa: E402 (after the home is set)
 from sandbox.server import SandboxServer  # noqa: E402

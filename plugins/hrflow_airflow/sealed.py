@@ -116,10 +116,10 @@ def _delete_offloaded(dag_id: str, run_id: str, task_id: str) -> None:
 
 def record_hash(record: Any) -> str:
     """
-    Return a keyed hash of ``record`` (HMAC-SHA256 under a key derived from ``[core] fernet_key``).
+    Return a keyed hash of ``record`` (HMAC-SHA256 under the ledger's record-hash key, :func:`record_hash_key`).
 
     It tells whether a record changed without holding it, and, being keyed, cannot confirm a guessed value
-    (an email, a phone) the way a plain hash could.
+    (an email, a phone) the way a plain hash could. Rotating the Fernet key changes no hash.
     """
     import hmac
 
@@ -127,7 +127,27 @@ def record_hash(record: Any) -> str:
     return hmac.new(_hash_key(_keys()), text.encode(), hashlib.sha256).hexdigest()
 
 
+def record_hash_key(*, fresh: bool = False) -> bytes:
+    """Return the record-hash key (``fresh``: read it from the ledger again, re-sealing it if a rotation asks)."""
+    if fresh:
+        _hash_key.cache_clear()
+    return _hash_key(_keys())
+
+
 @lru_cache(maxsize=4)
 def _hash_key(keys: str) -> bytes:
-    """Return the record-hash key derived from the first Fernet key of ``keys`` (derived once per key)."""
-    return hashlib.sha256(b"hrflow-airflow record hash\0" + keys.split(",")[0].strip().encode()).digest()
+    """
+    Return the record-hash key the ledger keeps sealed (:mod:`hrflow_airflow.ledger.keys`), read once per process.
+
+    Made the first time from the first Fernet key, as versions up to 0.2.0 derived it on every use: a ledger
+    written by them keeps its hashes, and from then on no rotation changes the key.
+    """
+    from cryptography.fernet import Fernet
+
+    from hrflow_airflow.ledger import LedgerHook
+    from hrflow_airflow.ledger.keys import stored_key
+
+    first = keys.split(",")[0].strip()
+    fernet = _fernet(keys)  # raises a clear SealError without a key
+    derived = hashlib.sha256(b"hrflow-airflow record hash\0" + first.encode()).digest()
+    return stored_key(LedgerHook(), "record_hash", fernet, Fernet(first.encode()), make=lambda: derived)

@@ -151,3 +151,38 @@ def test_a_request_left_without_answer_is_sent_again_whole_by_a_later_run_cut_di
     assert sorted(area.applied.values()) == [1] * 7 and area.replays == 1 and area.updates == {}
     assert f"sent again as that request ({group_key})" in result.output
     assert result.summary["tagged"] == 7
+
+
+def test_a_fernet_key_rotation_makes_no_unchanged_record_look_changed(run_dag, sandbox, airflow_home, request):
+    """The runbook's rotation (new,old, `airflow rotate-fernet-key`), then dropping the old key: only real edits go."""
+    import subprocess
+
+    from cryptography.fernet import Fernet
+
+    from sandbox.airflow_home import AIRFLOW, airflow_env
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    state = sandbox.state
+    source = make_key("source", "rotation", request.node.name)
+    keys = state.seed("profile", source, 60, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+
+    def run(fernet_key: str, **extra):
+        env = {"AIRFLOW__CORE__FERNET_KEY": fernet_key}
+        result = run_dag(DAG_ID, {"source_keys": [source], "full_sweep": True, **extra}, env=env)
+        assert result.succeeded, result.output[-3000:]
+        return result
+
+    assert run(old).summary["tagged"] == 60
+    rotation = airflow_env(airflow_home, {**sandbox.airflow_env(), "AIRFLOW__CORE__FERNET_KEY": f"{new},{old}"})
+    subprocess.run([AIRFLOW, "rotate-fernet-key"], env=rotation, check=True, capture_output=True, timeout=300)
+
+    rotated = run(f"{new},{old}")
+    assert rotated.summary["changes"]["mode"] == "sweep" and rotated.summary["changes"]["changed"] == 0
+    assert rotated.summary["updated"] == 0 and updates_at(state, "json") == {}
+
+    for n, key in enumerate(keys[:3]):
+        rename(state, source, key, n)
+    dropped = run(new)  # the old key is gone: the ledger's record-hash key was re-sealed under the new one
+    assert dropped.summary["changes"]["changed"] == 3 and dropped.summary["updated"] == 3
+    assert updates_at(state, "json") == {key: 1 for key in keys[:3]}
+    assert candidates_at(state, "json") == 60
