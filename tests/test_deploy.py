@@ -35,7 +35,8 @@ def test_airflow_services_share_one_env_block_and_image(service):
     env = spec["environment"]
     assert {k: env[k] for k in COMMON_ENV} == COMMON_ENV
     assert set(env) - set(COMMON_ENV) <= {"DUMB_INIT_SETSID"}
-    assert spec["build"] == "." and spec["image"] == COMPOSE["x-airflow-common"]["image"]
+    assert spec["build"] == {"context": ".", "target": "production"}
+    assert spec["image"] == COMPOSE["x-airflow-common"]["image"]
     assert "healthcheck" in spec or service == "airflow-init"
 
 
@@ -84,7 +85,7 @@ def test_sandbox_profile_points_connections_at_its_services():
 
 def test_the_image_installs_the_runtime_list_with_the_tested_constraints_and_builds_the_project_in():
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile.splitlines()  # the Python the tests ran on
+    assert "FROM apache/airflow:3.3.2-python3.11 AS product" in dockerfile.splitlines()  # the tests' Python
     assert "-r /opt/hrflow-airflow/requirements-runtime.txt -c /opt/hrflow-airflow/constraints.txt" in dockerfile
     assert "requirements.txt " not in dockerfile  # the test tools stay out of the image
     runtime = requirement_names((REPO / "requirements-runtime.txt").read_text())
@@ -93,11 +94,57 @@ def test_the_image_installs_the_runtime_list_with_the_tested_constraints_and_bui
     full = requirement_names((REPO / "requirements.txt").read_text())
     assert full[0] == "-r requirements-runtime.txt" and any(r.startswith("pytest") for r in full)
     # built in, not mounted: the DAG files, the api-server plugin and the package are one version per image
-    for path in ("dags", "plugins/hrflow_plugin.py", "sandbox"):
-        assert f"COPY --chown=airflow:root {path} " in dockerfile, path
+    stages = dockerfile_stages(dockerfile)
+    assert list(stages) == ["product", "sandbox", "production"]  # the last stage, the default target: production
+    for path in ("dags", "plugins/hrflow_plugin.py"):
+        assert f"COPY --chown=airflow:root {path} " in stages["product"], path
+    assert "sandbox" not in stages["product"].replace("--profile sandbox", "") and stages["production"] == ""
+    assert "COPY --chown=airflow:root sandbox " in stages["sandbox"]
     mounts = [v.split(":")[0] for v in COMPOSE["x-airflow-common"]["volumes"]]
     assert not {"./dags", "./plugins", "./sandbox"} & set(mounts)
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in (REPO / "docker-compose.yaml").read_text()
+
+
+def dockerfile_stages(text: str) -> dict[str, str]:
+    """Return each stage's instructions (comments left out), by stage name."""
+    stages: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("FROM "):
+            current = line.split(" AS ")[1].strip()
+            stages[current] = []
+        elif current and line.strip() and not line.startswith("#"):
+            stages[current].append(line)
+    return {name: "\n".join(lines) for name, lines in stages.items()}
+
+
+def test_the_sandbox_is_its_own_image_on_this_host_only_and_the_build_context_holds_the_product():
+    for name in ("sandbox", "sandbox-init"):
+        assert SERVICES[name]["build"] == {"context": ".", "target": "sandbox"}, name
+        assert SERVICES[name]["image"].endswith("-sandbox"), name
+    assert SERVICES["sandbox"]["ports"] == ["127.0.0.1:8765:8765"]  # the fault-injection control plane too
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    assert ignore[1] == "*"  # everything out, then only what the Dockerfile copies back in
+    kept = {line[1:].rstrip("/*") for line in ignore if line.startswith("!")}
+    copied = set(re.findall(r"^COPY (?:--chown=\S+ )?(.+) /", (REPO / "Dockerfile").read_text(), flags=re.M))
+    assert {path for line in copied for path in line.split()} <= kept | {"Dockerfile"}
+
+
+def test_the_admin_password_file_is_json_whatever_the_password(tmp_path):
+    """airflow-init writes passwords.json with a JSON encoder: quotes, backslashes and $ stay the password."""
+    import shlex
+    import subprocess
+    import sys
+
+    init = SERVICES["airflow-init"]["command"][1]
+    start = init.index("python -c ")
+    command = init[start : init.index("> /opt/airflow/config/passwords.json", start)].replace("\\\n", " ")
+    password = 'p"a\\ss\'w$rd {}'
+    command = command.replace('"${AIRFLOW_ADMIN_USERNAME:-admin}"', shlex.quote("ad\"min"))
+    command = command.replace('"$${AIRFLOW_ADMIN_PASSWORD}"', shlex.quote(password))
+    command = command.replace("python ", f"{shlex.quote(sys.executable)} ", 1)
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == {'ad"min': password}
 
 
 def test_only_the_proxy_is_published_and_the_ui_stays_on_this_host():
@@ -164,6 +211,11 @@ def test_provider_package_name_is_the_distribution_name():
     assert set(types) == {"hrflow", "hrflow_ats", "hrflow_messaging", "twilio", "smartrecruiters", "workable"}
     conn = types["hrflow"]
     assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"
+    # the rotation runbook's extra, and the messaging one, are form fields: the raw Extra field is hidden
+    assert conn["conn-fields"]["webhook_secret_next"]["schema"]["format"] == "password"
+    assert "extra" in conn["ui-field-behaviour"]["hidden-fields"]
+    honoured = types["hrflow_messaging"]["conn-fields"]["idempotency_key_honoured"]
+    assert honoured["schema"]["type"] == ["boolean", "null"] and honoured["description"]
     assert conn["ui-field-behaviour"]["relabeling"] == {
         "host": "API base URL",
         "login": "API user email",

@@ -147,7 +147,16 @@ def get_provider_info() -> dict:
                         "label": "Recipient phone (alerts: the on-call number)",
                         "schema": {"type": ["string", "null"]},
                         "description": "Only for hrflow_alert: where failure and deadline alerts go.",
-                    }
+                    },
+                    "idempotency_key_honoured": {
+                        "label": "The endpoint honours Idempotency-Key",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                        "description": (
+                            "Tick only if the endpoint documents replaying a repeated Idempotency-Key: a send whose "
+                            "answer was lost is then retried with the same key. Unticked (most gateways), it is "
+                            "never sent twice and the run reports it by key."
+                        ),
+                    },
                 },
             ),
             {
@@ -159,6 +168,14 @@ def get_provider_info() -> dict:
                         "label": "Webhook secret",
                         "schema": {"type": ["string", "null"], "format": "password"},
                         "description": "Signing key of your HrFlow webhooks; verifies POST /hrflow/webhook.",
+                    },
+                    "webhook_secret_next": {
+                        "label": "Next webhook secret (during a rotation)",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": (
+                            "Set the new signing key here, then in HrFlow; deliveries signed with either are taken. "
+                            "Move it to Webhook secret and clear this once HrFlow uses it (docs/operations.md)."
+                        ),
                     },
                     "timeout": {
                         "label": "HTTP timeout (seconds)",
