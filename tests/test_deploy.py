@@ -139,8 +139,8 @@ def test_the_admin_password_file_is_json_whatever_the_password(tmp_path):
     init = SERVICES["airflow-init"]["command"][1]
     start = init.index("python -c ")
     command = init[start : init.index("> /opt/airflow/config/passwords.json", start)].replace("\\\n", " ")
-    password = 'p"a\\ss\'w$rd {}'
-    command = command.replace('"${AIRFLOW_ADMIN_USERNAME:-admin}"', shlex.quote("ad\"min"))
+    password = "p\"a\\ss'w$rd {}"
+    command = command.replace('"${AIRFLOW_ADMIN_USERNAME:-admin}"', shlex.quote('ad"min'))
     command = command.replace('"$${AIRFLOW_ADMIN_PASSWORD}"', shlex.quote(password))
     command = command.replace("python ", f"{shlex.quote(sys.executable)} ", 1)
     out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True).stdout
