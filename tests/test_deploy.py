@@ -262,9 +262,15 @@ DOCUMENTED = {
     "dags.gitSync.enabled": PARAMS + "#airflow",
     "postgresql.enabled": PARAMS + "#database",
     "data.metadataSecretName": PARAMS + "#database",
-    "data.resultBackendSecretName": PARAMS + "#database",
     "fernetKeySecretName": PARAMS + "#common",
     "jwtSecretName": PARAMS + "#common",
+    "apiSecretKeySecretName": PARAMS + "#common",
+    "webserver.defaultUser.enabled": "chart/templates/jobs/create-user-job.yaml (the job runs only when it is on)",
+    "volumes": PARAMS + "#common",  # volumes of every Airflow container
+    "volumeMounts": PARAMS + "#common",
+    "apiServer.extraInitContainers": "chart/templates/api-server/api-server-deployment.yaml",
+    "apiServer.extraVolumes": "chart/templates/api-server/api-server-deployment.yaml",
+    "apiServer.extraVolumeMounts": "chart/templates/api-server/api-server-deployment.yaml",
     "extraEnvFrom": PARAMS + "#common",
     "config": PARAMS + "#common",  # settings for airflow.cfg, any section
     "apiServer.replicas": PARAMS + "#api-server",
@@ -274,9 +280,21 @@ DOCUMENTED = {
     "ingress.apiServer.hosts": INGRESS,  # [{name, tls: {enabled, secretName}}]
     "ingress.apiServer.path": INGRESS,
     "ingress.apiServer.pathType": INGRESS,
-    "ingress.apiServer.succeedingPaths": INGRESS,  # [{path, pathType, servicePort}]
+    "ingress.apiServer.succeedingPaths": INGRESS,  # [{path, pathType, serviceName, servicePort}]
 }
-OPAQUE = {"config", "extraEnvFrom", "ingress.apiServer.annotations", "ingress.apiServer.hosts"}
+OPAQUE = {
+    "config", "extraEnvFrom", "ingress.apiServer.annotations", "ingress.apiServer.hosts", "volumes", "volumeMounts",
+    "apiServer.extraInitContainers", "apiServer.extraVolumes", "apiServer.extraVolumeMounts",
+}  # fmt: skip
+# what an XCom or secrets path needs installed: scheme or backend module -> the distribution that provides it
+PROVIDERS = {
+    "s3": "apache-airflow-providers-amazon",
+    "gs": "apache-airflow-providers-google",
+    "gcs": "apache-airflow-providers-google",
+    "airflow.providers.amazon": "apache-airflow-providers-amazon",
+    "airflow.providers.google": "apache-airflow-providers-google",
+    "airflow.providers.hashicorp": "apache-airflow-providers-hashicorp",
+}
 
 
 def leaf_keys(values: dict, prefix: str = "") -> set[str]:
@@ -300,9 +318,54 @@ def test_helm_values_use_only_keys_the_pinned_chart_documents():
     assert values["executor"] in ("CeleryExecutor", "KubernetesExecutor")
     assert "secretRef" in values["extraEnvFrom"]  # connections from a Kubernetes Secret
     hrflow = values["config"]["hrflow"]
-    assert {"pool", "created_at_floor", "max_objects_per_run"} <= set(hrflow)
-    assert values["config"]["common.io"]["xcom_objectstorage_path"].startswith(("s3://", "gs://"))  # shared storage
+    assert {"created_at_floor", "max_objects_per_run"} <= set(hrflow)
+    assert "pool" not in hrflow  # opt-in, as on a plain install: nothing on Kubernetes creates the pool
     ingress = values["ingress"]["apiServer"]
     paths = [(ingress["path"], ingress["pathType"])] + [(p["path"], p["pathType"]) for p in ingress["succeedingPaths"]]
     assert paths == [("/hrflow/webhook", "Exact"), ("/hrflow/health", "Exact")]  # nothing else is routed
     assert not ingress.get("precedingPaths") and all(h["tls"]["enabled"] for h in ingress["hosts"])
+
+
+def helm_values() -> dict:
+    return yaml.safe_load((REPO / "deploy" / "helm" / "values.yaml").read_text())
+
+
+def test_helm_values_meet_what_the_chart_templates_require():
+    """Each value as the 1.22.0 template that reads it needs it: the chart is not rendered here, so say it here."""
+    values, text = helm_values(), (REPO / "deploy" / "helm" / "values.yaml").read_text()
+    release = re.search(r"helm install (\S+) apache-airflow/airflow", text).group(1)
+    # api-server-ingress.yaml: a succeeding path's backend is `name: {{ .serviceName }}`, port `{{ .servicePort }}`
+    for path in values["ingress"]["apiServer"]["succeedingPaths"]:
+        assert path["serviceName"] == f"{release}-api-server" and path["servicePort"] == "api-server", path
+    # a result backend Secret holds a db+postgresql:// URL, the metadata one a postgresql:// URL: never the same
+    # Secret; left out, Airflow derives the db+ URL from the metadata connection
+    data = values["data"]
+    result_backend = data.get("resultBackendSecretName")
+    assert result_backend is None or result_backend != data["metadataSecretName"]
+    # every Airflow component signs with one [api] secret_key and one JWT secret
+    assert values["apiSecretKeySecretName"] and values["jwtSecretName"]
+    # no default login: no create-user job, the password file writable and seeded from a Secret
+    assert values["webserver"]["defaultUser"]["enabled"] is False
+    core = values["config"]["core"]
+    auth_dir = str(Path(core["simple_auth_manager_passwords_file"]).parent)
+    mounts = {m["mountPath"]: m["name"] for m in values["apiServer"]["extraVolumeMounts"]}
+    volumes = {v["name"]: v for v in values["apiServer"]["extraVolumes"]}
+    assert "emptyDir" in volumes[mounts[auth_dir]] and "secret" in volumes["admin-password"]
+
+
+def test_every_provider_an_xcom_or_secrets_path_needs_is_in_the_image():
+    values = helm_values()
+    runtime = (REPO / "requirements-runtime.txt").read_text()
+    xcom = values["config"]["common.io"]["xcom_objectstorage_path"]
+    scheme = xcom.split("://")[0]
+    if scheme == "file":  # a shared volume, mounted where the path points, in every Airflow container
+        directory = xcom.removeprefix("file://").rstrip("/")
+        mounted = {m["mountPath"].rstrip("/"): m["name"] for m in values["volumeMounts"]}
+        claim = {v["name"]: v for v in values["volumes"]}[mounted[directory]]
+        assert "persistentVolumeClaim" in claim
+    else:
+        assert PROVIDERS[scheme] in runtime, f"{xcom} needs {PROVIDERS[scheme]} in requirements-runtime.txt"
+    backend = values["config"].get("secrets", {}).get("backend", "")
+    for module, distribution in PROVIDERS.items():
+        if backend.startswith(module):
+            assert distribution in runtime, f"{backend} needs {distribution} in requirements-runtime.txt"
