@@ -177,7 +177,7 @@ class AirflowStack:
             )
         commands = commands + [self._celery_worker(name) for name in celery_workers]
         for name, cmd, extra in commands:
-            self._spawn(name, cmd, extra)
+            self.spawn(name, cmd, extra)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -199,7 +199,7 @@ class AirflowStack:
             {"HRFLOW_WORKER_NAME": name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": "sandbox.airflow_home.worker_name"},
         )
 
-    def _spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:
+    def spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:
         log = open(self.home / f"{name}.log", "w")
         proc = subprocess.Popen(
             [AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -209,7 +209,7 @@ class AirflowStack:
 
     def add_celery_worker(self, name: str) -> None:
         """Start one more Celery worker (say, to replace one a test killed)."""
-        self._spawn(*self._celery_worker(name))
+        self.spawn(*self._celery_worker(name))
 
     def stop(self) -> None:
         """

@@ -171,6 +171,7 @@ def create_app(
         yield
 
     app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks.", lifespan=lifespan)
+    app.state.drainer = drainer  # the api-server's root middleware starts it (plugin.DrainAtStart)
 
     @app.get("/health")
     def health() -> JSONResponse:
