@@ -180,17 +180,27 @@ READERS = {"string": "get", "integer": "getint", "float": "getfloat", "boolean":
 CASTS = {"string": str, "integer": int, "float": float, "boolean": lambda v: str(v).lower() in ("true", "1", "yes")}
 
 
+BY_NAME = {option.name: option for option in OPTIONS}
+
+
 def settings() -> Settings:
     """Return every ``[hrflow]`` option, read now; a value of the wrong type raises naming the option."""
+    return Settings(**{option.name: read(option) for option in OPTIONS})
+
+
+def setting(name: str) -> Any:
+    """Return one ``[hrflow]`` option, typed, read now (for hot paths: one lookup instead of every option's)."""
+    return read(BY_NAME[name])
+
+
+def read(option: Option) -> Any:
+    """Return ``option``'s value from Airflow's configuration, typed; raise :class:`BadConfigError` naming it."""
     from airflow.sdk import conf
     from airflow.sdk.exceptions import AirflowConfigException
 
-    values: dict[str, Any] = {}
-    for option in OPTIONS:
-        fallback = CASTS[option.type](option.default) if option.default != "" or option.type == "string" else None
-        try:
-            value = getattr(conf, READERS[option.type])(SECTION, option.name, fallback=fallback)
-        except (TypeError, ValueError, AirflowConfigException) as exc:
-            raise BadConfigError(f"[{SECTION}] {option.name} must be of type {option.type}: {exc}") from None
-        values[option.name] = "" if value is None and option.type == "string" else value
-    return Settings(**values)
+    fallback = CASTS[option.type](option.default) if option.default != "" or option.type == "string" else None
+    try:
+        value = getattr(conf, READERS[option.type])(SECTION, option.name, fallback=fallback)
+    except (TypeError, ValueError, AirflowConfigException) as exc:
+        raise BadConfigError(f"[{SECTION}] {option.name} must be of type {option.type}: {exc}") from None
+    return "" if value is None and option.type == "string" else value

@@ -36,6 +36,7 @@ from hrflow_airflow.hooks.http import (
     connection_timeout,
     one_request,
     pooled_session,
+    with_attempts,
 )
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError
 from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
@@ -82,7 +83,7 @@ class HrFlowHook(BaseHook):
     ) -> None:
         super().__init__(logger_name=logger_name)
         self.hrflow_conn_id = hrflow_conn_id
-        self.retry = retry or RetryPolicy()
+        self.retry = with_attempts(retry or RetryPolicy())
         self.requests_per_minute = requests_per_minute
         self.pool_size = pool_size
         self.breaker = CircuitBreaker(f"HrFlow ({hrflow_conn_id})")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -37,6 +37,7 @@ __all__ = [
     "connection_timeout",
     "max_attempts",
     "one_request",
+    "with_attempts",
     "parse_retry_after",
     "pooled_session",
     "send",
@@ -51,9 +52,9 @@ DEFAULT_BREAKER_AFTER = 3
 
 def max_attempts() -> int:
     """Return ``[hrflow] max_attempts``: how many times one logical request may go out in one task try."""
-    from hrflow_airflow.settings import settings
+    from hrflow_airflow.settings import setting
 
-    return settings().max_attempts
+    return setting("max_attempts")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,11 @@ class RetryPolicy:
                 return min(seconds, self.max_delay)
         base = self.backoff * 2 ** (attempt - 1)
         return min(base + random.uniform(0, base / 2), self.max_delay)
+
+
+def with_attempts(policy: RetryPolicy) -> RetryPolicy:
+    """Return ``policy`` with its attempts set: its own, else ``[hrflow] max_attempts`` read now (once per hook)."""
+    return policy if policy.attempts else replace(policy, attempts=max_attempts())
 
 
 def connection_timeout(connection, conn_id: str, default: float = 30.0) -> float:
@@ -155,9 +161,9 @@ class CircuitBreaker:
 
     def limit(self) -> int:
         if self.threshold is None:
-            from hrflow_airflow.settings import settings
+            from hrflow_airflow.settings import setting
 
-            self.threshold = settings().breaker_after
+            self.threshold = setting("breaker_after")
         return max(1, self.threshold)
 
     def check(self, method: str) -> None:

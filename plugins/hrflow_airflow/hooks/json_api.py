@@ -20,7 +20,15 @@ from hrflow_airflow.errors import (
     RefusedError,
     TransientError,
 )
-from hrflow_airflow.hooks.http import CircuitBreaker, RateLimiter, RetryPolicy, connection_timeout, pooled_session, send
+from hrflow_airflow.hooks.http import (
+    CircuitBreaker,
+    RateLimiter,
+    RetryPolicy,
+    connection_timeout,
+    pooled_session,
+    send,
+    with_attempts,
+)
 
 DEFAULT_TIMEOUT = 30.0
 REASON_LIMIT = 300
@@ -47,7 +55,7 @@ class JsonApiHook(BaseHook):
     def __init__(self, *, conn_id: str, retry: RetryPolicy | None = None, logger_name: str | None = None) -> None:
         super().__init__(logger_name=logger_name)
         self.conn_id = conn_id
-        self.retry = retry or RetryPolicy()
+        self.retry = with_attempts(retry or RetryPolicy())
         self.breaker = CircuitBreaker(self.target)
 
     @property

@@ -31,7 +31,14 @@ from hrflow_airflow.errors import (
     RefusedError,
     TransientError,
 )
-from hrflow_airflow.hooks.http import CircuitBreaker, RetryPolicy, connection_timeout, pooled_session, send
+from hrflow_airflow.hooks.http import (
+    CircuitBreaker,
+    RetryPolicy,
+    connection_timeout,
+    pooled_session,
+    send,
+    with_attempts,
+)
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -129,7 +136,7 @@ class TwilioHook(BaseHook):
     ) -> None:
         super().__init__(logger_name=logger_name)
         self.twilio_conn_id = twilio_conn_id
-        self.retry = retry or RetryPolicy()
+        self.retry = with_attempts(retry or RetryPolicy())
         self.breaker = CircuitBreaker(f"Twilio ({twilio_conn_id})")
 
     @cached_property
