@@ -113,6 +113,19 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("webhook_events", "string", DEFAULT_EVENTS, "Comma-separated HrFlow event types that start an SMS run."),
     Option(
+        "task_retries",
+        "integer",
+        "3",
+        "Tries of a sync task after its first, with exponential backoff (Airflow's task retry, after a transient "
+        "error or an open circuit breaker).",
+    ),
+    Option(
+        "task_retry_delay_seconds",
+        "float",
+        "15",
+        "First wait before a sync task's retry; it doubles each try, at most 5 minutes.",
+    ),
+    Option(
         "max_attempts",
         "integer",
         "5",
@@ -172,6 +185,8 @@ class Settings:
     sms_digest_over: int
     webhook_sync_events: int
     webhook_events: str
+    task_retries: int
+    task_retry_delay_seconds: float
     max_attempts: int
     breaker_after: int
 

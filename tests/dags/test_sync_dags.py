@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from hrflow_airflow.objects import JOB, PROFILE, ObjectKind
-from hrflow_airflow.sync.dag_args import DEFAULT_ARGS
 from sandbox.objects import API_SECRET, ATS_API_KEY, make_key
 from sandbox.state import Fault
 
@@ -476,14 +475,17 @@ def test_hrflow_put_outage_costs_a_few_puts_per_batch_and_try_and_the_next_run_c
     state.honour_idempotency = False
     keys = state.seed("profile", CONTAINER, 30)
     state.faults.append(Fault(path="/v1/profile/indexing", method="PUT", status=503, times=100_000, retry_after=0))
-    env = {"AIRFLOW__HRFLOW__MAX_ATTEMPTS": "5", "AIRFLOW__HRFLOW__BREAKER_AFTER": "3"}
+    env = {
+        "AIRFLOW__HRFLOW__MAX_ATTEMPTS": "5", "AIRFLOW__HRFLOW__BREAKER_AFTER": "3",
+        "AIRFLOW__HRFLOW__TASK_RETRIES": "1", "AIRFLOW__HRFLOW__TASK_RETRY_DELAY_SECONDS": "1",
+    }  # fmt: skip
 
     down = run_dag(PROFILE.dag_id, conf(PROFILE, batch_size=10, concurrency=4), env=env)
 
     assert not down.succeeded
     puts = state.calls["PUT /v1/profile/indexing"]
     tries = down.output.count("PUT requests in a row failed after their retries")
-    assert tries == 3 * (1 + DEFAULT_ARGS["retries"])  # each batch's tagging task, each try, opened its breaker
+    assert tries == 3 * (1 + 1)  # each batch's tagging task, each of its two tries, opened its breaker
     # per tagging task try: 3 tags that fail (5 attempts each) open the breaker, the other 3 threads stop at their
     # next attempt; before this bound it was 100 PUTs per profile (3,000 here)
     assert puts <= tries * (3 + 3) * 5, (puts, tries)

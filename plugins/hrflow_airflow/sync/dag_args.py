@@ -29,12 +29,18 @@ BATCH_GROUP = "batch"  # the mapped task group: one instance per batch, transfor
 # A batch's later stages before other batches' earlier ones: tagging starts as soon as the first batch is
 # posted instead of after every batch is (see docs/performance.md).
 DEPTH_FIRST = "upstream"
-DEFAULT_ARGS = {
-    "retries": 3,
-    "retry_delay": timedelta(seconds=15),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=5),
-}
+
+
+def default_args() -> dict[str, Any]:
+    """Return the sync tasks' retry arguments: ``[hrflow] task_retries`` tries after the first, exponential backoff
+    from ``[hrflow] task_retry_delay_seconds`` up to five minutes (read when the DAG file is parsed)."""
+    current = settings()
+    return {
+        "retries": max(0, current.task_retries),
+        "retry_delay": timedelta(seconds=max(0.0, current.task_retry_delay_seconds)),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=5),
+    }
 
 
 def object_kind(name: str) -> ObjectKind:
@@ -70,7 +76,7 @@ def sync_dag_defaults() -> dict[str, Any]:
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,
-        "default_args": dict(DEFAULT_ARGS),
+        "default_args": default_args(),
         "on_failure_callback": [HrFlowAlertNotifier()],
         "deadline": deadline_alert(sync_deadline()),
     }
