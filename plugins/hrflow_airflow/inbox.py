@@ -6,8 +6,9 @@ delivery of 1,000 new profiles would wait 15 s for its answer and invite HrFlow'
 more than ``[hrflow] webhook_sync_events`` (20) events are therefore written to table ``hrflow_webhook_inbox``
 (the ledger's database: connection ``hrflow_ledger``) in one statement, one row per run id (the run id is
 derived from the profile, so a redelivery adds nothing), and answered ``queued``. A drain thread in the
-api-server starts their runs and marks each row started. Rows left by an api-server that stopped are drained by
-the next one when it starts. Rows hold the run id and the run's conf: keys only, never candidate data.
+api-server starts their runs and marks each row started; it starts with the api-server (the mounted app's
+lifespan), so rows left by an api-server that stopped are drained as soon as one starts again. Rows hold the run
+id and the run's conf: keys only, never candidate data.
 """
 
 from __future__ import annotations

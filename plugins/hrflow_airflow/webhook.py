@@ -156,8 +156,9 @@ def create_app(
     Return the webhook app; ``get_secret``, ``trigger``, ``check_pool`` and ``inbox`` are replaceable for tests.
 
     A delivery starting more than ``sync_events`` runs (``[hrflow] webhook_sync_events``) is queued in the inbox
-    and answered at once; a drain thread starts its runs (:mod:`hrflow_airflow.inbox`). ``drain_at_start``: drain
-    what an earlier api-server left (mounted, which gives no lifespan event: at the first probe or delivery).
+    and answered at once; a drain thread starts its runs (:mod:`hrflow_airflow.inbox`). ``drain_at_start``: start
+    the drain with the app's lifespan, so what an earlier api-server left drains at once. Airflow's api-server
+    (3.3) enters the lifespan of every FastAPI app a plugin mounts when it starts (``airflow.api_fastapi.app``).
     """
     from contextlib import asynccontextmanager
 
@@ -171,13 +172,10 @@ def create_app(
         yield
 
     app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks.", lifespan=lifespan)
-    app.state.drainer = drainer  # the api-server's root middleware starts it (plugin.DrainAtStart)
 
     @app.get("/health")
     def health() -> JSONResponse:
         """Answer 200 when a delivery could be verified and started: the secret is set and the pool exists."""
-        if drain_at_start:  # a mounted app gets no lifespan event: the first probe starts the drain instead
-            drainer.kick()
         problems = health_problems(get_secret, check_pool)
         status = 503 if problems else 200
         return JSONResponse({"status": "unavailable" if problems else "ok", "problems": problems}, status_code=status)

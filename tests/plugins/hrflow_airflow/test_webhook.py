@@ -333,25 +333,3 @@ def test_a_run_the_drain_cannot_start_stays_recorded_for_the_next_round(ledger_p
         inbox.drain(broken)
     assert inbox.pending() == 2
     assert inbox.drain(lambda run_id, conf: "triggered") == 2 and inbox.pending() == 0
-
-
-def test_the_root_middleware_starts_the_drain_at_the_api_servers_lifespan_and_passes_every_call_on(monkeypatch):
-    """A mounted app gets no lifespan event: the root middleware sees the api-server's and kicks the drain."""
-    import asyncio
-
-    from hrflow_airflow import plugin
-
-    kicked, passed = [], []
-    monkeypatch.setattr(plugin.app.state, "drainer", type("D", (), {"kick": lambda self: kicked.append(1)})())
-
-    async def inner(scope, receive, send):
-        passed.append(scope["type"])
-
-    middleware = plugin.DrainAtStart(inner)
-    asyncio.run(middleware({"type": "http"}, None, None))
-    assert kicked == [] and passed == ["http"]
-    asyncio.run(middleware({"type": "lifespan"}, None, None))
-    assert kicked == [1] and passed == ["http", "lifespan"]
-    assert plugin.HrFlowPlugin.fastapi_root_middlewares == [
-        {"middleware": plugin.DrainAtStart, "name": "HrFlow.ai webhook inbox drain"}
-    ]
