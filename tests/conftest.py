@@ -151,3 +151,19 @@ def run_dag(airflow_home, sandbox):
         return DagRunResult(proc.returncode, proc.stdout + proc.stderr, summary, run_id)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def postgres_db(live_services):
+    """Create a fresh PostgreSQL database (metadata, ledger) for one test module; drop it afterwards. Its name."""
+    import uuid
+
+    import psycopg2
+
+    name = f"hrflow_airflow_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    yield name
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()

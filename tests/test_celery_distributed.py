@@ -26,22 +26,9 @@ POOL_SLOTS, CONCURRENCY = 3, 2  # at most 3 HrFlow tasks at once, each with 2 ca
 
 
 @pytest.fixture(scope="module")
-def postgres_db(live_services):
-    """Create a fresh metadata database; drop it afterwards."""
-    import psycopg2
-
-    name = f"hrflow_airflow_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield f"postgres@{PG[0]}:{PG[1]}/{name}"
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
-
-
-@pytest.fixture(scope="module")
 def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
     """api-server, scheduler, dag-processor and two Celery workers; stopped, with nothing left, at the end."""
+    url = f"postgres@{PG[0]}:{PG[1]}/{postgres_db}"
     redis_db = uuid.uuid4().int % 10 + 5
     stack = AirflowStack(
         tmp_path_factory.mktemp("celery_home"),
@@ -49,9 +36,9 @@ def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
         extra_env={
             **sandbox_server.airflow_env(),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{postgres_db}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{url}",
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
-            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres_db}",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{url}",
             # the sync ledger on the shared PostgreSQL, as docker-compose.yaml sets it: both workers see one ledger
             "AIRFLOW_CONN_HRFLOW_LEDGER": json.dumps(
                 {
@@ -59,7 +46,7 @@ def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
                     "host": PG[0],
                     "port": PG[1],
                     "login": "postgres",
-                    "schema": postgres_db.rsplit("/", 1)[1],
+                    "schema": postgres_db,
                 }
             ),
             # a task whose worker vanished is failed (and retried) after 30 s without a heartbeat
@@ -105,7 +92,7 @@ def _assert_delivered_once(sandbox, keys: list[str], postgres_db: str) -> None:
     # the ledger lived in PostgreSQL, shared by both workers: every profile synced, with the hash of what the ATS got
     import psycopg2
 
-    with psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname=postgres_db.rsplit("/", 1)[1]) as db:
+    with psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname=postgres_db) as db:
         cursor = db.cursor()
         cursor.execute(
             "SELECT state, count(*) FROM hrflow_sync_ledger WHERE object_key = ANY(%s) AND synced_hash IS NOT NULL "
@@ -120,7 +107,7 @@ def _assert_no_candidate_data_in(postgres_db: str, sandbox, source: str, keys: l
     import subprocess
 
     dump = subprocess.run(
-        ["pg_dump", "-h", PG[0], "-p", str(PG[1]), "-U", "postgres", postgres_db.rsplit("/", 1)[1]],
+        ["pg_dump", "-h", PG[0], "-p", str(PG[1]), "-U", "postgres", postgres_db],
         capture_output=True,
         check=True,
         timeout=120,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
@@ -18,20 +17,6 @@ from tests.conftest import PG
 
 DAG_ID = "hrflow_profile_sms"
 pytestmark = pytest.mark.distributed
-
-
-@pytest.fixture(scope="module")
-def postgres_db(live_services):
-    """A fresh database for the metadata and the ledger; dropped afterwards."""
-    import psycopg2
-
-    name = f"hrflow_inbox_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield name
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
 
 
 @pytest.fixture(scope="module")
