@@ -17,9 +17,6 @@ from hrflow_airflow.errors import (
 )
 from hrflow_airflow.hooks.json_api import JsonApiHook
 
-DEFAULT_TIMEOUT = 30.0
-REASON_LIMIT = 300
-
 
 class ApiKeyJsonHook(JsonApiHook):
     """

@@ -46,8 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_BREAKER_AFTER = 3
 
 
 def max_attempts() -> int:

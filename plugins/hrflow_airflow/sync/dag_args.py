@@ -17,7 +17,7 @@ from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param
 from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sync_deadline
 from hrflow_airflow.objects import KINDS, ObjectKind
-from hrflow_airflow.settings import settings
+from hrflow_airflow.settings import setting, settings
 from hrflow_airflow.sync.plan import MAX_BATCH_PARAM
 
 MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
@@ -88,18 +88,18 @@ def hrflow_pool() -> str:
     else ``default_pool``. Opt-in: set it once the pool exists (``airflow pools set hrflow_api 16 ...``). A task in
     a pool that does not exist is never scheduled, so the webhook refuses deliveries while the pool is missing.
     """
-    return settings().pool or "default_pool"
+    return setting("pool") or "default_pool"
 
 
 def ats_concurrency() -> int:
     """Return how many ``post_to_ats`` tasks of one run may run at once (``[hrflow] ats_concurrency``)."""
-    return max(1, settings().ats_concurrency)
+    return max(1, setting("ats_concurrency"))
 
 
 def parallel_batches() -> int:
     """Return how many tagging tasks of one run may run at once (``[hrflow] parallel_batches``): the run's
     ``[hrflow] max_in_flight`` HrFlow calls are shared among them."""
-    return max(1, settings().parallel_batches)
+    return max(1, setting("parallel_batches"))
 
 
 def ats_pool(conn_id: str) -> str:

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from hrflow_airflow import metrics, monitoring
-from hrflow_airflow.hooks.http import DEFAULT_MAX_ATTEMPTS
 from hrflow_airflow.metrics import event_extra, publish_report
 from hrflow_airflow.monitoring import (
     HrFlowAlertNotifier,
@@ -22,6 +21,7 @@ from hrflow_airflow.monitoring import (
 )
 from hrflow_airflow.objects import JOB, PROFILE
 from hrflow_airflow.outbox import MessageRecords
+from hrflow_airflow.settings import setting
 from sandbox.connections import alert_connection
 from sandbox.state import Fault
 
@@ -229,7 +229,7 @@ def test_an_alert_goes_even_where_its_record_cannot_be_opened(alert_conn, sandbo
 
 def test_alert_refused_with_429_is_sent_by_a_later_call(alert_conn, sandbox):
     """A 429 is documented as not processed: the record lets a later call send it."""
-    sandbox.state.faults.append(Fault(path="/sms", status=429, times=DEFAULT_MAX_ATTEMPTS, retry_after=0))
+    sandbox.state.faults.append(Fault(path="/sms", status=429, times=setting("max_attempts"), retry_after=0))
     HrFlowAlertNotifier()(_failure_context())
     assert sandbox.state.sms.bodies == []
     HrFlowAlertNotifier()(_failure_context())
