@@ -48,7 +48,9 @@ class SandboxProcess:
         response.raise_for_status()
         return response.json()
 
-    def reset_and_seed(self, count: int, *, hrflow_latency: float, ats_latency: float, generated: bool = False) -> None:
+    def reset_and_seed(
+        self, count: int, *, hrflow_latency: float, ats_latency: float, generated: bool = False, realistic: bool = False
+    ) -> None:
         self.control("reset")
         self.control(
             "seed",
@@ -57,6 +59,7 @@ class SandboxProcess:
                 "container": SOURCE,
                 "count": count,
                 "generated": generated,
+                "realistic": realistic,
                 "created_at": "2026-01-01T00:00:00+00:00",
                 "spread_seconds": 1,
             },

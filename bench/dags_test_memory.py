@@ -44,15 +44,15 @@ def tree_rss_mb(root: psutil.Process) -> int:
     return total // 2**20
 
 
-def run(n: int) -> tuple[int, dict[str, int], float, int]:
-    """Run one sync of ``n`` profiles; return (peak MB, peak MB per task, seconds, exit code)."""
+def run(n: int, *, realistic: bool = True, conf: dict | None = None) -> tuple[int, dict[str, int], float, int]:
+    """Run one sync of ``n`` profiles (``realistic``: full parsed resumes); return (peak MB, per task, s, exit)."""
     with sandbox_process() as sandbox:
-        sandbox.reset_and_seed(n, hrflow_latency=0, ats_latency=0, generated=True)
+        sandbox.reset_and_seed(n, hrflow_latency=0, ats_latency=0, generated=True, realistic=realistic)
         env = airflow_env(Path(tempfile.mkdtemp(prefix="dags_test_memory_")), sandbox.airflow_env())
         init_home(env)
         started = time.time()
         proc = subprocess.Popen(
-            [AIRFLOW, "dags", "test", DAG_ID, "--conf", json.dumps({"source_keys": [SOURCE]})],
+            [AIRFLOW, "dags", "test", DAG_ID, "--conf", json.dumps({"source_keys": [SOURCE], **(conf or {})})],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         root, samples = psutil.Process(proc.pid), []
@@ -82,6 +82,8 @@ def run(n: int) -> tuple[int, dict[str, int], float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[50_000, 200_000], help="profiles per run")
+    parser.add_argument("--conf", type=json.loads, default={}, help="run conf beside source_keys (JSON)")
+    parser.add_argument("--small", action="store_true", help="the example's small profiles, not realistic ones")
     args = parser.parse_args(argv)
     footprint, _, _, _ = run(100)
     lines = [
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     failed = False
     for n in args.n:
-        peak, per_task, seconds, code = run(n)
+        peak, per_task, seconds, code = run(n, realistic=not args.small, conf=args.conf)
         failed |= code != 0 or peak >= 300
         top = ", ".join(f"{t} {mb}" for t, mb in sorted(per_task.items(), key=lambda kv: -kv[1])[:3])
         before = BASELINE_MB.get(n)

@@ -34,6 +34,7 @@ class ControlRoutes:
                 created_at=data.get("created_at"),
                 spread_seconds=int(data.get("spread_seconds", 0)),
                 generated=bool(data.get("generated")),
+                realistic=bool(data.get("realistic")),
             )
             if data.get("generated"):  # a million-object run: count what the receivers applied, keep no bodies
                 self.state.keep_bodies = False

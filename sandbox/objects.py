@@ -85,9 +85,13 @@ def make_profile(
     phone: str | None = "default",
     key: str | None = None,
     share: bool = False,
+    realistic: bool = False,
 ) -> dict[str, Any]:
     """
     Return a profile shaped like the scrubbed real profile, with its own key and identity.
+
+    ``realistic``: as full as HrFlow returns a parsed resume: a summary of a few KB and a dozen skills and
+    experiences (the example's are few and short), for the memory benchmarks (issue #38).
 
     ``share``: the parts no profile changes (experiences, skills, attachments...) are the example's own, shared
     by every shared profile, for callers that only read them (``GeneratedBucket`` rebuilds its objects on each
@@ -114,9 +118,30 @@ def make_profile(
         "last_name": last,
         "email": f"candidate{index}.{source_key[:6]}@example.com",
         "phone": f"+3361{index:07d}" if phone == "default" else phone,
-        "summary": f"Candidate {index}",
+        "summary": f"Candidate {index}. " + (_REALISTIC_SUMMARY if realistic else ""),
     }
+    if realistic:
+        profile.update(_realistic_parts())
     return profile
+
+
+_REALISTIC_SUMMARY = (
+    "Data engineer with eight years of experience designing batch and streaming pipelines, "
+    "leading small teams and mentoring juniors; comfortable with Python, SQL, Spark and cloud warehouses. "
+) * 16  # ~3 KB, as a parsed resume's summary
+
+
+@functools.cache
+def _realistic_parts() -> dict[str, Any]:
+    """Return a dozen skills and experiences shaped like the example's, decoded once; shared: never change it."""
+    example = _example()
+    experience = example["experiences"][0]
+    return {
+        "skills": [{"name": f"skill {i}", "type": "hard" if i % 2 else "soft", "value": None} for i in range(12)],
+        "experiences": [
+            {**experience, "key": make_key("experience", i), "description": _REALISTIC_SUMMARY[:600]} for i in range(12)
+        ],
+    }
 
 
 def make_job(

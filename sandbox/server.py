@@ -27,6 +27,8 @@ hold, ``objects.py`` the objects and credentials, ``connections.py`` the Airflow
                   turn it off to model the many real ATS endpoints that ignore the header);
 * ``/sms``        a recording messaging receiver that honours ``Idempotency-Key``;
 * ``/smartrecruiters/...``, ``/workable/...`` SmartRecruiters and Workable emulators (``sandbox/vendors.py``);
+* ``/greenhouse/...`` (``/greenhouse-auth/token``), ``/lever/...``, ``/teamtailor/...`` the Greenhouse Harvest v3,
+                  Lever and Teamtailor emulators (``sandbox/greenhouse.py``, ``lever.py``, ``teamtailor.py``);
 * ``/twilio/...`` a Twilio Programmable Messaging emulator (see ``_twilio``), reached by the official
                   ``twilio`` SDK through its API domain's base URL.
 
@@ -49,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
+from sandbox import greenhouse, lever, teamtailor
 from sandbox.connections import sandbox_connections
 from sandbox.control import ControlRoutes
 from sandbox.hrflow_api import HrFlowRoutes
@@ -154,7 +157,7 @@ class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHT
 
     def _fault_for(self, method: str, url: Any, path: str, area: str, body: bytes) -> Fault | None | object:
         """Apply the area's latency and take the request's fault; answer it here when it is an error."""
-        vendor = path.startswith(("/smartrecruiters/", "/workable/"))
+        vendor = path.startswith(VENDOR_PREFIXES)
         if (delay := self.state.latency.get(area)) and not vendor:  # a vendor counts its answer time in flight
             time.sleep(delay)
         fault = self.state.take_fault(method, path, url.query + body.decode("utf-8", "replace"))
@@ -179,6 +182,7 @@ class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHT
 
 
 ANSWERED = object()  # the fault answered the request itself
+VENDOR_PREFIXES = ("/smartrecruiters/", "/workable/", "/greenhouse/", "/greenhouse-auth/", "/lever/", "/teamtailor/")
 
 
 @dataclass(frozen=True)
@@ -202,12 +206,27 @@ def _vendor(handler: _Handler, r: Request) -> None:
     serve_vendor(handler, handler.state.vendors, r.method, r.path, r.query, r.body, r.fault, latency)
 
 
+def _emulator(prefix: str, serve: Callable[..., None]) -> Callable[[_Handler, Request], None]:
+    """Route ``prefix`` to one vendor emulator module's ``serve``, after the ATS area's latency."""
+
+    def answer(handler: _Handler, r: Request) -> None:
+        if latency := handler.state.latency.get("ats", 0.0):
+            time.sleep(latency)
+        serve(handler, handler.state.vendors, r.method, r.path[len(prefix) :], r.query, r.body, r.fault)
+
+    return answer
+
+
 # The route table: path prefix -> (area, what answers). Each request is routed once.
 ROUTES: tuple[tuple[str, str, Callable[[_Handler, Request], None]], ...] = (
     ("/v1/", "hrflow", lambda h, r: h._hrflow(r.method, r.path[4:], r.query, r.body)),
     ("/ats/", "ats", lambda h, r: h._receiver(h.state.ats_area(r.path[5:]), ATS_API_KEY, r.body, r.path[5:], r.fault)),
     ("/smartrecruiters/", "ats", _vendor),
     ("/workable/", "ats", _vendor),
+    ("/greenhouse-auth/", "ats", lambda h, r: greenhouse.serve_auth(h, h.state.vendors, r.method, r.path[16:], r.body)),
+    ("/greenhouse/", "ats", _emulator("/greenhouse", greenhouse.serve)),
+    ("/lever/", "ats", _emulator("/lever", lever.serve)),
+    ("/teamtailor/", "ats", _emulator("/teamtailor", teamtailor.serve)),
     ("/twilio/", "twilio", lambda h, r: h._twilio(r.method, r.path[len("/twilio") :], r.raw_query, r.body, r.fault)),
     ("/_sandbox/", "control", lambda h, r: h._control(r.method, r.path[10:], r.query, r.body)),
 )

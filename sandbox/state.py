@@ -158,6 +158,7 @@ class SandboxState:
         created_at: str | None = None,
         spread_seconds: int = 0,
         generated: bool = False,
+        realistic: bool = False,
     ) -> list[str]:
         """
         Add ``count`` objects to ``container``, ``spread_seconds`` apart from ``created_at``.
@@ -165,13 +166,13 @@ class SandboxState:
         ``generated``: the container becomes a :class:`GeneratedBucket` (objects made from their index on
         read, a million in a few hundred MB), replacing what it held; keys are not returned.
         """
-        maker = make_profile if kind == "profile" else make_job
+        maker = functools.partial(make_profile, realistic=realistic) if kind == "profile" else make_job
         base = _parse_date(created_at) if created_at else datetime.now(timezone.utc)
         if generated:
             if start or tags:
                 raise ValueError("a generated container starts at index 0 without tags")
             bucket = GeneratedBucket(
-                functools.partial(make_profile, share=True) if kind == "profile" else maker,
+                functools.partial(make_profile, share=True, realistic=realistic) if kind == "profile" else maker,
                 lambda i: make_key(kind, container, i),
                 container,
                 count,

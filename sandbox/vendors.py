@@ -35,7 +35,7 @@ import re
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,8 @@ class VendorAts:
     """One emulated ATS account: its candidates and what its rate limiter saw."""
 
     name: str
+    interval: float = 1.0  # the rate-limit window, for max_per_window
+    email_of: Any = None  # candidate -> its email, where the vendor keeps it elsewhere than "email"
     candidates: dict[str, dict] = field(default_factory=dict)
     creates: int = 0
     updates: Counter = field(default_factory=Counter)  # candidate id -> updates applied
@@ -80,10 +82,14 @@ class VendorAts:
     in_flight: int = 0
     max_in_flight: int = 0
     lookups_in_flight: int = 0
+    recent: deque = field(default_factory=deque)  # a rolling window's requests (Greenhouse), a bucket's (Lever)
     received_at: list = field(default_factory=list)  # time.time() of every request (rate checks)
 
+    def email(self, candidate: dict) -> str:
+        return str((self.email_of(candidate) if self.email_of else candidate.get("email")) or "")
+
     def by_email(self, email: str) -> list[dict]:
-        return [c for c in self.candidates.values() if str(c.get("email", "")).casefold() == email.casefold()]
+        return [c for c in self.candidates.values() if self.email(c).casefold() == email.casefold()]
 
     def max_per_window(self, interval: float) -> int:
         """Return the most requests received in one fixed rate-limit interval."""
@@ -93,18 +99,27 @@ class VendorAts:
     def duplicates(self) -> list[str]:
         """Return the emails (or names, without an email) held by more than one candidate."""
         seen = Counter(
-            str(c.get("email") or c.get("name") or c.get("firstName")).casefold() for c in self.candidates.values()
+            (self.email(c) or str(c.get("name") or c.get("firstName"))).casefold() for c in self.candidates.values()
         )
         return sorted(k for k, n in seen.items() if n > 1)
 
 
 class Vendors:
-    """Both emulated accounts, guarded by one lock."""
+    """The emulated vendor accounts, guarded by one lock (Greenhouse, Lever and Teamtailor: their own modules)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.smartrecruiters = VendorAts("smartrecruiters")
-        self.workable = VendorAts("workable")
+        self.smartrecruiters = VendorAts("smartrecruiters", interval=SR_INTERVAL)
+        self.workable = VendorAts("workable", interval=WORKABLE_INTERVAL)
+        self.greenhouse = VendorAts("greenhouse", interval=10.0, email_of=_first_value("email_addresses"))
+        self.lever = VendorAts("lever", interval=1.0, email_of=lambda o: (o.get("emails") or [""])[0])
+        self.teamtailor = VendorAts("teamtailor", interval=10.0, email_of=lambda c: c["attributes"].get("email"))
+        self.greenhouse_token_life = 3600.0  # seconds an access token lives (tests shorten it)
+        self.tokens: dict[str, float] = {}  # Greenhouse access token -> when it expires (time.time())
+        self.lever_contacts: dict[str, dict] = {}  # Lever contact id -> contact
+        self.lever_bucket = {"tokens": 20.0, "at": 0.0}  # Lever's token bucket for the sandbox key
+
+    ALL = ("smartrecruiters", "workable", "greenhouse", "lever", "teamtailor")
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -116,13 +131,18 @@ class Vendors:
                     "refused_for_rate": v.refused_for_rate,
                     "duplicates": v.duplicates(),
                     "max_in_flight": v.max_in_flight,
-                    "max_per_window": v.max_per_window(
-                        SR_INTERVAL if v.name == "smartrecruiters" else WORKABLE_INTERVAL
-                    ),
+                    "max_per_window": v.max_per_window(v.interval),
                     "requests": dict(v.requests),
                 }
-                for v in (self.smartrecruiters, self.workable)
+                for v in (getattr(self, name) for name in self.ALL)
             }
+
+
+def _first_value(field_name: str) -> Any:
+    def email(candidate: dict) -> str:
+        return next((str(e.get("value")) for e in candidate.get(field_name) or [] if isinstance(e, dict)), "")
+
+    return email
 
 
 def serve(
@@ -148,7 +168,7 @@ def serve(
     return _workable(handler, vendors, method, path[len("/workable") :], query, body, fault)
 
 
-def _json(body: bytes) -> Any:
+def read_json(body: bytes) -> Any:
     import json
 
     try:
@@ -157,7 +177,7 @@ def _json(body: bytes) -> Any:
         return None
 
 
-def _finish(handler: Any, status: int, payload: Any, headers: dict[str, str], fault: Any) -> None:
+def finish(handler: Any, status: int, payload: Any, headers: dict[str, str], fault: Any) -> None:
     """Answer a request that was applied, unless a fault drops the answer or a gateway's 5xx replaces it."""
     if not handler._after_apply(fault):
         handler._send(status, payload, headers)
@@ -232,7 +252,7 @@ def _smartrecruiters(
                 200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers
             )
         if method == "POST" and route == "/candidates":
-            data = _json(body)
+            data = read_json(body)
             if not isinstance(data, dict):
                 return handler._send(400, {"message": "Malformed JSON body", "errors": []}, headers)
             missing = [f for f in ("firstName", "lastName", "email") if not data.get(f)]
@@ -267,7 +287,7 @@ def _smartrecruiters(
                 }
                 account.candidates[candidate["id"]] = candidate
                 account.creates += 1
-            return _finish(handler, 201, candidate, headers, fault)
+            return finish(handler, 201, candidate, headers, fault)
         if method == "PATCH" and route.startswith("/candidates/"):
             return _sr_update(handler, account, vendors, route.removeprefix("/candidates/"), body, headers, fault)
         return handler._send(404, {"message": f"Not found: {method} {route}", "errors": []}, headers)
@@ -284,7 +304,7 @@ def _sr_update(
     handler: Any, account: VendorAts, vendors: Vendors, candidate_id: str, body: bytes, headers: dict, fault: Any
 ) -> None:
     """``PATCH /candidates/{id}``: set the personal information fields the body carries."""
-    data = _json(body)
+    data = read_json(body)
     if not isinstance(data, dict):
         return handler._send(400, {"message": "Malformed JSON body", "errors": []}, headers)
     if "email" in data and not EMAIL.fullmatch(str(data["email"])):
@@ -300,7 +320,7 @@ def _sr_update(
         candidate.update({name: data[name] for name in SR_UPDATABLE if name in data})
         account.updates[candidate_id] += 1
         answer = dict(candidate)
-    return _finish(handler, 200, answer, headers, fault)
+    return finish(handler, 200, answer, headers, fault)
 
 
 # -- Workable ---------------------------------------------------------------------------------------
@@ -340,7 +360,7 @@ def _workable(
     if method == "POST" and (route == "/spi/v3/talent_pool/candidates" or job):
         if job and job.group(1) != WORKABLE_JOB:
             return handler._send(404, {"error": "Not found"}, headers)
-        data = _json(body)
+        data = read_json(body)
         candidate = data.get("candidate") if isinstance(data, dict) else None
         if not isinstance(candidate, dict):
             return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
@@ -365,9 +385,9 @@ def _workable(
             }
             account.candidates[created["id"]] = created
             account.creates += 1
-        return _finish(handler, 201, {"candidate": created}, headers, fault)
+        return finish(handler, 201, {"candidate": created}, headers, fault)
     if method == "PATCH" and one:
-        data = _json(body)
+        data = read_json(body)
         candidate = data.get("candidate") if isinstance(data, dict) else None
         if not isinstance(candidate, dict):
             return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
@@ -382,7 +402,7 @@ def _workable(
             stored.update({k: v for k, v in candidate.items() if k in WORKABLE_UPDATABLE})
             account.updates[one.group(1)] += 1
             answer = dict(stored)
-        return _finish(handler, 200, {"candidate": answer}, headers, fault)
+        return finish(handler, 200, {"candidate": answer}, headers, fault)
     return handler._send(404, {"error": "Not found"}, headers)
 
 

@@ -24,6 +24,9 @@ def get_provider_info() -> dict:
                     "hrflow_airflow.hooks.twilio",
                     "hrflow_airflow.destinations.smartrecruiters",
                     "hrflow_airflow.destinations.workable",
+                    "hrflow_airflow.destinations.greenhouse",
+                    "hrflow_airflow.destinations.lever",
+                    "hrflow_airflow.destinations.teamtailor",
                 ],
             }
         ],
@@ -125,6 +128,85 @@ def get_provider_info() -> dict:
                         "password": "Access token (sent as Bearer)",
                     },
                     "placeholders": {"host": "https://yourcompany.workable.com", "password": "the access token"},
+                },
+            },
+            {
+                "hook-class-name": "hrflow_airflow.destinations.greenhouse.GreenhouseHook",
+                "hook-name": "Greenhouse Harvest v3 (ATS)",
+                "connection-type": "greenhouse",
+                "conn-fields": {
+                    "user_id": {
+                        "label": "Greenhouse user id (required)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "The numeric id of the user writes are attributed to (sent as sub when the token is "
+                            "requested); it is in the URL of the user's page in Greenhouse."
+                        ),
+                    },
+                    "auth_url": {
+                        "label": "Token URL base (empty: https://auth.greenhouse.io)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {
+                        "label": "HTTP timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Harvest URL (empty: https://harvest.greenhouse.io)",
+                        "login": "OAuth client id (Harvest V3 OAuth credential)",
+                        "password": "OAuth client secret",
+                    },
+                    "placeholders": {"host": "https://harvest.greenhouse.io", "password": "the client secret"},
+                },
+            },
+            {
+                "hook-class-name": "hrflow_airflow.destinations.lever.LeverHook",
+                "hook-name": "Lever (ATS)",
+                "connection-type": "lever",
+                "conn-fields": {
+                    "perform_as": {
+                        "label": "Perform as: Lever user id (required)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Every opportunity and contact update is made as this Lever user.",
+                    },
+                    "timeout": {
+                        "label": "HTTP timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {
+                        "host": "API URL (empty: https://api.lever.co)",
+                        "password": "API key (sent as the Basic auth user name)",
+                    },
+                    "placeholders": {"host": "https://api.lever.co", "password": "the API key"},
+                },
+            },
+            {
+                "hook-class-name": "hrflow_airflow.destinations.teamtailor.TeamtailorHook",
+                "hook-name": "Teamtailor (ATS)",
+                "connection-type": "teamtailor",
+                "conn-fields": {
+                    "api_version": {
+                        "label": "API version (X-Api-Version; empty: 20240404)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {
+                        "label": "HTTP timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "relabeling": {
+                        "host": "API URL (empty: https://api.teamtailor.com, EU; North America: https://api.na.teamtailor.com)",
+                        "password": "Admin-scope API key",
+                    },
+                    "placeholders": {"host": "https://api.teamtailor.com", "password": "the API key"},
                 },
             },
             _json_endpoint(

@@ -19,6 +19,7 @@ import pytest
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.ledger import Ledger
+from sandbox import greenhouse, lever, teamtailor
 from sandbox.objects import ATS_API_KEY
 from sandbox.state import Fault
 from sandbox.vendors import (
@@ -58,8 +59,10 @@ def json_held(state) -> dict[str, int]:
 def vendor_held(name: str) -> Callable[[Any], dict[str, int]]:
     def held(state) -> dict[str, int]:
         emails: dict[str, int] = {}
-        for candidate in getattr(state.vendors, name).candidates.values():
-            emails[candidate["email"]] = emails.get(candidate["email"], 0) + 1
+        account = getattr(state.vendors, name)
+        for candidate in account.candidates.values():
+            email = account.email(candidate)
+            emails[email] = emails.get(email, 0) + 1
         return emails
 
     return held
@@ -101,6 +104,36 @@ EMULATORS = [
         "email",
         vendor_held("workable"),
         lambda state: sum(state.vendors.workable.updates.values()),
+    ),
+    Emulator(
+        "greenhouse",
+        greenhouse.connection,
+        "/greenhouse/v3/candidates",
+        greenhouse.CLIENT_SECRET,
+        lambda i: {"first_name": f"F{i}", "last_name": f"L{i}", "email": f"c{i}@example.com"},
+        "email",
+        vendor_held("greenhouse"),
+        lambda state: sum(state.vendors.greenhouse.updates.values()),
+    ),
+    Emulator(
+        "lever",
+        lever.connection,
+        "/lever/v1/opportunities",
+        lever.API_KEY,
+        lambda i: {"name": f"F{i} L{i}", "email": f"c{i}@example.com"},
+        "email",
+        vendor_held("lever"),
+        lambda state: sum(state.vendors.lever.updates.values()),
+    ),
+    Emulator(
+        "teamtailor",
+        teamtailor.connection,
+        "/teamtailor/v1/candidates",
+        teamtailor.API_KEY,
+        lambda i: {"first-name": f"F{i}", "last-name": f"L{i}", "email": f"c{i}@example.com"},
+        "email",
+        vendor_held("teamtailor"),
+        lambda state: sum(state.vendors.teamtailor.updates.values()),
     ),
 ]
 

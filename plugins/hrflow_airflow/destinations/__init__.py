@@ -30,6 +30,9 @@ ADAPTERS = {
     "hrflow_ats": (JSON_BATCH, "hrflow_airflow.hooks.api_key:AtsHook"),
     "smartrecruiters": (PER_OBJECT, "hrflow_airflow.destinations.smartrecruiters:SmartRecruitersHook"),
     "workable": (PER_OBJECT, "hrflow_airflow.destinations.workable:WorkableHook"),
+    "greenhouse": (PER_OBJECT, "hrflow_airflow.destinations.greenhouse:GreenhouseHook"),
+    "lever": (PER_OBJECT, "hrflow_airflow.destinations.lever:LeverHook"),
+    "teamtailor": (PER_OBJECT, "hrflow_airflow.destinations.teamtailor:TeamtailorHook"),
 }
 
 

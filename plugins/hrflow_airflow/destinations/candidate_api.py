@@ -46,6 +46,7 @@ class CandidateApiHook(JsonApiHook):
     # rate-limit response headers: (remaining, reset); reset None: the window is rate_interval long
     remaining_header = "X-RateLimit-Remaining"
     reset_header: str | None = None
+    limit_header: str | None = None  # the header stating the window's size: paced from it once an answer has it
     email_field = "email"  # the record field holding the email used for lookups
     profile_field_map: dict[str, str] = {}
 
@@ -129,6 +130,10 @@ class CandidateApiHook(JsonApiHook):
 
     lookup_results = "candidates"  # the list in the lookup's answer
 
+    def already_exists(self, exc: RefusedError) -> bool:
+        """Return True when a create was refused because the candidate exists (look it up and adopt it)."""
+        return False
+
     def found_id(self, answer: Any, email: str) -> str | None:
         """Return the id of the candidate with ``email`` (case-insensitive): lookups may be keyword searches."""
         for candidate in (answer or {}).get(self.lookup_results) or []:
@@ -142,7 +147,7 @@ class CandidateApiHook(JsonApiHook):
         limit, interval = self.limits()
         return RateLimiter(
             max(1, limit // self.lanes), interval, margin=0.1, remaining_header=self.remaining_header,
-            reset_header=self.reset_header,
+            reset_header=self.reset_header, limit_header=self.limit_header, share=self.lanes,
         )  # fmt: skip
 
     @cached_property

@@ -114,7 +114,13 @@ class PerObjectDestination:
                         remote = f"{api.name}:{api.create(record)}"
                     except AtsAuthError:
                         raise
-                    except RefusedError as exc:  # nothing created: the sync step counts the refusal in the ledger
+                    except RefusedError as exc:
+                        if api.already_exists(exc) and not maybe_created:  # ours, its answer lost: look it up
+                            maybe_created = True
+                            log.warning("%s: %s has it already (HTTP %s); looking it up by email", key, api.name,
+                                        exc.status)  # fmt: skip
+                            continue
+                        # nothing created: the sync step counts the refusal in the ledger
                         log.error("%s: %s refused it: HTTP %s: %s", key, api.name, exc.status, exc.reason)
                         return Outcome(key, container, "refused", reason=f"{api.name} HTTP {exc.status}: {exc.reason}")
                     except CircuitOpenError:

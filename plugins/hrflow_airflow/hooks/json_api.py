@@ -132,9 +132,11 @@ class JsonApiHook(BaseHook):
         if not isinstance(data, dict):
             return str(data)[:REASON_LIMIT]
         parts = [str(data[f]) for f in ("message", "error") if data.get(f)]
-        for error in data.get("errors") or []:  # e.g. [{"code": "INVALID_EMAIL", "message": "..."}]
+        for error in data.get("errors") or []:  # [{"code", "message"}], [{"message", "field"}], JSON:API's
             if isinstance(error, dict):
-                parts.append(" ".join(str(error[f]) for f in ("code", "message") if error.get(f)))
+                pointer = (error.get("source") or {}).get("pointer") if isinstance(error.get("source"), dict) else None
+                words = [str(error[f]) for f in ("code", "field", "message", "detail") if error.get(f)]
+                parts.append(" ".join(words + ([f"({pointer})"] if pointer else [])))
         return "; ".join(parts)[:REASON_LIMIT] or str(data)[:REASON_LIMIT]
 
 

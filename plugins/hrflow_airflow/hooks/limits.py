@@ -20,7 +20,9 @@ class RateLimiter:
 
     ``margin`` widens the window for transit time: stricter than a server's fixed windows.
     ``remaining_header`` / ``reset_header`` name the server's rate-limit headers; a reset header holds a
-    Unix time; without one the window is ``interval`` long.
+    Unix time (or, a small number, the seconds left); without one the window is ``interval`` long.
+    ``limit_header`` names the header stating the window's size: once an answer carries it, the limit is the
+    server's word divided by ``share`` (the tasks pacing the same key), not the documented default.
     """
 
     def __init__(
@@ -31,8 +33,11 @@ class RateLimiter:
         margin: float = 0.0,
         remaining_header: str | None = None,
         reset_header: str | None = None,
+        limit_header: str | None = None,
+        share: int = 1,
     ) -> None:
         self.limit = max(1, limit) if limit else None
+        self.limit_header, self.share = limit_header, max(1, share)
         self.interval, self.margin = interval, margin
         self.remaining_header, self.reset_header = remaining_header, reset_header
         self.throttled = 0  # 429 answers seen
@@ -66,7 +71,11 @@ class RateLimiter:
             self.hold_until = max(self.hold_until, time.monotonic() + seconds + self.margin)
 
     def observe(self, response: requests.Response) -> None:
-        """Hold until the reset once the server's headers say the window is used up."""
+        """Take the window's size from the server's header; hold until the reset once it says the window is used."""
+        stated = _number(response.headers.get(self.limit_header)) if self.limit_header else None
+        if stated is not None and stated >= 1:
+            with self.lock:
+                self.limit = max(1, int(stated) // self.share)
         remaining = _number(response.headers.get(self.remaining_header)) if self.remaining_header else None
         if remaining is not None and remaining <= 0:
             with self.lock:
@@ -76,6 +85,8 @@ class RateLimiter:
     def reset_in(self, response: requests.Response) -> float:
         """Return the seconds until the server's window resets (from its reset header, else one interval)."""
         if self.reset_header and (reset := _number(response.headers.get(self.reset_header))) is not None:
+            if reset < 1e9:  # seconds left, not a Unix time
+                return min(max(reset, 0.0), self.interval)
             return min(max(reset - time.time(), 0.0), self.interval)  # a Unix time; clocks may differ
         return self.interval
 

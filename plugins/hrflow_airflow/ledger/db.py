@@ -9,6 +9,7 @@ LocalExecutor, ``airflow dags test``); workers on several machines need the shar
 from __future__ import annotations
 
 import os
+import threading
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -103,10 +104,16 @@ class LedgerHook(BaseHook):
 
     def side_table(self, name: str, *columns: Any) -> Any:
         """Return table ``name`` of ``columns`` in the ledger's database, created on first use (messages, inbox)."""
-        from sqlalchemy import MetaData, Table
+        from sqlalchemy import MetaData, Table, inspect
+        from sqlalchemy.exc import DatabaseError
 
         table = Table(name, MetaData(), *columns)
-        table.metadata.create_all(self.engine, checkfirst=True)
+        with _CREATING:  # the threads of a task create it once
+            try:
+                table.metadata.create_all(self.engine, checkfirst=True)
+            except DatabaseError:  # another process created it between the check and the CREATE
+                if not inspect(self.engine).has_table(name):
+                    raise
         return table
 
     def upsert(self, table: Any, rows: list[dict[str, Any]], key: list[str], set_: Any, where: Any = None) -> None:
@@ -118,6 +125,9 @@ class LedgerHook(BaseHook):
         with self.engine.begin() as conn:
             for i in range(0, len(rows), CHUNK):
                 conn.execute(stmt, rows[i : i + CHUNK])
+
+
+_CREATING = threading.Lock()
 
 
 def now() -> str:

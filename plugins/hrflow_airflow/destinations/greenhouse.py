@@ -1,0 +1,187 @@
+"""
+Greenhouse, Harvest API v3: one candidate per ``POST /v3/candidates``, looked up with ``GET /v3/candidates?email=``.
+
+From Greenhouse's public reference (harvestdocs.greenhouse.io):
+- auth (https://harvestdocs.greenhouse.io/docs/authentication): OAuth 2.0 client credentials. ``POST
+  {auth_url}/token`` with HTTP Basic ``client_id:client_secret`` and the form ``grant_type=client_credentials``,
+  ``sub=<user_id>`` (the Greenhouse user writes are attributed to); the answer holds ``access_token`` and its
+  expiry (``expires_at``, or ``expires_in``); access tokens live an hour
+  (https://harvestdocs.greenhouse.io/docs/harvest-partner-oauth). Calls send ``Authorization: Bearer``;
+- ``POST /v3/candidates`` with ``first_name``, ``last_name``, ``email_addresses`` and ``phone_numbers``
+  (``[{value, type}]``) answers the new candidate (``{"candidate": {"id", ...}, "application": ...}``); there is
+  no de-duplication, so a create sent again is a second candidate: after a lost answer, look up by email;
+- ``GET /v3/candidates?email=`` answers a JSON array (lists page by cursor in the ``Link`` header,
+  https://harvestdocs.greenhouse.io/docs/pagination); ``PATCH /v3/candidates/{id}`` sets the fields it carries;
+- rate limits (https://harvestdocs.greenhouse.io/docs/api-rate-limiting): a rolling 10-second window whose size
+  each answer states (``X-RateLimit-Limit``, ``X-RateLimit-Remaining``); 429 with ``Retry-After`` and
+  ``X-RateLimit-Reset`` beyond it. Paced from those headers (50 per 10 s until the first answer says);
+- validation errors: 422 ``{"message": "Validation error", "errors": [{"message", "field"}]}``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import cached_property
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from hrflow_airflow.dates import read_datetime
+from hrflow_airflow.destinations.base import AtsAuthError
+from hrflow_airflow.destinations.candidate_api import CandidateApiHook
+from hrflow_airflow.errors import BadConfigError
+from hrflow_airflow.hooks.http import pooled_session, send
+
+DEFAULT_AUTH_URL = "https://auth.greenhouse.io"
+REFRESH_BEFORE = 120.0  # seconds: a token this close to its expiry is replaced before use
+
+
+class TokenSource:
+    """
+    One access token per credential, shared by every thread and client of the process: fetched on first use,
+    replaced shortly before it expires and once after a 401. Kept in memory only; never logged.
+    """
+
+    def __init__(self, fetch: Any) -> None:
+        self.fetch, self.lock = fetch, threading.Lock()
+        self.token: str | None = None
+        self.expires = 0.0  # time.monotonic() of the expiry
+
+    def current(self) -> str:
+        with self.lock:
+            if self.token is None or time.monotonic() >= self.expires - REFRESH_BEFORE:
+                self.token, self.expires = self.fetch()
+            return self.token
+
+    def replace(self, stale: str) -> str:
+        """Return a new token unless another thread already replaced ``stale``."""
+        with self.lock:
+            if self.token == stale or self.token is None:
+                self.token, self.expires = self.fetch()
+            return self.token
+
+
+_SOURCES: dict[tuple[str, str, str], TokenSource] = {}
+_SOURCES_LOCK = threading.Lock()
+
+
+class GreenhouseHook(CandidateApiHook):
+    """
+    Create Greenhouse candidates through Harvest v3. Connection: host = Harvest URL (https://harvest.greenhouse.io),
+    login = OAuth client id, password = client secret, extra ``user_id`` (sent as ``sub``) and ``auth_url``.
+    """
+
+    conn_type = "greenhouse"
+    hook_name = "Greenhouse Harvest v3 (ATS)"
+    name = "greenhouse"
+    default_host = "https://harvest.greenhouse.io"
+    rate_limit, rate_interval = 50, 10.0  # until an answer states X-RateLimit-Limit
+    concurrency = 2
+    lookup_concurrency = 1
+    remaining_header = "X-RateLimit-Remaining"
+    reset_header = "X-RateLimit-Reset"
+    limit_header = "X-RateLimit-Limit"
+    email_field = "email"
+    profile_field_map = {
+        "first_name": "info.first_name",
+        "last_name": "info.last_name",
+        "email": "info.email",
+        "phone": "info.phone",
+    }
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        return {}  # the bearer token goes on each request (it expires)
+
+    # -- the access token -------------------------------------------------------------------------
+    @cached_property
+    def tokens(self) -> TokenSource:
+        extra = self.connection.extra_dejson
+        client_id, user_id = self.connection.login or "", str(extra.get("user_id") or "").strip()
+        if not client_id or not user_id:
+            missing = "login (the OAuth client id)" if not client_id else "extra user_id (sent as sub)"
+            raise BadConfigError(f"Connection '{self.ats_conn_id}' has no {missing}: Harvest v3 needs it")
+        auth_url = str(extra.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
+        with _SOURCES_LOCK:
+            return _SOURCES.setdefault((auth_url, client_id, user_id), TokenSource(self.fetch_token))
+
+    def fetch_token(self) -> tuple[str, float]:
+        """Return a new access token and the ``time.monotonic()`` of its expiry (client credentials grant)."""
+        extra = self.connection.extra_dejson
+        auth_url = str(extra.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
+        response = send(
+            self.token_session, "POST", f"{auth_url}/token", timeout=self.timeout, policy=self.retry,
+            target=f"greenhouse auth ({self.ats_conn_id})", auth=(self.connection.login, self.connection.password),
+            data={"grant_type": "client_credentials", "sub": str(extra.get("user_id"))},
+        )  # fmt: skip
+        if response.status_code in (400, 401, 403):
+            raise AtsAuthError(
+                f"greenhouse auth refused the client credentials (HTTP {response.status_code}: "
+                f"{self.reason(response)}); check connection '{self.ats_conn_id}' (login, password, extra user_id)",
+                response.status_code, self.reason(response),
+            )  # fmt: skip
+        if not response.ok:
+            raise BadConfigError(f"greenhouse auth ({self.ats_conn_id}) answered HTTP {response.status_code}")
+        answer = response.json()
+        return answer["access_token"], time.monotonic() + lifetime(answer)
+
+    @cached_property
+    def token_session(self) -> requests.Session:
+        return pooled_session(pool_size=2)
+
+    def request(self, method: str, path: str, *, safe_to_repeat: bool = True, **kwargs: Any) -> requests.Response:
+        """Send with the current token; after a 401 (expired early, revoked), once more with a new one."""
+        token = self.tokens.current()
+        try:
+            return super().request(method, path, safe_to_repeat=safe_to_repeat, **with_bearer(kwargs, token))
+        except AtsAuthError as exc:
+            if exc.status != 401:
+                raise
+            self.log.info("greenhouse (%s): access token refused (401); fetching a new one", self.ats_conn_id)
+            fresh = self.tokens.replace(token)
+            return super().request(method, path, safe_to_repeat=safe_to_repeat, **with_bearer(kwargs, fresh))
+
+    # -- candidates -------------------------------------------------------------------------------
+    def body(self, record: Any) -> dict[str, Any]:
+        candidate = super().body(record)
+        email, phone = candidate.pop("email", None), candidate.pop("phone", None)
+        if email:
+            candidate["email_addresses"] = [{"value": email, "type": "personal"}]
+        if phone:
+            candidate["phone_numbers"] = [{"value": phone, "type": "mobile"}]
+        return candidate
+
+    def create_request(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return "/v3/candidates", body
+
+    def created_id(self, answer: Any) -> str | None:
+        candidate = (answer or {}).get("candidate") if isinstance(answer, dict) else None
+        return (candidate or answer or {}).get("id")
+
+    def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
+        return "/v3/candidates", {"email": email}
+
+    def found_id(self, answer: Any, email: str) -> str | None:
+        for candidate in answer if isinstance(answer, list) else []:
+            values = [str(e.get("value", "")) for e in candidate.get("email_addresses") or [] if isinstance(e, dict)]
+            if any(v.casefold() == email.casefold() for v in values):
+                return candidate.get("id")
+        return None
+
+    def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        return "PATCH", f"/v3/candidates/{quote(remote_id, safe='')}", body
+
+
+def with_bearer(kwargs: dict[str, Any], token: str) -> dict[str, Any]:
+    """Return request arguments carrying ``token`` as the bearer."""
+    return {**kwargs, "headers": {**(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"}}
+
+
+def lifetime(answer: dict[str, Any]) -> float:
+    """Return the seconds a token answer says it lives (``expires_in``, else ``expires_at``; an hour if neither)."""
+    if isinstance(answer.get("expires_in"), (int, float)):
+        return float(answer["expires_in"])
+    if (expires := read_datetime(answer.get("expires_at"))) is not None:
+        return max(expires.timestamp() - time.time(), 0.0)
+    return 3600.0

@@ -1,0 +1,103 @@
+"""
+Lever: one opportunity per profile (``POST /v1/opportunities``), looked up with ``GET /v1/opportunities?email=``.
+
+From Lever's public reference (https://hire.lever.co/developer/documentation):
+- auth ("Authentication"): HTTP Basic, the API key as the user name and an empty password;
+- every write is made as a Lever user: ``perform_as=<user id>`` (connection extra ``perform_as``, required);
+- create ("Create an opportunity"): ``name`` (one full-name field), ``emails`` (strings), ``phones``
+  (``[{value, type}]``), ``headline``, ``tags``, ``sources``, ``origin``; 201 ``{"data": {"id", "contact", ...}}``.
+  De-duplication is by contact, not by opportunity: a known email links the new opportunity to the existing
+  contact (whose data takes precedence), so a create sent again is a second opportunity for the same person.
+  After a lost answer the ledger's intent makes the engine look up before anything is created again;
+- find ("List all opportunities"): ``GET /v1/opportunities?email=`` -> ``{"data": [...], "hasNext", "next"}``;
+- update ("Update contact"): contact details live on the contact, ``PUT /v1/contacts/{contact}`` with ``name``,
+  ``emails``, ``phones``, ``headline``, ``location``. So the id kept (ledger, ``ats_id`` tag) is
+  ``<opportunity>/<contact>``;
+- rate limits ("Rate limits"): a token bucket per key, 10 requests per second with bursts to 20; a 429 carries no
+  rate headers, so requests are paced here (10 per second) and a 429 backs off exponentially;
+- errors: ``{"code", "message"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import quote
+
+from hrflow_airflow.destinations.candidate_api import CandidateApiHook
+from hrflow_airflow.errors import BadConfigError
+
+SOURCE = "HrFlow.ai"
+
+
+class LeverHook(CandidateApiHook):
+    """
+    Create Lever opportunities. Connection: host = https://api.lever.co, password = API key, extra ``perform_as``
+    (the Lever user id every write is made as).
+    """
+
+    conn_type = "lever"
+    hook_name = "Lever (ATS)"
+    name = "lever"
+    default_host = "https://api.lever.co"
+    rate_limit, rate_interval = 10, 1.0  # the bucket's steady rate; its burst of 20 is never needed
+    concurrency = 2
+    lookup_concurrency = 1
+    remaining_header = None  # Lever sends no rate headers
+    email_field = "email"
+    profile_field_map = {
+        "name": "info.full_name",
+        "email": "info.email",
+        "phone": "info.phone",
+        "location": "info.location.text",
+    }
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        basic = base64.b64encode(f"{secret}:".encode()).decode("ascii")  # the key as user name, no password
+        return {"Authorization": f"Basic {basic}"}
+
+    @property
+    def perform_as(self) -> str:
+        user = str(self.connection.extra_dejson.get("perform_as") or "").strip()
+        if not user:
+            raise BadConfigError(
+                f"Connection '{self.ats_conn_id}' has no extra perform_as: Lever makes every write as a user; "
+                "set it to that user's id"
+            )
+        return user
+
+    def body(self, record: Any) -> dict[str, Any]:
+        fields = super().body(record)
+        contact: dict[str, Any] = {k: fields[k] for k in ("name", "headline", "location") if fields.get(k)}
+        if fields.get("email"):
+            contact["emails"] = [fields["email"]]
+        if fields.get("phone"):
+            contact["phones"] = [{"value": fields["phone"], "type": "mobile"}]
+        return contact
+
+    def create_request(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return (
+            f"/v1/opportunities?perform_as={quote(self.perform_as, safe='')}",
+            {**body, "sources": [SOURCE], "origin": "sourced"},
+        )
+
+    def created_id(self, answer: Any) -> str | None:
+        opportunity = (answer or {}).get("data") or {}
+        if not opportunity.get("id") or not opportunity.get("contact"):
+            return None
+        return f"{opportunity['id']}/{opportunity['contact']}"
+
+    def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
+        return "/v1/opportunities", {"email": email}
+
+    def found_id(self, answer: Any, email: str) -> str | None:
+        for opportunity in (answer or {}).get("data") or []:
+            if any(str(e).casefold() == email.casefold() for e in opportunity.get("emails") or []):
+                return f"{opportunity['id']}/{opportunity['contact']}"
+        return None
+
+    def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        opportunity, _, contact = remote_id.partition("/")
+        if not contact:
+            raise BadConfigError(f"lever id {opportunity!r} has no contact part: cannot update its contact")
+        return "PUT", f"/v1/contacts/{quote(contact, safe='')}", body

@@ -1,0 +1,162 @@
+"""
+Greenhouse Harvest API v3 emulator, written from Greenhouse's public reference (harvestdocs.greenhouse.io).
+
+``/greenhouse-auth`` stands for ``https://auth.greenhouse.io`` and ``/greenhouse`` for
+``https://harvest.greenhouse.io``.
+
+- Authentication (https://harvestdocs.greenhouse.io/docs/authentication): custom integrations use the OAuth 2.0
+  client credentials grant: ``POST /token`` with HTTP Basic ``client_id:client_secret`` and the form fields
+  ``grant_type=client_credentials`` and ``sub=<user_id>`` (a Greenhouse user the calls are attributed to). The
+  answer carries ``access_token``, ``token_type`` and ``expires_at``; tokens live an hour
+  (https://harvestdocs.greenhouse.io/docs/harvest-partner-oauth, "Key Token Lifetimes"). Calls send
+  ``Authorization: Bearer <token>``; an expired or unknown token is 401.
+- Candidates (https://harvestdocs.greenhouse.io/reference, "Candidates"): ``POST /v3/candidates`` with
+  ``first_name``, ``last_name`` (required), ``email_addresses`` and ``phone_numbers`` (``[{value, type}]``) ->
+  201 ``{"candidate": {...}, "application": null}``; no de-duplication: the same body twice is two candidates.
+  ``GET /v3/candidates?email=`` -> a JSON array; lists page by cursor in the ``Link`` header, and a request
+  carrying ``cursor`` must carry nothing else (https://harvestdocs.greenhouse.io/docs/pagination).
+  ``PATCH /v3/candidates/{id}`` sets the fields it carries -> 200; unknown id -> 404.
+- Errors (https://harvestdocs.greenhouse.io/docs/standardizations): 422
+  ``{"message": "Validation error", "errors": [{"message", "field"}]}``.
+- Rate limits (https://harvestdocs.greenhouse.io/docs/api-rate-limiting): a rolling 10-second window whose size
+  each answer states in ``X-RateLimit-Limit``, with ``X-RateLimit-Remaining``; beyond it, 429 with
+  ``Retry-After`` and ``X-RateLimit-Reset``.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import secrets
+import time
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs
+
+from sandbox.vendors import EMAIL, Vendors, finish, read_json
+
+CLIENT_ID = "greenhouse-sandbox-client"
+CLIENT_SECRET = "greenhouse-sandbox-client-secret"
+USER_ID = "4080"  # the Greenhouse user writes are attributed to (sub)
+LIMIT, INTERVAL = 50, 10.0  # the rolling window this account's answers state
+UPDATABLE = ("first_name", "last_name", "email_addresses", "phone_numbers", "tags", "company", "title")
+_ids = itertools.count(4_000_001)
+
+
+def serve_auth(handler: Any, vendors: Vendors, method: str, route: str, body: bytes) -> None:
+    """``POST /token``: the client credentials grant."""
+    if method != "POST" or route != "/token":
+        return handler._send(404, {"error": "not_found"})
+    try:
+        user, _, password = base64.b64decode(handler.headers.get("Authorization", "")[6:]).decode().partition(":")
+    except ValueError:
+        user, password = "", ""
+    if (user, password) != (CLIENT_ID, CLIENT_SECRET):
+        return handler._send(401, {"error": "invalid_client"})
+    form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    if form.get("grant_type") != "client_credentials":
+        return handler._send(400, {"error": "unsupported_grant_type"})
+    if form.get("sub") != USER_ID:
+        return handler._send(400, {"error": "invalid_request", "error_description": "sub is not a user"})
+    token = secrets.token_urlsafe(24)
+    with vendors.lock:
+        expires = time.time() + vendors.greenhouse_token_life
+        vendors.tokens[token] = expires
+        vendors.greenhouse.requests["POST /token"] += 1
+    at = datetime.fromtimestamp(expires, timezone.utc).isoformat(timespec="seconds")
+    return handler._send(200, {"access_token": token, "token_type": "Bearer", "expires_at": at})
+
+
+def _admit(handler: Any, vendors: Vendors, method: str, route: str) -> tuple[int, dict[str, str]]:
+    """Check the token and the rolling window; return (status to refuse with or 0, rate headers)."""
+    account = vendors.greenhouse
+    token = handler.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    with vendors.lock:
+        now = time.time()
+        if vendors.tokens.get(token, 0) <= now:
+            account.requests["401"] += 1
+            return 401, {}
+        account.received_at.append(now)
+        one = route.startswith("/v3/candidates/")
+        account.requests[f"{method} {'/v3/candidates/{id}' if one else route}"] += 1
+        sent = account.recent  # when each request of the rolling window came
+        while sent and now - sent[0] >= INTERVAL:
+            sent.popleft()
+        headers = {"X-RateLimit-Limit": str(LIMIT), "X-RateLimit-Remaining": str(max(LIMIT - len(sent) - 1, 0))}
+        if len(sent) >= LIMIT:
+            account.refused_for_rate += 1
+            wait = sent[0] + INTERVAL - now
+            return 429, {**headers, "Retry-After": str(max(1, round(wait))), "X-RateLimit-Reset": str(int(now + wait))}
+        sent.append(now)
+    return 0, headers
+
+
+def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any):
+    """Answer one Harvest v3 request."""
+    status, headers = _admit(handler, vendors, method, route)
+    if status == 401:
+        return handler._send(401, {"message": "Unauthorized: invalid or expired access token"})
+    if status:
+        return handler._send(status, {"message": "Rate limit exceeded"}, headers)
+    account = vendors.greenhouse
+    if method == "GET" and route == "/v3/candidates":
+        if "cursor" in query and len(query) > 1:
+            return handler._send(422, _invalid("cursor", "cursor must be the only query parameter"), headers)
+        email = (query.get("email") or "").casefold()
+        with vendors.lock:
+            found = [dict(c) for c in account.candidates.values() if not email or account.email(c).casefold() == email]
+        return handler._send(200, found[: int(query.get("per_page") or 100)], headers)
+    if method == "POST" and route == "/v3/candidates":
+        data = read_json(body)
+        if (problem := _validate(data, create=True)) is not None:
+            return handler._send(422, problem, headers)
+        with vendors.lock:
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            candidate = {"id": next(_ids), "created_at": now, "updated_at": now, "application_ids": []}
+            candidate.update({k: data.get(k) for k in UPDATABLE if k in data})
+            account.candidates[str(candidate["id"])] = candidate
+            account.creates += 1
+        return finish(handler, 201, {"candidate": dict(candidate), "application": None}, headers, fault)
+    if method == "PATCH" and route.startswith("/v3/candidates/"):
+        data = read_json(body)
+        if (problem := _validate(data, create=False)) is not None:
+            return handler._send(422, problem, headers)
+        candidate_id = route.removeprefix("/v3/candidates/")
+        with vendors.lock:
+            candidate = account.candidates.get(candidate_id)
+            if candidate is None:
+                return handler._send(404, {"message": "Resource not found"}, headers)
+            candidate.update({k: data[k] for k in UPDATABLE if k in data})
+            candidate["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            account.updates[candidate_id] += 1
+            answer = dict(candidate)
+        return finish(handler, 200, answer, headers, fault)
+    return handler._send(404, {"message": f"Not found: {method} {route}"}, headers)
+
+
+def _invalid(field_name: str, message: str) -> dict[str, Any]:
+    return {"message": "Validation error", "errors": [{"message": message, "field": field_name}]}
+
+
+def _validate(data: Any, *, create: bool) -> dict[str, Any] | None:
+    """Return the 422 body for an invalid candidate, or None."""
+    if not isinstance(data, dict):
+        return _invalid("body", "must be a JSON object")
+    for name in ("first_name", "last_name"):
+        if (create and not data.get(name)) or (name in data and not data[name]):
+            return _invalid(name, "can't be blank")
+    for entry in data.get("email_addresses") or []:
+        if not isinstance(entry, dict) or not EMAIL.fullmatch(str(entry.get("value", ""))):
+            return _invalid("email_addresses", "is not a valid email address")
+    return None
+
+
+def connection(base_url: str, **extra: Any) -> dict[str, Any]:
+    """Return an ``ats_default`` connection of type ``greenhouse`` to the sandbox."""
+    return {
+        "conn_type": "greenhouse",
+        "host": f"{base_url}/greenhouse",
+        "login": CLIENT_ID,
+        "password": CLIENT_SECRET,
+        "extra": {"user_id": USER_ID, "auth_url": f"{base_url}/greenhouse-auth", "timeout": 5, **extra},
+    }

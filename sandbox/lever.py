@@ -1,0 +1,147 @@
+"""
+Lever API emulator, written from Lever's public reference (https://hire.lever.co/developer/documentation).
+
+``/lever`` stands for ``https://api.lever.co``.
+
+- Authentication ("Authentication"): HTTP Basic with the API key as the user name and an empty password.
+- Opportunities ("Create an opportunity"): ``POST /v1/opportunities?perform_as=<user id>`` (``perform_as`` is
+  required for every write) with ``name``, ``emails`` (strings), ``phones`` (``[{value, type}]``), ``headline``,
+  ``tags``, ``sources``, ``origin`` -> 201 ``{"data": {"id", "contact", ...}}``. De-duplication is by contact:
+  an email Lever already knows links the new opportunity to that contact, whose data takes precedence; the
+  opportunity itself is always new, so a create sent twice is two opportunities for one person.
+  ``GET /v1/opportunities?email=`` -> ``{"data": [...], "hasNext", "next"}`` ("List all opportunities").
+- Contacts ("Update a contact"): ``PUT /v1/contacts/{contact}`` with ``name``, ``emails``, ``phones``,
+  ``headline``, ``location`` -> 200 ``{"data": {...}}``; unknown id -> 404.
+- Rate limits ("Rate limits"): a token bucket per API key, 10 requests per second with bursts up to 20; a 429
+  carries no rate headers.
+- Errors: ``{"code", "message"}`` (400 ``BadRequestError``, 401 ``UnauthorizedError``, 404 ``ResourceNotFound``,
+  429 ``TooManyRequests``).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import Any
+
+from sandbox.vendors import EMAIL, Vendors, finish, read_json
+
+API_KEY = "lever-sandbox-api-key"
+PERFORM_AS = "8d49b010-cc6a-4f40-ace5-e86061c677ed"  # the Lever user writes are made as
+RATE, BURST = 10.0, 20
+CONTACT_FIELDS = ("name", "emails", "phones", "headline", "location")
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}
+
+
+def _take(vendors: Vendors, now: float) -> bool:
+    """Take one token from the key's bucket (10 per second, up to 20 held); return False when it is empty."""
+    bucket = vendors.lever_bucket
+    bucket["tokens"] = min(BURST, bucket["tokens"] + (now - bucket["at"]) * RATE)
+    bucket["at"] = now
+    if bucket["tokens"] < 1:
+        return False
+    bucket["tokens"] -= 1
+    return True
+
+
+def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any):
+    """Answer one Lever request."""
+    account = vendors.lever
+    try:
+        user = base64.b64decode(handler.headers.get("Authorization", "")[6:]).decode().partition(":")[0]
+    except ValueError:
+        user = ""
+    if user != API_KEY:
+        return handler._send(401, _error("UnauthorizedError", "Invalid API key"))
+    with vendors.lock:
+        now = time.time()
+        account.received_at.append(now)
+        label = "/v1/contacts/{id}" if route.startswith("/v1/contacts/") else route
+        account.requests[f"{method} {label}"] += 1
+        if not _take(vendors, now):
+            account.refused_for_rate += 1
+            return handler._send(429, _error("TooManyRequests", "Rate limit exceeded"))
+    if method == "GET" and route == "/v1/opportunities":
+        email = (query.get("email") or "").casefold()
+        with vendors.lock:
+            found = [dict(o) for o in account.candidates.values() if not email or _has(o, email, vendors)]
+        return handler._send(200, {"data": found[:100], "hasNext": False})
+    if method in ("POST", "PUT") and query.get("perform_as", PERFORM_AS if method == "PUT" else "") != PERFORM_AS:
+        return handler._send(400, _error("BadRequestError", "perform_as must be the id of an active Lever user"))
+    if method == "POST" and route == "/v1/opportunities":
+        return _create(handler, vendors, read_json(body), fault)
+    if method == "PUT" and route.startswith("/v1/contacts/"):
+        data = read_json(body)
+        if (problem := _invalid(data, create=False)) is not None:
+            return handler._send(400, problem)
+        contact_id = route.removeprefix("/v1/contacts/")
+        with vendors.lock:
+            contact = vendors.lever_contacts.get(contact_id)
+            if contact is None:
+                return handler._send(404, _error("ResourceNotFound", "Contact not found"))
+            contact.update({k: data[k] for k in CONTACT_FIELDS if k in data})
+            for opportunity in account.candidates.values():  # an opportunity shows its contact's details
+                if opportunity["contact"] == contact_id:
+                    opportunity.update({k: contact[k] for k in CONTACT_FIELDS if k in contact})
+            account.updates[contact_id] += 1
+            answer = dict(contact)
+        return finish(handler, 200, {"data": answer}, {}, fault)
+    return handler._send(404, _error("ResourceNotFound", f"Not found: {method} {route}"))
+
+
+def _has(opportunity: dict, email: str, vendors: Vendors) -> bool:
+    contact = vendors.lever_contacts.get(opportunity["contact"], {})
+    return any(str(e).casefold() == email for e in contact.get("emails") or opportunity.get("emails") or [])
+
+
+def _invalid(data: Any, *, create: bool) -> dict[str, str] | None:
+    if not isinstance(data, dict):
+        return _error("BadRequestError", "Body must be a JSON object")
+    if create and not data.get("name"):
+        return _error("BadRequestError", "name is required")
+    emails = data.get("emails") or []
+    if not isinstance(emails, list) or not all(EMAIL.fullmatch(str(e)) for e in emails):
+        return _error("BadRequestError", "emails must be a list of valid email addresses")
+    return None
+
+
+def _create(handler: Any, vendors: Vendors, data: Any, fault: Any) -> None:
+    """Create an opportunity, linked to the contact that already has one of its emails (that contact's data wins)."""
+    if (problem := _invalid(data, create=True)) is not None:
+        return handler._send(400, problem)
+    account = vendors.lever
+    with vendors.lock:
+        emails = {str(e).casefold() for e in data.get("emails") or []}
+        contact = next(
+            (c for c in vendors.lever_contacts.values() if emails & {str(e).casefold() for e in c["emails"]}), None
+        )
+        if contact is None:
+            contact = {"id": str(uuid.uuid4()), **{k: data.get(k) for k in CONTACT_FIELDS}}
+            contact["emails"] = list(data.get("emails") or [])
+            vendors.lever_contacts[contact["id"]] = contact
+        opportunity = {
+            "id": str(uuid.uuid4()),
+            "contact": contact["id"],
+            **{k: contact.get(k) for k in CONTACT_FIELDS},
+            "tags": data.get("tags") or [],
+            "sources": data.get("sources") or [],
+            "origin": data.get("origin"),
+            "createdAt": int(time.time() * 1000),
+        }
+        account.candidates[opportunity["id"]] = opportunity
+        account.creates += 1
+    return finish(handler, 201, {"data": dict(opportunity)}, {}, fault)
+
+
+def connection(base_url: str, **extra: Any) -> dict[str, Any]:
+    """Return an ``ats_default`` connection of type ``lever`` to the sandbox."""
+    return {
+        "conn_type": "lever",
+        "host": f"{base_url}/lever",
+        "password": API_KEY,
+        "extra": {"perform_as": PERFORM_AS, "timeout": 5, **extra},
+    }

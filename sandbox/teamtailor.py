@@ -1,0 +1,159 @@
+"""
+Teamtailor API emulator, written from Teamtailor's public reference (https://docs.teamtailor.com), a JSON:API.
+
+``/teamtailor`` stands for ``https://api.teamtailor.com`` (``https://api.na.teamtailor.com`` in North America).
+
+- Authentication and versions ("Authentication", "Versioning"): ``Authorization: Token token=<API key>`` (writes
+  need an Admin-scope key) and ``X-Api-Version`` on every request; a missing or unknown version is 406.
+- Writes send ``Content-Type: application/vnd.api+json`` (JSON:API); anything else is 415.
+- Candidates ("Candidates"): ``POST /v1/candidates`` with ``{"data": {"type": "candidates", "attributes":
+  {"first-name", "last-name", "email", "phone", ...}}}`` -> 201 ``{"data": {"id": "<string>", ...}}``. The email
+  is unique per company: a second create with a taken email is 422 ``has already been taken``, unless the
+  attributes carry ``"merge": true``, which merges into the existing candidate.
+  ``GET /v1/candidates?filter[email]=`` -> ``{"data": [...], "links": {...}, "meta": {...}}``, paged by
+  ``page[size]`` (at most 30) and ``page[number]``.
+  ``PATCH /v1/candidates/{id}`` with ``{"data": {"id", "type", "attributes"}}`` -> 200; unknown id -> 404.
+- Rate limits ("Rate limiting"): each answer carries ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining`` and
+  ``X-Rate-Limit-Reset``; beyond the limit, 429. Here: 50 requests per 10-second window, the reset as the Unix
+  time of the next window (the reference names the headers; the window and the reset's unit are assumptions,
+  and the client paces from the headers whatever they say).
+- Errors: JSON:API ``{"errors": [{"status", "title", "detail", "source": {"pointer"}}]}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from sandbox.vendors import EMAIL, Vendors, Window, finish, read_json
+
+API_KEY = "teamtailor-sandbox-admin-key"
+API_VERSIONS = ("20240404", "20240904")
+LIMIT, INTERVAL = 50, 10.0
+JSONAPI = "application/vnd.api+json"
+ATTRIBUTES = ("first-name", "last-name", "email", "phone", "pitch", "tags", "sourced")
+_ids = itertools.count(7_000_001)
+
+
+def _errors(status: int, detail: str, pointer: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"status": str(status), "detail": detail}
+    if pointer:
+        error["source"] = {"pointer": pointer}
+    return {"errors": [error]}
+
+
+def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any):
+    """Answer one Teamtailor request."""
+    account = vendors.teamtailor
+    if handler.headers.get("Authorization", "") != f"Token token={API_KEY}":
+        return handler._send(401, _errors(401, "Invalid or missing API key"))
+    if handler.headers.get("X-Api-Version") not in API_VERSIONS:
+        return handler._send(406, _errors(406, "Missing or unsupported X-Api-Version"))
+    with vendors.lock:
+        now = time.time()
+        account.received_at.append(now)
+        one = route.startswith("/v1/candidates/")
+        account.requests[f"{method} {'/v1/candidates/{id}' if one else route}"] += 1
+        allowed, remaining, reset = account.windows.setdefault(API_KEY, Window(LIMIT, INTERVAL)).take(now)
+        headers = {
+            "X-Rate-Limit-Limit": str(LIMIT),
+            "X-Rate-Limit-Remaining": str(max(remaining, 0)),
+            "X-Rate-Limit-Reset": str(int(reset)),
+        }
+        if not allowed:
+            account.refused_for_rate += 1
+    if not allowed:
+        return handler._send(429, _errors(429, "Too many requests"), headers)
+    if method in ("POST", "PATCH") and (handler.headers.get("Content-Type") or "").split(";")[0] != JSONAPI:
+        return handler._send(415, _errors(415, f"Content-Type must be {JSONAPI}"), headers)
+    if method == "GET" and route == "/v1/candidates":
+        return _list(handler, vendors, query, headers)
+    if method == "POST" and route == "/v1/candidates":
+        return _create(handler, vendors, read_json(body), headers, fault)
+    if method == "PATCH" and one:
+        candidate_id = route.removeprefix("/v1/candidates/")
+        data = read_json(body)
+        resource = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(resource, dict) or resource.get("id") != candidate_id:
+            return handler._send(409, _errors(409, "data.id must match the URL"), headers)
+        attributes = resource.get("attributes") or {}
+        if (problem := _invalid(attributes)) is not None:
+            return handler._send(422, problem, headers)
+        with vendors.lock:
+            candidate = account.candidates.get(candidate_id)
+            if candidate is None:
+                return handler._send(404, _errors(404, "Record not found"), headers)
+            if _taken(vendors, attributes.get("email"), but=candidate_id):
+                return handler._send(422, _errors(422, "has already been taken", "/data/attributes/email"), headers)
+            candidate["attributes"].update({k: attributes[k] for k in ATTRIBUTES if k in attributes})
+            account.updates[candidate_id] += 1
+            answer = {"id": candidate_id, "type": "candidates", "attributes": dict(candidate["attributes"])}
+        return finish(handler, 200, {"data": answer}, headers, fault)
+    return handler._send(404, _errors(404, f"Not found: {method} {route}"), headers)
+
+
+def _list(handler: Any, vendors: Vendors, query: dict[str, str], headers: dict[str, str]) -> None:
+    size = min(int(query.get("page[size]") or 10), 30)
+    number = max(int(query.get("page[number]") or 1), 1)
+    email = (query.get("filter[email]") or "").casefold()
+    with vendors.lock:
+        found = [
+            {"id": c["id"], "type": "candidates", "attributes": dict(c["attributes"])}
+            for c in vendors.teamtailor.candidates.values()
+            if not email or vendors.teamtailor.email(c).casefold() == email
+        ]
+    page = found[(number - 1) * size : number * size]
+    more = number * size < len(found)
+    links = {"next": f"/v1/candidates?page[number]={number + 1}&page[size]={size}"} if more else {}
+    return handler._send(200, {"data": page, "links": links, "meta": {"record-count": len(found)}}, headers)
+
+
+def _invalid(attributes: Any) -> dict[str, Any] | None:
+    if not isinstance(attributes, dict):
+        return _errors(422, "attributes must be an object", "/data/attributes")
+    if "email" in attributes and attributes["email"] and not EMAIL.fullmatch(str(attributes["email"])):
+        return _errors(422, "is invalid", "/data/attributes/email")
+    return None
+
+
+def _taken(vendors: Vendors, email: Any, but: str | None = None) -> dict | None:
+    if not email:
+        return None
+    return next(
+        (c for c in vendors.teamtailor.by_email(str(email)) if c["id"] != but),
+        None,
+    )
+
+
+def _create(handler: Any, vendors: Vendors, data: Any, headers: dict[str, str], fault: Any) -> None:
+    resource = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(resource, dict) or resource.get("type") != "candidates":
+        return handler._send(422, _errors(422, "data.type must be candidates", "/data/type"), headers)
+    attributes = resource.get("attributes") or {}
+    if (problem := _invalid(attributes)) is not None:
+        return handler._send(422, problem, headers)
+    account = vendors.teamtailor
+    with vendors.lock:
+        existing = _taken(vendors, attributes.get("email"))
+        if existing is not None and not attributes.get("merge"):
+            return handler._send(422, _errors(422, "has already been taken", "/data/attributes/email"), headers)
+        if existing is not None:  # merge: the existing candidate takes what the body carries
+            existing["attributes"].update({k: attributes[k] for k in ATTRIBUTES if k in attributes})
+            candidate = existing
+        else:
+            candidate = {"id": str(next(_ids)), "attributes": {k: attributes.get(k) for k in ATTRIBUTES}}
+            account.candidates[candidate["id"]] = candidate
+            account.creates += 1
+        answer = {"id": candidate["id"], "type": "candidates", "attributes": dict(candidate["attributes"])}
+    return finish(handler, 201, {"data": answer}, headers, fault)
+
+
+def connection(base_url: str, **extra: Any) -> dict[str, Any]:
+    """Return an ``ats_default`` connection of type ``teamtailor`` to the sandbox."""
+    return {
+        "conn_type": "teamtailor",
+        "host": f"{base_url}/teamtailor",
+        "password": API_KEY,
+        "extra": {"api_version": API_VERSIONS[0], "timeout": 5, **extra},
+    }
