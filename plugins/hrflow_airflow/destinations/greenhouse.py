@@ -41,26 +41,31 @@ REFRESH_BEFORE = 120.0  # seconds: a token this close to its expiry is replaced 
 class TokenSource:
     """
     One access token per credential, shared by every thread and client of the process: fetched on first use,
-    replaced shortly before it expires and once after a 401. Kept in memory only; never logged.
+    replaced before it expires (a tenth of its life early, at most ``REFRESH_BEFORE``) and once after a 401. Kept
+    in memory only; never logged.
     """
 
     def __init__(self, fetch: Any) -> None:
         self.fetch, self.lock = fetch, threading.Lock()
         self.token: str | None = None
-        self.expires = 0.0  # time.monotonic() of the expiry
+        self.renew_at = 0.0  # time.monotonic() after which the token is replaced before use
 
     def current(self) -> str:
         with self.lock:
-            if self.token is None or time.monotonic() >= self.expires - REFRESH_BEFORE:
-                self.token, self.expires = self.fetch()
+            if self.token is None or time.monotonic() >= self.renew_at:
+                self.renew()
             return self.token
 
     def replace(self, stale: str) -> str:
         """Return a new token unless another thread already replaced ``stale``."""
         with self.lock:
             if self.token == stale or self.token is None:
-                self.token, self.expires = self.fetch()
+                self.renew()
             return self.token
+
+    def renew(self) -> None:
+        self.token, life = self.fetch()
+        self.renew_at = time.monotonic() + life - min(REFRESH_BEFORE, life / 10)
 
 
 _SOURCES: dict[tuple[str, str, str], TokenSource] = {}
@@ -107,7 +112,7 @@ class GreenhouseHook(CandidateApiHook):
             return _SOURCES.setdefault((auth_url, client_id, user_id), TokenSource(self.fetch_token))
 
     def fetch_token(self) -> tuple[str, float]:
-        """Return a new access token and the ``time.monotonic()`` of its expiry (client credentials grant)."""
+        """Return a new access token and the seconds it lives (the client credentials grant)."""
         extra = self.connection.extra_dejson
         auth_url = str(extra.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
         response = send(
@@ -124,7 +129,8 @@ class GreenhouseHook(CandidateApiHook):
         if not response.ok:
             raise BadConfigError(f"greenhouse auth ({self.ats_conn_id}) answered HTTP {response.status_code}")
         answer = response.json()
-        return answer["access_token"], time.monotonic() + lifetime(answer)
+        self.log.info("greenhouse (%s): new access token, valid %.0f s", self.ats_conn_id, lifetime(answer))
+        return answer["access_token"], lifetime(answer)
 
     @cached_property
     def token_session(self) -> requests.Session:
