@@ -20,7 +20,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# ATS=smartrecruiters or ATS=workable: the same run into that ATS's emulator
+# ATS=smartrecruiters, workable, greenhouse, lever or teamtailor: the same run into that ATS's emulator
 demo: install
 	ATS=$(ATS) $(BIN)/python -m sandbox.demo
 

@@ -30,6 +30,7 @@ from sandbox.airflow_home import AIRFLOW, airflow_env, init_home
 
 DAG_ID = "hrflow_profiles_to_ats"
 TASK_LINE = re.compile(r"^(\S+) .*\[DAG TEST\] starting task_id=(\S+) map_index=(\S+)")
+TIMELINE = bool(__import__("os").environ.get("TIMELINE"))  # print each task instance's peak, in order
 BASELINE_MB = {50_000: 450, 200_000: 740}  # measured before (issue #31)
 
 
@@ -71,10 +72,13 @@ def run(n: int, *, realistic: bool = True, conf: dict | None = None) -> tuple[in
     for line in output.splitlines():
         if match := TASK_LINE.match(line):
             at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).timestamp()
-            starts.append((at, f"{match.group(2)}" + ("" if match.group(3) == "-1" else "[]")))
+            starts.append((at, f"{match.group(2)}" + ("" if match.group(3) == "-1" else f"[{match.group(3)}]")))
     per_task: dict[str, int] = {}
     for at, mb in samples:
         task = next((name for when, name in reversed(starts) if when <= at), "(start-up)")
+        if TIMELINE:
+            per_task[task] = max(per_task.get(task, 0), mb)
+        task = re.sub(r"\[\d+\]$", "[]", task)
         per_task[task] = max(per_task.get(task, 0), mb)
     return max(mb for _, mb in samples), per_task, time.time() - started, proc.returncode
 
@@ -98,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.n:
         peak, per_task, seconds, code = run(n, realistic=not args.small, conf=args.conf)
         failed |= code != 0 or peak >= 300
+        if TIMELINE:
+            print("\n".join(f"{t} {mb}" for t, mb in per_task.items()))
         top = ", ".join(f"{t} {mb}" for t, mb in sorted(per_task.items(), key=lambda kv: -kv[1])[:3])
         before = BASELINE_MB.get(n)
         lines.append(

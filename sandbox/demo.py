@@ -1,8 +1,8 @@
 """
 `make demo`: a SQLite Airflow home in .airflow/, the sandbox, and one real hrflow_profiles_to_ats run.
 
-`make demo ATS=smartrecruiters` or `make demo ATS=workable` sends the profiles to that ATS's emulator instead of
-the JSON endpoint.
+`make demo ATS=<name>` (smartrecruiters, workable, greenhouse, lever, teamtailor) sends the profiles to that ATS's
+emulator instead of the JSON endpoint.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 
 from sandbox.__main__ import DEMO_SOURCE
 from sandbox.airflow_home import REPO, airflow_env, dags_test, init_home
+from sandbox import greenhouse, lever, teamtailor
 from sandbox.server import SandboxServer
 from sandbox.vendors import smartrecruiters_connection, workable_connection
 
@@ -43,7 +44,15 @@ def seed(server: SandboxServer) -> None:
     )
 
 
-DESTINATIONS = ("json", "smartrecruiters", "workable")
+# ATS= -> the sandbox connection of its emulator (Workable: an OAuth token, 50 requests / 10 s, keeps it short)
+CONNECTIONS = {
+    "smartrecruiters": smartrecruiters_connection,
+    "workable": lambda url: workable_connection(url, oauth=True),
+    "greenhouse": greenhouse.connection,
+    "lever": lever.connection,
+    "teamtailor": teamtailor.connection,
+}
+DESTINATIONS = ("json", *CONNECTIONS)
 
 
 def destination_env(server: SandboxServer, ats: str) -> dict[str, str]:
@@ -52,13 +61,7 @@ def destination_env(server: SandboxServer, ats: str) -> dict[str, str]:
         return {}
     if ats not in DESTINATIONS:
         raise SystemExit(f"ATS={ats!r}: choose one of {', '.join(DESTINATIONS)}")
-    # Workable: an OAuth token (50 requests / 10 s) keeps the demo short; account tokens get 10 / 10 s
-    conn = (
-        smartrecruiters_connection(server.url)
-        if ats == "smartrecruiters"
-        else workable_connection(server.url, oauth=True)
-    )
-    return {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(conn)}
+    return {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(CONNECTIONS[ats](server.url))}
 
 
 def main() -> int:
@@ -91,7 +94,8 @@ def main() -> int:
             f"{len(account.duplicates())} duplicate(s); {account.refused_for_rate} request(s) refused for rate"
         )
         for candidate in list(account.candidates.values())[:5]:
-            print(f"  {candidate['id']}  fields: {sorted(k for k, v in candidate.items() if v)}")
+            fields = candidate.get("attributes", candidate)  # Teamtailor's JSON:API resource keeps them apart
+            print(f"  {candidate['id']}  fields: {sorted(k for k, v in fields.items() if v)}")
         tagged = [k for k in state["synced"]["profile"] if state["edits"].get(k)]
         print(f"\nTagged sync=1 and ats_id={ats}:<id> by this run: {len(tagged)} profiles")
         server.shutdown()
