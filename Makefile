@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint nginx demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-workable bench-http standalone sandbox screenshots clean
+.PHONY: install lint nginx demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-ats bench-workable bench-http standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt requirements-runtime.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,9 +65,13 @@ bench-chaos: install
 	$(BIN)/python -m bench.chaos_run
 	$(BIN)/python -m bench.chaos_run --ignore-idempotency-key
 
-# 500 profiles into Workable at its account-token limit (10 requests / 10 s): about 500 s, no 429
+# 500 profiles into each vendor ATS at its documented limit (Greenhouse, Lever, Teamtailor, SmartRecruiters,
+# then Workable's account token, 10 requests / 10 s: about 500 s alone); no 429
+bench-ats: install
+	$(BIN)/python -m bench.ats_paced --n 500
+
 bench-workable: install
-	$(BIN)/python -m bench.workable_paced --n 500
+	$(BIN)/python -m bench.ats_paced --n 500 --ats workable
 
 # CPU per HrFlow call of the tagging path: the SDK on plain requests against LeanSession (a minute)
 bench-http: install

@@ -12,9 +12,9 @@ import os
 import sys
 import time
 
+from sandbox import greenhouse, lever, teamtailor
 from sandbox.__main__ import DEMO_SOURCE
 from sandbox.airflow_home import REPO, airflow_env, dags_test, init_home
-from sandbox import greenhouse, lever, teamtailor
 from sandbox.server import SandboxServer
 from sandbox.vendors import smartrecruiters_connection, workable_connection
 

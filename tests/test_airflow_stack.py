@@ -239,11 +239,11 @@ def test_every_connection_type_the_readme_names_has_a_labelled_form(stack):
     assert metas["smartrecruiters"]["standard_fields"]["login"]["hidden"]
 
 
-@pytest.mark.parametrize("name", ["smartrecruiters", "workable"])
+@pytest.mark.parametrize("name", ["smartrecruiters", "workable", "greenhouse", "lever", "teamtailor"])
 def test_ats_api_test_button_reads_and_creates_nothing(stack, sandbox, name):
-    from sandbox.vendors import smartrecruiters_connection, workable_connection
+    from sandbox.demo import CONNECTIONS
 
-    conn = smartrecruiters_connection(sandbox.url) if name == "smartrecruiters" else workable_connection(sandbox.url)
+    conn = CONNECTIONS[name](sandbox.url)
     conn["extra"] = json.dumps(conn["extra"])
     good = stack.api("POST", "/api/v2/connections/test", json={"connection_id": "form_check", **conn}).json()
     bad = stack.api(

@@ -22,6 +22,7 @@ What is documented and what is assumed (docs/sync.md, "Paging"):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -119,6 +120,12 @@ class Keyset:
             fresh.append(obj)
         return fresh
 
+    def resize(self, size: int) -> int:
+        """Ask for ``size`` objects per page from the next query on (a query paged deeper keeps its size)."""
+        if self.page == 1:
+            self.page_size = size
+        return self.page_size
+
     def advance(self, objs: list[dict[str, Any]]) -> bool:
         """Move past a page just read by :meth:`new`; return False when the listing is complete."""
         if self.done or len(objs) < self.page_size:
@@ -135,6 +142,15 @@ class Keyset:
         else:
             self.low, self.page = step, 1
         return True
+
+
+def fitting(objs: list[dict[str, Any]], page_bytes: int, most: int) -> int:
+    """Return how many objects like ``objs`` fit ``page_bytes`` of JSON (from a sample of five; 10 to ``most``)."""
+    if not objs:
+        return most
+    sample = objs[:: max(1, len(objs) // 5)][:5]
+    each = max(1, len(json.dumps(sample, ensure_ascii=False)) // len(sample))
+    return min(most, max(10, page_bytes // each))
 
 
 def _day(value: datetime) -> str:

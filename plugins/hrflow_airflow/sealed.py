@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -48,24 +49,57 @@ def _keys() -> str:
     return conf.get("core", "fernet_key", fallback="") or ""
 
 
-def seal(value: Any) -> dict[str, str]:
-    """Return ``{"sealed": <Fernet token>}`` holding ``value`` as JSON."""
+CHUNK_CHARS = 1 << 20  # a list is sealed in tokens of about this many characters of JSON (see seal_items)
+
+
+def seal(value: Any) -> dict[str, Any]:
+    """Return ``{"sealed": <Fernet token>}`` holding ``value`` as JSON; a list is sealed in chunks (seal_items)."""
+    if isinstance(value, list):
+        return seal_items(json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in value)
     return seal_json(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def seal_json(text: str) -> dict[str, str]:
     """Return ``{"sealed": <Fernet token>}`` holding ``text``, which is already JSON."""
-    return {SEALED: _fernet(_keys()).encrypt(text.encode()).decode("ascii")}
+    return {SEALED: _encrypt(text)}
+
+
+def seal_items(texts: Iterable[str]) -> dict[str, list[str]]:
+    """
+    Return ``{"sealed": [<token>, ...]}`` holding the list of the JSON values ``texts``: one token per ~1 MB of JSON,
+    each an array. Encrypting makes several copies of its input; chunks keep those copies small whatever the list.
+    """
+    tokens, part, size = [], [], 0
+    for text in texts:
+        part.append(text)
+        size += len(text)
+        if size >= CHUNK_CHARS:
+            tokens.append(_encrypt("[" + ",".join(part) + "]"))
+            part, size = [], 0
+    if part or not tokens:
+        tokens.append(_encrypt("[" + ",".join(part) + "]"))
+    return {SEALED: tokens}
+
+
+def _encrypt(text: str) -> str:
+    return _fernet(_keys()).encrypt(text.encode()).decode("ascii")
 
 
 def unseal(box: Any) -> Any:
-    """Return the value :func:`seal` put in ``box``."""
+    """Return the value :func:`seal` (or :func:`seal_items`) put in ``box``, opening one chunk at a time."""
     from cryptography.fernet import InvalidToken
 
-    if not isinstance(box, dict) or not isinstance(box.get(SEALED), str):
+    sealed = box.get(SEALED) if isinstance(box, dict) else None
+    if not isinstance(sealed, (str, list)):
         raise SealError("expected sealed candidate data ({'sealed': <token>})")
+    fernet = _fernet(_keys())
     try:
-        return json.loads(_fernet(_keys()).decrypt(box[SEALED].encode("ascii")))
+        if isinstance(sealed, str):
+            return json.loads(fernet.decrypt(sealed.encode("ascii")))
+        value: list[Any] = []
+        for token in sealed:
+            value.extend(json.loads(fernet.decrypt(token.encode("ascii"))))
+        return value
     except InvalidToken:
         raise SealError(
             "sealed candidate data does not open with [core] fernet_key: was the key changed "

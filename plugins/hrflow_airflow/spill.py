@@ -39,7 +39,8 @@ def run_dir(root: Any, dag_id: str, run_id: str) -> Any:
 
 class BatchSpiller:
     """
-    Collect ``[key, container, trimmed JSON]`` items into batches of ``size`` and write each full batch out.
+    Collect ``[key, container, trimmed JSON]`` items into batches of ``size`` objects, or fewer once they hold
+    ``max_bytes`` of JSON, and write each full batch out.
 
     Thread-safe: the listing's slices add items at once.
 
@@ -63,8 +64,10 @@ class BatchSpiller:
         checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
         adopted: list[dict[str, Any]] = (),
         first_file: int = 0,
+        max_bytes: int | None = None,
     ) -> None:
         self.seal_batch, self.size, self.directory, self.extra = seal_batch, size, directory, extra
+        self.max_bytes, self.pending_bytes = max_bytes, 0
         self.slices, self.checkpoint = list(slices), checkpoint
         self.pending: list[tuple[list[Any], int, Any]] = []
         self.batches: list[dict[str, Any]] = list(adopted)
@@ -76,22 +79,23 @@ class BatchSpiller:
         with self.lock:
             self.pending.append((item, slice_number, created))
             self.count += 1
-            if len(self.pending) >= self.size:
+            self.pending_bytes += len(item[2])
+            if len(self.pending) >= self.size or (self.max_bytes and self.pending_bytes >= self.max_bytes):
                 self._flush()
 
     def add_group(self, items: list[tuple[list[Any], int, Any]]) -> None:
         """Write ``(item, slice number, created)`` items as one batch of their own, whatever their number."""
         with self.lock:
-            held, self.pending = self.pending, list(items)
+            held, held_bytes, self.pending = self.pending, self.pending_bytes, list(items)
             self.count += len(items)
             self._flush()
-            self.pending = held
+            self.pending, self.pending_bytes = held, held_bytes
 
     def _flush(self) -> None:
         if not self.pending:
             return
         index = len(self.batches)
-        pending, self.pending = self.pending, []
+        pending, self.pending, self.pending_bytes = self.pending, [], 0
         batch = {**self.seal_batch(index, [item for item, _, _ in pending]), **self.extra}
         if self.directory is None:
             self.batches.append(batch)
@@ -141,6 +145,32 @@ def load_batch(batch: dict[str, Any]) -> dict[str, Any]:
         whole = json.load(handle)
     mark = read_done(batch["ref"])
     return {**whole, "skip": [key for key, _ in mark["items"]] if mark else []}
+
+
+def keep_beside(ref: str | None, name: str, box: dict[str, Any]) -> dict[str, Any]:
+    """
+    Write ``box`` (sealed data a task returns) next to the batch file at ``ref`` (``<ref>.<name>``) and return a
+    reference to it, so the XCom carries a path instead of megabytes Airflow would copy several times on the way
+    (serialised, sent, stored, read back). Without a batch file (no object storage), return ``box`` itself.
+    """
+    if not ref:
+        return box
+    from airflow.sdk import ObjectStoragePath
+
+    path = ObjectStoragePath(f"{ref}.{name}")
+    write_atomic(path, json.dumps(box, separators=(",", ":")))
+    return {f"{name}_ref": str(path)}
+
+
+def load_beside(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """Return what :func:`keep_beside` wrote for ``payload``, or ``payload`` when it carries the data itself."""
+    ref = payload.get(f"{name}_ref")
+    if not ref:
+        return payload
+    from airflow.sdk import ObjectStoragePath
+
+    with ObjectStoragePath(ref).open("r") as handle:
+        return json.load(handle)
 
 
 def write_atomic(path: Any, text: str) -> None:

@@ -20,6 +20,7 @@ From Greenhouse's public reference (harvestdocs.greenhouse.io):
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from functools import cached_property
@@ -68,7 +69,7 @@ class TokenSource:
         self.renew_at = time.monotonic() + life - min(REFRESH_BEFORE, life / 10)
 
 
-_SOURCES: dict[tuple[str, str, str], TokenSource] = {}
+_SOURCES: dict[tuple[str, str, str, str], TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
@@ -108,8 +109,9 @@ class GreenhouseHook(CandidateApiHook):
             missing = "login (the OAuth client id)" if not client_id else "extra user_id (sent as sub)"
             raise BadConfigError(f"Connection '{self.ats_conn_id}' has no {missing}: Harvest v3 needs it")
         auth_url = str(extra.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
+        secret = hashlib.sha256((self.connection.password or "").encode()).hexdigest()  # a new secret, a new token
         with _SOURCES_LOCK:
-            return _SOURCES.setdefault((auth_url, client_id, user_id), TokenSource(self.fetch_token))
+            return _SOURCES.setdefault((auth_url, client_id, user_id, secret), TokenSource(self.fetch_token))
 
     def fetch_token(self) -> tuple[str, float]:
         """Return a new access token and the seconds it lives (the client credentials grant)."""
@@ -122,7 +124,7 @@ class GreenhouseHook(CandidateApiHook):
         )  # fmt: skip
         if response.status_code in (400, 401, 403):
             raise AtsAuthError(
-                f"greenhouse auth refused the client credentials (HTTP {response.status_code}: "
+                f"greenhouse auth refused the credentials (HTTP {response.status_code}: "
                 f"{self.reason(response)}); check connection '{self.ats_conn_id}' (login, password, extra user_id)",
                 response.status_code, self.reason(response),
             )  # fmt: skip

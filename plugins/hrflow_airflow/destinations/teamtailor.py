@@ -25,8 +25,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import requests
+
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
-from hrflow_airflow.errors import RefusedError
+from hrflow_airflow.errors import BadConfigError, RefusedError
 
 DEFAULT_API_VERSION = "20240404"
 JSONAPI = "application/vnd.api+json"
@@ -59,6 +61,19 @@ class TeamtailorHook(CandidateApiHook):
     def auth_headers(self, secret: str) -> dict[str, str]:
         version = str(self.connection.extra_dejson.get("api_version") or DEFAULT_API_VERSION)
         return {"Authorization": f"Token token={secret}", "X-Api-Version": version, "Content-Type": JSONAPI}
+
+    def request(self, method: str, path: str, *, safe_to_repeat: bool = True, **kwargs: Any) -> requests.Response:
+        """Send one request; a 406 (the API version refused) fails the run naming the extra, not the record."""
+        try:
+            return super().request(method, path, safe_to_repeat=safe_to_repeat, **kwargs)
+        except RefusedError as exc:
+            if exc.status != 406:
+                raise
+            version = self.connection.extra_dejson.get("api_version") or DEFAULT_API_VERSION
+            raise BadConfigError(
+                f"Connection '{self.ats_conn_id}': Teamtailor refused X-Api-Version {version!r} (HTTP 406); set "
+                f"extra api_version to a version it supports (default {DEFAULT_API_VERSION})"
+            ) from None
 
     def body(self, record: Any) -> dict[str, Any]:
         return {"data": {"type": "candidates", "attributes": super().body(record)}}

@@ -38,7 +38,7 @@ from hrflow_airflow.hooks.http import (
     pooled_session,
     with_attempts,
 )
-from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError
+from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError, fitting
 from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
 from hrflow_airflow.settings import settings
 
@@ -224,6 +224,7 @@ class HrFlowHook(BaseHook):
         page_size: int = 100,
         on_page: Callable[[int, dict[str, Any]], None] | None = None,
         after: tuple[datetime, Mapping[str, datetime | None]] | None = None,
+        page_bytes: int | None = None,
         **filters: Any,
     ) -> Iterator[dict[str, Any]]:
         """
@@ -231,7 +232,8 @@ class HrFlowHook(BaseHook):
 
         Paging is by ``created_at`` keyset (:class:`~hrflow_airflow.keyset.Keyset`, which says why): deep offsets
         are never asked for. ``on_page(objects_so_far, meta)`` is called after every page (progress).
-        ``after=(instant, keys)`` resumes a listing from ``instant``, skipping ``keys`` (read at or after it).
+        ``after=(instant, keys)`` resumes a listing from ``instant``, skipping ``keys`` (read at or after it);
+        ``page_bytes``: later queries ask for no more objects than fit that many bytes (:func:`.keyset.fitting`).
         """
         filters = {"sort_by": "created_at", "order_by": "asc", **filters}
         keyset = Keyset(
@@ -250,6 +252,7 @@ class HrFlowHook(BaseHook):
                 raise HrFlowListingError(f"HrFlow listing of {kind.plural} in {containers}: {exc}") from None
             page = request.pop("page")
             objs, meta = read_page(kind, containers, page=page, limit=page_size, **request, **filters)
+            wanted = fitting(objs, page_bytes, page_size) if page_bytes and keyset.page == 1 else page_size
             for obj in keyset.new(objs):
                 count += 1
                 yield obj
@@ -257,16 +260,15 @@ class HrFlowHook(BaseHook):
                 on_page(count, meta)
             if not keyset.advance(objs):
                 return
+            page_size = keyset.resize(wanted)
 
     def get_object(self, kind: ObjectKind, container: str, key: str) -> dict[str, Any]:
         """Return the current stored object."""
         return self._call(lambda: kind.get(self.client, container, key), f"get {kind.name} {key}")["data"]
 
     def edit_object(self, kind: ObjectKind, container: str, obj: dict[str, Any]) -> dict[str, Any]:
-        """PUT the whole object back."""
+        """PUT the whole object back (not retried on a 2xx without data: add_sync_tag re-reads first)."""
         return self._unwrap(kind.edit(self.client, container, obj), f"edit {kind.name} {obj.get('key')}")
-
-    # An edit is not retried on a 2xx without data: it may have been applied (add_sync_tag re-reads first).
 
     def add_sync_tag(self, kind: ObjectKind, container: str, key: str, extra_tags: list[dict[str, Any]] = ()) -> str:
         """

@@ -16,7 +16,7 @@ from hrflow_airflow.ledger import QUARANTINED, Entry, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash, seal, unseal
-from hrflow_airflow.spill import load_batch, mark_done
+from hrflow_airflow.spill import keep_beside, load_batch, load_beside, mark_done
 from hrflow_airflow.sync.config import resolve_hrflow_tuning
 from hrflow_airflow.sync.payloads import UPDATE, Delivered, Failure, Posted, Tagged, Transformed
 from hrflow_airflow.sync.summary import lost
@@ -48,7 +48,7 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> T
         lanes=batch.get("lanes", 1),
         ref=batch.get("ref"),  # the batch file: marked done once every object of it is tagged
         **{name: batch[name] for name in ("mode", "remote_ids", "bases") if name in batch},
-        **seal(records),
+        **keep_beside(batch.get("ref"), "records", seal(records)),
     )
 
 
@@ -81,7 +81,7 @@ def post_batch(
     )  # fmt: skip
     if not batch["count"]:
         return posted
-    records = unseal(batch)
+    records = unseal(load_beside(batch, "records"))
     hashes = {record[RECORD_KEY]: record_hash(record) for record in records}
     known = ledger.deliveries.lookup(destination.ledger_key, hashes)  # read once: the destination gets it
     held = {} if retry_quarantined else quarantined_unchanged(known, hashes)

@@ -27,13 +27,13 @@ from hrflow_airflow.listing import (
 )
 from hrflow_airflow.mapping import SYNC_TAG
 from hrflow_airflow.objects import ObjectKind
-from hrflow_airflow.sealed import seal_json
+from hrflow_airflow.sealed import seal_items
 from hrflow_airflow.settings import settings
 from hrflow_airflow.spill import BatchSpiller, run_dir, spill_root
 from hrflow_airflow.sync.config import SyncConfig
 from hrflow_airflow.sync.dag_args import MAX_BATCHES, ats_concurrency, parallel_batches
 from hrflow_airflow.sync.payloads import Batch, Stats
-from hrflow_airflow.sync.plan import Plan, plan_run
+from hrflow_airflow.sync.plan import Plan, batch_bytes, page_bytes, plan_run
 from hrflow_airflow.sync.progress import Progress
 from hrflow_airflow.sync.reading import estimate_pending, plan_slices, run_search
 from hrflow_airflow.sync.summary import found_by_container
@@ -133,7 +133,7 @@ def list_batches(
     parts = f" of created_at: {', '.join(str(s.window) for s in slices)}" if slices and len(slices) > 1 else ""
     log.info("Listing in %s slice(s)%s", len(slices or [None]), parts)
     only_by_sweep = run_search(
-        kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count,
+        kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count, page_bytes=page_bytes(sequential),
         on_page=lambda _read, meta: progress(spiller.count, meta),
     )  # fmt: skip
     regroup.close()
@@ -245,7 +245,7 @@ def open_listing(
     root = spill_root()
     directory = run_dir(root, dag_id, run_id) if root is not None else None
     if directory is None:
-        return BatchSpiller(seal_batch, size, None, {}), None, None
+        return BatchSpiller(seal_batch, size, None, {}, max_bytes=batch_bytes(sequential)), None, None
     key = fingerprint(
         kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep, start=cfg.window.start,
         field_map=field_map,
@@ -256,7 +256,7 @@ def open_listing(
     )  # fmt: skip
     spiller = BatchSpiller(
         seal_batch, start.batch_size, directory, {}, slices=start.slices or (), first_file=start.first_file,
-        checkpoint=start.checkpoint, adopted=start.adopted,
+        checkpoint=start.checkpoint, adopted=start.adopted, max_bytes=batch_bytes(sequential),
     )  # fmt: skip
     return spiller, start, directory
 
@@ -291,5 +291,5 @@ def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
     return {
         "index": index,
         "items": [[key, container] for key, container, _ in items],
-        **seal_json("[" + ",".join(data for _, _, data in items) + "]"),
+        **seal_items(data for _, _, data in items),
     }

@@ -58,7 +58,8 @@ class Transformed(TypedDict):
     concurrency: int | None
     lanes: int
     ref: str | None
-    sealed: NotRequired[str]
+    sealed: NotRequired[str | list[str]]  # the records, when no object storage holds them
+    records_ref: NotRequired[str]  # where the sealed records were written, beside the batch file
     mode: NotRequired[str]
     remote_ids: NotRequired[dict[str, str]]
     bases: NotRequired[dict[str, str | None]]

@@ -17,6 +17,24 @@ MAX_AUTO_BATCH = 10_000
 # its peak under 300 MB at any run size (docs/performance.md)
 MAX_SEQUENTIAL_BATCH = 5_000
 MIN_AUTO_BATCH = 100
+# Batches and listing pages are bounded by bytes too: a batch is cut once its trimmed objects hold this much JSON,
+# a page asks for no more objects than fit this many bytes (from the first page's objects). Each task holds a few
+# copies of its batch (sealed, opened, sent); under `airflow dags test` one process runs every task on top of
+# Airflow's own ~235 MB, so its bounds are tight (docs/performance.md, "Memory").
+BATCH_BYTES, SEQUENTIAL_BATCH_BYTES = 32 << 20, 6 << 20
+PAGE_BYTES, SEQUENTIAL_PAGE_BYTES = 8 << 20, 2 << 20
+
+
+def batch_bytes(sequential: bool) -> int:
+    """Return the most bytes of trimmed JSON one batch holds."""
+    return SEQUENTIAL_BATCH_BYTES if sequential else BATCH_BYTES
+
+
+def page_bytes(sequential: bool) -> int:
+    """Return the bytes a listing page may hold, about: its object count is cut to fit."""
+    return SEQUENTIAL_PAGE_BYTES if sequential else PAGE_BYTES
+
+
 MAX_BATCH_PARAM = 10_000
 
 

@@ -34,13 +34,15 @@ def run_search(
     on_page: Callable[[int, dict[str, Any]], None] | None = None,
     slices: list[Slice] | None = None,
     already: int = 0,
+    page_bytes: int | None = None,
 ) -> int | None:
     """
     Pass ``([key, container, trimmed object as JSON], slice number, created_at)`` to ``emit`` for every
     unsynced object in the window, page after page (nothing is held beyond the page being read).
 
     ``slices`` (default: the whole window) are read at once, one thread each, each from its checkpoint
-    (see :mod:`hrflow_airflow.listing`); ``already`` objects were listed before a resume.
+    (see :mod:`hrflow_airflow.listing`); ``already`` objects were listed before a resume; ``page_bytes``: pages
+    ask for fewer objects than ``cfg.page_size`` when that many would hold more bytes than this.
 
     Search is used unless the run is a full sweep, which reads the storing listing (every stored object,
     searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
@@ -50,7 +52,7 @@ def run_search(
     stop, lock, emitted = threading.Event(), threading.Lock(), [already]
 
     def read(number: int, part: Slice) -> None:
-        for item, created in read_slice(kind, hook, cfg, part, paths, on_page, stop):
+        for item, created in read_slice(kind, hook, cfg, part, paths, on_page, stop, page_bytes):
             emit(item, number, created)
             with lock:
                 emitted[0] += 1
@@ -68,12 +70,14 @@ def read_slice(
     paths: list[str],
     on_page: Callable[[int, dict[str, Any]], None] | None,
     stop: threading.Event,
+    page_bytes: int | None = None,
 ) -> Any:
     """Yield ``([key, container, trimmed object as JSON], created_at)`` of each unsynced object of ``part``."""
     list_pages = hook.iter_stored if cfg.sweep else hook.iter_search
     extra = {} if cfg.sweep else UNSYNCED
     objs = list_pages(
-        kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(), **extra,
+        kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(), page_bytes=page_bytes,
+        **extra,
         **part.window.search_filters(),
     )  # fmt: skip
     for obj in objs:
