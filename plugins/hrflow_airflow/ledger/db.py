@@ -77,7 +77,19 @@ class LedgerHook(BaseHook):
 
     @cached_property
     def engine(self) -> Engine:
-        """Return the engine, with the ledger's tables created (and migrated) on first use."""
+        """
+        Return the process's engine for this URL, with the ledger's tables created (and migrated) on first use.
+
+        One per process and URL, as Airflow keeps its own: every task of an `airflow dags test` run (one process)
+        shares it instead of leaving an engine, its pool and its compiled statements behind per task.
+        """
+        with _CREATING:
+            engine = _ENGINES.get((os.getpid(), self.url))
+            if engine is None:
+                engine = _ENGINES[(os.getpid(), self.url)] = self.new_engine()
+        return engine
+
+    def new_engine(self) -> Engine:
         from sqlalchemy import create_engine, event
 
         if self.url.startswith("sqlite"):
@@ -127,7 +139,8 @@ class LedgerHook(BaseHook):
                 conn.execute(stmt, rows[i : i + CHUNK])
 
 
-_CREATING = threading.Lock()
+_CREATING = threading.RLock()
+_ENGINES: dict[tuple[int, str], Engine] = {}  # (process, URL) -> engine
 
 
 def now() -> str:
