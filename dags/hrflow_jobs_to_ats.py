@@ -16,7 +16,7 @@ from hrflow_airflow.sync.dag_args import (
     sync_params,
     sync_schedule,
 )
-from hrflow_airflow.sync.tasks import post_to_ats, report, search, summary, tag, transform
+from hrflow_airflow.sync.tasks import post_to_ats, remove, report, search, summary, tag, transform
 
 DOC_MD = """
 # HrFlow.ai jobs → ATS
@@ -75,8 +75,11 @@ def hrflow_jobs_to_ats():
         return [transformed, posted, tagged]
 
     stages = batch.partial(field_map=batches["field_map"]).expand(one=batches)
+    removed = remove.override(pool=ats_pool(JOB.ats_conn_id))(KIND)  # what HrFlow archived or deleted
+    batches >> removed
     counted = report.override(outlets=[asset_alias(KIND)])(KIND)
     stages >> counted
+    removed >> counted
     summary(KIND, counted)
 
 

@@ -15,7 +15,8 @@ Greenhouse Harvest API v3 emulator, written from Greenhouse's public reference (
   201 ``{"candidate": {...}, "application": null}``; no de-duplication: the same body twice is two candidates.
   ``GET /v3/candidates?email=`` -> a JSON array; lists page by cursor in the ``Link`` header, and a request
   carrying ``cursor`` must carry nothing else (https://harvestdocs.greenhouse.io/docs/pagination).
-  ``PATCH /v3/candidates/{id}`` sets the fields it carries -> 200; unknown id -> 404.
+  ``PATCH /v3/candidates/{id}`` sets the fields it carries -> 200; ``DELETE /v3/candidates/{id}`` -> 204;
+  unknown id -> 404.
 - Errors (https://harvestdocs.greenhouse.io/docs/standardizations): 422
   ``{"message": "Validation error", "errors": [{"message", "field"}]}``.
 - Rate limits (https://harvestdocs.greenhouse.io/docs/api-rate-limiting): a rolling 10-second window whose size
@@ -131,6 +132,14 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             account.updates[candidate_id] += 1
             answer = dict(candidate)
         return finish(handler, 200, answer, headers, fault)
+    if method == "DELETE" and route.startswith("/v3/candidates/"):  # "Delete candidate": 204, 404 when unknown
+        with vendors.lock:
+            gone = account.candidates.pop(route.removeprefix("/v3/candidates/"), None)
+            if gone is not None:
+                account.removed[str(gone["id"])] = "delete"
+        if gone is None:
+            return handler._send(404, {"message": "Resource not found"}, headers)
+        return finish(handler, 204, None, headers, fault)
     return handler._send(404, {"message": f"Not found: {method} {route}"}, headers)
 
 

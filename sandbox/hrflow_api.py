@@ -28,6 +28,12 @@ class HrFlowRoutes:
                 return self._get_one(kind, query.get(container_field), query.get("key"))
             if route == f"{kind}/indexing" and method == "PUT":
                 return self._put_one(kind, container_field, msgspec.json.decode(body or b"{}"))
+            if route == f"{kind}/indexing/archive" and method == "PATCH":  # "Archive a Profile in a Source"
+                data = msgspec.json.decode(body or b"{}")
+                if data.get("key") not in self.state.objects[kind].get(data.get(container_field), {}):
+                    return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
+                self.state.archive(kind, data[container_field], data["key"])
+                return self._envelope(200, f"{kind} archived", {"key": data["key"]})
         self._envelope(404, f"Unknown endpoint {route}")
 
     def _listing_refusal(
@@ -83,7 +89,8 @@ class HrFlowRoutes:
                     o
                     for c in containers
                     for o in self.state.objects[kind].get(c, {}).values()
-                    if (low is None or _parse_date(o["created_at"]) >= low)
+                    if not o.get("archived_at")  # archived objects leave the listings
+                    and (low is None or _parse_date(o["created_at"]) >= low)
                     and (high is None or _parse_date(o["created_at"]) <= high)
                 ]
             found.sort(

@@ -12,6 +12,8 @@ Lever API emulator, written from Lever's public reference (https://hire.lever.co
   ``GET /v1/opportunities?email=`` -> ``{"data": [...], "hasNext", "next"}`` ("List all opportunities").
 - Contacts ("Update a contact"): ``PUT /v1/contacts/{contact}`` with ``name``, ``emails``, ``phones``,
   ``headline``, ``location`` -> 200 ``{"data": {...}}``; unknown id -> 404.
+- Archive ("Update opportunity archived state"): ``PUT /v1/opportunities/{id}/archived`` with an archive ``reason``
+  id; the API has no opportunity delete.
 - Rate limits ("Rate limits"): a token bucket per API key, 10 requests per second with bursts up to 20; a 429
   carries no rate headers.
 - Errors: ``{"code", "message"}`` (400 ``BadRequestError``, 401 ``UnauthorizedError``, 404 ``ResourceNotFound``,
@@ -29,6 +31,7 @@ from sandbox.vendors import EMAIL, Vendors, finish, read_json
 
 API_KEY = "lever-sandbox-api-key"
 PERFORM_AS = "8d49b010-cc6a-4f40-ace5-e86061c677ed"  # the Lever user writes are made as
+ARCHIVE_REASON = "63dd55b2-a99f-4e7b-985f-22c7bf80ab42"  # an archive reason id of the account
 RATE, BURST = 10.0, 20
 CONTACT_FIELDS = ("name", "emails", "phones", "headline", "location")
 
@@ -61,6 +64,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         now = time.time()
         account.received_at.append(now)
         label = "/v1/contacts/{id}" if route.startswith("/v1/contacts/") else route
+        label = "/v1/opportunities/{id}/archived" if route.endswith("/archived") else label
         account.requests[f"{method} {label}"] += 1
         if not _take(vendors, now):
             account.refused_for_rate += 1
@@ -89,6 +93,19 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
                     opportunity.update({k: contact[k] for k in CONTACT_FIELDS if k in contact})
             account.updates[contact_id] += 1
             answer = dict(contact)
+        return finish(handler, 200, {"data": answer}, {}, fault)
+    archived = route.startswith("/v1/opportunities/") and route.endswith("/archived")
+    if method == "PUT" and archived:  # "Update opportunity archived state": {"reason": <archive reason id>}
+        data = read_json(body)
+        if not isinstance(data, dict) or data.get("reason") != ARCHIVE_REASON:
+            return handler._send(400, _error("BadRequestError", "reason must be an archive reason id"))
+        with vendors.lock:
+            opportunity = account.candidates.get(route.split("/")[3])
+            if opportunity is None:
+                return handler._send(404, _error("ResourceNotFound", "Opportunity not found"))
+            opportunity["archived"] = {"reason": data["reason"], "archivedAt": int(time.time() * 1000)}
+            account.removed[opportunity["id"]] = "archive"
+            answer = dict(opportunity)
         return finish(handler, 200, {"data": answer}, {}, fault)
     return handler._send(404, _error("ResourceNotFound", f"Not found: {method} {route}"))
 
@@ -143,5 +160,5 @@ def connection(base_url: str, **extra: Any) -> dict[str, Any]:
         "conn_type": "lever",
         "host": f"{base_url}/lever",
         "password": API_KEY,
-        "extra": {"perform_as": PERFORM_AS, "timeout": 5, **extra},
+        "extra": {"perform_as": PERFORM_AS, "archive_reason_id": ARCHIVE_REASON, "timeout": 5, **extra},
     }

@@ -56,8 +56,15 @@ class ReceiverRoutes:
         if not isinstance(records, list) or not all(isinstance(r, dict) and r.get("hrflow_key") for r in records):
             return 422, {"error": f'body must be {{"{name}": [records with hrflow_key]}}'}
         mode = payload.get("mode")
-        if mode not in (None, "upsert"):
-            return 422, {"error": f"mode must be 'upsert' when given, got {mode!r}"}
+        if mode not in (None, "upsert", "archive", "delete"):
+            return 422, {"error": f"mode must be 'upsert', 'archive' or 'delete' when given, got {mode!r}"}
+        if mode in ("archive", "delete"):  # records carry only hrflow_key; removing twice leaves the same state
+            for record in records:
+                area.removed[record["hrflow_key"]] += 1
+                area.removed_how[record["hrflow_key"]] = mode
+                if mode == "delete":
+                    area.current.pop(record["hrflow_key"], None)
+            return 200, {"removed": len(records)}
         # per-record validation; a refused batch applies nothing (the wire format, docs/destinations.md)
         refused = {r["hrflow_key"]: reason for r in records if (reason := self._refusal(r))}
         if refused:

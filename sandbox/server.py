@@ -80,7 +80,7 @@ class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHT
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self._send_raw(status, msgspec.json.encode(payload), headers)
+        self._send_raw(status, b"" if status == 204 else msgspec.json.encode(payload), headers)
 
     def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         headers = {"Content-Type": "application/json", **(headers or {})}
@@ -133,6 +133,9 @@ class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHT
 
     def do_PATCH(self) -> None:  # noqa: N802
         self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)

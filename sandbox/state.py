@@ -81,6 +81,8 @@ class Area:
     updates: Counter = field(default_factory=Counter)  # hrflow_key -> upserts applied
     current: dict = field(default_factory=dict)  # hrflow_key -> the record as the ATS holds it now
     unanswered: set = field(default_factory=set)  # hrflow_keys of applied batches whose 2xx never reached the caller
+    removed: Counter = field(default_factory=Counter)  # hrflow_key -> archive/delete requests applied
+    removed_how: dict = field(default_factory=dict)  # hrflow_key -> "archive" | "delete"
 
 
 class SandboxState:
@@ -189,6 +191,19 @@ class SandboxState:
             objs.append(maker(container, i, created_at=stamp, tags=copy.deepcopy(tags)))
         self.add(kind, container, objs)
         return [o["key"] for o in objs]
+
+    def archive(self, kind: str, container: str, key: str) -> None:
+        """Archive an object as HrFlow's "Archive a Profile/Job" does: still readable by key, with ``archived_at``,
+        gone from the listings (https://developers.hrflow.ai/reference, "Archive a Profile in a Source")."""
+        with self.lock:
+            self.objects[kind][container][key]["archived_at"] = _now()
+            self.version += 1
+
+    def delete(self, kind: str, container: str, key: str) -> None:
+        """Delete an object (a purge, an erasure): reading it by key is then HrFlow's "Unable to find object"."""
+        with self.lock:
+            del self.objects[kind][container][key]
+            self.version += 1
 
     def get(self, kind: str, container: str, key: str) -> dict | None:
         with self.lock:
@@ -385,7 +400,9 @@ class SandboxState:
                 o
                 for c in containers
                 for o in self.objects[kind].get(c, {}).values()
-                if self.indexed_at.get(o["key"], 0) <= now and (kind != "profile" or searchable(o))
+                if self.indexed_at.get(o["key"], 0) <= now
+                and (kind != "profile" or searchable(o))
+                and not o.get("archived_at")
             ]
             version = self.version
         included = params.get("tags_included") or []

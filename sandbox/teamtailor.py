@@ -12,7 +12,8 @@ Teamtailor API emulator, written from Teamtailor's public reference (https://doc
   attributes carry ``"merge": true``, which merges into the existing candidate.
   ``GET /v1/candidates?filter[email]=`` -> ``{"data": [...], "links": {...}, "meta": {...}}``, paged by
   ``page[size]`` (at most 30) and ``page[number]``.
-  ``PATCH /v1/candidates/{id}`` with ``{"data": {"id", "type", "attributes"}}`` -> 200; unknown id -> 404.
+  ``PATCH /v1/candidates/{id}`` with ``{"data": {"id", "type", "attributes"}}`` -> 200; ``DELETE
+  /v1/candidates/{id}`` -> 204; unknown id -> 404.
 - Rate limits ("Rate limiting"): each answer carries ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining`` and
   ``X-Rate-Limit-Reset``; beyond the limit, 429. Here: 50 requests per 10-second window, the reset as the Unix
   time of the next window (the reference names the headers; the window and the reset's unit are assumptions,
@@ -90,6 +91,14 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             account.updates[candidate_id] += 1
             answer = {"id": candidate_id, "type": "candidates", "attributes": dict(candidate["attributes"])}
         return finish(handler, 200, {"data": answer}, headers, fault)
+    if method == "DELETE" and one:  # "Delete candidate": 204, 404 when unknown
+        with vendors.lock:
+            gone = account.candidates.pop(route.removeprefix("/v1/candidates/"), None)
+            if gone is not None:
+                account.removed[gone["id"]] = "delete"
+        if gone is None:
+            return handler._send(404, _errors(404, "Record not found"), headers)
+        return finish(handler, 204, None, headers, fault)
     return handler._send(404, _errors(404, f"Not found: {method} {route}"), headers)
 
 

@@ -76,6 +76,7 @@ class VendorAts:
     candidates: dict[str, dict] = field(default_factory=dict)
     creates: int = 0
     updates: Counter = field(default_factory=Counter)  # candidate id -> updates applied
+    removed: dict = field(default_factory=dict)  # candidate id -> "delete" | "archive" (what the API did to it)
     requests: Counter = field(default_factory=Counter)  # "POST /candidates" -> n
     refused_for_rate: int = 0
     windows: dict[str, Window] = field(default_factory=dict)
@@ -290,6 +291,14 @@ def _smartrecruiters(
             return finish(handler, 201, candidate, headers, fault)
         if method == "PATCH" and route.startswith("/candidates/"):
             return _sr_update(handler, account, vendors, route.removeprefix("/candidates/"), body, headers, fault)
+        if method == "DELETE" and route.startswith("/candidates/"):  # candidatesDelete: 204, 404 when unknown
+            with vendors.lock:
+                gone = account.candidates.pop(route.removeprefix("/candidates/"), None)
+                if gone is not None:
+                    account.removed[gone["id"]] = "delete"
+            if gone is None:
+                return handler._send(404, {"message": "Candidate not found", "errors": []}, headers)
+            return finish(handler, 204, None, headers, fault)
         return handler._send(404, {"message": f"Not found: {method} {route}", "errors": []}, headers)
     finally:
         with vendors.lock:
@@ -339,7 +348,8 @@ def _workable(
         now = time.time()
         account.received_at.append(now)
         one = re.fullmatch(r"/spi/v3/candidates/([^/]+)", route)
-        account.requests[f"{method} {'/spi/v3/candidates/:id' if one else route}"] += 1
+        label = "/spi/v3/candidates/:id" + ("/disqualify" if route.endswith("/disqualify") else "")
+        account.requests[f"{method} {label if route.startswith('/spi/v3/candidates/') else route}"] += 1
         window = account.windows.setdefault(token, Window(WORKABLE_LIMITS[token], WORKABLE_INTERVAL))
         allowed, remaining, reset = window.take(now)
         headers = {
@@ -386,6 +396,18 @@ def _workable(
             account.candidates[created["id"]] = created
             account.creates += 1
         return finish(handler, 201, {"candidate": created}, headers, fault)
+    disqualify = re.fullmatch(r"/spi/v3/candidates/([^/]+)/disqualify", route)
+    if method == "POST" and disqualify:  # https://workable.readme.io/reference/disqualify-candidate
+        data = read_json(body)
+        if not isinstance(data, dict) or not data.get("member_id"):
+            return handler._send(422, {"error": "Validation failed: member_id is missing"}, headers)
+        with vendors.lock:
+            stored = account.candidates.get(disqualify.group(1))
+            if stored is None:
+                return handler._send(404, {"error": "Not found"}, headers)
+            stored.update(disqualified=True, disqualification_reason=data.get("disqualification_reason"))
+            account.removed[stored["id"]] = "archive"
+        return finish(handler, 200, {}, headers, fault)
     if method == "PATCH" and one:
         data = read_json(body)
         candidate = data.get("candidate") if isinstance(data, dict) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -86,20 +86,27 @@ def _encrypt(text: str) -> str:
 
 
 def unseal(box: Any) -> Any:
-    """Return the value :func:`seal` (or :func:`seal_items`) put in ``box``, opening one chunk at a time."""
-    from cryptography.fernet import InvalidToken
+    """Return the value :func:`seal` (or :func:`seal_items`) put in ``box``."""
+    sealed = box.get(SEALED) if isinstance(box, dict) else None
+    if isinstance(sealed, str):
+        return _decrypt(sealed)
+    return list(unsealed(box))
 
+
+def unsealed(box: Any) -> Iterator[Any]:
+    """Yield the items of the list sealed in ``box``, opening one chunk at a time (a whole list holds one)."""
     sealed = box.get(SEALED) if isinstance(box, dict) else None
     if not isinstance(sealed, (str, list)):
         raise SealError("expected sealed candidate data ({'sealed': <token>})")
-    fernet = _fernet(_keys())
+    for token in [sealed] if isinstance(sealed, str) else sealed:
+        yield from _decrypt(token)
+
+
+def _decrypt(token: str) -> Any:
+    from cryptography.fernet import InvalidToken
+
     try:
-        if isinstance(sealed, str):
-            return json.loads(fernet.decrypt(sealed.encode("ascii")))
-        value: list[Any] = []
-        for token in sealed:
-            value.extend(json.loads(fernet.decrypt(token.encode("ascii"))))
-        return value
+        return json.loads(_fernet(_keys()).decrypt(token.encode("ascii")))
     except InvalidToken:
         raise SealError(
             "sealed candidate data does not open with [core] fernet_key: was the key changed "

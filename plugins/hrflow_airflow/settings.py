@@ -85,6 +85,21 @@ OPTIONS: tuple[Option, ...] = (
         "A scheduled run finding more pending objects stops before "
         "posting until confirmed (param confirm_large_run); 0: no limit.",
     ),
+    Option(
+        "on_archive",
+        "string",
+        "keep",
+        "What a full sweep does with a synced object HrFlow archived or deleted: keep (report it), archive or "
+        "delete it in the ATS.",
+        "delete",
+    ),
+    Option(
+        "max_removals_per_run",
+        "integer",
+        "50",
+        "A run that would remove more objects from the ATS removes none and alerts until confirmed (param "
+        "confirm_removals); 0: no limit.",
+    ),
     Option("full_sweep_hour", "integer", "0", "UTC hour whose scheduled run reads the storing listing; -1: never."),
     Option(
         "sync_deadline_minutes",
@@ -179,6 +194,8 @@ class Settings:
     result_window: int
     created_at_floor: str
     max_objects_per_run: int
+    on_archive: str
+    max_removals_per_run: int
     full_sweep_hour: int
     sync_deadline_minutes: float
     sms_deadline_seconds: float

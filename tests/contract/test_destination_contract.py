@@ -45,6 +45,8 @@ class Emulator:
     # the JSON wire format's own contract: a lost answer is sent again under the same Idempotency-Key, which
     # the endpoint must replay (docs/destinations.md); vendor APIs have no key: the ledger and a lookup do it
     key_replayed: bool = False
+    removal: str = "delete"  # the removal its API documents ("archive" where it has no delete)
+    unsupported: str | None = "archive"  # the one it lacks (None: it has both)
 
 
 def json_held(state) -> dict[str, int]:
@@ -84,6 +86,7 @@ EMULATORS = [
         json_held,
         lambda state: sum(state.ats_area("profiles").updates.values()),
         key_replayed=True,
+        unsupported=None,
     ),
     Emulator(
         "smartrecruiters",
@@ -97,13 +100,15 @@ EMULATORS = [
     ),
     Emulator(
         "workable",
-        lambda url: workable_connection(url, oauth=True),
+        lambda url: workable_connection(url, oauth=True, member_id="13e0eb0e"),
         "/workable/spi/v3/talent_pool/candidates",
         WORKABLE_OAUTH_TOKEN,
         lambda i: {"firstname": f"F{i}", "lastname": f"L{i}", "email": f"c{i}@example.com"},
         "email",
         vendor_held("workable"),
         lambda state: sum(state.vendors.workable.updates.values()),
+        removal="archive",
+        unsupported="delete",
     ),
     Emulator(
         "greenhouse",
@@ -124,6 +129,8 @@ EMULATORS = [
         "email",
         vendor_held("lever"),
         lambda state: sum(state.vendors.lever.updates.values()),
+        removal="archive",
+        unsupported="delete",
     ),
     Emulator(
         "teamtailor",
@@ -236,3 +243,28 @@ def test_the_token_is_never_logged(ats, sandbox, caplog):
         deliver(items, records)
         destination().client.test_connection()
     assert caplog.records and ats.secret not in caplog.text
+
+
+def removed_at(state, emulator: Emulator) -> int:
+    """Return how many candidates (JSON: records) the emulator archived or deleted."""
+    if emulator.name == "json":
+        return len(state.ats_area("profiles").removed_how)
+    return len(getattr(state.vendors, emulator.name).removed)
+
+
+def test_removal_once_again_is_done_and_a_missing_action_is_reported(ats, sandbox):
+    items, records = batch(ats, range(3))
+    remote = deliver(items, records)["remote_ids"]
+    dest, ledger = destination(), Ledger()
+    first = dest.remove(plural="profiles", items=items[:2], remote_ids=remote, mode=ats.removal, ledger=ledger)
+    assert sorted(k for k, _, _ in first["removed"]) == ["k0", "k1"] and first["failed"] == first["unsupported"] == []
+    assert removed_at(sandbox.state, ats) == 2
+    assert {e.state for e in ledger.deliveries.lookup(dest.ledger_key, ["k0", "k1"]).values()} == {"removed"}
+    again = dest.remove(plural="profiles", items=items[:2], remote_ids=remote, mode=ats.removal, ledger=ledger)
+    assert again["failed"] == [] and len(again["removed"]) == 2  # a 404 (deleted already) is done, not failed
+    if ats.removal == "delete" and ats.name != "json":
+        assert {how for _, _, how in again["removed"]} == {"gone"}
+    if ats.unsupported:
+        other = dest.remove(plural="profiles", items=items[2:], remote_ids=remote, mode=ats.unsupported, ledger=ledger)
+        assert other["removed"] == [] and [f["key"] for f in other["unsupported"]] == ["k2"]
+        assert removed_at(sandbox.state, ats) == 2 and sum(ats.held(sandbox.state).values()) >= 1

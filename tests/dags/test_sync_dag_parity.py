@@ -50,7 +50,9 @@ def test_the_two_sync_dags_are_the_same_pipeline(dagbag):
     expected = {as_jobs(t.task_id): {k: as_jobs(str(v)) for k, v in shape(t).items()} for t in profiles.tasks}
     got = {t.task_id: {k: str(v) for k, v in shape(t).items()} for t in jobs.tasks}
     assert got == expected
-    assert sorted(got) == ["batch.post_to_ats", "batch.tag_jobs", "batch.transform", "report", "search", "summary"]
+    assert sorted(got) == [
+        "batch.post_to_ats", "batch.tag_jobs", "batch.transform", "remove", "report", "search", "summary"
+    ]  # fmt: skip
 
 
 def test_the_two_sync_dags_share_schedule_params_and_run_settings(dagbag):
@@ -75,4 +77,4 @@ def test_a_difference_in_wiring_would_be_seen(dagbag):
     profiles, jobs = dagbag.dags["hrflow_profiles_to_ats"], dagbag.dags["hrflow_jobs_to_ats"]
     assert {t.task_id for t in profiles.tasks} != {t.task_id for t in jobs.tasks}
     assert shape(profiles.get_task("report"))["upstream"] == ["batch.post_to_ats", "batch.tag_profiles",
-                                                               "batch.transform"]  # fmt: skip
+                                                               "batch.transform", "remove"]  # fmt: skip

@@ -40,6 +40,14 @@ class Delivered(TypedDict):
     remote_ids: dict[str, str]  # key -> "<destination>:<id>"
 
 
+class Removed(TypedDict):
+    """A destination's answer to removals: what left it, what it cannot remove (and why), what failed."""
+
+    removed: list[list[str]]  # [key, container, how]: "delete", "archive", "gone" (a 404: done, not failed)
+    unsupported: list[Failure]  # the ATS lacks the action: kept, reported once by key
+    failed: list[Failure]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one object: ``created``, ``adopted`` (found after a lost answer), ``resumed`` (accepted in

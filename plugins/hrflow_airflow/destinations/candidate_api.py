@@ -128,6 +128,31 @@ class CandidateApiHook(JsonApiHook):
         """Return the method, path and JSON body that update candidate ``remote_id`` with ``body``."""
         raise NotImplementedError
 
+    def removal_request(self, remote_id: str, mode: str) -> tuple[str, str, dict[str, Any] | None] | str:
+        """
+        Return the method, path and JSON body (or None) that archive or delete (``mode``) candidate ``remote_id``,
+        or why this ATS cannot (a string): the run reports it by key and keeps the record.
+        """
+        return f"{self.name}'s API has no candidate {mode}"
+
+    def remove(self, remote_id: str, mode: str) -> str:
+        """
+        Archive or delete candidate ``remote_id`` (``"<name>:<id>"``); return "removed", "gone" (a 404: it was
+        not there any more, which is done, not failed) or why it cannot be done ("unsupported: ...").
+        Repeating a removal leaves the same state, so it is retried like a read.
+        """
+        request = self.removal_request(remote_id.removeprefix(f"{self.name}:"), mode)
+        if isinstance(request, str):
+            return f"unsupported: {request}"
+        method, path, payload = request
+        try:
+            self.request(method, path, **({"json": payload} if payload is not None else {}))
+        except RefusedError as exc:
+            if exc.status in (404, 410):
+                return "gone"
+            raise
+        return "removed"
+
     lookup_results = "candidates"  # the list in the lookup's answer
 
     def already_exists(self, exc: RefusedError) -> bool:

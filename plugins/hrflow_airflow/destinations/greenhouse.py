@@ -180,6 +180,16 @@ class GreenhouseHook(CandidateApiHook):
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         return "PATCH", f"/v3/candidates/{quote(remote_id, safe='')}", body
 
+    def removal_request(self, remote_id: str, mode: str) -> tuple[str, str, None] | str:
+        """
+        Delete: ``DELETE /v3/candidates/{id}``. Archive: Harvest has no candidate archive; its closest,
+        ``PATCH /v3/candidates/{id}/anonymize``, destroys data for good, which an archive in HrFlow (reversible)
+        does not ask for: not done, reported (docs/destinations.md).
+        """
+        if mode != "delete":
+            return "Harvest v3 has no candidate archive (anonymize is irreversible: use delete)"
+        return "DELETE", f"/v3/candidates/{quote(remote_id, safe='')}", None
+
 
 def with_bearer(kwargs: dict[str, Any], token: str) -> dict[str, Any]:
     """Return request arguments carrying ``token`` as the bearer."""

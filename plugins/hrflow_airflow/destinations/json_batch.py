@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure
+from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure, Removed
 from hrflow_airflow.errors import RefusedError
 from hrflow_airflow.ledger import DELIVERED, INTENT
 from hrflow_airflow.mapping import RECORD_KEY, idempotency_key
@@ -62,6 +62,9 @@ def request_key(
     if bases is None:
         return idempotency_key(plural, records)
     return idempotency_key(f"{plural}-upsert", [*records, {k: bases.get(k) for k, _ in items}])
+
+
+REMOVAL_CHUNK = 500  # keys per removal request
 
 
 class JsonBatchDestination:
@@ -307,3 +310,31 @@ class JsonBatchDestination:
             resumed=earlier.get("resumed", 0),
             remote_ids={},
         )
+
+    # -- removals ---------------------------------------------------------------------------------
+    def remove(
+        self, *, plural: str, items: list[list[str]], remote_ids: Mapping[str, str], mode: str, ledger: Ledger,
+        lanes: int = 1,
+    ) -> Removed:  # fmt: skip
+        """
+        Send ``{"mode": "archive" | "delete", plural: [{"hrflow_key": ...}, ...]}`` (docs/destinations.md), up to
+        ``REMOVAL_CHUNK`` keys per request, each under the ``Idempotency-Key`` of its mode and keys: a removal
+        applied twice leaves the same state. A 4xx fails the request's keys with the endpoint's reason.
+        """
+        result = Removed(removed=[], unsupported=[], failed=[])
+        for start in range(0, len(items), REMOVAL_CHUNK):
+            chunk = items[start : start + REMOVAL_CHUNK]
+            records = [{RECORD_KEY: key} for key, _ in chunk]
+            try:
+                self.client.post_records(
+                    plural, records, idempotency_key=idempotency_key(f"{plural}-{mode}", records), mode=mode
+                )
+            except RefusedError as exc:
+                if exc.status in (401, 403):
+                    raise AtsAuthError(f"{exc}; check connection '{self.conn_id}'", exc.status) from None
+                reason = f"ATS HTTP {exc.status}: {exc.reason}"
+                result["failed"] += [Failure(key=key, container=container, reason=reason) for key, container in chunk]
+                continue
+            result["removed"] += [[key, container, mode] for key, container in chunk]
+            ledger.deliveries.record_removed(self.ledger_key, [key for key, _ in chunk], mode)
+        return result

@@ -101,3 +101,17 @@ class LeverHook(CandidateApiHook):
         if not contact:
             raise BadConfigError(f"lever id {opportunity!r} has no contact part: cannot update its contact")
         return "PUT", f"/v1/contacts/{quote(contact, safe='')}", body
+
+    def removal_request(self, remote_id: str, mode: str) -> tuple[str, str, dict[str, Any]] | str:
+        """
+        Archive: ``PUT /v1/opportunities/{id}/archived`` with an archive ``reason`` id (extra ``archive_reason_id``)
+        ("Update opportunity archived state"). Lever's API has no opportunity delete.
+        """
+        if mode != "archive":
+            return "Lever's API has no opportunity delete (archive only)"
+        reason = str(self.connection.extra_dejson.get("archive_reason_id") or "").strip()
+        if not reason:
+            return f"connection '{self.ats_conn_id}' has no extra archive_reason_id (Lever needs an archive reason)"
+        opportunity = remote_id.partition("/")[0]
+        path = f"/v1/opportunities/{quote(opportunity, safe='')}/archived?perform_as={quote(self.perform_as, safe='')}"
+        return "PUT", path, {"reason": reason}

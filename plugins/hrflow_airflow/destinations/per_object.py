@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Outcome, delivered
+from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure, Outcome, Removed, delivered
 from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, RefusedError, TransientError
 from hrflow_airflow.hooks.http import one_request
 from hrflow_airflow.ledger import DELIVERED
@@ -202,3 +202,39 @@ class PerObjectDestination:
             index, api.name, states["updated"], plural, states["refused"], api.limiter.throttled,
         )  # fmt: skip
         return delivered(outcomes)
+
+    # -- removals ---------------------------------------------------------------------------------
+    def remove(
+        self, *, plural: str, items: list[list[str]], remote_ids: Mapping[str, str], mode: str, ledger: Ledger,
+        lanes: int = 1,
+    ) -> Removed:  # fmt: skip
+        """Archive or delete (``mode``) each object's candidate once, the client's concurrency at a time."""
+        api = self.client.paced(lanes)
+        result = Removed(removed=[], unsupported=[], failed=[])
+
+        def one(item: list[str]) -> None:
+            key, container = item
+            remote = remote_ids.get(key) or ""
+            if not remote.startswith(f"{api.name}:"):
+                result["failed"].append(Failure(key=key, container=container, reason=f"no {api.name} id is known"))
+                return
+            try:
+                how = api.remove(remote, mode)
+            except AtsAuthError:
+                raise
+            except RefusedError as exc:
+                reason = f"{api.name} HTTP {exc.status}: {exc.reason}"
+                result["failed"].append(Failure(key=key, container=container, reason=reason))
+                return
+            if how.startswith("unsupported: "):
+                result["unsupported"].append(Failure(key=key, container=container, reason=how[13:]))
+            else:
+                result["removed"].append([key, container, mode if how == "removed" else how])
+
+        with ThreadPoolExecutor(max_workers=max(1, min(api.max_concurrency, len(items) or 1)),
+                                thread_name_prefix=f"{api.name}-remove") as pool:  # fmt: skip
+            list(pool.map(one, items))
+        for how in {entry[2] for entry in result["removed"]}:
+            keys = [key for key, _, done in result["removed"] if done == how]
+            ledger.deliveries.record_removed(self.ledger_key, keys, how)
+        return result

@@ -64,3 +64,9 @@ class SmartRecruitersHook(CandidateApiHook):
 
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         return "PATCH", f"/candidates/{quote(remote_id, safe='')}", body
+
+    def removal_request(self, remote_id: str, mode: str) -> tuple[str, str, None] | str:
+        # DELETE /candidates/{id} (Candidate API, https://dev.smartrecruiters.com/customer-api/live-docs/candidate-api/)
+        if mode != "delete":
+            return "SmartRecruiters' API has no candidate archive (delete only)"
+        return "DELETE", f"/candidates/{quote(remote_id, safe='')}", None

@@ -105,3 +105,9 @@ class TeamtailorHook(CandidateApiHook):
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         resource = {"id": remote_id, "type": "candidates", "attributes": body["data"]["attributes"]}
         return "PATCH", f"/v1/candidates/{quote(remote_id, safe='')}", {"data": resource}
+
+    def removal_request(self, remote_id: str, mode: str) -> tuple[str, str, None] | str:
+        # DELETE /v1/candidates/{id}; Teamtailor has no candidate archive in its API
+        if mode != "delete":
+            return "Teamtailor's API has no candidate archive (delete only)"
+        return "DELETE", f"/v1/candidates/{quote(remote_id, safe='')}", None

@@ -76,3 +76,17 @@ class WorkableHook(CandidateApiHook):
 
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         return "PATCH", f"/spi/v3/candidates/{quote(remote_id, safe='')}", {"candidate": body["candidate"]}
+
+    def removal_request(self, remote_id: str, mode: str) -> tuple[str, str, dict[str, Any]] | str:
+        """
+        Archive: disqualify (``POST /spi/v3/candidates/:id/disqualify``, https://workable.readme.io/reference/
+        disqualify-candidate, with the ``member_id`` the action is made as: extra ``member_id``). Workable's API
+        documents no candidate delete.
+        """
+        if mode != "archive":
+            return "Workable's API documents no candidate delete (archive disqualifies)"
+        member = str(self.connection.extra_dejson.get("member_id") or "").strip()
+        if not member:
+            return f"connection '{self.ats_conn_id}' has no extra member_id (the Workable member who disqualifies)"
+        body = {"member_id": member, "disqualification_reason": "Archived in HrFlow.ai"}
+        return "POST", f"/spi/v3/candidates/{quote(remote_id, safe='')}/disqualify", body

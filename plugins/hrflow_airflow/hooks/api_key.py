@@ -109,7 +109,7 @@ class AtsHook(ApiKeyJsonHook):
     def post_records(
         self, body_key: str, records: list[dict[str, Any]], *, idempotency_key: str, mode: str | None = None
     ) -> requests.Response:
-        """POST ``{body_key: records}`` (with ``"mode": "upsert"`` for updates: see docs/destinations.md)."""
+        """POST ``{body_key: records}`` (``"mode"``: "upsert", "archive" or "delete": see docs/destinations.md)."""
         return self.post_json({**({"mode": mode} if mode else {}), body_key: records}, idempotency_key=idempotency_key)
 
 

@@ -10,7 +10,8 @@ posted again; and only a record of *what* the ATS accepted tells an edit in HrFl
 * :mod:`.schema` — the tables (SQLAlchemy Core) and their in-place migration;
 * :mod:`.deliveries` — the state machine: intent → accepted → synced (and updates);
 * :mod:`.refusals` — the quarantine policy (pure) and its queries;
-* :mod:`.watermarks` — the changes listing's watermarks.
+* :mod:`.watermarks` — the changes listing's watermarks;
+* :mod:`.seen` — the keys a full sweep listed, to find the synced objects HrFlow no longer holds.
 
 The inbox, message and burst tables (:mod:`hrflow_airflow.inbox`, :mod:`hrflow_airflow.outbox`,
 :mod:`hrflow_airflow.digest`) live in the same database, through :meth:`LedgerHook.side_table`.
@@ -30,6 +31,7 @@ from hrflow_airflow.ledger.deliveries import (
     INTENT,
     QUARANTINED,
     REFUSED,
+    REMOVED,
     SYNCED,
     Deliveries,
     Entry,
@@ -39,7 +41,7 @@ from hrflow_airflow.ledger.schema import REASON_LIMIT, TABLE, WATERMARKS
 from hrflow_airflow.ledger.watermarks import Watermarks
 
 __all__ = [
-    "ACCEPTED", "CHUNK", "DELIVERED", "INTENT", "QUARANTINED", "REASON_LIMIT", "REFUSED", "SYNCED", "TABLE",
+    "ACCEPTED", "CHUNK", "DELIVERED", "INTENT", "QUARANTINED", "REASON_LIMIT", "REFUSED", "REMOVED", "SYNCED", "TABLE",
     "WATERMARKS", "Deliveries", "Entry", "Ledger", "LedgerHook", "Refusal", "Refusals", "Watermarks",
 ]  # fmt: skip
 

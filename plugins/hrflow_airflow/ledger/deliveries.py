@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook
 
 INTENT, ACCEPTED, SYNCED, REFUSED, QUARANTINED = "intent", "accepted", "synced", "refused", "quarantined"
+REMOVED = "removed"  # archived or deleted in the destination (reason: how); erased: a tombstone, never re-created
 DELIVERED = (ACCEPTED, SYNCED)  # the destination holds the object: never create it again
 ENTRY_COLUMNS = (
     "state", "container", "remote_id", "attempts", "record_hash", "refusals", "reason", "refused_run", "synced_hash",
@@ -204,6 +205,14 @@ class Deliveries:
                           "remote_id": func.coalesce(table.c.remote_id, stmt.excluded.remote_id),
                           "updated_at": stmt.excluded.updated_at},
         )  # fmt: skip
+
+    def record_removed(self, destination: str, keys: Iterable[str], how: str, *, tombstone: bool = False) -> None:
+        """
+        Record that the destination no longer holds ``keys`` (``how``: "delete", "archive", "gone" for a 404...).
+        ``tombstone`` (an erasure): keep only the key, the date and the destination id, no record hash.
+        """
+        blank = {"record_hash": None, "synced_hash": None, "sent_hash": None, "group_key": None} if tombstone else {}
+        self.set(destination, keys, state=REMOVED, reason=how[:80], refusals=0, **blank)
 
     def forget(self, destination: str, keys: Iterable[str]) -> None:
         """Drop the rows of ``keys`` (an operator's choice: a later run creates the object again if it is pending)."""

@@ -5,8 +5,9 @@ HrFlow. Each takes what the step before returned and returns the next payload (:
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hrflow_airflow.destinations import destination_for
@@ -15,7 +16,7 @@ from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import QUARANTINED, Entry, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
-from hrflow_airflow.sealed import record_hash, seal, unseal
+from hrflow_airflow.sealed import record_hash, seal_items, unseal, unsealed
 from hrflow_airflow.spill import keep_beside, load_batch, load_beside, mark_done
 from hrflow_airflow.sync.config import resolve_hrflow_tuning
 from hrflow_airflow.sync.payloads import UPDATE, Delivered, Failure, Posted, Tagged, Transformed
@@ -27,28 +28,37 @@ DEFAULT_TAG_CONCURRENCY = 8  # HrFlow calls in flight in a tagging task when nei
 
 
 def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> Transformed:
-    """Return ATS records for a batch (sealed); an item whose mapping fails is reported by key, the rest go on."""
+    """
+    Return ATS records for a batch (sealed); an item whose mapping fails is reported by key, the rest go on.
+    Objects are opened, mapped and sealed again a chunk at a time: the task never holds the batch twice.
+    """
     whole = load_batch(dict(batch))
-    records, items, failed = [], [], []
+    items, failed = [], []
     skip = set(whole.get("skip") or ())  # tagged by the stopped run whose listing this run resumed
-    for (key, container), data in zip(whole["items"], unseal(whole)):
-        if key in skip:
-            continue
-        try:
-            records.append(to_record(key, data, field_map))
+
+    def records() -> Iterator[str]:
+        for (key, container), data in zip(whole["items"], unsealed(whole)):
+            if key in skip:
+                continue
+            try:
+                record = to_record(key, data, field_map)
+            except MappingError as exc:
+                failed.append(Failure(key=key, container=container, reason=f"mapping failed: {exc}"))
+                continue
             items.append([key, container])
-        except MappingError as exc:
-            failed.append(Failure(key=key, container=container, reason=f"mapping failed: {exc}"))
+            yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+    sealed = seal_items(records())
     return Transformed(
         index=batch["index"],
         items=items,
         failed=failed,
-        count=len(records),
+        count=len(items),
         concurrency=batch.get("concurrency"),
         lanes=batch.get("lanes", 1),
         ref=batch.get("ref"),  # the batch file: marked done once every object of it is tagged
         **{name: batch[name] for name in ("mode", "remote_ids", "bases") if name in batch},
-        **keep_beside(batch.get("ref"), "records", seal(records)),
+        **keep_beside(batch.get("ref"), "records", sealed),
     )
 
 

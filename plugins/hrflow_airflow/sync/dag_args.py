@@ -162,6 +162,21 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             description="A scheduled run that finds more pending objects than [hrflow] max_objects_per_run "
             "(50,000) stops before posting and alerts once. Set this to let it post them (manual runs need not).",
         ),
+        "on_archive": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "keep", "archive", "delete"],
+            title="On archive or delete",
+            description=f"What this run's full sweep does with synced {kind.plural} that HrFlow archived or deleted: "
+            "keep (report them), archive or delete them in the ATS where it can. Empty: [hrflow] on_archive (keep).",
+        ),
+        "confirm_removals": Param(
+            False,
+            type="boolean",
+            title="Confirm removals",
+            description="A run that would remove more than [hrflow] max_removals_per_run (50) objects from the ATS "
+            "removes none and alerts once. Set this to let it remove them.",
+        ),
         "full_sweep": Param(
             None,
             type=["null", "boolean"],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -52,6 +52,7 @@ def find_batches(
     sequential: bool,
     ledger_key: str | None = None,
     ledger: Ledger | None = None,
+    on_listed: Callable[[list[str]], None] | None = None,
 ) -> tuple[list[Batch], Stats]:
     """
     Return the run's batches of unsynced objects and what was found (``sequential``: under ``dags test``).
@@ -74,7 +75,7 @@ def find_batches(
     groups = ledger.deliveries.intent_groups(ledger_key, cfg.containers) if ledger_key else {}
     listed = list_batches(
         kind, hook, cfg, field_map, plan_run(estimate, **planning).batch_size, estimate, groups,
-        dag_id=dag_id, run_id=run_id, sequential=sequential,
+        dag_id=dag_id, run_id=run_id, sequential=sequential, on_listed=on_listed,
     )  # fmt: skip
     plan = settle_plan(listed.batches, listed.found, listed.size, estimate, planning, cfg, sequential)
     sweep_note = "" if listed.only_by_sweep is None else f", {listed.only_by_sweep} of them only by the full sweep"
@@ -117,6 +118,7 @@ def list_batches(
     dag_id: str,
     run_id: str,
     sequential: bool,
+    on_listed: Callable[[list[str]], None] | None = None,
 ) -> Listed:
     """Read the listing into sealed batches of ``size`` while the pages arrive; ``groups`` stay whole."""
     spiller, start, directory = open_listing(
@@ -134,6 +136,7 @@ def list_batches(
     log.info("Listing in %s slice(s)%s", len(slices or [None]), parts)
     only_by_sweep = run_search(
         kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count, page_bytes=page_bytes(sequential),
+        on_listed=on_listed,
         on_page=lambda _read, meta: progress(spiller.count, meta),
     )  # fmt: skip
     regroup.close()

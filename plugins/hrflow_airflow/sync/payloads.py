@@ -46,6 +46,7 @@ class Stats(TypedDict):
     dirs: list[str]  # batch directories of stopped runs this listing resumed
     why: str
     changes: NotRequired[dict | None]  # the changes listing (sync.changes.ChangeStats); None when updates are off
+    gone: NotRequired[dict | None]  # a full sweep's archived and deleted synced objects (sync.removals.Gone)
 
 
 class Transformed(TypedDict):
@@ -121,3 +122,4 @@ class Summary(TypedDict):
     updated: NotRequired[int]  # synced objects whose changed record the destination accepted as an update
     changes: NotRequired[dict | None]  # how the changes were listed (sync.changes.ChangeStats)
     newest_write: NotRequired[str | None]  # the newest updated_at of the run's own tagging PUTs
+    removal: NotRequired[dict | None]  # what the full sweep found archived or deleted, and what left the ATS

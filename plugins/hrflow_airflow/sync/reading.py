@@ -35,6 +35,7 @@ def run_search(
     slices: list[Slice] | None = None,
     already: int = 0,
     page_bytes: int | None = None,
+    on_listed: Callable[[list[str]], None] | None = None,
 ) -> int | None:
     """
     Pass ``([key, container, trimmed object as JSON], slice number, created_at)`` to ``emit`` for every
@@ -42,7 +43,8 @@ def run_search(
 
     ``slices`` (default: the whole window) are read at once, one thread each, each from its checkpoint
     (see :mod:`hrflow_airflow.listing`); ``already`` objects were listed before a resume; ``page_bytes``: pages
-    ask for fewer objects than ``cfg.page_size`` when that many would hold more bytes than this.
+    ask for fewer objects than ``cfg.page_size`` when that many would hold more bytes than this; ``on_listed``
+    gets the key of every object the listing returns, synced or not (the full sweep's removal detection).
 
     Search is used unless the run is a full sweep, which reads the storing listing (every stored object,
     searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
@@ -52,7 +54,7 @@ def run_search(
     stop, lock, emitted = threading.Event(), threading.Lock(), [already]
 
     def read(number: int, part: Slice) -> None:
-        for item, created in read_slice(kind, hook, cfg, part, paths, on_page, stop, page_bytes):
+        for item, created in read_slice(kind, hook, cfg, part, paths, on_page, stop, page_bytes, on_listed):
             emit(item, number, created)
             with lock:
                 emitted[0] += 1
@@ -71,6 +73,7 @@ def read_slice(
     on_page: Callable[[int, dict[str, Any]], None] | None,
     stop: threading.Event,
     page_bytes: int | None = None,
+    on_listed: Callable[[list[str]], None] | None = None,
 ) -> Any:
     """Yield ``([key, container, trimmed object as JSON], created_at)`` of each unsynced object of ``part``."""
     list_pages = hook.iter_stored if cfg.sweep else hook.iter_search
@@ -83,6 +86,8 @@ def read_slice(
     for obj in objs:
         if stop.is_set():
             return
+        if on_listed is not None:
+            on_listed([obj["key"]])
         created = obj.get("created_at")
         if is_synced(obj.get("tags")) or not part.window.contains(created):
             continue

@@ -92,6 +92,15 @@ def build_summary(
     )
 
 
+def add_removal(result: Summary, removal: dict[str, Any] | None) -> None:
+    """Add what the full sweep found archived or deleted, and removed, to the run's summary; failures fail it."""
+    result["removal"] = removal
+    if removal:
+        failures = [*removal["failed"]]
+        result["failed_keys"] = [*result["failed_keys"], *failures]
+        result["failed"] += len(failures)
+
+
 def reduce_tagged(tagged: Iterable[Tagged]) -> tuple[dict[int, dict[str, Any]], str | None]:
     """Return each tagged batch's counts per container and failures, by batch index; and the newest write."""
     by_index, newest_write = {}, None

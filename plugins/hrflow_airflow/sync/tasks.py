@@ -20,7 +20,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.destinations import DestinationError, destination_for
 from hrflow_airflow.errors import BadConfigError, fails_fast
+from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import Ledger
+from hrflow_airflow.ledger.seen import seen_keys
 from hrflow_airflow.metrics import log_run_progress, publish_report
 from hrflow_airflow.monitoring import under_dags_test
 from hrflow_airflow.settings import settings
@@ -30,7 +32,9 @@ from hrflow_airflow.sync.config import resolve_field_map, run_config, update_fie
 from hrflow_airflow.sync.dag_args import DEPTH_FIRST, MAX_BATCHES, asset_alias, object_kind, stage_task_ids
 from hrflow_airflow.sync.find import find_batches
 from hrflow_airflow.sync.payloads import Batch, Posted, Summary, Tagged, Transformed
+from hrflow_airflow.sync.removals import find_gone, guard, removal_mode, remove_gone
 from hrflow_airflow.sync.summary import (
+    add_removal,
     batch_results,
     build_summary,
     end_of_run_cleanup,
@@ -56,10 +60,17 @@ def search(kind: str, **context: Any) -> list[Batch]:
         raise AirflowFailException(f"Bad configuration: {exc}") from None
     log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
     ledger = Ledger()  # the task's one ledger, passed on
+    seen = seen_keys(ledger.db, f"{context['dag'].dag_id}/{context['run_id']}") if cfg.sweep else None
     batches, stats = find_batches(
         objects, cfg, field_map, dag_id=context["dag"].dag_id, run_id=context["run_id"], sequential=under_dags_test(),
-        ledger_key=destination.ledger_key, ledger=ledger,
+        ledger_key=destination.ledger_key, ledger=ledger, on_listed=seen.add if seen else None,
     )  # fmt: skip
+    stats["gone"] = None
+    if seen is not None and not cfg.dry_run:
+        stats["gone"] = find_gone(
+            objects, HrFlowHook(requests_per_minute=cfg.requests_per_minute), seen, ledger=ledger,
+            ledger_key=destination.ledger_key, containers=cfg.containers, listed=seen.count, params=context["params"],
+        )  # fmt: skip
     stats["changes"] = None
     if updates_enabled(context["params"]):  # synced objects whose record changed since: updates
         lanes, concurrency = (batches[0]["lanes"], batches[0]["concurrency"]) if batches else (1, None)
@@ -120,6 +131,24 @@ def tag(kind: str, batch: Posted, **context: Any) -> Tagged:
     return result
 
 
+# the DAG file sets its pool (dag_args.ats_pool): it writes to the ATS
+@task(show_return_value_in_logs=False, multiple_outputs=False)
+@fails_fast
+def remove(kind: str, **context: Any) -> dict[str, Any] | None:
+    """Archive or delete in the ATS what the full sweep found archived or deleted in HrFlow ([hrflow] on_archive)."""
+    stats = context["ti"].xcom_pull(task_ids="search", key="stats") or {}
+    if not (gone := stats.get("gone")):
+        return None
+    objects, ledger = object_kind(kind), Ledger()
+    try:
+        mode, destination = removal_mode(context["params"]), destination_for(objects.ats_conn_id, objects.name)
+    except (BadConfigError, DestinationError) as exc:
+        raise AirflowFailException(f"Bad configuration: {exc}") from None
+    if mode != "keep" and gone["archived"] + gone["deleted"]:
+        guard(objects, gone, ledger, destination.ledger_key)
+    return remove_gone(objects, destination, gone, mode, ledger)
+
+
 @task(trigger_rule="all_done", show_return_value_in_logs=False, multiple_outputs=False)
 @fails_fast
 def report(kind: str, **context: Any) -> Summary:
@@ -132,6 +161,7 @@ def report(kind: str, **context: Any) -> Summary:
     results = {name: batch_results(ti, task_id, stats["batches"]) for name, task_id in stages.items()}
     dry_run = bool(context["params"].get("dry_run"))
     result = build_summary(objects, stats=stats, dry_run=dry_run, **results)
+    add_removal(result, ti.xcom_pull(task_ids="remove", default=None) if stats.get("gone") else None)
     if not dry_run and (changes := stats.get("changes")):  # every update batch posted: the watermark moves
         posted = [i for i in changes["batches"] if ti.xcom_pull(task_ids=stages["posted"], map_indexes=i, default=None)]
         commit_watermark(destination_for(objects.ats_conn_id).ledger_key, changes, posted, result.get("newest_write"))
