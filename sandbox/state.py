@@ -102,6 +102,7 @@ class SandboxState:
             self.version = 0
             self.search_cache: dict[tuple, list] = {}
             self.faults: list[Fault] = []
+            self.empty_storing_listing = False  # a glitch: the storing listing answers 200 with nothing in it
             self.faults_fired = 0
             self.faults_by_kind: Counter = Counter()  # "http_503", "lost_answer", "slow_apply", "delay", "non_json"
             self.latency = {"hrflow": 0.0, "ats": 0.0, "sms": 0.0}

@@ -92,13 +92,19 @@ def build_summary(
     )
 
 
-def add_removal(result: Summary, removal: dict[str, Any] | None) -> None:
-    """Add what the full sweep found archived or deleted, and removed, to the run's summary; failures fail it."""
+def add_removal(result: Summary, removal: dict[str, Any] | None, gone: Mapping[str, Any]) -> None:
+    """
+    Add what the full sweep found archived or deleted, and what left the ATS, to the run's summary. Removals that
+    failed fail the run, and so does a ``remove`` task that did not finish (its log says why: the guard's first
+    stop, a refused credential).
+    """
+    if removal is None:
+        why = "remove did not finish (see its log): nothing archived or deleted in HrFlow was removed"
+        removal = {"archived": len(gone["archived"]), "deleted": len(gone["deleted"]), "removed": [],
+                   "failed": [Failure(key="-", container="-", reason=why)], "stopped": gone.get("stopped")}  # fmt: skip
     result["removal"] = removal
-    if removal:
-        failures = [*removal["failed"]]
-        result["failed_keys"] = [*result["failed_keys"], *failures]
-        result["failed"] += len(failures)
+    result["failed_keys"] = [*result["failed_keys"], *removal["failed"]]
+    result["failed"] += len(removal["failed"])
 
 
 def reduce_tagged(tagged: Iterable[Tagged]) -> tuple[dict[int, dict[str, Any]], str | None]:

@@ -161,7 +161,8 @@ def report(kind: str, **context: Any) -> Summary:
     results = {name: batch_results(ti, task_id, stats["batches"]) for name, task_id in stages.items()}
     dry_run = bool(context["params"].get("dry_run"))
     result = build_summary(objects, stats=stats, dry_run=dry_run, **results)
-    add_removal(result, ti.xcom_pull(task_ids="remove", default=None) if stats.get("gone") else None)
+    if stats.get("gone"):  # the remove task's result; None when it failed (the guard's first stop, an error)
+        add_removal(result, ti.xcom_pull(task_ids="remove", default=None), stats["gone"])
     if not dry_run and (changes := stats.get("changes")):  # every update batch posted: the watermark moves
         posted = [i for i in changes["batches"] if ti.xcom_pull(task_ids=stages["posted"], map_indexes=i, default=None)]
         commit_watermark(destination_for(objects.ats_conn_id).ledger_key, changes, posted, result.get("newest_write"))
