@@ -251,6 +251,35 @@ def delete_run_dir(root: Any | None, dag_id: str, run_id: str, others: Iterable[
     return deleted
 
 
+def forget_keys(keys: set[str]) -> int:
+    """
+    Delete every batch file (and its records and done marks) that carries one of ``keys``, in every run's batch
+    directory under the XCom object storage (an erasure request); return how many batch files were deleted.
+    """
+    root = spill_root()
+    if root is None or not root.exists():
+        return 0
+    deleted = 0
+    for path in _batch_files(root):
+        with path.open("r") as handle:
+            carried = {item[0] for item in json.load(handle).get("items") or []}
+        if carried & keys:
+            for suffix in ("", ".records", ".done"):
+                sibling = path.parent / f"{path.name}{suffix}"
+                if sibling.exists():
+                    sibling.unlink()
+            deleted += 1
+    return deleted
+
+
+def _batch_files(directory: Any) -> Any:
+    for child in directory.iterdir():
+        if child.is_dir():
+            yield from _batch_files(child)
+        elif re.fullmatch(r"batch-\d+\.json", child.name):
+            yield child
+
+
 def remove_tree(path: Any) -> None:
     """Delete the directory ``path`` and everything under it, on any object store."""
     path.rmdir(recursive=True) if _supports_recursive(path) else _rm_tree(path)

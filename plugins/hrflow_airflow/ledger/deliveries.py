@@ -214,6 +214,24 @@ class Deliveries:
         blank = {"record_hash": None, "synced_hash": None, "sent_hash": None, "group_key": None} if tombstone else {}
         self.set(destination, keys, state=REMOVED, reason=how[:80], refusals=0, **blank)
 
+    def tombstone(self, destination: str, items: Iterable[tuple[str, str]], how: str) -> None:
+        """
+        Keep only a tombstone of ``(key, container)`` items (an erasure): the key, the date, the destination id
+        removed (``remote_id`` kept), no record hash; the sync never creates them again while the row is there.
+        """
+        table = ledger_table()
+        rows = [
+            {"destination": destination, "object_key": key, "container": container, "state": REMOVED,
+             "attempts": 1, "refusals": 0, "reason": how[:80], "updated_at": now()}
+            for key, container in items
+        ]  # fmt: skip
+        blank = {"record_hash": None, "synced_hash": None, "sent_hash": None, "group_key": None, "refused_run": None}
+        self.db.upsert(
+            table, rows, ["destination", "object_key"],
+            lambda stmt: {"state": REMOVED, "reason": stmt.excluded.reason, "refusals": 0, **blank,
+                          "updated_at": stmt.excluded.updated_at},
+        )  # fmt: skip
+
     def forget(self, destination: str, keys: Iterable[str]) -> None:
         """Drop the rows of ``keys`` (an operator's choice: a later run creates the object again if it is pending)."""
         from sqlalchemy import delete

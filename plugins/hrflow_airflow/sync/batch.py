@@ -13,7 +13,7 @@ from typing import Any
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
-from hrflow_airflow.ledger import QUARANTINED, Entry, Ledger, Refusal
+from hrflow_airflow.ledger import QUARANTINED, REMOVED, Entry, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash, seal_items, unseal, unsealed
@@ -95,10 +95,12 @@ def post_batch(
     hashes = {record[RECORD_KEY]: record_hash(record) for record in records}
     known = ledger.deliveries.lookup(destination.ledger_key, hashes)  # read once: the destination gets it
     held = {} if retry_quarantined else quarantined_unchanged(known, hashes)
+    held.update(erased(known))  # an erasure's tombstone: never sent again, whatever the params
     posted["quarantined"] = [
-        Failure(key=key, container=entry.container, reason=f"quarantined: {entry.reason}")
+        Failure(key=key, container=entry.container, reason=f"{'not sent' if entry.state == REMOVED else 'quarantined'}"
+                f": {entry.reason}")
         for key, entry in held.items()
-    ]
+    ]  # fmt: skip
     send = [(item, record) for item, record in zip(batch["items"], records) if item[0] not in held]
     if not send:
         return posted
@@ -118,6 +120,11 @@ def post_batch(
     )
     posted["rejected"] = new + delivered.get("failed", [])  # not delivered without a refusal: fails every run
     return posted
+
+
+def erased(known: Mapping[str, Entry]) -> dict[str, Entry]:
+    """Return the entries an erasure request left as tombstones: those objects are never sent again."""
+    return {k: e for k, e in known.items() if e.state == REMOVED and str(e.reason or "").startswith("erased")}
 
 
 def quarantined_unchanged(known: Mapping[str, Entry], hashes: Mapping[str, str]) -> dict[str, Entry]:
