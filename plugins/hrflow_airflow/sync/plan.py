@@ -21,8 +21,8 @@ MIN_AUTO_BATCH = 100
 # a page asks for no more objects than fit this many bytes (from the first page's objects). Each task holds a few
 # copies of its batch (sealed, opened, sent); under `airflow dags test` one process runs every task on top of
 # Airflow's own ~235 MB, so its bounds are tight (docs/performance.md, "Memory").
-BATCH_BYTES, SEQUENTIAL_BATCH_BYTES = 32 << 20, 8 << 20
-PAGE_BYTES, SEQUENTIAL_PAGE_BYTES = 8 << 20, 1 << 20
+BATCH_BYTES, SEQUENTIAL_BATCH_BYTES = 32 << 20, 6 << 20
+PAGE_BYTES, SEQUENTIAL_PAGE_BYTES = 8 << 20, 2 << 20
 
 
 def batch_bytes(sequential: bool) -> int:
