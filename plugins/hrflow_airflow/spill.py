@@ -103,7 +103,7 @@ class BatchSpiller:
         path = self.directory / f"batch-{self.files:05d}.json"
         self.files += 1
         with path.open("w") as handle:
-            json.dump(batch, handle, separators=(",", ":"))
+            write_box(handle, batch)
         self.batches.append(
             {
                 "index": index,
@@ -142,7 +142,7 @@ def load_batch(batch: dict[str, Any]) -> dict[str, Any]:
     from airflow.sdk import ObjectStoragePath
 
     with ObjectStoragePath(batch["ref"]).open("r") as handle:
-        whole = json.load(handle)
+        whole = read_box(handle)
     mark = read_done(batch["ref"])
     return {**whole, "skip": [key for key, _ in mark["items"]] if mark else []}
 
@@ -158,7 +158,7 @@ def keep_beside(ref: str | None, name: str, box: dict[str, Any]) -> dict[str, An
     from airflow.sdk import ObjectStoragePath
 
     path = ObjectStoragePath(f"{ref}.{name}")
-    write_atomic(path, json.dumps(box, separators=(",", ":")))
+    write_atomic(path, lambda handle: write_box(handle, box))
     return {f"{name}_ref": str(path)}
 
 
@@ -170,19 +170,55 @@ def load_beside(payload: dict[str, Any], name: str) -> dict[str, Any]:
     from airflow.sdk import ObjectStoragePath
 
     with ObjectStoragePath(ref).open("r") as handle:
-        return json.load(handle)
+        return read_box(handle)
 
 
-def write_atomic(path: Any, text: str) -> None:
-    """Write ``text`` to ``path`` whole: through a temporary name and a rename where the store can rename."""
+def write_box(handle: Any, box: dict[str, Any]) -> None:
+    """
+    Write ``box`` as lines: its fields but the sealed tokens as one JSON line, then one token per line. Reading
+    it back (:func:`read_box`) then never holds the whole file as one string: a batch's megabytes come and go in
+    token-sized pieces, which the allocator reuses instead of keeping the largest piece's size around.
+    """
+    from hrflow_airflow.sealed import SEALED
+
+    tokens = box.get(SEALED)
+    head = {k: v for k, v in box.items() if k != SEALED}
+    if isinstance(tokens, list):
+        head["sealed_lines"] = len(tokens)
+    elif tokens is not None:
+        head[SEALED] = tokens
+    handle.write(json.dumps(head, separators=(",", ":")) + "\n")
+    for token in tokens if isinstance(tokens, list) else ():
+        handle.write(token + "\n")
+
+
+def read_box(handle: Any) -> dict[str, Any]:
+    """Return what :func:`write_box` wrote (a file written whole as one JSON object reads as it is)."""
+    from hrflow_airflow.sealed import SEALED
+
+    box = json.loads(handle.readline())
+    if (lines := box.pop("sealed_lines", None)) is not None:
+        box[SEALED] = [handle.readline().rstrip("\n") for _ in range(lines)]
+    return box
+
+
+def write_atomic(path: Any, text: str | Callable[[Any], None]) -> None:
+    """
+    Write ``text`` (or what the callable writes to the handle) to ``path`` whole: through a temporary name and a
+    rename where the store can rename.
+    """
+
+    def write(handle: Any) -> None:
+        text(handle) if callable(text) else handle.write(text)
+
     temporary = path.parent / f"{path.name}.tmp"
     try:
         with temporary.open("w") as handle:
-            handle.write(text)
+            write(handle)
         temporary.rename(path)
     except (NotImplementedError, OSError):
         with path.open("w") as handle:
-            handle.write(text)
+            write(handle)
 
 
 def mark_done(ref: str, items: list[list[str]], *, complete: bool) -> None:
@@ -262,7 +298,7 @@ def forget_keys(keys: set[str]) -> int:
     deleted = 0
     for path in _batch_files(root):
         with path.open("r") as handle:
-            carried = {item[0] for item in json.load(handle).get("items") or []}
+            carried = {item[0] for item in json.loads(handle.readline()).get("items") or []}
         if carried & keys:
             for suffix in ("", ".records", ".done"):
                 sibling = path.parent / f"{path.name}{suffix}"
