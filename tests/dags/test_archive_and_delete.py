@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sandbox.connections import alert_connection
 from sandbox.objects import make_key
 
@@ -84,3 +86,32 @@ def test_a_mass_removal_stops_at_the_guard_until_confirmed(run_dag, sandbox, req
     confirmed = run_dag(DAG_ID, {**sweep, "confirm_removals": True}, env=alert)
     assert confirmed.succeeded, confirmed.output[-3000:]
     assert removed(sandbox) == dict.fromkeys(keys[:200], 1)
+
+
+@pytest.mark.parametrize("name", ["smartrecruiters", "teamtailor"])
+def test_removal_through_a_vendor_ats_and_a_404_counts_as_done(run_dag, sandbox, name, request):
+    from sandbox.demo import CONNECTIONS
+
+    state = sandbox.state
+    source = make_key("source", "vendor-removal", request.node.name)
+    keys = state.seed("profile", source, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    env = {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(CONNECTIONS[name](sandbox.url))}
+    sweep = {"source_keys": [source], "full_sweep": True, "on_archive": "delete"}
+    assert run_dag(DAG_ID, sweep, env=env).succeeded
+    account = getattr(state.vendors, name)
+    ids = {k: ats_id(state, source, k) for k in keys}
+    state.archive("profile", source, keys[0])
+    state.delete("profile", source, keys[1])
+    state.archive("profile", source, keys[2])
+    account.candidates.pop(ids[keys[2]])  # a recruiter deleted it in the ATS already: the DELETE answers 404
+
+    result = run_dag(DAG_ID, sweep, env=env)
+    assert result.succeeded, result.output[-3000:]
+    assert sorted(account.removed) == sorted([ids[keys[0]], ids[keys[1]]])
+    assert sorted(result.summary["removal"]["removed"]) == sorted([[keys[0], "delete"], [keys[1], "delete"],
+                                                                   [keys[2], "gone"]])  # fmt: skip
+    assert len(account.candidates) == 3 and account.creates == 6
+
+
+def ats_id(state, source: str, key: str) -> str:
+    return next(t["value"] for t in state.get("profile", source, key)["tags"] if t["name"] == "ats_id").split(":")[1]
