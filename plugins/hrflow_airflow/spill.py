@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 SPILL_DIR = "hrflow_batches"
+SEALED = "sealed"  # the field of a sealed box holding its tokens (hrflow_airflow.sealed.SEALED, which imports this)
 
 
 def spill_root() -> Any | None:
@@ -179,8 +180,6 @@ def write_box(handle: Any, box: dict[str, Any]) -> None:
     it back (:func:`read_box`) then never holds the whole file as one string: a batch's megabytes come and go in
     token-sized pieces, which the allocator reuses instead of keeping the largest piece's size around.
     """
-    from hrflow_airflow.sealed import SEALED
-
     tokens = box.get(SEALED)
     head = {k: v for k, v in box.items() if k != SEALED}
     if isinstance(tokens, list):
@@ -194,8 +193,6 @@ def write_box(handle: Any, box: dict[str, Any]) -> None:
 
 def read_box(handle: Any) -> dict[str, Any]:
     """Return what :func:`write_box` wrote (a file written whole as one JSON object reads as it is)."""
-    from hrflow_airflow.sealed import SEALED
-
     box = json.loads(handle.readline())
     if (lines := box.pop("sealed_lines", None)) is not None:
         box[SEALED] = [handle.readline().rstrip("\n") for _ in range(lines)]
