@@ -147,7 +147,7 @@ def list_batches(
     return Listed(batches, spiller.count, spiller.size, only_by_sweep, start.dirs if start else [], directory)
 
 
-DAGS_TEST_BASE_MB, DAGS_TEST_MB_PER_TASK = 285, 0.15  # measured: bench/dags_test_memory.py, docs/performance.md
+DAGS_TEST_BASE_MB, DAGS_TEST_MB_PER_TASK = 255, 0.15  # measured: bench/dags_test_memory.py, docs/performance.md
 
 
 def note_dags_test_memory(batches: int) -> None:
