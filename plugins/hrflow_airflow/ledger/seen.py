@@ -45,7 +45,8 @@ class SeenKeys:
             rows, self.pending = [{"listing": self.listing, "object_key": k} for k in self.pending], []
             if rows:
                 with self.db.engine.begin() as conn:
-                    conn.execute(self.db.insert(self.table).values(rows).on_conflict_do_nothing())
+                    # executemany of one statement: one compiled form, whatever the number of rows
+                    conn.execute(self.db.insert(self.table).on_conflict_do_nothing(), rows)
 
     def missing(self, destination: str, containers: Iterable[str]) -> Iterator[list[tuple[str, str, str | None]]]:
         """
