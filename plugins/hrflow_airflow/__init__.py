@@ -5,6 +5,9 @@ from __future__ import annotations
 __version__ = "0.2.0"
 
 
+TIMEOUT = {"label": "HTTP timeout (seconds)", "schema": {"type": ["number", "null"], "default": 30}}  # every form's
+
+
 def get_provider_info() -> dict:
     """Return the provider metadata Airflow reads through the ``apache_airflow_provider`` entry point."""
     from hrflow_airflow.settings import provider_config
@@ -64,10 +67,7 @@ def get_provider_info() -> dict:
                         "label": "Account SID (when the login is an API key SID)",
                         "schema": {"type": ["string", "null"]},
                     },
-                    "timeout": {
-                        "label": "HTTP timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
+                    "timeout": TIMEOUT,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
@@ -88,10 +88,7 @@ def get_provider_info() -> dict:
                         "label": "Requests per second (empty: 10, the documented limit)",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
-                    "timeout": {
-                        "label": "HTTP timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
+                    "timeout": TIMEOUT,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],
@@ -116,10 +113,7 @@ def get_provider_info() -> dict:
                         "label": "Requests per 10 s (empty: 10, account tokens; OAuth tokens: 50)",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
-                    "timeout": {
-                        "label": "HTTP timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
+                    "timeout": TIMEOUT,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],
@@ -147,10 +141,7 @@ def get_provider_info() -> dict:
                         "label": "Token URL base (empty: https://auth.greenhouse.io)",
                         "schema": {"type": ["string", "null"]},
                     },
-                    "timeout": {
-                        "label": "HTTP timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
+                    "timeout": TIMEOUT,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
@@ -172,10 +163,7 @@ def get_provider_info() -> dict:
                         "schema": {"type": ["string", "null"]},
                         "description": "Every opportunity and contact update is made as this Lever user.",
                     },
-                    "timeout": {
-                        "label": "HTTP timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
+                    "timeout": TIMEOUT,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],
@@ -195,10 +183,7 @@ def get_provider_info() -> dict:
                         "label": "API version (X-Api-Version; empty: 20240404)",
                         "schema": {"type": ["string", "null"]},
                     },
-                    "timeout": {
-                        "label": "HTTP timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
+                    "timeout": TIMEOUT,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],
@@ -259,10 +244,7 @@ def get_provider_info() -> dict:
                             "Move it to Webhook secret and clear this once HrFlow uses it (docs/operations.md)."
                         ),
                     },
-                    "timeout": {
-                        "label": "HTTP timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 30},
-                    },
+                    "timeout": TIMEOUT,
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
@@ -294,7 +276,7 @@ def _json_endpoint(
         "hook-name": name,
         "connection-type": conn_type,
         "conn-fields": {
-            "timeout": {"label": "HTTP timeout (seconds)", "schema": {"type": ["number", "null"], "default": 30}},
+            "timeout": TIMEOUT,
             **(extra or {}),
         },
         "ui-field-behaviour": {
