@@ -141,9 +141,16 @@ def chunk(items: list[Any], size: int) -> list[list[Any]]:
 
 
 def idempotency_key(namespace: str, records: list[Mapping[str, Any]]) -> str:
-    """Return a key that is the same for the same records, on every retry and every re-run."""
-    canonical = json.dumps(records, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return f"{namespace}-{hashlib.sha256(canonical.encode()).hexdigest()[:40]}"
+    """
+    Return a key that is the same for the same records, on every retry and every re-run: the hash of their
+    canonical JSON, fed a record at a time (the same digest as of the whole list's text, never built at once).
+    """
+    digest = hashlib.sha256(b"[")
+    for i, record in enumerate(records):
+        text = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        digest.update(("," if i else "").encode() + text.encode())
+    digest.update(b"]")
+    return f"{namespace}-{digest.hexdigest()[:40]}"
 
 
 _EMAIL = re.compile(r"[^\s@'\"<>()]+@[^\s@'\"<>()]+")
