@@ -204,6 +204,12 @@ README_FORMS = {
         "Workable (ATS)",
         {"host": "Account URL (https://<subdomain>.workable.com)", "password": "Access token (sent as Bearer)"},
     ),
+    "greenhouse": (
+        "Greenhouse Harvest v3 (ATS)",
+        {"login": "OAuth client id (Harvest V3 OAuth credential)", "password": "OAuth client secret"},
+    ),
+    "lever": ("Lever (ATS)", {"password": "API key (sent as the Basic auth user name)"}),
+    "teamtailor": ("Teamtailor (ATS)", {"password": "Admin-scope API key"}),
     "postgres": (None, {}),  # hrflow_ledger: the postgres provider's own form
 }
 
@@ -237,6 +243,10 @@ def test_every_connection_type_the_readme_names_has_a_labelled_form(stack):
         == "Job shortcode (empty: the talent pool)"
     )
     assert metas["smartrecruiters"]["standard_fields"]["login"]["hidden"]
+    # the required extras of the new ATSs are labelled form fields, and say they are required
+    assert "required" in metas["greenhouse"]["extra_fields"]["user_id"]["schema"]["title"]
+    assert "required" in metas["lever"]["extra_fields"]["perform_as"]["schema"]["title"]
+    assert metas["teamtailor"]["extra_fields"]["api_version"]["schema"]["title"].startswith("API version")
 
 
 @pytest.mark.parametrize("name", ["smartrecruiters", "workable", "greenhouse", "lever", "teamtailor"])

@@ -208,7 +208,10 @@ def test_provider_package_name_is_the_distribution_name():
     info = get_provider_info()
     assert distribution(info["package-name"]).metadata["Name"] == info["package-name"]
     types = {c["connection-type"]: c for c in info["connection-types"]}
-    assert set(types) == {"hrflow", "hrflow_ats", "hrflow_messaging", "twilio", "smartrecruiters", "workable"}
+    assert set(types) == {
+        "hrflow", "hrflow_ats", "hrflow_messaging", "twilio", "smartrecruiters", "workable", "greenhouse", "lever",
+        "teamtailor",
+    }  # fmt: skip
     conn = types["hrflow"]
     assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"
     # the rotation runbook's extra, and the messaging one, are form fields: the raw Extra field is hidden

@@ -43,13 +43,16 @@ def test_greenhouse_replaces_a_revoked_token_once_and_never_logs_it(configure, s
     destination = configure(greenhouse.connection(sandbox.url))
     with caplog.at_level(logging.DEBUG):
         assert len(deliver(destination, [gh(0), gh(1)])["accepted"]) == 2
-        [token] = sandbox.state.vendors.tokens
+        vendor = sandbox.state.vendors.greenhouse
+        tokens = list(sandbox.state.vendors.tokens)  # (a token an earlier test of this process cached was refused)
+        refused, fetched = vendor.requests["401"], vendor.requests["POST /token"]
         sandbox.state.vendors.tokens.clear()  # revoked (or expired early): the next call answers 401
         assert len(deliver(destination, [gh(2), gh(3)])["accepted"]) == 2
-    vendor = sandbox.state.vendors.greenhouse
     # each thread in flight (2) may meet the revoked token; one new token serves them all
-    assert vendor.creates == 4 and 1 <= vendor.requests["401"] <= 2 and vendor.requests["POST /token"] == 2
-    assert token not in caplog.text and greenhouse.CLIENT_SECRET not in caplog.text
+    assert vendor.creates == 4 and 1 <= vendor.requests["401"] - refused <= 2
+    assert vendor.requests["POST /token"] - fetched == 1
+    assert not any(token in caplog.text for token in tokens)
+    assert greenhouse.CLIENT_SECRET not in caplog.text
     [candidate] = vendor.by_email("c0@example.com")
     assert candidate["email_addresses"] == [{"value": "c0@example.com", "type": "personal"}]
 
