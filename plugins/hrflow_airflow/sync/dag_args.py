@@ -121,6 +121,11 @@ def ats_pool(conn_id: str) -> str:
 
 def sync_params(kind: ObjectKind) -> dict[str, Param]:
     """Return the JSON-schema params of a sync DAG, with titles and descriptions for the trigger form."""
+    return {**window_params(kind), **guard_params(kind), **tuning_params(kind), **delivery_params(kind)}
+
+
+def window_params(kind: ObjectKind) -> dict[str, Param]:
+    """Return the params of which objects a run takes: containers and created_at bounds."""
     return {
         kind.containers_param: Param(
             None,
@@ -155,6 +160,12 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             "full sweep, updates); a later created_at_min still narrows the run. Empty: [hrflow] created_at_floor "
             "(unset: no floor).",
         ),
+    }
+
+
+def guard_params(kind: ObjectKind) -> dict[str, Param]:
+    """Return the params of the guards and the listing: large runs, removals, the full sweep."""
+    return {
         "confirm_large_run": Param(
             False,
             type="boolean",
@@ -185,6 +196,12 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             f"{kind.name}, instead of search, which only returns indexed, search-eligible ones. Empty: "
             "a sweep on manual runs without a window and once a day on schedule ([hrflow] full_sweep_hour).",
         ),
+    }
+
+
+def tuning_params(kind: ObjectKind) -> dict[str, Param]:
+    """Return the params of how a run cuts and paces its work: batches, pages, HrFlow concurrency and rate."""
+    return {
         "batch_size": Param(
             None,
             type=["null", "integer"],
@@ -221,6 +238,12 @@ def sync_params(kind: ObjectKind) -> dict[str, Param]:
             title="HrFlow requests per minute",
             description="Client-side rate limit per task, for accounts with a quota. Empty: no limit.",
         ),
+    }
+
+
+def delivery_params(kind: ObjectKind) -> dict[str, Param]:
+    """Return the params of what reaches the ATS: quarantined records, updates, dry run."""
+    return {
         "retry_quarantined": Param(
             False,
             type="boolean",
