@@ -108,17 +108,15 @@ class GreenhouseHook(CandidateApiHook):
         if not client_id or not user_id:
             missing = "login (the OAuth client id)" if not client_id else "extra user_id (sent as sub)"
             raise BadConfigError(f"Connection '{self.ats_conn_id}' has no {missing}: Harvest v3 needs it")
-        auth_url = str(extra.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
         secret = hashlib.sha256((self.connection.password or "").encode()).hexdigest()  # a new secret, a new token
         with _SOURCES_LOCK:
-            return _SOURCES.setdefault((auth_url, client_id, user_id, secret), TokenSource(self.fetch_token))
+            return _SOURCES.setdefault((self.auth_url, client_id, user_id, secret), TokenSource(self.fetch_token))
 
     def fetch_token(self) -> tuple[str, float]:
         """Return a new access token and the seconds it lives (the client credentials grant)."""
         extra = self.connection.extra_dejson
-        auth_url = str(extra.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
         response = send(
-            self.token_session, "POST", f"{auth_url}/token", timeout=self.timeout, policy=self.retry,
+            self.token_session, "POST", f"{self.auth_url}/token", timeout=self.timeout, policy=self.retry,
             target=f"greenhouse auth ({self.ats_conn_id})", auth=(self.connection.login, self.connection.password),
             data={"grant_type": "client_credentials", "sub": str(extra.get("user_id"))},
         )  # fmt: skip
@@ -133,6 +131,11 @@ class GreenhouseHook(CandidateApiHook):
         answer = response.json()
         self.log.info("greenhouse (%s): new access token, valid %.0f s", self.ats_conn_id, lifetime(answer))
         return answer["access_token"], lifetime(answer)
+
+    @cached_property
+    def auth_url(self) -> str:
+        """Return the token endpoint's base: extra ``auth_url``, else Greenhouse's."""
+        return str(self.connection.extra_dejson.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/")
 
     @cached_property
     def token_session(self) -> requests.Session:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hrflow_airflow.ledger.db import CHUNK
 from hrflow_airflow.ledger.deliveries import SYNCED
@@ -83,9 +83,8 @@ class SeenKeys:
             conn.execute(delete(self.table).where(self.table.c.listing == self.listing))
 
 
-def seen_keys(db: LedgerHook, listing: str, keys: Any = ()) -> SeenKeys:
+def seen_keys(db: LedgerHook, listing: str) -> SeenKeys:
     """Return the seen-keys record of ``listing``, emptied (a retried task lists again from the start)."""
     seen = SeenKeys(db, listing)
     seen.clear()
-    seen.add(keys)
     return seen

@@ -69,6 +69,7 @@ def find_gone(
     """Return the synced objects of ``containers`` the sweep did not list and HrFlow archived or deleted."""
     gone = Gone(archived=[], deleted=[], missing=0, stopped=None)
     limit = setting("max_removals_per_run")
+    unread = limit * 10 if limit and not confirmed(params) else None  # past it, reading on only ends at the guard
     try:
         if not listed and ledger.deliveries.count(ledger_key, "synced"):
             gone["stopped"] = "the storing listing returned no object at all: removals skipped (a listing glitch?)"
@@ -76,8 +77,8 @@ def find_gone(
             return gone
         for chunk in seen.missing(ledger_key, containers):
             gone["missing"] += len(chunk)
-            if limit and gone["missing"] > limit * 10 and not confirmed(params):
-                break  # far past the guard: reading them all would only end at the guard
+            if unread is not None and gone["missing"] > unread:
+                break
             with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="hrflow-gone") as pool:
                 states = list(pool.map(lambda row: state_of(kind, hook, row[0], row[1]), chunk))
             for (key, container, remote), state in zip(chunk, states):
@@ -90,7 +91,7 @@ def find_gone(
         "Full sweep: %s synced %s not listed; read by key: %s archived, %s deleted, the rest still there",
         gone["missing"], kind.plural, len(gone["archived"]), len(gone["deleted"]),
     )  # fmt: skip
-    if limit and (found > limit or gone["missing"] > limit * 10) and not confirmed(params):
+    if unread is not None and (found > limit or gone["missing"] > unread):
         gone["stopped"] = (
             f"{max(found, gone['missing'])} synced {kind.plural} are gone from HrFlow, more than [hrflow] "
             f"max_removals_per_run ({limit}): nothing is removed until a run with param confirm_removals"
