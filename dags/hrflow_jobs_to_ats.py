@@ -53,7 +53,7 @@ KIND = "job"
 
 @dag(
     dag_id="hrflow_jobs_to_ats",
-    schedule=sync_schedule(),
+    schedule=sync_schedule(JOB),
     doc_md=DOC_MD,
     tags=["hrflow", "ats", "jobs"],
     params=sync_params(JOB),

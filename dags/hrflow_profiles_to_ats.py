@@ -56,7 +56,7 @@ KIND = "profile"
 
 @dag(
     dag_id="hrflow_profiles_to_ats",
-    schedule=sync_schedule(),
+    schedule=sync_schedule(PROFILE),
     doc_md=DOC_MD,
     tags=["hrflow", "ats", "profiles"],
     params=sync_params(PROFILE),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from sandbox.objects import _holder
+from sandbox.objects import WEBHOOK_SECRET, _holder
 from sandbox.state import Fault
+from sandbox.webhooks import WebhookSender
 
 
 class ControlRoutes:
@@ -60,6 +61,14 @@ class ControlRoutes:
                 200,
                 self.state.exactly_once(data.get("kind", "profile"), data["container"], data.get("ats", "profiles")),
             )
+        if route == "webhook":  # {"url": ..., "secret": ...}: HrFlow's webhook after each PUT; {"url": null}: off
+            if self.state.webhook is not None:
+                self.state.webhook.stop()
+            url = data.get("url")
+            self.state.webhook = WebhookSender(url, data.get("secret") or WEBHOOK_SECRET) if url else None
+            return self._send(200, {"ok": True})
+        if route == "webhook_sent":
+            return self._send(200, self.state.webhook.summary() if self.state.webhook else {"sent": 0, "ok": 0})
         if route == "faults":
             with self.state.lock:
                 self.state.faults.extend(Fault(**f) for f in data.get("faults", []))

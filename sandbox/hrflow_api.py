@@ -131,3 +131,5 @@ class HrFlowRoutes:
             self.state.edits[key] += 1
             self.state.version += 1
         self._envelope(200, f"{kind} edited", stored)
+        if self.state.webhook is not None:  # HrFlow announces the update, after answering
+            self.state.webhook.announce(f"{kind}.storing.update", kind, stored)

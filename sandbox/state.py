@@ -27,6 +27,7 @@ from sandbox.objects import (
     searchable,
 )
 from sandbox.vendors import Vendors
+from sandbox.webhooks import WebhookSender
 
 
 @dataclass
@@ -97,6 +98,8 @@ class SandboxState:
     def reset(self) -> None:
         for hold in getattr(self, "holds", []):  # nobody waits on an answer across a reset
             hold["release"].set()
+        if getattr(self, "webhook", None) is not None:
+            self.webhook.stop()
         with self.lock:
             self.objects: dict[str, dict[str, dict[str, dict]]] = {"profile": {}, "job": {}}
             self.version = 0
@@ -130,6 +133,7 @@ class SandboxState:
             self.hold: dict[str, threading.Event] | None = None  # see hold_next_ats_answer()
             self.holds: list[dict[str, threading.Event]] = []  # every hold armed since the reset
             self.vendors = Vendors()  # SmartRecruiters and Workable accounts (sandbox/vendors.py)
+            self.webhook: WebhookSender | None = None  # HrFlow's webhook after each PUT (sandbox/webhooks.py)
             # deepest result a listing serves (page * limit), like a search engine's result window; HrFlow's docs
             # do not say whether it caps deep pages: a cap here proves the sync never relies on deep offsets
             self.max_result_window: int | None = 10_000

@@ -1,14 +1,19 @@
 """
-The webhook's inbox: a bulk delivery is recorded durably, answered at once, and its runs started by a drain.
+The webhook's inbox: every delivery is recorded durably, answered at once, and what it starts is started by a drain.
 
-HrFlow sends arrays of events, and a bulk import sends big ones. Starting a DAG run takes some 15 ms, so a
-delivery of 1,000 new profiles would wait 15 s for its answer and invite HrFlow's redeliveries. Deliveries of
-more than ``[hrflow] webhook_sync_events`` (20) events are therefore written to table ``hrflow_webhook_inbox``
-(the ledger's database: connection ``hrflow_ledger``) in one statement, one row per run id (the run id is
-derived from the profile, so a redelivery adds nothing), and answered ``queued``. A drain thread in the
-api-server starts their runs and marks each row started; it starts with the api-server (the mounted app's
-lifespan), so rows left by an api-server that stopped are drained as soon as one starts again. Rows hold the run
-id and the run's conf: keys only, never candidate data.
+Starting a DAG run takes some 15 ms, and HrFlow sends arrays of events (a bulk import sends big ones): a
+delivery that started its runs before answering would make its sender wait, and invite redeliveries. So each
+delivery is written to table ``hrflow_webhook_inbox`` (the ledger's database: connection ``hrflow_ledger``) in
+one statement and answered ``queued``. Two kinds of rows:
+
+* an SMS run: one row per run id (the run id is derived from the profile, so a redelivery adds nothing);
+* a sync announcement (``conf["sync"]``: kind, container, key and the keyed hash of its mapped record,
+  :mod:`hrflow_airflow.realtime`), deleted once handled.
+
+A drain thread in the api-server handles the announcements of a round together (one ledger read, at most one
+asset event per sync DAG), then starts the SMS runs and marks each row started. It starts with the api-server
+(the mounted app's lifespan), so rows left by an api-server that stopped are drained as soon as one starts again.
+Rows hold keys, hashes and the run's conf: never candidate data.
 """
 
 from __future__ import annotations
@@ -64,9 +69,18 @@ class Inbox:
                 conn.execute(stmt.on_conflict_do_nothing(index_elements=["run_id"]))
         return {run_id: "duplicate" if run_id in known else "queued" for run_id in rows}
 
-    def drain(self, trigger: Callable[[str, dict[str, Any]], str], limit: int = DRAIN_CHUNK) -> int:
-        """Start up to ``limit`` recorded runs, oldest first; return how many were started or found started."""
-        from sqlalchemy import select, update
+    def drain(
+        self,
+        trigger: Callable[[str, dict[str, Any]], str],
+        start_syncs: Callable[[list[dict[str, Any]]], Any] | None = None,
+        limit: int = DRAIN_CHUNK,
+    ) -> int:
+        """
+        Handle up to ``limit`` recorded rows, oldest first: the sync announcements together (``start_syncs``),
+        then each SMS run (``trigger``); return how many rows were handled. Announcements ``start_syncs`` could
+        not handle (the database, or a DAG not parsed yet) stay for the next round; the SMS runs go on.
+        """
+        from sqlalchemy import delete, select, update
 
         with self.ledger.engine.connect() as conn:
             pending = conn.execute(
@@ -75,13 +89,28 @@ class Inbox:
                 .order_by(self.table.c.received_at)
                 .limit(limit)
             ).all()
-        for run_id, conf in pending:
-            status = trigger(run_id, json.loads(conf))  # one run per run id: a second start is "duplicate"
+        rows = [(run_id, json.loads(conf)) for run_id, conf in pending]
+        syncs = [(run_id, conf) for run_id, conf in rows if "sync" in conf]
+        handled = len(rows) - len(syncs)
+        try:
+            if syncs and start_syncs is not None:
+                start_syncs([conf for _, conf in syncs])
+        except Exception:
+            log.exception("HrFlow webhook inbox: could not start the sync for %s announced object(s)", len(syncs))
+        else:
+            if syncs:
+                with self.ledger.engine.begin() as conn:
+                    conn.execute(delete(self.table).where(self.table.c.run_id.in_([run_id for run_id, _ in syncs])))
+            handled += len(syncs)
+        for run_id, conf in rows:
+            if "sync" in conf:
+                continue
+            status = trigger(run_id, conf)  # one run per run id: a second start is "duplicate"
             with self.ledger.engine.begin() as conn:
                 conn.execute(
                     update(self.table).where(self.table.c.run_id == run_id).values(started_at=_now(), status=status)
                 )
-        return len(pending)
+        return handled
 
     def pending(self) -> int:
         """Return how many recorded runs are not started yet."""
@@ -92,12 +121,16 @@ class Inbox:
 
 
 class Drainer:
-    """A daemon thread that starts the inbox's runs whenever woken, and once a minute anyway."""
+    """A daemon thread that drains the inbox whenever woken, and once a minute anyway."""
 
     def __init__(
-        self, make_inbox: Callable[[], Inbox], trigger: Callable[[str, dict[str, Any]], str], every: float = 60.0
+        self,
+        make_inbox: Callable[[], Inbox],
+        trigger: Callable[[str, dict[str, Any]], str],
+        start_syncs: Callable[[list[dict[str, Any]]], Any] | None = None,
+        every: float = 60.0,
     ) -> None:
-        self.make_inbox, self.trigger, self.every = make_inbox, trigger, every
+        self.make_inbox, self.trigger, self.start_syncs, self.every = make_inbox, trigger, start_syncs, every
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -119,7 +152,7 @@ class Drainer:
         while True:
             self.wake.clear()
             try:
-                while self.inbox.drain(self.trigger):
+                while self.inbox.drain(self.trigger, self.start_syncs):
                     pass
             except Exception:  # the database or the DAG is not ready: the rows wait for the next round
                 log.exception("HrFlow webhook inbox: could not start the recorded runs; retrying")

@@ -121,10 +121,11 @@ OPTIONS: tuple[Option, ...] = (
         "20",
     ),
     Option(
-        "webhook_sync_events",
-        "integer",
-        "20",
-        "A delivery starting more runs than this is queued in the inbox and answered at once.",
+        "webhook_starts_sync",
+        "boolean",
+        "True",
+        "A webhook announcing a new or edited profile or job starts its sync DAG (an asset event) within seconds; "
+        "False: only the timetable does.",
     ),
     Option("webhook_events", "string", DEFAULT_EVENTS, "Comma-separated HrFlow event types that start an SMS run."),
     Option(
@@ -200,7 +201,7 @@ class Settings:
     sync_deadline_minutes: float
     sms_deadline_seconds: float
     sms_digest_over: int
-    webhook_sync_events: int
+    webhook_starts_sync: bool
     webhook_events: str
     task_retries: int
     task_retry_delay_seconds: float

@@ -1,4 +1,4 @@
-"""FastAPI app mounted on the Airflow api-server at ``/hrflow``: verify HrFlow webhooks, trigger the SMS DAG."""
+"""FastAPI app mounted on the Airflow api-server at ``/hrflow``: verify HrFlow webhooks, record what they start."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 
 from hrflow_airflow.errors import HrFlowAirflowError
 from hrflow_airflow.inbox import Drainer, Inbox
-from hrflow_airflow.settings import settings
+from hrflow_airflow.realtime import Announced, RecordHasher, announced, start_syncs
+from hrflow_airflow.settings import setting
 from hrflow_airflow.sms import DAG_ID, EventError, event_conf, handled_events, parse_event
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def run_id_for(source_key: str, profile_key: str) -> str:
 
 def missing_pool() -> str | None:
     """Return the name of the configured ``[hrflow] pool`` if it does not exist in this Airflow, else None."""
-    name = settings().pool
+    name = setting("pool")
     if not name:
         return None
     from airflow.models.pool import Pool
@@ -149,21 +150,30 @@ def create_app(
     trigger: Callable[[str, dict[str, Any]], str] = _trigger,
     check_pool: Callable[[], str | None] = missing_pool,
     inbox: Callable[[], Inbox] = Inbox,
-    sync_events: int | None = None,
+    starts_sync: bool | None = None,
+    hasher: Callable[[Any, str, Any], str | None] | None = None,
+    start_sync: Callable[[Any, list[dict[str, Any]]], str] | None = None,
     drain_at_start: bool = False,
 ) -> FastAPI:
     """
-    Return the webhook app; ``get_secret``, ``trigger``, ``check_pool`` and ``inbox`` are replaceable for tests.
+    Return the webhook app; the callables are replaceable for tests.
 
-    A delivery starting more than ``sync_events`` runs (``[hrflow] webhook_sync_events``) is queued in the inbox
-    and answered at once; a drain thread starts its runs (:mod:`hrflow_airflow.inbox`). ``drain_at_start``: start
-    the drain with the app's lifespan, so what an earlier api-server left drains at once. Airflow's api-server
-    (3.3) enters the lifespan of every FastAPI app a plugin mounts when it starts (``airflow.api_fastapi.app``).
+    Every delivery is recorded in the inbox in one statement and answered at once; a drain thread starts what it
+    asked for (:mod:`hrflow_airflow.inbox`): SMS runs (``trigger``), and, unless ``[hrflow] webhook_starts_sync``
+    (``starts_sync``) is off, the sync DAGs of the objects whose mapped record changed (``hasher``,
+    ``start_sync``: :mod:`hrflow_airflow.realtime`). ``drain_at_start``: start the drain with the app's lifespan,
+    so what an earlier api-server left drains at once. Airflow's api-server (3.3) enters the lifespan of every
+    FastAPI app a plugin mounts when it starts (``airflow.api_fastapi.app``).
     """
     from contextlib import asynccontextmanager
 
-    limit = sync_events if sync_events is not None else settings().webhook_sync_events
-    drainer = Drainer(inbox, trigger)
+    syncing = setting("webhook_starts_sync") if starts_sync is None else starts_sync
+    hasher = hasher or RecordHasher()
+
+    def syncs(confs: list[dict[str, Any]]) -> dict[str, str]:
+        return start_syncs(confs, hasher, start_sync)  # type: ignore[arg-type]
+
+    drainer = Drainer(inbox, trigger, syncs if syncing else None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -185,21 +195,25 @@ def create_app(
         payload = verified_payload(request, get_secret)
         if isinstance(payload, JSONResponse):
             return payload
-        plan = plan_events(payload if isinstance(payload, list) else [payload])  # HrFlow posts an array
+        events = payload if isinstance(payload, list) else [payload]  # HrFlow posts an array
+        plan = plan_events(events, hasher if syncing else None)
         if isinstance(plan, JSONResponse):
             return plan
-        if any(keys for _, keys in plan) and (pool := check_pool()):
-            detail = (
-                f"pool '{pool}' ([hrflow] pool) does not exist, so the SMS run would never be scheduled: "
-                f'create it with `airflow pools set {pool} 16 "HrFlow API"` or unset [hrflow] pool'
-            )
-            log.error("HrFlow webhook refused: %s", detail)
-            return JSONResponse({"detail": detail}, status_code=503)
-        if sum(1 for _, keys in plan if keys) > limit:
-            return queue_runs(plan, drainer)
-        return start_runs(plan, trigger)
+        if any(keys for _, keys, _ in plan) and (pool := check_pool()):
+            return pool_refusal(pool)
+        return record_delivery(plan, drainer)
 
     return app
+
+
+def pool_refusal(pool: str) -> JSONResponse:
+    """Return the 503 answering a delivery while ``[hrflow] pool`` names a pool that does not exist."""
+    detail = (
+        f"pool '{pool}' ([hrflow] pool) does not exist, so the SMS run would never be scheduled: "
+        f'create it with `airflow pools set {pool} 16 "HrFlow API"` or unset [hrflow] pool'
+    )
+    log.error("HrFlow webhook refused: %s", detail)
+    return JSONResponse({"detail": detail}, status_code=503)
 
 
 def health_problems(get_secret: Callable[[], Any], check_pool: Callable[[], str | None]) -> list[str]:
@@ -234,61 +248,62 @@ def verified_payload(request: Request, get_secret: Callable[[], str | Sequence[s
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
-def plan_events(events: list[Any]) -> list[tuple[dict, tuple[str, str] | None]] | JSONResponse:
-    """Return each event with its (source key, profile key), None for event types not handled; or a 422."""
+Planned = tuple[dict, tuple[str, str] | None, Announced | None]
+
+
+def plan_events(
+    events: list[Any], hasher: Callable[[Any, str, Any], str | None] | None
+) -> list[Planned] | JSONResponse:
+    """
+    Return each event with its SMS run's (source key, profile key) and what it announces to a sync DAG (None:
+    nothing; ``hasher`` None: the webhook does not start syncs); or a 422 naming the bad event.
+    """
     handled = handled_events()
-    plan: list[tuple[dict, tuple[str, str] | None]] = []
+    plan: list[Planned] = []
     for position, event in enumerate(events):
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             return JSONResponse({"detail": f"event {position} has no 'type'"}, status_code=422)
-        if event["type"] not in handled:
-            plan.append((event, None))
-            continue
         try:
-            plan.append((event, parse_event(event, handled)))
+            keys = parse_event(event, handled) if event["type"] in handled else None
+            plan.append((event, keys, announced(event, hasher) if hasher else None))
         except EventError as exc:
             return JSONResponse({"detail": f"event {position}: {exc}"}, status_code=422)
     return plan
 
 
-def start_runs(
-    plan: list[tuple[dict, tuple[str, str] | None]], trigger: Callable[[str, dict[str, Any]], str]
-) -> JSONResponse:
-    """Start each event's run now; answer ``triggered`` or ``duplicate`` per event (503: HrFlow redelivers)."""
-    results = []
-    for event, keys in plan:
-        if keys is None:
-            results.append({"type": event["type"], "status": "ignored"})
-            continue
-        source_key, profile_key = keys
-        run_id = run_id_for(source_key, profile_key)
-        try:
-            status = trigger(run_id, event_conf(event, source_key, profile_key))
-        except Exception as exc:  # e.g. the DAG is not parsed yet: let HrFlow redeliver
-            log.exception("Could not trigger %s", DAG_ID)
-            return JSONResponse({"detail": f"could not trigger {DAG_ID}: {exc}"}, status_code=503)
-        log.info("HrFlow event %s for profile %s: %s run %s", event["type"], profile_key, status, run_id)
-        results.append({"type": event["type"], "status": status, "dag_id": DAG_ID, "run_id": run_id})
-    return JSONResponse({"results": results}, status_code=200)
-
-
-def queue_runs(plan: list[tuple[dict, tuple[str, str] | None]], drainer: Drainer) -> JSONResponse:
-    """Record a bulk delivery's runs in the inbox (one statement), answer ``queued`` / ``duplicate``, wake the drain."""
-    run_ids = [run_id_for(*keys) if keys else None for _, keys in plan]
-    runs = {run_id: event_conf(event, *keys) for (event, keys), run_id in zip(plan, run_ids) if run_id}
+def record_delivery(plan: list[Planned], drainer: Drainer) -> JSONResponse:
+    """
+    Record a delivery's SMS runs and sync announcements in the inbox (one statement), wake the drain, and answer
+    per event: ``queued`` / ``duplicate`` (its SMS run), ``sync`` (what it announced); 503 if nothing was recorded.
+    """
+    run_ids = [run_id_for(*keys) if keys else None for _, keys, _ in plan]
+    rows: dict[str, dict[str, Any]] = {}
+    for (event, keys, _), run_id in zip(plan, run_ids):
+        if run_id and run_id not in rows:  # the first event of a profile names its run
+            rows[run_id] = event_conf(event, *keys)
+    syncs = [news.row() if news else None for _, _, news in plan]
+    rows.update(row for row in syncs if row)
     try:
-        statuses = drainer.inbox.record(runs.items())
+        statuses = drainer.inbox.record(rows.items())
     except Exception as exc:  # nothing recorded: let HrFlow redeliver
-        log.exception("Could not record a delivery of %s events", len(runs))
+        log.exception("Could not record a delivery of %s events", len(plan))
         return JSONResponse({"detail": f"could not record the delivery: {type(exc).__name__}"}, status_code=503)
     drainer.kick()
-    log.info("HrFlow delivery of %s events: %s runs queued", len(plan), sum(v == "queued" for v in statuses.values()))
-    results = [
-        {"type": event["type"], "status": statuses[run_id], "dag_id": DAG_ID, "run_id": run_id}
-        if run_id
-        else {"type": event["type"], "status": "ignored"}
-        for (event, _), run_id in zip(plan, run_ids)
-    ]
+    log.info(
+        "HrFlow delivery of %s events: %s SMS runs and %s sync announcements queued", len(plan),
+        sum(statuses.get(r) == "queued" for r in run_ids if r), sum(statuses.get(r[0]) == "queued" for r in syncs if r),
+    )  # fmt: skip
+    results, answered = [], set()  # a run id's second event in one delivery is a duplicate too
+    for (event, _, _), run_id, sync in zip(plan, run_ids, syncs):
+        status = ("duplicate" if run_id in answered else statuses[run_id]) if run_id else "ignored"
+        answered.add(run_id)
+        result: dict[str, Any] = {"type": event["type"], "status": status}
+        if run_id:
+            result.update(dag_id=DAG_ID, run_id=run_id)
+        if sync:
+            result["sync"] = statuses[sync[0]]
+            result["status"] = result["status"] if run_id else statuses[sync[0]]
+        results.append(result)
     return JSONResponse({"results": results}, status_code=200)
 
 

@@ -44,8 +44,13 @@ def test_no_task_pushes_its_dict_again_key_by_key(dagbag, dag_id):
     ("dag_id", "tag_task"), [("hrflow_profiles_to_ats", "batch.tag_profiles"), ("hrflow_jobs_to_ats", "batch.tag_jobs")]
 )
 def test_sync_dag_shape_and_backfillable_schedule(dagbag, dag_id, tag_task):
+    """Hourly with data intervals (backfills keep their window) or the webhook's asset event; one run at a time."""
     dag = dagbag.dags[dag_id]
-    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
+    assert type(dag.timetable.timetable).__name__ == "CronDataIntervalTimetable"
+    assert dag.timetable.timetable.expression == "0 * * * *"
+    plural = dag_id.split("_")[1]
+    assert dag.timetable.asset_condition.uri == f"hrflow-webhook://{plural}/"
     assert dag.max_active_runs == 1
     chain = ["search", "batch.transform", "batch.post_to_ats", tag_task, "report", "summary"]
     for upstream, downstream in zip(chain, chain[1:]):

@@ -22,6 +22,7 @@ from hrflow_airflow.sync.plan import MAX_BATCH_PARAM
 # A full sweep (the storing listing instead of search) runs once a day, in the scheduled run whose data
 # interval ends at this UTC hour; -1 never. `[hrflow] full_sweep_hour` overrides it.
 DEFAULT_FULL_SWEEP_HOUR = 0
+ASSET_TRIGGERED = "asset_triggered"  # DagRunType of a run the webhook's asset event started
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def resolve_window(
     * A scheduled run takes every object created before its interval end, with no lower bound: the
       ``sync`` tag is the state, not the window, so backdated imports, late indexing and intervals the
       scheduler missed are all caught by the next run.
-    * A manual run takes everything (no window).
+    * A manual run, and a run the webhook started (an asset event), take everything pending up to now (no
+      window).
     * ``floor`` (``created_at_floor``) is a lower bound on all of these: with a later ``created_at_min`` too, the
       later of the two wins. A window that ends before the floor holds nothing.
     """
@@ -133,6 +135,9 @@ def resolve_window(
     elif kind == "scheduled" and interval_end:
         window = Window(None, setting_datetime(interval_end, "data_interval_end"))
         why = "scheduled: every unsynced object created before the interval end"
+    elif kind == ASSET_TRIGGERED:
+        window = Window()
+        why = "started by the webhook (asset event): everything pending up to now"
     else:
         window = Window()
         why = "manual run without a window: everything pending"
@@ -160,7 +165,8 @@ def resolve_sweep(
     Search only returns profiles HrFlow could index (non-empty text, and an email or a full name...) and
     only once they are indexed; the storing listing returns every stored object. A full sweep runs when
     param ``full_sweep`` is true, on a manual run without a window, and in the one scheduled run a day
-    whose interval ends at ``full_sweep_hour`` (UTC). Param ``full_sweep: false`` turns it off.
+    whose interval ends at ``full_sweep_hour`` (UTC). Param ``full_sweep: false`` turns it off. A run the
+    webhook started searches (it is there within a minute of a delivery; the daily sweep is the safety net).
     """
     forced = params.get("full_sweep")
     if forced is not None and not isinstance(forced, bool):
@@ -168,6 +174,8 @@ def resolve_sweep(
     if forced is not None:
         return forced, f"param full_sweep={str(forced).lower()}"
     kind = getattr(run_type, "value", run_type)
+    if kind == ASSET_TRIGGERED:
+        return False, "started by the webhook: search, then the changes since the watermark"
     if kind not in ("scheduled", "backfill") and not window:
         return True, "manual run without a window"
     if (

@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param
+from airflow.sdk import Asset, AssetAlias, AssetOrTimeSchedule, CronDataIntervalTimetable, Param
 
 from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sync_deadline
@@ -65,9 +65,20 @@ def asset_alias(kind_name: str) -> AssetAlias:
     return AssetAlias(f"hrflow_{object_kind(kind_name).plural}")
 
 
-def sync_schedule(cron: str = DEFAULT_SCHEDULE) -> CronDataIntervalTimetable:
-    """Return the sync DAGs' timetable: hourly, with data intervals (backfills keep their window)."""
-    return CronDataIntervalTimetable(cron, timezone="UTC")
+def webhook_asset(kind: ObjectKind) -> Asset:
+    """Return the asset the webhook records an event on when it announces a new or edited object of ``kind``."""
+    return Asset(uri=f"hrflow-webhook://{kind.plural}/", name=f"hrflow_{kind.plural}_webhook", group="hrflow")
+
+
+def sync_schedule(kind: ObjectKind, cron: str = DEFAULT_SCHEDULE) -> CronDataIntervalTimetable | AssetOrTimeSchedule:
+    """
+    Return a sync DAG's schedule: hourly, with data intervals (backfills keep their window), or an asset event of
+    the webhook (:func:`webhook_asset`), unless ``[hrflow] webhook_starts_sync`` is off (read at parse time).
+    """
+    hourly = CronDataIntervalTimetable(cron, timezone="UTC")
+    if not setting("webhook_starts_sync"):
+        return hourly
+    return AssetOrTimeSchedule(timetable=hourly, assets=webhook_asset(kind))
 
 
 def sync_dag_defaults() -> dict[str, Any]:

@@ -49,6 +49,15 @@ def test_manual_run_without_window_takes_everything_in_a_full_sweep(run_type):
     assert resolve_sweep({}, run_type, window, END) == (True, "manual run without a window")
 
 
+@pytest.mark.parametrize("run_type", ["asset_triggered", DagRunType.ASSET_TRIGGERED])
+def test_a_run_the_webhook_started_takes_everything_pending_up_to_now_by_search(run_type):
+    window, why = resolve_window({}, run_type, None, None)
+    assert not window and "webhook" in why
+    sweep, why = resolve_sweep({}, run_type, window, None)
+    assert sweep is False and "webhook" in why
+    assert resolve_sweep({"full_sweep": True}, run_type, window, None)[0] is True
+
+
 def test_explicit_window_wins_over_interval():
     window, why = resolve_window({"created_at_min": "2026-01-01T00:00:00Z"}, "scheduled", START, END)
     assert window == Window(datetime(2026, 1, 1, tzinfo=timezone.utc), None)

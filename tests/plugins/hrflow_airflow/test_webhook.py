@@ -70,7 +70,8 @@ def test_bad_signatures_are_refused(header, reason):
 
 
 @pytest.fixture
-def app_client():
+def app_client(ledger_path):
+    """The webhook app (SMS runs only) on a fresh inbox; ``post`` returns once the drain has started the runs."""
     triggered: dict[str, dict] = {}
 
     def trigger(run_id, conf):
@@ -79,20 +80,26 @@ def app_client():
         triggered[run_id] = conf
         return "triggered"
 
-    client = TestClient(create_app(get_secret=lambda: SECRET, trigger=trigger, check_pool=lambda: None))
+    app = create_app(get_secret=lambda: SECRET, trigger=trigger, check_pool=lambda: None, starts_sync=False)
+    client = TestClient(app)
     client.triggered = triggered
     return client
 
 
 def post(client, header):
-    return client.post("/webhook", headers={SIGNATURE_HEADER: header} if header else {})
+    """Deliver, and wait until the drain has handled every row the delivery recorded."""
+    from hrflow_airflow.inbox import Inbox
+
+    answer = client.post("/webhook", headers={SIGNATURE_HEADER: header} if header else {})
+    _wait_for(lambda: Inbox().pending() == 0, "the drain")
+    return answer
 
 
 def test_valid_event_triggers_one_run_and_redelivery_is_a_duplicate(app_client):
     first = post(app_client, signed(EVENT))
     second = post(app_client, signed(EVENT))
     assert first.status_code == second.status_code == 200
-    assert first.json()["results"][0]["status"] == "triggered"
+    assert first.json()["results"][0]["status"] == "queued"
     assert second.json()["results"][0]["status"] == "duplicate"
     assert app_client.triggered == {
         run_id_for("s" * 40, "p" * 40): {
@@ -105,13 +112,13 @@ def test_valid_event_triggers_one_run_and_redelivery_is_a_duplicate(app_client):
 
 def test_current_event_name_is_accepted(app_client):
     event = {**EVENT, "type": "profile.storing.success"}
-    assert post(app_client, signed(event)).json()["results"][0]["status"] == "triggered"
+    assert post(app_client, signed(event)).json()["results"][0]["status"] == "queued"
 
 
 def test_array_of_events(app_client):
     other = {**EVENT, "profile": {"key": "q" * 40, "source": {"key": "s" * 40}}}
     response = post(app_client, signed([EVENT, other, {"type": "job.train.success"}]))
-    assert [r["status"] for r in response.json()["results"]] == ["triggered", "triggered", "ignored"]
+    assert [r["status"] for r in response.json()["results"]] == ["queued", "queued", "ignored"]
     assert len(app_client.triggered) == 2
 
 
@@ -142,7 +149,7 @@ def test_new_profile_events_for_one_profile_start_one_run_with_keys_only_in_conf
     later = post(app_client, signed([{"type": "profile.searching.success", "origin": "api", "profile": FULL_PROFILE}]))
     update = post(app_client, signed([{"type": "profile.storing.update", "origin": "api", "profile": FULL_PROFILE}]))
 
-    assert [r["status"] for r in first.json()["results"]] == ["triggered", "duplicate"]
+    assert [r["status"] for r in first.json()["results"]] == ["queued", "duplicate"]
     assert later.json()["results"][0]["status"] == "duplicate"
     assert update.json()["results"][0]["status"] == "ignored"
     [conf] = app_client.triggered.values()
@@ -157,10 +164,10 @@ def test_new_profile_events_for_one_profile_start_one_run_with_keys_only_in_conf
 
 def test_source_key_may_come_as_source_key(app_client):
     event = {"type": "profile.storing.success", "profile": {"key": "k" * 40, "source_key": "s" * 40}}
-    assert post(app_client, signed(event)).json()["results"][0]["status"] == "triggered"
+    assert post(app_client, signed(event)).json()["results"][0]["status"] == "queued"
 
 
-def test_missing_pool_refuses_the_delivery_naming_the_pool_and_command():
+def test_missing_pool_refuses_the_delivery_naming_the_pool_and_command(ledger_path):
     started = []
     client = TestClient(
         create_app(
@@ -207,7 +214,7 @@ def test_malformed_event_is_422_and_starts_nothing(app_client, event, detail):
     assert not app_client.triggered
 
 
-def test_during_a_rotation_either_secret_signs_and_no_other():
+def test_during_a_rotation_either_secret_signs_and_no_other(ledger_path):
     """``webhook_secret_next``: deliveries signed with the old or the new secret are both taken, nothing else."""
     runs = []
     client = TestClient(
@@ -215,13 +222,14 @@ def test_during_a_rotation_either_secret_signs_and_no_other():
             get_secret=lambda: (SECRET, "the-next-secret"),
             trigger=lambda run_id, conf: runs.append(run_id) or "triggered",
             check_pool=lambda: None,
+            starts_sync=False,
         )
     )
     for i, secret in enumerate((SECRET, "the-next-secret")):
         event = {**EVENT, "profile": {"key": str(i) * 40, "source": {"key": "s" * 40}}}
-        assert client.post("/webhook", headers={SIGNATURE_HEADER: signed(event, secret)}).status_code == 200
+        assert post(client, signed(event, secret)).status_code == 200
     forged = sign("an-old-leaked-secret", b'{"type": "profile.storing.success"}')
-    assert client.post("/webhook", headers={SIGNATURE_HEADER: forged}).status_code == 401
+    assert post(client, forged).status_code == 401
     assert len(runs) == 2
 
 
@@ -236,7 +244,7 @@ def test_webhook_secrets_come_from_the_connection(monkeypatch):
     assert HrFlowHook().webhook_secrets == ("a", "b")
 
 
-def test_missing_secret_is_503():
+def test_missing_secret_is_503(ledger_path):
     def no_secret():
         raise RuntimeError("Connection 'hrflow_default' has no extra 'webhook_secret'")
 
@@ -261,7 +269,7 @@ def test_a_key_that_is_not_an_hrflow_key_is_422_and_starts_nothing(app_client, k
     assert not app_client.triggered
 
 
-def test_health_answers_ok_or_names_what_is_missing():
+def test_health_answers_ok_or_names_what_is_missing(ledger_path):
     ok = TestClient(create_app(get_secret=lambda: SECRET, trigger=lambda *_: "triggered", check_pool=lambda: None))
     assert ok.get("/health").status_code == 200 and ok.get("/health").json() == {"status": "ok", "problems": []}
 
@@ -274,7 +282,7 @@ def test_health_answers_ok_or_names_what_is_missing():
     assert "pool 'hrflow_api'" in answer.json()["problems"][1]
 
 
-# -- bulk deliveries: recorded in the inbox, answered at once, started by the drain -----------------------------------
+# -- every delivery: recorded in the inbox, answered at once, started by the drain ------------------------------------
 def _bulk(n: int, start: int = 0) -> list[dict]:
     return [{**EVENT, "profile": {"key": f"{i:040d}", "source": {"key": "s" * 40}}} for i in range(start, start + n)]
 
@@ -292,7 +300,7 @@ def test_a_bulk_delivery_is_recorded_answered_queued_and_each_run_started_once(l
     started = []
     app = create_app(
         get_secret=lambda: SECRET, trigger=lambda run_id, conf: started.append(run_id) or "triggered",
-        check_pool=lambda: None, sync_events=2,
+        check_pool=lambda: None, starts_sync=False,
     )  # fmt: skip
     with TestClient(app) as client:
         answer = client.post("/webhook", headers={SIGNATURE_HEADER: signed(_bulk(5))})
@@ -313,7 +321,7 @@ def test_runs_recorded_by_an_api_server_that_stopped_are_started_by_the_next(led
     started = []
     app = create_app(
         get_secret=lambda: SECRET, trigger=lambda run_id, conf: started.append(conf["profile_key"]) or "triggered",
-        check_pool=lambda: None, drain_at_start=True,
+        check_pool=lambda: None, drain_at_start=True, starts_sync=False,
     )  # fmt: skip
     with TestClient(app):
         _wait_for(lambda: len(started) == 3, "the drain at start")
