@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint nginx demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-ats bench-workable bench-http standalone sandbox screenshots clean
+.PHONY: install lint nginx demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-realtime bench-ats bench-workable bench-http standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt requirements-runtime.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ bench-http: install
 
 bench-webhook: install
 	$(BIN)/python -m bench.webhook_latency
+
+# 20 new profiles announced by 20 deliveries in 2 s, then one edit: delivery -> ATS on a real scheduler (3 min)
+bench-realtime: install
+	$(BIN)/python -m bench.realtime_run
 
 standalone: install
 	$(BIN)/python -m sandbox.standalone

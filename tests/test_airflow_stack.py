@@ -59,7 +59,7 @@ def test_signed_duplicated_and_forged_webhooks_send_exactly_one_sms(stack, sandb
     ignored = webhook(stack, {"type": "job.train.success"})
 
     assert forged.status_code == 401 and unsigned.status_code == 401
-    assert first.status_code == 200 and first.json()["results"][0]["status"] == "triggered"
+    assert first.status_code == 200 and first.json()["results"][0]["status"] == "queued"
     assert second.status_code == 200 and second.json()["results"][0]["status"] == "duplicate"
     assert ignored.status_code == 200 and ignored.json()["results"][0]["status"] == "ignored"
     run_id = first.json()["results"][0]["run_id"]
@@ -112,12 +112,12 @@ def test_real_deliveries_one_sms_per_new_profile_and_keys_only_in_conf(stack, sa
     forged = webhook(stack, events, secret="not-the-secret")
     unsigned = requests.post(f"{stack.url}/hrflow/webhook", json=events, timeout=10)
 
-    assert [r["status"] for r in parsed_then_stored.json()["results"]] == ["triggered", "duplicate"]
+    assert [r["status"] for r in parsed_then_stored.json()["results"]] == ["queued", "duplicate"]
     assert updated.status_code == 200 and updated.json()["results"][0]["status"] == "ignored"
-    assert legacy_raw.status_code == 200 and legacy_raw.json()["results"][0]["status"] == "triggered"
+    assert legacy_raw.status_code == 200 and legacy_raw.json()["results"][0]["status"] == "queued"
     assert len(large_delivery.request.headers[SIGNATURE_HEADER]) > 40_000
     assert large_delivery.status_code == 200, large_delivery.text
-    assert large_delivery.json()["results"][0]["status"] == "triggered"
+    assert large_delivery.json()["results"][0]["status"] == "queued"
     assert forged.status_code == 401 and unsigned.status_code == 401
     runs = [r for r in _wait_for_all_sms_runs(stack) if r["dag_run_id"] not in before]
     assert len(runs) == 3 and all(r["state"] == "success" for r in runs)

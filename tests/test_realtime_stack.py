@@ -1,0 +1,65 @@
+"""
+HrFlow's webhook starts the sync (a real api-server, scheduler, dag-processor and LocalExecutor): 20 deliveries
+bring 20 new profiles to the ATS once each, in at most three runs; the sandbox HrFlow announces each of our
+tagging PUTs with ``profile.storing.update``, as HrFlow does, and none starts a run; an edit announced by its
+webhook reaches the ATS; then a quiet minute starts no run and sends nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sandbox import realtime
+from sandbox.airflow_home import AirflowStack
+from sandbox.objects import make_key
+
+SOURCE = make_key("source", "realtime")
+
+
+@pytest.fixture(scope="module")
+def stack(sandbox_server, tmp_path_factory):
+    stack = AirflowStack(tmp_path_factory.mktemp("realtime_home"), extra_env=realtime.stack_env(sandbox_server, SOURCE))
+    stack.start(wait_for_dags=(realtime.SYNC_DAG, "hrflow_profile_sms"))
+    # the SMS runs of the 20 new profiles are tests/test_airflow_stack.py's subject: here the sync has the cores
+    stack.api("PATCH", "/api/v2/dags/hrflow_profile_sms", json={"is_paused": True}).raise_for_status()
+    yield stack
+    stack.stop()
+
+
+def asset_runs(stack: AirflowStack) -> list[dict]:
+    return [r for r in realtime.runs(stack) if r["run_type"] == "asset_triggered"]
+
+
+def test_the_webhook_starts_the_sync_and_our_own_writes_start_nothing(stack, sandbox):
+    arrivals = realtime.Arrivals(sandbox)
+    realtime.start(sandbox, stack)
+    before = len(realtime.runs(stack))
+
+    burst = realtime.burst(sandbox, stack, SOURCE, count=20, within=2.0)
+
+    assert arrivals.wait_for(burst["keys"], timeout=240), "not every announced profile reached the ATS"
+    realtime.settle(stack)
+    area = sandbox.state.ats_area(realtime.AREA)
+    assert {key: area.applied[key] for key in burst["keys"]} == dict.fromkeys(burst["keys"], 1)
+    assert sorted(sandbox.state.snapshot()["synced"]["profile"]) == sorted(burst["keys"])  # tagged sync=1
+    made = realtime.runs(stack)[before:]
+    assert 1 <= len(made) <= 3 and all(r["run_type"] == "asset_triggered" for r in made), made
+    assert all(r["state"] == "success" for r in made)
+    sent = sandbox.state.webhook.summary()  # HrFlow's update webhook for each of our tagging PUTs
+    assert sent["by_type"].get("profile.storing.update", 0) >= 20 and sent["ok"] == sent["sent"], sent
+
+    edited = burst["keys"][3]
+    realtime.edit(sandbox, stack, SOURCE, edited)
+    assert realtime.wait_for_update(sandbox, edited, timeout=240), "the edit did not reach the ATS"
+    realtime.settle(stack)
+    assert area.updates[edited] == 1 and area.current[edited]["email"].startswith("edited.")
+    assert sum(area.applied[key] for key in burst["keys"]) == 20  # nothing created again
+
+    runs, ats_requests, sent = len(realtime.runs(stack)), area.requests, sandbox.state.webhook.summary()["sent"]
+    hour_turns = time.time() % 3600 > 3600 - 75  # the hourly timetable may run once: it would find nothing
+    time.sleep(60)
+    later = realtime.runs(stack)[runs:]
+    assert [r for r in later if r["run_type"] != "scheduled" or not hour_turns] == []
+    assert area.requests == ats_requests and sandbox.state.webhook.summary()["sent"] == sent
