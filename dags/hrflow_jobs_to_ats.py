@@ -28,6 +28,9 @@ that do not carry the tag `sync=1`, maps them to records (`hrflow_key`, `referen
 
 * **Connections:** `hrflow_default` (HrFlow API), `ats_jobs_default` (ATS jobs endpoint, API key as password).
 * **Boards:** Variable `hrflow_board_keys` (JSON list) or the `board_keys` param.
+* **Webhook:** HrFlow's webhook announcing a new or edited job starts a run within seconds (an asset event
+  on `hrflow-webhook://jobs/`; `[hrflow] webhook_starts_sync`); such a run takes every unsynced job
+  up to now by search. Our own tagging, announced by HrFlow too, starts nothing (docs/webhook.md).
 * **Window:** a scheduled run takes every unsynced job created before its interval end, with no lower bound
   (the `sync` tag is the state, not the window); a backfill run keeps its data interval; a manual run takes
   every unsynced job unless `created_at_min` / `created_at_max` are given.

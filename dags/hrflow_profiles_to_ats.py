@@ -27,6 +27,9 @@ batches as JSON with an `Idempotency-Key`, then re-reads each accepted profile a
 
 * **Connections:** `hrflow_default` (HrFlow API), `ats_default` (ATS endpoint, API key as password).
 * **Sources:** Variable `hrflow_source_keys` (JSON list) or the `source_keys` param.
+* **Webhook:** HrFlow's webhook announcing a new or edited profile starts a run within seconds (an asset event
+  on `hrflow-webhook://profiles/`; `[hrflow] webhook_starts_sync`); such a run takes every unsynced profile
+  up to now by search. Our own tagging, announced by HrFlow too, starts nothing (docs/webhook.md).
 * **Window:** a scheduled run takes every unsynced profile created before its interval end, with no lower
   bound (the `sync` tag is the state, not the window: backdated imports, late indexing and missed hours are
   caught); a backfill run keeps its data interval; a manual run takes every unsynced profile unless

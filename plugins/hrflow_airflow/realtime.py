@@ -36,11 +36,19 @@ SETUP_TTL = 60.0  # seconds a kind's field map and ledger key are reused by the 
 STARTED, COALESCED, UNCHANGED = "started", "coalesced", "unchanged"
 
 
-def sync_event_types(kind: ObjectKind) -> frozenset[str]:
-    """Return the event types that may start ``kind``'s sync: new objects (for profiles, ``[hrflow] webhook_events``),
-    then every ``*.update``."""
-    new = handled_events() if kind is PROFILE else tuple(f"{kind.name}.{step}.success" for step in STEPS)
+def sync_event_types(kind: ObjectKind, new_profile_events: tuple[str, ...] | None = None) -> frozenset[str]:
+    """Return the event types that may start ``kind``'s sync: new objects (for profiles, ``[hrflow] webhook_events``,
+    or ``new_profile_events`` when the caller read them), then every ``*.update``."""
+    if kind is PROFILE:
+        new = new_profile_events or handled_events()
+    else:
+        new = tuple(f"{kind.name}.{step}.success" for step in STEPS)
     return frozenset((*new, *(f"{kind.name}.{step}.update" for step in STEPS)))
+
+
+def all_sync_event_types(new_profile_events: tuple[str, ...] | None = None) -> dict[str, frozenset[str]]:
+    """Return :func:`sync_event_types` of every kind, by kind name (read once per delivery)."""
+    return {name: sync_event_types(kind, new_profile_events) for name, kind in KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,17 @@ class Announced:
         return "sync:" + hashlib.sha256(ident.encode()).hexdigest()[:40], conf
 
 
-def announced(event: Mapping[str, Any], hasher: Callable[[ObjectKind, str, Mapping], str | None]) -> Announced | None:
-    """Return what ``event`` announces to a sync DAG (None: nothing); raise EventError naming a bad key."""
+def announced(
+    event: Mapping[str, Any],
+    hasher: Callable[[ObjectKind, str, Mapping], str | None],
+    types: Mapping[str, frozenset[str]] | None = None,
+) -> Announced | None:
+    """
+    Return what ``event`` announces to a sync DAG (None: nothing); raise EventError naming a bad key. ``types``:
+    :func:`all_sync_event_types`, read once for a whole delivery.
+    """
     kind = KINDS.get(str(event.get("type", "")).split(".")[0])
-    if kind is None or event["type"] not in sync_event_types(kind):
+    if kind is None or event["type"] not in (types or all_sync_event_types())[kind.name]:
         return None
     obj = event.get(kind.name)
     if not isinstance(obj, Mapping):

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from hrflow_airflow.errors import HrFlowAirflowError
 from hrflow_airflow.inbox import Drainer, Inbox
-from hrflow_airflow.realtime import Announced, RecordHasher, announced, start_syncs
+from hrflow_airflow.realtime import Announced, RecordHasher, all_sync_event_types, announced, start_syncs
 from hrflow_airflow.settings import setting
 from hrflow_airflow.sms import DAG_ID, EventError, event_conf, handled_events, parse_event
 
@@ -259,13 +259,14 @@ def plan_events(
     nothing; ``hasher`` None: the webhook does not start syncs); or a 422 naming the bad event.
     """
     handled = handled_events()
+    types = all_sync_event_types(handled)
     plan: list[Planned] = []
     for position, event in enumerate(events):
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             return JSONResponse({"detail": f"event {position} has no 'type'"}, status_code=422)
         try:
             keys = parse_event(event, handled) if event["type"] in handled else None
-            plan.append((event, keys, announced(event, hasher) if hasher else None))
+            plan.append((event, keys, announced(event, hasher, types) if hasher else None))
         except EventError as exc:
             return JSONResponse({"detail": f"event {position}: {exc}"}, status_code=422)
     return plan
