@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from hrflow_airflow.sms import DAG_ID, fetch_profile, send_sms, sms_dag_defaults, sms_params
+from hrflow_airflow.sms import DAG_ID, send_sms, sms_dag_defaults, sms_params
 from hrflow_airflow.sync.dag_args import hrflow_pool
 
 DOC_MD = """
@@ -12,8 +12,8 @@ DOC_MD = """
 
 Triggered from outside (no schedule). Each run handles one new HrFlow profile, announced by a webhook event
 (`profile.parsing.success`, `profile.storing.success`, `profile.searching.success`, or the older
-`profile.indexing.success`; `[hrflow] webhook_events` replaces the list): it fetches the profile through
-HrFlowHook and POSTs one SMS to the messaging service:
+`profile.indexing.success`; `[hrflow] webhook_events` replaces the list): its one task, `send_sms`, fetches the
+profile through HrFlowHook and POSTs one SMS to the messaging service (the name and phone never reach XCom):
 
 > {first_name} {last_name} just applied ! Send a message to {phone}.
 
@@ -42,7 +42,7 @@ HrFlowHook and POSTs one SMS to the messaging service:
     **sms_dag_defaults(),
 )
 def hrflow_profile_sms():
-    send_sms(fetch_profile.override(pool=hrflow_pool())())
+    send_sms.override(pool=hrflow_pool())()  # fetches the profile through HrFlowHook, then texts the recruiter
 
 
 dag = hrflow_profile_sms()

@@ -108,7 +108,7 @@ def test_prompt_sms_run_meets_its_deadline_and_a_failed_one_alerts_once(stack, s
         "the failed run's deadline evaluated and its callback done",
     )
     [failure] = _poll(lambda: alerts(sandbox, failing["dag_run_id"]), "the failure alert")
-    assert failure.startswith(f"[Airflow] hrflow_profile_sms run {failing['dag_run_id']} failed at fetch_profile.")
+    assert failure.startswith(f"[Airflow] hrflow_profile_sms run {failing['dag_run_id']} failed at send_sms.")
     assert key not in failure
     assert alerts(sandbox, failing["dag_run_id"]) == [failure]  # the deadline callback sent nothing on top
     # the prompt run: what it must get follows from how long it took, read from Airflow, not from the outcome

@@ -63,3 +63,32 @@ def test_the_webhook_starts_the_sync_and_our_own_writes_start_nothing(stack, san
     later = realtime.runs(stack)[runs:]
     assert [r for r in later if r["run_type"] != "scheduled" or not hour_turns] == []
     assert area.requests == ats_requests and sandbox.state.webhook.summary()["sent"] == sent
+
+
+def test_a_bulk_delivery_is_answered_at_once_and_drains_into_runs_that_coalesce(stack, sandbox):
+    """One delivery of 200 new profiles (a bulk import): answered at once, 200 in the ATS once each, one or two runs."""
+    import json
+
+    import requests
+
+    from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
+    from sandbox.objects import WEBHOOK_SECRET
+
+    arrivals = realtime.Arrivals(sandbox)
+    realtime.start(sandbox, stack)
+    before = len(realtime.runs(stack))
+    keys = sandbox.state.seed("profile", SOURCE, 200, start=1000)  # keys no earlier test synced
+    events = [{"type": "profile.storing.success", "profile": {"key": k, "source": {"key": SOURCE}}} for k in keys]
+    body = json.dumps(events).encode()
+
+    answer = requests.post(
+        f"{stack.url}/hrflow/webhook", data=body, timeout=30, headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body)}
+    )
+
+    assert answer.status_code == 200 and {r["sync"] for r in answer.json()["results"]} == {"queued"}
+    assert arrivals.wait_for(keys, timeout=300), "not every profile of the bulk delivery reached the ATS"
+    realtime.settle(stack)
+    area = sandbox.state.ats_area(realtime.AREA)
+    assert {key: area.applied[key] for key in keys} == dict.fromkeys(keys, 1)
+    made = realtime.runs(stack)[before:]
+    assert 1 <= len(made) <= 2 and {r["run_type"] for r in made} == {"asset_triggered"}, made

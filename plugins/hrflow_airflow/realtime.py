@@ -103,26 +103,39 @@ class RecordHasher:
     def __init__(self, ttl: float = SETUP_TTL) -> None:
         self.ttl = ttl
         self.cached: dict[str, tuple[float, dict[str, str], str]] = {}
+        self.warned: dict[str, float] = {}  # kind -> when it last logged an object it could not map
         self.lock = threading.Lock()
 
     def setup(self, kind: ObjectKind) -> tuple[dict[str, str], str]:
         """Return ``kind``'s field map and its destination's ledger key, as the sync run resolves them."""
-        with self.lock:
-            hit = self.cached.get(kind.name)
-            if hit and time.monotonic() - hit[0] < self.ttl:
-                return hit[1], hit[2]
         from airflow.models.variable import Variable
 
         from hrflow_airflow.destinations import destination_for
         from hrflow_airflow.sync.config import resolve_field_map
 
-        destination = destination_for(kind.ats_conn_id, kind.name)
-        field_map = resolve_field_map(
-            kind, lambda name: Variable.get(name, default_var=None), default=destination.default_field_map(kind.name)
-        )
-        with self.lock:
+        with self.lock:  # the first deliveries of a burst wait for one read, not make one each
+            hit = self.cached.get(kind.name)
+            if hit and time.monotonic() - hit[0] < self.ttl:
+                return hit[1], hit[2]
+            destination = destination_for(kind.ats_conn_id, kind.name)
+            field_map = resolve_field_map(
+                kind,
+                lambda name: Variable.get(name, default_var=None),
+                default=destination.default_field_map(kind.name),
+            )
             self.cached[kind.name] = (time.monotonic(), field_map, destination.ledger_key)
         return field_map, destination.ledger_key
+
+    def warm(self) -> None:
+        """Read each kind's setup and the record-hash key now (the api-server's start), not in the first delivery."""
+        from hrflow_airflow.sealed import record_hash_key
+
+        try:
+            record_hash_key()
+            for kind in KINDS.values():
+                self.setup(kind)
+        except Exception as exc:  # e.g. no jobs destination: its deliveries decide later
+            log.info("HrFlow webhook: not every sync setup could be read at start (%s)", exc)
 
     def __call__(self, kind: ObjectKind, key: str, obj: Mapping[str, Any]) -> str | None:
         from hrflow_airflow.sealed import record_hash
@@ -130,7 +143,11 @@ class RecordHasher:
         try:
             return record_hash(to_record(key, obj, self.setup(kind)[0]))
         except Exception as exc:  # the run maps it again and names the problem
-            log.warning("HrFlow webhook: %s %s not mapped here (%s); its run decides", kind.name, key, exc)
+            with self.lock:
+                quiet = time.monotonic() - self.warned.get(kind.name, -self.ttl) < self.ttl
+                self.warned[kind.name] = self.warned[kind.name] if quiet else time.monotonic()
+            if not quiet:  # once a minute per kind, not once per event of a bulk delivery
+                log.warning("HrFlow webhook: %s %s not mapped here (%s); its run decides", kind.name, key, exc)
             return None
 
 

@@ -36,7 +36,7 @@ OPTIONS: tuple[Option, ...] = (
         "pool",
         "string",
         "",
-        "Airflow pool of the HrFlow-calling tasks (search, tag, fetch_profile); "
+        "Airflow pool of the HrFlow-calling tasks (search, tag, send_sms); "
         "empty: default_pool. Create the pool first: a task in a missing pool is never scheduled.",
         "hrflow_api",
     ),

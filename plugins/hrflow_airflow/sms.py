@@ -1,4 +1,4 @@
-"""The ``hrflow_profile_sms`` DAG's parts: the event, the text, its params and its two tasks."""
+"""The ``hrflow_profile_sms`` DAG's parts: the event, the text, its params and its task."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.metrics import emit_counts
 from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sms_deadline, under_dags_test
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sealed import delete_xcoms, seal, unseal
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.dag_args import START_DATE
 
@@ -182,28 +181,21 @@ def sms_dag_defaults() -> dict[str, Any]:
 
 @task(show_return_value_in_logs=False, multiple_outputs=False)  # the DAG file sets its pool (hrflow_pool)
 @fails_fast
-def fetch_profile(**context: Any) -> dict[str, Any]:
-    """Fetch the profile named by the event (unknown profiles and sources fail without retry)."""
+def send_sms(**context: Any) -> dict[str, Any]:
+    """
+    Fetch the profile the event names and send one SMS, at most once per DAG run; skip a profile without a phone
+    number. Unknown profiles and sources fail without retry. One task: the name and phone never leave it (no
+    XCom), and a burst of new profiles schedules half the task instances two tasks would.
+    """
     try:
-        source_key, profile_key = parse_event(dict(context["params"]))
+        source_key, key = parse_event(dict(context["params"]))
     except EventError as exc:
         raise AirflowFailException(f"Bad event: {exc}") from None
-    profile = HrFlowHook().get_object(PROFILE, source_key, profile_key)
-    log.info("Fetched profile %s from source %s", profile_key, source_key)
-    # the name, phone and email travel sealed; send_sms deletes this XCom once it is done
-    return {"profile_key": profile_key, "source_key": source_key, **seal(sms_fields(profile_key, profile))}
-
-
-@task(multiple_outputs=False)
-@fails_fast
-def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """Send one SMS, at most once per DAG run; skip profiles without a phone number."""
-    key = box["profile_key"]
-    fields = unseal(box)
-    tags = {"dag_id": context["dag"].dag_id, "source": box.get("source_key", "")}
+    fields = sms_fields(key, HrFlowHook().get_object(PROFILE, source_key, key))
+    log.info("Fetched profile %s from source %s", key, source_key)
+    tags = {"dag_id": context["dag"].dag_id, "source": source_key}
     if not fields.get("phone"):
         emit_counts("sms", {"skipped": 1}, tags)
-        delete_xcoms(context, {"fetch_profile": None})
         raise AirflowSkipException(f"Profile {key} has no phone number: no SMS sent")
     try:
         template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
@@ -227,7 +219,6 @@ def send_sms(box: dict[str, Any], **context: Any) -> dict[str, Any]:
         log.info("SMS for profile %s sent (%s)", key, reference)
     else:
         log.info("SMS for profile %s was sent in an earlier try (%s)", key, reference)
-    delete_xcoms(context, {"fetch_profile": None})
     return {"profile_key": key, "sent": True}
 
 
@@ -235,7 +226,6 @@ def send_digest(
     hook: Any, what: str, over: int, window: int, key: str, tags: dict[str, str], context: Any
 ) -> dict[str, Any]:
     """Send the window's one digest SMS (``digest``) or nothing (``skip``): past ``sms_digest_over`` in 10 min."""
-    delete_xcoms(context, {"fetch_profile": None})
     emit_counts("sms", {"digested": 1}, tags)
     if what == DIGEST:
         from hrflow_airflow.outbox import MessageRecords

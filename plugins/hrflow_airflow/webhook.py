@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -170,15 +172,14 @@ def create_app(
     syncing = setting("webhook_starts_sync") if starts_sync is None else starts_sync
     hasher = hasher or RecordHasher()
 
-    def syncs(confs: list[dict[str, Any]]) -> dict[str, str]:
-        return start_syncs(confs, hasher, start_sync)  # type: ignore[arg-type]
-
-    drainer = Drainer(inbox, trigger, syncs if syncing else None)
+    drainer = Drainer(inbox, trigger, partial(start_syncs, hasher=hasher, start=start_sync) if syncing else None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         if drain_at_start:
             drainer.kick()
+            if syncing and isinstance(hasher, RecordHasher):
+                threading.Thread(target=hasher.warm, name="hrflow-webhook-warm", daemon=True).start()
         yield
 
     app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks.", lifespan=lifespan)

@@ -92,7 +92,7 @@ bag = DagBag(dag_folder={dags!r})
 print(json.dumps({{t: bag.dags[d].get_task(t).pool for d, t in [
     ("hrflow_profiles_to_ats", "search"), ("hrflow_profiles_to_ats", "batch.tag_profiles"),
     ("hrflow_jobs_to_ats", "search"), ("hrflow_jobs_to_ats", "batch.tag_jobs"),
-    ("hrflow_profile_sms", "fetch_profile")]}}))
+    ("hrflow_profile_sms", "send_sms")]}}))
 """
 
 
@@ -114,7 +114,7 @@ def test_hrflow_calls_use_the_pool_only_once_it_is_configured(setting, expected)
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     pools = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert pools == dict.fromkeys(["search", "batch.tag_profiles", "batch.tag_jobs", "fetch_profile"], expected)
+    assert pools == dict.fromkeys(["search", "batch.tag_profiles", "batch.tag_jobs", "send_sms"], expected)
 
 
 @pytest.mark.parametrize("dag_id", ["hrflow_profiles_to_ats", "hrflow_jobs_to_ats"])
