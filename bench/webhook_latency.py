@@ -167,6 +167,7 @@ def burst_deliveries(server: SandboxServer, stack: AirflowStack, deliveries: int
     return {
         "p50": percentile(answers, 50), "p99": percentile(answers, 99), "max": max(answers), "profiles": len(keys),
         "sms": len(arrived), "drained": (max(arrived) - start) if arrived else float("inf"),
+        "slowest": sorted(range(len(answers)), key=answers.__getitem__)[-5:],  # which deliveries: cold or contended
     }  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -98,6 +99,30 @@ def run_id_for(source_key: str, profile_key: str) -> str:
     return "hrflow_webhook__" + hashlib.sha256(f"{source_key}/{profile_key}".encode()).hexdigest()[:40]
 
 
+SECRET_TTL = 10.0  # seconds a read of the webhook secrets is reused: a rotation is seen within this
+POOL_TTL = 30.0  # seconds "the pool exists" is reused (a missing pool is looked up on every delivery)
+
+
+def remembered(read: Callable[[], Any], seconds: float, keep: Callable[[Any], bool] = lambda _: True) -> Callable:
+    """
+    Return ``read``, its result reused for ``seconds`` when ``keep(result)``; errors are never reused. Deliveries
+    then read nothing of Airflow's metadata database (SQLite blocks readers while a writer commits).
+    """
+    lock, memo = threading.Lock(), {}
+
+    def call() -> Any:
+        with lock:
+            if "value" in memo and time.monotonic() - memo["at"] < seconds:
+                return memo["value"]
+        value = read()
+        if keep(value):
+            with lock:
+                memo.update(value=value, at=time.monotonic())
+        return value
+
+    return call
+
+
 def missing_pool() -> str | None:
     """Return the name of the configured ``[hrflow] pool`` if it does not exist in this Airflow, else None."""
     name = setting("pool")
@@ -160,16 +185,16 @@ def create_app(
     """
     Return the webhook app; the callables are replaceable for tests.
 
-    Every delivery is recorded in the inbox in one statement and answered at once; a drain thread starts what it
-    asked for (:mod:`hrflow_airflow.inbox`): SMS runs (``trigger``), and, unless ``[hrflow] webhook_starts_sync``
-    (``starts_sync``) is off, the sync DAGs of the objects whose mapped record changed (``hasher``,
-    ``start_sync``: :mod:`hrflow_airflow.realtime`). ``drain_at_start``: start the drain with the app's lifespan,
-    so what an earlier api-server left drains at once. Airflow's api-server (3.3) enters the lifespan of every
-    FastAPI app a plugin mounts when it starts (``airflow.api_fastapi.app``).
+    Every delivery is recorded in the inbox in one statement and answered at once; a drain thread starts SMS runs
+    (``trigger``) and, unless ``[hrflow] webhook_starts_sync`` (``starts_sync``) is off, the sync DAGs of objects
+    whose mapped record changed (``hasher``, ``start_sync``: :mod:`hrflow_airflow.realtime`). ``drain_at_start``:
+    drain from the app's lifespan, which Airflow's api-server (3.3) enters for every app a plugin mounts.
     """
     from contextlib import asynccontextmanager
 
     syncing = setting("webhook_starts_sync") if starts_sync is None else starts_sync
+    get_secret = remembered(get_secret, SECRET_TTL)
+    check_pool = remembered(check_pool, POOL_TTL, keep=lambda missing: missing is None)
     hasher = hasher or RecordHasher()
 
     drainer = Drainer(inbox, trigger, partial(start_syncs, hasher=hasher, start=start_sync) if syncing else None)
@@ -178,8 +203,9 @@ def create_app(
     async def lifespan(_app: FastAPI):
         if drain_at_start:
             drainer.kick()
-            if syncing and isinstance(hasher, RecordHasher):
-                threading.Thread(target=hasher.warm, name="hrflow-webhook-warm", daemon=True).start()
+            threading.Thread(
+                target=warm_up, args=(hasher if syncing else None,), name="hrflow-warm", daemon=True
+            ).start()
         yield
 
     app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks.", lifespan=lifespan)
@@ -193,7 +219,7 @@ def create_app(
 
     @app.post("/webhook")
     def webhook(request: Request) -> JSONResponse:
-        payload = verified_payload(request, get_secret)
+        payload = verified_payload(request.headers.get(SIGNATURE_HEADER), get_secret)
         if isinstance(payload, JSONResponse):
             return payload
         events = payload if isinstance(payload, list) else [payload]  # HrFlow posts an array
@@ -205,6 +231,18 @@ def create_app(
         return record_delivery(plan, drainer)
 
     return app
+
+
+def warm_up(hasher: Any) -> None:
+    """
+    Import what the drain runs and read the sync setup at the api-server's start: the first deliveries of a burst
+    otherwise wait seconds for the drain's first ``trigger_dag`` (its imports and the DAG's first load).
+    """
+    import airflow.api.common.trigger_dag  # noqa: F401
+    import airflow.assets.manager  # noqa: F401
+
+    if isinstance(hasher, RecordHasher):
+        hasher.warm()
 
 
 def pool_refusal(pool: str) -> JSONResponse:
@@ -232,7 +270,7 @@ def health_problems(get_secret: Callable[[], Any], check_pool: Callable[[], str 
     return problems
 
 
-def verified_payload(request: Request, get_secret: Callable[[], str | Sequence[str]]) -> Any:
+def verified_payload(header: str | None, get_secret: Callable[[], str | Sequence[str]]) -> Any:
     """Return the delivery's payload once its signature is verified, or the answer refusing it (503, 401, 422)."""
     try:
         secret = get_secret()
@@ -240,7 +278,7 @@ def verified_payload(request: Request, get_secret: Callable[[], str | Sequence[s
         log.error("HrFlow webhook secret unavailable: %s", exc)
         return JSONResponse({"detail": f"webhook secret not configured on connection '{CONN_ID}'"}, status_code=503)
     try:
-        return verify(request.headers.get(SIGNATURE_HEADER), secret)
+        return verify(header, secret)
     except SignatureError as exc:
         log.warning("Refused HrFlow webhook: %s", exc)
         return JSONResponse({"detail": str(exc)}, status_code=401)
