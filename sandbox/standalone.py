@@ -1,7 +1,8 @@
 """`make standalone`: `airflow standalone` on the repo's SQLite home, wired to a seeded sandbox.
 
 Open http://localhost:8080 (the admin password is printed by Airflow). Both sync DAGs and the SMS DAG work,
-and `python -m sandbox.send_webhook` delivers a signed webhook to POST /hrflow/webhook.
+and `python -m sandbox.send_webhook` delivers a signed webhook to POST /hrflow/webhook. The sandbox HrFlow
+announces each PUT to that webhook (`profile.storing.update`), as HrFlow does (docs/webhook.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from sandbox.__main__ import DEMO_BOARD, DEMO_SOURCE
 from sandbox.airflow_home import AIRFLOW, REPO, airflow_env, init_home
 from sandbox.server import SandboxServer
+from sandbox.webhooks import WebhookSender
 
 PORT = 8765
 
@@ -30,6 +32,7 @@ def main() -> int:
         },
     )
     init_home(env)
+    server.state.webhook = WebhookSender("http://localhost:8080/hrflow/webhook")
     print(f"sandbox on {server.url}; starting airflow standalone on http://localhost:8080", flush=True)
     try:
         return subprocess.call([AIRFLOW, "standalone"], env=env)  # the sandbox keeps serving from this process
