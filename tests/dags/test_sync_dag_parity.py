@@ -62,10 +62,9 @@ def test_the_two_sync_dags_share_schedule_params_and_run_settings(dagbag):
         mine, theirs = profiles.params.get_param(name), jobs.params.get_param(as_jobs(name))
         assert as_jobs(repr((mine.value, mine.schema))) == repr((theirs.value, theirs.schema)), name
     assert type(profiles.timetable) is type(jobs.timetable)
-    assert (profiles.timetable.expression, str(profiles.timetable.timezone)) == (
-        jobs.timetable.expression,
-        str(jobs.timetable.timezone),
-    )
+    hourly, jobs_hourly = profiles.timetable.timetable, jobs.timetable.timetable  # AssetOrTimeSchedule's timetable
+    assert (hourly.expression, str(hourly.timezone)) == (jobs_hourly.expression, str(jobs_hourly.timezone))
+    assert as_jobs(profiles.timetable.asset_condition.uri) == jobs.timetable.asset_condition.uri
     for attribute in ("start_date", "catchup", "max_active_runs"):
         assert getattr(profiles, attribute) == getattr(jobs, attribute), attribute
     assert profiles.default_args == jobs.default_args
