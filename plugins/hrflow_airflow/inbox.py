@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 TABLE = "hrflow_webhook_inbox"
 DRAIN_CHUNK = 200
+SYNC_PREFIX = "sync:"  # the run id of a sync announcement (hrflow_airflow.realtime.Announced.row)
+STALE = timedelta(hours=1)  # an announcement that could not be handled this long is dropped: the hourly run has it
 
 
 class Inbox:
@@ -76,41 +78,58 @@ class Inbox:
         limit: int = DRAIN_CHUNK,
     ) -> int:
         """
-        Handle up to ``limit`` recorded rows, oldest first: the sync announcements together (``start_syncs``),
-        then each SMS run (``trigger``); return how many rows were handled. Announcements ``start_syncs`` could
-        not handle (the database, or a DAG not parsed yet) stay for the next round; the SMS runs go on.
+        Handle up to ``limit`` sync announcements together (``start_syncs``), then up to ``limit`` SMS runs
+        (``trigger``), oldest first; return how many rows were handled. Announcements that cannot be handled now
+        (the database, a DAG not parsed yet) wait for the next round, an hour at most (the hourly run reads their
+        objects anyway); they never hold up an SMS.
         """
-        from sqlalchemy import delete, select, update
+        from sqlalchemy import update
 
-        with self.ledger.engine.connect() as conn:
-            pending = conn.execute(
-                select(self.table.c.run_id, self.table.c.conf)
-                .where(self.table.c.started_at.is_(None))
-                .order_by(self.table.c.received_at)
-                .limit(limit)
-            ).all()
-        rows = [(run_id, json.loads(conf)) for run_id, conf in pending]
-        syncs = [(run_id, conf) for run_id, conf in rows if "sync" in conf]
-        handled = len(rows) - len(syncs)
-        try:
-            if syncs and start_syncs is not None:
-                start_syncs([conf for _, conf in syncs])
-        except Exception:
-            log.exception("HrFlow webhook inbox: could not start the sync for %s announced object(s)", len(syncs))
-        else:
-            if syncs:
-                with self.ledger.engine.begin() as conn:
-                    conn.execute(delete(self.table).where(self.table.c.run_id.in_([run_id for run_id, _ in syncs])))
-            handled += len(syncs)
-        for run_id, conf in rows:
-            if "sync" in conf:
-                continue
+        handled = self.drain_syncs(start_syncs, limit)
+        for run_id, conf in self.oldest(sync=False, limit=limit):
             status = trigger(run_id, conf)  # one run per run id: a second start is "duplicate"
             with self.ledger.engine.begin() as conn:
                 conn.execute(
                     update(self.table).where(self.table.c.run_id == run_id).values(started_at=_now(), status=status)
                 )
+            handled += 1
         return handled
+
+    def drain_syncs(self, start_syncs: Callable[[list[dict[str, Any]]], Any] | None, limit: int) -> int:
+        """Hand the oldest announcements to ``start_syncs`` and delete them; return how many were handled."""
+        from sqlalchemy import delete
+
+        syncs = self.oldest(sync=True, limit=limit)
+        if not syncs:
+            return 0
+        try:
+            if start_syncs is not None:
+                start_syncs([conf for _, conf in syncs])
+        except Exception:
+            log.exception("HrFlow webhook inbox: could not start the sync for %s announced object(s)", len(syncs))
+            stale = (datetime.now(timezone.utc) - STALE).isoformat(timespec="milliseconds")
+            where = self.table.c.run_id.like(SYNC_PREFIX + "%"), self.table.c.received_at < stale
+            with self.ledger.engine.begin() as conn:
+                if dropped := conn.execute(delete(self.table).where(*where)).rowcount:
+                    log.warning("HrFlow webhook inbox: %s announcement(s) older than %s dropped", dropped, STALE)
+            return 0
+        with self.ledger.engine.begin() as conn:
+            conn.execute(delete(self.table).where(self.table.c.run_id.in_([run_id for run_id, _ in syncs])))
+        return len(syncs)
+
+    def oldest(self, *, sync: bool, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Return the oldest unstarted rows of one kind: sync announcements or SMS runs."""
+        from sqlalchemy import not_, select
+
+        announcement = self.table.c.run_id.like(SYNC_PREFIX + "%")
+        with self.ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(self.table.c.run_id, self.table.c.conf)
+                .where(self.table.c.started_at.is_(None), announcement if sync else not_(announcement))
+                .order_by(self.table.c.received_at)
+                .limit(limit)
+            ).all()
+        return [(run_id, json.loads(conf)) for run_id, conf in rows]
 
     def pending(self) -> int:
         """Return how many recorded runs are not started yet."""

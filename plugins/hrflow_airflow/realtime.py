@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hrflow_airflow.inbox import SYNC_PREFIX
 from hrflow_airflow.mapping import to_record
 from hrflow_airflow.objects import KINDS, PROFILE, ObjectKind
 from hrflow_airflow.sms import KEY_PATTERN, MAX_KEY_LENGTH, EventError, handled_events
@@ -64,7 +65,7 @@ class Announced:
         """Return its inbox row: an id (the same record announced again before the drain adds nothing) and conf."""
         ident = f"{self.kind}/{self.container}/{self.key}/{self.record_hash}"
         conf = {"sync": self.kind, "container": self.container, "key": self.key, "hash": self.record_hash}
-        return "sync:" + hashlib.sha256(ident.encode()).hexdigest()[:40], conf
+        return SYNC_PREFIX + hashlib.sha256(ident.encode()).hexdigest()[:40], conf
 
 
 def announced(
@@ -155,7 +156,10 @@ def changed(kind: ObjectKind, confs: list[dict[str, Any]], hasher: RecordHasher)
     """Return the announced objects whose mapped record is not the one the ATS last accepted (ledger)."""
     from hrflow_airflow.ledger import Ledger
 
-    ledger_key = hasher.setup(kind)[1]
+    try:
+        ledger_key = hasher.setup(kind)[1]
+    except Exception:  # no destination to compare with: the run decides, and names what is missing
+        return confs
     known = Ledger().deliveries.lookup(ledger_key, {conf["key"] for conf in confs})
     return [c for c in confs if c["hash"] is None or c["key"] not in known or known[c["key"]].synced_hash != c["hash"]]
 

@@ -132,3 +132,28 @@ def test_an_object_that_cannot_be_mapped_here_leaves_the_decision_to_its_run(led
 
     news = announced({"type": "profile.storing.update", "profile": PROFILE_OBJ}, Broken())
     assert news is not None and news.record_hash is None
+
+
+def test_announcements_that_cannot_start_never_hold_up_an_sms_and_are_dropped_after_an_hour(ledger_path):
+    """A sync DAG not parsed yet: its announcements wait (an hour at most), the SMS runs behind them go on."""
+    from sqlalchemy import update
+
+    inbox = Inbox()
+    waiting = [announced_row(i) for i in range(250)]  # more than one drain chunk (200)
+    inbox.record([*waiting, ("sms-run", {"profile": {"key": "k"}})])
+    started = []
+
+    def not_parsed(confs):
+        raise LookupError("asset hrflow-webhook://profiles/ is unknown")
+
+    assert inbox.drain(lambda run_id, conf: started.append(run_id) or "triggered", not_parsed) == 1
+    assert started == ["sms-run"] and inbox.pending() == 250
+    with inbox.ledger.engine.begin() as conn:
+        conn.execute(update(inbox.table).values(received_at="2026-01-01T00:00:00.000+00:00"))
+    assert inbox.drain(lambda *_: "triggered", not_parsed) == 0 and inbox.pending() == 0
+
+
+def announced_row(i: int) -> tuple[str, dict]:
+    obj = {**PROFILE_OBJ, "key": f"{i:040d}"}
+    news = announced({"type": "profile.storing.update", "profile": obj}, lambda *_: f"hash-{i}")
+    return news.row()
