@@ -109,7 +109,7 @@ class RecordHasher:
 
     def setup(self, kind: ObjectKind) -> tuple[dict[str, str], str]:
         """Return ``kind``'s field map and its destination's ledger key, as the sync run resolves them."""
-        from airflow.models.variable import Variable
+        from airflow.sdk import Variable
 
         from hrflow_airflow.destinations import destination_for
         from hrflow_airflow.sync.config import resolve_field_map
@@ -121,7 +121,7 @@ class RecordHasher:
             destination = destination_for(kind.ats_conn_id, kind.name)
             field_map = resolve_field_map(
                 kind,
-                lambda name: Variable.get(name, default_var=None),
+                lambda name: Variable.get(name, default=None),
                 default=destination.default_field_map(kind.name),
             )
             self.cached[kind.name] = (time.monotonic(), field_map, destination.ledger_key)
