@@ -164,3 +164,9 @@ def local_stack(home: Any, sandbox: SandboxProcess, parallelism: int) -> Any:
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
         },
     )
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Return the ``pct``-th percentile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import machine, save
+from bench.common import machine, percentile, save
 from sandbox import realtime
 from sandbox.airflow_home import AirflowStack
 from sandbox.objects import make_key
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.within:g} s; LocalExecutor, SQLite, the sandbox JSON endpoint; SMS DAG paused",
         "",
         f"{'':36} {'p50':>8} {'max':>8}",
-        f"{'delivery → in the ATS (s)':36} {realtime.percentile(latencies, 50):8.1f} {max(latencies):8.1f}",
+        f"{'delivery → in the ATS (s)':36} {percentile(latencies, 50):8.1f} {max(latencies):8.1f}",
         f"sync runs the burst made: {figures['runs']} (goal ≤ 3); reached the ATS: {len(latencies)}/{args.profiles}",
         f"our tagging PUTs announced by HrFlow (profile.storing.update): {figures['echoes']}; asset events the "
         f"webhook recorded for the burst, those echoes included: {figures['events']} (others: coalesced, unchanged)",

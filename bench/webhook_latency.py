@@ -16,18 +16,13 @@ from pathlib import Path
 
 import requests
 
-from bench.common import machine, save
+from bench.common import machine, percentile, save
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
 from sandbox.objects import WEBHOOK_SECRET, make_key
 from sandbox.server import SandboxServer
 
 SOURCE = make_key("source", "webhook-bench")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,8 +126,3 @@ def edit(server: SandboxServer, stack: AirflowStack, source: str, key: str) -> f
     """Edit one synced profile in HrFlow (its email) and announce it with ``profile.storing.update``."""
     server.state.update("profile", source, key, lambda p: p["info"].update(email=f"edited.{key[:8]}@example.com"))
     return deliver(stack, "profile.storing.update", server.state.get("profile", source, key))
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]

@@ -28,7 +28,7 @@ class WebhookSender:
 
     def __init__(self, url: str, secret: str = WEBHOOK_SECRET) -> None:
         self.url, self.secret = url, secret
-        self.queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self.queue: queue.Queue[tuple[str, str, bytes] | None] = queue.Queue()
         self.sent: list[dict] = []  # {"type", "key", "status", "at"} per delivery
         self.thread = threading.Thread(target=self.run, name="sandbox-hrflow-webhook", daemon=True)
         self.thread.start()
@@ -37,14 +37,13 @@ class WebhookSender:
         """Queue one delivery announcing ``obj`` (the whole object, as HrFlow sends it)."""
         message = {"update": f"{kind.title()} updated", "success": f"{kind.title()} stored"}[event_type.split(".")[-1]]
         body = json.dumps([{"type": event_type, "origin": "api", "message": message, kind: obj}]).encode()
-        self.queue.put((f"{event_type}:{obj.get('key')}", body))
+        self.queue.put((event_type, obj.get("key"), body))
 
     def run(self) -> None:
         from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 
         while (item := self.queue.get()) is not None:
-            label, body = item
-            event_type, key = label.split(":", 1)
+            event_type, key, body = item
             try:
                 answer = requests.post(
                     self.url, data=body, timeout=10, headers={SIGNATURE_HEADER: sign(self.secret, body)}

@@ -144,10 +144,12 @@ class RecordHasher:
         try:
             return record_hash(to_record(key, obj, self.setup(kind)[0]))
         except Exception as exc:  # the run maps it again and names the problem
-            with self.lock:
-                quiet = time.monotonic() - self.warned.get(kind.name, -self.ttl) < self.ttl
-                self.warned[kind.name] = self.warned[kind.name] if quiet else time.monotonic()
-            if not quiet:  # once a minute per kind, not once per event of a bulk delivery
+            with self.lock:  # once a minute per kind, not once per event of a bulk delivery
+                now = time.monotonic()
+                loud = now - self.warned.get(kind.name, now - self.ttl) >= self.ttl
+                if loud:
+                    self.warned[kind.name] = now
+            if loud:
                 log.warning("HrFlow webhook: %s %s not mapped here (%s); its run decides", kind.name, key, exc)
             return None
 

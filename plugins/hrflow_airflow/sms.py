@@ -21,7 +21,7 @@ from hrflow_airflow.hooks.messaging import messaging_hook
 from hrflow_airflow.metrics import emit_counts
 from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sms_deadline, under_dags_test
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.settings import settings
+from hrflow_airflow.settings import setting
 from hrflow_airflow.sync.dag_args import START_DATE
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ DEFAULT_EVENTS = (
 
 def handled_events() -> tuple[str, ...]:
     """Return the webhook event types that trigger an SMS: ``[hrflow] webhook_events`` or :data:`DEFAULT_EVENTS`."""
-    raw = settings().webhook_events
+    raw = setting("webhook_events")
     configured = tuple(dict.fromkeys(e.strip() for e in raw.split(",") if e.strip()))
     return configured or DEFAULT_EVENTS
 
