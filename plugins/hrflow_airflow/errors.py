@@ -7,7 +7,7 @@ The package's one error tree. Hooks and destinations raise these; tasks decide w
     ├── TransientError           a later try may succeed: 429, 5xx, no answer (Airflow's task retry takes over)
     │   ├── AnswerUnknownError   a write that may have been applied: look it up before writing again
     │   ├── RateLimitedError     still 429 after every attempt: not processed
-    │   └── CircuitOpenError     the peer failed several requests in a row: this task sends it nothing more
+    │   └── CircuitOpenError     the peer failed several attempts in a row: this task sends it nothing more
     ├── RefusedError             the peer refused this request (a 4xx); ``reason`` is short and redacted
     │   └── AuthError            the peer refused the credentials (401/403): check the connection
     ├── OutcomeUnknownError      a write that may have been applied is not repeated (at most once): names its key
@@ -44,7 +44,7 @@ class RateLimitedError(TransientError):
 
 
 class CircuitOpenError(TransientError):
-    """Raise instead of sending when the peer failed several requests in a row in this task."""
+    """Raise instead of sending when the peer failed several attempts in a row in this task."""
 
 
 class RefusedError(HrFlowAirflowError):

@@ -151,9 +151,18 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "breaker_after",
         "integer",
-        "3",
-        "Requests of one method in a row that fail after their retries before "
-        "the task stops sending to that peer (circuit breaker) and fails; Airflow's task retry takes over.",
+        "5",
+        "Failed attempts (5xx, no answer) of one method in a row before the task stops sending to that peer "
+        "(circuit breaker) and fails; requests in flight stop before their next attempt. Airflow's task retry "
+        "takes over.",
+    ),
+    Option(
+        "lookup_settle_seconds",
+        "float",
+        "300",
+        "After a create lost its answer, the ATS is looked up again in later runs; it is created again only when "
+        "a lookup made at least this long after the lost send still finds nothing (search indexes lag behind "
+        "writes).",
     ),
 )
 
@@ -207,6 +216,7 @@ class Settings:
     task_retry_delay_seconds: float
     max_attempts: int
     breaker_after: int
+    lookup_settle_seconds: float
 
 
 READERS = {"string": "get", "integer": "getint", "float": "getfloat", "boolean": "getboolean"}

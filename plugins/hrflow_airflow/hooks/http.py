@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from hrflow_airflow.errors import AnswerUnknownError, BadConfigError, CircuitOpenError, TransientError
 from hrflow_airflow.hooks.lean import pooled_session
@@ -36,6 +37,7 @@ __all__ = [
     "RetryPolicy",
     "connection_timeout",
     "max_attempts",
+    "never_sent",
     "one_request",
     "with_attempts",
     "parse_retry_after",
@@ -143,11 +145,13 @@ def one_request(attempts: int | None = None) -> Iterator[Budget]:
 
 class CircuitBreaker:
     """
-    Stop sending to a peer after ``threshold`` of its requests in a row failed even after their retries.
+    Stop sending to a peer after ``threshold`` failed attempts in a row (5xx, no answer), per method.
 
-    One per hook instance, so per peer and task: the task fails (:class:`CircuitOpenError`, transient) and
-    Airflow's task retry takes over. Counted per method, so failing PUTs open it even while GETs succeed.
-    Logged once, naming the peer and the last status.
+    Attempts are counted, not requests that spent their retries: once it opens, every request in flight stops
+    before its next attempt (:func:`send` checks before each one). So a peer that fails everything costs one task
+    try at most ``concurrency + threshold`` requests of that method. One per hook instance, so per peer and task:
+    the task fails (:class:`CircuitOpenError`, transient) and Airflow's task retry takes over. Counted per method,
+    so failing PUTs open it even while GETs succeed. Logged once, naming the peer and the last failure.
     """
 
     def __init__(self, peer: str, threshold: int | None = None) -> None:
@@ -168,7 +172,7 @@ class CircuitBreaker:
         """Raise :class:`CircuitOpenError` if requests of ``method`` to the peer are stopped."""
         if method in self.opened:
             raise CircuitOpenError(
-                f"{self.peer}: {method} stopped in this task after {self.limit()} failed requests in a row "
+                f"{self.peer}: {method} stopped in this task after {self.limit()} failed attempts in a row "
                 f"({self.opened[method]}); Airflow's task retry takes over"
             )
 
@@ -177,17 +181,43 @@ class CircuitBreaker:
             self.failures[method] = 0
 
     def failure(self, method: str, what: str) -> None:
-        """Count one request that failed after its retries; open the breaker at the threshold (logged once)."""
+        """Count one failed attempt; open the breaker at the threshold (logged once)."""
         with self.lock:
             self.failures[method] = self.failures.get(method, 0) + 1
             if self.failures[method] < self.limit() or method in self.opened:
                 return
             self.opened[method] = what
         log.error(
-            "%s: %s %s requests in a row failed after their retries (last: %s); this task sends it no more %s "
-            "requests and fails, Airflow's task retry takes over", self.peer, self.failures[method], method, what,
+            "%s: %s %s attempts in a row failed (last: %s); this task sends it no more %s requests and fails, "
+            "Airflow's task retry takes over",
+            self.peer,
+            self.failures[method],
             method,
-        )  # fmt: skip
+            what,
+            method,
+        )
+
+
+def never_sent(exc: BaseException) -> bool:
+    """
+    Return True when ``exc`` proves the request never reached the peer: the connection was refused, the name did
+    not resolve, the TLS handshake failed, or connecting timed out. Such a write may be sent again at once.
+    """
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
+        return True
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, NewConnectionError):  # refused, or the name did not resolve (NameResolutionError)
+            return True
+        nested = getattr(cause, "reason", None)  # urllib3's MaxRetryError carries the cause as ``reason``
+        if isinstance(nested, BaseException) and id(nested) not in seen:
+            cause = nested
+            continue
+        args = getattr(cause, "args", ())
+        cause = next((a for a in args if isinstance(a, BaseException)), None) or cause.__cause__ or cause.__context__
+    return False
 
 
 def send(
@@ -229,19 +259,20 @@ def send(
                 response = session.request(method, url, timeout=timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 response = None
-                if not repeatable or not budget.left or not retry_connection_errors:
-                    breaker.failure(method, type(exc).__name__)
-                    raise no_answer(target, method, attempt, exc, repeatable) from exc
+                breaker.failure(method, type(exc).__name__)
+                again = (repeatable and retry_connection_errors) or never_sent(exc)  # never left: safe to resend
+                if not again or not budget.left:
+                    raise no_answer(target, method, attempt, exc, repeatable or never_sent(exc)) from exc
                 pause(policy.delay(attempt), target, method, attempt, budget.total, type(exc).__name__)
                 continue
             if limiter is not None:
                 limiter.observe(response)
             status = response.status_code
+            if status in RETRYABLE_STATUSES and status != 429:
+                breaker.failure(method, f"HTTP {status}")
+            elif status != 429:
+                breaker.success(method)
             if not (status == 429 or (repeatable and status in RETRYABLE_STATUSES)) or not budget.left:
-                if status in RETRYABLE_STATUSES:
-                    breaker.failure(method, f"HTTP {status}")
-                else:
-                    breaker.success(method)
                 return response
             response.close()
             wait_to_retry(retry_wait(policy, attempt, response, limiter), status, limiter, target, method, attempt,

@@ -48,7 +48,7 @@ def test_airflow_config_list_shows_every_documented_option(cli_env):
 
 def test_airflow_config_get_value_shows_the_default_and_an_override(cli_env):
     assert airflow("config", "get-value", "hrflow", "max_attempts", env=cli_env).strip() == "5"
-    assert airflow("config", "get-value", "hrflow", "breaker_after", env=cli_env).strip() == "3"
+    assert airflow("config", "get-value", "hrflow", "breaker_after", env=cli_env).strip() == "5"
     env = {**cli_env, "AIRFLOW__HRFLOW__MAX_ATTEMPTS": "7"}
     assert airflow("config", "get-value", "hrflow", "max_attempts", env=env).strip() == "7"
 
