@@ -1,8 +1,8 @@
 """
 `make demo`: a SQLite Airflow home in .airflow/, the sandbox, and one real hrflow_profiles_to_ats run.
 
-`make demo ATS=<name>` (smartrecruiters, workable, greenhouse, lever, teamtailor) sends the profiles to that ATS's
-emulator instead of the JSON endpoint.
+`make demo ATS=<name>` (an emulator of ``sandbox/registry.py``: smartrecruiters, workable, greenhouse, lever,
+teamtailor) sends the profiles to that ATS's emulator instead of the JSON endpoint.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import os
 import sys
 import time
 
-from sandbox import greenhouse, lever, teamtailor
 from sandbox.__main__ import DEMO_SOURCE
 from sandbox.airflow_home import REPO, airflow_env, dags_test, init_home
+from sandbox.registry import VENDORS
 from sandbox.server import SandboxServer
-from sandbox.vendors import smartrecruiters_connection, workable_connection
 
 HOME = REPO / ".airflow"
 
@@ -44,14 +43,8 @@ def seed(server: SandboxServer) -> None:
     )
 
 
-# ATS= -> the sandbox connection of its emulator (Workable: an OAuth token, 50 requests / 10 s, keeps it short)
-CONNECTIONS = {
-    "smartrecruiters": smartrecruiters_connection,
-    "workable": lambda url: workable_connection(url, oauth=True),
-    "greenhouse": greenhouse.connection,
-    "lever": lever.connection,
-    "teamtailor": teamtailor.connection,
-}
+# ATS= -> the sandbox connection of its emulator: each registry entry's demo settings
+CONNECTIONS = {vendor.name: vendor.demo_connection for vendor in VENDORS}
 DESTINATIONS = ("json", *CONNECTIONS)
 
 

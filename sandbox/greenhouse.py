@@ -100,12 +100,22 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
     if status:
         return handler._send(status, {"message": "Rate limit exceeded"}, headers)
     account = vendors.greenhouse
+    needed = _scope(method, route)
+    if needed not in vendors.greenhouse_scopes:  # https://harvestdocs.greenhouse.io/docs/handling-scope-changes
+        return handler._send(403, {"message": f"Forbidden: the credential lacks the scope {needed}"}, headers)
     if method == "GET" and route == "/v3/candidates":
         if "cursor" in query and len(query) > 1:
             return handler._send(422, _invalid("cursor", "cursor must be the only query parameter"), headers)
         email = (query.get("email") or "").casefold()
+        ids = {i for i in (query.get("ids") or "").split(",") if i}  # "ids: Filter results by specific IDs"
         with vendors.lock:
-            found = [dict(c) for c in account.candidates.values() if not email or account.email(c).casefold() == email]
+            found = [
+                dict(c)
+                for c in account.candidates.values()
+                if (not email or account.email(c).casefold() == email)
+                and (not ids or str(c["id"]) in ids)
+                and (ids or account.searchable(str(c["id"])))
+            ]
         return handler._send(200, found[: int(query.get("per_page") or 100)], headers)
     if method == "POST" and route == "/v3/candidates":
         data = read_json(body)
@@ -116,6 +126,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             candidate = {"id": next(_ids), "created_at": now, "updated_at": now, "application_ids": []}
             candidate.update({k: data.get(k) for k in UPDATABLE if k in data})
             account.candidates[str(candidate["id"])] = candidate
+            account.made(str(candidate["id"]))
             account.creates += 1
         return finish(handler, 201, {"candidate": dict(candidate), "application": None}, headers, fault)
     if method == "PATCH" and route.startswith("/v3/candidates/"):
@@ -141,6 +152,15 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             return handler._send(404, {"message": "Resource not found"}, headers)
         return finish(handler, 204, None, headers, fault)
     return handler._send(404, {"message": f"Not found: {method} {route}"}, headers)
+
+
+SCOPES = frozenset(f"harvest:candidates:{a}" for a in ("list", "show", "create", "update", "destroy"))
+
+
+def _scope(method: str, route: str) -> str:
+    """Return the scope a request needs: ``harvest:candidates:<list|show|create|update|destroy>``."""
+    action = {"POST": "create", "PATCH": "update", "PUT": "update", "DELETE": "destroy"}.get(method)
+    return f"harvest:candidates:{action or ('list' if route == '/v3/candidates' else 'show')}"
 
 
 def _invalid(field_name: str, message: str) -> dict[str, Any]:
@@ -169,3 +189,16 @@ def connection(base_url: str, **extra: Any) -> dict[str, Any]:
         "password": CLIENT_SECRET,
         "extra": {"user_id": USER_ID, "auth_url": f"{base_url}/greenhouse-auth", "timeout": 5, **extra},
     }
+
+
+def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
+    """Give the account a candidate of its own for ``email`` (an application, a month old); return its id."""
+    made = datetime.fromtimestamp(time.time() - 30 * 86400, timezone.utc).isoformat(timespec="seconds")
+    candidate = {
+        "id": next(_ids), "first_name": first, "last_name": last, "created_at": made, "updated_at": made,
+        "email_addresses": [{"value": email, "type": "personal"}], "tags": ["Job board"], "application_ids": [],
+    }  # fmt: skip
+    with vendors.lock:
+        vendors.greenhouse.candidates = {str(candidate["id"]): candidate, **vendors.greenhouse.candidates}
+        vendors.greenhouse.strangers.add(str(candidate["id"]))
+    return str(candidate["id"])

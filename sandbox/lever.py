@@ -69,11 +69,26 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         if not _take(vendors, now):
             account.refused_for_rate += 1
             return handler._send(429, _error("TooManyRequests", "Rate limit exceeded"))
-    if method == "GET" and route == "/v1/opportunities":
+    if method == "GET" and route == "/v1/opportunities":  # "List all opportunities": email, origin, created_at_start
         email = (query.get("email") or "").casefold()
+        origin, start = query.get("origin"), query.get("created_at_start")
         with vendors.lock:
-            found = [dict(o) for o in account.candidates.values() if not email or _has(o, email, vendors)]
+            found = [
+                dict(o)
+                for o in account.candidates.values()
+                if (not email or _has(o, email, vendors))
+                and (not origin or o.get("origin") == origin)
+                and (not start or o["createdAt"] >= int(start))
+                and account.searchable(o["id"])
+            ]
         return handler._send(200, {"data": found[:100], "hasNext": False})
+    if method == "GET" and route.startswith("/v1/opportunities/"):  # "Retrieve a single opportunity"
+        with vendors.lock:
+            stored = account.candidates.get(route.removeprefix("/v1/opportunities/"))
+            answer = dict(stored) if stored is not None else None
+        if answer is None:
+            return handler._send(404, _error("ResourceNotFound", "Opportunity not found"))
+        return handler._send(200, {"data": answer})
     if method in ("POST", "PUT") and query.get("perform_as", PERFORM_AS if method == "PUT" else "") != PERFORM_AS:
         return handler._send(400, _error("BadRequestError", "perform_as must be the id of an active Lever user"))
     if method == "POST" and route == "/v1/opportunities":
@@ -150,8 +165,42 @@ def _create(handler: Any, vendors: Vendors, data: Any, fault: Any) -> None:
             "createdAt": int(time.time() * 1000),
         }
         account.candidates[opportunity["id"]] = opportunity
+        account.made(opportunity["id"])
         account.creates += 1
     return finish(handler, 201, {"data": dict(opportunity)}, {}, fault)
+
+
+def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
+    """Give the account an opportunity of its own for ``email`` (see :func:`earlier_opportunity`)."""
+    return earlier_opportunity(vendors, f"{first} {last}", email)
+
+
+def earlier_opportunity(vendors: Vendors, name: str, email: str, *, days_ago: int = 30) -> str:
+    """
+    Give the account an opportunity of its own for ``email`` (a job-board application, another source), made
+    ``days_ago`` days before, listed before any later one: the account in use a sync meets. Return its id.
+    """
+    with vendors.lock:
+        emails = {email.casefold()}
+        contact = next(
+            (c for c in vendors.lever_contacts.values() if emails & {str(e).casefold() for e in c["emails"]}), None
+        )
+        if contact is None:
+            contact = {"id": str(uuid.uuid4()), "name": name, "emails": [email], "phones": [], "headline": None,
+                       "location": None}  # fmt: skip
+            vendors.lever_contacts[contact["id"]] = contact
+        opportunity = {
+            "id": str(uuid.uuid4()),
+            "contact": contact["id"],
+            **{k: contact.get(k) for k in CONTACT_FIELDS},
+            "tags": ["Job board"],
+            "sources": ["LinkedIn"],
+            "origin": "applied",
+            "createdAt": int((time.time() - days_ago * 86400) * 1000),
+        }
+        vendors.lever.candidates = {opportunity["id"]: opportunity, **vendors.lever.candidates}  # listed first
+        vendors.lever.strangers.add(opportunity["id"])
+    return opportunity["id"]
 
 
 def connection(base_url: str, **extra: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ hold, ``objects.py`` the objects and credentials, ``connections.py`` the Airflow
 * ``/smartrecruiters/...``, ``/workable/...`` SmartRecruiters and Workable emulators (``sandbox/vendors.py``);
 * ``/greenhouse/...`` (``/greenhouse-auth/token``), ``/lever/...``, ``/teamtailor/...`` the Greenhouse Harvest v3,
                   Lever and Teamtailor emulators (``sandbox/greenhouse.py``, ``lever.py``, ``teamtailor.py``);
+                  every ATS emulator is routed from its entry in ``sandbox/registry.py``;
 * ``/twilio/...`` a Twilio Programmable Messaging emulator (see ``_twilio``), reached by the official
                   ``twilio`` SDK through its API domain's base URL.
 
@@ -51,15 +52,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from sandbox import greenhouse, lever, teamtailor
 from sandbox.connections import sandbox_connections
 from sandbox.control import ControlRoutes
 from sandbox.hrflow_api import HrFlowRoutes
 from sandbox.objects import ATS_API_KEY, SMS_API_KEY
 from sandbox.receivers import ReceiverRoutes
+from sandbox.registry import VENDORS, Vendor
 from sandbox.state import Fault, SandboxState
 from sandbox.twilio_api import TwilioRoutes, _twilio_error
-from sandbox.vendors import serve as serve_vendor
 
 
 class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHTTPRequestHandler):
@@ -144,6 +144,7 @@ class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHT
         area, serve = route(path)
         with self.state.lock:
             self.state.calls[f"{method} {path}"] += 1
+            self.state.request_log.append((time.time(), f"{method} {path}"))
             self.state.in_flight[area] += 1
             self.state.max_in_flight[area] = max(self.state.max_in_flight[area], self.state.in_flight[area])
         try:
@@ -185,7 +186,7 @@ class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHT
 
 
 ANSWERED = object()  # the fault answered the request itself
-VENDOR_PREFIXES = ("/smartrecruiters/", "/workable/", "/greenhouse/", "/greenhouse-auth/", "/lever/", "/teamtailor/")
+VENDOR_PREFIXES = tuple(f"{prefix}/" for vendor in VENDORS for prefix in vendor.prefixes)
 
 
 @dataclass(frozen=True)
@@ -204,32 +205,38 @@ def _not_found(handler: _Handler, request: Request) -> None:
     handler._send(404, {"message": f"no route {request.path}"})
 
 
-def _vendor(handler: _Handler, r: Request) -> None:
-    latency = handler.state.latency.get("ats", 0.0)
-    serve_vendor(handler, handler.state.vendors, r.method, r.path, r.query, r.body, r.fault, latency)
-
-
-def _emulator(prefix: str, serve: Callable[..., None]) -> Callable[[_Handler, Request], None]:
-    """Route ``prefix`` to one vendor emulator module's ``serve``, after the ATS area's latency."""
+def _emulator(vendor: Vendor) -> Callable[[_Handler, Request], None]:
+    """Route to one vendor emulator's ``serve``, with the ATS area's latency before it (or in flight, inside it)."""
 
     def answer(handler: _Handler, r: Request) -> None:
-        if latency := handler.state.latency.get("ats", 0.0):
+        latency = handler.state.latency.get("ats", 0.0)
+        route, vendors = r.path[len(vendor.prefix) :], handler.state.vendors
+        if vendor.latency_in_flight:
+            return vendor.serve(handler, vendors, r.method, route, r.query, r.body, r.fault, latency)
+        if latency:
             time.sleep(latency)
-        serve(handler, handler.state.vendors, r.method, r.path[len(prefix) :], r.query, r.body, r.fault)
+        return vendor.serve(handler, vendors, r.method, route, r.query, r.body, r.fault)
 
     return answer
+
+
+def _token_host(vendor: Vendor) -> tuple[str, str, Callable[[_Handler, Request], None]]:
+    """Route a vendor's token host (Greenhouse's ``/greenhouse-auth``) to its ``serve_auth``, without latency."""
+    prefix, serve_auth = vendor.auth
+    return f"{prefix}/", "ats", lambda h, r: serve_auth(h, h.state.vendors, r.method, r.path[len(prefix) :], r.body)
+
+
+def _vendor_routes() -> tuple[tuple[str, str, Callable[[_Handler, Request], None]], ...]:
+    """Return the routes of the registry's emulators: their token hosts first (``/greenhouse-auth/``)."""
+    tokens = tuple(_token_host(vendor) for vendor in VENDORS if vendor.auth)
+    return tokens + tuple((f"{vendor.prefix}/", "ats", _emulator(vendor)) for vendor in VENDORS)
 
 
 # The route table: path prefix -> (area, what answers). Each request is routed once.
 ROUTES: tuple[tuple[str, str, Callable[[_Handler, Request], None]], ...] = (
     ("/v1/", "hrflow", lambda h, r: h._hrflow(r.method, r.path[4:], r.query, r.body)),
     ("/ats/", "ats", lambda h, r: h._receiver(h.state.ats_area(r.path[5:]), ATS_API_KEY, r.body, r.path[5:], r.fault)),
-    ("/smartrecruiters/", "ats", _vendor),
-    ("/workable/", "ats", _vendor),
-    ("/greenhouse-auth/", "ats", lambda h, r: greenhouse.serve_auth(h, h.state.vendors, r.method, r.path[16:], r.body)),
-    ("/greenhouse/", "ats", _emulator("/greenhouse", greenhouse.serve)),
-    ("/lever/", "ats", _emulator("/lever", lever.serve)),
-    ("/teamtailor/", "ats", _emulator("/teamtailor", teamtailor.serve)),
+    *_vendor_routes(),  # the ATS emulators of sandbox/registry.py
     ("/twilio/", "twilio", lambda h, r: h._twilio(r.method, r.path[len("/twilio") :], r.raw_query, r.body, r.fault)),
     ("/_sandbox/", "control", lambda h, r: h._control(r.method, r.path[10:], r.query, r.body)),
 )

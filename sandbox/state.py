@@ -110,6 +110,7 @@ class SandboxState:
             self.faults_by_kind: Counter = Counter()  # "http_503", "lost_answer", "slow_apply", "delay", "non_json"
             self.latency = {"hrflow": 0.0, "ats": 0.0, "sms": 0.0}
             self.calls: Counter = Counter()
+            self.request_log: list[tuple[float, str]] = []  # (time.time(), "METHOD /path") of every request
             self.in_flight: Counter = Counter()  # requests being served now, per area
             self.max_in_flight: Counter = Counter()  # the most ever served at once, per area
             self.edits: Counter = Counter()

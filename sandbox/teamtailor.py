@@ -70,6 +70,15 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         return handler._send(415, _errors(415, f"Content-Type must be {JSONAPI}"), headers)
     if method == "GET" and route == "/v1/candidates":
         return _list(handler, vendors, query, headers)
+    if method == "GET" and one:  # "Show a Candidate"
+        with vendors.lock:
+            stored = account.candidates.get(route.removeprefix("/v1/candidates/"))
+            answer = (
+                {"id": stored["id"], "type": "candidates", "attributes": dict(stored["attributes"])} if stored else None
+            )
+        if answer is None:
+            return handler._send(404, _errors(404, "Record not found"), headers)
+        return handler._send(200, {"data": answer}, headers)
     if method == "POST" and route == "/v1/candidates":
         return _create(handler, vendors, read_json(body), headers, fault)
     if method == "PATCH" and one:
@@ -110,7 +119,7 @@ def _list(handler: Any, vendors: Vendors, query: dict[str, str], headers: dict[s
         found = [
             {"id": c["id"], "type": "candidates", "attributes": dict(c["attributes"])}
             for c in vendors.teamtailor.candidates.values()
-            if not email or vendors.teamtailor.email(c).casefold() == email
+            if (not email or vendors.teamtailor.email(c).casefold() == email) and vendors.teamtailor.searchable(c["id"])
         ]
     page = found[(number - 1) * size : number * size]
     more = number * size < len(found)
@@ -142,6 +151,8 @@ def _create(handler: Any, vendors: Vendors, data: Any, headers: dict[str, str], 
     attributes = resource.get("attributes") or {}
     if (problem := _invalid(attributes)) is not None:
         return handler._send(422, problem, headers)
+    if not attributes.get("email") and not attributes.get("sourced"):  # "required ... unless sourced is true"
+        return handler._send(422, _errors(422, "can't be blank", "/data/attributes/email"), headers)
     account = vendors.teamtailor
     with vendors.lock:
         existing = _taken(vendors, attributes.get("email"))
@@ -152,7 +163,9 @@ def _create(handler: Any, vendors: Vendors, data: Any, headers: dict[str, str], 
             candidate = existing
         else:
             candidate = {"id": str(next(_ids)), "attributes": {k: attributes.get(k) for k in ATTRIBUTES}}
+            candidate["attributes"]["created-at"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
             account.candidates[candidate["id"]] = candidate
+            account.made(candidate["id"])
             account.creates += 1
         answer = {"id": candidate["id"], "type": "candidates", "attributes": dict(candidate["attributes"])}
     return finish(handler, 201, {"data": answer}, headers, fault)
@@ -166,3 +179,16 @@ def connection(base_url: str, **extra: Any) -> dict[str, Any]:
         "password": API_KEY,
         "extra": {"api_version": API_VERSIONS[0], "timeout": 5, **extra},
     }
+
+
+def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
+    """Give the company a candidate of its own for ``email`` (a career-site application); return its id."""
+    made = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 30 * 86400))
+    attributes = {k: None for k in ATTRIBUTES}
+    attributes.update({"first-name": first, "last-name": last, "email": email, "tags": ["Career site"],
+                       "created-at": made})  # fmt: skip
+    candidate = {"id": str(next(_ids)), "attributes": attributes}
+    with vendors.lock:
+        vendors.teamtailor.candidates = {candidate["id"]: candidate, **vendors.teamtailor.candidates}
+        vendors.teamtailor.strangers.add(candidate["id"])
+    return candidate["id"]

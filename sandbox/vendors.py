@@ -85,6 +85,19 @@ class VendorAts:
     lookups_in_flight: int = 0
     recent: deque = field(default_factory=deque)  # a rolling window's requests (Greenhouse), a bucket's (Lever)
     received_at: list = field(default_factory=list)  # time.time() of every request (rate checks)
+    # search indexes refresh after a write: a lookup sees a record this many seconds after its create (set per
+    # vendor by the contract suite and the tests; "not found" right after a lost answer is not "not created")
+    lookup_lag: float = 0.0
+    made_at: dict = field(default_factory=dict)  # candidate id -> time.time() of its create
+    strangers: set = field(default_factory=set)  # ids of records the account held before the sync (not ours)
+
+    def made(self, candidate_id: str) -> None:
+        """Record that candidate ``candidate_id`` was created now (its lookups wait for ``lookup_lag``)."""
+        self.made_at[str(candidate_id)] = time.time()
+
+    def searchable(self, candidate_id: str) -> bool:
+        """Return True once the search index shows candidate ``candidate_id``."""
+        return time.time() - self.made_at.get(str(candidate_id), 0.0) >= self.lookup_lag
 
     def email(self, candidate: dict) -> str:
         return str((self.email_of(candidate) if self.email_of else candidate.get("email")) or "")
@@ -98,29 +111,35 @@ class VendorAts:
         return max(counts.values(), default=0)
 
     def duplicates(self) -> list[str]:
-        """Return the emails (or names, without an email) held by more than one candidate."""
+        """Return the emails (or names, without an email) held by more than one of the sync's candidates."""
         seen = Counter(
-            (self.email(c) or str(c.get("name") or c.get("firstName"))).casefold() for c in self.candidates.values()
+            (self.email(c) or str(c.get("name") or c.get("firstName"))).casefold()
+            for c in self.candidates.values()
+            if str(c.get("id")) not in self.strangers
         )
         return sorted(k for k, n in seen.items() if n > 1)
 
 
 class Vendors:
-    """The emulated vendor accounts, guarded by one lock (Greenhouse, Lever and Teamtailor: their own modules)."""
+    """
+    The emulated vendor accounts, guarded by one lock: one per emulator of the registry (``sandbox/registry.py``),
+    as ``vendors.<name>`` (Greenhouse, Lever and Teamtailor: their own modules), and what some keep besides.
+    """
 
     def __init__(self) -> None:
+        from sandbox.registry import VENDORS  # the registry imports the emulators, which import this module
+
         self.lock = threading.Lock()
-        self.smartrecruiters = VendorAts("smartrecruiters", interval=SR_INTERVAL)
-        self.workable = VendorAts("workable", interval=WORKABLE_INTERVAL)
-        self.greenhouse = VendorAts("greenhouse", interval=10.0, email_of=_first_value("email_addresses"))
-        self.lever = VendorAts("lever", interval=1.0, email_of=lambda o: (o.get("emails") or [""])[0])
-        self.teamtailor = VendorAts("teamtailor", interval=10.0, email_of=lambda c: c["attributes"].get("email"))
+        self.names = tuple(vendor.name for vendor in VENDORS)
+        for vendor in VENDORS:
+            setattr(self, vendor.name, vendor.account())
         self.greenhouse_token_life = 3600.0  # seconds an access token lives (tests shorten it)
+        self.greenhouse_scopes = {  # the scopes of the sandbox's Greenhouse credential (tests remove some)
+            f"harvest:candidates:{a}" for a in ("list", "show", "create", "update", "destroy")
+        }
         self.tokens: dict[str, float] = {}  # Greenhouse access token -> when it expires (time.time())
         self.lever_contacts: dict[str, dict] = {}  # Lever contact id -> contact
         self.lever_bucket = {"tokens": 20.0, "at": 0.0}  # Lever's token bucket for the sandbox key
-
-    ALL = ("smartrecruiters", "workable", "greenhouse", "lever", "teamtailor")
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -135,7 +154,7 @@ class Vendors:
                     "max_per_window": v.max_per_window(v.interval),
                     "requests": dict(v.requests),
                 }
-                for v in (getattr(self, name) for name in self.ALL)
+                for v in (getattr(self, name) for name in self.names)
             }
 
 
@@ -245,13 +264,22 @@ def _smartrecruiters(
             q = (query.get("q") or "").casefold()
             with vendors.lock:
                 found = [
-                    c
+                    {k: v for k, v in c.items() if k != "tags"}  # search items carry no tags
                     for c in account.candidates.values()
-                    if q and any(q in str(c.get(f, "")).casefold() for f in ("email", "firstName", "lastName"))
+                    if q
+                    and account.searchable(c["id"])
+                    and any(q in str(c.get(f, "")).casefold() for f in ("email", "firstName", "lastName"))
                 ]
             return handler._send(
                 200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers
             )
+        if method == "GET" and route.startswith("/candidates/"):  # "Get candidate details": tags, createdOn
+            with vendors.lock:
+                stored = account.candidates.get(route.removeprefix("/candidates/"))
+                answer = dict(stored) if stored is not None else None
+            if answer is None:
+                return handler._send(404, {"message": "Candidate not found", "errors": []}, headers)
+            return handler._send(200, answer, headers)
         if method == "POST" and route == "/candidates":
             data = read_json(body)
             if not isinstance(data, dict):
@@ -284,9 +312,11 @@ def _smartrecruiters(
                     "email": data["email"],
                     "phoneNumber": data.get("phoneNumber"),
                     "location": data.get("location"),
+                    "tags": [str(t) for t in data.get("tags") or []],
                     "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
                 }
                 account.candidates[candidate["id"]] = candidate
+                account.made(candidate["id"])
                 account.creates += 1
             return finish(handler, 201, candidate, headers, fault)
         if method == "PATCH" and route.startswith("/candidates/"):
@@ -365,7 +395,15 @@ def _workable(
         email = query.get("email") or ""
         with vendors.lock:
             found = account.by_email(email) if email else list(account.candidates.values())[:100]
+            found = [{k: v for k, v in c.items() if k != "tags"} for c in found if account.searchable(c["id"])]
         return handler._send(200, {"candidates": found, "paging": {}}, headers)
+    if method == "GET" and one:  # https://workable.readme.io/reference/job-candidates-show: tags, created_at
+        with vendors.lock:
+            stored = account.candidates.get(one.group(1))
+            answer = dict(stored) if stored is not None else None
+        if answer is None:
+            return handler._send(404, {"error": "Not found"}, headers)
+        return handler._send(200, {"candidate": answer}, headers)
     job = re.fullmatch(r"/spi/v3/jobs/([^/]+)/candidates", route)
     if method == "POST" and (route == "/spi/v3/talent_pool/candidates" or job):
         if job and job.group(1) != WORKABLE_JOB:
@@ -374,14 +412,18 @@ def _workable(
         candidate = data.get("candidate") if isinstance(data, dict) else None
         if not isinstance(candidate, dict):
             return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
-        if not candidate.get("name"):
+        # name (required; optional if firstname and lastname are provided), email (required)
+        # (https://workable.readme.io/reference/talent-pool-candidates-create)
+        if not candidate.get("name") and not (candidate.get("firstname") and candidate.get("lastname")):
             return handler._send(422, {"error": "Validation failed: Name can't be blank"}, headers)
-        if candidate.get("email") and not EMAIL.fullmatch(str(candidate["email"])):
+        if not candidate.get("email"):
+            return handler._send(422, {"error": "Validation failed: Email can't be blank"}, headers)
+        if not EMAIL.fullmatch(str(candidate["email"])):
             return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
         with vendors.lock:
             created = {
                 "id": uuid.uuid4().hex[:9],
-                "name": candidate["name"],
+                "name": candidate.get("name") or f"{candidate['firstname']} {candidate['lastname']}",
                 "firstname": candidate.get("firstname"),
                 "lastname": candidate.get("lastname"),
                 "email": candidate.get("email"),
@@ -391,9 +433,11 @@ def _workable(
                 "sourced": bool(data.get("sourced")),
                 "job": {"shortcode": job.group(1)} if job else None,
                 "stage": "sourced",
+                "tags": [str(t) for t in candidate.get("tags") or []],
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             account.candidates[created["id"]] = created
+            account.made(created["id"])
             account.creates += 1
         return finish(handler, 201, {"candidate": created}, headers, fault)
     disqualify = re.fullmatch(r"/spi/v3/candidates/([^/]+)/disqualify", route)
@@ -401,11 +445,19 @@ def _workable(
         data = read_json(body)
         if not isinstance(data, dict) or not data.get("member_id"):
             return handler._send(422, {"error": "Validation failed: member_id is missing"}, headers)
+        if "disqualification_reason" in data:  # deprecated for disqualify_reason_id and disqualify_note
+            return handler._send(422, {"error": "disqualification_reason is deprecated: use disqualify_note"}, headers)
+        if len(str(data.get("disqualify_note") or "")) > 256:
+            return handler._send(422, {"error": "Validation failed: disqualify_note is too long"}, headers)
         with vendors.lock:
             stored = account.candidates.get(disqualify.group(1))
             if stored is None:
                 return handler._send(404, {"error": "Not found"}, headers)
-            stored.update(disqualified=True, disqualification_reason=data.get("disqualification_reason"))
+            stored.update(
+                disqualified=True,
+                disqualify_reason_id=data.get("disqualify_reason_id"),
+                disqualify_note=data.get("disqualify_note"),
+            )
             account.removed[stored["id"]] = "archive"
         return finish(handler, 200, {}, headers, fault)
     if method == "PATCH" and one:
@@ -415,8 +467,10 @@ def _workable(
             return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
         if "email" in candidate and not EMAIL.fullmatch(str(candidate["email"])):
             return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
-        if "name" in candidate and not candidate["name"]:
-            return handler._send(422, {"error": "Validation failed: Name can't be blank"}, headers)
+        if unknown := sorted(
+            set(candidate) - set(WORKABLE_UPDATABLE)
+        ):  # https://workable.readme.io/reference/update-candidate
+            return handler._send(422, {"error": f"Validation failed: {', '.join(unknown)} cannot be updated"}, headers)
         with vendors.lock:
             stored = account.candidates.get(one.group(1))
             if stored is None:
@@ -428,7 +482,9 @@ def _workable(
     return handler._send(404, {"error": "Not found"}, headers)
 
 
-WORKABLE_UPDATABLE = ("name", "firstname", "lastname", "email", "phone", "summary", "address")
+WORKABLE_UPDATABLE = (
+    "firstname", "lastname", "email", "headline", "summary", "address", "phone", "cover_letter", "resume", "tags",
+)  # fmt: skip
 
 
 def smartrecruiters_connection(base_url: str, **extra: Any) -> dict[str, Any]:
@@ -450,3 +506,33 @@ def workable_connection(base_url: str, *, oauth: bool = False, **extra: Any) -> 
         "password": token,
         "extra": {"timeout": 5, **({"rate_limit": 50} if oauth else {}), **extra},
     }
+
+
+def earlier(days: int = 30) -> float:
+    """Return the time ``days`` days ago: when a record the account already held was made."""
+    return time.time() - days * 86400
+
+
+def smartrecruiters_stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
+    """Give the account a candidate of its own for ``email`` (another source, a month old); return its id."""
+    candidate = {
+        "id": str(uuid.uuid4()), "firstName": first, "lastName": last, "email": email, "tags": ["Referral"],
+        "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(earlier())),
+    }  # fmt: skip
+    with vendors.lock:
+        vendors.smartrecruiters.candidates = {candidate["id"]: candidate, **vendors.smartrecruiters.candidates}
+        vendors.smartrecruiters.strangers.add(candidate["id"])
+    return candidate["id"]
+
+
+def workable_stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
+    """Give the account a candidate of its own for ``email`` (a job application, a month old); return its id."""
+    candidate = {
+        "id": uuid.uuid4().hex[:9], "name": f"{first} {last}", "firstname": first, "lastname": last, "email": email,
+        "tags": ["Applied"], "sourced": False,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earlier())),
+    }  # fmt: skip
+    with vendors.lock:
+        vendors.workable.candidates = {candidate["id"]: candidate, **vendors.workable.candidates}
+        vendors.workable.strangers.add(candidate["id"])
+    return candidate["id"]

@@ -62,20 +62,33 @@ def _reachable(address: tuple[str, int]) -> bool:
         return False
 
 
+def services_required() -> str | None:
+    """Return why a missing service must fail the test (``CI=true``/``1``, ``REQUIRE_SERVICES=1``), else None."""
+    if os.environ.get("REQUIRE_SERVICES", "").strip() == "1":
+        return "REQUIRE_SERVICES=1"
+    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+        return f"CI={os.environ['CI'].strip()}"
+    return None
+
+
+def service_missing(what: str, why: str = "unreachable") -> None:
+    """Skip the test that needs ``what`` (e.g. "PostgreSQL on 127.0.0.1:5432"); fail it where services are required."""
+    required = services_required()
+    if required:
+        pytest.fail(f"{required}, but this test needs {what}: {why}", pytrace=False)
+    pytest.skip(f"needs {what}: {why}")
+
+
 @pytest.fixture(scope="session")
 def live_services() -> None:
-    """Skip (or fail, under REQUIRE_SERVICES=1) when PostgreSQL or Redis is unreachable."""
+    """Skip (or fail, under CI=true or REQUIRE_SERVICES=1) when PostgreSQL or Redis is unreachable."""
     missing = [
         f"{name} on {host}:{port}"
         for name, (host, port) in (("PostgreSQL", PG), ("Redis", REDIS))
         if not _reachable((host, port))
     ]
-    if not missing:
-        return
-    reason = f"needs {' and '.join(missing)}"
-    if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(f"REQUIRE_SERVICES=1, but this test {reason}, which is unreachable", pytrace=False)
-    pytest.skip(reason)
+    if missing:
+        service_missing(" and ".join(missing))
 
 
 @pytest.fixture(scope="session")

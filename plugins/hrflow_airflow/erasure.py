@@ -9,8 +9,9 @@ request"). For each profile key of one source:
 3. the ledger keeps only a tombstone (key, date, the destination id removed), so no later run creates the
    candidate again while the profile still exists in HrFlow.
 
-The request carries keys only (validated like the webhook's); the report says per key: removed, not found, or
-not supported by that ATS.
+The request carries keys only (validated like the webhook's); the report says per key: removed, not found, not
+supported by that ATS, or left in place: a record the ATS already held that the sync only linked to (its id is
+not ours to erase; the ledger's tombstone still stops the sync from writing to it again).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def erase(source: str, keys: list[str], *, ledger: Ledger | None = None) -> dict
     ledger = ledger or Ledger()
     destination = destination_for(PROFILE.ats_conn_id, PROFILE.name)
     known = ledger.deliveries.lookup(destination.ledger_key, keys)
-    report: dict[str, list[str]] = {"removed": [], "not_found": [], "not_supported": [], "failed": []}
+    report: dict[str, list[str]] = {
+        "removed": [], "not_found": [], "not_supported": [], "left_in_place": [], "failed": [],
+    }  # fmt: skip
     held = [k for k in keys if k in known and not str(known[k].reason or "").startswith("erased")]
     report["not_found"] += [k for k in keys if k not in held]
     remote_ids = {k: known[k].remote_id for k in held if known[k].remote_id}
@@ -64,6 +67,7 @@ def erase(source: str, keys: list[str], *, ledger: Ledger | None = None) -> dict
         for key, _, how in result["removed"]:
             report["not_found" if how == "gone" else "removed"].append(key)
         report["failed"] += [f["key"] for f in result["failed"]]
+        report["left_in_place"] += [f["key"] for f in result.get("not_ours", [])]  # linked: not ours to erase
         unsupported = {f["key"] for f in result["unsupported"]}
         todo = [item for item in todo if item[0] in unsupported]
     report["not_supported"] += [key for key, _ in todo]

@@ -7,6 +7,8 @@ is left in the Airflow home, and a later full sweep never creates the candidates
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 
 from sandbox.objects import make_key
 from sandbox.state import Fault
@@ -24,7 +26,60 @@ def files_holding(root, needles: list[str]) -> list[str]:
     return found
 
 
-def test_an_erasure_request_deletes_forgets_and_leaves_a_tombstone(run_dag, sandbox, airflow_home, request):
+def erasure_report(home: Path, run_id: str) -> dict[str, list[str]]:
+    """Return the report the ``erase`` task of run ``run_id`` returned: its XCom, from the home's metadata DB."""
+    with sqlite3.connect(home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = 'hrflow_erasure' AND run_id = ? AND task_id = 'erase' "
+            "AND key = 'return_value'",
+            (run_id,),
+        ).fetchall()
+    assert len(rows) == 1, f"run {run_id} has {len(rows)} 'erase' return value(s)"
+    report = json.loads(rows[0][0])
+    if isinstance(report, str):  # a large value lives in object storage; the DB holds its path
+        report = json.loads(Path(report.removeprefix("file://")).read_text())
+    return report
+
+
+def sms_rows(home: Path, source: str, keys: list[str]) -> dict[str, tuple[bool, bool]]:
+    """Return, per profile key, whether the home's ledger holds its SMS inbox row and its message row."""
+    from sqlalchemy import select
+
+    from hrflow_airflow.inbox import Inbox
+    from hrflow_airflow.outbox import MessageRecords
+    from hrflow_airflow.sms import DAG_ID, sms_idempotency_key
+    from hrflow_airflow.webhook import run_id_for
+
+    inbox, messages = Inbox(), MessageRecords("sms")
+    found = {}
+    with inbox.ledger.engine.connect() as conn:
+        for key in keys:
+            run_id = run_id_for(source, key)
+            in_inbox = conn.scalar(select(inbox.table.c.run_id).where(inbox.table.c.run_id == run_id)) is not None
+            found[key] = (in_inbox, messages.get(sms_idempotency_key(DAG_ID, run_id)) is not None)
+    inbox.ledger.engine.dispose()  # no connection of this process outlives the test (the file is deleted next)
+    return found
+
+
+def record_sms_path(source: str, keys: list[str]) -> None:
+    """Record, as the webhook and an SMS run do, each profile's inbox row (its SMS run) and its message row."""
+    from hrflow_airflow.inbox import Inbox
+    from hrflow_airflow.outbox import MessageRecords
+    from hrflow_airflow.sms import DAG_ID, event_conf, sms_idempotency_key
+    from hrflow_airflow.webhook import run_id_for
+
+    inbox, messages = Inbox(), MessageRecords("sms")
+    event = {"type": "profile.parsing.success", "origin": "api"}
+    runs = [(run_id_for(source, key), event_conf(event, source, key)) for key in keys]
+    assert set(inbox.record(runs).values()) == {"queued"}
+    for run_id, _ in runs:
+        messages.set(sms_idempotency_key(DAG_ID, run_id), {"sent": "2026-03-01T00:00:00+00:00"})
+    inbox.ledger.engine.dispose()
+
+
+def test_an_erasure_request_deletes_forgets_and_leaves_a_tombstone(
+    run_dag, sandbox, airflow_home, request, monkeypatch
+):
     state = sandbox.state
     source = make_key("source", "erasure", request.node.name)
     keys = state.seed("profile", source, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
@@ -40,6 +95,12 @@ def test_an_erasure_request_deletes_forgets_and_leaves_a_tombstone(run_dag, sand
     people = [state.get("profile", source, k)["info"] for k in erased]
     batches = airflow_home / "xcom" / "hrflow_batches"
     assert files_holding(batches, erased)  # the failed run's sealed batch files carry them
+    # the SMS path's rows, in the ledger the runs use (the home's): each new profile's inbox row and message row
+    ledger = {"conn_type": "sqlite", "host": str(airflow_home / "hrflow_ledger.db")}
+    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps(ledger))
+    kept = keys[3:5]  # synced, not erased
+    record_sms_path(source, [*erased, *kept])
+    assert sms_rows(airflow_home, source, [*erased, *kept]) == {k: (True, True) for k in [*erased, *kept]}
 
     unknown = make_key("never", "synced")
     result = run_dag("hrflow_erasure", {"source_key": source, "profile_keys": [*erased, unknown]}, env=env)
@@ -48,7 +109,17 @@ def test_an_erasure_request_deletes_forgets_and_leaves_a_tombstone(run_dag, sand
         next(t["value"] for t in state.get("profile", source, k)["tags"] if t["name"] == "ats_id").split(":", 1)[1]
         for k in erased
     )
-    assert len(account.candidates) == 3 and '"not_found": 1' not in result.output
+    assert len(account.candidates) == 3
+    report = erasure_report(airflow_home, result.run_id)
+    assert sorted(report["removed"]) == sorted(erased)  # each synced profile's candidate deleted
+    assert report["not_found"] == [unknown]  # never synced: nothing in the ATS to delete
+    assert report["not_supported"] == [] and report["failed"] == []  # SmartRecruiters deletes
+    assert report.get("left_in_place", []) == []  # every erased candidate was created by the sync
+    assert set(report) <= {"removed", "not_found", "not_supported", "failed", "left_in_place"}
+    # the erased profiles' SMS rows are forgotten; the others' are untouched
+    rows = sms_rows(airflow_home, source, [*erased, *kept])
+    assert {k: rows[k] for k in erased} == {k: (False, False) for k in erased}
+    assert {k: rows[k] for k in kept} == {k: (True, True) for k in kept}
     assert files_holding(batches, erased) == []  # forgotten (XComs of earlier runs hold their keys, no data)
     needles = [p["email"] for p in people] + [p["phone"] for p in people]
     assert files_holding(airflow_home, needles) == [] and not any(n in result.output for n in needles)

@@ -4,9 +4,14 @@ ATS destinations, chosen by the connection type of ``ats_default`` (profiles) or
 A destination is built from a client, by composition: the client is the hook that speaks the ATS's HTTP API
 (one small module per ATS), the engine owns exactly once. Two engines: the JSON batch endpoint
 (:class:`~.json_batch.JsonBatchDestination`) and one candidate per request
-(:class:`~.per_object.PerObjectDestination`). Adding an ATS means one client module here, its emulator in
-``sandbox/``, one entry in the contract suite (``tests/contract/``) and one line in :data:`ADAPTERS`
-(docs/destinations.md, "Add an ATS").
+(:class:`~.per_object.PerObjectDestination`).
+
+:data:`REGISTRY` names every adapter class; each class declares its connection type (``conn_type``, and
+``also_conn_types``), its UI name (``hook_name``), its engine (``engine``) and its connection form (``form``, see
+:mod:`hrflow_airflow.forms`). :data:`ADAPTERS`, the provider's hook modules and its ATS connection forms
+(``get_provider_info()``) are generated from it. Adding an ATS means one client module here (with its form), one
+line in :data:`REGISTRY`, its emulator in the sandbox registry (``sandbox/registry.py``), one entry in the
+contract suite (``tests/contract/``) and one docs section (docs/destinations.md, "Add an ATS").
 
 Every destination offers :class:`~hrflow_airflow.destinations.base.Destination`: ``deliver()`` sends one
 batch's records and reports, per object, what was accepted (with the ATS's id) and what was refused.
@@ -14,6 +19,7 @@ batch's records and reports, per object, what was accepted (with the ATS's id) a
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -24,16 +30,15 @@ if TYPE_CHECKING:
 
 JSON_BATCH = "hrflow_airflow.destinations.json_batch:JsonBatchDestination"
 PER_OBJECT = "hrflow_airflow.destinations.per_object:PerObjectDestination"
-# connection type -> (engine "module:class", client "module:class")
-ADAPTERS = {
-    "http": (JSON_BATCH, "hrflow_airflow.hooks.api_key:AtsHook"),
-    "hrflow_ats": (JSON_BATCH, "hrflow_airflow.hooks.api_key:AtsHook"),
-    "smartrecruiters": (PER_OBJECT, "hrflow_airflow.destinations.smartrecruiters:SmartRecruitersHook"),
-    "workable": (PER_OBJECT, "hrflow_airflow.destinations.workable:WorkableHook"),
-    "greenhouse": (PER_OBJECT, "hrflow_airflow.destinations.greenhouse:GreenhouseHook"),
-    "lever": (PER_OBJECT, "hrflow_airflow.destinations.lever:LeverHook"),
-    "teamtailor": (PER_OBJECT, "hrflow_airflow.destinations.teamtailor:TeamtailorHook"),
-}
+# Every ATS adapter (its client, "module:Class"), one line each: the rest is the class's own declaration
+REGISTRY = (
+    "hrflow_airflow.hooks.api_key:AtsHook",
+    "hrflow_airflow.destinations.smartrecruiters:SmartRecruitersHook",
+    "hrflow_airflow.destinations.workable:WorkableHook",
+    "hrflow_airflow.destinations.greenhouse:GreenhouseHook",
+    "hrflow_airflow.destinations.lever:LeverHook",
+    "hrflow_airflow.destinations.teamtailor:TeamtailorHook",
+)
 
 
 class DestinationError(BadConfigError):
@@ -44,6 +49,51 @@ def load(path: str) -> Any:
     """Return the object ``"module:name"`` names."""
     module, _, name = path.partition(":")
     return getattr(import_module(module), name)
+
+
+def declaration(path: str) -> dict[str, Any]:
+    """
+    Return what adapter ``path`` declares in its class body (``conn_type``, ``also_conn_types``, ``hook_name``,
+    ``engine``, ``form``), read from its source: no adapter module, hence no Airflow, is imported.
+    """
+    from hrflow_airflow.forms import read_declaration
+
+    return read_declaration(path, JSON_BATCH=JSON_BATCH, PER_OBJECT=PER_OBJECT)
+
+
+@cache
+def adapters() -> dict[str, tuple[str, str]]:
+    """Return connection type -> (engine "module:class", client "module:class"), from :data:`REGISTRY`."""
+    table: dict[str, tuple[str, str]] = {}
+    for path in REGISTRY:
+        declared = declaration(path)
+        for conn_type in (declared["conn_type"], *declared.get("also_conn_types", ())):
+            if conn_type in table:
+                raise DestinationError(f"connection type '{conn_type}' is claimed by {table[conn_type][1]} and {path}")
+            table[conn_type] = (declared["engine"], path)
+    return table
+
+
+def connection_types() -> list[dict[str, Any]]:
+    """Return the provider ``connection-types`` entries of the adapters: each class's declared form."""
+    entries = []
+    for path in REGISTRY:
+        declared = declaration(path)
+        module, _, name = path.partition(":")
+        entries.append(declared["form"].entry(f"{module}.{name}", declared["hook_name"], declared["conn_type"]))
+    return entries
+
+
+def hook_modules() -> list[str]:
+    """Return the modules of the adapters' hooks (the provider's ``hooks`` python-modules), in registry order."""
+    return list(dict.fromkeys(path.partition(":")[0] for path in REGISTRY))
+
+
+def __getattr__(name: str) -> Any:
+    """``ADAPTERS``: :func:`adapters`, generated on first use (importing this package imports no adapter)."""
+    if name == "ADAPTERS":
+        return adapters()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def destination_for(conn_id: str, kind_name: str | None = None) -> Destination:
@@ -60,15 +110,15 @@ def destination_for(conn_id: str, kind_name: str | None = None) -> Destination:
     except AirflowNotFoundException:
         raise DestinationError(
             f"Connection '{conn_id}' (the ATS destination) is not defined: create it with one of "
-            f"the types {', '.join(sorted(ADAPTERS))}"
+            f"the types {', '.join(sorted(adapters()))}"
         ) from None
     conn_type = (conn.conn_type or "").lower()
-    if conn_type not in ADAPTERS:
+    if conn_type not in adapters():
         raise DestinationError(
             f"Connection '{conn_id}' has type '{conn.conn_type}', which no ATS adapter handles; "
-            f"use one of {', '.join(sorted(ADAPTERS))}"
+            f"use one of {', '.join(sorted(adapters()))}"
         )
-    engine, client = ADAPTERS[conn_type]
+    engine, client = adapters()[conn_type]
     destination = load(engine)(load(client)(ats_conn_id=conn_id))
     if kind_name and kind_name not in destination.kinds:
         raise DestinationError(

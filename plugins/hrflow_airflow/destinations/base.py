@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict
 
 from hrflow_airflow.errors import AuthError
 from hrflow_airflow.mapping import RECORD_KEY
@@ -35,9 +35,11 @@ class Delivered(TypedDict):
 
     accepted: list[list[str]]  # [key, container]
     rejected: list[Failure]  # refused by the destination (the ledger counts these refusals)
-    failed: list[Failure]  # not refused, but not delivered either (e.g. at most once: a lost answer, no lookup)
+    failed: list[Failure]  # not refused, but not delivered either: the run fails for them
     resumed: int
     remote_ids: dict[str, str]  # key -> "<destination>:<id>"
+    unknown: NotRequired[list[Failure]]  # a create lost its answer: settled by a later run's lookup, not a failure
+    linked: NotRequired[list[str]]  # keys linked to a record the ATS already held (accepted too; never removed)
 
 
 class Removed(TypedDict):
@@ -46,13 +48,15 @@ class Removed(TypedDict):
     removed: list[list[str]]  # [key, container, how]: "delete", "archive", "gone" (a 404: done, not failed)
     unsupported: list[Failure]  # the ATS lacks the action: kept, reported once by key
     failed: list[Failure]
+    not_ours: NotRequired[list[Failure]]  # linked to a record the sync did not make: left in place
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one object: ``created``, ``adopted`` (found after a lost answer), ``resumed`` (accepted in
-    an earlier run, per the ledger), ``updated``, ``refused`` (with the reason), or ``unknown`` (a create lost
-    its answer and cannot be looked up: not created again, at most once)."""
+    """What became of one object: ``created``, ``adopted`` (found carrying our marker after a lost answer),
+    ``linked`` (the ATS already held the person: their record, not ours), ``resumed`` (accepted in an earlier run,
+    per the ledger), ``updated``, ``refused`` (with the reason), or ``unknown`` (a create lost its answer and the
+    lookup has not found it yet: not created again until it settles)."""
 
     key: str
     container: str
@@ -71,9 +75,11 @@ def delivered(outcomes: list[Outcome]) -> Delivered:
     return Delivered(
         accepted=[[o.key, o.container] for o in accepted],
         rejected=failures("refused"),
-        failed=failures("unknown"),
+        failed=[],
         resumed=sum(1 for o in outcomes if o.state == "resumed"),
         remote_ids={o.key: o.remote_id for o in accepted if o.remote_id},
+        unknown=failures("unknown"),
+        linked=[o.key for o in outcomes if o.state == "linked"],
     )
 
 

@@ -11,25 +11,30 @@ once), slowed further when the rate-limit headers say the window is used up, and
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
 import requests
 
 from hrflow_airflow.destinations.base import AtsAuthError, nest
+from hrflow_airflow.destinations.records import LookupRecords
 from hrflow_airflow.errors import BadConfigError, RefusedError, TransientError
 from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
 from hrflow_airflow.hooks.json_api import JsonApiHook
+from hrflow_airflow.mapping import RECORD_KEY
 
 
-class CandidateApiHook(JsonApiHook):
+class CandidateApiHook(LookupRecords, JsonApiHook):
     """
     Base of the adapters whose ATS creates one candidate per request and offers a lookup by email.
 
     Subclasses set the class attributes below and implement :meth:`auth_headers`, :meth:`create_request`,
-    :meth:`created_id`, :meth:`lookup_request` and :meth:`found_id`.
+    :meth:`created_id` and :meth:`lookup_request`; and, where their records differ from a flat candidate,
+    :meth:`listed`, :meth:`emails_of`, :meth:`tags_of`, :meth:`created_of` and :meth:`mark`.
     """
 
     conn_name_attr = "ats_conn_id"
@@ -48,6 +53,7 @@ class CandidateApiHook(JsonApiHook):
     reset_header: str | None = None
     limit_header: str | None = None  # the header stating the window's size: paced from it once an answer has it
     email_field = "email"  # the record field holding the email used for lookups
+    lookups_per_key_serial = False  # the vendor allows one lookup at a time per key, across every process
     profile_field_map: dict[str, str] = {}
 
     def __init__(
@@ -120,10 +126,6 @@ class CandidateApiHook(JsonApiHook):
     def created_id(self, answer: Any) -> str | None:
         raise NotImplementedError
 
-    def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
-        """Return the path and query that find candidates by email."""
-        raise NotImplementedError
-
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """Return the method, path and JSON body that update candidate ``remote_id`` with ``body``."""
         raise NotImplementedError
@@ -153,17 +155,12 @@ class CandidateApiHook(JsonApiHook):
             raise
         return "removed"
 
-    lookup_results = "candidates"  # the list in the lookup's answer
-
     def already_exists(self, exc: RefusedError) -> bool:
-        """Return True when a create was refused because the candidate exists (look it up and adopt it)."""
+        """Return True when a create was refused because the person exists (look them up: ours, or link)."""
         return False
 
-    def found_id(self, answer: Any, email: str) -> str | None:
-        """Return the id of the candidate with ``email`` (case-insensitive): lookups may be keyword searches."""
-        for candidate in (answer or {}).get(self.lookup_results) or []:
-            if str(candidate.get("email", "")).casefold() == email.casefold():
-                return candidate.get("id")
+    def refusal_before_send(self, record: Mapping[str, Any]) -> str | None:
+        """Return why the ATS would refuse ``record`` for a field it requires (nothing is sent), or None."""
         return None
 
     # -- HTTP within the limits --------------------------------------------------------------------
@@ -179,14 +176,37 @@ class CandidateApiHook(JsonApiHook):
     def lookup_slots(self) -> threading.Semaphore:
         return threading.Semaphore(self.lookup_concurrency)
 
+    @contextmanager
+    def lookup_turn(self) -> Iterator[None]:
+        """
+        Hold a lookup slot: this task's share of ``lookup_concurrency``; where the vendor allows one lookup at a
+        time per key (``lookups_per_key_serial``), also the key's lock in the ledger database, which every task
+        process of every run shares (an in-process semaphore would let parallel lanes search at once).
+        """
+        with self.lookup_slots:
+            if not self.lookups_per_key_serial:
+                yield
+                return
+            from hrflow_airflow.ledger import LedgerHook
+
+            secret = hashlib.sha256((self.connection.password or "").encode()).hexdigest()[:16]  # never the key
+            with LedgerHook().exclusive(f"lookup:{self.name}:{secret}"):
+                yield
+
     # -- create and look up -------------------------------------------------------------------------
     def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Return the candidate as this ATS wants it (dotted record fields nest)."""
         return nest(record)
 
-    def create(self, record: Mapping[str, Any]) -> str:
-        """Create one candidate; return its id."""
+    def create_call(self, record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Return the path and body that create ``record``, carrying its object's marker (nothing is sent)."""
         path, payload = self.create_request(self.body(record))
+        key = record.get(RECORD_KEY)
+        return path, (self.mark(payload, str(key)) if key else payload)
+
+    def create(self, record: Mapping[str, Any], call: tuple[str, dict[str, Any]] | None = None) -> str:
+        """Create one candidate (``call``: its :meth:`create_call`, made already); return its id."""
+        path, payload = call or self.create_call(record)
         answer = self.request("POST", path, json=payload, safe_to_repeat=False).json()
         remote_id = self.created_id(answer)
         if not remote_id:
@@ -201,14 +221,6 @@ class CandidateApiHook(JsonApiHook):
         """
         method, path, payload = self.update_request(remote_id.removeprefix(f"{self.name}:"), self.body(record))
         self.request(method, path, json=payload)
-
-    def find(self, email: str) -> str | None:
-        """Return the id of the candidate with ``email``, or None."""
-        path, params = self.lookup_request(email)
-        with self.lookup_slots:
-            answer = self.request("GET", path, params=params).json()
-        found = self.found_id(answer, email)
-        return str(found) if found else None
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the URL and credential with one lookup (a read: nothing is created)."""

@@ -9,12 +9,16 @@ From Greenhouse's public reference (harvestdocs.greenhouse.io):
   (https://harvestdocs.greenhouse.io/docs/harvest-partner-oauth). Calls send ``Authorization: Bearer``;
 - ``POST /v3/candidates`` with ``first_name``, ``last_name``, ``email_addresses`` and ``phone_numbers``
   (``[{value, type}]``) answers the new candidate (``{"candidate": {"id", ...}, "application": ...}``); there is
-  no de-duplication, so a create sent again is a second candidate: after a lost answer, look up by email;
+  no de-duplication, so a create sent again is a second candidate: after a lost answer, look up by email and
+  adopt only the candidate carrying our tag ``hrflow-key:<key>`` (``tags`` on create, as Harvest v1's "Add
+  Candidate" documents), created no earlier than our send;
 - ``GET /v3/candidates?email=`` answers a JSON array (lists page by cursor in the ``Link`` header,
   https://harvestdocs.greenhouse.io/docs/pagination); ``PATCH /v3/candidates/{id}`` sets the fields it carries;
 - rate limits (https://harvestdocs.greenhouse.io/docs/api-rate-limiting): a rolling 10-second window whose size
   each answer states (``X-RateLimit-Limit``, ``X-RateLimit-Remaining``); 429 with ``Retry-After`` and
   ``X-RateLimit-Reset`` beyond it. Paced from those headers (50 per 10 s until the first answer says);
+- scopes (https://harvestdocs.greenhouse.io/docs/handling-scope-changes): ``harvest:candidates:list``,
+  ``create``, ``update``, ``destroy``; a missing one is a 403, which stops the run naming the scope to add;
 - validation errors: 422 ``{"message": "Validation error", "errors": [{"message", "field"}]}``.
 """
 
@@ -23,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Mapping
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote
@@ -30,9 +36,11 @@ from urllib.parse import quote
 import requests
 
 from hrflow_airflow.dates import read_datetime
+from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
 from hrflow_airflow.errors import BadConfigError
+from hrflow_airflow.forms import TIMEOUT, Form, extra_field, rate_limit_field
 from hrflow_airflow.hooks.http import pooled_session, send
 
 DEFAULT_AUTH_URL = "https://auth.greenhouse.io"
@@ -81,6 +89,30 @@ class GreenhouseHook(CandidateApiHook):
 
     conn_type = "greenhouse"
     hook_name = "Greenhouse Harvest v3 (ATS)"
+    engine = PER_OBJECT
+    form = Form(
+        fields={
+            "user_id": extra_field(
+                "Greenhouse user id (required)",
+                description=(
+                    "The numeric id of the user writes are attributed to (sent as sub when the token is "
+                    "requested); it is in the URL of the user's page in Greenhouse."
+                ),
+            ),
+            "auth_url": extra_field("Token URL base (empty: https://auth.greenhouse.io)"),
+            "rate_limit": rate_limit_field(
+                "Requests per 10 s until an answer states X-RateLimit-Limit (empty: 50)",
+                "Greenhouse states the window's size on every answer; requests are then paced from it.",
+            ),
+            "timeout": TIMEOUT,
+        },
+        relabeling={
+            "host": "Harvest URL (empty: https://harvest.greenhouse.io)",
+            "login": "OAuth client id (Harvest V3 OAuth credential)",
+            "password": "OAuth client secret",
+        },
+        placeholders={"host": "https://harvest.greenhouse.io", "password": "the client secret"},
+    )
     name = "greenhouse"
     default_host = "https://harvest.greenhouse.io"
     rate_limit, rate_interval = 50, 10.0  # until an answer states X-RateLimit-Limit
@@ -142,16 +174,31 @@ class GreenhouseHook(CandidateApiHook):
         return pooled_session(pool_size=2)
 
     def request(self, method: str, path: str, *, safe_to_repeat: bool = True, **kwargs: Any) -> requests.Response:
-        """Send with the current token; after a 401 (expired early, revoked), once more with a new one."""
+        """
+        Send with the current token; after a 401 (expired early, revoked), once more with a new one. A 403 names
+        the scope the credential lacks (https://harvestdocs.greenhouse.io/docs/handling-scope-changes).
+        """
         token = self.tokens.current()
         try:
-            return super().request(method, path, safe_to_repeat=safe_to_repeat, **with_bearer(kwargs, token))
+            try:
+                return super().request(method, path, safe_to_repeat=safe_to_repeat, **with_bearer(kwargs, token))
+            except AtsAuthError as exc:
+                if exc.status != 401:
+                    raise
+                self.log.info("greenhouse (%s): access token refused (401); fetching a new one", self.ats_conn_id)
+                fresh = self.tokens.replace(token)
+                return super().request(method, path, safe_to_repeat=safe_to_repeat, **with_bearer(kwargs, fresh))
         except AtsAuthError as exc:
-            if exc.status != 401:
+            if exc.status != 403:
                 raise
-            self.log.info("greenhouse (%s): access token refused (401); fetching a new one", self.ats_conn_id)
-            fresh = self.tokens.replace(token)
-            return super().request(method, path, safe_to_repeat=safe_to_repeat, **with_bearer(kwargs, fresh))
+            scope = required_scope(method, path)
+            raise AtsAuthError(
+                f"greenhouse ({self.ats_conn_id}) refused {method} {path.split('?')[0]} (HTTP 403: {exc.reason}): "
+                f"the credential lacks the scope {scope}; add it to the API credential in Greenhouse (Configure > "
+                f"Dev Center > API Credentials), then rerun",
+                403,
+                f"missing scope {scope}",
+            ) from None
 
     # -- candidates -------------------------------------------------------------------------------
     def body(self, record: Any) -> dict[str, Any]:
@@ -170,15 +217,15 @@ class GreenhouseHook(CandidateApiHook):
         candidate = (answer or {}).get("candidate") if isinstance(answer, dict) else None
         return (candidate or answer or {}).get("id")
 
-    def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
+    def lookup_request(self, email: str, since: datetime | None = None) -> tuple[str, dict[str, str]]:
         return "/v3/candidates", {"email": email}
 
-    def found_id(self, answer: Any, email: str) -> str | None:
-        for candidate in answer if isinstance(answer, list) else []:
-            values = [str(e.get("value", "")) for e in candidate.get("email_addresses") or [] if isinstance(e, dict)]
-            if any(v.casefold() == email.casefold() for v in values):
-                return candidate.get("id")
-        return None
+    def read_request(self, remote_id: str) -> tuple[str, dict[str, str]]:
+        # list endpoints take "ids: Filter results by specific IDs" (https://harvestdocs.greenhouse.io/docs/list-endpoints)
+        return "/v3/candidates", {"ids": remote_id}
+
+    def emails_of(self, found: Mapping[str, Any]) -> list[str]:
+        return [str(e.get("value", "")) for e in found.get("email_addresses") or [] if isinstance(e, dict)]
 
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         return "PATCH", f"/v3/candidates/{quote(remote_id, safe='')}", body
@@ -192,6 +239,16 @@ class GreenhouseHook(CandidateApiHook):
         if mode != "delete":
             return "Harvest v3 has no candidate archive (anonymize is irreversible: use delete)"
         return "DELETE", f"/v3/candidates/{quote(remote_id, safe='')}", None
+
+
+def required_scope(method: str, path: str) -> str:
+    """Return the Harvest v3 scope a request needs: ``harvest:<resource>:<list|create|update|destroy>``."""
+    parts = [p for p in path.split("?")[0].split("/") if p and p != "v3"]
+    resource = parts[0] if parts else "candidates"
+    action = {"POST": "create", "PATCH": "update", "PUT": "update", "DELETE": "destroy"}.get(method)
+    if action is None:
+        action = "list" if len(parts) <= 1 else "show"
+    return f"harvest:{resource}:{action}"
 
 
 def with_bearer(kwargs: dict[str, Any], token: str) -> dict[str, Any]:

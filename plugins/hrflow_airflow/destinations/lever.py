@@ -9,7 +9,10 @@ From Lever's public reference (https://hire.lever.co/developer/documentation):
   De-duplication is by contact, not by opportunity: a known email links the new opportunity to the existing
   contact (whose data takes precedence), so a create sent again is a second opportunity for the same person.
   After a lost answer the ledger's intent makes the engine look up before anything is created again;
-- find ("List all opportunities"): ``GET /v1/opportunities?email=`` -> ``{"data": [...], "hasNext", "next"}``;
+- find ("List all opportunities"): ``GET /v1/opportunities?email=&origin=&created_at_start=`` (ms) ->
+  ``{"data": [...], "hasNext", "next"}``. A person may hold other opportunities (a job-board application, another
+  source), listed first: only the one carrying our tag ``hrflow-key:<key>`` (``tags`` on create), created no
+  earlier than our send, is ours. Lever's ``origin`` and our source name are shared values and prove nothing;
 - update ("Update contact"): contact details live on the contact, ``PUT /v1/contacts/{contact}`` with ``name``,
   ``emails``, ``phones``, ``headline``, ``location``. So the id kept (ledger, ``ats_id`` tag) is
   ``<opportunity>/<contact>``;
@@ -21,13 +24,19 @@ From Lever's public reference (https://hire.lever.co/developer/documentation):
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
+from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
+from hrflow_airflow.destinations.records import CLOCK_SKEW
 from hrflow_airflow.errors import BadConfigError
+from hrflow_airflow.forms import TIMEOUT, Form, extra_field, rate_limit_field
 
 SOURCE = "HrFlow.ai"
+ORIGIN = "sourced"  # one of applied, sourced, referred, university, internal, agency: shared, so it proves nothing
 
 
 class LeverHook(CandidateApiHook):
@@ -38,6 +47,30 @@ class LeverHook(CandidateApiHook):
 
     conn_type = "lever"
     hook_name = "Lever (ATS)"
+    engine = PER_OBJECT
+    form = Form(
+        fields={
+            "perform_as": extra_field(
+                "Perform as: Lever user id (required)",
+                description="Every opportunity and contact update is made as this Lever user.",
+            ),
+            "archive_reason_id": extra_field(
+                "Archive reason id (needed to archive)",
+                description=(
+                    "The archive reason an opportunity archived in HrFlow is archived with in Lever (GET "
+                    "/v1/archive_reasons lists them). Empty: archives are reported, not done."
+                ),
+            ),
+            "rate_limit": rate_limit_field("Requests per second (empty: 10, the documented steady rate)"),
+            "timeout": TIMEOUT,
+        },
+        hidden=("schema", "port", "login", "extra"),
+        relabeling={
+            "host": "API URL (empty: https://api.lever.co)",
+            "password": "API key (sent as the Basic auth user name)",
+        },
+        placeholders={"host": "https://api.lever.co", "password": "the API key"},
+    )
     name = "lever"
     default_host = "https://api.lever.co"
     rate_limit, rate_interval = 10, 1.0  # the bucket's steady rate; its burst of 20 is never needed
@@ -78,7 +111,7 @@ class LeverHook(CandidateApiHook):
     def create_request(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return (
             f"/v1/opportunities?perform_as={quote(self.perform_as, safe='')}",
-            {**body, "sources": [SOURCE], "origin": "sourced"},
+            {**body, "sources": [SOURCE], "origin": ORIGIN},
         )
 
     def created_id(self, answer: Any) -> str | None:
@@ -87,14 +120,37 @@ class LeverHook(CandidateApiHook):
             return None
         return f"{opportunity['id']}/{opportunity['contact']}"
 
-    def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
-        return "/v1/opportunities", {"email": email}
+    def lookup_request(self, email: str, since: datetime | None = None) -> tuple[str, dict[str, str]]:
+        # "List all opportunities" filters: email, origin, created_at_start (ms, inclusive); the marker is then
+        # checked on what comes back (a person's other opportunities share the email and may share the origin)
+        params = {"email": email, "origin": ORIGIN}
+        if since is not None:
+            params["created_at_start"] = str(int((since - CLOCK_SKEW).timestamp() * 1000))
+        return "/v1/opportunities", params
 
-    def found_id(self, answer: Any, email: str) -> str | None:
-        for opportunity in (answer or {}).get("data") or []:
-            if any(str(e).casefold() == email.casefold() for e in opportunity.get("emails") or []):
-                return f"{opportunity['id']}/{opportunity['contact']}"
-        return None
+    def read_request(self, remote_id: str) -> tuple[str, dict[str, str]]:
+        # "Retrieve a single opportunity": GET /v1/opportunities/{id} (the id kept is <opportunity>/<contact>)
+        return f"/v1/opportunities/{quote(remote_id.partition('/')[0], safe='')}", {}
+
+    def legacy_ours(self, found: Mapping[str, Any]) -> bool:
+        # before the marker, our creates set sources ["HrFlow.ai"] with origin sourced; another source's
+        # opportunity for the same person (a job-board application) has neither
+        return SOURCE in (found.get("sources") or []) and found.get("origin") == ORIGIN
+
+    def listed(self, answer: Any) -> list[dict[str, Any]]:
+        return [o for o in (answer or {}).get("data") or [] if isinstance(o, dict)]
+
+    def id_of(self, found: Mapping[str, Any]) -> str | None:
+        if not found.get("id") or not found.get("contact"):
+            return None
+        return f"{found['id']}/{found['contact']}"
+
+    def emails_of(self, found: Mapping[str, Any]) -> list[str]:
+        return [str(e) for e in found.get("emails") or []]
+
+    def created_of(self, found: Mapping[str, Any]) -> datetime | None:
+        created = found.get("createdAt")  # ms since the epoch
+        return datetime.fromtimestamp(created / 1000, timezone.utc) if isinstance(created, (int, float)) else None
 
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         opportunity, _, contact = remote_id.partition("/")

@@ -3,12 +3,16 @@ Exactly once for ATS APIs that create one candidate per request and have no idem
 Workable, ...), built from a client (:class:`~hrflow_airflow.destinations.candidate_api.CandidateApiHook`) that
 only speaks HTTP. It rests on the sync ledger (:mod:`hrflow_airflow.ledger`), per object:
 
-1. before each create, the intent is recorded durably;
-2. after the 2xx, the candidate id the ATS returned is recorded;
-3. on any retry or later run, an object with a recorded id is never created again; one with an intent but no
-   id (a crash or a lost answer between 1 and 2) is first looked up in the ATS by email: found, its id is
-   adopted; not found, it is created. An object without an email cannot be looked up: it is not created
-   again (at most once) and is reported failed, with what to check.
+1. before each create, the intent is recorded durably (with the time of the first send, ``sent_at``);
+2. the create carries a marker unique to the object (a tag ``hrflow-key:<key>``); after the 2xx, the id the ATS
+   returned is recorded, as *created*;
+3. a create whose answer is lost (no answer, a 5xx) is looked up once; a record is adopted only if it provably
+   came from our create (:meth:`~.candidate_api.CandidateApiHook.proves_ours`: the marker, made no earlier than
+   the send). Found nothing: the object is *outcome unknown* in the ledger, never created again in this run;
+   the run stays green for it. Later runs look it up again, and create it again only when a lookup made
+   ``[hrflow] lookup_settle_seconds`` after the lost send still finds nothing (search indexes lag behind writes);
+4. a create refused because the person exists (a unique email) links to that record, recorded as *linked*: the
+   sync updates the fields it owns there, and never removes or erases it.
 
 A create, its lookups and its re-sends are one logical request: together they go out at most
 ``[hrflow] max_attempts`` times (:func:`~hrflow_airflow.hooks.http.one_request`). A refused record fails alone.
@@ -19,23 +23,34 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure, Outcome, Removed, delivered
-from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, RefusedError, TransientError
+from hrflow_airflow.errors import AnswerUnknownError, RefusedError
 from hrflow_airflow.hooks.http import one_request
-from hrflow_airflow.ledger import DELIVERED
+from hrflow_airflow.ledger import CREATED, DELIVERED, INTENT, LINKED, UNKNOWN
 from hrflow_airflow.sealed import record_hash
+from hrflow_airflow.settings import setting
 
 if TYPE_CHECKING:
     from hrflow_airflow.destinations.candidate_api import CandidateApiHook
+    from hrflow_airflow.destinations.records import Found
     from hrflow_airflow.ledger import Entry, Ledger
 
 log = logging.getLogger(__name__)
+
+
+class Pending(NamedTuple):
+    """What the ledger says of an object before its create: an earlier create may have made it, since when."""
+
+    since: datetime | None  # the first send of the earlier create (None: none, or not recorded)
+    maybe_created: bool
+    settle: timedelta  # [hrflow] lookup_settle_seconds
 
 
 class PerObjectDestination:
@@ -72,23 +87,41 @@ class PerObjectDestination:
             if entry is not None and entry.state in DELIVERED:
                 outcomes.append(Outcome(key, container, "resumed", entry.remote_id))
             else:
-                todo.append(((key, container), record, entry is not None and entry.state == "intent"))
+                pending = entry is not None and entry.state in (INTENT, UNKNOWN)
+                todo.append(((key, container), record, read_datetime(entry.sent_at) if pending else None, pending))
         if outcomes:
-            log.info("Batch %s: %s %s already created in %s in an earlier run (ledger); tagging only", index,
-                     len(outcomes), plural, api.name)  # fmt: skip
+            log.info(
+                "Batch %s: %s %s already created in %s in an earlier run (ledger); tagging only",
+                index,
+                len(outcomes),
+                plural,
+                api.name,
+            )
         stop = threading.Event()  # set when one object fails the task: start nothing more
-        with ThreadPoolExecutor(max_workers=max(1, min(api.max_concurrency, len(todo) or 1)),
-                                thread_name_prefix=f"{api.name}-create") as pool:  # fmt: skip
-            futures = [pool.submit(self.create_once, api, ledger, i, r, maybe, stop) for i, r, maybe in todo]
+        settle = timedelta(seconds=setting("lookup_settle_seconds"))
+        workers = max(1, min(api.max_concurrency, len(todo) or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{api.name}-create") as pool:
+            futures = [
+                pool.submit(self.create_once, api, ledger, item, record, Pending(since, pending, settle), stop)
+                for item, record, since, pending in todo
+            ]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise next((e for e in errors if isinstance(e, AtsAuthError)), errors[0])
         outcomes += [outcome for future in futures if (outcome := future.result()) is not None]
         states = Counter(outcome.state for outcome in outcomes)
         log.info(
-            "Batch %s: %s created %s, adopted %s after a lost answer, refused %s; %s request(s) refused for rate "
-            "(429)", index, api.name, states["created"], states["adopted"], states["refused"], api.limiter.throttled,
-        )  # fmt: skip
+            "Batch %s: %s created %s, adopted %s after a lost answer, linked %s it already held, refused %s, "
+            "outcome unknown %s; %s request(s) refused for rate (429)",
+            index,
+            api.name,
+            states["created"],
+            states["adopted"],
+            states["linked"],
+            states["refused"],
+            states["unknown"],
+            api.limiter.throttled,
+        )
         return delivered(outcomes)
 
     def create_once(
@@ -97,70 +130,122 @@ class PerObjectDestination:
         ledger: Ledger,
         item: tuple[str, str],
         record: dict[str, Any],
-        maybe_created: bool,
+        pending: Pending,
         stop: threading.Event,
     ) -> Outcome | None:
-        """Create one object unless it exists; look it up by email first when an earlier create lost its answer."""
+        """
+        Create one object unless it exists. An object whose earlier create lost its answer is looked up first:
+        adopted if a record provably ours is found, created again only once the lookup has settled.
+        """
         key, container = item
         try:
-            with one_request(api.retry.attempts) as budget:  # the create, its lookups and re-sends together
-                while budget.left:
-                    if stop.is_set():  # another object failed the task: this one is not sent
-                        return None
-                    if maybe_created and (found := self.adopt(api, ledger, item, record)) is not None:
-                        return found
-                    ledger.deliveries.record_intent(self.ledger_key, [item])
-                    try:
-                        remote = f"{api.name}:{api.create(record)}"
-                    except AtsAuthError:
+            with one_request(api.retry.attempts):  # the create, its lookups and re-sends together
+                if stop.is_set():  # another object failed the task: this one is not sent
+                    return None
+                if pending.maybe_created and (settled := self.settle(api, ledger, item, record, pending)):
+                    return settled
+                if (why := api.refusal_before_send(record)) is not None:  # nothing sent: refused here, clearly
+                    log.error("%s: not sent to %s: %s", key, api.name, why)
+                    return Outcome(key, container, "refused", reason=f"{api.name}: {why}")
+                call = api.create_call(record)  # a bad connection raises here, before any intent is recorded
+                since = pending.since or datetime.now(timezone.utc)  # a record made by this send is no older
+                ledger.deliveries.record_intent(self.ledger_key, [item])
+                try:
+                    remote = f"{api.name}:{api.create(record, call)}"
+                except RefusedError as exc:
+                    if isinstance(exc, AtsAuthError):
                         raise
-                    except RefusedError as exc:
-                        if api.already_exists(exc) and not maybe_created:  # ours, its answer lost: look it up
-                            maybe_created = True
-                            log.warning("%s: %s has it already (HTTP %s); looking it up by email", key, api.name,
-                                        exc.status)  # fmt: skip
-                            continue
-                        # nothing created: the sync step counts the refusal in the ledger
-                        log.error("%s: %s refused it: HTTP %s: %s", key, api.name, exc.status, exc.reason)
-                        return Outcome(key, container, "refused", reason=f"{api.name} HTTP {exc.status}: {exc.reason}")
-                    except CircuitOpenError:
-                        raise
-                    except AnswerUnknownError as exc:  # it may exist now: look it up before creating again
-                        maybe_created = True
-                        wait = api.retry.delay(budget.spent)
-                        log.warning("%s: %s; looking it up by email in %.1fs before creating again", key, exc, wait)
-                        time.sleep(wait)
-                        continue
-                    ledger.deliveries.record_accepted(
-                        self.ledger_key, [item], {key: remote}, {key: record_hash(record)}
-                    )
-                    return Outcome(key, container, "created", remote)
-            raise TransientError(f"{api.name} ({api.ats_conn_id}): creates kept getting no answer")
+                    if api.already_exists(exc):  # ours after a lost answer, or a person it already held
+                        return self.link(api, ledger, item, record, since, exc)
+                    # nothing created: the sync step counts the refusal in the ledger
+                    log.error("%s: %s refused it: HTTP %s: %s", key, api.name, exc.status, exc.reason)
+                    return Outcome(key, container, "refused", reason=f"{api.name} HTTP {exc.status}: {exc.reason}")
+                except AnswerUnknownError as exc:  # it may exist now: looked up, never created again in this run
+                    log.warning("%s: %s; looking it up", key, exc)
+                    lost = Pending(since, maybe_created=True, settle=pending.settle)
+                    return self.settle(api, ledger, item, record, lost, may_create=False)
+                ledger.deliveries.record_accepted(
+                    self.ledger_key, [item], {key: remote}, {key: record_hash(record)}, origin=CREATED
+                )
+                return Outcome(key, container, "created", remote)
         except BaseException:
             stop.set()  # credentials refused or retries exhausted: start nothing more, fail the task
             raise
 
-    def adopt(
-        self, api: CandidateApiHook, ledger: Ledger, item: tuple[str, str], record: dict[str, Any]
+    def settle(
+        self,
+        api: CandidateApiHook,
+        ledger: Ledger,
+        item: tuple[str, str],
+        record: dict[str, Any],
+        pending: Pending,
+        *,
+        may_create: bool = True,
     ) -> Outcome | None:
-        """Return the outcome of an object whose create lost its answer: found by email, or refused without one."""
+        """
+        Return the outcome of an object whose create lost its answer: adopted when a lookup finds a record provably
+        ours, still unknown while the lookup may lag behind that create (or ``may_create`` is False: the lost
+        send was this run's); None: settled and not found, create it.
+        """
         key, container = item
-        email = record.get(api.email_field)
-        if not email:
-            reason = (
-                f"a create in {api.name} got no answer and the profile has no email to look it up: not created "
-                f"again (at most once); check {api.name}, then tag it sync=1 in HrFlow, or delete its row from "
-                "hrflow_sync_ledger to have it created"
-            )
-            log.error("%s: %s", key, reason)
-            return Outcome(key, container, "unknown", reason=reason)
-        found = api.find(str(email))
-        if found is None:
+        found = self.lookup(api, record, key, pending.since)
+        if found is not None and found.ours:
+            return self.adopted(ledger, item, record, f"{api.name}:{found.ours}")
+        age = datetime.now(timezone.utc) - pending.since if pending.since else pending.settle
+        if found is not None and may_create and age >= pending.settle:
+            log.warning("%s: not in %s %s after a create without answer: creating it", key, api.name, age)
             return None
-        remote = f"{api.name}:{found}"
-        ledger.deliveries.record_accepted(self.ledger_key, [item], {key: remote}, {key: record_hash(record)})
-        log.info("%s: found in %s by email after a create without answer: adopted %s", key, api.name, remote)
+        reason = (
+            f"a create in {api.name} got no answer; looked up {int(age.total_seconds())} s later, not found yet "
+            f"(created again once a lookup {int(pending.settle.total_seconds())} s after it finds nothing)"
+            if found is not None
+            else f"a create in {api.name} got no answer and the record has no {api.email_field} to look it up"
+        )
+        return self.unknown(ledger, item, reason)
+
+    def link(
+        self,
+        api: CandidateApiHook,
+        ledger: Ledger,
+        item: tuple[str, str],
+        record: dict[str, Any],
+        since: datetime,
+        exc: RefusedError,
+    ) -> Outcome:
+        """Handle "it exists": adopt the record if provably ours; else link to the one the ATS already held."""
+        key, container = item
+        found = self.lookup(api, record, key, since)
+        if found is not None and found.ours:
+            return self.adopted(ledger, item, record, f"{api.name}:{found.ours}")
+        if found is None or not found.theirs:
+            reason = f"{api.name} HTTP {exc.status}: {exc.reason} (and a lookup found no record with that email)"
+            return Outcome(key, container, "refused", reason=reason)
+        remote = f"{api.name}:{found.theirs}"
+        ledger.deliveries.record_accepted(
+            self.ledger_key, [item], {key: remote}, {key: record_hash(record)}, origin=LINKED
+        )
+        log.info("%s: %s already held this person (HTTP %s): linked %s, not ours to remove", key, api.name,
+                 exc.status, remote)  # fmt: skip
+        return Outcome(key, container, "linked", remote)
+
+    def lookup(self, api: CandidateApiHook, record: dict[str, Any], key: str, since: datetime | None) -> Found | None:
+        """Return what a lookup by the record's email found (None: the record has no email to look up)."""
+        email = record.get(api.email_field)
+        return api.find(str(email), key, since) if email else None
+
+    def adopted(self, ledger: Ledger, item: tuple[str, str], record: dict[str, Any], remote: str) -> Outcome:
+        key, container = item
+        ledger.deliveries.record_accepted(
+            self.ledger_key, [item], {key: remote}, {key: record_hash(record)}, origin=CREATED
+        )
+        log.info("%s: found %s carrying our marker after a create without answer: adopted", key, remote)
         return Outcome(key, container, "adopted", remote)
+
+    def unknown(self, ledger: Ledger, item: tuple[str, str], reason: str) -> Outcome:
+        key, container = item
+        ledger.deliveries.record_unknown(self.ledger_key, [key], reason)
+        log.warning("%s: outcome unknown: %s", key, reason)
+        return Outcome(key, container, "unknown", reason=reason)
 
     # -- updates ----------------------------------------------------------------------------------
     def update_batch(
@@ -205,16 +290,34 @@ class PerObjectDestination:
 
     # -- removals ---------------------------------------------------------------------------------
     def remove(
-        self, *, plural: str, items: list[list[str]], remote_ids: Mapping[str, str], mode: str, ledger: Ledger,
+        self,
+        *,
+        plural: str,
+        items: list[list[str]],
+        remote_ids: Mapping[str, str],
+        mode: str,
+        ledger: Ledger,
         lanes: int = 1,
-    ) -> Removed:  # fmt: skip
-        """Archive or delete (``mode``) each object's candidate once, the client's concurrency at a time."""
+    ) -> Removed:
+        """
+        Archive or delete (``mode``) each object's record once, the client's concurrency at a time. Ids come from
+        the ledger, never from ``remote_ids`` (an ``ats_id`` tag anyone can edit), and only records our own create
+        made are touched: a linked one is left in place, reported as not ours.
+        """
         api = self.client.paced(lanes)
-        result = Removed(removed=[], unsupported=[], failed=[])
+        result = Removed(removed=[], unsupported=[], failed=[], not_ours=[])
+        known = ledger.deliveries.lookup(self.ledger_key, [key for key, _ in items])
 
         def one(item: list[str]) -> None:
             key, container = item
-            remote = remote_ids.get(key) or ""
+            entry = known.get(key)
+            remote = (entry.remote_id if entry else None) or ""
+            if entry is not None and remote and not entry.ours:
+                why = (
+                    f"{api.name} record {remote} is {entry.origin or 'not ours'}, not made by this sync: left in place"
+                )
+                result["not_ours"].append(Failure(key=key, container=container, reason=why))
+                return
             if not remote.startswith(f"{api.name}:"):
                 result["failed"].append(Failure(key=key, container=container, reason=f"no {api.name} id is known"))
                 return
@@ -231,8 +334,8 @@ class PerObjectDestination:
             else:
                 result["removed"].append([key, container, mode if how == "removed" else how])
 
-        with ThreadPoolExecutor(max_workers=max(1, min(api.max_concurrency, len(items) or 1)),
-                                thread_name_prefix=f"{api.name}-remove") as pool:  # fmt: skip
+        workers = max(1, min(api.max_concurrency, len(items) or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{api.name}-remove") as pool:
             list(pool.map(one, items))
         for how in {entry[2] for entry in result["removed"]}:
             keys = [key for key, _, done in result["removed"] if done == how]

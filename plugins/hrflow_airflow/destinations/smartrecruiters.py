@@ -9,18 +9,29 @@ From SmartRecruiters' public API docs:
 - ``PATCH /candidates/{id}`` updates a candidate's personal information with the fields it carries
   (https://developers.smartrecruiters.com/reference/candidatespatch-1; hrflow-connectors' SmartRecruiters
   "update profiles" action uses it) and answers 200;
-- ``GET /candidates?q=`` searches candidates by keyword (email included) and answers ``{content: [...]}``;
+- ``GET /candidates?q=`` searches candidates by keyword (email included) and answers ``{content: [...]}``. Its
+  reference (https://developers.smartrecruiters.com/reference/candidatesall-1) says it returns only candidates
+  "having at least one job application", and a search index lags behind writes: after a lost answer, "not
+  found" is not "not created" (the engine waits ``[hrflow] lookup_settle_seconds`` before creating again);
+- ``POST /candidates`` takes ``tags`` (https://developers.smartrecruiters.com/reference/candidatesadd-1): our
+  marker ``hrflow-key:<key>`` goes there, and ``GET /candidates/{id}`` answers ``tags`` and ``createdOn``;
 - limits (https://developers.smartrecruiters.com/docs/rate-limiting): 10 requests per second and 8 concurrent
-  requests per credential, ``GET /candidates`` one at a time; headers ``X-RateLimit-Limit`` /
+  requests per credential, "the concurrency limiter is 1 concurrent request: GET /candidates": one lookup at a
+  time per key, held across task processes by a lock in the ledger database; headers ``X-RateLimit-Limit`` /
   ``X-RateLimit-Remaining`` (and ``X-RateLimit-Concurrent-*``); 429 when exceeded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from hrflow_airflow.dates import read_datetime
+from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
+from hrflow_airflow.forms import TIMEOUT, Form, rate_limit_field
 
 
 class SmartRecruitersHook(CandidateApiHook):
@@ -28,11 +39,25 @@ class SmartRecruitersHook(CandidateApiHook):
 
     conn_type = "smartrecruiters"
     hook_name = "SmartRecruiters (ATS)"
+    engine = PER_OBJECT
+    form = Form(
+        fields={
+            "rate_limit": rate_limit_field("Requests per second (empty: 10, the documented limit)"),
+            "timeout": TIMEOUT,
+        },
+        hidden=("schema", "port", "login", "extra"),
+        relabeling={
+            "host": "API URL (empty: https://api.smartrecruiters.com)",
+            "password": "API key (sent as X-SmartToken)",
+        },
+        placeholders={"host": "https://api.smartrecruiters.com", "password": "the SmartToken"},
+    )
     name = "smartrecruiters"
     default_host = "https://api.smartrecruiters.com"
     rate_limit, rate_interval = 10, 1.0
     concurrency = 8
     lookup_concurrency = 1
+    lookups_per_key_serial = True  # "the concurrency limiter is 1 concurrent request: GET /candidates", per key
     remaining_header = "X-RateLimit-Remaining"
     reset_header = None  # one-second windows
     email_field = "email"
@@ -59,8 +84,16 @@ class SmartRecruitersHook(CandidateApiHook):
     def created_id(self, answer: Any) -> str | None:
         return answer.get("id") if isinstance(answer, dict) else None
 
-    def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
+    def lookup_request(self, email: str, since: datetime | None = None) -> tuple[str, dict[str, str]]:
         return "/candidates", {"q": email}
+
+    def detail_request(self, remote_id: str) -> str:
+        # the search's items carry no tags; GET /candidates/{id} answers them with createdOn (Candidate API,
+        # https://dev.smartrecruiters.com/customer-api/live-docs/candidate-api/, "Get candidate details")
+        return f"/candidates/{quote(remote_id, safe='')}"
+
+    def created_of(self, found: Mapping[str, Any]) -> datetime | None:
+        return read_datetime(found.get("createdOn"))
 
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         return "PATCH", f"/candidates/{quote(remote_id, safe='')}", body

@@ -5,14 +5,18 @@ From Teamtailor's public reference (https://docs.teamtailor.com):
 - auth: ``Authorization: Token token=<API key>`` (writes need an Admin-scope key); ``X-Api-Version`` on every
   request (extra ``api_version``, default 20240404; a missing or unknown version is 406). Hosts:
   ``https://api.teamtailor.com`` (EU) and ``https://api.na.teamtailor.com`` (North America);
-- writes send ``Content-Type: application/vnd.api+json``;
+- every request sends ``Content-Type`` and ``Accept: application/vnd.api+json`` (JSON:API);
+- "A unique ``email`` is a required attribute unless ``sourced`` is set to true" (Teamtailor/docs,
+  candidates/_create): a profile without an email is created with ``sourced: true``;
 - create: ``{"data": {"type": "candidates", "attributes": {"first-name", "last-name", "email", "phone"}}}`` ->
   201 ``{"data": {"id": "<string>", ...}}``;
 - the email is unique: a create with a taken email is 422 ``has already been taken`` unless ``"merge": true``
   merges into the existing candidate. **We do not send ``merge``**: merging would overwrite a candidate a
   recruiter may have edited, on every lost answer, and hide that the person was already there. A 422 on the
-  email is read as "it exists": the engine looks it up by email and adopts it (ours after a lost answer, or
-  a candidate the company already had), so neither a lost answer nor a retry fails the run;
+  email is read as "it exists": the engine looks it up by email; a candidate carrying our tag
+  ``hrflow-key:<key>`` (``tags``), created no earlier than our send, is ours after a lost answer and adopted;
+  any other is a person the company already had: *linked* (updated with the fields the sync owns, never
+  removed or erased);
 - find: ``GET /v1/candidates?filter[email]=`` (pages: ``page[size]`` at most 30, ``page[number]``,
   ``links.next``); update: ``PATCH /v1/candidates/{id}`` with ``{"data": {"id", "type", "attributes"}}``;
 - rate limits: ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining``, ``X-Rate-Limit-Reset`` on each answer; paced
@@ -22,13 +26,18 @@ From Teamtailor's public reference (https://docs.teamtailor.com):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from hrflow_airflow.dates import read_datetime
+from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
 from hrflow_airflow.errors import BadConfigError, RefusedError
+from hrflow_airflow.forms import TIMEOUT, Form, extra_field, rate_limit_field
 
 DEFAULT_API_VERSION = "20240404"
 JSONAPI = "application/vnd.api+json"
@@ -42,6 +51,23 @@ class TeamtailorHook(CandidateApiHook):
 
     conn_type = "teamtailor"
     hook_name = "Teamtailor (ATS)"
+    engine = PER_OBJECT
+    form = Form(
+        fields={
+            "api_version": extra_field("API version (X-Api-Version; empty: 20240404)"),
+            "rate_limit": rate_limit_field(
+                "Requests per 10 s until an answer states X-Rate-Limit-Limit (empty: 50)",
+                "Teamtailor states the limit on every answer; requests are then paced from it.",
+            ),
+            "timeout": TIMEOUT,
+        },
+        hidden=("schema", "port", "login", "extra"),
+        relabeling={
+            "host": "API URL (empty: https://api.teamtailor.com, EU; N. America: https://api.na.teamtailor.com)",
+            "password": "Admin-scope API key",
+        },
+        placeholders={"host": "https://api.teamtailor.com", "password": "the API key"},
+    )
     name = "teamtailor"
     default_host = "https://api.teamtailor.com"
     rate_limit, rate_interval = 50, 10.0  # until an answer states X-Rate-Limit-Limit
@@ -60,7 +86,12 @@ class TeamtailorHook(CandidateApiHook):
 
     def auth_headers(self, secret: str) -> dict[str, str]:
         version = str(self.connection.extra_dejson.get("api_version") or DEFAULT_API_VERSION)
-        return {"Authorization": f"Token token={secret}", "X-Api-Version": version, "Content-Type": JSONAPI}
+        return {
+            "Authorization": f"Token token={secret}",
+            "X-Api-Version": version,
+            "Content-Type": JSONAPI,
+            "Accept": JSONAPI,  # a JSON:API service: its media type both ways
+        }
 
     def request(self, method: str, path: str, *, safe_to_repeat: bool = True, **kwargs: Any) -> requests.Response:
         """Send one request; a 406 (the API version refused) fails the run naming the extra, not the record."""
@@ -79,7 +110,30 @@ class TeamtailorHook(CandidateApiHook):
         return {"data": {"type": "candidates", "attributes": super().body(record)}}
 
     def create_request(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        attributes = body["data"]["attributes"]
+        if not attributes.get("email"):  # "A unique email is a required attribute unless sourced is set to true"
+            body = {"data": {**body["data"], "attributes": {**attributes, "sourced": True}}}
         return "/v1/candidates", body
+
+    def mark(self, payload: dict[str, Any], key: str) -> dict[str, Any]:
+        attributes = payload["data"]["attributes"]
+        tags = [*attributes.get("tags", []), self.marker(key)]
+        return {"data": {**payload["data"], "attributes": {**attributes, "tags": tags}}}
+
+    def read_request(self, remote_id: str) -> tuple[str, dict[str, str]]:
+        return f"/v1/candidates/{quote(remote_id, safe='')}", {}  # "Show a Candidate"
+
+    def listed(self, answer: Any) -> list[dict[str, Any]]:
+        return [c for c in (answer or {}).get("data") or [] if isinstance(c, dict)]
+
+    def emails_of(self, found: Mapping[str, Any]) -> list[str]:
+        return [str((found.get("attributes") or {}).get("email") or "")]
+
+    def tags_of(self, found: Mapping[str, Any]) -> list[str]:
+        return super().tags_of(found.get("attributes") or {})
+
+    def created_of(self, found: Mapping[str, Any]) -> datetime | None:
+        return read_datetime((found.get("attributes") or {}).get("created-at"))
 
     def created_id(self, answer: Any) -> str | None:
         return ((answer or {}).get("data") or {}).get("id")
@@ -93,14 +147,8 @@ class TeamtailorHook(CandidateApiHook):
             for e in errors or []
         )
 
-    def lookup_request(self, email: str) -> tuple[str, dict[str, str]]:
+    def lookup_request(self, email: str, since: datetime | None = None) -> tuple[str, dict[str, str]]:
         return "/v1/candidates", {"filter[email]": email, "page[size]": "30"}
-
-    def found_id(self, answer: Any, email: str) -> str | None:
-        for candidate in (answer or {}).get("data") or []:
-            if str((candidate.get("attributes") or {}).get("email", "")).casefold() == email.casefold():
-                return candidate.get("id")
-        return None
 
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         resource = {"id": remote_id, "type": "candidates", "attributes": body["data"]["attributes"]}

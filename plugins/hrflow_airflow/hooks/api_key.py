@@ -15,6 +15,7 @@ from hrflow_airflow.errors import (
     RefusedError,
     TransientError,
 )
+from hrflow_airflow.forms import extra_field, json_endpoint_form
 from hrflow_airflow.hooks.json_api import JsonApiHook
 
 
@@ -99,7 +100,12 @@ class AtsHook(ApiKeyJsonHook):
     conn_name_attr = "ats_conn_id"
     default_conn_name = "ats_default"
     conn_type = "hrflow_ats"
+    also_conn_types = ("http",)  # Airflow's own type (environment variables, secrets backends): no form of ours
     hook_name = "ATS (JSON endpoint)"
+    engine = "hrflow_airflow.destinations.json_batch:JsonBatchDestination"  # a name: hooks import no destination
+    form = json_endpoint_form(
+        "ATS endpoint URL", "https://ats.example.com/api/hrflow/profiles", "ATS API key (sent as X-API-KEY)"
+    )
     service = "ATS"
     placeholder_url = "https://ats.example.com/api/hrflow/profiles"
 
@@ -128,6 +134,25 @@ class MessagingHook(ApiKeyJsonHook):
     default_conn_name = "sms_default"
     conn_type = "hrflow_messaging"
     hook_name = "Messaging service (JSON endpoint)"
+    form = json_endpoint_form(
+        "Messaging endpoint URL",
+        "https://sms.example.com/send",
+        "Messaging API key (sent as X-API-KEY)",
+        phone=extra_field(
+            "Recipient phone (alerts: the on-call number)",
+            description="Only for hrflow_alert: where failure and deadline alerts go.",
+        ),
+        idempotency_key_honoured=extra_field(
+            "The endpoint honours Idempotency-Key",
+            "boolean",
+            default=False,
+            description=(
+                "Tick only if the endpoint documents replaying a repeated Idempotency-Key: a send whose answer was "
+                "lost is then retried with the same key. Unticked (most gateways), it is never sent twice and the "
+                "run reports it by key."
+            ),
+        ),
+    )
     service = "messaging service"
     placeholder_url = "https://sms.example.com/send"
 

@@ -31,6 +31,7 @@ from hrflow_airflow.errors import (
     RefusedError,
     TransientError,
 )
+from hrflow_airflow.forms import TIMEOUT, Form, extra_field
 from hrflow_airflow.hooks.http import (
     CircuitBreaker,
     RetryPolicy,
@@ -126,6 +127,33 @@ class TwilioHook(BaseHook):
     default_conn_name = "sms_default"
     conn_type = "twilio"
     hook_name = "Twilio (SMS)"
+    form = Form(
+        fields={
+            "from": extra_field(
+                "From number (E.164)",
+                description="A Twilio number of this account, e.g. +33756789012. Or set a Messaging Service SID.",
+            ),
+            "messaging_service_sid": extra_field(
+                "Messaging Service SID", description="MG...; used instead of the From number when set."
+            ),
+            "to": extra_field(
+                "Recipient number",
+                description="sms_default: the recruiter who gets 'X just applied'; hrflow_alert: the on-call number.",
+            ),
+            "default_region": extra_field(
+                "Default region for local numbers",
+                description="ISO country code (e.g. FR) to read numbers typed as 06 12 34 56 78.",
+            ),
+            "account_sid": extra_field("Account SID (when the login is an API key SID)"),
+            "timeout": TIMEOUT,
+        },
+        relabeling={
+            "host": "API base URL (optional)",
+            "login": "Account SID (or API key SID)",
+            "password": "Auth Token (or API key secret)",
+        },
+        placeholders={"host": "https://api.twilio.com", "login": "AC...", "password": "the Auth Token"},
+    )
 
     def __init__(
         self,

@@ -27,12 +27,17 @@ from __future__ import annotations
 from hrflow_airflow.ledger.db import CHUNK, LedgerHook
 from hrflow_airflow.ledger.deliveries import (
     ACCEPTED,
+    CREATED,
     DELIVERED,
+    HINT,
     INTENT,
+    LINKED,
     QUARANTINED,
     REFUSED,
     REMOVED,
     SYNCED,
+    UNKNOWN,
+    UNLINKED,
     Deliveries,
     Entry,
 )
@@ -41,9 +46,30 @@ from hrflow_airflow.ledger.schema import REASON_LIMIT, TABLE, WATERMARKS
 from hrflow_airflow.ledger.watermarks import Watermarks
 
 __all__ = [
-    "ACCEPTED", "CHUNK", "DELIVERED", "INTENT", "QUARANTINED", "REASON_LIMIT", "REFUSED", "REMOVED", "SYNCED", "TABLE",
-    "WATERMARKS", "Deliveries", "Entry", "Ledger", "LedgerHook", "Refusal", "Refusals", "Watermarks",
-]  # fmt: skip
+    "ACCEPTED",
+    "CHUNK",
+    "CREATED",
+    "DELIVERED",
+    "HINT",
+    "INTENT",
+    "LINKED",
+    "QUARANTINED",
+    "REASON_LIMIT",
+    "REFUSED",
+    "REMOVED",
+    "SYNCED",
+    "TABLE",
+    "UNKNOWN",
+    "UNLINKED",
+    "WATERMARKS",
+    "Deliveries",
+    "Entry",
+    "Ledger",
+    "LedgerHook",
+    "Refusal",
+    "Refusals",
+    "Watermarks",
+]
 
 
 class Ledger:

@@ -8,8 +8,12 @@ LocalExecutor, ``airflow dags test``); workers on several machines need the shar
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -128,6 +132,35 @@ class LedgerHook(BaseHook):
                     raise
         return table
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """
+        Hold lock ``name`` across every process that shares this ledger (the tasks of a run, on any worker), and
+        across threads: a PostgreSQL advisory lock, or, for a SQLite ledger (one machine), an ``flock`` on a file
+        beside the database. For a vendor rule such as "one lookup at a time per API key".
+        """
+        with _thread_lock(self.url, name):
+            if self.engine.dialect.name == "postgresql":
+                from sqlalchemy import text
+
+                lock_id = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+                    try:
+                        yield
+                    finally:
+                        conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+                        conn.commit()
+                return
+            path = Path(self.url.removeprefix("sqlite:///") or "hrflow_ledger.db")
+            digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+            with open(path.with_name(f"{path.name}.{digest}.lock"), "a+b") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
     def upsert(self, table: Any, rows: list[dict[str, Any]], key: list[str], set_: Any, where: Any = None) -> None:
         """Insert ``rows`` into ``table``; on a ``key`` conflict set ``set_(stmt)`` (where ``where``), in chunks."""
         if not rows:
@@ -141,6 +174,13 @@ class LedgerHook(BaseHook):
 
 _CREATING = threading.RLock()
 _ENGINES: dict[tuple[int, str], Engine] = {}  # (process, URL) -> engine
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+
+
+def _thread_lock(url: str, name: str) -> threading.Lock:
+    """Return the process's lock for ``name`` in the database at ``url`` (flock does not order threads)."""
+    with _CREATING:
+        return _LOCKS.setdefault((url, name), threading.Lock())
 
 
 def now() -> str:

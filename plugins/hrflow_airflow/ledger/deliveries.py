@@ -2,13 +2,18 @@
 Deliveries: what each destination holds, per object, and the state machine that gets it there::
 
     (absent) --record_intent--> intent --record_accepted--> accepted --mark_synced (sync=1 on it)--> synced
-                                  |                                                                    |
-                                  +--(refusals.py)--> refused --(max_refusals)--> quarantined          |
+                                  |  ^                                                                  |
+              (a lost answer)     |  | (lookup settled: nothing found, created again)                   |
+                                  v  |                                                                  |
+                                unknown --(a lookup finds the record carrying our marker)--> accepted   |
+                                  +--(refusals.py)--> refused --(max_refusals)--> quarantined           |
     synced --(an edit changes the mapped record: another hash)--> update sent --record_updated--> synced
 
 * ``intent``: about to be sent. A crash or a lost answer leaves it there; the next attempt knows the object may
   have arrived (a destination with a lookup checks first; the JSON batch endpoint resends under the same
   ``Idempotency-Key``).
+* ``unknown``: a create lost its answer. Later runs look it up (adopting only a record that carries our marker);
+  it is created again only when a lookup made ``[hrflow] lookup_settle_seconds`` after ``sent_at`` finds nothing.
 * ``accepted``: the destination said yes (``remote_id`` when it returns one). Any later run skips the send.
 * ``synced``: tagged ``sync=1`` in HrFlow. The row stays: ``synced_hash`` is a keyed hash of the last record the
   destination accepted (never the record), so a later run sends an update only when the mapped record changed.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.ledger.db import CHUNK, now
@@ -29,11 +35,18 @@ if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook
 
 INTENT, ACCEPTED, SYNCED, REFUSED, QUARANTINED = "intent", "accepted", "synced", "refused", "quarantined"
+UNKNOWN = "unknown"  # a create lost its answer: looked up again in later runs, created again only once settled
+# how the remote record came to be the object's (column ``origin``)
+CREATED = "created"  # our create made it (answered, or found later carrying our marker): ours to remove
+LINKED = "linked"  # the ATS already held the person (e.g. a unique email): updated, never removed or erased
+HINT = "hint"  # taken from the object's ats_id tag (a baseline): anyone can edit a tag, so never removed
+UNLINKED = "unlinked"  # audit_links dropped an id that failed the proof
+REMOVABLE = (CREATED, None)  # None: recorded before 0.3, taken as created until audit_links says otherwise
 REMOVED = "removed"  # archived or deleted in the destination (reason: how); erased: a tombstone, never re-created
 DELIVERED = (ACCEPTED, SYNCED)  # the destination holds the object: never create it again
 ENTRY_COLUMNS = (
     "state", "container", "remote_id", "attempts", "record_hash", "refusals", "reason", "refused_run", "synced_hash",
-    "group_key", "sent_hash",
+    "group_key", "sent_hash", "origin", "sent_at",
 )  # fmt: skip
 
 
@@ -52,6 +65,13 @@ class Entry:
     synced_hash: str | None = None  # of the last record the destination accepted (keyed)
     group_key: str | None = None  # intent: the Idempotency-Key of the request that carried it (JSON endpoint)
     sent_hash: str | None = None  # intent: the hash of the record that request carried
+    origin: str | None = None  # created, linked, hint, unlinked (None: recorded before 0.3)
+    sent_at: str | None = None  # intent / unknown: when the first create since the last outcome was sent
+
+    @property
+    def ours(self) -> bool:
+        """Return True when the remote record is one our own create made: the only kind removal may touch."""
+        return bool(self.remote_id) and self.origin in REMOVABLE
 
 
 def entry_of(values: Iterable[Any]) -> Entry:
@@ -90,6 +110,17 @@ class Deliveries:
         with self.db.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def unknown_since(self, destination: str, before: str, limit: int = 20) -> tuple[int, list[str]]:
+        """Return how many objects are outcome unknown since before ``before`` (ISO time), and the first keys."""
+        from sqlalchemy import func, select
+
+        table = ledger_table()
+        where = (table.c.destination == destination, table.c.state == UNKNOWN, table.c.sent_at < before)
+        with self.db.engine.connect() as conn:
+            count = int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+            keys = [k for (k,) in conn.execute(select(table.c.object_key).where(*where).limit(limit))] if count else []
+        return count, keys
+
     def intent_groups(self, destination: str, containers: Iterable[str]) -> dict[str, str]:
         """
         Return ``{key: group_key}`` of the objects sent in a request whose answer never came (state ``intent``):
@@ -120,22 +151,30 @@ class Deliveries:
         Record that ``(key, container)`` items are about to be sent (in one request of ``group_key``, each with the
         record of hash ``hashes[key]``); an accepted or synced entry stays as it is.
         """
-        from sqlalchemy import and_
+        from sqlalchemy import and_, case, func, or_
 
         table, hashes = ledger_table(), hashes or {}
+        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # sent_at: the settle time counts from it
         rows = [
             {"destination": destination, "object_key": key, "container": container, "state": INTENT,
              "remote_id": None, "attempts": 1, "group_key": group_key, "sent_hash": hashes.get(key),
-             "updated_at": now()}
+             "updated_at": at, "sent_at": at}
             for key, container in items
         ]  # fmt: skip
+        pending = or_(table.c.state == INTENT, table.c.state == UNKNOWN)  # no expanding IN in an executemany
         self.db.upsert(
             table, rows, ["destination", "object_key"],
             lambda stmt: {"state": stmt.excluded.state, "attempts": table.c.attempts + 1,
                           "group_key": stmt.excluded.group_key, "sent_hash": stmt.excluded.sent_hash,
-                          "updated_at": stmt.excluded.updated_at},
-            where=and_(*(table.c.state != state for state in DELIVERED)),  # no expanding IN in an executemany
+                          "updated_at": stmt.excluded.updated_at,
+                          "sent_at": case((pending, func.coalesce(table.c.sent_at, stmt.excluded.sent_at)),
+                                          else_=stmt.excluded.sent_at)},
+            where=and_(*(table.c.state != state for state in DELIVERED)),
         )  # fmt: skip
+
+    def record_unknown(self, destination: str, keys: Iterable[str], reason: str) -> None:
+        """Record that the creates of ``keys`` lost their answer: outcome unknown until a later lookup settles it."""
+        self.set(destination, keys, state=UNKNOWN, reason=reason[:80])
 
     def record_accepted(
         self,
@@ -143,10 +182,13 @@ class Deliveries:
         items: Iterable[tuple[str, str]],
         remote_ids: dict[str, str] | None = None,
         hashes: dict[str, str] | None = None,
+        *,
+        origin: str = CREATED,
     ) -> None:
         """
         Record that the destination accepted ``(key, container)`` items (with their remote ids, if any, and the
-        keyed hash of each record it accepted). A synced object stays synced.
+        keyed hash of each record it accepted), made by our create (``origin`` created) or an existing record
+        linked to (linked). A synced object stays synced.
         """
         from sqlalchemy import case, func
 
@@ -154,7 +196,7 @@ class Deliveries:
         rows = [
             {"destination": destination, "object_key": key, "container": container, "state": ACCEPTED,
              "remote_id": remote_ids.get(key), "attempts": 1, "refusals": 0, "reason": None,
-             "synced_hash": hashes.get(key), "updated_at": now()}
+             "synced_hash": hashes.get(key), "updated_at": now(), "origin": origin, "sent_at": None}
             for key, container in items
         ]  # fmt: skip
         self.db.upsert(
@@ -163,7 +205,8 @@ class Deliveries:
                           "remote_id": func.coalesce(stmt.excluded.remote_id, table.c.remote_id),
                           "refusals": stmt.excluded.refusals, "reason": stmt.excluded.reason,
                           "synced_hash": func.coalesce(stmt.excluded.synced_hash, table.c.synced_hash),
-                          "updated_at": stmt.excluded.updated_at},
+                          "updated_at": stmt.excluded.updated_at, "origin": stmt.excluded.origin,
+                          "sent_at": None},
         )  # fmt: skip
 
     def mark_synced(self, destination: str, keys: Iterable[str]) -> None:
@@ -189,14 +232,16 @@ class Deliveries:
     def record_baseline(self, destination: str, rows: Iterable[tuple[str, str, str | None, str]]) -> None:
         """
         Record ``(key, container, remote_id, hash)`` of objects synced before the ledger kept them (an upgrade, a
-        lost ledger): what HrFlow holds now is taken as what the destination holds. Known rows are kept.
+        lost ledger): what HrFlow holds now is taken as what the destination holds. Known rows are kept. The id
+        comes from the object's ``ats_id`` tag, which anyone can edit: it is a hint (updates use it; removal and
+        erasure never act on it).
         """
         from sqlalchemy import func
 
         table = ledger_table()
         values = [
             {"destination": destination, "object_key": key, "container": container, "state": SYNCED,
-             "remote_id": remote_id, "attempts": 1, "synced_hash": value, "updated_at": now()}
+             "remote_id": remote_id, "attempts": 1, "synced_hash": value, "updated_at": now(), "origin": HINT}
             for key, container, remote_id, value in rows
         ]  # fmt: skip
         self.db.upsert(

@@ -19,7 +19,17 @@ TABLE = "hrflow_sync_ledger"
 WATERMARKS = "hrflow_sync_watermark"
 REASON_LIMIT = 300
 # columns added after the first release, in the order they came: an older table gains them on first use
-ADDED = ("record_hash", "refusals", "reason", "refused_run", "synced_hash", "group_key", "sent_hash")
+ADDED = (
+    "record_hash",
+    "refusals",
+    "reason",
+    "refused_run",
+    "synced_hash",
+    "group_key",
+    "sent_hash",
+    "origin",
+    "sent_at",
+)
 
 
 def ledger_columns() -> list[Any]:
@@ -43,6 +53,9 @@ def ledger_columns() -> list[Any]:
         Column("synced_hash", String(64)),
         Column("group_key", String(80)),
         Column("sent_hash", String(64)),
+        # added with "adopt only what we made": how the remote record came to be ours, and the first send
+        Column("origin", String(16)),  # created | linked | hint | unlinked; NULL: before 0.3 (audit_links checks)
+        Column("sent_at", String(32)),  # UTC ISO time of the first create sent since the last outcome
     ]
 
 

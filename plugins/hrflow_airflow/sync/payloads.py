@@ -119,6 +119,10 @@ class Summary(TypedDict):
     found_only_by_sweep: int | None
     resumed: int
     why: str
+    unknown: NotRequired[int]  # creates whose answer was lost, not found yet: settled by a later run's lookup
+    unknown_keys: NotRequired[list[str]]
+    linked: NotRequired[int]  # records the ATS already held, linked to (never removed or erased by the sync)
+    stale_unknown: NotRequired[str | None]  # the once-only alert for objects unknown past the settle time + a run
     updated: NotRequired[int]  # synced objects whose changed record the destination accepted as an update
     changes: NotRequired[dict | None]  # how the changes were listed (sync.changes.ChangeStats)
     newest_write: NotRequired[str | None]  # the newest updated_at of the run's own tagging PUTs

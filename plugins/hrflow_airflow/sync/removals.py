@@ -130,7 +130,7 @@ def remove_gone(kind: ObjectKind, destination: Any, gone: Gone, mode: str, ledge
     targets = [*gone["archived"], *gone["deleted"]]
     result: dict[str, Any] = {
         "mode": mode, "archived": len(gone["archived"]), "deleted": len(gone["deleted"]), "removed": [],
-        "kept": [], "unsupported": [], "failed": [], "stopped": gone["stopped"],
+        "kept": [], "unsupported": [], "not_ours": [], "failed": [], "stopped": gone["stopped"],
     }  # fmt: skip
     if not targets:
         return result
@@ -146,7 +146,12 @@ def remove_gone(kind: ObjectKind, destination: Any, gone: Gone, mode: str, ledge
         plural=kind.plural, items=items, remote_ids={k: r for k, _, r in targets if r}, mode=mode, ledger=ledger
     )
     result.update(removed=[[k, how] for k, _, how in removed["removed"]], unsupported=removed["unsupported"],
-                  failed=removed["failed"])  # fmt: skip
+                  not_ours=removed.get("not_ours", []), failed=removed["failed"])  # fmt: skip
+    if result["not_ours"]:
+        log.warning(
+            "%s %s left in place, not ours: the ATS already held them and the sync only linked to them: %s",
+            len(result["not_ours"]), kind.plural, ", ".join(f["key"] for f in result["not_ours"]),
+        )  # fmt: skip
     if removed["unsupported"]:
         log.warning(
             "%s: %s: kept %s", destination.name, removed["unsupported"][0]["reason"],

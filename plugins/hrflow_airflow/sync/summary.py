@@ -85,6 +85,9 @@ def build_summary(
         listing=stats.get("listing", "search"),
         found_only_by_sweep=stats.get("found_only_by_sweep"),
         resumed=extras["resumed"],
+        unknown=len(extras["unknown"]),
+        unknown_keys=[f["key"] for f in extras["unknown"]],
+        linked=extras["linked"],
         why=stats.get("why", ""),
         updated=extras["updated"],
         changes=stats.get("changes"),
@@ -125,9 +128,11 @@ def reduce_posted(
     quarantined.
     """
     by_index: dict[int, dict[str, Any]] = {}
-    extras: dict[str, Any] = {"resumed": 0, "updated": 0, "refused": [], "quarantined": []}
+    extras: dict[str, Any] = {"resumed": 0, "updated": 0, "refused": [], "quarantined": [], "unknown": [], "linked": 0}
     for post in posted:
         extras["resumed"] += post.get("resumed", 0)
+        extras["unknown"] += post.get("unknown", [])
+        extras["linked"] += len(post.get("linked", []))
         extras["updated"] += len(post.get("updated", []))
         extras["refused"] += post.get("refused", [])
         extras["quarantined"] += post.get("quarantined", [])
@@ -231,6 +236,15 @@ def log_summary(kind: ObjectKind, result: Summary) -> None:
         log.warning("Refused again %s %s: %s", kind.name, entry["key"], entry["reason"])
     for entry in result.get("quarantined_keys", []):
         log.warning("Quarantined %s %s (not sent): %s", kind.name, entry["key"], entry["reason"])
+    if result.get("unknown"):
+        log.warning(
+            "Outcome unknown: %s %s whose create lost its answer, looked up again by the next runs (not failed): %s",
+            result["unknown"], kind.plural, ", ".join(result.get("unknown_keys", [])),
+        )  # fmt: skip
+    if result.get("linked"):
+        log.info("Linked: %s %s the ATS already held (updated, never removed)", result["linked"], kind.plural)
+    if (removal := result.get("removal")) and removal.get("not_ours"):
+        log.warning("Left in place, not ours: %s", ", ".join(f["key"] for f in removal["not_ours"]))
     log.info(
         "Listing: %s; found only by the full sweep: %s; already accepted by the ATS in an earlier run "
         "(ledger), tagged only: %s",

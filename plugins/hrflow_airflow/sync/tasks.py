@@ -41,6 +41,7 @@ from hrflow_airflow.sync.summary import (
     failure_message,
     log_summary,
 )
+from hrflow_airflow.sync.unknown import still_unknown
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ def report(kind: str, **context: Any) -> Summary:
     if not dry_run and (changes := stats.get("changes")):  # every update batch posted: the watermark moves
         posted = [i for i in changes["batches"] if ti.xcom_pull(task_ids=stages["posted"], map_indexes=i, default=None)]
         commit_watermark(destination_for(objects.ats_conn_id).ledger_key, changes, posted, result.get("newest_write"))
+    if not dry_run:
+        result["stale_unknown"] = still_unknown(objects, destination_for(objects.ats_conn_id).ledger_key)
     dag_id, run_id = context["dag"].dag_id, context["run_id"]
     publish_report(objects, result, dag_id=dag_id, run_id=run_id, events=context["outlet_events"][asset_alias(kind)])
     end_of_run_cleanup(context, stats, stages["transformed"], keep=bool(result["failed_keys"]))
@@ -181,4 +184,6 @@ def summary(kind: str, result: Summary | None, **context: Any) -> Summary:
     log_summary(object_kind(kind), result)
     if message := failure_message(object_kind(kind), result):
         raise AirflowFailException(message)
+    if stale := result.get("stale_unknown"):  # alerted once: later runs log it only, until it is settled
+        raise AirflowFailException(stale)
     return result

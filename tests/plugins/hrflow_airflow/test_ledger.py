@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from hrflow_airflow.ledger import Ledger, Refusal
+from tests.conftest import PG, service_missing
 
 
 def test_a_table_of_the_previous_version_gains_the_new_columns_and_keeps_its_rows(ledger_path):
@@ -92,18 +93,26 @@ def test_intent_groups_and_refused_updates_are_listed_for_their_containers(ledge
 
 @pytest.fixture
 def postgres_ledger(monkeypatch):
-    """A sync ledger in a scratch PostgreSQL database (127.0.0.1:5432, trust), as docker-compose.yaml sets it up."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
+    """
+    A sync ledger in a scratch PostgreSQL database (127.0.0.1:5432, trust), as docker-compose.yaml sets it up.
+    Without that PostgreSQL the test skips, and fails under CI=true or REQUIRE_SERVICES=1 (tests.conftest).
+    """
+    import sqlalchemy
+
     admin = sqlalchemy.create_engine(
-        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        f"postgresql+psycopg2://postgres@{PG[0]}:{PG[1]}/postgres", isolation_level="AUTOCOMMIT"
     )
     name = f"hrflow_ledger_test_{uuid.uuid4().hex[:8]}"
+    unusable = None
     try:
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    except sqlalchemy.exc.OperationalError:
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    conn_ = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": name}
+    except sqlalchemy.exc.OperationalError as exc:
+        unusable = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+    if unusable:  # outside the except: the failure names what is missing, without the chained traceback
+        admin.dispose()
+        service_missing(f"PostgreSQL on {PG[0]}:{PG[1]} (user postgres, trust auth)", unusable)
+    conn_ = {"conn_type": "postgres", "host": PG[0], "port": PG[1], "login": "postgres", "schema": name}
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps(conn_))
     ledger = Ledger()
     yield ledger

@@ -16,7 +16,7 @@ from hrflow_airflow.objects import JOB, PROFILE
 from hrflow_airflow.realtime import RecordHasher, announced, sync_event_types
 from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.sms import EventError
-from hrflow_airflow.webhook import SIGNATURE_HEADER, create_app, sign
+from hrflow_airflow.webhook import SIGNATURE_HEADER, create_app, run_id_for, sign
 
 SECRET = "whsec-test"
 DESTINATION = "ats_default"
@@ -38,19 +38,27 @@ class Hasher(RecordHasher):
 
 @pytest.fixture
 def webhook(ledger_path):
-    """The webhook app with sync on; ``started`` lists each (kind, keys) it asked the scheduler for."""
+    """
+    The webhook app with sync on; ``started`` lists each (kind, keys) it asked the scheduler for, ``triggered``
+    each (run id, conf) of an SMS run it started.
+    """
     started: list[tuple[str, list[str]]] = []
+    triggered: list[tuple[str, dict]] = []
+
+    def trigger(run_id, conf):
+        triggered.append((run_id, conf))
+        return "triggered"
 
     def start(kind, objects):
         started.append((kind.name, sorted(o["key"] for o in objects)))
         return "started"
 
     app = create_app(
-        get_secret=lambda: SECRET, trigger=lambda *_: "triggered", check_pool=lambda: None, starts_sync=True,
+        get_secret=lambda: SECRET, trigger=trigger, check_pool=lambda: None, starts_sync=True,
         hasher=Hasher(), start_sync=start,
     )  # fmt: skip
     client = TestClient(app)
-    client.started = started
+    client.started, client.triggered = started, triggered
     return client
 
 
@@ -87,12 +95,20 @@ def test_our_tagging_update_starts_nothing_and_an_edit_starts_one_run(webhook):
     edited["info"]["email"] = "zoe.moreau@example.com"
     deliver(webhook, "profile.storing.update", edited)
     assert webhook.started == [("profile", ["p" * 40])]
-    assert Inbox().pending() == 0
+    assert Inbox().pending() == 0 and webhook.triggered == []  # an update is no new profile: no SMS
 
 
 def test_a_new_profile_starts_its_sync_and_its_sms_and_the_inbox_keeps_no_candidate_data(webhook):
     deliver(webhook, "profile.parsing.success", PROFILE_OBJ)
     assert webhook.started == [("profile", ["p" * 40])]
+    # its SMS: one hrflow_profile_sms run, by the profile's run id, with the keys only; the inbox row says started
+    run_id = run_id_for(SOURCE, "p" * 40)
+    conf = {"type": "profile.parsing.success", "origin": "api", "profile": {"key": "p" * 40, "source": {"key": SOURCE}}}
+    assert webhook.triggered == [(run_id, conf)]
+    inbox = Inbox()
+    with inbox.ledger.engine.connect() as conn:
+        row = conn.execute(inbox.table.select().where(inbox.table.c.run_id == run_id)).one()
+    assert row.started_at is not None and row.status == "triggered" and json.loads(row.conf) == conf
     with Inbox().ledger.engine.connect() as conn:
         stored = json.dumps([list(map(str, row)) for row in conn.execute(Inbox().table.select())])
     for value in ("Zoë", "Moreau", "zoe@example.com", "+33612345678"):
