@@ -34,7 +34,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
-from sandbox.vendors import EMAIL, Vendors, finish, read_json
+from sandbox.vendor import Vendor
+from sandbox.vendors import EMAIL, VendorAts, Vendors, _first_value, finish, read_json
 
 CLIENT_ID = "greenhouse-sandbox-client"
 CLIENT_SECRET = "greenhouse-sandbox-client-secret"
@@ -202,3 +203,20 @@ def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
         vendors.greenhouse.candidates = {str(candidate["id"]): candidate, **vendors.greenhouse.candidates}
         vendors.greenhouse.strangers.add(str(candidate["id"]))
     return str(candidate["id"])
+
+
+VENDOR = Vendor(
+    "greenhouse",
+    "/greenhouse",
+    serve,
+    lambda: VendorAts("greenhouse", interval=10.0, email_of=_first_value("email_addresses")),
+    connection,
+    "/greenhouse/v3/candidates",
+    CLIENT_SECRET,
+    auth=("/greenhouse-auth", serve_auth),  # https://auth.greenhouse.io
+    fields=lambda i: {"first_name": f"F{i}", "last_name": f"L{i}", "email": f"c{i}@example.com"},
+    update_route=("PATCH", "/greenhouse/v3/candidates/", None),
+    remove_route=("DELETE", "/greenhouse/v3/candidates/", None),
+    lookup_route=("GET", "/greenhouse/v3/candidates", None),
+    stranger=stranger,
+)

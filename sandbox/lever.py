@@ -27,7 +27,8 @@ import time
 import uuid
 from typing import Any
 
-from sandbox.vendors import EMAIL, Vendors, finish, read_json
+from sandbox.vendor import Vendor
+from sandbox.vendors import EMAIL, VendorAts, Vendors, finish, read_json
 
 API_KEY = "lever-sandbox-api-key"
 PERFORM_AS = "8d49b010-cc6a-4f40-ace5-e86061c677ed"  # the Lever user writes are made as
@@ -211,3 +212,21 @@ def connection(base_url: str, **extra: Any) -> dict[str, Any]:
         "password": API_KEY,
         "extra": {"perform_as": PERFORM_AS, "archive_reason_id": ARCHIVE_REASON, "timeout": 5, **extra},
     }
+
+
+VENDOR = Vendor(
+    "lever",
+    "/lever",
+    serve,
+    lambda: VendorAts("lever", interval=1.0, email_of=lambda o: (o.get("emails") or [""])[0]),
+    connection,
+    "/lever/v1/opportunities",
+    API_KEY,
+    fields=lambda i: {"name": f"F{i} L{i}", "email": f"c{i}@example.com"},
+    removal="archive",
+    unsupported="delete",
+    update_route=("PUT", "/lever/v1/contacts/", None),
+    remove_route=("PUT", "/lever/v1/opportunities/", "reason"),
+    lookup_route=("GET", "/lever/v1/opportunities", None),
+    stranger=stranger,
+)

@@ -126,7 +126,9 @@ class SandboxState:
             self.index_delay = 0.0  # seconds before an object written from now on is visible to search
             self.indexed_at: dict[str, float] = {}  # object key -> time.time() search sees it from
             self.lag_until = 0.0  # the latest of indexed_at: search results are cacheable after it
-            self.honour_idempotency = True  # False: the ATS ignores Idempotency-Key, as most real ones do
+            # no Idempotency-Key help unless a test asks for it (True: the JSON receiver replays a repeated key, as
+            # its wire format requires); vendor emulators never replay: the real APIs have no such key
+            self.honour_idempotency = False
             self.sms_honours_idempotency = False  # SMS gateways ignore it; True: one that replays a repeated key
             # a refused batch names its refused records ({"errors": [{"hrflow_key", "message"}]}); False: it
             # says only "validation failed", as an endpoint that does not follow the optional shape would

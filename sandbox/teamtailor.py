@@ -27,7 +27,8 @@ import itertools
 import time
 from typing import Any
 
-from sandbox.vendors import EMAIL, Vendors, Window, finish, read_json
+from sandbox.vendor import Vendor
+from sandbox.vendors import EMAIL, VendorAts, Vendors, Window, finish, read_json
 
 API_KEY = "teamtailor-sandbox-admin-key"
 API_VERSIONS = ("20240404", "20240904")
@@ -192,3 +193,19 @@ def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
         vendors.teamtailor.candidates = {candidate["id"]: candidate, **vendors.teamtailor.candidates}
         vendors.teamtailor.strangers.add(candidate["id"])
     return candidate["id"]
+
+
+VENDOR = Vendor(
+    "teamtailor",
+    "/teamtailor",
+    serve,
+    lambda: VendorAts("teamtailor", interval=10.0, email_of=lambda c: c["attributes"].get("email")),
+    connection,
+    "/teamtailor/v1/candidates",
+    API_KEY,
+    fields=lambda i: {"first-name": f"F{i}", "last-name": f"L{i}", "email": f"c{i}@example.com"},
+    update_route=("PATCH", "/teamtailor/v1/candidates/", None),
+    remove_route=("DELETE", "/teamtailor/v1/candidates/", None),
+    lookup_route=("GET", "/teamtailor/v1/candidates", None),
+    stranger=stranger,
+)

@@ -39,10 +39,13 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.vendor import Vendor
+
 SMARTRECRUITERS_TOKEN = "smartrecruiters-sandbox-key"
 WORKABLE_TOKEN = "workable-sandbox-account-token"  # an account token: 10 requests / 10 s
 WORKABLE_OAUTH_TOKEN = "workable-sandbox-oauth-token"  # an OAuth token: 50 requests / 10 s
 WORKABLE_JOB = "GROOV001"
+WORKABLE_MEMBER = "13e0eb0e"  # the member id disqualifications are made as
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -94,6 +97,10 @@ class VendorAts:
     def made(self, candidate_id: str) -> None:
         """Record that candidate ``candidate_id`` was created now (its lookups wait for ``lookup_lag``)."""
         self.made_at[str(candidate_id)] = time.time()
+
+    def catch_up(self, seconds: float) -> None:
+        """Let the search index catch up by ``seconds`` (an injected clock: a test need not wait out the lag)."""
+        self.made_at = {key: at - seconds for key, at in self.made_at.items()}
 
     def searchable(self, candidate_id: str) -> bool:
         """Return True once the search index shows candidate ``candidate_id``."""
@@ -536,3 +543,40 @@ def workable_stranger(vendors: Vendors, first: str, last: str, email: str) -> st
         vendors.workable.candidates = {candidate["id"]: candidate, **vendors.workable.candidates}
         vendors.workable.strangers.add(candidate["id"])
     return candidate["id"]
+
+
+VENDORS = (
+    Vendor(
+        "smartrecruiters",
+        "/smartrecruiters",
+        _smartrecruiters,
+        lambda: VendorAts("smartrecruiters", interval=SR_INTERVAL),
+        smartrecruiters_connection,
+        "/smartrecruiters/candidates",
+        SMARTRECRUITERS_TOKEN,
+        latency_in_flight=True,  # its concurrency limit holds across the whole answer time
+        fields=lambda i: {"firstName": f"F{i}", "lastName": f"L{i}", "email": f"c{i}@example.com"},
+        update_route=("PATCH", "/smartrecruiters/candidates/", None),
+        remove_route=("DELETE", "/smartrecruiters/candidates/", None),
+        lookup_route=("GET", "/smartrecruiters/candidates", None),
+        stranger=smartrecruiters_stranger,
+    ),
+    Vendor(
+        "workable",
+        "/workable",
+        _workable,
+        lambda: VendorAts("workable", interval=WORKABLE_INTERVAL),
+        workable_connection,
+        "/workable/spi/v3/talent_pool/candidates",
+        WORKABLE_TOKEN,
+        # an OAuth token, 50 requests / 10 s (a short demo), and the member who disqualifies (archive)
+        demo=lambda url: workable_connection(url, oauth=True, member_id=WORKABLE_MEMBER),
+        fields=lambda i: {"firstname": f"F{i}", "lastname": f"L{i}", "email": f"c{i}@example.com"},
+        removal="archive",
+        unsupported="delete",
+        update_route=("PATCH", "/workable/spi/v3/candidates/", None),
+        remove_route=("POST", "/workable/spi/v3/candidates/", "member_id"),
+        lookup_route=("GET", "/workable/spi/v3/candidates", None),
+        stranger=workable_stranger,
+    ),
+)

@@ -1,9 +1,11 @@
 """
 The destination contract: ONE suite every destination runs against its sandbox emulator, over HTTP.
 
-Each entry in :data:`EMULATORS` says how to reach one destination and how to read what its emulator holds. Adding
-an ATS means adding its adapter, its emulator and one entry here (docs/destinations.md, "Add an ATS"). The JSON
-endpoint runs as most real receivers behave: it ignores ``Idempotency-Key``.
+Each entry in :data:`EMULATORS` says how to reach one destination and how to read what its emulator holds. A
+vendor's entry is built from its sandbox registry entry (``sandbox/registry.py``: connection, create path,
+credential, record fields, routes, a record of its own for a person), so adding an ATS adds nothing here
+(docs/destinations.md, "Add an ATS"). The JSON endpoint has its own entry; it runs as most real receivers
+behave, ignoring ``Idempotency-Key``, except where its wire format requires the replay.
 """
 
 from __future__ import annotations
@@ -22,17 +24,9 @@ import pytest
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.ledger import Ledger
-from sandbox import greenhouse, lever, teamtailor
 from sandbox.objects import ATS_API_KEY
+from sandbox.registry import VENDORS, Vendor
 from sandbox.state import Fault
-from sandbox.vendors import (
-    SMARTRECRUITERS_TOKEN,
-    WORKABLE_OAUTH_TOKEN,
-    smartrecruiters_connection,
-    smartrecruiters_stranger,
-    workable_connection,
-    workable_stranger,
-)
 
 
 @dataclass(frozen=True)
@@ -85,102 +79,47 @@ def vendor_held(name: str) -> Callable[[Any], dict[str, int]]:
     return held
 
 
-EMULATORS = [
-    Emulator(
-        "json",
-        lambda url: {
-            "conn_type": "hrflow_ats",
-            "host": f"{url}/ats/profiles",
-            "password": ATS_API_KEY,
-            "extra": {"timeout": 5},
-        },  # fmt: skip
-        "/ats/profiles",
-        ATS_API_KEY,
-        lambda i: {"first_name": f"F{i}", "last_name": f"L{i}", "email": f"c{i}@example.com"},
+def vendor_entry(vendor: Vendor) -> Emulator:
+    """Return the contract entry of one sandbox vendor: its parameters come from the sandbox registry."""
+    return Emulator(
+        vendor.name,
+        vendor.demo_connection,  # the connection of its short demo: an OAuth token where the vendor has one
+        vendor.create_path,
+        vendor.secret,
+        vendor.fields,
         "email",
-        json_held,
-        lambda state: sum(state.ats_area("profiles").updates.values()),
-        key_replayed=True,
-        unsupported=None,
-        update_route=("POST", "/ats/profiles", '"upsert"'),
-        remove_route=("POST", "/ats/profiles", '"delete"'),
-        lookup_route=None,
-    ),
-    Emulator(
-        "smartrecruiters",
-        smartrecruiters_connection,
-        "/smartrecruiters/candidates",
-        SMARTRECRUITERS_TOKEN,
-        lambda i: {"firstName": f"F{i}", "lastName": f"L{i}", "email": f"c{i}@example.com"},
-        "email",
-        vendor_held("smartrecruiters"),
-        lambda state: sum(state.vendors.smartrecruiters.updates.values()),
-        update_route=("PATCH", "/smartrecruiters/candidates/", None),
-        remove_route=("DELETE", "/smartrecruiters/candidates/", None),
-        lookup_route=("GET", "/smartrecruiters/candidates", None),
-        stranger=smartrecruiters_stranger,
-    ),
-    Emulator(
-        "workable",
-        lambda url: workable_connection(url, oauth=True, member_id="13e0eb0e"),
-        "/workable/spi/v3/talent_pool/candidates",
-        WORKABLE_OAUTH_TOKEN,
-        lambda i: {"firstname": f"F{i}", "lastname": f"L{i}", "email": f"c{i}@example.com"},
-        "email",
-        vendor_held("workable"),
-        lambda state: sum(state.vendors.workable.updates.values()),
-        removal="archive",
-        unsupported="delete",
-        update_route=("PATCH", "/workable/spi/v3/candidates/", None),
-        remove_route=("POST", "/workable/spi/v3/candidates/", "member_id"),
-        lookup_route=("GET", "/workable/spi/v3/candidates", None),
-        stranger=workable_stranger,
-    ),
-    Emulator(
-        "greenhouse",
-        greenhouse.connection,
-        "/greenhouse/v3/candidates",
-        greenhouse.CLIENT_SECRET,
-        lambda i: {"first_name": f"F{i}", "last_name": f"L{i}", "email": f"c{i}@example.com"},
-        "email",
-        vendor_held("greenhouse"),
-        lambda state: sum(state.vendors.greenhouse.updates.values()),
-        update_route=("PATCH", "/greenhouse/v3/candidates/", None),
-        remove_route=("DELETE", "/greenhouse/v3/candidates/", None),
-        lookup_route=("GET", "/greenhouse/v3/candidates", None),
-        stranger=greenhouse.stranger,
-    ),
-    Emulator(
-        "lever",
-        lever.connection,
-        "/lever/v1/opportunities",
-        lever.API_KEY,
-        lambda i: {"name": f"F{i} L{i}", "email": f"c{i}@example.com"},
-        "email",
-        vendor_held("lever"),
-        lambda state: sum(state.vendors.lever.updates.values()),
-        removal="archive",
-        unsupported="delete",
-        update_route=("PUT", "/lever/v1/contacts/", None),
-        remove_route=("PUT", "/lever/v1/opportunities/", "reason"),
-        lookup_route=("GET", "/lever/v1/opportunities", None),
-        stranger=lever.stranger,
-    ),
-    Emulator(
-        "teamtailor",
-        teamtailor.connection,
-        "/teamtailor/v1/candidates",
-        teamtailor.API_KEY,
-        lambda i: {"first-name": f"F{i}", "last-name": f"L{i}", "email": f"c{i}@example.com"},
-        "email",
-        vendor_held("teamtailor"),
-        lambda state: sum(state.vendors.teamtailor.updates.values()),
-        update_route=("PATCH", "/teamtailor/v1/candidates/", None),
-        remove_route=("DELETE", "/teamtailor/v1/candidates/", None),
-        lookup_route=("GET", "/teamtailor/v1/candidates", None),
-        stranger=teamtailor.stranger,
-    ),
-]
+        vendor_held(vendor.name),
+        lambda state: sum(getattr(state.vendors, vendor.name).updates.values()),
+        removal=vendor.removal,
+        unsupported=vendor.unsupported,
+        update_route=vendor.update_route,
+        remove_route=vendor.remove_route,
+        lookup_route=vendor.lookup_route,
+        stranger=vendor.stranger,
+    )
+
+
+JSON_ENDPOINT = Emulator(
+    "json",
+    lambda url: {
+        "conn_type": "hrflow_ats",
+        "host": f"{url}/ats/profiles",
+        "password": ATS_API_KEY,
+        "extra": {"timeout": 5},
+    },
+    "/ats/profiles",
+    ATS_API_KEY,
+    lambda i: {"first_name": f"F{i}", "last_name": f"L{i}", "email": f"c{i}@example.com"},
+    "email",
+    json_held,
+    lambda state: sum(state.ats_area("profiles").updates.values()),
+    key_replayed=True,
+    unsupported=None,
+    update_route=("POST", "/ats/profiles", '"upsert"'),
+    remove_route=("POST", "/ats/profiles", '"delete"'),
+    lookup_route=None,
+)
+EMULATORS = [JSON_ENDPOINT, *(vendor_entry(vendor) for vendor in VENDORS)]
 
 
 @pytest.fixture(params=EMULATORS, ids=lambda e: e.name)

@@ -129,6 +129,7 @@ def test_a_request_left_without_answer_is_sent_again_whole_by_a_later_run_cut_di
 ):
     """An endpoint that honours Idempotency-Key applies each profile once although the next run cuts by 3."""
     state = sandbox.state
+    state.honour_idempotency = True  # the JSON wire format's replay
     source = make_key("source", "intent-group", request.node.name)
     keys = state.seed("profile", source, 7, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     # what a first run leaves when its first batch (4 profiles) was applied and its answer never came

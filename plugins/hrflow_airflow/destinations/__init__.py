@@ -9,9 +9,9 @@ A destination is built from a client, by composition: the client is the hook tha
 :data:`REGISTRY` names every adapter class; each class declares its connection type (``conn_type``, and
 ``also_conn_types``), its UI name (``hook_name``), its engine (``engine``) and its connection form (``form``, see
 :mod:`hrflow_airflow.forms`). :data:`ADAPTERS`, the provider's hook modules and its ATS connection forms
-(``get_provider_info()``) are generated from it. Adding an ATS means one client module here (with its form), one
-line in :data:`REGISTRY`, its emulator in the sandbox registry (``sandbox/registry.py``), one entry in the
-contract suite (``tests/contract/``) and one docs section (docs/destinations.md, "Add an ATS").
+(``get_provider_info()``) are generated from it, and it is discovered: adding an ATS means one client module here
+(with its form), its emulator module in ``sandbox/`` (with its ``VENDOR`` entry) and one docs section
+(docs/destinations.md, "Add an ATS").
 
 Every destination offers :class:`~hrflow_airflow.destinations.base.Destination`: ``deliver()`` sends one
 batch's records and reports, per object, what was accepted (with the ATS's id) and what was refused.
@@ -30,15 +30,33 @@ if TYPE_CHECKING:
 
 JSON_BATCH = "hrflow_airflow.destinations.json_batch:JsonBatchDestination"
 PER_OBJECT = "hrflow_airflow.destinations.per_object:PerObjectDestination"
-# Every ATS adapter (its client, "module:Class"), one line each: the rest is the class's own declaration
-REGISTRY = (
-    "hrflow_airflow.hooks.api_key:AtsHook",
-    "hrflow_airflow.destinations.smartrecruiters:SmartRecruitersHook",
-    "hrflow_airflow.destinations.workable:WorkableHook",
-    "hrflow_airflow.destinations.greenhouse:GreenhouseHook",
-    "hrflow_airflow.destinations.lever:LeverHook",
-    "hrflow_airflow.destinations.teamtailor:TeamtailorHook",
-)
+ENGINES = ("base", "candidate_api", "json_batch", "per_object", "records")  # this package's modules that are no ATS
+
+
+def discover() -> tuple[str, ...]:
+    """
+    Return every ATS adapter's client (``"module:Class"``): the JSON endpoint's hook, then each class of a module
+    of this package that declares its ``engine`` in its body, read from the source (nothing is imported). A new
+    ATS is its module here: no list to add it to.
+    """
+    import ast
+    from pathlib import Path
+
+    found = ["hrflow_airflow.hooks.api_key:AtsHook"]
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        if path.stem in ENGINES or path.stem.startswith("_"):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(stmt, ast.Assign) and any(getattr(t, "id", None) == "engine" for t in stmt.targets)
+                for stmt in node.body
+            ):
+                found.append(f"{__name__}.{path.stem}:{node.name}")
+    return tuple(found)
+
+
+# Every ATS adapter (its client, "module:Class"): the rest is the class's own declaration
+REGISTRY = discover()
 
 
 class DestinationError(BadConfigError):

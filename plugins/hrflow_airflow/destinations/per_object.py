@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure, Outcome, Removed, delivered
-from hrflow_airflow.errors import AnswerUnknownError, RefusedError
+from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, RateLimitedError, RefusedError
 from hrflow_airflow.hooks.http import one_request
 from hrflow_airflow.ledger import CREATED, DELIVERED, INTENT, LINKED, UNKNOWN
 from hrflow_airflow.sealed import record_hash
@@ -164,6 +164,9 @@ class PerObjectDestination:
                     log.warning("%s: %s; looking it up", key, exc)
                     lost = Pending(since, maybe_created=True, settle=pending.settle)
                     return self.settle(api, ledger, item, record, lost, may_create=False)
+                except (CircuitOpenError, RateLimitedError):  # stopped before it left, or a 429: not processed
+                    ledger.deliveries.withdraw_intent(self.ledger_key, key)
+                    raise
                 ledger.deliveries.record_accepted(
                     self.ledger_key, [item], {key: remote}, {key: record_hash(record)}, origin=CREATED
                 )

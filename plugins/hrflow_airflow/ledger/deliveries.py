@@ -172,6 +172,15 @@ class Deliveries:
             where=and_(*(table.c.state != state for state in DELIVERED)),
         )  # fmt: skip
 
+    def withdraw_intent(self, destination: str, key: str) -> None:
+        """Drop the intent just recorded for ``key`` when its create provably never left (a first intent only)."""
+        from sqlalchemy import delete
+
+        table = ledger_table()
+        where = (table.c.destination == destination, table.c.object_key == key, table.c.state == INTENT)
+        with self.db.engine.begin() as conn:
+            conn.execute(delete(table).where(*where, table.c.attempts == 1))
+
     def record_unknown(self, destination: str, keys: Iterable[str], reason: str) -> None:
         """Record that the creates of ``keys`` lost their answer: outcome unknown until a later lookup settles it."""
         self.set(destination, keys, state=UNKNOWN, reason=reason[:80])

@@ -22,6 +22,7 @@ def test_post_sends_json_api_key_and_idempotency_key(sandbox):
 
 
 def test_retry_after_a_lost_answer_reuses_the_idempotency_key(sandbox):
+    sandbox.state.honour_idempotency = True  # the JSON wire format's replay
     sandbox.state.faults.append(Fault(path="/ats/profiles", lose_response=True))
     AtsHook(retry=FAST).post_records("profiles", [{"hrflow_key": "k1"}], idempotency_key="same")
     area = sandbox.state.ats_area("profiles")

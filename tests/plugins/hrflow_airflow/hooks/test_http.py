@@ -6,11 +6,12 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from hrflow_airflow.errors import TransientError
-from hrflow_airflow.hooks.http import RetryPolicy, parse_retry_after, pooled_session, send
+from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, TransientError
+from hrflow_airflow.hooks.http import CircuitBreaker, RetryPolicy, parse_retry_after, pooled_session, send
 from hrflow_airflow.hooks.lean import LeanSession
 from sandbox.connections import sandbox_connections
 from sandbox.state import Fault
+from sandbox.vendors import SMARTRECRUITERS_TOKEN
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
 
@@ -138,3 +139,30 @@ def test_lean_session_answers_headers_and_a_body_requests_can_read(sandbox):
     assert got.status_code == 429 and got.headers["Retry-After"] == "3"
     assert got.headers["content-type"] == "application/json"
     assert got.content == got.content and got.text and isinstance(got.json(), dict)  # read once, kept
+
+
+def test_a_write_that_never_left_is_resent_at_once_and_one_that_lost_its_answer_is_not(sandbox, session_for):
+    """Connection refused proves nothing was sent: retried (a TransientError at the end, not "outcome unknown").
+    A dropped answer may follow an apply: raised at once as outcome unknown, sent once."""
+    refused = "http://127.0.0.1:9/"
+    with pytest.raises(TransientError, match="failed after 3 attempts") as never_left:
+        send(session_for(refused), "POST", refused, timeout=1, policy=FAST, target="t", repeatable=False)
+    assert not isinstance(never_left.value, AnswerUnknownError)
+    sandbox.state.faults.append(Fault(path="/smartrecruiters/candidates", method="POST", lose_response=True))
+    url, body = f"{sandbox.url}/smartrecruiters/candidates", {"firstName": "A", "lastName": "B", "email": "a@b.co"}
+    headers = {"X-SmartToken": SMARTRECRUITERS_TOKEN}
+    with pytest.raises(AnswerUnknownError):
+        send(session_for(sandbox.url), "POST", url, json=body, headers=headers, timeout=5, policy=FAST, target="t",
+             repeatable=False)  # fmt: skip
+    assert sandbox.state.calls["POST /smartrecruiters/candidates"] == 1
+    assert sandbox.state.vendors.smartrecruiters.creates == 1  # applied, its answer lost
+
+
+def test_the_breaker_counts_attempts_so_one_failing_request_opens_it_within_its_ladder(sandbox, session_for):
+    sandbox.state.faults.append(Fault(path="/v1/auth", status=503, times=10))
+    breaker = CircuitBreaker("t", threshold=2)
+    policy = RetryPolicy(attempts=5, backoff=0.01)
+    with pytest.raises(CircuitOpenError, match="after 2 failed attempts in a row"):
+        url = f"{sandbox.url}/v1/auth"
+        send(session_for(sandbox.url), "GET", url, timeout=5, policy=policy, target="t", breaker=breaker)
+    assert sandbox.state.calls["GET /v1/auth"] == 2  # not the 5 of its ladder

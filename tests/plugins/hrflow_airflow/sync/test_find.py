@@ -43,6 +43,7 @@ def test_a_full_sweep_also_finds_what_search_cannot_and_counts_it(sandbox, ferne
 
 def test_a_request_whose_answer_never_came_is_sent_again_whole_under_its_key_after_a_re_cut(sandbox, fernet, ledger_db):
     """An endpoint that honours Idempotency-Key applies each object once, although the next run cuts differently."""
+    sandbox.state.honour_idempotency = True  # the JSON wire format's replay
     keys = sandbox.state.seed("profile", "src", 7)
     first, _ = find_batches(PROFILE, config(batch_size=4), FIELD_MAP, dag_id="d", run_id="r1", sequential=True)
     sent = transform_batch(first[0], FIELD_MAP)  # the first run sends its first batch: applied, answer lost
