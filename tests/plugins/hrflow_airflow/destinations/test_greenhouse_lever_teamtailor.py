@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from hrflow_airflow.destinations import destination_for
+from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.ledger import Ledger
@@ -107,3 +108,22 @@ def test_teamtailor_refused_api_version_names_the_extra(configure, sandbox):
     record = {"hrflow_key": "k0", "first-name": "F", "last-name": "L", "email": "c0@example.com"}
     with pytest.raises(BadConfigError, match="X-Api-Version '19990101' \\(HTTP 406\\); set extra api_version"):
         deliver(destination, [record])
+
+
+def test_a_greenhouse_credential_without_a_scope_stops_naming_the_scope(configure, sandbox):
+    destination = configure(greenhouse.connection(sandbox.url))
+    sandbox.state.vendors.greenhouse_scopes.discard("harvest:candidates:create")
+    with pytest.raises(AtsAuthError, match=r"lacks the scope harvest:candidates:create; add it to the API credential"):
+        deliver(destination, [gh(0)])
+    assert sandbox.state.vendors.greenhouse.creates == 0
+
+
+def test_teamtailor_creates_a_profile_without_an_email_as_sourced(configure, sandbox):
+    destination = configure(teamtailor.connection(sandbox.url))
+    record = {"hrflow_key": "k0", "first-name": "Zoë", "last-name": "Moreau"}
+    result = deliver(destination, [record])
+    assert result["accepted"] == [["k0", "src"]]
+    [candidate] = sandbox.state.vendors.teamtailor.candidates.values()
+    assert candidate["attributes"]["sourced"] is True and candidate["attributes"]["tags"] == ["hrflow-key:k0"]
+    session = destination.client.session
+    assert session.headers["Accept"] == session.headers["Content-Type"] == "application/vnd.api+json"
