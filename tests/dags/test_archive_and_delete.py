@@ -64,11 +64,11 @@ def test_archived_and_deleted_profiles_are_removed_once_and_nothing_else(run_dag
 def test_a_mass_removal_stops_at_the_guard_until_confirmed(run_dag, sandbox, request):
     state = sandbox.state
     source = make_key("source", "guard", request.node.name)
-    keys = state.seed("profile", source, 210, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    keys = state.seed("profile", source, 55, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     alert = {"AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_connection(sandbox.url, ON_CALL))}
     sweep = {"source_keys": [source], "full_sweep": True, "on_archive": "delete"}
     assert run_dag(DAG_ID, sweep, env=alert).succeeded
-    for key in keys[:200]:
+    for key in keys[:51]:  # the smallest flood past the guard of 50
         state.archive("profile", source, key)
 
     stopped = run_dag(DAG_ID, sweep, env=alert)
@@ -82,7 +82,7 @@ def test_a_mass_removal_stops_at_the_guard_until_confirmed(run_dag, sandbox, req
 
     confirmed = run_dag(DAG_ID, {**sweep, "confirm_removals": True}, env=alert)
     assert confirmed.succeeded, confirmed.output[-3000:]
-    assert removed(sandbox) == dict.fromkeys(keys[:200], 1)
+    assert removed(sandbox) == dict.fromkeys(keys[:51], 1)
 
 
 @pytest.mark.parametrize("name", ["smartrecruiters", "teamtailor"])

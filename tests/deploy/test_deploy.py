@@ -1,4 +1,5 @@
-"""The compose stack and image, checked at the YAML level (no Docker daemon here)."""
+"""The compose stack, the image and the Helm values, checked at the file level (no Docker daemon here): files only,
+so these run in the parallel phase, not with the stack tests."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import yaml
 
 from sandbox.connections import sandbox_connections
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 AIRFLOW_SERVICES = [
