@@ -36,7 +36,10 @@ nginx:
 # lint and format check, then DAG and unit tests on two workers (each its own sandbox and Airflow home), then
 # the Airflow-stack tests alone
 test: install lint nginx
-	$(BIN)/python -m pytest -n 2 -m "not stack"; a=$$?; $(BIN)/python -m pytest -m stack; b=$$?; test $$a -eq 0 -a $$b -eq 0
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest -n 2 -m "not stack" --durations=15; a=$$?; \
+	$(BIN)/python -m pytest -m stack --durations=15; b=$$?; \
+	echo "make test: $$(( $$(date +%s) - start )) s (the two pytest phases)"; test $$a -eq 0 -a $$b -eq 0
 
 # CeleryExecutor + PostgreSQL + Redis on loopback (part of `make test` too); REQUIRE_SERVICES=1 fails instead of skipping
 test-distributed: install
