@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from hrflow_airflow.destinations import REGISTRY, declaration
 from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
 from sandbox.objects import WEBHOOK_SECRET, make_key
@@ -204,21 +205,13 @@ README_FORMS = {
         {"host": "Messaging endpoint URL", "password": "Messaging API key (sent as X-API-KEY)"},
     ),
     "twilio": ("Twilio (SMS)", {"login": "Account SID (or API key SID)", "password": "Auth Token (or API key secret)"}),
-    "smartrecruiters": (
-        "SmartRecruiters (ATS)",
-        {"host": "API URL (empty: https://api.smartrecruiters.com)", "password": "API key (sent as X-SmartToken)"},
-    ),
-    "workable": (
-        "Workable (ATS)",
-        {"host": "Account URL (https://<subdomain>.workable.com)", "password": "Access token (sent as Bearer)"},
-    ),
-    "greenhouse": (
-        "Greenhouse Harvest v3 (ATS)",
-        {"login": "OAuth client id (Harvest V3 OAuth credential)", "password": "OAuth client secret"},
-    ),
-    "lever": ("Lever (ATS)", {"password": "API key (sent as the Basic auth user name)"}),
-    "teamtailor": ("Teamtailor (ATS)", {"password": "Admin-scope API key"}),
     "postgres": (None, {}),  # hrflow_ledger: the postgres provider's own form
+    # each ATS adapter's own declaration (its module in destinations/): its UI name and relabelled fields
+    **{
+        declared["conn_type"]: (declared["hook_name"], dict(declared["form"].relabeling))
+        for declared in (declaration(path) for path in REGISTRY)
+        if declared["conn_type"] != "hrflow_ats"
+    },
 }
 
 
