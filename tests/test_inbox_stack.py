@@ -1,6 +1,7 @@
 """
 The webhook inbox drains by itself: real api-servers on a shared PostgreSQL (metadata and ledger), no probe, no
-delivery. One api-server is killed with 300 events queued in the inbox; when it starts again they all become runs;
+delivery. One api-server is killed with 201 events queued in the inbox (one past a drain chunk of 200); when it
+starts again they all become runs;
 then the same with two api-servers starting at once: exactly one run per event either way.
 """
 
@@ -11,11 +12,13 @@ import time
 
 import pytest
 
+from hrflow_airflow.inbox import DRAIN_CHUNK
 from sandbox.airflow_home import AirflowStack, free_port
 from sandbox.objects import make_key
 from tests.conftest import PG
 
 DAG_ID = "hrflow_profile_sms"
+EVENTS = DRAIN_CHUNK + 1  # the smallest number that needs a second drain chunk
 pytestmark = pytest.mark.distributed
 
 
@@ -91,18 +94,18 @@ def wait_for_runs(stack: AirflowStack, run_ids: list[str], timeout: float = 240)
 def test_what_a_killed_api_server_left_in_the_inbox_drains_when_one_or_two_start(stack):
     stack.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": True}).raise_for_status()
     stack.kill_hard("api-server")
-    first = queue(stack, 300, "one")
+    first = queue(stack, EVENTS, "one")
     stack.spawn("api-server", ["api-server", "--port", str(stack.port)], {})  # no probe, no delivery follows
     wait_for_runs(stack, first)
-    assert runs_of(stack, first) == 300
+    assert runs_of(stack, first) == EVENTS
 
     stack.kill_hard("api-server")
-    second = queue(stack, 300, "two")
+    second = queue(stack, EVENTS, "two")
     other = free_port()
     stack.spawn("api-server", ["api-server", "--port", str(stack.port)], {})
     stack.spawn("api-server-2", ["api-server", "--port", str(other)], {"AIRFLOW__API__PORT": str(other)})
     wait_for_runs(stack, second)
     time.sleep(5)  # both drained: any second start of a run id would show now
-    assert runs_of(stack, second) == 300 and runs_of(stack, first) == 300
+    assert runs_of(stack, second) == EVENTS and runs_of(stack, first) == EVENTS
     with_logs = [(stack.home / f"{name}.log").read_text() for name in ("api-server", "api-server-2")]
     assert not any("Traceback" in log and "hrflow" in log for log in with_logs)
