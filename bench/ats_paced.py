@@ -2,10 +2,11 @@
 `make bench-ats`: N profiles into each vendor ATS at its documented rate limit, defaults only.
 
 One `airflow dags test hrflow_profiles_to_ats` with no conf per ATS, against the sandbox's emulator of it, which
-enforces the vendor's documented limit and answers 429 beyond it (sandbox/vendors.py, greenhouse.py, lever.py,
-teamtailor.py cite the pages). Reports the wall time beside the floor the limit sets (N creates at the limit),
-requests refused for rate (must be 0), the most requests seen in one window, and lost / duplicated / untagged
-profiles (all 0). `make bench-workable` is the Workable line alone (its account-token limit makes it the slowest).
+enforces the vendor's documented limit and answers 429 beyond it (sandbox/smartrecruiters.py, workable.py,
+greenhouse.py, lever.py, teamtailor.py cite the pages). Reports the wall time beside the floor the limit sets (N
+creates at the limit), requests refused for rate (must be 0), the most requests seen in one window, and lost /
+duplicated / untagged profiles (all 0). `make bench-workable` is the Workable line alone (its account-token limit
+makes it the slowest).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from bench.common import SOURCE, machine, sandbox_process, save
 from sandbox import greenhouse, lever, teamtailor
 from sandbox.airflow_home import airflow_env, dags_test, init_home
 from sandbox.objects import make_key
-from sandbox.vendors import smartrecruiters_connection, workable_connection
+from sandbox.smartrecruiters import smartrecruiters_connection
+from sandbox.workable import workable_connection
 
 DAG_ID = "hrflow_profiles_to_ats"
 # name -> (connection, requests per window, window in seconds, what the limit is)

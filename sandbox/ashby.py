@@ -47,12 +47,12 @@ import binascii
 import copy
 import time
 import uuid
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from sandbox.accounts import VendorAts, Vendors, finish, read_json
+from sandbox.ashby_candidate import apply_fields, email_of, invalid, iso, new_candidate, set_primary
 from sandbox.vendor import Vendor
-from sandbox.vendors import EMAIL, VendorAts, Vendors, finish, read_json
 
 API_KEY = "ashby-sandbox-api-key"
 READ_ONLY_KEY = "ashby-sandbox-read-only-key"
@@ -65,7 +65,6 @@ ENDPOINTS = {
     "/candidate.search": "candidatesRead",
     "/candidate.info": "candidatesRead",
 }
-LINKS = {"linkedInUrl": "LinkedIn", "githubUrl": "GitHub", "website": "Website", "websiteUrl": "Website"}
 SEARCH_LIMIT = 100
 
 
@@ -76,10 +75,6 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 def _ok(results: Any) -> dict[str, Any]:
     return {"success": True, "results": results}
-
-
-def _iso(at: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
 
 
 def _key(header: str) -> str | None:
@@ -117,112 +112,16 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
     return ANSWER[route](handler, vendors, data, fault)
 
 
-# -- validation ----------------------------------------------------------------------------------------
-def _url(value: Any) -> bool:
-    parts = urlsplit(str(value))
-    return isinstance(value, str) and parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def _date(value: Any) -> bool:
-    try:
-        datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return isinstance(value, str)
-
-
-def _invalid(data: dict[str, Any], *, create: bool) -> str | None:
-    """Return why ``data`` is refused (``invalid_input``), or None. Messages name fields, never values."""
-    if (create or "name" in data) and not (isinstance(data.get("name"), str) and data["name"].strip()):
-        return "name: a non-empty string is required"
-    emails = [data[f] for f in ("email", "alternateEmail") if data.get(f) is not None]
-    emails += list(data.get("alternateEmailAddresses") or [])
-    if not all(isinstance(e, str) and EMAIL.fullmatch(e) for e in emails):
-        return "email: not a valid email address"
-    if "phoneNumber" in data and not isinstance(data["phoneNumber"], str):
-        return "phoneNumber: a string is required"
-    if any(data.get(field) is not None and not _url(data[field]) for field in LINKS):
-        return "linkedInUrl, githubUrl, website: must be a valid URL"
-    location = data.get("location")
-    if location is not None and not (isinstance(location, dict) and all(isinstance(v, str) for v in location.values())):
-        return "location: city, region and country must be strings"
-    if data.get("createdAt") is not None and not _date(data["createdAt"]):
-        return "createdAt: must be an ISO date string"
-    return None
-
-
-# -- the candidate record ---------------------------------------------------------------------------------
-def _new(name: str, created: str) -> dict[str, Any]:
-    candidate_id = str(uuid.uuid4())
-    return {
-        "id": candidate_id, "createdAt": created, "updatedAt": created, "name": name.strip(),
-        "primaryEmailAddress": None, "emailAddresses": [], "primaryPhoneNumber": None, "phoneNumbers": [],
-        "socialLinks": [], "tags": [], "applicationIds": [], "fileHandles": [], "customFields": [],
-        "location": None, "source": None, "creditedToUser": None, "timezone": None,
-        "profileUrl": f"https://app.ashbyhq.com/candidates/{candidate_id}",
-    }  # fmt: skip
-
-
-def _set_primary(candidate: dict[str, Any], kind: str, value: str) -> None:
-    """Make ``value`` the primary ``kind`` ("EmailAddress", "PhoneNumber"); earlier ones are kept, not primary."""
-    entries = candidate[{"EmailAddress": "emailAddresses", "PhoneNumber": "phoneNumbers"}[kind]]
-    entry = next((e for e in entries if e["value"].casefold() == value.casefold()), None)
-    if entry is None:
-        entry = {"value": value, "type": "Personal", "isPrimary": True}
-        entries.append(entry)
-    for other in entries:
-        other["isPrimary"] = other is entry
-    candidate[f"primary{kind}"] = dict(entry)
-
-
-def _apply(candidate: dict[str, Any], data: dict[str, Any]) -> None:
-    """Set what a create or an update carries."""
-    if data.get("name"):
-        candidate["name"] = data["name"].strip()
-    if data.get("email"):
-        _set_primary(candidate, "EmailAddress", data["email"])
-    for alternate in [*(data.get("alternateEmailAddresses") or []), data.get("alternateEmail")]:
-        if alternate and all(e["value"].casefold() != alternate.casefold() for e in candidate["emailAddresses"]):
-            candidate["emailAddresses"].append({"value": alternate, "type": "Personal", "isPrimary": False})
-    if data.get("phoneNumber"):
-        _set_primary(candidate, "PhoneNumber", data["phoneNumber"])
-    if isinstance(data.get("socialLinks"), list):  # replaces every link; the single-link fields are then ignored
-        candidate["socialLinks"] = [{"type": link.get("type"), "url": link.get("url")} for link in data["socialLinks"]]
-    else:
-        for field, kind in LINKS.items():
-            if data.get(field):
-                others = [link for link in candidate["socialLinks"] if link["type"] != kind]
-                candidate["socialLinks"] = [*others, {"type": kind, "url": data[field]}]
-    if location := data.get("location"):
-        parts = [(kind, location.get(name)) for kind, name in (("Country", "country"), ("Region", "region"),
-                                                               ("City", "city"))]  # fmt: skip
-        candidate["location"] = {
-            "id": str(uuid.uuid4()),
-            "locationSummary": ", ".join(value for _, value in parts if value),
-            "locationComponents": [{"type": kind, "name": value} for kind, value in parts if value],
-        }
-    if data.get("sourceId"):
-        candidate["source"] = {"id": data["sourceId"]}
-    if data.get("creditedToUserId"):
-        candidate["creditedToUser"] = {"id": data["creditedToUserId"]}
-    if data.get("createdAt"):
-        candidate["createdAt"] = data["createdAt"]
-
-
-def _email_of(candidate: dict[str, Any]) -> str:
-    return str((candidate.get("primaryEmailAddress") or {}).get("value") or "")
-
-
 def _not_found(handler: Any) -> None:
     handler._send(200, _error("candidate_not_found", "Candidate not found"))
 
 
 # -- the endpoints ------------------------------------------------------------------------------------------
 def _create(handler: Any, vendors: Vendors, data: dict[str, Any], fault: Any) -> None:
-    if (problem := _invalid(data, create=True)) is not None:
+    if (problem := invalid(data, create=True)) is not None:
         return handler._send(200, _error("invalid_input", problem))
-    candidate = _new(data["name"], _iso(time.time()))
-    _apply(candidate, data)
+    candidate = new_candidate(data["name"], iso(time.time()))
+    apply_fields(candidate, data)
     account = vendors.ashby
     with vendors.lock:
         account.candidates[candidate["id"]] = candidate
@@ -262,14 +161,14 @@ def _info(handler: Any, vendors: Vendors, data: dict[str, Any], fault: Any) -> N
 def _update(handler: Any, vendors: Vendors, data: dict[str, Any], fault: Any) -> None:
     if not isinstance(data.get("candidateId"), str):
         return handler._send(200, _error("invalid_input", "candidateId is required"))
-    if (problem := _invalid(data, create=False)) is not None:
+    if (problem := invalid(data, create=False)) is not None:
         return handler._send(200, _error("invalid_input", problem))
     account = vendors.ashby
     with vendors.lock:
         candidate = account.candidates.get(data["candidateId"])
         if candidate is not None:
-            _apply(candidate, data)
-            candidate["updatedAt"] = _iso(time.time())
+            apply_fields(candidate, data)
+            candidate["updatedAt"] = iso(time.time())
             account.updates[candidate["id"]] += 1
             account.notified += data.get("sendNotifications", True) is not False
             answer = copy.deepcopy(candidate)
@@ -291,7 +190,7 @@ def _anonymize(handler: Any, vendors: Vendors, data: dict[str, Any], fault: Any)
         if candidate is not None and not open_applications:
             del account.candidates[candidate["id"]]
             account.removed[candidate["id"]] = "delete"
-            answer = {**_new("Anonymized Candidate", candidate["createdAt"]), "id": candidate["id"]}
+            answer = {**new_candidate("Anonymized Candidate", candidate["createdAt"]), "id": candidate["id"]}
     if candidate is None:
         return _not_found(handler)
     if open_applications:
@@ -309,12 +208,18 @@ ANSWER = {
 }
 
 
-def account() -> VendorAts:
+@dataclass
+class AshbyAccount(VendorAts):
+    """The Ashby account, with its candidates' applications and the notifications updates sent."""
+
+    # application id -> {"candidateId", "status"}: "Active", "Archived" or "Hired"
+    applications: dict[str, dict] = field(default_factory=dict)
+    notified: int = 0  # updates sent with sendNotifications true (Ashby's default): mail to subscribers
+
+
+def account() -> AshbyAccount:
     """Return a new, empty Ashby account."""
-    ats = VendorAts("ashby", interval=1.0, email_of=_email_of)
-    ats.applications = {}  # application id -> {"candidateId", "status"}: "Active", "Archived" or "Hired"
-    ats.notified = 0  # updates sent with sendNotifications true (Ashby's default): mail to subscribers
-    return ats
+    return AshbyAccount("ashby", interval=1.0, email_of=email_of)
 
 
 def connection(base_url: str, **extra: Any) -> dict[str, Any]:
@@ -327,8 +232,8 @@ def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
     Give the account a candidate of its own for ``email`` (a job-board application, still active, made 30 days
     before), listed before any later one; return its id.
     """
-    candidate = _new(f"{first} {last}", _iso(time.time() - 30 * 86400))
-    _set_primary(candidate, "EmailAddress", email)
+    candidate = new_candidate(f"{first} {last}", iso(time.time() - 30 * 86400))
+    set_primary(candidate, "EmailAddress", email)
     application = str(uuid.uuid4())
     candidate["applicationIds"] = [application]
     candidate["source"] = {"id": str(uuid.uuid4()), "title": "LinkedIn", "isArchived": False}

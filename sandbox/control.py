@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
+import time
 
-from sandbox.objects import WEBHOOK_SECRET, _holder
-from sandbox.state import Fault
+from sandbox.object_fields import holder
+from sandbox.objects import WEBHOOK_SECRET
+from sandbox.state import Fault, SandboxState
 from sandbox.webhooks import WebhookSender
 
 
@@ -19,7 +22,7 @@ class ControlRoutes:
         if route == "health":
             return self._send(200, {"ok": True})
         if route == "inbox":
-            return self._send_raw(200, self.state.inbox_html().encode(), {"Content-Type": "text/html; charset=utf-8"})
+            return self._send_raw(200, inbox_html(self.state).encode(), {"Content-Type": "text/html; charset=utf-8"})
         if method != "POST":
             return self._send(405, {"error": "POST only"})
         if route == "reset":
@@ -50,7 +53,7 @@ class ControlRoutes:
             with self.state.lock:
                 keys = list(self.state.objects[kind][container])[:: max(1, every)]
             for key in keys:
-                self.state.update(kind, container, key, lambda o: _holder(o).update(last_name="Edited"))
+                self.state.update(kind, container, key, lambda o: holder(o).update(last_name="Edited"))
             return self._send(200, {"keys": len(keys)})
         if route == "updates":  # {"ats": "profiles"}: upserts the JSON receiver applied, and their keys' count
             area = self.state.ats_area(data.get("ats", "profiles"))
@@ -99,3 +102,23 @@ class ControlRoutes:
                 hold["release"].set()
             return self._send(200, {"released": len(holds)})
         self._send(404, {"error": f"unknown control route {route}"})
+
+
+def inbox_html(state: SandboxState) -> str:
+    """Return the messaging service's received SMS as a phone-like HTML page (newest first)."""
+    with state.lock:
+        messages = list(zip(state.sms.bodies, state.sms.received_at))[::-1]
+    items = "".join(
+        f'<li><div class="meta">to {html.escape(str(body.get("to", "(default recipient)")))} · '
+        f"{time.strftime('%H:%M:%S', time.gmtime(at))} UTC</div>"
+        f'<div class="text">{html.escape(body["text"])}</div></li>'
+        for body, at in messages
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Sandbox SMS inbox</title><style>"
+        "body{font-family:sans-serif;background:#f2f2f7;margin:0;padding:24px}h1{font-size:20px}"
+        "ul{list-style:none;padding:0;max-width:760px}li{background:#fff;border-radius:14px;padding:14px 18px;"
+        "margin:12px 0;box-shadow:0 1px 3px #0002}.meta{color:#666;font-size:13px;margin-bottom:6px}"
+        ".text{font-size:15px;line-height:1.4;word-break:break-all}</style></head><body>"
+        f"<h1>Messaging service (sandbox): {len(messages)} SMS received</h1><ul>{items}</ul></body></html>"
+    )

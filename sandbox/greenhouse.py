@@ -30,19 +30,30 @@ import base64
 import itertools
 import secrets
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
+from sandbox.accounts import EMAIL, VendorAts, Vendors, finish, first_value, read_json
 from sandbox.vendor import Vendor
-from sandbox.vendors import EMAIL, VendorAts, Vendors, _first_value, finish, read_json
 
 CLIENT_ID = "greenhouse-sandbox-client"
 CLIENT_SECRET = "greenhouse-sandbox-client-secret"
 USER_ID = "4080"  # the Greenhouse user writes are attributed to (sub)
 LIMIT, INTERVAL = 50, 10.0  # the rolling window this account's answers state
 UPDATABLE = ("first_name", "last_name", "email_addresses", "phone_numbers", "tags", "company", "title")
+SCOPES = frozenset(f"harvest:candidates:{a}" for a in ("list", "show", "create", "update", "destroy"))
 _ids = itertools.count(4_000_001)
+
+
+@dataclass
+class GreenhouseAccount(VendorAts):
+    """The Greenhouse account, with its credential's access tokens and scopes."""
+
+    token_life: float = 3600.0  # seconds an access token lives (tests shorten it)
+    scopes: set[str] = field(default_factory=lambda: set(SCOPES))  # the credential's scopes (tests remove some)
+    tokens: dict[str, float] = field(default_factory=dict)  # access token -> when it expires (time.time())
 
 
 def serve_auth(handler: Any, vendors: Vendors, method: str, route: str, body: bytes) -> None:
@@ -62,8 +73,8 @@ def serve_auth(handler: Any, vendors: Vendors, method: str, route: str, body: by
         return handler._send(400, {"error": "invalid_request", "error_description": "sub is not a user"})
     token = secrets.token_urlsafe(24)
     with vendors.lock:
-        expires = time.time() + vendors.greenhouse_token_life
-        vendors.tokens[token] = expires
+        expires = time.time() + vendors.greenhouse.token_life
+        vendors.greenhouse.tokens[token] = expires
         vendors.greenhouse.requests["POST /token"] += 1
     at = datetime.fromtimestamp(expires, timezone.utc).isoformat(timespec="seconds")
     return handler._send(200, {"access_token": token, "token_type": "Bearer", "expires_at": at})
@@ -75,7 +86,7 @@ def _admit(handler: Any, vendors: Vendors, method: str, route: str) -> tuple[int
     token = handler.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     with vendors.lock:
         now = time.time()
-        if vendors.tokens.get(token, 0) <= now:
+        if account.tokens.get(token, 0) <= now:
             account.requests["401"] += 1
             return 401, {}
         account.received_at.append(now)
@@ -102,7 +113,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         return handler._send(status, {"message": "Rate limit exceeded"}, headers)
     account = vendors.greenhouse
     needed = _scope(method, route)
-    if needed not in vendors.greenhouse_scopes:  # https://harvestdocs.greenhouse.io/docs/handling-scope-changes
+    if needed not in account.scopes:  # https://harvestdocs.greenhouse.io/docs/handling-scope-changes
         return handler._send(403, {"message": f"Forbidden: the credential lacks the scope {needed}"}, headers)
     if method == "GET" and route == "/v3/candidates":
         if "cursor" in query and len(query) > 1:
@@ -153,9 +164,6 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             return handler._send(404, {"message": "Resource not found"}, headers)
         return finish(handler, 204, None, headers, fault)
     return handler._send(404, {"message": f"Not found: {method} {route}"}, headers)
-
-
-SCOPES = frozenset(f"harvest:candidates:{a}" for a in ("list", "show", "create", "update", "destroy"))
 
 
 def _scope(method: str, route: str) -> str:
@@ -209,7 +217,7 @@ VENDOR = Vendor(
     "greenhouse",
     "/greenhouse",
     serve,
-    lambda: VendorAts("greenhouse", interval=10.0, email_of=_first_value("email_addresses")),
+    lambda: GreenhouseAccount("greenhouse", interval=10.0, email_of=first_value("email_addresses")),
     connection,
     "/greenhouse/v3/candidates",
     CLIENT_SECRET,

@@ -7,7 +7,8 @@ import json
 
 import msgspec
 
-from sandbox.objects import API_SECRET, API_USER, _now, _parse_date, _sort_date
+from sandbox.object_fields import now, parse_date, sort_date
+from sandbox.objects import API_SECRET, API_USER
 from sandbox.state import SandboxState
 
 
@@ -90,11 +91,11 @@ class HrFlowRoutes:
                     for c in containers
                     for o in self.state.objects[kind].get(c, {}).values()
                     if not o.get("archived_at")  # archived objects leave the listings
-                    and (low is None or _parse_date(o["created_at"]) >= low)
-                    and (high is None or _parse_date(o["created_at"]) <= high)
+                    and (low is None or parse_date(o["created_at"]) >= low)
+                    and (high is None or parse_date(o["created_at"]) <= high)
                 ]
             found.sort(
-                key=lambda o: (_sort_date(o.get(sort_by)), o["key"]), reverse=query.get("order_by", "desc") != "asc"
+                key=lambda o: (sort_date(o.get(sort_by)), o["key"]), reverse=query.get("order_by", "desc") != "asc"
             )
             total = len(found)
             items = found[(page - 1) * limit : page * limit]
@@ -126,7 +127,7 @@ class HrFlowRoutes:
             if key not in self.state.objects[kind].get(container, {}):
                 return self._envelope(400, f"Invalid parameters. Unable to find object: {kind}")
             stored = dict(obj)  # source_key/board_key stay on the object, as on the real API
-            stored["updated_at"] = _now()
+            stored["updated_at"] = now()
             self.state.objects[kind][container][key] = stored
             self.state.edits[key] += 1
             self.state.version += 1

@@ -25,10 +25,11 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.accounts import EMAIL, VendorAts, Vendors, finish, read_json
 from sandbox.vendor import Vendor
-from sandbox.vendors import EMAIL, VendorAts, Vendors, finish, read_json
 
 API_KEY = "lever-sandbox-api-key"
 PERFORM_AS = "8d49b010-cc6a-4f40-ace5-e86061c677ed"  # the Lever user writes are made as
@@ -37,13 +38,21 @@ RATE, BURST = 10.0, 20
 CONTACT_FIELDS = ("name", "emails", "phones", "headline", "location")
 
 
+@dataclass
+class LeverAccount(VendorAts):
+    """The Lever account, with its contacts (an opportunity's person) and the token bucket of its API key."""
+
+    contacts: dict[str, dict] = field(default_factory=dict)  # contact id -> contact
+    bucket: dict[str, float] = field(default_factory=lambda: {"tokens": float(BURST), "at": 0.0})
+
+
 def _error(code: str, message: str) -> dict[str, str]:
     return {"code": code, "message": message}
 
 
 def _take(vendors: Vendors, now: float) -> bool:
     """Take one token from the key's bucket (10 per second, up to 20 held); return False when it is empty."""
-    bucket = vendors.lever_bucket
+    bucket = vendors.lever.bucket
     bucket["tokens"] = min(BURST, bucket["tokens"] + (now - bucket["at"]) * RATE)
     bucket["at"] = now
     if bucket["tokens"] < 1:
@@ -100,7 +109,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             return handler._send(400, problem)
         contact_id = route.removeprefix("/v1/contacts/")
         with vendors.lock:
-            contact = vendors.lever_contacts.get(contact_id)
+            contact = vendors.lever.contacts.get(contact_id)
             if contact is None:
                 return handler._send(404, _error("ResourceNotFound", "Contact not found"))
             contact.update({k: data[k] for k in CONTACT_FIELDS if k in data})
@@ -127,7 +136,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
 
 
 def _has(opportunity: dict, email: str, vendors: Vendors) -> bool:
-    contact = vendors.lever_contacts.get(opportunity["contact"], {})
+    contact = vendors.lever.contacts.get(opportunity["contact"], {})
     return any(str(e).casefold() == email for e in contact.get("emails") or opportunity.get("emails") or [])
 
 
@@ -150,12 +159,12 @@ def _create(handler: Any, vendors: Vendors, data: Any, fault: Any) -> None:
     with vendors.lock:
         emails = {str(e).casefold() for e in data.get("emails") or []}
         contact = next(
-            (c for c in vendors.lever_contacts.values() if emails & {str(e).casefold() for e in c["emails"]}), None
+            (c for c in vendors.lever.contacts.values() if emails & {str(e).casefold() for e in c["emails"]}), None
         )
         if contact is None:
             contact = {"id": str(uuid.uuid4()), **{k: data.get(k) for k in CONTACT_FIELDS}}
             contact["emails"] = list(data.get("emails") or [])
-            vendors.lever_contacts[contact["id"]] = contact
+            vendors.lever.contacts[contact["id"]] = contact
         opportunity = {
             "id": str(uuid.uuid4()),
             "contact": contact["id"],
@@ -184,12 +193,12 @@ def earlier_opportunity(vendors: Vendors, name: str, email: str, *, days_ago: in
     with vendors.lock:
         emails = {email.casefold()}
         contact = next(
-            (c for c in vendors.lever_contacts.values() if emails & {str(e).casefold() for e in c["emails"]}), None
+            (c for c in vendors.lever.contacts.values() if emails & {str(e).casefold() for e in c["emails"]}), None
         )
         if contact is None:
             contact = {"id": str(uuid.uuid4()), "name": name, "emails": [email], "phones": [], "headline": None,
                        "location": None}  # fmt: skip
-            vendors.lever_contacts[contact["id"]] = contact
+            vendors.lever.contacts[contact["id"]] = contact
         opportunity = {
             "id": str(uuid.uuid4()),
             "contact": contact["id"],
@@ -218,7 +227,7 @@ VENDOR = Vendor(
     "lever",
     "/lever",
     serve,
-    lambda: VendorAts("lever", interval=1.0, email_of=lambda o: (o.get("emails") or [""])[0]),
+    lambda: LeverAccount("lever", interval=1.0, email_of=lambda o: (o.get("emails") or [""])[0]),
     connection,
     "/lever/v1/opportunities",
     API_KEY,

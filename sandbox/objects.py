@@ -1,22 +1,19 @@
 """
 What the sandbox's emulators share: the credentials they accept, and the objects they hold (HrFlow profiles and
-jobs as the API returns them, with the helpers that read their dates and tags).
+jobs as the API returns them, and which profiles its search indexes); ``object_fields.py`` reads their dates and
+tags.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from sandbox.generated import GeneratedBucket
-
-if TYPE_CHECKING:
-    from sandbox.state import SandboxState
+from sandbox.object_fields import now
 
 API_SECRET = "askw_" + "0" * 31 + "1"
 API_USER = "sandbox@example.com"
@@ -49,28 +46,6 @@ FIRST_NAMES = ["Camille", "Zoë", "José", "Anne-Marie", "D'Arcy", 'O"Neil', "Ł
 LAST_NAMES = ["Moreau", "Müller", "O'Brien", "García", "Nguyễn", 'Smith "Jr"', "Dubois", "Kowalski"]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
-
-
-def _parse_date(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _holder(obj: dict) -> dict:
-    """Return where an object's mapped fields live: a profile's ``info``, a job itself."""
-    return obj["info"] if isinstance(obj.get("info"), dict) else obj
-
-
-def _sort_date(value: Any) -> datetime:
-    """Return a date field as a datetime for sorting (HrFlow writes them in more than one ISO form)."""
-    try:
-        return _parse_date(str(value))
-    except ValueError:
-        return datetime.min.replace(tzinfo=timezone.utc)
-
-
 def make_key(*parts: object) -> str:
     """Return a 40-hex key, the shape HrFlow uses for every object key."""
     return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
@@ -98,15 +73,15 @@ def make_profile(
     read: decoding the 12.5 KB example for each was three quarters of the emulator's CPU when listing).
     ``key``: the object's key when the caller has it already.
     """
-    profile = dict(_example()) if share else msgspec.json.decode(_example_bytes())
+    profile = dict(example()) if share else msgspec.json.decode(example_bytes())
     first = FIRST_NAMES[index % len(FIRST_NAMES)]
     last = LAST_NAMES[index % len(LAST_NAMES)]
     profile.update(
         key=key or make_key("profile", source_key, index),
         reference=f"ref-{index}",
         tags=tags,
-        created_at=created_at or _now(),
-        updated_at=created_at or _now(),
+        created_at=created_at or now(),
+        updated_at=created_at or now(),
     )
     profile["id"] = index
     profile["source"] = {**profile["source"], "key": source_key}
@@ -134,8 +109,8 @@ _REALISTIC_SUMMARY = (
 @functools.cache
 def _realistic_parts() -> dict[str, Any]:
     """Return a dozen skills and experiences shaped like the example's, decoded once; shared: never change it."""
-    example = _example()
-    experience = example["experiences"][0]
+    shared = example()
+    experience = shared["experiences"][0]
     return {
         "skills": [{"name": f"skill {i}", "type": "hard" if i % 2 else "soft", "value": None} for i in range(12)],
         "experiences": [
@@ -163,21 +138,21 @@ def make_job(
         "metadatas": [],
         "ranges_date": [],
         "ranges_float": [],
-        "created_at": created_at or _now(),
-        "updated_at": created_at or _now(),
+        "created_at": created_at or now(),
+        "updated_at": created_at or now(),
     }
 
 
 @functools.cache
-def _example_bytes() -> bytes:
+def example_bytes() -> bytes:
     """Return the example profile's file, read once."""
     return EXAMPLE_PROFILE.read_bytes()
 
 
 @functools.cache
-def _example() -> dict[str, Any]:
+def example() -> dict[str, Any]:
     """Return the example profile, decoded once; shared: never change it."""
-    return msgspec.json.decode(_example_bytes())
+    return msgspec.json.decode(example_bytes())
 
 
 def searchable(profile: dict) -> bool:
@@ -203,34 +178,3 @@ def searchable(profile: dict) -> bool:
         location.get("text") if isinstance(location, dict) else location,
     ]
     return sum(1 for value in others if value) * 2 >= len(others)
-
-
-def _edit_survived(state: SandboxState, key: str) -> bool:
-    for containers in state.objects.values():
-        for objs in containers.values():
-            if key in objs:
-                obj = objs[key]
-                holder = obj.get("info", obj)
-                return ("stage", "interview") in _tag_pairs(obj) and "[edited by recruiter]" in str(
-                    holder.get("summary")
-                )
-    return False
-
-
-def _tag_pairs(obj: dict) -> set[tuple[str, str]]:
-    return {(str(t.get("name")), str(t.get("value"))) for t in obj.get("tags") or []}
-
-
-def _has_all(obj: dict, group: list[dict]) -> bool:
-    pairs = _tag_pairs(obj)
-    return all((str(t.get("name")), str(t.get("value"))) in pairs for t in group)
-
-
-def _has_sync(obj: dict) -> bool:
-    return ("sync", "1") in _tag_pairs(obj)
-
-
-def _synced_keys(bucket: Any) -> list[str]:
-    if isinstance(bucket, GeneratedBucket):
-        return bucket.synced_keys()
-    return [k for k, o in bucket.items() if _has_sync(o)]

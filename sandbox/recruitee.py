@@ -36,8 +36,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from sandbox.accounts import EMAIL, VendorAts, Vendors, Window, finish, read_json
 from sandbox.vendor import Vendor
-from sandbox.vendors import EMAIL, VendorAts, Vendors, Window, finish, read_json
 
 API_TOKEN = "recruitee-sandbox-personal-api-token"
 COMPANY_ID, SUBDOMAIN = "56432", "hrflowsandbox"

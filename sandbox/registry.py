@@ -5,8 +5,8 @@ The sandbox's ATS emulators: every :class:`~sandbox.vendor.Vendor` an emulator m
 An entry says where the emulator answers (``prefix``, and a token host of its own: ``auth``), what answers
 (``serve``), the emulated account it keeps (``account``: ``state.vendors.<name>``), how to connect to it
 (``connection(base_url)``, and the demo's ``demo``) and the contract suite's parameters. The server's routes
-(``sandbox/server.py``), the accounts (``sandbox/vendors.py``, :class:`Vendors`), ``make demo ATS=<name>``
-(``sandbox/demo.py``) and the contract suite (``tests/contract/``) are built from it.
+(``sandbox/server.py``), the accounts (:class:`~sandbox.accounts.Vendors`, made by ``sandbox/state.py``),
+``make demo ATS=<name>`` (``sandbox/demo.py``) and the contract suite (``tests/contract/``) are built from it.
 """
 
 from __future__ import annotations

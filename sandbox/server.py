@@ -2,7 +2,7 @@
 
 The request handler holds the plumbing (answers, faults, in-flight counts) and one route table (:data:`ROUTES`,
 path prefix -> area and emulator); each emulator is a module of its own: ``hrflow_api.py``, ``receivers.py``,
-``twilio_api.py``, ``vendors.py`` (SmartRecruiters, Workable), ``control.py``; ``state.py`` holds what they
+``twilio_api.py``, one module per ATS emulator, ``control.py``; ``state.py`` holds what they
 hold, ``objects.py`` the objects and credentials, ``connections.py`` the Airflow connections to them. The areas:
 
 * ``/v1/...``     an HrFlow API emulator speaking exactly what the ``hrflow`` SDK sends and expects
@@ -26,7 +26,8 @@ hold, ``objects.py`` the objects and credentials, ``connections.py`` the Airflow
 * ``/ats/<kind>`` a recording ATS receiver that honours ``Idempotency-Key`` (``honour_idempotency``;
                   turn it off to model the many real ATS endpoints that ignore the header);
 * ``/sms``        a recording messaging receiver that honours ``Idempotency-Key``;
-* ``/smartrecruiters/...``, ``/workable/...`` SmartRecruiters and Workable emulators (``sandbox/vendors.py``);
+* ``/smartrecruiters/...``, ``/workable/...`` SmartRecruiters and Workable emulators (``sandbox/smartrecruiters.py``,
+                  ``workable.py``);
 * ``/greenhouse/...`` (``/greenhouse-auth/token``), ``/lever/...``, ``/teamtailor/...`` the Greenhouse Harvest v3,
                   Lever and Teamtailor emulators (``sandbox/greenhouse.py``, ``lever.py``, ``teamtailor.py``);
                   every ATS emulator is routed from its entry in ``sandbox/registry.py``;
@@ -59,7 +60,7 @@ from sandbox.objects import ATS_API_KEY, SMS_API_KEY
 from sandbox.receivers import ReceiverRoutes
 from sandbox.registry import VENDORS, Vendor
 from sandbox.state import Fault, SandboxState
-from sandbox.twilio_api import TwilioRoutes, _twilio_error
+from sandbox.twilio_api import TwilioRoutes, twilio_error
 
 
 class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHTTPRequestHandler):
@@ -178,7 +179,7 @@ class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHT
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             if area == "twilio":  # Twilio's error shape; 429 is its error 20429, "never processed"
                 code = 20429 if fault.status == 429 else fault.status
-                self._send(fault.status, _twilio_error(code, fault.reason, fault.status), headers)
+                self._send(fault.status, twilio_error(code, fault.reason, fault.status), headers)
             else:
                 self._send(fault.status, {"code": fault.status, "message": fault.reason}, headers)
             return ANSWERED

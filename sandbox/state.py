@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import html
-import json
 import threading
 import time
 from collections import Counter
@@ -14,19 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sandbox.accounts import Vendors
 from sandbox.generated import GeneratedBucket
-from sandbox.objects import (
-    _edit_survived,
-    _has_all,
-    _now,
-    _parse_date,
-    _synced_keys,
-    make_job,
-    make_key,
-    make_profile,
-    searchable,
-)
-from sandbox.vendors import Vendors
+from sandbox.listings import Listings
+from sandbox.object_fields import now, parse_date, synced_keys, tag_pairs
+from sandbox.objects import make_job, make_key, make_profile
+from sandbox.registry import VENDORS
 from sandbox.webhooks import WebhookSender
 
 
@@ -86,8 +77,8 @@ class Area:
     removed_how: dict = field(default_factory=dict)  # hrflow_key -> "archive" | "delete"
 
 
-class SandboxState:
-    """All the sandbox data, guarded by one lock."""
+class SandboxState(Listings):
+    """All the sandbox data, guarded by one lock; its listings are :class:`~sandbox.listings.Listings`."""
 
     KINDS = {"profile": ("profiles", "source_key", "source_keys"), "job": ("jobs", "board_key", "board_keys")}
 
@@ -135,7 +126,7 @@ class SandboxState:
             self.ats_name_refusals = True
             self.hold: dict[str, threading.Event] | None = None  # see hold_next_ats_answer()
             self.holds: list[dict[str, threading.Event]] = []  # every hold armed since the reset
-            self.vendors = Vendors()  # SmartRecruiters and Workable accounts (sandbox/vendors.py)
+            self.vendors = Vendors(vendor.account() for vendor in VENDORS)  # one per emulator (sandbox/registry.py)
             self.webhook: WebhookSender | None = None  # HrFlow's webhook after each PUT (sandbox/webhooks.py)
             # deepest result a listing serves (page * limit), like a search engine's result window; HrFlow's docs
             # do not say whether it caps deep pages: a cap here proves the sync never relies on deep offsets
@@ -177,7 +168,7 @@ class SandboxState:
         read, a million in a few hundred MB), replacing what it held; keys are not returned.
         """
         maker = functools.partial(make_profile, realistic=realistic) if kind == "profile" else make_job
-        base = _parse_date(created_at) if created_at else datetime.now(timezone.utc)
+        base = parse_date(created_at) if created_at else datetime.now(timezone.utc)
         if generated:
             if start or tags:
                 raise ValueError("a generated container starts at index 0 without tags")
@@ -204,7 +195,7 @@ class SandboxState:
         """Archive an object as HrFlow's "Archive a Profile/Job" does: still readable by key, with ``archived_at``,
         gone from the listings (https://developers.hrflow.ai/reference, "Archive a Profile in a Source")."""
         with self.lock:
-            self.objects[kind][container][key]["archived_at"] = _now()
+            self.objects[kind][container][key]["archived_at"] = now()
             self.version += 1
 
     def delete(self, kind: str, container: str, key: str) -> None:
@@ -224,7 +215,7 @@ class SandboxState:
             bucket = self.objects[kind][container]
             obj = bucket[key]
             change(obj)
-            obj["updated_at"] = _now()
+            obj["updated_at"] = now()
             bucket[key] = obj  # a generated bucket keeps what changed
             self.version += 1
 
@@ -237,12 +228,22 @@ class SandboxState:
                     if key in objs:
                         obj = objs[key]
                         obj["tags"] = (obj.get("tags") or []) + [{"name": "stage", "value": "interview"}]
-                        holder = obj.get("info", obj)
-                        holder["summary"] = f"{holder.get('summary')} [edited by recruiter]"
-                        obj["updated_at"] = _now()
+                        mapped = obj.get("info", obj)
+                        mapped["summary"] = f"{mapped.get('summary')} [edited by recruiter]"
+                        obj["updated_at"] = now()
                         objs[key] = obj
                         self.version += 1
                         self.third_party_edits.add(key)
+
+    def edit_survived(self, key: str) -> bool:
+        """Return True if object ``key`` still carries what :meth:`third_party_edit` wrote: its tag and summary."""
+        for containers in self.objects.values():
+            for objs in containers.values():
+                if key in objs:
+                    obj = objs[key]
+                    edited = "[edited by recruiter]" in str(obj.get("info", obj).get("summary"))
+                    return ("stage", "interview") in tag_pairs(obj) and edited
+        return False
 
     def hold_next_ats_answer(self) -> dict[str, threading.Event]:
         """
@@ -272,7 +273,7 @@ class SandboxState:
                 }
 
             synced = {
-                kind: sorted(k for c in conts.values() for k in _synced_keys(c)) for kind, conts in self.objects.items()
+                kind: sorted(k for c in conts.values() for k in synced_keys(c)) for kind, conts in self.objects.items()
             }
             return {
                 "ats": {n: area(a) for n, a in self.ats.items()},
@@ -286,27 +287,8 @@ class SandboxState:
                 "holding": sum(1 for h in self.holds if h["held"].is_set() and not h["release"].is_set()),
                 "third_party_edits": len(self.third_party_edits),
                 "vendors": self.vendors.snapshot(),
-                "clobbered": sorted(k for k in self.third_party_edits if not _edit_survived(self, k)),
+                "clobbered": sorted(k for k in self.third_party_edits if not self.edit_survived(k)),
             }
-
-    def inbox_html(self) -> str:
-        """Return the messaging service's received SMS as a phone-like HTML page (newest first)."""
-        with self.lock:
-            messages = list(zip(self.sms.bodies, self.sms.received_at))[::-1]
-        items = "".join(
-            f'<li><div class="meta">to {html.escape(str(body.get("to", "(default recipient)")))} · '
-            f"{time.strftime('%H:%M:%S', time.gmtime(at))} UTC</div>"
-            f'<div class="text">{html.escape(body["text"])}</div></li>'
-            for body, at in messages
-        )
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Sandbox SMS inbox</title><style>"
-            "body{font-family:sans-serif;background:#f2f2f7;margin:0;padding:24px}h1{font-size:20px}"
-            "ul{list-style:none;padding:0;max-width:760px}li{background:#fff;border-radius:14px;padding:14px 18px;"
-            "margin:12px 0;box-shadow:0 1px 3px #0002}.meta{color:#666;font-size:13px;margin-bottom:6px}"
-            ".text{font-size:15px;line-height:1.4;word-break:break-all}</style></head><body>"
-            f"<h1>Messaging service (sandbox): {len(messages)} SMS received</h1><ul>{items}</ul></body></html>"
-        )
 
     # -- faults -----------------------------------------------------------------------
     def take_fault(self, method: str, path: str, raw: str) -> Fault | None:
@@ -319,21 +301,6 @@ class SandboxState:
                     return fault
         return None
 
-    def created_bounds(self, params: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
-        """
-        Return the inclusive ``created_at`` bounds of a listing's ``created_at_min`` / ``created_at_max``.
-
-        hrflow 4.3.0 documents both as ``"YYYY-MM-DD"`` (``storing.list``, ``searching.list``). With
-        ``date_only_filters`` the emulator honours only that date: the min is the start of its day and the max
-        the end of its day, whatever time the value carries; otherwise the full timestamp is honoured.
-        """
-        low = _parse_date(params["created_at_min"]) if params.get("created_at_min") else None
-        high = _parse_date(params["created_at_max"]) if params.get("created_at_max") else None
-        if self.date_only_filters:
-            low = low and low.replace(hour=0, minute=0, second=0, microsecond=0)
-            high = high and high.replace(hour=23, minute=59, second=59, microsecond=999999)
-        return low, high
-
     def exactly_once(self, kind: str, container: str, ats: str) -> dict[str, int]:
         """Return lost / duplicated / untagged / edited-twice counts over every object of ``container``.
 
@@ -344,7 +311,7 @@ class SandboxState:
             keys = list(self.objects[kind].get(container, {}))
             area = self.ats_area(ats)
             applied = area.applied
-            synced = set(_synced_keys(self.objects[kind].get(container, {})))
+            synced = set(synced_keys(self.objects[kind].get(container, {})))
             duplicated = {k for k, n in applied.items() if n > 1}
             return {
                 "objects": len(keys),
@@ -360,73 +327,3 @@ class SandboxState:
                 "untagged": sum(1 for k in keys if k not in synced),
                 "edited_twice": sum(1 for k in keys if self.edits.get(k, 0) > 1),
             }
-
-    # -- search -----------------------------------------------------------------------
-    def fast_listing(
-        self, kind: str, containers: list[str], params: dict[str, Any], page: int, limit: int, *, search: bool
-    ) -> tuple[list[dict], int] | None:
-        """
-        Return (page, total) of a generated container without scanning it, or None when the request is not
-        one it answers (several containers, or tag filters other than ``tags_excluded=[[sync=1]]``).
-        """
-        bucket = self.objects[kind].get(containers[0]) if len(containers) == 1 else None
-        if not isinstance(bucket, GeneratedBucket):
-            return None
-        excluded, included = params.get("tags_excluded") or [], params.get("tags_included") or []
-        if included or excluded not in ([], [[{"name": "sync", "value": "1"}]], [[{"name": "sync", "value": 1}]]):
-            return None
-        low, high = self.created_bounds(params)
-        if not search and params.get("sort_by") == "updated_at" and not (low or high or excluded):
-            with self.lock:
-                return bucket.by_updated(
-                    offset=(page - 1) * limit, limit=limit, ascending=params.get("order_by") == "asc"
-                )
-        if not search and params.get("sort_by", "created_at") != "created_at":
-            return None
-        with self.lock:
-            return bucket.listing(
-                low=low,
-                high=high,
-                unsynced_only=bool(excluded),
-                offset=(page - 1) * limit,
-                limit=limit,
-                ascending=params.get("order_by") == "asc",
-            )
-
-    def search(self, kind: str, containers: list[str], params: dict[str, Any]) -> list[dict]:
-        """Return every object matching the filters, in a stable order (cached per data version)."""
-        cache_key = (
-            kind,
-            tuple(containers),
-            json.dumps({k: v for k, v in params.items() if k not in ("page", "limit")}, sort_keys=True),
-        )
-        with self.lock:
-            now = time.time()
-            if (hit := self.search_cache.get(cache_key)) and hit[0] == self.version and self.lag_until <= now:
-                return hit[1]
-            pool = [
-                o
-                for c in containers
-                for o in self.objects[kind].get(c, {}).values()
-                if self.indexed_at.get(o["key"], 0) <= now
-                and (kind != "profile" or searchable(o))
-                and not o.get("archived_at")
-            ]
-            version = self.version
-        included = params.get("tags_included") or []
-        excluded = params.get("tags_excluded") or []
-        low, high = self.created_bounds(params)
-        result = []
-        for obj in pool:
-            created = _parse_date(obj["created_at"])
-            if (low and created < low) or (high and created > high):
-                continue
-            if excluded and any(_has_all(obj, group) for group in excluded):
-                continue
-            if included and not any(_has_all(obj, group) for group in included):
-                continue
-            result.append(obj)
-        result.sort(key=lambda o: (o["created_at"], o["key"]), reverse=params.get("order_by") != "asc")
-        with self.lock:
-            self.search_cache[cache_key] = (version, result)
-        return result

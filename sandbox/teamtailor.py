@@ -27,8 +27,8 @@ import itertools
 import time
 from typing import Any
 
+from sandbox.accounts import EMAIL, VendorAts, Vendors, Window, finish, read_json
 from sandbox.vendor import Vendor
-from sandbox.vendors import EMAIL, VendorAts, Vendors, Window, finish, read_json
 
 API_KEY = "teamtailor-sandbox-admin-key"
 API_VERSIONS = ("20240404", "20240904")

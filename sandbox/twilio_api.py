@@ -25,7 +25,7 @@ def _sent_on(message: dict[str, Any], day: dict[str, str | None]) -> bool:
     return (on is None or sent == on) and (before is None or sent <= before) and (after is None or sent >= after)
 
 
-def _twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
+def twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
     """Return Twilio's REST error body."""
     return {
         "code": code,
@@ -62,31 +62,31 @@ class TwilioRoutes:
             user = password = ""
         if not auth.startswith("Basic ") or user != TWILIO_ACCOUNT_SID or password != TWILIO_AUTH_TOKEN:
             return self._send(
-                401, _twilio_error(20003, "Authenticate", 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+                401, twilio_error(20003, "Authenticate", 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'}
             )
         account = f"/2010-04-01/Accounts/{TWILIO_ACCOUNT_SID}"
         if route == f"{account}.json" and method == "GET":
             return self._send(200, {"sid": TWILIO_ACCOUNT_SID, "status": "active", "type": "Full"})
         if route != f"{account}/Messages.json":
-            return self._send(404, _twilio_error(20404, f"The requested resource {route} was not found", 404))
+            return self._send(404, twilio_error(20404, f"The requested resource {route} was not found", 404))
         if method == "GET":
             return self._twilio_list(account, parse_qs(query))
         form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
         to, sender, service, text = form.get("To"), form.get("From"), form.get("MessagingServiceSid"), form.get("Body")
         if not to:
-            return self._send(400, _twilio_error(21604, "A 'To' phone number is required.", 400))
+            return self._send(400, twilio_error(21604, "A 'To' phone number is required.", 400))
         if not (sender or service):
             return self._send(
-                400, _twilio_error(21603, "A 'From' phone number or MessagingServiceSid is required.", 400)
+                400, twilio_error(21603, "A 'From' phone number or MessagingServiceSid is required.", 400)
             )
         if not text:
-            return self._send(400, _twilio_error(21602, "Message body is required.", 400))
+            return self._send(400, twilio_error(21602, "Message body is required.", 400))
         if to in TWILIO_MAGIC_TO or not re.fullmatch(r"\+[1-9]\d{6,14}", to):
             code, message = TWILIO_MAGIC_TO.get(to, (21211, f"The 'To' number {to} is not a valid phone number."))
-            return self._send(400, _twilio_error(code, message, 400))
+            return self._send(400, twilio_error(code, message, 400))
         if sender in TWILIO_MAGIC_FROM:
             code, message = TWILIO_MAGIC_FROM[sender]
-            return self._send(400, _twilio_error(code, message, 400))
+            return self._send(400, twilio_error(code, message, 400))
         now = datetime.now(timezone.utc)
         with self.state.lock:
             sid = "SM" + hashlib.sha1(f"{len(self.state.twilio_messages)}/{to}/{text}".encode()).hexdigest()[:32]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sandbox.vendors import VendorAts
+    from sandbox.accounts import VendorAts
 
 # serve(handler, vendors, method, route, query, body, fault): route is the path after the prefix
 Serve = Callable[..., None]

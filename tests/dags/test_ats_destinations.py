@@ -1,6 +1,6 @@
 """
-hrflow_profiles_to_ats against SmartRecruiters and Workable (the sandbox's emulators, sandbox/vendors.py):
-one candidate per profile, exactly once without idempotency keys, within the documented rate limits.
+hrflow_profiles_to_ats against SmartRecruiters and Workable (the sandbox's emulators, sandbox/smartrecruiters.py,
+workable.py): one candidate per profile, exactly once without idempotency keys, within the documented rate limits.
 """
 
 from __future__ import annotations
@@ -15,14 +15,9 @@ import pytest
 
 from sandbox.airflow_home import AIRFLOW, airflow_env, dags_test
 from sandbox.objects import make_key
+from sandbox.smartrecruiters import SMARTRECRUITERS_TOKEN, smartrecruiters_connection
 from sandbox.state import Fault
-from sandbox.vendors import (
-    SMARTRECRUITERS_TOKEN,
-    WORKABLE_JOB,
-    WORKABLE_TOKEN,
-    smartrecruiters_connection,
-    workable_connection,
-)
+from sandbox.workable import WORKABLE_JOB, WORKABLE_TOKEN, workable_connection
 
 DAG_ID = "hrflow_profiles_to_ats"
 CREATE_PATH = {"smartrecruiters": "/smartrecruiters/candidates", "workable": "/workable/spi/v3/talent_pool/candidates"}

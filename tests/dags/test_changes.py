@@ -17,8 +17,9 @@ from hrflow_airflow.mapping import idempotency_key, to_record
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import record_hash
 from sandbox.objects import make_key
+from sandbox.smartrecruiters import smartrecruiters_connection
 from sandbox.state import Fault
-from sandbox.vendors import smartrecruiters_connection, workable_connection
+from sandbox.workable import workable_connection
 
 DAG_ID = "hrflow_profiles_to_ats"
 # destination -> (connection env, profiles, edited)

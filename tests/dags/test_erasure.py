@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 
 from sandbox.objects import make_key
+from sandbox.smartrecruiters import smartrecruiters_connection
 from sandbox.state import Fault
-from sandbox.vendors import smartrecruiters_connection
 
 
 def files_holding(root, needles: list[str]) -> list[str]:

@@ -14,8 +14,8 @@ import json
 
 from sandbox import lever
 from sandbox.objects import make_key
+from sandbox.smartrecruiters import smartrecruiters_connection
 from sandbox.state import Fault
-from sandbox.vendors import smartrecruiters_connection
 
 DAG_ID = "hrflow_profiles_to_ats"
 

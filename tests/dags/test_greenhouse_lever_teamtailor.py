@@ -33,7 +33,7 @@ def held(state, name: str, remote: str) -> dict[str, str]:
     if name == "lever":
         opportunity_id, contact_id = remote.split("/")
         assert account.candidates[opportunity_id]["contact"] == contact_id
-        contact = state.vendors.lever_contacts[contact_id]
+        contact = state.vendors.lever.contacts[contact_id]
         return {"last_name": contact["name"], "phone": contact["phones"][0]["value"]}
     attributes = account.candidates[remote]["attributes"]
     return {"last_name": attributes["last-name"], "phone": attributes["phone"]}
@@ -51,7 +51,7 @@ def test_created_once_after_a_lost_answer_then_nothing_then_edits_as_updates(run
     keys = state.seed("profile", source, 30, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     state.faults.append(Fault(path=create_path, method="POST", lose_response=True))  # the first create's answer
     if name == "greenhouse":
-        state.vendors.greenhouse_token_life = 2.0  # expires during the run: renewed (a tenth of its life early)
+        state.vendors.greenhouse.token_life = 2.0  # expires during the run: renewed (a tenth of its life early)
         state.latency["ats"] = 0.2  # 30 creates, two at a time: about 3 s
     env = {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(connection(sandbox.url))}
     conf = {"source_keys": [source], "full_sweep": False}

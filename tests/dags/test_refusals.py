@@ -10,7 +10,7 @@ import json
 import pytest
 
 from sandbox.objects import make_key
-from sandbox.vendors import smartrecruiters_connection
+from sandbox.smartrecruiters import smartrecruiters_connection
 
 DAG_ID = "hrflow_profiles_to_ats"
 

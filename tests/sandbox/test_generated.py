@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from sandbox.objects import _example, _example_bytes, make_key, make_profile
+from sandbox.objects import example, example_bytes, make_key, make_profile
 from sandbox.state import SandboxState
 
 SYNC = [[{"name": "sync", "value": "1"}]]
@@ -37,8 +37,8 @@ def test_generated_objects_equal_seeded_ones_and_listings_match_the_generic_sear
     assert generated.fast_listing("profile", ["src"], {"tags_included": SYNC}, 1, 10, search=True) is None
     assert sorted(generated.snapshot()["synced"]["profile"]) == sorted(stored.snapshot()["synced"]["profile"])
     # generated profiles share the example's unchanging parts: making, tagging and listing them left it intact
-    assert _example() == msgspec.json.decode(_example_bytes())
-    assert generated.objects["profile"]["src"][key]["experiences"] is _example()["experiences"]
+    assert example() == msgspec.json.decode(example_bytes())
+    assert generated.objects["profile"]["src"][key]["experiences"] is example()["experiences"]
 
 
 def test_a_put_keeps_only_what_changed_and_the_counts_follow():

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from sandbox.vendors import SMARTRECRUITERS_TOKEN
+from sandbox.smartrecruiters import SMARTRECRUITERS_TOKEN
 
 
 def _post(url: str, i: int) -> int:

@@ -15,8 +15,9 @@ from hrflow_airflow.destinations.workable import WorkableHook
 from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
 from hrflow_airflow.ledger import Ledger
+from sandbox.smartrecruiters import smartrecruiters_connection
 from sandbox.state import Fault
-from sandbox.vendors import smartrecruiters_connection, workable_connection
+from sandbox.workable import workable_connection
 
 
 @pytest.fixture
@@ -174,7 +175,7 @@ def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for
     """Someone else spent 9 of this Workable window's 10 requests: our first answer says 0 left, so we wait."""
     import requests
 
-    from sandbox.vendors import WORKABLE_TOKEN
+    from sandbox.workable import WORKABLE_TOKEN
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")})

@@ -45,9 +45,9 @@ def test_greenhouse_replaces_a_revoked_token_once_and_never_logs_it(configure, s
     with caplog.at_level(logging.DEBUG):
         assert len(deliver(destination, [gh(0), gh(1)])["accepted"]) == 2
         vendor = sandbox.state.vendors.greenhouse
-        tokens = list(sandbox.state.vendors.tokens)  # (a token an earlier test of this process cached was refused)
+        tokens = list(vendor.tokens)  # (a token an earlier test of this process cached was refused)
         refused, fetched = vendor.requests["401"], vendor.requests["POST /token"]
-        sandbox.state.vendors.tokens.clear()  # revoked (or expired early): the next call answers 401
+        vendor.tokens.clear()  # revoked (or expired early): the next call answers 401
         assert len(deliver(destination, [gh(2), gh(3)])["accepted"]) == 2
     # each thread in flight (2) may meet the revoked token; one new token serves them all
     assert vendor.creates == 4 and 1 <= vendor.requests["401"] - refused <= 2
@@ -87,7 +87,7 @@ def test_lever_needs_perform_as_and_updates_the_contact(configure, sandbox):
         plural="profiles", index=0, items=[["k0", "src"]], records=[{**record, "phone": "+33700000000"}],
         remote_ids={"k0": remote}, bases={"k0": "h"},
     )  # fmt: skip
-    assert sandbox.state.vendors.lever_contacts[contact]["phones"] == [{"value": "+33700000000", "type": "mobile"}]
+    assert sandbox.state.vendors.lever.contacts[contact]["phones"] == [{"value": "+33700000000", "type": "mobile"}]
     assert sandbox.state.vendors.lever.creates == 1
 
 
@@ -112,7 +112,7 @@ def test_teamtailor_refused_api_version_names_the_extra(configure, sandbox):
 
 def test_a_greenhouse_credential_without_a_scope_stops_naming_the_scope(configure, sandbox):
     destination = configure(greenhouse.connection(sandbox.url))
-    sandbox.state.vendors.greenhouse_scopes.discard("harvest:candidates:create")
+    sandbox.state.vendors.greenhouse.scopes.discard("harvest:candidates:create")
     with pytest.raises(AtsAuthError, match=r"lacks the scope harvest:candidates:create; add it to the API credential"):
         deliver(destination, [gh(0)])
     assert sandbox.state.vendors.greenhouse.creates == 0

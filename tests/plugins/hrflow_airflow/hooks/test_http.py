@@ -10,8 +10,8 @@ from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, Transien
 from hrflow_airflow.hooks.http import CircuitBreaker, RetryPolicy, parse_retry_after, pooled_session, send
 from hrflow_airflow.hooks.lean import LeanSession
 from sandbox.connections import sandbox_connections
+from sandbox.smartrecruiters import SMARTRECRUITERS_TOKEN
 from sandbox.state import Fault
-from sandbox.vendors import SMARTRECRUITERS_TOKEN
 
 FAST = RetryPolicy(attempts=3, backoff=0.01)
 

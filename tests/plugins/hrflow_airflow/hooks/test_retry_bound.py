@@ -19,8 +19,8 @@ from hrflow_airflow.hooks.twilio import TwilioHook
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import PROFILE
 from sandbox.objects import make_key
+from sandbox.smartrecruiters import smartrecruiters_connection
 from sandbox.state import Fault
-from sandbox.vendors import smartrecruiters_connection
 
 SOURCE = make_key("source", "bound")
 QUICK = RetryPolicy(backoff=0.001, max_delay=0.01)  # attempts: [hrflow] max_attempts

@@ -1,0 +1,201 @@
+"""
+Workable emulator, written from the vendor's public API docs.
+
+``/workable/...`` stands for ``https://<subdomain>.workable.com``.
+
+- https://workable.readme.io/reference: ``Authorization: Bearer <token>``; ``POST
+  /spi/v3/talent_pool/candidates`` and ``POST /spi/v3/jobs/<shortcode>/candidates`` with ``{"sourced": bool,
+  "candidate": {name (required), firstname, lastname, email, phone, summary, ...}}`` -> 201 ``{"candidate":
+  {id, ...}}``; ``PATCH /spi/v3/candidates/:id`` with ``{"candidate": {...}}`` updates the fields it carries
+  -> 200 ``{"candidate": {...}}``, 404 for an unknown id (https://workable.readme.io/reference/candidates-update);
+  ``GET /spi/v3/candidates?email=`` -> ``{"candidates": [...], "paging": {}}``; errors
+  ``{"error": "..."}`` (422 for validation).
+- Rate limits (https://workable.readme.io/docs/rate-limits): per token, 10-second intervals, 10 requests for
+  account tokens and 50 for OAuth tokens; headers ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining``,
+  ``X-Rate-Limit-Reset`` (Unix time of the next interval); 429 beyond.
+
+Faults (5xx, a create applied whose answer is lost or replaced by a gateway's 502) come from the sandbox's generic
+fault list, matched on these paths.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from sandbox.accounts import EMAIL, VendorAts, Vendors, Window, earlier, finish, read_json
+from sandbox.vendor import Vendor
+
+WORKABLE_TOKEN = "workable-sandbox-account-token"  # an account token: 10 requests / 10 s
+WORKABLE_OAUTH_TOKEN = "workable-sandbox-oauth-token"  # an OAuth token: 50 requests / 10 s
+WORKABLE_JOB = "GROOV001"
+WORKABLE_MEMBER = "13e0eb0e"  # the member id disqualifications are made as
+WORKABLE_LIMITS = {WORKABLE_TOKEN: 10, WORKABLE_OAUTH_TOKEN: 50}
+WORKABLE_INTERVAL = 10.0
+
+
+def serve(
+    handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any
+) -> None:
+    """Answer one Workable request."""
+    account = vendors.workable
+    token = handler.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token not in WORKABLE_LIMITS:
+        return handler._send(401, {"error": "Not authorized"})
+    with vendors.lock:
+        now = time.time()
+        account.received_at.append(now)
+        one = re.fullmatch(r"/spi/v3/candidates/([^/]+)", route)
+        label = "/spi/v3/candidates/:id" + ("/disqualify" if route.endswith("/disqualify") else "")
+        account.requests[f"{method} {label if route.startswith('/spi/v3/candidates/') else route}"] += 1
+        window = account.windows.setdefault(token, Window(WORKABLE_LIMITS[token], WORKABLE_INTERVAL))
+        allowed, remaining, reset = window.take(now)
+        headers = {
+            "X-Rate-Limit-Limit": str(window.limit),
+            "X-Rate-Limit-Remaining": str(max(remaining, 0)),
+            "X-Rate-Limit-Reset": str(int(reset)),
+        }
+        if not allowed:
+            account.refused_for_rate += 1
+    if not allowed:
+        return handler._send(429, {"error": "Rate limit exceeded"}, headers)
+    if method == "GET" and route == "/spi/v3/candidates":
+        email = query.get("email") or ""
+        with vendors.lock:
+            found = account.by_email(email) if email else list(account.candidates.values())[:100]
+            found = [{k: v for k, v in c.items() if k != "tags"} for c in found if account.searchable(c["id"])]
+        return handler._send(200, {"candidates": found, "paging": {}}, headers)
+    if method == "GET" and one:  # https://workable.readme.io/reference/job-candidates-show: tags, created_at
+        with vendors.lock:
+            stored = account.candidates.get(one.group(1))
+            answer = dict(stored) if stored is not None else None
+        if answer is None:
+            return handler._send(404, {"error": "Not found"}, headers)
+        return handler._send(200, {"candidate": answer}, headers)
+    job = re.fullmatch(r"/spi/v3/jobs/([^/]+)/candidates", route)
+    if method == "POST" and (route == "/spi/v3/talent_pool/candidates" or job):
+        if job and job.group(1) != WORKABLE_JOB:
+            return handler._send(404, {"error": "Not found"}, headers)
+        data = read_json(body)
+        candidate = data.get("candidate") if isinstance(data, dict) else None
+        if not isinstance(candidate, dict):
+            return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
+        # name (required; optional if firstname and lastname are provided), email (required)
+        # (https://workable.readme.io/reference/talent-pool-candidates-create)
+        if not candidate.get("name") and not (candidate.get("firstname") and candidate.get("lastname")):
+            return handler._send(422, {"error": "Validation failed: Name can't be blank"}, headers)
+        if not candidate.get("email"):
+            return handler._send(422, {"error": "Validation failed: Email can't be blank"}, headers)
+        if not EMAIL.fullmatch(str(candidate["email"])):
+            return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
+        with vendors.lock:
+            created = {
+                "id": uuid.uuid4().hex[:9],
+                "name": candidate.get("name") or f"{candidate['firstname']} {candidate['lastname']}",
+                "firstname": candidate.get("firstname"),
+                "lastname": candidate.get("lastname"),
+                "email": candidate.get("email"),
+                "phone": candidate.get("phone"),
+                "summary": candidate.get("summary"),
+                "address": candidate.get("address"),
+                "sourced": bool(data.get("sourced")),
+                "job": {"shortcode": job.group(1)} if job else None,
+                "stage": "sourced",
+                "tags": [str(t) for t in candidate.get("tags") or []],
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            account.candidates[created["id"]] = created
+            account.made(created["id"])
+            account.creates += 1
+        return finish(handler, 201, {"candidate": created}, headers, fault)
+    disqualify = re.fullmatch(r"/spi/v3/candidates/([^/]+)/disqualify", route)
+    if method == "POST" and disqualify:  # https://workable.readme.io/reference/disqualify-candidate
+        data = read_json(body)
+        if not isinstance(data, dict) or not data.get("member_id"):
+            return handler._send(422, {"error": "Validation failed: member_id is missing"}, headers)
+        if "disqualification_reason" in data:  # deprecated for disqualify_reason_id and disqualify_note
+            return handler._send(422, {"error": "disqualification_reason is deprecated: use disqualify_note"}, headers)
+        if len(str(data.get("disqualify_note") or "")) > 256:
+            return handler._send(422, {"error": "Validation failed: disqualify_note is too long"}, headers)
+        with vendors.lock:
+            stored = account.candidates.get(disqualify.group(1))
+            if stored is None:
+                return handler._send(404, {"error": "Not found"}, headers)
+            stored.update(
+                disqualified=True,
+                disqualify_reason_id=data.get("disqualify_reason_id"),
+                disqualify_note=data.get("disqualify_note"),
+            )
+            account.removed[stored["id"]] = "archive"
+        return finish(handler, 200, {}, headers, fault)
+    if method == "PATCH" and one:
+        data = read_json(body)
+        candidate = data.get("candidate") if isinstance(data, dict) else None
+        if not isinstance(candidate, dict):
+            return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
+        if "email" in candidate and not EMAIL.fullmatch(str(candidate["email"])):
+            return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
+        if unknown := sorted(
+            set(candidate) - set(WORKABLE_UPDATABLE)
+        ):  # https://workable.readme.io/reference/update-candidate
+            return handler._send(422, {"error": f"Validation failed: {', '.join(unknown)} cannot be updated"}, headers)
+        with vendors.lock:
+            stored = account.candidates.get(one.group(1))
+            if stored is None:
+                return handler._send(404, {"error": "Not found"}, headers)
+            stored.update({k: v for k, v in candidate.items() if k in WORKABLE_UPDATABLE})
+            account.updates[one.group(1)] += 1
+            answer = dict(stored)
+        return finish(handler, 200, {"candidate": answer}, headers, fault)
+    return handler._send(404, {"error": "Not found"}, headers)
+
+
+WORKABLE_UPDATABLE = (
+    "firstname", "lastname", "email", "headline", "summary", "address", "phone", "cover_letter", "resume", "tags",
+)  # fmt: skip
+
+
+def workable_connection(base_url: str, *, oauth: bool = False, **extra: Any) -> dict[str, Any]:
+    """Return an ``ats_default`` connection of type ``workable`` (an account token, or an OAuth one: 50/10 s)."""
+    token = WORKABLE_OAUTH_TOKEN if oauth else WORKABLE_TOKEN
+    return {
+        "conn_type": "workable",
+        "host": f"{base_url}/workable",
+        "password": token,
+        "extra": {"timeout": 5, **({"rate_limit": 50} if oauth else {}), **extra},
+    }
+
+
+def workable_stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
+    """Give the account a candidate of its own for ``email`` (a job application, a month old); return its id."""
+    candidate = {
+        "id": uuid.uuid4().hex[:9], "name": f"{first} {last}", "firstname": first, "lastname": last, "email": email,
+        "tags": ["Applied"], "sourced": False,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earlier())),
+    }  # fmt: skip
+    with vendors.lock:
+        vendors.workable.candidates = {candidate["id"]: candidate, **vendors.workable.candidates}
+        vendors.workable.strangers.add(candidate["id"])
+    return candidate["id"]
+
+
+VENDOR = Vendor(
+    "workable",
+    "/workable",
+    serve,
+    lambda: VendorAts("workable", interval=WORKABLE_INTERVAL),
+    workable_connection,
+    "/workable/spi/v3/talent_pool/candidates",
+    WORKABLE_TOKEN,
+    # an OAuth token, 50 requests / 10 s (a short demo), and the member who disqualifies (archive)
+    demo=lambda url: workable_connection(url, oauth=True, member_id=WORKABLE_MEMBER),
+    fields=lambda i: {"firstname": f"F{i}", "lastname": f"L{i}", "email": f"c{i}@example.com"},
+    removal="archive",
+    unsupported="delete",
+    update_route=("PATCH", "/workable/spi/v3/candidates/", None),
+    remove_route=("POST", "/workable/spi/v3/candidates/", "member_id"),
+    lookup_route=("GET", "/workable/spi/v3/candidates", None),
+    stranger=workable_stranger,
+)
