@@ -308,6 +308,9 @@ def retry_wait(policy: RetryPolicy, attempt: int, response: requests.Response, l
     """Return the wait before retrying ``response``: ``Retry-After``, else a 429's window reset, else backoff."""
     header = response.headers.get("Retry-After")
     no_retry_after = not header or parse_retry_after(header) is None
-    if no_retry_after and response.status_code == 429 and limiter is not None and limiter.remaining_header:
-        return limiter.reset_in(response)
+    if no_retry_after and response.status_code == 429 and limiter is not None:
+        if limiter.remaining_header:
+            return limiter.reset_in(response)
+        # no rate headers (Lever, Recruitee): the window the vendor documents is the least to wait
+        return max(policy.delay(attempt, response), limiter.interval)
     return policy.delay(attempt, response)  # Retry-After when sent (capped), else backoff
