@@ -88,9 +88,21 @@ def watermark_table() -> Table:
 
 
 def create(engine: Engine) -> None:
-    """Create the tables that do not exist yet, then add the columns an older ledger table lacks."""
-    metadata().create_all(engine, checkfirst=True)
-    migrate(engine)
+    """
+    Create the tables that do not exist yet, then add the columns an older ledger table lacks. Several task
+    processes may start on a new ledger at once: one that loses the race to create or migrate (the table or
+    the column exists by then) checks again instead of failing.
+    """
+    from sqlalchemy.exc import DatabaseError
+
+    for last in (False, True):
+        try:
+            metadata().create_all(engine, checkfirst=True)
+            migrate(engine)
+            return
+        except DatabaseError:
+            if last:
+                raise
 
 
 def migrate(engine: Engine) -> list[str]:

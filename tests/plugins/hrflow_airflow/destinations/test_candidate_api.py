@@ -200,3 +200,40 @@ def test_another_client_using_the_same_key_is_seen_in_the_headers_and_waited_for
     assert len(result["accepted"]) == 3
     assert sandbox.state.vendors.workable.refused_for_rate == 0 and hook.client.limiter.throttled == 0
     assert hook.client.limiter.waited_for_reset >= 1  # the headers said 0 left, and the hook waited for the reset
+
+
+LOOKUPS_AT = """
+import sys, time
+from hrflow_airflow.destinations import destination_for
+start = float(sys.argv[1])
+client = destination_for("ats_default", "profile").client
+while time.time() < start:
+    time.sleep(0.01)
+for i in range(4):
+    client.find(f"nobody{i}@example.com")
+"""
+
+
+def test_smartrecruiters_lookups_of_two_task_processes_never_overlap(ats, sandbox, monkeypatch):
+    """
+    "The concurrency limiter is 1 concurrent request: GET /candidates", per key: two post_to_ats processes (two
+    lanes) looking up at the same moment take turns through the ledger database's lock; the emulator, which
+    refuses a second lookup in flight with a 429, refuses none.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+
+    ats("smartrecruiters")
+    sandbox.state.latency["ats"] = 0.2  # each lookup is in flight 0.2 s: unserialized, they would collide
+    start = time.time() + 8  # both processes have imported Airflow by then
+    env = {**os.environ}
+    children = [
+        subprocess.Popen([sys.executable, "-c", LOOKUPS_AT, str(start)], env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    errors = [child.communicate(timeout=120)[1] for child in children]
+    assert [child.returncode for child in children] == [0, 0], errors
+    account = sandbox.state.vendors.smartrecruiters
+    assert account.requests["GET /candidates"] == 8 and account.refused_for_rate == 0
