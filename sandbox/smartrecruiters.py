@@ -100,6 +100,8 @@ def serve(
                     and account.searchable(c["id"])
                     and any(q in str(c.get(f, "")).casefold() for f in ("email", "firstName", "lastName"))
                 ]
+                account.lookups_in_flight -= 1  # answered: no longer in flight once the answer is on its way
+                lookup = False
             return handler._send(
                 200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers
             )

@@ -21,6 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from hrflow_airflow.errors import BadConfigError
+
 PACKAGE = Path(__file__).resolve().parent
 DECLARED = ("conn_type", "also_conn_types", "hook_name", "engine", "form")  # what read_declaration reads
 
@@ -120,7 +122,7 @@ def read_declaration(path: str, **names: Any) -> dict[str, Any]:
     module, _, class_name = path.partition(":")
     parts = module.split(".")
     if parts[0] != PACKAGE.name:
-        raise ValueError(f"{path}: only this package's hooks are read")
+        raise BadConfigError(f"{path}: only this package's hooks are read")
     file = PACKAGE.joinpath(*parts[1:]).with_suffix(".py")
     tree = ast.parse(file.read_text(), str(file))
     body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
@@ -146,7 +148,7 @@ def _evaluate(node: ast.expr, names: Mapping[str, Any], where: str) -> Any:
         return names[node.func.id](*args, **kwargs)
     if isinstance(node, ast.Name):
         if node.id not in names:
-            raise ValueError(f"{where}: {node.id} is not a literal, a form helper nor an engine name")
+            raise BadConfigError(f"{where}: {node.id} is not a literal, a form helper nor an engine name")
         return names[node.id]
     if isinstance(node, ast.Dict):
         out: dict[Any, Any] = {}
@@ -160,7 +162,7 @@ def _evaluate(node: ast.expr, names: Mapping[str, Any], where: str) -> Any:
     try:
         return ast.literal_eval(node)
     except ValueError:
-        raise ValueError(f"{where}: line {node.lineno} is not a literal nor a call of a form helper") from None
+        raise BadConfigError(f"{where}: line {node.lineno} is not a literal nor a call of a form helper") from None
 
 
 def connection_type(path: str, **names: Any) -> dict[str, Any]:

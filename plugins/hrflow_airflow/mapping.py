@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hrflow_airflow.errors import HrFlowAirflowError
+from hrflow_airflow.errors import BadConfigError, HrFlowAirflowError
 
 SYNC_TAG = {"name": "sync", "value": "1"}
 RECORD_KEY = "hrflow_key"
@@ -52,16 +52,16 @@ def with_sync_tag(obj: Mapping[str, Any], extra: Iterable[Mapping[str, Any]] = (
 
 # -- field maps ---------------------------------------------------------------------------
 def validate_field_map(field_map: Any, *, source: str = "field map") -> dict[str, str]:
-    """Return ``field_map`` if it maps record fields to object paths, else raise ValueError naming the bad entry."""
+    """Return ``field_map`` if it maps record fields to object paths, else raise BadConfigError naming the bad entry."""
     if not isinstance(field_map, Mapping) or not field_map:
-        raise ValueError(f"{source} must be a non-empty JSON object of record field -> object path")
+        raise BadConfigError(f"{source} must be a non-empty JSON object of record field -> object path")
     for name, path in field_map.items():
         if name == RECORD_KEY:
-            raise ValueError(f"{source}: '{RECORD_KEY}' is always the object key and cannot be mapped")
+            raise BadConfigError(f"{source}: '{RECORD_KEY}' is always the object key and cannot be mapped")
         if not isinstance(path, str) or not path or any(not part for part in _split(path)):
-            raise ValueError(f"{source}: field '{name}' has an invalid path {path!r} (use 'a.b' or 'a[].b')")
+            raise BadConfigError(f"{source}: field '{name}' has an invalid path {path!r} (use 'a.b' or 'a[].b')")
         if path.count("[]") > 1:
-            raise ValueError(f"{source}: field '{name}' path {path!r} may contain '[]' at most once")
+            raise BadConfigError(f"{source}: field '{name}' path {path!r} may contain '[]' at most once")
     return dict(field_map)
 
 

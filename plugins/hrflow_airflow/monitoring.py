@@ -20,6 +20,7 @@ from urllib.parse import quote
 from airflow.sdk import BaseNotifier, DeadlineAlert, DeadlineReference, SyncCallback, Variable, conf
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.api_key import MessagingHook
 from hrflow_airflow.metrics import under_dags_test
 
@@ -215,7 +216,7 @@ def alert_target() -> tuple[str, str] | None:
     if conn is not None:
         phone = conn.extra_dejson.get("phone") or conn.extra_dejson.get("to")  # "to" on a twilio connection
         if not phone:
-            raise ValueError(f"connection '{ALERT_CONN_ID}' has no extra 'phone' (or 'to') (the on-call number)")
+            raise BadConfigError(f"connection '{ALERT_CONN_ID}' has no extra 'phone' (or 'to') (the on-call number)")
         return ALERT_CONN_ID, str(phone)
     phone = Variable.get(ALERT_PHONE_VARIABLE, default=None)
     return (MessagingHook.default_conn_name, str(phone)) if phone else None

@@ -104,14 +104,14 @@ def event_conf(event: Mapping[str, Any], source_key: str, profile_key: str) -> d
 
 
 def validate_template(template: str) -> str:
-    """Return ``template`` if it only uses known placeholders, else raise ValueError naming the unknown one."""
+    """Return ``template`` if it only uses known placeholders, else raise BadConfigError naming the unknown one."""
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
-        raise ValueError(f"SMS template is malformed: {exc}") from None
+        raise BadConfigError(f"SMS template is malformed: {exc}") from None
     for name in fields:
         if name not in PLACEHOLDERS:
-            raise ValueError(f"SMS template uses unknown placeholder {{{name}}}; use {', '.join(PLACEHOLDERS)}")
+            raise BadConfigError(f"SMS template uses unknown placeholder {{{name}}}; use {', '.join(PLACEHOLDERS)}")
     return template
 
 

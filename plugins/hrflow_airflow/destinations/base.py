@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict
 
 from hrflow_airflow.errors import AuthError
-from hrflow_airflow.mapping import RECORD_KEY
+from hrflow_airflow.mapping import RECORD_KEY, MappingError
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger import Entry, Ledger
@@ -154,6 +154,6 @@ def nest(record: Mapping[str, Any]) -> dict[str, Any]:
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ValueError(f"record field '{name}' nests under a field that already holds a value")
+                raise MappingError(f"record field '{name}' nests under a field that already holds a value")
         node[leaf] = value
     return body

@@ -198,10 +198,7 @@ def resolve_field_map(
     custom = json_variable(get_variable, kind.field_map_variable)
     if custom is None:
         return dict(default or kind.default_field_map)
-    try:
-        return validate_field_map(custom, source=f"Variable '{kind.field_map_variable}'")
-    except ValueError as exc:
-        raise BadConfigError(str(exc)) from None
+    return validate_field_map(custom, source=f"Variable '{kind.field_map_variable}'")
 
 
 def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, default: int | None) -> int | None:

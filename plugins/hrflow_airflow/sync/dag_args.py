@@ -48,7 +48,7 @@ def object_kind(name: str) -> ObjectKind:
     try:
         return KINDS[name]
     except KeyError:
-        raise ValueError(f"unknown object kind {name!r}: use one of {', '.join(sorted(KINDS))}") from None
+        raise BadConfigError(f"unknown object kind {name!r}: use one of {', '.join(sorted(KINDS))}") from None
 
 
 def stage_task_ids(kind: ObjectKind) -> dict[str, str]:

@@ -18,8 +18,8 @@ from typing import Any
 from airflow.sdk import Variable, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from hrflow_airflow.destinations import DestinationError, destination_for
-from hrflow_airflow.errors import BadConfigError, fails_fast
+from hrflow_airflow.destinations import destination_for
+from hrflow_airflow.errors import fails_fast
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.ledger.seen import seen_keys
@@ -52,13 +52,10 @@ def search(kind: str, **context: Any) -> list[Batch]:
     """Find every unsynced object in the run's window, trimmed to the mapped fields, in batches."""
     objects = object_kind(kind)
     cfg = run_config(objects, context)
-    try:
-        destination = destination_for(objects.ats_conn_id, objects.name)
-        default_map = destination.default_field_map(objects.name)
-        field_map = resolve_field_map(objects, lambda name: Variable.get(name, default=None), default=default_map)
-        update_fields(field_map)  # a field the map does not have is a bad setting: named now
-    except (BadConfigError, DestinationError, ValueError) as exc:
-        raise AirflowFailException(f"Bad configuration: {exc}") from None
+    destination = destination_for(objects.ats_conn_id, objects.name)  # bad setup: @fails_fast fails the task
+    default_map = destination.default_field_map(objects.name)
+    field_map = resolve_field_map(objects, lambda name: Variable.get(name, default=None), default=default_map)
+    update_fields(field_map)  # a field the map does not have is a bad setting: named now
     log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
     ledger = Ledger()  # the task's one ledger, passed on
     seen = seen_keys(ledger.db, f"{context['dag'].dag_id}/{context['run_id']}") if cfg.sweep else None
@@ -104,14 +101,11 @@ def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
     if context["params"].get("dry_run"):
         raise AirflowSkipException("dry_run: nothing posted to the ATS")
     max_refusals = settings().max_refusals or DEFAULT_MAX_REFUSALS
-    try:
-        posted = post_batch(
-            object_kind(kind), batch, run_id=context["run_id"], store=context.get("task_state_store"),
-            max_refusals=max_refusals, retry_quarantined=bool(context["params"].get("retry_quarantined")),
-            update_fields=update_fields(),
-        )  # fmt: skip
-    except DestinationError as exc:
-        raise AirflowFailException(f"Bad configuration: {exc}") from None
+    posted = post_batch(
+        object_kind(kind), batch, run_id=context["run_id"], store=context.get("task_state_store"),
+        max_refusals=max_refusals, retry_quarantined=bool(context["params"].get("retry_quarantined")),
+        update_fields=update_fields(),
+    )  # fmt: skip
     log_run_progress(context, stage="posted", count=len(posted["accepted"]), plural=object_kind(kind).plural)
     return posted
 
@@ -141,10 +135,7 @@ def remove(kind: str, **context: Any) -> dict[str, Any] | None:
     if not (gone := stats.get("gone")):
         return None
     objects, ledger = object_kind(kind), Ledger()
-    try:
-        mode, destination = removal_mode(context["params"]), destination_for(objects.ats_conn_id, objects.name)
-    except (BadConfigError, DestinationError) as exc:
-        raise AirflowFailException(f"Bad configuration: {exc}") from None
+    mode, destination = removal_mode(context["params"]), destination_for(objects.ats_conn_id, objects.name)
     if mode != "keep" and gone["archived"] + gone["deleted"]:
         guard(objects, gone, ledger, destination.ledger_key)
     return remove_gone(objects, destination, gone, mode, ledger)

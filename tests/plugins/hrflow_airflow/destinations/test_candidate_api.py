@@ -226,8 +226,9 @@ def test_smartrecruiters_lookups_of_two_task_processes_never_overlap(ats, sandbo
     import time
 
     ats("smartrecruiters")
+    Ledger().deliveries.count("ats_default/smartrecruiters")  # the ledger's tables exist before the processes
     sandbox.state.latency["ats"] = 0.2  # each lookup is in flight 0.2 s: unserialized, they would collide
-    start = time.time() + 8  # both processes have imported Airflow by then
+    start = time.time() + 10  # both processes have imported Airflow by then
     env = {**os.environ}
     children = [
         subprocess.Popen([sys.executable, "-c", LOOKUPS_AT, str(start)], env=env, stderr=subprocess.PIPE, text=True)
