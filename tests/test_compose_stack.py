@@ -221,6 +221,7 @@ def compose_stack(sandbox_server, compose_db, tmp_path_factory):
     try:
         yield stack
     finally:
+        _wait_until_no_run_is_active(stack)  # e.g. the sync run a test's webhook started: none stopped mid-task
         stack.stop()
         assert not stack.left_behind, f"processes left behind: {stack.left_behind}"
 
@@ -411,6 +412,16 @@ def compose_query(compose_db: dict[str, str], sql: str, *args: object) -> tuple 
         cursor = conn.cursor()
         cursor.execute(sql, args)
         return cursor.fetchone()
+
+
+def _wait_until_no_run_is_active(stack: AirflowStack, timeout: float = 180) -> None:
+    """Wait (a condition, bounded) until no DAG run is queued or running, so that stopping kills no task mid-way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = stack.api("GET", "/api/v2/dags/~/dagRuns", params={"state": ["queued", "running"]})
+        if answer.ok and not answer.json()["dag_runs"]:
+            return
+        time.sleep(1)
 
 
 def _burst_count(compose_db: dict[str, str], window: int) -> int:
