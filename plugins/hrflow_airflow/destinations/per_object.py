@@ -167,10 +167,7 @@ class PerObjectDestination:
                 except (CircuitOpenError, RateLimitedError):  # stopped before it left, or a 429: not processed
                     ledger.deliveries.withdraw_intent(self.ledger_key, key)
                     raise
-                ledger.deliveries.record_accepted(
-                    self.ledger_key, [item], {key: remote}, {key: record_hash(record)}, origin=CREATED
-                )
-                return Outcome(key, container, "created", remote)
+                return self.accepted(ledger, item, record, remote, "created")
         except BaseException:
             stop.set()  # credentials refused or retries exhausted: start nothing more, fail the task
             raise
@@ -224,12 +221,10 @@ class PerObjectDestination:
             reason = f"{api.name} HTTP {exc.status}: {exc.reason} (and a lookup found no record with that email)"
             return Outcome(key, container, "refused", reason=reason)
         remote = f"{api.name}:{found.theirs}"
-        ledger.deliveries.record_accepted(
-            self.ledger_key, [item], {key: remote}, {key: record_hash(record)}, origin=LINKED
-        )
+        outcome = self.accepted(ledger, item, record, remote, "linked")
         log.info("%s: %s already held this person (HTTP %s): linked %s, not ours to remove", key, api.name,
                  exc.status, remote)  # fmt: skip
-        return Outcome(key, container, "linked", remote)
+        return outcome
 
     def lookup(self, api: CandidateApiHook, record: dict[str, Any], key: str, since: datetime | None) -> Found | None:
         """Return what a lookup by the record's email found (None: the record has no email to look up)."""
@@ -237,12 +232,19 @@ class PerObjectDestination:
         return api.find(str(email), key, since) if email else None
 
     def adopted(self, ledger: Ledger, item: tuple[str, str], record: dict[str, Any], remote: str) -> Outcome:
+        log.info("%s: found %s carrying our marker after a create without answer: adopted", item[0], remote)
+        return self.accepted(ledger, item, record, remote, "adopted")
+
+    def accepted(
+        self, ledger: Ledger, item: tuple[str, str], record: dict[str, Any], remote: str, state: str
+    ) -> Outcome:
+        """Record ``remote`` as the object's record in the ledger (ours, or linked); return the outcome ``state``."""
         key, container = item
+        origin = LINKED if state == "linked" else CREATED
         ledger.deliveries.record_accepted(
-            self.ledger_key, [item], {key: remote}, {key: record_hash(record)}, origin=CREATED
+            self.ledger_key, [item], {key: remote}, {key: record_hash(record)}, origin=origin
         )
-        log.info("%s: found %s carrying our marker after a create without answer: adopted", key, remote)
-        return Outcome(key, container, "adopted", remote)
+        return Outcome(key, container, state, remote)
 
     def unknown(self, ledger: Ledger, item: tuple[str, str], reason: str) -> Outcome:
         key, container = item
