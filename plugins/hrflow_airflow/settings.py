@@ -72,6 +72,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("result_window", "integer", "10000", "Deepest result a listing pages to."),
     Option(
+        "max_cv_mb",
+        "float",
+        "10",
+        "Largest CV sent to an ATS, in MB; a larger one is isolated for its candidate, who is still created.",
+    ),
+    Option(
         "created_at_floor",
         "string",
         "",
@@ -202,6 +208,7 @@ class Settings:
     updates: bool
     update_fields: str
     result_window: int
+    max_cv_mb: float
     created_at_floor: str
     max_objects_per_run: int
     on_archive: str
