@@ -120,6 +120,14 @@ OPTIONS: tuple[Option, ...] = (
         "Alert when an SMS run is not done this long after it was queued; 0: off.",
     ),
     Option(
+        "alert_channels",
+        "string",
+        "sms",
+        "Comma-separated channels of failure, deadline and recovery alerts: sms (connection hrflow_alert), slack "
+        "(hrflow_alert_slack), email (hrflow_alert_email).",
+        "sms,slack,email",
+    ),
+    Option(
         "sms_digest_over",
         "integer",
         "0",
@@ -216,6 +224,7 @@ class Settings:
     full_sweep_hour: int
     sync_deadline_minutes: float
     sms_deadline_seconds: float
+    alert_channels: str
     sms_digest_over: int
     webhook_starts_sync: bool
     webhook_events: str
