@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hrflow_airflow.candidate import check_field_name
 from hrflow_airflow.errors import BadConfigError, HrFlowAirflowError
 
 SYNC_TAG = {"name": "sync", "value": "1"}
@@ -58,6 +59,7 @@ def validate_field_map(field_map: Any, *, source: str = "field map") -> dict[str
     for name, path in field_map.items():
         if name == RECORD_KEY:
             raise BadConfigError(f"{source}: '{RECORD_KEY}' is always the object key and cannot be mapped")
+        check_field_name(str(name), source)
         if not isinstance(path, str) or not path or any(not part for part in _split(path)):
             raise BadConfigError(f"{source}: field '{name}' has an invalid path {path!r} (use 'a.b' or 'a[].b')")
         if path.count("[]") > 1:

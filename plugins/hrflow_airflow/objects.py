@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hrflow_airflow.mapping import extract
+from hrflow_airflow.candidate import PROFILE_READS, enrich
+from hrflow_airflow.mapping import extract, to_record
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,18 @@ class ObjectKind:
     container: str  # "source" / "board"
     ats_conn_id: str
     default_field_map: Mapping[str, str] = field(default_factory=dict)
+    whole_candidate: bool = False  # its records carry the CV and the applications (hrflow_airflow.candidate)
+
+    def paths(self, field_map: Mapping[str, str]) -> list[str]:
+        """Return the paths of an object its record reads: the field map's, and the CV's and applications'."""
+        return [*field_map.values(), *(PROFILE_READS if self.whole_candidate else ())]
+
+    def record(
+        self, key: str, data: Mapping[str, Any], field_map: Mapping[str, str], job_map: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Return the ATS record of one trimmed object: its mapped fields, and for a profile its CV and jobs."""
+        record = to_record(key, data, field_map)
+        return enrich(record, data, job_map) if self.whole_candidate else record
 
     @property
     def container_key_field(self) -> str:
@@ -69,6 +82,7 @@ PROFILE = ObjectKind(
     plural="profiles",
     container="source",
     ats_conn_id="ats_default",
+    whole_candidate=True,
     default_field_map={
         f: f"info.{f}" for f in ("first_name", "last_name", "email", "phone", "date_birth", "gender", "summary")
     },

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict
 
+from hrflow_airflow.candidate import plain
 from hrflow_airflow.errors import AuthError
 from hrflow_airflow.mapping import RECORD_KEY, MappingError
 
@@ -40,6 +41,11 @@ class Delivered(TypedDict):
     remote_ids: dict[str, str]  # key -> "<destination>:<id>"
     unknown: NotRequired[list[Failure]]  # a create lost its answer: settled by a later run's lookup, not a failure
     linked: NotRequired[list[str]]  # keys linked to a record the ATS already held (accepted too; never removed)
+    cvs: NotRequired[int]  # CVs sent in this batch
+    cv_isolated: NotRequired[list[Failure]]  # CVs that could not be sent: the candidate stays, the CV follows later
+    applications: NotRequired[int]  # applications made in this batch
+    unknown_jobs: NotRequired[list[str]]  # job references the ATS does not know (the candidates stay)
+    left_applications: NotRequired[list[list[str]]]  # [key, job]: tag removed in HrFlow, application left in the ATS
 
 
 class Removed(TypedDict):
@@ -63,6 +69,7 @@ class Outcome:
     state: str
     remote_id: str | None = None
     reason: str | None = None
+    extras: Any = None  # what went with it beyond its record (:class:`~.completion.Extras`)
 
 
 def delivered(outcomes: list[Outcome]) -> Delivered:
@@ -80,7 +87,24 @@ def delivered(outcomes: list[Outcome]) -> Delivered:
         remote_ids={o.key: o.remote_id for o in accepted if o.remote_id},
         unknown=failures("unknown"),
         linked=[o.key for o in outcomes if o.state == "linked"],
+        **whole_candidate(outcomes),
     )
+
+
+def whole_candidate(outcomes: list[Outcome]) -> dict[str, Any]:
+    """Return the batch's counts of CVs and applications from its outcomes' extras."""
+    extras = [(o, o.extras) for o in outcomes if o.extras is not None]
+    return {
+        "cvs": sum(1 for _, e in extras if e.cv == "sent"),
+        "cv_isolated": [
+            Failure(key=o.key, container=o.container, reason=e.cv[len("isolated: ") :])
+            for o, e in extras
+            if (e.cv or "").startswith("isolated: ")
+        ],
+        "applications": sum(len(e.applied) for _, e in extras),
+        "unknown_jobs": sorted({ref for _, e in extras for ref in e.unknown_jobs}),
+        "left_applications": [[o.key, ref] for o, e in extras for ref in e.left],
+    }
 
 
 class Destination(Protocol):
@@ -143,10 +167,12 @@ def nest(record: Mapping[str, Any]) -> dict[str, Any]:
     Return the request body of a flat record: dotted names build nested objects, empty values are left out.
 
     ``{"firstName": "Zoë", "location.city": "Paris", "location.country": None}`` ->
-    ``{"firstName": "Zoë", "location": {"city": "Paris"}}``. The ``hrflow_key`` field is not sent.
+    ``{"firstName": "Zoë", "location": {"city": "Paris"}}``. The ``hrflow_key`` field is not sent, nor the CV,
+    the applications and the custom fields (:func:`hrflow_airflow.candidate.plain`): each adapter sends those
+    its own way.
     """
     body: dict[str, Any] = {}
-    for name, value in record.items():
+    for name, value in plain(record).items():
         if name == RECORD_KEY or value is None or value == "" or value == []:
             continue
         *parents, leaf = name.split(".")

@@ -20,15 +20,17 @@ from typing import Any
 
 import requests
 
+from hrflow_airflow.candidate import APPLICATIONS
 from hrflow_airflow.destinations.base import AtsAuthError, nest
 from hrflow_airflow.destinations.records import LookupRecords
+from hrflow_airflow.destinations.whole import WholeCandidate
 from hrflow_airflow.errors import BadConfigError, RefusedError, TransientError
 from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
 from hrflow_airflow.hooks.json_api import JsonApiHook
 from hrflow_airflow.mapping import RECORD_KEY
 
 
-class CandidateApiHook(LookupRecords, JsonApiHook):
+class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
     """
     Base of the adapters whose ATS creates one candidate per request and offers a lookup by email.
 
@@ -198,9 +200,19 @@ class CandidateApiHook(LookupRecords, JsonApiHook):
         """Return the candidate as this ATS wants it (dotted record fields nest)."""
         return nest(record)
 
-    def create_call(self, record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Return the path and body that create ``record``, carrying its object's marker (nothing is sent)."""
+    def job_of(self, record: Mapping[str, Any]) -> str | None:
+        """Return the ATS job a create of ``record`` is made on (one record per job: its first job), or None."""
+        applications = record.get(APPLICATIONS) or []
+        return applications[0]["ats_job_id"] if self.one_record_per_job and applications else None
+
+    def create_call(self, record: Mapping[str, Any], *, on_job: bool = True) -> tuple[str, dict[str, Any]]:
+        """
+        Return the path and body that create ``record``, carrying its object's marker (nothing is sent); where the
+        vendor makes one record per job, on its first job (``on_job=False``: where it goes without one).
+        """
         path, payload = self.create_request(self.body(record))
+        if on_job and (job := self.job_of(record)):
+            path, payload = self.job_create(path, payload, job)
         key = record.get(RECORD_KEY)
         return path, (self.mark(payload, str(key)) if key else payload)
 

@@ -27,33 +27,29 @@ from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from hrflow_airflow.candidate import RESUME
 from hrflow_airflow.dates import read_datetime
-from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure, Outcome, Removed, delivered
+from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Outcome, delivered
+from hrflow_airflow.destinations.completion import Pending
+from hrflow_airflow.destinations.removal import Removal
+from hrflow_airflow.destinations.whole_delivery import WholeDelivery
 from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, RateLimitedError, RefusedError
 from hrflow_airflow.hooks.http import one_request
-from hrflow_airflow.ledger import CREATED, DELIVERED, INTENT, LINKED, UNKNOWN
+from hrflow_airflow.ledger import CREATED, DELIVERED, INTENT, LINKED, UNKNOWN, Ledger
 from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.settings import setting
 
 if TYPE_CHECKING:
     from hrflow_airflow.destinations.candidate_api import CandidateApiHook
     from hrflow_airflow.destinations.records import Found
-    from hrflow_airflow.ledger import Entry, Ledger
+    from hrflow_airflow.ledger import Entry
 
 log = logging.getLogger(__name__)
 
 
-class Pending(NamedTuple):
-    """What the ledger says of an object before its create: an earlier create may have made it, since when."""
-
-    since: datetime | None  # the first send of the earlier create (None: none, or not recorded)
-    maybe_created: bool
-    settle: timedelta  # [hrflow] lookup_settle_seconds
-
-
-class PerObjectDestination:
+class PerObjectDestination(WholeDelivery, Removal):
     """Create, adopt and update one candidate per request through ``client``, each object at most once."""
 
     def __init__(self, client: CandidateApiHook) -> None:
@@ -80,30 +76,29 @@ class PerObjectDestination:
         api = self.client.paced(lanes)
         if known is None:
             known = ledger.deliveries.lookup(self.ledger_key, [key for key, _ in items])
-        outcomes: list[Outcome] = []
-        todo = []
-        for (key, container), record in zip(items, records):
-            entry = known.get(key)
-            if entry is not None and entry.state in DELIVERED:
-                outcomes.append(Outcome(key, container, "resumed", entry.remote_id))
-            else:
-                pending = entry is not None and entry.state in (INTENT, UNKNOWN)
-                todo.append(((key, container), record, read_datetime(entry.sent_at) if pending else None, pending))
-        if outcomes:
+        outcomes, todo, parts = self.plan(api, ledger, items, records, known)
+        if resumed := len(items) - len(todo) + sum(1 for *_, done in todo if done is not None):
             log.info(
                 "Batch %s: %s %s already created in %s in an earlier run (ledger); tagging only",
-                index,
-                len(outcomes),
-                plural,
-                api.name,
-            )
+                index, resumed, plural, api.name,
+            )  # fmt: skip
         stop = threading.Event()  # set when one object fails the task: start nothing more
         settle = timedelta(seconds=setting("lookup_settle_seconds"))
         workers = max(1, min(api.max_concurrency, len(todo) or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{api.name}-create") as pool:
             futures = [
-                pool.submit(self.create_once, api, ledger, item, record, Pending(since, pending, settle), stop)
-                for item, record, since, pending in todo
+                pool.submit(
+                    self.create_whole,
+                    api,
+                    ledger,
+                    item,
+                    record,
+                    Pending(since, pending, settle),
+                    stop,
+                    parts.get(item[0], {}),
+                    done,
+                )  # fmt: skip
+                for item, record, since, pending, done in todo
             ]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
@@ -123,6 +118,36 @@ class PerObjectDestination:
             api.limiter.throttled,
         )
         return delivered(outcomes)
+
+    def plan(
+        self,
+        api: CandidateApiHook,
+        ledger: Ledger,
+        items: list[list[str]],
+        records: list[dict[str, Any]],
+        known: Mapping[str, Entry],
+    ) -> tuple[list[Outcome], list[tuple[Any, ...]], dict[str, Any]]:
+        """
+        Return what the ledger settles already (created earlier, complete), what to do (create, or complete what
+        an earlier create left: its CV, a job), and the batch's parts.
+        """
+        outcomes: list[Outcome] = []
+        todo = []
+        whole = self.whole(api)
+        parts = ledger.parts.of(self.ledger_key, [key for key, _ in items]) if whole else {}
+        for (key, container), record in zip(items, records):
+            entry = known.get(key)
+            if entry is not None and entry.state in DELIVERED:
+                done = Outcome(key, container, "resumed", entry.remote_id)
+                if whole and entry.remote_id and self.incomplete(api, record, parts.get(key, {})):
+                    todo.append(((key, container), record, None, False, done))  # its CV or a job did not go yet
+                else:
+                    outcomes.append(done)
+            else:
+                pending = entry is not None and entry.state in (INTENT, UNKNOWN)
+                since = read_datetime(entry.sent_at) if pending else None
+                todo.append(((key, container), record, since, pending, None))
+        return outcomes, todo, parts
 
     def create_once(
         self,
@@ -151,7 +176,7 @@ class PerObjectDestination:
                 since = pending.since or datetime.now(timezone.utc)  # a record made by this send is no older
                 ledger.deliveries.record_intent(self.ledger_key, [item])
                 try:
-                    remote = f"{api.name}:{api.create(record, call)}"
+                    remote = f"{api.name}:{self.create_on_job(api, ledger, key, record, call)}"
                 except RefusedError as exc:
                     if isinstance(exc, AtsAuthError):
                         raise
@@ -267,6 +292,10 @@ class PerObjectDestination:
     ) -> Delivered:
         """Update each changed candidate of one batch, the client's concurrency at a time; return the result."""
         api = self.client.paced(lanes)
+        whole = self.whole(api)
+        ledger = Ledger() if whole else None
+        parts = ledger.parts.of(self.ledger_key, [key for key, _ in items]) if ledger else {}
+        stop, settle = threading.Event(), timedelta(seconds=setting("lookup_settle_seconds"))
 
         def one(item: list[str], record: dict[str, Any]) -> Outcome:
             key, container = item
@@ -274,14 +303,22 @@ class PerObjectDestination:
             if not remote or not remote.startswith(f"{api.name}:"):
                 reason = f"no {api.name} candidate id is known for it (ledger, ats_id tag): cannot update"
                 return Outcome(key, container, "refused", reason=reason)
+            own = parts.get(key, {})
+            sent = self.for_update(api, record, own)  # an unchanged CV is not sent again
             try:
-                api.update(remote, record)
+                for target in (remote, *self.job_records(own, remote)):
+                    api.update(target, sent)
             except AtsAuthError:
                 raise
             except RefusedError as exc:  # e.g. 404: deleted in the ATS; 400: a value it refuses
                 log.error("%s: %s refused the update: HTTP %s: %s", key, api.name, exc.status, exc.reason)
                 return Outcome(key, container, "refused", reason=f"{api.name} HTTP {exc.status}: {exc.reason}")
-            return Outcome(key, container, "updated", remote)
+            outcome = Outcome(key, container, "updated", remote)
+            if ledger is None:
+                return outcome
+            in_body = api.cv_route == "body" and bool(sent.get(RESUME))
+            return self.complete(api, ledger, outcome, record, own, stop, cv_in_body=in_body,
+                                 pending=Pending(None, False, settle))  # fmt: skip
 
         with ThreadPoolExecutor(max_workers=max(1, min(api.max_concurrency, len(items) or 1)),
                                 thread_name_prefix=f"{api.name}-update") as pool:  # fmt: skip
@@ -292,57 +329,3 @@ class PerObjectDestination:
             index, api.name, states["updated"], plural, states["refused"], api.limiter.throttled,
         )  # fmt: skip
         return delivered(outcomes)
-
-    # -- removals ---------------------------------------------------------------------------------
-    def remove(
-        self,
-        *,
-        plural: str,
-        items: list[list[str]],
-        remote_ids: Mapping[str, str],
-        mode: str,
-        ledger: Ledger,
-        lanes: int = 1,
-    ) -> Removed:
-        """
-        Archive or delete (``mode``) each object's record once, the client's concurrency at a time. Ids come from
-        the ledger, never from ``remote_ids`` (an ``ats_id`` tag anyone can edit), and only records our own create
-        made are touched: a linked one is left in place, reported as not ours.
-        """
-        api = self.client.paced(lanes)
-        result = Removed(removed=[], unsupported=[], failed=[], not_ours=[])
-        known = ledger.deliveries.lookup(self.ledger_key, [key for key, _ in items])
-
-        def one(item: list[str]) -> None:
-            key, container = item
-            entry = known.get(key)
-            remote = (entry.remote_id if entry else None) or ""
-            if entry is not None and remote and not entry.ours:
-                why = (
-                    f"{api.name} record {remote} is {entry.origin or 'not ours'}, not made by this sync: left in place"
-                )
-                result["not_ours"].append(Failure(key=key, container=container, reason=why))
-                return
-            if not remote.startswith(f"{api.name}:"):
-                result["failed"].append(Failure(key=key, container=container, reason=f"no {api.name} id is known"))
-                return
-            try:
-                how = api.remove(remote, mode)
-            except AtsAuthError:
-                raise
-            except RefusedError as exc:
-                reason = f"{api.name} HTTP {exc.status}: {exc.reason}"
-                result["failed"].append(Failure(key=key, container=container, reason=reason))
-                return
-            if how.startswith("unsupported: "):
-                result["unsupported"].append(Failure(key=key, container=container, reason=how[13:]))
-            else:
-                result["removed"].append([key, container, mode if how == "removed" else how])
-
-        workers = max(1, min(api.max_concurrency, len(items) or 1))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{api.name}-remove") as pool:
-            list(pool.map(one, items))
-        for how in {entry[2] for entry in result["removed"]}:
-            keys = [key for key, _, done in result["removed"] if done == how]
-            ledger.deliveries.record_removed(self.ledger_key, keys, how)
-        return result

@@ -11,7 +11,8 @@ posted again; and only a record of *what* the ATS accepted tells an edit in HrFl
 * :mod:`.deliveries` — the state machine: intent → accepted → synced (and updates);
 * :mod:`.refusals` — the quarantine policy (pure) and its queries;
 * :mod:`.watermarks` — the changes listing's watermarks;
-* :mod:`.seen` — the keys a full sweep listed, to find the synced objects HrFlow no longer holds.
+* :mod:`.seen` — the keys a full sweep listed, to find the synced objects HrFlow no longer holds;
+* :mod:`.parts` — what went with each object beyond its record: its CV, its applications.
 
 The inbox, message and burst tables (:mod:`hrflow_airflow.inbox`, :mod:`hrflow_airflow.outbox`,
 :mod:`hrflow_airflow.digest`) live in the same database, through :meth:`LedgerHook.side_table`.
@@ -41,6 +42,7 @@ from hrflow_airflow.ledger.deliveries import (
     Deliveries,
     Entry,
 )
+from hrflow_airflow.ledger.parts import Part, Parts
 from hrflow_airflow.ledger.refusals import Refusal, Refusals
 from hrflow_airflow.ledger.schema import REASON_LIMIT, TABLE, WATERMARKS
 from hrflow_airflow.ledger.watermarks import Watermarks
@@ -65,6 +67,8 @@ __all__ = [
     "Deliveries",
     "Entry",
     "Ledger",
+    "Part",
+    "Parts",
     "LedgerHook",
     "Refusal",
     "Refusals",
@@ -80,3 +84,4 @@ class Ledger:
         self.deliveries = Deliveries(self.db)
         self.refusals = Refusals(self.db, self.deliveries)
         self.watermarks = Watermarks(self.db)
+        self.parts = Parts(self.db)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 TABLE = "hrflow_sync_ledger"
 WATERMARKS = "hrflow_sync_watermark"
+PARTS = "hrflow_sync_part"
 REASON_LIMIT = 300
 # columns added after the first release, in the order they came: an older table gains them on first use
 ADDED = (
@@ -64,8 +65,10 @@ def metadata() -> Any:
     """Return the metadata holding the ledger and watermark tables."""
     from sqlalchemy import Column, MetaData, String, Table
 
+    from hrflow_airflow.ledger import history
+
     meta = MetaData()
-    Table(TABLE, meta, *ledger_columns())
+    history.define(meta, Table(TABLE, meta, *ledger_columns()))  # the HrFlow page's tables and indexes
     Table(
         WATERMARKS,
         meta,
@@ -73,6 +76,19 @@ def metadata() -> Any:
         Column("scope", String(250), primary_key=True),
         Column("updated_at", String(40), nullable=False),
         Column("set_at", String(32), nullable=False),
+    )
+    Table(  # what went with each object beyond its record: its CV, its applications (hrflow_airflow.ledger.parts)
+        PARTS,
+        meta,
+        Column("destination", String(250), primary_key=True),
+        Column("object_key", String(64), primary_key=True),
+        Column("part", String(160), primary_key=True),  # "cv", "job:<ATS job id>"
+        Column("state", String(16), nullable=False, index=True),
+        Column("remote_id", String(250)),  # the file's, the application's or the per-job record's id
+        Column("fingerprint", String(120)),  # the CV's alt@updated_at (what was sent, or tried)
+        Column("reason", String(REASON_LIMIT)),
+        Column("sent_at", String(32)),
+        Column("updated_at", String(32), nullable=False),
     )
     return meta
 
@@ -87,6 +103,11 @@ def watermark_table() -> Table:
     return metadata().tables[WATERMARKS]
 
 
+def parts_table() -> Table:
+    """Return the parts table: one row per object, destination and part (its CV, each application)."""
+    return metadata().tables[PARTS]
+
+
 def create(engine: Engine) -> None:
     """
     Create the tables that do not exist yet, then add the columns an older ledger table lacks. Several task
@@ -95,10 +116,13 @@ def create(engine: Engine) -> None:
     """
     from sqlalchemy.exc import DatabaseError
 
+    from hrflow_airflow.ledger import history
+
     for last in (False, True):
         try:
             metadata().create_all(engine, checkfirst=True)
             migrate(engine)
+            history.ensure_indexes(engine, metadata(), TABLE)
             return
         except DatabaseError:
             if last:

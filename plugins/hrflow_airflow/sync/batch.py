@@ -27,9 +27,17 @@ DEFAULT_MAX_REFUSALS = 3  # refusals of one unchanged record before it is quaran
 DEFAULT_TAG_CONCURRENCY = 8  # HrFlow calls in flight in a tagging task when neither the plan nor a param says
 
 
-def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> Transformed:
+def transform_batch(
+    batch: Mapping[str, Any],
+    field_map: Mapping[str, str],
+    *,
+    kind: ObjectKind | None = None,
+    job_map: Mapping[str, str] | None = None,
+) -> Transformed:
     """
     Return ATS records for a batch (sealed); an item whose mapping fails is reported by key, the rest go on.
+    ``kind``: the object kind, whose records may carry more than the mapped fields (a profile's CV and jobs,
+    ``job_map`` naming their ATS ids); None: the mapped fields only.
     Objects are opened, mapped and sealed again a chunk at a time: the task never holds the batch twice.
     """
     whole = load_batch(dict(batch))
@@ -41,7 +49,7 @@ def transform_batch(batch: Mapping[str, Any], field_map: Mapping[str, str]) -> T
             if key in skip:
                 continue
             try:
-                record = to_record(key, data, field_map)
+                record = kind.record(key, data, field_map, job_map) if kind else to_record(key, data, field_map)
             except MappingError as exc:
                 failed.append(Failure(key=key, container=container, reason=f"mapping failed: {exc}"))
                 continue

@@ -43,7 +43,7 @@ from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW
 from hrflow_airflow.ledger import Ledger
-from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project, to_record
+from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.settings import settings
@@ -95,10 +95,12 @@ class Detector:
         *,
         write: bool,
         floor: datetime | None = None,
+        job_map: Mapping[str, str] | None = None,
     ) -> None:
         self.kind, self.field_map, self.ledger, self.ledger_key = kind, field_map, ledger, ledger_key
+        self.job_map = job_map
         self.floor = floor  # created_at_floor: objects created before it are never synced, updates included
-        self.paths = list(field_map.values())
+        self.paths = kind.paths(field_map)
         self.write = write  # False on a dry run: baselines are not recorded
         self.pending: list[dict[str, Any]] = []
         self.changed: list[list[str]] = []  # [key, container, trimmed object as JSON]
@@ -132,7 +134,7 @@ class Detector:
             obj, container = item["obj"], item["container"]
             key, data = obj["key"], project(obj, self.paths)
             try:
-                digest: str | None = record_hash(to_record(key, data, self.field_map))
+                digest: str | None = record_hash(self.kind.record(key, data, self.field_map, self.job_map))
             except MappingError:
                 digest = None  # sent as an update: the transform step reports the mapping failure by key
             entry = known.get(key)
@@ -163,12 +165,13 @@ def find_changes(
     concurrency: int | None,
     max_batches: int,
     ledger: Ledger | None = None,
+    job_map: Mapping[str, str] | None = None,
 ) -> tuple[list[Batch], ChangeStats]:
     """Return the run's update batches (numbered from ``first_index``) and what the changes listing found."""
     hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), ledger or Ledger()
     scope = scope_of(kind, cfg.containers)
     mark = ledger.watermarks.get(ledger_key, scope)
-    detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run, floor=cfg.floor)
+    detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run, floor=cfg.floor, job_map=job_map)
     window = settings().result_window or DEFAULT_RESULT_WINDOW
     calls = 1
     newest = newest_update(hook, kind, cfg)  # before reading: what is edited from now on is for the next run

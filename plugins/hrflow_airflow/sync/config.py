@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from hrflow_airflow.candidate import JOB_MAP_VARIABLE, RESERVED, validate_job_map
 from hrflow_airflow.dates import setting_datetime
 from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.mapping import validate_field_map
@@ -201,6 +202,11 @@ def resolve_field_map(
     return validate_field_map(custom, source=f"Variable '{kind.field_map_variable}'")
 
 
+def resolve_job_map(get_variable: Callable[..., str | None]) -> dict[str, str]:
+    """Return the Variable ``hrflow_job_map`` (job reference -> ATS job id; empty when unset), validated."""
+    return validate_job_map(json_variable(lambda name: get_variable(name, default=None), JOB_MAP_VARIABLE))
+
+
 def _int_param(params: Mapping[str, Any], name: str, low: int, high: int, default: int | None) -> int | None:
     value = params.get(name, default)
     if value is None:
@@ -279,11 +285,11 @@ def update_fields(field_map: Mapping[str, str] | None = None) -> list[str] | Non
     fields = [name.strip() for name in raw.split(",") if name.strip()]
     if not fields:
         return None
-    unknown = [name for name in fields if field_map is not None and name not in field_map]
+    unknown = [name for name in fields if field_map is not None and name not in field_map and name not in RESERVED]
     if unknown:
         raise BadConfigError(
             f"[hrflow] update_fields names {', '.join(unknown)}, which the field map does not have "
-            f"(its fields: {', '.join(field_map)})"
+            f"(its fields: {', '.join([*field_map, *RESERVED])})"
         )
     return fields
 

@@ -82,13 +82,14 @@ def sync_schedule(kind: ObjectKind, cron: str = DEFAULT_SCHEDULE) -> CronDataInt
 
 
 def sync_dag_defaults() -> dict[str, Any]:
-    """Return the DAG arguments both sync DAGs share: start, one run at a time, retries, alerts, deadline."""
+    """Return the DAG arguments both sync DAGs share: start, one run at a time, retries, alerts, recovery, deadline."""
     return {
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,
         "default_args": default_args(),
         "on_failure_callback": [HrFlowAlertNotifier()],
+        "on_success_callback": [HrFlowAlertNotifier(event="recovery")],  # once, after a failure alert
         "deadline": deadline_alert(sync_deadline()),
     }
 

@@ -50,7 +50,7 @@ def run_search(
     searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
     to count those only the sweep found (returned; None when not a sweep or when that search failed).
     """
-    paths, slices = list(field_map.values()), slices or [Slice(cfg.window)]
+    paths, slices = kind.paths(field_map), slices or [Slice(cfg.window)]
     stop, lock, emitted = threading.Event(), threading.Lock(), [already]
 
     def read(number: int, part: Slice) -> None:

@@ -28,9 +28,16 @@ from hrflow_airflow.monitoring import under_dags_test
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.changes import commit_watermark, find_changes
-from hrflow_airflow.sync.config import resolve_field_map, run_config, update_fields, updates_enabled
+from hrflow_airflow.sync.config import (
+    resolve_field_map,
+    resolve_job_map,
+    run_config,
+    update_fields,
+    updates_enabled,
+)
 from hrflow_airflow.sync.dag_args import DEPTH_FIRST, MAX_BATCHES, asset_alias, object_kind, stage_task_ids
 from hrflow_airflow.sync.find import find_batches
+from hrflow_airflow.sync.history import record_run
 from hrflow_airflow.sync.payloads import Batch, Posted, Summary, Tagged, Transformed
 from hrflow_airflow.sync.removals import find_gone, guard, removal_mode, remove_gone
 from hrflow_airflow.sync.summary import (
@@ -75,6 +82,7 @@ def search(kind: str, **context: Any) -> list[Batch]:
         updates, stats["changes"] = find_changes(
             objects, cfg, field_map, ledger_key=destination.ledger_key, first_index=len(batches),
             batch_size=cfg.batch_size, lanes=lanes, concurrency=concurrency, max_batches=MAX_BATCHES, ledger=ledger,
+            job_map=resolve_job_map(Variable.get),
         )  # fmt: skip
         batches += updates
         stats["batches"] = len(batches)
@@ -86,7 +94,9 @@ def search(kind: str, **context: Any) -> list[Batch]:
 @task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
 def transform(kind: str, batch: Batch, field_map: dict[str, str]) -> Transformed:
     """Map each trimmed object of the batch to an ATS record."""
-    result = transform_batch(batch, field_map)
+    objects = object_kind(kind)
+    job_map = resolve_job_map(Variable.get) if objects.whole_candidate else None
+    result = transform_batch(batch, field_map, kind=objects, job_map=job_map)
     for failure in result["failed"]:
         log.warning("%s %s: %s", kind, failure["key"], failure["reason"])
     log.info("Batch %s: %s record(s), %s mapping failure(s)", result["index"], result["count"], len(result["failed"]))
@@ -172,6 +182,7 @@ def summary(kind: str, result: Summary | None, **context: Any) -> Summary:
     if result is None:
         raise AirflowFailException("report did not finish (see its log): the run could not be counted")
     context["ti"].xcom_push(key="summary", value=result)
+    record_run(object_kind(kind), result, context)  # the HrFlow page's run history
     log_summary(object_kind(kind), result)
     if message := failure_message(object_kind(kind), result):
         raise AirflowFailException(message)

@@ -31,7 +31,11 @@ def test_find_cuts_every_unsynced_object_into_sealed_batches_and_counts_them(san
     assert stats["found"] == 9 and stats["batches"] == 3 and stats["found_by_container"] == {"src": 9}
     assert stats["listing"] == "search" and stats["found_only_by_sweep"] is None
     trimmed = unseal(batches[0])[0]
-    assert set(trimmed) == {"info"} and set(trimmed["info"]) == {"first_name", "email"}  # only mapped paths
+    # only the mapped paths, and what the CV and the applications read
+    assert set(trimmed) == {"info", "attachments", "tags"} and set(trimmed["info"]) == {"first_name", "email"}
+    assert {field for a in trimmed["attachments"] for field in a} <= {
+        "type", "public_url", "file_name", "original_file_name", "extension", "file_size", "alt", "updated_at"
+    }  # fmt: skip
     assert all(b["lanes"] == 1 and b["concurrency"] for b in batches)
 
 

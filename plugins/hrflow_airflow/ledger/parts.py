@@ -1,0 +1,122 @@
+"""
+What went to a destination with each object beyond its record (table ``hrflow_sync_part``): its CV (part
+``cv``: the fingerprint of the file sent, so an unchanged CV is never sent again) and its applications (part
+``job:<ATS job id>``: the application's id, or the record's where the ATS makes one record per job).
+
+States: ``intent`` (sent, no answer yet), ``sent``, ``unknown`` (the answer was lost: looked up before any
+resend), ``isolated`` (the CV could not be sent: its reason; it follows in a later run), ``unknown_job`` (the
+ATS does not know the job), ``left`` (the application tag was removed in HrFlow: the application stays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hrflow_airflow.ledger.db import CHUNK, now
+from hrflow_airflow.ledger.deliveries import SYNCED
+from hrflow_airflow.ledger.schema import REASON_LIMIT, ledger_table, parts_table
+
+if TYPE_CHECKING:
+    from hrflow_airflow.ledger.db import LedgerHook
+
+CV = "cv"
+SENT, ISOLATED, UNKNOWN_JOB, LEFT = "sent", "isolated", "unknown_job", "left"
+PART_INTENT, PART_UNKNOWN = "intent", "unknown"
+RETRY = (ISOLATED, PART_INTENT, PART_UNKNOWN)  # a later run tries these again
+
+
+def job_part(ats_job_id: str) -> str:
+    """Return the part name of an application to ATS job ``ats_job_id``."""
+    return f"job:{ats_job_id}"[:160]
+
+
+@dataclass(frozen=True)
+class Part:
+    """What the ledger knows of one part of one object at one destination."""
+
+    state: str
+    remote_id: str | None = None
+    fingerprint: str | None = None
+    reason: str | None = None
+    sent_at: str | None = None
+
+
+class Parts:
+    """The parts of each object at each destination, in the ledger database ``db``."""
+
+    def __init__(self, db: LedgerHook) -> None:
+        self.db = db
+
+    def of(self, destination: str, keys: Iterable[str]) -> dict[str, dict[str, Part]]:
+        """Return ``{key: {part: Part}}`` for ``keys`` (objects without parts are absent)."""
+        from sqlalchemy import select
+
+        table, found, keys = parts_table(), {}, list(keys)
+        columns = [table.c.object_key, table.c.part, table.c.state, table.c.remote_id, table.c.fingerprint,
+                   table.c.reason, table.c.sent_at]  # fmt: skip
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(keys), CHUNK):
+                where = table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK])
+                for key, part, *values in conn.execute(select(*columns).where(*where)):
+                    found.setdefault(key, {})[part] = Part(*values)
+        return found
+
+    def record(
+        self,
+        destination: str,
+        key: str,
+        part: str,
+        state: str,
+        *,
+        remote_id: str | None = None,
+        fingerprint: str | None = None,
+        reason: str | None = None,
+        sent_at: str | None = None,
+    ) -> None:
+        """Set one part's state (and what else is given; a value not given keeps the stored one)."""
+        row = {"destination": destination, "object_key": key, "part": part, "state": state, "remote_id": remote_id,
+               "fingerprint": fingerprint, "reason": (reason or "")[:REASON_LIMIT] or None, "sent_at": sent_at,
+               "updated_at": now()}  # fmt: skip
+        given = {name for name in ("remote_id", "fingerprint", "sent_at") if row[name] is not None}
+        self.db.upsert(
+            parts_table(), [row], ["destination", "object_key", "part"],
+            lambda stmt: {"state": stmt.excluded.state, "reason": stmt.excluded.reason,
+                          "updated_at": stmt.excluded.updated_at, **{n: stmt.excluded[n] for n in given}},
+        )  # fmt: skip
+
+    def to_retry(self, destination: str, containers: Iterable[str], limit: int = 10_000) -> list[tuple[str, str]]:
+        """Return ``(key, container)`` of synced objects with a part a later run must try again (a CV isolated...)."""
+        from sqlalchemy import and_, select
+
+        parts, ledger = parts_table(), ledger_table()
+        query = (
+            select(parts.c.object_key, ledger.c.container)
+            .select_from(
+                parts.join(
+                    ledger, and_(ledger.c.destination == parts.c.destination, ledger.c.object_key == parts.c.object_key)
+                )
+            )
+            .where(
+                parts.c.destination == destination,
+                parts.c.state.in_(RETRY),
+                ledger.c.state == SYNCED,
+                ledger.c.container.in_(list(containers)),
+            )
+            .distinct()
+            .limit(limit)
+        )
+        with self.db.engine.connect() as conn:
+            return [(key, container) for key, container in conn.execute(query)]
+
+    def forget(self, destination: str, keys: Iterable[str]) -> None:
+        """Drop the parts of ``keys`` (an erasure: nothing of them is kept)."""
+        from sqlalchemy import delete
+
+        table, keys = parts_table(), list(keys)
+        with self.db.engine.begin() as conn:
+            for i in range(0, len(keys), CHUNK):
+                conn.execute(
+                    delete(table).where(table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK]))
+                )

@@ -1,0 +1,140 @@
+"""
+Run history and the action log of the HrFlow page, in the ledger's database (tables: :mod:`.history`).
+
+The sync's ``summary`` task records each run (:meth:`RunHistory.record`): its totals, its counts per source or
+board, and the keys it failed with their redacted reasons. Rows older than ``[hrflow] history_days`` are pruned
+then, and when the page records an action (:meth:`ActionLog.record`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from hrflow_airflow.ledger.db import now
+from hrflow_airflow.ledger.history import ACTIONS, FAILURES, RUN_COUNTS, RUNS, WHOLE_RUN
+from hrflow_airflow.ledger.schema import metadata
+
+if TYPE_CHECKING:
+    from hrflow_airflow.ledger.db import LedgerHook
+
+FAILURES_PER_RUN = 500  # keys a run's history keeps with their reasons (the summary keeps the first ones too)
+
+
+def table(name: str) -> Any:
+    return metadata().tables[name]
+
+
+def cutoff(days: float) -> str:
+    """Return the ISO time before which history is pruned."""
+    return (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
+
+
+def run_rows(summary: Mapping[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return a run's history rows: its totals (container ``""``), then one per source or board."""
+    removal = summary.get("removal") or {}
+    totals = {
+        "found": summary.get("found", 0),
+        "created": summary.get("posted", 0),
+        "updated": summary.get("updated", 0),
+        "removed": len(removal.get("removed") or ()),
+        "refused": summary.get("refused", 0),
+        "quarantined": summary.get("quarantined", 0),
+        "unknown": summary.get("unknown", 0),
+        "failed": summary.get("failed", 0),
+        "pending": max(0, summary.get("found", 0) - summary.get("tagged", 0) - summary.get("skipped", 0)),
+    }
+    rows = [{**base, "container": WHOLE_RUN, **totals}]
+    for container, counts in (summary.get("by_container") or {}).items():
+        found, done = counts.get("found", 0), counts.get("tagged", 0) + counts.get("skipped", 0)
+        per = dict.fromkeys(RUN_COUNTS, 0) | {
+            "found": found,
+            "created": counts.get("posted", 0),
+            "failed": counts.get("failed", 0),
+            "pending": max(0, found - done),
+        }
+        rows.append({**base, "container": container, **per})
+    return rows
+
+
+class RunHistory:
+    """Each sync run's counts, and the keys it failed, in the ledger database ``db``."""
+
+    def __init__(self, db: LedgerHook) -> None:
+        self.db = db
+
+    def record(
+        self,
+        summary: Mapping[str, Any],
+        *,
+        dag_id: str,
+        run_id: str,
+        destination: str,
+        started_at: datetime | None,
+        failures: Iterable[tuple[str, str | None, str]],
+        keep_days: float,
+    ) -> None:
+        """Record one run (again, if its summary task runs twice), then prune what is older than ``keep_days``."""
+        from sqlalchemy import delete
+
+        ended = datetime.now(timezone.utc)
+        base = {
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "destination": destination,
+            "ended_at": now(),
+            "started_at": started_at.isoformat(timespec="seconds") if started_at else None,
+            "duration_s": (ended - started_at).total_seconds() if started_at else None,
+            "state": "failed" if summary.get("failed") else "success",
+        }
+        keys = [
+            {
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "object_key": key,
+                "container": container,
+                "reason": reason[:300],
+                "ended_at": base["ended_at"],
+            }
+            for key, container, reason in failures
+        ][:FAILURES_PER_RUN]
+        runs, failed = table(RUNS), table(FAILURES)
+        with self.db.engine.begin() as conn:
+            for name, rows in ((runs, run_rows(summary, base)), (failed, keys)):
+                conn.execute(delete(name).where(name.c.dag_id == dag_id, name.c.run_id == run_id))
+                if rows:
+                    conn.execute(name.insert(), rows)
+        prune(self.db, keep_days)
+
+
+class ActionLog:
+    """What users did on the HrFlow page: who, when, what, to which key, and what came of it."""
+
+    def __init__(self, db: LedgerHook) -> None:
+        self.db = db
+
+    def record(self, *, user: str, action: str, destination: str, key: str, outcome: str, keep_days: float) -> None:
+        """Record one action, then prune what is older than ``keep_days``."""
+        row = {
+            "at": now(),
+            "user": user[:250],
+            "action": action,
+            "destination": destination,
+            "object_key": key,
+            "outcome": outcome[:120],
+        }
+        with self.db.engine.begin() as conn:
+            conn.execute(table(ACTIONS).insert(), [row])
+        prune(self.db, keep_days)
+
+
+def prune(db: LedgerHook, keep_days: float) -> int:
+    """Delete run history, failures and actions older than ``keep_days``; return how many rows went."""
+    from sqlalchemy import delete
+
+    before, gone = cutoff(keep_days), 0
+    with db.engine.begin() as conn:
+        for name, column in ((RUNS, "ended_at"), (FAILURES, "ended_at"), (ACTIONS, "at")):
+            gone += conn.execute(delete(table(name)).where(table(name).c[column] < before)).rowcount
+    return gone
