@@ -178,6 +178,13 @@ OPTIONS: tuple[Option, ...] = (
         "a lookup made at least this long after the lost send still finds nothing (search indexes lag behind "
         "writes).",
     ),
+    Option(
+        "history_days",
+        "float",
+        "90",
+        "Days the HrFlow page keeps run history and its action log (tables next to the sync ledger); older rows "
+        "are pruned when a run or an action is recorded.",
+    ),
 )
 
 
@@ -233,6 +240,7 @@ class Settings:
     max_attempts: int
     breaker_after: int
     lookup_settle_seconds: float
+    history_days: float
 
 
 READERS = {"string": "get", "integer": "getint", "float": "getfloat", "boolean": "getboolean"}
