@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from sandbox.files import attachments
 from sandbox.object_fields import now
 
 API_SECRET = "askw_" + "0" * 31 + "1"
@@ -61,6 +62,7 @@ def make_profile(
     key: str | None = None,
     share: bool = False,
     realistic: bool = False,
+    files_url: str | None = None,
 ) -> dict[str, Any]:
     """
     Return a profile shaped like the scrubbed real profile, with its own key and identity.
@@ -71,7 +73,8 @@ def make_profile(
     ``share``: the parts no profile changes (experiences, skills, attachments...) are the example's own, shared
     by every shared profile, for callers that only read them (``GeneratedBucket`` rebuilds its objects on each
     read: decoding the 12.5 KB example for each was three quarters of the emulator's CPU when listing).
-    ``key``: the object's key when the caller has it already.
+    ``key``: the object's key when the caller has it already. ``files_url``: the sandbox serving the profile's
+    CV files (``sandbox/files.py``); None: the files' URLs lead nowhere (nothing is ever fetched from the internet).
     """
     profile = dict(example()) if share else msgspec.json.decode(example_bytes())
     first = FIRST_NAMES[index % len(FIRST_NAMES)]
@@ -84,6 +87,7 @@ def make_profile(
         updated_at=created_at or now(),
     )
     profile["id"] = index
+    profile["attachments"] = attachments(profile["key"], files_url, updated_at=profile["created_at"])
     profile["source"] = {**profile["source"], "key": source_key}
     profile["source_key"] = source_key  # real objects carry both source.key and source_key
     profile["info"] = {

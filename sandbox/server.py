@@ -33,6 +33,7 @@ hold, ``objects.py`` the objects and credentials, ``connections.py`` the Airflow
                   every ATS emulator is routed from its entry in ``sandbox/registry.py``;
 * ``/twilio/...`` a Twilio Programmable Messaging emulator (see ``_twilio``), reached by the official
                   ``twilio`` SDK through its API domain's base URL.
+* ``/slack/...``  a Slack Incoming Webhook emulator (``sandbox/slack.py``), for Slack alerts.
 
 ``/_sandbox/...`` is the control plane used by the demo, tests and benchmarks: seed objects,
 inject latency and faults, read what was received.
@@ -59,11 +60,12 @@ from sandbox.hrflow_api import HrFlowRoutes
 from sandbox.objects import ATS_API_KEY, SMS_API_KEY
 from sandbox.receivers import ReceiverRoutes
 from sandbox.registry import VENDORS, Vendor
+from sandbox.slack import SlackRoutes
 from sandbox.state import Fault, SandboxState
 from sandbox.twilio_api import TwilioRoutes, twilio_error
 
 
-class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHTTPRequestHandler):
+class _Handler(HrFlowRoutes, TwilioRoutes, SlackRoutes, ReceiverRoutes, ControlRoutes, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes: don't wait on delayed ACKs
     server: SandboxServer
@@ -77,8 +79,18 @@ class _Handler(HrFlowRoutes, TwilioRoutes, ReceiverRoutes, ControlRoutes, BaseHT
 
     # -- plumbing ---------------------------------------------------------------------
     def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():  # a streamed upload
+            return self._chunked()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def _chunked(self) -> bytes:
+        parts = []
+        while (size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)) > 0:
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()  # the empty trailer
+        return b"".join(parts)
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send_raw(status, b"" if status == 204 else msgspec.json.encode(payload), headers)
@@ -239,7 +251,9 @@ ROUTES: tuple[tuple[str, str, Callable[[_Handler, Request], None]], ...] = (
     ("/ats/", "ats", lambda h, r: h._receiver(h.state.ats_area(r.path[5:]), ATS_API_KEY, r.body, r.path[5:], r.fault)),
     *_vendor_routes(),  # the ATS emulators of sandbox/registry.py
     ("/twilio/", "twilio", lambda h, r: h._twilio(r.method, r.path[len("/twilio") :], r.raw_query, r.body, r.fault)),
+    ("/slack/", "slack", lambda h, r: h._slack(r.method, r.path[len("/slack") :], r.body, r.fault)),
     ("/_sandbox/", "control", lambda h, r: h._control(r.method, r.path[10:], r.query, r.body)),
+    ("/files/", "files", lambda h, r: h.state.cv_files.serve(h, r.path)),  # HrFlow's storage of the CVs
 )
 
 
@@ -262,6 +276,7 @@ class SandboxServer(ThreadingHTTPServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, state: SandboxState | None = None) -> None:
         super().__init__((host, port), _Handler)
         self.state = state or SandboxState()
+        self.state.files_url = self.url  # profiles seeded from now on point their CVs here
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Stay quiet about clients that hang up (timeouts, dropped responses); report real bugs."""

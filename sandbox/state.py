@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.accounts import Vendors
+from sandbox.files import DEFAULT_SIZE, CvFiles, attachments
 from sandbox.generated import GeneratedBucket
 from sandbox.listings import Listings
 from sandbox.object_fields import now, parse_date, synced_keys, tag_pairs
@@ -108,6 +109,7 @@ class SandboxState(Listings):
             self.ats: dict[str, Area] = {}
             self.sms = Area()
             self.twilio_messages: list[dict] = []  # message resources created, oldest first
+            self.slack_messages: list[dict] = []  # what the Slack webhook posted (sandbox/slack.py), oldest first
             self.twilio_send_after = 1.0  # seconds a created message stays queued (date_sent null) before it is sent
             self.on_ats_post: Callable[[str, list[dict]], None] | None = None
             self.edit_on_arrival: set[str] = set()  # keys a "recruiter" edits right after they reach the ATS
@@ -126,6 +128,7 @@ class SandboxState(Listings):
             self.ats_name_refusals = True
             self.hold: dict[str, threading.Event] | None = None  # see hold_next_ats_answer()
             self.holds: list[dict[str, threading.Event]] = []  # every hold armed since the reset
+            self.cv_files = CvFiles()  # the CVs profiles' attachments point to (sandbox/files.py)
             self.vendors = Vendors(vendor.account() for vendor in VENDORS)  # one per emulator (sandbox/registry.py)
             self.webhook: WebhookSender | None = None  # HrFlow's webhook after each PUT (sandbox/webhooks.py)
             # deepest result a listing serves (page * limit), like a search engine's result window; HrFlow's docs
@@ -167,13 +170,16 @@ class SandboxState(Listings):
         ``generated``: the container becomes a :class:`GeneratedBucket` (objects made from their index on
         read, a million in a few hundred MB), replacing what it held; keys are not returned.
         """
-        maker = functools.partial(make_profile, realistic=realistic) if kind == "profile" else make_job
+        files = getattr(self, "files_url", None)  # set by the server: the CVs' public_url lead to it
+        maker = functools.partial(make_profile, realistic=realistic, files_url=files) if kind == "profile" else make_job
         base = parse_date(created_at) if created_at else datetime.now(timezone.utc)
         if generated:
             if start or tags:
                 raise ValueError("a generated container starts at index 0 without tags")
             bucket = GeneratedBucket(
-                functools.partial(make_profile, share=True, realistic=realistic) if kind == "profile" else maker,
+                functools.partial(make_profile, share=True, realistic=realistic, files_url=files)
+                if kind == "profile"
+                else maker,
                 lambda i: make_key(kind, container, i),
                 container,
                 count,
@@ -218,6 +224,22 @@ class SandboxState(Listings):
             obj["updated_at"] = now()
             bucket[key] = obj  # a generated bucket keeps what changed
             self.version += 1
+
+    def replace_cv(self, container: str, key: str) -> None:
+        """Replace a profile's CV as a re-upload in HrFlow does: a new file (version), ``alt`` and ``updated_at``."""
+        with self.lock:
+            current = self.objects["profile"][container][key]["attachments"][0]["public_url"]
+        version = int(current.rsplit("-v", 1)[1].removesuffix(".pdf")) + 1
+        stamp = now()
+
+        def change(profile: dict) -> None:
+            profile["attachments"] = attachments(
+                key, getattr(self, "files_url", None), version=version, updated_at=stamp,
+                size=self.cv_files.sizes.get(key, DEFAULT_SIZE),
+            )  # fmt: skip
+            profile["updated_at"] = stamp
+
+        self.update("profile", container, key, change)
 
     def third_party_edit(self, key: str, delay: float = 0.05) -> None:
         """Edit an object the way a recruiter would, shortly after the sync posted it: tag and summary change."""
