@@ -66,6 +66,14 @@ class VendorAts:
     lookup_lag: float = 0.0
     made_at: dict = field(default_factory=dict)  # candidate id -> time.time() of its create
     strangers: set = field(default_factory=set)  # ids of records the account held before the sync (not ours)
+    # the whole candidate (issue 47): the jobs the account has (their ids are the HrFlow jobs' references, as on
+    # boards a connector fills from the ATS), the files each record holds, the jobs each record applied to, and
+    # the custom fields of candidates it defines
+    jobs: set = field(default_factory=lambda: {"job-1", "job-2", "job-3"})
+    files: dict = field(default_factory=dict)  # record id -> [{"id", "name", "url", "data", "type"}]
+    applied: dict = field(default_factory=dict)  # record id -> [job id, ...]
+    custom_fields: dict = field(default_factory=lambda: {"salary_expectation": "text", "hrflow_score": "number"})
+    custom_values: dict = field(default_factory=dict)  # record id -> {custom field name: value}
 
     def made(self, candidate_id: str) -> None:
         """Record that candidate ``candidate_id`` was created now (its lookups wait for ``lookup_lag``)."""
@@ -84,6 +92,35 @@ class VendorAts:
 
     def by_email(self, email: str) -> list[dict]:
         return [c for c in self.candidates.values() if self.email(c).casefold() == email.casefold()]
+
+    def add_file(self, record_id: str, name: str, *, url: str | None = None, data: bytes | None = None) -> str:
+        """Keep a file on record ``record_id`` (a URL the ATS fetches, or the bytes received); return its id."""
+        files = self.files.setdefault(str(record_id), [])
+        file_id = f"file-{sum(len(f) for f in self.files.values())}"
+        files.append({"id": file_id, "name": name, "url": url, "data": data, "type": "resume"})
+        return file_id
+
+    def apply(self, record_id: str, job_id: str) -> bool:
+        """Apply record ``record_id`` to job ``job_id``; return False when the account has no such job."""
+        if str(job_id) not in self.jobs:
+            return False
+        self.applied.setdefault(str(record_id), []).append(str(job_id))
+        return True
+
+    def record_email(self, record_id: str) -> str:
+        """Return the email of the record ``record_id`` belongs to (a candidate's; overridden where records differ)."""
+        return self.email(self.candidates.get(str(record_id)) or {})
+
+    def cvs_by_email(self) -> dict[str, int]:
+        """Return how many CV files the account holds per email, over every record of that email."""
+        return dict(Counter(self.record_email(rid) for rid, files in self.files.items() for _ in files))
+
+    def jobs_by_email(self) -> dict[str, list[str]]:
+        """Return the jobs applied to per email, over every record of that email, sorted."""
+        jobs: dict[str, list[str]] = {}
+        for rid, applied in self.applied.items():
+            jobs.setdefault(self.record_email(rid), []).extend(applied)
+        return {email: sorted(found) for email, found in jobs.items()}
 
     def max_per_window(self, interval: float) -> int:
         """Return the most requests received in one fixed rate-limit interval."""
