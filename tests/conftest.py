@@ -180,3 +180,20 @@ def postgres_db(live_services):
     yield name
     admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.close()
+
+
+@pytest.fixture(scope="session")
+def _smtp_receiver():
+    from sandbox.smtp import SmtpReceiver
+
+    receiver = SmtpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def smtp_server(_smtp_receiver):
+    """A local SMTP server (aiosmtpd) keeping the messages it accepts, emptied for each test."""
+    _smtp_receiver.reset()
+    yield _smtp_receiver
+    _smtp_receiver.reset()

@@ -1,10 +1,10 @@
 """
-Monitoring: failure and deadline alerts, per-source run reports (asset events) and metrics.
+Monitoring: failure, deadline and recovery alerts, per-source run reports (asset events) and metrics.
 
-The alert target is the Airflow connection ``hrflow_alert`` (a messaging connection like ``sms_default``
-whose extra ``phone`` is the on-call number) or, without it, the Variable ``hrflow_alert_phone`` (sent through
-``sms_default``). With neither, the notifier logs that no alert target is set. Alerts carry the DAG, the run,
-the failed task, counts and the run's UI URL: never candidate data.
+Alerts go on every channel ``[hrflow] alert_channels`` names (:mod:`hrflow_airflow.alert_channels`: the on-call
+SMS, Slack, e-mail), each at most once per channel. They carry the DAG, the run, the failed task, counts and keys,
+the run's UI URL and the HrFlow page's: never candidate data. A DAG whose failure was alerted has an open
+*incident* in the alerts' record; the next run of it that succeeds sends one recovery message and closes it.
 """
 
 from __future__ import annotations
@@ -13,21 +13,17 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from airflow.sdk import BaseNotifier, DeadlineAlert, DeadlineReference, SyncCallback, Variable, conf
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk import BaseNotifier, DeadlineAlert, DeadlineReference, SyncCallback
 
-from hrflow_airflow.errors import BadConfigError
-from hrflow_airflow.hooks.api_key import MessagingHook
+from hrflow_airflow.alert_channels import Alert, alert_records, base_url, deliver, page_url
 from hrflow_airflow.metrics import under_dags_test
 
 log = logging.getLogger(__name__)
 
-ALERT_CONN_ID = "hrflow_alert"
-ALERT_PHONE_VARIABLE = "hrflow_alert_phone"
 COUNT_FIELDS = ("found", "posted", "tagged", "skipped", "failed")
 METRIC_PREFIX = "hrflow"
 MAX_KEYS_IN_EVENT = 500
@@ -53,14 +49,14 @@ def sms_deadline() -> timedelta:
 
 
 # -- messages (pure) ---------------------------------------------------------------------------------------
-def run_url(dag_id: str, run_id: str, base_url: str | None = None) -> str:
+def run_url(dag_id: str, run_id: str, base: str | None = None) -> str:
     """Return the UI URL of one DAG run."""
-    if base_url is None:
-        base_url = (
-            conf.get("api", "base_url", fallback="") or f"http://localhost:{conf.get('api', 'port', fallback='8080')}"
-        )
-    base = base_url.rstrip("/")
-    return f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    return f"{(base or base_url()).rstrip('/')}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
+def with_page(text: str) -> str:
+    """Return ``text`` followed by the URL of the HrFlow page (per-profile states, quarantine, run history)."""
+    return f"{text} HrFlow page: {page_url()}"
 
 
 def _format_delay(delay: timedelta) -> str:
@@ -97,6 +93,16 @@ def deadline_text(dag_id: str, run_id: str, deadline: timedelta, url: str) -> st
     )
 
 
+def recovery_text(dag_id: str, run_id: str, failed_run: str, counts: Mapping[str, Any] | None, url: str) -> str:
+    """Return the recovery message: the run that succeeded, the failed run it follows, its counts and URL."""
+    numbers = ", ".join(f"{name} {counts[name]}" for name in COUNT_FIELDS if counts and name in counts)
+    return (
+        f"[Airflow] {dag_id} recovered: run {run_id} succeeded after the failure of run {failed_run}."
+        + (f" Counts: {numbers}." if numbers else "")
+        + f" {url}"
+    )
+
+
 def summary_table(summary: Mapping[str, Any]) -> str:
     """Return a human-readable table of a sync run's counts, one row per source or board, plus a total."""
     rows = [
@@ -117,10 +123,11 @@ def summary_table(summary: Mapping[str, Any]) -> str:
 # -- the notifier --------------------------------------------------------------------------------------------
 class HrFlowAlertNotifier(BaseNotifier):
     """
-    Send a short alert to the on-call number through the messaging hook, at most once per run and event.
+    Send a short alert on every channel of ``[hrflow] alert_channels``, at most once per run, event and channel.
 
-    Use it as a DAG's ``on_failure_callback`` (``event="failure"``), or through :func:`deadline_alert`.
-    A missing target or a failing messaging service is logged; the callback itself never raises.
+    Use it as a DAG's ``on_failure_callback`` (``event="failure"``), ``on_success_callback`` (``event="recovery"``:
+    one message when the first run after a failure alert succeeds), or through :func:`deadline_alert`.
+    A missing target or a failing channel is logged; the callback itself never raises.
     """
 
     def __init__(
@@ -136,38 +143,35 @@ class HrFlowAlertNotifier(BaseNotifier):
     def notify(self, context: Mapping[str, Any]) -> None:
         try:
             dag_id, run_id = _run_identity(context)
-            text = self.message(context, dag_id, run_id)
         except Exception:  # a broken context must not break the callback
-            log.exception("HrFlow alert (%s): could not build the message", self.event)
+            log.exception("HrFlow alert (%s): could not read the run", self.event)
             return
         if self.event == "deadline" and (state := _ended_state(context)):
             # Airflow keeps the deadline of a failed run (apache/airflow#60927): it had its failure alert already
             log.info("%s run %s already ended (%s): no deadline alert", dag_id, run_id, state)
             return
+        records = alert_records()
+        if self.event == "recovery":
+            return self.recover(context, dag_id, run_id, records)
         try:
-            target = alert_target()
-        except Exception as exc:
-            log.error("HrFlow alert not sent, the alert target is misconfigured: %s. Alert: %s", exc, text)
-            return
-        if target is None:
-            log.warning(
-                "No alert target is set (connection '%s' or Variable '%s'); alert not sent: %s",
-                ALERT_CONN_ID,
-                ALERT_PHONE_VARIABLE,
-                text,
+            alert = Alert(
+                self.event, dag_id, run_id, self.message(context, dag_id, run_id), self.alert_identity(dag_id, run_id)
             )
+        except Exception:
+            log.exception("HrFlow alert (%s): could not build the message", self.event)
             return
-        conn_id, phone = target
-        key = "alert-" + hashlib.sha256(self.alert_identity(dag_id, run_id).encode()).hexdigest()[:40]
-        try:
-            from hrflow_airflow.hooks.messaging import messaging_hook
+        deliver(alert, records)
+        if self.event == "failure" and records is not None:
+            open_incident(records, dag_id, run_id)
 
-            # the durable record (intent, then answer) keeps a second call or a lost answer from a second alert
-            messaging_hook(conn_id).send_sms(text, idempotency_key=key, to=phone, store=alert_records())
-        except Exception as exc:
-            log.error("HrFlow alert not sent through connection '%s': %s. Alert: %s", conn_id, exc, text)
+    def recover(self, context: Mapping[str, Any], dag_id: str, run_id: str, records: Any) -> None:
+        """Send the recovery message when a failure alert of ``dag_id`` is open, then close it."""
+        failed_run = open_incident_run(records, dag_id) if records is not None else None
+        if failed_run is None:
             return
-        log.info("HrFlow %s alert sent through connection '%s' for %s run %s", self.event, conn_id, dag_id, run_id)
+        text = recovery_text(dag_id, run_id, failed_run, _counts_so_far(context), run_url(dag_id, run_id))
+        deliver(Alert("recovery", dag_id, run_id, with_page(text), f"recovery/{dag_id}/{failed_run}"), records)
+        close_incident(records, dag_id, run_id)
 
     def alert_identity(self, dag_id: str, run_id: str) -> str:
         """
@@ -183,43 +187,35 @@ class HrFlowAlertNotifier(BaseNotifier):
     def message(self, context: Mapping[str, Any], dag_id: str, run_id: str) -> str:
         url = run_url(dag_id, run_id)
         if self.event == "deadline":
-            return deadline_text(dag_id, run_id, timedelta(seconds=self.deadline_seconds or 0), url)
-        return failure_text(dag_id, run_id, _failed_tasks(context), _counts_so_far(context), url)
+            return with_page(deadline_text(dag_id, run_id, timedelta(seconds=self.deadline_seconds or 0), url))
+        return with_page(failure_text(dag_id, run_id, _failed_tasks(context), _counts_so_far(context), url))
 
 
-def alert_records() -> Any:
-    """
-    Return the alerts' durable record, or None when this process cannot open it.
-
-    Executor callbacks (deadline alerts) read connections through the Execution API, which may deny
-    ``hrflow_ledger`` when it lives in the metadata database or a secrets backend rather than in the environment
-    (``AIRFLOW_CONN_HRFLOW_LEDGER``, as docker-compose.yaml and the Helm values set it). The alert then still
-    goes, keyed (``Idempotency-Key``; Twilio: looked up first), and the log says why it has no record.
-    """
-    from hrflow_airflow.outbox import MessageRecords
-
-    records = MessageRecords("alert")
-    try:
-        _ = records.table  # opens the database and creates the table
-    except Exception as exc:
-        log.warning("HrFlow alert record unavailable here (%s: %s): sending with its key only", type(exc).__name__, exc)
-        return None
-    return records
+# -- incidents: a DAG whose failure was alerted, until a run of it succeeds ------------------------------------
+def incident_key(dag_id: str) -> str:
+    """Return the record key of ``dag_id``'s open failure (one per DAG; its state names the first failed run)."""
+    return "incident-" + hashlib.sha256(dag_id.encode()).hexdigest()[:40]
 
 
-def alert_target() -> tuple[str, str] | None:
-    """Return ``(messaging connection id, on-call number)``, or None when no alert target is set."""
-    try:
-        conn = MessagingHook.get_connection(ALERT_CONN_ID)
-    except AirflowNotFoundException:
-        conn = None
-    if conn is not None:
-        phone = conn.extra_dejson.get("phone") or conn.extra_dejson.get("to")  # "to" on a twilio connection
-        if not phone:
-            raise BadConfigError(f"connection '{ALERT_CONN_ID}' has no extra 'phone' (or 'to') (the on-call number)")
-        return ALERT_CONN_ID, str(phone)
-    phone = Variable.get(ALERT_PHONE_VARIABLE, default=None)
-    return (MessagingHook.default_conn_name, str(phone)) if phone else None
+def open_incident(records: Any, dag_id: str, run_id: str) -> None:
+    """Note that ``dag_id`` has failed since ``run_id``, unless a failure of it is open already."""
+    if open_incident_run(records, dag_id) is None:
+        records.set(incident_key(dag_id), {"open": run_id, "since": _now()})
+
+
+def open_incident_run(records: Any, dag_id: str) -> str | None:
+    """Return the run whose failure alert opened ``dag_id``'s incident, or None when none is open."""
+    state = records.get(incident_key(dag_id))
+    return state.get("open") if isinstance(state, Mapping) else None
+
+
+def close_incident(records: Any, dag_id: str, run_id: str) -> None:
+    """Note that ``run_id`` of ``dag_id`` succeeded: the next failure opens a new incident (and a new recovery)."""
+    records.set(incident_key(dag_id), {"closed": run_id, "at": _now()})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _run_identity(context: Mapping[str, Any]) -> tuple[str, str]:

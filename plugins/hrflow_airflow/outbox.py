@@ -57,3 +57,26 @@ class MessageRecords:
         )
         with self.ledger.engine.begin() as conn:
             conn.execute(stmt)
+
+    def claim(self, key: str, value: Any) -> bool:
+        """
+        Record ``value`` for ``key`` where nothing is recorded yet, or where a refusal is; return whether it did.
+
+        One statement decides, so of two callers at once (two callbacks of one run, two processes) exactly one
+        claims the message and sends it; the other finds the claim and sends nothing.
+        """
+        from sqlalchemy import select, update
+
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        state = json.dumps(value)
+        row = {"message_key": key, "kind": self.kind, "state": state, "updated_at": now}
+        insert = self.ledger.insert(self.table).values(**row).on_conflict_do_nothing(index_elements=["message_key"])
+        column = self.table.c
+        with self.ledger.engine.begin() as conn:
+            if conn.execute(insert).rowcount == 1:
+                return True
+            raw = conn.execute(select(column.state).where(column.message_key == key)).scalar_one_or_none()
+            if raw is None or "refused" not in json.loads(raw):
+                return False
+            retake = update(self.table).where(column.message_key == key, column.state == raw)
+            return conn.execute(retake.values(state=state, updated_at=now)).rowcount == 1

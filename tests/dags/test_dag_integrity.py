@@ -76,9 +76,10 @@ def test_batches_go_through_depth_first_within_the_run_concurrency(dagbag, dag_i
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
-def test_failures_and_late_runs_alert(dagbag, dag_id):
+def test_failures_late_runs_and_recoveries_alert(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert [type(c).__name__ for c in dag.on_failure_callback] == ["HrFlowAlertNotifier"]
+    assert [(type(c).__name__, c.event) for c in dag.on_success_callback] == [("HrFlowAlertNotifier", "recovery")]
     [deadline] = dag.deadline
     assert deadline.callback.path == "hrflow_airflow.monitoring.HrFlowAlertNotifier"
     assert deadline.callback.kwargs["event"] == "deadline"

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from hrflow_airflow import metrics, monitoring
+from hrflow_airflow import alert_channels, metrics, monitoring
+from hrflow_airflow.alert_channels import alert_target
 from hrflow_airflow.metrics import event_extra, publish_report
 from hrflow_airflow.monitoring import (
     HrFlowAlertNotifier,
-    alert_target,
     deadline_alert,
     deadline_text,
     failure_text,
@@ -237,7 +237,7 @@ def test_alert_refused_with_429_is_sent_by_a_later_call(alert_conn, sandbox):
 
 
 def test_notifier_without_target_logs_and_does_not_raise(sandbox, monkeypatch, caplog):
-    monkeypatch.setattr(monitoring, "alert_target", lambda: None)
+    monkeypatch.setattr(alert_channels, "alert_target", lambda: None)
     with caplog.at_level(logging.WARNING, logger="hrflow_airflow.monitoring"):
         HrFlowAlertNotifier()(_failure_context())
     assert "No alert target is set (connection 'hrflow_alert' or Variable 'hrflow_alert_phone')" in caplog.text
@@ -248,7 +248,8 @@ def test_notifier_survives_a_failing_messaging_service(alert_conn, sandbox, monk
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_ALERT", json.dumps({**alert_conn, "password": "wrong"}))
     with caplog.at_level(logging.ERROR, logger="hrflow_airflow.monitoring"):
         HrFlowAlertNotifier()(_failure_context())
-    assert "HrFlow alert not sent through connection 'hrflow_alert'" in caplog.text
+    assert "HrFlow failure alert not sent on channel 'sms'" in caplog.text
+    assert "check connection 'hrflow_alert'" in caplog.text
     assert "HTTP 401" in caplog.text
 
 
