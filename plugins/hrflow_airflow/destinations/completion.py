@@ -65,6 +65,21 @@ def cv_pending(record: Mapping[str, Any], parts: Mapping[str, Part]) -> bool:
     return not sent
 
 
+def screen_cv(record: dict[str, Any], timeout: float = 30.0) -> tuple[dict[str, Any], str | None]:
+    """
+    Check that the record's CV can be fetched and is within ``[hrflow] max_cv_mb`` (one GET whose body is not
+    read), for an ATS that fetches the URL itself; return the record (without its CV when it cannot go) and why.
+    """
+    resume = record.get(RESUME)
+    if not resume:
+        return record, None
+    try:
+        CvStream(resume["url"], max_bytes=int(setting("max_cv_mb") * 1_000_000), timeout=timeout).check()
+    except CvError as exc:
+        return {name: value for name, value in record.items() if name != RESUME}, exc.reason
+    return record, None
+
+
 def settled(part: Part, settle: timedelta) -> bool:
     """Return True when a part sent without answer was sent ``settle`` ago or more (a lookup is trusted now)."""
     since = read_datetime(part.sent_at)
@@ -221,3 +236,51 @@ class Completion:
             return False
         self.parts(key, job_part(job), PART_UNKNOWN, reason="the application got no answer")
         return True
+
+
+class CarriedInRecord:
+    """
+    The whole candidate where the record carries it (the JSON endpoint: ``resume`` and ``applications`` are in
+    the record itself): each CV is screened before it is sent (a receiver fetches the URL itself) and the ledger's
+    parts note what went, so an isolated CV is sent by a later run and counts say what this batch carried.
+    """
+
+    def __init__(self, ledger: Ledger, ledger_key: str) -> None:
+        self.ledger, self.ledger_key = ledger, ledger_key
+
+    def screen(
+        self, group: list[tuple[Any, dict[str, Any]]]
+    ) -> tuple[list[tuple[Any, dict[str, Any]]], dict[str, str]]:
+        """Return ``(item, record)`` pairs, a record whose new CV cannot go without it, and ``{key: why}``."""
+        wanted = [item[0] for item, record in group if record.get(RESUME)]
+        parts = self.ledger.parts.of(self.ledger_key, wanted) if wanted else {}
+        screened, isolated = [], {}
+        for item, record in group:
+            if record.get(RESUME) and cv_pending(record, parts.get(item[0], {})):
+                record, why = screen_cv(record)
+                if why is not None:
+                    isolated[item[0]] = why
+                    self.ledger.parts.record(self.ledger_key, item[0], CV, ISOLATED, reason=why)
+            screened.append((item, record))
+        return screened, isolated
+
+    def note(self, records: list[Mapping[str, Any]], isolated: Mapping[str, str], items: list[Any]) -> dict[str, Any]:
+        """Note in the ledger what the accepted ``records`` carried; return the batch's counts for the summary."""
+        keys = [str(record["hrflow_key"]) for record in records]
+        parts = self.ledger.parts.of(self.ledger_key, keys) if keys else {}
+        cvs = applications = 0
+        for key, record in zip(keys, records):
+            own = parts.get(key, {})
+            if (resume := record.get(RESUME)) and cv_pending(record, own):
+                self.ledger.parts.record(self.ledger_key, key, CV, SENT, fingerprint=resume["fingerprint"])
+                cvs += 1
+            for application in record.get(APPLICATIONS) or []:
+                if (part := job_part(application["ats_job_id"])) not in own:
+                    self.ledger.parts.record(self.ledger_key, key, part, SENT)
+                    applications += 1
+        container = {item[0]: item[1] for item in items}
+        return {
+            "cvs": cvs,
+            "applications": applications,
+            "cv_isolated": [{"key": k, "container": container.get(k), "reason": why} for k, why in isolated.items()],
+        }

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure, Removed
+from hrflow_airflow.destinations.completion import CarriedInRecord
 from hrflow_airflow.errors import RefusedError
 from hrflow_airflow.ledger import DELIVERED, INTENT
 from hrflow_airflow.mapping import RECORD_KEY, idempotency_key
@@ -116,7 +117,9 @@ class JsonBatchDestination:
                 "Batch %s: %s %s already accepted by the ATS in an earlier run (ledger); tagging only",
                 index, len(done), plural,
             )  # fmt: skip
+        carried = CarriedInRecord(ledger, self.ledger_key)
         group = [(tuple(item), record) for item, record in zip(items, records) if item[0] not in done]
+        group, isolated = carried.screen(group)  # a CV a receiver could not fetch goes later, not now
         accepted, refused = self._resend_groups(plural, index, group, known, ledger, store)
         rest = [(item, record) for item, record in group if item[0] not in accepted and item[0] not in refused]
         if rest:
@@ -125,6 +128,7 @@ class JsonBatchDestination:
             refused.update(more_refused)
         result["accepted"] += [list(item) for item in items if item[0] in accepted]
         result["rejected"] = [Failure(key=k, container=c, reason=r) for k, (c, r) in refused.items()]
+        result.update(carried.note([rec for item, rec in group if item[0] in accepted], isolated, items))
         # the answer in a few bytes, what was refused and why; past STORED_REASONS a retry posts the refused
         # records again (the accepted ones are in the ledger) rather than store more than the store holds
         if store is not None and len(result["rejected"]) <= STORED_REASONS:
@@ -145,15 +149,20 @@ class JsonBatchDestination:
         lanes: int = 1,
     ) -> Delivered:
         """Send the batch's changed records as one upsert (refused records isolated as for creates)."""
-        group = [(tuple(item), record) for item, record in zip(items, records)]
+        from hrflow_airflow.ledger import Ledger
+
+        carried = CarriedInRecord(Ledger(), self.ledger_key)
+        group, isolated = carried.screen([(tuple(item), record) for item, record in zip(items, records)])
         accepted, refused = self._post_isolating(plural, index, group, None, store, bases=bases)
-        return Delivered(
+        result = Delivered(
             accepted=[list(item) for item in accepted],
             rejected=[Failure(key=k, container=c, reason=r) for k, (c, r) in refused.items()],
             failed=[],
             resumed=0,
             remote_ids={},
         )
+        result.update(carried.note([rec for item, rec in group if item in accepted], isolated, items))
+        return result
 
     def _resend_groups(
         self,

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from hrflow_airflow.candidate import RESUME
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Outcome, delivered
-from hrflow_airflow.destinations.completion import Pending
+from hrflow_airflow.destinations.completion import Pending, screen_cv
 from hrflow_airflow.destinations.removal import Removal
 from hrflow_airflow.destinations.whole_delivery import WholeDelivery
 from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, RateLimitedError, RefusedError
@@ -305,6 +305,9 @@ class PerObjectDestination(WholeDelivery, Removal):
                 return Outcome(key, container, "refused", reason=reason)
             own = parts.get(key, {})
             sent = self.for_update(api, record, own)  # an unchanged CV is not sent again
+            why = None
+            if api.cv_route == "body" and sent.get(RESUME):  # the ATS fetches the URL itself: checked first
+                sent, why = screen_cv(sent, api.timeout)
             try:
                 for target in (remote, *self.job_records(own, remote)):
                     api.update(target, sent)
@@ -317,8 +320,9 @@ class PerObjectDestination(WholeDelivery, Removal):
             if ledger is None:
                 return outcome
             in_body = api.cv_route == "body" and bool(sent.get(RESUME))
-            return self.complete(api, ledger, outcome, record, own, stop, cv_in_body=in_body,
+            done = self.complete(api, ledger, outcome, sent if why else record, own, stop, cv_in_body=in_body,
                                  pending=Pending(None, False, settle))  # fmt: skip
+            return self.isolated(api, ledger, done, record.get(RESUME), why)
 
         with ThreadPoolExecutor(max_workers=max(1, min(api.max_concurrency, len(items) or 1)),
                                 thread_name_prefix=f"{api.name}-update") as pool:  # fmt: skip

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hrflow_airflow.candidate import APPLICATIONS, RESUME
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError, Outcome
-from hrflow_airflow.destinations.completion import Completion, Extras, Pending, cv_pending
+from hrflow_airflow.destinations.completion import Completion, Extras, Pending, cv_pending, screen_cv
 from hrflow_airflow.errors import RefusedError
 from hrflow_airflow.ledger import DELIVERED, INTENT, UNKNOWN
 from hrflow_airflow.ledger.parts import SENT, UNKNOWN_JOB, job_part
@@ -92,11 +92,26 @@ class WholeDelivery:
         done: Outcome | None = None,
     ) -> Outcome | None:
         """Create one object at most once (``done``: created earlier), then send what goes with it once."""
+        isolated, resume = None, record.get(RESUME)
+        if done is None and api.cv_route == "body" and cv_pending(record, parts):  # the ATS fetches the URL itself
+            record, isolated = screen_cv(record, api.timeout)
         outcome = done or self.create_once(api, ledger, item, record, pending, stop)  # type: ignore[attr-defined]
         if outcome is None or outcome.state not in ACCEPTED_STATES or not outcome.remote_id or not self.whole(api):
             return outcome
         cv_in_body = outcome.state in ("created", "adopted") and api.cv_route == "body"
-        return self.complete(api, ledger, outcome, record, parts, stop, cv_in_body=cv_in_body, pending=pending)
+        completed = self.complete(api, ledger, outcome, record, parts, stop, cv_in_body=cv_in_body, pending=pending)
+        return self.isolated(api, ledger, completed, resume, isolated)
+
+    def isolated(
+        self, api: CandidateApiHook, ledger: Ledger, outcome: Outcome, resume: Mapping[str, Any] | None, why: str | None
+    ) -> Outcome:
+        """Return ``outcome``, noting a CV the screen left out (``why``): isolated, sent by a later run."""
+        if why is None or resume is None:
+            return outcome
+        Completion(api, ledger, self.ledger_key).isolate(outcome.key, resume["fingerprint"], why)
+        extras = outcome.extras or Extras()
+        extras.cv = f"isolated: {why}"
+        return dataclasses.replace(outcome, extras=extras)
 
     def complete(
         self,
