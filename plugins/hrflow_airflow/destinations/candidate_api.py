@@ -12,6 +12,7 @@ once), slowed further when the rate-limit headers say the window is used up, and
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Any
 
 import requests
 
-from hrflow_airflow.candidate import APPLICATIONS
+from hrflow_airflow.candidate import APPLICATIONS, custom_values
 from hrflow_airflow.destinations.base import AtsAuthError, nest
 from hrflow_airflow.destinations.records import LookupRecords
 from hrflow_airflow.destinations.whole import WholeCandidate
@@ -28,6 +29,8 @@ from hrflow_airflow.errors import BadConfigError, RefusedError, TransientError
 from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
 from hrflow_airflow.hooks.json_api import JsonApiHook
 from hrflow_airflow.mapping import RECORD_KEY
+
+log = logging.getLogger(__name__)
 
 
 class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
@@ -223,6 +226,7 @@ class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
         remote_id = self.created_id(answer)
         if not remote_id:
             raise TransientError(f"{self.name} ({self.ats_conn_id}) answered the create without a candidate id")
+        self.write_custom(str(remote_id), record)
         return str(remote_id)
 
     def update(self, remote_id: str, record: Mapping[str, Any]) -> None:
@@ -233,6 +237,23 @@ class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
         """
         method, path, payload = self.update_request(remote_id.removeprefix(f"{self.name}:"), self.body(record))
         self.request(method, path, json=payload)
+        self.write_custom(remote_id.removeprefix(f"{self.name}:"), record)
+
+    def write_custom(self, remote_id: str, record: Mapping[str, Any]) -> None:
+        """
+        Set the record's custom field values where the vendor takes them by calls of their own
+        (:meth:`custom_requests`). The candidate stands whatever they answer: a refusal is logged by field and status
+        (never the value), and the next update sets them again.
+        """
+        values = custom_values(record) if self.custom_fields else {}
+        for method, path, payload in self.custom_requests(remote_id, values) if values else []:
+            try:
+                self.request(method, path, json=payload, safe_to_repeat=method != "POST")
+            except AtsAuthError:
+                raise
+            except (RefusedError, TransientError) as exc:
+                log.warning("%s: a custom field value of record %s was not set (%s %s): %s", self.name, remote_id,
+                            method, path, getattr(exc, "status", None) or type(exc).__name__)  # fmt: skip
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the URL and credential with one lookup (a read: nothing is created)."""

@@ -103,3 +103,11 @@ class WholeCandidate:
     def custom_field_names(self, answer: Any) -> set[str]:
         """Return the names a field map's ``custom:<name>`` may target, from :meth:`custom_fields_request`'s answer."""
         raise NotImplementedError
+
+    def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        """
+        Return the calls (method, path, JSON body) that set custom field ``values`` on record ``remote_id`` where the
+        vendor takes them apart from the candidate (Workable, Teamtailor, Recruitee); none where they ride in
+        :meth:`body`. A POST is sent once; other methods set a value, and are retried like reads.
+        """
+        return []
