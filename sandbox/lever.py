@@ -16,6 +16,11 @@ Lever API emulator, written from Lever's public reference (https://hire.lever.co
   id; the API has no opportunity delete.
 - Rate limits ("Rate limits"): a token bucket per API key, 10 requests per second with bursts up to 20; a 429
   carries no rate headers.
+- Postings ("Create an opportunity"): ``postings: [<posting id>]`` makes the opportunity a candidacy for that
+  posting (one per opportunity); the account's postings are ``account.jobs``. A posting it does not have is
+  refused: 400 ``BadRequestError`` naming the posting (the reference's error section was not retrieved; the
+  client also reads a 404 so).
+- Files: ``sandbox/lever_files.py``.
 - Errors: ``{"code", "message"}`` (400 ``BadRequestError``, 401 ``UnauthorizedError``, 404 ``ResourceNotFound``,
   429 ``TooManyRequests``).
 """
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.accounts import EMAIL, VendorAts, Vendors, finish, read_json
+from sandbox.lever_files import serve_files
 from sandbox.vendor import Vendor
 
 API_KEY = "lever-sandbox-api-key"
@@ -75,6 +81,8 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         account.received_at.append(now)
         label = "/v1/contacts/{id}" if route.startswith("/v1/contacts/") else route
         label = "/v1/opportunities/{id}/archived" if route.endswith("/archived") else label
+        files = route.startswith("/v1/opportunities/") and route.strip("/").split("/")[3:4] == ["files"]
+        label = "/v1/opportunities/{id}/files" if files else label
         account.requests[f"{method} {label}"] += 1
         if not _take(vendors, now):
             account.refused_for_rate += 1
@@ -92,6 +100,10 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
                 and account.searchable(o["id"])
             ]
         return handler._send(200, {"data": found[:100], "hasNext": False})
+    if files and query.get("perform_as", PERFORM_AS if method == "GET" else "") != PERFORM_AS:
+        return handler._send(400, _error("BadRequestError", "perform_as must be the id of an active Lever user"))
+    if files:
+        return serve_files(handler, vendors, method, route, body, fault)
     if method == "GET" and route.startswith("/v1/opportunities/"):  # "Retrieve a single opportunity"
         with vendors.lock:
             stored = account.candidates.get(route.removeprefix("/v1/opportunities/"))
@@ -156,6 +168,11 @@ def _create(handler: Any, vendors: Vendors, data: Any, fault: Any) -> None:
     if (problem := _invalid(data, create=True)) is not None:
         return handler._send(400, problem)
     account = vendors.lever
+    postings = data.get("postings") or []
+    if not isinstance(postings, list) or len(postings) > 1:
+        return handler._send(400, _error("BadRequestError", "postings must be a list of at most one posting id"))
+    if unknown := [str(p) for p in postings if str(p) not in account.jobs]:
+        return handler._send(400, _error("BadRequestError", f"Invalid posting: {unknown[0]} is not a posting"))
     with vendors.lock:
         emails = {str(e).casefold() for e in data.get("emails") or []}
         contact = next(
@@ -173,7 +190,10 @@ def _create(handler: Any, vendors: Vendors, data: Any, fault: Any) -> None:
             "sources": data.get("sources") or [],
             "origin": data.get("origin"),
             "createdAt": int(time.time() * 1000),
+            "applications": [str(p) for p in postings],
         }
+        for posting in postings:
+            account.apply(opportunity["id"], str(posting))
         account.candidates[opportunity["id"]] = opportunity
         account.made(opportunity["id"])
         account.creates += 1

@@ -19,6 +19,20 @@ From Lever's public reference (https://hire.lever.co/developer/documentation):
 - rate limits ("Rate limits"): a token bucket per key, 10 requests per second with bursts to 20; a 429 carries no
   rate headers, so requests are paced here (10 per second) and a 429 backs off exponentially;
 - errors: ``{"code", "message"}``.
+
+The whole candidate (issue 47):
+- the CV ("Upload a single file", https://hire.lever.co/developer/documentation, section "Files"):
+  ``POST /v1/opportunities/{id}/files?perform_as=`` with a ``multipart/form-data`` body whose ``file`` part is the
+  file (at most 30 MB; summarised at https://developers.getknit.dev/docs/lever-usecases): the bytes are streamed from
+  HrFlow's URL (:meth:`~.whole.WholeCandidate.cv_send`), never held whole. ``GET /v1/opportunities/{id}/files``
+  lists them (``{"data": [{"id", "name", ...}]}``): after a lost answer our file is known by its name;
+  ``DELETE /v1/opportunities/{id}/files/{file}`` deletes one (an erasure deletes the CV it sent);
+- the job ("Create an opportunity"): ``postings: [<posting id>]`` on the create; an opportunity is one candidacy
+  for one posting and a contact holds many (https://hire.lever.co/developer/deprecated), so each job is its own
+  opportunity of the same contact (``one_record_per_job``). A posting Lever does not know is refused (404
+  ``ResourceNotFound``, or a 400 naming the posting): the candidate is then created without it;
+- the candidate's page: the opportunity's ``urls.show``, ``https://hire.lever.co/candidates/<opportunity id>``;
+- Lever has no free-form candidate custom fields (its Profile Forms are per opportunity): none are mapped.
 """
 
 from __future__ import annotations
@@ -32,10 +46,11 @@ from urllib.parse import quote
 from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
 from hrflow_airflow.destinations.records import CLOCK_SKEW
-from hrflow_airflow.errors import BadConfigError
+from hrflow_airflow.errors import BadConfigError, RefusedError
 from hrflow_airflow.forms import TIMEOUT, Form, extra_field, rate_limit_field
 
 SOURCE = "HrFlow.ai"
+RECORD_URL = "https://hire.lever.co/candidates/{id}"  # the opportunity's urls.show
 ORIGIN = "sourced"  # one of applied, sourced, referred, university, internal, agency: shared, so it proves nothing
 
 
@@ -78,6 +93,9 @@ class LeverHook(CandidateApiHook):
     lookup_concurrency = 1
     remaining_header = None  # Lever sends no rate headers
     email_field = "email"
+    cv_route = "upload"  # POST /v1/opportunities/{id}/files, multipart
+    cv_deletable = True  # DELETE /v1/opportunities/{id}/files/{file}
+    one_record_per_job = True  # an opportunity is one candidacy for one posting
     profile_field_map = {
         "name": "info.full_name",
         "email": "info.email",
@@ -171,3 +189,38 @@ class LeverHook(CandidateApiHook):
         opportunity = remote_id.partition("/")[0]
         path = f"/v1/opportunities/{quote(opportunity, safe='')}/archived?perform_as={quote(self.perform_as, safe='')}"
         return "PUT", path, {"reason": reason}
+
+    # -- the whole candidate ----------------------------------------------------------------------
+    def as_user(self, path: str) -> str:
+        """Return ``path`` made as the connection's Lever user (``perform_as``)."""
+        return f"{path}?perform_as={quote(self.perform_as, safe='')}"
+
+    def files_path(self, remote_id: str) -> str:
+        return f"/v1/opportunities/{quote(remote_id.partition('/')[0], safe='')}/files"
+
+    def job_create(self, path: str, payload: dict[str, Any], ats_job_id: str) -> tuple[str, dict[str, Any]]:
+        return path, {**payload, "postings": [ats_job_id]}
+
+    def unknown_job(self, exc: RefusedError) -> bool:
+        return exc.status == 404 or (exc.status == 400 and "posting" in (exc.reason or "").lower())
+
+    def cv_upload(self, remote_id: str, resume: Mapping[str, Any]) -> tuple[str, dict[str, str], str]:
+        return self.as_user(self.files_path(remote_id)), {}, "file"
+
+    def cv_id(self, answer: Any) -> str | None:
+        return ((answer or {}).get("data") or {}).get("id") if isinstance(answer, dict) else None
+
+    def files_request(self, remote_id: str) -> str:
+        return self.files_path(remote_id)
+
+    def file_names(self, answer: Any) -> dict[str, str]:
+        files = (answer or {}).get("data") or [] if isinstance(answer, dict) else []
+        return {str(f["name"]): str(f["id"]) for f in files if isinstance(f, dict) and f.get("id")}
+
+    def cv_delete_request(self, remote_id: str, file_id: str) -> tuple[str, str]:
+        return "DELETE", self.as_user(f"{self.files_path(remote_id)}/{quote(file_id, safe='')}")
+
+    def record_url(self, remote_id: str) -> str | None:
+        """Return the candidate's page in Lever: the opportunity's ``urls.show``."""
+        opportunity = remote_id.removeprefix(f"{self.name}:").partition("/")[0]
+        return RECORD_URL.format(id=quote(opportunity, safe="")) if opportunity else None

@@ -21,10 +21,11 @@ job (:meth:`apply_request`), its jobs listed by :meth:`applications_request` aft
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hrflow_airflow.errors import RefusedError
+from hrflow_airflow.hooks.files import MultipartBody
 
 
 def cv_file_name(key: str, resume: Mapping[str, Any]) -> str:
@@ -78,6 +79,19 @@ class WholeCandidate:
     def cv_upload(self, remote_id: str, resume: Mapping[str, Any]) -> tuple[str, dict[str, str], str]:
         """Return the path, the text fields and the file field of the multipart upload (route "upload")."""
         raise NotImplementedError
+
+    def cv_send(self, remote_id: str, resume: Mapping[str, Any], name: str, stream: Iterable[bytes]) -> Any:
+        """
+        Send the CV's bytes (route "upload"), ``stream`` read as it is sent; return the JSON answer (or None). The
+        default: one multipart POST of :meth:`cv_upload`'s fields; a vendor whose upload takes several calls
+        (Ashby's presigned upload) overrides it.
+        """
+        path, fields, file_field = self.cv_upload(remote_id, resume)
+        body = MultipartBody(fields, file_field, name, resume.get("content_type") or "application/pdf", stream)
+        response = self.request(  # type: ignore[attr-defined]
+            "POST", path, data=body, headers={"Content-Type": body.content_type}, safe_to_repeat=False
+        )
+        return response.json() if response.content else None
 
     def cv_id(self, answer: Any) -> str | None:
         """Return the file's id from the answer to the CV call (kept, for an erasure)."""
