@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint nginx demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-realtime bench-ats bench-workable bench-http standalone sandbox screenshots clean
+.PHONY: install lint nginx chromium bench-ui demo test test-distributed bench bench-scale bench-migration bench-chaos bench-changes bench-webhook bench-realtime bench-ats bench-workable bench-http standalone sandbox screenshots clean
 
 $(STAMP): requirements.txt requirements-runtime.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,18 @@ nginx:
 	  $$s apt-get install -y -q nginx-light >/dev/null 2>&1 || { $$s apt-get update -q >/dev/null && $$s apt-get install -y -q nginx-light >/dev/null; }; \
 	else echo "make test needs nginx (tests/test_compose_stack.py); install it with: sudo apt-get install -y nginx-light" >&2; exit 2; fi
 
+# Debian's chromium for the HrFlow page's browser test (tests/test_ui_stack.py, playwright from requirements.txt):
+# installed here when missing and we are root (CI, a fresh container); otherwise stop with the command that does
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  s=$$([ "$$(id -u)" = 0 ] || echo sudo -n); echo "make test: installing Debian's chromium for the HrFlow page's browser test"; \
+	  $$s apt-get install -y -q chromium >/dev/null 2>&1 || { $$s apt-get update -q >/dev/null && $$s apt-get install -y -q chromium >/dev/null; }; \
+	else echo "make test needs chromium (tests/test_ui_stack.py); install it with: sudo apt-get install -y chromium" >&2; exit 2; fi
+
 # lint and format check, then DAG and unit tests on two workers (each its own sandbox and Airflow home), then
 # the Airflow-stack tests alone
-test: install lint nginx
+test: install lint nginx chromium
 	@start=$$(date +%s); \
 	$(BIN)/python -m pytest -n 2 -m "not stack" --durations=15; a=$$?; \
 	$(BIN)/python -m pytest -m stack --durations=15; b=$$?; \
@@ -80,6 +89,10 @@ bench-workable: install
 bench-http: install
 	$(BIN)/python -m bench.http_cpu
 
+# the HrFlow page's queries on a 1,000,000-row ledger, SQLite then PostgreSQL (127.0.0.1:5432, if reachable)
+bench-ui: install
+	$(BIN)/python -m bench.ui_queries
+
 bench-webhook: install
 	$(BIN)/python -m bench.webhook_latency
 
@@ -94,8 +107,7 @@ sandbox: install
 	$(BIN)/python -m sandbox
 
 # README pictures (docs/img/) from airflow standalone + headless Chromium (Debian package `chromium`)
-screenshots: install
-	$(BIN)/python -m pip install -q playwright==1.49.1  # drives Debian's chromium; downloads no browser
+screenshots: install chromium
 	$(BIN)/python -m sandbox.screenshots
 
 clean:
