@@ -10,6 +10,14 @@ Workable emulator, written from the vendor's public API docs.
   -> 200 ``{"candidate": {...}}``, 404 for an unknown id (https://workable.readme.io/reference/candidates-update);
   ``GET /spi/v3/candidates?email=`` -> ``{"candidates": [...], "paging": {}}``; errors
   ``{"error": "..."}`` (422 for validation).
+- The whole candidate: ``candidate.resume_url`` on a create or an update is a file of the candidate (Workable fetches
+  it; kept here as the URL). A create on a job the account lacks is 404 ``{"error": "Not found"}`` (the answer
+  its other job routes document, https://workable.readme.io/reference/copy-candidate); on a job it has, the
+  candidate is that job's (one record per job). ``GET /spi/v3/custom_attributes`` lists the account's custom
+  attributes ``{"custom_attributes": [{id, type, enabled, label}]}``; ``PATCH
+  /spi/v3/candidates/:id/update_custom_attribute_value`` ``{custom_attribute_key, value | checked}`` sets one
+  (https://workable.readme.io/reference/candidatesidupdate_custom_attribute_value): an unknown key is 404, a
+  numeric attribute refuses a value that is not a number (422).
 - Rate limits (https://workable.readme.io/docs/rate-limits): per token, 10-second intervals, 10 requests for
   account tokens and 50 for OAuth tokens; headers ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining``,
   ``X-Rate-Limit-Reset`` (Unix time of the next interval); 429 beyond.
@@ -48,7 +56,7 @@ def serve(
         now = time.time()
         account.received_at.append(now)
         one = re.fullmatch(r"/spi/v3/candidates/([^/]+)", route)
-        label = "/spi/v3/candidates/:id" + ("/disqualify" if route.endswith("/disqualify") else "")
+        label = "/spi/v3/candidates/:id" + next((f"/{t}" for t in SUBROUTES if route.endswith(f"/{t}")), "")
         account.requests[f"{method} {label if route.startswith('/spi/v3/candidates/') else route}"] += 1
         window = account.windows.setdefault(token, Window(WORKABLE_LIMITS[token], WORKABLE_INTERVAL))
         allowed, remaining, reset = window.take(now)
@@ -74,9 +82,19 @@ def serve(
         if answer is None:
             return handler._send(404, {"error": "Not found"}, headers)
         return handler._send(200, {"candidate": answer}, headers)
+    if method == "GET" and route == "/spi/v3/custom_attributes":
+        with vendors.lock:
+            listed = [{"id": k, "type": ATTRIBUTE_TYPES[t], "enabled": True, "label": k.replace("_", " ").capitalize()}
+                      for k, t in account.custom_fields.items()]  # fmt: skip
+        return handler._send(200, {"custom_attributes": listed}, headers)
+    custom = re.fullmatch(r"/spi/v3/candidates/([^/]+)/update_custom_attribute_value", route)
+    if method == "PATCH" and custom:
+        return _set_attribute(handler, vendors, custom.group(1), read_json(body), headers, fault)
     job = re.fullmatch(r"/spi/v3/jobs/([^/]+)/candidates", route)
     if method == "POST" and (route == "/spi/v3/talent_pool/candidates" or job):
-        if job and job.group(1) != WORKABLE_JOB:
+        with vendors.lock:
+            known = job is None or job.group(1) in account.jobs
+        if not known:
             return handler._send(404, {"error": "Not found"}, headers)
         data = read_json(body)
         candidate = data.get("candidate") if isinstance(data, dict) else None
@@ -109,6 +127,9 @@ def serve(
             account.candidates[created["id"]] = created
             account.made(created["id"])
             account.creates += 1
+            if job:
+                account.apply(created["id"], job.group(1))
+            _keep_resume(account, created["id"], candidate)
         return finish(handler, 201, {"candidate": created}, headers, fault)
     disqualify = re.fullmatch(r"/spi/v3/candidates/([^/]+)/disqualify", route)
     if method == "POST" and disqualify:  # https://workable.readme.io/reference/disqualify-candidate
@@ -145,16 +166,45 @@ def serve(
             stored = account.candidates.get(one.group(1))
             if stored is None:
                 return handler._send(404, {"error": "Not found"}, headers)
-            stored.update({k: v for k, v in candidate.items() if k in WORKABLE_UPDATABLE})
+            stored.update({k: v for k, v in candidate.items() if k in WORKABLE_UPDATABLE and k != "resume_url"})
             account.updates[one.group(1)] += 1
+            _keep_resume(account, stored["id"], candidate)
             answer = dict(stored)
         return finish(handler, 200, {"candidate": answer}, headers, fault)
     return handler._send(404, {"error": "Not found"}, headers)
 
 
 WORKABLE_UPDATABLE = (
-    "firstname", "lastname", "email", "headline", "summary", "address", "phone", "cover_letter", "resume", "tags",
+    "firstname", "lastname", "email", "headline", "summary", "address", "phone", "cover_letter", "resume",
+    "resume_url", "tags",
 )  # fmt: skip
+SUBROUTES = ("disqualify", "update_custom_attribute_value")
+ATTRIBUTE_TYPES = {"text": "short_text", "number": "numeric"}  # the account's definitions -> Workable's types
+
+
+def _keep_resume(account: VendorAts, candidate_id: str, candidate: dict) -> None:
+    """Keep the file a create or an update points to (``resume_url``), as Workable fetches it (under the lock)."""
+    if url := candidate.get("resume_url"):
+        account.add_file(candidate_id, str(url).rsplit("/", 1)[-1], url=str(url))
+
+
+def _set_attribute(handler: Any, vendors: Vendors, candidate_id: str, data: Any, headers: dict, fault: Any) -> None:
+    """Set one custom attribute of a candidate (``update_custom_attribute_value``)."""
+    account = vendors.workable
+    key = data.get("custom_attribute_key") if isinstance(data, dict) else None
+    with vendors.lock:
+        kind, exists = account.custom_fields.get(str(key)), candidate_id in account.candidates
+    if not exists or kind is None:
+        return handler._send(404, {"error": "Not found"}, headers)
+    value = data.get("checked", data.get("value"))
+    if kind == "number":
+        try:
+            float(str(value))
+        except ValueError:
+            return handler._send(422, {"error": f"Validation failed: {key} must be a number"}, headers)
+    with vendors.lock:
+        account.custom_values.setdefault(candidate_id, {})[str(key)] = value
+    return finish(handler, 200, {}, headers, fault)
 
 
 def workable_connection(base_url: str, *, oauth: bool = False, **extra: Any) -> dict[str, Any]:
@@ -185,7 +235,7 @@ VENDOR = Vendor(
     "workable",
     "/workable",
     serve,
-    lambda: VendorAts("workable", interval=WORKABLE_INTERVAL),
+    lambda: VendorAts("workable", interval=WORKABLE_INTERVAL, jobs={"job-1", "job-2", "job-3", WORKABLE_JOB}),
     workable_connection,
     "/workable/spi/v3/talent_pool/candidates",
     WORKABLE_TOKEN,

@@ -17,6 +17,21 @@ From Workable's public API reference (https://workable.readme.io/reference):
   ``GET /spi/v3/candidates/:id`` reads one, with ``tags`` and ``created_at``;
 - disqualify (https://workable.readme.io/docs/disqualify-candidate): ``member_id`` (required),
   ``disqualify_reason_id`` and ``disqualify_note``; ``disqualification_reason`` is deprecated;
+- the whole candidate (issue 47): the CV's ``public_url`` rides in the create and in an update whose file changed,
+  as ``candidate.resume_url`` (Workable fetches it; https://workable.readme.io/reference/job-candidates-create,
+  the field as NangoHQ/integration-templates ``workable/actions/create-candidate.ts`` and hrflow-connectors send it;
+  ``update-candidate.ts`` sends it on the PATCH too). A base64 ``resume {name, data}`` also exists: not used, the
+  URL keeps the bytes out of this process. Workable keeps "unique (but linked) profiles for each job"
+  (https://help.workable.com/hc/en-us/articles/115013260288-Deleting-candidates): a profile that applied is created
+  on its job, ``POST /spi/v3/jobs/{shortcode}/candidates``, one record per job; without a job it goes where it
+  went before (extra ``job_shortcode``, else the talent pool). An unknown shortcode is 404 ``{"error": "Not
+  found"}``: the candidate is then created without that job, and the job counted. Custom attributes: the account's
+  are listed by ``GET /spi/v3/custom_attributes`` (https://workable.readme.io/reference/custom_attributes; the
+  field map targets their ``id``, the ``custom_attribute_key``), each value set by ``PATCH
+  /spi/v3/candidates/{id}/update_custom_attribute_value`` ``{custom_attribute_key, value | checked}``
+  (https://workable.readme.io/reference/candidatesidupdate_custom_attribute_value): a set, so repeatable. No file
+  delete is documented: an erasure leaves the CV. A candidate's page (``profile_url``) is read from the API,
+  not built from its id (it names the job): :meth:`record_url` gives None;
 - limits (https://workable.readme.io/docs/rate-limits): 10 requests per 10 seconds for account tokens
   (50 for OAuth and partner tokens: set extra ``rate_limit`` to 50), in 10-second intervals; headers
   ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining``, ``X-Rate-Limit-Reset`` (time of the next interval);
@@ -30,13 +45,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from hrflow_airflow.candidate import RESUME
 from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
 from hrflow_airflow.forms import TIMEOUT, Form, extra_field, rate_limit_field
 
 UPDATABLE = frozenset(
-    {"firstname", "lastname", "email", "headline", "summary", "address", "phone", "cover_letter", "resume", "tags"}
-)
+    {"firstname", "lastname", "email", "headline", "summary", "address", "phone", "cover_letter", "resume",
+     "resume_url", "tags"}
+)  # fmt: skip
 
 
 class WorkableHook(CandidateApiHook):
@@ -100,8 +117,36 @@ class WorkableHook(CandidateApiHook):
     def job_shortcode(self) -> str | None:
         return (self.connection.extra_dejson.get("job_shortcode") or "").strip() or None
 
+    cv_route = "body"
+    one_record_per_job = True
+    custom_fields = True
+
     def body(self, record: Any) -> dict[str, Any]:
-        return {"sourced": True, "candidate": super().body(record)}
+        candidate = super().body(record)
+        if resume := record.get(RESUME):
+            candidate["resume_url"] = resume["url"]  # Workable fetches HrFlow's public_url
+        return {"sourced": True, "candidate": candidate}
+
+    def job_create(self, path: str, payload: dict[str, Any], ats_job_id: str) -> tuple[str, dict[str, Any]]:
+        return f"/spi/v3/jobs/{quote(ats_job_id, safe='')}/candidates", payload
+
+    def custom_fields_request(self) -> str:
+        return "/spi/v3/custom_attributes"
+
+    def custom_field_names(self, answer: Any) -> set[str]:
+        found = (answer or {}).get("custom_attributes") if isinstance(answer, dict) else None
+        return {str(a["id"]) for a in found or [] if isinstance(a, dict) and a.get("id") and a.get("enabled", True)}
+
+    def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        path = f"/spi/v3/candidates/{quote(remote_id, safe='')}/update_custom_attribute_value"
+        return [
+            ("PATCH", path, {"custom_attribute_key": name, **({"checked": value} if isinstance(value, bool)
+                                                              else {"value": str(value)})})
+            for name, value in values.items()
+        ]  # fmt: skip
+
+    def record_url(self, remote_id: str) -> str | None:
+        return None  # profile_url names the job too: read from the candidate, not built from its id
 
     def refusal_before_send(self, record: Mapping[str, Any]) -> str | None:
         # "email (required)", and "name ... optional if firstname and lastname are provided"
