@@ -14,6 +14,9 @@ SmartRecruiters emulator, written from the vendor's public API docs.
   ``X-RateLimit-Limit``/``X-RateLimit-Remaining`` and ``X-RateLimit-Concurrent-Limit``/``-Remaining``;
   429 beyond.
 
+- Attachments and jobs: ``sandbox/smartrecruiters_files.py`` (``POST /jobs/{jobId}/candidates`` is answered here:
+  the create on a job, 404 for a job the account does not have).
+
 Faults (5xx, a create applied whose answer is lost or replaced by a gateway's 502) come from the sandbox's generic
 fault list, matched on these paths.
 """
@@ -25,6 +28,7 @@ import uuid
 from typing import Any
 
 from sandbox.accounts import EMAIL, VendorAts, Vendors, Window, earlier, finish, read_json
+from sandbox.smartrecruiters_files import serve_attachments
 from sandbox.vendor import Vendor
 
 SMARTRECRUITERS_TOKEN = "smartrecruiters-sandbox-key"
@@ -60,7 +64,7 @@ def serve(
     with vendors.lock:
         now = time.time()
         account.received_at.append(now)
-        account.requests[f"{method} {'/candidates/{id}' if route.startswith('/candidates/') else route}"] += 1
+        account.requests[f"{method} {_label(route)}"] += 1
         window = account.windows.setdefault(SMARTRECRUITERS_TOKEN, Window(SR_LIMIT, SR_INTERVAL))
         allowed, remaining, _reset = window.take(now)
         too_many_at_once = account.in_flight >= SR_CONCURRENT or (lookup and account.lookups_in_flight >= 1)
@@ -105,6 +109,8 @@ def serve(
             return handler._send(
                 200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers
             )
+        if route.startswith("/candidates/") and route.endswith("/attachments"):
+            return serve_attachments(handler, vendors, method, route.split("/")[2], body, headers, fault)
         if method == "GET" and route.startswith("/candidates/"):  # "Get candidate details": tags, createdOn
             with vendors.lock:
                 stored = account.candidates.get(route.removeprefix("/candidates/"))
@@ -112,7 +118,10 @@ def serve(
             if answer is None:
                 return handler._send(404, {"message": "Candidate not found", "errors": []}, headers)
             return handler._send(200, answer, headers)
-        if method == "POST" and route == "/candidates":
+        job = route.removeprefix("/jobs/").removesuffix("/candidates") if route.startswith("/jobs/") else None
+        if method == "POST" and job is not None and job not in account.jobs:
+            return handler._send(404, {"message": "Job not found", "errors": []}, headers)
+        if method == "POST" and (route == "/candidates" or job is not None):
             data = read_json(body)
             if not isinstance(data, dict):
                 return handler._send(400, {"message": "Malformed JSON body", "errors": []}, headers)
@@ -148,6 +157,8 @@ def serve(
                     "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
                 }
                 account.candidates[candidate["id"]] = candidate
+                if job is not None:  # "Create a new candidate and assign to a job"
+                    account.apply(candidate["id"], job)
                 account.made(candidate["id"])
                 account.creates += 1
             return finish(handler, 201, candidate, headers, fault)
@@ -166,6 +177,15 @@ def serve(
         with vendors.lock:
             account.in_flight -= 1
             account.lookups_in_flight -= lookup
+
+
+def _label(route: str) -> str:
+    """Return the route as the account counts it: ids replaced by ``{id}``."""
+    if route.startswith("/jobs/"):
+        return "/jobs/{id}/candidates"
+    if route.startswith("/candidates/"):
+        return "/candidates/{id}/attachments" if route.endswith("/attachments") else "/candidates/{id}"
+    return route
 
 
 def _sr_update(

@@ -19,6 +19,19 @@ From SmartRecruiters' public API docs:
   requests per credential, "the concurrency limiter is 1 concurrent request: GET /candidates": one lookup at a
   time per key, held across task processes by a lock in the ledger database; headers ``X-RateLimit-Limit`` /
   ``X-RateLimit-Remaining`` (and ``X-RateLimit-Concurrent-*``); 429 when exceeded.
+
+The whole candidate (issue 47), from the Candidate API's operations (live docs above; listed by
+roksela/smartrecruiters-python-client ``docs/CandidatesApi.md``, generated from SmartRecruiters' spec):
+- the CV: ``POST /candidates/{id}/attachments`` ("Attach files to a candidate"), ``multipart/form-data`` with
+  ``file`` and ``attachmentType`` ``RESUME``; the bytes are streamed from HrFlow's URL. ``GET
+  /candidates/{id}/attachments`` lists them (``content``: ``{id, name, type}``): after a lost answer our file is
+  known by its name. The API documents no attachment delete: an erasure deletes the candidate, files with it;
+- the job: ``POST /jobs/{jobId}/candidates`` ("Create a new candidate and assign to a job",
+  https://developers.smartrecruiters.com/reference/candidatesaddtojob-1) takes the create's body; no documented
+  call adds an existing candidate to another job, so each job is its own create (``one_record_per_job``), each
+  with its own marker. A job it does not know answers 404: the candidate is created without it;
+- custom fields: SmartRecruiters' candidate properties are set per job (``PUT /candidates/{id}/jobs/{jobId}/
+  properties``), not on the candidate: none are mapped here; no documented web-UI URL pattern for a candidate.
 """
 
 from __future__ import annotations
@@ -61,6 +74,8 @@ class SmartRecruitersHook(CandidateApiHook):
     remaining_header = "X-RateLimit-Remaining"
     reset_header = None  # one-second windows
     email_field = "email"
+    cv_route = "upload"  # POST /candidates/{id}/attachments, multipart
+    one_record_per_job = True  # POST /jobs/{jobId}/candidates creates; nothing adds an existing one to a job
     lookup_results = "content"  # q is a keyword search: found_id keeps only an exact email match
     # as hrflow-connectors' SmartRecruiters format_profile maps a profile: names, email, phone, location
     profile_field_map = {
@@ -97,6 +112,20 @@ class SmartRecruitersHook(CandidateApiHook):
 
     def update_request(self, remote_id: str, body: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         return "PATCH", f"/candidates/{quote(remote_id, safe='')}", body
+
+    # -- the whole candidate ----------------------------------------------------------------------
+    def job_create(self, path: str, payload: dict[str, Any], ats_job_id: str) -> tuple[str, dict[str, Any]]:
+        return f"/jobs/{quote(ats_job_id, safe='')}/candidates", payload
+
+    def cv_upload(self, remote_id: str, resume: Mapping[str, Any]) -> tuple[str, dict[str, str], str]:
+        return f"/candidates/{quote(remote_id, safe='')}/attachments", {"attachmentType": "RESUME"}, "file"
+
+    def files_request(self, remote_id: str) -> str:
+        return f"/candidates/{quote(remote_id, safe='')}/attachments"
+
+    def file_names(self, answer: Any) -> dict[str, str]:
+        files = (answer or {}).get("content") or [] if isinstance(answer, dict) else []
+        return {str(f["name"]): str(f["id"]) for f in files if isinstance(f, dict) and f.get("id") and f.get("name")}
 
     def removal_request(self, remote_id: str, mode: str) -> tuple[str, str, None] | str:
         # DELETE /candidates/{id} (Candidate API, https://dev.smartrecruiters.com/customer-api/live-docs/candidate-api/)
