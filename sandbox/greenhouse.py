@@ -19,6 +19,10 @@ Greenhouse Harvest API v3 emulator, written from Greenhouse's public reference (
   unknown id -> 404.
 - Errors (https://harvestdocs.greenhouse.io/docs/standardizations): 422
   ``{"message": "Validation error", "errors": [{"message", "field"}]}``.
+- Scopes (https://harvestdocs.greenhouse.io/docs/handling-scope-changes): each route needs
+  ``harvest:<resource>:<list|show|create|update|destroy>``; the credential's scopes are the account's ``scopes``
+  (tests remove some), a request without its scope is 403.
+- Applications, attachments and custom fields (the whole candidate): ``sandbox/greenhouse_whole.py``.
 - Rate limits (https://harvestdocs.greenhouse.io/docs/api-rate-limiting): a rolling 10-second window whose size
   each answer states in ``X-RateLimit-Limit``, with ``X-RateLimit-Remaining``; beyond it, 429 with
   ``Retry-After`` and ``X-RateLimit-Reset``.
@@ -35,6 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
+from sandbox import greenhouse_whole as whole
 from sandbox.accounts import EMAIL, VendorAts, Vendors, finish, first_value, read_json
 from sandbox.vendor import Vendor
 
@@ -43,7 +48,12 @@ CLIENT_SECRET = "greenhouse-sandbox-client-secret"
 USER_ID = "4080"  # the Greenhouse user writes are attributed to (sub)
 LIMIT, INTERVAL = 50, 10.0  # the rolling window this account's answers state
 UPDATABLE = ("first_name", "last_name", "email_addresses", "phone_numbers", "tags", "company", "title")
-SCOPES = frozenset(f"harvest:candidates:{a}" for a in ("list", "show", "create", "update", "destroy"))
+SCOPES = frozenset({
+    *(f"harvest:candidates:{a}" for a in ("list", "show", "create", "update", "destroy")),
+    "harvest:applications:list", "harvest:applications:create",  # the jobs applied to
+    "harvest:attachments:list", "harvest:attachments:create",  # the CV
+    "harvest:custom_fields:list",  # the field map's custom fields, checked at the start of a run
+})  # fmt: skip
 _ids = itertools.count(4_000_001)
 
 
@@ -54,6 +64,7 @@ class GreenhouseAccount(VendorAts):
     token_life: float = 3600.0  # seconds an access token lives (tests shorten it)
     scopes: set[str] = field(default_factory=lambda: set(SCOPES))  # the credential's scopes (tests remove some)
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> when it expires (time.time())
+    applications: dict[str, dict] = field(default_factory=dict)  # application id -> the application
 
 
 def serve_auth(handler: Any, vendors: Vendors, method: str, route: str, body: bytes) -> None:
@@ -90,8 +101,8 @@ def _admit(handler: Any, vendors: Vendors, method: str, route: str) -> tuple[int
             account.requests["401"] += 1
             return 401, {}
         account.received_at.append(now)
-        one = route.startswith("/v3/candidates/")
-        account.requests[f"{method} {'/v3/candidates/{id}' if one else route}"] += 1
+        parts = route.split("/")  # "", "v3", resource[, id]
+        account.requests[f"{method} {'/'.join(parts[:3]) + '/{id}' if len(parts) > 3 else route}"] += 1
         sent = account.recent  # when each request of the rolling window came
         while sent and now - sent[0] >= INTERVAL:
             sent.popleft()
@@ -115,9 +126,11 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
     needed = _scope(method, route)
     if needed not in account.scopes:  # https://harvestdocs.greenhouse.io/docs/handling-scope-changes
         return handler._send(403, {"message": f"Forbidden: the credential lacks the scope {needed}"}, headers)
+    if whole.serve(handler, vendors, method, route, query, body, fault, headers):
+        return None
     if method == "GET" and route == "/v3/candidates":
         if "cursor" in query and len(query) > 1:
-            return handler._send(422, _invalid("cursor", "cursor must be the only query parameter"), headers)
+            return handler._send(422, whole.invalid("cursor", "cursor must be the only query parameter"), headers)
         email = (query.get("email") or "").casefold()
         ids = {i for i in (query.get("ids") or "").split(",") if i}  # "ids: Filter results by specific IDs"
         with vendors.lock:
@@ -131,19 +144,23 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         return handler._send(200, found[: int(query.get("per_page") or 100)], headers)
     if method == "POST" and route == "/v3/candidates":
         data = read_json(body)
-        if (problem := _validate(data, create=True)) is not None:
-            return handler._send(422, problem, headers)
         with vendors.lock:
+            problem = _validate(data, create=True) or whole.application_problem(account, data.get("application"))
+            if (problem := problem or whole.custom_problem(account, data)) is not None:
+                return handler._send(422, problem, headers)
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             candidate = {"id": next(_ids), "created_at": now, "updated_at": now, "application_ids": []}
             candidate.update({k: data.get(k) for k in UPDATABLE if k in data})
             account.candidates[str(candidate["id"])] = candidate
             account.made(str(candidate["id"]))
             account.creates += 1
-        return finish(handler, 201, {"candidate": dict(candidate), "application": None}, headers, fault)
+            whole.keep_custom(account, str(candidate["id"]), data)
+            application = whole.open_application(account, str(candidate["id"]), data.get("application"))
+            answer = {"candidate": dict(candidate), "application": application}
+        return finish(handler, 201, answer, headers, fault)
     if method == "PATCH" and route.startswith("/v3/candidates/"):
         data = read_json(body)
-        if (problem := _validate(data, create=False)) is not None:
+        if (problem := _validate(data, create=False) or whole.custom_problem(account, data)) is not None:
             return handler._send(422, problem, headers)
         candidate_id = route.removeprefix("/v3/candidates/")
         with vendors.lock:
@@ -151,6 +168,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             if candidate is None:
                 return handler._send(404, {"message": "Resource not found"}, headers)
             candidate.update({k: data[k] for k in UPDATABLE if k in data})
+            whole.keep_custom(account, candidate_id, data)
             candidate["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             account.updates[candidate_id] += 1
             answer = dict(candidate)
@@ -160,6 +178,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             gone = account.candidates.pop(route.removeprefix("/v3/candidates/"), None)
             if gone is not None:
                 account.removed[str(gone["id"])] = "delete"
+                whole.forget(account, str(gone["id"]))
         if gone is None:
             return handler._send(404, {"message": "Resource not found"}, headers)
         return finish(handler, 204, None, headers, fault)
@@ -167,25 +186,23 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
 
 
 def _scope(method: str, route: str) -> str:
-    """Return the scope a request needs: ``harvest:candidates:<list|show|create|update|destroy>``."""
+    """Return the scope a request needs: ``harvest:<resource>:<list|show|create|update|destroy>``."""
+    parts = route.split("/")  # "", "v3", resource[, id]
     action = {"POST": "create", "PATCH": "update", "PUT": "update", "DELETE": "destroy"}.get(method)
-    return f"harvest:candidates:{action or ('list' if route == '/v3/candidates' else 'show')}"
-
-
-def _invalid(field_name: str, message: str) -> dict[str, Any]:
-    return {"message": "Validation error", "errors": [{"message": message, "field": field_name}]}
+    resource = parts[2] if len(parts) > 2 else "candidates"
+    return f"harvest:{resource}:{action or ('list' if len(parts) <= 3 else 'show')}"
 
 
 def _validate(data: Any, *, create: bool) -> dict[str, Any] | None:
     """Return the 422 body for an invalid candidate, or None."""
     if not isinstance(data, dict):
-        return _invalid("body", "must be a JSON object")
+        return whole.invalid("body", "must be a JSON object")
     for name in ("first_name", "last_name"):
         if (create and not data.get(name)) or (name in data and not data[name]):
-            return _invalid(name, "can't be blank")
+            return whole.invalid(name, "can't be blank")
     for entry in data.get("email_addresses") or []:
         if not isinstance(entry, dict) or not EMAIL.fullmatch(str(entry.get("value", ""))):
-            return _invalid("email_addresses", "is not a valid email address")
+            return whole.invalid("email_addresses", "is not a valid email address")
     return None
 
 

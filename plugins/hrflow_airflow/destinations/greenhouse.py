@@ -19,7 +19,9 @@ From Greenhouse's public reference (harvestdocs.greenhouse.io):
   ``X-RateLimit-Reset`` beyond it. Paced from those headers (50 per 10 s until the first answer says);
 - scopes (https://harvestdocs.greenhouse.io/docs/handling-scope-changes): ``harvest:candidates:list``,
   ``create``, ``update``, ``destroy``; a missing one is a 403, which stops the run naming the scope to add;
-- validation errors: 422 ``{"message": "Validation error", "errors": [{"message", "field"}]}``.
+- validation errors: 422 ``{"message": "Validation error", "errors": [{"message", "field"}]}``;
+- the CV (by URL, on the application the create makes), the jobs (``POST /v3/applications``) and the custom
+  fields: :mod:`.greenhouse_whole`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
+from hrflow_airflow.destinations.greenhouse_whole import GreenhouseWhole
 from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.forms import TIMEOUT, Form, extra_field, rate_limit_field
 from hrflow_airflow.hooks.http import pooled_session, send
@@ -81,7 +84,7 @@ _SOURCES: dict[tuple[str, str, str, str], TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
-class GreenhouseHook(CandidateApiHook):
+class GreenhouseHook(GreenhouseWhole, CandidateApiHook):
     """
     Create Greenhouse candidates through Harvest v3. Connection: host = Harvest URL (https://harvest.greenhouse.io),
     login = OAuth client id, password = client secret, extra ``user_id`` (sent as ``sub``) and ``auth_url``.
@@ -208,12 +211,13 @@ class GreenhouseHook(CandidateApiHook):
             candidate["email_addresses"] = [{"value": email, "type": "personal"}]
         if phone:
             candidate["phone_numbers"] = [{"value": phone, "type": "mobile"}]
-        return candidate
+        return self.whole_body(candidate, record)
 
     def create_request(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        return "/v3/candidates", body
+        return "/v3/candidates", self.with_prospect(body)
 
     def created_id(self, answer: Any) -> str | None:
+        self.remember_application(answer)
         candidate = (answer or {}).get("candidate") if isinstance(answer, dict) else None
         return (candidate or answer or {}).get("id")
 
