@@ -167,6 +167,7 @@ def test_failing_run_alerts_once_without_candidate_data(run_dag, sandbox, airflo
     assert alert["text"] == (
         f"[Airflow] hrflow_profiles_to_ats run {result.run_id} failed at summary. http://localhost:8080"
         f"/dags/hrflow_profiles_to_ats/runs/{result.run_id.replace(':', '%3A').replace('+', '%2B')}"
+        " HrFlow page: http://localhost:8080/plugin/hrflow"
     )
     for key in keys:
         info = sandbox.state.get("profile", CONTAINER, key)["info"]
