@@ -229,8 +229,7 @@ class SandboxState(Listings):
         """Replace a profile's CV as a re-upload in HrFlow does: a new file (version), ``alt`` and ``updated_at``."""
         with self.lock:
             current = self.objects["profile"][container][key]["attachments"][0]["public_url"]
-        version = int(current.rsplit("-v", 1)[1].removesuffix(".pdf")) + 1
-        stamp = now()
+        version, stamp = int(current.rsplit("-v", 1)[1].removesuffix(".pdf")) + 1, now()
 
         def change(profile: dict) -> None:
             profile["attachments"] = attachments(

@@ -24,7 +24,7 @@ from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.destinations import destination_for
-from hrflow_airflow.errors import BadConfigError, fails_fast
+from hrflow_airflow.errors import BadConfigError, RefusedError, fails_fast
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sms import KEY_PATTERN, MAX_KEY_LENGTH
@@ -54,9 +54,11 @@ def erase(source: str, keys: list[str], *, ledger: Ledger | None = None) -> dict
     destination = destination_for(PROFILE.ats_conn_id, PROFILE.name)
     known = ledger.deliveries.lookup(destination.ledger_key, keys)
     report: dict[str, list[str]] = {
-        "removed": [], "not_found": [], "not_supported": [], "left_in_place": [], "failed": [],
+        "removed": [], "not_found": [], "not_supported": [], "left_in_place": [], "failed": [], "cv_deleted": [],
+        "cv_remains": [],
     }  # fmt: skip
     held = [k for k in keys if k in known and not str(known[k].reason or "").startswith("erased")]
+    cvs = delete_cvs(destination, ledger, [k for k in held if known[k].ours], report)
     report["not_found"] += [k for k in keys if k not in held]
     remote_ids = {k: known[k].remote_id for k in held if known[k].remote_id}
     todo = [[k, known[k].container] for k in held]
@@ -71,13 +73,48 @@ def erase(source: str, keys: list[str], *, ledger: Ledger | None = None) -> dict
         unsupported = {f["key"] for f in result["unsupported"]}
         todo = [item for item in todo if item[0] in unsupported]
     report["not_supported"] += [key for key, _ in todo]
+    archived = {key for key in held if key in report["removed"]} - set(report["cv_deleted"])
+    report["cv_remains"] = sorted((archived & cvs) - deleted_with_record(destination, ledger, archived))
     done = [k for k in keys if k not in report["failed"]]
+    ledger.parts.forget(destination.ledger_key, done)
     ledger.deliveries.tombstone(
         destination.ledger_key, [(k, known[k].container if k in known else source) for k in done], "erased"
     )
     forget_airflow_copies(source, done, ledger)
     log.info("Erasure of %s profile(s): %s", len(keys), {name: len(found) for name, found in report.items()})
     return report
+
+
+def delete_cvs(destination: Any, ledger: Ledger, keys: list[str], report: dict[str, list[str]]) -> set[str]:
+    """
+    Delete the CV file of each of ``keys`` where the ATS can delete files (e.g. Lever's files endpoint), noting it
+    in ``report``; return the keys whose CV the ATS holds (files it cannot delete go with a deleted record only).
+    """
+    from hrflow_airflow.ledger.parts import CV, SENT
+
+    parts = ledger.parts.of(destination.ledger_key, keys)
+    holding = {key for key, own in parts.items() if CV in own and own[CV].state == SENT}
+    client = getattr(destination, "client", None)
+    if client is None or not getattr(client, "cv_deletable", False):
+        return holding
+    known = ledger.deliveries.lookup(destination.ledger_key, list(holding))
+    for key in sorted(holding):
+        file_id, remote = parts[key][CV].remote_id, known[key].remote_id if key in known else None
+        if file_id and remote:
+            method, path = client.cv_delete_request(remote.split(":", 1)[1], file_id)
+            try:
+                client.request(method, path)
+            except RefusedError as exc:  # 404: not there any more, which is done; else the erasure is run again
+                if exc.status not in (404, 410):
+                    raise
+            report["cv_deleted"].append(key)
+    return holding
+
+
+def deleted_with_record(destination: Any, ledger: Ledger, keys: set[str]) -> set[str]:
+    """Return the keys whose ATS record was deleted (not archived): their files went with it."""
+    known = ledger.deliveries.lookup(destination.ledger_key, list(keys))
+    return {key for key, entry in known.items() if str(entry.reason or "") in ("delete", "gone")}
 
 
 def forget_airflow_copies(source: str, keys: list[str], ledger: Ledger) -> None:

@@ -46,6 +46,7 @@ class Delivered(TypedDict):
     applications: NotRequired[int]  # applications made in this batch
     unknown_jobs: NotRequired[list[str]]  # job references the ATS does not know (the candidates stay)
     left_applications: NotRequired[list[list[str]]]  # [key, job]: tag removed in HrFlow, application left in the ATS
+    applied_jobs: NotRequired[list[str]]  # the job references applied to in this batch
 
 
 class Removed(TypedDict):
@@ -104,6 +105,7 @@ def whole_candidate(outcomes: list[Outcome]) -> dict[str, Any]:
         "applications": sum(len(e.applied) for _, e in extras),
         "unknown_jobs": sorted({ref for _, e in extras for ref in e.unknown_jobs}),
         "left_applications": [[o.key, ref] for o, e in extras for ref in e.left],
+        "applied_jobs": sorted({ref for _, e in extras for ref in e.applied}),
     }
 
 
@@ -116,6 +118,9 @@ class Destination(Protocol):
 
     def default_field_map(self, kind_name: str) -> dict[str, str] | None:
         """Return this ATS's record field -> object path map for ``kind_name`` (None: the kind's own)."""
+
+    def check_field_map(self, field_map: Mapping[str, str]) -> None:
+        """Raise BadConfigError naming each field map entry this ATS cannot fill (its custom fields' listing)."""
 
     def deliver(
         self,

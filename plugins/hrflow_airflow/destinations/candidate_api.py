@@ -242,18 +242,30 @@ class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
     def write_custom(self, remote_id: str, record: Mapping[str, Any]) -> None:
         """
         Set the record's custom field values where the vendor takes them by calls of their own
-        (:meth:`custom_requests`). The candidate stands whatever they answer: a refusal is logged by field and status
-        (never the value), and the next update sets them again.
+        (:meth:`custom_requests`). The candidate stands whatever they answer: a refusal is logged by record, call and
+        status (never the value), and the next update sets them again.
         """
         values = custom_values(record) if self.custom_fields else {}
-        for method, path, payload in self.custom_requests(remote_id, values) if values else []:
+        if not values:
+            return
+        try:
+            calls = self.custom_requests(remote_id, values)  # may read the record's values first
+        except AtsAuthError:
+            raise
+        except (RefusedError, TransientError) as exc:
+            calls = []
+            self.custom_not_set(remote_id, "GET", "(its custom field values)", exc)
+        for method, path, payload in calls:
             try:
                 self.request(method, path, json=payload, safe_to_repeat=method != "POST")
             except AtsAuthError:
                 raise
             except (RefusedError, TransientError) as exc:
-                log.warning("%s: a custom field value of record %s was not set (%s %s): %s", self.name, remote_id,
-                            method, path, getattr(exc, "status", None) or type(exc).__name__)  # fmt: skip
+                self.custom_not_set(remote_id, method, path, exc)
+
+    def custom_not_set(self, remote_id: str, method: str, path: str, exc: Exception) -> None:
+        log.warning("%s: a custom field value of record %s was not set (%s %s): %s", self.name, remote_id, method,
+                    path, getattr(exc, "status", None) or type(exc).__name__)  # fmt: skip
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the URL and credential with one lookup (a read: nothing is created)."""

@@ -27,7 +27,7 @@ from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.destinations.whole import cv_file_name
 from hrflow_airflow.errors import AnswerUnknownError, RefusedError
-from hrflow_airflow.hooks.files import ONE_AT_A_TIME, CvError, CvStream, MultipartBody
+from hrflow_airflow.hooks.files import ONE_AT_A_TIME, CvError, CvStream
 from hrflow_airflow.ledger.db import now
 from hrflow_airflow.ledger.parts import CV, ISOLATED, LEFT, PART_INTENT, PART_UNKNOWN, SENT, UNKNOWN_JOB, job_part
 from hrflow_airflow.settings import setting
@@ -141,14 +141,10 @@ class Completion:
             method, path, payload = self.api.cv_request(remote_id, resume, name)
             response = self.api.request(method, path, json=payload, safe_to_repeat=False)
         else:
-            path, fields, file_field = self.api.cv_upload(remote_id, resume)
             stream = CvStream(resume["url"], max_bytes=self.max_bytes, timeout=self.api.timeout)
             stream.check()  # unreachable, refused or over the cap: isolated before anything reaches the ATS
-            body = MultipartBody(fields, file_field, name, resume.get("content_type") or "application/pdf", stream)
             with ONE_AT_A_TIME:  # one CV in flight per task process: memory stays bounded
-                response = self.api.request(
-                    "POST", path, data=body, headers={"Content-Type": body.content_type}, safe_to_repeat=False
-                )
+                return self.api.cv_send(remote_id, resume, name, stream)
         return response.json() if response.content else None
 
     def find_cv(self, key: str, remote_id: str, name: str, fingerprint: str, prior: Part | None) -> str | None:
@@ -269,6 +265,7 @@ class CarriedInRecord:
         keys = [str(record["hrflow_key"]) for record in records]
         parts = self.ledger.parts.of(self.ledger_key, keys) if keys else {}
         cvs = applications = 0
+        jobs: set[str] = set()
         for key, record in zip(keys, records):
             own = parts.get(key, {})
             if (resume := record.get(RESUME)) and cv_pending(record, own):
@@ -278,9 +275,11 @@ class CarriedInRecord:
                 if (part := job_part(application["ats_job_id"])) not in own:
                     self.ledger.parts.record(self.ledger_key, key, part, SENT)
                     applications += 1
+                    jobs.add(application["job_reference"])
         container = {item[0]: item[1] for item in items}
         return {
             "cvs": cvs,
             "applications": applications,
+            "applied_jobs": sorted(jobs),
             "cv_isolated": [{"key": k, "container": container.get(k), "reason": why} for k, why in isolated.items()],
         }

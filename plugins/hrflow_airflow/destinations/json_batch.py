@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure, Removed
 from hrflow_airflow.destinations.completion import CarriedInRecord
 from hrflow_airflow.errors import RefusedError
-from hrflow_airflow.ledger import DELIVERED, INTENT
+from hrflow_airflow.ledger import DELIVERED, INTENT, Ledger
 from hrflow_airflow.mapping import RECORD_KEY, idempotency_key
 from hrflow_airflow.sealed import record_hash
 
 if TYPE_CHECKING:
     from hrflow_airflow.hooks.api_key import AtsHook
-    from hrflow_airflow.ledger import Entry, Ledger
+    from hrflow_airflow.ledger import Entry
 
 log = logging.getLogger(__name__)
 STORED_REASONS = 200  # refused records whose reason the task state store keeps (it caps a value at 64 KB)
@@ -84,6 +84,9 @@ class JsonBatchDestination:
 
     def default_field_map(self, kind_name: str) -> dict[str, str] | None:
         return None  # the object kind's own map (flat records)
+
+    def check_field_map(self, field_map: Mapping[str, str]) -> None:
+        """Accept any field map: the endpoint takes ``custom:<name>`` fields as the record carries them."""
 
     def deliver(
         self,
@@ -149,8 +152,6 @@ class JsonBatchDestination:
         lanes: int = 1,
     ) -> Delivered:
         """Send the batch's changed records as one upsert (refused records isolated as for creates)."""
-        from hrflow_airflow.ledger import Ledger
-
         carried = CarriedInRecord(Ledger(), self.ledger_key)
         group, isolated = carried.screen([(tuple(item), record) for item, record in zip(items, records)])
         accepted, refused = self._post_isolating(plural, index, group, None, store, bases=bases)

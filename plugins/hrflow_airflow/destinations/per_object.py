@@ -33,7 +33,7 @@ from hrflow_airflow.candidate import RESUME
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Outcome, delivered
 from hrflow_airflow.destinations.completion import Pending, screen_cv
-from hrflow_airflow.destinations.removal import Removal
+from hrflow_airflow.destinations.removal import Removal, job_records
 from hrflow_airflow.destinations.whole_delivery import WholeDelivery
 from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, RateLimitedError, RefusedError
 from hrflow_airflow.hooks.http import one_request
@@ -309,7 +309,7 @@ class PerObjectDestination(WholeDelivery, Removal):
             if api.cv_route == "body" and sent.get(RESUME):  # the ATS fetches the URL itself: checked first
                 sent, why = screen_cv(sent, api.timeout)
             try:
-                for target in (remote, *self.job_records(own, remote)):
+                for target in (remote, *(job_records(own, remote) if api.one_record_per_job else ())):
                     api.update(target, sent)
             except AtsAuthError:
                 raise

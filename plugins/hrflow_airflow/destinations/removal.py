@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING
 
 from hrflow_airflow.destinations.base import AtsAuthError, Failure, Removed
 from hrflow_airflow.errors import RefusedError
+from hrflow_airflow.ledger.parts import SENT
 
 if TYPE_CHECKING:
     from hrflow_airflow.destinations.candidate_api import CandidateApiHook
-    from hrflow_airflow.ledger import Ledger
+    from hrflow_airflow.ledger import Ledger, Part
+
+
+def job_records(parts: Mapping[str, Part], remote: str) -> list[str]:
+    """Return the ids of an object's own records on its other jobs (one record per job), besides ``remote``."""
+    found = {p.remote_id for name, p in parts.items() if name.startswith("job:") and p.state == SENT and p.remote_id}
+    return sorted(found - {remote})
 
 
 class Removal:
@@ -42,6 +49,7 @@ class Removal:
         api = self.client.paced(lanes)
         result = Removed(removed=[], unsupported=[], failed=[], not_ours=[])
         known = ledger.deliveries.lookup(self.ledger_key, [key for key, _ in items])
+        parts = ledger.parts.of(self.ledger_key, [key for key, _ in items]) if api.one_record_per_job else {}
 
         def one(item: list[str]) -> None:
             key, container = item
@@ -58,6 +66,9 @@ class Removal:
                 return
             try:
                 how = api.remove(remote, mode)
+                others = job_records(parts.get(key, {}), remote) if api.one_record_per_job else []
+                for job_record in others:  # its own records on its other jobs (not applications' ids)
+                    api.remove(job_record, mode)
             except AtsAuthError:
                 raise
             except RefusedError as exc:

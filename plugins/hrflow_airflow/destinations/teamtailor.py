@@ -21,7 +21,21 @@ From Teamtailor's public reference (https://docs.teamtailor.com):
   ``links.next``); update: ``PATCH /v1/candidates/{id}`` with ``{"data": {"id", "type", "attributes"}}``;
 - rate limits: ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining``, ``X-Rate-Limit-Reset`` on each answer; paced
   from them (50 per 10 s until the first answer states the limit);
-- errors: JSON:API ``{"errors": [{"status", "detail", "source": {"pointer"}}]}``.
+- errors: JSON:API ``{"errors": [{"status", "detail", "source": {"pointer"}}]}``;
+- the whole candidate (issue 47), from Teamtailor/docs ``source/includes``: the CV's ``public_url`` is the
+  ``resume`` attribute of the create (``candidates/_create``; Teamtailor fetches it; read back, ``resume`` is a
+  signed PDF link) and of an update whose file changed. ``POST /v1/uploads`` (a public URL too) is not used: the
+  attribute goes with the candidate itself. No file delete is documented: an erasure deletes the candidate. One
+  candidate has many applications: ``POST /v1/job-applications`` with the ``candidate`` and ``job`` relationships
+  ("required to be able to create a new job application", ``job_applications/_create``), ``sourced: true``; a
+  candidate's are listed at its ``job-applications`` relationship (``include=job`` gives each one's job). A job
+  the company lacks is refused as JSON:API validation of the relationship (422, pointer
+  ``/data/relationships/job``; a 404 reads the same): the candidate stays, the job is counted. Custom fields: the
+  company's are listed by ``GET /v1/custom-fields`` (``custom-fields/_list``; the field map targets their
+  ``name``), a value is ``POST /v1/custom-field-values`` with ``value`` and the ``custom-field`` and ``owner``
+  relationships (``custom_field_values/_create``), changed by ``PATCH /v1/custom-field-values/{id}``; an update
+  reads the candidate's values (``custom-field-values`` relationship) to change them in place. No page URL of a
+  candidate is documented (``links.self`` is the API's): :meth:`record_url` gives None.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ from urllib.parse import quote
 
 import requests
 
+from hrflow_airflow.candidate import RESUME
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
@@ -106,8 +121,68 @@ class TeamtailorHook(CandidateApiHook):
                 f"extra api_version to a version it supports (default {DEFAULT_API_VERSION})"
             ) from None
 
+    cv_route = "body"
+    applies = True
+    custom_fields = True
+
     def body(self, record: Any) -> dict[str, Any]:
-        return {"data": {"type": "candidates", "attributes": super().body(record)}}
+        attributes = super().body(record)
+        if resume := record.get(RESUME):
+            attributes["resume"] = resume["url"]  # Teamtailor fetches HrFlow's public_url
+        return {"data": {"type": "candidates", "attributes": attributes}}
+
+    # -- the whole candidate ----------------------------------------------------------------------
+    def apply_request(self, remote_id: str, ats_job_id: str) -> tuple[str, str, dict[str, Any]]:
+        relationships = {"candidate": link(remote_id, "candidates"), "job": link(ats_job_id, "jobs")}
+        resource = {"type": "job-applications", "attributes": {"sourced": True}, "relationships": relationships}
+        return "POST", "/v1/job-applications", {"data": resource}
+
+    def applied_id(self, answer: Any) -> str | None:
+        return ((answer or {}).get("data") or {}).get("id")
+
+    def applications_request(self, remote_id: str) -> str:
+        return f"/v1/candidates/{quote(remote_id, safe='')}/job-applications?include=job&page[size]=30"
+
+    def applied_jobs(self, answer: Any) -> dict[str, str]:
+        return {str(job): str(a["id"]) for a in (answer or {}).get("data") or [] if (job := related_id(a, "job"))}
+
+    def unknown_job(self, exc: RefusedError) -> bool:
+        return exc.status == 404 or (exc.status == 422 and "/data/relationships/job" in pointers(exc))
+
+    def custom_fields_request(self) -> str:
+        return "/v1/custom-fields?page[size]=30"
+
+    def custom_field_names(self, answer: Any) -> set[str]:
+        return set(self.custom_field_ids(answer))
+
+    def custom_field_ids(self, answer: Any) -> dict[str, str]:
+        """Return ``{name: id}`` of the company's custom fields, from the answer to :meth:`custom_fields_request`."""
+        return {
+            str((f.get("attributes") or {}).get("name")): str(f["id"])
+            for f in (answer or {}).get("data") or []
+            if isinstance(f, dict) and (f.get("attributes") or {}).get("name")
+        }
+
+    def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        """Return a PATCH of each value the candidate has for a field, a POST of each it lacks (two reads first)."""
+        fields = self.custom_field_ids(self.request("GET", self.custom_fields_request()).json())
+        path = f"/v1/candidates/{quote(remote_id, safe='')}/custom-field-values?include=custom-field&page[size]=30"
+        held = {related_id(v, "custom-field"): str(v["id"]) for v in self.request("GET", path).json().get("data") or []}
+        calls = []
+        for name, value in values.items():
+            if (field := fields.get(name)) is None:
+                continue  # not the company's: the run's check names it
+            if (value_id := held.get(field)) is not None:
+                resource = {"id": value_id, "type": "custom-field-values", "attributes": {"value": value}}
+                calls.append(("PATCH", f"/v1/custom-field-values/{quote(value_id, safe='')}", {"data": resource}))
+                continue
+            owner = {"custom-field": link(field, "custom-fields"), "owner": link(remote_id, "candidates")}
+            resource = {"type": "custom-field-values", "attributes": {"value": value}, "relationships": owner}
+            calls.append(("POST", "/v1/custom-field-values", {"data": resource}))
+        return calls
+
+    def record_url(self, remote_id: str) -> str | None:
+        return None  # Teamtailor documents no page URL of a candidate
 
     def create_request(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         attributes = body["data"]["attributes"]
@@ -159,3 +234,20 @@ class TeamtailorHook(CandidateApiHook):
         if mode != "delete":
             return "Teamtailor's API has no candidate archive (delete only)"
         return "DELETE", f"/v1/candidates/{quote(remote_id, safe='')}", None
+
+
+def link(resource_id: str, kind: str) -> dict[str, Any]:
+    """Return a JSON:API relationship to one resource."""
+    return {"data": {"id": str(resource_id), "type": kind}}
+
+
+def related_id(resource: Any, name: str) -> str | None:
+    """Return the id a JSON:API resource's relationship ``name`` points to (None: not given)."""
+    data = ((resource.get("relationships") or {}).get(name) or {}).get("data") if isinstance(resource, dict) else None
+    return str(data["id"]) if isinstance(data, dict) and data.get("id") is not None else None
+
+
+def pointers(exc: RefusedError) -> list[str]:
+    """Return the ``source.pointer`` of each JSON:API error of a refusal."""
+    errors = exc.body.get("errors") if isinstance(exc.body, dict) else None
+    return [str((e.get("source") or {}).get("pointer")) for e in errors or [] if isinstance(e, dict)]

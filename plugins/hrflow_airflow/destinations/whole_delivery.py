@@ -14,11 +14,11 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hrflow_airflow.candidate import APPLICATIONS, RESUME
+from hrflow_airflow.candidate import APPLICATIONS, RESUME, custom_name, unknown_custom_fields
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError, Outcome
 from hrflow_airflow.destinations.completion import Completion, Extras, Pending, cv_pending, screen_cv
-from hrflow_airflow.errors import RefusedError
+from hrflow_airflow.errors import BadConfigError, RefusedError
 from hrflow_airflow.ledger import DELIVERED, INTENT, UNKNOWN
 from hrflow_airflow.ledger.parts import SENT, UNKNOWN_JOB, job_part
 from hrflow_airflow.mapping import RECORD_KEY
@@ -42,6 +42,23 @@ class WholeDelivery:
 
     ledger_key: str
 
+    def check_field_map(self, field_map: Mapping[str, str]) -> None:
+        """
+        Raise BadConfigError naming each ``custom:<name>`` entry of ``field_map`` this ATS does not define (its
+        custom-field listing, read once at the start of a run, before anything is sent).
+        """
+        client: CandidateApiHook = self.client  # type: ignore[attr-defined]
+        if not any(custom_name(field) is not None for field in field_map):
+            return
+        if not client.custom_fields:
+            raise BadConfigError(
+                f"the field map fills custom fields ({', '.join(f for f in field_map if custom_name(f))}), "
+                f"but the {client.name} adapter (connection '{client.ats_conn_id}') has none to fill"
+            )
+        known = client.custom_field_names(client.request("GET", client.custom_fields_request()).json())
+        if errors := unknown_custom_fields(field_map, known, f"{client.name} (connection '{client.ats_conn_id}')"):
+            raise BadConfigError("; ".join(errors))
+
     def whole(self, api: CandidateApiHook) -> bool:
         """Return True when this destination takes more than the record (a CV, jobs)."""
         return bool(api.cv_route or api.applies or api.one_record_per_job)
@@ -59,13 +76,6 @@ class WholeDelivery:
         if record.get(RESUME) and not cv_pending(record, parts):
             return {name: value for name, value in record.items() if name != RESUME}
         return record
-
-    def job_records(self, parts: Mapping[str, Part], remote: str) -> list[str]:
-        """Return the ids of the object's own records on its other jobs (one record per job), to update them too."""
-        return sorted(
-            {p.remote_id for name, p in parts.items() if name.startswith("job:") and p.state == SENT and p.remote_id}
-            - {remote}
-        )
 
     def create_on_job(self, api: CandidateApiHook, ledger: Ledger, key: str, record: dict[str, Any], call: Any) -> str:
         """Create the record (on its first job, where the vendor makes one per job); a job it does not know: without."""

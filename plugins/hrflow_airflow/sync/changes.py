@@ -107,10 +107,13 @@ class Detector:
         self.remote_ids: dict[str, str] = {}
         self.bases: dict[str, str | None] = {}
         self.seen: set[str] = set()  # keys already compared (a key read twice counts once)
+        self.forced: set[str] = set()  # keys sent as updates whatever their hash: a CV or a job to send again
         self.read = self.baselined = 0
 
-    def add(self, obj: dict[str, Any], container: str) -> None:
+    def add(self, obj: dict[str, Any], container: str, *, force: bool = False) -> None:
         self.read += 1
+        if force:
+            self.forced.add(obj.get("key"))
         if not is_synced(obj.get("tags")) or obj.get("key") in self.seen:
             return  # not synced yet: the listing of new objects has it
         if (
@@ -142,7 +145,7 @@ class Detector:
             if digest is not None and (entry is None or entry.synced_hash is None):
                 baseline.append((key, container, remote, digest))
                 continue
-            if digest is not None and entry.synced_hash == digest:
+            if digest is not None and entry.synced_hash == digest and key not in self.forced:
                 continue
             self.changed.append([key, container, json.dumps(data, ensure_ascii=False, separators=(",", ":"))])
             self.bases[key] = entry.synced_hash if entry else None
@@ -151,6 +154,22 @@ class Detector:
         if baseline and self.write:
             self.ledger.deliveries.record_baseline(self.ledger_key, baseline)
         self.baselined += len(baseline)
+
+
+def retry_parts(
+    hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, detector: Detector, ledger: Ledger, ledger_key: str
+) -> int:
+    """Read again by key the synced objects whose CV or application must go again (isolated, unknown); return calls."""
+    if not kind.whole_candidate:
+        return 0
+    calls = 0
+    for key, container in ledger.parts.to_retry(ledger_key, cfg.containers):
+        calls += 1
+        try:
+            detector.add(hook.get_object(kind, container, key), container, force=True)
+        except Exception as exc:  # deleted since, or unreadable: the next run tries again
+            log.warning("%s %s: could not be read again for its CV or job (%s)", kind.name, key, type(exc).__name__)
+    return calls
 
 
 def find_changes(
@@ -200,6 +219,7 @@ def find_changes(
             detector.add(hook.get_object(kind, container, key), container)
         except Exception as exc:  # deleted since, or unreadable: the next run tries again
             log.warning("%s %s: its refused update could not be read again (%s)", kind.name, key, type(exc).__name__)
+    calls += retry_parts(hook, kind, cfg, detector, ledger, ledger_key)
     detector.flush()
     batches = cut(detector, first_index, batch_size, lanes, concurrency, max_batches)
     stats = ChangeStats(

@@ -122,6 +122,12 @@ class Summary(TypedDict):
     unknown: NotRequired[int]  # creates whose answer was lost, not found yet: settled by a later run's lookup
     unknown_keys: NotRequired[list[str]]
     linked: NotRequired[int]  # records the ATS already held, linked to (never removed or erased by the sync)
+    cvs: NotRequired[int]  # CVs sent
+    cv_isolated: NotRequired[list[Failure]]  # CVs that could not go (unreachable, over max_cv_mb): they follow later
+    applications: NotRequired[int]  # applications made
+    unknown_jobs: NotRequired[list[str]]  # job references the ATS does not know (candidates created without them)
+    left_applications: NotRequired[list[list[str]]]  # [key, job]: tag removed in HrFlow, application left in place
+    jobs: NotRequired[int]  # distinct jobs applied to in this run
     stale_unknown: NotRequired[str | None]  # the once-only alert for objects unknown past the settle time + a run
     updated: NotRequired[int]  # synced objects whose changed record the destination accepted as an update
     changes: NotRequired[dict | None]  # how the changes were listed (sync.changes.ChangeStats)

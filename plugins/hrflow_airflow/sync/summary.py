@@ -88,6 +88,7 @@ def build_summary(
         unknown=len(extras["unknown"]),
         unknown_keys=[f["key"] for f in extras["unknown"]],
         linked=extras["linked"],
+        **{name: extras[name] for name in WHOLE},
         why=stats.get("why", ""),
         updated=extras["updated"],
         changes=stats.get("changes"),
@@ -110,6 +111,25 @@ def add_removal(result: Summary, removal: dict[str, Any] | None, gone: Mapping[s
     result["failed"] += len(removal["failed"])
 
 
+WHOLE = ("cvs", "cv_isolated", "applications", "unknown_jobs", "left_applications", "jobs")
+
+
+def empty_whole() -> dict[str, Any]:
+    """Return the run's whole-candidate counts before any batch: CVs, applications, their jobs."""
+    return {"cvs": 0, "cv_isolated": [], "applications": 0, "unknown_jobs": [], "left_applications": [], "jobs": 0}
+
+
+def add_whole(extras: dict[str, Any], post: Mapping[str, Any]) -> None:
+    """Add one posted batch's CVs and applications to the run's (``jobs``: the distinct jobs applied to so far)."""
+    extras["cvs"] += post.get("cvs", 0)
+    extras["cv_isolated"] += post.get("cv_isolated", [])
+    extras["applications"] += post.get("applications", 0)
+    extras["unknown_jobs"] = sorted({*extras["unknown_jobs"], *post.get("unknown_jobs", [])})
+    extras["left_applications"] += post.get("left_applications", [])
+    extras.setdefault("job_set", set()).update(post.get("applied_jobs", []))
+    extras["jobs"] = len(extras["job_set"])
+
+
 def reduce_tagged(tagged: Iterable[Tagged]) -> tuple[dict[int, dict[str, Any]], str | None]:
     """Return each tagged batch's counts per container and failures, by batch index; and the newest write."""
     by_index, newest_write = {}, None
@@ -128,8 +148,10 @@ def reduce_posted(
     quarantined.
     """
     by_index: dict[int, dict[str, Any]] = {}
-    extras: dict[str, Any] = {"resumed": 0, "updated": 0, "refused": [], "quarantined": [], "unknown": [], "linked": 0}
+    extras: dict[str, Any] = {"resumed": 0, "updated": 0, "refused": [], "quarantined": [], "unknown": [], "linked": 0,
+                              **empty_whole()}  # fmt: skip
     for post in posted:
+        add_whole(extras, post)
         extras["resumed"] += post.get("resumed", 0)
         extras["unknown"] += post.get("unknown", [])
         extras["linked"] += len(post.get("linked", []))
@@ -243,6 +265,7 @@ def log_summary(kind: ObjectKind, result: Summary) -> None:
         )  # fmt: skip
     if result.get("linked"):
         log.info("Linked: %s %s the ATS already held (updated, never removed)", result["linked"], kind.plural)
+    log_whole(result)
     if (removal := result.get("removal")) and removal.get("not_ours"):
         log.warning("Left in place, not ours: %s", ", ".join(f["key"] for f in removal["not_ours"]))
     log.info(
@@ -252,6 +275,21 @@ def log_summary(kind: ObjectKind, result: Summary) -> None:
         sweep,
         result["resumed"],
     )
+
+
+def log_whole(result: Mapping[str, Any]) -> None:
+    """Log what went with the candidates: CVs, applications, CVs isolated, unknown jobs, applications left."""
+    if result.get("cvs") or result.get("applications") or result.get("cv_isolated") or result.get("unknown_jobs"):
+        log.info(
+            "Whole candidate: %s CV(s) sent, %s application(s) made; CVs isolated (they follow in a later run): %s; "
+            "jobs the ATS does not know (candidates created without them): %s",
+            result.get("cvs", 0), result.get("applications", 0), len(result.get("cv_isolated") or []),
+            ", ".join(result.get("unknown_jobs") or []) or "none",
+        )  # fmt: skip
+    for entry in result.get("cv_isolated") or []:
+        log.warning("CV isolated for %s: %s", entry["key"], entry["reason"])
+    for key, job in result.get("left_applications") or []:
+        log.info("%s: its application tag for job %s was removed in HrFlow; the application stays in the ATS", key, job)
 
 
 def failure_message(kind: ObjectKind, result: Summary) -> str | None:

@@ -63,6 +63,8 @@ def search(kind: str, **context: Any) -> list[Batch]:
     default_map = destination.default_field_map(objects.name)
     field_map = resolve_field_map(objects, lambda name: Variable.get(name, default=None), default=default_map)
     update_fields(field_map)  # a field the map does not have is a bad setting: named now
+    if not cfg.dry_run:
+        destination.check_field_map(field_map)  # custom fields the ATS does not define: named before any send
     log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
     ledger = Ledger()  # the task's one ledger, passed on
     seen = seen_keys(ledger.db, f"{context['dag'].dag_id}/{context['run_id']}") if cfg.sweep else None
