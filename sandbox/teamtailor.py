@@ -19,30 +19,28 @@ Teamtailor API emulator, written from Teamtailor's public reference (https://doc
   time of the next window (the reference names the headers; the window and the reset's unit are assumptions,
   and the client paces from the headers whatever they say).
 - Errors: JSON:API ``{"errors": [{"status", "title", "detail", "source": {"pointer"}}]}``.
+- The whole candidate: the ``resume`` attribute of a create or an update is a file of the candidate (Teamtailor
+  fetches the URL; kept here as the URL). Job applications and custom field values: :mod:`sandbox.teamtailor_whole`.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from typing import Any
 
 from sandbox.accounts import EMAIL, VendorAts, Vendors, Window, finish, read_json
+from sandbox.teamtailor_whole import TeamtailorAts, serve_whole
+from sandbox.teamtailor_whole import errors as _errors
 from sandbox.vendor import Vendor
 
 API_KEY = "teamtailor-sandbox-admin-key"
 API_VERSIONS = ("20240404", "20240904")
 LIMIT, INTERVAL = 50, 10.0
 JSONAPI = "application/vnd.api+json"
-ATTRIBUTES = ("first-name", "last-name", "email", "phone", "pitch", "tags", "sourced")
+ATTRIBUTES = ("first-name", "last-name", "email", "phone", "pitch", "tags", "sourced", "resume")
 _ids = itertools.count(7_000_001)
-
-
-def _errors(status: int, detail: str, pointer: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"status": str(status), "detail": detail}
-    if pointer:
-        error["source"] = {"pointer": pointer}
-    return {"errors": [error]}
 
 
 def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any):
@@ -55,8 +53,8 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
     with vendors.lock:
         now = time.time()
         account.received_at.append(now)
-        one = route.startswith("/v1/candidates/")
-        account.requests[f"{method} {'/v1/candidates/{id}' if one else route}"] += 1
+        one = re.fullmatch(r"/v1/candidates/[^/]+", route) is not None
+        account.requests[f"{method} {re.sub(r'/v1/candidates/[^/]+', '/v1/candidates/{id}', route)}"] += 1
         allowed, remaining, reset = account.windows.setdefault(API_KEY, Window(LIMIT, INTERVAL)).take(now)
         headers = {
             "X-Rate-Limit-Limit": str(LIMIT),
@@ -71,6 +69,8 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         return handler._send(415, _errors(415, f"Content-Type must be {JSONAPI}"), headers)
     if method == "GET" and route == "/v1/candidates":
         return _list(handler, vendors, query, headers)
+    if serve_whole(handler, vendors, method, route, query, read_json(body), headers, fault):
+        return None
     if method == "GET" and one:  # "Show a Candidate"
         with vendors.lock:
             stored = account.candidates.get(route.removeprefix("/v1/candidates/"))
@@ -99,6 +99,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
                 return handler._send(422, _errors(422, "has already been taken", "/data/attributes/email"), headers)
             candidate["attributes"].update({k: attributes[k] for k in ATTRIBUTES if k in attributes})
             account.updates[candidate_id] += 1
+            _keep_resume(account, candidate_id, attributes)
             answer = {"id": candidate_id, "type": "candidates", "attributes": dict(candidate["attributes"])}
         return finish(handler, 200, {"data": answer}, headers, fault)
     if method == "DELETE" and one:  # "Delete candidate": 204, 404 when unknown
@@ -110,6 +111,12 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
             return handler._send(404, _errors(404, "Record not found"), headers)
         return finish(handler, 204, None, headers, fault)
     return handler._send(404, _errors(404, f"Not found: {method} {route}"), headers)
+
+
+def _keep_resume(account: VendorAts, candidate_id: str, attributes: dict) -> None:
+    """Keep the file a create or an update points to (``resume``), as Teamtailor fetches it (under the lock)."""
+    if url := attributes.get("resume"):
+        account.add_file(candidate_id, str(url).rsplit("/", 1)[-1], url=str(url))
 
 
 def _list(handler: Any, vendors: Vendors, query: dict[str, str], headers: dict[str, str]) -> None:
@@ -168,6 +175,7 @@ def _create(handler: Any, vendors: Vendors, data: Any, headers: dict[str, str], 
             account.candidates[candidate["id"]] = candidate
             account.made(candidate["id"])
             account.creates += 1
+        _keep_resume(account, candidate["id"], attributes)
         answer = {"id": candidate["id"], "type": "candidates", "attributes": dict(candidate["attributes"])}
     return finish(handler, 201, {"data": answer}, headers, fault)
 
@@ -199,7 +207,7 @@ VENDOR = Vendor(
     "teamtailor",
     "/teamtailor",
     serve,
-    lambda: VendorAts("teamtailor", interval=10.0, email_of=lambda c: c["attributes"].get("email")),
+    lambda: TeamtailorAts("teamtailor", interval=10.0, email_of=lambda c: c["attributes"].get("email")),
     connection,
     "/teamtailor/v1/candidates",
     API_KEY,

@@ -26,7 +26,7 @@ from hrflow_airflow.destinations.base import AtsAuthError, nest
 from hrflow_airflow.destinations.records import LookupRecords
 from hrflow_airflow.destinations.whole import WholeCandidate
 from hrflow_airflow.errors import BadConfigError, RefusedError, TransientError
-from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy
+from hrflow_airflow.hooks.http import RateLimiter, RetryPolicy, one_request
 from hrflow_airflow.hooks.json_api import JsonApiHook
 from hrflow_airflow.mapping import RECORD_KEY
 
@@ -249,7 +249,8 @@ class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
         if not values:
             return
         try:
-            calls = self.custom_requests(remote_id, values)  # may read the record's values first
+            with one_request(self.retry.attempts, own=True):
+                calls = self.custom_requests(remote_id, values)  # may read the record's values first
         except AtsAuthError:
             raise
         except (RefusedError, TransientError) as exc:
@@ -257,7 +258,8 @@ class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
             self.custom_not_set(remote_id, "GET", "(its custom field values)", exc)
         for method, path, payload in calls:
             try:
-                self.request(method, path, json=payload, safe_to_repeat=method != "POST")
+                with one_request(self.retry.attempts, own=True):  # not the create's: a request of its own
+                    self.request(method, path, json=payload, safe_to_repeat=method != "POST")
             except AtsAuthError:
                 raise
             except (RefusedError, TransientError) as exc:

@@ -147,7 +147,9 @@ class TeamtailorHook(CandidateApiHook):
         return {str(job): str(a["id"]) for a in (answer or {}).get("data") or [] if (job := related_id(a, "job"))}
 
     def unknown_job(self, exc: RefusedError) -> bool:
-        return exc.status == 404 or (exc.status == 422 and "/data/relationships/job" in pointers(exc))
+        # a job the company lacks fails the relationship's validation ("must exist"); a second application to a
+        # job it has is refused too ("has already been taken"), but that job exists
+        return exc.status == 404 or (exc.status == 422 and ("/data/relationships/job", "must exist") in problems(exc))
 
     def custom_fields_request(self) -> str:
         return "/v1/custom-fields?page[size]=30"
@@ -247,7 +249,9 @@ def related_id(resource: Any, name: str) -> str | None:
     return str(data["id"]) if isinstance(data, dict) and data.get("id") is not None else None
 
 
-def pointers(exc: RefusedError) -> list[str]:
-    """Return the ``source.pointer`` of each JSON:API error of a refusal."""
+def problems(exc: RefusedError) -> list[tuple[str, str]]:
+    """Return the ``(source.pointer, detail)`` of each JSON:API error of a refusal."""
     errors = exc.body.get("errors") if isinstance(exc.body, dict) else None
-    return [str((e.get("source") or {}).get("pointer")) for e in errors or [] if isinstance(e, dict)]
+    return [
+        (str((e.get("source") or {}).get("pointer")), str(e.get("detail"))) for e in errors or [] if isinstance(e, dict)
+    ]

@@ -124,15 +124,16 @@ _budget: ContextVar[Budget | None] = ContextVar("hrflow_request_budget", default
 
 
 @contextmanager
-def one_request(attempts: int | None = None) -> Iterator[Budget]:
+def one_request(attempts: int | None = None, *, own: bool = False) -> Iterator[Budget]:
     """
     Make every :func:`send` inside one logical request, sharing one budget of attempts.
 
     Nested, the outermost budget holds: a tag's re-read and PUT, or a create and its lookups, together go out at
-    most ``attempts`` (default ``[hrflow] max_attempts``) times.
+    most ``attempts`` (default ``[hrflow] max_attempts``) times. ``own``: a request of its own even when nested
+    (a custom field value set after the create it follows).
     """
     current = _budget.get()
-    if current is not None:
+    if current is not None and not own:
         yield current
         return
     budget = Budget(attempts or max_attempts())
