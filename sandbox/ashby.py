@@ -35,6 +35,7 @@ Ashby API emulator, written from Ashby's public reference (https://developers.as
   irreversible, refused (``invalid_input``) while one of the candidate's applications is neither archived nor
   hired. The reference does not say what the API answers for an anonymized candidate afterwards: here it answers
   as for an unknown id (``candidate_not_found``).
+- The resume, applications and custom fields: ``sandbox/ashby_whole.py`` (its storage host is ``/ashby-storage``).
 - Rate limits: none published for these endpoints (only the reports API's 15 per minute,
   https://developers.ashbyhq.com/reference/reportgenerate), so none is enforced; 429s come from the sandbox's
   faults. ``account.max_per_window(1.0)`` tells how the client paced itself.
@@ -50,13 +51,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox import ashby_whole
 from sandbox.accounts import VendorAts, Vendors, finish, read_json
 from sandbox.ashby_candidate import apply_fields, email_of, invalid, iso, new_candidate, set_primary
+from sandbox.ashby_candidate import error as _error
+from sandbox.ashby_candidate import ok as _ok
 from sandbox.vendor import Vendor
 
 API_KEY = "ashby-sandbox-api-key"
 READ_ONLY_KEY = "ashby-sandbox-read-only-key"
-KEYS = {API_KEY: {"candidatesRead", "candidatesWrite"}, READ_ONLY_KEY: {"candidatesRead"}}
+KEYS = {API_KEY: {"candidatesRead", "candidatesWrite", "hiringProcessMetadataRead"}, READ_ONLY_KEY: {"candidatesRead"}}
 PERMISSION = "missing_endpoint_permission"
 ENDPOINTS = {
     "/candidate.create": "candidatesWrite",
@@ -64,17 +68,9 @@ ENDPOINTS = {
     "/candidate.anonymize": "candidatesWrite",
     "/candidate.search": "candidatesRead",
     "/candidate.info": "candidatesRead",
+    **ashby_whole.ENDPOINTS,  # the resume, applications, custom fields
 }
 SEARCH_LIMIT = 100
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    info = {"code": code, "message": message, "requestId": uuid.uuid4().hex[:26].upper()}
-    return {"success": False, "errors": [code], "errorInfo": info}
-
-
-def _ok(results: Any) -> dict[str, Any]:
-    return {"success": True, "results": results}
 
 
 def _key(header: str) -> str | None:
@@ -205,6 +201,7 @@ ANSWER = {
     "/candidate.info": _info,
     "/candidate.update": _update,
     "/candidate.anonymize": _anonymize,
+    **ashby_whole.ANSWER,
 }
 
 
@@ -215,6 +212,7 @@ class AshbyAccount(VendorAts):
     # application id -> {"candidateId", "status"}: "Active", "Archived" or "Hired"
     applications: dict[str, dict] = field(default_factory=dict)
     notified: int = 0  # updates sent with sendNotifications true (Ashby's default): mail to subscribers
+    uploads: dict[str, dict] = field(default_factory=dict)  # presigned upload handle -> {"name", "expires", "data"}
 
 
 def account() -> AshbyAccount:
@@ -261,4 +259,5 @@ VENDOR = Vendor(
     remove_route=("POST", "/ashby/candidate.anonymize", None),
     lookup_route=("POST", "/ashby/candidate.search", None),
     stranger=stranger,
+    auth=(ashby_whole.STORAGE, ashby_whole.serve_storage),  # the presigned uploads' storage host
 )

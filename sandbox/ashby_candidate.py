@@ -19,6 +19,17 @@ from urllib.parse import urlsplit
 
 from sandbox.accounts import EMAIL
 
+
+def error(code: str, message: str) -> dict[str, Any]:
+    """Return Ashby's answer to what would be a 4XX: HTTP 200, ``success: false``, ``errorInfo``."""
+    info = {"code": code, "message": message, "requestId": uuid.uuid4().hex[:26].upper()}
+    return {"success": False, "errors": [code], "errorInfo": info}
+
+
+def ok(results: Any) -> dict[str, Any]:
+    return {"success": True, "results": results}
+
+
 LINKS = {"linkedInUrl": "LinkedIn", "githubUrl": "GitHub", "website": "Website", "websiteUrl": "Website"}
 
 
