@@ -1,0 +1,95 @@
+"""Run history and the action log of the HrFlow page: what a run records, retention, the ledger's indexes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Column, MetaData, String, Table, create_engine, inspect, select, update
+
+from hrflow_airflow.ledger import Ledger, LedgerHook
+from hrflow_airflow.ledger.history import ACTIONS, FAILURES, LEDGER_INDEXES, RUNS, WHOLE_RUN
+from hrflow_airflow.ledger.runs import ActionLog, RunHistory, prune, run_rows
+from hrflow_airflow.ledger.schema import TABLE, create, metadata
+
+SUMMARY = {
+    "found": 10,
+    "posted": 6,
+    "tagged": 6,
+    "skipped": 1,
+    "failed": 3,
+    "updated": 2,
+    "refused": 2,
+    "quarantined": 1,
+    "removal": {"removed": [{"key": "gone"}]},
+    "by_container": {"s1": {"found": 10, "posted": 6, "tagged": 6, "skipped": 1, "failed": 3}},
+}
+
+
+def test_a_run_records_its_totals_its_sources_and_what_stayed_pending():
+    rows = run_rows(SUMMARY, {"dag_id": "d", "run_id": "r"})
+    whole, source = rows
+    assert whole["container"] == WHOLE_RUN and source["container"] == "s1"
+    assert (whole["created"], whole["updated"], whole["removed"], whole["refused"]) == (6, 2, 1, 2)
+    assert whole["pending"] == source["pending"] == 3  # found 10, tagged 6, skipped 1
+
+
+def test_recording_a_run_twice_keeps_one_copy_and_its_failed_keys(ledger_path):
+    history, db = RunHistory(LedgerHook()), LedgerHook()
+    for _ in range(2):  # the summary task retried
+        history.record(
+            SUMMARY,
+            dag_id="d",
+            run_id="r",
+            destination="ats_default",
+            started_at=None,
+            failures=[("k1", "s1", "ATS HTTP 422: field 'email'")],
+            keep_days=90,
+        )
+    with db.engine.connect() as conn:
+        assert len(conn.execute(select(metadata().tables[RUNS])).all()) == 2  # totals + one source
+        assert [r.object_key for r in conn.execute(select(metadata().tables[FAILURES]))] == ["k1"]
+
+
+def test_history_and_actions_older_than_history_days_are_pruned(ledger_path):
+    db = LedgerHook()
+    RunHistory(db).record(
+        SUMMARY, dag_id="d", run_id="old", destination="a", started_at=None, failures=[("k", None, "x")], keep_days=90
+    )
+    ActionLog(db).record(user="ada", action="release", destination="a", key="k", outcome="released", keep_days=90)
+    old = (datetime.now(timezone.utc) - timedelta(days=91)).isoformat(timespec="seconds")
+    with db.engine.begin() as conn:
+        for name, column in ((RUNS, "ended_at"), (FAILURES, "ended_at"), (ACTIONS, "at")):
+            conn.execute(update(metadata().tables[name]).values({column: old}))
+    RunHistory(db).record(
+        SUMMARY, dag_id="d", run_id="new", destination="a", started_at=None, failures=[], keep_days=90
+    )
+    with db.engine.connect() as conn:
+        assert {r.run_id for r in conn.execute(select(metadata().tables[RUNS]))} == {"new"}
+        assert not conn.execute(select(metadata().tables[FAILURES])).all()
+        assert not conn.execute(select(metadata().tables[ACTIONS])).all()
+    assert prune(db, 90) == 0
+
+
+def test_a_ledger_made_before_the_page_gains_its_indexes_on_first_use(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    old = MetaData()
+    Table(
+        TABLE,
+        old,
+        Column("destination", String(250), primary_key=True),
+        Column("object_key", String(64), primary_key=True),
+        Column("container", String(64)),
+        Column("state", String(16)),
+        Column("remote_id", String(250)),
+        Column("attempts", String(8)),
+        Column("updated_at", String(32)),
+    )
+    old.create_all(engine)
+    create(engine)
+    names = {index["name"] for index in inspect(engine).get_indexes(TABLE)}
+    assert set(LEDGER_INDEXES) <= names
+
+
+def test_a_new_ledger_has_the_pages_tables(ledger_path):
+    engine = Ledger().db.engine
+    assert {RUNS, FAILURES, ACTIONS} <= set(inspect(engine).get_table_names())
