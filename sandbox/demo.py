@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
+from pathlib import Path
 
 from sandbox.__main__ import DEMO_SOURCE
 from sandbox.airflow_home import REPO, airflow_env, dags_test, init_home
@@ -18,12 +20,19 @@ from sandbox.registry import VENDORS
 from sandbox.server import SandboxServer
 
 HOME = REPO / ".airflow"
+DEMO_BOARD = "demoboard"
 
 
 def seed(server: SandboxServer) -> None:
-    """Seed 40 unsynced profiles (some with null tags or sync=0) and 2 already synced ones."""
+    """
+    Seed 40 unsynced profiles (some with null tags or sync=0), 25 of them applied to one of 3 jobs, and 2 already
+    synced ones. Each carries its CV (the sandbox's file storage).
+    """
     state = server.state
-    state.seed("profile", DEMO_SOURCE, 30, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
+    keys = state.seed("profile", DEMO_SOURCE, 30, created_at="2026-01-01T00:00:00+00:00", spread_seconds=60)
+    for i, key in enumerate(keys[:25]):  # HrFlow's convention: application_boardKey_jobReference
+        tag = {"name": "application_boardKey_jobReference", "value": f"{DEMO_BOARD}_job-{i % 3 + 1}"}
+        state.update("profile", DEMO_SOURCE, key, lambda p, t=tag: p.update(tags=[t]))
     state.seed(
         "profile",
         DEMO_SOURCE,
@@ -91,6 +100,7 @@ def main() -> int:
             print(f"  {candidate['id']}  fields: {sorted(k for k, v in fields.items() if v)}")
         tagged = [k for k in state["synced"]["profile"] if state["edits"].get(k)]
         print(f"\nTagged sync=1 and ats_id={ats}:<id> by this run: {len(tagged)} profiles")
+        print(whole_candidate_line())
         server.shutdown()
         return run.returncode
     ats = server.state.ats_area("profiles")
@@ -108,8 +118,27 @@ def main() -> int:
     untouched = [k for k in state["synced"]["profile"] if not state["edits"].get(k)]
     print(f"\nTagged sync=1 by this run: {len(tagged)} profiles; already synced and left untouched: {len(untouched)}")
     print(f"HrFlow calls: {sum(v for k, v in state['calls'].items() if ' /v1/' in k)}")
+    print(whole_candidate_line())
     server.shutdown()
     return run.returncode
+
+
+def whole_candidate_line() -> str:
+    """Return the run's last line: candidates, CVs and applications, from its summary (the ``summary`` XCom)."""
+    with sqlite3.connect(HOME / "airflow.db") as db:
+        row = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = 'hrflow_profiles_to_ats' AND task_id = 'summary' "
+            "AND key = 'summary' ORDER BY dag_run_id DESC LIMIT 1"
+        ).fetchone()
+    summary = json.loads(row[0]) if row else None
+    if isinstance(summary, str):  # a large value lives in the XCom object storage; the database holds its path
+        summary = json.loads(Path(summary.removeprefix("file://")).read_text())
+    if not summary:
+        return "\nNo run summary: see the log"
+    return (
+        f"\n{summary['posted']} candidates, {summary.get('cvs', 0)} CVs, {summary.get('applications', 0)} applications "
+        f"to {summary.get('jobs', 0)} jobs"
+    )
 
 
 if __name__ == "__main__":
