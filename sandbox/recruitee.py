@@ -24,6 +24,11 @@ full one at https://apidocs.recruitee.com). Not the careers-site API (``https://
   (the client's conservative pace), beyond it 429 without headers.
 - Errors: not documented; here ``{"error": ["<message>"]}`` (400 a malformed body, 422 a refused value). Messages
   never repeat the values.
+- The whole candidate: ``remote_cv_url`` on a create or an update is a file of the candidate (Recruitee fetches the
+  URL; kept here as the URL). ``POST /c/{company_id}/placements`` ``{candidate_id, offer_id}`` puts a candidate on
+  an offer (the ``recruitee`` gem's Placements resource) -> 201 ``{"placement": {id, offer_id, candidate_id,
+  stage_id}}``; an unknown candidate or offer is 404, a candidate already on that offer 422. The candidate's
+  ``placements`` list them. The offers are the account's jobs.
 """
 
 from __future__ import annotations
@@ -83,6 +88,8 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         return _search(handler, vendors, query, fault)
     if method == "POST" and rest == "/candidates":
         return _create(handler, vendors, read_json(body), fault)
+    if method == "POST" and rest == "/placements":
+        return _place(handler, vendors, read_json(body), fault)
     if one is None or method not in ("GET", "PATCH", "DELETE"):
         return _error(handler, 404, "Not found")
     candidate_id = one.group(1)
@@ -94,6 +101,7 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         if candidate is not None and method == "PATCH":
             candidate.update({k: data["candidate"][k] for k in FIELDS if k in data["candidate"]}, updated_at=_now())
             account.updates[candidate_id] += 1
+            _keep_cv(account, candidate_id, data["candidate"])
         elif candidate is not None and method == "DELETE":
             del account.candidates[candidate_id]
             account.removed[candidate_id] = "delete"
@@ -139,8 +147,35 @@ def _create(handler: Any, vendors: Vendors, data: Any, fault: Any) -> None:
         account.candidates[str(candidate["id"])] = candidate
         account.made(str(candidate["id"]))
         account.creates += 1
+        for offer in data.get("offers", []):
+            account.apply(str(candidate["id"]), str(offer))
+        _keep_cv(account, str(candidate["id"]), given)
         answer = dict(candidate)
     return finish(handler, 201, {"candidate": answer}, {}, fault)
+
+
+def _keep_cv(account: VendorAts, candidate_id: str, given: dict) -> None:
+    """Keep the file a create or an update points to (``remote_cv_url``), as Recruitee fetches it (under the lock)."""
+    if url := given.get("remote_cv_url"):
+        account.add_file(candidate_id, str(url).rsplit("/", 1)[-1], url=str(url))
+
+
+def _place(handler: Any, vendors: Vendors, data: Any, fault: Any) -> None:
+    """Put a candidate on an offer (a placement, at the offer's first stage)."""
+    if not isinstance(data, dict) or "candidate_id" not in data or "offer_id" not in data:
+        return _error(handler, 400, "param is missing or the value is empty: candidate_id, offer_id")
+    candidate_id, offer = str(data["candidate_id"]), str(data["offer_id"])
+    account = vendors.recruitee
+    with vendors.lock:
+        candidate = account.candidates.get(candidate_id)
+        if candidate is None or offer not in account.jobs:
+            return _error(handler, 404, "Candidate not found" if candidate is None else "Offer not found")
+        if offer in account.applied.get(candidate_id, []):
+            return _error(handler, 422, "Candidate is already assigned to this offer")
+        account.apply(candidate_id, offer)
+        placement = {"id": next(_ids), "offer_id": data["offer_id"], "candidate_id": candidate["id"], "stage_id": 1}
+        candidate["placements"] = [*candidate.get("placements", []), placement]
+    return finish(handler, 201, {"placement": placement}, {}, fault)
 
 
 def _matches(candidate: dict, spec: dict) -> bool:

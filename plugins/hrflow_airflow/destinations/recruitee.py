@@ -32,7 +32,21 @@ https://apidocs.recruitee.com):
 - rate limits: the reference states none and names no rate headers. Requests are paced at 5 per second, 2 in flight
   (extra ``rate_limit`` changes the rate); a 429 waits for ``Retry-After`` if sent, else backs off;
 - errors: the shape is not documented; the client reads ``{"error": ["<message>", ...]}`` (what the emulator
-  assumes) and the usual ``message`` / ``errors`` shapes.
+  assumes) and the usual ``message`` / ``errors`` shapes;
+- the whole candidate (issue 47): the CV's ``public_url`` is the candidate's ``remote_cv_url`` (Recruitee fetches
+  it), in the create and in an update whose file changed. The field is the careers-site API's documented one
+  (https://career.recruitee.com/docs/index.html); for the ATS API it is what hrflow-connectors' Recruitee
+  connector sends (``v2/connectors/recruitee``), not checked on the reference page. One candidate has many
+  placements (a placement: the candidate on one offer): each job applied to is ``POST /c/{company_id}/placements``
+  ``{candidate_id, offer_id}`` (the ``recruitee`` gem's Placements resource; usefulapi's Recruitee tools), at the
+  offer's first stage; the candidate's ``placements`` (``GET /c/{company_id}/candidates/{id}``) list them after a
+  lost answer. An offer the company lacks: 404, the candidate stays, the job is counted. A profile without an
+  application is assigned to the extra ``offers`` as before; one with applications goes to its own jobs only.
+  Custom fields: the write is documented (``POST /c/{company_id}/custom_fields/candidates/{id}/fields``,
+  https://docs.recruitee.com/reference/custom_fieldscandidatesidfields-post), a listing of the company's fields
+  is not, so a field map's targets could not be checked before a run: not supported. No CV delete is
+  documented: an erasure deletes the candidate, and its files with it. No page URL of a candidate is documented:
+  :meth:`record_url` gives None.
 """
 
 from __future__ import annotations
@@ -45,6 +59,7 @@ from urllib.parse import quote
 
 import requests
 
+from hrflow_airflow.candidate import APPLICATIONS, RESUME
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations import PER_OBJECT
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
@@ -132,6 +147,9 @@ class RecruiteeHook(CandidateApiHook):
             return "; ".join(str(e) for e in errors)[:REASON_LIMIT]
         return super().reason(response)
 
+    cv_route = "body"
+    applies = True
+
     def body(self, record: Any) -> dict[str, Any]:
         fields = super().body(record)
         candidate = {k: v for k, v in fields.items() if k not in ("email", "phone")}
@@ -139,7 +157,34 @@ class RecruiteeHook(CandidateApiHook):
             candidate["emails"] = [fields["email"]]
         if fields.get("phone"):
             candidate["phones"] = [fields["phone"]]
+        if resume := record.get(RESUME):
+            candidate["remote_cv_url"] = resume["url"]  # Recruitee fetches HrFlow's public_url
         return {"candidate": candidate}
+
+    def create_call(self, record: Mapping[str, Any], *, on_job: bool = True) -> tuple[str, dict[str, Any]]:
+        path, payload = super().create_call(record, on_job=on_job)
+        if record.get(APPLICATIONS):  # it goes to the jobs it applied to (placements), not the default offers
+            payload = {k: v for k, v in payload.items() if k != "offers"}
+        return path, payload
+
+    # -- the jobs ---------------------------------------------------------------------------------
+    def apply_request(self, remote_id: str, ats_job_id: str) -> tuple[str, str, dict[str, Any]]:
+        offer: int | str = int(ats_job_id) if ats_job_id.isdigit() else ats_job_id  # offer ids are integers
+        return "POST", f"{self.company}/placements", {"candidate_id": int(remote_id), "offer_id": offer}
+
+    def applied_id(self, answer: Any) -> str | None:
+        found = ((answer or {}).get("placement") or {}).get("id") if isinstance(answer, dict) else None
+        return str(found) if found is not None else None
+
+    def applications_request(self, remote_id: str) -> str:
+        return self.detail_request(remote_id)  # the candidate carries its placements
+
+    def applied_jobs(self, answer: Any) -> dict[str, str]:
+        placements = ((answer or {}).get("candidate") or {}).get("placements") or []
+        return {str(p["offer_id"]): str(p.get("id")) for p in placements if isinstance(p, dict) and p.get("offer_id")}
+
+    def record_url(self, remote_id: str) -> str | None:
+        return None  # Recruitee documents no page URL of a candidate
 
     def refusal_before_send(self, record: Mapping[str, Any]) -> str | None:
         if not str(record.get("name") or "").strip():
