@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hrflow_airflow.destinations import destination_for
+from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.ledger import Ledger
 from sandbox.files import MARKER
@@ -75,7 +76,11 @@ def held_jobs(ats: Emulator, state) -> dict[str, list[str]]:
     """Return the jobs applied to per email."""
     if ats.name == "json":
         records = state.ats_area("profiles").current.values()
-        return {str(r["email"]): sorted(a["ats_job_id"] for a in r["applications"]) for r in records if r.get("applications")}
+        return {
+            str(r["email"]): sorted(a["ats_job_id"] for a in r["applications"])
+            for r in records
+            if r.get("applications")
+        }
     return ats.account(state).jobs_by_email()
 
 
@@ -106,7 +111,9 @@ def test_an_unchanged_cv_is_not_sent_again_by_an_update_and_a_replaced_one_is_se
     assert held_cvs(ats, sandbox.state) == {"c0@example.com": 1, "c1@example.com": 1}
     replaced = whole(ats, sandbox, range(2), version=2)[1]
     assert update(items[:1], replaced[:1], remote)["rejected"] == []
-    expected = {"c0@example.com": 2, "c1@example.com": 1} if ats.name != "json" else {"c0@example.com": 1, "c1@example.com": 1}
+    expected = (
+        {"c0@example.com": 2, "c1@example.com": 1} if ats.name != "json" else {"c0@example.com": 1, "c1@example.com": 1}
+    )
     assert held_cvs(ats, sandbox.state) == expected
     if ats.name == "json":
         assert sandbox.state.ats_area("profiles").current["k0"]["resume"]["url"].endswith("original-v2.pdf")
@@ -169,3 +176,22 @@ def test_a_job_the_ats_does_not_know_is_counted_and_the_candidate_created(ats, s
     assert result["unknown_jobs"] == ["job-404"]
     assert held_jobs(ats, sandbox.state) == {"c1@example.com": ["job-1"]}
     assert set(ats.held(sandbox.state)) == {"c0@example.com", "c1@example.com"}
+
+
+def test_custom_fields_are_filled_and_an_unknown_target_is_named_before_anything_is_sent(ats, sandbox):
+    dest = destination()
+    client = getattr(dest, "client", None)
+    if ats.name != "json" and not getattr(client, "custom_fields", False):
+        pytest.skip(f"{ats.name}: no custom fields documented for candidates")
+    if ats.name != "json":
+        with pytest.raises(BadConfigError, match="'custom:nope'.*'nope'"):
+            dest.check_field_map({"email": "info.email", "custom:nope": "info.summary"})
+        assert not sandbox.state.vendors.snapshot()[ats.name]["creates"]
+    dest.check_field_map({"email": "info.email", "custom:salary_expectation": "info.summary"})
+    items, records = batch(ats, range(1), k0={"custom:salary_expectation": "60k"})
+    assert deliver(items, records)["accepted"] == [["k0", "src"]]
+    if ats.name == "json":
+        assert sandbox.state.ats_area("profiles").current["k0"]["custom:salary_expectation"] == "60k"
+    else:
+        values = list(ats.account(sandbox.state).custom_values.values())
+        assert [v.get("salary_expectation") for v in values] == ["60k"]
