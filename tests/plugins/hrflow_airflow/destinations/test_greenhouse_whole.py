@@ -75,6 +75,7 @@ def test_each_job_is_an_application_and_an_unknown_job_is_counted(destination, s
 
 def test_a_cv_upload_whose_answer_was_lost_is_adopted_from_the_attachment_list(destination, sandbox):
     vendor = sandbox.state.vendors.greenhouse
+    destination.client.find("nobody@example.com")  # a valid token first (a 401 would spend the fault)
     sandbox.state.faults.append(Fault(path="/greenhouse/v3/attachments", method="POST", lose_response=True))
     result = deliver(destination, [record(sandbox, 0)])
     assert result["accepted"] == [["k0", "src"]] and result["cvs"] == 1
@@ -110,3 +111,15 @@ def test_a_credential_without_the_attachments_scope_stops_naming_it(destination,
 
 def test_the_candidate_page_is_greenhouse_s_people_url(destination):
     assert destination.client.record_url("greenhouse:4000001") == "https://app.greenhouse.io/people/4000001"
+
+
+def test_after_a_lost_create_answer_the_cv_goes_on_the_application_listed(destination, sandbox):
+    vendor = sandbox.state.vendors.greenhouse
+    destination.client.find("nobody@example.com")  # a valid token first (a 401 would spend the fault)
+    sandbox.state.faults.append(Fault(path="/greenhouse/v3/candidates", method="POST", lose_response=True))
+    result = deliver(destination, [record(sandbox, 0)])
+    assert result["accepted"] == [["k0", "src"]] and vendor.creates == 1  # adopted, not created twice
+    [candidate] = vendor.by_email("c0@example.com")
+    [application] = [a for a in vendor.applications.values() if a["candidate_id"] == candidate["id"]]
+    [file] = vendor.files[str(candidate["id"])]
+    assert file["application_id"] == application["id"] and vendor.requests["GET /v3/applications"] == 1
