@@ -1,4 +1,5 @@
-"""Deadline and failure alerts on a real scheduler, dag-processor and executor (LocalExecutor, SQLite)."""
+"""Deadline and failure alerts on a real scheduler, dag-processor and executor (LocalExecutor, SQLite): on-call SMS,
+Slack (the sandbox's Incoming Webhook) and e-mail (a local SMTP server)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from sandbox.airflow_home import AirflowStack
 from sandbox.connections import alert_connection
 from sandbox.objects import make_key
+from sandbox.slack import slack_alert_connection
 from sandbox.state import Fault
 
 ON_CALL = "+33 6 00 00 00 02"
@@ -18,12 +20,15 @@ SYNC_DEADLINE_S, SMS_DEADLINE_S = 6, 30  # a late SMS run is alerted, not failed
 
 
 @pytest.fixture(scope="module")
-def stack(sandbox_server, tmp_path_factory):
+def stack(sandbox_server, _smtp_receiver, tmp_path_factory):
     stack = AirflowStack(
         tmp_path_factory.mktemp("monitoring_home"),
         extra_env={
             **sandbox_server.airflow_env(),
+            "AIRFLOW__HRFLOW__ALERT_CHANNELS": "sms,slack,email",
             "AIRFLOW_CONN_HRFLOW_ALERT": json.dumps(alert_connection(sandbox_server.url, ON_CALL)),
+            "AIRFLOW_CONN_HRFLOW_ALERT_SLACK": json.dumps(slack_alert_connection(sandbox_server.url)),
+            "AIRFLOW_CONN_HRFLOW_ALERT_EMAIL": json.dumps(_smtp_receiver.connection()),
             "AIRFLOW__HRFLOW__SYNC_DEADLINE_MINUTES": str(SYNC_DEADLINE_S / 60),
             "AIRFLOW__HRFLOW__SMS_DEADLINE_SECONDS": str(SMS_DEADLINE_S),
         },
@@ -64,7 +69,7 @@ def _poll(condition, what: str, ceiling: float = 240):
     raise AssertionError(f"not seen within {ceiling:.0f} s: {what}")
 
 
-def test_late_and_failing_sync_run_gets_one_deadline_alert_and_one_failure_alert(stack, sandbox):
+def test_late_and_failing_sync_run_gets_one_deadline_alert_and_one_failure_alert(stack, sandbox, smtp_server):
     source = make_key("source", "late")
     keys = sandbox.state.seed("profile", source, 10, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
     sandbox.state.ats_reject_keys[keys[0]] = "field 'email' is invalid"  # one record of the batch is refused
@@ -77,12 +82,29 @@ def test_late_and_failing_sync_run_gets_one_deadline_alert_and_one_failure_alert
     # the deadline alert (scheduler) and the failure alert (dag-processor) arrive in their own time: poll for both
     _poll(lambda: len(alerts(sandbox, run["dag_run_id"])) >= 2, "a deadline alert and a failure alert")
     url = f"{stack.url}/dags/hrflow_profiles_to_ats/runs/{run['dag_run_id'].replace(':', '%3A').replace('+', '%2B')}"
-    assert alerts(sandbox, run["dag_run_id"]) == [
+    page = f"HrFlow page: {stack.url}/plugin/hrflow"
+    expected = [
         f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} is not done {SYNC_DEADLINE_S} s "
-        f"after it was queued (one alert per 10 min for this DAG's late runs). {url}",
+        f"after it was queued (one alert per 10 min for this DAG's late runs). {url} {page}",
         f"[Airflow] hrflow_profiles_to_ats run {run['dag_run_id']} failed at summary. "
         f"So far: found 10, posted 9, tagged 9, skipped 0, failed 1. "
-        f"Failed: {keys[0]} (ATS HTTP 422: field 'email' is invalid). {url}",
+        f"Failed: {keys[0]} (ATS HTTP 422: field 'email' is invalid). {url} {page}",
+    ]
+    assert alerts(sandbox, run["dag_run_id"]) == expected
+
+    # the same two on Slack and by e-mail, from the scheduler's executor callback and the dag-processor alike (the
+    # hourly run that started when the DAG was unpaused has its own alerts)
+    def slack() -> list[str]:
+        return sorted(m["text"] for m in sandbox.state.slack_messages if f" run {run['dag_run_id']} " in m["text"])
+
+    def mails() -> list[str]:
+        return sorted(m["subject"] for m in smtp_server.messages if f"({run['dag_run_id']})" in m["subject"])
+
+    _poll(lambda: len(slack()) >= 2 and len(mails()) >= 2, "the two alerts on Slack and by e-mail")
+    assert slack() == sorted(expected)
+    assert mails() == [
+        f"[Airflow] hrflow_profiles_to_ats: run failed ({run['dag_run_id']})",
+        f"[Airflow] hrflow_profiles_to_ats: run late ({run['dag_run_id']})",
     ]
 
 
