@@ -137,12 +137,12 @@ class Completion:
 
     def cv_call(self, key: str, remote_id: str, resume: Mapping[str, Any], name: str) -> Any:
         """Make the CV call of the adapter's route; return its JSON answer (or None)."""
-        if self.api.cv_route == "url":
+        stream = CvStream(resume["url"], max_bytes=self.max_bytes, timeout=self.api.timeout)
+        stream.check()  # unreachable, refused or over the cap: isolated before anything reaches the ATS
+        if self.api.cv_route == "url":  # the ATS fetches it: checked the same, never read here
             method, path, payload = self.api.cv_request(remote_id, resume, name)
             response = self.api.request(method, path, json=payload, safe_to_repeat=False)
         else:
-            stream = CvStream(resume["url"], max_bytes=self.max_bytes, timeout=self.api.timeout)
-            stream.check()  # unreachable, refused or over the cap: isolated before anything reaches the ATS
             with ONE_AT_A_TIME:  # one CV in flight per task process: memory stays bounded
                 return self.api.cv_send(remote_id, resume, name, stream)
         return response.json() if response.content else None

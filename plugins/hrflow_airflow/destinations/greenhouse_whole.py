@@ -45,8 +45,6 @@ from urllib.parse import quote
 
 from hrflow_airflow.candidate import custom_values
 from hrflow_airflow.errors import RefusedError
-from hrflow_airflow.hooks.files import CvStream
-from hrflow_airflow.settings import setting
 
 APPLICATIONS = "/v3/applications"
 ATTACHMENTS = "/v3/attachments"
@@ -108,11 +106,9 @@ class GreenhouseWhole:
     # -- the CV ---------------------------------------------------------------------------------
     def cv_request(self, remote_id: str, resume: Mapping[str, Any], file_name: str) -> tuple[str, str, dict[str, Any]]:
         """
-        Return the attachment call handing Greenhouse the CV's URL, after checking that the URL answers and the file
-        is within ``[hrflow] max_cv_mb`` (one GET whose body is not read: Greenhouse fetches it): a CV that
-        cannot go raises :class:`~hrflow_airflow.hooks.files.CvError`, and is isolated before anything is asked.
+        Return the attachment call handing Greenhouse the CV's URL (the engine checked first that the URL answers
+        and the file is within ``[hrflow] max_cv_mb``: Greenhouse fetches it).
         """
-        CvStream(resume["url"], max_bytes=int(setting("max_cv_mb") * 1_000_000), timeout=self.timeout).check()
         body = {
             "application_id": self.application_for_cv(remote_id),
             "filename": file_name,
