@@ -36,7 +36,7 @@ def files_holding(home: Path, marker: bytes) -> list[str]:
     return [str(path) for path in home.rglob("*") if path.is_file() and marker in path.read_bytes()]
 
 
-def test_lever_gets_each_cv_once_and_each_application_on_its_posting(run_dag, sandbox, airflow_home, request):
+def test_lever_gets_each_cv_once_and_each_application_on_its_posting(run_dag, sandbox, airflow_home, request, tmp_path):
     state, account = sandbox.state, sandbox.state.vendors.lever
     source, board = make_key("source", "lever-whole", request.node.name), make_key("board", request.node.name)
     keys = state.seed("profile", source, 6, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
@@ -46,7 +46,9 @@ def test_lever_gets_each_cv_once_and_each_application_on_its_posting(run_dag, sa
     applied(state, source, unknown, board, "job-404")  # a posting Lever does not have
     state.cv_files.missing.add(missing)  # its URL answers 404
     state.cv_files.sizes[big] = 15_000_000  # over [hrflow] max_cv_mb (10)
-    env = {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(lever.connection(sandbox.url))}
+    temp = tmp_path / "tmp"  # the runs' temp directory: the bytes stream through, never land there
+    temp.mkdir()
+    env = {"AIRFLOW_CONN_ATS_DEFAULT": json.dumps(lever.connection(sandbox.url)), "TMPDIR": str(temp)}
     conf = {"source_keys": [source], "full_sweep": False}
 
     first = run_dag(DAG_ID, conf, env=env)
@@ -89,4 +91,4 @@ def test_lever_gets_each_cv_once_and_each_application_on_its_posting(run_dag, sa
 
     for result in (first, second, third, fourth):
         assert MARKER.decode() not in result.output
-    assert files_holding(airflow_home, MARKER) == []
+    assert files_holding(airflow_home, MARKER) == [] and files_holding(temp, MARKER) == []
