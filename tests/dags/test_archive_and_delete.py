@@ -76,13 +76,15 @@ def test_a_mass_removal_stops_at_the_guard_until_confirmed(run_dag, sandbox, req
     assert removed(sandbox) == {}
     alerts = [b for b in state.sms.bodies if b.get("to") == ON_CALL]
     assert len(alerts) == 1
-    again = run_dag(DAG_ID, sweep, env=alert)  # still stopped: logged, no second page
+    again = run_dag(DAG_ID, sweep, env=alert)  # still stopped: logged, no second alert; green, so one recovery
     assert again.succeeded and removed(sandbox) == {}
-    assert len([b for b in state.sms.bodies if b.get("to") == ON_CALL]) == 1
+    texts = [b["text"] for b in state.sms.bodies if b.get("to") == ON_CALL]
+    assert len(texts) == 2 and texts[1].startswith(f"[Airflow] {DAG_ID} recovered: run {again.run_id} succeeded")
 
     confirmed = run_dag(DAG_ID, {**sweep, "confirm_removals": True}, env=alert)
     assert confirmed.succeeded, confirmed.output[-3000:]
     assert removed(sandbox) == dict.fromkeys(keys[:51], 1)
+    assert len([b for b in state.sms.bodies if b.get("to") == ON_CALL]) == 2
 
 
 @pytest.mark.parametrize("name", ["smartrecruiters", "teamtailor"])
