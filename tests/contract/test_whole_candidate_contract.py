@@ -195,3 +195,15 @@ def test_custom_fields_are_filled_and_an_unknown_target_is_named_before_anything
     else:
         values = list(ats.account(sandbox.state).custom_values.values())
         assert [v.get("salary_expectation") for v in values] == ["60k"]
+
+
+def test_a_removed_application_tag_leaves_the_application_and_is_listed(ats, sandbox):
+    items, records = whole(ats, sandbox, range(1), {"k0": ["job-1", "job-2"]})
+    remote = deliver(items, records)["remote_ids"] or {"k0": ""}
+    fewer = whole(ats, sandbox, range(1), {"k0": ["job-1"]})[1]
+    result = update(items, fewer, remote)
+    assert result["rejected"] == []
+    if ats.name != "json":  # the endpoint gets the record as it is now: what it keeps is its own choice
+        assert result["left_applications"] == [["k0", "job-2"]]
+        assert held_jobs(ats, sandbox.state) == {"c0@example.com": ["job-1", "job-2"]}  # the recruiter decides
+        assert update(items, fewer, remote).get("left_applications") == []  # listed once

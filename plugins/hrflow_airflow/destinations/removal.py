@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from hrflow_airflow.destinations.base import AtsAuthError, Failure, Removed
 from hrflow_airflow.errors import RefusedError
-from hrflow_airflow.ledger.parts import SENT
+from hrflow_airflow.ledger.parts import LEFT, SENT
 
 if TYPE_CHECKING:
     from hrflow_airflow.destinations.candidate_api import CandidateApiHook
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 def job_records(parts: Mapping[str, Part], remote: str) -> list[str]:
     """Return the ids of an object's own records on its other jobs (one record per job), besides ``remote``."""
-    found = {p.remote_id for name, p in parts.items() if name.startswith("job:") and p.state == SENT and p.remote_id}
+    ours = (SENT, LEFT)  # a job whose tag was removed keeps its record: still ours to update, remove and erase
+    found = {p.remote_id for name, p in parts.items() if name.startswith("job:") and p.state in ours and p.remote_id}
     return sorted(found - {remote})
 
 
