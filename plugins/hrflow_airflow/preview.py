@@ -7,7 +7,8 @@ the same connections and Variables::
 It reads the profile from HrFlow, maps it as the sync would (the field map, the CV, the applications) and prints,
 to the terminal only, the exact requests the destination would receive: the create's body, how the CV goes
 and how each application is made. Nothing is logged, stored or written to the ATS (Greenhouse's CV call names the
-candidate's application: for an existing candidate it may be read). The output holds the candidate's data: it is meant for the person at the terminal.
+candidate's application: for an existing candidate it may be read). The output holds the candidate's data: it is
+meant for the person at the terminal.
 """
 
 from __future__ import annotations
