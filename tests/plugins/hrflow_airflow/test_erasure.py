@@ -17,8 +17,8 @@ from sandbox.workable import WORKABLE_MEMBER
 def created_with_cv(sandbox, monkeypatch, tmp_path, connection: dict) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l")}))
     monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(connection))
-    resume = {"url": f"{sandbox.url}/files/k0/original-v1.pdf", "file_name": "cv.pdf", "content_type": "application/pdf",
-              "size": 3000, "fingerprint": "a@1"}  # fmt: skip
+    url = f"{sandbox.url}/files/k0/original-v1.pdf"
+    resume = {"url": url, "file_name": "cv.pdf", "content_type": "application/pdf", "size": 3000, "fingerprint": "a@1"}
     record = {"hrflow_key": "k0", "email": "c0@example.com", "resume": resume, "applications": []}
     record.update({"name": "F0 L0"} if connection["conn_type"] == "lever" else {"firstname": "F0", "lastname": "L0"})
     result = destination_for("ats_default", "profile").deliver(
@@ -38,7 +38,8 @@ def test_an_erasure_deletes_the_cv_where_the_ats_deletes_files(sandbox, monkeypa
 
 
 def test_an_erasure_that_can_only_archive_says_the_file_remains(sandbox, monkeypatch, tmp_path):
-    created_with_cv(sandbox, monkeypatch, tmp_path, workable.workable_connection(sandbox.url, member_id=WORKABLE_MEMBER))
+    connection = workable.workable_connection(sandbox.url, member_id=WORKABLE_MEMBER)
+    created_with_cv(sandbox, monkeypatch, tmp_path, connection)
     report = erase("src", ["k0"])
     assert report["removed"] == ["k0"] and report["cv_deleted"] == [] and report["cv_remains"] == ["k0"]
     assert sum(len(files) for files in sandbox.state.vendors.workable.files.values()) == 1  # archived with it
