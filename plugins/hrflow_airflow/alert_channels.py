@@ -222,16 +222,22 @@ def send_slack(alert: Alert, records: Any) -> bool:
 
 def send_email(alert: Alert, records: Any) -> bool:
     """Mail ``alert`` to the recipients of connection ``hrflow_alert_email`` (extra ``to``), at most once."""
-    extra = channel_connection(EMAIL).extra_dejson
-    for name, what in (("to", "the alert's recipients"), ("from_email", "the sender")):
-        if not extra.get(name):
-            raise BadConfigError(f"connection '{EMAIL_CONN_ID}' has no extra '{name}' ({what})")
+    extra = email_extra()
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
     notifier = SmtpNotifier(
         to=extra["to"], subject=alert.subject(), html_content=alert.html(), smtp_conn_id=EMAIL_CONN_ID
     )
     return send_once(EMAIL, alert.key(EMAIL), records, lambda: notifier.notify({}), email_refusal)
+
+
+def email_extra() -> dict[str, Any]:
+    """Return the extra of connection ``hrflow_alert_email``; raise :class:`BadConfigError` naming what it lacks."""
+    extra = channel_connection(EMAIL).extra_dejson
+    for name, what in (("to", "the alert's recipients"), ("from_email", "the sender")):
+        if not extra.get(name):
+            raise BadConfigError(f"connection '{EMAIL_CONN_ID}' has no extra '{name}' ({what})")
+    return extra
 
 
 SENDERS: dict[str, Callable[[Alert, Any], bool]] = {SMS: send_sms, SLACK: send_slack, EMAIL: send_email}
