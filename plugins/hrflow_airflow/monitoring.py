@@ -151,18 +151,17 @@ class HrFlowAlertNotifier(BaseNotifier):
             log.info("%s run %s already ended (%s): no deadline alert", dag_id, run_id, state)
             return
         records = alert_records()
-        if self.event == "recovery":
-            return self.recover(context, dag_id, run_id, records)
         try:
+            if self.event == "recovery":
+                return self.recover(context, dag_id, run_id, records)
             alert = Alert(
                 self.event, dag_id, run_id, self.message(context, dag_id, run_id), self.alert_identity(dag_id, run_id)
             )
-        except Exception:
-            log.exception("HrFlow alert (%s): could not build the message", self.event)
-            return
-        deliver(alert, records)
-        if self.event == "failure" and records is not None:
-            open_incident(records, dag_id, run_id)
+            deliver(alert, records)  # never raises: each channel logs its own failure
+            if self.event == "failure" and records is not None:
+                open_incident(records, dag_id, run_id)
+        except Exception:  # a broken context or an unreachable record must not break the callback
+            log.exception("HrFlow %s alert for %s run %s failed", self.event, dag_id, run_id)
 
     def recover(self, context: Mapping[str, Any], dag_id: str, run_id: str, records: Any) -> None:
         """Send the recovery message when a failure alert of ``dag_id`` is open, then close it."""

@@ -206,3 +206,13 @@ def test_alerts_link_to_the_hrflow_page_in_airflows_navigation():
     [view] = HrFlowPlugin.external_views
     assert HRFLOW_PAGE_PATH == f"/plugin/{view['url_route']}"  # the UI's route of an external view: plugin/:page
     assert page_url("https://airflow.example.com/") == "https://airflow.example.com/plugin/hrflow"
+
+
+def test_a_record_that_fails_mid_callback_never_breaks_it(channels, monkeypatch, caplog):
+    def broken(self, key, default=None):
+        raise OSError("database is locked")
+
+    monkeypatch.setattr(MessageRecords, "get", broken)
+    with caplog.at_level(logging.ERROR):
+        HrFlowAlertNotifier(event="recovery")(success_context("manual__2"))  # logged, not raised
+    assert f"HrFlow recovery alert for {DAG_ID} run manual__2 failed" in caplog.text
