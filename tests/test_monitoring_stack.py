@@ -146,3 +146,14 @@ def test_prompt_sms_run_meets_its_deadline_and_a_failed_one_alerts_once(stack, s
     assert [b["text"] for b in sandbox.state.sms.bodies if "to" not in b] == [
         f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
     ]
+    # the next run that succeeds says the SMS DAG recovered, once, on every channel (the dag-processor runs it)
+    [later] = sandbox.state.seed("profile", source, 1, start=1)
+    recovered = trigger(stack, "hrflow_profile_sms", {**event, "profile": {"key": later, "source": {"key": source}}})
+    assert stack.wait_for_run("hrflow_profile_sms", recovered["dag_run_id"]) == "success"
+    text = (
+        f"[Airflow] hrflow_profile_sms recovered: run {recovered['dag_run_id']} succeeded after the failure of run "
+        f"{failing['dag_run_id']}."
+    )
+    [sms] = _poll(lambda: [t for t in alerts(sandbox, recovered["dag_run_id"]) if t.startswith(text)], "the recovery")
+    _poll(lambda: [m for m in sandbox.state.slack_messages if m["text"] == sms], "the recovery on Slack")
+    assert later not in sms and [t for t in alerts(sandbox, recovered["dag_run_id"]) if " recovered: " in t] == [sms]
