@@ -1,6 +1,6 @@
 """
-The tables of the HrFlow page (:mod:`hrflow_airflow.ui`): run history, the keys each run failed, the action log;
-and the ledger indexes its counts and look-ups read.
+The tables of the HrFlow page (:mod:`hrflow_airflow.ui`): run history, the keys each run failed, the action log,
+the ledger's counts as of each run's end; and the ledger indexes its counts and look-ups read.
 
 :func:`define` adds them to the ledger's metadata (:func:`hrflow_airflow.ledger.schema.metadata`), so they are
 created with the ledger; :func:`ensure_indexes` adds the indexes to a ledger table an older version created.
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 RUNS = "hrflow_run_history"
 FAILURES = "hrflow_run_failures"
 ACTIONS = "hrflow_ui_actions"
+COUNTS = "hrflow_ledger_counts"
 WHOLE_RUN = ""  # the ``container`` of a run's totals row
 # the ledger's indexes the page reads: counts per state (index-only), keys by state page by page, links, a key
 LEDGER_INDEXES = ("ix_hrflow_ledger_state", "ix_hrflow_ledger_linked", "ix_hrflow_ledger_key")
@@ -56,6 +57,14 @@ def define(meta: MetaData, ledger: Any) -> None:
         Column("container", String(64)),
         Column("reason", String(300)),
         Column("ended_at", String(32), nullable=False, index=True),
+    )  # fmt: skip
+    Table(  # the ledger's counts per destination and source, taken at each run's end (ledger/counts.py)
+        COUNTS, meta,
+        Column("destination", String(250), primary_key=True),
+        Column("container", String(64), primary_key=True),
+        Column("measure", String(80), primary_key=True),  # a state, "linked", or "reason:<code>"
+        Column("n", Integer, nullable=False),
+        Column("taken_at", String(32), nullable=False),
     )  # fmt: skip
     Table(
         ACTIONS, meta,

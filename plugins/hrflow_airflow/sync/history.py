@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hrflow_airflow.destinations import destination_for
-from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger import LedgerHook, counts
 from hrflow_airflow.ledger.runs import RunHistory
 from hrflow_airflow.mapping import redact
 from hrflow_airflow.objects import ObjectKind
@@ -29,19 +29,24 @@ def failures_of(result: Summary) -> list[tuple[str, str | None, str]]:
 
 
 def record_run(kind: ObjectKind, result: Summary, context: Mapping[str, Any]) -> None:
-    """Record the run in the page's history; a dry run records nothing, and a failure to record only logs."""
+    """
+    Record the run in the page's history and count its destination's objects; a dry run records nothing, and a
+    failure to record only logs.
+    """
     if result.get("dry_run"):
         return
-    dag_run = context.get("dag_run")
+    dag_run, db = context.get("dag_run"), LedgerHook()
     try:
-        RunHistory(LedgerHook()).record(
+        destination = destination_for(kind.ats_conn_id).ledger_key
+        RunHistory(db).record(
             result,
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
-            destination=destination_for(kind.ats_conn_id).ledger_key,
+            destination=destination,
             started_at=getattr(dag_run, "start_date", None),
             failures=failures_of(result),
             keep_days=setting("history_days"),
         )
+        counts.take(db, destination)  # the page's counts, as of this run's end
     except Exception as exc:  # the run's outcome is the sync's, not its history's
         log.warning("Run history not recorded (the HrFlow page misses this run): %s", exc)

@@ -11,7 +11,7 @@ The HrFlow page's two actions on one key, through the ledger's own API, each rec
 
 from __future__ import annotations
 
-from hrflow_airflow.ledger import QUARANTINED, REFUSED, SYNCED, Ledger
+from hrflow_airflow.ledger import QUARANTINED, REFUSED, SYNCED, Ledger, counts
 from hrflow_airflow.ledger.runs import ActionLog
 
 RESEND_MARK = "resend"  # a synced_hash no record has: the next comparison sees a change
@@ -46,6 +46,7 @@ ACTIONS = {"release": release, "resend": resend}
 def act(ledger: Ledger, action: str, *, user: str, destination: str, key: str, keep_days: float) -> str:
     """Run ``action`` on ``key`` at ``destination`` and record it with ``user``'s name; return the outcome."""
     outcome = ACTIONS[action](ledger, destination, key)
+    counts.take(ledger.db, destination)  # the page's counts show the change at once
     ActionLog(ledger.db).record(
         user=user, action=action, destination=destination, key=key, outcome=outcome, keep_days=keep_days
     )

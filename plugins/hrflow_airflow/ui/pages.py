@@ -87,8 +87,11 @@ def counts_table(rows: list[Counts], updated: Mapping[str, int], days: float) ->
         cells += [str(row.linked), str(updated.get(row.destination, 0))]
         body.append(cells)
         reasons += [[e(row.destination), e(row.container), e(code), str(n)] for code, n in row.reasons.items()]
+    taken = sorted({row.taken_at or "now" for row in rows})
     headers = ["destination", "source / board", *STATES, "linked", f"updated ({days:g} d)"]
     out = table(headers, body, left=2) if body else '<p class="muted">The ledger holds nothing you may see.</p>'
+    if body:
+        out += f'<p class="muted">Counted at the end of the last run: {e(", ".join(taken))}</p>'
     if reasons:
         out += "<h2>Refused and quarantined, by reason code</h2>" + table(
             ["destination", "source / board", "reason code", "objects"], reasons, left=3

@@ -1,9 +1,9 @@
 """
 What the HrFlow page reads from the ledger's database: counts, run history, keys by state, one key's story.
 
-Every query runs on an index (:mod:`hrflow_airflow.ledger.history`): counts per destination, state and source
-read only ``ix_hrflow_ledger_state`` (an index-only scan), linked records a partial index, a key
-``ix_hrflow_ledger_key``; lists are pages of at most :data:`PAGE` rows, keyset-paged where they can be long.
+Every query runs on an index (:mod:`hrflow_airflow.ledger.history`): the counts are those each run took at its
+end (:mod:`hrflow_airflow.ledger.counts`), a key reads ``ix_hrflow_ledger_key``, keys by state
+``ix_hrflow_ledger_state``; lists are pages of at most :data:`PAGE` rows, keyset-paged where they can be long.
 Rows carry keys, counts, ids, times and redacted reasons: the ledger holds no candidate data.
 """
 
@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hrflow_airflow.ledger.deliveries import LINKED, QUARANTINED, REFUSED
+from hrflow_airflow.ledger import counts as ledger_counts
+from hrflow_airflow.ledger.deliveries import LINKED
 from hrflow_airflow.ledger.history import ACTIONS, FAILURES, RUNS, WHOLE_RUN
 from hrflow_airflow.ledger.schema import ledger_table, metadata
 
@@ -30,6 +31,7 @@ class Counts:
 
     destination: str
     container: str
+    taken_at: str | None = None  # when the last run counted them; None: counted now
     states: dict[str, int] = field(default_factory=dict)
     linked: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
@@ -43,38 +45,25 @@ def owner(destination: str, conn_ids: dict[str, str]) -> str | None:
     return None
 
 
-def reason_code(reason: str | None) -> str:
-    """Return a refusal reason's code: the text before its first colon past an HTTP status, at most 60 chars."""
-    text = (reason or "unknown").strip()
-    head, _, rest = text.partition(":")
-    if head.startswith("ATS HTTP") and rest:  # "ATS HTTP 422: field 'email' is invalid: ..." keeps the field
-        head = f"{head}:{rest.split(':')[0]}"
-    return head[:60]
-
-
 def counts(db: LedgerHook, conn_ids: dict[str, str]) -> list[Counts]:
-    """Return the counts of every destination the DAGs of ``conn_ids`` (dag id -> connection id) write."""
-    from sqlalchemy import func, select, text
-
-    t = ledger_table()
+    """
+    Return the counts of every destination the DAGs of ``conn_ids`` (dag id -> connection id) write: as the last
+    run of each counted them (``taken_at``), or counted now where no run has yet.
+    """
+    counted, taken = ledger_counts.snapshot(db)
+    if not counted:
+        counted = ledger_counts.measure(db)
     found: dict[tuple[str, str], Counts] = {}
-    states = select(t.c.destination, t.c.state, t.c.container, func.count()).group_by(
-        t.c.destination, t.c.state, t.c.container
-    )
-    linked = select(t.c.destination, t.c.container, func.count()).where(text(f"origin = '{LINKED}'"))
-    refused = select(t.c.container, t.c.reason, func.count()).where(t.c.state.in_([REFUSED, QUARANTINED]))
-    with db.engine.connect() as conn:
-        for destination, state, container, n in conn.execute(states):
-            if owner(destination, conn_ids):
-                found.setdefault((destination, container), Counts(destination, container)).states[state] = n
-        for destination, container, n in conn.execute(linked.group_by(t.c.destination, t.c.container)):
-            if (destination, container) in found:
-                found[destination, container].linked = n
-        for destination in sorted({d for (d, _), c in found.items() if REFUSED in c.states or QUARANTINED in c.states}):
-            query = refused.where(t.c.destination == destination).group_by(t.c.container, t.c.reason)
-            for container, reason, n in conn.execute(query):
-                reasons = found[destination, container].reasons
-                reasons[reason_code(reason)] = reasons.get(reason_code(reason), 0) + n
+    for (destination, container, name), n in counted.items():
+        if not owner(destination, conn_ids):
+            continue
+        row = found.setdefault((destination, container), Counts(destination, container, taken.get(destination)))
+        if name == LINKED:
+            row.linked = n
+        elif name.startswith(ledger_counts.REASON):
+            row.reasons[name.removeprefix(ledger_counts.REASON)] = n
+        else:
+            row.states[name] = n
     for row in found.values():
         row.reasons = dict(sorted(row.reasons.items(), key=lambda kv: -kv[1])[:REASONS_SHOWN])
     return sorted(found.values(), key=lambda c: (c.destination, c.container))

@@ -93,3 +93,19 @@ def test_a_ledger_made_before_the_page_gains_its_indexes_on_first_use(tmp_path):
 def test_a_new_ledger_has_the_pages_tables(ledger_path):
     engine = Ledger().db.engine
     assert {RUNS, FAILURES, ACTIONS} <= set(inspect(engine).get_table_names())
+
+
+def test_the_page_reads_the_counts_the_last_run_took_and_counts_live_before_any(ledger_path):
+    from hrflow_airflow.ledger import counts
+    from hrflow_airflow.ui.queries import counts as page_counts
+
+    ledger, dags = Ledger(), {"hrflow_profiles_to_ats": "ats_default"}
+    ledger.deliveries.record_accepted("ats_default", [("k1", "s1"), ("k2", "s1")], origin="linked")
+    [live] = page_counts(ledger.db, dags)
+    assert live.states == {"accepted": 2} and live.linked == 2 and live.taken_at is None
+    assert counts.take(ledger.db, "ats_default") == 2
+    ledger.deliveries.mark_synced("ats_default", ["k1"])
+    [taken] = page_counts(ledger.db, dags)
+    assert taken.states == {"accepted": 2} and taken.taken_at  # as the run's end counted them
+    counts.take(ledger.db, "ats_default")
+    assert page_counts(ledger.db, dags)[0].states == {"accepted": 1, "synced": 1}
