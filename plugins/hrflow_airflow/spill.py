@@ -40,7 +40,8 @@ def run_dir(root: Any, dag_id: str, run_id: str) -> Any:
 
 class BatchSpiller:
     """
-    Collect ``[key, container, trimmed JSON]`` items into batches of ``size`` objects, or fewer once they hold
+    Collect ``[key, container, JSON text]`` items (a record, or a trimmed object; ``[key, container, None,
+    reason]``: an object whose mapping failed) into batches of ``size`` objects, or fewer once they hold
     ``max_bytes`` of JSON, and write each full batch out.
 
     Thread-safe: the listing's slices add items at once.
@@ -80,7 +81,7 @@ class BatchSpiller:
         with self.lock:
             self.pending.append((item, slice_number, created))
             self.count += 1
-            self.pending_bytes += len(item[2])
+            self.pending_bytes += len(item[2] or "")
             if len(self.pending) >= self.size or (self.max_bytes and self.pending_bytes >= self.max_bytes):
                 self._flush()
 
@@ -105,12 +106,13 @@ class BatchSpiller:
         self.files += 1
         with path.open("w") as handle:
             write_box(handle, batch)
+        listed = listed_items(batch)
         self.batches.append(
             {
                 "index": index,
                 "ref": str(path),
-                "count": len(batch["items"]),
-                "containers": _count(batch["items"]),
+                "count": len(listed),
+                "containers": _count(listed),
                 **self.extra,
             }
         )
@@ -124,6 +126,11 @@ class BatchSpiller:
         with self.lock:
             self._flush()
             return self.batches
+
+
+def listed_items(batch: dict[str, Any]) -> list[list[str]]:
+    """Return ``[key, container]`` of every object a batch holds: its records' and those whose mapping failed."""
+    return [*batch["items"], *([f["key"], f["container"]] for f in batch.get("failed") or ())]
 
 
 def _count(items: list[list[Any]]) -> dict[str, int]:
@@ -144,8 +151,28 @@ def load_batch(batch: dict[str, Any]) -> dict[str, Any]:
 
     with ObjectStoragePath(batch["ref"]).open("r") as handle:
         whole = read_box(handle)
-    mark = read_done(batch["ref"])
-    return {**whole, "skip": [key for key, _ in mark["items"]] if mark else []}
+    return {**whole, "skip": tagged_keys(batch["ref"])}
+
+
+def load_head(batch: dict[str, Any]) -> dict[str, Any]:
+    """
+    Return what :func:`load_batch` returns without the sealed data: the batch file's first line (keys, counts,
+    failures) and ``skip``. A batch that travelled whole is returned as it is.
+    """
+    if "ref" not in batch:
+        return batch
+    from airflow.sdk import ObjectStoragePath
+
+    with ObjectStoragePath(batch["ref"]).open("r") as handle:
+        head = json.loads(handle.readline())
+    head.pop("sealed_lines", None)
+    return {**head, "skip": tagged_keys(batch["ref"])}
+
+
+def tagged_keys(ref: str) -> list[str]:
+    """Return the keys of the batch at ``ref`` that an earlier run of a resumed listing tagged (:func:`mark_done`)."""
+    mark = read_done(ref)
+    return [key for key, _ in mark["items"]] if mark else []
 
 
 def keep_beside(ref: str | None, name: str, box: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import QUARANTINED, REMOVED, Entry, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
-from hrflow_airflow.sealed import record_hash, seal_items, unseal, unsealed
-from hrflow_airflow.spill import keep_beside, load_batch, load_beside, mark_done
+from hrflow_airflow.sealed import SEALED, record_hash, seal_items, unseal, unsealed
+from hrflow_airflow.spill import keep_beside, load_batch, load_beside, load_head, mark_done
 from hrflow_airflow.sync.config import resolve_hrflow_tuning
 from hrflow_airflow.sync.payloads import UPDATE, Delivered, Failure, Posted, Tagged, Transformed
 from hrflow_airflow.sync.summary import lost
@@ -35,14 +35,43 @@ def transform_batch(
     job_map: Mapping[str, str] | None = None,
 ) -> Transformed:
     """
-    Return ATS records for a batch (sealed); an item whose mapping fails is reported by key, the rest go on.
-    ``kind``: the object kind, whose records may carry more than the mapped fields (a profile's CV and jobs,
+    Return a batch's ATS records (sealed) and the objects whose mapping failed, by key; the rest go on.
+
+    A batch of the listing holds records already (``search`` maps each object as it is read): its records go on
+    as they are, by reference, and its mapping failures are reported here; only the objects an earlier run of a
+    resumed listing tagged are left out. A batch of trimmed objects (the update batches) is mapped here:
+    ``kind``, the object kind, whose records may carry more than the mapped fields (a profile's CV and jobs,
     ``job_map`` naming their ATS ids); None: the mapped fields only.
+    """
+    head = load_head(dict(batch))
+    if not head.get("records"):
+        return map_batch(batch, field_map, kind=kind, job_map=job_map)
+    skip = set(head.get("skip") or ())  # tagged by the stopped run whose listing this run resumed
+    items = [item for item in head["items"] if item[0] not in skip]
+    failed = [Failure(**f) for f in head.get("failed") or () if f["key"] not in skip]
+    if len(items) == len(head["items"]):  # nothing to leave out: the batch's own records, unopened
+        records: dict[str, Any] = {"records_ref": batch["ref"]} if batch.get("ref") else {SEALED: head[SEALED]}
+    else:
+        whole = load_batch(dict(batch))
+        kept = (record for (key, _), record in zip(whole["items"], unsealed(whole)) if key not in skip)
+        records = keep_beside(batch.get("ref"), "records", seal_items(compact(record) for record in kept))
+    return transformed(batch, items, failed, records)
+
+
+def map_batch(
+    batch: Mapping[str, Any],
+    field_map: Mapping[str, str],
+    *,
+    kind: ObjectKind | None = None,
+    job_map: Mapping[str, str] | None = None,
+) -> Transformed:
+    """
+    Return ATS records for a batch of trimmed objects (sealed); an item whose mapping fails is reported by key.
     Objects are opened, mapped and sealed again a chunk at a time: the task never holds the batch twice.
     """
     whole = load_batch(dict(batch))
     items, failed = [], []
-    skip = set(whole.get("skip") or ())  # tagged by the stopped run whose listing this run resumed
+    skip = set(whole.get("skip") or ())
 
     def records() -> Iterator[str]:
         for (key, container), data in zip(whole["items"], unsealed(whole)):
@@ -54,9 +83,21 @@ def transform_batch(
                 failed.append(Failure(key=key, container=container, reason=f"mapping failed: {exc}"))
                 continue
             items.append([key, container])
-            yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            yield compact(record)
 
     sealed = seal_items(records())
+    return transformed(batch, items, failed, keep_beside(batch.get("ref"), "records", sealed))
+
+
+def compact(value: Any) -> str:
+    """Return ``value`` as compact JSON text, as records are sealed."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def transformed(
+    batch: Mapping[str, Any], items: list[list[str]], failed: list[Failure], records: dict[str, Any]
+) -> Transformed:
+    """Return the ``transform`` payload of ``batch``: its records (sealed, or where they are) and failures."""
     return Transformed(
         index=batch["index"],
         items=items,
@@ -66,7 +107,7 @@ def transform_batch(
         lanes=batch.get("lanes", 1),
         ref=batch.get("ref"),  # the batch file: marked done once every object of it is tagged
         **{name: batch[name] for name in ("mode", "remote_ids", "bases") if name in batch},
-        **keep_beside(batch.get("ref"), "records", sealed),
+        **records,
     )
 
 

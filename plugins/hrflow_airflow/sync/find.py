@@ -1,6 +1,8 @@
 """
 Find the objects a run must sync: read HrFlow page after page (search, or the storing listing on a full sweep),
-trim each object to the mapped fields, and cut them into sealed batches while the pages arrive.
+map each object to its record as it is read (the object is dropped with its page), and cut the records into
+sealed batches while the pages arrive. A batch holds keys and records; an object whose mapping fails is kept as
+its key and reason, reported by ``transform``.
 
 Large listings are read in ``created_at`` slices at once and checkpointed, so a stopped run's successor resumes
 them (:mod:`hrflow_airflow.listing`); batches go to object storage when it is configured
@@ -29,10 +31,10 @@ from hrflow_airflow.mapping import SYNC_TAG
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import seal_items
 from hrflow_airflow.settings import settings
-from hrflow_airflow.spill import BatchSpiller, run_dir, spill_root
+from hrflow_airflow.spill import BatchSpiller, listed_items, run_dir, spill_root
 from hrflow_airflow.sync.config import SyncConfig
 from hrflow_airflow.sync.dag_args import MAX_BATCHES, ats_concurrency, parallel_batches
-from hrflow_airflow.sync.payloads import Batch, Stats
+from hrflow_airflow.sync.payloads import Batch, Failure, Stats
 from hrflow_airflow.sync.plan import Plan, batch_bytes, page_bytes, plan_run
 from hrflow_airflow.sync.progress import Progress
 from hrflow_airflow.sync.reading import estimate_pending, plan_slices, run_search
@@ -53,12 +55,14 @@ def find_batches(
     ledger_key: str | None = None,
     ledger: Ledger | None = None,
     on_listed: Callable[[list[str]], None] | None = None,
+    job_map: Mapping[str, str] | None = None,
 ) -> tuple[list[Batch], Stats]:
     """
     Return the run's batches of unsynced objects and what was found (``sequential``: under ``dags test``).
 
     Objects the ledger holds as sent in a request whose answer never came (``ledger_key``'s intent groups) are
     cut into a batch of their own per request, so that request can be sent again as it was (:class:`Regroup`).
+    ``job_map``: the ATS ids of the jobs a profile's record names (Variable ``hrflow_job_map``).
     """
     hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), ledger or Ledger()
     planning = {
@@ -75,7 +79,7 @@ def find_batches(
     groups = ledger.deliveries.intent_groups(ledger_key, cfg.containers) if ledger_key else {}
     listed = list_batches(
         kind, hook, cfg, field_map, plan_run(estimate, **planning).batch_size, estimate, groups,
-        dag_id=dag_id, run_id=run_id, sequential=sequential, on_listed=on_listed,
+        dag_id=dag_id, run_id=run_id, sequential=sequential, on_listed=on_listed, job_map=job_map,
     )  # fmt: skip
     plan = settle_plan(listed.batches, listed.found, listed.size, estimate, planning, cfg, sequential)
     sweep_note = "" if listed.only_by_sweep is None else f", {listed.only_by_sweep} of them only by the full sweep"
@@ -119,11 +123,13 @@ def list_batches(
     run_id: str,
     sequential: bool,
     on_listed: Callable[[list[str]], None] | None = None,
+    job_map: Mapping[str, str] | None = None,
 ) -> Listed:
-    """Read the listing into sealed batches of ``size`` while the pages arrive; ``groups`` stay whole."""
+    """Read the listing into sealed batches of ``size`` records while the pages arrive; ``groups`` stay whole."""
     spiller, start, directory = open_listing(
-        kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id, sequential=sequential
-    )
+        kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id, sequential=sequential,
+        job_map=job_map,
+    )  # fmt: skip
     slices = start.slices if start else None
     progress = Progress(kind, estimate, every=settings().progress_seconds, tags={"dag_id": dag_id})
     regroup = Regroup(spiller, groups)
@@ -136,7 +142,7 @@ def list_batches(
     log.info("Listing in %s slice(s)%s", len(slices or [None]), parts)
     only_by_sweep = run_search(
         kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count, page_bytes=page_bytes(sequential),
-        on_listed=on_listed,
+        on_listed=on_listed, job_map=job_map,
         on_page=lambda _read, meta: progress(spiller.count, meta),
     )  # fmt: skip
     regroup.close()
@@ -237,6 +243,7 @@ def open_listing(
     dag_id: str,
     run_id: str,
     sequential: bool = False,
+    job_map: Mapping[str, str] | None = None,
 ) -> tuple[BatchSpiller, Start | None, Any]:
     """
     Return the spiller batches are cut into, the listing's start (its slices, checkpoint and what a stopped
@@ -248,17 +255,17 @@ def open_listing(
     root = spill_root()
     directory = run_dir(root, dag_id, run_id) if root is not None else None
     if directory is None:
-        return BatchSpiller(seal_batch, size, None, {}, max_bytes=batch_bytes(sequential)), None, None
+        return BatchSpiller(seal_records, size, None, {}, max_bytes=batch_bytes(sequential)), None, None
     key = fingerprint(
         kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep, start=cfg.window.start,
-        field_map=field_map,
+        field_map=field_map, **({"job_map": dict(job_map)} if job_map and kind.whole_candidate else {}),
     )  # fmt: skip
     start = start_listing(
         root, directory, dag_id=dag_id, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
         plan=lambda: plan_slices(kind, hook, cfg, estimate, sequential=sequential),
     )  # fmt: skip
     spiller = BatchSpiller(
-        seal_batch, start.batch_size, directory, {}, slices=start.slices or (), first_file=start.first_file,
+        seal_records, start.batch_size, directory, {}, slices=start.slices or (), first_file=start.first_file,
         checkpoint=start.checkpoint, adopted=start.adopted, max_bytes=batch_bytes(sequential),
     )  # fmt: skip
     return spiller, start, directory
@@ -284,13 +291,30 @@ def count_by_container(batches: list[Batch], containers: list[str]) -> dict[str,
     """Return how many objects the batches hold per source or board (containers without any count 0)."""
     counts = dict.fromkeys(containers, 0)
     for batch in batches:
-        for container, n in (batch.get("containers") or found_by_container(batch["items"])).items():
+        for container, n in (batch.get("containers") or found_by_container(listed_items(batch))).items():
             counts[container] = counts.get(container, 0) + n
     return counts
 
 
+def seal_records(index: int, items: list[list[Any]]) -> dict[str, Any]:
+    """
+    Return one batch of the listing as it travels: keys and containers readable, the records (JSON text) sealed,
+    ``records`` saying so, and ``failed``: the objects whose mapping failed (``[key, container, None, reason]``
+    items), by key and reason.
+    """
+    kept = [item for item in items if item[2] is not None]
+    return {
+        "index": index,
+        "items": [[key, container] for key, container, *_ in kept],
+        "records": True,
+        "failed": [Failure(key=i[0], container=i[1], reason=i[3]) for i in items if i[2] is None],
+        **seal_items(text for _, _, text, *_ in kept),
+    }
+
+
 def seal_batch(index: int, items: list[list[Any]]) -> dict[str, Any]:
-    """Return one batch as it travels: keys and containers readable, the trimmed objects (JSON text) sealed."""
+    """Return one batch of trimmed objects (JSON text) as it travels, keys and containers readable: mapped by
+    ``transform`` (the update batches of :mod:`.changes`)."""
     return {
         "index": index,
         "items": [[key, container] for key, container, _ in items],

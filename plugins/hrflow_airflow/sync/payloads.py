@@ -24,7 +24,9 @@ class Batch(TypedDict):
 
     index: int
     items: NotRequired[list[list[str]]]  # [key, container], when the batch travels whole
-    sealed: NotRequired[str]  # the trimmed objects, when the batch travels whole
+    sealed: NotRequired[str]  # the records (update batches: trimmed objects), when the batch travels whole
+    records: NotRequired[bool]  # True: it holds records, mapped as the listing read them (sync.find)
+    failed: NotRequired[list[Failure]]  # the objects whose mapping failed, when the batch travels whole
     ref: NotRequired[str]  # the batch file, when batches are written to object storage
     count: NotRequired[int]
     containers: NotRequired[dict[str, int]]

@@ -1,6 +1,7 @@
 """
 Read HrFlow's listing for a run: every unsynced object of the window, page after page (search, or the storing
-listing on a full sweep), in ``created_at`` slices read at once; trimmed to the mapped fields as it arrives.
+listing on a full sweep), in ``created_at`` slices read at once; mapped to its record as it arrives, the object
+itself dropped with its page.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
 from hrflow_airflow.listing import DEFAULT_SLICES, Slice, fewer_collections, run_parallel, slice_count, split
-from hrflow_airflow.mapping import SYNC_TAG, is_synced, project
+from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.config import SyncConfig
@@ -31,6 +32,7 @@ def run_search(
     field_map: Mapping[str, str],
     emit: Callable[..., None],
     *,
+    job_map: Mapping[str, str] | None = None,
     on_page: Callable[[int, dict[str, Any]], None] | None = None,
     slices: list[Slice] | None = None,
     already: int = 0,
@@ -38,8 +40,9 @@ def run_search(
     on_listed: Callable[[list[str]], None] | None = None,
 ) -> int | None:
     """
-    Pass ``([key, container, trimmed object as JSON], slice number, created_at)`` to ``emit`` for every
-    unsynced object in the window, page after page (nothing is held beyond the page being read).
+    Pass ``(item, slice number, created_at)`` to ``emit`` for every unsynced object in the window, page after
+    page, ``item`` being what :func:`map_item` makes of the object: its record, never the object itself (nothing
+    is held beyond the page being read). ``job_map``: a profile's jobs' ATS ids (``hrflow_job_map``).
 
     ``slices`` (default: the whole window) are read at once, one thread each, each from its checkpoint
     (see :mod:`hrflow_airflow.listing`); ``already`` objects were listed before a resume; ``page_bytes``: pages
@@ -50,11 +53,14 @@ def run_search(
     searchable or not), then asks search how many of the pending objects it can see (one call, ``meta.total``),
     to count those only the sweep found (returned; None when not a sweep or when that search failed).
     """
-    paths, slices = kind.paths(field_map), slices or [Slice(cfg.window)]
+    slices = slices or [Slice(cfg.window)]
     stop, lock, emitted = threading.Event(), threading.Lock(), [already]
 
+    def to_item(obj: dict[str, Any], container: str) -> list[Any]:
+        return map_item(kind, obj, container, field_map, job_map)
+
     def read(number: int, part: Slice) -> None:
-        for item, created in read_slice(kind, hook, cfg, part, paths, on_page, stop, page_bytes, on_listed):
+        for item, created in read_slice(kind, hook, cfg, part, to_item, on_page, stop, page_bytes, on_listed):
             emit(item, number, created)
             with lock:
                 emitted[0] += 1
@@ -69,13 +75,13 @@ def read_slice(
     hook: HrFlowHook,
     cfg: SyncConfig,
     part: Slice,
-    paths: list[str],
+    to_item: Callable[[dict[str, Any], str], list[Any]],
     on_page: Callable[[int, dict[str, Any]], None] | None,
     stop: threading.Event,
     page_bytes: int | None = None,
     on_listed: Callable[[list[str]], None] | None = None,
 ) -> Any:
-    """Yield ``([key, container, trimmed object as JSON], created_at)`` of each unsynced object of ``part``."""
+    """Yield ``(to_item(object, container), created_at)`` of each unsynced object of ``part``."""
     list_pages = hook.iter_stored if cfg.sweep else hook.iter_search
     extra = {} if cfg.sweep else UNSYNCED
     objs = list_pages(
@@ -92,9 +98,28 @@ def read_slice(
         if is_synced(obj.get("tags")) or not part.window.contains(created):
             continue
         container = sys.intern(kind.container_of(obj, cfg.containers[0]))  # one string per container
-        # compact JSON text: a fifth of the memory of the dicts, and what sealing needs anyway
-        data = json.dumps(project(obj, paths), ensure_ascii=False, separators=(",", ":"))
-        yield [obj["key"], container, data], read_datetime(created)
+        yield to_item(obj, container), read_datetime(created)
+
+
+def map_item(
+    kind: ObjectKind,
+    obj: Mapping[str, Any],
+    container: str,
+    field_map: Mapping[str, str],
+    job_map: Mapping[str, str] | None = None,
+) -> list[Any]:
+    """
+    Return ``[key, container, record as JSON]`` for one listed object, or ``[key, container, None, reason]`` when
+    its mapping fails (it fails alone: ``transform`` reports it by key). The record reads the object's mapped
+    paths only (:meth:`ObjectKind.paths`), so it is the record of the object trimmed to them; compact JSON text
+    is a fifth of the memory of the dicts, and what sealing needs anyway.
+    """
+    key = obj["key"]
+    try:
+        record = kind.record(key, obj, field_map, job_map)
+    except MappingError as exc:
+        return [key, container, None, f"mapping failed: {exc}"]
+    return [key, container, json.dumps(record, ensure_ascii=False, separators=(",", ":"))]
 
 
 def only_by_sweep(kind: ObjectKind, hook: HrFlowHook, cfg: SyncConfig, emitted: int) -> int | None:

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 @task(show_return_value_in_logs=False)  # the DAG file sets the pool (dag_args.hrflow_pool) when it is parsed
 @fails_fast
 def search(kind: str, **context: Any) -> list[Batch]:
-    """Find every unsynced object in the run's window, trimmed to the mapped fields, in batches."""
+    """Find every unsynced object in the run's window, mapped to its record as it is read, in batches."""
     objects = object_kind(kind)
     cfg = run_config(objects, context)
     destination = destination_for(objects.ats_conn_id, objects.name)  # bad setup: @fails_fast fails the task
@@ -68,9 +68,10 @@ def search(kind: str, **context: Any) -> list[Batch]:
     log.info("Listing: %s; destination: %s (connection '%s')", cfg.why, destination.name, objects.ats_conn_id)
     ledger = Ledger()  # the task's one ledger, passed on
     seen = seen_keys(ledger.db, f"{context['dag'].dag_id}/{context['run_id']}") if cfg.sweep else None
+    job_map = resolve_job_map(Variable.get)  # records are made while listing
     batches, stats = find_batches(
         objects, cfg, field_map, dag_id=context["dag"].dag_id, run_id=context["run_id"], sequential=under_dags_test(),
-        ledger_key=destination.ledger_key, ledger=ledger, on_listed=seen.add if seen else None,
+        ledger_key=destination.ledger_key, ledger=ledger, on_listed=seen.add if seen else None, job_map=job_map,
     )  # fmt: skip
     stats["gone"] = None
     if seen is not None and not cfg.dry_run:
@@ -84,7 +85,7 @@ def search(kind: str, **context: Any) -> list[Batch]:
         updates, stats["changes"] = find_changes(
             objects, cfg, field_map, ledger_key=destination.ledger_key, first_index=len(batches),
             batch_size=cfg.batch_size, lanes=lanes, concurrency=concurrency, max_batches=MAX_BATCHES, ledger=ledger,
-            job_map=resolve_job_map(Variable.get),
+            job_map=job_map,
         )  # fmt: skip
         batches += updates
         stats["batches"] = len(batches)
@@ -95,7 +96,7 @@ def search(kind: str, **context: Any) -> list[Batch]:
 
 @task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
 def transform(kind: str, batch: Batch, field_map: dict[str, str]) -> Transformed:
-    """Map each trimmed object of the batch to an ATS record."""
+    """Pass the batch's records on and report its mapping failures by key (map an update batch's objects)."""
     objects = object_kind(kind)
     job_map = resolve_job_map(Variable.get) if objects.whole_candidate else None
     result = transform_batch(batch, field_map, kind=objects, job_map=job_map)

@@ -111,3 +111,38 @@ def test_a_retried_task_does_not_count_its_refusal_twice(sandbox, fernet, ledger
     first = post_batch(PROFILE, transformed, run_id="same", max_refusals=2)
     retry = post_batch(PROFILE, transformed, run_id="same", max_refusals=2)
     assert len(first["rejected"]) == 1 and len(retry["rejected"]) == 1 and Ledger().refusals.quarantined() == []
+
+
+def test_a_listing_batch_goes_on_with_its_records_unopened_and_its_mapping_failures_by_key(fernet, tmp_path):
+    """search maps as it reads: transform passes the batch file's records on by reference and reports failures."""
+    from hrflow_airflow.spill import BatchSpiller, load_beside, mark_done
+    from hrflow_airflow.sync.find import seal_records
+    from hrflow_airflow.sync.reading import map_item
+
+    field_map = {"first_name": "info.first_name", "skills": "skills[].name"}
+    objects = [
+        {"key": "k1", "info": {"first_name": "Zoë"}, "skills": [{"name": "SQL"}]},
+        {"key": "k2", "info": {"first_name": "Bo"}, "skills": "not a list"},
+        {"key": "k3", "info": {"first_name": "Ann"}},
+    ]
+    spiller = BatchSpiller(seal_records, 10, tmp_path, {"concurrency": 4, "lanes": 1})
+    for obj in objects:
+        spiller.add(map_item(PROFILE, obj, "src", field_map))
+    [batch] = spiller.close()
+    assert batch["count"] == 3 and batch["containers"] == {"src": 3}  # found: the failure too
+    assert "Zoë" not in (tmp_path / "batch-00000.json").read_text()  # sealed in the file
+
+    result = transform_batch(batch, field_map, kind=PROFILE)
+    assert result["items"] == [["k1", "src"], ["k3", "src"]] and result["count"] == 2
+    assert [f["key"] for f in result["failed"]] == ["k2"] and "mapping failed: field 'skills'" in result["failed"][0][
+        "reason"
+    ]
+    assert result["records_ref"] == batch["ref"]  # the batch's own records: nothing written again
+    records = unseal(load_beside(result, "records"))
+    assert records == [PROFILE.record("k1", objects[0], field_map), PROFILE.record("k3", objects[2], field_map)]
+    assert records[0]["skills"] == ["SQL"] and records[0]["resume"] is None and records[0]["applications"] == []
+
+    mark_done(batch["ref"], [["k1", "src"]], complete=False)  # tagged by a stopped run this one resumes
+    again = transform_batch(batch, field_map, kind=PROFILE)
+    assert again["items"] == [["k3", "src"]] and again["records_ref"] == f"{batch['ref']}.records"
+    assert [r["hrflow_key"] for r in unseal(load_beside(again, "records"))] == ["k3"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.ledger import Ledger
-from hrflow_airflow.mapping import idempotency_key
+from hrflow_airflow.mapping import idempotency_key, project
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import record_hash, unseal
 from hrflow_airflow.sync.batch import post_batch, transform_batch
@@ -30,13 +30,30 @@ def test_find_cuts_every_unsynced_object_into_sealed_batches_and_counts_them(san
     assert sorted(key for b in batches for key, _ in b["items"]) == sorted(fresh)
     assert stats["found"] == 9 and stats["batches"] == 3 and stats["found_by_container"] == {"src": 9}
     assert stats["listing"] == "search" and stats["found_only_by_sweep"] is None
-    trimmed = unseal(batches[0])[0]
-    # only the mapped paths, and what the CV and the applications read
-    assert set(trimmed) == {"info", "attachments", "tags"} and set(trimmed["info"]) == {"first_name", "email"}
-    assert {field for a in trimmed["attachments"] for field in a} <= {
-        "type", "public_url", "file_name", "original_file_name", "extension", "file_size", "alt", "updated_at"
-    }  # fmt: skip
+    # the batch holds records, mapped as the listing read them: the profile itself is not kept
+    records = [record for b in batches for record in unseal(b)]
+    assert all(b["records"] and not b["failed"] for b in batches)
+    assert [r["hrflow_key"] for r in records] == [key for b in batches for key, _ in b["items"]]
+    for record in records:  # the record of the profile trimmed to the mapped paths, as transform made it
+        obj = sandbox.state.get("profile", "src", record["hrflow_key"])
+        assert record == PROFILE.record(obj["key"], project(obj, PROFILE.paths(FIELD_MAP)), FIELD_MAP)
+        assert set(record) == {"hrflow_key", "first_name", "email", "resume", "applications"}
     assert all(b["lanes"] == 1 and b["concurrency"] for b in batches)
+
+
+def test_an_object_whose_mapping_fails_while_listed_fails_alone_and_transform_reports_it(sandbox, fernet, ledger_db):
+    keys = sandbox.state.seed("profile", "src", 3)
+    sandbox.state.update("profile", "src", keys[1], lambda p: p.update(skills="not a list"))
+    field_map = {**FIELD_MAP, "skills": "skills[].name"}
+    batches, stats = find_batches(PROFILE, config(), field_map, dag_id="d", run_id="r", sequential=True)
+    assert stats["found"] == 3 and stats["found_by_container"] == {"src": 3}
+    [batch] = batches
+    assert [f["key"] for f in batch["failed"]] == [keys[1]] and len(batch["items"]) == 2
+    transformed = transform_batch(batch, field_map, kind=PROFILE)
+    assert [f["key"] for f in transformed["failed"]] == [keys[1]] and transformed["count"] == 2
+    assert "mapping failed: field 'skills'" in transformed["failed"][0]["reason"]
+    posted = post_batch(PROFILE, transformed, run_id="r")
+    assert sorted(k for k, _ in posted["accepted"]) == sorted([keys[0], keys[2]]) and not posted["mapped_all"]
 
 
 def test_a_full_sweep_also_finds_what_search_cannot_and_counts_it(sandbox, fernet, ledger_db):
