@@ -140,33 +140,20 @@ def _count(items: list[list[Any]]) -> dict[str, int]:
     return counts
 
 
-def load_batch(batch: dict[str, Any]) -> dict[str, Any]:
+def load_batch(batch: dict[str, Any], *, head: bool = False) -> dict[str, Any]:
     """
     Return the whole batch a reference points to (a batch that travelled whole is returned as it is), with
-    ``skip``: the keys an earlier run of a resumed listing already tagged (see :func:`mark_done`).
+    ``skip``: the keys an earlier run of a resumed listing already tagged (see :func:`mark_done`). ``head``:
+    without the sealed data (the file's first line only: keys, counts, failures).
     """
     if "ref" not in batch:
         return batch
     from airflow.sdk import ObjectStoragePath
 
     with ObjectStoragePath(batch["ref"]).open("r") as handle:
-        whole = read_box(handle)
+        whole = json.loads(handle.readline()) if head else read_box(handle)
+    whole.pop("sealed_lines", None)
     return {**whole, "skip": tagged_keys(batch["ref"])}
-
-
-def load_head(batch: dict[str, Any]) -> dict[str, Any]:
-    """
-    Return what :func:`load_batch` returns without the sealed data: the batch file's first line (keys, counts,
-    failures) and ``skip``. A batch that travelled whole is returned as it is.
-    """
-    if "ref" not in batch:
-        return batch
-    from airflow.sdk import ObjectStoragePath
-
-    with ObjectStoragePath(batch["ref"]).open("r") as handle:
-        head = json.loads(handle.readline())
-    head.pop("sealed_lines", None)
-    return {**head, "skip": tagged_keys(batch["ref"])}
 
 
 def tagged_keys(ref: str) -> list[str]:

@@ -17,7 +17,7 @@ from hrflow_airflow.ledger import QUARANTINED, REMOVED, Entry, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import SEALED, record_hash, seal_items, unseal, unsealed
-from hrflow_airflow.spill import keep_beside, load_batch, load_beside, load_head, mark_done
+from hrflow_airflow.spill import keep_beside, load_batch, load_beside, mark_done
 from hrflow_airflow.sync.config import resolve_hrflow_tuning
 from hrflow_airflow.sync.payloads import UPDATE, Delivered, Failure, Posted, Tagged, Transformed
 from hrflow_airflow.sync.summary import lost
@@ -43,7 +43,7 @@ def transform_batch(
     ``kind``, the object kind, whose records may carry more than the mapped fields (a profile's CV and jobs,
     ``job_map`` naming their ATS ids); None: the mapped fields only.
     """
-    head = load_head(dict(batch))
+    head = load_batch(dict(batch), head=True)
     if not head.get("records"):
         return map_batch(batch, field_map, kind=kind, job_map=job_map)
     skip = set(head.get("skip") or ())  # tagged by the stopped run whose listing this run resumed
