@@ -174,7 +174,8 @@ def sms_dag_defaults() -> dict[str, Any]:
         # `airflow dags test` builds a failure callback's context from the serialized DAG, whose required
         # `profile` param has no default there, and crashes before any callback runs: attach none under it
         "on_failure_callback": [] if under_dags_test() else [HrFlowAlertNotifier()],
-        "on_success_callback": [] if under_dags_test() else [HrFlowAlertNotifier(event="recovery")],
+        # None, not []: DAG.test() runs a success callback whenever the DAG has one set, an empty list included
+        "on_success_callback": None if under_dags_test() else [HrFlowAlertNotifier(event="recovery")],
         "deadline": deadline_alert(sms_deadline()),
         "default_args": {"retries": 3, "retry_delay": timedelta(seconds=10), "retry_exponential_backoff": True},
     }
