@@ -175,13 +175,19 @@ class Completion:
         self, key: str, remote_id: str, applications: list[Mapping[str, str]], parts: Mapping[str, Part], extras: Extras
     ) -> None:
         """Apply the candidate to each job it applied to in HrFlow and not yet in the ATS; note the tags removed."""
-        wanted = {job_part(a["ats_job_id"]) for a in applications}
         for application in applications:
             part = job_part(application["ats_job_id"])
             prior = parts.get(part)
             if prior is not None and prior.state in (SENT, UNKNOWN_JOB, LEFT):
                 continue
             self.apply_once(key, remote_id, application, prior, extras)
+        self.note_left(key, applications, parts, extras)
+
+    def note_left(
+        self, key: str, applications: list[Mapping[str, str]], parts: Mapping[str, Part], extras: Extras
+    ) -> None:
+        """Note once each job sent earlier whose application tag is gone from HrFlow: it stays in the ATS."""
+        wanted = {job_part(a["ats_job_id"]) for a in applications}
         for part, prior in parts.items():
             if part.startswith("job:") and part not in wanted and prior.state == SENT:
                 self.parts(key, part, LEFT)

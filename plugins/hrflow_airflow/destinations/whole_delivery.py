@@ -20,7 +20,7 @@ from hrflow_airflow.destinations.base import AtsAuthError, Outcome
 from hrflow_airflow.destinations.completion import Completion, Extras, Pending, cv_pending, screen_cv
 from hrflow_airflow.errors import BadConfigError, RefusedError
 from hrflow_airflow.ledger import DELIVERED, INTENT, UNKNOWN
-from hrflow_airflow.ledger.parts import LEFT, SENT, UNKNOWN_JOB, job_part
+from hrflow_airflow.ledger.parts import SENT, UNKNOWN_JOB, job_part
 from hrflow_airflow.mapping import RECORD_KEY
 
 if TYPE_CHECKING:
@@ -164,11 +164,7 @@ class WholeDelivery:
         key, container = outcome.key, outcome.container
         applications = record.get(APPLICATIONS) or []
         first = api.job_of(record) if outcome.state in ("created", "adopted") else None
-        wanted = {job_part(a["ats_job_id"]) for a in applications}
-        for part, prior in parts.items():
-            if part.startswith("job:") and part not in wanted and prior.state == SENT:
-                ledger.parts.record(self.ledger_key, key, part, LEFT)
-                extras.left.append(part[4:])
+        Completion(api, ledger, self.ledger_key).note_left(key, applications, parts, extras)
         for application in applications:
             job = application["ats_job_id"]
             if job_part(job) in parts and parts[job_part(job)].state in (SENT, UNKNOWN_JOB):
