@@ -146,3 +146,12 @@ def test_a_listing_batch_goes_on_with_its_records_unopened_and_its_mapping_failu
     again = transform_batch(batch, field_map, kind=PROFILE)
     assert again["items"] == [["k3", "src"]] and again["records_ref"] == f"{batch['ref']}.records"
     assert [r["hrflow_key"] for r in unseal(load_beside(again, "records"))] == ["k3"]
+
+
+def test_update_fields_govern_the_cv_and_the_applications_like_any_field():
+    from hrflow_airflow.sync.batch import overwritable
+
+    record = {"hrflow_key": "k", "email": "e", "phone": "p", "resume": {"url": "u"}, "applications": [{"x": 1}]}
+    assert overwritable(record, ["phone"]) == {"hrflow_key": "k", "phone": "p"}  # the CV is not sent again
+    assert overwritable(record, ["phone", "resume"]) == {"hrflow_key": "k", "phone": "p", "resume": {"url": "u"}}
+    assert overwritable(record, None) == record
