@@ -64,6 +64,7 @@ def sync(stack) -> str:
 def log_in(browser, stack, user: str, password: str):
     """Return a page of a new browser session signed in through Airflow's own login form."""
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.set_default_timeout(90_000)  # a loaded 2-core machine: the scheduler's runs share it
     page.goto(f"{stack.url}/auth/login", wait_until="networkidle")
     page.get_by_label("Username").fill(user)
     page.get_by_label("Password").fill(password)
@@ -72,7 +73,7 @@ def log_in(browser, stack, user: str, password: str):
     return page
 
 
-def wait_for_text(page, url: str, text: str, ceiling: float = 60) -> None:
+def wait_for_text(page, url: str, text: str, ceiling: float = 180) -> None:
     deadline = time.monotonic() + ceiling
     while text not in (page.goto(url) and page.content()):
         assert time.monotonic() < deadline, f"{text!r} not on {url} within {ceiling:.0f} s"
