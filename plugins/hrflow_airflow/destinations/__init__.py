@@ -102,6 +102,13 @@ def connection_types() -> list[dict[str, Any]]:
     return entries
 
 
+def record_url(conn_type: str, remote_id: str | None) -> str | None:
+    """Return record ``remote_id``'s page in the app of the adapter of ``conn_type``, where its vendor documents one."""
+    entry = adapters().get(conn_type)
+    client = load(entry[1]) if entry and remote_id else None
+    return client.record_url(remote_id) if client is not None and hasattr(client, "record_url") else None
+
+
 def hook_modules() -> list[str]:
     """Return the modules of the adapters' hooks (the provider's ``hooks`` python-modules), in registry order."""
     return list(dict.fromkeys(path.partition(":")[0] for path in REGISTRY))

@@ -155,6 +155,7 @@ class GreenhouseWhole:
         return {str(f["name_key"]) for f in fields if isinstance(f, dict) and f.get("name_key")}
 
     # -- the candidate's page -------------------------------------------------------------------
-    def record_url(self, remote_id: str) -> str | None:
+    @classmethod
+    def record_url(cls, remote_id: str) -> str | None:
         """Return the candidate's page in Greenhouse (the id without the ``greenhouse:`` prefix)."""
         return f"https://app.greenhouse.io/people/{quote(remote_id.removeprefix('greenhouse:'), safe='')}"

@@ -220,7 +220,8 @@ class LeverHook(CandidateApiHook):
     def cv_delete_request(self, remote_id: str, file_id: str) -> tuple[str, str]:
         return "DELETE", self.as_user(f"{self.files_path(remote_id)}/{quote(file_id, safe='')}")
 
-    def record_url(self, remote_id: str) -> str | None:
+    @classmethod
+    def record_url(cls, remote_id: str) -> str | None:
         """Return the candidate's page in Lever: the opportunity's ``urls.show``."""
-        opportunity = remote_id.removeprefix(f"{self.name}:").partition("/")[0]
+        opportunity = remote_id.removeprefix(f"{cls.name}:").partition("/")[0]
         return RECORD_URL.format(id=quote(opportunity, safe="")) if opportunity else None

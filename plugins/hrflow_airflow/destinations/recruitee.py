@@ -183,7 +183,8 @@ class RecruiteeHook(CandidateApiHook):
         placements = ((answer or {}).get("candidate") or {}).get("placements") or []
         return {str(p["offer_id"]): str(p.get("id")) for p in placements if isinstance(p, dict) and p.get("offer_id")}
 
-    def record_url(self, remote_id: str) -> str | None:
+    @classmethod
+    def record_url(cls, remote_id: str) -> str | None:
         return None  # Recruitee documents no page URL of a candidate
 
     def refusal_before_send(self, record: Mapping[str, Any]) -> str | None:

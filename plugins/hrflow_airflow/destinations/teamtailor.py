@@ -183,7 +183,8 @@ class TeamtailorHook(CandidateApiHook):
             calls.append(("POST", "/v1/custom-field-values", {"data": resource}))
         return calls
 
-    def record_url(self, remote_id: str) -> str | None:
+    @classmethod
+    def record_url(cls, remote_id: str) -> str | None:
         return None  # Teamtailor documents no page URL of a candidate
 
     def create_request(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:

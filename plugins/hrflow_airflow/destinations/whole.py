@@ -109,6 +109,11 @@ class WholeCandidate:
         """Return the method and path that delete file ``file_id`` of ``remote_id`` (``cv_deletable``)."""
         raise NotImplementedError
 
+    @classmethod
+    def record_url(cls, remote_id: str) -> str | None:
+        """Return the record's page in the vendor's app, where it documents the pattern (None: it does not)."""
+        return None
+
     # -- custom fields --------------------------------------------------------------------------
     def custom_fields_request(self) -> str:
         """Return the path listing the account's custom fields of candidates."""

@@ -145,7 +145,8 @@ class WorkableHook(CandidateApiHook):
             for name, value in values.items()
         ]  # fmt: skip
 
-    def record_url(self, remote_id: str) -> str | None:
+    @classmethod
+    def record_url(cls, remote_id: str) -> str | None:
         return None  # profile_url names the job too: read from the candidate, not built from its id
 
     def refusal_before_send(self, record: Mapping[str, Any]) -> str | None:

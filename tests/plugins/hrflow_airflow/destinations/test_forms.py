@@ -212,3 +212,12 @@ def test_provider_info_imports_no_hook_nor_airflow_and_a_hook_can_be_imported_fi
     assert json.loads(out.stdout) == []
     first = "import hrflow_airflow.destinations.lever, hrflow_airflow.hooks.api_key"  # each imports Airflow
     subprocess.run([*env_python, first], cwd=REPO / "plugins", capture_output=True, text=True, check=True)
+
+
+def test_the_ats_page_of_a_record_is_the_adapters_own_declaration():
+    from hrflow_airflow.ui.links import record_url
+
+    assert record_url("ats_default/lever", "lever:opp-1/contact-2") == "https://hire.lever.co/candidates/opp-1"
+    assert record_url("ats_default/greenhouse", "greenhouse:12") == "https://app.greenhouse.io/people/12"
+    assert record_url("ats_default/workable", "workable:1") is None  # documents no pattern built from the id
+    assert record_url("ats_default", "x") is None  # the JSON endpoint: no app
