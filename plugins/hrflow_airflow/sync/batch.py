@@ -37,11 +37,11 @@ def transform_batch(
     """
     Return a batch's ATS records (sealed) and the objects whose mapping failed, by key; the rest go on.
 
-    A batch of the listing holds records already (``search`` maps each object as it is read): its records go on
-    as they are, by reference, and its mapping failures are reported here; only the objects an earlier run of a
-    resumed listing tagged are left out. A batch of trimmed objects (the update batches) is mapped here:
-    ``kind``, the object kind, whose records may carry more than the mapped fields (a profile's CV and jobs,
-    ``job_map`` naming their ATS ids); None: the mapped fields only.
+    A batch holds records already (``search`` maps each object as it is read, :mod:`.find`, :mod:`.changes`): its
+    records go on as they are, by reference, and its mapping failures are reported here; only the objects an
+    earlier run of a resumed listing tagged are left out. A batch of trimmed objects (a listing written by
+    0.2, resumed) is mapped here: ``kind``, the object kind, whose records may carry more than the mapped
+    fields (a profile's CV and jobs, ``job_map`` naming their ATS ids); None: the mapped fields only.
     """
     head = load_batch(dict(batch), head=True)
     if not head.get("records"):

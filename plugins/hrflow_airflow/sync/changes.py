@@ -26,7 +26,7 @@ tagging may be dated before the new watermark; the next full-sweep run (daily) c
 sends it then.
 
 Each changed object's hash is compared with the ledger's ``synced_hash`` (a keyed hash of the last record the
-destination accepted); a different one makes an update. Memory holds one page and the changed objects.
+destination accepted); a different one makes an update. Memory holds one page and the changed records.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.config import SyncConfig
-from hrflow_airflow.sync.find import seal_batch
+from hrflow_airflow.sync.find import seal_records
 from hrflow_airflow.sync.payloads import UPDATE, Batch
 from hrflow_airflow.sync.summary import newest
 
@@ -103,7 +103,7 @@ class Detector:
         self.paths = kind.paths(field_map)
         self.write = write  # False on a dry run: baselines are not recorded
         self.pending: list[dict[str, Any]] = []
-        self.changed: list[list[str]] = []  # [key, container, trimmed object as JSON]
+        self.changed: list[list[Any]] = []  # [key, container, record as JSON or None, mapping failure or None]
         self.remote_ids: dict[str, str] = {}
         self.bases: dict[str, str | None] = {}
         self.seen: set[str] = set()  # keys already compared (a key read twice counts once)
@@ -137,9 +137,10 @@ class Detector:
             obj, container = item["obj"], item["container"]
             key, data = obj["key"], project(obj, self.paths)
             try:
-                digest: str | None = record_hash(self.kind.record(key, data, self.field_map, self.job_map))
-            except MappingError:
-                digest = None  # sent as an update: the transform step reports the mapping failure by key
+                record = self.kind.record(key, data, self.field_map, self.job_map)
+                digest, failure = record_hash(record), None
+            except MappingError as exc:  # sent as an update: the transform step reports it by key
+                record, digest, failure = None, None, f"mapping failed: {exc}"
             entry = known.get(key)
             remote = (entry.remote_id if entry else None) or remote_id_of(obj)
             if digest is not None and (entry is None or entry.synced_hash is None):
@@ -147,7 +148,8 @@ class Detector:
                 continue
             if digest is not None and entry.synced_hash == digest and key not in self.forced:
                 continue
-            self.changed.append([key, container, json.dumps(data, ensure_ascii=False, separators=(",", ":"))])
+            text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) if failure is None else None
+            self.changed.append([key, container, text, failure])  # the record: the batch holds no object
             self.bases[key] = entry.synced_hash if entry else None
             if remote:
                 self.remote_ids[key] = remote
@@ -292,10 +294,10 @@ def cut(
     batches = []
     for n, start in enumerate(range(0, len(items), size)):
         part = items[start : start + size]
-        keys = [key for key, _, _ in part]
+        keys = [key for key, *_ in part]
         batches.append(
             Batch(
-                **seal_batch(first + n, part),
+                **seal_records(first + n, part),
                 concurrency=concurrency,
                 lanes=lanes,
                 mode=UPDATE,

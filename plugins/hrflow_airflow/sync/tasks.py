@@ -96,7 +96,7 @@ def search(kind: str, **context: Any) -> list[Batch]:
 
 @task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
 def transform(kind: str, batch: Batch, field_map: dict[str, str]) -> Transformed:
-    """Pass the batch's records on and report its mapping failures by key (map an update batch's objects)."""
+    """Pass the batch's records (mapped as search read them) on; report its mapping failures by key."""
     objects = object_kind(kind)
     job_map = resolve_job_map(Variable.get) if objects.whole_candidate else None
     result = transform_batch(batch, field_map, kind=objects, job_map=job_map)

@@ -51,7 +51,8 @@ def test_jobs_synced_before_the_upgrade_get_a_baseline_then_only_an_edit_is_an_u
     [batch] = batches
     assert batch["mode"] == "update" and batch["index"] == 2 and [k for k, _ in batch["items"]] == [keys[4]]
     assert batch["remote_ids"] == {keys[4]: "ats:42"} and batch["bases"][keys[4]] == entries[keys[4]].synced_hash
-    assert unseal(batch)[0]["name"] == "Senior welder"
+    assert batch["records"] and unseal(batch)[0] == JOB.record(keys[4], state.get("job", "board", keys[4]), FIELD_MAP)
+    assert unseal(batch)[0]["name"] == "Senior welder"  # the record: the batch holds no job
 
 
 def test_past_the_result_window_and_on_full_sweep_runs_every_object_is_compared(
