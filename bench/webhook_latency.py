@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from bench.common import machine, percentile, save
-from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
+from hrflow_airflow.events.signing import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
 from sandbox.objects import WEBHOOK_SECRET, make_key
 from sandbox.server import SandboxServer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from hrflow_airflow.sms import DAG_ID, send_sms, sms_dag_defaults, sms_params
+from hrflow_airflow.events.sms import DAG_ID, send_sms, sms_dag_defaults, sms_params
 from hrflow_airflow.sync.dag_args import hrflow_pool
 
 DOC_MD = """

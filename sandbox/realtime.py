@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import requests
 
-from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
+from hrflow_airflow.events.signing import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
 from sandbox.objects import WEBHOOK_SECRET
 from sandbox.server import SandboxServer
@@ -74,8 +75,20 @@ def start(server: SandboxServer, stack: AirflowStack) -> None:
     """Make the sandbox HrFlow announce each PUT to this Airflow, as HrFlow does; unpause the sync and let the first
     (scheduled, empty) run pass, so what follows is the webhook's doing."""
     server.state.webhook = WebhookSender(f"{stack.url}/hrflow/webhook")
+    paused = stack.api("GET", f"/api/v2/dags/{SYNC_DAG}").json()["is_paused"]
     stack.unpause(SYNC_DAG)
-    settle(stack, timeout=300)
+    if paused:  # catchup=False: unpausing makes one scheduled run, for the latest complete hour
+        wait_for(lambda: any(r["run_type"] == "scheduled" for r in runs(stack)), "the first scheduled run", 300)
+    settle(stack, server, timeout=300)
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float) -> None:
+    """Poll ``condition`` until it holds; raise TimeoutError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not seen within {timeout:.0f} s: {what}")
+        time.sleep(0.5)
 
 
 def runs(stack: AirflowStack) -> list[dict]:
@@ -85,19 +98,54 @@ def runs(stack: AirflowStack) -> list[dict]:
     return answer.json()["dag_runs"]
 
 
-def settle(stack: AirflowStack, timeout: float = 300, quiet: float = 8.0) -> None:
-    """Wait until the sync DAG has no queued or running run, and none starts for ``quiet`` seconds."""
-    deadline, calm_since = time.monotonic() + timeout, None
+def settle(stack: AirflowStack, server: SandboxServer | None = None, timeout: float = 300) -> None:
+    """
+    Wait until nothing can start another sync run: no run is queued or running, every delivery the sandbox HrFlow
+    announced was answered, the inbox holds no announcement, no asset event waits for the scheduler; and two looks
+    half a second apart see the same counts (runs, asset events, HrFlow writes, deliveries), so nothing moved
+    between them. A condition on each stage of the path a run starts by, not a quiet period.
+    """
+    deadline, previous = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        busy = any(r["state"] in ("queued", "running") for r in runs(stack))
-        if busy:
-            calm_since = None
-        elif calm_since is None:
-            calm_since = time.monotonic()
-        elif time.monotonic() - calm_since >= quiet:
+        now = quiet_counts(stack, server)
+        if now is not None and now == previous:
             return
+        previous = now
         time.sleep(0.5)
     raise TimeoutError(f"{SYNC_DAG} still busy after {timeout}s")
+
+
+def quiet_counts(stack: AirflowStack, server: SandboxServer | None) -> tuple | None:
+    """Return the counts that move when anything happens on the way to a sync run; None while something is under
+    way (a run queued or running, a delivery unanswered, an announcement in the inbox, an asset event queued)."""
+    made = runs(stack)
+    if any(r["state"] in ("queued", "running") for r in made):
+        return None
+    sender = server.state.webhook if server is not None else None
+    if sender is not None and not sender.idle():
+        return None
+    if inbox_announcements(stack):
+        return None
+    queued = stack.api("GET", f"/api/v2/dags/{SYNC_DAG}/assets/queuedEvents")
+    if queued.status_code == 200 and queued.json()["total_entries"]:
+        return None
+    events = stack.api("GET", "/api/v2/assets/events", params={"limit": 1}).json()["total_entries"]
+    writes = server.state.version if server is not None else None
+    return len(made), events, writes, len(sender.sent) if sender is not None else None
+
+
+def inbox_announcements(stack: AirflowStack) -> int:
+    """Return how many sync announcements wait in the webhook inbox (the ledger's SQLite file in the home)."""
+    import sqlite3
+
+    conn = json.loads(stack.env.get("AIRFLOW_CONN_HRFLOW_LEDGER") or "{}")
+    ledger = conn.get("host") or stack.home / "hrflow_ledger.db"
+    if not Path(ledger).exists():
+        return 0
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=30) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'hrflow_webhook_inbox'").fetchone():
+            return 0  # no delivery was recorded yet
+        return db.execute("SELECT count(*) FROM hrflow_webhook_inbox WHERE run_id LIKE 'sync:%'").fetchone()[0]
 
 
 def deliver(stack: AirflowStack, event_type: str, profile: dict) -> float:

@@ -16,7 +16,7 @@ import sys
 
 import requests
 
-from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
+from hrflow_airflow.events.signing import SIGNATURE_HEADER, sign
 from sandbox.__main__ import DEMO_SOURCE
 from sandbox.objects import API_SECRET, API_USER, WEBHOOK_SECRET, make_key
 

@@ -30,6 +30,8 @@ class WebhookSender:
         self.url, self.secret = url, secret
         self.queue: queue.Queue[tuple[str, str, bytes] | None] = queue.Queue()
         self.sent: list[dict] = []  # {"type", "key", "status", "at"} per delivery
+        self.announced = 0  # deliveries queued so far; each is in ``sent`` once answered (or failed)
+        self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.run, name="sandbox-hrflow-webhook", daemon=True)
         self.thread.start()
 
@@ -37,10 +39,12 @@ class WebhookSender:
         """Queue one delivery announcing ``obj`` (the whole object, as HrFlow sends it)."""
         message = {"update": f"{kind.title()} updated", "success": f"{kind.title()} stored"}[event_type.split(".")[-1]]
         body = json.dumps([{"type": event_type, "origin": "api", "message": message, kind: obj}]).encode()
+        with self.lock:  # the sandbox answers PUTs on several threads
+            self.announced += 1
         self.queue.put((event_type, obj.get("key"), body))
 
     def run(self) -> None:
-        from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
+        from hrflow_airflow.events.signing import SIGNATURE_HEADER, sign
 
         while (item := self.queue.get()) is not None:
             event_type, key, body = item
@@ -53,6 +57,10 @@ class WebhookSender:
                 log.warning("sandbox webhook to %s failed: %s", self.url, exc)
                 status = 0
             self.sent.append({"type": event_type, "key": key, "status": status, "at": time.time()})
+
+    def idle(self) -> bool:
+        """Return whether every delivery queued so far was sent and answered (none waits, none is in flight)."""
+        return len(self.sent) == self.announced
 
     def stop(self) -> None:
         self.queue.put(None)

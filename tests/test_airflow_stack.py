@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from hrflow_airflow.destinations import REGISTRY, declaration
-from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
+from hrflow_airflow.events.signing import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
 from sandbox.objects import WEBHOOK_SECRET, make_key
 
@@ -387,11 +387,15 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
 
 
 def test_a_bulk_delivery_is_answered_at_once_and_starts_one_run_per_profile(stack, sandbox):
-    """300 new profiles in one delivery: recorded, answered `queued`, then started by the drain; a redelivery
-    adds nothing. The SMS DAG is paused meanwhile, so the runs wait (a bulk import's SMS are not this test's)."""
+    """201 new profiles in one delivery (one past the drain's chunk of 200): recorded, answered `queued`, then
+    started by the drain; a redelivery adds nothing. The SMS DAG is paused meanwhile, so the runs wait (a bulk
+    import's SMS are not this test's)."""
+    from hrflow_airflow.events.inbox import DRAIN_CHUNK
+
+    count = DRAIN_CHUNK + 1  # the smallest bulk that needs a second drain round
     stack.api("PATCH", "/api/v2/dags/hrflow_profile_sms", json={"is_paused": True}).raise_for_status()
     source = make_key("source", "bulk")
-    keys = [make_key("profile", source, i) for i in range(300)]
+    keys = [make_key("profile", source, i) for i in range(count)]
     events = [{"type": "profile.storing.success", "profile": {"key": k, "source": {"key": source}}} for k in keys]
 
     def runs() -> int:
@@ -402,17 +406,17 @@ def test_a_bulk_delivery_is_answered_at_once_and_starts_one_run_per_profile(stac
         first = webhook(stack, events)
         assert first.status_code == 200, first.text
         queued = [r["run_id"] for r in first.json()["results"]]
-        assert [r["status"] for r in first.json()["results"]] == ["queued"] * 300 and len(set(queued)) == 300
+        assert [r["status"] for r in first.json()["results"]] == ["queued"] * count and len(set(queued)) == count
         again = webhook(stack, events)  # HrFlow redelivers
-        assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 300
+        assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * count
 
         deadline = time.monotonic() + 120
-        while runs() < before + 300:
-            assert time.monotonic() < deadline, f"{runs() - before} of 300 runs started"
+        while runs() < before + count:
+            assert time.monotonic() < deadline, f"{runs() - before} of {count} runs started"
             time.sleep(1)
         for run_id in (queued[0], queued[-1]):  # started under the run ids the answer named
             assert stack.api("GET", f"/api/v2/dags/hrflow_profile_sms/dagRuns/{run_id}").status_code == 200
-        assert runs() == before + 300  # one run per profile, the redelivery included
+        assert runs() == before + count  # one run per profile, the redelivery included
     finally:
         for run_id in queued if "queued" in locals() else []:
             stack.api("DELETE", f"/api/v2/dags/hrflow_profile_sms/dagRuns/{run_id}")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from hrflow_airflow.inbox import DRAIN_CHUNK
+from hrflow_airflow.events.inbox import DRAIN_CHUNK
 from sandbox.airflow_home import AirflowStack, free_port
 from sandbox.objects import make_key
 from tests.conftest import PG
@@ -51,9 +51,9 @@ def queue(stack: AirflowStack, count: int, tag: str) -> list[str]:
     """Record ``count`` new-profile events in the inbox, as a bulk delivery does; return their run ids."""
     import os
 
-    from hrflow_airflow.inbox import Inbox
-    from hrflow_airflow.sms import event_conf
-    from hrflow_airflow.webhook import run_id_for
+    from hrflow_airflow.events.inbox import Inbox
+    from hrflow_airflow.events.planning import run_id_for
+    from hrflow_airflow.events.sms import event_conf
 
     source = make_key("source", "inbox", tag)
     runs = []

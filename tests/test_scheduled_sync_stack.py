@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from hrflow_airflow.webhook import SIGNATURE_HEADER, sign
+from hrflow_airflow.events.signing import SIGNATURE_HEADER, sign
 from sandbox.airflow_home import AirflowStack
 from sandbox.connections import twilio_connection
 from sandbox.objects import WEBHOOK_SECRET, make_key
@@ -31,6 +31,8 @@ def stack(sandbox_server, tmp_path_factory):
             "AIRFLOW__HRFLOW__FULL_SWEEP_HOUR": "-1",  # this run uses search, whatever the hour
             # the runs here are the timetable's and the tests' own (tests/test_realtime_stack.py: the webhook's)
             "AIRFLOW__HRFLOW__WEBHOOK_STARTS_SYNC": "False",
+            # the killed post_to_ats is retried after 1 s, not [hrflow] task_retry_delay_seconds' 15
+            "AIRFLOW__HRFLOW__TASK_RETRY_DELAY_SECONDS": "1",
             "AIRFLOW_CONN_SMS_DEFAULT": json.dumps(
                 twilio_connection(sandbox_server.url, to="06 12 34 56 78", default_region="FR")
             ),

@@ -11,7 +11,7 @@ Alert channels: the on-call SMS, Slack and e-mail, as ``[hrflow] alert_channels`
   (https://airflow.apache.org/docs/apache-airflow-providers-smtp/stable/_modules/airflow/providers/smtp/notifications/smtp.html).
 
 Every channel has the SMS path's guarantee, in the same durable record (table ``hrflow_messages``,
-:class:`~hrflow_airflow.outbox.MessageRecords`): the message key is claimed before the request and its answer
+:class:`~hrflow_airflow.events.outbox.MessageRecords`): the message key is claimed before the request and its answer
 recorded after it. A call that finds the answer, or only the claim (the answer was lost: it may have gone out
 once), sends nothing. An answered refusal (Slack's 4xx, a refused recipient, a server that could not be reached)
 leaves it sendable by a later call. Neither channel retries a send by itself (the Slack client gets no retry
@@ -139,7 +139,7 @@ def alert_records() -> Any:
     (``AIRFLOW_CONN_HRFLOW_LEDGER``, as docker-compose.yaml and the Helm values set it). The alert then still
     goes (SMS: with its ``Idempotency-Key``; Twilio: looked up first), and the log says why it has no record.
     """
-    from hrflow_airflow.outbox import MessageRecords
+    from hrflow_airflow.events.outbox import MessageRecords
 
     records = MessageRecords("alert")
     try:

@@ -25,9 +25,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.errors import BadConfigError, RefusedError, fails_fast
+from hrflow_airflow.events.sms import KEY_PATTERN, MAX_KEY_LENGTH
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sms import KEY_PATTERN, MAX_KEY_LENGTH
 
 log = logging.getLogger(__name__)
 MAX_KEYS = 1000
@@ -121,11 +121,11 @@ def forget_airflow_copies(source: str, keys: list[str], ledger: Ledger) -> None:
     """Delete the batch files that carried ``keys`` and the SMS path's rows for them."""
     from sqlalchemy import delete
 
-    from hrflow_airflow.inbox import Inbox
-    from hrflow_airflow.outbox import MessageRecords
-    from hrflow_airflow.sms import DAG_ID, sms_idempotency_key
+    from hrflow_airflow.events.inbox import Inbox
+    from hrflow_airflow.events.outbox import MessageRecords
+    from hrflow_airflow.events.planning import run_id_for
+    from hrflow_airflow.events.sms import DAG_ID, sms_idempotency_key
     from hrflow_airflow.spill import forget_keys
-    from hrflow_airflow.webhook import run_id_for
 
     removed = forget_keys(set(keys))
     inbox, outbox = Inbox(ledger.db).table, MessageRecords("sms", ledger.db).table

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from hrflow_airflow.events.app import app
 from hrflow_airflow.ui.app import app as page
-from hrflow_airflow.webhook import app
 
 PAGE_PREFIX = "/hrflow-ui"
 

@@ -45,10 +45,10 @@ def sms_rows(home: Path, source: str, keys: list[str]) -> dict[str, tuple[bool, 
     """Return, per profile key, whether the home's ledger holds its SMS inbox row and its message row."""
     from sqlalchemy import select
 
-    from hrflow_airflow.inbox import Inbox
-    from hrflow_airflow.outbox import MessageRecords
-    from hrflow_airflow.sms import DAG_ID, sms_idempotency_key
-    from hrflow_airflow.webhook import run_id_for
+    from hrflow_airflow.events.inbox import Inbox
+    from hrflow_airflow.events.outbox import MessageRecords
+    from hrflow_airflow.events.planning import run_id_for
+    from hrflow_airflow.events.sms import DAG_ID, sms_idempotency_key
 
     inbox, messages = Inbox(), MessageRecords("sms")
     found = {}
@@ -63,10 +63,10 @@ def sms_rows(home: Path, source: str, keys: list[str]) -> dict[str, tuple[bool, 
 
 def record_sms_path(source: str, keys: list[str]) -> None:
     """Record, as the webhook and an SMS run do, each profile's inbox row (its SMS run) and its message row."""
-    from hrflow_airflow.inbox import Inbox
-    from hrflow_airflow.outbox import MessageRecords
-    from hrflow_airflow.sms import DAG_ID, event_conf, sms_idempotency_key
-    from hrflow_airflow.webhook import run_id_for
+    from hrflow_airflow.events.inbox import Inbox
+    from hrflow_airflow.events.outbox import MessageRecords
+    from hrflow_airflow.events.planning import run_id_for
+    from hrflow_airflow.events.sms import DAG_ID, event_conf, sms_idempotency_key
 
     inbox, messages = Inbox(), MessageRecords("sms")
     # an engine this process cached for this path (an earlier test) holds connections to the deleted file

@@ -145,7 +145,7 @@ def test_messaging_4xx_fails_with_the_reason(run_dag, sandbox):
 def test_past_sms_digest_over_the_recruiter_gets_one_digest_instead(run_dag, sandbox, airflow_home, monkeypatch):
     """`[hrflow] sms_digest_over` 2: this window already counted 2 runs (a bulk import), so this one sends the
     digest, not its own SMS; the next window is primed the same, in case the run crosses into it."""
-    from hrflow_airflow.digest import WINDOW_SECONDS, Bursts
+    from hrflow_airflow.events.digest import WINDOW_SECONDS, Bursts
 
     ledger = json.dumps({"conn_type": "sqlite", "host": str(airflow_home / "burst_ledger.db")})
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", ledger)

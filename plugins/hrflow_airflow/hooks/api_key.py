@@ -169,7 +169,7 @@ class MessagingHook(ApiKeyJsonHook):
         """
         Send one SMS at most once for ``idempotency_key``; return ``(reference, sent_now)``.
 
-        ``store`` (``get``/``set``: the task state store, or :class:`~hrflow_airflow.outbox.MessageRecords`)
+        ``store`` (``get``/``set``: the task state store, or :class:`~hrflow_airflow.events.outbox.MessageRecords`)
         holds ``{"intent": time}`` during the request and ``{"sent": time}`` after it.
         """
         state = store.get(idempotency_key) if store is not None else None

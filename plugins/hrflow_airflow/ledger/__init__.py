@@ -14,8 +14,8 @@ posted again; and only a record of *what* the ATS accepted tells an edit in HrFl
 * :mod:`.seen` — the keys a full sweep listed, to find the synced objects HrFlow no longer holds;
 * :mod:`.parts` — what went with each object beyond its record: its CV, its applications.
 
-The inbox, message and burst tables (:mod:`hrflow_airflow.inbox`, :mod:`hrflow_airflow.outbox`,
-:mod:`hrflow_airflow.digest`) live in the same database, through :meth:`LedgerHook.side_table`.
+The inbox, message and burst tables (:mod:`hrflow_airflow.events.inbox`, :mod:`hrflow_airflow.events.outbox`,
+:mod:`hrflow_airflow.events.digest`) live in the same database, through :meth:`LedgerHook.side_table`.
 
 A task makes one :class:`Ledger` and passes it on. Size: one row per object ever synced per destination (in
 PostgreSQL about 390 bytes with its indexes once vacuumed: some 370 MB for a million objects;

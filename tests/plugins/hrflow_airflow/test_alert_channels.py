@@ -10,8 +10,8 @@ import threading
 import pytest
 
 from hrflow_airflow.alert_channels import Alert, channel_names, deliver
+from hrflow_airflow.events.outbox import MessageRecords
 from hrflow_airflow.monitoring import HrFlowAlertNotifier
-from hrflow_airflow.outbox import MessageRecords
 from sandbox.connections import alert_connection
 from sandbox.slack import slack_alert_connection
 from sandbox.state import Fault

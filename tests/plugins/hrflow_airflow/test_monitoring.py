@@ -10,6 +10,7 @@ import pytest
 
 from hrflow_airflow import alert_channels, metrics, monitoring
 from hrflow_airflow.alert_channels import alert_target
+from hrflow_airflow.events.outbox import MessageRecords
 from hrflow_airflow.metrics import event_extra, publish_report
 from hrflow_airflow.monitoring import (
     HrFlowAlertNotifier,
@@ -20,7 +21,6 @@ from hrflow_airflow.monitoring import (
     summary_table,
 )
 from hrflow_airflow.objects import JOB, PROFILE
-from hrflow_airflow.outbox import MessageRecords
 from hrflow_airflow.settings import setting
 from sandbox.connections import alert_connection
 from sandbox.state import Fault
@@ -215,7 +215,7 @@ def test_alert_whose_answer_is_lost_is_reported_by_key_and_never_sent_twice(aler
 
 def test_an_alert_goes_even_where_its_record_cannot_be_opened(alert_conn, sandbox, monkeypatch, caplog):
     """An executor callback may be denied the ledger connection: the alert is sent with its key only, and says so."""
-    from hrflow_airflow.outbox import MessageRecords
+    from hrflow_airflow.events.outbox import MessageRecords
 
     def denied(self):
         raise PermissionError("Access denied for connection 'hrflow_ledger' by Execution API")

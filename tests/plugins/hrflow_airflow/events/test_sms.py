@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hrflow_airflow.sms import (
+from hrflow_airflow.events.sms import (
     DEFAULT_TEMPLATE,
     EventError,
     parse_event,

@@ -9,14 +9,16 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from hrflow_airflow.inbox import Inbox
+from hrflow_airflow.events.app import create_app
+from hrflow_airflow.events.inbox import Inbox
+from hrflow_airflow.events.planning import run_id_for
+from hrflow_airflow.events.realtime import RecordHasher, announced, sync_event_types
+from hrflow_airflow.events.signing import SIGNATURE_HEADER, sign
+from hrflow_airflow.events.sms import EventError
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.mapping import to_record
 from hrflow_airflow.objects import JOB, PROFILE
-from hrflow_airflow.realtime import RecordHasher, announced, sync_event_types
 from hrflow_airflow.sealed import record_hash
-from hrflow_airflow.sms import EventError
-from hrflow_airflow.webhook import SIGNATURE_HEADER, create_app, run_id_for, sign
 
 SECRET = "whsec-test"
 DESTINATION = "ats_default"

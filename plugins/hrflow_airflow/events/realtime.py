@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hrflow_airflow.inbox import SYNC_PREFIX
+from hrflow_airflow.events.inbox import SYNC_PREFIX
+from hrflow_airflow.events.sms import KEY_PATTERN, MAX_KEY_LENGTH, EventError, handled_events
 from hrflow_airflow.mapping import to_record
 from hrflow_airflow.objects import KINDS, PROFILE, ObjectKind
-from hrflow_airflow.sms import KEY_PATTERN, MAX_KEY_LENGTH, EventError, handled_events
 from hrflow_airflow.sync.dag_args import webhook_asset
 
 log = logging.getLogger(__name__)

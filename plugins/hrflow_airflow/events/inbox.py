@@ -8,7 +8,7 @@ one statement and answered ``queued``. Two kinds of rows:
 
 * an SMS run: one row per run id (the run id is derived from the profile, so a redelivery adds nothing);
 * a sync announcement (``conf["sync"]``: kind, container, key and the keyed hash of its mapped record,
-  :mod:`hrflow_airflow.realtime`), deleted once handled.
+  :mod:`hrflow_airflow.events.realtime`), deleted once handled.
 
 A drain thread in the api-server handles the announcements of a round together (one ledger read, at most one
 asset event per sync DAG), then starts the SMS runs and marks each row started. It starts with the api-server
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 TABLE = "hrflow_webhook_inbox"
 DRAIN_CHUNK = 200
-SYNC_PREFIX = "sync:"  # the run id of a sync announcement (hrflow_airflow.realtime.Announced.row)
+SYNC_PREFIX = "sync:"  # the run id of a sync announcement (hrflow_airflow.events.realtime.Announced.row)
 STALE = timedelta(hours=1)  # an announcement that could not be handled this long is dropped: the hourly run has it
 
 

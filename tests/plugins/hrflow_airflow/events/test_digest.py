@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hrflow_airflow.digest import DIGEST, SEND, SKIP, WINDOW_SECONDS, Bursts, decide, digest_text
+from hrflow_airflow.events.digest import DIGEST, SEND, SKIP, WINDOW_SECONDS, Bursts, decide, digest_text
 
 
 def test_each_window_counts_its_runs_in_the_database(ledger_path):

@@ -9,7 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from hrflow import Hrflow
 
-from hrflow_airflow.webhook import SIGNATURE_HEADER, SignatureError, create_app, run_id_for, sign, verify
+from hrflow_airflow.events.app import create_app
+from hrflow_airflow.events.planning import run_id_for
+from hrflow_airflow.events.signing import SIGNATURE_HEADER, SignatureError, sign, verify
 
 SECRET = "whsec-test"
 EVENT = {
@@ -88,7 +90,7 @@ def app_client(ledger_path):
 
 def post(client, header):
     """Deliver, and wait until the drain has handled every row the delivery recorded."""
-    from hrflow_airflow.inbox import Inbox
+    from hrflow_airflow.events.inbox import Inbox
 
     answer = client.post("/webhook", headers={SIGNATURE_HEADER: header} if header else {})
     _wait_for(lambda: Inbox().pending() == 0, "the drain")
@@ -309,13 +311,13 @@ def test_a_bulk_delivery_is_recorded_answered_queued_and_each_run_started_once(l
         again = client.post("/webhook", headers={SIGNATURE_HEADER: signed(_bulk(5))})  # HrFlow redelivers
         assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 5
     assert sorted(started) == sorted(r["run_id"] for r in answer.json()["results"]) and len(set(started)) == 5
-    from hrflow_airflow.inbox import Inbox
+    from hrflow_airflow.events.inbox import Inbox
 
     assert Inbox().pending() == 0
 
 
 def test_runs_recorded_by_an_api_server_that_stopped_are_started_by_the_next(ledger_path):
-    from hrflow_airflow.inbox import Inbox
+    from hrflow_airflow.events.inbox import Inbox
 
     Inbox().record([(run_id_for("s" * 40, f"{i:040d}"), {"profile_key": f"{i:040d}"}) for i in range(3)])
     started = []
@@ -329,7 +331,7 @@ def test_runs_recorded_by_an_api_server_that_stopped_are_started_by_the_next(led
 
 
 def test_a_run_the_drain_cannot_start_stays_recorded_for_the_next_round(ledger_path):
-    from hrflow_airflow.inbox import Inbox
+    from hrflow_airflow.events.inbox import Inbox
 
     inbox = Inbox()
     inbox.record([("r1", {}), ("r2", {})])

@@ -13,8 +13,8 @@ from typing import Any
 from airflow.sdk import Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from hrflow_airflow.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
 from hrflow_airflow.errors import BadConfigError, fails_fast
+from hrflow_airflow.events.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.messaging import messaging_hook
@@ -230,7 +230,7 @@ def send_digest(
     """Send the window's one digest SMS (``digest``) or nothing (``skip``): past ``sms_digest_over`` in 10 min."""
     emit_counts("sms", {"digested": 1}, tags)
     if what == DIGEST:
-        from hrflow_airflow.outbox import MessageRecords
+        from hrflow_airflow.events.outbox import MessageRecords
 
         digest_key = f"digest-{context['dag'].dag_id}-{window}"
         hook.send_sms(digest_text(over, window), idempotency_key=digest_key, store=MessageRecords("digest"))
