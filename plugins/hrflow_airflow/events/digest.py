@@ -15,9 +15,9 @@ from functools import cached_property
 from typing import Any
 
 from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger.schema import BURSTS, table
 from hrflow_airflow.settings import settings
 
-TABLE = "hrflow_sms_bursts"
 WINDOW_SECONDS = 600
 SEND, DIGEST, SKIP = "send", "digest", "skip"
 
@@ -36,13 +36,8 @@ class Bursts:
 
     @cached_property
     def table(self) -> Any:
-        from sqlalchemy import Column, Integer
-
-        return self.ledger.side_table(
-            TABLE,
-            Column("window_start", Integer, primary_key=True),  # Unix time of the window's start
-            Column("runs", Integer, nullable=False),
-        )
+        """Return the burst table (created with the ledger's engine)."""
+        return table(BURSTS)
 
     def count(self, now: float | None = None) -> tuple[int, int]:
         """Count one more run in the current window; return (the window's start, runs counted so far)."""

@@ -27,10 +27,10 @@ from functools import cached_property
 from typing import Any
 
 from hrflow_airflow.ledger import LedgerHook
+from hrflow_airflow.ledger.schema import INBOX, table
 
 log = logging.getLogger(__name__)
 
-TABLE = "hrflow_webhook_inbox"
 DRAIN_CHUNK = 200
 SYNC_PREFIX = "sync:"  # the run id of a sync announcement (hrflow_airflow.events.realtime.Announced.row)
 STALE = timedelta(hours=1)  # an announcement that could not be handled this long is dropped: the hourly run has it
@@ -44,16 +44,8 @@ class Inbox:
 
     @cached_property
     def table(self) -> Any:
-        from sqlalchemy import Column, String, Text
-
-        return self.ledger.side_table(
-            TABLE,
-            Column("run_id", String(250), primary_key=True),
-            Column("conf", Text, nullable=False),
-            Column("received_at", String(32), nullable=False, index=True),
-            Column("started_at", String(32)),
-            Column("status", String(16)),  # what starting it answered: triggered / duplicate
-        )
+        """Return the inbox table (created with the ledger's engine)."""
+        return table(INBOX)
 
     def record(self, runs: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
         """Record runs to start, in one statement; return ``queued`` or ``duplicate`` per run id."""

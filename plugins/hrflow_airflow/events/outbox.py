@@ -16,8 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from hrflow_airflow.ledger import LedgerHook
-
-TABLE = "hrflow_messages"
+from hrflow_airflow.ledger.schema import MESSAGES, table
 
 
 class MessageRecords:
@@ -29,15 +28,8 @@ class MessageRecords:
 
     @cached_property
     def table(self) -> Any:
-        from sqlalchemy import Column, String
-
-        return self.ledger.side_table(
-            TABLE,
-            Column("message_key", String(120), primary_key=True),
-            Column("kind", String(32), nullable=False),
-            Column("state", String(500), nullable=False),  # JSON: keys and times only
-            Column("updated_at", String(32), nullable=False),
-        )
+        """Return the message table (created with the ledger's engine)."""
+        return table(MESSAGES)
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the state recorded for ``key``, else ``default``."""

@@ -7,15 +7,16 @@ cuts its batches differently, only a per-object record keeps an object the ATS a
 posted again; and only a record of *what* the ATS accepted tells an edit in HrFlow from our own tagging.
 
 * :mod:`.db` — the database: connection ``hrflow_ledger`` to an engine, with a SQLite fallback;
-* :mod:`.schema` — the tables (SQLAlchemy Core) and their in-place migration;
+* :mod:`.schema` — every table of the ledger's database (SQLAlchemy Core) and their in-place migration;
 * :mod:`.deliveries` — the state machine: intent → accepted → synced (and updates);
 * :mod:`.refusals` — the quarantine policy (pure) and its queries;
 * :mod:`.watermarks` — the changes listing's watermarks;
 * :mod:`.seen` — the keys a full sweep listed, to find the synced objects HrFlow no longer holds;
 * :mod:`.parts` — what went with each object beyond its record: its CV, its applications.
 
-The inbox, message and burst tables (:mod:`hrflow_airflow.events.inbox`, :mod:`hrflow_airflow.events.outbox`,
-:mod:`hrflow_airflow.events.digest`) live in the same database, through :meth:`LedgerHook.side_table`.
+The event flow's inbox, message and burst tables (:mod:`hrflow_airflow.events.inbox`,
+:mod:`hrflow_airflow.events.outbox`, :mod:`hrflow_airflow.events.digest`) and the HrFlow page's (:mod:`.history`)
+are declared in the same schema, created and migrated with the ledger's engine.
 
 A task makes one :class:`Ledger` and passes it on. Size: one row per object ever synced per destination (in
 PostgreSQL about 390 bytes with its indexes once vacuumed: some 370 MB for a million objects;

@@ -118,20 +118,6 @@ class LedgerHook(BaseHook):
             from sqlalchemy.dialects.sqlite import insert
         return insert(table)
 
-    def side_table(self, name: str, *columns: Any) -> Any:
-        """Return table ``name`` of ``columns`` in the ledger's database, created on first use (messages, inbox)."""
-        from sqlalchemy import MetaData, Table, inspect
-        from sqlalchemy.exc import DatabaseError
-
-        table = Table(name, MetaData(), *columns)
-        with _CREATING:  # the threads of a task create it once
-            try:
-                table.metadata.create_all(self.engine, checkfirst=True)
-            except DatabaseError:  # another process created it between the check and the CREATE
-                if not inspect(self.engine).has_table(name):
-                    raise
-        return table
-
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         """

@@ -13,26 +13,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.ledger.db import now
+from hrflow_airflow.ledger.schema import KEYS, table
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet, MultiFernet
 
     from hrflow_airflow.ledger.db import LedgerHook
 
-KEYS = "hrflow_keys"
 
-
-def keys_table(db: LedgerHook) -> Any:
-    """Return the keys table, created on first use."""
-    from sqlalchemy import Column, String, Text
-
-    return db.side_table(
-        KEYS,
-        Column("name", String(64), primary_key=True),
-        Column("sealed", Text, nullable=False),  # a Fernet token
-        Column("created_at", String(32), nullable=False),
-        Column("sealed_at", String(32), nullable=False),
-    )
+def keys_table() -> Any:
+    """Return the keys table (created with the ledger's engine)."""
+    return table(KEYS)
 
 
 def stored_key(db: LedgerHook, name: str, fernet: MultiFernet, primary: Fernet, make: Callable[[], bytes]) -> bytes:
@@ -42,7 +33,7 @@ def stored_key(db: LedgerHook, name: str, fernet: MultiFernet, primary: Fernet, 
     """
     from sqlalchemy import select, update
 
-    table = keys_table(db)
+    table = keys_table()
     with db.engine.begin() as conn:
         token = conn.execute(select(table.c.sealed).where(table.c.name == name)).scalar_one_or_none()
         if token is None:

@@ -1,9 +1,12 @@
 """
-The ledger's tables (SQLAlchemy Core) and their in-place migration.
+Every table of the ledger's database (SQLAlchemy Core), in one metadata, and their in-place migration.
 
-Tables are built on first use: importing this module imports no SQLAlchemy, so DAG files parse without it.
-A table created by an older version gains the columns it lacks on first use (:func:`migrate`), through
-Alembic's operations (an Airflow dependency): no data is lost, no SQL is written by hand.
+The sync's tables (ledger, watermarks, parts, seen keys, sealed keys), the HrFlow page's (:mod:`.history`) and the
+event flow's (the webhook inbox, the message record, the SMS bursts: :mod:`hrflow_airflow.events`) are declared
+here and created together with the ledger's engine (:func:`create`). Tables are built on first use: importing this
+module imports no SQLAlchemy, so DAG files parse without it. A table created by an older version gains the
+columns it lacks on first use (:func:`migrate`, every table), through Alembic's operations (an Airflow
+dependency): no data is lost, no SQL is written by hand.
 """
 
 from __future__ import annotations
@@ -12,29 +15,22 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
+    from sqlalchemy import Column, MetaData, Table
     from sqlalchemy.engine import Engine
 
 TABLE = "hrflow_sync_ledger"
 WATERMARKS = "hrflow_sync_watermark"
 PARTS = "hrflow_sync_part"
+SEEN = "hrflow_seen"  # the keys a full sweep listed (ledger/seen.py)
+KEYS = "hrflow_keys"  # keys sealed under the Fernet key (ledger/keys.py)
+INBOX = "hrflow_webhook_inbox"  # the webhook's deliveries (events/inbox.py)
+MESSAGES = "hrflow_messages"  # what each message key sent (events/outbox.py)
+BURSTS = "hrflow_sms_bursts"  # the SMS runs of each 10-minute window (events/digest.py)
 REASON_LIMIT = 300
-# columns added after the first release, in the order they came: an older table gains them on first use
-ADDED = (
-    "record_hash",
-    "refusals",
-    "reason",
-    "refused_run",
-    "synced_hash",
-    "group_key",
-    "sent_hash",
-    "origin",
-    "sent_at",
-)
 
 
 def ledger_columns() -> list[Any]:
-    """Return new Column objects of the ledger table (a Column belongs to one table: the migration needs its own)."""
+    """Return the ledger table's columns: one row per object and destination."""
     from sqlalchemy import Column, Integer, String
 
     return [
@@ -61,14 +57,23 @@ def ledger_columns() -> list[Any]:
 
 
 @cache
-def metadata() -> Any:
-    """Return the metadata holding the ledger and watermark tables."""
-    from sqlalchemy import Column, MetaData, String, Table
+def metadata() -> MetaData:
+    """Return the metadata holding every table of the ledger's database."""
+    from sqlalchemy import MetaData, Table
 
     from hrflow_airflow.ledger import history
 
     meta = MetaData()
     history.define(meta, Table(TABLE, meta, *ledger_columns()))  # the HrFlow page's tables and indexes
+    sync_tables(meta)
+    event_tables(meta)
+    return meta
+
+
+def sync_tables(meta: MetaData) -> None:
+    """Add the sync's tables beside the ledger: watermarks, parts, the seen keys, the sealed keys."""
+    from sqlalchemy import Column, String, Table, Text
+
     Table(
         WATERMARKS,
         meta,
@@ -90,7 +95,54 @@ def metadata() -> Any:
         Column("sent_at", String(32)),
         Column("updated_at", String(32), nullable=False),
     )
-    return meta
+    Table(
+        SEEN,
+        meta,
+        Column("listing", String(250), primary_key=True),
+        Column("object_key", String(64), primary_key=True),
+    )
+    Table(
+        KEYS,
+        meta,
+        Column("name", String(64), primary_key=True),
+        Column("sealed", Text, nullable=False),  # a Fernet token
+        Column("created_at", String(32), nullable=False),
+        Column("sealed_at", String(32), nullable=False),
+    )
+
+
+def event_tables(meta: MetaData) -> None:
+    """Add the event flow's tables: the webhook inbox, the message record, the SMS bursts. Keys and times only."""
+    from sqlalchemy import Column, Integer, String, Table, Text
+
+    Table(
+        INBOX,
+        meta,
+        Column("run_id", String(250), primary_key=True),
+        Column("conf", Text, nullable=False),
+        Column("received_at", String(32), nullable=False, index=True),
+        Column("started_at", String(32)),
+        Column("status", String(16)),  # what starting it answered: triggered / duplicate
+    )
+    Table(
+        MESSAGES,
+        meta,
+        Column("message_key", String(120), primary_key=True),
+        Column("kind", String(32), nullable=False),
+        Column("state", String(500), nullable=False),  # JSON: keys and times only
+        Column("updated_at", String(32), nullable=False),
+    )
+    Table(
+        BURSTS,
+        meta,
+        Column("window_start", Integer, primary_key=True),  # Unix time of the window's start
+        Column("runs", Integer, nullable=False),
+    )
+
+
+def table(name: str) -> Table:
+    """Return table ``name`` of the ledger's database (created with the ledger's engine)."""
+    return metadata().tables[name]
 
 
 def ledger_table() -> Table:
@@ -110,7 +162,7 @@ def parts_table() -> Table:
 
 def create(engine: Engine) -> None:
     """
-    Create the tables that do not exist yet, then add the columns an older ledger table lacks. Several task
+    Create the tables that do not exist yet, then add the columns a table of an older version lacks. Several task
     processes may start on a new ledger at once: one that loses the race to create or migrate (the table or
     the column exists by then) checks again instead of failing.
     """
@@ -130,17 +182,37 @@ def create(engine: Engine) -> None:
 
 
 def migrate(engine: Engine) -> list[str]:
-    """Add the columns of :data:`ADDED` the ledger table lacks (an in-place upgrade); return their names."""
+    """
+    Add the columns every existing table lacks (an in-place upgrade of a table an older version created); return
+    them as ``table.column``. A column added to a table that has rows is nullable unless it has a server default.
+    """
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
     from sqlalchemy import inspect
 
-    present = {column["name"] for column in inspect(engine).get_columns(TABLE)}
-    missing = [name for name in ADDED if name not in present]
+    inspector = inspect(engine)
+    existing = set(inspector.get_table_names())
+    missing: list[tuple[str, Column]] = []
+    for name, declared in metadata().tables.items():
+        if name in existing:
+            present = {column["name"] for column in inspector.get_columns(name)}
+            missing += [(name, column) for column in declared.columns if column.name not in present]
     if missing:
         with engine.begin() as conn:
             operations = Operations(MigrationContext.configure(conn))
-            for column in ledger_columns():
-                if column.name in missing:
-                    operations.add_column(TABLE, column)
-    return missing
+            for name, column in missing:
+                operations.add_column(name, addable(column))
+    return [f"{name}.{column.name}" for name, column in missing]
+
+
+def addable(column: Column) -> Column:
+    """Return a new column like ``column`` that a table with rows can gain (a Column belongs to one table)."""
+    from sqlalchemy import Column
+
+    default = column.server_default
+    return Column(
+        column.name,
+        column.type,
+        nullable=column.nullable or default is None,
+        server_default=default.arg if default is not None else None,
+    )

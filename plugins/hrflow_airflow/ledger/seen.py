@@ -11,25 +11,19 @@ from typing import TYPE_CHECKING
 
 from hrflow_airflow.ledger.db import CHUNK
 from hrflow_airflow.ledger.deliveries import SYNCED
-from hrflow_airflow.ledger.schema import ledger_table
+from hrflow_airflow.ledger.schema import SEEN, ledger_table, table
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook
-
-SEEN = "hrflow_seen"
 
 
 class SeenKeys:
     """The object keys one listing (``listing``: e.g. ``<dag_id>/<run_id>``) returned, written in chunks."""
 
     def __init__(self, db: LedgerHook, listing: str) -> None:
-        from sqlalchemy import Column, String
-
         self.db, self.listing, self.pending, self.count = db, listing[:250], [], 0
         self.lock = threading.RLock()  # the listing's slices add at once
-        self.table = db.side_table(
-            SEEN, Column("listing", String(250), primary_key=True), Column("object_key", String(64), primary_key=True)
-        )
+        self.table = table(SEEN)
 
     def add(self, keys: Iterable[str]) -> None:
         """Note listed keys (written once ``CHUNK`` of them are pending)."""

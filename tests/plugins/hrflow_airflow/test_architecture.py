@@ -129,6 +129,18 @@ def test_hooks_never_import_destinations_or_sync():
     assert upward == set()
 
 
+def test_every_table_is_declared_in_the_ledgers_schema():
+    """One schema, one migration: no module builds a table of its own (``ledger/history.py`` is the schema's)."""
+    declared_in = {"ledger/schema.py", "ledger/history.py"}
+    builders = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Table"
+    }
+    assert builders <= declared_in and "ledger/schema.py" in builders
+
+
 DECLARATIONS = {"get_provider_info"}  # Param and provider declarations: long by nature
 
 

@@ -142,3 +142,33 @@ def test_every_ledger_write_works_on_postgresql(postgres_ledger):
         "d", ["s"]
     ) == [("a", "s")]
     assert ledger.watermarks.get("d", "profiles:s") == "2026-01-02T00:00:00+0000" and ledger.deliveries.count("d") == 3
+
+
+def test_every_table_of_an_older_version_gains_its_new_columns_and_keeps_its_rows(tmp_path):
+    from sqlalchemy import create_engine, inspect, text
+
+    from hrflow_airflow.ledger.schema import INBOX, PARTS, create, metadata, migrate
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:  # an inbox before it noted what starting a run answered, parts before fingerprints
+        conn.execute(
+            text(
+                f"CREATE TABLE {INBOX} (run_id VARCHAR(250) PRIMARY KEY, conf TEXT NOT NULL, "
+                "received_at VARCHAR(32) NOT NULL, started_at VARCHAR(32))"
+            )
+        )
+        conn.execute(text(f"INSERT INTO {INBOX} VALUES ('r1', '{{}}', 'now', NULL)"))
+        conn.execute(
+            text(
+                f"CREATE TABLE {PARTS} (destination VARCHAR(250), object_key VARCHAR(64), part VARCHAR(160), "
+                "state VARCHAR(16) NOT NULL, updated_at VARCHAR(32) NOT NULL, "
+                "PRIMARY KEY (destination, object_key, part))"
+            )
+        )
+    create(engine)
+    inspector = inspect(engine)
+    for name, table in metadata().tables.items():
+        assert {c["name"] for c in inspector.get_columns(name)} == set(table.columns.keys()), name
+    with engine.connect() as conn:
+        assert conn.execute(text(f"SELECT run_id, status FROM {INBOX}")).all() == [("r1", None)]
+    assert migrate(engine) == []  # nothing left to add

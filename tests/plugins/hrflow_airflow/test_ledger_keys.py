@@ -25,7 +25,7 @@ def db(monkeypatch, tmp_path) -> LedgerHook:
 def sealed_token(db: LedgerHook) -> str:
     from sqlalchemy import select
 
-    table = keys_table(db)
+    table = keys_table()
     with db.engine.connect() as conn:
         return conn.execute(select(table.c.sealed).where(table.c.name == "k")).scalar_one()
 
@@ -76,7 +76,7 @@ def test_reseal_cli_reseals_under_the_first_key(db, monkeypatch):
     assert "the old key may now be dropped" in done.stdout
     from sqlalchemy import select
 
-    table = keys_table(db)
+    table = keys_table()
     with db.engine.connect() as conn:
         token = conn.execute(select(table.c.sealed).where(table.c.name == "record_hash")).scalar_one()
     assert opens(Fernet(new.encode()), token) and not opens(Fernet(old.encode()), token)
