@@ -21,7 +21,9 @@ pytestmark = pytest.mark.distributed
 
 DAG_ID = "hrflow_profiles_to_ats"
 WORKERS = ("worker-a", "worker-b")
-PROFILES, BATCH_SIZE = 2000, 250  # 8 batches
+# 8 batches: more tag_profiles tasks at once than the pool's 3 slots, work for both workers (2 slots each), and a
+# held batch among others; the smallest batches keep each run short (the bound and the kill are about batches)
+PROFILES, BATCH_SIZE = 400, 50
 POOL_SLOTS, CONCURRENCY = 3, 2  # at most 3 HrFlow tasks at once, each with 2 calls in flight
 
 
@@ -49,9 +51,13 @@ def celery_stack(sandbox_server, postgres_db, tmp_path_factory):
                     "schema": postgres_db,
                 }
             ),
-            # a task whose worker vanished is failed (and retried) after 30 s without a heartbeat
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            # a task whose worker vanished is failed (and retried) after 15 s without a heartbeat; a live task
+            # heartbeats every 3 s (five chances before the timeout on a loaded machine), and the retry waits 1 s
+            # instead of [hrflow] task_retry_delay_seconds' 15
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "3",
+            "AIRFLOW__HRFLOW__TASK_RETRY_DELAY_SECONDS": "1",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
         },
     )
