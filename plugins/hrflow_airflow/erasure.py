@@ -54,9 +54,14 @@ def erase(source: str, keys: list[str], *, ledger: Ledger | None = None) -> dict
     destination = destination_for(PROFILE.ats_conn_id, PROFILE.name)
     known = ledger.deliveries.lookup(destination.ledger_key, keys)
     report: dict[str, list[str]] = {
-        "removed": [], "not_found": [], "not_supported": [], "left_in_place": [], "failed": [], "cv_deleted": [],
+        "removed": [],
+        "not_found": [],
+        "not_supported": [],
+        "left_in_place": [],
+        "failed": [],
+        "cv_deleted": [],
         "cv_remains": [],
-    }  # fmt: skip
+    }
     held = [k for k in keys if k in known and not str(known[k].reason or "").startswith("erased")]
     cvs = delete_cvs(destination, ledger, [k for k in held if known[k].ours], report)
     report["not_found"] += [k for k in keys if k not in held]

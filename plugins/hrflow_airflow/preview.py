@@ -29,8 +29,14 @@ def requests_for(destination: Any, record: dict[str, Any]) -> list[dict[str, Any
     if api is None or not hasattr(api, "create_call"):  # the JSON endpoint: the record carries it all
         path = destination.client.base_url
         body = {"profiles": [record]}
-        return [{"does": "create (one POST per batch, with an Idempotency-Key)", "method": "POST", "path": path,
-                 "body": body}]  # fmt: skip
+        return [
+            {
+                "does": "create (one POST per batch, with an Idempotency-Key)",
+                "method": "POST",
+                "path": path,
+                "body": body,
+            }
+        ]
     key, remote = str(record["hrflow_key"]), "<the new record's id>"
     path, payload = api.create_call(record)
     out = [{"does": "create (carrying the marker hrflow-key:<key>)", "method": "POST", "path": path, "body": payload}]
@@ -42,8 +48,14 @@ def requests_for(destination: Any, record: dict[str, Any]) -> list[dict[str, Any
         out.append({"does": "the CV, by URL", "method": method, "path": cv_path, "body": cv_body})
     elif resume and api.cv_route == "upload":
         cv_path, fields, file_field = api.cv_upload(remote, resume)
-        out.append({"does": f"the CV, streamed from {resume['url']} (at most [hrflow] max_cv_mb)", "method": "POST",
-                    "path": cv_path, "multipart": {**fields, file_field: cv_file_name(key, resume)}})  # fmt: skip
+        out.append(
+            {
+                "does": f"the CV, streamed from {resume['url']} (at most [hrflow] max_cv_mb)",
+                "method": "POST",
+                "path": cv_path,
+                "multipart": {**fields, file_field: cv_file_name(key, resume)},
+            }
+        )
     elif resume:
         out.append({"does": f"no CV: the {api.name} adapter sends none"})
     for application in record.get(APPLICATIONS) or []:
@@ -51,8 +63,9 @@ def requests_for(destination: Any, record: dict[str, Any]) -> list[dict[str, Any
         if api.one_record_per_job:
             if job != api.job_of(record):
                 job_path, job_body = api.create_call({**record, APPLICATIONS: [application]})
-                out.append({"does": f"a record of its own on job {job}", "method": "POST", "path": job_path,
-                            "body": job_body})  # fmt: skip
+                out.append(
+                    {"does": f"a record of its own on job {job}", "method": "POST", "path": job_path, "body": job_body}
+                )
         elif api.applies:
             method, app_path, app_body = api.apply_request(remote, job)
             out.append({"does": f"the application to job {job}", "method": method, "path": app_path, "body": app_body})

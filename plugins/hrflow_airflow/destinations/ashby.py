@@ -162,8 +162,9 @@ class AshbyHook(CandidateApiHook):
             return self.auth_error(
                 f"{self.target} refused the API key ({why}); give it the candidatesRead and candidatesWrite "
                 f"permissions, or check connection '{self.conn_id}'",
-                403, why,
-            )  # fmt: skip
+                403,
+                why,
+            )
         if code == "rate_limit_exceeded":
             return RateLimitedError(f"{self.target}: {why}")
         status = 404 if code.endswith("_not_found") else 400  # "what would be 4XX errors"
@@ -236,15 +237,20 @@ class AshbyHook(CandidateApiHook):
         """Upload the CV to Ashby's storage by a presigned URL, then attach it as the candidate's resume."""
         content_type = str(resume.get("content_type") or "application/pdf")
         size = resume.get("size") if isinstance(resume.get("size"), int) else declared_length(stream)
-        ask = {"fileUploadContext": "CandidateResume", "fileName": name, "contentType": content_type,
-               "contentLength": size}  # fmt: skip
+        ask = {
+            "fileUploadContext": "CandidateResume",
+            "fileName": name,
+            "contentType": content_type,
+            "contentLength": size,
+        }
         target = (self.request("POST", "/file.createFileUploadHandle", json=ask).json() or {}).get("results") or {}
         if not target.get("url") or not target.get("handle"):
             raise RefusedError(f"{self.target}: file.createFileUploadHandle gave no url or handle", 0, "no handle")
         body = MultipartBody(dict(target.get("fields") or {}), "file", name, content_type, stream)
         try:  # the presigned URL is the credential: no API key goes to the storage
-            stored = requests.post(str(target["url"]), data=body, headers={"Content-Type": body.content_type},
-                                   timeout=self.timeout)  # fmt: skip
+            stored = requests.post(
+                str(target["url"]), data=body, headers={"Content-Type": body.content_type}, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             raise CvError(f"Ashby's file storage could not be reached ({type(exc).__name__})") from None
         if not stored.ok:
@@ -296,11 +302,14 @@ class AshbyHook(CandidateApiHook):
     def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ids = self.custom_field_ids(self.request("GET", self.custom_fields_request()).json())
         return [
-            ("POST", "/customField.setValue",
-             {"objectId": remote_id, "objectType": CANDIDATE, "fieldId": ids[name], "fieldValue": value})
+            (
+                "POST",
+                "/customField.setValue",
+                {"objectId": remote_id, "objectType": CANDIDATE, "fieldId": ids[name], "fieldValue": value},
+            )
             for name, value in values.items()
             if name in ids
-        ]  # fmt: skip
+        ]
 
 
 def declared_length(stream: Any) -> int:

@@ -72,9 +72,10 @@ class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
     ) -> None:
         self.lanes = max(1, lanes)  # delivering tasks of the run that share this key's limits
         super().__init__(
-            conn_id=conn_id or ats_conn_id, retry=retry or RetryPolicy(backoff=1.0, max_delay=60.0),
+            conn_id=conn_id or ats_conn_id,
+            retry=retry or RetryPolicy(backoff=1.0, max_delay=60.0),
             logger_name=logger_name,
-        )  # fmt: skip
+        )
         self.ats_conn_id = self.conn_id
 
     @property
@@ -173,9 +174,14 @@ class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
     def limiter(self) -> RateLimiter:
         limit, interval = self.limits()
         return RateLimiter(
-            max(1, limit // self.lanes), interval, margin=0.1, remaining_header=self.remaining_header,
-            reset_header=self.reset_header, limit_header=self.limit_header, share=self.lanes,
-        )  # fmt: skip
+            max(1, limit // self.lanes),
+            interval,
+            margin=0.1,
+            remaining_header=self.remaining_header,
+            reset_header=self.reset_header,
+            limit_header=self.limit_header,
+            share=self.lanes,
+        )
 
     @cached_property
     def lookup_slots(self) -> threading.Semaphore:
@@ -266,8 +272,14 @@ class CandidateApiHook(WholeCandidate, LookupRecords, JsonApiHook):
                 self.custom_not_set(remote_id, method, path, exc)
 
     def custom_not_set(self, remote_id: str, method: str, path: str, exc: Exception) -> None:
-        log.warning("%s: a custom field value of record %s was not set (%s %s): %s", self.name, remote_id, method,
-                    path, getattr(exc, "status", None) or type(exc).__name__)  # fmt: skip
+        log.warning(
+            "%s: a custom field value of record %s was not set (%s %s): %s",
+            self.name,
+            remote_id,
+            method,
+            path,
+            getattr(exc, "status", None) or type(exc).__name__,
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the URL and credential with one lookup (a read: nothing is created)."""

@@ -151,16 +151,22 @@ class GreenhouseHook(GreenhouseWhole, CandidateApiHook):
         """Return a new access token and the seconds it lives (the client credentials grant)."""
         extra = self.connection.extra_dejson
         response = send(
-            self.token_session, "POST", f"{self.auth_url}/token", timeout=self.timeout, policy=self.retry,
-            target=f"greenhouse auth ({self.ats_conn_id})", auth=(self.connection.login, self.connection.password),
+            self.token_session,
+            "POST",
+            f"{self.auth_url}/token",
+            timeout=self.timeout,
+            policy=self.retry,
+            target=f"greenhouse auth ({self.ats_conn_id})",
+            auth=(self.connection.login, self.connection.password),
             data={"grant_type": "client_credentials", "sub": str(extra.get("user_id"))},
-        )  # fmt: skip
+        )
         if response.status_code in (400, 401, 403):
             raise AtsAuthError(
                 f"greenhouse auth refused the credentials (HTTP {response.status_code}: "
                 f"{self.reason(response)}); check connection '{self.ats_conn_id}' (login, password, extra user_id)",
-                response.status_code, self.reason(response),
-            )  # fmt: skip
+                response.status_code,
+                self.reason(response),
+            )
         if not response.ok:
             raise BadConfigError(f"greenhouse auth ({self.ats_conn_id}) answered HTTP {response.status_code}")
         answer = response.json()

@@ -21,11 +21,12 @@ of the same update the same one. An update is idempotent anyway: sent twice, the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Failure, Removed
 from hrflow_airflow.destinations.completion import CarriedInRecord
+from hrflow_airflow.destinations.json_wire import hashes_of, named_refusals, request_key
 from hrflow_airflow.errors import RefusedError
 from hrflow_airflow.ledger import DELIVERED, INTENT, Ledger
 from hrflow_airflow.mapping import RECORD_KEY, idempotency_key
@@ -37,32 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STORED_REASONS = 200  # refused records whose reason the task state store keeps (it caps a value at 64 KB)
-
-
-def named_refusals(body: Any, keys: Iterable[str]) -> dict[str, str]:
-    """Return ``{hrflow_key: message}`` of the records an answer's ``errors`` list names among ``keys``."""
-    wanted = set(keys)
-    errors = body.get("errors") if isinstance(body, dict) else None
-    named = {}
-    for error in errors if isinstance(errors, list) else []:
-        if isinstance(error, dict) and error.get("hrflow_key") in wanted:
-            named[error["hrflow_key"]] = str(error.get("message") or error.get("code") or "refused")
-    return named
-
-
-def hashes_of(records: list[dict[str, Any]], items: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Return the keyed hash of the record of each ``(key, container)`` item (what the ledger keeps)."""
-    wanted = {key for key, _ in items}
-    return {record[RECORD_KEY]: record_hash(record) for record in records if record[RECORD_KEY] in wanted}
-
-
-def request_key(
-    plural: str, records: list[dict[str, Any]], items: list[tuple[str, str]], bases: dict[str, str | None] | None
-) -> str:
-    """Return the ``Idempotency-Key`` of a request: its records, and for an upsert the hash each replaces."""
-    if bases is None:
-        return idempotency_key(plural, records)
-    return idempotency_key(f"{plural}-upsert", [*records, {k: bases.get(k) for k, _ in items}])
 
 
 REMOVAL_CHUNK = 500  # keys per removal request
@@ -118,8 +93,10 @@ class JsonBatchDestination:
         if done:
             log.info(
                 "Batch %s: %s %s already accepted by the ATS in an earlier run (ledger); tagging only",
-                index, len(done), plural,
-            )  # fmt: skip
+                index,
+                len(done),
+                plural,
+            )
         carried = CarriedInRecord(ledger, self.ledger_key)
         group = [(tuple(item), record) for item, record in zip(items, records) if item[0] not in done]
         group, isolated = carried.screen(group)  # a CV a receiver could not fetch goes later, not now
@@ -188,8 +165,13 @@ class JsonBatchDestination:
         accepted: dict[str, str] = {}
         refused: dict[str, tuple[str, str]] = {}
         for group_key, members in groups.items():
-            log.info("Batch %s: %s %s sent before without an answer: sent again as that request (%s)",
-                     index, len(members), plural, group_key)  # fmt: skip
+            log.info(
+                "Batch %s: %s %s sent before without an answer: sent again as that request (%s)",
+                index,
+                len(members),
+                plural,
+                group_key,
+            )
             sent = {item[0]: known[item[0]].sent_hash for item, _ in members}
             ok, no = self._post_isolating(plural, index, members, ledger, store, first_key=group_key, hashes=sent)
             accepted.update(dict(ok))
@@ -250,8 +232,13 @@ class JsonBatchDestination:
         if refused:
             log.error(
                 "Batch %s: ATS refused %s of %s %s (%s request(s) to isolate them); keys: %s",
-                index, len(refused), len(group), plural, requests, ", ".join(sorted(refused)),
-            )  # fmt: skip
+                index,
+                len(refused),
+                len(group),
+                plural,
+                requests,
+                ", ".join(sorted(refused)),
+            )
         return accepted, refused
 
     def _answer(
@@ -323,9 +310,15 @@ class JsonBatchDestination:
 
     # -- removals ---------------------------------------------------------------------------------
     def remove(
-        self, *, plural: str, items: list[list[str]], remote_ids: Mapping[str, str], mode: str, ledger: Ledger,
+        self,
+        *,
+        plural: str,
+        items: list[list[str]],
+        remote_ids: Mapping[str, str],
+        mode: str,
+        ledger: Ledger,
         lanes: int = 1,
-    ) -> Removed:  # fmt: skip
+    ) -> Removed:
         """
         Send ``{"mode": "archive" | "delete", plural: [{"hrflow_key": ...}, ...]}`` (docs/destinations.md), up to
         ``REMOVAL_CHUNK`` keys per request, each under the ``Idempotency-Key`` of its mode and keys: a removal

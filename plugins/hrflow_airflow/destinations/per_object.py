@@ -29,12 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from hrflow_airflow.candidate import RESUME
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Outcome, delivered
-from hrflow_airflow.destinations.completion import Pending, screen_cv
-from hrflow_airflow.destinations.removal import Removal, job_records
-from hrflow_airflow.destinations.whole_delivery import WholeDelivery
+from hrflow_airflow.destinations.completion import Pending
+from hrflow_airflow.destinations.removal import Removal
+from hrflow_airflow.destinations.updates import Updates
 from hrflow_airflow.errors import AnswerUnknownError, CircuitOpenError, RateLimitedError, RefusedError
 from hrflow_airflow.hooks.http import one_request
 from hrflow_airflow.ledger import CREATED, DELIVERED, INTENT, LINKED, UNKNOWN, Ledger
@@ -49,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class PerObjectDestination(WholeDelivery, Removal):
+class PerObjectDestination(Updates, Removal):
     """Create, adopt and update one candidate per request through ``client``, each object at most once."""
 
     def __init__(self, client: CandidateApiHook) -> None:
@@ -80,8 +79,31 @@ class PerObjectDestination(WholeDelivery, Removal):
         if resumed := len(items) - len(todo) + sum(1 for *_, done in todo if done is not None):
             log.info(
                 "Batch %s: %s %s already created in %s in an earlier run (ledger); tagging only",
-                index, resumed, plural, api.name,
-            )  # fmt: skip
+                index,
+                resumed,
+                plural,
+                api.name,
+            )
+        outcomes += self.create_all(api, ledger, todo, parts)
+        states = Counter(outcome.state for outcome in outcomes)
+        log.info(
+            "Batch %s: %s created %s, adopted %s after a lost answer, linked %s it already held, refused %s, "
+            "outcome unknown %s; %s request(s) refused for rate (429)",
+            index,
+            api.name,
+            states["created"],
+            states["adopted"],
+            states["linked"],
+            states["refused"],
+            states["unknown"],
+            api.limiter.throttled,
+        )
+        return delivered(outcomes)
+
+    def create_all(
+        self, api: CandidateApiHook, ledger: Ledger, todo: list[tuple[Any, ...]], parts: dict[str, Any]
+    ) -> list[Outcome]:
+        """Create (or complete) each object of ``todo``, the client's concurrency at a time; return the outcomes."""
         stop = threading.Event()  # set when one object fails the task: start nothing more
         settle = timedelta(seconds=setting("lookup_settle_seconds"))
         workers = max(1, min(api.max_concurrency, len(todo) or 1))
@@ -97,27 +119,13 @@ class PerObjectDestination(WholeDelivery, Removal):
                     stop,
                     parts.get(item[0], {}),
                     done,
-                )  # fmt: skip
+                )
                 for item, record, since, pending, done in todo
             ]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise next((e for e in errors if isinstance(e, AtsAuthError)), errors[0])
-        outcomes += [outcome for future in futures if (outcome := future.result()) is not None]
-        states = Counter(outcome.state for outcome in outcomes)
-        log.info(
-            "Batch %s: %s created %s, adopted %s after a lost answer, linked %s it already held, refused %s, "
-            "outcome unknown %s; %s request(s) refused for rate (429)",
-            index,
-            api.name,
-            states["created"],
-            states["adopted"],
-            states["linked"],
-            states["refused"],
-            states["unknown"],
-            api.limiter.throttled,
-        )
-        return delivered(outcomes)
+        return [outcome for future in futures if (outcome := future.result()) is not None]
 
     def plan(
         self,
@@ -247,8 +255,13 @@ class PerObjectDestination(WholeDelivery, Removal):
             return Outcome(key, container, "refused", reason=reason)
         remote = f"{api.name}:{found.theirs}"
         outcome = self.accepted(ledger, item, record, remote, "linked")
-        log.info("%s: %s already held this person (HTTP %s): linked %s, not ours to remove", key, api.name,
-                 exc.status, remote)  # fmt: skip
+        log.info(
+            "%s: %s already held this person (HTTP %s): linked %s, not ours to remove",
+            key,
+            api.name,
+            exc.status,
+            remote,
+        )
         return outcome
 
     def lookup(self, api: CandidateApiHook, record: dict[str, Any], key: str, since: datetime | None) -> Found | None:
@@ -276,60 +289,3 @@ class PerObjectDestination(WholeDelivery, Removal):
         ledger.deliveries.record_unknown(self.ledger_key, [key], reason)
         log.warning("%s: outcome unknown: %s", key, reason)
         return Outcome(key, container, "unknown", reason=reason)
-
-    # -- updates ----------------------------------------------------------------------------------
-    def update_batch(
-        self,
-        *,
-        plural: str,
-        index: int,
-        items: list[list[str]],
-        records: list[dict[str, Any]],
-        remote_ids: dict[str, str],
-        bases: dict[str, str | None],
-        store: Any = None,
-        lanes: int = 1,
-    ) -> Delivered:
-        """Update each changed candidate of one batch, the client's concurrency at a time; return the result."""
-        api = self.client.paced(lanes)
-        whole = self.whole(api)
-        ledger = Ledger() if whole else None
-        parts = ledger.parts.of(self.ledger_key, [key for key, _ in items]) if ledger else {}
-        stop, settle = threading.Event(), timedelta(seconds=setting("lookup_settle_seconds"))
-
-        def one(item: list[str], record: dict[str, Any]) -> Outcome:
-            key, container = item
-            remote = remote_ids.get(key)
-            if not remote or not remote.startswith(f"{api.name}:"):
-                reason = f"no {api.name} candidate id is known for it (ledger, ats_id tag): cannot update"
-                return Outcome(key, container, "refused", reason=reason)
-            own = parts.get(key, {})
-            sent = self.for_update(api, record, own)  # an unchanged CV is not sent again
-            why = None
-            if api.cv_route == "body" and sent.get(RESUME):  # the ATS fetches the URL itself: checked first
-                sent, why = screen_cv(sent, api.timeout)
-            try:
-                for target in (remote, *(job_records(own, remote) if api.one_record_per_job else ())):
-                    api.update(target, sent)
-            except AtsAuthError:
-                raise
-            except RefusedError as exc:  # e.g. 404: deleted in the ATS; 400: a value it refuses
-                log.error("%s: %s refused the update: HTTP %s: %s", key, api.name, exc.status, exc.reason)
-                return Outcome(key, container, "refused", reason=f"{api.name} HTTP {exc.status}: {exc.reason}")
-            outcome = Outcome(key, container, "updated", remote)
-            if ledger is None:
-                return outcome
-            in_body = api.cv_route == "body" and bool(sent.get(RESUME))
-            done = self.complete(api, ledger, outcome, sent if why else record, own, stop, cv_in_body=in_body,
-                                 pending=Pending(None, False, settle))  # fmt: skip
-            return self.isolated(api, ledger, done, record.get(RESUME), why)
-
-        with ThreadPoolExecutor(max_workers=max(1, min(api.max_concurrency, len(items) or 1)),
-                                thread_name_prefix=f"{api.name}-update") as pool:  # fmt: skip
-            outcomes = list(pool.map(one, items, records))
-        states = Counter(outcome.state for outcome in outcomes)
-        log.info(
-            "Batch %s: %s updated %s %s, refused %s; %s request(s) refused for rate (429)",
-            index, api.name, states["updated"], plural, states["refused"], api.limiter.throttled,
-        )  # fmt: skip
-        return delivered(outcomes)

@@ -140,10 +140,16 @@ class WorkableHook(CandidateApiHook):
     def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         path = f"/spi/v3/candidates/{quote(remote_id, safe='')}/update_custom_attribute_value"
         return [
-            ("PATCH", path, {"custom_attribute_key": name, **({"checked": value} if isinstance(value, bool)
-                                                              else {"value": str(value)})})
+            (
+                "PATCH",
+                path,
+                {
+                    "custom_attribute_key": name,
+                    **({"checked": value} if isinstance(value, bool) else {"value": str(value)}),
+                },
+            )
             for name, value in values.items()
-        ]  # fmt: skip
+        ]
 
     @classmethod
     def record_url(cls, remote_id: str) -> str | None:

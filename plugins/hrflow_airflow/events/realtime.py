@@ -181,9 +181,13 @@ def start_syncs(
         moved = changed(kind, group, hasher)
         statuses[name] = (start or request_run)(kind, moved) if moved else UNCHANGED
         log.info(
-            "HrFlow webhook: %s %s(s) announced, %s changed: %s %s", len(group), name, len(moved), statuses[name],
+            "HrFlow webhook: %s %s(s) announced, %s changed: %s %s",
+            len(group),
+            name,
+            len(moved),
+            statuses[name],
             kind.dag_id,
-        )  # fmt: skip
+        )
     return statuses
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -16,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from hrflow import Hrflow
 
-from hrflow_airflow.dates import as_datetime, read_datetime
-from hrflow_airflow.errors import BadConfigError, CircuitOpenError, TransientError
+from hrflow_airflow.dates import as_datetime
+from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.hrflow_client import (
     HrFlowAuthError,
     HrFlowEmptyAnswerError,
@@ -29,6 +28,7 @@ from hrflow_airflow.hooks.hrflow_client import (
     dated,
     unwrap,
 )
+from hrflow_airflow.hooks.hrflow_tagging import SyncTagging
 from hrflow_airflow.hooks.http import (
     CircuitBreaker,
     RateLimiter,
@@ -39,7 +39,6 @@ from hrflow_airflow.hooks.http import (
     with_attempts,
 )
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError, fitting
-from hrflow_airflow.mapping import SYNC_TAG, missing_tags, with_sync_tag
 from hrflow_airflow.settings import settings
 
 __all__ = [  # the hook, and HrFlow's errors (defined in hooks/hrflow_client.py)
@@ -54,7 +53,7 @@ DEFAULT_API_URL = "https://api.hrflow.ai/v1/"
 DEFAULT_TIMEOUT = 30.0
 
 
-class HrFlowHook(BaseHook):
+class HrFlowHook(SyncTagging, BaseHook):
     """
     Talk to the HrFlow.ai API through the official ``hrflow`` SDK.
 
@@ -88,7 +87,7 @@ class HrFlowHook(BaseHook):
         self.pool_size = pool_size
         self.breaker = CircuitBreaker(f"HrFlow ({hrflow_conn_id})")
         self.newest_write: str | None = None  # the newest updated_at HrFlow gave our own edits (see add_sync_tag)
-        self._writes = threading.Lock()
+        self.writes_lock = threading.Lock()
 
     @cached_property
     def connection(self):
@@ -269,71 +268,6 @@ class HrFlowHook(BaseHook):
     def edit_object(self, kind: ObjectKind, container: str, obj: dict[str, Any]) -> dict[str, Any]:
         """PUT the whole object back (not retried on a 2xx without data: add_sync_tag re-reads first)."""
         return self._unwrap(kind.edit(self.client, container, obj), f"edit {kind.name} {obj.get('key')}")
-
-    def add_sync_tag(self, kind: ObjectKind, container: str, key: str, extra_tags: list[dict[str, Any]] = ()) -> str:
-        """
-        Re-read the object and add ``sync=1`` (and ``extra_tags``) unless they are already there.
-
-        Return ``"tagged"`` or ``"already"``. The PUT carries the copy read just before it, so edits
-        made by others since the search are kept.
-        """
-        with one_request(self.retry.attempts) as budget:  # the re-reads and PUTs share one budget
-            first = True
-            while True:
-                current = self.get_object(kind, container, key)
-                if not missing_tags(current.get("tags"), [SYNC_TAG, *extra_tags]):
-                    return "already" if first else "tagged"  # a later attempt: our lost PUT was applied
-                first = False
-                # the copy read just now, whole: source.key and source_key (board.key, board_key) are both kept
-                try:
-                    stored = self.edit_object(kind, container, with_sync_tag(current, extra_tags))
-                    self._note_write(stored.get("updated_at") if isinstance(stored, dict) else None)
-                    return "tagged"
-                except CircuitOpenError:
-                    raise
-                except TransientError as exc:
-                    if not budget.left:
-                        raise
-                    wait = self.retry.delay(budget.spent)
-                    self.log.warning(
-                        "%s %s: PUT answer lost (%s); re-reading before trying again in %.1fs", kind.name, key, exc,
-                        wait,
-                    )  # fmt: skip
-                    time.sleep(wait)
-
-    def _note_write(self, updated_at: Any) -> None:
-        """Keep the newest ``updated_at`` of our own edits: the next changes listing need not read them again."""
-        when = read_datetime(updated_at)
-        if when is None:
-            return
-        with self._writes:
-            if self.newest_write is None or when > as_datetime(self.newest_write):
-                self.newest_write = str(updated_at)
-
-    def add_sync_tags(
-        self,
-        kind: ObjectKind,
-        items: list[tuple[str, str]],
-        *,
-        concurrency: int = 8,
-        extra_tags: Mapping[str, list[dict[str, Any]]] | None = None,
-    ) -> list[tuple[str, str, str | None]]:
-        """Tag many objects, ``concurrency`` at once; return ``(key, "tagged" | "already" | "failed", reason)`` each.
-
-        Not-found and other HrFlow refusals fail the item; auth errors and exhausted retries raise.
-        """
-
-        def one(item: tuple[str, str]) -> tuple[str, str, str | None]:
-            key, container = item
-            try:
-                return key, self.add_sync_tag(kind, container, key, (extra_tags or {}).get(key, ())), None
-            except (HrFlowAuthError, HrFlowQuotaError):
-                raise
-            except HrFlowError as exc:
-                return key, "failed", str(exc)
-
-        with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="hrflow-tag") as pool:
-            return list(pool.map(one, items))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the API secret and user against ``GET /auth``."""

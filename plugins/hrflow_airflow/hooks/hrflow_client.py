@@ -73,9 +73,17 @@ class SessionClient(Hrflow):
     def send(self, method: str, resource: str, **kwargs: Any) -> requests.Response:
         """Send one request to ``resource`` (a path under the API URL) through :func:`send`."""
         return send(
-            self.session, method, f"{self.api_url}{resource}", headers=self.auth_header, timeout=self.timeout,
-            policy=self.policy, limiter=self.limiter, breaker=self.breaker, target=f"HrFlow {resource}", **kwargs,
-        )  # fmt: skip
+            self.session,
+            method,
+            f"{self.api_url}{resource}",
+            headers=self.auth_header,
+            timeout=self.timeout,
+            policy=self.policy,
+            limiter=self.limiter,
+            breaker=self.breaker,
+            target=f"HrFlow {resource}",
+            **kwargs,
+        )
 
     def get(self, resource_endpoint, query_params=None):
         return self.send("GET", resource_endpoint, params=lists_as_json(query_params))

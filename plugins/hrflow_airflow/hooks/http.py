@@ -276,8 +276,9 @@ def send(
             if not (status == 429 or (repeatable and status in RETRYABLE_STATUSES)) or not budget.left:
                 return response
             response.close()
-            wait_to_retry(retry_wait(policy, attempt, response, limiter), status, limiter, target, method, attempt,
-                          budget.total)  # fmt: skip
+            wait_to_retry(
+                retry_wait(policy, attempt, response, limiter), status, limiter, target, method, attempt, budget.total
+            )
 
 
 def wait_to_retry(

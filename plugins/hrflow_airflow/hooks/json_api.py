@@ -106,17 +106,26 @@ class JsonApiHook(BaseHook):
         retried; a 5xx or no answer raises :class:`AnswerUnknownError`, since it may have been applied.
         """
         response = send(
-            self.session, method, self.base_url + path, timeout=self.timeout, policy=self.retry, target=self.target,
-            limiter=self.limiter, breaker=self.breaker, repeatable=safe_to_repeat, **kwargs,
-        )  # fmt: skip
+            self.session,
+            method,
+            self.base_url + path,
+            timeout=self.timeout,
+            policy=self.retry,
+            target=self.target,
+            limiter=self.limiter,
+            breaker=self.breaker,
+            repeatable=safe_to_repeat,
+            **kwargs,
+        )
         if response.ok:
             return response
         status, reason = response.status_code, self.reason(response)
         if status in (401, 403):
             raise self.auth_error(
                 f"{self.target} refused the credentials (HTTP {status}: {reason}); check connection '{self.conn_id}'",
-                status, reason,
-            )  # fmt: skip
+                status,
+                reason,
+            )
         if status == 429:
             raise RateLimitedError(f"{self.target}: {method} still answered HTTP 429 after its attempts")
         if status >= 500:

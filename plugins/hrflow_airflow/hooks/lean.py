@@ -111,9 +111,14 @@ class LeanSession(requests.Session):
         """Send on this session's urllib3 pool, once; raise requests' own exceptions."""
         try:
             return self._pool_manager().urlopen(
-                method, url, body=body, headers=headers, timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False, redirect=False,
-            )  # fmt: skip
+                method,
+                url,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                retries=False,
+                redirect=False,
+            )
         except urllib3.exceptions.NewConnectionError as exc:  # refused (a ConnectTimeoutError subclass in urllib3)
             raise requests.ConnectionError(exc) from exc
         except urllib3.exceptions.ConnectTimeoutError as exc:

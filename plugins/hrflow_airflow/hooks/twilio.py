@@ -70,15 +70,26 @@ class TransportHttpClient(HttpClient):
         self.policy, self.breaker, self.target = policy, breaker, target
         self.session = pooled_session(pool_size=4)
 
-    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
-                allow_redirects=False) -> Response:  # fmt: skip
+    def request(
+        self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
+    ) -> Response:
         method = method.upper()
         body = {"json": data} if (headers or {}).get("Content-Type") == "application/json" else {"data": data}
         answer = send(
-            self.session, method, url, timeout=timeout or self.timeout, policy=self.policy, target=self.target,
-            breaker=self.breaker, repeatable=method != "POST", params=params, headers=headers, auth=auth,
-            allow_redirects=allow_redirects, **body,
-        )  # fmt: skip
+            self.session,
+            method,
+            url,
+            timeout=timeout or self.timeout,
+            policy=self.policy,
+            target=self.target,
+            breaker=self.breaker,
+            repeatable=method != "POST",
+            params=params,
+            headers=headers,
+            auth=auth,
+            allow_redirects=allow_redirects,
+            **body,
+        )
         return Response(int(answer.status_code), answer.text, answer.headers)
 
 
@@ -196,9 +207,11 @@ class TwilioHook(BaseHook):
                 f"Connection '{self.twilio_conn_id}' needs extra 'from' (an E.164 number) or 'messaging_service_sid'"
             )
         transport = TransportHttpClient(
-            timeout=connection_timeout(conn, self.twilio_conn_id, DEFAULT_TIMEOUT), policy=self.retry,
-            breaker=self.breaker, target=f"Twilio ({self.twilio_conn_id})",
-        )  # fmt: skip
+            timeout=connection_timeout(conn, self.twilio_conn_id, DEFAULT_TIMEOUT),
+            policy=self.retry,
+            breaker=self.breaker,
+            target=f"Twilio ({self.twilio_conn_id})",
+        )
         client = Client(
             username=conn.login, password=conn.password, account_sid=self.account_sid, http_client=transport
         )
@@ -303,8 +316,9 @@ class TwilioHook(BaseHook):
             if code in AUTH_ERRORS or status in (401, 403):
                 raise AuthError(
                     f"{text} (check the Account SID and Auth Token of connection '{self.twilio_conn_id}')",
-                    status, f"error {code}",
-                ) from None  # fmt: skip
+                    status,
+                    f"error {code}",
+                ) from None
             if code in PERMANENT:
                 raise TwilioSendError(f"{text} ({PERMANENT[code]}); not retried", code, status) from None
             if code in RATE_LIMITED or status == 429:

@@ -8,6 +8,7 @@ posted again; and only a record of *what* the ATS accepted tells an edit in HrFl
 
 * :mod:`.db` — the database: connection ``hrflow_ledger`` to an engine, with a SQLite fallback;
 * :mod:`.schema` — every table of the ledger's database (SQLAlchemy Core) and their in-place migration;
+* :mod:`.states` — the states, origins and :class:`~.states.Entry` of one row;
 * :mod:`.deliveries` — the state machine: intent → accepted → synced (and updates);
 * :mod:`.refusals` — the quarantine policy (pure) and its queries;
 * :mod:`.watermarks` — the changes listing's watermarks;
@@ -27,7 +28,11 @@ tagged are posted once more (at-least-once), and the next run records a baseline
 from __future__ import annotations
 
 from hrflow_airflow.ledger.db import CHUNK, LedgerHook
-from hrflow_airflow.ledger.deliveries import (
+from hrflow_airflow.ledger.deliveries import Deliveries
+from hrflow_airflow.ledger.parts import Part, Parts
+from hrflow_airflow.ledger.refusals import Refusal, Refusals
+from hrflow_airflow.ledger.schema import REASON_LIMIT, TABLE, WATERMARKS
+from hrflow_airflow.ledger.states import (
     ACCEPTED,
     CREATED,
     DELIVERED,
@@ -40,12 +45,8 @@ from hrflow_airflow.ledger.deliveries import (
     SYNCED,
     UNKNOWN,
     UNLINKED,
-    Deliveries,
     Entry,
 )
-from hrflow_airflow.ledger.parts import Part, Parts
-from hrflow_airflow.ledger.refusals import Refusal, Refusals
-from hrflow_airflow.ledger.schema import REASON_LIMIT, TABLE, WATERMARKS
 from hrflow_airflow.ledger.watermarks import Watermarks
 
 __all__ = [

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hrflow_airflow.ledger.db import now
-from hrflow_airflow.ledger.deliveries import LINKED, QUARANTINED, REFUSED
 from hrflow_airflow.ledger.history import COUNTS
 from hrflow_airflow.ledger.schema import ledger_table, metadata
+from hrflow_airflow.ledger.states import LINKED, QUARANTINED, REFUSED
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook

@@ -24,59 +24,27 @@ Reads and writes go by primary key, in chunks of :data:`~.db.CHUNK` keys: no ste
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.ledger.db import CHUNK, now
 from hrflow_airflow.ledger.schema import ledger_table
+from hrflow_airflow.ledger.states import (
+    ACCEPTED,
+    CREATED,
+    DELIVERED,
+    ENTRY_COLUMNS,
+    HINT,
+    INTENT,
+    REMOVED,
+    SYNCED,
+    UNKNOWN,
+    Entry,
+    entry_of,
+)
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook
-
-INTENT, ACCEPTED, SYNCED, REFUSED, QUARANTINED = "intent", "accepted", "synced", "refused", "quarantined"
-UNKNOWN = "unknown"  # a create lost its answer: looked up again in later runs, created again only once settled
-# how the remote record came to be the object's (column ``origin``)
-CREATED = "created"  # our create made it (answered, or found later carrying our marker): ours to remove
-LINKED = "linked"  # the ATS already held the person (e.g. a unique email): updated, never removed or erased
-HINT = "hint"  # taken from the object's ats_id tag (a baseline): anyone can edit a tag, so never removed
-UNLINKED = "unlinked"  # audit_links dropped an id that failed the proof
-REMOVABLE = (CREATED, None)  # None: recorded before 0.3, taken as created until audit_links says otherwise
-REMOVED = "removed"  # archived or deleted in the destination (reason: how); erased: a tombstone, never re-created
-DELIVERED = (ACCEPTED, SYNCED)  # the destination holds the object: never create it again
-ENTRY_COLUMNS = (
-    "state", "container", "remote_id", "attempts", "record_hash", "refusals", "reason", "refused_run", "synced_hash",
-    "group_key", "sent_hash", "origin", "sent_at",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Entry:
-    """What the ledger knows of one object at one destination."""
-
-    state: str
-    container: str
-    remote_id: str | None = None
-    attempts: int = 1
-    record_hash: str | None = None  # of the last record refused (keyed: see sealed.record_hash)
-    refusals: int = 0  # refusals of that same record
-    reason: str | None = None  # the last refusal's reason, redacted
-    refused_run: str | None = None  # the run that counted the last refusal
-    synced_hash: str | None = None  # of the last record the destination accepted (keyed)
-    group_key: str | None = None  # intent: the Idempotency-Key of the request that carried it (JSON endpoint)
-    sent_hash: str | None = None  # intent: the hash of the record that request carried
-    origin: str | None = None  # created, linked, hint, unlinked (None: recorded before 0.3)
-    sent_at: str | None = None  # intent / unknown: when the first create since the last outcome was sent
-
-    @property
-    def ours(self) -> bool:
-        """Return True when the remote record is one our own create made: the only kind removal may touch."""
-        return bool(self.remote_id) and self.origin in REMOVABLE
-
-
-def entry_of(values: Iterable[Any]) -> Entry:
-    """Return the entry of a row's :data:`ENTRY_COLUMNS` values."""
-    return Entry(**dict(zip(ENTRY_COLUMNS, values)))
 
 
 class Deliveries:
@@ -156,21 +124,37 @@ class Deliveries:
         table, hashes = ledger_table(), hashes or {}
         at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # sent_at: the settle time counts from it
         rows = [
-            {"destination": destination, "object_key": key, "container": container, "state": INTENT,
-             "remote_id": None, "attempts": 1, "group_key": group_key, "sent_hash": hashes.get(key),
-             "updated_at": at, "sent_at": at}
+            {
+                "destination": destination,
+                "object_key": key,
+                "container": container,
+                "state": INTENT,
+                "remote_id": None,
+                "attempts": 1,
+                "group_key": group_key,
+                "sent_hash": hashes.get(key),
+                "updated_at": at,
+                "sent_at": at,
+            }
             for key, container in items
-        ]  # fmt: skip
+        ]
         pending = or_(table.c.state == INTENT, table.c.state == UNKNOWN)  # no expanding IN in an executemany
         self.db.upsert(
-            table, rows, ["destination", "object_key"],
-            lambda stmt: {"state": stmt.excluded.state, "attempts": table.c.attempts + 1,
-                          "group_key": stmt.excluded.group_key, "sent_hash": stmt.excluded.sent_hash,
-                          "updated_at": stmt.excluded.updated_at,
-                          "sent_at": case((pending, func.coalesce(table.c.sent_at, stmt.excluded.sent_at)),
-                                          else_=stmt.excluded.sent_at)},
+            table,
+            rows,
+            ["destination", "object_key"],
+            lambda stmt: {
+                "state": stmt.excluded.state,
+                "attempts": table.c.attempts + 1,
+                "group_key": stmt.excluded.group_key,
+                "sent_hash": stmt.excluded.sent_hash,
+                "updated_at": stmt.excluded.updated_at,
+                "sent_at": case(
+                    (pending, func.coalesce(table.c.sent_at, stmt.excluded.sent_at)), else_=stmt.excluded.sent_at
+                ),
+            },
             where=and_(*(table.c.state != state for state in DELIVERED)),
-        )  # fmt: skip
+        )
 
     def withdraw_intent(self, destination: str, key: str) -> None:
         """Drop the intent just recorded for ``key`` when its create provably never left (a first intent only)."""
@@ -203,20 +187,37 @@ class Deliveries:
 
         table, remote_ids, hashes = ledger_table(), remote_ids or {}, hashes or {}
         rows = [
-            {"destination": destination, "object_key": key, "container": container, "state": ACCEPTED,
-             "remote_id": remote_ids.get(key), "attempts": 1, "refusals": 0, "reason": None,
-             "synced_hash": hashes.get(key), "updated_at": now(), "origin": origin, "sent_at": None}
+            {
+                "destination": destination,
+                "object_key": key,
+                "container": container,
+                "state": ACCEPTED,
+                "remote_id": remote_ids.get(key),
+                "attempts": 1,
+                "refusals": 0,
+                "reason": None,
+                "synced_hash": hashes.get(key),
+                "updated_at": now(),
+                "origin": origin,
+                "sent_at": None,
+            }
             for key, container in items
-        ]  # fmt: skip
+        ]
         self.db.upsert(
-            table, rows, ["destination", "object_key"],
-            lambda stmt: {"state": case((table.c.state == SYNCED, SYNCED), else_=ACCEPTED),
-                          "remote_id": func.coalesce(stmt.excluded.remote_id, table.c.remote_id),
-                          "refusals": stmt.excluded.refusals, "reason": stmt.excluded.reason,
-                          "synced_hash": func.coalesce(stmt.excluded.synced_hash, table.c.synced_hash),
-                          "updated_at": stmt.excluded.updated_at, "origin": stmt.excluded.origin,
-                          "sent_at": None},
-        )  # fmt: skip
+            table,
+            rows,
+            ["destination", "object_key"],
+            lambda stmt: {
+                "state": case((table.c.state == SYNCED, SYNCED), else_=ACCEPTED),
+                "remote_id": func.coalesce(stmt.excluded.remote_id, table.c.remote_id),
+                "refusals": stmt.excluded.refusals,
+                "reason": stmt.excluded.reason,
+                "synced_hash": func.coalesce(stmt.excluded.synced_hash, table.c.synced_hash),
+                "updated_at": stmt.excluded.updated_at,
+                "origin": stmt.excluded.origin,
+                "sent_at": None,
+            },
+        )
 
     def mark_synced(self, destination: str, keys: Iterable[str]) -> None:
         """Record that ``keys`` carry ``sync=1`` in HrFlow now (their rows stay, with the accepted record's hash)."""
@@ -249,16 +250,29 @@ class Deliveries:
 
         table = ledger_table()
         values = [
-            {"destination": destination, "object_key": key, "container": container, "state": SYNCED,
-             "remote_id": remote_id, "attempts": 1, "synced_hash": value, "updated_at": now(), "origin": HINT}
+            {
+                "destination": destination,
+                "object_key": key,
+                "container": container,
+                "state": SYNCED,
+                "remote_id": remote_id,
+                "attempts": 1,
+                "synced_hash": value,
+                "updated_at": now(),
+                "origin": HINT,
+            }
             for key, container, remote_id, value in rows
-        ]  # fmt: skip
+        ]
         self.db.upsert(
-            table, values, ["destination", "object_key"],
-            lambda stmt: {"synced_hash": func.coalesce(table.c.synced_hash, stmt.excluded.synced_hash),
-                          "remote_id": func.coalesce(table.c.remote_id, stmt.excluded.remote_id),
-                          "updated_at": stmt.excluded.updated_at},
-        )  # fmt: skip
+            table,
+            values,
+            ["destination", "object_key"],
+            lambda stmt: {
+                "synced_hash": func.coalesce(table.c.synced_hash, stmt.excluded.synced_hash),
+                "remote_id": func.coalesce(table.c.remote_id, stmt.excluded.remote_id),
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
 
     def record_removed(self, destination: str, keys: Iterable[str], how: str, *, tombstone: bool = False) -> None:
         """
@@ -275,16 +289,31 @@ class Deliveries:
         """
         table = ledger_table()
         rows = [
-            {"destination": destination, "object_key": key, "container": container, "state": REMOVED,
-             "attempts": 1, "refusals": 0, "reason": how[:80], "updated_at": now()}
+            {
+                "destination": destination,
+                "object_key": key,
+                "container": container,
+                "state": REMOVED,
+                "attempts": 1,
+                "refusals": 0,
+                "reason": how[:80],
+                "updated_at": now(),
+            }
             for key, container in items
-        ]  # fmt: skip
+        ]
         blank = {"record_hash": None, "synced_hash": None, "sent_hash": None, "group_key": None, "refused_run": None}
         self.db.upsert(
-            table, rows, ["destination", "object_key"],
-            lambda stmt: {"state": REMOVED, "reason": stmt.excluded.reason, "refusals": 0, **blank,
-                          "updated_at": stmt.excluded.updated_at},
-        )  # fmt: skip
+            table,
+            rows,
+            ["destination", "object_key"],
+            lambda stmt: {
+                "state": REMOVED,
+                "reason": stmt.excluded.reason,
+                "refusals": 0,
+                **blank,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
 
     def forget(self, destination: str, keys: Iterable[str]) -> None:
         """Drop the rows of ``keys`` (an operator's choice: a later run creates the object again if it is pending)."""

@@ -37,7 +37,8 @@ def define(meta: MetaData, ledger: Any) -> None:
     Index(LEDGER_INDEXES[2], ledger.c.object_key)
     counts = [Column(name, Integer, nullable=False, default=0) for name in RUN_COUNTS]
     Table(
-        RUNS, meta,
+        RUNS,
+        meta,
         Column("dag_id", String(250), primary_key=True),
         Column("run_id", String(250), primary_key=True),
         Column("container", String(64), primary_key=True),  # WHOLE_RUN: the run's totals
@@ -48,26 +49,29 @@ def define(meta: MetaData, ledger: Any) -> None:
         Column("state", String(16), nullable=False),  # success | failed: the summary's verdict
         *counts,
         Index("ix_hrflow_run_history_dag", "dag_id", "container", "ended_at"),
-    )  # fmt: skip
+    )
     Table(
-        FAILURES, meta,
+        FAILURES,
+        meta,
         Column("dag_id", String(250), primary_key=True),
         Column("run_id", String(250), primary_key=True),
         Column("object_key", String(64), primary_key=True, index=True),
         Column("container", String(64)),
         Column("reason", String(300)),
         Column("ended_at", String(32), nullable=False, index=True),
-    )  # fmt: skip
+    )
     Table(  # the ledger's counts per destination and source, taken at each run's end (ledger/counts.py)
-        COUNTS, meta,
+        COUNTS,
+        meta,
         Column("destination", String(250), primary_key=True),
         Column("container", String(64), primary_key=True),
         Column("measure", String(80), primary_key=True),  # a state, "linked", or "reason:<code>"
         Column("n", Integer, nullable=False),
         Column("taken_at", String(32), nullable=False),
-    )  # fmt: skip
+    )
     Table(
-        ACTIONS, meta,
+        ACTIONS,
+        meta,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("at", String(32), nullable=False, index=True),
         Column("user", String(250), nullable=False),
@@ -75,7 +79,7 @@ def define(meta: MetaData, ledger: Any) -> None:
         Column("destination", String(250), nullable=False),
         Column("object_key", String(64), nullable=False, index=True),
         Column("outcome", String(120), nullable=False),
-    )  # fmt: skip
+    )
 
 
 def ensure_indexes(engine: Engine, meta: MetaData, table_name: str) -> list[str]:

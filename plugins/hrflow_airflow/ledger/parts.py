@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hrflow_airflow.ledger.db import CHUNK, now
-from hrflow_airflow.ledger.deliveries import SYNCED
 from hrflow_airflow.ledger.schema import REASON_LIMIT, ledger_table, parts_table
+from hrflow_airflow.ledger.states import SYNCED
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook
@@ -54,8 +54,15 @@ class Parts:
         from sqlalchemy import select
 
         table, found, keys = parts_table(), {}, list(keys)
-        columns = [table.c.object_key, table.c.part, table.c.state, table.c.remote_id, table.c.fingerprint,
-                   table.c.reason, table.c.sent_at]  # fmt: skip
+        columns = [
+            table.c.object_key,
+            table.c.part,
+            table.c.state,
+            table.c.remote_id,
+            table.c.fingerprint,
+            table.c.reason,
+            table.c.sent_at,
+        ]
         with self.db.engine.connect() as conn:
             for i in range(0, len(keys), CHUNK):
                 where = table.c.destination == destination, table.c.object_key.in_(keys[i : i + CHUNK])
@@ -76,15 +83,29 @@ class Parts:
         sent_at: str | None = None,
     ) -> None:
         """Set one part's state (and what else is given; a value not given keeps the stored one)."""
-        row = {"destination": destination, "object_key": key, "part": part, "state": state, "remote_id": remote_id,
-               "fingerprint": fingerprint, "reason": (reason or "")[:REASON_LIMIT] or None, "sent_at": sent_at,
-               "updated_at": now()}  # fmt: skip
+        row = {
+            "destination": destination,
+            "object_key": key,
+            "part": part,
+            "state": state,
+            "remote_id": remote_id,
+            "fingerprint": fingerprint,
+            "reason": (reason or "")[:REASON_LIMIT] or None,
+            "sent_at": sent_at,
+            "updated_at": now(),
+        }
         given = {name for name in ("remote_id", "fingerprint", "sent_at") if row[name] is not None}
         self.db.upsert(
-            parts_table(), [row], ["destination", "object_key", "part"],
-            lambda stmt: {"state": stmt.excluded.state, "reason": stmt.excluded.reason,
-                          "updated_at": stmt.excluded.updated_at, **{n: stmt.excluded[n] for n in given}},
-        )  # fmt: skip
+            parts_table(),
+            [row],
+            ["destination", "object_key", "part"],
+            lambda stmt: {
+                "state": stmt.excluded.state,
+                "reason": stmt.excluded.reason,
+                "updated_at": stmt.excluded.updated_at,
+                **{n: stmt.excluded[n] for n in given},
+            },
+        )
 
     def to_retry(self, destination: str, containers: Iterable[str], limit: int = 10_000) -> list[tuple[str, str]]:
         """Return ``(key, container)`` of synced objects with a part a later run must try again (a CV isolated...)."""

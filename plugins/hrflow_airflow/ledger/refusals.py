@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.ledger.db import now
-from hrflow_airflow.ledger.deliveries import ENTRY_COLUMNS, QUARANTINED, REFUSED, Deliveries, Entry, entry_of
+from hrflow_airflow.ledger.deliveries import Deliveries
 from hrflow_airflow.ledger.schema import REASON_LIMIT, ledger_table
+from hrflow_airflow.ledger.states import ENTRY_COLUMNS, QUARANTINED, REFUSED, Entry, entry_of
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook
@@ -71,14 +72,20 @@ class Refusals:
         known = self.deliveries.lookup(destination, [r.key for r in refusals])
         after = {r.key: counted(known.get(r.key), r, run_id=run_id, max_refusals=max_refusals) for r in refusals}
         rows = [
-            {"destination": destination, "object_key": key, "updated_at": now(),
-             **{name: getattr(entry, name) for name in ("container", "remote_id", "attempts", *COUNTED)}}
+            {
+                "destination": destination,
+                "object_key": key,
+                "updated_at": now(),
+                **{name: getattr(entry, name) for name in ("container", "remote_id", "attempts", *COUNTED)},
+            }
             for key, entry in after.items()
-        ]  # fmt: skip
+        ]
         self.db.upsert(
-            ledger_table(), rows, ["destination", "object_key"],
+            ledger_table(),
+            rows,
+            ["destination", "object_key"],
             lambda stmt: {**{name: stmt.excluded[name] for name in COUNTED}, "updated_at": stmt.excluded.updated_at},
-        )  # fmt: skip
+        )
         return after
 
     def refused_updates(self, destination: str, containers: Iterable[str], limit: int = 1000) -> list[tuple[str, str]]:

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from hrflow_airflow.ledger.db import CHUNK
-from hrflow_airflow.ledger.deliveries import SYNCED
 from hrflow_airflow.ledger.schema import SEEN, ledger_table, table
+from hrflow_airflow.ledger.states import SYNCED
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook

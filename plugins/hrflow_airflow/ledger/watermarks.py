@@ -34,9 +34,11 @@ class Watermarks:
         """Record ``value`` as the watermark of ``scope``."""
         row = {"destination": destination, "scope": scope, "updated_at": value, "set_at": now()}
         self.db.upsert(
-            watermark_table(), [row], ["destination", "scope"],
+            watermark_table(),
+            [row],
+            ["destination", "scope"],
             lambda stmt: {"updated_at": stmt.excluded.updated_at, "set_at": stmt.excluded.set_at},
-        )  # fmt: skip
+        )
 
     def forget(self, destination: str, scope: str) -> None:
         """Remove the watermark of ``scope`` (a later run starts it anew)."""

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.ledger import counts as ledger_counts
-from hrflow_airflow.ledger.deliveries import LINKED
 from hrflow_airflow.ledger.history import ACTIONS, FAILURES, RUNS, WHOLE_RUN
 from hrflow_airflow.ledger.schema import ledger_table, metadata
+from hrflow_airflow.ledger.states import LINKED
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook

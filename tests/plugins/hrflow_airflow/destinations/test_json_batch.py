@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from hrflow_airflow.destinations.json_batch import JsonBatchDestination, named_refusals
+from hrflow_airflow.destinations.json_batch import JsonBatchDestination
+from hrflow_airflow.destinations.json_wire import named_refusals
 from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.ledger import Ledger
 
