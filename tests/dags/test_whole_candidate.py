@@ -58,7 +58,9 @@ def test_cv_and_jobs_reach_the_ats_once(name, run_dag, sandbox, request, airflow
     temp.mkdir()
     env = {"TMPDIR": str(temp)}
     if name == "workable":
-        env["AIRFLOW_CONN_ATS_DEFAULT"] = json.dumps(workable.workable_connection(sandbox.url))
+        # an OAuth token (50 requests / 10 s, as the demo): the whole candidate is the subject here, the account
+        # token's 10 / 10 s pacing is tests/plugins/hrflow_airflow/destinations/test_candidate_api.py's
+        env["AIRFLOW_CONN_ATS_DEFAULT"] = json.dumps(workable.workable_connection(sandbox.url, oauth=True))
     conf = {"source_keys": [source], "full_sweep": False}
     emails = [state.get("profile", source, key)["info"]["email"] for key in keys]
 
