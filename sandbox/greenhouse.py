@@ -129,60 +129,81 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
     if whole.serve(handler, vendors, method, route, query, body, fault, headers):
         return None
     if method == "GET" and route == "/v3/candidates":
-        if "cursor" in query and len(query) > 1:
-            return handler._send(422, whole.invalid("cursor", "cursor must be the only query parameter"), headers)
-        email = (query.get("email") or "").casefold()
-        ids = {i for i in (query.get("ids") or "").split(",") if i}  # "ids: Filter results by specific IDs"
-        with vendors.lock:
-            found = [
-                dict(c)
-                for c in account.candidates.values()
-                if (not email or account.email(c).casefold() == email)
-                and (not ids or str(c["id"]) in ids)
-                and (ids or account.searchable(str(c["id"])))
-            ]
-        return handler._send(200, found[: int(query.get("per_page") or 100)], headers)
+        return _list(handler, vendors, query, headers)
     if method == "POST" and route == "/v3/candidates":
-        data = read_json(body)
-        with vendors.lock:
-            problem = _validate(data, create=True) or whole.application_problem(account, data.get("application"))
-            if (problem := problem or whole.custom_problem(account, data)) is not None:
-                return handler._send(422, problem, headers)
-            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            candidate = {"id": next(_ids), "created_at": now, "updated_at": now, "application_ids": []}
-            candidate.update({k: data.get(k) for k in UPDATABLE if k in data})
-            account.candidates[str(candidate["id"])] = candidate
-            account.made(str(candidate["id"]))
-            account.creates += 1
-            whole.keep_custom(account, str(candidate["id"]), data)
-            application = whole.open_application(account, str(candidate["id"]), data.get("application"))
-            answer = {"candidate": dict(candidate), "application": application}
-        return finish(handler, 201, answer, headers, fault)
+        return _create(handler, vendors, read_json(body), headers, fault)
     if method == "PATCH" and route.startswith("/v3/candidates/"):
-        data = read_json(body)
-        if (problem := _validate(data, create=False) or whole.custom_problem(account, data)) is not None:
-            return handler._send(422, problem, headers)
-        candidate_id = route.removeprefix("/v3/candidates/")
-        with vendors.lock:
-            candidate = account.candidates.get(candidate_id)
-            if candidate is None:
-                return handler._send(404, {"message": "Resource not found"}, headers)
-            candidate.update({k: data[k] for k in UPDATABLE if k in data})
-            whole.keep_custom(account, candidate_id, data)
-            candidate["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            account.updates[candidate_id] += 1
-            answer = dict(candidate)
-        return finish(handler, 200, answer, headers, fault)
-    if method == "DELETE" and route.startswith("/v3/candidates/"):  # "Delete candidate": 204, 404 when unknown
-        with vendors.lock:
-            gone = account.candidates.pop(route.removeprefix("/v3/candidates/"), None)
-            if gone is not None:
-                account.removed[str(gone["id"])] = "delete"
-                whole.forget(account, str(gone["id"]))
-        if gone is None:
-            return handler._send(404, {"message": "Resource not found"}, headers)
-        return finish(handler, 204, None, headers, fault)
+        return _update(handler, vendors, route.removeprefix("/v3/candidates/"), read_json(body), headers, fault)
+    if method == "DELETE" and route.startswith("/v3/candidates/"):
+        return _delete(handler, vendors, route.removeprefix("/v3/candidates/"), headers, fault)
     return handler._send(404, {"message": f"Not found: {method} {route}"}, headers)
+
+
+def _list(handler: Any, vendors: Vendors, query: dict[str, str], headers: dict) -> None:
+    """``GET /v3/candidates``: filtered by ``email`` or ``ids`` ("ids: Filter results by specific IDs")."""
+    if "cursor" in query and len(query) > 1:
+        return handler._send(422, whole.invalid("cursor", "cursor must be the only query parameter"), headers)
+    account = vendors.greenhouse
+    email = (query.get("email") or "").casefold()
+    ids = {i for i in (query.get("ids") or "").split(",") if i}
+    with vendors.lock:
+        found = [
+            dict(c)
+            for c in account.candidates.values()
+            if (not email or account.email(c).casefold() == email)
+            and (not ids or str(c["id"]) in ids)
+            and (ids or account.searchable(str(c["id"])))
+        ]
+    return handler._send(200, found[: int(query.get("per_page") or 100)], headers)
+
+
+def _create(handler: Any, vendors: Vendors, data: Any, headers: dict, fault: Any) -> None:
+    """``POST /v3/candidates``: 201 with the candidate and, when one was asked for, its application."""
+    account = vendors.greenhouse
+    with vendors.lock:
+        problem = _validate(data, create=True) or whole.application_problem(account, data.get("application"))
+        if (problem := problem or whole.custom_problem(account, data)) is not None:
+            return handler._send(422, problem, headers)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        candidate = {"id": next(_ids), "created_at": now, "updated_at": now, "application_ids": []}
+        candidate.update({k: data.get(k) for k in UPDATABLE if k in data})
+        account.candidates[str(candidate["id"])] = candidate
+        account.made(str(candidate["id"]))
+        account.creates += 1
+        whole.keep_custom(account, str(candidate["id"]), data)
+        application = whole.open_application(account, str(candidate["id"]), data.get("application"))
+        answer = {"candidate": dict(candidate), "application": application}
+    return finish(handler, 201, answer, headers, fault)
+
+
+def _update(handler: Any, vendors: Vendors, candidate_id: str, data: Any, headers: dict, fault: Any) -> None:
+    """``PATCH /v3/candidates/{id}``: the fields it carries; 404 for an unknown id."""
+    account = vendors.greenhouse
+    if (problem := _validate(data, create=False) or whole.custom_problem(account, data)) is not None:
+        return handler._send(422, problem, headers)
+    with vendors.lock:
+        candidate = account.candidates.get(candidate_id)
+        if candidate is None:
+            return handler._send(404, {"message": "Resource not found"}, headers)
+        candidate.update({k: data[k] for k in UPDATABLE if k in data})
+        whole.keep_custom(account, candidate_id, data)
+        candidate["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        account.updates[candidate_id] += 1
+        answer = dict(candidate)
+    return finish(handler, 200, answer, headers, fault)
+
+
+def _delete(handler: Any, vendors: Vendors, candidate_id: str, headers: dict, fault: Any) -> None:
+    """Answer "Delete candidate": 204, 404 when unknown."""
+    account = vendors.greenhouse
+    with vendors.lock:
+        gone = account.candidates.pop(candidate_id, None)
+        if gone is not None:
+            account.removed[str(gone["id"])] = "delete"
+            whole.forget(account, str(gone["id"]))
+    if gone is None:
+        return handler._send(404, {"message": "Resource not found"}, headers)
+    return finish(handler, 204, None, headers, fault)
 
 
 def _scope(method: str, route: str) -> str:

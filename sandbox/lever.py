@@ -68,83 +68,110 @@ def _take(vendors: Vendors, now: float) -> bool:
 
 
 def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any):
-    """Answer one Lever request."""
+    """Answer one Lever request: the key and its rate limit first, then the route."""
+    files = route.startswith("/v1/opportunities/") and route.strip("/").split("/")[3:4] == ["files"]
+    if not _admit(handler, vendors, method, route, files):
+        return None
+    if method == "GET" and route == "/v1/opportunities":
+        return _search(handler, vendors, query)
+    if files and query.get("perform_as", PERFORM_AS if method == "GET" else "") != PERFORM_AS:
+        return handler._send(400, _error("BadRequestError", "perform_as must be the id of an active Lever user"))
+    if files:
+        return serve_files(handler, vendors, method, route, body, fault)
+    if method == "GET" and route.startswith("/v1/opportunities/"):
+        return _show(handler, vendors, route.removeprefix("/v1/opportunities/"))
+    if method in ("POST", "PUT") and query.get("perform_as", PERFORM_AS if method == "PUT" else "") != PERFORM_AS:
+        return handler._send(400, _error("BadRequestError", "perform_as must be the id of an active Lever user"))
+    if method == "POST" and route == "/v1/opportunities":
+        return _create(handler, vendors, read_json(body), fault)
+    if method == "PUT" and route.startswith("/v1/contacts/"):
+        return _update_contact(handler, vendors, route.removeprefix("/v1/contacts/"), read_json(body), fault)
+    if method == "PUT" and route.startswith("/v1/opportunities/") and route.endswith("/archived"):
+        return _archive(handler, vendors, route.split("/")[3], read_json(body), fault)
+    return handler._send(404, _error("ResourceNotFound", f"Not found: {method} {route}"))
+
+
+def _admit(handler: Any, vendors: Vendors, method: str, route: str, files: bool) -> bool:
+    """Check the key (Basic, the key as user name), count the request, take a token; False once refused."""
     account = vendors.lever
     try:
         user = base64.b64decode(handler.headers.get("Authorization", "")[6:]).decode().partition(":")[0]
     except ValueError:
         user = ""
     if user != API_KEY:
-        return handler._send(401, _error("UnauthorizedError", "Invalid API key"))
+        handler._send(401, _error("UnauthorizedError", "Invalid API key"))
+        return False
     with vendors.lock:
         now = time.time()
         account.received_at.append(now)
         label = "/v1/contacts/{id}" if route.startswith("/v1/contacts/") else route
         label = "/v1/opportunities/{id}/archived" if route.endswith("/archived") else label
-        files = route.startswith("/v1/opportunities/") and route.strip("/").split("/")[3:4] == ["files"]
         label = "/v1/opportunities/{id}/files" if files else label
         account.requests[f"{method} {label}"] += 1
         if not _take(vendors, now):
             account.refused_for_rate += 1
-            return handler._send(429, _error("TooManyRequests", "Rate limit exceeded"))
-    if method == "GET" and route == "/v1/opportunities":  # "List all opportunities": email, origin, created_at_start
-        email = (query.get("email") or "").casefold()
-        origin, start = query.get("origin"), query.get("created_at_start")
-        with vendors.lock:
-            found = [
-                dict(o)
-                for o in account.candidates.values()
-                if (not email or _has(o, email, vendors))
-                and (not origin or o.get("origin") == origin)
-                and (not start or o["createdAt"] >= int(start))
-                and account.searchable(o["id"])
-            ]
-        return handler._send(200, {"data": found[:100], "hasNext": False})
-    if files and query.get("perform_as", PERFORM_AS if method == "GET" else "") != PERFORM_AS:
-        return handler._send(400, _error("BadRequestError", "perform_as must be the id of an active Lever user"))
-    if files:
-        return serve_files(handler, vendors, method, route, body, fault)
-    if method == "GET" and route.startswith("/v1/opportunities/"):  # "Retrieve a single opportunity"
-        with vendors.lock:
-            stored = account.candidates.get(route.removeprefix("/v1/opportunities/"))
-            answer = dict(stored) if stored is not None else None
-        if answer is None:
+            handler._send(429, _error("TooManyRequests", "Rate limit exceeded"))
+            return False
+    return True
+
+
+def _search(handler: Any, vendors: Vendors, query: dict[str, str]) -> None:
+    """Answer "List all opportunities", filtered by ``email``, ``origin`` and ``created_at_start``."""
+    email = (query.get("email") or "").casefold()
+    origin, start = query.get("origin"), query.get("created_at_start")
+    with vendors.lock:
+        found = [
+            dict(o)
+            for o in vendors.lever.candidates.values()
+            if (not email or _has(o, email, vendors))
+            and (not origin or o.get("origin") == origin)
+            and (not start or o["createdAt"] >= int(start))
+            and vendors.lever.searchable(o["id"])
+        ]
+    return handler._send(200, {"data": found[:100], "hasNext": False})
+
+
+def _show(handler: Any, vendors: Vendors, opportunity_id: str) -> None:
+    """Answer "Retrieve a single opportunity"."""
+    with vendors.lock:
+        stored = vendors.lever.candidates.get(opportunity_id)
+        answer = dict(stored) if stored is not None else None
+    if answer is None:
+        return handler._send(404, _error("ResourceNotFound", "Opportunity not found"))
+    return handler._send(200, {"data": answer})
+
+
+def _update_contact(handler: Any, vendors: Vendors, contact_id: str, data: Any, fault: Any) -> None:
+    """``PUT /v1/contacts/{id}``: the contact's fields, shown by each of its opportunities."""
+    if (problem := _invalid(data, create=False)) is not None:
+        return handler._send(400, problem)
+    account = vendors.lever
+    with vendors.lock:
+        contact = account.contacts.get(contact_id)
+        if contact is None:
+            return handler._send(404, _error("ResourceNotFound", "Contact not found"))
+        contact.update({k: data[k] for k in CONTACT_FIELDS if k in data})
+        for opportunity in account.candidates.values():  # an opportunity shows its contact's details
+            if opportunity["contact"] == contact_id:
+                opportunity.update({k: contact[k] for k in CONTACT_FIELDS if k in contact})
+        account.updates[contact_id] += 1
+        answer = dict(contact)
+    return finish(handler, 200, {"data": answer}, {}, fault)
+
+
+def _archive(handler: Any, vendors: Vendors, opportunity_id: str, data: Any, fault: Any) -> None:
+    """Answer "Update opportunity archived state": ``{"reason": <archive reason id>}``."""
+    if not isinstance(data, dict) or data.get("reason") != ARCHIVE_REASON:
+        return handler._send(400, _error("BadRequestError", "reason must be an archive reason id"))
+    account = vendors.lever
+    with vendors.lock:
+        opportunity = account.candidates.get(opportunity_id)
+        if opportunity is None:
             return handler._send(404, _error("ResourceNotFound", "Opportunity not found"))
-        return handler._send(200, {"data": answer})
-    if method in ("POST", "PUT") and query.get("perform_as", PERFORM_AS if method == "PUT" else "") != PERFORM_AS:
-        return handler._send(400, _error("BadRequestError", "perform_as must be the id of an active Lever user"))
-    if method == "POST" and route == "/v1/opportunities":
-        return _create(handler, vendors, read_json(body), fault)
-    if method == "PUT" and route.startswith("/v1/contacts/"):
-        data = read_json(body)
-        if (problem := _invalid(data, create=False)) is not None:
-            return handler._send(400, problem)
-        contact_id = route.removeprefix("/v1/contacts/")
-        with vendors.lock:
-            contact = vendors.lever.contacts.get(contact_id)
-            if contact is None:
-                return handler._send(404, _error("ResourceNotFound", "Contact not found"))
-            contact.update({k: data[k] for k in CONTACT_FIELDS if k in data})
-            for opportunity in account.candidates.values():  # an opportunity shows its contact's details
-                if opportunity["contact"] == contact_id:
-                    opportunity.update({k: contact[k] for k in CONTACT_FIELDS if k in contact})
-            account.updates[contact_id] += 1
-            answer = dict(contact)
-        return finish(handler, 200, {"data": answer}, {}, fault)
-    archived = route.startswith("/v1/opportunities/") and route.endswith("/archived")
-    if method == "PUT" and archived:  # "Update opportunity archived state": {"reason": <archive reason id>}
-        data = read_json(body)
-        if not isinstance(data, dict) or data.get("reason") != ARCHIVE_REASON:
-            return handler._send(400, _error("BadRequestError", "reason must be an archive reason id"))
-        with vendors.lock:
-            opportunity = account.candidates.get(route.split("/")[3])
-            if opportunity is None:
-                return handler._send(404, _error("ResourceNotFound", "Opportunity not found"))
-            opportunity["archived"] = {"reason": data["reason"], "archivedAt": int(time.time() * 1000)}
-            account.removed[opportunity["id"]] = "archive"
-            answer = dict(opportunity)
-        return finish(handler, 200, {"data": answer}, {}, fault)
-    return handler._send(404, _error("ResourceNotFound", f"Not found: {method} {route}"))
+        opportunity["archived"] = {"reason": data["reason"], "archivedAt": int(time.time() * 1000)}
+        account.removed[opportunity["id"]] = "archive"
+        answer = dict(opportunity)
+    return finish(handler, 200, {"data": answer}, {}, fault)
 
 
 def _has(opportunity: dict, email: str, vendors: Vendors) -> bool:

@@ -52,15 +52,36 @@ def serve(
     limits then hold across the whole answer, not across microseconds.
     """
     account = vendors.smartrecruiters
-    if handler.headers.get("X-SmartToken") != SMARTRECRUITERS_TOKEN:
-        return handler._send(
-            401,
-            {
-                "message": "Unauthorized: invalid or missing X-SmartToken",
-                "errors": [{"code": "UNAUTHORIZED", "message": "Invalid token"}],
-            },
-        )
     lookup = method == "GET" and route == "/candidates"
+    headers = _admit(handler, vendors, method, route, lookup)
+    if headers is None:
+        return None
+    try:
+        if latency:
+            time.sleep(latency)  # in flight while it takes
+        if lookup:
+            found = _search(vendors, (query.get("q") or "").casefold())
+            lookup = False  # answered: no longer in flight once the answer is on its way (_search counted it out)
+            return handler._send(
+                200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers
+            )
+        return _route(handler, vendors, method, route, body, headers, fault)
+    finally:
+        with vendors.lock:
+            account.in_flight -= 1
+            account.lookups_in_flight -= lookup
+
+
+def _admit(handler: Any, vendors: Vendors, method: str, route: str, lookup: bool) -> dict[str, str] | None:
+    """
+    Check the token, count the request, and let it in flight within the rate and concurrency limits (one lookup
+    at a time); return the rate headers, or None once refused.
+    """
+    account = vendors.smartrecruiters
+    if handler.headers.get("X-SmartToken") != SMARTRECRUITERS_TOKEN:
+        unauthorized = [{"code": "UNAUTHORIZED", "message": "Invalid token"}]
+        handler._send(401, {"message": "Unauthorized: invalid or missing X-SmartToken", "errors": unauthorized})
+        return None
     with vendors.lock:
         now = time.time()
         account.received_at.append(now)
@@ -74,109 +95,102 @@ def serve(
             "X-RateLimit-Concurrent-Limit": str(SR_CONCURRENT),
             "X-RateLimit-Concurrent-Remaining": str(max(SR_CONCURRENT - account.in_flight - 1, 0)),
         }
-        if not allowed or too_many_at_once:
+        refused = not allowed or too_many_at_once
+        if refused:
             account.refused_for_rate += 1
-            refused = True
         else:
-            refused = False
             account.in_flight += 1
             account.max_in_flight = max(account.max_in_flight, account.in_flight)
             account.lookups_in_flight += lookup
     if refused:
-        return handler._send(
-            429,
-            {
-                "message": "Too Many Requests",
-                "errors": [{"code": "RATE_LIMIT_EXCEEDED", "message": "API rate limit exceeded"}],
-            },
-            headers,
-        )
-    try:
-        if latency:
-            time.sleep(latency)  # in flight while it takes
-        if lookup:
-            q = (query.get("q") or "").casefold()
-            with vendors.lock:
-                found = [
-                    {k: v for k, v in c.items() if k != "tags"}  # search items carry no tags
-                    for c in account.candidates.values()
-                    if q
-                    and account.searchable(c["id"])
-                    and any(q in str(c.get(f, "")).casefold() for f in ("email", "firstName", "lastName"))
-                ]
-                account.lookups_in_flight -= 1  # answered: no longer in flight once the answer is on its way
-                lookup = False
-            return handler._send(
-                200, {"totalFound": len(found), "offset": 0, "limit": 10, "content": found[:10]}, headers
-            )
-        if route.startswith("/candidates/") and route.endswith("/attachments"):
-            return serve_attachments(handler, vendors, method, route.split("/")[2], body, headers, fault)
-        if method == "GET" and route.startswith("/candidates/"):  # "Get candidate details": tags, createdOn
-            with vendors.lock:
-                stored = account.candidates.get(route.removeprefix("/candidates/"))
-                answer = dict(stored) if stored is not None else None
-            if answer is None:
-                return handler._send(404, {"message": "Candidate not found", "errors": []}, headers)
-            return handler._send(200, answer, headers)
-        job = route.removeprefix("/jobs/").removesuffix("/candidates") if route.startswith("/jobs/") else None
-        if method == "POST" and job is not None and job not in account.jobs:
-            return handler._send(404, {"message": "Job not found", "errors": []}, headers)
-        if method == "POST" and (route == "/candidates" or job is not None):
-            data = read_json(body)
-            if not isinstance(data, dict):
-                return handler._send(400, {"message": "Malformed JSON body", "errors": []}, headers)
-            missing = [f for f in ("firstName", "lastName", "email") if not data.get(f)]
-            if missing:
-                return handler._send(
-                    400,
-                    {
-                        "message": "Validation failed",
-                        "errors": [{"code": "FIELD_REQUIRED", "message": f"{f} is required"} for f in missing],
-                    },
-                    headers,
-                )
-            if not EMAIL.fullmatch(str(data["email"])):
-                return handler._send(
-                    400,
-                    {
-                        "message": "Validation failed",
-                        "errors": [{"code": "INVALID_EMAIL", "message": "email is not a valid email address"}],
-                    },
-                    headers,
-                )
-            with vendors.lock:
-                candidate = {
-                    "id": str(uuid.uuid4()),
-                    "internalId": str(len(account.candidates) + 1),
-                    "firstName": data["firstName"],
-                    "lastName": data["lastName"],
-                    "email": data["email"],
-                    "phoneNumber": data.get("phoneNumber"),
-                    "location": data.get("location"),
-                    "tags": [str(t) for t in data.get("tags") or []],
-                    "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                }
-                account.candidates[candidate["id"]] = candidate
-                if job is not None:  # "Create a new candidate and assign to a job"
-                    account.apply(candidate["id"], job)
-                account.made(candidate["id"])
-                account.creates += 1
-            return finish(handler, 201, candidate, headers, fault)
-        if method == "PATCH" and route.startswith("/candidates/"):
-            return _sr_update(handler, account, vendors, route.removeprefix("/candidates/"), body, headers, fault)
-        if method == "DELETE" and route.startswith("/candidates/"):  # candidatesDelete: 204, 404 when unknown
-            with vendors.lock:
-                gone = account.candidates.pop(route.removeprefix("/candidates/"), None)
-                if gone is not None:
-                    account.removed[gone["id"]] = "delete"
-            if gone is None:
-                return handler._send(404, {"message": "Candidate not found", "errors": []}, headers)
-            return finish(handler, 204, None, headers, fault)
-        return handler._send(404, {"message": f"Not found: {method} {route}", "errors": []}, headers)
-    finally:
+        exceeded = [{"code": "RATE_LIMIT_EXCEEDED", "message": "API rate limit exceeded"}]
+        handler._send(429, {"message": "Too Many Requests", "errors": exceeded}, headers)
+        return None
+    return headers
+
+
+def _search(vendors: Vendors, q: str) -> list[dict]:
+    """Return the candidates keyword ``q`` finds (search items carry no tags); count the lookup out of flight."""
+    account = vendors.smartrecruiters
+    with vendors.lock:
+        found = [
+            {k: v for k, v in c.items() if k != "tags"}
+            for c in account.candidates.values()
+            if q
+            and account.searchable(c["id"])
+            and any(q in str(c.get(f, "")).casefold() for f in ("email", "firstName", "lastName"))
+        ]
+        account.lookups_in_flight -= 1
+    return found
+
+
+def _route(handler: Any, vendors: Vendors, method: str, route: str, body: bytes, headers: dict, fault: Any) -> None:
+    """Answer a request let in flight, by its route."""
+    account = vendors.smartrecruiters
+    if route.startswith("/candidates/") and route.endswith("/attachments"):
+        return serve_attachments(handler, vendors, method, route.split("/")[2], body, headers, fault)
+    if method == "GET" and route.startswith("/candidates/"):  # "Get candidate details": tags, createdOn
         with vendors.lock:
-            account.in_flight -= 1
-            account.lookups_in_flight -= lookup
+            stored = account.candidates.get(route.removeprefix("/candidates/"))
+            answer = dict(stored) if stored is not None else None
+        if answer is None:
+            return handler._send(404, {"message": "Candidate not found", "errors": []}, headers)
+        return handler._send(200, answer, headers)
+    job = route.removeprefix("/jobs/").removesuffix("/candidates") if route.startswith("/jobs/") else None
+    if method == "POST" and job is not None and job not in account.jobs:
+        return handler._send(404, {"message": "Job not found", "errors": []}, headers)
+    if method == "POST" and (route == "/candidates" or job is not None):
+        return _sr_create(handler, vendors, job, read_json(body), headers, fault)
+    if method == "PATCH" and route.startswith("/candidates/"):
+        return _sr_update(handler, account, vendors, route.removeprefix("/candidates/"), body, headers, fault)
+    if method == "DELETE" and route.startswith("/candidates/"):  # candidatesDelete: 204, 404 when unknown
+        with vendors.lock:
+            gone = account.candidates.pop(route.removeprefix("/candidates/"), None)
+            if gone is not None:
+                account.removed[gone["id"]] = "delete"
+        if gone is None:
+            return handler._send(404, {"message": "Candidate not found", "errors": []}, headers)
+        return finish(handler, 204, None, headers, fault)
+    return handler._send(404, {"message": f"Not found: {method} {route}", "errors": []}, headers)
+
+
+def _sr_refusal(data: Any) -> dict | None:
+    """Return the 400 body refusing a create (``firstName``, ``lastName``, a valid ``email`` required), or None."""
+    if not isinstance(data, dict):
+        return {"message": "Malformed JSON body", "errors": []}
+    missing = [f for f in ("firstName", "lastName", "email") if not data.get(f)]
+    if missing:
+        required = [{"code": "FIELD_REQUIRED", "message": f"{f} is required"} for f in missing]
+        return {"message": "Validation failed", "errors": required}
+    if not EMAIL.fullmatch(str(data["email"])):
+        invalid = [{"code": "INVALID_EMAIL", "message": "email is not a valid email address"}]
+        return {"message": "Validation failed", "errors": invalid}
+    return None
+
+
+def _sr_create(handler: Any, vendors: Vendors, job: str | None, data: Any, headers: dict, fault: Any) -> None:
+    """``POST /candidates`` or ``POST /jobs/{jobId}/candidates`` ("Create a new candidate and assign to a job")."""
+    if (refusal := _sr_refusal(data)) is not None:
+        return handler._send(400, refusal, headers)
+    account = vendors.smartrecruiters
+    with vendors.lock:
+        candidate = {
+            "id": str(uuid.uuid4()),
+            "internalId": str(len(account.candidates) + 1),
+            "firstName": data["firstName"],
+            "lastName": data["lastName"],
+            "email": data["email"],
+            "phoneNumber": data.get("phoneNumber"),
+            "location": data.get("location"),
+            "tags": [str(t) for t in data.get("tags") or []],
+            "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        }
+        account.candidates[candidate["id"]] = candidate
+        if job is not None:
+            account.apply(candidate["id"], job)
+        account.made(candidate["id"])
+        account.creates += 1
+    return finish(handler, 201, candidate, headers, fault)
 
 
 def _label(route: str) -> str:

@@ -44,16 +44,40 @@ _ids = itertools.count(7_000_001)
 
 
 def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any):
-    """Answer one Teamtailor request."""
+    """Answer one Teamtailor request: the key, the API version and the rate limit first, then the route."""
+    headers = _admit(handler, vendors, method, route)
+    if headers is None:
+        return None
+    one = re.fullmatch(r"/v1/candidates/[^/]+", route) is not None
+    if method in ("POST", "PATCH") and (handler.headers.get("Content-Type") or "").split(";")[0] != JSONAPI:
+        return handler._send(415, _errors(415, f"Content-Type must be {JSONAPI}"), headers)
+    if method == "GET" and route == "/v1/candidates":
+        return _list(handler, vendors, query, headers)
+    if serve_whole(handler, vendors, method, route, query, read_json(body), headers, fault):
+        return None
+    if method == "GET" and one:
+        return _show(handler, vendors, route.removeprefix("/v1/candidates/"), headers)
+    if method == "POST" and route == "/v1/candidates":
+        return _create(handler, vendors, read_json(body), headers, fault)
+    if method == "PATCH" and one:
+        return _update(handler, vendors, route.removeprefix("/v1/candidates/"), read_json(body), headers, fault)
+    if method == "DELETE" and one:
+        return _delete(handler, vendors, route.removeprefix("/v1/candidates/"), headers, fault)
+    return handler._send(404, _errors(404, f"Not found: {method} {route}"), headers)
+
+
+def _admit(handler: Any, vendors: Vendors, method: str, route: str) -> dict[str, str] | None:
+    """Check the key and the API version, count the request, take it from the window; None once refused."""
     account = vendors.teamtailor
     if handler.headers.get("Authorization", "") != f"Token token={API_KEY}":
-        return handler._send(401, _errors(401, "Invalid or missing API key"))
+        handler._send(401, _errors(401, "Invalid or missing API key"))
+        return None
     if handler.headers.get("X-Api-Version") not in API_VERSIONS:
-        return handler._send(406, _errors(406, "Missing or unsupported X-Api-Version"))
+        handler._send(406, _errors(406, "Missing or unsupported X-Api-Version"))
+        return None
     with vendors.lock:
         now = time.time()
         account.received_at.append(now)
-        one = re.fullmatch(r"/v1/candidates/[^/]+", route) is not None
         account.requests[f"{method} {re.sub(r'/v1/candidates/[^/]+', '/v1/candidates/{id}', route)}"] += 1
         allowed, remaining, reset = account.windows.setdefault(API_KEY, Window(LIMIT, INTERVAL)).take(now)
         headers = {
@@ -64,53 +88,54 @@ def serve(handler: Any, vendors: Vendors, method: str, route: str, query: dict[s
         if not allowed:
             account.refused_for_rate += 1
     if not allowed:
-        return handler._send(429, _errors(429, "Too many requests"), headers)
-    if method in ("POST", "PATCH") and (handler.headers.get("Content-Type") or "").split(";")[0] != JSONAPI:
-        return handler._send(415, _errors(415, f"Content-Type must be {JSONAPI}"), headers)
-    if method == "GET" and route == "/v1/candidates":
-        return _list(handler, vendors, query, headers)
-    if serve_whole(handler, vendors, method, route, query, read_json(body), headers, fault):
+        handler._send(429, _errors(429, "Too many requests"), headers)
         return None
-    if method == "GET" and one:  # "Show a Candidate"
-        with vendors.lock:
-            stored = account.candidates.get(route.removeprefix("/v1/candidates/"))
-            answer = (
-                {"id": stored["id"], "type": "candidates", "attributes": dict(stored["attributes"])} if stored else None
-            )
-        if answer is None:
+    return headers
+
+
+def _show(handler: Any, vendors: Vendors, candidate_id: str, headers: dict) -> None:
+    """Answer "Show a Candidate"."""
+    with vendors.lock:
+        stored = vendors.teamtailor.candidates.get(candidate_id)
+        answer = (
+            {"id": stored["id"], "type": "candidates", "attributes": dict(stored["attributes"])} if stored else None
+        )
+    if answer is None:
+        return handler._send(404, _errors(404, "Record not found"), headers)
+    return handler._send(200, {"data": answer}, headers)
+
+
+def _update(handler: Any, vendors: Vendors, candidate_id: str, data: Any, headers: dict, fault: Any) -> None:
+    """``PATCH /v1/candidates/{id}``: ``data.id`` must match the URL; an email another candidate has is taken."""
+    account = vendors.teamtailor
+    resource = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(resource, dict) or resource.get("id") != candidate_id:
+        return handler._send(409, _errors(409, "data.id must match the URL"), headers)
+    attributes = resource.get("attributes") or {}
+    if (problem := _invalid(attributes)) is not None:
+        return handler._send(422, problem, headers)
+    with vendors.lock:
+        candidate = account.candidates.get(candidate_id)
+        if candidate is None:
             return handler._send(404, _errors(404, "Record not found"), headers)
-        return handler._send(200, {"data": answer}, headers)
-    if method == "POST" and route == "/v1/candidates":
-        return _create(handler, vendors, read_json(body), headers, fault)
-    if method == "PATCH" and one:
-        candidate_id = route.removeprefix("/v1/candidates/")
-        data = read_json(body)
-        resource = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(resource, dict) or resource.get("id") != candidate_id:
-            return handler._send(409, _errors(409, "data.id must match the URL"), headers)
-        attributes = resource.get("attributes") or {}
-        if (problem := _invalid(attributes)) is not None:
-            return handler._send(422, problem, headers)
-        with vendors.lock:
-            candidate = account.candidates.get(candidate_id)
-            if candidate is None:
-                return handler._send(404, _errors(404, "Record not found"), headers)
-            if _taken(vendors, attributes.get("email"), but=candidate_id):
-                return handler._send(422, _errors(422, "has already been taken", "/data/attributes/email"), headers)
-            candidate["attributes"].update({k: attributes[k] for k in ATTRIBUTES if k in attributes})
-            account.updates[candidate_id] += 1
-            _keep_resume(account, candidate_id, attributes)
-            answer = {"id": candidate_id, "type": "candidates", "attributes": dict(candidate["attributes"])}
-        return finish(handler, 200, {"data": answer}, headers, fault)
-    if method == "DELETE" and one:  # "Delete candidate": 204, 404 when unknown
-        with vendors.lock:
-            gone = account.candidates.pop(route.removeprefix("/v1/candidates/"), None)
-            if gone is not None:
-                account.removed[gone["id"]] = "delete"
-        if gone is None:
-            return handler._send(404, _errors(404, "Record not found"), headers)
-        return finish(handler, 204, None, headers, fault)
-    return handler._send(404, _errors(404, f"Not found: {method} {route}"), headers)
+        if _taken(vendors, attributes.get("email"), but=candidate_id):
+            return handler._send(422, _errors(422, "has already been taken", "/data/attributes/email"), headers)
+        candidate["attributes"].update({k: attributes[k] for k in ATTRIBUTES if k in attributes})
+        account.updates[candidate_id] += 1
+        _keep_resume(account, candidate_id, attributes)
+        answer = {"id": candidate_id, "type": "candidates", "attributes": dict(candidate["attributes"])}
+    return finish(handler, 200, {"data": answer}, headers, fault)
+
+
+def _delete(handler: Any, vendors: Vendors, candidate_id: str, headers: dict, fault: Any) -> None:
+    """Answer "Delete candidate": 204, 404 when unknown."""
+    with vendors.lock:
+        gone = vendors.teamtailor.candidates.pop(candidate_id, None)
+        if gone is not None:
+            vendors.teamtailor.removed[gone["id"]] = "delete"
+    if gone is None:
+        return handler._send(404, _errors(404, "Record not found"), headers)
+    return finish(handler, 204, None, headers, fault)
 
 
 def _keep_resume(account: VendorAts, candidate_id: str, attributes: dict) -> None:

@@ -35,6 +35,24 @@ def twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
     }
 
 
+def twilio_refusal(form: dict[str, str]) -> dict | None:
+    """Return the 400 error a create form gets (a missing field, a magic test number, a bad number), or None."""
+    to, sender, service, text = form.get("To"), form.get("From"), form.get("MessagingServiceSid"), form.get("Body")
+    if not to:
+        return twilio_error(21604, "A 'To' phone number is required.", 400)
+    if not (sender or service):
+        return twilio_error(21603, "A 'From' phone number or MessagingServiceSid is required.", 400)
+    if not text:
+        return twilio_error(21602, "Message body is required.", 400)
+    if to in TWILIO_MAGIC_TO or not re.fullmatch(r"\+[1-9]\d{6,14}", to):
+        code, message = TWILIO_MAGIC_TO.get(to, (21211, f"The 'To' number {to} is not a valid phone number."))
+        return twilio_error(code, message, 400)
+    if sender in TWILIO_MAGIC_FROM:
+        code, message = TWILIO_MAGIC_FROM[sender]
+        return twilio_error(code, message, 400)
+    return None
+
+
 class TwilioRoutes:
     """The Twilio Programmable Messaging emulator: ``/twilio/2010-04-01/...``, reached by the official SDK."""
 
@@ -72,21 +90,15 @@ class TwilioRoutes:
         if method == "GET":
             return self._twilio_list(account, parse_qs(query))
         form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
-        to, sender, service, text = form.get("To"), form.get("From"), form.get("MessagingServiceSid"), form.get("Body")
-        if not to:
-            return self._send(400, twilio_error(21604, "A 'To' phone number is required.", 400))
-        if not (sender or service):
-            return self._send(
-                400, twilio_error(21603, "A 'From' phone number or MessagingServiceSid is required.", 400)
-            )
-        if not text:
-            return self._send(400, twilio_error(21602, "Message body is required.", 400))
-        if to in TWILIO_MAGIC_TO or not re.fullmatch(r"\+[1-9]\d{6,14}", to):
-            code, message = TWILIO_MAGIC_TO.get(to, (21211, f"The 'To' number {to} is not a valid phone number."))
-            return self._send(400, twilio_error(code, message, 400))
-        if sender in TWILIO_MAGIC_FROM:
-            code, message = TWILIO_MAGIC_FROM[sender]
-            return self._send(400, twilio_error(code, message, 400))
+        if (refusal := twilio_refusal(form)) is not None:
+            return self._send(400, refusal)
+        message = self._twilio_queue(account, form)
+        if not self._after_apply(fault):  # accepted and queued by Twilio, whatever answer follows
+            self._send(201, message)
+
+    def _twilio_queue(self, account: str, form: dict[str, str]) -> dict:
+        """Queue one message (``date_sent`` null until it is sent) and note it as received; return its resource."""
+        to, sender, service, text = form["To"], form.get("From"), form.get("MessagingServiceSid"), form["Body"]
         now = datetime.now(timezone.utc)
         with self.state.lock:
             sid = "SM" + hashlib.sha1(f"{len(self.state.twilio_messages)}/{to}/{text}".encode()).hexdigest()[:32]
@@ -115,8 +127,7 @@ class TwilioRoutes:
             self.state.twilio_messages.append(message)
             self.state.sms.received_at.append(time.time())
             self.state.sms.bodies.append({"text": text, "to": to, "via": "twilio"})
-        if not self._after_apply(fault):  # accepted and queued by Twilio, whatever answer follows
-            self._send(201, message)
+        return message
 
     def _twilio_list(self, account: str, params: dict[str, list[str]]) -> None:
         """Answer one page of the Message list, newest first, after sending the messages whose time has come."""

@@ -47,15 +47,41 @@ WORKABLE_INTERVAL = 10.0
 def serve(
     handler: Any, vendors: Vendors, method: str, route: str, query: dict[str, str], body: bytes, fault: Any
 ) -> None:
-    """Answer one Workable request."""
+    """Answer one Workable request: the token and its rate limit first, then the route."""
+    headers = _admit(handler, vendors, method, route)
+    if headers is None:
+        return None
+    one = re.fullmatch(r"/spi/v3/candidates/([^/]+)", route)
+    custom = re.fullmatch(r"/spi/v3/candidates/([^/]+)/update_custom_attribute_value", route)
+    job = re.fullmatch(r"/spi/v3/jobs/([^/]+)/candidates", route)
+    disqualify = re.fullmatch(r"/spi/v3/candidates/([^/]+)/disqualify", route)
+    if method == "GET" and route == "/spi/v3/candidates":
+        return _search(handler, vendors, query.get("email") or "", headers)
+    if method == "GET" and one:
+        return _show(handler, vendors, one.group(1), headers)
+    if method == "GET" and route == "/spi/v3/custom_attributes":
+        return _attributes(handler, vendors, headers)
+    if method == "PATCH" and custom:
+        return _set_attribute(handler, vendors, custom.group(1), read_json(body), headers, fault)
+    if method == "POST" and (route == "/spi/v3/talent_pool/candidates" or job):
+        return _create(handler, vendors, job.group(1) if job else None, read_json(body), headers, fault)
+    if method == "POST" and disqualify:
+        return _disqualify(handler, vendors, disqualify.group(1), read_json(body), headers, fault)
+    if method == "PATCH" and one:
+        return _update(handler, vendors, one.group(1), read_json(body), headers, fault)
+    return handler._send(404, {"error": "Not found"}, headers)
+
+
+def _admit(handler: Any, vendors: Vendors, method: str, route: str) -> dict[str, str] | None:
+    """Count the request and take it from its token's window; return the rate headers, or None once refused."""
     account = vendors.workable
     token = handler.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token not in WORKABLE_LIMITS:
-        return handler._send(401, {"error": "Not authorized"})
+        handler._send(401, {"error": "Not authorized"})
+        return None
     with vendors.lock:
         now = time.time()
         account.received_at.append(now)
-        one = re.fullmatch(r"/spi/v3/candidates/([^/]+)", route)
         label = "/spi/v3/candidates/:id" + next((f"/{t}" for t in SUBROUTES if route.endswith(f"/{t}")), "")
         account.requests[f"{method} {label if route.startswith('/spi/v3/candidates/') else route}"] += 1
         window = account.windows.setdefault(token, Window(WORKABLE_LIMITS[token], WORKABLE_INTERVAL))
@@ -68,110 +94,130 @@ def serve(
         if not allowed:
             account.refused_for_rate += 1
     if not allowed:
-        return handler._send(429, {"error": "Rate limit exceeded"}, headers)
-    if method == "GET" and route == "/spi/v3/candidates":
-        email = query.get("email") or ""
-        with vendors.lock:
-            found = account.by_email(email) if email else list(account.candidates.values())[:100]
-            found = [{k: v for k, v in c.items() if k != "tags"} for c in found if account.searchable(c["id"])]
-        return handler._send(200, {"candidates": found, "paging": {}}, headers)
-    if method == "GET" and one:  # https://workable.readme.io/reference/job-candidates-show: tags, created_at
-        with vendors.lock:
-            stored = account.candidates.get(one.group(1))
-            answer = dict(stored) if stored is not None else None
-        if answer is None:
+        handler._send(429, {"error": "Rate limit exceeded"}, headers)
+        return None
+    return headers
+
+
+def _search(handler: Any, vendors: Vendors, email: str, headers: dict) -> None:
+    """``GET /spi/v3/candidates?email=``: the candidates with that email (search items carry no tags)."""
+    account = vendors.workable
+    with vendors.lock:
+        found = account.by_email(email) if email else list(account.candidates.values())[:100]
+        found = [{k: v for k, v in c.items() if k != "tags"} for c in found if account.searchable(c["id"])]
+    return handler._send(200, {"candidates": found, "paging": {}}, headers)
+
+
+def _show(handler: Any, vendors: Vendors, candidate_id: str, headers: dict) -> None:
+    """``GET /spi/v3/candidates/:id`` (https://workable.readme.io/reference/job-candidates-show): tags, created_at."""
+    with vendors.lock:
+        stored = vendors.workable.candidates.get(candidate_id)
+        answer = dict(stored) if stored is not None else None
+    if answer is None:
+        return handler._send(404, {"error": "Not found"}, headers)
+    return handler._send(200, {"candidate": answer}, headers)
+
+
+def _attributes(handler: Any, vendors: Vendors, headers: dict) -> None:
+    """``GET /spi/v3/custom_attributes``: the account's custom attributes."""
+    with vendors.lock:
+        listed = [
+            {"id": k, "type": ATTRIBUTE_TYPES[t], "enabled": True, "label": k.replace("_", " ").capitalize()}
+            for k, t in vendors.workable.custom_fields.items()
+        ]
+    return handler._send(200, {"custom_attributes": listed}, headers)
+
+
+def _create_refusal(data: Any) -> str | None:
+    """Return why a create's body is refused (422), or None: name, or firstname and lastname, and email required
+    (https://workable.readme.io/reference/talent-pool-candidates-create)."""
+    candidate = data.get("candidate") if isinstance(data, dict) else None
+    if not isinstance(candidate, dict):
+        return "Validation failed: candidate is missing"
+    if not candidate.get("name") and not (candidate.get("firstname") and candidate.get("lastname")):
+        return "Validation failed: Name can't be blank"
+    if not candidate.get("email"):
+        return "Validation failed: Email can't be blank"
+    if not EMAIL.fullmatch(str(candidate["email"])):
+        return "Validation failed: Email is invalid"
+    return None
+
+
+def _create(handler: Any, vendors: Vendors, job: str | None, data: Any, headers: dict, fault: Any) -> None:
+    """``POST /spi/v3/talent_pool/candidates`` or ``/spi/v3/jobs/<shortcode>/candidates``: 201 with the candidate."""
+    account = vendors.workable
+    with vendors.lock:
+        known = job is None or job in account.jobs
+    if not known:
+        return handler._send(404, {"error": "Not found"}, headers)
+    if (why := _create_refusal(data)) is not None:
+        return handler._send(422, {"error": why}, headers)
+    candidate = data["candidate"]
+    with vendors.lock:
+        created = {
+            "id": uuid.uuid4().hex[:9],
+            "name": candidate.get("name") or f"{candidate['firstname']} {candidate['lastname']}",
+            "firstname": candidate.get("firstname"),
+            "lastname": candidate.get("lastname"),
+            "email": candidate.get("email"),
+            "phone": candidate.get("phone"),
+            "summary": candidate.get("summary"),
+            "address": candidate.get("address"),
+            "sourced": bool(data.get("sourced")),
+            "job": {"shortcode": job} if job else None,
+            "stage": "sourced",
+            "tags": [str(t) for t in candidate.get("tags") or []],
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        account.candidates[created["id"]] = created
+        account.made(created["id"])
+        account.creates += 1
+        if job:
+            account.apply(created["id"], job)
+        _keep_resume(account, created["id"], candidate)
+    return finish(handler, 201, {"candidate": created}, headers, fault)
+
+
+def _disqualify(handler: Any, vendors: Vendors, candidate_id: str, data: Any, headers: dict, fault: Any) -> None:
+    """``POST /spi/v3/candidates/:id/disqualify`` (https://workable.readme.io/reference/disqualify-candidate)."""
+    if not isinstance(data, dict) or not data.get("member_id"):
+        return handler._send(422, {"error": "Validation failed: member_id is missing"}, headers)
+    if "disqualification_reason" in data:  # deprecated for disqualify_reason_id and disqualify_note
+        return handler._send(422, {"error": "disqualification_reason is deprecated: use disqualify_note"}, headers)
+    if len(str(data.get("disqualify_note") or "")) > 256:
+        return handler._send(422, {"error": "Validation failed: disqualify_note is too long"}, headers)
+    with vendors.lock:
+        stored = vendors.workable.candidates.get(candidate_id)
+        if stored is None:
             return handler._send(404, {"error": "Not found"}, headers)
-        return handler._send(200, {"candidate": answer}, headers)
-    if method == "GET" and route == "/spi/v3/custom_attributes":
-        with vendors.lock:
-            listed = [{"id": k, "type": ATTRIBUTE_TYPES[t], "enabled": True, "label": k.replace("_", " ").capitalize()}
-                      for k, t in account.custom_fields.items()]  # fmt: skip
-        return handler._send(200, {"custom_attributes": listed}, headers)
-    custom = re.fullmatch(r"/spi/v3/candidates/([^/]+)/update_custom_attribute_value", route)
-    if method == "PATCH" and custom:
-        return _set_attribute(handler, vendors, custom.group(1), read_json(body), headers, fault)
-    job = re.fullmatch(r"/spi/v3/jobs/([^/]+)/candidates", route)
-    if method == "POST" and (route == "/spi/v3/talent_pool/candidates" or job):
-        with vendors.lock:
-            known = job is None or job.group(1) in account.jobs
-        if not known:
+        stored.update(
+            disqualified=True,
+            disqualify_reason_id=data.get("disqualify_reason_id"),
+            disqualify_note=data.get("disqualify_note"),
+        )
+        vendors.workable.removed[stored["id"]] = "archive"
+    return finish(handler, 200, {}, headers, fault)
+
+
+def _update(handler: Any, vendors: Vendors, candidate_id: str, data: Any, headers: dict, fault: Any) -> None:
+    """``PATCH /spi/v3/candidates/:id`` (https://workable.readme.io/reference/update-candidate)."""
+    account = vendors.workable
+    candidate = data.get("candidate") if isinstance(data, dict) else None
+    if not isinstance(candidate, dict):
+        return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
+    if "email" in candidate and not EMAIL.fullmatch(str(candidate["email"])):
+        return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
+    if unknown := sorted(set(candidate) - set(WORKABLE_UPDATABLE)):
+        return handler._send(422, {"error": f"Validation failed: {', '.join(unknown)} cannot be updated"}, headers)
+    with vendors.lock:
+        stored = account.candidates.get(candidate_id)
+        if stored is None:
             return handler._send(404, {"error": "Not found"}, headers)
-        data = read_json(body)
-        candidate = data.get("candidate") if isinstance(data, dict) else None
-        if not isinstance(candidate, dict):
-            return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
-        # name (required; optional if firstname and lastname are provided), email (required)
-        # (https://workable.readme.io/reference/talent-pool-candidates-create)
-        if not candidate.get("name") and not (candidate.get("firstname") and candidate.get("lastname")):
-            return handler._send(422, {"error": "Validation failed: Name can't be blank"}, headers)
-        if not candidate.get("email"):
-            return handler._send(422, {"error": "Validation failed: Email can't be blank"}, headers)
-        if not EMAIL.fullmatch(str(candidate["email"])):
-            return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
-        with vendors.lock:
-            created = {
-                "id": uuid.uuid4().hex[:9],
-                "name": candidate.get("name") or f"{candidate['firstname']} {candidate['lastname']}",
-                "firstname": candidate.get("firstname"),
-                "lastname": candidate.get("lastname"),
-                "email": candidate.get("email"),
-                "phone": candidate.get("phone"),
-                "summary": candidate.get("summary"),
-                "address": candidate.get("address"),
-                "sourced": bool(data.get("sourced")),
-                "job": {"shortcode": job.group(1)} if job else None,
-                "stage": "sourced",
-                "tags": [str(t) for t in candidate.get("tags") or []],
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            account.candidates[created["id"]] = created
-            account.made(created["id"])
-            account.creates += 1
-            if job:
-                account.apply(created["id"], job.group(1))
-            _keep_resume(account, created["id"], candidate)
-        return finish(handler, 201, {"candidate": created}, headers, fault)
-    disqualify = re.fullmatch(r"/spi/v3/candidates/([^/]+)/disqualify", route)
-    if method == "POST" and disqualify:  # https://workable.readme.io/reference/disqualify-candidate
-        data = read_json(body)
-        if not isinstance(data, dict) or not data.get("member_id"):
-            return handler._send(422, {"error": "Validation failed: member_id is missing"}, headers)
-        if "disqualification_reason" in data:  # deprecated for disqualify_reason_id and disqualify_note
-            return handler._send(422, {"error": "disqualification_reason is deprecated: use disqualify_note"}, headers)
-        if len(str(data.get("disqualify_note") or "")) > 256:
-            return handler._send(422, {"error": "Validation failed: disqualify_note is too long"}, headers)
-        with vendors.lock:
-            stored = account.candidates.get(disqualify.group(1))
-            if stored is None:
-                return handler._send(404, {"error": "Not found"}, headers)
-            stored.update(
-                disqualified=True,
-                disqualify_reason_id=data.get("disqualify_reason_id"),
-                disqualify_note=data.get("disqualify_note"),
-            )
-            account.removed[stored["id"]] = "archive"
-        return finish(handler, 200, {}, headers, fault)
-    if method == "PATCH" and one:
-        data = read_json(body)
-        candidate = data.get("candidate") if isinstance(data, dict) else None
-        if not isinstance(candidate, dict):
-            return handler._send(422, {"error": "Validation failed: candidate is missing"}, headers)
-        if "email" in candidate and not EMAIL.fullmatch(str(candidate["email"])):
-            return handler._send(422, {"error": "Validation failed: Email is invalid"}, headers)
-        if unknown := sorted(
-            set(candidate) - set(WORKABLE_UPDATABLE)
-        ):  # https://workable.readme.io/reference/update-candidate
-            return handler._send(422, {"error": f"Validation failed: {', '.join(unknown)} cannot be updated"}, headers)
-        with vendors.lock:
-            stored = account.candidates.get(one.group(1))
-            if stored is None:
-                return handler._send(404, {"error": "Not found"}, headers)
-            stored.update({k: v for k, v in candidate.items() if k in WORKABLE_UPDATABLE and k != "resume_url"})
-            account.updates[one.group(1)] += 1
-            _keep_resume(account, stored["id"], candidate)
-            answer = dict(stored)
-        return finish(handler, 200, {"candidate": answer}, headers, fault)
-    return handler._send(404, {"error": "Not found"}, headers)
+        stored.update({k: v for k, v in candidate.items() if k in WORKABLE_UPDATABLE and k != "resume_url"})
+        account.updates[candidate_id] += 1
+        _keep_resume(account, stored["id"], candidate)
+        answer = dict(stored)
+    return finish(handler, 200, {"candidate": answer}, headers, fault)
 
 
 WORKABLE_UPDATABLE = (
