@@ -180,7 +180,8 @@ def compose_stack(sandbox_server, compose_db, tmp_path_factory):
         {
             "@postgres/": f"@{PG[0]}:{PG[1]}/",
             '"host": "postgres"': f'"host": "{PG[0]}"',
-            "redis://:@redis:6379/0": f"redis://:@{REDIS[0]}:{REDIS[1]}/{uuid.uuid4().int % 10 + 5}",
+            # a Redis database of 10-14: tests/test_celery_distributed.py takes 5-9, so the two never share a broker
+            "redis://:@redis:6379/0": f"redis://:@{REDIS[0]}:{REDIS[1]}/{uuid.uuid4().int % 5 + 10}",
             "http://airflow-apiserver:8080/": f"http://127.0.0.1:{port}/",
             "http://sandbox:8765": sandbox_server.url,
             "/opt/airflow": str(home),
