@@ -93,8 +93,9 @@ bench-http: install
 bench-ui: install
 	$(BIN)/python -m bench.ui_queries
 
+# ARGS=--cold: only the burst, on an api-server started 20 s before (as a deploy or a restart meets redeliveries)
 bench-webhook: install
-	$(BIN)/python -m bench.webhook_latency
+	$(BIN)/python -m bench.webhook_latency $(ARGS)
 
 # 20 new profiles announced by 20 deliveries in 2 s, then one edit: delivery -> ATS on a real scheduler (3 min)
 bench-realtime: install

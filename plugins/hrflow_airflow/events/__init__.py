@@ -4,6 +4,7 @@ The event flow: what HrFlow's webhook starts, as it happens.
 * :mod:`.signing` — HrFlow's HMAC signature, signed and verified (the sandbox signs with it too);
 * :mod:`.app` — the FastAPI app the plugin mounts at ``/hrflow``: health, and ``POST /webhook``;
 * :mod:`.memo` — reads reused for a few seconds; :mod:`.airflow_db` — what it reads and writes in Airflow;
+* :mod:`.warming` — Airflow's execution API built while the api-server starts, not on its first task's call;
 * :mod:`.planning` — each event's SMS run and sync announcement; :mod:`.recording` — the delivery in the inbox;
 * :mod:`.inbox` — every delivery recorded, answered at once, drained by a thread of the api-server;
 * :mod:`.realtime` — announced objects hashed, compared with the ledger: one asset event per sync DAG;
