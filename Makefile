@@ -43,11 +43,12 @@ chromium:
 	else echo "make test needs chromium (tests/test_ui_stack.py); install it with: sudo apt-get install -y chromium" >&2; exit 2; fi
 
 # lint and format check, then DAG and unit tests on two workers (each its own sandbox and Airflow home), then
-# the Airflow-stack tests alone
+# the Airflow-stack tests after them, two files at a time (--dist loadfile: a file's stack, home, ports, databases
+# and Redis database are its own; two stacks share the two cores as the suite measured they can)
 test: install lint nginx chromium
 	@start=$$(date +%s); \
 	$(BIN)/python -m pytest -n 2 -m "not stack" --durations=15; a=$$?; \
-	$(BIN)/python -m pytest -m stack --durations=15; b=$$?; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m stack --durations=15; b=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s (the two pytest phases)"; test $$a -eq 0 -a $$b -eq 0
 
 # CeleryExecutor + PostgreSQL + Redis on loopback (part of `make test` too); REQUIRE_SERVICES=1 fails instead of skipping

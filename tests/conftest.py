@@ -26,7 +26,8 @@ from sandbox.server import SandboxServer  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark the top-level files' tests ``stack``: they start real Airflow services and run after the rest, alone."""
+    """Mark the top-level files' tests ``stack``: they start real Airflow services and run after the rest, a file per
+    worker (``make test``: ``-n 2 --dist loadfile``; each file's stack has its own home, ports and databases)."""
     here = Path(__file__).parent
     for item in items:
         if item.path.parent == here:
