@@ -76,12 +76,25 @@ def invalid(data: dict[str, Any], *, create: bool) -> str | None:
 def new_candidate(name: str, created: str) -> dict[str, Any]:
     candidate_id = str(uuid.uuid4())
     return {
-        "id": candidate_id, "createdAt": created, "updatedAt": created, "name": name.strip(),
-        "primaryEmailAddress": None, "emailAddresses": [], "primaryPhoneNumber": None, "phoneNumbers": [],
-        "socialLinks": [], "tags": [], "applicationIds": [], "fileHandles": [], "customFields": [],
-        "location": None, "source": None, "creditedToUser": None, "timezone": None,
+        "id": candidate_id,
+        "createdAt": created,
+        "updatedAt": created,
+        "name": name.strip(),
+        "primaryEmailAddress": None,
+        "emailAddresses": [],
+        "primaryPhoneNumber": None,
+        "phoneNumbers": [],
+        "socialLinks": [],
+        "tags": [],
+        "applicationIds": [],
+        "fileHandles": [],
+        "customFields": [],
+        "location": None,
+        "source": None,
+        "creditedToUser": None,
+        "timezone": None,
         "profileUrl": f"https://app.ashbyhq.com/candidates/{candidate_id}",
-    }  # fmt: skip
+    }
 
 
 def set_primary(candidate: dict[str, Any], kind: str, value: str) -> None:
@@ -115,8 +128,10 @@ def apply_fields(candidate: dict[str, Any], data: dict[str, Any]) -> None:
                 others = [link for link in candidate["socialLinks"] if link["type"] != kind]
                 candidate["socialLinks"] = [*others, {"type": kind, "url": data[field]}]
     if location := data.get("location"):
-        parts = [(kind, location.get(name)) for kind, name in (("Country", "country"), ("Region", "region"),
-                                                               ("City", "city"))]  # fmt: skip
+        parts = [
+            (kind, location.get(name))
+            for kind, name in (("Country", "country"), ("Region", "region"), ("City", "city"))
+        ]
         candidate["location"] = {
             "id": str(uuid.uuid4()),
             "locationSummary": ", ".join(value for _, value in parts if value),

@@ -100,8 +100,12 @@ def _apply(handler: Any, vendors: Vendors, data: dict[str, Any], fault: Any) -> 
     with vendors.lock:
         candidate = account.candidates.get(str(data.get("candidateId")))
         if candidate is not None and account.apply(candidate["id"], str(data.get("jobId"))):
-            application = {"id": str(uuid.uuid4()), "candidate": {"id": candidate["id"]},
-                           "job": {"id": str(data["jobId"])}, "status": "Active"}  # fmt: skip
+            application = {
+                "id": str(uuid.uuid4()),
+                "candidate": {"id": candidate["id"]},
+                "job": {"id": str(data["jobId"])},
+                "status": "Active",
+            }
             account.applications[application["id"]] = {"candidateId": candidate["id"], "status": "Active"}
             candidate["applicationIds"].append(application["id"])
         else:
@@ -115,10 +119,15 @@ def _apply(handler: Any, vendors: Vendors, data: dict[str, Any], fault: Any) -> 
 
 def _fields(handler: Any, vendors: Vendors, data: dict[str, Any], fault: Any) -> None:
     listed = [
-        {"id": field_id(name), "title": name, "objectType": "Candidate", "fieldType": TYPES.get(kind, "String"),
-         "isArchived": False}
+        {
+            "id": field_id(name),
+            "title": name,
+            "objectType": "Candidate",
+            "fieldType": TYPES.get(kind, "String"),
+            "isArchived": False,
+        }
         for name, kind in vendors.ashby.custom_fields.items()
-    ]  # fmt: skip
+    ]
     return finish(handler, 200, {**ok(listed), "moreDataAvailable": False}, {}, fault)
 
 

@@ -6,9 +6,10 @@ import html
 import json
 import time
 
+from sandbox.faults import Fault
 from sandbox.object_fields import holder
 from sandbox.objects import WEBHOOK_SECRET
-from sandbox.state import Fault, SandboxState
+from sandbox.state import SandboxState
 from sandbox.webhooks import WebhookSender
 
 

@@ -242,9 +242,15 @@ def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
     """Give the account a candidate of its own for ``email`` (an application, a month old); return its id."""
     made = datetime.fromtimestamp(time.time() - 30 * 86400, timezone.utc).isoformat(timespec="seconds")
     candidate = {
-        "id": next(_ids), "first_name": first, "last_name": last, "created_at": made, "updated_at": made,
-        "email_addresses": [{"value": email, "type": "personal"}], "tags": ["Job board"], "application_ids": [],
-    }  # fmt: skip
+        "id": next(_ids),
+        "first_name": first,
+        "last_name": last,
+        "created_at": made,
+        "updated_at": made,
+        "email_addresses": [{"value": email, "type": "personal"}],
+        "tags": ["Job board"],
+        "application_ids": [],
+    }
     with vendors.lock:
         vendors.greenhouse.candidates = {str(candidate["id"]): candidate, **vendors.greenhouse.candidates}
         vendors.greenhouse.strangers.add(str(candidate["id"]))

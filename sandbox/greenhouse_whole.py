@@ -74,9 +74,13 @@ def open_application(account: Any, candidate_id: str, wanted: dict[str, Any] | N
         return None
     job = wanted.get("job_id")
     application = {
-        "id": next(_application_ids), "candidate_id": int(candidate_id), "job_id": job, "prospect": job is None,
-        "status": "in_process", "created_at": _now(),
-    }  # fmt: skip
+        "id": next(_application_ids),
+        "candidate_id": int(candidate_id),
+        "job_id": job,
+        "prospect": job is None,
+        "status": "in_process",
+        "created_at": _now(),
+    }
     account.applications[str(application["id"])] = application
     account.candidates[candidate_id].setdefault("application_ids", []).append(application["id"])
     if job is not None:
@@ -109,17 +113,31 @@ def forget(account: Any, candidate_id: str) -> None:
 
 
 # -- the routes -------------------------------------------------------------------------------------
-def serve(handler: Any, vendors: Any, method: str, route: str, query: dict[str, str], body: bytes, fault: Any,
-          headers: dict[str, str]) -> bool:  # fmt: skip
+def serve(
+    handler: Any,
+    vendors: Any,
+    method: str,
+    route: str,
+    query: dict[str, str],
+    body: bytes,
+    fault: Any,
+    headers: dict[str, str],
+) -> bool:
     """Answer an applications, attachments or custom fields request; return False for another route."""
     account = vendors.greenhouse
     if route == "/v3/custom_fields" and method == "GET":
         kind = query.get("field_type")
         fields = [
-            {"id": 900 + i, "name": key.replace("_", " ").title(), "name_key": key, "field_type": "candidate",
-             "value_type": "number" if value_type == "number" else "short_text", "active": True}
+            {
+                "id": 900 + i,
+                "name": key.replace("_", " ").title(),
+                "name_key": key,
+                "field_type": "candidate",
+                "value_type": "number" if value_type == "number" else "short_text",
+                "active": True,
+            }
             for i, (key, value_type) in enumerate(sorted(account.custom_fields.items()))
-        ]  # fmt: skip
+        ]
         handler._send(200, [f for f in fields if not kind or f["field_type"] == kind], headers)
     elif route == "/v3/applications" and method == "GET":
         candidates = _ids(query, "candidate_ids")
@@ -132,9 +150,11 @@ def serve(handler: Any, vendors: Any, method: str, route: str, query: dict[str, 
         candidates, applications = _ids(query, "candidate_ids"), _ids(query, "application_ids")
         with vendors.lock:
             found = [
-                _listed(cid, f) for cid, files in account.files.items() for f in files
+                _listed(cid, f)
+                for cid, files in account.files.items()
+                for f in files
                 if cid in candidates or str(f.get("application_id")) in applications
-            ]  # fmt: skip
+            ]
         handler._send(200, found, headers)
     elif route == "/v3/attachments" and method == "POST":
         _post_attachment(handler, vendors, read_json(body), fault, headers)
@@ -145,9 +165,13 @@ def serve(handler: Any, vendors: Any, method: str, route: str, query: dict[str, 
 
 def _listed(candidate_id: str, file: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": file["id"], "application_id": file.get("application_id"), "candidate_id": int(candidate_id),
-        "filename": file["name"], "type": file["type"], "url": file.get("url"),
-    }  # fmt: skip
+        "id": file["id"],
+        "application_id": file.get("application_id"),
+        "candidate_id": int(candidate_id),
+        "filename": file["name"],
+        "type": file["type"],
+        "url": file.get("url"),
+    }
 
 
 def _post_application(handler: Any, vendors: Any, data: Any, fault: Any, headers: dict[str, str]) -> None:

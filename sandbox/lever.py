@@ -243,8 +243,14 @@ def earlier_opportunity(vendors: Vendors, name: str, email: str, *, days_ago: in
             (c for c in vendors.lever.contacts.values() if emails & {str(e).casefold() for e in c["emails"]}), None
         )
         if contact is None:
-            contact = {"id": str(uuid.uuid4()), "name": name, "emails": [email], "phones": [], "headline": None,
-                       "location": None}  # fmt: skip
+            contact = {
+                "id": str(uuid.uuid4()),
+                "name": name,
+                "emails": [email],
+                "phones": [],
+                "headline": None,
+                "location": None,
+            }
             vendors.lever.contacts[contact["id"]] = contact
         opportunity = {
             "id": str(uuid.uuid4()),

@@ -28,10 +28,14 @@ def _error(code: str, message: str) -> dict[str, str]:
 def _listed(file: dict[str, Any]) -> dict[str, Any]:
     name = str(file["name"])
     return {
-        "id": file["id"], "name": name, "ext": name.rpartition(".")[2] if "." in name else "",
-        "size": len(file["data"] or b""), "uploadedAt": file.get("at"), "status": "processed",
+        "id": file["id"],
+        "name": name,
+        "ext": name.rpartition(".")[2] if "." in name else "",
+        "size": len(file["data"] or b""),
+        "uploadedAt": file.get("at"),
+        "status": "processed",
         "downloadUrl": f"https://api.lever.co/v1/opportunities/{file['record']}/files/{file['id']}/download",
-    }  # fmt: skip
+    }
 
 
 def serve_files(handler: Any, vendors: Vendors, method: str, route: str, body: bytes, fault: Any) -> None:

@@ -7,7 +7,8 @@ import threading
 import time
 from typing import Any
 
-from sandbox.state import Area, Fault
+from sandbox.faults import Fault
+from sandbox.state import Area
 
 
 class ReceiverRoutes:

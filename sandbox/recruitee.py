@@ -235,8 +235,15 @@ def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
     """Give the company a candidate of its own for ``email`` (a LinkedIn applicant, 30 days ago); return its id."""
     made = _now(time.time() - 30 * 86400)
     candidate: dict[str, Any] = {"id": next(_ids), **dict.fromkeys(FIELDS), **{k: [] for k in LISTS}}
-    candidate.update(name=f"{first} {last}", emails=[email], sources=["LinkedIn"], tags=["Career site"],
-                     placements=[], created_at=made, updated_at=made)  # fmt: skip
+    candidate.update(
+        name=f"{first} {last}",
+        emails=[email],
+        sources=["LinkedIn"],
+        tags=["Career site"],
+        placements=[],
+        created_at=made,
+        updated_at=made,
+    )
     with vendors.lock:
         vendors.recruitee.candidates = {str(candidate["id"]): candidate, **vendors.recruitee.candidates}
         vendors.recruitee.strangers.add(str(candidate["id"]))

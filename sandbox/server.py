@@ -56,12 +56,13 @@ import msgspec
 
 from sandbox.connections import sandbox_connections
 from sandbox.control import ControlRoutes
+from sandbox.faults import Fault
 from sandbox.hrflow_api import HrFlowRoutes
 from sandbox.objects import ATS_API_KEY, SMS_API_KEY
 from sandbox.receivers import ReceiverRoutes
 from sandbox.registry import VENDORS, Vendor
 from sandbox.slack import SlackRoutes
-from sandbox.state import Fault, SandboxState
+from sandbox.state import SandboxState
 from sandbox.twilio_api import TwilioRoutes, twilio_error
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sandbox.state import Fault
+from sandbox.faults import Fault
 
 # the webhook URL Slack gives an app, on the sandbox's host: https://hooks.slack.com/services/T.../B.../...
 SLACK_WEBHOOK_PATH = "/services/T0SANDBOX/B0SANDBOX/sandboxwebhooktoken0000"

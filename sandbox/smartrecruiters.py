@@ -238,9 +238,13 @@ def smartrecruiters_connection(base_url: str, **extra: Any) -> dict[str, Any]:
 def smartrecruiters_stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
     """Give the account a candidate of its own for ``email`` (another source, a month old); return its id."""
     candidate = {
-        "id": str(uuid.uuid4()), "firstName": first, "lastName": last, "email": email, "tags": ["Referral"],
+        "id": str(uuid.uuid4()),
+        "firstName": first,
+        "lastName": last,
+        "email": email,
+        "tags": ["Referral"],
         "createdOn": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(earlier())),
-    }  # fmt: skip
+    }
     with vendors.lock:
         vendors.smartrecruiters.candidates = {candidate["id"]: candidate, **vendors.smartrecruiters.candidates}
         vendors.smartrecruiters.strangers.add(candidate["id"])

@@ -219,8 +219,9 @@ def stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
     """Give the company a candidate of its own for ``email`` (a career-site application); return its id."""
     made = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 30 * 86400))
     attributes = {k: None for k in ATTRIBUTES}
-    attributes.update({"first-name": first, "last-name": last, "email": email, "tags": ["Career site"],
-                       "created-at": made})  # fmt: skip
+    attributes.update(
+        {"first-name": first, "last-name": last, "email": email, "tags": ["Career site"], "created-at": made}
+    )
     candidate = {"id": str(next(_ids)), "attributes": attributes}
     with vendors.lock:
         vendors.teamtailor.candidates = {candidate["id"]: candidate, **vendors.teamtailor.candidates}

@@ -96,8 +96,12 @@ def _application(application_id: str, job: str, include: bool) -> dict[str, Any]
     if include:
         job_link["data"] = {"id": job, "type": "jobs"}
     attributes = {"sourced": True, "cover-letter": None}
-    return {"id": application_id, "type": "job-applications", "attributes": attributes,
-            "relationships": {"job": job_link}}  # fmt: skip
+    return {
+        "id": application_id,
+        "type": "job-applications",
+        "attributes": attributes,
+        "relationships": {"job": job_link},
+    }
 
 
 def _owned(handler: Any, vendors: Vendors, candidate: str, kind: str, include: bool, headers: dict) -> None:
@@ -116,8 +120,12 @@ def _owned(handler: Any, vendors: Vendors, candidate: str, kind: str, include: b
 
 def _value(candidate: str, field: str, value: Any, include: bool) -> dict[str, Any]:
     field_link: dict[str, Any] = {"data": {"id": field, "type": "custom-fields"}} if include else {}
-    return {"id": f"{candidate}-{field}", "type": "custom-field-values", "attributes": {"value": value},
-            "relationships": {"custom-field": field_link}}  # fmt: skip
+    return {
+        "id": f"{candidate}-{field}",
+        "type": "custom-field-values",
+        "attributes": {"value": value},
+        "relationships": {"custom-field": field_link},
+    }
 
 
 def _fields(vendors: Vendors) -> list[dict[str, Any]]:

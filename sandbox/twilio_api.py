@@ -10,8 +10,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from sandbox.faults import Fault
 from sandbox.objects import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MAGIC_FROM, TWILIO_MAGIC_TO
-from sandbox.state import Fault
 
 
 def _sent_on(message: dict[str, Any], day: dict[str, str | None]) -> bool:

@@ -267,10 +267,15 @@ def workable_connection(base_url: str, *, oauth: bool = False, **extra: Any) -> 
 def workable_stranger(vendors: Vendors, first: str, last: str, email: str) -> str:
     """Give the account a candidate of its own for ``email`` (a job application, a month old); return its id."""
     candidate = {
-        "id": uuid.uuid4().hex[:9], "name": f"{first} {last}", "firstname": first, "lastname": last, "email": email,
-        "tags": ["Applied"], "sourced": False,
+        "id": uuid.uuid4().hex[:9],
+        "name": f"{first} {last}",
+        "firstname": first,
+        "lastname": last,
+        "email": email,
+        "tags": ["Applied"],
+        "sourced": False,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(earlier())),
-    }  # fmt: skip
+    }
     with vendors.lock:
         vendors.workable.candidates = {candidate["id"]: candidate, **vendors.workable.candidates}
         vendors.workable.strangers.add(candidate["id"])

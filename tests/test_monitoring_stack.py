@@ -11,9 +11,9 @@ import pytest
 
 from sandbox.airflow_home import AirflowStack
 from sandbox.connections import alert_connection
+from sandbox.faults import Fault
 from sandbox.objects import make_key
 from sandbox.slack import slack_alert_connection
-from sandbox.state import Fault
 
 ON_CALL = "+33 6 00 00 00 02"
 SYNC_DEADLINE_S, SMS_DEADLINE_S = 6, 30  # a late SMS run is alerted, not failed: its measured duration decides

@@ -24,9 +24,9 @@ import pytest
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.ledger import Ledger
+from sandbox.faults import Fault
 from sandbox.objects import ATS_API_KEY
 from sandbox.registry import VENDORS, Vendor
-from sandbox.state import Fault
 
 
 @dataclass(frozen=True)
