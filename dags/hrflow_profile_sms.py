@@ -22,6 +22,9 @@ profile through HrFlowHook and POSTs one SMS to the messaging service (the name 
   `{"type": "profile.storing.success", "profile": {"key": "...", "source": {"key": "..."}}}`.
 * **One SMS per profile:** the webhook derives the run id from the source and profile keys, so parsing,
   storing and searching events for one profile start one run. The run's conf holds keys only.
+* **A burst shares runs:** the new profiles of a burst's few seconds (`[hrflow] sms_batch_seconds`, at most
+  `sms_batch_size`) share one run, listed in its conf's `batch` (keys only); each is texted once, under its own
+  profile's `Idempotency-Key`, and one that fails holds up none of the others.
 * **Connections:** `hrflow_default`, `sms_default` (full URL as host, API key as password).
 * **Text:** Variable `hrflow_sms_template` with placeholders `{first_name}`, `{last_name}`, `{phone}`,
   `{email}`, `{profile_key}`.

@@ -77,16 +77,24 @@ def _sms_runs(stack) -> list[dict]:
     return stack.api("GET", "/api/v2/dags/hrflow_profile_sms/dagRuns", params={"limit": 100}).json()["dag_runs"]
 
 
-def _wait_for_all_sms_runs(stack, at_least: int = 0) -> list[dict]:
-    """Wait until ``at_least`` SMS runs exist (the inbox's drain creates them just after the answer), then until
-    every one is done; return them."""
+def _carried(runs: list[dict]) -> list[str]:
+    """Return the profiles' run ids the SMS runs carry (a burst's profiles share a run: events/inbox.py)."""
+    from hrflow_airflow.events.inbox import members_of
+
+    return [member for run in runs for member, _ in members_of(run["dag_run_id"], run["conf"] or {})]
+
+
+def _wait_for_all_sms_runs(stack, before: set[str], profiles: int) -> list[dict]:
+    """Wait until runs started after ``before`` carry ``profiles`` profiles (the inbox's drain starts them just
+    after the answer), then until every one is done; return them."""
     deadline = time.monotonic() + 60
-    while len(_sms_runs(stack)) < at_least and time.monotonic() < deadline:
+    while len(_carried([r for r in _sms_runs(stack) if r["dag_run_id"] not in before])) < profiles:
+        assert time.monotonic() < deadline, "the drain did not start every profile's SMS"
         time.sleep(0.5)
-    runs = _sms_runs(stack)
+    runs = [r for r in _sms_runs(stack) if r["dag_run_id"] not in before]
     for run in runs:
         stack.wait_for_run("hrflow_profile_sms", run["dag_run_id"], timeout=180)
-    return _sms_runs(stack)
+    return [r for r in _sms_runs(stack) if r["dag_run_id"] not in before]
 
 
 def test_real_deliveries_one_sms_per_new_profile_and_keys_only_in_conf(stack, sandbox):
@@ -128,8 +136,8 @@ def test_real_deliveries_one_sms_per_new_profile_and_keys_only_in_conf(stack, sa
     assert large_delivery.status_code == 200, large_delivery.text
     assert large_delivery.json()["results"][0]["status"] == "queued"
     assert forged.status_code == 401 and unsigned.status_code == 401
-    runs = [r for r in _wait_for_all_sms_runs(stack, len(before) + 3) if r["dag_run_id"] not in before]
-    assert len(runs) == 3 and all(r["state"] == "success" for r in runs)
+    runs = _wait_for_all_sms_runs(stack, before, 3)
+    assert len(_carried(runs)) == len(set(_carried(runs))) == 3 and all(r["state"] == "success" for r in runs)
     texts = [b["text"] for b in sandbox.state.sms.bodies]
     for key in (first, second, big):
         info = sandbox.state.get("profile", SOURCE, key)["info"]
@@ -139,9 +147,12 @@ def test_real_deliveries_one_sms_per_new_profile_and_keys_only_in_conf(stack, sa
         )
     assert len(texts) == 3
     for run in runs:  # what Airflow stored and shows: keys only
+        from hrflow_airflow.events.inbox import members_of
+
         conf = json.dumps(run["conf"], ensure_ascii=False)
-        assert set(run["conf"]) == {"type", "origin", "profile"}
-        assert set(run["conf"]["profile"]) == {"key", "source"}
+        assert set(run["conf"]) - {"batch"} == {"type", "origin", "profile"}
+        for _, member in members_of(run["dag_run_id"], run["conf"]):
+            assert set(member) == {"type", "origin", "profile"} and set(member["profile"]) == {"key", "source"}
         for key in (first, second, big):
             info = sandbox.state.get("profile", SOURCE, key)["info"]
             for value in (info["email"], info["phone"], info["first_name"], info["last_name"]):
@@ -386,22 +397,28 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
     assert later[0] not in ats.applied
 
 
-def test_a_bulk_delivery_is_answered_at_once_and_starts_one_run_per_profile(stack, sandbox):
+def test_a_bulk_delivery_is_answered_at_once_and_each_profile_joins_exactly_one_run(stack, sandbox):
     """201 new profiles in one delivery (one past the drain's chunk of 200): recorded, answered `queued`, then
-    started by the drain; a redelivery adds nothing. The SMS DAG is paused meanwhile, so the runs wait (a bulk
-    import's SMS are not this test's)."""
-    from hrflow_airflow.events.inbox import DRAIN_CHUNK
+    started by the drain in runs of up to `[hrflow] sms_batch_size` profiles, each profile in exactly one run; a
+    redelivery adds nothing. The SMS DAG is paused meanwhile, so the runs wait (a bulk import's SMS are not this
+    test's)."""
+    from hrflow_airflow.events.inbox import DRAIN_CHUNK, members_of
+    from hrflow_airflow.settings import BY_NAME
 
     count = DRAIN_CHUNK + 1  # the smallest bulk that needs a second drain round
+    batch = int(stack.env.get("AIRFLOW__HRFLOW__SMS_BATCH_SIZE", BY_NAME["sms_batch_size"].default))
     stack.api("PATCH", "/api/v2/dags/hrflow_profile_sms", json={"is_paused": True}).raise_for_status()
     source = make_key("source", "bulk")
     keys = [make_key("profile", source, i) for i in range(count)]
     events = [{"type": "profile.storing.success", "profile": {"key": k, "source": {"key": source}}} for k in keys]
 
-    def runs() -> int:
-        return stack.api("GET", "/api/v2/dags/hrflow_profile_sms/dagRuns", params={"limit": 1}).json()["total_entries"]
+    def runs() -> dict[str, list[str]]:
+        listed = stack.api("GET", "/api/v2/dags/hrflow_profile_sms/dagRuns", params={"limit": 1000}).json()
+        return {
+            r["dag_run_id"]: [m for m, _ in members_of(r["dag_run_id"], r["conf"] or {})] for r in listed["dag_runs"]
+        }
 
-    before = runs()
+    before = set(runs())
     try:
         first = webhook(stack, events)
         assert first.status_code == 200, first.text
@@ -411,14 +428,14 @@ def test_a_bulk_delivery_is_answered_at_once_and_starts_one_run_per_profile(stac
         assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * count
 
         deadline = time.monotonic() + 120
-        while runs() < before + count:
-            assert time.monotonic() < deadline, f"{runs() - before} of {count} runs started"
+        while sum(len(members) for run, members in runs().items() if run not in before) < count:
+            assert time.monotonic() < deadline, "not every profile of the delivery joined a run"
             time.sleep(1)
-        for run_id in (queued[0], queued[-1]):  # started under the run ids the answer named
-            assert stack.api("GET", f"/api/v2/dags/hrflow_profile_sms/dagRuns/{run_id}").status_code == 200
-        assert runs() == before + count  # one run per profile, the redelivery included
+        new = {run: members for run, members in runs().items() if run not in before}
+        assert sorted(m for members in new.values() for m in members) == sorted(queued)  # each profile once
+        assert len(new) <= -(-DRAIN_CHUNK // batch) + 1  # in runs of up to the batch size, not one per profile
     finally:
-        for run_id in queued if "queued" in locals() else []:
+        for run_id in set(runs()) - before:
             stack.api("DELETE", f"/api/v2/dags/hrflow_profile_sms/dagRuns/{run_id}")
         stack.unpause("hrflow_profile_sms")
 

@@ -2,7 +2,8 @@
 The webhook inbox drains by itself: real api-servers on a shared PostgreSQL (metadata and ledger), no probe, no
 delivery. One api-server is killed with 201 events queued in the inbox (one past a drain chunk of 200); when it
 starts again they all become runs;
-then the same with two api-servers starting at once: exactly one run per event either way.
+then the same with two api-servers starting at once: each event in exactly one run either way (a burst's events
+share runs).
 """
 
 from __future__ import annotations
@@ -75,13 +76,20 @@ def queue(stack: AirflowStack, count: int, tag: str) -> list[str]:
 
 
 def runs_of(stack: AirflowStack, run_ids: list[str]) -> int:
-    """Return how many of ``run_ids`` exist as DAG runs (read from the metadata database, not the webhook)."""
+    """
+    Return how many of ``run_ids`` (profiles' run ids) DAG runs carry, read from the metadata database, not the
+    webhook; a profile two runs carried counts twice. A burst's profiles share a run (``batch``: events/inbox.py).
+    """
     import psycopg2
+
+    from hrflow_airflow.events.inbox import members_of
 
     db = stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].rsplit("/", 1)[1]
     with psycopg2.connect(host=PG[0], port=PG[1], user="postgres", dbname=db) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM dag_run WHERE dag_id = %s AND run_id = ANY(%s)", (DAG_ID, run_ids))
-        return cur.fetchone()[0]
+        cur.execute("SELECT run_id, conf FROM dag_run WHERE dag_id = %s", (DAG_ID,))
+        runs = [(run_id, json.loads(conf) if isinstance(conf, str | bytes) else conf or {}) for run_id, conf in cur]
+    wanted = set(run_ids)
+    return sum(member in wanted for run_id, conf in runs for member, _ in members_of(run_id, conf))
 
 
 def wait_for_runs(stack: AirflowStack, run_ids: list[str], timeout: float = 240) -> None:

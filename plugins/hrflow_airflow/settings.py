@@ -135,6 +135,14 @@ OPTIONS: tuple[Option, ...] = (
         "20",
     ),
     Option(
+        "sms_batch_seconds",
+        "float",
+        "2",
+        "During a burst of webhook deliveries, the new profiles of this many seconds share one SMS run (each "
+        "texted once); a delivery after a quiet spell starts its run at once. 0: every round starts what waits.",
+    ),
+    Option("sms_batch_size", "integer", "50", "The most new profiles one SMS run texts; 1: one run per profile."),
+    Option(
         "webhook_starts_sync",
         "boolean",
         "True",
@@ -233,6 +241,8 @@ class Settings:
     sms_deadline_seconds: float
     alert_channels: str
     sms_digest_over: int
+    sms_batch_seconds: float
+    sms_batch_size: int
     webhook_starts_sync: bool
     webhook_events: str
     task_retries: int

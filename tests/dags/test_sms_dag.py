@@ -213,3 +213,58 @@ def test_twilio_permanent_error_fails_the_run_with_its_code_and_sends_nothing(ru
     assert "error 21610" in result.output and "unsubscribed" in result.output
     assert "new_state=up_for_retry" not in result.output  # not retried
     assert sandbox.state.twilio_messages == []
+
+
+def burst(*keys: str, source_key: str = SOURCE) -> dict:
+    """The conf of the run the webhook's drain starts for a burst's profiles (events/inbox.py)."""
+    from hrflow_airflow.events.inbox import batch_conf
+    from hrflow_airflow.events.planning import run_id_for
+    from hrflow_airflow.events.sms import event_conf
+
+    return batch_conf([(run_id_for(source_key, k), event_conf(event(k, source_key), source_key, k)) for k in keys])
+
+
+def text_of(profile: dict) -> str:
+    info = profile["info"]
+    return f"{info['first_name']} {info['last_name']} just applied ! Send a message to {info['phone']}."
+
+
+def test_a_burst_run_texts_each_profile_once_and_skips_the_one_without_phone(run_dag, sandbox):
+    keys = sandbox.state.seed("profile", SOURCE, 3)
+    sandbox.state.update("profile", SOURCE, keys[1], lambda p: p["info"].update(phone=None))
+    texted = [sandbox.state.get("profile", SOURCE, k) for k in (keys[0], keys[2])]
+
+    result = run_dag("hrflow_profile_sms", burst(*keys))
+
+    assert result.succeeded, result.output[-3000:]
+    assert sorted(b["text"] for b in sandbox.state.sms.bodies) == sorted(text_of(p) for p in texted)
+    assert sandbox.state.calls["POST /sms"] == 2
+    assert "'sent': 2, 'skipped': 1" in result.output
+    for profile in texted:
+        assert_no_pii_or_secret(result, profile)
+
+
+def test_a_burst_run_texts_the_others_then_fails_naming_the_unknown_profile_without_retry(run_dag, sandbox):
+    [known] = sandbox.state.seed("profile", SOURCE, 1)
+    unknown = make_key("unknown", "burst")
+
+    result = run_dag("hrflow_profile_sms", burst(unknown, known))
+
+    assert not result.succeeded
+    assert "Unable to find object: profile" in result.output and "new_state=up_for_retry" not in result.output
+    assert [b["text"] for b in sandbox.state.sms.bodies] == [text_of(sandbox.state.get("profile", SOURCE, known))]
+
+
+def test_a_burst_run_never_sends_twice_the_sms_whose_answer_was_lost(run_dag, sandbox):
+    """A gateway that ignores Idempotency-Key loses the answer to one SMS of the run: the others are sent, that
+    one once, and the run says which may have been sent (at most once, per profile)."""
+    keys = sandbox.state.seed("profile", SOURCE, 3)
+    lost = sandbox.state.get("profile", SOURCE, keys[1])
+    sandbox.state.faults.append(Fault(path="/sms", status=200, lose_response=True, match_key=lost["info"]["phone"]))
+
+    result = run_dag("hrflow_profile_sms", burst(*keys))
+
+    assert not result.succeeded
+    assert "may have been sent once. Not sent again (at most once)" in result.output
+    assert "new_state=up_for_retry" not in result.output
+    assert sandbox.state.calls["POST /sms"] == 3 and len(sandbox.state.sms.bodies) == 3

@@ -46,8 +46,9 @@ def create_app(
     Return the webhook app; the callables are replaceable for tests.
 
     Every delivery is recorded in the inbox in one statement and answered at once; a drain thread starts SMS runs
-    (``trigger``) and, unless ``[hrflow] webhook_starts_sync`` (``starts_sync``) is off, the sync DAGs of objects
-    whose mapped record changed (``hasher``, ``start_sync``: :mod:`hrflow_airflow.events.realtime`).
+    (``trigger``; a burst's profiles share runs: ``[hrflow] sms_batch_seconds``, ``sms_batch_size``) and, unless
+    ``[hrflow] webhook_starts_sync`` (``starts_sync``) is off, the sync DAGs of objects whose mapped record changed
+    (``hasher``, ``start_sync``: :mod:`hrflow_airflow.events.realtime`).
     ``drain_at_start``: drain from the app's lifespan, which Airflow's api-server (3.3) enters for every app a
     plugin mounts.
     """
@@ -55,7 +56,7 @@ def create_app(
     get_secret = remembered(get_secret, SECRET_TTL)
     check_pool = remembered(check_pool, POOL_TTL, keep=lambda missing: missing is None)
     hasher = hasher or RecordHasher()
-    drainer = Drainer(inbox, trigger, partial(start_syncs, hasher=hasher, start=start_sync) if syncing else None)
+    drainer = drainer_for(inbox, trigger, partial(start_syncs, hasher=hasher, start=start_sync) if syncing else None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -89,6 +90,11 @@ def create_app(
         return record_delivery(plan, drainer)
 
     return app
+
+
+def drainer_for(inbox: Callable[[], Inbox], trigger: Callable, syncs: Callable | None) -> Drainer:
+    """Return the inbox's drain: a burst's profiles share SMS runs (``[hrflow] sms_batch_seconds``, ``_size``)."""
+    return Drainer(inbox, trigger, syncs, gather=setting("sms_batch_seconds"), batch=max(1, setting("sms_batch_size")))
 
 
 def pool_refusal(pool: str) -> JSONResponse:

@@ -35,7 +35,7 @@ def record_delivery(plan: list[Planned], drainer: Drainer) -> JSONResponse:
     sms_queued = sum(statuses.get(run_id) == "queued" for run_id in run_ids if run_id)
     syncs_queued = sum(statuses.get(row[0]) == "queued" for row in syncs if row)
     log.info(
-        "HrFlow delivery of %s events: %s SMS runs and %s sync announcements queued",
+        "HrFlow delivery of %s events: %s SMS and %s sync announcements queued",
         len(plan),
         sms_queued,
         syncs_queued,

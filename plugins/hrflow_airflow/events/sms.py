@@ -8,6 +8,7 @@ import re
 import string
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from airflow.sdk import Param, Variable, task
@@ -15,6 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hrflow_airflow.errors import BadConfigError, fails_fast
 from hrflow_airflow.events.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
+from hrflow_airflow.events.sms_batch import run_members, text_each
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.messaging import messaging_hook
@@ -188,9 +190,20 @@ def send_sms(**context: Any) -> dict[str, Any]:
     Fetch the profile the event names and send one SMS, at most once per DAG run; skip a profile without a phone
     number. Unknown profiles and sources fail without retry. One task: the name and phone never leave it (no
     XCom), and a burst of new profiles schedules half the task instances two tasks would.
+
+    A run the webhook started for a burst carries several profiles (``batch``, :mod:`.sms_batch`): each is texted
+    once, under its own idempotency key, as its own run would have.
     """
+    members = run_members(context)
+    if len(members) == 1:
+        return text_profile(*members[0], context)
+    return text_each(members, partial(text_profile, context=context))
+
+
+def text_profile(member_id: str, params: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Fetch one profile and send its SMS, at most once for ``member_id`` (its run id); see :func:`send_sms`."""
     try:
-        source_key, key = parse_event(dict(context["params"]))
+        source_key, key = parse_event(dict(params))
     except EventError as exc:
         raise AirflowFailException(f"Bad event: {exc}") from None
     fields = sms_fields(key, HrFlowHook().get_object(PROFILE, source_key, key))
@@ -203,7 +216,7 @@ def send_sms(**context: Any) -> dict[str, Any]:
         template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
     except ValueError as exc:
         raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
-    idempotency_key = sms_idempotency_key(context["dag"].dag_id, context["run_id"])
+    idempotency_key = sms_idempotency_key(context["dag"].dag_id, member_id)
     hook = messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
     store = context.get("task_state_store")
     text = render_sms(template, fields)

@@ -123,6 +123,7 @@ def event_tables(meta: MetaData) -> None:
         Column("received_at", String(32), nullable=False, index=True),
         Column("started_at", String(32)),
         Column("status", String(16)),  # what starting it answered: triggered / duplicate
+        Column("batch_id", String(250), index=True),  # the SMS run that carries it (events/inbox.py), once claimed
     )
     Table(
         MESSAGES,

@@ -73,18 +73,27 @@ def test_bad_signatures_are_refused(header, reason):
 
 @pytest.fixture
 def app_client(ledger_path):
-    """The webhook app (SMS runs only) on a fresh inbox; ``post`` returns once the drain has started the runs."""
+    """
+    The webhook app (SMS runs only) on a fresh inbox; ``post`` returns once the drain has started the runs.
+    ``triggered``: each profile's run id and conf, whichever run carries it (a burst's share one); ``runs``: the runs.
+    """
+    from hrflow_airflow.events.inbox import members_of
+
     triggered: dict[str, dict] = {}
+    runs: list[str] = []
 
     def trigger(run_id, conf):
-        if run_id in triggered:
+        if run_id in runs:
             return "duplicate"
-        triggered[run_id] = conf
+        runs.append(run_id)
+        for member, member_conf in members_of(run_id, conf):
+            assert member not in triggered, "a profile in two runs"
+            triggered[member] = member_conf
         return "triggered"
 
     app = create_app(get_secret=lambda: SECRET, trigger=trigger, check_pool=lambda: None, starts_sync=False)
     client = TestClient(app)
-    client.triggered = triggered
+    client.triggered, client.runs = triggered, runs
     return client
 
 
@@ -121,7 +130,7 @@ def test_array_of_events(app_client):
     other = {**EVENT, "profile": {"key": "q" * 40, "source": {"key": "s" * 40}}}
     response = post(app_client, signed([EVENT, other, {"type": "job.train.success"}]))
     assert [r["status"] for r in response.json()["results"]] == ["queued", "queued", "ignored"]
-    assert len(app_client.triggered) == 2
+    assert len(app_client.triggered) == 2 and len(app_client.runs) == 1  # one run texts both profiles
 
 
 @pytest.mark.parametrize("raw", [False, True], ids=["hex-digest-python-sdk", "raw-digest-php-sdk"])
@@ -299,18 +308,24 @@ def _wait_for(condition, what: str) -> None:
 
 
 def test_a_bulk_delivery_is_recorded_answered_queued_and_each_run_started_once(ledger_path):
-    started = []
-    app = create_app(
-        get_secret=lambda: SECRET, trigger=lambda run_id, conf: started.append(run_id) or "triggered",
-        check_pool=lambda: None, starts_sync=False,
-    )  # fmt: skip
+    from hrflow_airflow.events.inbox import members_of
+
+    started, runs = [], []
+
+    def trigger(run_id, conf):
+        runs.append(run_id)
+        started.extend(member for member, _ in members_of(run_id, conf))
+        return "triggered"
+
+    app = create_app(get_secret=lambda: SECRET, trigger=trigger, check_pool=lambda: None, starts_sync=False)
     with TestClient(app) as client:
         answer = client.post("/webhook", headers={SIGNATURE_HEADER: signed(_bulk(5))})
         assert answer.status_code == 200 and [r["status"] for r in answer.json()["results"]] == ["queued"] * 5
-        _wait_for(lambda: len(started) == 5, "the drain to start five runs")
+        _wait_for(lambda: len(started) == 5, "the drain to start the five profiles' SMS")
         again = client.post("/webhook", headers={SIGNATURE_HEADER: signed(_bulk(5))})  # HrFlow redelivers
         assert [r["status"] for r in again.json()["results"]] == ["duplicate"] * 5
     assert sorted(started) == sorted(r["run_id"] for r in answer.json()["results"]) and len(set(started)) == 5
+    assert len(runs) == 1  # one run for the delivery's five profiles
     from hrflow_airflow.events.inbox import Inbox
 
     assert Inbox().pending() == 0
@@ -320,11 +335,17 @@ def test_runs_recorded_by_an_api_server_that_stopped_are_started_by_the_next(led
     from hrflow_airflow.events.inbox import Inbox
 
     Inbox().record([(run_id_for("s" * 40, f"{i:040d}"), {"profile_key": f"{i:040d}"}) for i in range(3)])
+    from hrflow_airflow.events.inbox import members_of
+
     started = []
+
+    def trigger(run_id, conf):
+        started.extend(member_conf["profile_key"] for _, member_conf in members_of(run_id, conf))
+        return "triggered"
+
     app = create_app(
-        get_secret=lambda: SECRET, trigger=lambda run_id, conf: started.append(conf["profile_key"]) or "triggered",
-        check_pool=lambda: None, drain_at_start=True, starts_sync=False,
-    )  # fmt: skip
+        get_secret=lambda: SECRET, trigger=trigger, check_pool=lambda: None, drain_at_start=True, starts_sync=False
+    )
     with TestClient(app):
         _wait_for(lambda: len(started) == 3, "the drain at start")
     assert sorted(started) == [f"{i:040d}" for i in range(3)] and Inbox().pending() == 0
