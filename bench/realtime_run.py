@@ -67,14 +67,14 @@ def measure(server: SandboxServer, stack: AirflowStack, profiles: int, within: f
     before = len(realtime.runs(stack))
     burst = realtime.burst(server, stack, SOURCE, count=profiles, within=within)
     arrivals.wait_for(burst["keys"], timeout=300)
-    realtime.settle(stack)
+    realtime.settle(stack, server)
     latencies = [arrivals.times[k][0] - burst["sent"][k] for k in burst["keys"] if arrivals.count(k)]
     made = len(realtime.runs(stack)) - before
     echoes = server.state.webhook.summary()["by_type"].get("profile.storing.update", 0)
     events = asset_events(stack)
     sent = realtime.edit(server, stack, SOURCE, burst["keys"][0])
     seen = realtime.wait_for_update(server, burst["keys"][0], timeout=300)
-    realtime.settle(stack)
+    realtime.settle(stack, server)
     return {
         "latencies": latencies,
         "runs": made,
