@@ -31,30 +31,25 @@ destination accepted); a different one makes an update. Memory holds one page an
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from hrflow_airflow.dates import read_datetime
-from hrflow_airflow.destinations.base import ATS_ID_TAG
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW
 from hrflow_airflow.ledger import Ledger
-from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced, project
+from hrflow_airflow.mapping import SYNC_TAG
 from hrflow_airflow.objects import ObjectKind
-from hrflow_airflow.sealed import record_hash
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.config import SyncConfig
+from hrflow_airflow.sync.detector import Detector
 from hrflow_airflow.sync.find import seal_records
 from hrflow_airflow.sync.payloads import UPDATE, Batch
 from hrflow_airflow.sync.summary import newest
 
 log = logging.getLogger(__name__)
 DEFAULT_UPDATE_BATCH = 500
-LOOKUP_CHUNK = 500  # objects whose ledger rows are read at once
 
 
 class ChangeStats(TypedDict):
@@ -73,89 +68,6 @@ class ChangeStats(TypedDict):
 def scope_of(kind: ObjectKind, containers: Iterable[str]) -> str:
     """Return the watermark's scope: the object kind and its containers."""
     return f"{kind.plural}:{','.join(sorted(containers))}"[:250]
-
-
-def remote_id_of(obj: Mapping[str, Any]) -> str | None:
-    """Return the ATS id the sync put on the object (tag ``ats_id``), or None."""
-    for tag in obj.get("tags") or []:
-        if isinstance(tag, dict) and tag.get("name") == ATS_ID_TAG and tag.get("value"):
-            return str(tag["value"])
-    return None
-
-
-class Detector:
-    """Compare synced objects with the ledger, a chunk at a time; keep the changed ones, record baselines."""
-
-    def __init__(
-        self,
-        kind: ObjectKind,
-        field_map: Mapping[str, str],
-        ledger: Ledger,
-        ledger_key: str,
-        *,
-        write: bool,
-        floor: datetime | None = None,
-        job_map: Mapping[str, str] | None = None,
-    ) -> None:
-        self.kind, self.field_map, self.ledger, self.ledger_key = kind, field_map, ledger, ledger_key
-        self.job_map = job_map
-        self.floor = floor  # created_at_floor: objects created before it are never synced, updates included
-        self.paths = kind.paths(field_map)
-        self.write = write  # False on a dry run: baselines are not recorded
-        self.pending: list[dict[str, Any]] = []
-        self.changed: list[list[Any]] = []  # [key, container, record as JSON or None, mapping failure or None]
-        self.remote_ids: dict[str, str] = {}
-        self.bases: dict[str, str | None] = {}
-        self.seen: set[str] = set()  # keys already compared (a key read twice counts once)
-        self.forced: set[str] = set()  # keys sent as updates whatever their hash: a CV or a job to send again
-        self.read = self.baselined = 0
-
-    def add(self, obj: dict[str, Any], container: str, *, force: bool = False) -> None:
-        self.read += 1
-        if force:
-            self.forced.add(obj.get("key"))
-        if not is_synced(obj.get("tags")) or obj.get("key") in self.seen:
-            return  # not synced yet: the listing of new objects has it
-        if (
-            self.floor is not None
-            and (created := read_datetime(obj.get("created_at"))) is not None
-            and created < self.floor
-        ):
-            return  # before created_at_floor: never synced, so never updated either
-        self.seen.add(obj["key"])
-        self.pending.append({"obj": obj, "container": sys.intern(container)})
-        if len(self.pending) >= LOOKUP_CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        chunk, self.pending = self.pending, []
-        known = self.ledger.deliveries.lookup(self.ledger_key, [p["obj"]["key"] for p in chunk])
-        baseline = []
-        for item in chunk:
-            obj, container = item["obj"], item["container"]
-            key, data = obj["key"], project(obj, self.paths)
-            try:
-                record = self.kind.record(key, data, self.field_map, self.job_map)
-                digest, failure = record_hash(record), None
-            except MappingError as exc:  # sent as an update: the transform step reports it by key
-                record, digest, failure = None, None, f"mapping failed: {exc}"
-            entry = known.get(key)
-            remote = (entry.remote_id if entry else None) or remote_id_of(obj)
-            if digest is not None and (entry is None or entry.synced_hash is None):
-                baseline.append((key, container, remote, digest))
-                continue
-            if digest is not None and entry.synced_hash == digest and key not in self.forced:
-                continue
-            text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) if failure is None else None
-            self.changed.append([key, container, text, failure])  # the record: the batch holds no object
-            self.bases[key] = entry.synced_hash if entry else None
-            if remote:
-                self.remote_ids[key] = remote
-        if baseline and self.write:
-            self.ledger.deliveries.record_baseline(self.ledger_key, baseline)
-        self.baselined += len(baseline)
 
 
 def retry_parts(
@@ -193,6 +105,49 @@ def find_changes(
     scope = scope_of(kind, cfg.containers)
     mark = ledger.watermarks.get(ledger_key, scope)
     detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run, floor=cfg.floor, job_map=job_map)
+    mode, newest, calls = read_changes(hook, kind, cfg, detector, ledger=ledger, ledger_key=ledger_key, mark=mark)
+    calls += reread_refused(hook, kind, cfg, detector, ledger, ledger_key)
+    calls += retry_parts(hook, kind, cfg, detector, ledger, ledger_key)
+    detector.flush()
+    batches = cut(detector, first_index, batch_size, lanes, concurrency, max_batches)
+    stats = ChangeStats(
+        mode=mode,
+        scope=scope,
+        read=detector.read,
+        changed=len(detector.changed),
+        baselined=detector.baselined,
+        calls=calls,
+        watermark=newest or mark,
+        batches=[b["index"] for b in batches],
+    )
+    log.info(
+        "Changes (%s since %s): read %s %s in %s HrFlow call(s); %s changed (updates), %s recorded as a baseline",
+        mode,
+        mark or "the start",
+        stats["read"],
+        kind.plural,
+        calls,
+        stats["changed"],
+        stats["baselined"],
+    )
+    return batches, stats
+
+
+def read_changes(
+    hook: HrFlowHook,
+    kind: ObjectKind,
+    cfg: SyncConfig,
+    detector: Detector,
+    *,
+    ledger: Ledger,
+    ledger_key: str,
+    mark: str | None,
+) -> tuple[str, str | None, int]:
+    """
+    Read into ``detector`` what changed since the watermark ``mark``: nothing on a new deployment (a baseline), every
+    stored object (the daily sweep, a first run after an upgrade, or more edits than paging reaches), else the
+    edits since; return the mode, the newest update before reading and the HrFlow calls made.
+    """
     window = settings().result_window or DEFAULT_RESULT_WINDOW
     calls = 1
     newest = newest_update(hook, kind, cfg)  # before reading: what is edited from now on is for the next run
@@ -200,7 +155,7 @@ def find_changes(
         mode = "baseline"  # a new deployment: nothing to compare before now, whatever becomes of this run
         calls += 1
         if newest and not cfg.dry_run:
-            ledger.watermarks.set(ledger_key, scope, newest)
+            ledger.watermarks.set(ledger_key, scope_of(kind, cfg.containers), newest)
     elif mark is None or cfg.sweep:  # first run after an upgrade; the daily full sweep compares everything too
         mode = "baseline" if mark is None else "sweep"
         calls += sweep(hook, kind, cfg, detector)
@@ -211,28 +166,27 @@ def find_changes(
         if not reached:
             log.warning(
                 "More %s were edited since %s than paging reaches (%s results): comparing every stored one",
-                kind.plural, mark, window,
-            )  # fmt: skip
+                kind.plural,
+                mark,
+                window,
+            )
             mode = "sweep"
             calls += sweep(hook, kind, cfg, detector)
+    return mode, newest, calls
+
+
+def reread_refused(
+    hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, detector: Detector, ledger: Ledger, ledger_key: str
+) -> int:
+    """Read again the objects whose update the ATS refused (a fix may have come since); return the calls made."""
+    calls = 0
     for key, container in ledger.refusals.refused_updates(ledger_key, cfg.containers):
         calls += 1
         try:
             detector.add(hook.get_object(kind, container, key), container)
         except Exception as exc:  # deleted since, or unreadable: the next run tries again
             log.warning("%s %s: its refused update could not be read again (%s)", kind.name, key, type(exc).__name__)
-    calls += retry_parts(hook, kind, cfg, detector, ledger, ledger_key)
-    detector.flush()
-    batches = cut(detector, first_index, batch_size, lanes, concurrency, max_batches)
-    stats = ChangeStats(
-        mode=mode, scope=scope, read=detector.read, changed=len(detector.changed), baselined=detector.baselined,
-        calls=calls, watermark=newest or mark, batches=[b["index"] for b in batches],
-    )  # fmt: skip
-    log.info(
-        "Changes (%s since %s): read %s %s in %s HrFlow call(s); %s changed (updates), %s recorded as a baseline",
-        mode, mark or "the start", stats["read"], kind.plural, calls, stats["changed"], stats["baselined"],
-    )  # fmt: skip
-    return batches, stats
+    return calls
 
 
 def nothing_synced(hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, ledger: Ledger, ledger_key: str) -> bool:
@@ -303,7 +257,7 @@ def cut(
                 mode=UPDATE,
                 remote_ids={k: detector.remote_ids[k] for k in keys if k in detector.remote_ids},
                 bases={k: detector.bases.get(k) for k in keys},
-            )  # fmt: skip
+            )
         )
     return batches
 

@@ -89,8 +89,11 @@ def find_gone(
     found = len(gone["archived"]) + len(gone["deleted"])
     log.info(
         "Full sweep: %s synced %s not listed; read by key: %s archived, %s deleted, the rest still there",
-        gone["missing"], kind.plural, len(gone["archived"]), len(gone["deleted"]),
-    )  # fmt: skip
+        gone["missing"],
+        kind.plural,
+        len(gone["archived"]),
+        len(gone["deleted"]),
+    )
     if unread is not None and (found > limit or gone["missing"] > unread):
         gone["stopped"] = (
             f"{max(found, gone['missing'])} synced {kind.plural} are gone from HrFlow, more than [hrflow] "
@@ -129,33 +132,51 @@ def remove_gone(kind: ObjectKind, destination: Any, gone: Gone, mode: str, ledge
     """Apply ``mode`` to what ``gone`` holds; return keys and counts (removed, kept, unsupported, failed)."""
     targets = [*gone["archived"], *gone["deleted"]]
     result: dict[str, Any] = {
-        "mode": mode, "archived": len(gone["archived"]), "deleted": len(gone["deleted"]), "removed": [],
-        "kept": [], "unsupported": [], "not_ours": [], "failed": [], "stopped": gone["stopped"],
-    }  # fmt: skip
+        "mode": mode,
+        "archived": len(gone["archived"]),
+        "deleted": len(gone["deleted"]),
+        "removed": [],
+        "kept": [],
+        "unsupported": [],
+        "not_ours": [],
+        "failed": [],
+        "stopped": gone["stopped"],
+    }
     if not targets:
         return result
     if mode == "keep" or gone["stopped"]:
         result["kept"] = [key for key, _, _ in targets]
         log.warning(
             "%s %s synced to the ATS were archived or deleted in HrFlow and stay in the ATS ([hrflow] on_archive "
-            "= keep, or stopped): %s", len(targets), kind.plural, ", ".join(result["kept"]),
-        )  # fmt: skip
+            "= keep, or stopped): %s",
+            len(targets),
+            kind.plural,
+            ", ".join(result["kept"]),
+        )
         return result
     items = [[key, container] for key, container, _ in targets]
     removed = destination.remove(
         plural=kind.plural, items=items, remote_ids={k: r for k, _, r in targets if r}, mode=mode, ledger=ledger
     )
-    result.update(removed=[[k, how] for k, _, how in removed["removed"]], unsupported=removed["unsupported"],
-                  not_ours=removed.get("not_ours", []), failed=removed["failed"])  # fmt: skip
+    result.update(
+        removed=[[k, how] for k, _, how in removed["removed"]],
+        unsupported=removed["unsupported"],
+        not_ours=removed.get("not_ours", []),
+        failed=removed["failed"],
+    )
     if result["not_ours"]:
         log.warning(
             "%s %s left in place, not ours: the ATS already held them and the sync only linked to them: %s",
-            len(result["not_ours"]), kind.plural, ", ".join(f["key"] for f in result["not_ours"]),
-        )  # fmt: skip
+            len(result["not_ours"]),
+            kind.plural,
+            ", ".join(f["key"] for f in result["not_ours"]),
+        )
     if removed["unsupported"]:
         log.warning(
-            "%s: %s: kept %s", destination.name, removed["unsupported"][0]["reason"],
+            "%s: %s: kept %s",
+            destination.name,
+            removed["unsupported"][0]["reason"],
             ", ".join(f["key"] for f in removed["unsupported"]),
-        )  # fmt: skip
+        )
     log.info("Removed %s %s from the ATS (%s)", len(result["removed"]), kind.plural, mode)
     return result

@@ -104,8 +104,13 @@ def add_removal(result: Summary, removal: dict[str, Any] | None, gone: Mapping[s
     """
     if removal is None:
         why = "remove did not finish (see its log): nothing archived or deleted in HrFlow was removed"
-        removal = {"archived": len(gone["archived"]), "deleted": len(gone["deleted"]), "removed": [],
-                   "failed": [Failure(key="-", container="-", reason=why)], "stopped": gone.get("stopped")}  # fmt: skip
+        removal = {
+            "archived": len(gone["archived"]),
+            "deleted": len(gone["deleted"]),
+            "removed": [],
+            "failed": [Failure(key="-", container="-", reason=why)],
+            "stopped": gone.get("stopped"),
+        }
     result["removal"] = removal
     result["failed_keys"] = [*result["failed_keys"], *removal["failed"]]
     result["failed"] += len(removal["failed"])
@@ -148,8 +153,15 @@ def reduce_posted(
     quarantined.
     """
     by_index: dict[int, dict[str, Any]] = {}
-    extras: dict[str, Any] = {"resumed": 0, "updated": 0, "refused": [], "quarantined": [], "unknown": [], "linked": 0,
-                              **empty_whole()}  # fmt: skip
+    extras: dict[str, Any] = {
+        "resumed": 0,
+        "updated": 0,
+        "refused": [],
+        "quarantined": [],
+        "unknown": [],
+        "linked": 0,
+        **empty_whole(),
+    }
     for post in posted:
         add_whole(extras, post)
         extras["resumed"] += post.get("resumed", 0)
@@ -252,8 +264,12 @@ def log_summary(kind: ObjectKind, result: Summary) -> None:
     if changes := result.get("changes"):
         log.info(
             "Updates: %s accepted by the ATS; changes listed (%s): %s read, %s changed, %s recorded as a baseline",
-            result.get("updated", 0), changes["mode"], changes["read"], changes["changed"], changes["baselined"],
-        )  # fmt: skip
+            result.get("updated", 0),
+            changes["mode"],
+            changes["read"],
+            changes["changed"],
+            changes["baselined"],
+        )
     for entry in result.get("refused_keys", []):
         log.warning("Refused again %s %s: %s", kind.name, entry["key"], entry["reason"])
     for entry in result.get("quarantined_keys", []):
@@ -261,8 +277,10 @@ def log_summary(kind: ObjectKind, result: Summary) -> None:
     if result.get("unknown"):
         log.warning(
             "Outcome unknown: %s %s whose create lost its answer, looked up again by the next runs (not failed): %s",
-            result["unknown"], kind.plural, ", ".join(result.get("unknown_keys", [])),
-        )  # fmt: skip
+            result["unknown"],
+            kind.plural,
+            ", ".join(result.get("unknown_keys", [])),
+        )
     if result.get("linked"):
         log.info("Linked: %s %s the ATS already held (updated, never removed)", result["linked"], kind.plural)
     log_whole(result)
@@ -283,9 +301,11 @@ def log_whole(result: Mapping[str, Any]) -> None:
         log.info(
             "Whole candidate: %s CV(s) sent, %s application(s) made; CVs isolated (they follow in a later run): %s; "
             "jobs the ATS does not know (candidates created without them): %s",
-            result.get("cvs", 0), result.get("applications", 0), len(result.get("cv_isolated") or []),
+            result.get("cvs", 0),
+            result.get("applications", 0),
+            len(result.get("cv_isolated") or []),
             ", ".join(result.get("unknown_jobs") or []) or "none",
-        )  # fmt: skip
+        )
     for entry in result.get("cv_isolated") or []:
         log.warning("CV isolated for %s: %s", entry["key"], entry["reason"])
     for key, job in result.get("left_applications") or []:

@@ -70,23 +70,45 @@ def search(kind: str, **context: Any) -> list[Batch]:
     seen = seen_keys(ledger.db, f"{context['dag'].dag_id}/{context['run_id']}") if cfg.sweep else None
     job_map = resolve_job_map(Variable.get)  # records are made while listing
     batches, stats = find_batches(
-        objects, cfg, field_map, dag_id=context["dag"].dag_id, run_id=context["run_id"], sequential=under_dags_test(),
-        ledger_key=destination.ledger_key, ledger=ledger, on_listed=seen.add if seen else None, job_map=job_map,
-    )  # fmt: skip
+        objects,
+        cfg,
+        field_map,
+        dag_id=context["dag"].dag_id,
+        run_id=context["run_id"],
+        sequential=under_dags_test(),
+        ledger_key=destination.ledger_key,
+        ledger=ledger,
+        on_listed=seen.add if seen else None,
+        job_map=job_map,
+    )
     stats["gone"] = None
     if seen is not None and not cfg.dry_run:
         stats["gone"] = find_gone(
-            objects, HrFlowHook(requests_per_minute=cfg.requests_per_minute), seen, ledger=ledger,
-            ledger_key=destination.ledger_key, containers=cfg.containers, listed=seen.count, params=context["params"],
-        )  # fmt: skip
+            objects,
+            HrFlowHook(requests_per_minute=cfg.requests_per_minute),
+            seen,
+            ledger=ledger,
+            ledger_key=destination.ledger_key,
+            containers=cfg.containers,
+            listed=seen.count,
+            params=context["params"],
+        )
     stats["changes"] = None
     if updates_enabled(context["params"]):  # synced objects whose record changed since: updates
         lanes, concurrency = (batches[0]["lanes"], batches[0]["concurrency"]) if batches else (1, None)
         updates, stats["changes"] = find_changes(
-            objects, cfg, field_map, ledger_key=destination.ledger_key, first_index=len(batches),
-            batch_size=cfg.batch_size, lanes=lanes, concurrency=concurrency, max_batches=MAX_BATCHES, ledger=ledger,
+            objects,
+            cfg,
+            field_map,
+            ledger_key=destination.ledger_key,
+            first_index=len(batches),
+            batch_size=cfg.batch_size,
+            lanes=lanes,
+            concurrency=concurrency,
+            max_batches=MAX_BATCHES,
+            ledger=ledger,
             job_map=job_map,
-        )  # fmt: skip
+        )
         batches += updates
         stats["batches"] = len(batches)
     context["ti"].xcom_push(key="field_map", value=field_map)
@@ -115,10 +137,14 @@ def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
         raise AirflowSkipException("dry_run: nothing posted to the ATS")
     max_refusals = settings().max_refusals or DEFAULT_MAX_REFUSALS
     posted = post_batch(
-        object_kind(kind), batch, run_id=context["run_id"], store=context.get("task_state_store"),
-        max_refusals=max_refusals, retry_quarantined=bool(context["params"].get("retry_quarantined")),
+        object_kind(kind),
+        batch,
+        run_id=context["run_id"],
+        store=context.get("task_state_store"),
+        max_refusals=max_refusals,
+        retry_quarantined=bool(context["params"].get("retry_quarantined")),
         update_fields=update_fields(),
-    )  # fmt: skip
+    )
     log_run_progress(context, stage="posted", count=len(posted["accepted"]), plural=object_kind(kind).plural)
     return posted
 
@@ -132,8 +158,11 @@ def tag(kind: str, batch: Posted, **context: Any) -> Tagged:
     result = tag_batch(object_kind(kind), batch, context["params"])
     log.info(
         "Batch %s: tagged %s, already synced %s, failed %s",
-        result["index"], result["tagged"], result["skipped"], len(result["failed"]),
-    )  # fmt: skip
+        result["index"],
+        result["tagged"],
+        result["skipped"],
+        len(result["failed"]),
+    )
     done = result["tagged"] + result["skipped"]
     log_run_progress(context, stage="tagged", count=done, plural=object_kind(kind).plural)
     return result

@@ -7,8 +7,9 @@ import pytest
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import JOB, PROFILE
 from hrflow_airflow.sealed import unseal
-from hrflow_airflow.sync.changes import commit_watermark, find_changes, remote_id_of
+from hrflow_airflow.sync.changes import commit_watermark, find_changes
 from hrflow_airflow.sync.config import SyncConfig, Window
+from hrflow_airflow.sync.detector import remote_id_of
 
 FIELD_MAP = {"name": "name", "summary": "summary"}
 SYNCED = [{"name": "sync", "value": "1"}, {"name": "ats_id", "value": "ats:42"}]
