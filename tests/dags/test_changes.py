@@ -13,7 +13,7 @@ import pytest
 
 from hrflow_airflow.hooks.api_key import AtsHook
 from hrflow_airflow.ledger import Ledger
-from hrflow_airflow.mapping import idempotency_key, to_record
+from hrflow_airflow.mapping import idempotency_key
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sealed import record_hash
 from sandbox.objects import make_key
@@ -139,7 +139,7 @@ def test_a_request_left_without_answer_is_sent_again_whole_by_a_later_run_cut_di
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", home["core"]["fernet_key"])  # the run's record hashes
     ledger = {"conn_type": "sqlite", "host": str(airflow_home / "hrflow_ledger.db")}  # the run's ledger file
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps(ledger))
-    records = [to_record(k, state.get("profile", source, k), PROFILE.default_field_map) for k in keys[:4]]
+    records = [PROFILE.record(k, state.get("profile", source, k), PROFILE.default_field_map) for k in keys[:4]]
     group_key = idempotency_key("profiles", records)
     Ledger().deliveries.record_intent(
         "ats_default", [(k, source) for k in keys[:4]], group_key=group_key,

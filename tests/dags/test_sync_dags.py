@@ -43,6 +43,8 @@ def expected_record(kind: ObjectKind, obj: dict) -> dict:
             "date_birth": info["date_birth"],
             "gender": info["gender"],
             "summary": info["summary"],
+            "resume": expected_resume(obj),
+            "applications": [],  # no application_boardKey_jobReference tag
         }
     return {
         "hrflow_key": obj["key"],
@@ -53,6 +55,18 @@ def expected_record(kind: ObjectKind, obj: dict) -> dict:
         "location_text": obj["location"]["text"],
         "created_at": obj["created_at"],
         "skills": [s["name"] for s in obj["skills"]],
+    }
+
+
+def expected_resume(obj: dict) -> dict:
+    """Spell out the CV a profile's record carries: its original file (HrFlow's attachment of type original)."""
+    (original,) = [a for a in obj["attachments"] if a["type"] == "original"]
+    return {
+        "url": original["public_url"],
+        "file_name": f"{original['original_file_name']}{original['extension']}",
+        "content_type": "application/pdf",
+        "size": original["file_size"],
+        "fingerprint": f"{original['alt']}@{original['updated_at']}",
     }
 
 
@@ -318,6 +332,8 @@ def test_custom_field_map_and_per_item_mapping_failure(run_dag, sandbox, kind):
                 "hrflow_key": key,
                 "given": obj["info"]["first_name"],
                 "urls": [u["type"] for u in obj["info"]["urls"]],
+                "resume": expected_resume(obj),  # a profile's CV and jobs go whatever the field map
+                "applications": [],
             }
         else:
             assert record == {
