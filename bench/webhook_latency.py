@@ -162,8 +162,9 @@ def cold(args: argparse.Namespace) -> int:
         f"machine: {machine()}",
         f"load average (1 min): {load_before:.1f} when the burst began, {load_after:.1f} when its SMS were drained",
         f"setup: airflow standalone in a fresh home, the API answering {ready:.1f} s after the api-server process "
-        f"started ({built.group(1) + ' s' if built else 'no time'} of it building Airflow's execution API, which "
-        f"its first task's call used to build on the event loop); {args.burst} signed single-event deliveries "
+        f"started (Airflow's execution API built in {built.group(1) + ' s' if built else '?'} in a thread from its "
+        "start, which its first task's call used to do on the event loop); "
+        f"{args.burst} signed single-event deliveries "
         f"from 8 threads in {seconds:.0f} s, the first {sent_after:.1f} s after the api-server started "
         f"({burst['profiles']} new profiles, each announced by "
         "parsing.success and storing.success, then storing.update for some; the SMS endpoint ignores Idempotency-Key)",

@@ -7,7 +7,6 @@ A delivery is verified (:mod:`.signing`), planned (:mod:`.planning`), recorded i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -25,7 +24,7 @@ from hrflow_airflow.events.planning import plan_events
 from hrflow_airflow.events.realtime import RecordHasher, start_syncs
 from hrflow_airflow.events.recording import record_delivery
 from hrflow_airflow.events.signing import SIGNATURE_HEADER, PayloadError, SignatureError, verify
-from hrflow_airflow.events.warming import warm_execution_api
+from hrflow_airflow.events.warming import build_in_background
 from hrflow_airflow.settings import setting
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ def create_app(
             drainer.kick()
             warming = (hasher if syncing else None,)
             threading.Thread(target=warm_up, args=warming, name="hrflow-warm", daemon=True).start()
-            await asyncio.to_thread(warm_execution_api)  # before the api-server serves: off its event loop
+            build_in_background()  # Airflow's execution API, off the event loop (events/warming.py)
         yield
 
     app = FastAPI(title="HrFlow.ai webhook", description="Receives signed HrFlow.ai webhooks.", lifespan=lifespan)

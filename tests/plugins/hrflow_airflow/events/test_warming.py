@@ -10,7 +10,13 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from hrflow_airflow.events import app as webhook_app
-from hrflow_airflow.events.warming import execution_app, warm_execution_api
+from hrflow_airflow.events.warming import (
+    Build,
+    ExecutionApiGate,
+    build_in_background,
+    execution_app,
+    warm_execution_api,
+)
 
 
 def versioned_routes(app) -> int:
@@ -49,19 +55,10 @@ def test_the_warm_up_serves_one_request_where_it_is_called_and_leaves_a_process_
     assert execution_app(None) is None  # not an api-server: airflow.api_fastapi.main is not imported
 
 
-def test_the_api_server_lifespan_warms_up_off_its_event_loop_before_it_serves(ledger_path, monkeypatch):
-    calls: list[tuple[bool, int]] = []
+def test_the_api_server_lifespan_starts_the_build_and_serves_at_once(ledger_path, monkeypatch):
+    started: list[int] = []
     served: list[str] = []
-
-    def warm() -> None:
-        try:
-            asyncio.get_running_loop()
-            on_loop = True
-        except RuntimeError:  # a worker thread: the event loop goes on meanwhile
-            on_loop = False
-        calls.append((on_loop, len(served)))
-
-    monkeypatch.setattr(webhook_app, "warm_execution_api", warm)
+    monkeypatch.setattr(webhook_app, "build_in_background", lambda: started.append(len(served)))
     app = webhook_app.create_app(
         get_secret=lambda: "s",
         trigger=lambda run_id, conf: "triggered",
@@ -71,4 +68,44 @@ def test_the_api_server_lifespan_warms_up_off_its_event_loop_before_it_serves(le
     )
     with TestClient(app) as client:
         served.append(client.get("/health").json()["status"])
-    assert calls == [(False, 0)] and served == ["ok"]
+    assert started == [0] and served == ["ok"]
+
+
+def test_while_the_build_runs_an_execution_api_request_waits_for_it_and_any_other_passes(monkeypatch):
+    monkeypatch.setattr(Build, "started", threading.Event())
+    monkeypatch.setattr(Build, "done", threading.Event())
+    calls: list[str] = []
+
+    async def app(scope, receive, send):
+        calls.append(scope["path"])
+
+    def http(path: str) -> dict:
+        return {"type": "http", "path": path}
+
+    async def scenario() -> None:
+        gate = ExecutionApiGate(app)
+        Build.started.set()
+        waiting = asyncio.create_task(gate(http("/execution/task-instances/x/run"), None, None))
+        await gate(http("/hrflow/webhook"), None, None)  # the event loop is free: a delivery passes at once
+        assert calls == ["/hrflow/webhook"] and not waiting.done()
+        Build.done.set()
+        await waiting
+        await gate(http("/execution/health"), None, None)  # built: nothing waits any more
+
+    asyncio.run(scenario())
+    assert calls == ["/hrflow/webhook", "/execution/task-instances/x/run", "/execution/health"]
+
+
+def test_the_background_build_builds_the_real_execution_api_once(monkeypatch):
+    from airflow.api_fastapi.execution_api.app import create_task_execution_api_app
+
+    monkeypatch.setattr(Build, "started", threading.Event())
+    monkeypatch.setattr(Build, "done", threading.Event())
+    execution = create_task_execution_api_app()
+    root = FastAPI()
+    root.mount("/execution", execution)
+
+    build_in_background(root).join()
+
+    assert Build.started.is_set() and Build.done.is_set() and versioned_routes(execution) > 0
+    assert build_in_background(FastAPI()) is None  # no execution API in this process: no build, no gate
