@@ -26,7 +26,6 @@ from typing import Any
 
 from hrflow_airflow.events.inbox import SYNC_PREFIX
 from hrflow_airflow.events.sms import KEY_PATTERN, MAX_KEY_LENGTH, EventError, handled_events
-from hrflow_airflow.mapping import to_record
 from hrflow_airflow.objects import KINDS, PROFILE, ObjectKind
 from hrflow_airflow.sync.dag_args import webhook_asset
 
@@ -103,29 +102,33 @@ class RecordHasher:
 
     def __init__(self, ttl: float = SETUP_TTL) -> None:
         self.ttl = ttl
-        self.cached: dict[str, tuple[float, dict[str, str], str]] = {}
+        self.cached: dict[str, tuple[float, dict[str, str], str, dict[str, str] | None]] = {}
         self.warned: dict[str, float] = {}  # kind -> when it last logged an object it could not map
         self.lock = threading.Lock()
 
-    def setup(self, kind: ObjectKind) -> tuple[dict[str, str], str]:
-        """Return ``kind``'s field map and its destination's ledger key, as the sync run resolves them."""
+    def setup(self, kind: ObjectKind) -> tuple[dict[str, str], str, dict[str, str] | None]:
+        """
+        Return ``kind``'s field map, its destination's ledger key and (for profiles, whose records carry their
+        jobs) the job map, as the sync run resolves them.
+        """
         from airflow.sdk import Variable
 
         from hrflow_airflow.destinations import destination_for
-        from hrflow_airflow.sync.config import resolve_field_map
+        from hrflow_airflow.sync.config import resolve_field_map, resolve_job_map
 
         with self.lock:  # the first deliveries of a burst wait for one read, not make one each
             hit = self.cached.get(kind.name)
             if hit and time.monotonic() - hit[0] < self.ttl:
-                return hit[1], hit[2]
+                return hit[1], hit[2], hit[3]
             destination = destination_for(kind.ats_conn_id, kind.name)
             field_map = resolve_field_map(
                 kind,
                 lambda name: Variable.get(name, default=None),
                 default=destination.default_field_map(kind.name),
             )
-            self.cached[kind.name] = (time.monotonic(), field_map, destination.ledger_key)
-        return field_map, destination.ledger_key
+            job_map = resolve_job_map(Variable.get) if kind.whole_candidate else None
+            self.cached[kind.name] = (time.monotonic(), field_map, destination.ledger_key, job_map)
+        return field_map, destination.ledger_key, job_map
 
     def warm(self) -> None:
         """Read each kind's setup and the record-hash key now (the api-server's start), not in the first delivery."""
@@ -142,7 +145,8 @@ class RecordHasher:
         from hrflow_airflow.sealed import record_hash
 
         try:
-            return record_hash(to_record(key, obj, self.setup(kind)[0]))
+            field_map, _, job_map = self.setup(kind)
+            return record_hash(kind.record(key, obj, field_map, job_map))  # the sync's record: CV and jobs too
         except Exception as exc:  # the run maps it again and names the problem
             with self.lock:  # once a minute per kind, not once per event of a bulk delivery
                 now = time.monotonic()

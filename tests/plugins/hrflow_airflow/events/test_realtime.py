@@ -16,7 +16,6 @@ from hrflow_airflow.events.realtime import RecordHasher, announced, sync_event_t
 from hrflow_airflow.events.signing import SIGNATURE_HEADER, sign
 from hrflow_airflow.events.sms import EventError
 from hrflow_airflow.ledger import Ledger
-from hrflow_airflow.mapping import to_record
 from hrflow_airflow.objects import JOB, PROFILE
 from hrflow_airflow.sealed import record_hash
 
@@ -35,7 +34,7 @@ class Hasher(RecordHasher):
     """The real mapping and hash, with the default field map and ledger key instead of reading the connection."""
 
     def setup(self, kind):
-        return dict(kind.default_field_map), DESTINATION
+        return dict(kind.default_field_map), DESTINATION, None
 
 
 @pytest.fixture
@@ -77,7 +76,7 @@ def deliver(client, event_type: str, obj: dict, kind: str = "profile") -> dict:
 
 def synced(obj: dict) -> None:
     """Record in the ledger that the ATS accepted ``obj``'s mapped record, as post_to_ats does."""
-    record = to_record(obj["key"], obj, PROFILE.default_field_map)
+    record = PROFILE.record(obj["key"], obj, PROFILE.default_field_map)  # as the sync records it: CV and jobs too
     deliveries = Ledger().deliveries
     deliveries.record_accepted(DESTINATION, [(obj["key"], SOURCE)], hashes={obj["key"]: record_hash(record)})
     deliveries.mark_synced(DESTINATION, [obj["key"]])
