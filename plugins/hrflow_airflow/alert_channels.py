@@ -143,7 +143,7 @@ def alert_records() -> Any:
 
     records = MessageRecords("alert")
     try:
-        _ = records.table  # opens the database and creates the table
+        records.get("probe")  # opens the connection and the database (the table is created with the engine)
     except Exception as exc:
         log.warning("HrFlow alert record unavailable here (%s: %s): sending with its key only", type(exc).__name__, exc)
         return None
