@@ -202,9 +202,9 @@ class Inbox:
 
 class Drainer:
     """
-    A daemon thread that drains the inbox whenever woken, and once a minute anyway. Woken again within ``gather``
-    seconds of its last round (a burst), it first waits for the rest of those seconds, so that their deliveries
-    share runs of up to ``batch`` profiles; a delivery after a quiet spell is started at once.
+    A daemon thread that drains the inbox whenever woken, and once a minute anyway. When deliveries arrived while a
+    round ran (a burst), the next round first waits ``gather`` seconds, so that their deliveries share runs of up
+    to ``batch`` profiles; a delivery to an idle drain is started at once.
     """
 
     def __init__(
@@ -221,7 +221,6 @@ class Drainer:
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
-        self.drained_at = float("-inf")
 
     @cached_property
     def inbox(self) -> Inbox:
@@ -237,15 +236,17 @@ class Drainer:
         self.wake.set()
 
     def run(self) -> None:
+        burst = False
         while True:
             self.wake.clear()
-            time.sleep(max(0.0, self.drained_at + self.gather - time.monotonic()))  # a burst: gather its seconds
+            if burst and self.gather > 0:
+                time.sleep(self.gather)  # the next seconds' deliveries join this round's runs
             try:
                 while self.inbox.drain(self.trigger, self.start_syncs, batch=self.batch) >= DRAIN_CHUNK:
                     pass  # a full chunk: more rows wait; what arrives meanwhile wakes the next round
             except Exception:  # the database or the DAG is not ready: the rows wait for the next round
                 log.exception("HrFlow webhook inbox: could not start the recorded runs; retrying")
-            self.drained_at = time.monotonic()
+            burst = self.wake.is_set()  # deliveries arrived while this round ran
             self.wake.wait(self.every)
 
 
