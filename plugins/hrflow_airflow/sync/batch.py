@@ -132,24 +132,17 @@ def post_batch(
     """
     destination = destination_for(kind.ats_conn_id, kind.name)
     ledger = Ledger()
-    posted = Posted(
-        index=batch["index"], accepted=[], rejected=[], failed=[], resumed=0, remote_ids={}, refused=[],
-        quarantined=[],
-        concurrency=batch.get("concurrency"), ledger_key=destination.ledger_key, ref=batch.get("ref"),
-        mapped_all=not batch.get("failed"), **({"mode": UPDATE, "updated": []} if batch.get("mode") == UPDATE else {}),
-    )  # fmt: skip
+    posted = nothing_posted(batch, destination.ledger_key)
     if not batch["count"]:
         return posted
     records = unseal(load_beside(batch, "records"))
     hashes = {record[RECORD_KEY]: record_hash(record) for record in records}
     known = ledger.deliveries.lookup(destination.ledger_key, hashes)  # read once: the destination gets it
-    held = {} if retry_quarantined else quarantined_unchanged(known, hashes)
-    held.update(erased(known))  # an erasure's tombstone: never sent again, whatever the params
+    held = held_back(known, hashes, retry_quarantined)
     posted["quarantined"] = [
-        Failure(key=key, container=entry.container, reason=f"{'not sent' if entry.state == REMOVED else 'quarantined'}"
-                f": {entry.reason}")
+        Failure(key=key, container=entry.container, reason=f"{not_sent(entry)}: {entry.reason}")
         for key, entry in held.items()
-    ]  # fmt: skip
+    ]
     send = [(item, record) for item, record in zip(batch["items"], records) if item[0] not in held]
     if not send:
         return posted
@@ -169,6 +162,37 @@ def post_batch(
     )
     posted["rejected"] = new + delivered.get("failed", [])  # not delivered without a refusal: fails every run
     return posted
+
+
+def nothing_posted(batch: Transformed, ledger_key: str) -> Posted:
+    """Return the batch's result before anything is sent: no key accepted, refused or failed yet."""
+    return Posted(
+        index=batch["index"],
+        accepted=[],
+        rejected=[],
+        failed=[],
+        resumed=0,
+        remote_ids={},
+        refused=[],
+        quarantined=[],
+        concurrency=batch.get("concurrency"),
+        ledger_key=ledger_key,
+        ref=batch.get("ref"),
+        mapped_all=not batch.get("failed"),
+        **({"mode": UPDATE, "updated": []} if batch.get("mode") == UPDATE else {}),
+    )
+
+
+def held_back(known: Mapping[str, Entry], hashes: Mapping[str, str], retry_quarantined: bool) -> dict[str, Entry]:
+    """Return the objects not sent: quarantined and unchanged (unless ``retry_quarantined``), or erased."""
+    held = {} if retry_quarantined else quarantined_unchanged(known, hashes)
+    held.update(erased(known))  # an erasure's tombstone: never sent again, whatever the params
+    return held
+
+
+def not_sent(entry: Entry) -> str:
+    """Name why a held object is not sent: an erasure's tombstone, or its quarantine."""
+    return "not sent" if entry.state == REMOVED else "quarantined"
 
 
 def erased(known: Mapping[str, Entry]) -> dict[str, Entry]:
@@ -195,14 +219,21 @@ def send_batch(
 ) -> Delivered:
     """Send ``(item, record)`` pairs as creates, or as updates of what they may overwrite (an update batch)."""
     items, records = [item for item, _ in send], [record for _, record in send]
-    common = {"plural": kind.plural, "index": batch["index"], "items": items, "store": store,
-              "lanes": batch.get("lanes", 1)}  # fmt: skip
+    common = {
+        "plural": kind.plural,
+        "index": batch["index"],
+        "items": items,
+        "store": store,
+        "lanes": batch.get("lanes", 1),
+    }
     if batch.get("mode") != UPDATE:
         return destination.deliver(records=records, ledger=ledger, known=known, **common)
     delivered = destination.update_batch(
-        records=[overwritable(record, update_fields) for record in records], remote_ids=batch.get("remote_ids") or {},
-        bases=batch.get("bases") or {}, **common,
-    )  # fmt: skip
+        records=[overwritable(record, update_fields) for record in records],
+        remote_ids=batch.get("remote_ids") or {},
+        bases=batch.get("bases") or {},
+        **common,
+    )
     ledger.deliveries.record_updated(destination.ledger_key, {key: hashes[key] for key, _ in delivered["accepted"]})
     return delivered
 

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
-
-from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import Ledger
@@ -34,10 +31,12 @@ from hrflow_airflow.settings import settings
 from hrflow_airflow.spill import BatchSpiller, listed_items, run_dir, spill_root
 from hrflow_airflow.sync.config import SyncConfig
 from hrflow_airflow.sync.dag_args import MAX_BATCHES, ats_concurrency, parallel_batches
+from hrflow_airflow.sync.large_run import stop_large_run
 from hrflow_airflow.sync.payloads import Batch, Failure, Stats
 from hrflow_airflow.sync.plan import Plan, batch_bytes, page_bytes, plan_run
 from hrflow_airflow.sync.progress import Progress
 from hrflow_airflow.sync.reading import estimate_pending, plan_slices, run_search
+from hrflow_airflow.sync.regroup import Regroup
 from hrflow_airflow.sync.summary import found_by_container
 
 log = logging.getLogger(__name__)
@@ -66,36 +65,76 @@ def find_batches(
     """
     hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), ledger or Ledger()
     planning = {
-        "batch_size": cfg.batch_size, "concurrency": cfg.concurrency, "requests_per_minute": cfg.requests_per_minute,
-        "sequential": sequential, "parallel_batches": parallel_batches(), "max_in_flight": settings().max_in_flight,
+        "batch_size": cfg.batch_size,
+        "concurrency": cfg.concurrency,
+        "requests_per_minute": cfg.requests_per_minute,
+        "sequential": sequential,
+        "parallel_batches": parallel_batches(),
+        "max_in_flight": settings().max_in_flight,
         "max_batches": MAX_BATCHES,
-    }  # fmt: skip
+    }
     estimate = estimate_pending(kind, hook, cfg)
     if (stopped := stop_large_run(kind, cfg, estimate, ledger_key, ledger)) is not None:
-        return [], Stats(
-            found=0, batches=0, found_by_container=dict.fromkeys(cfg.containers, 0),
-            listing="sweep" if cfg.sweep else "search", found_only_by_sweep=None, dirs=[], why=f"{cfg.why}; {stopped}",
-        )  # fmt: skip
+        return [], nothing_found(cfg, stopped)
     groups = ledger.deliveries.intent_groups(ledger_key, cfg.containers) if ledger_key else {}
     listed = list_batches(
-        kind, hook, cfg, field_map, plan_run(estimate, **planning).batch_size, estimate, groups,
-        dag_id=dag_id, run_id=run_id, sequential=sequential, on_listed=on_listed, job_map=job_map,
-    )  # fmt: skip
+        kind,
+        hook,
+        cfg,
+        field_map,
+        plan_run(estimate, **planning).batch_size,
+        estimate,
+        groups,
+        dag_id=dag_id,
+        run_id=run_id,
+        sequential=sequential,
+        on_listed=on_listed,
+        job_map=job_map,
+    )
     plan = settle_plan(listed.batches, listed.found, listed.size, estimate, planning, cfg, sequential)
+    return listed.batches, found_stats(kind, cfg, listed, plan, sequential)
+
+
+def nothing_found(cfg: SyncConfig, why: str) -> Stats:
+    """Return the stats of a run that listed nothing (stopped before posting: ``why``)."""
+    return Stats(
+        found=0,
+        batches=0,
+        found_by_container=dict.fromkeys(cfg.containers, 0),
+        listing="sweep" if cfg.sweep else "search",
+        found_only_by_sweep=None,
+        dirs=[],
+        why=f"{cfg.why}; {why}",
+    )
+
+
+def found_stats(kind: ObjectKind, cfg: SyncConfig, listed: Listed, plan: Plan, sequential: bool) -> Stats:
+    """Log what the listing found and the plan, and return the run's stats."""
     sweep_note = "" if listed.only_by_sweep is None else f", {listed.only_by_sweep} of them only by the full sweep"
     where = f", written to {listed.directory}" if listed.directory is not None else ""
     log.info(
-        "Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s", listed.found, kind.plural,
-        len(cfg.containers), kind.container, sweep_note, len(listed.batches), listed.size, where,
-    )  # fmt: skip
+        "Found %s unsynced %s in %s %s(s)%s; %s batch(es) of up to %s%s",
+        listed.found,
+        kind.plural,
+        len(cfg.containers),
+        kind.container,
+        sweep_note,
+        len(listed.batches),
+        listed.size,
+        where,
+    )
     log.info("Plan: %s", plan.why)
     if sequential:
         note_dags_test_memory(len(listed.batches))
-    return listed.batches, Stats(
-        found=listed.found, batches=len(listed.batches), found_by_container=count_by_container(listed.batches,
-        cfg.containers), listing="sweep" if cfg.sweep else "search", found_only_by_sweep=listed.only_by_sweep,
-        dirs=list(listed.dirs), why=f"{cfg.why}; plan: {plan.why}",
-    )  # fmt: skip
+    return Stats(
+        found=listed.found,
+        batches=len(listed.batches),
+        found_by_container=count_by_container(listed.batches, cfg.containers),
+        listing="sweep" if cfg.sweep else "search",
+        found_only_by_sweep=listed.only_by_sweep,
+        dirs=list(listed.dirs),
+        why=f"{cfg.why}; plan: {plan.why}",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,9 +166,17 @@ def list_batches(
 ) -> Listed:
     """Read the listing into sealed batches of ``size`` records while the pages arrive; ``groups`` stay whole."""
     spiller, start, directory = open_listing(
-        kind, hook, cfg, field_map, size, estimate, dag_id=dag_id, run_id=run_id, sequential=sequential,
+        kind,
+        hook,
+        cfg,
+        field_map,
+        size,
+        estimate,
+        dag_id=dag_id,
+        run_id=run_id,
+        sequential=sequential,
         job_map=job_map,
-    )  # fmt: skip
+    )
     slices = start.slices if start else None
     progress = Progress(kind, estimate, every=settings().progress_seconds, tags={"dag_id": dag_id})
     regroup = Regroup(spiller, groups)
@@ -141,10 +188,18 @@ def list_batches(
     parts = f" of created_at: {', '.join(str(s.window) for s in slices)}" if slices and len(slices) > 1 else ""
     log.info("Listing in %s slice(s)%s", len(slices or [None]), parts)
     only_by_sweep = run_search(
-        kind, hook, cfg, field_map, emit, slices=slices, already=spiller.count, page_bytes=page_bytes(sequential),
-        on_listed=on_listed, job_map=job_map,
+        kind,
+        hook,
+        cfg,
+        field_map,
+        emit,
+        slices=slices,
+        already=spiller.count,
+        page_bytes=page_bytes(sequential),
+        on_listed=on_listed,
+        job_map=job_map,
         on_page=lambda _read, meta: progress(spiller.count, meta),
-    )  # fmt: skip
+    )
     regroup.close()
     batches = spiller.close()
     progress.finish(spiller.count)
@@ -166,70 +221,12 @@ def note_dags_test_memory(batches: int) -> None:
     how(
         "airflow dags test runs all %s task instances in this one process: expect about %.0f MB at the peak "
         "(Airflow and one batch ~%s MB, plus ~%s MB per task instance run); a scheduler runs each task in a "
-        "process of its own (docs/performance.md)", 3 * batches, peak, DAGS_TEST_BASE_MB, DAGS_TEST_MB_PER_TASK,
-    )  # fmt: skip
-
-
-def stop_large_run(
-    kind: ObjectKind, cfg: SyncConfig, estimate: int, ledger_key: str | None, ledger: Ledger
-) -> str | None:
-    """
-    Stop a scheduled run that finds more pending objects than ``[hrflow] max_objects_per_run``, before it posts.
-
-    The first such run fails (one alert); later ones, while the backlog stays, return why they did nothing
-    (logged, no alert) until someone confirms (a manual run, or param ``confirm_large_run``), raises the limit,
-    or sets ``created_at_floor``. A run under the limit clears the stop, so a later flood alerts again.
-    """
-    scope = f"stopped-large-run:{kind.plural}"
-    destination = ledger_key or kind.ats_conn_id
-    if cfg.max_objects is None or estimate <= cfg.max_objects:
-        if cfg.max_objects is not None or estimate:  # cheap: one delete by primary key
-            ledger.watermarks.forget(destination, scope)
-        return None
-    why = (
-        f"stopped before posting: {estimate} pending {kind.plural} is more than [hrflow] max_objects_per_run "
-        f"({cfg.max_objects}). To post them, trigger a run by hand (or with param confirm_large_run); to leave "
-        "the history out, set [hrflow] created_at_floor or tag it sync=1 (docs/deploy.md, first deployment)"
+        "process of its own (docs/performance.md)",
+        3 * batches,
+        peak,
+        DAGS_TEST_BASE_MB,
+        DAGS_TEST_MB_PER_TASK,
     )
-    if (since := ledger.watermarks.get(destination, scope)) is None:
-        ledger.watermarks.set(destination, scope, datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        raise AirflowFailException(why)
-    log.warning("%s. Alerted at %s; this run does nothing and pages nobody", why, since)
-    return why
-
-
-class Regroup:
-    """
-    Hold the objects of each intent group (sent together in a request whose answer never came) until the whole
-    group is listed, then cut it into a batch of its own: the JSON endpoint gets the same request again under the
-    same ``Idempotency-Key``, however this run's other batches are cut. A group whose members are not all pending
-    any more (tagged, deleted) is cut at the end of the listing with the members found.
-    """
-
-    def __init__(self, spiller: BatchSpiller, groups: dict[str, str]) -> None:
-        self.spiller, self.group_of = spiller, groups
-        self.missing: dict[str, int] = {}
-        for group in groups.values():
-            self.missing[group] = self.missing.get(group, 0) + 1
-        self.held: dict[str, list[tuple[list[Any], int, Any]]] = {}
-        self.lock = threading.Lock()
-
-    def hold(self, item: list[Any], slice_number: int, created: Any) -> bool:
-        """Return True when ``item`` belongs to an intent group (held, or cut with its completed group)."""
-        group = self.group_of.get(item[0])
-        if group is None:
-            return False
-        with self.lock:
-            self.held.setdefault(group, []).append((item, slice_number, created))
-            self.missing[group] -= 1
-            done = self.held.pop(group) if not self.missing[group] else None
-        if done:
-            self.spiller.add_group(done)
-        return True
-
-    def close(self) -> None:
-        for group in list(self.held):
-            self.spiller.add_group(self.held.pop(group))
 
 
 def open_listing(
@@ -257,24 +254,46 @@ def open_listing(
     if directory is None:
         return BatchSpiller(seal_records, size, None, {}, max_bytes=batch_bytes(sequential)), None, None
     key = fingerprint(
-        kind=kind.plural, containers=sorted(cfg.containers), sweep=cfg.sweep, start=cfg.window.start,
-        field_map=field_map, **({"job_map": dict(job_map)} if job_map and kind.whole_candidate else {}),
-    )  # fmt: skip
+        kind=kind.plural,
+        containers=sorted(cfg.containers),
+        sweep=cfg.sweep,
+        start=cfg.window.start,
+        field_map=field_map,
+        **({"job_map": dict(job_map)} if job_map and kind.whole_candidate else {}),
+    )
     start = start_listing(
-        root, directory, dag_id=dag_id, run_id=run_id, key=key, window_end=cfg.window.end, batch_size=size,
+        root,
+        directory,
+        dag_id=dag_id,
+        run_id=run_id,
+        key=key,
+        window_end=cfg.window.end,
+        batch_size=size,
         plan=lambda: plan_slices(kind, hook, cfg, estimate, sequential=sequential),
-    )  # fmt: skip
+    )
     spiller = BatchSpiller(
-        seal_records, start.batch_size, directory, {}, slices=start.slices or (), first_file=start.first_file,
-        checkpoint=start.checkpoint, adopted=start.adopted, max_bytes=batch_bytes(sequential),
-    )  # fmt: skip
+        seal_records,
+        start.batch_size,
+        directory,
+        {},
+        slices=start.slices or (),
+        first_file=start.first_file,
+        checkpoint=start.checkpoint,
+        adopted=start.adopted,
+        max_bytes=batch_bytes(sequential),
+    )
     return spiller, start, directory
 
 
 def settle_plan(
-    batches: list[Batch], found: int, size: int, estimate: int, planning: dict[str, Any], cfg: SyncConfig,
+    batches: list[Batch],
+    found: int,
+    size: int,
+    estimate: int,
+    planning: dict[str, Any],
+    cfg: SyncConfig,
     sequential: bool,
-) -> Plan:  # fmt: skip
+) -> Plan:
     """Return the run's plan for what was found, and give each batch its HrFlow concurrency and ATS lanes."""
     plan = plan_run(found, **{**planning, "batch_size": size if cfg.batch_size else None})
     if plan.batch_size != size:

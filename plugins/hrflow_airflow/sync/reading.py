@@ -85,10 +85,15 @@ def read_slice(
     list_pages = hook.iter_stored if cfg.sweep else hook.iter_search
     extra = {} if cfg.sweep else UNSYNCED
     objs = list_pages(
-        kind, cfg.containers, page_size=cfg.page_size, on_page=on_page, after=part.after(), page_bytes=page_bytes,
+        kind,
+        cfg.containers,
+        page_size=cfg.page_size,
+        on_page=on_page,
+        after=part.after(),
+        page_bytes=page_bytes,
         **extra,
         **part.window.search_filters(),
-    )  # fmt: skip
+    )
     for obj in objs:
         if stop.is_set():
             return
@@ -154,9 +159,15 @@ def plan_slices(
     ends = []
     for order in ("asc", "desc"):
         objs, _ = read(
-            kind, cfg.containers, page=1, limit=1, sort_by="created_at", order_by=order, **extra,
+            kind,
+            cfg.containers,
+            page=1,
+            limit=1,
+            sort_by="created_at",
+            order_by=order,
+            **extra,
             **cfg.window.search_filters(),
-        )  # fmt: skip
+        )
         ends.append(read_datetime(objs[0].get("created_at") if objs else None))
     return split(cfg.window, ends[0], ends[1], count)
 
