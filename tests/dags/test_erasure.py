@@ -117,7 +117,10 @@ def test_an_erasure_request_deletes_forgets_and_leaves_a_tombstone(
     assert report["not_found"] == [unknown]  # never synced: nothing in the ATS to delete
     assert report["not_supported"] == [] and report["failed"] == []  # SmartRecruiters deletes
     assert report.get("left_in_place", []) == []  # every erased candidate was created by the sync
-    assert set(report) <= {"removed", "not_found", "not_supported", "failed", "left_in_place"}
+    # SmartRecruiters deletes the candidate: its CV goes with it (nothing deleted on its own, nothing remains)
+    assert report["cv_deleted"] == [] and report["cv_remains"] == []
+    outcomes = {"removed", "not_found", "not_supported", "failed", "left_in_place", "cv_deleted", "cv_remains"}
+    assert set(report) <= outcomes
     # the erased profiles' SMS rows are forgotten; the others' are untouched
     rows = sms_rows(airflow_home, source, [*erased, *kept])
     assert {k: rows[k] for k in erased} == {k: (False, False) for k in erased}
