@@ -8,7 +8,7 @@ import re
 import string
 from collections.abc import Mapping
 from datetime import timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from airflow.sdk import Param, Variable, task
@@ -194,32 +194,46 @@ def send_sms(**context: Any) -> dict[str, Any]:
     A run the webhook started for a burst carries several profiles (``batch``, :mod:`.sms_batch`): each is texted
     once, under its own idempotency key, as its own run would have.
     """
-    members = run_members(context)
+    members, parts = run_members(context), RunParts()
     if len(members) == 1:
-        return text_profile(*members[0], context)
-    return text_each(members, partial(text_profile, context=context))
+        return text_profile(*members[0], context, parts)
+    return text_each(members, partial(text_profile, context=context, parts=parts))
 
 
-def text_profile(member_id: str, params: Mapping[str, Any], context: Any) -> dict[str, Any]:
+class RunParts:
+    """What every profile of a run uses, read once per run when first needed: the hooks and the SMS template."""
+
+    @cached_property
+    def hrflow(self) -> HrFlowHook:
+        return HrFlowHook()
+
+    @cached_property
+    def messenger(self) -> Any:
+        return messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
+
+    @cached_property
+    def template(self) -> str:
+        try:
+            return validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
+        except ValueError as exc:
+            raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
+
+
+def text_profile(member_id: str, params: Mapping[str, Any], context: Any, parts: RunParts) -> dict[str, Any]:
     """Fetch one profile and send its SMS, at most once for ``member_id`` (its run id); see :func:`send_sms`."""
     try:
         source_key, key = parse_event(dict(params))
     except EventError as exc:
         raise AirflowFailException(f"Bad event: {exc}") from None
-    fields = sms_fields(key, HrFlowHook().get_object(PROFILE, source_key, key))
+    fields = sms_fields(key, parts.hrflow.get_object(PROFILE, source_key, key))
     log.info("Fetched profile %s from source %s", key, source_key)
     tags = {"dag_id": context["dag"].dag_id, "source": source_key}
     if not fields.get("phone"):
         emit_counts("sms", {"skipped": 1}, tags)
         raise AirflowSkipException(f"Profile {key} has no phone number: no SMS sent")
-    try:
-        template = validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
-    except ValueError as exc:
-        raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
     idempotency_key = sms_idempotency_key(context["dag"].dag_id, member_id)
-    hook = messaging_hook(MessagingHook.default_conn_name)  # by the connection's type: endpoint or Twilio
-    store = context.get("task_state_store")
-    text = render_sms(template, fields)
+    text = render_sms(parts.template, fields)
+    hook, store = parts.messenger, context.get("task_state_store")
     if (over := digest_over()) is not None and not (store is not None and store.get(idempotency_key)):
         window, runs = Bursts().count()  # a try that already sent (or began to) is not counted again
         if (what := decide(runs, over)) != SEND:
