@@ -143,7 +143,8 @@ def alert_records() -> Any:
 
     records = MessageRecords("alert")
     try:
-        records.get("probe")  # opens the connection and the database (the table is created with the engine)
+        with records.ledger.engine.connect():  # reads the connection and opens the database (tables come with it)
+            pass
     except Exception as exc:
         log.warning("HrFlow alert record unavailable here (%s: %s): sending with its key only", type(exc).__name__, exc)
         return None
