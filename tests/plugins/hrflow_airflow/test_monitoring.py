@@ -215,12 +215,12 @@ def test_alert_whose_answer_is_lost_is_reported_by_key_and_never_sent_twice(aler
 
 def test_an_alert_goes_even_where_its_record_cannot_be_opened(alert_conn, sandbox, monkeypatch, caplog):
     """An executor callback may be denied the ledger connection: the alert is sent with its key only, and says so."""
-    from hrflow_airflow.events.outbox import MessageRecords
+    from hrflow_airflow.ledger.db import LedgerHook
 
-    def denied(self):
-        raise PermissionError("Access denied for connection 'hrflow_ledger' by Execution API")
+    def denied(cls, conn_id):
+        raise PermissionError(f"Access denied for connection '{conn_id}' by Execution API")
 
-    monkeypatch.setattr(MessageRecords, "table", property(denied))
+    monkeypatch.setattr(LedgerHook, "get_connection", classmethod(denied))
     with caplog.at_level(logging.WARNING, logger="hrflow_airflow.monitoring"):
         HrFlowAlertNotifier()(_failure_context())
     assert len(sandbox.state.sms.bodies) == 1
