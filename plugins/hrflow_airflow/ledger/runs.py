@@ -2,8 +2,10 @@
 Run history and the action log of the HrFlow page, in the ledger's database (tables: :mod:`.history`).
 
 The sync's ``summary`` task records each run (:meth:`RunHistory.record`): its totals, its counts per source or
-board, and the keys it failed with their redacted reasons. Rows older than ``[hrflow] history_days`` are pruned
-then, and when the page records an action (:meth:`ActionLog.record`).
+board, and the keys it failed with their redacted reasons. Its ``refused`` and ``quarantined`` count every record
+the destination refused in that run, and every record that run quarantined, as the ledger's rows say (the
+summary's own ``refused`` and ``quarantined`` are only the records refused again and those held back). Rows older
+than ``[hrflow] history_days`` are pruned then, and when the page records an action (:meth:`ActionLog.record`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.ledger.db import now
 from hrflow_airflow.ledger.history import ACTIONS, FAILURES, RUN_COUNTS, RUNS, WHOLE_RUN
-from hrflow_airflow.ledger.schema import metadata
+from hrflow_airflow.ledger.schema import ledger_table, metadata
+from hrflow_airflow.ledger.states import QUARANTINED, REFUSED
 
 if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook
@@ -31,16 +34,44 @@ def cutoff(days: float) -> str:
     return (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
 
 
-def run_rows(summary: Mapping[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return a run's history rows: its totals (container ``""``), then one per source or board."""
+def refusals_in_run(conn: Any, destination: str, run_id: str) -> dict[str, tuple[int, int]]:
+    """
+    Return, per source or board, the records ``run_id`` got refused at ``destination`` and those it quarantined.
+
+    A refusal marks the ledger row with its run (``refused_run``); the rows still refused or quarantined with this
+    run's mark are this run's refusals (read on ``ix_hrflow_ledger_state``: refused and quarantined rows only).
+    """
+    from sqlalchemy import func, select
+
+    t = ledger_table()
+    query = (
+        select(t.c.container, t.c.state, func.count())
+        .where(t.c.destination == destination, t.c.state.in_([REFUSED, QUARANTINED]), t.c.refused_run == run_id)
+        .group_by(t.c.container, t.c.state)
+    )
+    found: dict[str, tuple[int, int]] = {}
+    for container, state, n in conn.execute(query):
+        refused, quarantined = found.get(container, (0, 0))
+        found[container] = (refused + n, quarantined + (n if state == QUARANTINED else 0))
+    return found
+
+
+def run_rows(
+    summary: Mapping[str, Any], base: dict[str, Any], refusals: Mapping[str, tuple[int, int]] | None = None
+) -> list[dict[str, Any]]:
+    """
+    Return a run's history rows: its totals (container ``""``), then one per source or board. ``refusals`` gives
+    per container the records refused in the run and those it quarantined (:func:`refusals_in_run`).
+    """
+    refusals = refusals or {}
     removal = summary.get("removal") or {}
     totals = {
         "found": summary.get("found", 0),
         "created": summary.get("posted", 0),
         "updated": summary.get("updated", 0),
         "removed": len(removal.get("removed") or ()),
-        "refused": summary.get("refused", 0),
-        "quarantined": summary.get("quarantined", 0),
+        "refused": sum(refused for refused, _ in refusals.values()),
+        "quarantined": sum(quarantined for _, quarantined in refusals.values()),
         "unknown": summary.get("unknown", 0),
         "failed": summary.get("failed", 0),
         "pending": max(0, summary.get("found", 0) - summary.get("tagged", 0) - summary.get("skipped", 0)),
@@ -48,9 +79,12 @@ def run_rows(summary: Mapping[str, Any], base: dict[str, Any]) -> list[dict[str,
     rows = [{**base, "container": WHOLE_RUN, **totals}]
     for container, counts in (summary.get("by_container") or {}).items():
         found, done = counts.get("found", 0), counts.get("tagged", 0) + counts.get("skipped", 0)
+        refused, quarantined = refusals.get(container, (0, 0))
         per = dict.fromkeys(RUN_COUNTS, 0) | {
             "found": found,
             "created": counts.get("posted", 0),
+            "refused": refused,
+            "quarantined": quarantined,
             "failed": counts.get("failed", 0),
             "pending": max(0, found - done),
         }
@@ -101,7 +135,8 @@ class RunHistory:
         ][:FAILURES_PER_RUN]
         runs, failed = table(RUNS), table(FAILURES)
         with self.db.engine.begin() as conn:
-            for name, rows in ((runs, run_rows(summary, base)), (failed, keys)):
+            history = run_rows(summary, base, refusals_in_run(conn, destination, run_id))
+            for name, rows in ((runs, history), (failed, keys)):
                 conn.execute(delete(name).where(name.c.dag_id == dag_id, name.c.run_id == run_id))
                 if rows:
                     conn.execute(name.insert(), rows)

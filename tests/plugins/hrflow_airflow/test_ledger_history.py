@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Column, MetaData, String, Table, create_engine, inspect, select, update
 
-from hrflow_airflow.ledger import Ledger, LedgerHook
+from hrflow_airflow.ledger import Ledger, LedgerHook, Refusal
 from hrflow_airflow.ledger.history import ACTIONS, FAILURES, LEDGER_INDEXES, RUNS, WHOLE_RUN
 from hrflow_airflow.ledger.runs import ActionLog, RunHistory, prune, run_rows
 from hrflow_airflow.ledger.schema import TABLE, create, metadata
@@ -26,11 +26,47 @@ SUMMARY = {
 
 
 def test_a_run_records_its_totals_its_sources_and_what_stayed_pending():
-    rows = run_rows(SUMMARY, {"dag_id": "d", "run_id": "r"})
+    rows = run_rows(SUMMARY, {"dag_id": "d", "run_id": "r"}, {"s1": (3, 1)})
     whole, source = rows
     assert whole["container"] == WHOLE_RUN and source["container"] == "s1"
-    assert (whole["created"], whole["updated"], whole["removed"], whole["refused"]) == (6, 2, 1, 2)
+    assert (whole["created"], whole["updated"], whole["removed"], whole["refused"]) == (6, 2, 1, 3)
+    assert (whole["quarantined"], source["refused"], source["quarantined"]) == (1, 3, 1)
     assert whole["pending"] == source["pending"] == 3  # found 10, tagged 6, skipped 1
+
+
+def refuse(ledger: Ledger, run_id: str, *keys: str, max_refusals: int = 3) -> None:
+    refusals = [Refusal(key, "s1", f"hash-{key}", "ATS HTTP 422: field 'email'") for key in keys]
+    ledger.refusals.record("ats_default", refusals, run_id=run_id, max_refusals=max_refusals)
+
+
+def recorded(db: LedgerHook, summary: dict, run_id: str = "r") -> dict:
+    RunHistory(db).record(
+        summary, dag_id="d", run_id=run_id, destination="ats_default", started_at=None, failures=[], keep_days=90
+    )
+    with db.engine.connect() as conn:
+        runs = metadata().tables[RUNS]
+        query = select(runs).where(runs.c.run_id == run_id).order_by(runs.c.container)
+        return {row.container: dict(row._mapping) for row in conn.execute(query)}
+
+
+def test_a_runs_history_counts_every_record_refused_and_every_record_quarantined_in_that_run(ledger_path):
+    ledger = Ledger()
+    refuse(ledger, "r0", "again", "held", "other-run")
+    refuse(ledger, "r0", "held", max_refusals=1)  # quarantined by an earlier run: held back in r, not counted
+    refuse(ledger, "r", "first", "again")  # a first refusal (in failed_keys), a known one (the summary's refused)
+    refuse(ledger, "r", "q1", "q2", max_refusals=1)  # quarantined in r: in failed_keys, not in the summary's counts
+    summary = {**SUMMARY, "refused": 1, "quarantined": 1}  # what the summary says: refused again, held back
+    rows = recorded(ledger.db, summary)
+    assert (rows[WHOLE_RUN]["refused"], rows[WHOLE_RUN]["quarantined"]) == (4, 2)
+    assert (rows["s1"]["refused"], rows["s1"]["quarantined"]) == (4, 2)
+
+
+def test_a_scheduled_run_that_quarantined_two_keys_shows_them(ledger_path):
+    ledger = Ledger()
+    refuse(ledger, "scheduled__1", "q1", "q2", max_refusals=1)
+    summary = {**SUMMARY, "refused": 0, "quarantined": 0, "failed": 2}
+    rows = recorded(ledger.db, summary, "scheduled__1")
+    assert (rows[WHOLE_RUN]["refused"], rows[WHOLE_RUN]["quarantined"]) == (2, 2)
 
 
 def test_recording_a_run_twice_keeps_one_copy_and_its_failed_keys(ledger_path):
