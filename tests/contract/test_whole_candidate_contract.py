@@ -17,7 +17,7 @@ from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.hooks.http import RetryPolicy
 from hrflow_airflow.ledger import Ledger
 from sandbox.files import MARKER
-from tests.contract.test_destination_contract import Emulator, ats, batch
+from tests.contract.test_destination_contract import Emulator, ats, batch, removed_at
 
 __all__ = ["ats"]  # the main contract's fixture: each destination, with a ledger of the test's own
 
@@ -207,3 +207,34 @@ def test_a_removed_application_tag_leaves_the_application_and_is_listed(ats, san
         assert result["left_applications"] == [["k0", "job-2"]]
         assert held_jobs(ats, sandbox.state) == {"c0@example.com": ["job-1", "job-2"]}  # the recruiter decides
         assert update(items, fewer, remote).get("left_applications") == []  # listed once
+
+
+def records_by_job(ats: Emulator, state) -> dict[str, str]:
+    """Return the id of the record applied to each job (a vendor making one record per job: one job each)."""
+    applied = ats.account(state).applied
+    assert all(len(jobs) == 1 for jobs in applied.values())
+    return {jobs[0]: record for record, jobs in applied.items()}
+
+
+def test_each_per_job_record_is_updated_and_removed(ats, sandbox):
+    """Where the vendor makes one record per job, updates and removal apply to each (issue 47, "One record per job")."""
+    if ats.name == "json" or not destination().client.one_record_per_job:
+        pytest.skip(f"{ats.name} takes every application on the candidate's one record")
+    items, records = whole(ats, sandbox, range(1), {"k0": ["job-1", "job-2"]})
+    remote = deliver(items, records)["remote_ids"]
+    assert ats.held(sandbox.state) == {"c0@example.com": 2}  # two records, one per job
+    per_job = records_by_job(ats, sandbox.state)
+    assert sorted(per_job) == ["job-1", "job-2"] and len(set(per_job.values())) == 2
+    edited = batch(ats, range(1), k0={ats.bad_email: "new0@example.com"})[1]
+    edited[0].update({"resume": records[0]["resume"], "applications": records[0]["applications"]})
+    assert update(items, edited, remote)["rejected"] == []
+    account = ats.account(sandbox.state)
+    assert {job: account.email(account.candidates[rid]) for job, rid in per_job.items()} == {
+        "job-1": "new0@example.com",
+        "job-2": "new0@example.com",
+    }  # both records show the new value
+    dest, ledger = destination(), Ledger()
+    removed = dest.remove(plural="profiles", items=items, remote_ids=remote, mode=ats.removal, ledger=ledger)
+    assert [k for k, _, _ in removed["removed"]] == ["k0"] and removed["failed"] == []
+    assert account.removed == {rid: ats.removal for rid in per_job.values()}  # both records, and nothing else
+    assert removed_at(sandbox.state, ats) == 2
