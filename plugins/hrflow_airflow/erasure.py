@@ -3,11 +3,13 @@ An erasure request (GDPR Art. 17), honoured end to end (DAG ``hrflow_erasure``; 
 request"). For each profile key of one source:
 
 1. the ATS's record is deleted now (``delete``, or ``archive`` where the ATS has no delete), whatever
-   ``[hrflow] on_archive`` says; a 404 means it was not there;
+   ``[hrflow] on_archive`` says; a 404 means it was not there. Where the vendor makes one record per job, each
+   of the profile's records is (its per-job records have ledger keys of their own, ``<key>~<hash>``), and each
+   record's CV file is deleted where the ATS deletes files, else reported as remaining;
 2. what Airflow still holds for it is forgotten: batch files (sealed) of runs that carried it, in the XCom object
    storage, and the SMS path's records (the webhook inbox row, the message intent);
-3. the ledger keeps only a tombstone (key, date, the destination id removed), so no later run creates the
-   candidate again while the profile still exists in HrFlow.
+3. the ledger keeps only a tombstone of each of its records (key, date, the destination id removed) and none
+   of their parts, so no later run creates the candidate again while the profile still exists in HrFlow.
 
 The request carries keys only (validated like the webhook's); the report says per key: removed, not found, not
 supported by that ATS, or left in place: a record the ATS already held that the sync only linked to (its id is
@@ -62,8 +64,10 @@ def erase(source: str, keys: list[str], *, ledger: Ledger | None = None) -> dict
         "cv_deleted": [],
         "cv_remains": [],
     }
+    per_job = ledger.parts.per_job(destination.ledger_key, keys)  # its own records on other jobs
     held = [k for k in keys if k in known and not str(known[k].reason or "").startswith("erased")]
-    cvs = delete_cvs(destination, ledger, [k for k in held if known[k].ours], report)
+    records = {k: [k, *per_job.get(k, [])] for k in held if known[k].ours}
+    cvs = delete_cvs(destination, ledger, records, report)
     report["not_found"] += [k for k in keys if k not in held]
     remote_ids = {k: known[k].remote_id for k in held if known[k].remote_id}
     todo = [[k, known[k].container] for k in held]
@@ -81,45 +85,64 @@ def erase(source: str, keys: list[str], *, ledger: Ledger | None = None) -> dict
     archived = {key for key in held if key in report["removed"]} - set(report["cv_deleted"])
     report["cv_remains"] = sorted((archived & cvs) - deleted_with_record(destination, ledger, archived))
     done = [k for k in keys if k not in report["failed"]]
-    ledger.parts.forget(destination.ledger_key, done)
-    ledger.deliveries.tombstone(
-        destination.ledger_key, [(k, known[k].container if k in known else source) for k in done], "erased"
-    )
+    keep_tombstones(ledger, destination.ledger_key, source, known, {k: per_job.get(k, []) for k in done})
     forget_airflow_copies(source, done, ledger)
     log.info("Erasure of %s profile(s): %s", len(keys), {name: len(found) for name, found in report.items()})
     return report
 
 
-def delete_cvs(destination: Any, ledger: Ledger, keys: list[str], report: dict[str, list[str]]) -> set[str]:
+def delete_cvs(
+    destination: Any, ledger: Ledger, records: Mapping[str, list[str]], report: dict[str, list[str]]
+) -> set[str]:
     """
-    Delete the CV file of each of ``keys`` where the ATS can delete files (e.g. Lever's files endpoint), noting it
-    in ``report``; return the keys whose CV the ATS holds (files it cannot delete go with a deleted record only).
+    Delete the CV file of each record of each profile (``records``: its key -> the ledger keys of its records, its
+    own and its per-job ones) where the ATS can delete files (e.g. Lever's files endpoint), noting in ``report``
+    the profiles whose every CV went; return the profiles whose records hold a CV (files the ATS cannot delete
+    go with a deleted record only).
     """
     from hrflow_airflow.ledger.parts import CV, SENT
 
-    parts = ledger.parts.of(destination.ledger_key, keys)
-    holding = {key for key, own in parts.items() if CV in own and own[CV].state == SENT}
+    owner = {record: key for key, own in records.items() for record in own}
+    parts = ledger.parts.of(destination.ledger_key, owner)
+    holding = sorted(record for record, own in parts.items() if CV in own and own[CV].state == SENT)
     client = getattr(destination, "client", None)
     if client is None or not getattr(client, "cv_deletable", False):
-        return holding
-    known = ledger.deliveries.lookup(destination.ledger_key, list(holding))
-    for key in sorted(holding):
-        file_id, remote = parts[key][CV].remote_id, known[key].remote_id if key in known else None
-        if file_id and remote:
-            method, path = client.cv_delete_request(remote.split(":", 1)[1], file_id)
-            try:
-                client.request(method, path)
-            except RefusedError as exc:  # 404: not there any more, which is done; else the erasure is run again
-                if exc.status not in (404, 410):
-                    raise
-            report["cv_deleted"].append(key)
-    return holding
+        return {owner[record] for record in holding}
+    known, remains = ledger.deliveries.lookup(destination.ledger_key, holding), set()
+    for record in holding:
+        file_id, remote = parts[record][CV].remote_id, known[record].remote_id if record in known else None
+        if not (file_id and remote):
+            remains.add(owner[record])
+            continue
+        method, path = client.cv_delete_request(remote.split(":", 1)[1], file_id)
+        try:
+            client.request(method, path)
+        except RefusedError as exc:  # 404: not there any more, which is done; else the erasure is run again
+            if exc.status not in (404, 410):
+                raise
+    report["cv_deleted"] += sorted({owner[record] for record in holding} - remains)
+    return {owner[record] for record in holding}
 
 
 def deleted_with_record(destination: Any, ledger: Ledger, keys: set[str]) -> set[str]:
     """Return the keys whose ATS record was deleted (not archived): their files went with it."""
     known = ledger.deliveries.lookup(destination.ledger_key, list(keys))
     return {key for key, entry in known.items() if str(entry.reason or "") in ("delete", "gone")}
+
+
+def keep_tombstones(
+    ledger: Ledger, ledger_key: str, source: str, known: Mapping[str, Any], per_job: Mapping[str, list[str]]
+) -> None:
+    """
+    Drop the parts of each erased profile (``per_job``: its key -> its per-job records' ledger keys) and of each of
+    its records; keep only a tombstone of each row, so no later run creates any of them again.
+    """
+    subs = [sub for own in per_job.values() for sub in own]
+    containers = {key: entry.container for key, entry in ledger.deliveries.lookup(ledger_key, subs).items()}
+    containers.update({key: known[key].container for key in per_job if key in known})
+    rows = [*per_job, *subs]
+    ledger.parts.forget(ledger_key, rows)
+    ledger.deliveries.tombstone(ledger_key, [(key, containers.get(key) or source) for key in rows], "erased")
 
 
 def forget_airflow_copies(source: str, keys: list[str], ledger: Ledger) -> None:

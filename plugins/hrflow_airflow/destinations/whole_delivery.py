@@ -20,14 +20,13 @@ from hrflow_airflow.destinations.base import AtsAuthError, Outcome
 from hrflow_airflow.destinations.completion import Completion, Extras, Pending, cv_pending, screen_cv
 from hrflow_airflow.errors import BadConfigError, RefusedError
 from hrflow_airflow.ledger import DELIVERED, INTENT, UNKNOWN
-from hrflow_airflow.ledger.parts import SENT, UNKNOWN_JOB, job_part
+from hrflow_airflow.ledger.parts import SENT, SUB, UNKNOWN_JOB, job_part
 from hrflow_airflow.mapping import RECORD_KEY
 
 if TYPE_CHECKING:
     from hrflow_airflow.destinations.candidate_api import CandidateApiHook
     from hrflow_airflow.ledger import Ledger, Part
 
-SUB = "~"  # a per-job record's ledger key: <object key>~<16 hex of the job>
 UNKNOWN_JOB_REASON = "the ATS does not know the job"
 ACCEPTED_STATES = ("created", "adopted", "linked", "resumed", "updated")
 

@@ -1,7 +1,8 @@
 """
 What went to a destination with each object beyond its record (table ``hrflow_sync_part``): its CV (part
 ``cv``: the fingerprint of the file sent, so an unchanged CV is never sent again) and its applications (part
-``job:<ATS job id>``: the application's id, or the record's where the ATS makes one record per job).
+``job:<ATS job id>``: the application's id, or the record's where the ATS makes one record per job). A record of
+its own on another job has its own ledger key, ``<key>~<hash of the job>`` (:data:`SUB`, :meth:`Parts.per_job`).
 
 States: ``intent`` (sent, no answer yet), ``sent``, ``unknown`` (the answer was lost: looked up before any
 resend), ``isolated`` (the CV could not be sent: its reason; it follows in a later run), ``unknown_job`` (the
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from hrflow_airflow.ledger.db import LedgerHook
 
 CV = "cv"
+SUB = "~"  # a per-job record's ledger key: <object key>~<16 hex of the job> (never in an HrFlow key)
 SENT, ISOLATED, UNKNOWN_JOB, LEFT = "sent", "isolated", "unknown_job", "left"
 PART_INTENT, PART_UNKNOWN = "intent", "unknown"
 RETRY = (ISOLATED, PART_INTENT, PART_UNKNOWN)  # a later run tries these again
@@ -130,6 +132,26 @@ class Parts:
         )
         with self.db.engine.connect() as conn:
             return [(key, container) for key, container in conn.execute(query)]
+
+    def per_job(self, destination: str, keys: Iterable[str]) -> dict[str, list[str]]:
+        """
+        Return ``{key: [ledger keys of its own records on other jobs]}`` for ``keys`` (one record per job: rows of
+        the ledger or of the parts keyed ``<key>~...``, whatever their state); keys without any are absent.
+        """
+        from sqlalchemy import or_, select
+
+        found: dict[str, set[str]] = {}
+        keys = list(keys)
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(keys), 100):  # a prefix test per key: chunks keep each statement small
+                for table in (ledger_table(), parts_table()):
+                    prefixes = or_(
+                        *(table.c.object_key.startswith(f"{k}{SUB}", autoescape=True) for k in keys[i : i + 100])
+                    )
+                    query = select(table.c.object_key).where(table.c.destination == destination, prefixes).distinct()
+                    for (sub,) in conn.execute(query):
+                        found.setdefault(sub.split(SUB, 1)[0], set()).add(sub)
+        return {key: sorted(subs) for key, subs in found.items()}
 
     def forget(self, destination: str, keys: Iterable[str]) -> None:
         """Drop the parts of ``keys`` (an erasure: nothing of them is kept)."""
