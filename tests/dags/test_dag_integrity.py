@@ -78,8 +78,11 @@ def test_batches_go_through_depth_first_within_the_run_concurrency(dagbag, dag_i
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_failures_late_runs_and_recoveries_alert(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
-    assert [type(c).__name__ for c in dag.on_failure_callback] == ["HrFlowAlertNotifier"]
-    assert [(type(c).__name__, c.event) for c in dag.on_success_callback] == [("HrFlowAlertNotifier", "recovery")]
+    alert, *history = dag.on_failure_callback  # a sync DAG records the run's end in the HrFlow page's history too
+    recovery, *recorded = dag.on_success_callback
+    assert type(alert).__name__ == type(recovery).__name__ == "HrFlowAlertNotifier" and recovery.event == "recovery"
+    ends = ([c.__name__ for c in history], [c.__name__ for c in recorded])
+    assert ends == (([], []) if dag_id == "hrflow_profile_sms" else (["record_failure"], ["record_success"]))
     [deadline] = dag.deadline
     assert deadline.callback.path == "hrflow_airflow.monitoring.HrFlowAlertNotifier"
     assert deadline.callback.kwargs["event"] == "deadline"

@@ -4,8 +4,10 @@ Run history and the action log of the HrFlow page, in the ledger's database (tab
 The sync's ``summary`` task records each run (:meth:`RunHistory.record`): its totals, its counts per source or
 board, and the keys it failed with their redacted reasons. Its ``refused`` and ``quarantined`` count every record
 the destination refused in that run, and every record that run quarantined, as the ledger's rows say (the
-summary's own ``refused`` and ``quarantined`` are only the records refused again and those held back). Rows older
-than ``[hrflow] history_days`` are pruned then, and when the page records an action (:meth:`ActionLog.record`).
+summary's own ``refused`` and ``quarantined`` are only the records refused again and those held back). Each sync
+DAG's success and failure callback then records the state Airflow gave the run (:meth:`RunHistory.settle`): a run
+that ended before its summary (a failed ``search``) gets a row too, without counts. Rows older than
+``[hrflow] history_days`` are pruned then, and when the page records an action (:meth:`ActionLog.record`).
 """
 
 from __future__ import annotations
@@ -109,19 +111,14 @@ class RunHistory:
         failures: Iterable[tuple[str, str | None, str]],
         keep_days: float,
     ) -> None:
-        """Record one run (again, if its summary task runs twice), then prune what is older than ``keep_days``."""
+        """
+        Record one run (again, if its summary task runs twice), then prune what is older than ``keep_days``. Its
+        state is the summary's verdict until the DAG's callback records Airflow's (:meth:`settle`).
+        """
         from sqlalchemy import delete
 
-        ended = datetime.now(timezone.utc)
-        base = {
-            "dag_id": dag_id,
-            "run_id": run_id,
-            "destination": destination,
-            "ended_at": now(),
-            "started_at": started_at.isoformat(timespec="seconds") if started_at else None,
-            "duration_s": (ended - started_at).total_seconds() if started_at else None,
-            "state": "failed" if summary.get("failed") else "success",
-        }
+        failed = summary.get("failed") or summary.get("stale_unknown")
+        base = run_base(dag_id, run_id, destination, started_at, "failed" if failed else "success")
         keys = [
             {
                 "dag_id": dag_id,
@@ -133,14 +130,47 @@ class RunHistory:
             }
             for key, container, reason in failures
         ][:FAILURES_PER_RUN]
-        runs, failed = table(RUNS), table(FAILURES)
+        runs, failures_table = table(RUNS), table(FAILURES)
         with self.db.engine.begin() as conn:
             history = run_rows(summary, base, refusals_in_run(conn, destination, run_id))
-            for name, rows in ((runs, history), (failed, keys)):
+            for name, rows in ((runs, history), (failures_table, keys)):
                 conn.execute(delete(name).where(name.c.dag_id == dag_id, name.c.run_id == run_id))
                 if rows:
                     conn.execute(name.insert(), rows)
         prune(self.db, keep_days)
+
+    def settle(
+        self, *, dag_id: str, run_id: str, destination: str, state: str, started_at: datetime | None, keep_days: float
+    ) -> bool:
+        """
+        Record the state Airflow gave a finished run: on its rows, or, for a run that ended before its summary
+        recorded it, as a totals row without counts. Return True when that row was added.
+        """
+        from sqlalchemy import update
+
+        runs = table(RUNS)
+        with self.db.engine.begin() as conn:
+            ours = (runs.c.dag_id == dag_id, runs.c.run_id == run_id)
+            if conn.execute(update(runs).where(*ours).values(state=state)).rowcount:
+                return False
+            row = run_base(dag_id, run_id, destination, started_at, state)
+            conn.execute(runs.insert(), [{**row, "container": WHOLE_RUN, **dict.fromkeys(RUN_COUNTS, 0)}])
+        prune(self.db, keep_days)
+        return True
+
+
+def run_base(dag_id: str, run_id: str, destination: str, started_at: datetime | None, state: str) -> dict[str, Any]:
+    """Return what every history row of one run holds: the run, its destination, its times and its state."""
+    ended = datetime.now(timezone.utc)
+    return {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "destination": destination,
+        "ended_at": now(),
+        "started_at": started_at.isoformat(timespec="seconds") if started_at else None,
+        "duration_s": (ended - started_at).total_seconds() if started_at else None,
+        "state": state,
+    }
 
 
 class ActionLog:

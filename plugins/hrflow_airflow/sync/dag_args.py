@@ -18,6 +18,7 @@ from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sync_deadline
 from hrflow_airflow.objects import KINDS, ObjectKind
 from hrflow_airflow.settings import setting, settings
+from hrflow_airflow.sync.history import record_failure, record_success
 from hrflow_airflow.sync.plan import MAX_BATCH_PARAM
 
 MAX_BATCHES = 1024  # Airflow's default [core] max_map_length
@@ -82,14 +83,18 @@ def sync_schedule(kind: ObjectKind, cron: str = DEFAULT_SCHEDULE) -> CronDataInt
 
 
 def sync_dag_defaults() -> dict[str, Any]:
-    """Return the DAG arguments both sync DAGs share: start, one run at a time, retries, alerts, recovery, deadline."""
+    """
+    Return the DAG arguments both sync DAGs share: start, one run at a time, retries, alerts, recovery, deadline,
+    and the run's end in the HrFlow page's run history.
+    """
     return {
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,
         "default_args": default_args(),
-        "on_failure_callback": [HrFlowAlertNotifier()],
-        "on_success_callback": [HrFlowAlertNotifier(event="recovery")],  # once, after a failure alert
+        # the alert (recovery: once, after a failure alert), then the run's state in the HrFlow page's run history
+        "on_failure_callback": [HrFlowAlertNotifier(), record_failure],
+        "on_success_callback": [HrFlowAlertNotifier(event="recovery"), record_success],
         "deadline": deadline_alert(sync_deadline()),
     }
 
