@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
 from hrflow_airflow.destinations import destination_for
-from hrflow_airflow.erasure import erase
+from hrflow_airflow.erasure import erase, erase_request
+from hrflow_airflow.errors import BadConfigError
 from hrflow_airflow.ledger import Ledger
 from sandbox import lever, workable
 from sandbox.workable import WORKABLE_MEMBER
@@ -109,3 +113,14 @@ def test_per_job_finds_each_records_own_key_by_its_exact_prefix(monkeypatch, tmp
     ledger.parts.record("d", "k_1~dd", "cv", "sent")  # a record with parts only
     ledger.parts.record("other", "k_1~ee", "cv", "sent")  # another destination's
     assert ledger.parts.per_job("d", ["k_1", "k2"]) == {"k_1": ["k_1~aa", "k_1~dd"]}  # '_' is no wildcard
+
+
+def test_a_bad_request_fails_the_task_through_fails_fast_naming_the_field():
+    """``@fails_fast`` is the one conversion of a BadConfigError into AirflowFailException: the message kept."""
+    with pytest.raises(AirflowFailException) as failed:
+        erase_request.function(params={"source_key": "src", "profile_keys": ["jane@example.com"]})
+    assert isinstance(failed.value.__cause__, BadConfigError)  # converted by fails_fast, from the error itself
+    assert str(failed.value) == (
+        "Bad configuration: profile_keys[0] is not an HrFlow key (keys only: no names or emails)"
+    )
+    assert "jane" not in str(failed.value)
