@@ -32,7 +32,7 @@ From Ashby's public reference (https://developers.ashbyhq.com):
   rate headers documented. Paced at 5 requests per second, 2 in flight (extra ``rate_limit``); a 429 waits for
   ``Retry-After``, else backs off.
 
-**The whole candidate** (issue 47):
+**The whole candidate** (issue 47; the calls are in :mod:`.ashby_whole`):
 
 - the CV, by Ashby's documented presigned upload ("file.createFileUploadHandle",
   https://developers.ashbyhq.com/reference/filecreatefileuploadhandle; the multipart mode of
@@ -72,27 +72,26 @@ the ledger kept answers ``*_not_found``: its updates are refused and its erasure
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
 
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations import PER_OBJECT
+from hrflow_airflow.destinations.ashby_whole import AshbyWhole
 from hrflow_airflow.destinations.candidate_api import CandidateApiHook
 from hrflow_airflow.errors import RateLimitedError, RefusedError
 from hrflow_airflow.forms import TIMEOUT, Form, rate_limit_field
-from hrflow_airflow.hooks.files import CvError, MultipartBody
 from hrflow_airflow.hooks.json_api import REASON_LIMIT, json_body
 
 MARKER_SITE = "https://www.hrflow.ai/"  # the marker rides in the fragment: the link opens HrFlow's site
 PERMISSION = "missing_endpoint_permission"
-CANDIDATE = "Candidate"  # the objectType of candidate custom fields
 
 
-class AshbyHook(CandidateApiHook):
+class AshbyHook(AshbyWhole, CandidateApiHook):
     """
     Create Ashby candidates. Connection: host = https://api.ashbyhq.com, password = API key (with the
     ``candidatesRead`` and ``candidatesWrite`` permissions).
@@ -231,93 +230,6 @@ class AshbyHook(CandidateApiHook):
         if mode != "delete":
             return "Ashby archives applications, not candidates, and the sync's candidates have no application"
         return "POST", "/candidate.anonymize", {"candidateId": remote_id}  # irreversible: erasure
-
-    # -- the whole candidate ----------------------------------------------------------------------
-    def cv_send(self, remote_id: str, resume: Mapping[str, Any], name: str, stream: Iterable[bytes]) -> Any:
-        """Upload the CV to Ashby's storage by a presigned URL, then attach it as the candidate's resume."""
-        content_type = str(resume.get("content_type") or "application/pdf")
-        size = resume.get("size") if isinstance(resume.get("size"), int) else declared_length(stream)
-        ask = {
-            "fileUploadContext": "CandidateResume",
-            "fileName": name,
-            "contentType": content_type,
-            "contentLength": size,
-        }
-        target = (self.request("POST", "/file.createFileUploadHandle", json=ask).json() or {}).get("results") or {}
-        if not target.get("url") or not target.get("handle"):
-            raise RefusedError(f"{self.target}: file.createFileUploadHandle gave no url or handle", 0, "no handle")
-        body = MultipartBody(dict(target.get("fields") or {}), "file", name, content_type, stream)
-        try:  # the presigned URL is the credential: no API key goes to the storage
-            stored = requests.post(
-                str(target["url"]), data=body, headers={"Content-Type": body.content_type}, timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            raise CvError(f"Ashby's file storage could not be reached ({type(exc).__name__})") from None
-        if not stored.ok:
-            raise CvError(f"Ashby's file storage answered HTTP {stored.status_code}", stored.status_code)
-        attach = {"candidateId": remote_id, "resumeHandle": target["handle"]}
-        return self.request("POST", "/candidate.uploadResume", json=attach, safe_to_repeat=False).json()
-
-    def cv_id(self, answer: Any) -> str | None:
-        results = (answer or {}).get("results") or {} if isinstance(answer, dict) else {}
-        return (results.get("resumeFileHandle") or {}).get("id") if isinstance(results, dict) else None
-
-    def files_request(self, remote_id: str) -> str:
-        return f"/candidate.info?id={quote(remote_id, safe='')}"
-
-    def file_names(self, answer: Any) -> dict[str, str]:
-        found = (answer or {}).get("results") or {} if isinstance(answer, dict) else {}
-        files = [found.get("resumeFileHandle"), *(found.get("fileHandles") or [])]
-        return {
-            str(f["name"]): str(f.get("id") or f.get("handle")) for f in files if isinstance(f, dict) and f.get("name")
-        }
-
-    def apply_request(self, remote_id: str, ats_job_id: str) -> tuple[str, str, dict[str, Any] | None]:
-        return "POST", "/application.create", {"candidateId": remote_id, "jobId": ats_job_id}
-
-    def applied_id(self, answer: Any) -> str | None:
-        return ((answer or {}).get("results") or {}).get("id") if isinstance(answer, dict) else None
-
-    def applications_request(self, remote_id: str) -> str:
-        return f"/candidate.info?id={quote(remote_id, safe='')}"
-
-    def applied_jobs(self, answer: Any) -> dict[str, str]:
-        return {}  # candidate.info names application ids, not their jobs (see the module's docstring)
-
-    def custom_fields_request(self) -> str:
-        return "/customField.list"
-
-    def custom_field_ids(self, answer: Any) -> dict[str, str]:
-        """Return ``{title: id}`` of the candidate custom fields in a ``customField.list`` answer."""
-        listed = (answer or {}).get("results") or [] if isinstance(answer, dict) else []
-        return {
-            str(f["title"]): str(f["id"])
-            for f in listed
-            if isinstance(f, dict) and f.get("objectType") == CANDIDATE and not f.get("isArchived") and f.get("id")
-        }
-
-    def custom_field_names(self, answer: Any) -> set[str]:
-        return set(self.custom_field_ids(answer))
-
-    def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-        ids = self.custom_field_ids(self.request("GET", self.custom_fields_request()).json())
-        return [
-            (
-                "POST",
-                "/customField.setValue",
-                {"objectId": remote_id, "objectType": CANDIDATE, "fieldId": ids[name], "fieldValue": value},
-            )
-            for name, value in values.items()
-            if name in ids
-        ]
-
-
-def declared_length(stream: Any) -> int:
-    """Return the byte length the CV's URL declares (``Content-Length``), reading none of its bytes."""
-    response = stream.open()
-    response.close()
-    length = response.headers.get("Content-Length") or ""
-    return int(length) if length.isdigit() else 0
 
 
 def error_code(answer: Mapping[str, Any]) -> str:

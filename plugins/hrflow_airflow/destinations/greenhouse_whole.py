@@ -56,6 +56,11 @@ def job_value(ats_job_id: str) -> int | str:
     return int(ats_job_id) if ats_job_id.isdigit() else ats_job_id
 
 
+def attachment(application_id: int | str, resume: Mapping[str, Any], file_name: str) -> dict[str, Any]:
+    """Return the body of ``POST /v3/attachments`` handing application ``application_id`` the CV's URL."""
+    return {"application_id": application_id, "filename": file_name, "type": "resume", "url": str(resume["url"])}
+
+
 class GreenhouseWhole:
     """The CV (by URL, on the candidate's first application), its applications and its custom fields."""
 
@@ -109,13 +114,12 @@ class GreenhouseWhole:
         Return the attachment call handing Greenhouse the CV's URL (the engine checked first that the URL answers
         and the file is within ``[hrflow] max_cv_mb``: Greenhouse fetches it).
         """
-        body = {
-            "application_id": self.application_for_cv(remote_id),
-            "filename": file_name,
-            "type": "resume",
-            "url": str(resume["url"]),
-        }
-        return "POST", ATTACHMENTS, body
+        return "POST", ATTACHMENTS, attachment(self.application_for_cv(remote_id), resume, file_name)
+
+    def cv_calls(self, remote_id: str, resume: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+        """Describe the attachment call on the application the create makes (the preview's: nothing is read)."""
+        body = attachment("<the application the create makes>", resume, name)
+        return [{"does": "the CV, by URL: Greenhouse fetches it", "method": "POST", "path": ATTACHMENTS, "body": body}]
 
     def files_request(self, remote_id: str) -> str:
         return f"{ATTACHMENTS}?candidate_ids={quote(remote_id, safe='')}&per_page=500"

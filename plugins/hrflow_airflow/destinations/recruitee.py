@@ -170,7 +170,8 @@ class RecruiteeHook(CandidateApiHook):
     # -- the jobs ---------------------------------------------------------------------------------
     def apply_request(self, remote_id: str, ats_job_id: str) -> tuple[str, str, dict[str, Any]]:
         offer: int | str = int(ats_job_id) if ats_job_id.isdigit() else ats_job_id  # offer ids are integers
-        return "POST", f"{self.company}/placements", {"candidate_id": int(remote_id), "offer_id": offer}
+        candidate: int | str = int(remote_id) if remote_id.isdigit() else remote_id  # the preview's: a placeholder
+        return "POST", f"{self.company}/placements", {"candidate_id": candidate, "offer_id": offer}
 
     def applied_id(self, answer: Any) -> str | None:
         found = ((answer or {}).get("placement") or {}).get("id") if isinstance(answer, dict) else None

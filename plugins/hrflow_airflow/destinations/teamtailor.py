@@ -165,12 +165,26 @@ class TeamtailorHook(CandidateApiHook):
             if isinstance(f, dict) and (f.get("attributes") or {}).get("name")
         }
 
-    def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    def custom_requests(
+        self, remote_id: str, values: Mapping[str, Any], *, read: bool = True
+    ) -> list[tuple[str, str, dict[str, Any]]]:
         """Return a PATCH of each value the candidate has for a field, a POST of each it lacks (two reads first)."""
+        if not read:  # the preview: a new candidate (no value held), the fields' ids not read
+            return self.custom_value_calls(remote_id, values, {name: f"<the id of field {name}>" for name in values})
         fields = self.custom_field_ids(self.request("GET", self.custom_fields_request()).json())
         path = f"/v1/candidates/{quote(remote_id, safe='')}/custom-field-values?include=custom-field&page[size]=30"
         held = {related_id(v, "custom-field"): str(v["id"]) for v in self.request("GET", path).json().get("data") or []}
-        calls = []
+        return self.custom_value_calls(remote_id, values, fields, held)
+
+    def custom_value_calls(
+        self,
+        remote_id: str,
+        values: Mapping[str, Any],
+        fields: Mapping[str, str],
+        held: Mapping[str | None, str] | None = None,
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Return the calls setting ``values``: ``fields`` the company's ``{name: id}``, ``held`` the record's."""
+        held, calls = held or {}, []
         for name, value in values.items():
             if (field := fields.get(name)) is None:
                 continue  # not the company's: the run's check names it

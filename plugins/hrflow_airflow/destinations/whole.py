@@ -10,12 +10,14 @@ How the CV goes (``cv_route``):
 * ``"url"``: one call after the create hands the ATS the URL (:meth:`cv_request`);
 * ``"upload"``: one call streams the bytes (:meth:`cv_upload`: a multipart body, built as it is read).
 
+:meth:`cv_calls` describes the CV's calls without sending them (``python -m hrflow_airflow.preview``).
+
 A file is named :func:`cv_file_name` (the file's own name with a tag unique to the object and that file), so
 after a lost answer the file list (:meth:`files_request`) tells whether our upload landed.
 
-How the job goes: ``one_record_per_job`` (Workable candidates, Lever opportunities): each job is its own
-record, made by a create on that job (:meth:`job_create`); otherwise one candidate gets an application per
-job (:meth:`apply_request`), its jobs listed by :meth:`applications_request` after a lost answer.
+How the job goes: ``one_record_per_job`` (Workable and SmartRecruiters candidates, Lever opportunities): each job
+is its own record, made by a create on that job (:meth:`job_create`); otherwise one candidate gets an application
+per job (:meth:`apply_request`), its jobs listed by :meth:`applications_request` after a lost answer.
 """
 
 from __future__ import annotations
@@ -93,6 +95,21 @@ class WholeCandidate:
         )
         return response.json() if response.content else None
 
+    def cv_calls(self, remote_id: str, resume: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+        """
+        Describe, sending and reading nothing, the calls that give record ``remote_id`` the CV named ``name`` (the
+        preview's): each ``{does, method, path, body | multipart}``, by ``cv_route``; none for "body" (the create
+        carries it). A vendor whose CV takes several calls (Ashby) or whose call reads first (Greenhouse) overrides it.
+        """
+        if self.cv_route == "url":
+            method, path, body = self.cv_request(remote_id, resume, name)
+            return [{"does": "the CV, by URL: the ATS fetches it", "method": method, "path": path, "body": body}]
+        if self.cv_route == "upload":
+            path, fields, file_field = self.cv_upload(remote_id, resume)
+            does = f"the CV, streamed from {resume['url']} (at most [hrflow] max_cv_mb)"
+            return [{"does": does, "method": "POST", "path": path, "multipart": {**fields, file_field: name}}]
+        return []
+
     def cv_id(self, answer: Any) -> str | None:
         """Return the file's id from the answer to the CV call (kept, for an erasure)."""
         return (answer or {}).get("id") if isinstance(answer, dict) else None
@@ -123,10 +140,13 @@ class WholeCandidate:
         """Return the names a field map's ``custom:<name>`` may target, from :meth:`custom_fields_request`'s answer."""
         raise NotImplementedError
 
-    def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    def custom_requests(
+        self, remote_id: str, values: Mapping[str, Any], *, read: bool = True
+    ) -> list[tuple[str, str, dict[str, Any]]]:
         """
         Return the calls (method, path, JSON body) that set custom field ``values`` on record ``remote_id`` where the
-        vendor takes them apart from the candidate (Workable, Teamtailor, Recruitee); none where they ride in
-        :meth:`body`. A POST is sent once; other methods set a value, and are retried like reads.
+        vendor takes them apart from the candidate (Workable, Teamtailor, Ashby); none where they ride in
+        :meth:`body`. A POST is sent once; other methods set a value, and are retried like reads. ``read=False``
+        (the preview): read nothing; the ids a vendor would read are placeholders, and a new record holds no value.
         """
         return []

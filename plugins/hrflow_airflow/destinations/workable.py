@@ -137,7 +137,9 @@ class WorkableHook(CandidateApiHook):
         found = (answer or {}).get("custom_attributes") if isinstance(answer, dict) else None
         return {str(a["id"]) for a in found or [] if isinstance(a, dict) and a.get("id") and a.get("enabled", True)}
 
-    def custom_requests(self, remote_id: str, values: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    def custom_requests(
+        self, remote_id: str, values: Mapping[str, Any], *, read: bool = True
+    ) -> list[tuple[str, str, dict[str, Any]]]:
         path = f"/spi/v3/candidates/{quote(remote_id, safe='')}/update_custom_attribute_value"
         return [
             (
