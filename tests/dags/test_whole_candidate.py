@@ -84,7 +84,10 @@ def test_cv_and_jobs_reach_the_ats_once(name, run_dag, sandbox, request, airflow
     state.cv_files.missing.clear()  # the CV that could not be fetched is back
     second = run_dag(DAG_ID, conf, env=env)
     assert second.succeeded, second.output[-3000:]
-    assert second.summary["found"] == 0 and second.summary["cvs"] == 1 and not second.summary["cv_isolated"][:0]
+    assert second.summary["found"] == 0 and second.summary["cvs"] == 1
+    # the 15 MB CV, read again with the other, is still over the cap: isolated again, with the same clear reason
+    again = {entry["key"]: entry["reason"] for entry in second.summary["cv_isolated"]}
+    assert set(again) == {keys[5]} and "15.0 MB, over the cap of 10 MB ([hrflow] max_cv_mb)" in again[keys[5]]
     cvs_now = held(name, state)[0]
     assert cvs_now == {**cvs, emails[4]: 1}  # only the CV that became reachable went; nothing else again
     assert all(state.cv_files.fetches[key] == fetched.get(key, 0) for key in keys[:4])  # not even fetched again
