@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 KEPT = ("synced_hash", "group_key", "sent_hash")  # what a refusal leaves as it is
 COUNTED = ("state", "record_hash", "refusals", "reason", "refused_run")  # what a refusal sets
+# the synced_hash of a key the HrFlow page queued to send again (no record has it: the next comparison sees a
+# change); read back by every run, updates on or off (sync.changes)
+RESEND_MARK = "resend"
 
 
 @dataclass(frozen=True)
@@ -88,17 +91,23 @@ class Refusals:
         )
         return after
 
-    def refused_updates(self, destination: str, containers: Iterable[str], limit: int = 1000) -> list[tuple[str, str]]:
-        """Return ``(key, container)`` of synced objects whose last update was refused (read again by key)."""
+    def refused_updates(
+        self, destination: str, containers: Iterable[str], limit: int = 1000, *, synced_hash: str | None = None
+    ) -> list[tuple[str, str]]:
+        """
+        Return ``(key, container)`` of synced objects whose last update was refused (read again by key); only those
+        whose ``synced_hash`` is ``synced_hash`` when one is given (:data:`RESEND_MARK`: the re-sends queued).
+        """
         from sqlalchemy import select
 
         table = ledger_table()
+        hashed = table.c.synced_hash.is_not(None) if synced_hash is None else table.c.synced_hash == synced_hash
         query = (
             select(table.c.object_key, table.c.container)
             .where(
                 table.c.destination == destination,
                 table.c.state == REFUSED,
-                table.c.synced_hash.is_not(None),
+                hashed,
                 table.c.container.in_(list(containers)),
             )
             .order_by(table.c.updated_at)

@@ -17,6 +17,8 @@ How a run finds them (one listing per destination and set of containers, its *sc
   nothing is sent for them. A new deployment (an empty ledger, and search finds no object with ``sync=1``)
   skips it.
 * synced objects whose last update the destination refused are read again by key.
+* with updates off (``[hrflow] updates``, param ``updates``), only the keys the HrFlow page queued to send again
+  (``RESEND_MARK``) are read, by key, and sent as updates (mode ``resend``); the watermark stays where it is.
 
 The watermark is HrFlow's own ``updated_at``, never Airflow's clock: the newest one HrFlow showed when the
 listing started, or the newest one it gave our own tagging PUTs when later, so the next run does not read
@@ -39,6 +41,7 @@ from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW
 from hrflow_airflow.ledger import Ledger
+from hrflow_airflow.ledger.refusals import RESEND_MARK
 from hrflow_airflow.mapping import SYNC_TAG
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.settings import settings
@@ -50,12 +53,13 @@ from hrflow_airflow.sync.summary import newest
 
 log = logging.getLogger(__name__)
 DEFAULT_UPDATE_BATCH = 500
+RESEND = "resend"  # the changes listing's mode with updates off: only the re-sends the HrFlow page queued
 
 
 class ChangeStats(TypedDict):
     """What the changes listing found (the ``stats`` XCom's ``changes``)."""
 
-    mode: str  # "changes" (since the watermark), "sweep" (every stored object), "baseline" (first run)
+    mode: str  # "changes" (since the watermark), "sweep" (every stored object), "baseline" (first run), RESEND
     scope: str
     read: int  # objects read
     changed: int  # objects whose mapped record changed: updates
@@ -99,15 +103,23 @@ def find_changes(
     max_batches: int,
     ledger: Ledger | None = None,
     job_map: Mapping[str, str] | None = None,
+    updates: bool = True,
 ) -> tuple[list[Batch], ChangeStats]:
-    """Return the run's update batches (numbered from ``first_index``) and what the changes listing found."""
+    """
+    Return the run's update batches (numbered from ``first_index``) and what the changes listing found; with
+    ``updates`` off, only the re-sends the HrFlow page queued (mode :data:`RESEND`, no watermark).
+    """
     hook, ledger = HrFlowHook(requests_per_minute=cfg.requests_per_minute), ledger or Ledger()
     scope = scope_of(kind, cfg.containers)
-    mark = ledger.watermarks.get(ledger_key, scope)
+    mark = ledger.watermarks.get(ledger_key, scope) if updates else None
     detector = Detector(kind, field_map, ledger, ledger_key, write=not cfg.dry_run, floor=cfg.floor, job_map=job_map)
-    mode, newest, calls = read_changes(hook, kind, cfg, detector, ledger=ledger, ledger_key=ledger_key, mark=mark)
-    calls += reread_refused(hook, kind, cfg, detector, ledger, ledger_key)
-    calls += retry_parts(hook, kind, cfg, detector, ledger, ledger_key)
+    if updates:
+        mode, newest, calls = read_changes(hook, kind, cfg, detector, ledger=ledger, ledger_key=ledger_key, mark=mark)
+        calls += reread_refused(hook, kind, cfg, detector, ledger, ledger_key)
+        calls += retry_parts(hook, kind, cfg, detector, ledger, ledger_key)
+    else:
+        mode, newest = RESEND, None
+        calls = reread_refused(hook, kind, cfg, detector, ledger, ledger_key, marked=RESEND_MARK)
     detector.flush()
     batches = cut(detector, first_index, batch_size, lanes, concurrency, max_batches)
     stats = ChangeStats(
@@ -131,6 +143,43 @@ def find_changes(
         stats["baselined"],
     )
     return batches, stats
+
+
+def find_updates(
+    kind: ObjectKind,
+    cfg: SyncConfig,
+    field_map: Mapping[str, str],
+    *,
+    batches: list[Batch],
+    ledger_key: str,
+    updates: bool,
+    max_batches: int,
+    ledger: Ledger | None = None,
+    job_map: Mapping[str, str] | None = None,
+) -> ChangeStats | None:
+    """
+    Add the run's update batches to ``batches`` (its batches of new objects) and return what the changes listing
+    found. With ``updates`` off only the re-sends the HrFlow page queued go; None when there are none.
+    """
+    lanes, concurrency = (batches[0]["lanes"], batches[0]["concurrency"]) if batches else (1, None)
+    found, stats = find_changes(
+        kind,
+        cfg,
+        field_map,
+        ledger_key=ledger_key,
+        first_index=len(batches),
+        batch_size=cfg.batch_size,
+        lanes=lanes,
+        concurrency=concurrency,
+        max_batches=max_batches,
+        ledger=ledger,
+        job_map=job_map,
+        updates=updates,
+    )
+    if not updates and not found:
+        return None
+    batches += found
+    return stats
 
 
 def read_changes(
@@ -176,11 +225,20 @@ def read_changes(
 
 
 def reread_refused(
-    hook: HrFlowHook, kind: ObjectKind, cfg: SyncConfig, detector: Detector, ledger: Ledger, ledger_key: str
+    hook: HrFlowHook,
+    kind: ObjectKind,
+    cfg: SyncConfig,
+    detector: Detector,
+    ledger: Ledger,
+    ledger_key: str,
+    marked: str | None = None,
 ) -> int:
-    """Read again the objects whose update the ATS refused (a fix may have come since); return the calls made."""
+    """
+    Read again the objects whose update the ATS refused (a fix may have come since), or only those whose
+    ``synced_hash`` is ``marked`` (the re-sends queued); return the calls made.
+    """
     calls = 0
-    for key, container in ledger.refusals.refused_updates(ledger_key, cfg.containers):
+    for key, container in ledger.refusals.refused_updates(ledger_key, cfg.containers, synced_hash=marked):
         calls += 1
         try:
             detector.add(hook.get_object(kind, container, key), container)
@@ -276,8 +334,8 @@ def commit_watermark(
     it gave our own tagging PUTs (``newest_write``) when later, so the next run does not read again what this
     one tagged.
     """
-    if not changes or not (changes.get("watermark") or newest_write):
-        return None
+    if not changes or changes.get("mode") == RESEND or not (changes.get("watermark") or newest_write):
+        return None  # with updates off, the edits since the watermark still wait for the next run with updates
     if set(changes["batches"]) - set(posted_indexes):
         log.warning("Some update batches were not posted: the changes since the last watermark are read again")
         return None

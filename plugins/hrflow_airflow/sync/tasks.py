@@ -27,7 +27,7 @@ from hrflow_airflow.metrics import log_run_progress, publish_report
 from hrflow_airflow.monitoring import under_dags_test
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
-from hrflow_airflow.sync.changes import commit_watermark, find_changes
+from hrflow_airflow.sync.changes import commit_watermark, find_updates
 from hrflow_airflow.sync.config import (
     resolve_field_map,
     resolve_job_map,
@@ -93,24 +93,19 @@ def search(kind: str, **context: Any) -> list[Batch]:
             listed=seen.count,
             params=context["params"],
         )
-    stats["changes"] = None
-    if updates_enabled(context["params"]):  # synced objects whose record changed since: updates
-        lanes, concurrency = (batches[0]["lanes"], batches[0]["concurrency"]) if batches else (1, None)
-        updates, stats["changes"] = find_changes(
-            objects,
-            cfg,
-            field_map,
-            ledger_key=destination.ledger_key,
-            first_index=len(batches),
-            batch_size=cfg.batch_size,
-            lanes=lanes,
-            concurrency=concurrency,
-            max_batches=MAX_BATCHES,
-            ledger=ledger,
-            job_map=job_map,
-        )
-        batches += updates
-        stats["batches"] = len(batches)
+    # synced objects whose record changed since: updates (updates off: only the re-sends the HrFlow page queued)
+    stats["changes"] = find_updates(
+        objects,
+        cfg,
+        field_map,
+        batches=batches,
+        ledger_key=destination.ledger_key,
+        updates=updates_enabled(context["params"]),
+        max_batches=MAX_BATCHES,
+        ledger=ledger,
+        job_map=job_map,
+    )
+    stats["batches"] = len(batches)
     context["ti"].xcom_push(key="field_map", value=field_map)
     context["ti"].xcom_push(key="stats", value=stats)
     return batches

@@ -7,9 +7,11 @@ import pytest
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.objects import JOB, PROFILE
 from hrflow_airflow.sealed import unseal
-from hrflow_airflow.sync.changes import commit_watermark, find_changes
+from hrflow_airflow.sync.batch import post_batch, transform_batch
+from hrflow_airflow.sync.changes import commit_watermark, find_changes, find_updates
 from hrflow_airflow.sync.config import SyncConfig, Window
 from hrflow_airflow.sync.detector import remote_id_of
+from hrflow_airflow.ui.actions import resend
 
 FIELD_MAP = {"name": "name", "summary": "summary"}
 SYNCED = [{"name": "sync", "value": "1"}, {"name": "ats_id", "value": "ats:42"}]
@@ -109,3 +111,37 @@ def test_edits_of_objects_created_before_the_floor_are_never_sent(sandbox, ferne
         state.update("job", "board", key, lambda job: job.update(name="Renamed"))
     batches, stats = changes(floor)
     assert stats["changed"] == 1 and [k for k, _ in batches[0]["items"]] == [new[0]]
+
+
+def test_a_resend_queued_on_the_page_goes_on_the_next_run_with_updates_off(sandbox, fernet, ledger_db):
+    state = sandbox.state
+    keys = state.seed("job", "board", 3, tags=SYNCED, created_at="2026-03-01T00:00:00+00:00", spread_seconds=60)
+    _, stats = changes()  # the ledger holds each synced job's hash
+    mark = commit_watermark("ats_jobs_default", stats, [])
+    state.update("job", "board", keys[0], lambda job: job.update(name="Edited"))  # an edit: waits for updates on
+    ledger = Ledger()
+    assert resend(ledger, "ats_jobs_default", keys[1]) == "queued: the next run sends it again as an update"
+    assert resend(ledger, "ats_jobs_default", keys[1]).startswith("already queued")
+
+    batches: list = []  # the run's batches of new objects: none
+    found = find_updates(
+        JOB, config(), FIELD_MAP, batches=batches, ledger_key="ats_jobs_default", updates=False, max_batches=1024
+    )
+    assert found is not None and found["mode"] == "resend" and found["watermark"] is None
+    [batch] = batches
+    assert batch["mode"] == "update" and [k for k, _ in batch["items"]] == [keys[1]]  # the queued key only
+    assert batch["remote_ids"] == {keys[1]: "ats:42"}
+
+    posted = post_batch(JOB, transform_batch(batch, FIELD_MAP, kind=JOB), run_id="r2")
+    assert posted["updated"] == [[keys[1], "board"]] and posted["rejected"] == []
+    entry = ledger.deliveries.lookup("ats_jobs_default", [keys[1]])[keys[1]]
+    assert entry.state == "synced" and entry.synced_hash not in (None, "resend")
+    # the watermark stays: the edit of keys[0] is for the next run with updates on
+    assert commit_watermark("ats_jobs_default", found, [batch["index"]], "2099-01-01T00:00:00+0000") is None
+    assert ledger.watermarks.get("ats_jobs_default", stats["scope"]) == mark
+
+    again: list = []  # updates off and nothing queued: no changes listing, as before
+    off = find_updates(
+        JOB, config(), FIELD_MAP, batches=again, ledger_key="ats_jobs_default", updates=False, max_batches=1024
+    )
+    assert off is None and again == []

@@ -144,3 +144,17 @@ def test_resend_queues_a_synced_key_as_a_refused_update_the_next_run_reads_again
     assert entry.state == REFUSED and entry.synced_hash == "resend" and entry.remote_id == "ats-1"
     assert ledger.refusals.refused_updates("ats_default", [SOURCE]) == [(SYNCED_KEY, SOURCE)]
     assert entry.state != SYNCED
+
+
+def test_resend_queues_a_refused_or_quarantined_update_and_releases_a_quarantined_create(monkeypatch, ledger):
+    update = Refusal(SYNCED_KEY, SOURCE, "h3", "ATS HTTP 422: field 'phone'")
+    ledger.refusals.record("ats_default", [update], run_id="r2", max_refusals=1)  # its update quarantined
+    browser = client(monkeypatch, "ada", {PROFILES}, {PROFILES})
+    for key in (SYNCED_KEY, QUARANTINED_KEY):
+        form = {"destination": "ats_default", "key": key, "csrf": csrf_of("ada")}
+        assert browser.post("/resend", data=form, follow_redirects=False).status_code == 303
+    queued = ledger.deliveries.lookup("ats_default", [SYNCED_KEY])[SYNCED_KEY]
+    assert (queued.state, queued.synced_hash, queued.refusals) == (REFUSED, "resend", 0)  # read back, updates off too
+    assert ledger.refusals.refused_updates("ats_default", [SOURCE], synced_hash="resend") == [(SYNCED_KEY, SOURCE)]
+    released = ledger.deliveries.lookup("ats_default", [QUARANTINED_KEY])[QUARANTINED_KEY]
+    assert released.state == REFUSED and released.synced_hash is None  # a create: the listing of new objects sends it
