@@ -20,7 +20,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# ATS=smartrecruiters, workable, greenhouse, lever or teamtailor: the same run into that ATS's emulator
+# ATS=ashby, greenhouse, lever, recruitee, smartrecruiters, teamtailor or workable (sandbox/registry.py): the
+# same run into that ATS's emulator; ATS=json (the default): the JSON endpoint
 demo: install
 	ATS=$(ATS) $(BIN)/python -m sandbox.demo
 

@@ -1,8 +1,9 @@
 """
 `make demo`: a SQLite Airflow home in .airflow/, the sandbox, and one real hrflow_profiles_to_ats run.
 
-`make demo ATS=<name>` (an emulator of ``sandbox/registry.py``: smartrecruiters, workable, greenhouse, lever,
-teamtailor) sends the profiles to that ATS's emulator instead of the JSON endpoint.
+`make demo ATS=<name>` sends the profiles to that ATS's emulator instead of the JSON endpoint (``ATS=json``, the
+default): any emulator of ``sandbox/registry.py``, i.e. ashby, greenhouse, lever, recruitee, smartrecruiters,
+teamtailor or workable.
 """
 
 from __future__ import annotations
