@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from html import escape
+from types import SimpleNamespace
+
 import pytest
 from fastapi.testclient import TestClient
 
 from hrflow_airflow.ledger import QUARANTINED, REFUSED, SYNCED, Ledger, Refusal
 from hrflow_airflow.ledger.runs import RunHistory
+from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.sync.batch import post_batch, tag_batch, transform_batch
+from hrflow_airflow.sync.find import seal_batch
+from hrflow_airflow.sync.history import record_failure, record_run
+from hrflow_airflow.sync.summary import build_summary
 from hrflow_airflow.ui import app as page
-from hrflow_airflow.ui import auth
+from hrflow_airflow.ui import auth, pages
 
 SOURCE = "s" * 40
 QUARANTINED_KEY, SYNCED_KEY = "q" * 40, "k" * 40
@@ -158,3 +167,52 @@ def test_resend_queues_a_refused_or_quarantined_update_and_releases_a_quarantine
     assert ledger.refusals.refused_updates("ats_default", [SOURCE], synced_hash="resend") == [(SYNCED_KEY, SOURCE)]
     released = ledger.deliveries.lookup("ats_default", [QUARANTINED_KEY])[QUARANTINED_KEY]
     assert released.state == REFUSED and released.synced_hash is None  # a create: the listing of new objects sends it
+
+
+def test_no_view_shows_a_name_an_email_or_a_phone(sandbox, ledger_path, monkeypatch):
+    """A real run against the sandbox's HrFlow: refusals echoing the candidate, then every view of the page."""
+    state, source = sandbox.state, "pii" + "s" * 37
+    keys = state.seed("profile", source, 5)
+    profiles = {key: state.get("profile", source, key) for key in keys}
+    pii = [v for p in profiles.values() for f, v in p["info"].items() if f in ("first_name", "last_name", "email")]
+    pii += [p["info"]["phone"] for p in profiles.values()] + [p["info"]["phone"][1:] for p in profiles.values()]
+    info = [profiles[key]["info"] for key in keys[:2]]
+    state.ats_reject_keys[keys[0]] = f"phone {info[0]['phone']} of {info[0]['first_name']} {info[0]['last_name']}"
+    state.ats_reject_keys[keys[1]] = f"email '{info[1]['email']}' is taken"
+    fields = {name: f"info.{name}" for name in ("first_name", "last_name", "email", "phone")}
+    sync_run(profiles, source, fields, "manual__pii")
+    record_failure(context_of("scheduled__pii_failed"))  # a run that ended before its summary
+
+    browser = client(monkeypatch, "recruiter", {PROFILES}, {PROFILES})
+    form = {"destination": "ats_default", "key": keys[4], "csrf": csrf_of("recruiter")}
+    assert browser.post("/resend", data=form, follow_redirects=False).status_code == 303
+    views = [browser.get("/"), browser.get("/", params={"page": 1})]
+    for state_name in pages.STATES:
+        views.append(
+            browser.get("/keys", params={"destination": "ats_default", "container": source, "state": state_name})
+        )
+    views += [browser.get("/profile", params={"key": key, "msg": "resend: queued"}) for key in keys]
+    assert {view.status_code for view in views} == {200}
+    html = "\n".join(view.text for view in views)
+    assert keys[0] in html and "quarantined" in html and "&lt;redacted&gt;" in html and "scheduled__pii_failed" in html
+    shown = [v for v in pii if v in html or escape(v) in html or escape(v, quote=False) in html]
+    assert shown == []
+
+
+def sync_run(profiles: dict, source: str, fields: dict, run_id: str) -> None:
+    """Post the profiles (two refused; the first again in a second run: quarantined), tag, record the summary."""
+    items = [[key, source, json.dumps(profile)] for key, profile in profiles.items()]
+    transformed = transform_batch({**seal_batch(0, items), "concurrency": 2, "lanes": 1}, fields)
+    posted = post_batch(PROFILE, transformed, run_id=run_id, max_refusals=2)
+    first = transform_batch({**seal_batch(0, items[:1]), "concurrency": 2, "lanes": 1}, fields)
+    post_batch(PROFILE, first, run_id=f"{run_id}_again", max_refusals=2)
+    tagged = tag_batch(PROFILE, posted, {})
+    stats = {"found": len(items), "batches": 1, "found_by_container": {source: len(items)}}
+    summary = build_summary(
+        PROFILE, stats=stats, dry_run=False, transformed=[transformed], posted=[posted], tagged=[tagged]
+    )
+    record_run(PROFILE, summary, context_of(run_id))
+
+
+def context_of(run_id: str) -> dict:
+    return {"dag": SimpleNamespace(dag_id=PROFILES), "run_id": run_id, "dag_run": None, "params": {}}
