@@ -12,6 +12,10 @@ unless the ledger's parts say they went already (:mod:`hrflow_airflow.ledger.par
 * **The applications**: one per job the profile applied to (``applications`` of the record), the same way; a job
   the ATS does not know is counted (``unknown_jobs``), and the candidate stays. An application whose tag was
   removed in HrFlow stays in the ATS (the recruiter decides) and is reported once (``left``).
+* **Fields an update leaves out.** ``[hrflow] update_fields`` governs the CV and the applications like any field:
+  an update record without ``resume`` or ``applications`` does not govern them. Nothing of them is sent, an
+  absent list is no removed tag, and a part awaiting a retry is *held* (:func:`hold_ungoverned`): no later run
+  reads the profile again for it; an update that governs the field again sends it.
 """
 
 from __future__ import annotations
@@ -29,7 +33,18 @@ from hrflow_airflow.destinations.whole import cv_file_name
 from hrflow_airflow.errors import AnswerUnknownError, RefusedError
 from hrflow_airflow.hooks.files import ONE_AT_A_TIME, CvError, CvStream
 from hrflow_airflow.ledger.db import now
-from hrflow_airflow.ledger.parts import CV, ISOLATED, LEFT, PART_INTENT, PART_UNKNOWN, SENT, UNKNOWN_JOB, job_part
+from hrflow_airflow.ledger.parts import (
+    CV,
+    HELD,
+    ISOLATED,
+    LEFT,
+    PART_INTENT,
+    PART_UNKNOWN,
+    RETRY,
+    SENT,
+    UNKNOWN_JOB,
+    job_part,
+)
 from hrflow_airflow.settings import setting
 
 if TYPE_CHECKING:
@@ -80,6 +95,20 @@ def screen_cv(record: dict[str, Any], timeout: float = 30.0) -> tuple[dict[str, 
     return record, None
 
 
+def hold_ungoverned(
+    ledger: Ledger, ledger_key: str, key: str, record: Mapping[str, Any], parts: Mapping[str, Part]
+) -> None:
+    """
+    Hold the parts awaiting a retry whose field the update record leaves out (``[hrflow] update_fields``): not
+    governed by this update, they are neither sent nor read again by later runs (``Parts.to_retry``).
+    """
+    for part, prior in parts.items():
+        field = RESUME if part == CV else APPLICATIONS if part.startswith("job:") else None
+        if field is not None and field not in record and prior.state in RETRY:
+            reason = f"[hrflow] update_fields leaves '{field}' out of updates"
+            ledger.parts.record(ledger_key, key, part, HELD, reason=reason)
+
+
 def settled(part: Part, settle: timedelta) -> bool:
     """Return True when a part sent without answer was sent ``settle`` ago or more (a lookup is trusted now)."""
     since = read_datetime(part.sent_at)
@@ -107,7 +136,7 @@ class Completion:
                 extras.cv = "sent"
             elif self.api.cv_route != "body":
                 extras.cv = self.send_cv(key, remote_id, resume, parts.get(CV))
-        if self.api.applies and not self.api.one_record_per_job:
+        if self.api.applies and not self.api.one_record_per_job and APPLICATIONS in record:  # absent: not governed
             self.apply_all(key, remote_id, record.get(APPLICATIONS) or [], parts, extras)
         return extras
 
@@ -118,7 +147,7 @@ class Completion:
     def send_cv(self, key: str, remote_id: str, resume: Mapping[str, Any], prior: Part | None) -> str:
         """Send the CV once (or adopt the upload a lost answer left); return what became of it."""
         name, fingerprint = cv_file_name(key, resume), resume["fingerprint"]
-        if prior is not None and prior.state in (PART_INTENT, PART_UNKNOWN) and prior.fingerprint == fingerprint:
+        if prior is not None and prior.state in (PART_INTENT, PART_UNKNOWN, HELD) and prior.fingerprint == fingerprint:
             if (outcome := self.find_cv(key, remote_id, name, fingerprint, prior)) is not None:
                 return outcome
         self.parts(key, CV, PART_INTENT, fingerprint=fingerprint, sent_at=now())
@@ -198,7 +227,7 @@ class Completion:
     ) -> None:
         job, reference = application["ats_job_id"], application["job_reference"]
         part = job_part(job)
-        if prior is not None and prior.state in (PART_INTENT, PART_UNKNOWN):
+        if prior is not None and prior.state in (PART_INTENT, PART_UNKNOWN, HELD):  # it may have gone: look it up
             if self.find_application(key, remote_id, job, prior, extras):
                 return
         self.parts(key, part, PART_INTENT, sent_at=now())
@@ -274,6 +303,8 @@ class CarriedInRecord:
         jobs: set[str] = set()
         for key, record in zip(keys, records):
             own = parts.get(key, {})
+            if key not in isolated:  # without its CV because the screen left it out: isolated, not held
+                hold_ungoverned(self.ledger, self.ledger_key, key, record, own)  # a field the update leaves out
             if (resume := record.get(RESUME)) and cv_pending(record, own):
                 self.ledger.parts.record(self.ledger_key, key, CV, SENT, fingerprint=resume["fingerprint"])
                 cvs += 1

@@ -1,6 +1,8 @@
 """
 Updates for the per-object engine: each changed candidate's record updated in place (and its records on other
-jobs), then its CV and applications completed as a create's would be (:mod:`.whole_delivery`).
+jobs), then its CV and applications completed as a create's would be (:mod:`.whole_delivery`). A CV or an
+applications list the update record leaves out (``[hrflow] update_fields``) is not governed by it: nothing of it
+is sent, and a part awaiting a retry is held (:func:`~.completion.hold_ungoverned`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.candidate import RESUME
 from hrflow_airflow.destinations.base import AtsAuthError, Delivered, Outcome, delivered
-from hrflow_airflow.destinations.completion import Pending, screen_cv
+from hrflow_airflow.destinations.completion import Pending, hold_ungoverned, screen_cv
 from hrflow_airflow.destinations.removal import job_records
 from hrflow_airflow.destinations.whole_delivery import WholeDelivery
 from hrflow_airflow.errors import RefusedError
@@ -103,6 +105,7 @@ class Updates(WholeDelivery):
         outcome = Outcome(key, container, "updated", remote)
         if ledger is None:
             return outcome
+        hold_ungoverned(ledger, self.ledger_key, key, record, own)  # a field update_fields leaves out: not retried
         in_body = api.cv_route == "body" and bool(sent.get(RESUME))
         pending = Pending(None, False, settle)
         done = self.complete(

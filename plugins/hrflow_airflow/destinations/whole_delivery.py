@@ -141,7 +141,7 @@ class WholeDelivery:
         extras = Completion(api, ledger, self.ledger_key).complete(
             key, str(outcome.remote_id), record, parts, cv_in_body=cv_in_body
         )
-        if api.one_record_per_job:
+        if api.one_record_per_job and APPLICATIONS in record:  # absent (update_fields): not governed, none left
             self.records_per_job(api, ledger, outcome, record, parts, stop, extras, pending)
         return dataclasses.replace(outcome, extras=extras)
 

@@ -6,7 +6,9 @@ its own on another job has its own ledger key, ``<key>~<hash of the job>`` (:dat
 
 States: ``intent`` (sent, no answer yet), ``sent``, ``unknown`` (the answer was lost: looked up before any
 resend), ``isolated`` (the CV could not be sent: its reason; it follows in a later run), ``unknown_job`` (the
-ATS does not know the job), ``left`` (the application tag was removed in HrFlow: the application stays).
+ATS does not know the job), ``left`` (the application tag was removed in HrFlow: the application stays),
+``held`` (not sent, and not retried: ``[hrflow] update_fields`` leaves its field out of updates; an update that
+governs it sends it, after a lookup).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
 CV = "cv"
 SUB = "~"  # a per-job record's ledger key: <object key>~<16 hex of the job> (never in an HrFlow key)
-SENT, ISOLATED, UNKNOWN_JOB, LEFT = "sent", "isolated", "unknown_job", "left"
+SENT, ISOLATED, UNKNOWN_JOB, LEFT, HELD = "sent", "isolated", "unknown_job", "left", "held"
 PART_INTENT, PART_UNKNOWN = "intent", "unknown"
 RETRY = (ISOLATED, PART_INTENT, PART_UNKNOWN)  # a later run tries these again
 

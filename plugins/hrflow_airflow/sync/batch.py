@@ -239,7 +239,10 @@ def send_batch(
 
 
 def overwritable(record: Mapping[str, Any], fields: list[str] | None) -> dict[str, Any]:
-    """Return the part of ``record`` an update may overwrite: ``fields`` (all mapped fields when None)."""
+    """
+    Return the part of ``record`` an update may overwrite: ``fields`` (all mapped fields when None). A CV or
+    applications left out are not governed by the update: neither sent nor read as removed (destinations.completion).
+    """
     if fields is None:
         return dict(record)
     return {name: value for name, value in record.items() if name == RECORD_KEY or name in fields}

@@ -155,3 +155,86 @@ def test_update_fields_govern_the_cv_and_the_applications_like_any_field():
     assert overwritable(record, ["phone"]) == {"hrflow_key": "k", "phone": "p"}  # the CV is not sent again
     assert overwritable(record, ["phone", "resume"]) == {"hrflow_key": "k", "phone": "p", "resume": {"url": "u"}}
     assert overwritable(record, None) == record
+
+
+def an_update_batch(record: dict, remote_ids: dict[str, str]) -> dict:
+    """Return an update batch (``mode="update"``) of one synced profile's changed record."""
+    from hrflow_airflow.sealed import seal_items
+    from hrflow_airflow.sync.batch import compact
+
+    items = [[record["hrflow_key"], "src"]]
+    return {
+        "index": 0,
+        "items": items,
+        "failed": [],
+        "count": 1,
+        "mode": "update",
+        "remote_ids": remote_ids,
+        "bases": {record["hrflow_key"]: "h"},
+        **seal_items([compact(record)]),
+    }
+
+
+def created_then_synced(sandbox, monkeypatch, connection: dict | None, fields: dict) -> tuple[dict, str, dict]:
+    """Create k0 (its CV unreachable: isolated) applied to two jobs; mark it synced; return record, key and ids."""
+    from hrflow_airflow.destinations import destination_for
+
+    if connection is not None:
+        monkeypatch.setenv("AIRFLOW_CONN_ATS_DEFAULT", json.dumps(connection))
+    sandbox.state.cv_files.missing.add("k0")
+    url = f"{sandbox.url}/files/k0/original-v1.pdf"
+    resume = {"url": url, "file_name": "cv.pdf", "content_type": "application/pdf", "size": 3000, "fingerprint": "a@1"}
+    jobs = [{"board_key": "b", "job_reference": job, "ats_job_id": job} for job in ("job-1", "job-2")]
+    record = {"hrflow_key": "k0", "email": "c0@example.com", **fields, "resume": resume, "applications": jobs}
+    dest = destination_for("ats_default", "profile")
+    created = dest.deliver(plural="profiles", index=0, items=[["k0", "src"]], records=[record], ledger=Ledger())
+    assert created["accepted"] == [["k0", "src"]] and [f["key"] for f in created["cv_isolated"]] == ["k0"]
+    Ledger().deliveries.mark_synced(dest.ledger_key, ["k0"])  # tagged: a later run retries its CV
+    assert Ledger().parts.to_retry(dest.ledger_key, ["src"]) == [("k0", "src")]
+    return record, dest.ledger_key, created["remote_ids"]
+
+
+def test_fields_update_fields_leave_out_are_not_governed_neither_removed_nor_retried(
+    sandbox, fernet, ledger_db, monkeypatch
+):
+    """
+    [hrflow] update_fields without the CV and the applications: the update neither sends them nor reads their
+    absence as a removal (no application left, none listed), and the CV it leaves out starts no endless retry.
+    """
+    from sandbox import lever
+
+    record, ledger_key, remote = created_then_synced(
+        sandbox, monkeypatch, lever.connection(sandbox.url), {"name": "A B"}
+    )
+    account = sandbox.state.vendors.lever
+    assert len(account.candidates) == 2 and account.jobs_by_email() == {"c0@example.com": ["job-1", "job-2"]}
+    sandbox.state.cv_files.missing.clear()  # reachable now: still not sent, the update does not govern the CV
+    changed = {**record, "email": "new@example.com", "resume": {**record["resume"], "fingerprint": "a@2"}}
+    posted = post_batch(PROFILE, an_update_batch(changed, remote), run_id="r2", update_fields=["email"])
+    assert posted["updated"] == [["k0", "src"]] and posted["rejected"] == []
+    assert posted.get("left_applications", []) == []  # no tag was removed
+    parts = Ledger().parts.of(ledger_key, ["k0"])["k0"]
+    assert {name: part.state for name, part in parts.items() if name.startswith("job:")} == {
+        "job:job-1": "sent",
+        "job:job-2": "sent",
+    }
+    assert sum(len(files) for files in account.files.values()) == 0  # a CV update_fields leaves out is not sent
+    assert Ledger().parts.to_retry(ledger_key, ["src"]) == []  # and no later run reads the profile again for it
+    again = post_batch(PROFILE, an_update_batch(changed, remote), run_id="r3", update_fields=["email"])
+    assert again.get("left_applications", []) == [] and len(account.candidates) == 2
+    governed = post_batch(PROFILE, an_update_batch(changed, remote), run_id="r4", update_fields=None)
+    assert governed["cvs"] == 1 and governed.get("left_applications", []) == []  # governed again: the CV goes
+    main = remote["k0"].split(":", 1)[1].partition("/")[0]  # the opportunity (lever:<opportunity>/<contact>)
+    assert {rid: len(files) for rid, files in account.files.items()} == {main: 1}  # sent once, to its record
+
+
+def test_a_cv_update_fields_leave_out_starts_no_endless_retry_at_the_json_endpoint(
+    sandbox, fernet, ledger_db, monkeypatch
+):
+    record, ledger_key, remote = created_then_synced(sandbox, monkeypatch, None, {"first_name": "A"})
+    sandbox.state.cv_files.missing.clear()
+    changed = {**record, "email": "new@example.com"}
+    posted = post_batch(PROFILE, an_update_batch(changed, remote), run_id="r2", update_fields=["email"])
+    assert posted["updated"] == [["k0", "src"]]
+    assert "resume" not in sandbox.state.ats_area("profiles").current["k0"]  # the CV is not governed by it
+    assert Ledger().parts.to_retry(ledger_key, ["src"]) == []
