@@ -71,7 +71,13 @@ class OutcomeUnknownError(HrFlowAirflowError):
 
 
 class BadConfigError(HrFlowAirflowError, ValueError):
-    """Raise when a connection, setting, Variable or run conf is missing or wrong; the message names it."""
+    """
+    Raise when a connection, setting, Variable or run conf is missing or wrong; the message names it.
+
+    ``label`` heads the message the failed task shows (:func:`for_task`); a subclass may name its own.
+    """
+
+    label = "Bad configuration"
 
 
 def for_task(exc: BaseException) -> BaseException:
@@ -81,7 +87,7 @@ def for_task(exc: BaseException) -> BaseException:
     if isinstance(exc, TransientError) or (isinstance(exc, RefusedError) and exc.retry_task):
         return exc
     if isinstance(exc, BadConfigError):
-        return AirflowFailException(f"Bad configuration: {exc}")
+        return AirflowFailException(f"{exc.label}: {exc}")
     if isinstance(exc, HrFlowAirflowError):
         return AirflowFailException(str(exc))
     return exc

@@ -127,7 +127,7 @@ def read_declaration(path: str, **names: Any) -> dict[str, Any]:
     tree = ast.parse(file.read_text(), str(file))
     body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
     if body is None:
-        raise LookupError(f"{path}: {file} defines no class {class_name}")
+        raise BadConfigError(f"{path}: {file} defines no class {class_name}")
     found: dict[str, Any] = {}
     for node in body:
         targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hrflow_airflow.errors import TransientError
 from hrflow_airflow.events.inbox import SYNC_PREFIX
 from hrflow_airflow.events.sms import KEY_PATTERN, MAX_KEY_LENGTH, EventError, handled_events
 from hrflow_airflow.objects import KINDS, PROFILE, ObjectKind
@@ -200,7 +201,7 @@ def request_run(kind: ObjectKind, objects: list[dict[str, Any]]) -> str:
     Record an asset event that makes the scheduler start ``kind``'s sync DAG; return ``started`` or ``coalesced``.
 
     Coalesced: a run of the DAG is queued (it reads HrFlow after this object was stored) or an asset event already
-    waits for the scheduler. Raises if the asset is unknown (the DAG is not parsed yet): the inbox rows wait.
+    waits for the scheduler. Raise TransientError if the asset is unknown (the DAG is not parsed yet): the rows wait.
     """
     from airflow.assets.manager import asset_manager
     from airflow.models.asset import AssetDagRunQueue, AssetModel
@@ -220,7 +221,7 @@ def request_run(kind: ObjectKind, objects: list[dict[str, Any]]) -> str:
             return COALESCED
         model = session.scalar(select(AssetModel).where(AssetModel.name == asset.name, AssetModel.uri == asset.uri))
         if model is None:
-            raise LookupError(f"asset {asset.uri} is unknown: is DAG {kind.dag_id} parsed, on its asset schedule?")
+            raise TransientError(f"asset {asset.uri} is unknown: is DAG {kind.dag_id} parsed, on its asset schedule?")
         containers = sorted({conf["container"] for conf in objects})
         extra = {"announced": len(objects), f"{kind.container}_keys": containers[:20]}  # keys and counts only
         asset_manager.register_asset_change(asset=model, extra=extra, source_is_api=True, session=session)

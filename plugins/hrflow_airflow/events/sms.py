@@ -12,7 +12,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from airflow.sdk import Param, Variable, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from hrflow_airflow.errors import BadConfigError, fails_fast
 from hrflow_airflow.events.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
@@ -57,6 +57,8 @@ KEY_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_LENGTH}}}")
 
 class EventError(BadConfigError):
     """Raise when a webhook event (DAG conf) is not a usable profile event; the message names the field."""
+
+    label = "Bad event"
 
 
 def parse_event(event: Any, handled: tuple[str, ...] | None = None) -> tuple[str, str]:
@@ -105,15 +107,15 @@ def event_conf(event: Mapping[str, Any], source_key: str, profile_key: str) -> d
     }
 
 
-def validate_template(template: str) -> str:
-    """Return ``template`` if it only uses known placeholders, else raise BadConfigError naming the unknown one."""
+def validate_template(template: str, where: str = "SMS template") -> str:
+    """Return ``template`` if it only uses known placeholders, else raise BadConfigError naming ``where`` and why."""
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
-        raise BadConfigError(f"SMS template is malformed: {exc}") from None
+        raise BadConfigError(f"{where} is malformed: {exc}") from None
     for name in fields:
         if name not in PLACEHOLDERS:
-            raise BadConfigError(f"SMS template uses unknown placeholder {{{name}}}; use {', '.join(PLACEHOLDERS)}")
+            raise BadConfigError(f"{where} uses unknown placeholder {{{name}}}; use {', '.join(PLACEHOLDERS)}")
     return template
 
 
@@ -213,18 +215,13 @@ class RunParts:
 
     @cached_property
     def template(self) -> str:
-        try:
-            return validate_template(Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE))
-        except ValueError as exc:
-            raise AirflowFailException(f"Variable '{TEMPLATE_VARIABLE}': {exc}") from None
+        template = Variable.get(TEMPLATE_VARIABLE, default=DEFAULT_TEMPLATE)
+        return validate_template(template, f"SMS template (Variable '{TEMPLATE_VARIABLE}')")  # @fails_fast fails it
 
 
 def text_profile(member_id: str, params: Mapping[str, Any], context: Any, parts: RunParts) -> dict[str, Any]:
     """Fetch one profile and send its SMS, at most once for ``member_id`` (its run id); see :func:`send_sms`."""
-    try:
-        source_key, key = parse_event(dict(params))
-    except EventError as exc:
-        raise AirflowFailException(f"Bad event: {exc}") from None
+    source_key, key = parse_event(dict(params))  # an EventError: "Bad event: ...", failed by @fails_fast
     fields = sms_fields(key, parts.hrflow.get_object(PROFILE, source_key, key))
     log.info("Fetched profile %s from source %s", key, source_key)
     tags = {"dag_id": context["dag"].dag_id, "source": source_key}

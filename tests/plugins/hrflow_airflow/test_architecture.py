@@ -179,3 +179,48 @@ def test_every_error_the_package_defines_has_one_root():
             if defined_here and issubclass(value, BaseException) and not issubclass(value, HrFlowAirflowError):
                 rootless.append(f"{name}.{attr}")
     assert rootless == []
+
+
+BUILTIN_ERRORS = {"ValueError", "LookupError", "KeyError", "IndexError"}
+
+
+def plain_raises(tree: ast.AST, caught: frozenset[str] = frozenset()) -> list[int]:
+    """
+    Return the lines of ``tree`` raising a builtin error (:data:`BUILTIN_ERRORS`) that leaves its function: no
+    ``try`` of the same function around the raise catches it by name.
+    """
+    if isinstance(tree, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+        caught = frozenset()  # a function's own handlers only
+    if isinstance(tree, ast.Raise) and tree.exc is not None:
+        raised = tree.exc.func if isinstance(tree.exc, ast.Call) else tree.exc
+        name = raised.id if isinstance(raised, ast.Name) else None
+        return [tree.lineno] if name in BUILTIN_ERRORS and name not in caught else []
+    if isinstance(tree, ast.Try | ast.TryStar):
+        types = [h.type for h in tree.handlers if h.type is not None]
+        handled = {
+            n.id for t in types for n in (t.elts if isinstance(t, ast.Tuple) else [t]) if isinstance(n, ast.Name)
+        }
+        lines = [line for node in tree.body for line in plain_raises(node, caught | handled)]
+        rest = [*tree.handlers, *tree.orelse, *tree.finalbody]
+        return lines + [line for node in rest for line in plain_raises(node, caught)]
+    return [line for node in ast.iter_child_nodes(tree) for line in plain_raises(node, caught)]
+
+
+def test_the_raise_scan_sees_what_leaves_a_function():
+    source = (
+        "def leaves(x):\n    raise ValueError(x)\n"
+        "def kept(x):\n    try:\n        raise KeyError(x)\n    except (KeyError, TypeError):\n        return None\n"
+        "def handler(x):\n    try:\n        pass\n    except OSError:\n        raise LookupError\n"
+    )
+    assert plain_raises(ast.parse(source)) == [2, 12]
+
+
+def test_no_plain_value_or_lookup_error_leaves_its_module():
+    """One error tree: the package raises its own errors (:mod:`hrflow_airflow.errors`); ``fails_fast`` converts."""
+    plain = {
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in PACKAGE.rglob("*.py")
+        if path != PACKAGE / "errors.py"
+        for line in plain_raises(ast.parse(path.read_text()))
+    }
+    assert plain == set()

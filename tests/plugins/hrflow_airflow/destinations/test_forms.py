@@ -22,7 +22,8 @@ import pytest
 
 from hrflow_airflow import get_provider_info
 from hrflow_airflow.destinations import ADAPTERS, JSON_BATCH, PER_OBJECT, REGISTRY, declaration, load
-from hrflow_airflow.forms import DECLARED, Form, _evaluate
+from hrflow_airflow.errors import BadConfigError
+from hrflow_airflow.forms import DECLARED, Form, _evaluate, read_declaration
 
 REPO = Path(__file__).resolve().parents[4]
 PACKAGE = "hrflow_airflow"
@@ -198,6 +199,8 @@ def test_the_declaration_reader_refuses_what_it_cannot_tell():
         _evaluate(ast.parse("f'{x}'", mode="eval").body, {}, "Hook.form")
     with pytest.raises(ValueError, match="DEFAULT"):
         _evaluate(ast.parse("DEFAULT", mode="eval").body, {}, "Hook.engine")
+    with pytest.raises(BadConfigError, match="hooks/api_key.py defines no class NoSuchHook"):
+        read_declaration("hrflow_airflow.hooks.api_key:NoSuchHook")
 
 
 def test_provider_info_imports_no_hook_nor_airflow_and_a_hook_can_be_imported_first():

@@ -9,6 +9,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from hrflow_airflow.errors import TransientError
 from hrflow_airflow.events.app import create_app
 from hrflow_airflow.events.inbox import Inbox
 from hrflow_airflow.events.planning import run_id_for
@@ -161,7 +162,7 @@ def test_announcements_that_cannot_start_never_hold_up_an_sms_and_are_dropped_af
     started = []
 
     def not_parsed(confs):
-        raise LookupError("asset hrflow-webhook://profiles/ is unknown")
+        raise TransientError("asset hrflow-webhook://profiles/ is unknown")
 
     assert inbox.drain(lambda run_id, conf: started.append(run_id) or "triggered", not_parsed) == 1
     assert started == ["sms-run"] and inbox.pending() == 250

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
+from hrflow_airflow.errors import fails_fast
+from hrflow_airflow.events import sms
 from hrflow_airflow.events.sms import (
     DEFAULT_TEMPLATE,
     EventError,
+    RunParts,
     parse_event,
     render_sms,
     sms_idempotency_key,
+    text_profile,
     validate_template,
 )
 
@@ -64,6 +69,21 @@ def test_custom_template_placeholders_and_missing_values():
 def test_bad_template(template, message):
     with pytest.raises(ValueError, match=message):
         validate_template(template)
+
+
+def test_a_bad_event_or_template_fails_the_task_through_fails_fast_alone(monkeypatch):
+    """The task's parts raise the package's errors; ``@fails_fast`` alone turns them into AirflowFailException."""
+    event = {"type": "profile.indexing.success"}
+    with pytest.raises(EventError, match="no 'profile' object"):
+        text_profile("run", event, {}, RunParts())
+    with pytest.raises(AirflowFailException, match=r"^Bad event: event has no 'profile' object$"):
+        fails_fast(text_profile)("run", event, {}, RunParts())
+    monkeypatch.setattr(sms.Variable, "get", staticmethod(lambda key, default=None: "Hi {name}"))
+    with pytest.raises(
+        AirflowFailException,
+        match=r"^Bad configuration: SMS template \(Variable 'hrflow_sms_template'\) uses unknown placeholder \{name\}",
+    ):
+        fails_fast(lambda: RunParts().template)()
 
 
 def test_idempotency_key_is_stable_per_run():
