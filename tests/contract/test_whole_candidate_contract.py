@@ -238,3 +238,18 @@ def test_each_per_job_record_is_updated_and_removed(ats, sandbox):
     assert [k for k, _, _ in removed["removed"]] == ["k0"] and removed["failed"] == []
     assert account.removed == {rid: ats.removal for rid in per_job.values()}  # both records, and nothing else
     assert removed_at(sandbox.state, ats) == 2
+
+
+def test_a_replaced_cv_reaches_each_per_job_record_once(ats, sandbox):
+    """Where the vendor makes one record per job, each record holds the candidate's CV, a replaced one too, once."""
+    if ats.name == "json" or not destination().client.one_record_per_job:
+        pytest.skip(f"{ats.name} takes every application on the candidate's one record")
+    items, records = whole(ats, sandbox, range(1), {"k0": ["job-1", "job-2"]})
+    remote = deliver(items, records)["remote_ids"]
+    per_job = records_by_job(ats, sandbox.state)
+    files = ats.account(sandbox.state).files
+    assert {job: len(files.get(rid, [])) for job, rid in per_job.items()} == {"job-1": 1, "job-2": 1}
+    replaced = whole(ats, sandbox, range(1), {"k0": ["job-1", "job-2"]}, version=2)[1]
+    for _ in range(2):  # the same replaced file again: not sent again
+        assert update(items, replaced, remote)["rejected"] == []
+        assert {job: len(files.get(rid, [])) for job, rid in per_job.items()} == {"job-1": 2, "job-2": 2}

@@ -169,6 +169,9 @@ class WholeDelivery:
             if job_part(job) in parts and parts[job_part(job)].state in (SENT, UNKNOWN_JOB):
                 if parts[job_part(job)].state == UNKNOWN_JOB:
                     extras.unknown_jobs.append(application["job_reference"])
+                else:  # made earlier: a new or replaced CV reaches its own record too
+                    own = {**record, RECORD_KEY: sub_key(key, job), APPLICATIONS: [application]}
+                    self.job_record_cv(api, ledger, own)
                 continue
             if job == first:
                 if outcome.state != "linked":
@@ -185,9 +188,27 @@ class WholeDelivery:
                 lost = Pending(read_datetime(entry.sent_at) if prior else None, prior, pending.settle)
                 made = self.create_once(api, ledger, (sub, container), own, lost, stop)  # type: ignore[attr-defined]
             self.note_job(ledger, key, application, made, extras)
-            if made is not None and made.remote_id and made.state in ACCEPTED_STATES and api.cv_route != "body":
-                own_parts = ledger.parts.of(self.ledger_key, [sub]).get(sub, {})  # that record's own CV
-                Completion(api, ledger, self.ledger_key).complete(sub, made.remote_id, own, own_parts, cv_in_body=False)
+            if made is not None and made.remote_id and made.state in ACCEPTED_STATES:
+                self.job_record_cv(api, ledger, own, made.remote_id)
+
+    def job_record_cv(
+        self, api: CandidateApiHook, ledger: Ledger, record: Mapping[str, Any], remote_id: str | None = None
+    ) -> None:
+        """
+        Send the CV of an object's own record on another job (``record``, keyed ``<key>~<job>``) once: a new file
+        or a replaced one. ``remote_id`` None: the ledger's, if that record was made (else the job rode on the
+        object's own record).
+        """
+        sub = str(record[RECORD_KEY])
+        if api.cv_route == "body" or not record.get(RESUME):  # the ATS fetched it with the record, or none
+            return
+        if remote_id is None:
+            entry = ledger.deliveries.lookup(self.ledger_key, [sub]).get(sub)
+            if entry is None or entry.state not in DELIVERED or not entry.remote_id:
+                return
+            remote_id = entry.remote_id
+        own_parts = ledger.parts.of(self.ledger_key, [sub]).get(sub, {})  # that record's own CV
+        Completion(api, ledger, self.ledger_key).complete(sub, remote_id, record, own_parts, cv_in_body=False)
 
     def note_job(
         self, ledger: Ledger, key: str, application: Mapping[str, str], made: Outcome | None, extras: Extras

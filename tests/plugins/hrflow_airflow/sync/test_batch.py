@@ -224,8 +224,7 @@ def test_fields_update_fields_leave_out_are_not_governed_neither_removed_nor_ret
     assert again.get("left_applications", []) == [] and len(account.candidates) == 2
     governed = post_batch(PROFILE, an_update_batch(changed, remote), run_id="r4", update_fields=None)
     assert governed["cvs"] == 1 and governed.get("left_applications", []) == []  # governed again: the CV goes
-    main = remote["k0"].split(":", 1)[1].partition("/")[0]  # the opportunity (lever:<opportunity>/<contact>)
-    assert {rid: len(files) for rid, files in account.files.items()} == {main: 1}  # sent once, to its record
+    assert sorted(len(files) for files in account.files.values()) == [1, 1]  # once, to each of its records
 
 
 def test_a_cv_update_fields_leave_out_starts_no_endless_retry_at_the_json_endpoint(
