@@ -30,9 +30,13 @@ def run_once(tree: Path, n: int) -> float:
     """Return the default run's wall time, from one `bench.sync_bench` of the commit checked out in ``tree``."""
     proc = subprocess.run(
         [sys.executable, "-m", "bench.sync_bench", "--n", str(n), "--skip-baseline", "--skip-scheduler"],
-        cwd=tree, capture_output=True, text=True, timeout=3600, check=False,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "plugins")])},
-    )  # fmt: skip
+    )
     match = LINE.search(proc.stdout)
     if match is None:
         raise RuntimeError(
@@ -53,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         trees = {}
         for commit in times:
             trees[commit] = Path(tmp) / commit.replace("/", "_")
-            subprocess.run(["git", "worktree", "add", "--detach", str(trees[commit]), commit], cwd=REPO,
-                           check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", str(trees[commit]), commit],
+                cwd=REPO,
+                check=True,
+                capture_output=True,
+            )
         try:
             started = time.strftime("%H:%M")
             for _ in range(args.rounds):

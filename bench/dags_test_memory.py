@@ -101,8 +101,11 @@ def run(n: int, *, realistic: bool = True, conf: dict | None = None) -> tuple[in
         started = time.time()
         proc = subprocess.Popen(
             [AIRFLOW, "dags", "test", DAG_ID, "--conf", json.dumps({"source_keys": [SOURCE], **(conf or {})})],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         sampler = Sampler(psutil.Process(proc.pid), lambda: proc.poll() is None)
         sampler.start()
         output = proc.stdout.read()

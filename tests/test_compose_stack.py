@@ -234,11 +234,9 @@ def proxy(compose_stack, tmp_path_factory):
     if nginx is None:
         pytest.fail("nginx is not installed (apt-get install nginx-light)")
     home, port = tmp_path_factory.mktemp("proxy"), free_port()
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-keyout", str(home / "tls.key"), "-out", str(home / "tls.crt")],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    self_signed = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost".split()
+    files = ["-keyout", str(home / "tls.key"), "-out", str(home / "tls.crt")]
+    subprocess.run([*self_signed, *files], check=True, capture_output=True)
     loopback = Loopback(
         {
             "listen 443 ssl;": f"listen 127.0.0.1:{port} ssl;",

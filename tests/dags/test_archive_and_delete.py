@@ -107,8 +107,9 @@ def test_removal_through_a_vendor_ats_and_a_404_counts_as_done(run_dag, sandbox,
     result = run_dag(DAG_ID, sweep, env=env)
     assert result.succeeded, result.output[-3000:]
     assert sorted(account.removed) == sorted([ids[keys[0]], ids[keys[1]]])
-    assert sorted(result.summary["removal"]["removed"]) == sorted([[keys[0], "delete"], [keys[1], "delete"],
-                                                                   [keys[2], "gone"]])  # fmt: skip
+    assert sorted(result.summary["removal"]["removed"]) == sorted(
+        [[keys[0], "delete"], [keys[1], "delete"], [keys[2], "gone"]]
+    )
     assert len(account.candidates) == 3 and account.creates == 6
 
 

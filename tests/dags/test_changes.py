@@ -142,9 +142,11 @@ def test_a_request_left_without_answer_is_sent_again_whole_by_a_later_run_cut_di
     records = [PROFILE.record(k, state.get("profile", source, k), PROFILE.default_field_map) for k in keys[:4]]
     group_key = idempotency_key("profiles", records)
     Ledger().deliveries.record_intent(
-        "ats_default", [(k, source) for k in keys[:4]], group_key=group_key,
+        "ats_default",
+        [(k, source) for k in keys[:4]],
+        group_key=group_key,
         hashes={r["hrflow_key"]: record_hash(r) for r in records},
-    )  # fmt: skip
+    )
     AtsHook(ats_conn_id="ats_default").post_records("profiles", records, idempotency_key=group_key)
 
     result = run_dag(DAG_ID, {"source_keys": [source], "full_sweep": False, "batch_size": 3})

@@ -51,8 +51,14 @@ def test_the_two_sync_dags_are_the_same_pipeline(dagbag):
     got = {t.task_id: {k: str(v) for k, v in shape(t).items()} for t in jobs.tasks}
     assert got == expected
     assert sorted(got) == [
-        "batch.post_to_ats", "batch.tag_jobs", "batch.transform", "remove", "report", "search", "summary"
-    ]  # fmt: skip
+        "batch.post_to_ats",
+        "batch.tag_jobs",
+        "batch.transform",
+        "remove",
+        "report",
+        "search",
+        "summary",
+    ]
 
 
 def test_the_two_sync_dags_share_schedule_params_and_run_settings(dagbag):
@@ -75,5 +81,9 @@ def test_a_difference_in_wiring_would_be_seen(dagbag):
     """The comparison is not blind: the jobs DAG's tag task differs from the profiles DAG's before renaming."""
     profiles, jobs = dagbag.dags["hrflow_profiles_to_ats"], dagbag.dags["hrflow_jobs_to_ats"]
     assert {t.task_id for t in profiles.tasks} != {t.task_id for t in jobs.tasks}
-    assert shape(profiles.get_task("report"))["upstream"] == ["batch.post_to_ats", "batch.tag_profiles",
-                                                               "batch.transform", "remove"]  # fmt: skip
+    assert shape(profiles.get_task("report"))["upstream"] == [
+        "batch.post_to_ats",
+        "batch.tag_profiles",
+        "batch.transform",
+        "remove",
+    ]

@@ -62,8 +62,9 @@ def test_lever_gets_each_cv_once_and_each_application_on_its_posting(run_dag, sa
         assert file["data"].startswith(b"%PDF-1.4") and MARKER + key.encode() in file["data"]
     assert all(not account.files.get(opportunities[key]) for key in (missing, big))
     assert {key: account.candidates[opportunities[key]]["applications"] for key in keys} == {
-        **{key: [] for key in keys}, **{key: ["job-1"] for key in on_job},
-    }  # fmt: skip
+        **{key: [] for key in keys},
+        **{key: ["job-1"] for key in on_job},
+    }
     summary = first.summary
     assert summary["cvs"] == 4 and summary["applications"] == 2 and summary["unknown_jobs"] == ["job-404"]
     isolated = {entry["key"]: entry["reason"] for entry in summary["cv_isolated"]}

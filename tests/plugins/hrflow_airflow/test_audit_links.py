@@ -35,8 +35,9 @@ def test_audit_links_finds_and_unlinks_what_the_earlier_rule_adopted(sandbox, mo
     ledger = Ledger()
     table = ledger_table()
     with ledger.db.engine.begin() as conn:  # what 0.2 recorded after adopting the first opportunity by email
-        conn.execute(update(table).where(table.c.object_key == "k1").values(remote_id=f"lever:{theirs}/{contact}",
-                                                                             origin=None))  # fmt: skip
+        conn.execute(
+            update(table).where(table.c.object_key == "k1").values(remote_id=f"lever:{theirs}/{contact}", origin=None)
+        )
         conn.execute(update(table).where(table.c.object_key == "k2").values(origin=None))  # a legacy row of ours
 
     assert audit_links.main(["--conn-id", "ats_default"]) == 1  # something fails: a non-zero exit
@@ -46,7 +47,8 @@ def test_audit_links_finds_and_unlinks_what_the_earlier_rule_adopted(sandbox, mo
     assert audit_links.main(["--conn-id", "ats_default", "--apply"]) == 0
     entry = Ledger().deliveries.lookup(destination.ledger_key, ["k1"])["k1"]
     assert entry.remote_id is None and entry.origin == "unlinked"
-    removed = destination.remove(plural="profiles", items=[["k1", "src"]], remote_ids={"k1": f"lever:{theirs}"},
-                                 mode="archive", ledger=Ledger())  # fmt: skip
+    removed = destination.remove(
+        plural="profiles", items=[["k1", "src"]], remote_ids={"k1": f"lever:{theirs}"}, mode="archive", ledger=Ledger()
+    )
     assert removed["removed"] == [] and theirs not in state.vendors.lever.removed  # never touched again
     assert result["remote_ids"]["k0"].startswith("lever:")

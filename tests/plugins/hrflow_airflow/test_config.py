@@ -87,9 +87,15 @@ def test_the_floor_is_a_lower_bound_on_every_window(params, run_type, expected):
 def test_the_floor_param_wins_over_the_setting_and_the_run_limit_holds_for_unconfirmed_scheduled_runs():
     def cfg(params, run_type="scheduled"):
         return resolve_config(
-            PROFILE, {"source_keys": ["s"], **params}, run_type=run_type, interval_start=START, interval_end=END,
-            get_variable=no_variables, floor="2026-03-01T00:00:00Z", max_objects=50_000,
-        )  # fmt: skip
+            PROFILE,
+            {"source_keys": ["s"], **params},
+            run_type=run_type,
+            interval_start=START,
+            interval_end=END,
+            get_variable=no_variables,
+            floor="2026-03-01T00:00:00Z",
+            max_objects=50_000,
+        )
 
     assert cfg({}).floor == datetime(2026, 3, 1, tzinfo=timezone.utc)
     assert cfg({"created_at_floor": "2026-04-01T00:00:00Z"}).window.start == FLOOR

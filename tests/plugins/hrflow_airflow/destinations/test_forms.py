@@ -52,22 +52,26 @@ def reads_in(tree: ast.AST, properties: set[str]) -> set[str]:
     names = {
         target.id
         for node in ast.walk(tree)
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute)
-        and node.value.attr == "extra_dejson"
-        for target in node.targets if isinstance(target, ast.Name)
-    }  # fmt: skip
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute) and node.value.attr == "extra_dejson"
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     loops = {
         node.target.id: [e.value for e in node.iter.elts if isinstance(e, ast.Constant)]
         for node in ast.walk(tree)
-        if isinstance(node, ast.For) and isinstance(node.target, ast.Name)
+        if isinstance(node, ast.For)
+        and isinstance(node.target, ast.Name)
         and isinstance(node.iter, ast.Tuple | ast.List)
-    }  # fmt: skip
+    }
     found: set[str] = set()
     for node in ast.walk(tree):
         if (
-            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-            and node.args and holds_extras(node.func.value, names, properties)
-        ):  # fmt: skip
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and node.args
+            and holds_extras(node.func.value, names, properties)
+        ):
             found.update(keys_of(node.args[0], loops))
         elif isinstance(node, ast.Subscript) and holds_extras(node.value, names, properties):
             found.update(keys_of(node.slice, loops))

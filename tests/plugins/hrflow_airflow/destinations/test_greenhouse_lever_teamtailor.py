@@ -84,9 +84,13 @@ def test_lever_needs_perform_as_and_updates_the_contact(configure, sandbox):
     opportunity, contact = remote.removeprefix("lever:").split("/")
     assert sandbox.state.vendors.lever.candidates[opportunity]["sources"] == ["HrFlow.ai"]
     destination.update_batch(
-        plural="profiles", index=0, items=[["k0", "src"]], records=[{**record, "phone": "+33700000000"}],
-        remote_ids={"k0": remote}, bases={"k0": "h"},
-    )  # fmt: skip
+        plural="profiles",
+        index=0,
+        items=[["k0", "src"]],
+        records=[{**record, "phone": "+33700000000"}],
+        remote_ids={"k0": remote},
+        bases={"k0": "h"},
+    )
     assert sandbox.state.vendors.lever.contacts[contact]["phones"] == [{"value": "+33700000000", "type": "mobile"}]
     assert sandbox.state.vendors.lever.creates == 1
 

@@ -56,9 +56,13 @@ def webhook(ledger_path):
         return "started"
 
     app = create_app(
-        get_secret=lambda: SECRET, trigger=trigger, check_pool=lambda: None, starts_sync=True,
-        hasher=Hasher(), start_sync=start,
-    )  # fmt: skip
+        get_secret=lambda: SECRET,
+        trigger=trigger,
+        check_pool=lambda: None,
+        starts_sync=True,
+        hasher=Hasher(),
+        start_sync=start,
+    )
     client = TestClient(app)
     client.started, client.triggered = started, triggered
     return client
@@ -125,8 +129,9 @@ def test_a_new_job_announced_by_its_board_starts_the_jobs_sync(webhook):
 
 
 def test_with_the_setting_off_a_delivery_records_no_announcement(ledger_path):
-    app = create_app(get_secret=lambda: SECRET, trigger=lambda *_: "triggered", check_pool=lambda: None,
-                     starts_sync=False)  # fmt: skip
+    app = create_app(
+        get_secret=lambda: SECRET, trigger=lambda *_: "triggered", check_pool=lambda: None, starts_sync=False
+    )
     body = json.dumps([{"type": "profile.storing.update", "profile": PROFILE_OBJ}]).encode()
     answer = TestClient(app).post("/webhook", content=body, headers={SIGNATURE_HEADER: sign(SECRET, body)})
     assert answer.json()["results"] == [{"type": "profile.storing.update", "status": "ignored"}]

@@ -152,8 +152,17 @@ def test_a_write_that_never_left_is_resent_at_once_and_one_that_lost_its_answer_
     url, body = f"{sandbox.url}/smartrecruiters/candidates", {"firstName": "A", "lastName": "B", "email": "a@b.co"}
     headers = {"X-SmartToken": SMARTRECRUITERS_TOKEN}
     with pytest.raises(AnswerUnknownError):
-        send(session_for(sandbox.url), "POST", url, json=body, headers=headers, timeout=5, policy=FAST, target="t",
-             repeatable=False)  # fmt: skip
+        send(
+            session_for(sandbox.url),
+            "POST",
+            url,
+            json=body,
+            headers=headers,
+            timeout=5,
+            policy=FAST,
+            target="t",
+            repeatable=False,
+        )
     assert sandbox.state.calls["POST /smartrecruiters/candidates"] == 1
     assert sandbox.state.vendors.smartrecruiters.creates == 1  # applied, its answer lost
 

@@ -19,17 +19,31 @@ SYNCED = [{"name": "sync", "value": "1"}, {"name": "ats_id", "value": "ats:42"}]
 
 def config(**overrides) -> SyncConfig:
     values = dict(
-        containers=["board"], window=Window(), sweep=False, why="test", batch_size=None, page_size=4,
-        concurrency=None, requests_per_minute=None, dry_run=False,
-    )  # fmt: skip
+        containers=["board"],
+        window=Window(),
+        sweep=False,
+        why="test",
+        batch_size=None,
+        page_size=4,
+        concurrency=None,
+        requests_per_minute=None,
+        dry_run=False,
+    )
     return SyncConfig(**{**values, **overrides})
 
 
 def changes(cfg: SyncConfig | None = None):
     return find_changes(
-        JOB, cfg or config(), FIELD_MAP, ledger_key="ats_jobs_default", first_index=2, batch_size=None, lanes=1,
-        concurrency=None, max_batches=1024,
-    )  # fmt: skip
+        JOB,
+        cfg or config(),
+        FIELD_MAP,
+        ledger_key="ats_jobs_default",
+        first_index=2,
+        batch_size=None,
+        lanes=1,
+        concurrency=None,
+        max_batches=1024,
+    )
 
 
 def test_jobs_synced_before_the_upgrade_get_a_baseline_then_only_an_edit_is_an_update(sandbox, fernet, ledger_db):
@@ -90,9 +104,16 @@ def test_a_new_deployment_reads_nothing_to_compare(sandbox, fernet, ledger_db):
     sandbox.state.seed("profile", "src", 5)
     calls = sandbox.state.calls.copy()
     _, stats = find_changes(
-        PROFILE, config(containers=["src"]), {"first_name": "info.first_name"}, ledger_key="ats_default",
-        first_index=0, batch_size=None, lanes=1, concurrency=None, max_batches=1024,
-    )  # fmt: skip
+        PROFILE,
+        config(containers=["src"]),
+        {"first_name": "info.first_name"},
+        ledger_key="ats_default",
+        first_index=0,
+        batch_size=None,
+        lanes=1,
+        concurrency=None,
+        max_batches=1024,
+    )
     assert stats["mode"] == "baseline" and stats["read"] == 0 and stats["calls"] == 2
     assert sum(sandbox.state.calls.values()) - sum(calls.values()) == 2  # the newest date, one search of sync=1
 

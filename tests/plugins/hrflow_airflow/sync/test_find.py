@@ -16,9 +16,16 @@ FIELD_MAP = {"first_name": "info.first_name", "email": "info.email"}
 
 def config(**overrides) -> SyncConfig:
     values = dict(
-        containers=["src"], window=Window(), sweep=False, why="test", batch_size=4, page_size=3,
-        concurrency=None, requests_per_minute=None, dry_run=False,
-    )  # fmt: skip
+        containers=["src"],
+        window=Window(),
+        sweep=False,
+        why="test",
+        batch_size=4,
+        page_size=3,
+        concurrency=None,
+        requests_per_minute=None,
+        dry_run=False,
+    )
     return SyncConfig(**{**values, **overrides})
 
 
@@ -71,9 +78,11 @@ def test_a_request_whose_answer_never_came_is_sent_again_whole_under_its_key_aft
     records = unseal(sent)
     group_key = idempotency_key("profiles", records)
     Ledger().deliveries.record_intent(
-        "ats_default", [tuple(i) for i in sent["items"]], group_key=group_key,
+        "ats_default",
+        [tuple(i) for i in sent["items"]],
+        group_key=group_key,
         hashes={r["hrflow_key"]: record_hash(r) for r in records},
-    )  # fmt: skip
+    )
     AtsHook(ats_conn_id="ats_default").post_records("profiles", records, idempotency_key=group_key)
     changed = sent["items"][1][0]  # edited in HrFlow since: goes with its request, then as an update
     sandbox.state.update("profile", "src", changed, lambda p: p["info"].update(first_name="Edited"))
