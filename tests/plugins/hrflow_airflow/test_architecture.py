@@ -1,9 +1,10 @@
 """The code's shape: no import cycle, and the destination layer never imports the sync layer above it.
 
-The package (``plugins/hrflow_airflow``) and the sandbox (``sandbox/``) are held to the same rules: no import cycle
-(not even through an import inside a function or a TYPE_CHECKING block), no module over 350 lines and no function
-over 60. The package raises its own errors, never a plain ``ValueError`` or ``LookupError``. In every tree of the
-repository (``dags/``, ``tests/`` and ``bench/`` too), ``# fmt: skip`` only keeps a data table's rows.
+The package (``plugins/hrflow_airflow``) and the sandbox (``sandbox/``) are held to the same rules: no module over
+350 lines and no function over 60. The package raises its own errors, never a plain ``ValueError`` or
+``LookupError``. In every tree of the repository (``dags/``, ``tests/`` and ``bench/`` too) there is no import cycle
+(not even through an import inside a function or a TYPE_CHECKING block), and ``# fmt: skip`` only keeps a data
+table's rows.
 """
 
 from __future__ import annotations
@@ -11,24 +12,33 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 PACKAGE = REPO / "plugins" / "hrflow_airflow"
 SANDBOX = REPO / "sandbox"
-ROOTS = (PACKAGE, SANDBOX)  # each a top-level package, imported by its directory's name
-PREFIXES = tuple(root.name for root in ROOTS)
-TREES = (PACKAGE, SANDBOX, REPO / "dags", REPO / "tests", REPO / "bench")  # every tree of Python in the repository
+DAGS = REPO / "dags"
+ROOTS = (PACKAGE, SANDBOX)  # the code the size and private-name rules hold
+# every tree of Python in the repository, with the directory its modules are imported from (a DAG file: by its name)
+TREES = {PACKAGE: PACKAGE.parent, SANDBOX: REPO, DAGS: DAGS, REPO / "tests": REPO, REPO / "bench": REPO}
 
 
 def module_name(path: Path) -> str:
-    root = next(root for root in ROOTS if path.is_relative_to(root))
-    parts = path.relative_to(root.parent).with_suffix("").parts
+    base = next(base for tree, base in TREES.items() if path.is_relative_to(tree))
+    parts = path.relative_to(base).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def files(trees: Iterable[Path]) -> list[Path]:
+    return [path for tree in trees for path in sorted(tree.rglob("*.py"))]
+
+
+TOP_LEVEL = {module_name(path).split(".")[0] for path in files(TREES)}  # hrflow_airflow, sandbox, tests, a DAG...
+
+
 def ours(module: str) -> bool:
-    return module.split(".")[0] in PREFIXES
+    return module.split(".")[0] in TOP_LEVEL
 
 
 def imports(path: Path) -> set[str]:
@@ -44,11 +54,12 @@ def imports(path: Path) -> set[str]:
 
 
 def sources() -> list[Path]:
-    return [path for root in ROOTS for path in sorted(root.rglob("*.py"))]
+    return files(ROOTS)
 
 
-def graph() -> dict[str, set[str]]:
-    modules = {module_name(p): p for p in sources()}
+def graph(trees: Iterable[Path] = ROOTS) -> dict[str, set[str]]:
+    """Return each module of ``trees`` with the modules of ``trees`` it imports."""
+    modules = {module_name(p): p for p in files(trees)}
     return {name: {m for m in imports(path) if m in modules and m != name} for name, path in modules.items()}
 
 
@@ -58,6 +69,14 @@ def test_the_walk_sees_the_package_and_the_sandbox():
     assert "hrflow_airflow.hooks.http" in edges["hrflow_airflow.destinations.per_object"]
     assert "sandbox.accounts" in edges["sandbox.greenhouse"]
     assert "sandbox.server" in edges["sandbox.__main__"]
+
+
+def test_the_walk_over_the_repository_sees_the_dags_the_tests_and_the_benches():
+    edges = graph(TREES)
+    assert "hrflow_airflow.sync.tasks" in edges["hrflow_profiles_to_ats"]  # a DAG file: a module of its own name
+    assert "tests.conftest" in edges["tests.plugins.hrflow_airflow.test_ledger"]
+    assert "tests.dags.test_erasure" in edges["tests.dags.test_ashby"]
+    assert {"bench.common", "bench.baseline_sequential", "sandbox.airflow_home"} <= edges["bench.sync_bench"]
 
 
 def test_an_import_inside_a_function_is_an_edge(tmp_path):
@@ -97,7 +116,8 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_no_import_cycle():
-    edges = graph()
+    """Over the whole repository: the package, the sandbox, the DAG files, the tests and the benches."""
+    edges = graph(TREES)
     # a package's __init__ re-exporting its modules is not a cycle of code: only module-to-module edges count
     edges = {m: {t for t in ts if not m.startswith(t + ".")} for m, ts in edges.items()}
     assert find_cycles(edges) == []
