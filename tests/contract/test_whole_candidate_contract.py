@@ -58,10 +58,10 @@ def deliver(items, records) -> dict:
 
 
 def update(items, records, remote_ids) -> dict:
+    bases = {key: "h" for key, _ in items}
     return destination().update_batch(
-        plural="profiles", index=0, items=items, records=records, remote_ids=remote_ids,
-        bases={key: "h" for key, _ in items},
-    )  # fmt: skip
+        plural="profiles", index=0, items=items, records=records, remote_ids=remote_ids, bases=bases
+    )
 
 
 def held_cvs(ats: Emulator, state) -> dict[str, int]:
