@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sandbox.dags_test_server import WarmAirflow
+
 REPO = Path(__file__).resolve().parent.parent
 _BESIDE_PYTHON = Path(sys.executable).with_name("airflow")
 AIRFLOW = str(_BESIDE_PYTHON) if _BESIDE_PYTHON.exists() else shutil.which("airflow") or "airflow"
@@ -63,13 +65,22 @@ def init_home(env: dict[str, str], pool_slots: int | None = POOL_SLOTS) -> None:
 
 
 def dags_test(
-    env: dict[str, str], dag_id: str, conf: str | None = None, timeout: float = 600
+    env: dict[str, str], dag_id: str, conf: str | None = None, timeout: float = 600, *, warm: bool = False
 ) -> subprocess.CompletedProcess:
-    """Run ``airflow dags test`` for one DAG and return the finished process (output captured)."""
-    cmd = [AIRFLOW, "dags", "test", dag_id]
-    if conf:
-        cmd += ["--conf", conf]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    """
+    Run ``airflow dags test`` for one DAG and return the finished process (output captured).
+
+    ``warm``: run it as a child forked from a process that already imported Airflow (:mod:`sandbox.dags_test_server`,
+    one per home and core settings, kept for this process's life), which saves a short run about 6 s of start-up
+    and exit. The tests use it; the demo and the benchmarks time what a user runs: a cold command.
+    ``HRFLOW_DAGS_TEST_COLD=1`` makes every run cold.
+    """
+    args = ["dags", "test", dag_id, *(["--conf", conf] if conf else [])]
+    if warm and os.environ.get("HRFLOW_DAGS_TEST_COLD") != "1":
+        server = WarmAirflow.for_env(env)
+        if server is not None:
+            return server.run(args, env, timeout)
+    return subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def worker_name() -> str:

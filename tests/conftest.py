@@ -159,7 +159,7 @@ def run_dag(airflow_home, sandbox):
         for name, value in (variables or {}).items():
             extra[f"AIRFLOW_VAR_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         extra.update(env or {})
-        proc = dags_test(airflow_env(airflow_home, extra), dag_id, json.dumps(conf) if conf else None)
+        proc = dags_test(airflow_env(airflow_home, extra), dag_id, json.dumps(conf) if conf else None, warm=True)
         run_id, summary = _latest_run(airflow_home, dag_id)
         # `airflow dags test` prints every task's log, so this is everything the run logged
         return DagRunResult(proc.returncode, proc.stdout + proc.stderr, summary, run_id)

@@ -263,7 +263,7 @@ def test_tagging_killed_then_a_new_run_creates_nothing_again(airflow_home, sandb
     state.faults.clear()
     from tests.conftest import _latest_run  # noqa: PLC0415 - the shared helper of run_dag
 
-    proc = dags_test(env, DAG_ID, json.dumps({"source_keys": [source]}))
+    proc = dags_test(env, DAG_ID, json.dumps({"source_keys": [source]}), warm=True)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     _, summary = _latest_run(airflow_home, DAG_ID)
     assert summary["resumed"] == 6 and summary["tagged"] == 6

@@ -65,7 +65,7 @@ def test_no_plaintext_candidate_data_after_successful_and_failed_runs(sandbox, t
     state.update("profile", SOURCE, keys[0], lambda o: o["info"].update(date_birth="1987-04-12T00:00:00+0000"))
     conf = {"source_keys": [SOURCE], "batch_size": 3}
 
-    ok = dags_test(env, "hrflow_profiles_to_ats", json.dumps(conf))
+    ok = dags_test(env, "hrflow_profiles_to_ats", json.dumps(conf), warm=True)
     assert ok.returncode == 0, ok.stdout[-3000:]
     # a successful run keeps no candidate data, not even sealed: XCom rows, offloaded files and batch files go
     sealed_files = [p for p in (home / "xcom").rglob("*") if p.is_file() and b"gAAAAA" in p.read_bytes()]
@@ -79,7 +79,7 @@ def test_no_plaintext_candidate_data_after_successful_and_failed_runs(sandbox, t
     from sandbox.state import Fault
 
     state.faults.append(Fault(path="/v1/profile/indexing", method="PUT", status=400, times=1, match_key=more[0]))
-    failed = dags_test(env, "hrflow_profiles_to_ats", json.dumps(conf))
+    failed = dags_test(env, "hrflow_profiles_to_ats", json.dumps(conf), warm=True)
     assert failed.returncode != 0
     assert set(state.ats_area("profiles").applied) == set(keys + more)
     sms = dags_test(
@@ -88,6 +88,7 @@ def test_no_plaintext_candidate_data_after_successful_and_failed_runs(sandbox, t
         json.dumps(
             {"type": "profile.storing.success", "origin": "api", "profile": {"key": keys[1], "source": {"key": SOURCE}}}
         ),
+        warm=True,
     )
     assert sms.returncode == 0, sms.stdout[-3000:]
     assert len(state.sms.bodies) == 1

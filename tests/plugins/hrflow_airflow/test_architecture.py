@@ -275,16 +275,12 @@ def test_the_skip_scan_tells_a_data_table_from_code():
     assert skips_off_tables(source) == [9, 12, 15]
 
 
-OTHERS_FILES = {"tests/contract/test_whole_candidate_contract.py"}  # being changed elsewhere: checked once it lands
-
-
 def test_fmt_skip_is_only_on_data_tables():
     """Code is laid out by ``ruff format``: ``# fmt: skip`` keeps a table's rows, never packs code under the caps."""
     found = {
-        f"{relative}:{line}"
+        f"{path.relative_to(REPO)}:{line}"
         for tree in TREES
         for path in sorted(tree.rglob("*.py"))
-        if (relative := str(path.relative_to(REPO))) not in OTHERS_FILES
         for line in skips_off_tables(path.read_text())
     }
     assert found == set()
