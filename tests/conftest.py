@@ -155,7 +155,8 @@ def run_dag(airflow_home, sandbox):
         variables: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
     ) -> DagRunResult:
-        extra = dict(sandbox.airflow_env())
+        # a task's Airflow retry after 0.1 s, not [hrflow] task_retry_delay_seconds' 15 (a test may set its own)
+        extra = {"AIRFLOW__HRFLOW__TASK_RETRY_DELAY_SECONDS": "0.1", **sandbox.airflow_env()}
         for name, value in (variables or {}).items():
             extra[f"AIRFLOW_VAR_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         extra.update(env or {})
