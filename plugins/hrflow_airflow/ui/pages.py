@@ -65,7 +65,8 @@ def schedule_cards(dags: Mapping[str, dict[str, Any]], last: Mapping[str, dict[s
             link = f'<a target="_top" href="{e(run_url(base_url, dag_id, run["run_id"]))}">{e(run["run_id"])}</a>'
             state = f'<span class="{"ok" if run["state"] == "success" else "bad"}">{e(run["state"])}</span>'
             pending = ", ".join(f"{e(c)}: {p['pending']}" for c, p in sorted(run["per_container"].items()))
-            text = f"last run {link} {state}, ended {e(run['ended_at'])}<br>pending at its end: {pending or 0}"
+            counted = f"pending at its end: {pending}" if pending else "not counted: the run ended before its summary"
+            text = f"last run {link} {state}, ended {e(run['ended_at'])}<br>{counted}"
         else:
             text = "no run recorded yet"
         cards.append(
