@@ -2,11 +2,11 @@
 A candidate's CV on its way from HrFlow's ``public_url`` to an ATS that wants the bytes: streamed, never whole.
 
 :class:`CvStream` is the file's bytes, fetched from its URL each time it is iterated (a request the transport
-retries after a 429 reads it again from the start), checked against the cap ``[hrflow] max_cv_mb`` by its
-``Content-Length`` before anything is sent, and counted while it flows. :class:`MultipartBody` wraps it in a
-``multipart/form-data`` body made as it is read, so ``requests`` sends it chunked: neither the file nor the body
-is ever held in memory whole, written to disk, logged or returned. At most one CV is in flight per task
-(:data:`ONE_AT_A_TIME`), so memory stays bounded whatever the files' sizes.
+retries after a 429 reads it again from the start), checked against the cap ``[hrflow] max_cv_mb`` before anything
+is sent (by its ``Content-Length``, or by counting its bytes when the source states none), and counted while it
+flows. :class:`MultipartBody` wraps it in a ``multipart/form-data`` body made as it is read, so ``requests`` sends
+it chunked: neither the file nor the body is ever held in memory whole, written to disk, logged or returned. At
+most one CV is in flight per task (:data:`ONE_AT_A_TIME`), so memory stays bounded whatever the files' sizes.
 """
 
 from __future__ import annotations
@@ -48,18 +48,30 @@ class CvStream:
         if not response.ok:
             response.close()
             raise CvError(f"its URL answered HTTP {response.status_code}", response.status_code)
-        length = response.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > self.max_bytes:
+        length = stated_length(response)
+        if length is not None and length > self.max_bytes:
             response.close()
-            raise CvError(self.too_large(int(length)))
+            raise CvError(self.too_large(length))
         return response
 
-    def too_large(self, size: int) -> str:
-        return f"the file is {size / 1e6:.1f} MB, over the cap of {self.max_bytes / 1e6:g} MB ([hrflow] max_cv_mb)"
+    def too_large(self, size: int, *, known: bool = True) -> str:
+        """Return the reason for a file of ``size`` bytes; not ``known``: only that it passed the cap while flowing."""
+        said = f"{size / 1e6:.1f} MB" if known else f"more than {self.max_bytes / 1e6:g} MB"
+        return f"the file is {said}, over the cap of {self.max_bytes / 1e6:g} MB ([hrflow] max_cv_mb)"
 
     def check(self) -> None:
-        """Raise CvError now if the file cannot be fetched or says it is over the cap (nothing is read)."""
-        self.open().close()
+        """
+        Raise CvError now if the file cannot be fetched or is over the cap. Nothing is read when the source states
+        the file's length; when it states none (a chunked body), the bytes are counted up to one past the cap and
+        dropped, so a file the ATS will fetch itself (route "url") is checked all the same.
+        """
+        with self.open() as response:
+            if stated_length(response) is None:
+                seen = 0
+                for chunk in response.iter_content(CHUNK):
+                    seen += len(chunk)
+                    if seen > self.max_bytes:
+                        raise CvError(self.too_large(seen, known=False))
 
     def __iter__(self) -> Iterator[bytes]:
         self.sent = 0
@@ -67,8 +79,15 @@ class CvStream:
             for chunk in response.iter_content(CHUNK):
                 self.sent += len(chunk)
                 if self.sent > self.max_bytes:
-                    raise CvError(self.too_large(self.sent))
+                    raise CvError(self.too_large(self.sent, known=False))
                 yield chunk
+
+
+def stated_length(response: requests.Response) -> int | None:
+    """Return the body's length as the source states it; None when it states none or sends the body chunked."""
+    length = response.headers.get("Content-Length") or ""
+    chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()  # a stated length is void then
+    return int(length) if length.isdigit() and not chunked else None
 
 
 class MultipartBody:
