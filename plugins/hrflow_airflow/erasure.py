@@ -153,7 +153,7 @@ def forget_airflow_copies(source: str, keys: list[str], ledger: Ledger) -> None:
     from hrflow_airflow.events.outbox import MessageRecords
     from hrflow_airflow.events.planning import run_id_for
     from hrflow_airflow.events.sms import DAG_ID, sms_idempotency_key
-    from hrflow_airflow.spill import forget_keys
+    from hrflow_airflow.sync.spill import forget_keys
 
     removed = forget_keys(set(keys))
     inbox, outbox = Inbox(ledger.db).table, MessageRecords("sms", ledger.db).table

@@ -148,7 +148,7 @@ def _delete_offloaded(dag_id: str, run_id: str, task_id: str) -> None:
         return
     from airflow.sdk import ObjectStoragePath
 
-    from hrflow_airflow.spill import remove_tree
+    from hrflow_airflow.sync.spill import remove_tree
 
     directory = ObjectStoragePath(base) / dag_id / run_id / task_id
     if directory.exists():

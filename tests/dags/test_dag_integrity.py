@@ -84,7 +84,7 @@ def test_failures_late_runs_and_recoveries_alert(dagbag, dag_id):
     ends = ([c.__name__ for c in history], [c.__name__ for c in recorded])
     assert ends == (([], []) if dag_id == "hrflow_profile_sms" else (["record_failure"], ["record_success"]))
     [deadline] = dag.deadline
-    assert deadline.callback.path == "hrflow_airflow.monitoring.HrFlowAlertNotifier"
+    assert deadline.callback.path == "hrflow_airflow.alerts.monitoring.HrFlowAlertNotifier"
     assert deadline.callback.kwargs["event"] == "deadline"
     assert deadline.interval.total_seconds() > 0
 

@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import time
 
-from hrflow_airflow.listing import read_manifest
+from hrflow_airflow.sync.listing import read_manifest
 from sandbox.airflow_home import AIRFLOW, airflow_env, dags_test
 from sandbox.objects import make_key
 from sandbox.state import Fault

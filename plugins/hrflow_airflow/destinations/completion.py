@@ -11,7 +11,9 @@ unless the ledger's parts say they went already (:mod:`hrflow_airflow.ledger.par
   created, and a later run sends the CV (``Parts.to_retry``).
 * **The applications**: one per job the profile applied to (``applications`` of the record), the same way; a job
   the ATS does not know is counted (``unknown_jobs``), and the candidate stays. An application whose tag was
-  removed in HrFlow stays in the ATS (the recruiter decides) and is reported once (``left``).
+  removed in HrFlow stays in the ATS (the recruiter decides) and is reported once (``left``). Where the adapter
+  declares ``one_record_per_job`` (SmartRecruiters, Workable, Lever), each job is a record of its own instead
+  (:mod:`.whole_delivery`).
 * **Fields an update leaves out.** ``[hrflow] update_fields`` governs the CV and the applications like any field:
   an update record without ``resume`` or ``applications`` does not govern them. Nothing of them is sent, an
   absent list is no removed tag, and a part awaiting a retry is *held* (:func:`hold_ungoverned`): no later run

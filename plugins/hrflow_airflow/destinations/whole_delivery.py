@@ -1,9 +1,10 @@
 """
 The whole candidate in the per-object engine: after an object's record is created (or found created by an earlier
 run), its CV and its applications go once (:class:`~.completion.Completion`); where the vendor makes one record per
-job (Workable candidates, Lever opportunities), the first job rides on the create and each other job is its own
-record, created exactly once like any object: it has its own ledger row (key ``<key>~<job tag>``, never tagged in
-HrFlow) and its own marker, and the ledger's part ``job:<id>`` points the object to it.
+job (the adapter declares ``one_record_per_job``: SmartRecruiters and Workable candidates, Lever opportunities), the
+first job rides on the create and each other job is its own record, created exactly once like any object: it has its
+own ledger row (key ``<key>~<job tag>``, never tagged in HrFlow) and its own marker, and the ledger's part
+``job:<id>`` points the object to it.
 """
 
 from __future__ import annotations

@@ -14,14 +14,14 @@ from typing import Any
 from airflow.sdk import Param, Variable, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from hrflow_airflow.alerts.metrics import emit_counts
+from hrflow_airflow.alerts.monitoring import HrFlowAlertNotifier, deadline_alert, sms_deadline, under_dags_test
 from hrflow_airflow.errors import BadConfigError, fails_fast
 from hrflow_airflow.events.digest import DIGEST, SEND, Bursts, decide, digest_over, digest_text
 from hrflow_airflow.events.sms_batch import run_members, text_each
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.messaging import messaging_hook
-from hrflow_airflow.metrics import emit_counts
-from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sms_deadline, under_dags_test
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.settings import setting
 from hrflow_airflow.sync.dag_args import START_DATE

@@ -38,7 +38,7 @@ from hrflow_airflow.hooks.http import (
     pooled_session,
     with_attempts,
 )
-from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError, fitting
+from hrflow_airflow.hooks.keyset import DEFAULT_RESULT_WINDOW, Keyset, ListingTooDeepError, fitting
 from hrflow_airflow.settings import settings
 
 __all__ = [  # the hook, and HrFlow's errors (defined in hooks/hrflow_client.py)
@@ -229,7 +229,7 @@ class HrFlowHook(SyncTagging, BaseHook):
         """
         Yield every object ``read_page`` returns inside the filters' window, each once, oldest first.
 
-        Paging is by ``created_at`` keyset (:class:`~hrflow_airflow.keyset.Keyset`, which says why): deep offsets
+        Paging is by ``created_at`` keyset (:class:`~hrflow_airflow.hooks.keyset.Keyset`, which says why): deep offsets
         are never asked for. ``on_page(objects_so_far, meta)`` is called after every page (progress).
         ``after=(instant, keys)`` resumes a listing from ``instant``, skipping ``keys`` (read at or after it);
         ``page_bytes``: later queries ask for no more objects than fit that many bytes (:func:`.keyset.fitting`).

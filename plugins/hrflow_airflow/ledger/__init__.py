@@ -14,6 +14,11 @@ posted again; and only a record of *what* the ATS accepted tells an edit in HrFl
 * :mod:`.watermarks` — the changes listing's watermarks;
 * :mod:`.seen` — the keys a full sweep listed, to find the synced objects HrFlow no longer holds;
 * :mod:`.parts` — what went with each object beyond its record: its CV, its applications.
+* :mod:`.keys` — the ledger's own keys, sealed under the Fernet key; :mod:`.counts`, :mod:`.runs` — the HrFlow
+  page's counts and run history.
+
+Its repair commands: ``python -m hrflow_airflow.ledger.quarantine`` (list or release), ``...ledger.reseal`` (after
+a Fernet key rotation) and ``...ledger.audit_links`` (links checked against "adopt only what we made").
 
 The event flow's inbox, message and burst tables (:mod:`hrflow_airflow.events.inbox`,
 :mod:`hrflow_airflow.events.outbox`, :mod:`hrflow_airflow.events.digest`) and the HrFlow page's (:mod:`.history`)

@@ -4,7 +4,7 @@ Keys the ledger keeps for the package, sealed under ``[core] fernet_key`` (table
 The record-hash key (:func:`hrflow_airflow.sealed.record_hash`) lives here, so rotating the Fernet key changes no
 hash: the key is generated once, stored sealed, opened with any configured Fernet key (``new,old`` during a
 rotation) and re-sealed under the first one the first time it is read after a rotation, so the old key can then
-be dropped. ``python -m hrflow_airflow.reseal`` re-seals at once (the rotation runbook's step).
+be dropped. ``python -m hrflow_airflow.ledger.reseal`` re-seals at once (the rotation runbook's step).
 """
 
 from __future__ import annotations

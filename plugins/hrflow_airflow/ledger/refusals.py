@@ -4,7 +4,7 @@ Refusals and quarantine: a record the destination refused, counted per run, quar
 The row keeps a keyed hash of the refused record (``record_hash``), the count of refusals of that same record and
 the reason, redacted. After ``[hrflow] max_refusals`` refusals it is ``quarantined``: later runs skip it until its
 record changes (another hash) or an operator releases it (:meth:`Refusals.release`,
-``python -m hrflow_airflow.quarantine``). :func:`counted` is the policy, pure; :class:`Refusals` its queries.
+``python -m hrflow_airflow.ledger.quarantine``). :func:`counted` is the policy, pure; :class:`Refusals` its queries.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from hrflow_airflow.ledger import QUARANTINED, REMOVED, Entry, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import SEALED, record_hash, seal_items, unseal, unsealed
-from hrflow_airflow.spill import keep_beside, load_batch, load_beside, mark_done
 from hrflow_airflow.sync.config import resolve_hrflow_tuning
 from hrflow_airflow.sync.payloads import UPDATE, Delivered, Failure, Posted, Tagged, Transformed
+from hrflow_airflow.sync.spill import keep_beside, load_batch, load_beside, mark_done
 from hrflow_airflow.sync.summary import lost
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ from typing import TypedDict
 
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
-from hrflow_airflow.keyset import DEFAULT_RESULT_WINDOW
+from hrflow_airflow.hooks.keyset import DEFAULT_RESULT_WINDOW
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.ledger.refusals import RESEND_MARK
 from hrflow_airflow.mapping import SYNC_TAG

@@ -14,8 +14,8 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, AssetOrTimeSchedule, CronDataIntervalTimetable, Param
 
+from hrflow_airflow.alerts.monitoring import HrFlowAlertNotifier, deadline_alert, sync_deadline
 from hrflow_airflow.errors import BadConfigError
-from hrflow_airflow.monitoring import HrFlowAlertNotifier, deadline_alert, sync_deadline
 from hrflow_airflow.objects import KINDS, ObjectKind
 from hrflow_airflow.settings import setting, settings
 from hrflow_airflow.sync.history import record_failure, record_success

@@ -5,8 +5,8 @@ sealed batches while the pages arrive. A batch holds keys and records; an object
 its key and reason, reported by ``transform``.
 
 Large listings are read in ``created_at`` slices at once and checkpointed, so a stopped run's successor resumes
-them (:mod:`hrflow_airflow.listing`); batches go to object storage when it is configured
-(:mod:`hrflow_airflow.spill`).
+them (:mod:`hrflow_airflow.sync.listing`); batches go to object storage when it is configured
+(:mod:`hrflow_airflow.sync.spill`).
 """
 
 from __future__ import annotations
@@ -19,24 +19,24 @@ from typing import Any
 
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import Ledger
-from hrflow_airflow.listing import (
-    Start,
-    fingerprint,
-    start_listing,
-)
 from hrflow_airflow.mapping import SYNC_TAG
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import seal_items
 from hrflow_airflow.settings import settings
-from hrflow_airflow.spill import BatchSpiller, listed_items, run_dir, spill_root
 from hrflow_airflow.sync.config import SyncConfig
 from hrflow_airflow.sync.dag_args import MAX_BATCHES, ats_concurrency, parallel_batches
 from hrflow_airflow.sync.large_run import stop_large_run
+from hrflow_airflow.sync.listing import (
+    Start,
+    fingerprint,
+    start_listing,
+)
 from hrflow_airflow.sync.payloads import Batch, Failure, Stats
 from hrflow_airflow.sync.plan import Plan, batch_bytes, page_bytes, plan_run
 from hrflow_airflow.sync.progress import Progress
 from hrflow_airflow.sync.reading import estimate_pending, plan_slices, run_search
 from hrflow_airflow.sync.regroup import Regroup
+from hrflow_airflow.sync.spill import BatchSpiller, listed_items, run_dir, spill_root
 from hrflow_airflow.sync.summary import found_by_container
 
 log = logging.getLogger(__name__)

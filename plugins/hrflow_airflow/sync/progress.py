@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from hrflow_airflow.metrics import duration_text, emit_counts
+from hrflow_airflow.alerts.metrics import duration_text, emit_counts
 from hrflow_airflow.objects import ObjectKind
 
 log = logging.getLogger(__name__)

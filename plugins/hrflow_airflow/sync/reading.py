@@ -15,11 +15,11 @@ from typing import Any
 
 from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.hooks.hrflow_api import HrFlowAuthError, HrFlowHook
-from hrflow_airflow.listing import DEFAULT_SLICES, Slice, fewer_collections, run_parallel, slice_count, split
 from hrflow_airflow.mapping import SYNC_TAG, MappingError, is_synced
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.config import SyncConfig
+from hrflow_airflow.sync.listing import DEFAULT_SLICES, Slice, fewer_collections, run_parallel, slice_count, split
 
 log = logging.getLogger(__name__)
 UNSYNCED = {"tags_excluded": [[SYNC_TAG]]}  # search's filter: objects without sync=1
@@ -45,7 +45,7 @@ def run_search(
     is held beyond the page being read). ``job_map``: a profile's jobs' ATS ids (``hrflow_job_map``).
 
     ``slices`` (default: the whole window) are read at once, one thread each, each from its checkpoint
-    (see :mod:`hrflow_airflow.listing`); ``already`` objects were listed before a resume; ``page_bytes``: pages
+    (see :mod:`hrflow_airflow.sync.listing`); ``already`` objects were listed before a resume; ``page_bytes``: pages
     ask for fewer objects than ``cfg.page_size`` when that many would hold more bytes than this; ``on_listed``
     gets the key of every object the listing returns, synced or not (the full sweep's removal detection).
 

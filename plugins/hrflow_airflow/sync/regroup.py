@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from hrflow_airflow.spill import BatchSpiller
+from hrflow_airflow.sync.spill import BatchSpiller
 
 
 class Regroup:

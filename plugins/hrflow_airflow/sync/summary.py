@@ -10,13 +10,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from hrflow_airflow.alerts.monitoring import summary_table
 from hrflow_airflow.dates import setting_datetime
-from hrflow_airflow.listing import close_run
-from hrflow_airflow.monitoring import summary_table
 from hrflow_airflow.objects import ObjectKind
 from hrflow_airflow.sealed import delete_xcoms
-from hrflow_airflow.spill import delete_run_dir, run_dir, spill_root
+from hrflow_airflow.sync.listing import close_run
 from hrflow_airflow.sync.payloads import UPDATE, Failure, Posted, Stats, Summary, Tagged, Transformed
+from hrflow_airflow.sync.spill import delete_run_dir, run_dir, spill_root
 
 log = logging.getLogger(__name__)
 

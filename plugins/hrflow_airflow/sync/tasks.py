@@ -18,13 +18,13 @@ from typing import Any
 from airflow.sdk import Variable, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from hrflow_airflow.alerts.metrics import log_run_progress, publish_report
+from hrflow_airflow.alerts.monitoring import under_dags_test
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.errors import fails_fast
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.ledger.seen import seen_keys
-from hrflow_airflow.metrics import log_run_progress, publish_report
-from hrflow_airflow.monitoring import under_dags_test
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.changes import commit_watermark, find_updates

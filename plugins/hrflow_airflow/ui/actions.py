@@ -2,7 +2,7 @@
 The HrFlow page's two actions on one key, through the ledger's own API, each recorded in the action log.
 
 * **release**: a quarantined object is sent again by the next run (``Refusals.release``, as
-  ``python -m hrflow_airflow.quarantine release KEY`` does).
+  ``python -m hrflow_airflow.ledger.quarantine release KEY`` does).
 * **resend**: a synced object is sent again by the next run as an update: the ledger forgets which record the
   ATS holds (its ``synced_hash`` becomes ``RESEND_MARK``) and marks the row as a refused update, which every run
   reads again by key, whether ``[hrflow] updates`` is on or off (``sync.changes``); the update it sends records

@@ -74,7 +74,7 @@ def test_the_walk_sees_the_package_and_the_sandbox():
 def test_the_walk_over_the_repository_sees_the_dags_the_tests_and_the_benches():
     edges = graph(TREES)
     assert "hrflow_airflow.sync.tasks" in edges["hrflow_profiles_to_ats"]  # a DAG file: a module of its own name
-    assert "tests.conftest" in edges["tests.plugins.hrflow_airflow.test_ledger"]
+    assert "tests.conftest" in edges["tests.plugins.hrflow_airflow.ledger.test_ledger"]
     assert "tests.dags.test_erasure" in edges["tests.dags.test_ashby"]
     assert {"bench.common", "bench.baseline_sequential", "sandbox.airflow_home"} <= edges["bench.sync_bench"]
 
@@ -139,6 +139,31 @@ def test_no_module_imports_another_modules_private_names():
 def upward(lower: str, *upper: str) -> set[tuple[str, str]]:
     """Return the imports from a module under ``lower`` of a module under one of ``upper``."""
     return {(m, t) for m, ts in graph().items() if m.startswith(lower) for t in ts if t.startswith(upper)}
+
+
+# the top of the package: what every flow shares, and the erasure (one module); a flow's modules sit in its package
+SHARED = {
+    "__init__": "get_provider_info and the version",
+    "candidate": "the whole candidate (CV, applications, custom fields) the destinations and the sync read",
+    "dates": "HrFlow's and the ATSs' date formats, read by hooks, destinations and the sync",
+    "erasure": "the erasure flow: one module, beside the sync (sync/) and the event path (events/)",
+    "errors": "the one error tree and fails_fast",
+    "forms": "connection-form declarations of the hooks and the destinations",
+    "mapping": "field maps and the record projection: the sync, the destinations and preview",
+    "objects": "the object kinds (profile, job), everywhere",
+    "plugin": "the AirflowPlugin mounting events/ and ui/",
+    "preview": "python -m hrflow_airflow.preview: a profile's records, read from the sync's maps and the adapters",
+    "sealed": "sealed XCom values and the record hash: the sync, the events, the ledger, the destinations",
+    "settings": "[hrflow] settings, read by every flow",
+}
+FLOWS = {"sync", "events", "ledger", "destinations", "hooks", "alerts", "ui"}  # a package each
+
+
+def test_the_top_of_the_package_holds_only_shared_modules_and_the_flows_packages():
+    """A module of one flow added at the top fails: it goes in its flow's package (docs/architecture.md)."""
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert (modules, packages) == (set(SHARED), FLOWS)
 
 
 def test_destinations_never_import_the_sync_layer():

@@ -115,9 +115,9 @@ def test_a_retried_task_does_not_count_its_refusal_twice(sandbox, fernet, ledger
 
 def test_a_listing_batch_goes_on_with_its_records_unopened_and_its_mapping_failures_by_key(fernet, tmp_path):
     """search maps as it reads: transform passes the batch file's records on by reference and reports failures."""
-    from hrflow_airflow.spill import BatchSpiller, load_beside, mark_done
     from hrflow_airflow.sync.find import seal_records
     from hrflow_airflow.sync.reading import map_item
+    from hrflow_airflow.sync.spill import BatchSpiller, load_beside, mark_done
 
     field_map = {"first_name": "info.first_name", "skills": "skills[].name"}
     objects = [

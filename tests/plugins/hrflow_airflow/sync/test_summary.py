@@ -108,8 +108,8 @@ def test_batches_kept_in_memory_are_cut_in_order_and_sealed(monkeypatch):
 
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
     from hrflow_airflow.sealed import unseal
-    from hrflow_airflow.spill import BatchSpiller
     from hrflow_airflow.sync.find import seal_batch
+    from hrflow_airflow.sync.spill import BatchSpiller
 
     spiller = BatchSpiller(seal_batch, 3, None, {"concurrency": 5})
     for i in range(7):

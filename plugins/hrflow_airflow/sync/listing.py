@@ -35,8 +35,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hrflow_airflow.dates import as_datetime
-from hrflow_airflow.spill import resumable_batches, write_atomic
 from hrflow_airflow.sync.config import Window
+from hrflow_airflow.sync.spill import resumable_batches, write_atomic
 
 log = logging.getLogger(__name__)
 

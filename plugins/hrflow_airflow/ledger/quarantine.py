@@ -2,8 +2,8 @@
 List or release the objects the sync ledger holds in quarantine (refused ``[hrflow] max_refusals`` times with
 the same record). Run where the tasks run, with the same ``hrflow_ledger`` connection::
 
-    python -m hrflow_airflow.quarantine list [--destination ats_default]
-    python -m hrflow_airflow.quarantine release [--destination ats_default] [KEY ...]   # no KEY: all of them
+    python -m hrflow_airflow.ledger.quarantine list [--destination ats_default]
+    python -m hrflow_airflow.ledger.quarantine release [--destination ats_default] [KEY ...]   # no KEY: all of them
 
 A released object is sent again by the next run (and counts its refusals from zero). Param
 ``retry_quarantined`` of the sync DAGs does the same for one run without changing the ledger.
@@ -18,7 +18,9 @@ from hrflow_airflow.ledger import Ledger
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hrflow_airflow.quarantine", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hrflow_airflow.ledger.quarantine", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("command", choices=["list", "release"])
     parser.add_argument("keys", nargs="*", help="object keys to release (default: every quarantined object)")
     parser.add_argument("--destination", help="ledger key of one destination, e.g. ats_default")

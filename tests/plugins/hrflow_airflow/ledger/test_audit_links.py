@@ -1,5 +1,5 @@
 """
-The repair path (``python -m hrflow_airflow.audit_links``): a link the earlier adoption rule made (a person's own
+The repair path (``python -m hrflow_airflow.ledger.audit_links``): a link the earlier adoption rule made (a person's own
 Lever opportunity, adopted as the first match by email) is listed, and unlinked by ``--apply``; our own records,
 marked or from before markers, pass.
 """
@@ -10,9 +10,8 @@ import json
 
 from sqlalchemy import update
 
-from hrflow_airflow import audit_links
 from hrflow_airflow.destinations import destination_for
-from hrflow_airflow.ledger import Ledger
+from hrflow_airflow.ledger import Ledger, audit_links
 from hrflow_airflow.ledger.schema import ledger_table
 from sandbox import lever
 

@@ -2,7 +2,7 @@
 Check the alert channels' setup without sending anything. Run where the callbacks run (the dag-processor, the
 scheduler), with the same connections and ``[hrflow]`` settings::
 
-    python -m hrflow_airflow.alert_check
+    python -m hrflow_airflow.alerts.check
 
 It prints each channel of ``[hrflow] alert_channels`` with the connection it sends through, or what is wrong with
 it (an unknown channel, a missing connection, an e-mail connection without ``to`` or ``from_email``, no on-call
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hrflow_airflow.alert_channels import (
+from hrflow_airflow.alerts.channels import (
     ALERT_CONN_ID,
     ALERT_PHONE_VARIABLE,
     CONNECTIONS,
@@ -52,7 +52,7 @@ def channel_status(channel: str) -> tuple[bool, str]:
 
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(
-        prog="python -m hrflow_airflow.alert_check", description=__doc__.split("\n\n")[0]
+        prog="python -m hrflow_airflow.alerts.check", description=__doc__.split("\n\n")[0]
     ).parse_args(argv)
     names = channel_names()
     if not names:

@@ -1,5 +1,5 @@
 """
-Re-seal the keys the ledger keeps under the first ``[core] fernet_key``: ``python -m hrflow_airflow.reseal``.
+Re-seal the keys the ledger keeps under the first ``[core] fernet_key``: ``python -m hrflow_airflow.ledger.reseal``.
 
 Run it after ``airflow rotate-fernet-key`` (docs/operations.md, "Rotating secrets"), before the old key is
 dropped; a sync task does the same the first time it runs after a rotation.

@@ -9,7 +9,7 @@ import pytest
 
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook, HrFlowListingError
 from hrflow_airflow.hooks.http import RetryPolicy
-from hrflow_airflow.keyset import Keyset, next_midnight
+from hrflow_airflow.hooks.keyset import Keyset, next_midnight
 from hrflow_airflow.objects import PROFILE
 from sandbox.objects import make_key
 

@@ -1,4 +1,4 @@
-"""The listing's slices, checkpoint and resume bookkeeping (plugins/hrflow_airflow/listing.py, spill.py)."""
+"""The listing's slices, checkpoint and resume bookkeeping (plugins/hrflow_airflow/sync/listing.py, spill.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from hrflow_airflow.listing import (
+from hrflow_airflow.sync.config import Window
+from hrflow_airflow.sync.listing import (
     Checkpoint,
     Slice,
     fewer_collections,
@@ -21,8 +22,7 @@ from hrflow_airflow.listing import (
     split,
     start_listing,
 )
-from hrflow_airflow.spill import BatchSpiller, load_batch, mark_done, resumable_batches
-from hrflow_airflow.sync.config import Window
+from hrflow_airflow.sync.spill import BatchSpiller, load_batch, mark_done, resumable_batches
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

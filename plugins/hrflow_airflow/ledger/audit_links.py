@@ -2,7 +2,7 @@
 Audit the ledger's links to ATS records against the rule "adopt only what we made", and unlink those that fail
 it. Run where the tasks run, with the same connections::
 
-    python -m hrflow_airflow.audit_links [--conn-id ats_default] [--apply] [KEY ...]
+    python -m hrflow_airflow.ledger.audit_links [--conn-id ats_default] [--apply] [KEY ...]
 
 Each ledger row the sync would remove or erase through (``origin`` created, or recorded before 0.3) is read by id
 from the ATS. It passes when the record carries the marker of its own object (``hrflow-key:<key>``), or, for a
@@ -67,7 +67,9 @@ def audit(conn_id: str, keys: list[str] | None = None, *, apply: bool = False, l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hrflow_airflow.audit_links", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hrflow_airflow.ledger.audit_links", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("keys", nargs="*", help="object keys to audit (default: every linked object)")
     parser.add_argument("--conn-id", default="ats_default", help="the destination connection (default ats_default)")
     parser.add_argument("--apply", action="store_true", help="unlink the ids that fail the proof")

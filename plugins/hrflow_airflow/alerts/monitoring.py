@@ -1,7 +1,7 @@
 """
 Monitoring: failure, deadline and recovery alerts, per-source run reports (asset events) and metrics.
 
-Alerts go on every channel ``[hrflow] alert_channels`` names (:mod:`hrflow_airflow.alert_channels`: the on-call
+Alerts go on every channel ``[hrflow] alert_channels`` names (:mod:`hrflow_airflow.alerts.channels`: the on-call
 SMS, Slack, e-mail), each at most once per channel. They carry the DAG, the run, the failed task, counts and keys,
 the run's UI URL and the HrFlow page's: never candidate data. A DAG whose failure was alerted has an open
 *incident* in the alerts' record; the next run of it that succeeds sends one recovery message and closes it.
@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier, DeadlineAlert, DeadlineReference, SyncCallback
 
-from hrflow_airflow.alert_channels import Alert, alert_records, base_url, deliver, page_url
-from hrflow_airflow.metrics import under_dags_test
+from hrflow_airflow.alerts.channels import Alert, alert_records, base_url, deliver, page_url
+from hrflow_airflow.alerts.metrics import under_dags_test
 
 log = logging.getLogger(__name__)
 

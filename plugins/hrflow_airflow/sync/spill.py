@@ -49,7 +49,7 @@ class BatchSpiller:
     :param seal_batch: ``(index, items) -> dict``, the sealed form of one batch.
     :param directory: where batch files go; None keeps the sealed batches in memory (returned whole).
     :param extra: fields every batch carries (the plan's concurrency, the delivery lanes).
-    :param slices: the listing's slices (:class:`hrflow_airflow.listing.Slice`), told what each file holds.
+    :param slices: the listing's slices (:class:`hrflow_airflow.sync.listing.Slice`), told what each file holds.
     :param checkpoint: called with the batch references after each file is written (the listing's manifest).
     :param adopted: batch references an earlier, unfinished listing already wrote (resumed).
     :param first_file: number of the first file written (files already in ``directory`` keep theirs).

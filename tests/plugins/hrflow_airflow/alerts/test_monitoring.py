@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from hrflow_airflow import alert_channels, metrics, monitoring
-from hrflow_airflow.alert_channels import alert_target
-from hrflow_airflow.events.outbox import MessageRecords
-from hrflow_airflow.metrics import event_extra, publish_report
-from hrflow_airflow.monitoring import (
+from hrflow_airflow.alerts import channels as alert_channels
+from hrflow_airflow.alerts import metrics, monitoring
+from hrflow_airflow.alerts.channels import alert_target
+from hrflow_airflow.alerts.metrics import event_extra, publish_report
+from hrflow_airflow.alerts.monitoring import (
     HrFlowAlertNotifier,
     deadline_alert,
     deadline_text,
@@ -20,6 +20,7 @@ from hrflow_airflow.monitoring import (
     run_url,
     summary_table,
 )
+from hrflow_airflow.events.outbox import MessageRecords
 from hrflow_airflow.objects import JOB, PROFILE
 from hrflow_airflow.settings import setting
 from sandbox.connections import alert_connection
@@ -91,7 +92,7 @@ def test_summary_table_has_a_row_per_source_and_a_total():
 def test_deadline_alert_runs_the_notifier_through_the_executor():
     alert = deadline_alert(timedelta(minutes=5))
     assert type(alert.callback).__name__ == "SyncCallback"
-    assert alert.callback.path == "hrflow_airflow.monitoring.HrFlowAlertNotifier"
+    assert alert.callback.path == "hrflow_airflow.alerts.monitoring.HrFlowAlertNotifier"
     assert alert.callback.kwargs == {"event": "deadline", "deadline_seconds": 300.0}
     assert alert.interval == timedelta(minutes=5)
     assert deadline_alert(timedelta(0)) is None
@@ -205,7 +206,7 @@ def test_notifier_sends_one_alert_per_run_even_if_called_twice(alert_conn, sandb
 def test_alert_whose_answer_is_lost_is_reported_by_key_and_never_sent_twice(alert_conn, sandbox, caplog):
     """The gateway sends the alert, the answer is lost: the record holds the intent, so no call sends it again."""
     sandbox.state.faults.append(Fault(path="/sms", lose_response=True))
-    with caplog.at_level(logging.ERROR, logger="hrflow_airflow.monitoring"):
+    with caplog.at_level(logging.ERROR, logger="hrflow_airflow.alerts.monitoring"):
         HrFlowAlertNotifier()(_failure_context())
         HrFlowAlertNotifier()(_failure_context())  # the deadline's or another scheduler's call, or a rerun
     assert len(sandbox.state.sms.bodies) == 1 and sandbox.state.sms.requests == 1
@@ -221,7 +222,7 @@ def test_an_alert_goes_even_where_its_record_cannot_be_opened(alert_conn, sandbo
         raise PermissionError(f"Access denied for connection '{conn_id}' by Execution API")
 
     monkeypatch.setattr(LedgerHook, "get_connection", classmethod(denied))
-    with caplog.at_level(logging.WARNING, logger="hrflow_airflow.monitoring"):
+    with caplog.at_level(logging.WARNING, logger="hrflow_airflow.alerts.monitoring"):
         HrFlowAlertNotifier()(_failure_context())
     assert len(sandbox.state.sms.bodies) == 1
     assert "HrFlow alert record unavailable here (PermissionError" in caplog.text
@@ -238,7 +239,7 @@ def test_alert_refused_with_429_is_sent_by_a_later_call(alert_conn, sandbox):
 
 def test_notifier_without_target_logs_and_does_not_raise(sandbox, monkeypatch, caplog):
     monkeypatch.setattr(alert_channels, "alert_target", lambda: None)
-    with caplog.at_level(logging.WARNING, logger="hrflow_airflow.monitoring"):
+    with caplog.at_level(logging.WARNING, logger="hrflow_airflow.alerts.monitoring"):
         HrFlowAlertNotifier()(_failure_context())
     assert "No alert target is set (connection 'hrflow_alert' or Variable 'hrflow_alert_phone')" in caplog.text
     assert sandbox.state.sms.bodies == []
@@ -246,7 +247,7 @@ def test_notifier_without_target_logs_and_does_not_raise(sandbox, monkeypatch, c
 
 def test_notifier_survives_a_failing_messaging_service(alert_conn, sandbox, monkeypatch, caplog):
     monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_ALERT", json.dumps({**alert_conn, "password": "wrong"}))
-    with caplog.at_level(logging.ERROR, logger="hrflow_airflow.monitoring"):
+    with caplog.at_level(logging.ERROR, logger="hrflow_airflow.alerts.monitoring"):
         HrFlowAlertNotifier()(_failure_context())
     assert "HrFlow failure alert not sent on channel 'sms'" in caplog.text
     assert "check connection 'hrflow_alert'" in caplog.text
@@ -306,7 +307,7 @@ def test_run_progress_logs_batches_done_objects_and_time_left_and_counts_them(mo
             return 49  # this batch is the 50th
 
     started = datetime.now(timezone.utc) - timedelta(minutes=10)
-    with caplog.at_level(logging.INFO, logger="hrflow_airflow.monitoring"):
+    with caplog.at_level(logging.INFO, logger="hrflow_airflow.alerts.monitoring"):
         metrics.log_run_progress(
             {"ti": TaskInstance(), "dag_run": type("Run", (), {"start_date": started})()},
             stage="tagged",

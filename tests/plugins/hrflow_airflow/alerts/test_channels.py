@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from hrflow_airflow.alert_channels import Alert, channel_names, deliver
+from hrflow_airflow.alerts.channels import Alert, channel_names, deliver
+from hrflow_airflow.alerts.monitoring import HrFlowAlertNotifier
 from hrflow_airflow.events.outbox import MessageRecords
-from hrflow_airflow.monitoring import HrFlowAlertNotifier
 from sandbox.connections import alert_connection
 from sandbox.slack import slack_alert_connection
 from sandbox.state import Fault
@@ -200,7 +200,7 @@ def test_no_channel_configured_logs_the_alert(ledger_path, monkeypatch, caplog):
 
 
 def test_alerts_link_to_the_hrflow_page_in_airflows_navigation():
-    from hrflow_airflow.alert_channels import HRFLOW_PAGE_PATH, page_url
+    from hrflow_airflow.alerts.channels import HRFLOW_PAGE_PATH, page_url
     from hrflow_airflow.plugin import HrFlowPlugin
 
     [view] = HrFlowPlugin.external_views

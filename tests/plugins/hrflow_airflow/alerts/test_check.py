@@ -1,10 +1,10 @@
-"""`python -m hrflow_airflow.alert_check`: each channel ready, or what is wrong with it, without sending."""
+"""`python -m hrflow_airflow.alerts.check`: each channel ready, or what is wrong with it, without sending."""
 
 from __future__ import annotations
 
 import json
 
-from hrflow_airflow.alert_check import main
+from hrflow_airflow.alerts.check import main
 from sandbox.connections import alert_connection
 from sandbox.slack import slack_alert_connection
 

@@ -70,7 +70,7 @@ def test_reseal_cli_reseals_under_the_first_key(db, monkeypatch):
     import os
 
     done = subprocess.run(
-        [sys.executable, "-m", "hrflow_airflow.reseal"], env=dict(os.environ), capture_output=True, text=True
+        [sys.executable, "-m", "hrflow_airflow.ledger.reseal"], env=dict(os.environ), capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "the old key may now be dropped" in done.stdout
