@@ -131,7 +131,7 @@ def test_prompt_sms_run_meets_its_deadline_and_a_failed_one_alerts_once(stack, s
     )
     [failure] = _poll(lambda: alerts(sandbox, failing["dag_run_id"]), "the failure alert")
     assert failure.startswith(f"[Airflow] hrflow_profile_sms run {failing['dag_run_id']} failed at send_sms.")
-    assert key not in failure
+    assert key not in failure and f" Profiles: {unknown['profile']['key']}. " in failure  # its own key, by key only
     assert alerts(sandbox, failing["dag_run_id"]) == [failure]  # the deadline callback sent nothing on top
     # the prompt run: what it must get follows from how long it took, read from Airflow, not from the outcome
     run = stack.api("GET", f"/api/v2/dags/hrflow_profile_sms/dagRuns/{prompt['dag_run_id']}").json()

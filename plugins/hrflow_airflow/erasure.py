@@ -27,9 +27,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.errors import BadConfigError, RefusedError, fails_fast
-from hrflow_airflow.events.sms import KEY_PATTERN, MAX_KEY_LENGTH
 from hrflow_airflow.ledger import Ledger
-from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.objects import KEY_PATTERN, MAX_KEY_LENGTH, PROFILE
 
 log = logging.getLogger(__name__)
 MAX_KEYS = 1000

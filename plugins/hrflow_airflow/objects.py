@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hrflow_airflow.candidate import PROFILE_READS, enrich
 from hrflow_airflow.mapping import extract, to_record
+
+MAX_KEY_LENGTH = 128  # HrFlow's keys are 40 hex characters; a longer "key" is not one
+# letters, digits, '-' and '_': every HrFlow key, and nothing that could mean a path, a query or a header
+KEY_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_LENGTH}}}")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from airflow.sdk import BaseNotifier, DeadlineAlert, DeadlineReference, SyncCall
 
 from hrflow_airflow.alerts.channels import Alert, alert_records, base_url, deliver, page_url
 from hrflow_airflow.alerts.metrics import under_dags_test
+from hrflow_airflow.objects import KEY_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +70,26 @@ def _format_delay(delay: timedelta) -> str:
 
 
 def failure_text(
-    dag_id: str, run_id: str, failed_tasks: Iterable[str], counts: Mapping[str, Any] | None, url: str
+    dag_id: str,
+    run_id: str,
+    failed_tasks: Iterable[str],
+    counts: Mapping[str, Any] | None,
+    url: str,
+    profiles: Iterable[str] = (),
 ) -> str:
-    """Return the short failure alert: DAG, run, failed task(s), counts so far and the UI URL."""
+    """Return the short failure alert: DAG, run, failed task(s), counts so far, the run's profiles, the UI URL."""
     tasks = ", ".join(failed_tasks) or "unknown task"
     numbers = ", ".join(f"{name} {counts[name]}" for name in COUNT_FIELDS if counts and name in counts)
     failures = [f for f in (counts or {}).get("failed_keys") or [] if isinstance(f, Mapping) and "key" in f]
     named = "; ".join(f"{f['key']} ({str(f['reason'])[:REASON_IN_ALERT]})" for f in failures[:KEYS_IN_ALERT])
     more = f" and {len(failures) - KEYS_IN_ALERT} more" if len(failures) > KEYS_IN_ALERT else ""
+    profiles = list(profiles)
+    others = f" and {len(profiles) - KEYS_IN_ALERT} more" if len(profiles) > KEYS_IN_ALERT else ""
     return (
         f"[Airflow] {dag_id} run {run_id} failed at {tasks}."
         + (f" So far: {numbers}." if numbers else "")
         + (f" Failed: {named}{more}." if named else "")
+        + (f" Profiles: {', '.join(profiles[:KEYS_IN_ALERT])}{others}." if profiles else "")
         + f" {url}"
     )
 
@@ -187,7 +196,8 @@ class HrFlowAlertNotifier(BaseNotifier):
         url = run_url(dag_id, run_id)
         if self.event == "deadline":
             return with_page(deadline_text(dag_id, run_id, timedelta(seconds=self.deadline_seconds or 0), url))
-        return with_page(failure_text(dag_id, run_id, _failed_tasks(context), _counts_so_far(context), url))
+        tasks, counts = _failed_tasks(context), _counts_so_far(context)
+        return with_page(failure_text(dag_id, run_id, tasks, counts, url, profiles_of_run(context)))
 
 
 # -- incidents: a DAG whose failure was alerted, until a run of it succeeds ------------------------------------
@@ -245,6 +255,21 @@ def _failed_tasks(context: Mapping[str, Any]) -> list[str]:
         log.debug("Could not read the run's task states", exc_info=True)
     index = getattr(ti, "map_index", -1)
     return [ti.task_id if index in (None, -1) else f"{ti.task_id}_{index}"]
+
+
+def profiles_of_run(context: Mapping[str, Any]) -> list[str]:
+    """
+    Return the profile keys an event-started run carries in its conf (one profile, or a burst's ``batch``): what an
+    SMS run's alert names, as the sync's name their failed keys. Only what is an HrFlow key is named.
+    """
+    dag_run = context.get("dag_run")
+    conf = dag_run.get("conf") if isinstance(dag_run, Mapping) else getattr(dag_run, "conf", None)
+    if not isinstance(conf, Mapping):
+        return []
+    members = conf.get("batch") if isinstance(conf.get("batch"), list) else [conf]
+    profiles = [member.get("profile") for member in members if isinstance(member, Mapping)]
+    keys = [profile.get("key") for profile in profiles if isinstance(profile, Mapping)]
+    return list(dict.fromkeys(key for key in keys if isinstance(key, str) and KEY_PATTERN.fullmatch(key)))
 
 
 def _counts_so_far(context: Mapping[str, Any]) -> dict[str, Any] | None:

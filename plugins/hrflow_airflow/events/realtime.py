@@ -26,8 +26,8 @@ from typing import Any
 
 from hrflow_airflow.errors import TransientError
 from hrflow_airflow.events.inbox import SYNC_PREFIX
-from hrflow_airflow.events.sms import KEY_PATTERN, MAX_KEY_LENGTH, EventError, handled_events
-from hrflow_airflow.objects import KINDS, PROFILE, ObjectKind
+from hrflow_airflow.events.sms import EventError, handled_events
+from hrflow_airflow.objects import KEY_PATTERN, KINDS, MAX_KEY_LENGTH, PROFILE, ObjectKind
 from hrflow_airflow.sync.dag_args import webhook_asset
 
 log = logging.getLogger(__name__)

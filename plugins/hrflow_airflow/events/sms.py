@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import string
 from collections.abc import Mapping
 from datetime import timedelta
@@ -22,7 +21,7 @@ from hrflow_airflow.events.sms_batch import run_members, text_each
 from hrflow_airflow.hooks.api_key import MessageUnknownError, MessagingHook
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.hooks.messaging import messaging_hook
-from hrflow_airflow.objects import PROFILE
+from hrflow_airflow.objects import KEY_PATTERN, MAX_KEY_LENGTH, PROFILE
 from hrflow_airflow.settings import setting
 from hrflow_airflow.sync.dag_args import START_DATE
 
@@ -50,9 +49,6 @@ def handled_events() -> tuple[str, ...]:
 DEFAULT_TEMPLATE = "{first_name} {last_name} just applied ! Send a message to {phone}."
 TEMPLATE_VARIABLE = "hrflow_sms_template"
 PLACEHOLDERS = ("first_name", "last_name", "phone", "email", "profile_key")
-MAX_KEY_LENGTH = 128  # HrFlow's keys are 40 hex characters; a longer "key" is not one
-# letters, digits, '-' and '_': every HrFlow key, and nothing that could mean a path, a query or a header
-KEY_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_LENGTH}}}")
 
 
 class EventError(BadConfigError):

@@ -17,6 +17,7 @@ from hrflow_airflow.alerts.monitoring import (
     deadline_alert,
     deadline_text,
     failure_text,
+    profiles_of_run,
     run_url,
     summary_table,
 )
@@ -49,6 +50,38 @@ def test_failure_text_is_short_and_names_run_task_counts_failed_keys_and_url():
 
 def test_failure_text_without_counts_or_task():
     assert failure_text("d", "r", [], None, "u") == "[Airflow] d run r failed at unknown task. u"
+
+
+def sms_event(key: str) -> dict:
+    """Return an SMS run's conf for one profile, as the webhook writes it (keys only)."""
+    return {"type": "profile.parsing.success", "origin": None, "profile": {"key": key, "source": {"key": "src"}}}
+
+
+class Run:
+    """A DAG run as a notifier's context holds it: its conf."""
+
+    def __init__(self, conf: dict) -> None:
+        self.conf = conf
+
+
+def test_an_sms_run_alert_names_its_profiles_by_key_only():
+    """One profile's run names its key; a burst's run its first three and how many more; nothing else."""
+    one = profiles_of_run({"dag_run": Run(sms_event("p0"))})
+    burst = {**sms_event("p0"), "batch": [{"id": f"r{i}", **sms_event(f"p{i}")} for i in range(5)]}
+    many = profiles_of_run({"dag_run": Run(burst)})
+    assert (one, many) == (["p0"], ["p0", "p1", "p2", "p3", "p4"])
+    assert failure_text("hrflow_profile_sms", "r", ["send_sms"], None, "u", many) == (
+        "[Airflow] hrflow_profile_sms run r failed at send_sms. Profiles: p0, p1, p2 and 2 more. u"
+    )
+
+
+def test_what_is_not_an_hrflow_key_in_a_conf_is_never_named():
+    """A run triggered by hand with an e-mail or a name where the key goes names nothing (no candidate data)."""
+    conf = {"batch": [sms_event("jane.doe@example.com"), sms_event("Jane Doe"), {"profile": "x"}, "junk"]}
+    assert profiles_of_run({"dag_run": Run(conf)}) == []
+    assert profiles_of_run({"dag_run": Run({"source_keys": ["s1"]})}) == []  # a sync run's conf holds no profile
+    assert profiles_of_run({"dag_run": {"conf": sms_event("p9")}}) == ["p9"]  # a callback's run as JSON
+    assert profiles_of_run({}) == []
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [(90, "90 s"), (120, "2 min"), (3600, "1 h"), (5400, "90 min")])
