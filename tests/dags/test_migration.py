@@ -119,7 +119,7 @@ def test_a_run_killed_while_listing_resumes_its_listing_and_posts_each_profile_o
     assert state.ats_area("profiles").requests == 0
     calls_before = state.calls["GET /v1/storing/profiles"]
     state.faults.clear()
-    again = dags_test(env, DAG_ID, conf)
+    again = dags_test(env, DAG_ID, conf, warm=True)  # the resume; the killed run above is a process of its own
     output = again.stdout + again.stderr
     assert again.returncode == 0, output[-3000:]
     resumed = re.search(r"Resuming the unfinished listing of run (\S+): (\d+) object\(s\) in (\d+) batch file", output)
@@ -146,7 +146,7 @@ def test_a_run_killed_while_tagging_resumes_its_batches_without_listing_again(ai
     # two batches tagged, the others posted or not
     killed_dir = kill_when(env, conf, lambda: len(list(batches.glob("*/batch-*.json.done"))) >= 2, batches)
     listing_calls = state.calls["GET /v1/storing/profiles"]
-    again = dags_test(env, DAG_ID, conf)
+    again = dags_test(env, DAG_ID, conf, warm=True)  # the resume; the killed run above is a process of its own
     output = again.stdout + again.stderr
     assert again.returncode == 0, output[-3000:]
     resumed = re.search(
