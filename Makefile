@@ -43,12 +43,13 @@ chromium:
 	  $$s apt-get install -y -q chromium >/dev/null 2>&1 || { $$s apt-get update -q >/dev/null && $$s apt-get install -y -q chromium >/dev/null; }; \
 	else echo "make test needs chromium (tests/test_ui_stack.py); install it with: sudo apt-get install -y chromium" >&2; exit 2; fi
 
-# lint and format check, then DAG and unit tests on two workers (each its own sandbox and Airflow home), then
+# lint and format check, then DAG and unit tests on two workers (each its own sandbox and Airflow home; a worker
+# that runs out of tests takes the other's waiting ones, --dist worksteal, so the phase does not end on one), then
 # the Airflow-stack tests after them, two files at a time (--dist loadfile: a file's stack, home, ports, databases
 # and Redis database are its own; two stacks share the two cores as the suite measured they can)
 test: install lint nginx chromium
 	@start=$$(date +%s); \
-	$(BIN)/python -m pytest -n 2 -m "not stack" --durations=15; a=$$?; \
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not stack" --durations=15; a=$$?; \
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m stack --durations=15; b=$$?; \
 	echo "make test: $$(( $$(date +%s) - start )) s (the two pytest phases)"; test $$a -eq 0 -a $$b -eq 0
 
