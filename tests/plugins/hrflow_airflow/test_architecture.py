@@ -149,6 +149,7 @@ SHARED = {
     "erasure": "the erasure flow: one module, beside the sync (sync/) and the event path (events/)",
     "errors": "the one error tree and fails_fast",
     "forms": "connection-form declarations of the hooks and the destinations",
+    "monitoring": "a re-export: deadlines stored before the layout by flow name the alert notifier by this path",
     "mapping": "field maps and the record projection: the sync, the destinations and preview",
     "objects": "the object kinds (profile, job), everywhere",
     "plugin": "the AirflowPlugin mounting events/ and ui/",

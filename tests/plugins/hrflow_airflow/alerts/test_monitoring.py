@@ -366,3 +366,10 @@ def test_run_progress_never_fails_the_batch(monkeypatch, caplog):
 
     metrics.log_run_progress({"ti": Broken(), "dag_run": None}, stage="posted", count=1, plural="jobs")
     assert "Run progress" not in caplog.text
+
+
+def test_the_notifier_keeps_its_path_from_before_the_layout_by_flow():
+    """A deadline stored by an earlier version names ``hrflow_airflow.monitoring.HrFlowAlertNotifier``."""
+    import importlib
+
+    assert importlib.import_module("hrflow_airflow.monitoring").HrFlowAlertNotifier is HrFlowAlertNotifier
