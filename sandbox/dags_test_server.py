@@ -190,9 +190,11 @@ class WarmAirflow:
 
     def answer(self, deadline: float) -> dict | None:
         """Read the server's next answer line, or None at ``deadline`` (monotonic seconds)."""
+        poller = select.poll()  # not select.select: a test process may hold more than FD_SETSIZE (1024) files
+        poller.register(self.proc.stdout.fileno(), select.POLLIN)
         while b"\n" not in self.pending:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 return None
             chunk = os.read(self.proc.stdout.fileno(), 4096)
             if not chunk:
@@ -217,7 +219,8 @@ class WarmAirflow:
                 if done is None:
                     with contextlib.suppress(ProcessLookupError):  # it ended as the time ran out
                         os.killpg(pid, signal.SIGKILL)
-                    self.answer(time.monotonic() + 60)
+                    if self.answer(time.monotonic() + 60) is None:  # its exit never reported: start afresh
+                        self.proc.kill()
                     # a child killed before it opened its files wrote nothing
                     written = [path.read_bytes() if path.exists() else b"" for path in (out, err)]
                     raise subprocess.TimeoutExpired(["airflow", *args], timeout, *written)
@@ -225,6 +228,11 @@ class WarmAirflow:
                 return subprocess.CompletedProcess(
                     ["airflow", *args], done["returncode"], out.read_text(**text), err.read_text(**text)
                 )
+        except subprocess.TimeoutExpired:
+            raise
+        except BaseException:  # its answers may no longer match its requests: the next run starts a new server
+            self.proc.kill()
+            raise
         finally:
             self.busy.release()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -60,3 +61,20 @@ def test_a_run_past_its_timeout_is_killed_and_the_server_serves_the_next(warm):
         run(["dags", "list-import-errors", "--output", "json"], timeout=0.01)
     after = run(["config", "get-value", "hrflow", "max_cv_mb"], {"AIRFLOW__HRFLOW__MAX_CV_MB": "3"})
     assert (after.returncode, after.stdout.strip()) == (0, "3")
+
+
+def test_a_process_holding_more_than_1024_files_still_reads_the_answers(warm):
+    """The answers are polled, not select()ed: a test process past FD_SETSIZE gets its runs (not a ValueError)."""
+    import resource
+
+    run, _ = warm
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip(f"this process may open {soft} files")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        result = run(["config", "get-value", "hrflow", "max_cv_mb"], {"AIRFLOW__HRFLOW__MAX_CV_MB": "5"})
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert (result.returncode, result.stdout.strip()) == (0, "5")
