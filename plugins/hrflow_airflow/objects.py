@@ -110,3 +110,4 @@ JOB = ObjectKind(
 )
 
 KINDS = {kind.name: kind for kind in (PROFILE, JOB)}
+SYNC_DAGS = {kind.dag_id: kind for kind in KINDS.values()}  # each sync DAG's object kind

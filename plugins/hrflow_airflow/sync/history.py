@@ -14,12 +14,11 @@ from hrflow_airflow.destinations import destination_for
 from hrflow_airflow.ledger import LedgerHook, counts
 from hrflow_airflow.ledger.runs import RunHistory
 from hrflow_airflow.mapping import redact
-from hrflow_airflow.objects import KINDS, ObjectKind
+from hrflow_airflow.objects import SYNC_DAGS, ObjectKind
 from hrflow_airflow.settings import setting
 from hrflow_airflow.sync.payloads import Summary
 
 log = logging.getLogger(__name__)
-SYNC_KINDS = {kind.dag_id: kind for kind in KINDS.values()}
 
 
 def failures_of(result: Summary) -> list[tuple[str, str | None, str]]:
@@ -76,7 +75,7 @@ def record_end(context: Mapping[str, Any], state: str) -> None:
     dag_run = context.get("dag_run")
     dag_id = getattr(context.get("dag"), "dag_id", None) or getattr(dag_run, "dag_id", None)
     run_id = context.get("run_id") or getattr(dag_run, "run_id", None)
-    kind = SYNC_KINDS.get(str(dag_id))
+    kind = SYNC_DAGS.get(str(dag_id))
     if kind is None or not run_id or dry_run(context):
         return
     try:

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from hrflow_airflow.ledger import Ledger
+from hrflow_airflow.objects import SYNC_DAGS
 from hrflow_airflow.settings import setting
 from hrflow_airflow.ui import auth, pages, queries
 from hrflow_airflow.ui.actions import ACTIONS, act
@@ -51,7 +52,7 @@ def base_url() -> str:
 
 def visible(user: Any) -> dict[str, str]:
     """Return the sync DAGs ``user`` may read, each with the ATS connection it writes."""
-    return {dag_id: auth.SYNC_DAGS[dag_id].ats_conn_id for dag_id in sorted(auth.dag_ids(user))}
+    return {dag_id: SYNC_DAGS[dag_id].ats_conn_id for dag_id in sorted(auth.dag_ids(user))}
 
 
 def next_runs(dag_ids: list[str]) -> dict[str, str]:

@@ -21,9 +21,7 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 
-from hrflow_airflow.objects import KINDS
-
-SYNC_DAGS = {kind.dag_id: kind for kind in KINDS.values()}
+from hrflow_airflow.objects import SYNC_DAGS
 
 
 def auth_manager() -> Any:
