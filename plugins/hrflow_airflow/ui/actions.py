@@ -17,7 +17,6 @@ from hrflow_airflow.ledger import QUARANTINED, REFUSED, SYNCED, Ledger, counts
 from hrflow_airflow.ledger.refusals import RESEND_MARK
 from hrflow_airflow.ledger.runs import ActionLog
 
-__all__ = ["ACTIONS", "RESEND_MARK", "act", "release", "resend"]
 RESEND_REASON = "re-send requested on the HrFlow page"
 QUEUED = "queued: the next run sends it again as an update"
 
