@@ -360,7 +360,12 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
         "profile", source, 2, start=2, created_at="2026-02-01T01:20:00+00:00", spread_seconds=60
     )
     later = sandbox.state.seed("profile", source, 1, start=4, created_at="2026-02-01T03:00:00+00:00")
-    assert stack.api("POST", "/api/v2/variables", json={"key": "hrflow_source_keys", "value": json.dumps([source])}).ok
+    # Unpausing starts the latest scheduled run at once (catchup off), and a scheduled run takes every unsynced
+    # profile created before its interval end: it reads the Variable, an idle source, so only the backfill's
+    # runs (param source_keys, through dag_run_conf) touch this source, however the two interleave.
+    idle = make_key("source", "backfill-idle")
+    sandbox.state.seed("profile", idle, 1, tags=[{"name": "sync", "value": "1"}])
+    assert stack.api("POST", "/api/v2/variables", json={"key": "hrflow_source_keys", "value": json.dumps([idle])}).ok
     stack.unpause("hrflow_profiles_to_ats")
 
     backfill = {
@@ -368,6 +373,7 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
         "from_date": "2026-02-01T00:00:00Z",
         "to_date": "2026-02-01T01:00:00Z",
         "max_active_runs": 1,
+        "dag_run_conf": {"source_keys": [source]},
     }
     for _ in range(10):  # Airflow answers 503 while the scheduler holds SQLite's lock: "supported ... concurrently"
         response = stack.api("POST", "/api/v2/backfills", json=backfill)
@@ -388,6 +394,9 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
     assert sorted(r["data_interval_start"][:19] for r in runs) == ["2026-02-01T00:00:00", "2026-02-01T01:00:00"]
     for run in runs:
         assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=180) == "success"
+    for run in stack.api("GET", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns").json()["dag_runs"]:
+        if run["run_type"] == "scheduled":  # let it end, so what it would post is in the ATS before we look
+            assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=180) == "success"
     ats = sandbox.state.ats_area("profiles")
     assert dict(ats.applied) == {k: 1 for k in first + second}
     assert [sorted(r["hrflow_key"] for r in body["profiles"]) for body in ats.bodies] in (
