@@ -395,8 +395,8 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
     for run in runs:
         assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=180) == "success"
     for run in stack.api("GET", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns").json()["dag_runs"]:
-        if run["run_type"] == "scheduled":  # let it end, so what it would post is in the ATS before we look
-            assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=180) == "success"
+        if run["run_type"] == "scheduled":  # let it end (an earlier test's may fail), so what it posted shows
+            stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=180)
     ats = sandbox.state.ats_area("profiles")
     assert dict(ats.applied) == {k: 1 for k in first + second}
     assert [sorted(r["hrflow_key"] for r in body["profiles"]) for body in ats.bodies] in (

@@ -33,6 +33,7 @@ from hrflow_airflow.dates import read_datetime
 from hrflow_airflow.destinations.base import AtsAuthError
 from hrflow_airflow.destinations.whole import cv_file_name
 from hrflow_airflow.errors import AnswerUnknownError, RefusedError
+from hrflow_airflow.hooks.cv_screen import CvScreen
 from hrflow_airflow.hooks.files import ONE_AT_A_TIME, CvError, CvStream
 from hrflow_airflow.ledger.db import now
 from hrflow_airflow.ledger.parts import (
@@ -88,13 +89,18 @@ def screen_cv(record: dict[str, Any], timeout: float = 30.0) -> tuple[dict[str, 
     read), for an ATS that fetches the URL itself; return the record (without its CV when it cannot go) and why.
     """
     resume = record.get(RESUME)
-    if not resume:
-        return record, None
-    try:
-        CvStream(resume["url"], max_bytes=int(setting("max_cv_mb") * 1_000_000), timeout=timeout).check()
-    except CvError as exc:
-        return {name: value for name, value in record.items() if name != RESUME}, exc.reason
-    return record, None
+    why = cv_screen(timeout).reason(resume["url"]) if resume else None
+    return (record, None) if why is None else (without_cv(record), why)
+
+
+def cv_screen(timeout: float = 30.0) -> CvScreen:
+    """Return a screen for CVs an ATS fetches itself, at the cap ``[hrflow] max_cv_mb``."""
+    return CvScreen(max_bytes=int(setting("max_cv_mb") * 1_000_000), timeout=timeout)
+
+
+def without_cv(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the record without its CV."""
+    return {name: value for name, value in record.items() if name != RESUME}
 
 
 def hold_ungoverned(
@@ -287,13 +293,17 @@ class CarriedInRecord:
         """Return ``(item, record)`` pairs, a record whose new CV cannot go without it, and ``{key: why}``."""
         wanted = [item[0] for item, record in group if record.get(RESUME)]
         parts = self.ledger.parts.of(self.ledger_key, wanted) if wanted else {}
+        pending = {
+            item[0]: record[RESUME]["url"]
+            for item, record in group
+            if record.get(RESUME) and cv_pending(record, parts.get(item[0], {}))
+        }
+        reasons = cv_screen().reasons(pending.values())  # checked a few at once, each URL once
         screened, isolated = [], {}
         for item, record in group:
-            if record.get(RESUME) and cv_pending(record, parts.get(item[0], {})):
-                record, why = screen_cv(record)
-                if why is not None:
-                    isolated[item[0]] = why
-                    self.ledger.parts.record(self.ledger_key, item[0], CV, ISOLATED, reason=why)
+            if item[0] in pending and (why := reasons[pending[item[0]]]) is not None:
+                record, isolated[item[0]] = without_cv(record), why
+                self.ledger.parts.record(self.ledger_key, item[0], CV, ISOLATED, reason=why)
             screened.append((item, record))
         return screened, isolated
 
@@ -303,18 +313,20 @@ class CarriedInRecord:
         parts = self.ledger.parts.of(self.ledger_key, keys) if keys else {}
         cvs = applications = 0
         jobs: set[str] = set()
+        sent: list[dict[str, Any]] = []  # noted in one statement per kind, not one per part
         for key, record in zip(keys, records):
             own = parts.get(key, {})
             if key not in isolated:  # without its CV because the screen left it out: isolated, not held
                 hold_ungoverned(self.ledger, self.ledger_key, key, record, own)  # a field the update leaves out
             if (resume := record.get(RESUME)) and cv_pending(record, own):
-                self.ledger.parts.record(self.ledger_key, key, CV, SENT, fingerprint=resume["fingerprint"])
+                sent.append({"object_key": key, "part": CV, "state": SENT, "fingerprint": resume["fingerprint"]})
                 cvs += 1
             for application in record.get(APPLICATIONS) or []:
                 if (part := job_part(application["ats_job_id"])) not in own:
-                    self.ledger.parts.record(self.ledger_key, key, part, SENT)
+                    sent.append({"object_key": key, "part": part, "state": SENT})
                     applications += 1
                     jobs.add(application["job_reference"])
+        self.ledger.parts.record_many(self.ledger_key, sent)
         container = {item[0]: item[1] for item in items}
         return {
             "cvs": cvs,

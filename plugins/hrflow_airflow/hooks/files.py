@@ -48,16 +48,11 @@ class CvStream:
         if not response.ok:
             response.close()
             raise CvError(f"its URL answered HTTP {response.status_code}", response.status_code)
-        length = stated_length(response)
+        length = stated_length(response.headers)
         if length is not None and length > self.max_bytes:
             response.close()
-            raise CvError(self.too_large(length))
+            raise CvError(too_large(length, self.max_bytes))
         return response
-
-    def too_large(self, size: int, *, known: bool = True) -> str:
-        """Return the reason for a file of ``size`` bytes; not ``known``: only that it passed the cap while flowing."""
-        said = f"{size / 1e6:.1f} MB" if known else f"more than {self.max_bytes / 1e6:g} MB"
-        return f"the file is {said}, over the cap of {self.max_bytes / 1e6:g} MB ([hrflow] max_cv_mb)"
 
     def check(self) -> None:
         """
@@ -66,12 +61,12 @@ class CvStream:
         dropped, so a file the ATS will fetch itself (route "url") is checked all the same.
         """
         with self.open() as response:
-            if stated_length(response) is None:
+            if stated_length(response.headers) is None:
                 seen = 0
                 for chunk in response.iter_content(CHUNK):
                     seen += len(chunk)
                     if seen > self.max_bytes:
-                        raise CvError(self.too_large(seen, known=False))
+                        raise CvError(too_large(seen, self.max_bytes, known=False))
 
     def __iter__(self) -> Iterator[bytes]:
         self.sent = 0
@@ -79,15 +74,21 @@ class CvStream:
             for chunk in response.iter_content(CHUNK):
                 self.sent += len(chunk)
                 if self.sent > self.max_bytes:
-                    raise CvError(self.too_large(self.sent, known=False))
+                    raise CvError(too_large(self.sent, self.max_bytes, known=False))
                 yield chunk
 
 
-def stated_length(response: requests.Response) -> int | None:
-    """Return the body's length as the source states it; None when it states none or sends the body chunked."""
-    length = response.headers.get("Content-Length") or ""
-    chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()  # a stated length is void then
+def stated_length(headers: Mapping[str, str]) -> int | None:
+    """Return the body's length as its (case-insensitive) ``headers`` state it; None: none, or a chunked body."""
+    length = headers.get("Content-Length") or ""
+    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()  # a stated length is void then
     return int(length) if length.isdigit() and not chunked else None
+
+
+def too_large(size: int, max_bytes: int, *, known: bool = True) -> str:
+    """Return the reason for a file of ``size`` bytes; not ``known``: only that it passed the cap while flowing."""
+    said = f"{size / 1e6:.1f} MB" if known else f"more than {max_bytes / 1e6:g} MB"
+    return f"the file is {said}, over the cap of {max_bytes / 1e6:g} MB ([hrflow] max_cv_mb)"
 
 
 class MultipartBody:

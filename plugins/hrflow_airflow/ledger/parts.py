@@ -13,9 +13,9 @@ governs it sends it, after a lookup).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hrflow_airflow.ledger.db import CHUNK, now
 from hrflow_airflow.ledger.schema import REASON_LIMIT, ledger_table, parts_table
@@ -87,29 +87,56 @@ class Parts:
         sent_at: str | None = None,
     ) -> None:
         """Set one part's state (and what else is given; a value not given keeps the stored one)."""
-        row = {
-            "destination": destination,
-            "object_key": key,
-            "part": part,
-            "state": state,
-            "remote_id": remote_id,
-            "fingerprint": fingerprint,
-            "reason": (reason or "")[:REASON_LIMIT] or None,
-            "sent_at": sent_at,
-            "updated_at": now(),
-        }
-        given = {name for name in ("remote_id", "fingerprint", "sent_at") if row[name] is not None}
-        self.db.upsert(
-            parts_table(),
-            [row],
-            ["destination", "object_key", "part"],
-            lambda stmt: {
-                "state": stmt.excluded.state,
-                "reason": stmt.excluded.reason,
-                "updated_at": stmt.excluded.updated_at,
-                **{n: stmt.excluded[n] for n in given},
-            },
+        self.record_many(
+            destination,
+            [
+                {
+                    "object_key": key,
+                    "part": part,
+                    "state": state,
+                    "remote_id": remote_id,
+                    "fingerprint": fingerprint,
+                    "reason": reason,
+                    "sent_at": sent_at,
+                }
+            ],
         )
+
+    def record_many(self, destination: str, changes: Iterable[Mapping[str, Any]]) -> None:
+        """
+        Set many parts' states in as few statements as possible: each change names ``object_key``, ``part`` and
+        ``state``, and may give ``remote_id``, ``fingerprint``, ``reason``, ``sent_at`` (one not given keeps the
+        stored value).
+        """
+        latest = {(change["object_key"], change["part"]): change for change in changes}  # one row per part
+        by_given: dict[frozenset[str], list[dict[str, Any]]] = {}
+        stamp = now()
+        for change in latest.values():
+            row = {
+                "destination": destination,
+                "object_key": change["object_key"],
+                "part": change["part"],
+                "state": change["state"],
+                "remote_id": change.get("remote_id"),
+                "fingerprint": change.get("fingerprint"),
+                "reason": (change.get("reason") or "")[:REASON_LIMIT] or None,
+                "sent_at": change.get("sent_at"),
+                "updated_at": stamp,
+            }
+            given = frozenset(name for name in ("remote_id", "fingerprint", "sent_at") if row[name] is not None)
+            by_given.setdefault(given, []).append(row)
+        for given, rows in by_given.items():
+            self.db.upsert(
+                parts_table(),
+                rows,
+                ["destination", "object_key", "part"],
+                lambda stmt, given=given: {
+                    "state": stmt.excluded.state,
+                    "reason": stmt.excluded.reason,
+                    "updated_at": stmt.excluded.updated_at,
+                    **{n: stmt.excluded[n] for n in given},
+                },
+            )
 
     def to_retry(self, destination: str, containers: Iterable[str], limit: int = 10_000) -> list[tuple[str, str]]:
         """Return ``(key, container)`` of synced objects with a part a later run must try again (a CV isolated...)."""
