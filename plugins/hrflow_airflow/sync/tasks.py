@@ -38,6 +38,7 @@ from hrflow_airflow.sync.config import (
 from hrflow_airflow.sync.dag_args import DEPTH_FIRST, MAX_BATCHES, asset_alias, object_kind, stage_task_ids
 from hrflow_airflow.sync.find import find_batches
 from hrflow_airflow.sync.history import record_run
+from hrflow_airflow.sync.memory import gives_memory_back
 from hrflow_airflow.sync.payloads import Batch, Posted, Summary, Tagged, Transformed
 from hrflow_airflow.sync.removals import find_gone, guard, removal_mode, remove_gone
 from hrflow_airflow.sync.summary import (
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 @task(show_return_value_in_logs=False)  # the DAG file sets the pool (dag_args.hrflow_pool) when it is parsed
 @fails_fast
+@gives_memory_back
 def search(kind: str, **context: Any) -> list[Batch]:
     """Find every unsynced object in the run's window, mapped to its record as it is read, in batches."""
     objects = object_kind(kind)
@@ -112,6 +114,7 @@ def search(kind: str, **context: Any) -> list[Batch]:
 
 
 @task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
+@gives_memory_back
 def transform(kind: str, batch: Batch, field_map: dict[str, str]) -> Transformed:
     """Pass the batch's records (mapped as search read them) on; report its mapping failures by key."""
     objects = object_kind(kind)
@@ -126,6 +129,7 @@ def transform(kind: str, batch: Batch, field_map: dict[str, str]) -> Transformed
 # the DAG file sets its pool (dag_args.ats_pool) and how many run at once (dag_args.ats_concurrency)
 @task(show_return_value_in_logs=False, multiple_outputs=False, weight_rule=DEPTH_FIRST)
 @fails_fast
+@gives_memory_back
 def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
     """Send the batch's objects the ATS has not accepted yet, once (see :func:`.batch.post_batch`)."""
     if context["params"].get("dry_run"):
@@ -148,6 +152,7 @@ def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
 # [hrflow] max_in_flight among
 @task(multiple_outputs=False, weight_rule=DEPTH_FIRST)
 @fails_fast
+@gives_memory_back
 def tag(kind: str, batch: Posted, **context: Any) -> Tagged:
     """Re-read each accepted object and add ``sync=1`` unless it is already there, then PUT it."""
     result = tag_batch(object_kind(kind), batch, context["params"])
