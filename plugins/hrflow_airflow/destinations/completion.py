@@ -89,7 +89,7 @@ def screen_cv(record: dict[str, Any], timeout: float = 30.0) -> tuple[dict[str, 
     read), for an ATS that fetches the URL itself; return the record (without its CV when it cannot go) and why.
     """
     resume = record.get(RESUME)
-    why = cv_screen(timeout).reason(resume["url"]) if resume else None
+    why = cv_screen(timeout).reasons([resume["url"]])[resume["url"]] if resume else None
     return (record, None) if why is None else (without_cv(record), why)
 
 

@@ -2,30 +2,37 @@
 The check a CV passes before its URL goes to an ATS that fetches the file itself (the JSON endpoint, Workable,
 Teamtailor...): the URL answers, and the file is within ``[hrflow] max_cv_mb``. A batch's CVs are checked
 together: a few at once on one pool of kept-alive connections, each a GET whose body is not read when the source
-states its length (a short one is drained so its connection serves the next check), and counted then dropped, one
-CV at a time per task (:data:`~hrflow_airflow.hooks.files.ONE_AT_A_TIME`), when it states none. Nothing is kept.
+states its length (a body of at most 64 KB is read and dropped so that its connection serves the next check), and
+counted then dropped, 64 KB at a time, when it states none. Nothing is kept.
 
-A GET through ``requests`` costs about 1 ms of CPU here (its session, proxy lookup in the environment, a new
-connection for each unread stream); on urllib3's own pool (a supported API of requests' transport) a check costs a
-third of that. A URL that ``requests`` would send through a proxy (``HTTP(S)_PROXY``) takes the ``requests`` path.
+A GET through ``requests`` costs about 1 ms of CPU here (a session, the proxy lookup in the environment, a new
+connection for each unread stream); on urllib3's own pool (the transport under requests, a supported API) a check
+costs a third of that. What urllib3 alone would treat differently from ``requests`` takes the ``requests`` path
+(:meth:`CvStream.check`), with its reasons: a proxy from the environment (``HTTP(S)_PROXY``), a URL that is not
+plain ``http(s)``, a redirect.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
 from urllib.parse import urlsplit
 
 import certifi
 import requests
 import urllib3
 
-from hrflow_airflow.hooks.files import CHUNK, ONE_AT_A_TIME, CvError, CvStream, stated_length, too_large
+from hrflow_airflow.hooks.files import CHUNK, CvError, CvStream, stated_length, too_large
 
 DRAIN_BELOW = 64 * 1024  # a body this short is read and dropped so the connection is kept
-# no retries (a later run tries an isolated CV again), redirects followed as requests follows them
-FOLLOW_REDIRECTS = urllib3.Retry(total=None, connect=0, read=0, redirect=30, status=0, other=0)
+# urllib3's errors under the names requests gives them, so a reason reads the same on either path
+REQUESTS_NAMES = (
+    (urllib3.exceptions.NewConnectionError, "ConnectionError"),  # refused; a ConnectTimeoutError subclass
+    (urllib3.exceptions.ConnectTimeoutError, "ConnectTimeout"),
+    (urllib3.exceptions.ReadTimeoutError, "ReadTimeout"),
+    (urllib3.exceptions.SSLError, "SSLError"),
+)
 
 
 class CvScreen:
@@ -33,53 +40,54 @@ class CvScreen:
 
     def __init__(self, *, max_bytes: int, timeout: float = 30.0, workers: int = 8) -> None:
         self.max_bytes, self.timeout, self.workers = max_bytes, timeout, max(1, workers)
-        self.proxied: dict[tuple[str, str], bool] = {}
-
-    @cached_property
-    def pool(self) -> urllib3.PoolManager:
-        return urllib3.PoolManager(
-            num_pools=8, maxsize=self.workers, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where()
-        )
+        self.timeouts = urllib3.Timeout(connect=timeout, read=timeout)
+        self.direct: dict[tuple[str, str], bool] = {}
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+        where = {"ca_cert_dir": bundle} if os.path.isdir(bundle) else {"ca_certs": bundle}
+        self.pool = urllib3.PoolManager(num_pools=8, maxsize=self.workers, cert_reqs="CERT_REQUIRED", **where)
 
     def reasons(self, urls: Iterable[str]) -> dict[str, str | None]:
-        """Return ``{url: why its CV cannot go, or None}``, each distinct URL checked once."""
+        """Return ``{url: why its CV cannot go, or None}``, each distinct URL checked once, then close the pool."""
         distinct = list(dict.fromkeys(urls))
-        if len(distinct) <= 1:
-            return {url: self.reason(url) for url in distinct}
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(distinct)), thread_name_prefix="cv-check") as pool:
-            return dict(zip(distinct, pool.map(self.reason, distinct)))
+        try:
+            if len(distinct) <= 1:
+                return {url: self.reason(url) for url in distinct}
+            with ThreadPoolExecutor(min(self.workers, len(distinct)), thread_name_prefix="cv-check") as pool:
+                return dict(zip(distinct, pool.map(self.reason, distinct)))
+        finally:
+            self.pool.clear()
 
     def reason(self, url: str) -> str | None:
         """Return why the CV at ``url`` cannot go (it names no one), or None."""
         try:
-            self.check(url)
+            if self.plain(url):
+                self.check(url)
+            else:
+                CvStream(url, max_bytes=self.max_bytes, timeout=self.timeout).check()
         except CvError as exc:
             return exc.reason
         return None
 
     def check(self, url: str) -> None:
-        """Raise CvError if the CV at ``url`` cannot be fetched or is over the cap."""
-        if self.through_proxy(url):
-            CvStream(url, max_bytes=self.max_bytes, timeout=self.timeout).check()
-            return
+        """Raise CvError if the CV at the plain ``url`` cannot be fetched or is over the cap."""
         try:
             response = self.pool.request(
-                "GET", url, preload_content=False, timeout=self.timeout, retries=FOLLOW_REDIRECTS
+                "GET", url, preload_content=False, timeout=self.timeouts, retries=False, redirect=False
             )
-        except urllib3.exceptions.MaxRetryError as exc:
-            raise CvError(f"its URL could not be fetched ({type(exc.reason or exc).__name__})") from None
-        except (urllib3.exceptions.HTTPError, ValueError) as exc:
-            raise CvError(f"its URL could not be fetched ({type(exc).__name__})") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise CvError(f"its URL could not be fetched ({requests_name(exc)})") from None
         read = False  # a connection goes back to the pool only with its body read to the end
         try:
+            if 300 <= response.status < 400:  # requests follows it, looking up the proxy for each hop
+                CvStream(url, max_bytes=self.max_bytes, timeout=self.timeout).check()
+                return
             if response.status >= 400:
                 raise CvError(f"its URL answered HTTP {response.status}", response.status)
             length = stated_length(response.headers)
             if length is not None and length > self.max_bytes:
                 raise CvError(too_large(length, self.max_bytes))
             if length is None:
-                with ONE_AT_A_TIME:
-                    self.count(response)
+                self.count(response)
                 read = True
             elif length <= DRAIN_BELOW:
                 response.drain_conn()
@@ -98,12 +106,25 @@ class CvScreen:
                 if seen > self.max_bytes:
                     raise CvError(too_large(seen, self.max_bytes, known=False))
         except urllib3.exceptions.HTTPError as exc:
-            raise CvError(f"its URL could not be read ({type(exc).__name__})") from None
+            raise CvError(f"its URL could not be read ({requests_name(exc)})") from None
 
-    def through_proxy(self, url: str) -> bool:
-        """Return True when ``requests`` would reach ``url`` through a proxy from the environment."""
-        parts = urlsplit(url)
-        where = (parts.scheme, parts.netloc)
-        if where not in self.proxied:
-            self.proxied[where] = bool(requests.utils.get_environ_proxies(url))
-        return self.proxied[where]
+    def plain(self, url: str) -> bool:
+        """Return True for an ``http(s)`` URL that ``requests`` would reach without a proxy from the environment."""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+            where = (parts.scheme.lower(), parts.netloc)
+            if where not in self.direct:
+                web = where[0] in ("http", "https") and bool(parts.hostname)
+                self.direct[where] = web and not requests.utils.get_environ_proxies(url)
+            return self.direct[where]
+        except ValueError:  # malformed (a bad port, a bad IPv6 address): requests says how
+            return False
+
+
+def requests_name(exc: BaseException) -> str:
+    """Return the name ``requests`` gives the urllib3 error ``exc``."""
+    for kind, name in REQUESTS_NAMES:
+        if isinstance(exc, kind):
+            return name
+    return "ConnectionError"  # reset, closed mid-answer, not HTTP
