@@ -172,3 +172,34 @@ def test_every_table_of_an_older_version_gains_its_new_columns_and_keeps_its_row
     with engine.connect() as conn:
         assert conn.execute(text(f"SELECT run_id, status FROM {INBOX}")).all() == [("r1", None)]
     assert migrate(engine) == []  # nothing left to add
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_ledger(request):
+    """A ledger on each database the package supports."""
+    if request.param == "sqlite":
+        request.getfixturevalue("ledger_path")
+        return Ledger()
+    return request.getfixturevalue("postgres_ledger")
+
+
+def test_many_parts_are_set_at_once_as_one_at_a_time_would_set_them(any_ledger):
+    parts = any_ledger.parts
+    parts.record("d", "k0", "cv", "isolated", fingerprint="f-old", remote_id="file-1", reason="over the cap")
+    keys = [f"k{i}" for i in range(1200)]  # more than one chunk of rows per statement
+    changes = [{"object_key": "k0", "part": "cv", "state": "sent"}]  # no fingerprint given: the stored one stays
+    changes += [{"object_key": k, "part": "cv", "state": "sent", "fingerprint": f"f-{k}"} for k in keys[1:]]
+    jobs = [{"object_key": k, "part": "job:7", "state": "sent"} for k in keys[1:]]
+    jobs.insert(1, {"object_key": "k1", "part": "job:7", "state": "left"})  # one part twice in a chunk: the last holds
+    changes += jobs
+
+    parts.record_many("d", changes)
+
+    found = parts.of("d", keys)
+    assert found["k0"]["cv"].state == "sent" and found["k0"]["cv"].fingerprint == "f-old"
+    assert found["k0"]["cv"].remote_id == "file-1" and found["k0"]["cv"].reason is None
+    assert {(k, p.state, p.fingerprint) for k in keys[1:] for name, p in found[k].items() if name == "cv"} == {
+        (k, "sent", f"f-{k}") for k in keys[1:]
+    }
+    assert found["k1"]["job:7"].state == "left" and found["k2"]["job:7"].state == "sent"
+    assert sum(len(p) for p in found.values()) == 1 + 2 * 1199
