@@ -24,15 +24,9 @@ import requests
 import urllib3
 
 from hrflow_airflow.hooks.files import CHUNK, CvError, CvStream, stated_length, too_large
+from hrflow_airflow.hooks.lean import as_requests_error
 
 DRAIN_BELOW = 64 * 1024  # a body this short is read and dropped so the connection is kept
-# urllib3's errors under the names requests gives them, so a reason reads the same on either path
-REQUESTS_NAMES = (
-    (urllib3.exceptions.NewConnectionError, "ConnectionError"),  # refused; a ConnectTimeoutError subclass
-    (urllib3.exceptions.ConnectTimeoutError, "ConnectTimeout"),
-    (urllib3.exceptions.ReadTimeoutError, "ReadTimeout"),
-    (urllib3.exceptions.SSLError, "SSLError"),
-)
 
 
 class CvScreen:
@@ -75,7 +69,7 @@ class CvScreen:
                 "GET", url, preload_content=False, timeout=self.timeouts, retries=False, redirect=False
             )
         except urllib3.exceptions.HTTPError as exc:
-            raise CvError(f"its URL could not be fetched ({requests_name(exc)})") from None
+            raise CvError(f"its URL could not be fetched ({type(as_requests_error(exc)).__name__})") from None
         read = False  # a connection goes back to the pool only with its body read to the end
         try:
             if 300 <= response.status < 400:  # requests follows it, looking up the proxy for each hop
@@ -106,7 +100,7 @@ class CvScreen:
                 if seen > self.max_bytes:
                     raise CvError(too_large(seen, self.max_bytes, known=False))
         except urllib3.exceptions.HTTPError as exc:
-            raise CvError(f"its URL could not be read ({requests_name(exc)})") from None
+            raise CvError(f"its URL could not be read ({type(as_requests_error(exc)).__name__})") from None
 
     def plain(self, url: str) -> bool:
         """Return True for an ``http(s)`` URL that ``requests`` would reach without a proxy from the environment."""
@@ -120,11 +114,3 @@ class CvScreen:
             return self.direct[where]
         except ValueError:  # malformed (a bad port, a bad IPv6 address): requests says how
             return False
-
-
-def requests_name(exc: BaseException) -> str:
-    """Return the name ``requests`` gives the urllib3 error ``exc``."""
-    for kind, name in REQUESTS_NAMES:
-        if isinstance(exc, kind):
-            return name
-    return "ConnectionError"  # reset, closed mid-answer, not HTTP

@@ -119,16 +119,21 @@ class LeanSession(requests.Session):
                 retries=False,
                 redirect=False,
             )
-        except urllib3.exceptions.NewConnectionError as exc:  # refused (a ConnectTimeoutError subclass in urllib3)
-            raise requests.ConnectionError(exc) from exc
-        except urllib3.exceptions.ConnectTimeoutError as exc:
-            raise requests.ConnectTimeout(exc) from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.ReadTimeout(exc) from exc
-        except urllib3.exceptions.SSLError as exc:
-            raise requests.exceptions.SSLError(exc) from exc
-        except urllib3.exceptions.HTTPError as exc:  # reset, closed mid-answer, not HTTP
-            raise requests.ConnectionError(exc) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise as_requests_error(exc) from exc
+
+
+def as_requests_error(exc: urllib3.exceptions.HTTPError) -> requests.RequestException:
+    """Return the exception ``requests`` raises for urllib3's ``exc``."""
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # refused (a ConnectTimeoutError subclass)
+        return requests.ConnectionError(exc)
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return requests.ConnectTimeout(exc)
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return requests.ReadTimeout(exc)
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return requests.exceptions.SSLError(exc)
+    return requests.ConnectionError(exc)  # reset, closed mid-answer, not HTTP
 
 
 class LeanResponse(requests.Response):
