@@ -5,7 +5,9 @@ A is one full `airflow dags test hrflow_profiles_to_ats` run **with the DAG's de
 run plans its own batch size and HrFlow concurrency. Then, as extra lines: A with tuned params, and A under a
 real scheduler (api-server, scheduler, dag-processor, LocalExecutor) with default params. B is
 bench/baseline_sequential.py. Prints wall times, B/A, the floor 2·N·L/C for the C the run chose, the DAG's
-parse time and the start-up cost of one task instance. Nothing is asserted.
+parse time and the start-up cost of one task instance, and Airflow alone: one task returning 1, in a home
+without this package (no plugins, one DAG file), under the same command. B over that plus the call floor is
+the most this hour allows any DAG run by ``airflow dags test``. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -79,6 +81,45 @@ def chosen(output: str) -> tuple[int | None, int | None]:
     return (int(match.group(1)), int(match.group(2))) if match else (None, None)
 
 
+AIRFLOW_ALONE = """\
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="airflow_alone", schedule=None)
+def airflow_alone():
+    @task
+    def one():
+        return 1
+
+    one()
+
+
+airflow_alone()
+"""
+
+
+def airflow_alone_time() -> tuple[float, dict[str, float]]:
+    """Best of two ``airflow dags test`` runs of a one-task DAG in a SQLite home without this package's plugins."""
+    with tempfile.TemporaryDirectory(prefix="hrflow-bench-alone-") as home:
+        dags, plugins = Path(home, "dags"), Path(home, "plugins")
+        dags.mkdir()
+        plugins.mkdir()
+        (dags / "airflow_alone.py").write_text(AIRFLOW_ALONE)
+        env = airflow_env(
+            Path(home), {"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins)}
+        )
+        init_home(env, pool_slots=None)
+        runs = []
+        for _ in range(2):
+            started, wall_started = time.monotonic(), time.time()
+            proc = dags_test(env, "airflow_alone", timeout=600)
+            output = proc.stdout + proc.stderr
+            if proc.returncode:
+                raise RuntimeError(f"airflow_alone failed: {output[-2000:]}")
+            runs.append((time.monotonic() - started, phases(output, wall_started, time.time())))
+    return min(runs, key=lambda run: run[0])
+
+
 def parse_time(env: dict[str, str]) -> float:
     """Seconds to import the DAG file in a fresh interpreter that has Airflow loaded (the dag-processor's cost)."""
     code = (
@@ -141,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             sandbox.reset_and_seed(10, hrflow_latency=0, ats_latency=0)
             ones.append(timed_dag_run(env, None))  # one batch: three more task instances (transform, post, tag)
         empty_time = min(empties)
+        alone, alone_split = airflow_alone_time()
         one_batch, _, _, one_split = min(ones, key=lambda run: run[0])
 
         sandbox.reset_and_seed(n, hrflow_latency=lat, ats_latency=args.ats_latency)
@@ -199,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(a run of 10 profiles: one batch, every task; an empty run takes {empty_time:.1f} s because `dags test` "
         "idles a second at a time around zero-length mapped tasks)",
         f"A / (floor + fixed) = {a_time / (floor + one_batch):.2f} (target: <= 1.5)",
+        f"Airflow alone (one task returning 1, no plugins, the same command): {alone:.1f} s ({describe(alone_split)}); "
+        f"the most this hour allows, B / (Airflow alone + floor) = {ratio(alone + floor)}",
         "",
         "extra lines:",
         f"  A, tuned params {json.dumps(tuned)}: {t_time:.1f} s, B/A = {ratio(t_time)}; exit {t_rc}; "

@@ -12,6 +12,7 @@ run keeps them (still sealed) so that "clear failed tasks" can retry, until the 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -162,10 +163,18 @@ def record_hash(record: Any) -> str:
     It tells whether a record changed without holding it, and, being keyed, cannot confirm a guessed value
     (an email, a phone) the way a plain hash could. Rotating the Fernet key changes no hash.
     """
-    import hmac
+    return _digest(_hash_key(_keys()), record)
 
+
+def record_hashes(records: Iterable[Any]) -> list[str]:
+    """Return the keyed hash of each of ``records`` (:func:`record_hash`), the key read once for them all."""
+    key = _hash_key(_keys())
+    return [_digest(key, record) for record in records]
+
+
+def _digest(key: bytes, record: Any) -> str:
     text = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hmac.new(_hash_key(_keys()), text.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def record_hash_key(*, fresh: bool = False) -> bytes:

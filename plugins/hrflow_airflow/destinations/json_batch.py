@@ -207,7 +207,10 @@ class JsonBatchDestination:
             items = [item for item, _ in part]
             records = [record for _, record in part]
             key, first_key = first_key or request_key(plural, records, items, bases), None
-            answer, sent = self._answer(plural, index, items, records, key, ledger, store, upsert=bases is not None)
+            part_hashes = hashes_of(records, items) if ledger is not None else {}  # of the records as sent now
+            answer, sent = self._answer(
+                plural, index, items, records, key, part_hashes, ledger, store, upsert=bases is not None
+            )
             requests += sent
             named = answer["named"]
             if answer["status"] >= 400 and not named and len(part) > 1:
@@ -224,7 +227,7 @@ class JsonBatchDestination:
                 continue
             ok = [item for item in items if item[0] not in named]
             if ledger is not None:
-                ok_hashes = {k: hashes[k] for k, _ in ok} if hashes is not None else hashes_of(records, ok)
+                ok_hashes = {k: (hashes if hashes is not None else part_hashes)[k] for k, _ in ok}
                 ledger.deliveries.record_accepted(self.ledger_key, ok, hashes=ok_hashes)
             accepted += ok
             what = "accepted" if bases is None else "updated"
@@ -248,18 +251,19 @@ class JsonBatchDestination:
         items: list[tuple[str, str]],
         records: list[dict[str, Any]],
         key: str,
+        hashes: dict[str, str],
         ledger: Ledger | None,
         store: Any,
         *,
         upsert: bool,
     ) -> tuple[dict[str, Any], bool]:
-        """Return the answer to the request of ``key`` and whether it was sent now (else the store replayed it)."""
+        """Return the answer to ``key``'s request (its intent noted with ``hashes``) and whether it went now."""
         answer = store.get(key) if store is not None else None
         if answer is not None:
             log.info("Batch %s was answered by the ATS in an earlier try; not posting again (%s)", index, key)
             return answer, False
         if ledger is not None:
-            ledger.deliveries.record_intent(self.ledger_key, items, group_key=key, hashes=hashes_of(records, items))
+            ledger.deliveries.record_intent(self.ledger_key, items, group_key=key, hashes=hashes)
         answer = self._post(plural, records, key, mode="upsert" if upsert else None)
         if store is not None:
             store.set(key, answer)  # the whole batch's first request shares its key: one value

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hrflow_airflow.mapping import RECORD_KEY, idempotency_key
-from hrflow_airflow.sealed import record_hash
+from hrflow_airflow.sealed import record_hashes
 
 
 def named_refusals(body: Any, keys: Iterable[str]) -> dict[str, str]:
@@ -26,7 +26,8 @@ def named_refusals(body: Any, keys: Iterable[str]) -> dict[str, str]:
 def hashes_of(records: list[dict[str, Any]], items: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Return the keyed hash of the record of each ``(key, container)`` item (what the ledger keeps)."""
     wanted = {key for key, _ in items}
-    return {record[RECORD_KEY]: record_hash(record) for record in records if record[RECORD_KEY] in wanted}
+    chosen = [record for record in records if record[RECORD_KEY] in wanted]
+    return dict(zip((record[RECORD_KEY] for record in chosen), record_hashes(chosen)))
 
 
 def request_key(

@@ -16,7 +16,7 @@ from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import QUARANTINED, REMOVED, Entry, Ledger, Refusal
 from hrflow_airflow.mapping import RECORD_KEY, MappingError, redact, to_record
 from hrflow_airflow.objects import ObjectKind
-from hrflow_airflow.sealed import SEALED, record_hash, seal_items, unseal, unsealed
+from hrflow_airflow.sealed import SEALED, record_hashes, seal_items, unseal, unsealed
 from hrflow_airflow.sync.config import resolve_hrflow_tuning
 from hrflow_airflow.sync.payloads import UPDATE, Delivered, Failure, Posted, Tagged, Transformed
 from hrflow_airflow.sync.spill import keep_beside, load_batch, load_beside, mark_done
@@ -136,7 +136,7 @@ def post_batch(
     if not batch["count"]:
         return posted
     records = unseal(load_beside(batch, "records"))
-    hashes = {record[RECORD_KEY]: record_hash(record) for record in records}
+    hashes = dict(zip((record[RECORD_KEY] for record in records), record_hashes(records)))
     known = ledger.deliveries.lookup(destination.ledger_key, hashes)  # read once: the destination gets it
     held = held_back(known, hashes, retry_quarantined)
     posted["quarantined"] = [

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet, MultiFernet
 
 from hrflow_airflow.ledger import LedgerHook
 from hrflow_airflow.ledger.keys import keys_table, opens, stored_key
-from hrflow_airflow.sealed import SealError, record_hash, record_hash_key
+from hrflow_airflow.sealed import SealError, record_hash, record_hash_key, record_hashes
 
 
 @pytest.fixture
@@ -52,6 +52,16 @@ def test_record_hashes_are_the_same_under_new_old_as_under_old(db, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", new)
     record_hash_key(fresh=True)
     assert record_hash({"hrflow_key": "k", "email": "a@example.com"}) == before
+
+
+def test_many_records_hash_as_each_alone(db, monkeypatch):
+    """A batch's hashes, the key read once for them all, are each record's own: keyed, order-blind, distinct."""
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
+    record_hash_key(fresh=True)
+    records = [{"hrflow_key": f"k{i}", "email": f"{i}@example.com"} for i in range(3)]
+    assert record_hashes(records) == [record_hash(record) for record in records]
+    assert record_hashes([{"email": "0@example.com", "hrflow_key": "k0"}]) == record_hashes(records[:1])
+    assert len(set(record_hashes(records))) == 3 and record_hashes([]) == []
 
 
 def test_an_unknown_fernet_key_fails_naming_the_setting(db, monkeypatch):
