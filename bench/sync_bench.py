@@ -6,7 +6,7 @@ run plans its own batch size and HrFlow concurrency. Then, as extra lines: A wit
 real scheduler (api-server, scheduler, dag-processor, LocalExecutor) with default params. B is
 bench/baseline_sequential.py. Prints wall times, B/A, the floor 2·N·L/C for the C the run chose, the DAG's
 parse time and the start-up cost of one task instance, and Airflow alone: one task returning 1, in a home
-without this package (no plugins, one DAG file), under the same command. B over that plus the call floor is
+without this package's plugins and DAGs (one DAG file), under the same command. B over that plus the call floor is
 the most this hour allows any DAG run by ``airflow dags test``. Nothing is asserted.
 """
 
@@ -99,7 +99,7 @@ airflow_alone()
 
 
 def airflow_alone_time() -> tuple[float, dict[str, float]]:
-    """Best of two ``airflow dags test`` runs of a one-task DAG in a SQLite home without this package's plugins."""
+    """Return the best of two ``airflow dags test`` runs of a one-task DAG in a home without our plugins and DAGs."""
     with tempfile.TemporaryDirectory(prefix="hrflow-bench-alone-") as home:
         dags, plugins = Path(home, "dags"), Path(home, "plugins")
         dags.mkdir()
@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(a run of 10 profiles: one batch, every task; an empty run takes {empty_time:.1f} s because `dags test` "
         "idles a second at a time around zero-length mapped tasks)",
         f"A / (floor + fixed) = {a_time / (floor + one_batch):.2f} (target: <= 1.5)",
-        f"Airflow alone (one task returning 1, no plugins, the same command): {alone:.1f} s ({describe(alone_split)}); "
+        f"Airflow alone (one task returning 1, none of our plugins or DAGs, the same command): {alone:.1f} s "
+        f"({describe(alone_split)}); "
         f"the most this hour allows, B / (Airflow alone + floor) = {ratio(alone + floor)}",
         "",
         "extra lines:",

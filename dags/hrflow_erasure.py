@@ -6,9 +6,8 @@ from airflow.sdk import dag
 
 from hrflow_airflow.erasure import erase_request, erasure_params
 from hrflow_airflow.objects import PROFILE
-from hrflow_airflow.sync.dag_args import START_DATE, asked_for, ats_pool, default_args
+from hrflow_airflow.sync.dag_args import START_DATE, ats_pool, default_args
 
-DAG_ID = "hrflow_erasure"
 DOC_MD = """
 # HrFlow.ai erasure request
 
@@ -28,7 +27,7 @@ again: it is safe to repeat). Runbook: docs/operations.md, "Erasure request".
 
 
 @dag(
-    dag_id=DAG_ID,
+    dag_id="hrflow_erasure",
     schedule=None,  # triggered by hand: UI or REST
     start_date=START_DATE,
     catchup=False,
@@ -41,4 +40,4 @@ def hrflow_erasure():
     erase_request.override(pool=ats_pool(PROFILE.ats_conn_id))()
 
 
-dag = hrflow_erasure() if asked_for(DAG_ID) else None  # only the DAG asked for, when one is
+dag = hrflow_erasure()

@@ -7,7 +7,6 @@ from airflow.sdk import dag, task_group
 from hrflow_airflow.objects import JOB
 from hrflow_airflow.sync.dag_args import (
     BATCH_GROUP,
-    asked_for,
     asset_alias,
     ats_concurrency,
     ats_pool,
@@ -56,7 +55,7 @@ KIND = "job"
 
 
 @dag(
-    dag_id=JOB.dag_id,
+    dag_id="hrflow_jobs_to_ats",
     schedule=sync_schedule(JOB),
     doc_md=DOC_MD,
     tags=["hrflow", "ats", "jobs"],
@@ -87,4 +86,4 @@ def hrflow_jobs_to_ats():
     summary(KIND, counted)
 
 
-dag = hrflow_jobs_to_ats() if asked_for(JOB.dag_id) else None  # only the DAG asked for, when one is
+dag = hrflow_jobs_to_ats()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from hrflow_airflow.events.sms import DAG_ID, send_sms, sms_dag_defaults, sms_params
-from hrflow_airflow.sync.dag_args import asked_for, hrflow_pool
+from hrflow_airflow.sync.dag_args import hrflow_pool
 
 DOC_MD = """
 # HrFlow.ai profile → SMS
@@ -48,4 +48,4 @@ def hrflow_profile_sms():
     send_sms.override(pool=hrflow_pool())()  # fetches the profile through HrFlowHook, then texts the recruiter
 
 
-dag = hrflow_profile_sms() if asked_for(DAG_ID) else None  # only the DAG asked for, when one is
+dag = hrflow_profile_sms()

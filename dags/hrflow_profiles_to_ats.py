@@ -7,7 +7,6 @@ from airflow.sdk import dag, task_group
 from hrflow_airflow.objects import PROFILE
 from hrflow_airflow.sync.dag_args import (
     BATCH_GROUP,
-    asked_for,
     asset_alias,
     ats_concurrency,
     ats_pool,
@@ -59,7 +58,7 @@ KIND = "profile"
 
 
 @dag(
-    dag_id=PROFILE.dag_id,
+    dag_id="hrflow_profiles_to_ats",
     schedule=sync_schedule(PROFILE),
     doc_md=DOC_MD,
     tags=["hrflow", "ats", "profiles"],
@@ -90,4 +89,4 @@ def hrflow_profiles_to_ats():
     summary(KIND, counted)
 
 
-dag = hrflow_profiles_to_ats() if asked_for(PROFILE.dag_id) else None  # only the DAG asked for, when one is
+dag = hrflow_profiles_to_ats()

@@ -168,6 +168,9 @@ def record_hash(record: Any) -> str:
 
 def record_hashes(records: Iterable[Any]) -> list[str]:
     """Return the keyed hash of each of ``records`` (:func:`record_hash`), the key read once for them all."""
+    records = list(records)
+    if not records:
+        return []  # no key needed: none read, no ledger touched
     key = _hash_key(_keys())
     return [_digest(key, record) for record in records]
 

@@ -22,19 +22,6 @@ def test_no_import_errors(dagbag):
     assert EXPECTED <= set(dagbag.dag_ids)
 
 
-@pytest.mark.parametrize("asked", sorted(EXPECTED | {"hrflow_erasure"}))
-def test_a_parse_for_one_dag_builds_only_that_dag(monkeypatch, asked):
-    """`airflow dags test` / `tasks test` of one DAG parse the folder for it: the other files build nothing."""
-    from types import SimpleNamespace
-
-    from hrflow_airflow.sync import dag_args
-
-    monkeypatch.setattr(dag_args, "get_parsing_context", lambda: SimpleNamespace(dag_id=asked, task_id=None))
-    bag = DagBag(dag_folder=str(DAGS))
-    assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {asked}
-
-
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_dag_has_tags_docs_retries_and_titled_params(dagbag, dag_id):
     dag = dagbag.dags[dag_id]

@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import Asset, AssetAlias, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, get_parsing_context
+from airflow.sdk import Asset, AssetAlias, AssetOrTimeSchedule, CronDataIntervalTimetable, Param
 
 from hrflow_airflow.alerts.monitoring import HrFlowAlertNotifier, deadline_alert, sync_deadline
 from hrflow_airflow.errors import BadConfigError
@@ -97,19 +97,6 @@ def sync_dag_defaults() -> dict[str, Any]:
         "on_success_callback": [HrFlowAlertNotifier(event="recovery"), record_success],
         "deadline": deadline_alert(sync_deadline()),
     }
-
-
-def asked_for(dag_id: str) -> bool:
-    """
-    Tell whether this parse should build the DAG ``dag_id``: always, unless Airflow parses for another DAG.
-
-    ``airflow dags test`` and ``airflow tasks test`` of one DAG parse every file of the DAG folder with that
-    DAG's id in the parsing context, then serialize what they found; a file that builds only what is asked for
-    saves the others' building and serialization (Airflow's own pattern: "Optimizing DAG parsing delays during
-    execution", https://airflow.apache.org/docs/apache-airflow/stable/howto/dynamic-dag-generation.html). The
-    dag-processor parses with no DAG id, so it always builds every DAG.
-    """
-    return get_parsing_context().dag_id in (None, dag_id)
 
 
 def hrflow_pool() -> str:

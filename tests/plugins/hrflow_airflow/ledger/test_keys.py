@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -62,6 +64,9 @@ def test_many_records_hash_as_each_alone(db, monkeypatch):
     assert record_hashes(records) == [record_hash(record) for record in records]
     assert record_hashes([{"email": "0@example.com", "hrflow_key": "k0"}]) == record_hashes(records[:1])
     assert len(set(record_hashes(records))) == 3 and record_hashes([]) == []
+    # what ledgers already hold: HMAC-SHA256 of the record's canonical JSON under the record-hash key
+    canonical = json.dumps(records[0], ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    assert record_hashes(records[:1]) == [hmac.new(record_hash_key(), canonical, hashlib.sha256).hexdigest()]
 
 
 def test_an_unknown_fernet_key_fails_naming_the_setting(db, monkeypatch):
