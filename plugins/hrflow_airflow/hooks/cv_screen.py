@@ -14,17 +14,15 @@ plain ``http(s)``, a redirect.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import certifi
 import requests
 import urllib3
 
 from hrflow_airflow.hooks.files import CHUNK, CvError, CvStream, stated_length, too_large
-from hrflow_airflow.hooks.lean import as_requests_error
+from hrflow_airflow.hooks.lean import as_requests_error, environ_ca_bundle, verified_tls
 
 DRAIN_BELOW = 64 * 1024  # a body this short is read and dropped so the connection is kept
 
@@ -36,9 +34,7 @@ class CvScreen:
         self.max_bytes, self.timeout, self.workers = max_bytes, timeout, max(1, workers)
         self.timeouts = urllib3.Timeout(connect=timeout, read=timeout)
         self.direct: dict[tuple[str, str], bool] = {}
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
-        where = {"ca_cert_dir": bundle} if os.path.isdir(bundle) else {"ca_certs": bundle}
-        self.pool = urllib3.PoolManager(num_pools=8, maxsize=self.workers, cert_reqs="CERT_REQUIRED", **where)
+        self.pool = urllib3.PoolManager(num_pools=8, maxsize=self.workers, **verified_tls(environ_ca_bundle()))
 
     def reasons(self, urls: Iterable[str]) -> dict[str, str | None]:
         """Return ``{url: why its CV cannot go, or None}``, each distinct URL checked once, then close the pool."""

@@ -48,10 +48,7 @@ class LeanSession(requests.Session):
                 if self.verify is False:
                     tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"}
                 else:
-                    tls = {
-                        "cert_reqs": "CERT_REQUIRED",
-                        "ca_certs": self.verify if isinstance(self.verify, str) else certifi.where(),
-                    }
+                    tls = verified_tls(self.verify if isinstance(self.verify, str) else None)
                 self._pools = urllib3.PoolManager(num_pools=4, maxsize=self._pool_size, **tls)
             return self._pools
 
@@ -123,6 +120,17 @@ class LeanSession(requests.Session):
             raise as_requests_error(exc) from exc
 
 
+def environ_ca_bundle() -> str | None:
+    """Return the CA bundle ``requests`` reads from the environment (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``)."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
+def verified_tls(bundle: str | None) -> dict[str, Any]:
+    """Return urllib3's options to verify certificates against ``bundle``, a file or a directory (certifi's if None)."""
+    bundle = bundle or certifi.where()
+    return {"cert_reqs": "CERT_REQUIRED", ("ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"): bundle}
+
+
 def as_requests_error(exc: urllib3.exceptions.HTTPError) -> requests.RequestException:
     """Return the exception ``requests`` raises for urllib3's ``exc``."""
     if isinstance(exc, urllib3.exceptions.NewConnectionError):  # refused (a ConnectTimeoutError subclass)
@@ -160,7 +168,7 @@ def pooled_session(pool_size: int = 16, base_url: str | None = None) -> requests
     if base_url:
         session.trust_env = False
         session.proxies.update(requests.utils.get_environ_proxies(base_url))
-        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session.verify = environ_ca_bundle() or True
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
