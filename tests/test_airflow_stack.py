@@ -23,10 +23,16 @@ SOURCE = make_key("source", "stack")
 @pytest.fixture(scope="module")
 def stack(sandbox_server, tmp_path_factory):
     # pool_slots=None: an existing Airflow where nobody ran `airflow pools set`; the DAGs must still run
+    ats = {**sandbox_server.connections()["ats_default"]}
+    ats["extra"] = {**ats["extra"], "timeout": 120}  # a POST waits while a test holds its answer (overlapping runs)
     stack = AirflowStack(
         tmp_path_factory.mktemp("stack_home"),
         pool_slots=None,
-        extra_env={**sandbox_server.airflow_env(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"},
+        extra_env={
+            **sandbox_server.airflow_env(),
+            "AIRFLOW_CONN_ATS_DEFAULT": json.dumps(ats),
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        },
     )
     stack.start(wait_for_dags=("hrflow_profile_sms",))
     yield stack
@@ -363,9 +369,7 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
     # Unpausing starts the latest scheduled run at once (catchup off), and a scheduled run takes every unsynced
     # profile created before its interval end: it reads the Variable, an idle source, so only the backfill's
     # runs (param source_keys, through dag_run_conf) touch this source, however the two interleave.
-    idle = make_key("source", "backfill-idle")
-    sandbox.state.seed("profile", idle, 1, tags=[{"name": "sync", "value": "1"}])
-    assert stack.api("POST", "/api/v2/variables", json={"key": "hrflow_source_keys", "value": json.dumps([idle])}).ok
+    scheduled_runs_read_an_idle_source(stack, sandbox)
     earlier = {
         r["dag_run_id"] for r in stack.api("GET", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns").json()["dag_runs"]
     }
@@ -378,13 +382,7 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
         "max_active_runs": 1,
         "dag_run_conf": {"source_keys": [source]},
     }
-    for _ in range(10):  # Airflow answers 503 while the scheduler holds SQLite's lock: "supported ... concurrently"
-        response = stack.api("POST", "/api/v2/backfills", json=backfill)
-        if response.status_code != 503 or "Database is locked" not in response.text:
-            break
-        time.sleep(2)
-
-    assert response.status_code == 200, response.text
+    create_backfill(stack, backfill)
     runs = []
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and len(runs) < 2:
@@ -407,6 +405,88 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
         [sorted(second), sorted(first)],
     )
     assert later[0] not in ats.applied
+
+
+def scheduled_runs_read_an_idle_source(stack: AirflowStack, sandbox) -> None:
+    """
+    Point the Variable the scheduled runs read at a source whose one profile is synced: unpausing starts the
+    latest scheduled run at once (catchup off), and it touches nothing a test seeded in its own source.
+    """
+    idle = make_key("source", "backfill-idle")
+    sandbox.state.seed("profile", idle, 1, tags=[{"name": "sync", "value": "1"}])
+    body = {"key": "hrflow_source_keys", "value": json.dumps([idle])}
+    if not stack.api("POST", "/api/v2/variables", json=body).ok:  # an earlier test of the module set it
+        assert stack.api("PATCH", "/api/v2/variables/hrflow_source_keys", json=body).ok
+
+
+def create_backfill(stack: AirflowStack, backfill: dict) -> dict:
+    """Create ``backfill`` through the REST API; return Airflow's answer."""
+    deadline = time.monotonic() + 120
+    while True:
+        response = stack.api("POST", "/api/v2/backfills", json=backfill)
+        # 503 while the scheduler holds SQLite's lock ("supported ... concurrently"); 409 until the scheduler marks
+        # an earlier test's backfill complete
+        busy = response.status_code == 503 and "Database is locked" in response.text
+        if not (busy or response.status_code == 409 and "already a running backfill" in response.text):
+            break
+        assert time.monotonic() < deadline, response.text
+        time.sleep(2)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def runs_of(stack: AirflowStack, dag_id: str, run_type: str) -> list[dict]:
+    """Return the runs of ``dag_id`` of ``run_type`` (``backfill``, ``manual``, ``scheduled``)."""
+    runs = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns").json()["dag_runs"]
+    return [run for run in runs if run["run_type"] == run_type]
+
+
+def test_a_backfill_and_a_manual_run_at_once_post_each_profile_once_to_an_ats_that_ignores_keys(stack, sandbox):
+    """
+    Airflow counts a backfill's runs apart from the DAG's max_active_runs, so a backfill run and a manual run
+    overlap here, both finding the same unsynced profiles. The first POST is applied and its answer held: the
+    other run's post_to_ats must wait for its turn (rescheduled), then find them accepted in the ledger and only
+    tag. Without turns it resends them under the same key, which this ATS applies again.
+    """
+    from urllib.parse import quote
+
+    state, dag_id = sandbox.state, "hrflow_profiles_to_ats"
+    state.honour_idempotency = False
+    source = make_key("source", "overlap")
+    keys = state.seed("profile", source, 3, created_at="2026-02-02T00:10:00+00:00", spread_seconds=60)
+    scheduled_runs_read_an_idle_source(stack, sandbox)
+    stack.unpause(dag_id)
+    hold = state.hold_next_ats_answer()
+    conf = {"source_keys": [source]}
+    manual = stack.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+    assert manual.ok, manual.text
+    backfill = {"dag_id": dag_id, "from_date": "2026-02-02T00:00:00Z", "to_date": "2026-02-02T00:30:00Z"}
+    create_backfill(stack, {**backfill, "dag_run_conf": conf})
+    assert hold["held"].wait(180), "no run posted to the ATS"
+
+    def post_states() -> list[str]:
+        runs = [manual.json()["dag_run_id"], *(r["dag_run_id"] for r in runs_of(stack, dag_id, "backfill"))]
+        states = []
+        for run_id in runs:
+            tis = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances")
+            states += [ti["state"] for ti in tis.json()["task_instances"] if ti["task_id"] == "batch.post_to_ats"]
+        return states
+
+    try:  # the other run reaches post_to_ats while the first still waits for the ATS's answer
+        deadline = time.monotonic() + 180
+        while "up_for_reschedule" not in post_states() and state.ats_area("profiles").requests < 2:
+            assert time.monotonic() < deadline, f"the other run never reached post_to_ats: {post_states()}"
+            time.sleep(0.5)
+    finally:
+        hold["release"].set()
+    [backfill_run] = [
+        r for r in runs_of(stack, dag_id, "backfill") if r["data_interval_start"].startswith("2026-02-02")
+    ]
+    for run_id in (manual.json()["dag_run_id"], backfill_run["dag_run_id"]):
+        assert stack.wait_for_run(dag_id, run_id, timeout=240) == "success"
+    profiles = state.ats_area("profiles")
+    assert profiles.requests == 1 and dict(profiles.applied) == {k: 1 for k in keys}
+    assert set(keys) <= set(state.snapshot()["synced"]["profile"]) and max(state.edits[k] for k in keys) == 1
 
 
 def test_a_bulk_delivery_is_answered_at_once_and_each_profile_joins_exactly_one_run(stack, sandbox):

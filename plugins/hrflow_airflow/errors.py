@@ -11,11 +11,12 @@ The package's one error tree. Hooks and destinations raise these; tasks decide w
     ├── RefusedError             the peer refused this request (a 4xx); ``reason`` is short and redacted
     │   └── AuthError            the peer refused the credentials (401/403): check the connection
     ├── OutcomeUnknownError      a write that may have been applied is not repeated (at most once): names its key
+    ├── NotYourTurnError         another run is writing the same objects: the task waits (an Airflow reschedule)
     └── BadConfigError           a connection, setting or Variable is missing or wrong (names which)
 
 :func:`fails_fast` turns an error no retry can help (refused, bad setup) into Airflow's
 ``AirflowFailException`` at the task boundary; a :class:`TransientError` stays retryable.
-Everything but a transient error fails the task at once.
+Everything but a transient error fails the task at once. A task that must wait for another run is rescheduled.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ class OutcomeUnknownError(HrFlowAirflowError):
     """Raise when a write may have been applied and must not be repeated (an SMS): the run fails naming its key."""
 
 
+class NotYourTurnError(HrFlowAirflowError):
+    """Raise before reading or sending when another run holds the turn ``name`` (:mod:`hrflow_airflow.ledger.turns`)."""
+
+    def __init__(self, name: str, holder: str, wait: float) -> None:
+        super().__init__(f"run {holder} is writing {name}; waiting {wait:g} s for its turn")
+        self.name, self.holder, self.wait = name, holder, wait
+
+
 class BadConfigError(HrFlowAirflowError, ValueError):
     """
     Raise when a connection, setting, Variable or run conf is missing or wrong; the message names it.
@@ -81,9 +90,16 @@ class BadConfigError(HrFlowAirflowError, ValueError):
 
 
 def for_task(exc: BaseException) -> BaseException:
-    """Return what a task raises for ``exc``: ``AirflowFailException`` when no task retry can help."""
-    from airflow.sdk.exceptions import AirflowFailException
+    """
+    Return what a task raises for ``exc``: ``AirflowFailException`` when no task retry can help, a reschedule when
+    another run holds the turn.
+    """
+    from datetime import datetime, timedelta, timezone
 
+    from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
+
+    if isinstance(exc, NotYourTurnError):  # the task gives its slot back and asks again later
+        return AirflowRescheduleException(datetime.now(timezone.utc) + timedelta(seconds=exc.wait))
     if isinstance(exc, TransientError) or (isinstance(exc, RefusedError) and exc.retry_task):
         return exc
     if isinstance(exc, BadConfigError):

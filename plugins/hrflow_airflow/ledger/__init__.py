@@ -13,7 +13,8 @@ posted again; and only a record of *what* the ATS accepted tells an edit in HrFl
 * :mod:`.refusals` — the quarantine policy (pure) and its queries;
 * :mod:`.watermarks` — the changes listing's watermarks;
 * :mod:`.seen` — the keys a full sweep listed, to find the synced objects HrFlow no longer holds;
-* :mod:`.parts` — what went with each object beyond its record: its CV, its applications.
+* :mod:`.parts` — what went with each object beyond its record: its CV, its applications;
+* :mod:`.turns` — which run writes a destination's objects of one kind now (runs that overlap take turns).
 * :mod:`.keys` — the ledger's own keys, sealed under the Fernet key; :mod:`.counts`, :mod:`.runs` — the HrFlow
   page's counts and run history.
 
@@ -52,6 +53,7 @@ from hrflow_airflow.ledger.states import (
     UNLINKED,
     Entry,
 )
+from hrflow_airflow.ledger.turns import Turns
 from hrflow_airflow.ledger.watermarks import Watermarks
 
 __all__ = [
@@ -79,12 +81,13 @@ __all__ = [
     "LedgerHook",
     "Refusal",
     "Refusals",
+    "Turns",
     "Watermarks",
 ]
 
 
 class Ledger:
-    """One task's ledger: its database and the three things kept there. Nothing is read until first use."""
+    """One task's ledger: its database and what is kept there. Nothing is read until first use."""
 
     def __init__(self, *, ledger_conn_id: str = LedgerHook.default_conn_name) -> None:
         self.db = LedgerHook(ledger_conn_id=ledger_conn_id)
@@ -92,3 +95,4 @@ class Ledger:
         self.refusals = Refusals(self.db, self.deliveries)
         self.watermarks = Watermarks(self.db)
         self.parts = Parts(self.db)
+        self.turns = Turns(self.db)

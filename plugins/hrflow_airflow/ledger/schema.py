@@ -23,6 +23,7 @@ WATERMARKS = "hrflow_sync_watermark"
 PARTS = "hrflow_sync_part"
 SEEN = "hrflow_seen"  # the keys a full sweep listed (ledger/seen.py)
 KEYS = "hrflow_keys"  # keys sealed under the Fernet key (ledger/keys.py)
+TURNS = "hrflow_sync_turn"  # which run writes a destination's objects of one kind now (ledger/turns.py)
 INBOX = "hrflow_webhook_inbox"  # the webhook's deliveries (events/inbox.py)
 MESSAGES = "hrflow_messages"  # what each message key sent (events/outbox.py)
 BURSTS = "hrflow_sms_bursts"  # the SMS runs of each 10-minute window (events/digest.py)
@@ -71,7 +72,7 @@ def metadata() -> MetaData:
 
 
 def sync_tables(meta: MetaData) -> None:
-    """Add the sync's tables beside the ledger: watermarks, parts, the seen keys, the sealed keys."""
+    """Add the sync's tables beside the ledger: watermarks, parts, the seen keys, the turns, the sealed keys."""
     from sqlalchemy import Column, String, Table, Text
 
     Table(
@@ -100,6 +101,14 @@ def sync_tables(meta: MetaData) -> None:
         meta,
         Column("listing", String(250), primary_key=True),
         Column("object_key", String(64), primary_key=True),
+    )
+    Table(
+        TURNS,
+        meta,
+        Column("name", String(250), nullable=False, index=True),  # "<destination>/<plural>"
+        Column("holding", String(32), primary_key=True),  # one holding task
+        Column("run_id", String(250), nullable=False),
+        Column("touched_at", String(32), nullable=False),  # UTC ISO time of its last heartbeat
     )
     Table(
         KEYS,

@@ -125,10 +125,12 @@ def post_batch(
     Send the batch's objects the destination has not accepted yet, once, through its adapter.
 
     The ledger is read once here and handed to the destination: objects an earlier run got accepted go straight
-    to tagging, however this run's batches are cut (docs/destinations.md). ``store`` is the task state store: a
-    retry after the answer arrived sends nothing. A refused record fails alone and its refusals are counted
-    (:func:`count_refusals`); a quarantined one is not sent while unchanged, unless ``retry_quarantined``. An
-    update batch (``mode="update"``) sends only ``update_fields`` (all when None) to the destination's update.
+    to tagging, however this run's batches are cut (docs/destinations.md). The read and the sends hold the turn of
+    the destination and kind: while another run's task holds it, this raises ``NotYourTurnError`` before either
+    (docs/sync.md, "Runs that overlap"). ``store`` is the task state store: a retry after the answer arrived sends
+    nothing. A refused record fails alone and its refusals are counted (:func:`count_refusals`); a quarantined one
+    is not sent while unchanged, unless ``retry_quarantined``. An update batch (``mode="update"``) sends only
+    ``update_fields`` (all when None) to the destination's update.
     """
     destination = destination_for(kind.ats_conn_id, kind.name)
     ledger = Ledger()
@@ -137,18 +139,19 @@ def post_batch(
         return posted
     records = unseal(load_beside(batch, "records"))
     hashes = dict(zip((record[RECORD_KEY] for record in records), record_hashes(records)))
-    known = ledger.deliveries.lookup(destination.ledger_key, hashes)  # read once: the destination gets it
-    held = held_back(known, hashes, retry_quarantined)
-    posted["quarantined"] = [
-        Failure(key=key, container=entry.container, reason=f"{not_sent(entry)}: {entry.reason}")
-        for key, entry in held.items()
-    ]
-    send = [(item, record) for item, record in zip(batch["items"], records) if item[0] not in held]
-    if not send:
-        return posted
-    delivered = send_batch(
-        destination, kind, batch, send, ledger, hashes, known=known, store=store, update_fields=update_fields
-    )
+    with ledger.turns.hold(f"{destination.ledger_key}/{kind.plural}", run_id):  # an overlapping run waits
+        known = ledger.deliveries.lookup(destination.ledger_key, hashes)  # read once: the destination gets it
+        held = held_back(known, hashes, retry_quarantined)
+        posted["quarantined"] = [
+            Failure(key=key, container=entry.container, reason=f"{not_sent(entry)}: {entry.reason}")
+            for key, entry in held.items()
+        ]
+        send = [(item, record) for item, record in zip(batch["items"], records) if item[0] not in held]
+        if not send:
+            return posted
+        delivered = send_batch(
+            destination, kind, batch, send, ledger, hashes, known=known, store=store, update_fields=update_fields
+        )
     if batch.get("mode") == UPDATE:
         posted["updated"], delivered["accepted"] = delivered["accepted"], []
     posted.update(delivered)

@@ -74,7 +74,7 @@ def test_the_walk_sees_the_package_and_the_sandbox():
 def test_the_walk_over_the_repository_sees_the_dags_the_tests_and_the_benches():
     edges = graph(TREES)
     assert "hrflow_airflow.sync.tasks" in edges["hrflow_profiles_to_ats"]  # a DAG file: a module of its own name
-    assert "tests.conftest" in edges["tests.plugins.hrflow_airflow.ledger.test_ledger"]
+    assert "tests.conftest" in edges["tests.plugins.hrflow_airflow.ledger.conftest"]
     assert "tests.dags.test_erasure" in edges["tests.dags.test_ashby"]
     assert {"bench.common", "bench.baseline_sequential", "sandbox.airflow_home"} <= edges["bench.sync_bench"]
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import uuid
-
-import pytest
 
 from hrflow_airflow.ledger import Ledger, Refusal
-from tests.conftest import PG, service_missing
 
 
 def test_a_table_of_the_previous_version_gains_the_new_columns_and_keeps_its_rows(ledger_path):
@@ -91,37 +86,6 @@ def test_intent_groups_and_refused_updates_are_listed_for_their_containers(ledge
     assert ledger.deliveries.lookup("d", ["u"])["u"].synced_hash == "h1"  # a refused update keeps what the ATS holds
 
 
-@pytest.fixture
-def postgres_ledger(monkeypatch):
-    """
-    A sync ledger in a scratch PostgreSQL database (127.0.0.1:5432, trust), as docker-compose.yaml sets it up.
-    Without that PostgreSQL the test skips, and fails under CI=true or REQUIRE_SERVICES=1 (tests.conftest).
-    """
-    import sqlalchemy
-
-    admin = sqlalchemy.create_engine(
-        f"postgresql+psycopg2://postgres@{PG[0]}:{PG[1]}/postgres", isolation_level="AUTOCOMMIT"
-    )
-    name = f"hrflow_ledger_test_{uuid.uuid4().hex[:8]}"
-    unusable = None
-    try:
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    except sqlalchemy.exc.OperationalError as exc:
-        unusable = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-    if unusable:  # outside the except: the failure names what is missing, without the chained traceback
-        admin.dispose()
-        service_missing(f"PostgreSQL on {PG[0]}:{PG[1]} (user postgres, trust auth)", unusable)
-    conn_ = {"conn_type": "postgres", "host": PG[0], "port": PG[1], "login": "postgres", "schema": name}
-    monkeypatch.setenv("AIRFLOW_CONN_HRFLOW_LEDGER", json.dumps(conn_))
-    ledger = Ledger()
-    yield ledger
-    ledger.db.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
-
-
 def test_every_ledger_write_works_on_postgresql(postgres_ledger):
     ledger = postgres_ledger
     ledger.deliveries.record_intent("d", [("a", "s"), ("b", "s")], group_key="g", hashes={"a": "h1", "b": "hb"})
@@ -172,15 +136,6 @@ def test_every_table_of_an_older_version_gains_its_new_columns_and_keeps_its_row
     with engine.connect() as conn:
         assert conn.execute(text(f"SELECT run_id, status FROM {INBOX}")).all() == [("r1", None)]
     assert migrate(engine) == []  # nothing left to add
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_ledger(request):
-    """A ledger on each database the package supports."""
-    if request.param == "sqlite":
-        request.getfixturevalue("ledger_path")
-        return Ledger()
-    return request.getfixturevalue("postgres_ledger")
 
 
 def test_many_parts_are_set_at_once_as_one_at_a_time_would_set_them(any_ledger):
