@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from sandbox.dags_test_server import WarmAirflow
+from sandbox.stopping import STOP_GRACE, abort_for_stacks, in_airflow_shutdown
 
 REPO = Path(__file__).resolve().parent.parent
 _BESIDE_PYTHON = Path(sys.executable).with_name("airflow")
@@ -212,9 +213,9 @@ class AirflowStack:
 
     def spawn(self, name: str, cmd: list[str], extra: dict[str, str]) -> None:
         log = open(self.home / f"{name}.log", "w")
-        proc = subprocess.Popen(
-            [AIRFLOW, *cmd], env={**self.env, **extra}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        # faulthandler on: a component stop() has to abort writes each thread's stack to its log first
+        env = {**self.env, **extra, "PYTHONFAULTHANDLER": "1"}
+        proc = subprocess.Popen([AIRFLOW, *cmd], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         self.named[name] = proc
 
@@ -224,25 +225,31 @@ class AirflowStack:
 
     def stop(self) -> None:
         """
-        Stop every process: SIGTERM, and SIGKILL for a component that did not stop within 20 s.
+        Stop every process: SIGTERM, and for a component still alive after :data:`STOP_GRACE` seconds, SIGABRT
+        (faulthandler writes each of its threads' stacks to its log) then SIGKILL.
 
-        Then record in ``left_behind`` what was still alive for this home after that (a component that needed
-        SIGKILL, or a task process that left its group), before killing those too so the suite goes on.
+        Recorded in ``left_behind`` (the tests fail on it): a task process that outlived its component, and a
+        component that needed SIGKILL unless its stacks show only Airflow's own shutdown. That one is Airflow's
+        (docker and Kubernetes SIGKILL it after their grace period too): it goes to ``stuck_in_airflow`` with its
+        stacks, printed. Every leftover is killed so the suite goes on.
         """
         import os
         import signal
 
-        self.left_behind: list[str] = []
+        self.left_behind, self.stuck_in_airflow = [], []
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
         for proc in self.procs:
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
-                self.left_behind.append(f"{proc.args[1]} (pid {proc.pid}) ignored SIGTERM for 20 s")
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                name = next((n for n, p in self.named.items() if p is proc), proc.args[1])
+                stacks = abort_for_stacks(proc, self.home / f"{name}.log")
+                what = f"{name} (pid {proc.pid}) ignored SIGTERM for {STOP_GRACE} s; its stacks:\n{stacks}"
+                (self.stuck_in_airflow if in_airflow_shutdown(stacks) else self.left_behind).append(what)
+        for what in self.stuck_in_airflow:
+            print(f"Airflow's own shutdown hung (SIGKILLed, not a leftover of ours): {what}", file=sys.stderr)
         for leftover in self.leftover_processes():
             try:
                 self.left_behind.append(f"{leftover.name()} (pid {leftover.pid}) outlived its component")
