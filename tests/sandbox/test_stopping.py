@@ -15,6 +15,7 @@ HANGS_IN_ITS_HANDLER = """
 import signal, sys, threading, time
 
 def _exit_gracefully(signum, frame):  # the handler's name in Airflow's DAG processor
+    print("stopping", flush=True)
     threading.Event().wait()  # a shutdown that never ends
 
 signal.signal(signal.SIGTERM, _exit_gracefully)
@@ -22,6 +23,12 @@ print("ready", flush=True)
 while True:
     time.sleep(0.1)
 """
+
+
+def wait_for(log: Path, word: str, proc: subprocess.Popen) -> None:
+    while word not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.05)
 
 
 def start(tmp_path: Path, where: str, source: str) -> tuple[subprocess.Popen, Path]:
@@ -37,15 +44,14 @@ def start(tmp_path: Path, where: str, source: str) -> tuple[subprocess.Popen, Pa
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    while "ready" not in log.read_text():
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.05)
+    wait_for(log, "ready", proc)
     return proc, log
 
 
 def test_a_component_stuck_in_its_own_sigterm_handler_is_aborted_and_its_stacks_say_so(tmp_path):
     proc, log = start(tmp_path, "site-packages/airflow", HANGS_IN_ITS_HANDLER)
     os.killpg(proc.pid, signal.SIGTERM)
+    wait_for(log, "stopping", proc)
     time.sleep(0.5)
     assert proc.poll() is None  # ignored, as the dag-processor once did on CI
     stacks = abort_for_stacks(proc, log)
@@ -57,6 +63,7 @@ def test_a_component_stuck_in_its_own_sigterm_handler_is_aborted_and_its_stacks_
 def test_stacks_with_a_frame_of_ours_or_without_the_shutdown_are_not_airflows(tmp_path):
     proc, log = start(tmp_path, "sandbox", HANGS_IN_ITS_HANDLER)  # the same hang, in a file of this repository
     os.killpg(proc.pid, signal.SIGTERM)
+    wait_for(log, "stopping", proc)
     stacks = abort_for_stacks(proc, log)
     assert "in _exit_gracefully" in stacks and not in_airflow_shutdown(stacks)
     busy = '  File "/venv/site-packages/airflow/jobs/job.py", line 12 in execute_job\n'
