@@ -10,9 +10,11 @@ hold it twice.
 So a task that writes holds the turn of its ``(destination, kind)`` while it reads the ledger and sends
 (:meth:`Turns.hold`): a row per holding task in ``hrflow_sync_turn``, touched every :data:`HEARTBEAT` seconds by a
 thread and deleted when the task is done. The tasks of one run share the turn; a task of another run waits
-(:class:`~hrflow_airflow.errors.NotYourTurnError`, which the task turns into an Airflow reschedule) until no row of
-another run was touched within :data:`STALE_AFTER` seconds. A killed task leaves its row behind; it goes stale,
-and the next run takes over (and re-sends what it left in flight under the same key, as a retry would).
+(:class:`~hrflow_airflow.errors.NotYourTurnError`, which the task turns into an Airflow reschedule, :func:`wait`)
+until no row of another run was touched within :data:`STALE_AFTER` seconds. A killed task leaves its row behind;
+it goes stale, and the next run takes over (and re-sends what it left in flight under the same key, as a retry
+would). Times are the workers' clocks: they must agree within a minute or so (NTP), as Airflow's own heartbeats
+need too.
 """
 
 from __future__ import annotations
@@ -33,12 +35,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HEARTBEAT = 5.0  # seconds between two touches of a holding task's row
-STALE_AFTER = 60.0  # a row untouched this long is a killed task's: its run no longer holds the turn
-WAIT = 5.0  # seconds a task waits (rescheduled) before it asks for the turn again
+# a row untouched this long is a killed task's: its run no longer holds the turn (well past SQLite's 60 s busy wait)
+STALE_AFTER = 180.0
+FIRST_WAIT, LONGEST_WAIT = 5.0, 60.0  # a waiting task asks again after 5 s, then 10, 20, 40, 60, 60...
+
+
+def wait(reschedules: int) -> float:
+    """Return how long a task refused the turn ``reschedules`` times already waits before it asks again."""
+    return min(LONGEST_WAIT, FIRST_WAIT * 2 ** min(reschedules, 8))
 
 
 def _stamp(at: datetime) -> str:
+    """Return ``at`` as the turn table stores times: fixed-width ISO 8601, so strings compare as times do."""
     return at.isoformat(timespec="milliseconds")
+
+
+def _fresh_since(seconds: float) -> str:
+    """Return the oldest ``touched_at`` that still counts as held."""
+    return _stamp(datetime.now(timezone.utc) - timedelta(seconds=seconds))
 
 
 class Turns:
@@ -52,7 +66,7 @@ class Turns:
         from sqlalchemy import select
 
         turns = table(TURNS)
-        fresh = _stamp(datetime.now(timezone.utc) - timedelta(seconds=self.stale_after))
+        fresh = _fresh_since(self.stale_after)
         query = select(turns.c.run_id).where(
             turns.c.name == name, turns.c.run_id != run_id, turns.c.touched_at >= fresh
         )
@@ -63,16 +77,17 @@ class Turns:
     def hold(self, name: str, run_id: str) -> Iterator[None]:
         """
         Hold turn ``name`` for run ``run_id`` while the block runs; raise :class:`NotYourTurnError` (nothing
-        read or sent yet) while another run holds it.
+        sent) while another run holds it. The rows killed tasks left for ``name`` are deleted on the way.
         """
         from sqlalchemy import delete, insert
 
         turns, holding = table(TURNS), uuid.uuid4().hex
         with self.db.exclusive(f"turn:{name}"):  # two runs asking at once: one gets it
             if (other := self.holder(name, run_id)) is not None:
-                log.info("Run %s is writing %s: waiting %g s for its turn (nothing sent yet)", other, name, WAIT)
-                raise NotYourTurnError(name, other, WAIT)
+                raise NotYourTurnError(name, other)
             with self.db.engine.begin() as conn:
+                stale = (turns.c.name == name, turns.c.touched_at < _fresh_since(self.stale_after))
+                conn.execute(delete(turns).where(*stale))
                 now = _stamp(datetime.now(timezone.utc))
                 conn.execute(insert(turns).values(name=name, holding=holding, run_id=run_id, touched_at=now))
         done = threading.Event()
@@ -83,11 +98,14 @@ class Turns:
         finally:
             done.set()
             beat.join()
-            with self.db.engine.begin() as conn:
-                conn.execute(delete(turns).where(turns.c.holding == holding))
+            try:
+                with self.db.engine.begin() as conn:
+                    conn.execute(delete(turns).where(turns.c.holding == holding))
+            except Exception:  # what the block did stands; the row goes stale and the next asker deletes it
+                log.warning("Could not give the sync turn %s back; it lapses by itself", name, exc_info=True)
 
     def _beat(self, holding: str, done: threading.Event) -> None:
-        """Touch row ``holding`` every ``heartbeat`` seconds until ``done``: the run still holds its turn."""
+        """Touch row ``holding`` every ``heartbeat`` seconds until ``done``, while it still counts as held."""
         from sqlalchemy import update
 
         turns = table(TURNS)
@@ -95,6 +113,11 @@ class Turns:
             try:
                 with self.db.engine.begin() as conn:
                     now = _stamp(datetime.now(timezone.utc))
-                    conn.execute(update(turns).where(turns.c.holding == holding).values(touched_at=now))
-            except Exception:  # a busy database: the next beat tries again, well within stale_after
+                    fresh = (turns.c.holding == holding, turns.c.touched_at >= _fresh_since(self.stale_after))
+                    touched = conn.execute(update(turns).where(*fresh).values(touched_at=now)).rowcount
+            except Exception:  # a busy database: the next beat tries again
                 log.warning("Could not touch the sync turn %s; trying again", holding, exc_info=True)
+                continue
+            if not touched:  # lapsed (the database was unreachable that long): never revived under another run
+                log.error("The sync turn %s lapsed while its task still ran; another run may write beside it", holding)
+                return

@@ -126,7 +126,7 @@ def post_batch(
 
     The ledger is read once here and handed to the destination: objects an earlier run got accepted go straight
     to tagging, however this run's batches are cut (docs/destinations.md). The read and the sends hold the turn of
-    the destination and kind: while another run's task holds it, this raises ``NotYourTurnError`` before either
+    the destination and kind: while another run's task holds it, this raises ``NotYourTurnError`` before any
     (docs/sync.md, "Runs that overlap"). ``store`` is the task state store: a retry after the answer arrived sends
     nothing. A refused record fails alone and its refusals are counted (:func:`count_refusals`); a quarantined one
     is not sent while unchanged, unless ``retry_quarantined``. An update batch (``mode="update"``) sends only
@@ -137,9 +137,9 @@ def post_batch(
     posted = nothing_posted(batch, destination.ledger_key)
     if not batch["count"]:
         return posted
-    records = unseal(load_beside(batch, "records"))
-    hashes = dict(zip((record[RECORD_KEY] for record in records), record_hashes(records)))
     with ledger.turns.hold(f"{destination.ledger_key}/{kind.plural}", run_id):  # an overlapping run waits
+        records = unseal(load_beside(batch, "records"))
+        hashes = dict(zip((record[RECORD_KEY] for record in records), record_hashes(records)))
         known = ledger.deliveries.lookup(destination.ledger_key, hashes)  # read once: the destination gets it
         held = held_back(known, hashes, retry_quarantined)
         posted["quarantined"] = [
@@ -152,17 +152,17 @@ def post_batch(
         delivered = send_batch(
             destination, kind, batch, send, ledger, hashes, known=known, store=store, update_fields=update_fields
         )
-    if batch.get("mode") == UPDATE:
-        posted["updated"], delivered["accepted"] = delivered["accepted"], []
-    posted.update(delivered)
-    by_key = {item[0]: record for item, record in send}
-    refusals = [
-        Refusal(f["key"], f["container"], hashes[f["key"]], redact(f["reason"], by_key[f["key"]]))
-        for f in delivered["rejected"]
-    ]
-    new, posted["refused"] = count_refusals(
-        ledger, destination.ledger_key, refusals, run_id=run_id, max_refusals=max_refusals
-    )
+        if batch.get("mode") == UPDATE:
+            posted["updated"], delivered["accepted"] = delivered["accepted"], []
+        posted.update(delivered)
+        by_key = {item[0]: record for item, record in send}
+        refusals = [
+            Refusal(f["key"], f["container"], hashes[f["key"]], redact(f["reason"], by_key[f["key"]]))
+            for f in delivered["rejected"]
+        ]
+        new, posted["refused"] = count_refusals(  # in the turn: the next run sees them refused, not in flight
+            ledger, destination.ledger_key, refusals, run_id=run_id, max_refusals=max_refusals
+        )
     posted["rejected"] = new + delivered.get("failed", [])  # not delivered without a refusal: fails every run
     return posted
 

@@ -21,10 +21,11 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from hrflow_airflow.alerts.metrics import log_run_progress, publish_report
 from hrflow_airflow.alerts.monitoring import under_dags_test
 from hrflow_airflow.destinations import destination_for
-from hrflow_airflow.errors import fails_fast
+from hrflow_airflow.errors import NotYourTurnError, fails_fast
 from hrflow_airflow.hooks.hrflow_api import HrFlowHook
 from hrflow_airflow.ledger import Ledger
 from hrflow_airflow.ledger.seen import seen_keys
+from hrflow_airflow.ledger.turns import wait as turn_wait
 from hrflow_airflow.settings import settings
 from hrflow_airflow.sync.batch import DEFAULT_MAX_REFUSALS, post_batch, tag_batch, transform_batch
 from hrflow_airflow.sync.changes import commit_watermark, find_updates
@@ -135,15 +136,20 @@ def post_to_ats(kind: str, batch: Transformed, **context: Any) -> Posted:
     if context["params"].get("dry_run"):
         raise AirflowSkipException("dry_run: nothing posted to the ATS")
     max_refusals = settings().max_refusals or DEFAULT_MAX_REFUSALS
-    posted = post_batch(
-        object_kind(kind),
-        batch,
-        run_id=context["run_id"],
-        store=context.get("task_state_store"),
-        max_refusals=max_refusals,
-        retry_quarantined=bool(context["params"].get("retry_quarantined")),
-        update_fields=update_fields(),
-    )
+    try:
+        posted = post_batch(
+            object_kind(kind),
+            batch,
+            run_id=context["run_id"],
+            store=context.get("task_state_store"),
+            max_refusals=max_refusals,
+            retry_quarantined=bool(context["params"].get("retry_quarantined")),
+            update_fields=update_fields(),
+        )
+    except NotYourTurnError as exc:  # rescheduled (fails_fast): longer waits the longer the other run writes
+        exc.wait = turn_wait(context.get("task_reschedule_count", 0))
+        log.info("Run %s is writing %s: waiting %g s for its turn (nothing sent yet)", exc.holder, exc.name, exc.wait)
+        raise
     log_run_progress(context, stage="posted", count=len(posted["accepted"]), plural=object_kind(kind).plural)
     return posted
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -11,6 +12,7 @@ import pytest
 from hrflow_airflow.errors import NotYourTurnError, for_task
 from hrflow_airflow.ledger import Ledger, Turns
 from hrflow_airflow.ledger.schema import TURNS, table
+from hrflow_airflow.ledger.turns import wait
 
 TURN = "ats_default/profiles"
 
@@ -43,6 +45,28 @@ def test_a_killed_tasks_turn_goes_stale_and_a_live_tasks_heartbeat_keeps_its_tur
         while time.monotonic() - started < 2.5:  # well past stale_after: only the heartbeat keeps the row fresh
             assert turns.holder(TURN, "killed__1") == "scheduled__2"
             time.sleep(0.2)
+
+
+def test_a_failing_task_gives_the_turn_back_and_a_lapsed_turn_is_not_revived(ledger_path, caplog):
+    db = Ledger().db
+    turns = Turns(db, heartbeat=0.05, stale_after=1.0)
+    with pytest.raises(RuntimeError, match="ATS down"):
+        with turns.hold(TURN, "backfill__1"):
+            raise RuntimeError("ATS down")
+    assert turns.holder(TURN, "scheduled__2") is None  # given back at once, not after stale_after
+    assert not [t for t in threading.enumerate() if t.name == "turn-heartbeat"]
+    with turns.hold(TURN, "backfill__1"):
+        long_ago = (datetime.now(timezone.utc) - timedelta(seconds=2)).isoformat(timespec="milliseconds")
+        with db.engine.begin() as conn:  # as if the database had been unreachable past stale_after
+            conn.execute(table(TURNS).update().values(touched_at=long_ago))
+        time.sleep(0.3)  # several heartbeats
+        assert turns.holder(TURN, "scheduled__2") is None  # lapsed stays lapsed: another run may go
+    assert "lapsed while its task still ran" in caplog.text
+
+
+def test_a_waiting_task_asks_again_less_often_the_longer_it_waits():
+    assert [wait(n) for n in range(7)] == [5, 10, 20, 40, 60, 60, 60]
+    assert wait(10_000) == 60
 
 
 def _hold_often(run_id: str, times: int, spans: multiprocessing.Queue) -> None:
