@@ -18,7 +18,7 @@ def in_airflow_shutdown(stacks: str) -> bool:
     """
     ours = ("/hrflow_airflow/", "/sandbox/", "/dags/hrflow_")
     files = [line for line in stacks.splitlines() if line.strip().startswith("File ")]
-    shutdown = ("_exit_gracefully", "complete_execution", "_exit_gracefully_handler")
+    shutdown = ("_exit_gracefully", "complete_execution")
     return (
         bool(files)
         and not any(mark in line for line in files for mark in ours)

@@ -386,17 +386,13 @@ def test_backfill_syncs_each_interval_once(stack, sandbox):
     runs = []
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and len(runs) < 2:
-        runs = [
-            r
-            for r in stack.api("GET", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns").json()["dag_runs"]
-            if r["run_type"] == "backfill"
-        ]
+        runs = runs_of(stack, "hrflow_profiles_to_ats", "backfill")
         time.sleep(1)
     assert sorted(r["data_interval_start"][:19] for r in runs) == ["2026-02-01T00:00:00", "2026-02-01T01:00:00"]
     for run in runs:
         assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=180) == "success"
-    for run in stack.api("GET", "/api/v2/dags/hrflow_profiles_to_ats/dagRuns").json()["dag_runs"]:
-        if run["run_type"] == "scheduled" and run["dag_run_id"] not in earlier:  # ended, so what it posted shows
+    for run in runs_of(stack, "hrflow_profiles_to_ats", "scheduled"):
+        if run["dag_run_id"] not in earlier:  # ended, so what it posted shows
             assert stack.wait_for_run("hrflow_profiles_to_ats", run["dag_run_id"], timeout=180) == "success"
     ats = sandbox.state.ats_area("profiles")
     assert dict(ats.applied) == {k: 1 for k in first + second}

@@ -74,7 +74,7 @@ class OutcomeUnknownError(HrFlowAirflowError):
 class NotYourTurnError(HrFlowAirflowError):
     """Raise before reading or sending when another run holds the turn ``name`` (:mod:`hrflow_airflow.ledger.turns`)."""
 
-    def __init__(self, name: str, holder: str, wait: float = 5.0) -> None:
+    def __init__(self, name: str, holder: str, wait: float) -> None:
         super().__init__(f"run {holder} is writing {name}")
         self.name, self.holder, self.wait = name, holder, wait  # seconds before the task asks again
 

@@ -84,7 +84,7 @@ class Turns:
         turns, holding = table(TURNS), uuid.uuid4().hex
         with self.db.exclusive(f"turn:{name}"):  # two runs asking at once: one gets it
             if (other := self.holder(name, run_id)) is not None:
-                raise NotYourTurnError(name, other)
+                raise NotYourTurnError(name, other, wait(0))  # the task sets how long from its reschedules
             with self.db.engine.begin() as conn:
                 stale = (turns.c.name == name, turns.c.touched_at < _fresh_since(self.stale_after))
                 conn.execute(delete(turns).where(*stale))
