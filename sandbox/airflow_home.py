@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from sandbox.dags_test_server import WarmAirflow
-from sandbox.stopping import STOP_GRACE, abort_for_stacks, in_airflow_shutdown
+from sandbox.stopping import STOP_GRACE, abort_for_stacks, in_airflow_shutdown, log_size
 
 REPO = Path(__file__).resolve().parent.parent
 _BESIDE_PYTHON = Path(sys.executable).with_name("airflow")
@@ -229,14 +229,17 @@ class AirflowStack:
         (faulthandler writes each of its threads' stacks to its log) then SIGKILL.
 
         Recorded in ``left_behind`` (the tests fail on it): a task process that outlived its component, and a
-        component that needed SIGKILL unless its stacks show only Airflow's own shutdown. That one is Airflow's
-        (docker and Kubernetes SIGKILL it after their grace period too): it goes to ``stuck_in_airflow`` with its
-        stacks, printed. Every leftover is killed so the suite goes on.
+        component that needed SIGKILL unless its log and stacks show only Airflow's own shutdown failing
+        (:func:`~sandbox.stopping.in_airflow_shutdown`). That one is Airflow's (docker and Kubernetes SIGKILL it
+        after their grace period too): it goes to ``stuck_in_airflow`` with what it logged, printed. Every
+        leftover is killed so the suite goes on.
         """
         import os
         import signal
 
         self.left_behind, self.stuck_in_airflow = [], []
+        names = {id(p): n for n, p in self.named.items()}
+        logged = {id(p): log_size(self.home / f"{names.get(id(p), p.args[1])}.log") for p in self.procs}
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -244,10 +247,12 @@ class AirflowStack:
             try:
                 proc.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
-                name = next((n for n, p in self.named.items() if p is proc), proc.args[1])
-                stacks = abort_for_stacks(proc, self.home / f"{name}.log")
-                what = f"{name} (pid {proc.pid}) ignored SIGTERM for {STOP_GRACE} s; its stacks:\n{stacks}"
-                (self.stuck_in_airflow if in_airflow_shutdown(stacks) else self.left_behind).append(what)
+                name = names.get(id(proc), proc.args[1])
+                text = abort_for_stacks(proc, self.home / f"{name}.log", since=logged[id(proc)])
+                what = (
+                    f"{name} (pid {proc.pid}) ignored SIGTERM for {STOP_GRACE} s; since then it logged:\n{text[-6000:]}"
+                )
+                (self.stuck_in_airflow if in_airflow_shutdown(text) else self.left_behind).append(what)
         for what in self.stuck_in_airflow:
             print(f"Airflow's own shutdown hung (SIGKILLed, not a leftover of ours): {what}", file=sys.stderr)
         for leftover in self.leftover_processes():

@@ -1,4 +1,4 @@
-"""What a component that ignores SIGTERM was doing: its stacks, and whether they are Airflow's shutdown alone."""
+"""What a component that ignores SIGTERM was doing: its log and stacks, and whether they are Airflow's shutdown."""
 
 from __future__ import annotations
 
@@ -10,6 +10,27 @@ import time
 from pathlib import Path
 
 from sandbox.stopping import abort_for_stacks, in_airflow_shutdown
+
+LOSES_ITS_EXIT_IN_A_FORK = """
+import os, signal, sys, time
+
+def _exit_gracefully(signum, frame):  # Airflow's DAG processor: log, then sys.exit
+    print("Exiting gracefully upon receiving signal", signum, flush=True)
+    sys.exit(0)
+
+def _releaseLock():  # logging's at-fork hook, where the signal landed on CI
+    os.kill(os.getpid(), signal.SIGTERM)
+    sum(range(100_000))  # the handler runs here; CPython reports its SystemExit as ignored
+
+signal.signal(signal.SIGTERM, _exit_gracefully)
+os.register_at_fork(after_in_parent=_releaseLock)
+print("ready", flush=True)
+if os.fork() == 0:  # the DAG processor forking a parser
+    os._exit(0)
+print("still parsing", flush=True)
+while True:
+    time.sleep(0.1)
+"""
 
 HANGS_IN_ITS_HANDLER = """
 import signal, sys, threading, time
@@ -54,7 +75,7 @@ def test_a_component_stuck_in_its_own_sigterm_handler_is_aborted_and_its_stacks_
     wait_for(log, "stopping", proc)
     time.sleep(0.5)
     assert proc.poll() is None  # ignored, as the dag-processor once did on CI
-    stacks = abort_for_stacks(proc, log)
+    stacks = abort_for_stacks(proc, log, since=0)
     assert proc.returncode is not None
     assert "in _exit_gracefully" in stacks and "Fatal Python error" in stacks
     assert in_airflow_shutdown(stacks)
@@ -64,8 +85,20 @@ def test_stacks_with_a_frame_of_ours_or_without_the_shutdown_are_not_airflows(tm
     proc, log = start(tmp_path, "sandbox", HANGS_IN_ITS_HANDLER)  # the same hang, in a file of this repository
     os.killpg(proc.pid, signal.SIGTERM)
     wait_for(log, "stopping", proc)
-    stacks = abort_for_stacks(proc, log)
+    stacks = abort_for_stacks(proc, log, since=0)
     assert "in _exit_gracefully" in stacks and not in_airflow_shutdown(stacks)
     busy = '  File "/venv/site-packages/airflow/jobs/job.py", line 12 in execute_job\n'
     assert not in_airflow_shutdown(busy)  # alive, but not shutting down: it never ran the handler
     assert not in_airflow_shutdown("")  # no stacks at all: nothing shows it was Airflow's
+
+
+def test_a_component_whose_exit_was_lost_in_a_fork_goes_on_and_its_log_says_why(tmp_path):
+    proc, log = start(tmp_path, "site-packages/airflow", LOSES_ITS_EXIT_IN_A_FORK)
+    wait_for(log, "still parsing", proc)
+    time.sleep(0.3)
+    assert proc.poll() is None  # the SIGTERM it got is spent: as on CI, it runs until SIGKILL
+    text = abort_for_stacks(proc, log, since=0)
+    assert "Exception ignored in" in text and "SystemExit" in text and "Fatal Python error" in text
+    assert in_airflow_shutdown(text)
+    ours = text.replace(str(tmp_path / "site-packages/airflow"), "/repo/sandbox")  # the same, in a file of ours
+    assert not in_airflow_shutdown(ours)
